@@ -1,0 +1,138 @@
+"""Commands about people: subscribe, unsubscribe, subscribers, show, erase, export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from ..consent import ConsentContext
+from ..export import write_csv
+from ..service import Newsletter
+from ..store import Channel, SubscriptionStatus
+from . import main, pass_newsletter
+
+_STATUS = click.Choice([s.value for s in SubscriptionStatus])
+
+
+@main.command()
+@click.argument("email")
+@click.option("--list", "lists", multiple=True, required=True, help="List slug (repeat for several).")
+@click.option("--name", default="", help="The person's name.")
+@click.option("--language", default=None, help="Their language (default: as before, or default_language).")
+@pass_newsletter
+def subscribe(newsletter: Newsletter, email: str, lists: tuple[str, ...], name: str, language: str | None) -> None:
+    """Sign someone up; they get a confirmation mail and are pending until they confirm.
+
+    Example: newsletter subscribe ana@example.org --list asp-daily --name "Ana Ruiz" --language es
+    """
+    result = asyncio.run(newsletter.subscribe(
+        email, name, language, list(lists),
+        ConsentContext(channel=Channel.CLI, source="cli"),
+    ))
+    if result.confirmation_sent:
+        click.echo(f"{email}: pending; confirmation mail sent")
+    else:
+        click.echo(f"{email}: nothing to do (already active, suppressed, or a confirmation was sent recently)")
+
+
+@main.command()
+@click.argument("email")
+@click.option("--list", "list_slug", default=None, help="Only this list (default: every list).")
+@pass_newsletter
+def unsubscribe(newsletter: Newsletter, email: str, list_slug: str | None) -> None:
+    """Unsubscribe an address from one list or from all, at once. Recorded as an admin action.
+
+    Example: newsletter unsubscribe ana@example.org --list asp-daily
+    """
+    changed = newsletter.unsubscribe_address(email, ConsentContext(channel=Channel.ADMIN, source="cli"), list_slug)
+    click.echo(f"{email}: unsubscribed from {', '.join(changed)}" if changed else f"{email}: was not subscribed")
+
+
+@main.command()
+@click.option("--list", "list_slug", default=None, help="Only this list.")
+@click.option("--status", type=_STATUS, default=None, help="Only this status.")
+@click.option("--count", is_flag=True, help="Print only how many people match.")
+@click.option("--limit", type=int, default=None, help="At most this many rows.")
+@pass_newsletter
+def subscribers(newsletter: Newsletter, list_slug: str | None, status: str | None, count: bool, limit: int | None) -> None:
+    """List subscriptions, filtered by list and status.
+
+    Example: newsletter subscribers --list asp-daily --status active --count
+    """
+    wanted = SubscriptionStatus(status) if status else None
+    if count:
+        click.echo(newsletter.count_subscribers(list_slug=list_slug, status=wanted))
+        return
+    for email, name, language, slug, st in newsletter.subscribers(list_slug=list_slug, status=wanted, limit=limit):
+        click.echo(f"{email:<40} {language:<3} {slug:<20} {st:<13} {name}")
+
+
+@main.command()
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print the person's data as JSON.")
+@pass_newsletter
+def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
+    """A person's data, subscriptions and consent log.
+
+    Example: newsletter show ana@example.org
+    """
+    data = newsletter.export_person(email)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{data['email']}  {data['name'] or '(no name)'}  language {data['language']}  status {data['status']}")
+    click.echo("subscriptions:")
+    for sub in data["subscriptions"]:
+        click.echo(f"  {sub['list']:<20} {sub['status']:<13} since {sub['since']}"
+                   + (f", confirmed {sub['confirmed_at']}" if sub["confirmed_at"] else ""))
+    click.echo("consent log:")
+    for ev in data["consent_log"]:
+        extra = ", ".join(f"{k} {ev[k]}" for k in ("list", "ip", "source", "consent_version", "note") if ev[k])
+        click.echo(f"  {ev['at']}  {ev['event']:<18} via {ev['channel']:<9} {extra}")
+
+
+@main.command()
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_newsletter
+def erase(newsletter: Newsletter, email: str, yes: bool) -> None:
+    """Delete a person's data and consent log; keep a hash so they are never mailed or re-imported.
+
+    Example: newsletter erase ana@example.org --yes
+    """
+    if not yes:
+        click.confirm(f"Erase everything about {email}? This cannot be undone", abort=True)
+    found = newsletter.erase(email)
+    click.echo(f"{email}: erased; the address is suppressed" if found
+               else f"{email}: nobody had that address; it is suppressed so it is never imported")
+
+
+@main.command()
+@click.option("--list", "list_slug", default=None, help="Only this list.")
+@click.option("--status", type=_STATUS, default=None, help="Only this status.")
+@click.option("--person", default=None, metavar="EMAIL", help="Export one person's data and consent log as JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file (default: standard output).")
+@pass_newsletter
+def export(newsletter: Newsletter, list_slug: str | None, status: str | None, person: str | None, output: str | None) -> None:
+    """Export subscriptions as CSV (email,name,language,list,status), or one person as JSON.
+
+    Cells that a spreadsheet would run as formulas are escaped.
+
+    Example: newsletter export --list asp-daily --status active -o active.csv
+    """
+    out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if person:
+            out.write(json.dumps(newsletter.export_person(person), ensure_ascii=False, indent=2) + "\n")
+            return
+        rows = newsletter.subscribers(list_slug=list_slug, status=SubscriptionStatus(status) if status else None)
+        write_csv(out, ("email", "name", "language", "list", "status"), rows)
+    finally:
+        if output:
+            out.close()
+    if output:
+        click.echo(f"wrote {output}", err=True)

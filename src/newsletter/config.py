@@ -1,0 +1,313 @@
+"""Settings: `newsletter.toml`, overridden by `NEWSLETTER_*` environment variables.
+
+`load_config()` looks for the file named by its argument, else `$NEWSLETTER_CONFIG`, else
+`./newsletter.toml`; a missing file means built-in defaults (the embedded SQLite store under
+`subscribers/` and the local catcher `newsletter sink` on 127.0.0.1:8025). Every key can be set
+from the environment as `NEWSLETTER_<KEY>` (upper case), which wins over the file. Relative
+paths in the file are relative to the file's folder. Secrets never appear in `repr()`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .errors import ConfigError
+
+__all__ = ["Config", "SmtpSettings", "load_config", "write_default_config", "LANGUAGES"]
+
+#: Languages the interface is translated into, in the order they are offered.
+LANGUAGES = ("en", "fr", "es", "ar")
+
+CONFIG_FILE = "newsletter.toml"
+SECRET_FILE = "secret.key"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to hand mail over; parsed from `smtp_url`.
+
+    `tls` is "implicit" for smtps://, "starttls" (required) for smtp:// unless the URL says
+    `?starttls=off`, in which case "off".
+    """
+
+    host: str
+    port: int
+    tls: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 60.0
+
+    @classmethod
+    def from_url(cls, url: str, password: str | None = None) -> "SmtpSettings":
+        """Parse `smtp://[user[:pass]@]host[:port][?starttls=off]` or `smtps://…`.
+
+        Raises ConfigError naming what is wrong.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ConfigError(
+                f"smtp_url must start with smtp:// or smtps://, not {parts.scheme or 'nothing'}://",
+                key="smtp_url",
+            )
+        if not parts.hostname:
+            raise ConfigError("smtp_url has no host name", key="smtp_url")
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if parts.scheme == "smtps":
+            tls, default_port = "implicit", 465
+        else:
+            starttls = query.get("starttls", "required").lower()
+            if starttls not in ("required", "off"):
+                raise ConfigError(
+                    f"smtp_url: starttls must be 'required' or 'off', not {starttls!r}", key="smtp_url"
+                )
+            tls, default_port = ("starttls" if starttls == "required" else "off"), 587
+        try:
+            port = parts.port or default_port
+        except ValueError as exc:
+            raise ConfigError(f"smtp_url has a bad port: {exc}", key="smtp_url") from None
+        timeout = float(query.get("timeout", 60))
+        return cls(
+            host=parts.hostname,
+            port=port,
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=password if password is not None else (unquote(parts.password) if parts.password else None),
+            timeout=timeout,
+        )
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the library needs to know about this installation. Immutable."""
+
+    #: SQLAlchemy URL of the store; sqlite:///… (embedded) or postgresql+psycopg://…
+    database_url: str = "sqlite:///subscribers/newsletter.db"
+    #: Public address of the visitor pages; links in mail are built on it.
+    base_url: str = "http://127.0.0.1:8000"
+    organisation_name: str = "Coalition for the International Criminal Court"
+    #: Printed in the footer of every mail (anti-spam laws require it).
+    postal_address: str = "708 3rd Avenue, 24th Floor, New York, NY 10017, USA"
+    from_address: str = "news@example.org"
+    from_name: str = "Coalition for the ICC"
+    reply_to: str = ""
+    #: Address that receives mailto: unsubscribe requests (List-Unsubscribe); default from_address.
+    unsubscribe_mailto: str = ""
+    #: smtp://host:port (STARTTLS required), smtps://host:465, or smtp://host:port?starttls=off.
+    smtp_url: str = "smtp://127.0.0.1:8025?starttls=off"
+    smtp_password: str = field(default="", repr=False)
+    #: Signs every link token. Empty here means: read `secret_key_file`.
+    secret_key: str = field(default="", repr=False)
+    secret_key_file: str = SECRET_FILE
+    default_language: str = "en"
+    languages: tuple[str, ...] = LANGUAGES
+    #: Days a confirmation link stays valid.
+    confirm_days: int = 7
+    #: Version label of the consent text shown on sign-up forms; stored with every consent.
+    consent_version: str = "2026-11"
+    #: Ask DNS whether an address's domain accepts mail (slow; off by default).
+    check_deliverability: bool = False
+    #: Where `newsletter sink` stores what it catches, and the port it listens on.
+    sink_maildir: str = "mail"
+    sink_port: int = 8025
+    #: Folder of the Jinja2 templates and translations.
+    templates_dir: str = ""
+    #: Where this configuration was read from (None: defaults and environment only).
+    source: str | None = None
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        return SmtpSettings.from_url(self.smtp_url, password=self.smtp_password or None)
+
+    @property
+    def templates_path(self) -> Path:
+        if self.templates_dir:
+            return Path(self.templates_dir)
+        return Path(__file__).resolve().parents[2] / "templates"
+
+    def secret(self) -> bytes:
+        """The signing key. Raises ConfigError when there is none."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = Path(self.secret_key_file)
+        try:
+            key = path.read_text().strip()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"no secret key: {path} does not exist and NEWSLETTER_SECRET_KEY is not set. "
+                "Run `newsletter init` to generate one.",
+                key="secret_key",
+            ) from None
+        if len(key) < 16:
+            raise ConfigError(f"the secret key in {path} is too short (16 characters at least)", key="secret_key")
+        return key.encode()
+
+    def with_changes(self, **changes: Any) -> "Config":
+        """A copy with some settings changed (the original is unchanged)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(name: str, raw: Any, kind: Any) -> Any:
+    """Turn a value from TOML or the environment into the field's type; raise ConfigError."""
+    kind = str(kind)
+    try:
+        if kind in ("bool",):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(f"expected true or false, got {raw!r}")
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError("expected a whole number")
+            return int(raw)
+        if kind.startswith("tuple"):
+            items = raw if isinstance(raw, list) else [s for s in str(raw).replace(",", " ").split()]
+            return tuple(str(s).strip() for s in items if str(s).strip())
+        if kind.startswith("str"):
+            if isinstance(raw, (dict, list)):
+                raise ValueError("expected text")
+            return None if raw is None else str(raw)
+    except ValueError as exc:
+        raise ConfigError(f"setting {name}: {exc}", key=name) from None
+    return raw
+
+
+def _resolve_paths(values: dict[str, Any], base: Path) -> None:
+    """Make relative file paths (and relative sqlite paths) relative to `base`."""
+    for key in ("secret_key_file", "sink_maildir", "templates_dir"):
+        if values.get(key) and not Path(values[key]).is_absolute():
+            values[key] = str(base / values[key])
+    url = values.get("database_url", "")
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        values["database_url"] = prefix + str(base / url[len(prefix):])
+
+
+def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read the configuration; see the module docstring for where from.
+
+    Raises ConfigError for an unreadable file, an unknown key or a value of the wrong kind.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path or env.get("NEWSLETTER_CONFIG")
+    file = Path(explicit) if explicit else Path(CONFIG_FILE)
+    fields = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+    values: dict[str, Any] = {}
+    source = None
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{file} is not valid TOML: {exc}") from None
+        for key, raw in data.items():
+            if key not in fields:
+                known = ", ".join(sorted(fields))
+                raise ConfigError(f"{file}: unknown setting {key!r} (known: {known})", key=key)
+            values[key] = _coerce(key, raw, fields[key].type)
+        source = str(file)
+        base = file.resolve().parent
+    elif explicit:
+        raise ConfigError(f"the configuration file {file} does not exist (run `newsletter init` to write one)")
+    else:
+        base = Path.cwd()
+    for key, f in fields.items():
+        env_key = f"NEWSLETTER_{key.upper()}"
+        if env_key in env:
+            values[key] = _coerce(key, env[env_key], f.type)
+    _resolve_paths(values, base)
+    if "database_url" not in values:
+        values["database_url"] = "sqlite:///" + str(base / "subscribers" / "newsletter.db")
+    if "secret_key_file" not in values:
+        values["secret_key_file"] = str(base / SECRET_FILE)
+    if "sink_maildir" not in values:
+        values["sink_maildir"] = str(base / "mail")
+    config = Config(**values, source=source)
+    _validate(config)
+    return config
+
+
+def _validate(config: Config) -> None:
+    config.smtp  # parses the URL, raising ConfigError
+    if config.default_language not in config.languages:
+        raise ConfigError(
+            f"default_language {config.default_language!r} is not one of languages {config.languages}",
+            key="default_language",
+        )
+    if not config.base_url.startswith(("http://", "https://")):
+        raise ConfigError("base_url must start with http:// or https://", key="base_url")
+    if config.confirm_days < 1:
+        raise ConfigError("confirm_days must be 1 or more", key="confirm_days")
+
+
+DEFAULT_TOML = """\
+# newsletter configuration. Every key can also be set as NEWSLETTER_<KEY> in the
+# environment, which wins over this file. Relative paths are relative to this file.
+
+# The store: the embedded SQLite file (default), or PostgreSQL for large installations:
+#   database_url = "postgresql+psycopg://user@dbhost/newsletter"
+database_url = "sqlite:///subscribers/newsletter.db"
+
+# Public address of the visitor pages (sign-up, confirm, unsubscribe); links in mail use it.
+base_url = "http://127.0.0.1:8000"
+
+# Who the mail is from, printed in every footer as the law requires.
+organisation_name = "Coalition for the International Criminal Court"
+postal_address = "708 3rd Avenue, 24th Floor, New York, NY 10017, USA"
+from_address = "news@example.org"
+from_name = "Coalition for the ICC"
+reply_to = ""
+
+# The relay. This default is the local catcher `newsletter sink` (no TLS on loopback).
+# A real relay:  smtp_url = "smtp://user@relay.example.org:587"   (STARTTLS required)
+#           or:  smtp_url = "smtps://user@relay.example.org:465"  (implicit TLS)
+# Put the password in NEWSLETTER_SMTP_PASSWORD rather than here.
+smtp_url = "smtp://127.0.0.1:8025?starttls=off"
+
+# Signs every link (confirm, unsubscribe, preferences). Generated by `newsletter init`;
+# keep it secret and keep it the same, or every link already sent stops working.
+secret_key_file = "secret.key"
+
+# Languages offered, and the one used when nothing better is known.
+languages = ["en", "fr", "es", "ar"]
+default_language = "en"
+
+# Days a confirmation link stays valid, and the version of the consent text on the forms.
+confirm_days = 7
+consent_version = "2026-11"
+
+# Ask DNS whether each address's domain accepts mail (slow on large imports).
+check_deliverability = false
+
+# The local catcher: where it stores mail and the port it listens on.
+sink_maildir = "mail"
+sink_port = 8025
+"""
+
+
+def write_default_config(folder: Path) -> list[Path]:
+    """Write `newsletter.toml` and a fresh `secret.key` (mode 0600) where they do not exist.
+
+    Returns the files written; never overwrites and never prints a secret.
+    """
+    written = []
+    toml_path = folder / CONFIG_FILE
+    if not toml_path.exists():
+        toml_path.write_text(DEFAULT_TOML, encoding="utf-8")
+        written.append(toml_path)
+    key_path = folder / SECRET_FILE
+    if not key_path.exists():
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48) + "\n")
+        written.append(key_path)
+    return written

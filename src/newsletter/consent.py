@@ -1,0 +1,453 @@
+"""The subscriber lifecycle and its consent log: pure domain functions over a session.
+
+Sign-up is double opt-in::
+
+    (none) --subscribe--> PENDING --confirm--> ACTIVE --unsubscribe--> UNSUBSCRIBED
+                             ^                                             |
+                             +----------------- subscribe -----------------+
+
+Every transition is one function here that checks the current state, writes the new one and
+appends a `ConsentEvent` saying when, through which channel, from which IP and user agent,
+with which consent text. Nothing here sends mail or knows of HTTP or click: `subscribe`
+returns a `ConfirmationDue` when a confirmation mail should go out, and the caller sends it.
+
+Suppressed addresses (erased, bounced, complained, blocked) are kept only as hashes and are
+never subscribed again, whoever asks.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from .addresses import address_hash, clean_text, normalise_address
+from .errors import InvalidField, InvalidToken, UnknownSubscriber
+from .lists import get_list
+from .store import (
+    Channel,
+    ConsentEvent,
+    ConsentKind,
+    OutboxRow,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+)
+
+__all__ = [
+    "ConsentContext",
+    "ConfirmationDue",
+    "RESEND_INTERVAL",
+    "RESEND_WINDOW",
+    "RESEND_MAX",
+    "new_subscriber_key",
+    "find_subscriber",
+    "subscriber_by_key",
+    "is_suppressed",
+    "subscribe",
+    "confirm",
+    "unsubscribe",
+    "undo_unsubscribe",
+    "set_preferences",
+    "block",
+    "suppress",
+    "erase",
+    "export_person",
+    "consent_log",
+]
+
+#: A pending person gets at most one confirmation mail per RESEND_INTERVAL and RESEND_MAX per RESEND_WINDOW.
+RESEND_INTERVAL = timedelta(minutes=10)
+RESEND_WINDOW = timedelta(days=7)
+RESEND_MAX = 3
+
+
+@dataclass(frozen=True)
+class ConsentContext:
+    """Who asked, how and where: stored with every consent event."""
+
+    channel: Channel
+    ip: str | None = None
+    user_agent: str | None = None
+    #: The form or source ("website-footer", "import:members.csv", "cli").
+    source: str | None = None
+    consent_version: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmationDue:
+    """A confirmation mail should be sent to this person now."""
+
+    subscriber_key: str
+    email: str
+    name: str
+    language: str
+    list_slugs: tuple[str, ...]
+
+
+def new_subscriber_key() -> str:
+    """A random public reference for link tokens (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def _log(session: Session, subscriber: Subscriber, kind: ConsentKind, ctx: ConsentContext, now: datetime,
+         list_id: int | None = None, note: str | None = None) -> None:
+    session.add(
+        ConsentEvent(
+            subscriber_id=subscriber.id,
+            list_id=list_id,
+            kind=kind,
+            channel=ctx.channel,
+            at=now,
+            ip=(ctx.ip or None) and ctx.ip[:64],
+            user_agent=(ctx.user_agent or None) and ctx.user_agent[:512],
+            source=(ctx.source or None) and ctx.source[:200],
+            consent_version=ctx.consent_version,
+            note=note if note is not None else ctx.note,
+        )
+    )
+
+
+def find_subscriber(session: Session, email: str) -> Subscriber | None:
+    """The subscriber with this address (any spelling that normalises to it), or None."""
+    return session.scalar(select(Subscriber).where(Subscriber.email == email.strip().lower()))
+
+
+def subscriber_by_key(session: Session, key: str) -> Subscriber:
+    """The subscriber a token names; an unknown key raises InvalidToken, like a forged one."""
+    found = session.scalar(select(Subscriber).where(Subscriber.key == key))
+    if found is None:
+        raise InvalidToken()
+    return found
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    return session.get(Suppression, address_hash(email)) is not None
+
+
+def _subscription(session: Session, subscriber: Subscriber, list_id: int) -> Subscription | None:
+    return session.get(Subscription, (subscriber.id, list_id))
+
+
+def _confirmation_allowed(session: Session, subscriber: Subscriber, now: datetime) -> bool:
+    """At most one confirmation per RESEND_INTERVAL and RESEND_MAX per RESEND_WINDOW."""
+    sent = list(
+        session.scalars(
+            select(ConsentEvent.at).where(
+                ConsentEvent.subscriber_id == subscriber.id,
+                ConsentEvent.kind == ConsentKind.CONFIRMATION_SENT,
+                ConsentEvent.at > now - RESEND_WINDOW,
+            )
+        )
+    )
+    if len(sent) >= RESEND_MAX:
+        return False
+    return not any(_aware(at) > now - RESEND_INTERVAL for at in sent)
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
+
+def subscribe(
+    session: Session,
+    email: str,
+    name: str,
+    language: str | None,
+    list_slugs: Iterable[str],
+    ctx: ConsentContext,
+    *,
+    now: datetime,
+    languages: tuple[str, ...],
+    check_deliverability: bool = False,
+) -> ConfirmationDue | None:
+    """Sign a person up (pending) for lists and say whether a confirmation mail is due.
+
+    `language` None keeps a known person's language (else the first of `languages`); an empty
+    name keeps a known person's name.
+
+    Validates everything first (InvalidAddress, InvalidField, UnknownList) and changes nothing
+    when anything is wrong. Then:
+    - a suppressed or blocked address: nothing changes, nothing is due;
+    - a list already active for the person: unchanged;
+    - otherwise the subscription becomes (or stays) pending, with a SIGNUP event.
+    A confirmation is due when some requested list is pending and the re-send limits allow.
+    Callers must answer every case the same way, so nobody learns who is subscribed.
+    """
+    address = normalise_address(email, check_deliverability=check_deliverability)
+    name = clean_text("name", name)
+    if language is not None:
+        language = language.strip().lower()
+    if language is not None and language not in languages:
+        raise InvalidField("language", f"choose one of {', '.join(languages)}")
+    slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
+    if not slugs:
+        raise InvalidField("lists", "choose at least one list")
+    mailing_lists = [get_list(session, slug) for slug in slugs]
+
+    if is_suppressed(session, address):
+        return None
+    subscriber = find_subscriber(session, address)
+    if subscriber is None:
+        subscriber = Subscriber(
+            key=new_subscriber_key(), email=address, name=name, language=language or languages[0],
+            status=SubscriberStatus.ACTIVE, created_at=now, updated_at=now,
+        )
+        session.add(subscriber)
+        session.flush()
+    elif subscriber.status is not SubscriberStatus.ACTIVE:
+        return None
+
+    pending: list[str] = []
+    any_active = False
+    for mailing_list in mailing_lists:
+        sub = _subscription(session, subscriber, mailing_list.id)
+        if sub is not None and sub.status is SubscriptionStatus.ACTIVE:
+            any_active = True
+            continue
+        if sub is None:
+            session.add(Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id,
+                                     status=SubscriptionStatus.PENDING, created_at=now))
+        elif sub.status is SubscriptionStatus.UNSUBSCRIBED:
+            sub.status, sub.created_at, sub.unsubscribed_at = SubscriptionStatus.PENDING, now, None
+        _log(session, subscriber, ConsentKind.SIGNUP, ctx, now, list_id=mailing_list.id)
+        pending.append(mailing_list.slug)
+    if not pending:
+        return None
+    if not any_active and not _has_active(session, subscriber):
+        # Nobody has confirmed this address yet: the newest sign-up's name and language win.
+        subscriber.name = name or subscriber.name
+        subscriber.language = language or subscriber.language
+        subscriber.updated_at = now
+    if not _confirmation_allowed(session, subscriber, now):
+        return None
+    _log(session, subscriber, ConsentKind.CONFIRMATION_SENT, ctx, now, note=",".join(pending))
+    session.flush()
+    return ConfirmationDue(subscriber.key, subscriber.email, subscriber.name, subscriber.language, tuple(pending))
+
+
+def _has_active(session: Session, subscriber: Subscriber) -> bool:
+    return bool(session.scalar(
+        select(func.count()).select_from(Subscription).where(
+            Subscription.subscriber_id == subscriber.id, Subscription.status == SubscriptionStatus.ACTIVE)
+    ))
+
+
+def confirm(session: Session, subscriber: Subscriber, ctx: ConsentContext, *, now: datetime,
+            issued_at: datetime | None = None) -> list[str]:
+    """Make the person's pending subscriptions active; returns the slugs confirmed.
+
+    A replay (nothing pending) is a harmless no-op returning []. A subscription that became
+    pending after the token was issued is left for the newer token. A blocked or suppressed
+    person is never activated.
+    """
+    if subscriber.status is not SubscriberStatus.ACTIVE or is_suppressed(session, subscriber.email):
+        return []
+    confirmed = []
+    for sub in subscriber.subscriptions:
+        if sub.status is not SubscriptionStatus.PENDING:
+            continue
+        if issued_at is not None and _aware(sub.created_at) > issued_at + timedelta(seconds=1):
+            continue
+        sub.status, sub.confirmed_at = SubscriptionStatus.ACTIVE, now
+        _log(session, subscriber, ConsentKind.CONFIRMED, ctx, now, list_id=sub.list_id)
+        confirmed.append(sub.mailing_list.slug)
+    subscriber.updated_at = now
+    session.flush()
+    return confirmed
+
+
+def unsubscribe(session: Session, subscriber: Subscriber, ctx: ConsentContext, *, now: datetime,
+                list_slug: str | None = None) -> list[str]:
+    """End the person's subscription to one list, or to all (list_slug None).
+
+    Takes effect in the caller's transaction. Returns the slugs that changed ([] if none did:
+    unsubscribing twice is harmless).
+    """
+    changed = []
+    for sub in subscriber.subscriptions:
+        if list_slug is not None and sub.mailing_list.slug != list_slug:
+            continue
+        if sub.status is SubscriptionStatus.UNSUBSCRIBED:
+            continue
+        sub.status, sub.unsubscribed_at = SubscriptionStatus.UNSUBSCRIBED, now
+        _log(session, subscriber, ConsentKind.UNSUBSCRIBED, ctx, now, list_id=sub.list_id)
+        changed.append(sub.mailing_list.slug)
+    session.flush()
+    return changed
+
+
+def undo_unsubscribe(session: Session, subscriber: Subscriber, list_slugs: Iterable[str],
+                     ctx: ConsentContext, *, now: datetime) -> list[str]:
+    """Re-activate lists the person just left through their own link (they had confirmed them).
+
+    Only subscriptions that were confirmed once come back; returns the slugs re-activated.
+    """
+    wanted = set(list_slugs)
+    if subscriber.status is not SubscriberStatus.ACTIVE:
+        return []
+    back = []
+    for sub in subscriber.subscriptions:
+        if sub.mailing_list.slug in wanted and sub.status is SubscriptionStatus.UNSUBSCRIBED and sub.confirmed_at:
+            sub.status, sub.unsubscribed_at = SubscriptionStatus.ACTIVE, None
+            _log(session, subscriber, ConsentKind.CONFIRMED, ctx, now, list_id=sub.list_id, note="undo unsubscribe")
+            back.append(sub.mailing_list.slug)
+    session.flush()
+    return back
+
+
+def set_preferences(session: Session, subscriber: Subscriber, ctx: ConsentContext, *, now: datetime,
+                    languages: tuple[str, ...], language: str | None = None,
+                    list_slugs: Iterable[str] | None = None, name: str | None = None) -> dict[str, Any]:
+    """Change language, name and lists through the person's own preferences link.
+
+    The link proves the mailbox, so a list chosen here is active at once. Lists left out are
+    unsubscribed. Returns what changed: {"language": …, "added": […], "removed": […]}.
+    """
+    changes: dict[str, Any] = {"added": [], "removed": []}
+    if language is not None:
+        language = language.strip().lower()
+        if language not in languages:
+            raise InvalidField("language", f"choose one of {', '.join(languages)}")
+        if language != subscriber.language:
+            subscriber.language = changes["language"] = language
+    if name is not None:
+        new_name = clean_text("name", name)
+        if new_name != subscriber.name:
+            subscriber.name = changes["name"] = new_name
+    if list_slugs is not None and subscriber.status is SubscriberStatus.ACTIVE:
+        wanted = {get_list(session, s).id: s for s in dict.fromkeys(list_slugs)}
+        current = {sub.list_id: sub for sub in subscriber.subscriptions}
+        for list_id, slug in wanted.items():
+            sub = current.get(list_id)
+            if sub is None:
+                session.add(Subscription(subscriber_id=subscriber.id, list_id=list_id,
+                                         status=SubscriptionStatus.ACTIVE, created_at=now, confirmed_at=now))
+            elif sub.status is not SubscriptionStatus.ACTIVE:
+                sub.status, sub.confirmed_at, sub.unsubscribed_at = SubscriptionStatus.ACTIVE, now, None
+            else:
+                continue
+            _log(session, subscriber, ConsentKind.CONFIRMED, ctx, now, list_id=list_id, note="preferences")
+            changes["added"].append(slug)
+        for list_id, sub in current.items():
+            if list_id not in wanted and sub.status is not SubscriptionStatus.UNSUBSCRIBED:
+                sub.status, sub.unsubscribed_at = SubscriptionStatus.UNSUBSCRIBED, now
+                _log(session, subscriber, ConsentKind.UNSUBSCRIBED, ctx, now, list_id=list_id)
+                changes["removed"].append(sub.mailing_list.slug)
+    if "language" in changes or "name" in changes:
+        _log(session, subscriber, ConsentKind.PREFERENCES, ctx, now,
+             note=", ".join(f"{k}={v}" for k, v in changes.items() if k in ("language",)) or "name")
+    subscriber.updated_at = now
+    session.flush()
+    return changes
+
+
+def suppress(session: Session, email: str, reason: SuppressionReason, *, now: datetime,
+             ctx: ConsentContext | None = None, note: str | None = None) -> bool:
+    """Never mail this address again: hash it into the suppression list and end its subscriptions.
+
+    Returns False when it was suppressed already (the first reason is kept).
+    """
+    address = email.strip().lower()
+    subscriber = find_subscriber(session, address)
+    if subscriber is not None:
+        ctx = ctx or ConsentContext(channel=Channel.ADMIN)
+        unsubscribe(session, subscriber, ctx, now=now)
+        subscriber.status = SubscriberStatus.BLOCKED if reason is SuppressionReason.BLOCKED else SubscriberStatus.SUPPRESSED
+        subscriber.updated_at = now
+        _log(session, subscriber, ConsentKind.BLOCKED if reason is SuppressionReason.BLOCKED else ConsentKind.SUPPRESSED,
+             ctx, now, note=note or reason.value)
+    key = address_hash(address)
+    if session.get(Suppression, key) is not None:
+        session.flush()
+        return False
+    session.add(Suppression(address_hash=key, reason=reason, at=now, note=note))
+    session.flush()
+    return True
+
+
+def block(session: Session, subscriber: Subscriber, ctx: ConsentContext, *, now: datetime) -> None:
+    """"This wasn't me": the address is never mailed again, confirmation mails included."""
+    suppress(session, subscriber.email, SuppressionReason.BLOCKED, now=now, ctx=ctx,
+             note="the address owner said they did not sign up")
+
+
+def erase(session: Session, email: str, *, now: datetime) -> bool:
+    """Delete a person's data and consent log; keep only the hashed address as suppressed.
+
+    Outbox rows keep their counts with the person removed. Returns False if nobody had that
+    address (the address is suppressed all the same, so it is never imported again).
+    """
+    address = email.strip().lower()
+    subscriber = find_subscriber(session, address)
+    key = address_hash(address)
+    existing = session.get(Suppression, key)
+    if existing is None:
+        session.add(Suppression(address_hash=key, reason=SuppressionReason.ERASED, at=now, note="erased on request"))
+    if subscriber is None:
+        session.flush()
+        return False
+    session.execute(update(OutboxRow).where(OutboxRow.subscriber_id == subscriber.id).values(subscriber_id=None))
+    session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
+    session.execute(delete(Subscription).where(Subscription.subscriber_id == subscriber.id))
+    session.delete(subscriber)
+    session.flush()
+    return True
+
+
+def consent_log(session: Session, subscriber: Subscriber) -> list[ConsentEvent]:
+    return list(session.scalars(
+        select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id).order_by(ConsentEvent.id)
+    ))
+
+
+def export_person(session: Session, email: str) -> dict[str, Any]:
+    """Everything we hold about one person, JSON-ready. Raises UnknownSubscriber."""
+    subscriber = find_subscriber(session, email)
+    if subscriber is None:
+        raise UnknownSubscriber(email)
+
+    def when(at: datetime | None) -> str | None:
+        return _aware(at).isoformat() if at else None
+
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "language": subscriber.language,
+        "status": subscriber.status.value,
+        "created_at": when(subscriber.created_at),
+        "subscriptions": [
+            {
+                "list": sub.mailing_list.slug,
+                "list_name": sub.mailing_list.name,
+                "status": sub.status.value,
+                "since": when(sub.created_at),
+                "confirmed_at": when(sub.confirmed_at),
+                "unsubscribed_at": when(sub.unsubscribed_at),
+            }
+            for sub in sorted(subscriber.subscriptions, key=lambda s: s.mailing_list.slug)
+        ],
+        "consent_log": [
+            {
+                "at": when(ev.at),
+                "event": ev.kind.value,
+                "channel": ev.channel.value,
+                "list": ev.mailing_list.slug if ev.mailing_list else None,
+                "ip": ev.ip,
+                "user_agent": ev.user_agent,
+                "source": ev.source,
+                "consent_version": ev.consent_version,
+                "note": ev.note,
+            }
+            for ev in consent_log(session, subscriber)
+        ],
+    }

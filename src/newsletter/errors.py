@@ -1,0 +1,151 @@
+"""Every error the library raises on purpose.
+
+The tree::
+
+    NewsletterError
+    ├── ConfigError               newsletter.toml or NEWSLETTER_* is wrong
+    ├── StoreError
+    │   └── SchemaOutOfDate       the database needs `newsletter init`
+    ├── InvalidAddress(ValueError) email-validator refused an address
+    ├── InvalidField(ValueError)  a name, language or list is not acceptable
+    ├── UnknownList(LookupError)  no list has that slug
+    ├── UnknownSubscriber(LookupError)
+    ├── InvalidToken              tampered, expired, unknown or wrong-purpose link token
+    ├── ImportFileError           a CSV file cannot be read at all (rows are reported, not raised)
+    ├── ContentError              a content file is wrong (file, line, field)
+    ├── LintFailed                an issue has lint errors and cannot be sent
+    └── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
+
+Each carries its data as attributes and a message a person can act on. The CLI and the web
+app each translate these in one place; per-recipient delivery outcomes are data, not errors.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NewsletterError",
+    "ConfigError",
+    "StoreError",
+    "SchemaOutOfDate",
+    "InvalidAddress",
+    "InvalidField",
+    "UnknownList",
+    "UnknownSubscriber",
+    "InvalidToken",
+    "ImportFileError",
+    "ContentError",
+    "LintFailed",
+    "DeliveryError",
+]
+
+
+class NewsletterError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(NewsletterError):
+    """The configuration cannot be used; `key` names the setting when one is at fault."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
+
+
+class StoreError(NewsletterError):
+    """The database cannot be used as it is."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The database schema is missing or older than this version of the code."""
+
+    def __init__(self, current: str | None, head: str):
+        self.current = current
+        self.head = head
+        state = "has no schema yet" if current is None else f"is at revision {current}"
+        super().__init__(
+            f"the database {state}; this version needs revision {head}. "
+            "Run `newsletter init` to create or upgrade it."
+        )
+
+
+class InvalidAddress(NewsletterError, ValueError):
+    """An email address was refused; `reason` is email-validator's explanation."""
+
+    def __init__(self, address: str, reason: str):
+        super().__init__(f"{address!r} is not a usable email address: {reason}")
+        self.address = address
+        self.reason = reason
+
+
+class InvalidField(NewsletterError, ValueError):
+    """A field other than the address holds a value we cannot accept."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnknownList(NewsletterError, LookupError):
+    """No mailing list has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"there is no list {slug!r}; `newsletter lists` shows the lists there are")
+        self.slug = slug
+
+
+class UnknownSubscriber(NewsletterError, LookupError):
+    """No subscriber has this address."""
+
+    def __init__(self, address: str):
+        super().__init__(f"nobody with the address {address!r} is in the store")
+        self.address = address
+
+
+class InvalidToken(NewsletterError):
+    """A link token is not valid for this purpose: tampered, expired, unknown or wrong-purpose.
+
+    Deliberately one type with one message, so no caller can tell the cases apart.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("this link is not valid (it may be incomplete or out of date)")
+
+
+class ImportFileError(NewsletterError):
+    """A CSV file cannot be imported at all (unreadable, no email column)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ContentError(NewsletterError):
+    """A content file is wrong: names the file, the line and the field, and what was expected."""
+
+    def __init__(self, path: str, message: str, line: int | None = None, field: str | None = None):
+        where = path if line is None else f"{path}:{line}"
+        what = f"{field}: {message}" if field else message
+        super().__init__(f"{where}: {what}")
+        self.path = path
+        self.line = line
+        self.field = field
+        self.detail = message
+
+
+class LintFailed(NewsletterError):
+    """An issue has lint errors; `problems` lists them. Nothing was sent."""
+
+    def __init__(self, problems: list):
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"the issue has {len(problems)} lint error(s):\n{lines}")
+
+
+class DeliveryError(NewsletterError, ConnectionError):
+    """The SMTP relay cannot be used at all (authentication, TLS, refused connection)."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.code = code

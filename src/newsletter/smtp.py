@@ -1,0 +1,81 @@
+"""Opening SMTP connections to the configured relay (aiosmtplib), with TLS and authentication.
+
+One place decides how we connect: implicit TLS, required STARTTLS or (explicitly) none;
+certificates verified; RFC 5321 timeouts. Failures that make the relay unusable raise
+`DeliveryError`; a refused recipient is reported as data by the caller's send.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from .config import SmtpSettings
+from .errors import DeliveryError
+
+__all__ = ["open_connection", "send_one"]
+
+
+async def open_connection(settings: SmtpSettings, *, local_hostname: str | None = None) -> aiosmtplib.SMTP:
+    """A connected, authenticated client. Raises DeliveryError saying what failed and what to do."""
+    client = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        use_tls=settings.tls == "implicit",
+        start_tls=False,
+        timeout=settings.timeout,
+        local_hostname=local_hostname,
+    )
+    where = f"{settings.host}:{settings.port}"
+    try:
+        await client.connect()
+        if settings.tls == "starttls":
+            if not client.supports_extension("starttls"):
+                await client.quit()
+                raise DeliveryError(
+                    f"the relay {where} does not offer STARTTLS, which this configuration requires; "
+                    "use smtps:// or, on a trusted network only, add ?starttls=off to smtp_url"
+                )
+            await client.starttls()
+        if settings.username:
+            await client.login(settings.username, settings.password or "")
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        client.close()
+        raise DeliveryError(
+            f"the relay {where} refused the login for {settings.username!r} ({exc.code} {exc.message.strip()}); "
+            "check NEWSLETTER_SMTP_PASSWORD",
+            code=exc.code,
+        ) from None
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        client.close()
+        raise DeliveryError(f"cannot reach the relay {where}: {exc}; is it running?") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        client.close()
+        raise DeliveryError(f"the relay {where} answered {exc.code} {exc.message.strip()}", code=exc.code) from None
+    return client
+
+
+async def send_one(settings: SmtpSettings, message: EmailMessage, *, sender: str | None = None) -> None:
+    """Deliver one message (transactional mail such as a confirmation) on its own connection.
+
+    Raises DeliveryError if the relay cannot be used or refuses the message.
+    """
+    client = await open_connection(settings)
+    try:
+        errors, _reply = await client.send_message(message, sender=sender)
+        if errors:
+            detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in errors.items())
+            raise DeliveryError(f"the relay refused: {detail}")
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        detail = "; ".join(f"{e.recipient}: {e.code} {e.message}" for e in exc.recipients)
+        raise DeliveryError(f"the relay refused the recipient: {detail}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise DeliveryError(f"the relay answered {exc.code} {exc.message.strip()}", code=exc.code) from None
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        raise DeliveryError(f"the relay dropped the connection: {exc}") from None
+    finally:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()

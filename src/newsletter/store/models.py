@@ -1,0 +1,269 @@
+"""The tables, as SQLAlchemy 2.x declarative models, and their status enums.
+
+Statuses are Python `Enum`s stored as database enums (a native ENUM on PostgreSQL, a CHECK
+constraint on SQLite). Transitions are made by the domain modules (`consent`, `outbox`), one
+function per transition; nothing here changes a status by itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Base",
+    "SubscriberStatus",
+    "SubscriptionStatus",
+    "ConsentKind",
+    "Channel",
+    "SuppressionReason",
+    "CampaignStatus",
+    "OutboxStatus",
+    "Subscriber",
+    "MailingList",
+    "Subscription",
+    "ConsentEvent",
+    "Suppression",
+    "Campaign",
+    "OutboxRow",
+]
+
+
+class SubscriberStatus(str, enum.Enum):
+    """Whether a person may be mailed at all (their subscriptions aside)."""
+
+    ACTIVE = "active"
+    #: Asked never to be mailed ("this wasn't me"), or an administrator blocked them.
+    BLOCKED = "blocked"
+    #: Hard-bounced or complained: suppressed.
+    SUPPRESSED = "suppressed"
+
+
+class SubscriptionStatus(str, enum.Enum):
+    """A person's standing on one list."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class ConsentKind(str, enum.Enum):
+    """What happened, in the append-only consent log."""
+
+    SIGNUP = "signup"
+    CONFIRMATION_SENT = "confirmation_sent"
+    CONFIRMED = "confirmed"
+    IMPORTED = "imported"
+    UNSUBSCRIBED = "unsubscribed"
+    PREFERENCES = "preferences"
+    BLOCKED = "blocked"
+    SUPPRESSED = "suppressed"
+
+
+class Channel(str, enum.Enum):
+    """How an event reached us."""
+
+    FORM = "form"
+    API = "api"
+    IMPORT = "import"
+    CLI = "cli"
+    LINK = "link"
+    ONE_CLICK = "one_click"
+    MAILTO = "mailto"
+    ADMIN = "admin"
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+
+
+class SuppressionReason(str, enum.Enum):
+    ERASED = "erased"
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCES = "soft_bounces"
+    COMPLAINT = "complaint"
+    BLOCKED = "blocked"
+    ADMIN = "admin"
+
+
+class CampaignStatus(str, enum.Enum):
+    DRAFT = "draft"
+    SENDING = "sending"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(str, enum.Enum):
+    """A recipient's row in a campaign's ledger: queued -> sending -> sent | deferred | failed | skipped."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        values_callable=lambda members: [m.value for m in members],
+        create_constraint=True,
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+Timestamp = DateTime(timezone=True)
+
+
+class Subscriber(Base):
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Random public reference carried by link tokens; never the row id.
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    #: Normalised address (email-validator's normalised form, domain lower-cased).
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    status: Mapped[SubscriberStatus] = mapped_column(
+        _enum(SubscriberStatus, "subscriber_status"), default=SubscriberStatus.ACTIVE
+    )
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    subscriptions: Mapped[list["Subscription"]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class MailingList(Base):
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    #: Languages the list's issues are written in, in fallback order.
+    languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["en"])
+    #: Shown on the public sign-up form.
+    public: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True
+    )
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus, "subscription_status"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    mailing_list: Mapped[MailingList] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_subscriptions_list_status", "list_id", "status"),)
+
+
+class ConsentEvent(Base):
+    """One line of the append-only consent log (the database refuses UPDATEs of it)."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
+    kind: Mapped[ConsentKind] = mapped_column(_enum(ConsentKind, "consent_kind"))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "consent_channel"))
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    #: The form or source: "website-footer", "import:members.csv", …
+    source: Mapped[str | None] = mapped_column(String(200))
+    consent_version: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    mailing_list: Mapped[MailingList | None] = relationship(lazy="joined")
+
+
+class Suppression(Base):
+    """An address that must never be mailed or re-imported, kept only as a hash."""
+
+    __tablename__ = "suppressions"
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The content's slug ("asp23-day-3"): running `send` again resumes the same campaign.
+    slug: Mapped[str] = mapped_column(String(128), unique=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="RESTRICT"))
+    kind: Mapped[str] = mapped_column(String(32), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[CampaignStatus] = mapped_column(
+        _enum(CampaignStatus, "campaign_status"), default=CampaignStatus.DRAFT
+    )
+    #: Content files it was sent from, and settings it was started with.
+    source: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: Why it is paused or cancelled, for people.
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    mailing_list: Mapped[MailingList] = relationship(lazy="joined")
+
+
+class OutboxRow(Base):
+    """One recipient of one campaign: the ledger that makes sending resumable."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    #: Kept NULL-able: erasing a person keeps the campaign's counts.
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.QUEUED)
+    language: Mapped[str | None] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Deterministic per (campaign, subscriber): a re-send after a crash keeps it.
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "subscriber_id", name="uq_outbox_campaign_subscriber"),
+        Index("ix_outbox_claim", "campaign_id", "status", "next_attempt_at"),
+    )
