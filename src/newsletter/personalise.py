@@ -1,0 +1,64 @@
+"""Per-recipient values in a rendered mail: the markers compose leaves and the sender fills.
+
+An issue is rendered and its CSS inlined once per language, with a marker such as
+`[[nl:unsubscribe_url]]` wherever a per-recipient value belongs. The sender then fills the
+markers for each recipient — escaping for HTML in the HTML part — instead of re-rendering.
+Markers are plain ASCII without `<>&"'`, so autoescaping and CSS inlining leave them intact.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import re
+from collections.abc import Mapping
+
+__all__ = ["Field", "marker", "split_markers", "fill", "MARKER_PATTERN"]
+
+
+class Field(str, enum.Enum):
+    """The values that differ from one recipient to the next."""
+
+    NAME = "name"
+    EMAIL = "email"
+    UNSUBSCRIBE_URL = "unsubscribe_url"
+    PREFERENCES_URL = "preferences_url"
+
+
+MARKER_PATTERN = re.compile(r"\[\[nl:([a-z_]+)\]\]")
+
+
+def marker(field: Field) -> str:
+    """The text compose puts where `field` belongs."""
+    return f"[[nl:{field.value}]]"
+
+
+def split_markers(template: str) -> tuple[list[str], list[Field]]:
+    """Split a rendered part into literal pieces and the fields between them.
+
+    `pieces` has one more item than `fields`: pieces[0] field[0] pieces[1] … pieces[-1].
+    Raises ValueError for a marker naming no known field.
+    """
+    pieces: list[str] = []
+    fields: list[Field] = []
+    last = 0
+    for match in MARKER_PATTERN.finditer(template):
+        pieces.append(template[last:match.start()])
+        fields.append(Field(match.group(1)))
+        last = match.end()
+    pieces.append(template[last:])
+    return pieces, fields
+
+
+def fill(template: str, values: Mapping[Field, str], *, html_part: bool) -> str:
+    """`template` with every marker replaced by its value (HTML-escaped in an HTML part).
+
+    A field with no value becomes the empty string.
+    """
+    pieces, fields = split_markers(template)
+    out = [pieces[0]]
+    for field, piece in zip(fields, pieces[1:]):
+        value = values.get(field, "")
+        out.append(html.escape(value, quote=True) if html_part else value)
+        out.append(piece)
+    return "".join(out)

@@ -1,0 +1,146 @@
+"""Shared fixtures: a configuration in a temporary folder, the store on SQLite and on
+PostgreSQL, and a real SMTP server (aiosmtpd on loopback) that records what it receives and
+can be told to fail.
+
+PostgreSQL: each test run creates its own database on 127.0.0.1:5432 (override with
+NEWSLETTER_TEST_PG, a server URL without database) and drops it at the end; tests truncate the
+tables they used. Tests that need PostgreSQL fail (not skip) when it is unreachable, unless
+NEWSLETTER_TEST_PG=skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from newsletter.config import Config
+from newsletter.service import Newsletter
+from newsletter.store import Store, open_store
+
+from smtp_server import RecordingSMTP
+
+PG_SERVER = os.environ.get("NEWSLETTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+REPO = Path(__file__).resolve().parents[1]
+TABLES = ("outbox", "campaigns", "consent_events", "subscriptions", "suppressions", "subscribers", "lists")
+
+
+class Clock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None):
+        self.now = start or datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    store = open_store(f"sqlite:///{path}")
+    store.upgrade()
+    store.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, migrated; dropped at the end."""
+    if PG_SERVER == "skip":
+        pytest.skip("NEWSLETTER_TEST_PG=skip")
+    name = f"newsletter_test_{uuid.uuid4().hex[:10]}"
+    admin = f"{PG_SERVER}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_SERVER.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+    store = open_store(url)
+    store.upgrade()
+    store.dispose()
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _sqlite_store(sqlite_template: Path, tmp_path: Path) -> Store:
+    path = tmp_path / "store.db"
+    shutil.copy(sqlite_template, path)
+    return open_store(f"sqlite:///{path}")
+
+
+def _pg_store(url: str) -> Store:
+    store = open_store(url)
+    with store.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path) -> Iterator[Store]:
+    """The store, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        s = _sqlite_store(sqlite_template, tmp_path)
+    else:
+        s = _pg_store(request.getfixturevalue("pg_url"))
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def sqlite_store(sqlite_template: Path, tmp_path: Path) -> Iterator[Store]:
+    s = _sqlite_store(sqlite_template, tmp_path)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[RecordingSMTP]:
+    """A real SMTP server on loopback that records messages; see smtp_server.py for faults."""
+    server = RecordingSMTP(port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def config(tmp_path: Path, smtp_server: RecordingSMTP) -> Config:
+    return Config(
+        database_url="sqlite:///unused",
+        base_url="https://news.example.org",
+        smtp_url=f"smtp://127.0.0.1:{smtp_server.port}?starttls=off&timeout=10",
+        secret_key="test-secret-key-0123456789abcdef",
+        templates_dir=str(REPO / "templates"),
+        sink_maildir=str(tmp_path / "mail"),
+    )
+
+
+@pytest.fixture
+def newsletter(config: Config, store: Store, clock: Clock) -> Newsletter:
+    """The library front door over the parametrised store, the recording SMTP server and a test clock."""
+    return Newsletter(config, store, clock=clock)

@@ -1,0 +1,97 @@
+"""A real SMTP server for tests (aiosmtpd on loopback) that records messages and injects faults.
+
+`RecordingSMTP.fail_rcpt[address] = "550 5.1.1 No such user"` refuses that recipient at RCPT;
+`fail_data[address] = "552 …"` refuses after DATA; `next_replies` is a list of replies given
+to the next DATA commands in order ("drop" closes the connection without a reply). A login is
+required when `auth` is set to {user: password}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
+
+
+class _Handler:
+    def __init__(self, owner: "RecordingSMTP"):
+        self.owner = owner
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802, ANN001
+        reply = self.owner.fail_rcpt.get(address.lower())
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001
+        owner = self.owner
+        if owner.delay:
+            await asyncio.sleep(owner.delay)
+        with owner.lock:
+            scripted = owner.next_replies.pop(0) if owner.next_replies else None
+        if scripted == "drop":
+            session.transport.close()
+            return "421 closing"  # never reaches the client
+        if scripted:
+            return scripted
+        for rcpt in envelope.rcpt_tos:
+            reply = owner.fail_data.get(rcpt.lower())
+            if reply:
+                return reply
+        with owner.lock:
+            owner.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 2.0.0 OK queued"
+
+
+@dataclass
+class RecordingSMTP:
+    port: int
+    host: str = "127.0.0.1"
+    received: list[Received] = field(default_factory=list)
+    fail_rcpt: dict[str, str] = field(default_factory=dict)
+    fail_data: dict[str, str] = field(default_factory=dict)
+    next_replies: list[str] = field(default_factory=list)
+    delay: float = 0.0
+    auth: dict[str, str] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _authenticator(self, server, session, envelope, mechanism, auth_data):  # noqa: ANN001
+        if not isinstance(auth_data, LoginPassword) or self.auth is None:
+            return AuthResult(success=False, handled=False)
+        ok = self.auth.get(auth_data.login.decode()) == auth_data.password.decode()
+        return AuthResult(success=ok)
+
+    def start(self) -> None:
+        kwargs = {}
+        if self.auth is not None:
+            kwargs = dict(authenticator=self._authenticator, auth_required=True, auth_require_tls=False)
+        self.controller = Controller(_Handler(self), hostname=self.host, port=self.port, decode_data=False, **kwargs)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def messages(self) -> list[EmailMessage]:
+        with self.lock:
+            return [r.message for r in self.received]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [r.message for r in self.received if address.lower() in (a.lower() for a in r.rcpt_tos)]

@@ -1,0 +1,228 @@
+"""The subscriber lifecycle, on SQLite and PostgreSQL, with confirmation mail through real SMTP."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from newsletter import consent, lists
+from newsletter.consent import ConsentContext
+from newsletter.errors import InvalidAddress, InvalidField, InvalidToken, UnknownList
+from newsletter.store import Channel, ConsentKind, SubscriptionStatus
+from newsletter.tokens import Purpose
+
+FORM = ConsentContext(channel=Channel.FORM, ip="203.0.113.7", user_agent="Mozilla/5.0 test", source="website-footer")
+
+
+@pytest.fixture
+def newsletter(newsletter, clock):
+    with newsletter.store.session() as session:
+        lists.create_list(session, "asp-daily", "ASP daily summaries", languages=["en", "fr", "es", "ar"], now=clock())
+        lists.create_list(session, "alerts", "Campaign alerts", languages=["en", "fr"], now=clock())
+    return newsletter
+
+
+def confirm_link(message) -> str:
+    text = message.get_body(("plain",)).get_content()
+    return re.search(r"/confirm/(\S+)", text).group(1)
+
+
+def status_of(newsletter, email, slug="asp-daily"):
+    rows = [r for r in newsletter.subscribers(list_slug=slug) if r[0] == email]
+    return rows[0][4] if rows else None
+
+
+async def test_signup_sends_confirmation_in_the_persons_language(newsletter, smtp_server):
+    result = await newsletter.subscribe("Ana.Ruiz@Example.ORG", "Ana Ruiz", "fr", ["asp-daily"], FORM)
+    assert result.confirmation_sent
+    [mail] = smtp_server.to("ana.ruiz@example.org")
+    assert mail["Subject"].startswith("Veuillez confirmer")
+    assert mail["Auto-Submitted"] == "auto-generated"
+    assert status_of(newsletter, "ana.ruiz@example.org") == "pending"
+
+
+async def test_confirm_activates_and_records_proof(newsletter, smtp_server, clock):
+    await newsletter.subscribe("ana@example.org", "Ana", "en", ["asp-daily", "alerts"], FORM)
+    token = confirm_link(smtp_server.to("ana@example.org")[0])
+    clock.advance(hours=2)
+    confirmed = newsletter.confirm(token, ConsentContext(channel=Channel.LINK, ip="198.51.100.9", user_agent="UA2"))
+    assert sorted(confirmed) == ["alerts", "asp-daily"]
+    assert newsletter.confirm(token, ConsentContext(channel=Channel.LINK)) == []  # replay: no-op
+    data = newsletter.export_person("ana@example.org")
+    signup = [e for e in data["consent_log"] if e["event"] == "signup"][0]
+    assert (signup["ip"], signup["user_agent"], signup["source"], signup["consent_version"]) == (
+        "203.0.113.7", "Mozilla/5.0 test", "website-footer", "2026-11")
+    confirms = [e for e in data["consent_log"] if e["event"] == "confirmed"]
+    assert len(confirms) == 2 and confirms[0]["ip"] == "198.51.100.9" and confirms[0]["at"].startswith("2026-11-23T11:00")
+    assert all(s["status"] == "active" for s in data["subscriptions"])
+
+
+@pytest.mark.parametrize("state", ["new", "pending", "active", "unsubscribed", "suppressed", "blocked"])
+async def test_signup_result_does_not_reveal_the_address_state(newsletter, smtp_server, clock, state):
+    email = "who@example.org"
+    if state != "new":
+        await newsletter.subscribe(email, "Who", "en", ["asp-daily"], FORM)
+        token = confirm_link(smtp_server.to(email)[0])
+        if state in ("active", "unsubscribed"):
+            newsletter.confirm(token, FORM)
+        if state == "unsubscribed":
+            newsletter.unsubscribe_address(email, ConsentContext(channel=Channel.LINK))
+        if state == "suppressed":
+            newsletter.erase(email)
+        if state == "blocked":
+            newsletter.block_by_token(newsletter.token(Purpose.BLOCK, _key(newsletter, email)), FORM)
+    clock.advance(minutes=11)
+    before = len(smtp_server.received)
+    # The library's answer carries no state a caller could show; the web layer shows one page.
+    result = await newsletter.subscribe(email, "Who", "en", ["asp-daily"], FORM)
+    assert type(result).__name__ == "SignupResult"
+    sent = len(smtp_server.received) - before
+    assert sent == (1 if state in ("new", "pending", "unsubscribed") else 0)
+
+
+def _key(newsletter, email):
+    with newsletter.store.session() as session:
+        return consent.find_subscriber(session, email).key
+
+
+async def test_resend_limits_once_per_10_minutes_and_3_per_week(newsletter, smtp_server, clock):
+    email = "pending@example.org"
+    for _ in range(5):
+        await newsletter.subscribe(email, "", "en", ["asp-daily"], FORM)
+    assert len(smtp_server.to(email)) == 1
+    clock.advance(minutes=9)
+    await newsletter.subscribe(email, "", "en", ["asp-daily"], FORM)
+    assert len(smtp_server.to(email)) == 1
+    clock.advance(minutes=2)
+    await newsletter.subscribe(email, "", "en", ["asp-daily"], FORM)
+    assert len(smtp_server.to(email)) == 2
+    clock.advance(hours=1)
+    await newsletter.subscribe(email, "", "en", ["asp-daily"], FORM)
+    clock.advance(hours=1)
+    await newsletter.subscribe(email, "", "en", ["asp-daily"], FORM)
+    assert len(smtp_server.to(email)) == 3  # the weekly cap
+    clock.advance(days=7, minutes=1)
+    await newsletter.subscribe(email, "", "en", ["asp-daily"], FORM)
+    assert len(smtp_server.to(email)) == 4
+
+
+async def test_active_signup_changes_nothing_and_sends_nothing(newsletter, smtp_server, clock):
+    await newsletter.subscribe("a@example.org", "Original", "es", ["asp-daily"], FORM)
+    newsletter.confirm(confirm_link(smtp_server.to("a@example.org")[0]), FORM)
+    clock.advance(hours=1)
+    await newsletter.subscribe("a@example.org", "Attacker", "ar", ["asp-daily"], FORM)
+    data = newsletter.export_person("a@example.org")
+    assert (data["name"], data["language"]) == ("Original", "es")
+    assert len(smtp_server.to("a@example.org")) == 1
+
+
+@pytest.mark.parametrize("name", ["Eve\r\nBcc: victim@example.org", "Eve\nX", "Eve\x00", "Eve\u2028Bcc: x@example.org"])
+async def test_control_characters_in_names_are_refused(newsletter, smtp_server, name):
+    with pytest.raises(InvalidField):
+        await newsletter.subscribe("eve@example.org", name, "en", ["asp-daily"], FORM)
+    assert smtp_server.received == []
+    assert newsletter.count_subscribers() == 0
+
+
+@pytest.mark.parametrize("email", ["", "not-an-address", "a@b", "a@@example.org", "ana@example.org\r\nBcc: x@y.org"])
+async def test_invalid_addresses_are_refused_with_a_reason(newsletter, email):
+    with pytest.raises(InvalidAddress) as info:
+        await newsletter.subscribe(email, "", "en", ["asp-daily"], FORM)
+    assert info.value.reason
+
+
+async def test_unknown_list_and_language_change_nothing(newsletter, smtp_server):
+    with pytest.raises(UnknownList):
+        await newsletter.subscribe("x@example.org", "", "en", ["asp-daily", "nope"], FORM)
+    with pytest.raises(InvalidField):
+        await newsletter.subscribe("x@example.org", "", "de", ["asp-daily"], FORM)
+    assert newsletter.count_subscribers() == 0 and smtp_server.received == []
+
+
+async def test_unsubscribe_token_never_expires_and_is_list_scoped(newsletter, smtp_server, clock):
+    await newsletter.subscribe("u@example.org", "", "en", ["asp-daily", "alerts"], FORM)
+    newsletter.confirm(confirm_link(smtp_server.to("u@example.org")[0]), FORM)
+    token = newsletter.token(Purpose.UNSUBSCRIBE, _key(newsletter, "u@example.org"), list_slug="alerts")
+    clock.advance(days=3650)
+    assert newsletter.unsubscribe_by_token(token, ConsentContext(channel=Channel.ONE_CLICK)) == ["alerts"]
+    assert status_of(newsletter, "u@example.org", "alerts") == "unsubscribed"
+    assert status_of(newsletter, "u@example.org", "asp-daily") == "active"
+    log = newsletter.export_person("u@example.org")["consent_log"]
+    assert log[-1]["event"] == "unsubscribed" and log[-1]["channel"] == "one_click"
+
+
+async def test_expired_confirmation_is_refused(newsletter, smtp_server, clock):
+    await newsletter.subscribe("late@example.org", "", "en", ["asp-daily"], FORM)
+    token = confirm_link(smtp_server.to("late@example.org")[0])
+    clock.advance(days=7, minutes=1)
+    with pytest.raises(InvalidToken):
+        newsletter.confirm(token, FORM)
+    assert status_of(newsletter, "late@example.org") == "pending"
+
+
+async def test_block_link_stops_all_further_mail(newsletter, smtp_server, clock):
+    await newsletter.subscribe("victim@example.org", "", "en", ["asp-daily"], FORM)
+    text = smtp_server.to("victim@example.org")[0].get_body(("plain",)).get_content()
+    block_token = re.search(r"/block/(\S+)", text).group(1)
+    newsletter.block_by_token(block_token, FORM)
+    clock.advance(days=1)
+    await newsletter.subscribe("victim@example.org", "", "en", ["asp-daily"], FORM)
+    assert len(smtp_server.to("victim@example.org")) == 1
+    with pytest.raises(InvalidToken):  # a confirm link sent earlier no longer works either
+        newsletter.confirm(confirm_link(smtp_server.to("victim@example.org")[0]), FORM) or _raise()
+
+
+def _raise():
+    raise InvalidToken()
+
+
+async def test_erase_deletes_data_and_blocks_reimport(newsletter, smtp_server, clock):
+    await newsletter.subscribe("gone@example.org", "Gone", "en", ["asp-daily"], FORM)
+    assert newsletter.erase("gone@example.org")
+    assert newsletter.subscribers() == []
+    with newsletter.store.session() as session:
+        assert consent.is_suppressed(session, "GONE@example.org")
+    clock.advance(days=30)
+    await newsletter.subscribe("gone@example.org", "Gone", "en", ["asp-daily"], FORM)
+    assert newsletter.subscribers() == [] and len(smtp_server.received) == 1
+
+
+async def test_preferences_change_language_and_lists(newsletter, smtp_server, clock):
+    await newsletter.subscribe("p@example.org", "", "en", ["asp-daily"], FORM)
+    newsletter.confirm(confirm_link(smtp_server.to("p@example.org")[0]), FORM)
+    with newsletter.store.session() as session:
+        sub = consent.find_subscriber(session, "p@example.org")
+        changes = consent.set_preferences(session, sub, FORM, now=clock(), languages=("en", "fr", "es", "ar"),
+                                          language="ar", list_slugs=["alerts"])
+    assert changes == {"language": "ar", "added": ["alerts"], "removed": ["asp-daily"]}
+    assert status_of(newsletter, "p@example.org", "alerts") == "active"
+    assert status_of(newsletter, "p@example.org", "asp-daily") == "unsubscribed"
+
+
+def test_consent_log_is_append_only(newsletter, clock):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with newsletter.store.session() as session:
+        sub = consent.Subscriber(key="k" * 22, email="z@example.org", name="", language="en",
+                                 created_at=clock(), updated_at=clock())
+        session.add(sub)
+        session.flush()
+        session.add(consent.ConsentEvent(subscriber_id=sub.id, kind=ConsentKind.SIGNUP, channel=Channel.CLI, at=clock()))
+    with pytest.raises(DBAPIError, match="append-only"):
+        with newsletter.store.session() as session:
+            session.execute(text("UPDATE consent_events SET ip = '1.2.3.4'"))
+
+
+def test_subscription_statuses_are_database_enums(newsletter):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError, StatementError
+
+    with pytest.raises((DBAPIError, StatementError)):
+        with newsletter.store.session() as session:
+            session.execute(text("INSERT INTO lists (slug, name, description, languages, public, created_at) "
+                                 "VALUES ('x', 'x', '', '[]', true, CURRENT_TIMESTAMP)"))
+            session.execute(text("INSERT INTO subscribers (key, email, name, language, status, created_at, updated_at) "
+                                 "VALUES ('k', 'e@example.org', '', 'en', 'bogus', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    assert SubscriptionStatus.PENDING.value == "pending"
