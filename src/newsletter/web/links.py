@@ -78,7 +78,7 @@ def invalid_link(request: Request, purpose: Purpose | None = None) -> Response:
 
 
 def csrf_refused(request: Request, language: str) -> Response:
-    return render_page(request, "csrf_refused.html", language, status_code=403, headers=TOKEN_PAGE_HEADERS)
+    return page(request, "csrf_refused.html", language, status_code=403)
 
 
 async def read_form(request: Request) -> dict[str, Any]:
@@ -100,6 +100,9 @@ def csrf_ok(request: Request, fields: dict[str, Any]) -> bool:
 
 
 def page(request: Request, template: str, language: str, **context: Any) -> Response:
+    """A token page; its links (language switcher, sub-forms) point at the link's own page."""
+    path, token = request.url.path, request.path_params["token"]
+    context.setdefault("path", path[: path.index(token) + len(token)] if token in path else path)
     return render_page(request, template, language, headers=TOKEN_PAGE_HEADERS, **context)
 
 

@@ -48,9 +48,9 @@ def render_page(request: Request, template: str, language: str, *, status_code: 
     """Render templates/web/<template> in `language` as an HTML response."""
     web = request.app.state.web
     env = page_environment(web.templates_path, language)
+    context.setdefault("path", request.url.path)
     html = env.get_template(f"web/{template}").render(
         root=request.scope.get("root_path", ""),
-        path=request.url.path,
         organisation=web.config.organisation_name,
         postal_address=web.config.postal_address,
         languages=web.config.languages,
