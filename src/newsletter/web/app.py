@@ -19,7 +19,13 @@ Library errors are turned into pages in one place (`_error_page`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -44,6 +50,7 @@ from .security import SecurityHeaders, client_ip, parse_networks
 __all__ = ["create_app", "WebState"]
 
 log = logging.getLogger("newsletter.web")
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,9 +67,20 @@ class WebState:
     confirmations: ConfirmationSender
     min_fill_seconds: float
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    #: Database calls run in worker threads, at most this many at once. SQLite takes its write
+    #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
+    #: racing for the file lock sleep in SQLite's busy handler.
+    db_threads: int = 1
+    _limiter: anyio.CapacityLimiter | None = None
 
     def secret(self) -> bytes:
         return self.config.secret()
+
+    async def db(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a blocking library call (one unit of work) in a worker thread."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.db_threads)
+        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self._limiter)
 
     def ip(self, request: Request) -> str | None:
         peer = request.client.host if request.client else None
@@ -97,7 +115,9 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         confirmations=ConfirmationSender(newsletter),
         min_fill_seconds=config.signup_min_seconds if min_fill_seconds is None else min_fill_seconds,
         allowed_origins=frozenset(o.rstrip("/").lower() for o in config.allowed_origins),
+        db_threads=1 if newsletter.store.dialect == "sqlite" else 8,
     )
+    state.ceiling.db = state.db
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *signup.routes(),

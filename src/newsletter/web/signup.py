@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -58,7 +57,7 @@ def _language(request: Request) -> str:
 async def _form_page(request: Request, language: str, *, values: dict[str, Any] | None = None,
                      error: str | None = None, error_field: str | None = None, status_code: int = 200) -> Response:
     web = request.app.state.web
-    lists = await run_in_threadpool(visitor.public_lists, web.newsletter)
+    lists = await web.db(visitor.public_lists, web.newsletter)
     values = {"email": "", "name": "", "language": "", "lists": [], **(values or {})}
     chosen = values.get("lists") or ([lists[0].slug] if len(lists) == 1 else [])
     return render_page(
@@ -186,7 +185,7 @@ async def subscribe_submit(request: Request) -> Response:
         consent_version=web.config.consent_version,
     )
     try:
-        record = await run_in_threadpool(
+        record = await web.db(
             visitor.record_signup, newsletter, values.get("email") or "", values.get("name") or "",
             values.get("language") or None, values.get("lists") or [], ctx)
     except InvalidAddress as exc:
