@@ -55,8 +55,8 @@ def test_example_day_loads_as_one_issue_with_its_languages() -> None:
 
 
 def test_every_example_file_loads() -> None:
-    issues = load_issues([EXAMPLES / "asp23"])
-    assert issues
+    issues = load_issues([EXAMPLES / "asp23", EXAMPLES / "alerts"])
+    assert any(issue.kind is Kind.CAMPAIGN_ALERT for issue in issues)
     for issue in issues:
         assert {"en", "fr", "ar"} <= set(issue.languages), issue.slug
 
