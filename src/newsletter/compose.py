@@ -30,7 +30,8 @@ from .config import Config
 from .content import Issue, Kind, Variant
 from .errors import MissingVariant
 from .i18n import language_name, text_direction, translations
-from .markup import Links, isolate_html, isolate_text, markdown_html, markdown_inline_html, markdown_text
+from .markup import (Links, isolate_html, isolate_text, markdown_html, markdown_inline_html, markdown_text,
+                     wrap_text)
 from .personalise import Field, marker
 
 __all__ = [
@@ -108,6 +109,7 @@ def mail_environment(templates_path: Path, language: str) -> jinja2.Environment:
         bidi=bidi,
         day=lambda value: _format_day(value, language),
         underline=_underline,
+        wrap=lambda text, first="", rest="": wrap_text(str(text), first, rest),
     )
     env.globals.update(
         lang=language,
@@ -116,6 +118,7 @@ def mail_environment(templates_path: Path, language: str) -> jinja2.Environment:
         align="right" if rtl else "left",
         start="right" if rtl else "left",
         end="left" if rtl else "right",
+        comma="، " if rtl else ", ",
         language_name=language_name,
         marker={f.value: marker(f) for f in Field},
     )

@@ -23,7 +23,7 @@ from markupsafe import Markup
 from .personalise import MARKER_PATTERN
 
 __all__ = ["Links", "markdown_html", "markdown_inline_html", "markdown_text", "isolate_html",
-           "isolate_text", "LRI", "FSI", "PDI", "WIDTH"]
+           "isolate_text", "wrap_text", "LRI", "FSI", "PDI", "WIDTH"]
 
 LRI, FSI, PDI = "\u2066", "\u2068", "\u2069"
 #: Plain-text lines are wrapped at this width.
@@ -32,7 +32,7 @@ WIDTH = 72
 # A run of Latin script: starts with a Latin letter, may hold digits, spaces and the
 # punctuation found inside names and document symbols, ends on a letter, digit or bracket.
 _LATIN = "A-Za-z\u00c0-\u024f"
-_LATIN_RUN = re.compile(rf"[#@]?[{_LATIN}](?:[{_LATIN}0-9 .,'’/&:()#-]*[{_LATIN}0-9)])?")
+_LATIN_RUN = re.compile(rf"(?:[0-9][0-9 ,./-]*)?[#@]?[{_LATIN}](?:[{_LATIN}0-9 .,'’/&:()#-]*[{_LATIN}0-9)])?")
 
 
 def _isolate(text: str, wrap_run, escape, wrap_marker) -> str:
@@ -147,13 +147,18 @@ def _inline_text(children, links: Links, rtl: bool) -> str:  # noqa: ANN001
     return "".join(out)
 
 
-def _wrap(text: str, first: str = "", rest: str = "") -> str:
+_ISOLATED = re.compile(f"[{LRI}{FSI}][^{PDI}]*{PDI}")
+
+
+def wrap_text(text: str, first: str = "", rest: str = "") -> str:
+    """`text` wrapped at WIDTH with the given indents; an isolated run is never split."""
     lines = []
-    for i, line in enumerate(text.split("\n")):
+    keep = _ISOLATED.sub(lambda m: m.group(0).replace(" ", "\x00"), text)
+    for i, line in enumerate(keep.split("\n")):
         lines.append(textwrap.fill(line, WIDTH, initial_indent=first if i == 0 else rest,
                                    subsequent_indent=rest, break_long_words=False,
                                    break_on_hyphens=False) or (first if i == 0 else rest).rstrip())
-    return "\n".join(lines)
+    return "\n".join(lines).replace("\x00", " ")
 
 
 def markdown_text(text: str, links: Links, *, rtl: bool = False, inline: bool = False,
@@ -200,7 +205,7 @@ def markdown_text(text: str, links: Links, *, rtl: bool = False, inline: bool = 
                 first = rest = lead + "  " * len(stack)
             else:
                 first = rest = lead
-            blocks.append(_wrap(body, first, rest))
+            blocks.append(wrap_text(body, first, rest))
             groups.append(stack[-1][2] if stack else None)
         elif tok.type in ("fence", "code_block"):
             blocks.append("\n".join(indent + "    " + line for line in tok.content.rstrip("\n").split("\n")))
