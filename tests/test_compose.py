@@ -197,3 +197,13 @@ def test_inline_css_keeps_markers() -> None:
                       '<a href="[[nl:unsubscribe_url]]">x</a> [[nl:name]]</body></html>')
     assert 'href="[[nl:unsubscribe_url]]"' in html and "[[nl:name]]" in html
     assert re.search(r'style="color:\s*red"', html)
+
+
+def test_personalised_equals_fill_on_each_part(day3: dict[str, RenderedMail]) -> None:
+    for mail in day3.values():
+        values = recipient(HOSTILE)
+        subject, text, html = mail.personalised(values)
+        assert subject == fill(mail.subject, values, html_part=False)
+        assert text == fill(mail.text, values, html_part=False)
+        assert html == fill(mail.html, values, html_part=True)
+        assert mail.personalised(recipient("Other"))[2] == fill(mail.html, recipient("Other"), html_part=True)
