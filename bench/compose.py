@@ -74,25 +74,32 @@ def main() -> None:
             Field.UNSUBSCRIBE_URL: f"https://news.example.org/unsubscribe/{i:08d}.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
             Field.PREFERENCES_URL: f"https://news.example.org/preferences/{i:08d}.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
         } for i in range(args.recipients)]
-        start = time.perf_counter()
-        total = 0
-        for v in values:
-            total += len(fill(mail.html, v, html_part=True)) + len(fill(mail.text, v, html_part=False))
-        fill_s = (time.perf_counter() - start) / args.recipients
+        def per_recipient(personalise) -> tuple[float, float]:  # noqa: ANN001
+            # Ten batches: the mean of all, and the best batch (the machine is shared, and
+            # the best batch is the one least disturbed by other processes).
+            batches = [values[i::10] for i in range(10)]
+            times = []
+            for batch in batches:
+                start = time.perf_counter()
+                for v in batch:
+                    personalise(v)
+                times.append((time.perf_counter() - start) / len(batch))
+            return statistics.mean(times), min(times)
+
+        fill_s, fill_best = per_recipient(
+            lambda v: (fill(mail.html, v, html_part=True), fill(mail.text, v, html_part=False)))
         mail.personalised(values[0])  # splits the parts once for the variant
-        start = time.perf_counter()
-        for v in values:
-            total += len(mail.personalised(v)[2])
-        joined_s = (time.perf_counter() - start) / args.recipients
+        joined_s, joined_best = per_recipient(mail.personalised)
         print(f"[{language}] issue: HTML {html_kb:.1f} KB ({encoded_size(mail.html) / 1024:.1f} KB encoded), "
               f"text {len(mail.text.encode()) / 1024:.1f} KB, {len(variant.fields.news)} news items")
         print(f"[{language}] render + inline once: {render_s * 1000:.1f} ms median of {args.renders} "
               f"= {1 / render_s:.1f} variants/s")
-        print(f"[{language}] personalise (fill HTML + text): {fill_s * 1e6:.1f} µs per recipient "
-              f"= {1 / fill_s:,.0f} recipients/s over {args.recipients:,} recipients"
-              f"  [{'OK' if fill_s < 100e-6 else 'OVER'} the 100 µs budget]")
-        print(f"[{language}] personalise (RenderedMail.personalised, markers split once): {joined_s * 1e6:.1f} µs "
-              f"per recipient = {1 / joined_s:,.0f} recipients/s  [{'OK' if joined_s < 100e-6 else 'OVER'}]")
+        print(f"[{language}] personalise with personalise.fill (HTML + text): {fill_s * 1e6:.1f} µs per recipient "
+              f"(best batch {fill_best * 1e6:.1f} µs) = {1 / fill_s:,.0f} recipients/s over {args.recipients:,} "
+              f"recipients  [{'within' if fill_s < 100e-6 else 'OVER'} the 100 µs budget]")
+        print(f"[{language}] personalise with RenderedMail.personalised (markers located once): {joined_s * 1e6:.1f} µs "
+              f"(best batch {joined_best * 1e6:.1f} µs) = {1 / joined_s:,.0f} recipients/s  "
+              f"[{'within' if joined_s < 100e-6 else 'OVER'} the 100 µs budget]")
 
 
 if __name__ == "__main__":

@@ -207,3 +207,14 @@ def test_personalised_equals_fill_on_each_part(day3: dict[str, RenderedMail]) ->
         assert text == fill(mail.text, values, html_part=False)
         assert html == fill(mail.html, values, html_part=True)
         assert mail.personalised(recipient("Other"))[2] == fill(mail.html, recipient("Other"), html_part=True)
+
+
+def test_mostly_latin_html_is_kept_narrow(day3: dict[str, RenderedMail]) -> None:
+    from newsletter.compose import narrow_html
+    assert max(day3["en"].html) <= "\xff"  # the preheader padding became character references
+    assert "&#8199;" in day3["en"].html
+    assert "المحكمة" in day3["ar"].html  # Arabic stays as characters
+    page = "<p>" + "x" * 100 + " it’s</p>"
+    assert narrow_html(page) == "<p>" + "x" * 100 + " it&#8217;s</p>"
+    assert soup(narrow_html(page)).get_text().endswith("it’s")
+    assert narrow_html("<p>المحكمة</p>") == "<p>المحكمة</p>"
