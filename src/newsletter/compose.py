@@ -147,9 +147,14 @@ def mail_environment(templates_path: Path, language: str) -> jinja2.Environment:
 
 
 def inline_css(html: str) -> str:
-    """Move <style> rules into style="" attributes, as mail clients need."""
+    """Move <style> rules into style="" attributes, as mail clients need.
+
+    CSS widths are not copied into width="" attributes: the templates set those themselves
+    (Outlook reads the attribute, and a fluid 100% must not replace an image's pixel width).
+    """
     return Premailer(
         html,
+        disable_basic_attributes=["width", "height"],
         keep_style_tags=False,
         remove_classes=False,
         strip_important=False,
