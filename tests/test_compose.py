@@ -256,3 +256,23 @@ def test_isolation_never_changes_the_words(text: str) -> None:
         for mark in (LRI, FSI, PDI):
             plain = plain.replace(mark, "")
         assert plain == text.replace(LRI, "").replace(FSI, "").replace(PDI, "")
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "ar"])
+def test_every_mail_string_is_translated(language: str) -> None:
+    from babel.messages.pofile import read_po
+    from jinja2.ext import babel_extract
+    with (REPO / "templates" / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    missing, seen = [], 0
+    for template in sorted((REPO / "templates" / "email").glob("*.*")):
+        with template.open("rb") as fh:
+            for _, _, message, _ in babel_extract(fh, ("_", "gettext"), [], {"extensions": "jinja2.ext.i18n",
+                                                                               "trim_blocks": "true",
+                                                                               "lstrip_blocks": "true"}):
+                msgid = message if isinstance(message, str) else message[0]
+                seen += 1
+                entry = catalog.get(msgid)
+                if entry is None or not entry.string:
+                    missing.append(f"{template.name}: {msgid}")
+    assert seen > 20 and missing == []
