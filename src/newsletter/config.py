@@ -118,6 +118,16 @@ class Config:
     sink_port: int = 8025
     #: Folder of the Jinja2 templates and translations.
     templates_dir: str = ""
+    #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
+    bounce_address: str = ""
+    #: Where `newsletter bounces` reads from: a Maildir folder, an mbox file or imaps://user@host/INBOX.
+    bounce_mailbox: str = ""
+    #: Soft bounces (at most one counted a day, forgotten after 7 quiet days) that suppress an address.
+    soft_bounce_threshold: int = 5
+    #: DKIM signing: the selector, the signing domain (default: from_address's) and the private key file.
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: str = ""
     #: Where this configuration was read from (None: defaults and environment only).
     source: str | None = None
 
@@ -184,7 +194,7 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
     """Make relative file paths (and relative sqlite paths) relative to `base`."""
-    for key in ("secret_key_file", "sink_maildir", "templates_dir"):
+    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file"):
         if values.get(key) and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
     url = values.get("database_url", "")
@@ -247,6 +257,10 @@ def _validate(config: Config) -> None:
         raise ConfigError("base_url must start with http:// or https://", key="base_url")
     if config.confirm_days < 1:
         raise ConfigError("confirm_days must be 1 or more", key="confirm_days")
+    if config.soft_bounce_threshold < 1:
+        raise ConfigError("soft_bounce_threshold must be 1 or more", key="soft_bounce_threshold")
+    if config.bounce_address and "@" not in config.bounce_address:
+        raise ConfigError("bounce_address must be an address such as bounces@news.example.org", key="bounce_address")
 
 
 DEFAULT_TOML = """\
@@ -291,6 +305,19 @@ check_deliverability = false
 # The local catcher: where it stores mail and the port it listens on.
 sink_maildir = "mail"
 sink_port = 8025
+
+# Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
+# (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads
+# bounce_mailbox: a Maildir folder, an mbox file, or imaps://user@host/INBOX with the password
+# in NEWSLETTER_BOUNCE_PASSWORD.
+# bounce_address = "bounces@news.example.org"
+# bounce_mailbox = "bounces"
+# soft_bounce_threshold = 5
+
+# DKIM signing (`newsletter dkim keygen --selector news2026` writes the key and prints the DNS record).
+# dkim_selector = "news2026"
+# dkim_domain = "example.org"
+# dkim_key_file = "dkim/news2026.private"
 """
 
 
