@@ -79,3 +79,15 @@ def test_too_long_local_part_is_refused() -> None:
         verp_address(SECRET, "a-very-long-bounce-mailbox-name-indeed@example.org", 1, new_subscriber_key())
     with pytest.raises(ValueError):
         verp_address(SECRET, "no-domain", 1, "k")
+
+
+def test_padding_bits_cannot_respell_a_reference() -> None:
+    """Base32's unused final bits are refused when set: one reference has exactly one spelling."""
+    for _ in range(20):
+        address = verp_address(SECRET, "bounces@news.example.org", 9, new_subscriber_key())
+        local, _, domain = address.partition("@")
+        alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+        last = alphabet.index(local[-1])
+        respelled = f"{local[:-1]}{alphabet[last ^ 1]}@{domain}"
+        with pytest.raises(InvalidVerp):
+            read_verp(SECRET, respelled)

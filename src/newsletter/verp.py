@@ -136,7 +136,8 @@ def read_verp(secret: bytes, address: str, *, delimiter: str = DELIMITER) -> tup
         data = _unb32(ref)
     except (binascii.Error, ValueError):
         raise InvalidVerp(address) from None
-    if len(data) < _TAG_BYTES + 2:
+    if len(data) < _TAG_BYTES + 2 or _b32(data) != ref.lower():
+        # The second test refuses non-canonical spellings (stray padding bits): one reference, one address.
         raise InvalidVerp(address)
     tag, body = data[:_TAG_BYTES], data[_TAG_BYTES:]
     mac_key, enc_key = _keys(secret)
