@@ -350,3 +350,43 @@ def test_garbage_is_kept_not_dropped(store: Store, clock: Clock, tmp_path: Path)
     junk = [b"\x00\xff\xfe not mail at all", b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\n\n--x\n"]
     summary = _run(store, clock, _maildir(tmp_path / "b", junk))
     assert [r.folder for r in summary.results] == [UNPARSED, UNPARSED]
+
+
+def test_cli_reads_reports_and_shows(sqlite_store: Store, clock: Clock, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli import main
+
+    (person,) = _setup(sqlite_store, clock)
+    toml = tmp_path / "newsletter.toml"
+    toml.write_text(
+        f'database_url = "{sqlite_store.engine.url.render_as_string(hide_password=False)}"\n'
+        f'secret_key = "{SECRET.decode()}"\nbounce_address = "{BOUNCE_ADDRESS}"\n'
+        f'bounce_mailbox = "bounces"\nsoft_bounce_threshold = 3\n'
+    )
+    _maildir(tmp_path / "bounces", [_fixture("postfix-dsn.eml", person), _fixture("none-of-these.eml", person)])
+    runner = CliRunner()
+    result = runner.invoke(main, ["--config", str(toml), "bounces", "-v"])
+    assert result.exit_code == 0, result.output
+    assert "1 processed, 1 unparsed" in result.output
+    assert "kept for a person to read" in result.output
+    shown = runner.invoke(main, ["--config", str(toml), "show", person.email])
+    assert shown.exit_code == 0, shown.output
+    assert "bounces and complaints:" in shown.output
+    assert "suppressed (hard bounce)" in shown.output and "User unknown" in shown.output
+    report = runner.invoke(main, ["--config", str(toml), "bounces", "--report"])
+    assert report.exit_code == 0, report.output
+    line = next(line for line in report.output.splitlines() if line.startswith("asp23-day-3"))
+    assert line.split()[1:] == ["1", "0", "0", "0", "0"]
+    missing = runner.invoke(main, ["--config", str(toml), "bounces", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+@pytest.mark.parametrize("command", [["bounces"], ["dkim"], ["dkim", "keygen"]])
+def test_commands_have_help_with_example(command: list[str]) -> None:
+    from click.testing import CliRunner
+
+    from newsletter.cli import main
+
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output

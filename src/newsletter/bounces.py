@@ -38,6 +38,7 @@ from . import consent
 from .addresses import address_hash
 from .bounce_mailboxes import PROCESSED, UNPARSED, BounceSource
 from .bounce_reports import Finding, Report, ReportKind, classify_failure, parse_report
+from .config import Config
 from .consent import ConsentContext
 from .errors import InvalidVerp
 from .store import (
@@ -55,6 +56,7 @@ from .verp import is_verp_address, read_verp
 
 __all__ = [
     "BounceRules",
+    "rules_from_config",
     "Attribution",
     "MessageResult",
     "MailboxSummary",
@@ -81,6 +83,11 @@ class BounceRules:
     quiet_days: int = 7
     #: Act on reports that carry no VERP reference and no known Message-ID (only safe when VERP is off).
     trust_unsigned: bool = False
+
+
+def rules_from_config(config: Config) -> BounceRules:
+    """The rules an installation runs with: its threshold; unsigned reports trusted only without VERP."""
+    return BounceRules(soft_threshold=config.soft_bounce_threshold, trust_unsigned=not config.bounce_address)
 
 
 class Attribution(NamedTuple):

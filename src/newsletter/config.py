@@ -197,6 +197,9 @@ def _resolve_paths(values: dict[str, Any], base: Path) -> None:
     for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file"):
         if values.get(key) and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
+    mailbox = values.get("bounce_mailbox", "")
+    if mailbox and "://" not in mailbox and not Path(mailbox).is_absolute():
+        values["bounce_mailbox"] = str(base / mailbox)
     url = values.get("database_url", "")
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:

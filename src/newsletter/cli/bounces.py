@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
 
+from ..bounce_mailboxes import PASSWORD_ENV, UNPARSED, open_source
+from ..bounces import MailboxSummary, MessageResult, count_bounces, process_mailbox, rules_from_config
 from ..config import Config
 from ..dkim import generate_key, zone_record
-from . import main, pass_config
+from ..service import Newsletter
+from . import main, pass_config, pass_newsletter
 
 
 @main.group()
@@ -39,3 +43,68 @@ def keygen(config: Config, selector: str, domain: str | None, out: str) -> None:
     click.echo(zone_record(key.dns_name, key.dns_value))
     click.echo("Then add to newsletter.toml:")
     click.echo(f'  dkim_selector = "{selector}"\n  dkim_domain = "{domain}"\n  dkim_key_file = "{key.private_key_path}"')
+
+
+def _print_result(result: MessageResult) -> None:
+    kinds = ", ".join(k.value for k in result.kinds) or "-"
+    click.echo(f"  {result.folder:<9} {result.report_kind.value:<10} {kinds:<10} [{result.key}] {result.note}")
+
+
+def _print_summary(summary: MailboxSummary) -> None:
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.by_kind.items())) or "no events"
+    click.echo(f"{summary.source}: {summary.processed} processed, {summary.unparsed} unparsed"
+               f"{f', {summary.duplicates} seen before' if summary.duplicates else ''} ({counts})")
+    for result in summary.unparsed_results:
+        click.echo(f"  kept for a person to read in {UNPARSED}/: [{result.key}] {result.note}", err=True)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--report", is_flag=True, help="Print bounces counted per campaign instead of reading mail.")
+@click.option("--campaign", "campaign_slug", default=None, help="With --report: only this campaign.")
+@click.option("--watch", is_flag=True, help="Keep running, reading the mailbox every --interval seconds.")
+@click.option("--interval", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Seconds between two reads with --watch.")
+@click.option("--password-env", default=PASSWORD_ENV, show_default=True,
+              help="Environment variable holding the IMAP password.")
+@click.option("-v", "--verbose", is_flag=True, help="Print one line per message.")
+@pass_newsletter
+def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_slug: str | None, watch: bool,
+            interval: int, password_env: str, verbose: bool) -> None:
+    """Read bounce and complaint mail and apply the rules; or report bounces per campaign.
+
+    SOURCE is a Maildir folder, an mbox file or imaps://user@host/INBOX (password in
+    NEWSLETTER_BOUNCE_PASSWORD); default: bounce_mailbox from the configuration. A hard bounce
+    suppresses the address; soft bounces count (at most one a day) until soft_bounce_threshold;
+    a complaint unsubscribes and suppresses; a delay notice changes nothing. Each message is
+    moved to processed/ once recorded, or to unparsed/ when a person should read it.
+
+    Example: newsletter bounces /var/mail/bounces --watch --interval 120
+    """
+    if report:
+        with newsletter.store.session() as session:
+            rows = count_bounces(session, campaign_slug)
+        click.echo(f"{'campaign':<32} {'hard':>6} {'soft':>6} {'delayed':>8} {'complaint':>10} {'unknown':>8}")
+        for row in rows:
+            name = row.slug or ("(no campaign)" if row.campaign_id is None else f"#{row.campaign_id}")
+            click.echo(f"{name:<32} {row.hard:>6} {row.soft:>6} {row.delayed:>8} {row.complaint:>10} {row.unknown:>8}")
+        return
+    spec = source or newsletter.config.bounce_mailbox
+    if not spec:
+        raise click.UsageError("give SOURCE or set bounce_mailbox in newsletter.toml")
+    config = newsletter.config
+    secret = config.secret()
+    rules = rules_from_config(config)
+    while True:
+        mailbox = open_source(spec, password_env=password_env)
+        try:
+            summary = process_mailbox(newsletter.store, mailbox, secret=secret, bounce_address=config.bounce_address,
+                                      rules=rules, clock=newsletter.clock,
+                                      on_result=_print_result if verbose else None)
+        finally:
+            mailbox.close()
+        if summary.results or not watch:
+            _print_summary(summary)
+        if not watch:
+            return
+        time.sleep(interval)
