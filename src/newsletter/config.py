@@ -132,6 +132,11 @@ class Config:
     source: str | None = None
 
     @property
+    def languages_by_preference(self) -> tuple[str, ...]:
+        """`languages` with `default_language` first."""
+        return (self.default_language, *(lang for lang in self.languages if lang != self.default_language))
+
+    @property
     def smtp(self) -> SmtpSettings:
         return SmtpSettings.from_url(self.smtp_url, password=self.smtp_password or None)
 

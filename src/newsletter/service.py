@@ -92,7 +92,7 @@ class Newsletter:
             ctx = dataclasses.replace(ctx, consent_version=self.config.consent_version)
         with self.store.session() as session:
             due = consent.subscribe(session, email, name, language, lists, ctx, now=self.clock(),
-                                    languages=self.config.languages,
+                                    languages=self.config.languages_by_preference,
                                     check_deliverability=self.config.check_deliverability)
             list_names = [get_list(session, slug).name for slug in due.list_slugs] if due else []
         if due is None:
