@@ -9,6 +9,7 @@ import click
 
 from ..bounce_mailboxes import PASSWORD_ENV, UNPARSED, open_source
 from ..bounces import MailboxSummary, MessageResult, count_bounces, process_mailbox, rules_from_config
+from ..check import CheckResult, Status, dns_lookup, run_checks
 from ..config import Config
 from ..dkim import generate_key, zone_record
 from ..service import Newsletter
@@ -108,3 +109,31 @@ def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_s
         if not watch:
             return
         time.sleep(interval)
+
+
+@main.command()
+@click.argument("contents", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--nameserver", default=None, metavar="HOST[:PORT]",
+              help="Ask this DNS server instead of the system's resolvers.")
+@click.option("--dns-timeout", type=float, default=4.0, show_default=True, help="Seconds to wait for DNS.")
+@click.option("--no-one-click", is_flag=True, help="Do not POST to the one-click endpoint.")
+@click.option("--no-relay", is_flag=True, help="Do not connect to the relay.")
+@pass_config
+def check(config: Config, contents: tuple[str, ...], nameserver: str | None, dns_timeout: float,
+          no_one_click: bool, no_relay: bool) -> None:
+    """Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint.
+
+    DNS records are those of the From domain (SPF: of the envelope-sender domain). What
+    could not be checked says so. Exits with status 1 when any check fails.
+
+    Example: newsletter check content/asp23-day-3.en.md
+    """
+    results = run_checks(config, lookup=dns_lookup(nameserver, timeout=dns_timeout), contents=contents,
+                         one_click=not no_one_click, relay=not no_relay)
+    if not contents:
+        results.append(CheckResult("lint", Status.NOT_CHECKED, "no content file given"))
+    for result in results:
+        click.echo(f"{result.status.value:<12} {result.name:<10} {result.detail}")
+    failed = [r for r in results if r.status is Status.FAIL]
+    if failed:
+        raise click.ClickException(f"{len(failed)} check(s) failed")
