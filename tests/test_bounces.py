@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from conftest import Clock
@@ -390,3 +391,14 @@ def test_commands_have_help_with_example(command: list[str]) -> None:
 
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(sorted(OUTCOMES)), cut=st.integers(min_value=0, max_value=4000),
+       junk=st.binary(max_size=200))
+def test_parse_report_never_raises_on_mangled_mail(name: str, cut: int, junk: bytes) -> None:
+    """Truncated and corrupted reports are understood or UNPARSED, never an exception."""
+    raw = (FIXTURES / name).read_bytes()
+    report = parse_report(raw[:cut] + junk + raw[cut + len(junk):])
+    assert report.kind in ReportKind
+    assert report.message_id

@@ -7,7 +7,7 @@ from hypothesis import given, strategies as st
 
 from newsletter.consent import new_subscriber_key
 from newsletter.errors import InvalidVerp, NewsletterError
-from newsletter.verp import MAX_LOCAL_PART, is_verp_address, read_verp, verp_address
+from newsletter.verp import MAX_LOCAL_PART, envelope_sender, is_verp_address, read_verp, verp_address
 
 SECRET = b"test-secret-key-0123456789abcdef"
 
@@ -91,3 +91,13 @@ def test_padding_bits_cannot_respell_a_reference() -> None:
         respelled = f"{local[:-1]}{alphabet[last ^ 1]}@{domain}"
         with pytest.raises(InvalidVerp):
             read_verp(SECRET, respelled)
+
+
+def test_envelope_sender_follows_the_configuration() -> None:
+    from newsletter.config import Config
+
+    config = Config(secret_key=SECRET.decode(), from_address="news@example.org")
+    key = new_subscriber_key()
+    assert envelope_sender(config, 5, key) == "news@example.org"
+    verp = envelope_sender(config.with_changes(bounce_address="bounces@news.example.org"), 5, key)
+    assert read_verp(SECRET, verp) == (5, key)

@@ -19,9 +19,10 @@ import binascii
 import hashlib
 import hmac
 
+from .config import Config
 from .errors import InvalidVerp
 
-__all__ = ["verp_address", "read_verp", "is_verp_address", "MAX_LOCAL_PART", "DELIMITER"]
+__all__ = ["verp_address", "read_verp", "is_verp_address", "envelope_sender", "MAX_LOCAL_PART", "DELIMITER"]
 
 #: RFC 5321 §4.5.3.1.1: the longest local part every MTA must accept.
 MAX_LOCAL_PART = 64
@@ -167,3 +168,11 @@ def is_verp_address(address: str, bounce_address: str, *, delimiter: str = DELIM
     local, _, domain = bounce_address.strip().lower().rpartition("@")
     text = address.strip().strip("<>").strip().lower()
     return text.startswith(f"{local}{delimiter}") and text.endswith(f"@{domain}")
+
+
+def envelope_sender(config: Config, campaign_id: int, subscriber_key: str) -> str:
+    """The MAIL FROM for one recipient of a campaign: the VERP address when bounce_address is
+    set, else from_address. Raises ConfigError (no secret) or ValueError (too long), as above."""
+    if not config.bounce_address:
+        return config.from_address
+    return verp_address(config.secret(), config.bounce_address, campaign_id, subscriber_key)
