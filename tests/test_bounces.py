@@ -402,3 +402,44 @@ def test_parse_report_never_raises_on_mangled_mail(name: str, cut: int, junk: by
     report = parse_report(raw[:cut] + junk + raw[cut + len(junk):])
     assert report.kind in ReportKind
     assert report.message_id
+
+
+def test_cli_watch_reads_again_after_each_interval(sqlite_store: Store, clock: Clock, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    import newsletter.cli.bounces as cli_bounces
+    from newsletter.cli import main
+
+    people = _setup(sqlite_store, clock, ("a@example.net", "b@example.net"))
+    toml = tmp_path / "newsletter.toml"
+    toml.write_text(f'database_url = "{sqlite_store.engine.url.render_as_string(hide_password=False)}"\n'
+                    f'secret_key = "{SECRET.decode()}"\nbounce_address = "{BOUNCE_ADDRESS}"\n')
+    path = _maildir(tmp_path / "bounces", [_fixture("postfix-dsn.eml", people[0])])
+    naps = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 1:  # mail arrives while the watcher sleeps
+            mailbox.Maildir(path, create=False).add(_fixture("gmail-551.eml", people[1]))
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_bounces.time, "sleep", sleep)
+    result = CliRunner().invoke(main, ["--config", str(toml), "bounces", str(path), "--watch", "--interval", "30"])
+    assert result.exit_code == 130
+    assert naps == [30, 30]
+    assert result.output.count("1 processed, 0 unparsed") == 2
+    assert _state(sqlite_store, "a@example.net") == SUPPRESSED_HARD
+    assert _state(sqlite_store, "b@example.net") == SUPPRESSED_HARD
+
+
+def test_unreadable_bounce_is_not_mistaken_for_an_auto_reply(store: Store, clock: Clock, tmp_path: Path) -> None:
+    """A failure notice in a format nobody recognises carries Auto-Submitted too: it must reach a person."""
+    (person,) = _setup(store, clock)
+    raw = (_fixture("none-of-these.eml", person)
+           .replace(b"From: Rafael Ortiz <rafael.ortiz@example.net>", b"From: postmaster@mail.example.net")
+           .replace(b"Subject: Question about the Day 5 summary", b"Subject: Undeliverable: ASP 23, Day 3\nAuto-Submitted: auto-replied"))
+    assert parse_report(raw).kind is ReportKind.UNPARSED
+    summary = _run(store, clock, _maildir(tmp_path / "b", [raw]))
+    assert [r.folder for r in summary.results] == [UNPARSED]

@@ -43,6 +43,12 @@ _AUTO_SUBJECT = re.compile(
     r"respuesta autom[aá]tica|autoreply|vacation)",
     re.IGNORECASE,
 )
+_FAILURE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery|mail administrator|mdaemon")
+_FAILURE_SUBJECT = re.compile(
+    r"undeliver|not (be )?delivered|delivery (status|failure|failed|has failed|notification)|returned mail|"
+    r"failure notice|mail delivery failed|non[- ]?delivery|bounce",
+    re.IGNORECASE,
+)
 #: ARF feedback types that mean "this person did not want this mail".
 _COMPLAINT_TYPES = {"abuse", "fraud", "virus", "other", ""}
 _MAX_REASON = 2000
@@ -268,6 +274,11 @@ def _diagnostic_line(body: str, address: str) -> str | None:
 
 
 def _is_auto_reply(msg: Message) -> bool:
+    """An out-of-office or similar responder. DSNs carry `Auto-Submitted: auto-replied` too, so a
+    message that looks like a delivery failure we could not read is never taken for one."""
+    sender = _text(msg.get("From")).lower()
+    if _FAILURE_SENDER.search(sender) or _FAILURE_SUBJECT.search(_text(msg.get("Subject"))):
+        return False
     auto = _text(msg.get("Auto-Submitted")).lower()
     if auto.startswith("auto-replied"):
         return True
