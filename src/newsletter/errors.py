@@ -15,7 +15,10 @@ The tree::
     ├── ContentError              a content file is wrong (file, line, field)
     ├── LintFailed                an issue has lint errors and cannot be sent
     ├── MissingVariant(LookupError) no language variant along the fallback chain
-    └── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
+    ├── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
+    ├── InvalidVerp               a bounce's return path is not ours or was tampered with
+    ├── MailboxError              a bounce mailbox cannot be opened or read
+    └── DkimError                 a DKIM key cannot be written, read or used
 
 Each carries its data as attributes and a message a person can act on. The CLI and the web
 app each translate these in one place; per-recipient delivery outcomes are data, not errors.
@@ -38,6 +41,9 @@ __all__ = [
     "LintFailed",
     "MissingVariant",
     "DeliveryError",
+    "InvalidVerp",
+    "MailboxError",
+    "DkimError",
 ]
 
 
@@ -165,3 +171,31 @@ class DeliveryError(NewsletterError, ConnectionError):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
+
+
+class InvalidVerp(NewsletterError):
+    """A return-path address is not one of our VERP addresses, or its signature does not verify.
+
+    One type and one message for every case (not ours, truncated, tampered), like InvalidToken.
+    """
+
+    def __init__(self, address: str):
+        super().__init__(f"{address!r} is not a valid VERP return path of this installation")
+        self.address = address
+
+
+class MailboxError(NewsletterError):
+    """A bounce mailbox (Maildir, mbox or IMAP) cannot be opened or read; `source` names it."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"bounce mailbox {source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class DkimError(NewsletterError):
+    """A DKIM key cannot be written, read or used; `path` names the key file when one is at fault."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
