@@ -43,7 +43,7 @@ def test_preview_writes_every_language_with_no_lint_error(tmp_path: Path, env: d
     assert "error" not in result.output
     assert str(out.resolve()) in result.output
     for stem, languages in (("asp23-day-3", ("en", "fr", "es", "ar")), ("asp23-day-4", ("en", "fr", "ar")),
-                            ("asp23-day-5", ("en", "fr", "ar")), ("asp23-defend-the-court", ("en", "fr", "es", "ar"))):
+                            ("asp23-day-5", ("en", "fr", "es", "ar")), ("asp23-defend-the-court", ("en", "fr", "es", "ar"))):
         for language in languages:
             for ext in ("html", "txt", "eml"):
                 assert (out / f"{stem}.{language}.{ext}").stat().st_size > 500, (stem, language, ext)
