@@ -14,6 +14,7 @@ The tree::
     ├── ImportFileError           a CSV file cannot be read at all (rows are reported, not raised)
     ├── ContentError              a content file is wrong (file, line, field)
     ├── LintFailed                an issue has lint errors and cannot be sent
+    ├── MissingVariant(LookupError) no language variant along the fallback chain
     ├── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
     ├── InvalidVerp               a bounce's return path is not ours or was tampered with
     ├── MailboxError              a bounce mailbox cannot be opened or read
@@ -38,6 +39,7 @@ __all__ = [
     "ImportFileError",
     "ContentError",
     "LintFailed",
+    "MissingVariant",
     "DeliveryError",
     "InvalidVerp",
     "MailboxError",
@@ -147,6 +149,20 @@ class LintFailed(NewsletterError):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"the issue has {len(problems)} lint error(s):\n{lines}")
+
+
+class MissingVariant(NewsletterError, LookupError):
+    """No variant of an issue exists in a subscriber's language nor along the fallback chain."""
+
+    def __init__(self, language: str, available: tuple[str, ...], chain: tuple[str, ...]):
+        self.language = language
+        self.available = tuple(available)
+        self.chain = tuple(chain)
+        super().__init__(
+            f"no variant for language {language!r}: the issue has {', '.join(available) or 'none'}, "
+            f"and the fallback chain {' > '.join(chain)} reaches none of them; add a variant or "
+            "change the list's languages"
+        )
 
 
 class DeliveryError(NewsletterError, ConnectionError):

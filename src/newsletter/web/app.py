@@ -1,0 +1,107 @@
+"""The visitor web app: `create_app(newsletter)` returns a Starlette application.
+
+Routes (GET also answers HEAD; neither ever changes anything)::
+
+    GET  /healthz
+    GET  /subscribe                 the sign-up form
+    POST /subscribe                 the form, or JSON from an allowed origin
+    GET  /confirm/{token}           a page with a Confirm button; POST confirms
+    GET  /unsubscribe/{token}       a page with one button; POST unsubscribes; the RFC 8058
+                                    one-click POST (List-Unsubscribe=One-Click) likewise
+    POST /unsubscribe/{token}/undo  take it back
+    GET  /preferences/{token}       language, lists, leave everything, download my data
+    GET  /block/{token}             "this wasn't me"; POST blocks the address
+    GET  /archive …                 past issues (see archive.py)
+
+Library errors are turned into pages in one place (`_error_page`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..abuse import RateLimiter
+from ..config import Config
+from ..service import Newsletter
+from . import links, preferences, signup
+from .ceiling import ConfirmationCeiling
+from .pages import choose_language, render_page
+from .security import SecurityHeaders, client_ip, parse_networks
+
+__all__ = ["create_app", "WebState"]
+
+log = logging.getLogger("newsletter.web")
+
+
+@dataclass
+class WebState:
+    """What every handler needs, kept on `app.state.web`."""
+
+    newsletter: Newsletter
+    config: Config
+    templates_path: Path
+    trusted: tuple
+    per_ip: RateLimiter
+    per_address: RateLimiter
+    ceiling: ConfirmationCeiling
+    min_fill_seconds: float
+    allowed_origins: frozenset[str] = field(default_factory=frozenset)
+
+    def secret(self) -> bytes:
+        return self.config.secret()
+
+    def ip(self, request: Request) -> str | None:
+        peer = request.client.host if request.client else None
+        return client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+
+
+async def _not_found(request: Request, exc: HTTPException) -> Response:
+    web: WebState = request.app.state.web
+    language = choose_language(request, web.config.languages, web.config.default_language)
+    status = exc.status_code if exc.status_code in (404, 405) else 400
+    return render_page(request, "not_found.html", language, status_code=status)
+
+
+def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None) -> Starlette:
+    """The visitor pages over `newsletter` (its config, store and clock).
+
+    `min_fill_seconds` overrides `config.signup_min_seconds` (tests and demos).
+    """
+    config = newsletter.config
+    state = WebState(
+        newsletter=newsletter,
+        config=config,
+        templates_path=config.templates_path,
+        trusted=parse_networks(config.trusted_proxies),
+        per_ip=RateLimiter(config.signup_per_ip_per_hour, timedelta(hours=1)),
+        per_address=RateLimiter(config.signup_per_address_per_hour, timedelta(hours=1)),
+        ceiling=ConfirmationCeiling(newsletter, config.signup_hourly_ceiling),
+        min_fill_seconds=config.signup_min_seconds if min_fill_seconds is None else min_fill_seconds,
+        allowed_origins=frozenset(o.rstrip("/").lower() for o in config.allowed_origins),
+    )
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *signup.routes(),
+        *links.routes(),
+        *preferences.routes(),
+        Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                    exception_handlers={HTTPException: _not_found})
+    app.state.web = state
+    return app
