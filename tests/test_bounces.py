@@ -174,7 +174,7 @@ def bounce_history_for(store: Store, email: str):
 
 def test_nothing_lost_maildir_and_mbox(store: Store, clock: Clock, tmp_path: Path) -> None:
     people = _setup(store, clock, tuple(f"reader{i}@example.net" for i in range(len(OUTCOMES))))
-    messages = [_fixture(name, person) for name, person in zip(sorted(OUTCOMES), people)]
+    messages = [_fixture(name, person) for name, person in zip(sorted(OUTCOMES), people, strict=True)]
     maildir = _maildir(tmp_path / "maildir", messages[:4])
     mbox_path = tmp_path / "bounces.mbox"
     box = mailbox.mbox(mbox_path, create=True)

@@ -243,3 +243,14 @@ def test_one_click_against_the_real_visitor_pages(config: Config, sqlite_store) 
         thread.join(10)
     assert result.status is Status.WARN  # answered (400: nobody has the probe's key); WARN only for http://
     assert "HTTP 400" in result.detail
+
+
+def test_dns_lookup_without_resolver_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.resolver
+
+    def no_configuration(*args, **kwargs):
+        raise dns.resolver.NoResolverConfiguration("no nameservers in /etc/resolv.conf")
+
+    monkeypatch.setattr(dns.resolver, "Resolver", no_configuration)
+    with pytest.raises(DnsUnavailable, match="no DNS resolver is configured"):
+        dns_lookup()("example.org")

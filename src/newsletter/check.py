@@ -86,8 +86,10 @@ def dns_lookup(nameserver: str | None = None, *, timeout: float = 4.0) -> TxtLoo
         try:
             resolver = dns.resolver.Resolver()
         except dns.resolver.NoResolverConfiguration as exc:
+            reason = f"no DNS resolver is configured ({exc})"
+
             def unavailable(name: str) -> list[str]:
-                raise DnsUnavailable(f"no DNS resolver is configured ({exc})")
+                raise DnsUnavailable(reason)
             return unavailable
     resolver.lifetime = timeout
 
