@@ -48,6 +48,7 @@ from .store import (
     Campaign,
     Channel,
     OutboxRow,
+    OutboxStatus,
     Store,
     Subscriber,
     SuppressionReason,
@@ -127,8 +128,11 @@ class MailboxSummary:
 
 
 class CampaignBounces(NamedTuple):
+    """Events of one campaign by kind, with how many of its messages were sent."""
+
     campaign_id: int | None
     slug: str | None
+    sent: int
     hard: int
     soft: int
     delayed: int
@@ -229,7 +233,8 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
     if subscriber is None:
         outcome = attribution.note or "not attributed; nothing changed"
     elif kind is BounceKind.HARD:
-        ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{source}", note=_clip(finding.reason, 500))
+        ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{source}",
+                             note=_clip(_redact(finding.reason, [subscriber.email]), 500))
         fresh = consent.suppress(session, subscriber.email, SuppressionReason.HARD_BOUNCE, now=now, ctx=ctx,
                                  note=f"hard bounce {finding.status or ''}".strip())
         outcome = "suppressed (hard bounce)" if fresh else "already suppressed"
@@ -251,6 +256,9 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
     else:
         outcome = "recorded; nothing changed"
     address = subscriber.email if subscriber is not None else finding.address
+    # The address is kept as a hash only (like suppressions), so erasing a person leaves no
+    # plain copy of it in the reason texts; the rest of the raw reason is kept as given.
+    known = [a for a in {address, finding.address} if a]
     event = BounceEvent(
         subscriber_id=subscriber.id if subscriber is not None else None,
         campaign_id=attribution.campaign_id,
@@ -258,8 +266,8 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
         kind=kind,
         source=source,
         status=finding.status,
-        reason=finding.reason,
-        diagnostic_code=finding.diagnostic,
+        reason=_redact(finding.reason, known),
+        diagnostic_code=_redact(finding.diagnostic, known) if finding.diagnostic else None,
         outcome=_clip(outcome, 200),
         at=now,
         report_message_id=report_message_id,
@@ -267,6 +275,12 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
     session.add(event)
     session.flush()
     return event
+
+
+def _redact(text: str, addresses: list[str]) -> str:
+    for address in addresses:
+        text = re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE)
+    return text
 
 
 def _clip(text: str, limit: int) -> str:
@@ -397,5 +411,11 @@ def count_bounces(session: Session, campaign_slug: str | None = None) -> list[Ca
     )
     if campaign_slug is not None:
         query = query.where(Campaign.slug == campaign_slug)
-    return [CampaignBounces(cid, slug, *(int(n or 0) for n in counts))
-            for cid, slug, *counts in session.execute(query).all()]
+    rows = session.execute(query).all()
+    ids = [cid for cid, *_ in rows if cid is not None]
+    sent = dict(session.execute(
+        select(OutboxRow.campaign_id, func.count()).where(OutboxRow.campaign_id.in_(ids),
+                                                           OutboxRow.status == OutboxStatus.SENT)
+        .group_by(OutboxRow.campaign_id)).all()) if ids else {}
+    return [CampaignBounces(cid, slug, int(sent.get(cid, 0)), *(int(n or 0) for n in counts))
+            for cid, slug, *counts in rows]
