@@ -32,6 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import consent
@@ -209,12 +210,18 @@ def soft_score(session: Session, subscriber: Subscriber, *, now: datetime, rules
 
 def _add_soft_bounce(session: Session, subscriber: Subscriber, *, now: datetime, rules: BounceRules) -> tuple[int, bool]:
     """Apply one soft bounce to the score; returns (score, counted today for the first time)."""
-    state = session.get(BounceScore, subscriber.id)
+    # The bounce reader and sender workers may score the same person at once: lock the row,
+    # and let a racing first insert win (a savepoint keeps the caller's transaction usable).
+    state = session.get(BounceScore, subscriber.id, with_for_update=True)
     today = now.astimezone(timezone.utc).date()
     if state is None:
-        state = BounceScore(subscriber_id=subscriber.id, score=0, last_counted_on=None, last_bounce_at=now)
-        session.add(state)
-    elif now - _aware(state.last_bounce_at) > timedelta(days=rules.quiet_days):
+        try:
+            with session.begin_nested():
+                state = BounceScore(subscriber_id=subscriber.id, score=0, last_counted_on=None, last_bounce_at=now)
+                session.add(state)
+        except IntegrityError:
+            state = session.get(BounceScore, subscriber.id, with_for_update=True, populate_existing=True)
+    if now - _aware(state.last_bounce_at) > timedelta(days=rules.quiet_days):
         state.score, state.last_counted_on = 0, None
     counted = state.last_counted_on != today
     if counted:
