@@ -33,6 +33,7 @@ from newsletter.store import (
     Channel,
     ConsentEvent,
     OutboxRow,
+    OutboxStatus,
     Store,
     Subscriber,
     SubscriberStatus,
@@ -72,7 +73,8 @@ def _setup(store: Store, clock: Clock, emails: tuple[str, ...] = ("ana.ruiz@exam
             subscriber = consent.find_subscriber(session, email)
             consent.confirm(session, subscriber, ctx, now=clock())
             message_id = f"asp23-day-3.{i}.c0ffee@example.org"
-            session.add(OutboxRow(campaign_id=campaign.id, subscriber_id=subscriber.id, message_id=f"<{message_id}>"))
+            session.add(OutboxRow(campaign_id=campaign.id, subscriber_id=subscriber.id, message_id=f"<{message_id}>",
+                                  status=OutboxStatus.SENT))
             people.append(Recipient(email, due.subscriber_key, subscriber.id, campaign.id, message_id,
                                     verp_address(SECRET, BOUNCE_ADDRESS, campaign.id, due.subscriber_key)))
     return people
@@ -174,7 +176,7 @@ def bounce_history_for(store: Store, email: str):
 
 def test_nothing_lost_maildir_and_mbox(store: Store, clock: Clock, tmp_path: Path) -> None:
     people = _setup(store, clock, tuple(f"reader{i}@example.net" for i in range(len(OUTCOMES))))
-    messages = [_fixture(name, person) for name, person in zip(sorted(OUTCOMES), people)]
+    messages = [_fixture(name, person) for name, person in zip(sorted(OUTCOMES), people, strict=True)]
     maildir = _maildir(tmp_path / "maildir", messages[:4])
     mbox_path = tmp_path / "bounces.mbox"
     box = mailbox.mbox(mbox_path, create=True)
@@ -304,13 +306,16 @@ def test_counts_per_campaign_and_erasure(store: Store, clock: Clock, tmp_path: P
     with store.session() as session:
         counts = count_bounces(session)
     by_campaign = {c.slug: c for c in counts}
-    assert by_campaign["asp23-day-3"][2:] == (1, 0, 1, 1, 0)
+    assert by_campaign["asp23-day-3"][2:] == (3, 1, 0, 1, 1, 0)
     assert by_campaign[None].unknown == 1
     with store.session() as session:
         consent.erase(session, "a@example.net", now=clock())
     with store.session() as session:
         event = session.scalar(select(BounceEvent).where(BounceEvent.kind == BounceKind.HARD))
         assert event.subscriber_id is None  # SET NULL on erase; the counts stay
+        assert "<recipient>" in event.diagnostic_code
+        texts = session.execute(select(BounceEvent.reason, BounceEvent.diagnostic_code)).all()
+        assert not any("a@example.net" in (t or "") for row in texts for t in row)  # no plain copy survives
         assert count_bounces(session, "asp23-day-3")[0].hard == 1
 
 
@@ -378,7 +383,7 @@ def test_cli_reads_reports_and_shows(sqlite_store: Store, clock: Clock, tmp_path
     report = runner.invoke(main, ["--config", str(toml), "bounces", "--report"])
     assert report.exit_code == 0, report.output
     line = next(line for line in report.output.splitlines() if line.startswith("asp23-day-3"))
-    assert line.split()[1:] == ["1", "0", "0", "0", "0"]
+    assert line.split()[1:] == ["1", "1", "0", "0", "0", "0", "0.00", "%"]
     missing = runner.invoke(main, ["--config", str(toml), "bounces", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
 

@@ -185,10 +185,17 @@ def test_relay_refusing_the_login(config: Config) -> None:
     assert down.status is Status.FAIL and "cannot reach" in down.detail
 
 
-def test_lint_is_reported_not_checked() -> None:
-    assert check_lint([]) == []
-    (result,) = check_lint(["content/asp23-day-3.en.md"])
-    assert result.status is Status.NOT_CHECKED
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_lint_of_the_given_issue(config: Config, tmp_path: Path) -> None:
+    assert check_lint(config, []) == []
+    (result,) = check_lint(config, [str(p) for p in sorted((EXAMPLES / "asp23").glob("day-3.*.md"))])
+    assert result.status in (Status.OK, Status.WARN) and result.detail.startswith("asp23-day-3")
+    broken = tmp_path / "broken.en.md"
+    broken.write_text("---\nslug: [unterminated\n---\nbody\n")
+    (result,) = check_lint(config, [str(broken)])
+    assert result.status is Status.FAIL and "broken.en.md" in result.detail
 
 
 def test_cli_check(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
@@ -208,3 +215,42 @@ def test_cli_check(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
     result = CliRunner().invoke(main, ["--config", str(failing), "check", "--nameserver", f"127.0.0.1:{free_port()}",
                                        "--dns-timeout", "0.5", "--no-one-click"])
     assert result.exit_code == 1 and "1 check(s) failed" in result.output
+
+
+def test_one_click_against_the_real_visitor_pages(config: Config, sqlite_store) -> None:
+    """uvicorn serving the web app on loopback: the probe is answered, and unsubscribes nobody."""
+    import time
+
+    import uvicorn
+
+    from newsletter.service import Newsletter
+    from newsletter.web import create_app
+
+    port = free_port()
+    config = config.with_changes(base_url=f"http://127.0.0.1:{port}")
+    server = uvicorn.Server(uvicorn.Config(create_app(Newsletter(config, sqlite_store)), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+            time.sleep(0.02)
+        result = check_one_click(config)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert result.status is Status.WARN  # answered (400: nobody has the probe's key); WARN only for http://
+    assert "HTTP 400" in result.detail
+
+
+def test_dns_lookup_without_resolver_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.resolver
+
+    def no_configuration(*args, **kwargs):
+        raise dns.resolver.NoResolverConfiguration("no nameservers in /etc/resolv.conf")
+
+    monkeypatch.setattr(dns.resolver, "Resolver", no_configuration)
+    with pytest.raises(DnsUnavailable, match="no DNS resolver is configured"):
+        dns_lookup()("example.org")

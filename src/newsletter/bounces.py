@@ -32,6 +32,7 @@ from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import consent
@@ -48,6 +49,7 @@ from .store import (
     Campaign,
     Channel,
     OutboxRow,
+    OutboxStatus,
     Store,
     Subscriber,
     SuppressionReason,
@@ -127,8 +129,11 @@ class MailboxSummary:
 
 
 class CampaignBounces(NamedTuple):
+    """Events of one campaign by kind, with how many of its messages were sent."""
+
     campaign_id: int | None
     slug: str | None
+    sent: int
     hard: int
     soft: int
     delayed: int
@@ -205,12 +210,18 @@ def soft_score(session: Session, subscriber: Subscriber, *, now: datetime, rules
 
 def _add_soft_bounce(session: Session, subscriber: Subscriber, *, now: datetime, rules: BounceRules) -> tuple[int, bool]:
     """Apply one soft bounce to the score; returns (score, counted today for the first time)."""
-    state = session.get(BounceScore, subscriber.id)
+    # The bounce reader and sender workers may score the same person at once: lock the row,
+    # and let a racing first insert win (a savepoint keeps the caller's transaction usable).
+    state = session.get(BounceScore, subscriber.id, with_for_update=True)
     today = now.astimezone(timezone.utc).date()
     if state is None:
-        state = BounceScore(subscriber_id=subscriber.id, score=0, last_counted_on=None, last_bounce_at=now)
-        session.add(state)
-    elif now - _aware(state.last_bounce_at) > timedelta(days=rules.quiet_days):
+        try:
+            with session.begin_nested():
+                state = BounceScore(subscriber_id=subscriber.id, score=0, last_counted_on=None, last_bounce_at=now)
+                session.add(state)
+        except IntegrityError:
+            state = session.get(BounceScore, subscriber.id, with_for_update=True, populate_existing=True)
+    if now - _aware(state.last_bounce_at) > timedelta(days=rules.quiet_days):
         state.score, state.last_counted_on = 0, None
     counted = state.last_counted_on != today
     if counted:
@@ -229,7 +240,8 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
     if subscriber is None:
         outcome = attribution.note or "not attributed; nothing changed"
     elif kind is BounceKind.HARD:
-        ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{source}", note=_clip(finding.reason, 500))
+        ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{source}",
+                             note=_clip(_redact(finding.reason, [subscriber.email]), 500))
         fresh = consent.suppress(session, subscriber.email, SuppressionReason.HARD_BOUNCE, now=now, ctx=ctx,
                                  note=f"hard bounce {finding.status or ''}".strip())
         outcome = "suppressed (hard bounce)" if fresh else "already suppressed"
@@ -251,6 +263,9 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
     else:
         outcome = "recorded; nothing changed"
     address = subscriber.email if subscriber is not None else finding.address
+    # The address is kept as a hash only (like suppressions), so erasing a person leaves no
+    # plain copy of it in the reason texts; the rest of the raw reason is kept as given.
+    known = [a for a in {address, finding.address} if a]
     event = BounceEvent(
         subscriber_id=subscriber.id if subscriber is not None else None,
         campaign_id=attribution.campaign_id,
@@ -258,8 +273,8 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
         kind=kind,
         source=source,
         status=finding.status,
-        reason=finding.reason,
-        diagnostic_code=finding.diagnostic,
+        reason=_redact(finding.reason, known),
+        diagnostic_code=_redact(finding.diagnostic, known) if finding.diagnostic else None,
         outcome=_clip(outcome, 200),
         at=now,
         report_message_id=report_message_id,
@@ -267,6 +282,12 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
     session.add(event)
     session.flush()
     return event
+
+
+def _redact(text: str, addresses: list[str]) -> str:
+    for address in addresses:
+        text = re.sub(re.escape(address), "<recipient>", text, flags=re.IGNORECASE)
+    return text
 
 
 def _clip(text: str, limit: int) -> str:
@@ -397,5 +418,11 @@ def count_bounces(session: Session, campaign_slug: str | None = None) -> list[Ca
     )
     if campaign_slug is not None:
         query = query.where(Campaign.slug == campaign_slug)
-    return [CampaignBounces(cid, slug, *(int(n or 0) for n in counts))
-            for cid, slug, *counts in session.execute(query).all()]
+    rows = session.execute(query).all()
+    ids = [cid for cid, *_ in rows if cid is not None]
+    sent = dict(session.execute(
+        select(OutboxRow.campaign_id, func.count()).where(OutboxRow.campaign_id.in_(ids),
+                                                           OutboxRow.status == OutboxStatus.SENT)
+        .group_by(OutboxRow.campaign_id)).all()) if ids else {}
+    return [CampaignBounces(cid, slug, int(sent.get(cid, 0)), *(int(n or 0) for n in counts))
+            for cid, slug, *counts in rows]

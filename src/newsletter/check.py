@@ -29,7 +29,10 @@ from cryptography.hazmat.primitives import serialization
 from .config import Config
 from .dkim import dns_name as dkim_dns_name
 from .dkim import dns_record
-from .errors import DeliveryError
+from .compose import render_issue
+from .content import load_issues
+from .errors import DeliveryError, NewsletterError
+from .lint import lint_issue
 from .smtp import open_connection
 from .tokens import Purpose, issue_token
 
@@ -83,8 +86,10 @@ def dns_lookup(nameserver: str | None = None, *, timeout: float = 4.0) -> TxtLoo
         try:
             resolver = dns.resolver.Resolver()
         except dns.resolver.NoResolverConfiguration as exc:
+            reason = f"no DNS resolver is configured ({exc})"
+
             def unavailable(name: str) -> list[str]:
-                raise DnsUnavailable(f"no DNS resolver is configured ({exc})")
+                raise DnsUnavailable(reason)
             return unavailable
     resolver.lifetime = timeout
 
@@ -247,16 +252,29 @@ async def check_relay(config: Config) -> CheckResult:
     return CheckResult("relay", Status.OK, f"{where}: {tls}, certificate verified, {auth}")
 
 
-def check_lint(contents: Sequence[str]) -> list[CheckResult]:
-    """Lint results of the given content files.
+def check_lint(config: Config, contents: Sequence[str]) -> list[CheckResult]:
+    """Lint each issue the content files make (as `newsletter preview` does): one result per issue.
 
-    The compose lint is not part of this version yet, so the files are reported as not
-    checked (never as passed); wire `compose`'s lint in here when it lands.
+    An issue with lint errors, or content that cannot be read, FAILs; warnings only, WARN.
+    The subscribers' languages are not consulted here (`newsletter preview` does that).
     """
     if not contents:
         return []
-    return [CheckResult("lint", Status.NOT_CHECKED, "this version has no compose lint yet; "
-                                                    f"{', '.join(contents)} not checked")]
+    try:
+        issues = load_issues(contents)
+    except NewsletterError as exc:
+        return [CheckResult("lint", Status.FAIL, str(exc))]
+    results = []
+    for issue in issues:
+        try:
+            report = lint_issue(render_issue(config, issue))
+        except NewsletterError as exc:
+            results.append(CheckResult("lint", Status.FAIL, f"{issue.slug}: {exc}"))
+            continue
+        summary = f"{issue.slug} ({', '.join(issue.languages)}): " + "; ".join(report.format().splitlines())
+        status = Status.FAIL if report.errors else Status.WARN if report.warnings else Status.OK
+        results.append(CheckResult("lint", status, summary))
+    return results
 
 
 def run_checks(config: Config, *, lookup: TxtLookup | None = None, contents: Sequence[str] = (),
@@ -267,5 +285,5 @@ def run_checks(config: Config, *, lookup: TxtLookup | None = None, contents: Seq
         results.append(check_one_click(config))
     if relay:
         results.append(asyncio.run(check_relay(config)))
-    results.extend(check_lint(contents))
+    results.extend(check_lint(config, contents))
     return results

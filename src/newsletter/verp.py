@@ -51,7 +51,7 @@ def _keystream(enc_key: bytes, tag: bytes, length: int) -> bytes:
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b))
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
 
 def _varint(n: int) -> bytes:
