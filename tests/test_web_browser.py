@@ -222,3 +222,25 @@ def test_pages_fit_a_phone_screen(site, browser):
         shot(page, "12-phone-invalid-link")
     finally:
         context.close()
+
+
+def test_archive_pages(site, page):
+    from sqlalchemy import select
+
+    from newsletter.store import Campaign, CampaignStatus, MailingList
+
+    newsletter, base = site
+    with newsletter.store.session() as session:
+        list_id = session.scalar(select(MailingList.id).where(MailingList.slug == "asp-daily"))
+        now = newsletter.clock()
+        session.add(Campaign(slug="asp23-day-3", list_id=list_id, kind="daily-summary", subject="Day 3",
+                             status=CampaignStatus.FINISHED, created_at=now, finished_at=now,
+                             source={"files": [str(p) for p in sorted((REPO / "examples/asp23").glob("day-3.*.md"))]}))
+    page.goto(f"{base}/archive?lang=ar")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    shot(page, "13-archive-ar")
+    page.get_by_role("link", name=re.compile("23")).first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/archive/asp-daily/asp23-day-3/ar")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    shot(page, "14-archive-issue-ar")

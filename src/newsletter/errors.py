@@ -18,7 +18,8 @@ The tree::
     ├── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
     ├── InvalidVerp               a bounce's return path is not ours or was tampered with
     ├── MailboxError              a bounce mailbox cannot be opened or read
-    └── DkimError                 a DKIM key cannot be written, read or used
+    ├── DkimError                 a DKIM key cannot be written, read or used
+    └── UnknownIssue(LookupError) the archive has no such issue
 
 Each carries its data as attributes and a message a person can act on. The CLI and the web
 app each translate these in one place; per-recipient delivery outcomes are data, not errors.
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidVerp",
     "MailboxError",
     "DkimError",
+    "UnknownIssue",
 ]
 
 
@@ -199,3 +201,12 @@ class DkimError(NewsletterError):
     def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
         self.path = path
+
+
+class UnknownIssue(NewsletterError, LookupError):
+    """No finished campaign of a public list has this slug, so the archive has no such issue."""
+
+    def __init__(self, list_slug: str, slug: str):
+        super().__init__(f"the archive of {list_slug!r} has no issue {slug!r} (only finished campaigns are archived)")
+        self.list_slug = list_slug
+        self.slug = slug

@@ -42,7 +42,7 @@ from ..abuse import RateLimiter
 from ..config import Config
 from ..confirmations import ConfirmationSender
 from ..service import Newsletter
-from . import links, preferences, signup
+from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .pages import choose_language, render_page
 from .security import SecurityHeaders, client_ip, parse_networks
@@ -123,6 +123,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *signup.routes(),
         *links.routes(),
         *preferences.routes(),
+        *archive.routes(),
         Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager
