@@ -22,6 +22,7 @@ from newsletter.tokens import Purpose
 from newsletter.web import create_app
 
 from conftest import REPO, free_port
+from test_email_layout_browser import CONTRAST_JS  # WCAG AA: every visible text at least 4.5:1
 
 pytestmark = pytest.mark.browser
 
@@ -216,9 +217,14 @@ def test_pages_fit_a_phone_screen(site, browser):
         for lang in ("en", "ar"):
             page.goto(f"{base}/subscribe?lang={lang}")
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert page.evaluate(CONTRAST_JS) == []
+            # Every field has a label a screen reader announces.
+            assert page.evaluate("[...document.querySelectorAll('input:not([type=hidden]), select')]"
+                                 ".filter(e => !e.labels.length).map(e => e.name)") == []
             shot(page, f"11-phone-subscribe-{lang}")
         page.goto(f"{base}/confirm/not-a-token")
         assert page.get_by_role("heading", level=1).inner_text() == "This link does not work"
+        assert page.evaluate(CONTRAST_JS) == []
         shot(page, "12-phone-invalid-link")
     finally:
         context.close()
