@@ -24,7 +24,6 @@ import os
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import httpx
 import psycopg
 from sqlalchemy import func, select
 
-from newsletter.store import MailingList, Subscriber, Subscription, SubscriptionStatus, open_store
+from newsletter.store import Subscriber, Subscription, SubscriptionStatus, open_store
 from newsletter.tokens import Purpose, issue_token
 
 PG_SERVER = os.environ.get("NEWSLETTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")

@@ -571,3 +571,10 @@ def test_every_web_string_is_translated():
             catalog = read_po(fh, locale=language)
         missing = sorted(m for m in ids if not (catalog.get(m) and catalog.get(m).string))
         assert missing == [], language
+
+
+def test_a_consent_version_without_its_text_is_refused_at_start(config, store, clock):
+    from newsletter.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no consent text for consent_version '2099-01'"):
+        create_app(make_newsletter(config, store, clock, consent_version="2099-01"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -40,16 +39,16 @@ from starlette.staticfiles import StaticFiles
 
 from ..abuse import RateLimiter
 from ..config import Config
+from ..errors import ConfigError
 from ..confirmations import ConfirmationSender
 from ..service import Newsletter
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
-from .pages import choose_language, render_page
+from .pages import choose_language, consent_text, render_page
 from .security import SecurityHeaders, client_ip, parse_networks
 
 __all__ = ["create_app", "WebState"]
 
-log = logging.getLogger("newsletter.web")
 T = TypeVar("T")
 
 
@@ -104,6 +103,11 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
     `min_fill_seconds` overrides `config.signup_min_seconds` (tests and demos).
     """
     config = newsletter.config
+    if not consent_text(config.templates_path, config.consent_version, config.default_language):
+        raise ConfigError(
+            f"there is no consent text for consent_version {config.consent_version!r}: write it to "
+            f"{config.templates_path / 'web' / 'consent' / config.consent_version}/<language>.txt "
+            "(never edit a published one: a new text gets a new version)", key="consent_version")
     state = WebState(
         newsletter=newsletter,
         config=config,
