@@ -183,7 +183,18 @@ class _KeepUndefined(jinja2.Undefined):
         return "{{ %s }}" % self._undefined_name
 
 
-_SANDBOX = SandboxedEnvironment(undefined=_KeepUndefined, autoescape=False, keep_trailing_newline=True)
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox for editors' placeholders; also refuses arithmetic that can exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" or any(isinstance(v, (str, list, tuple)) for v in (left, right)):
+            raise jinja2.exceptions.SecurityError(f"the {operator} operator is not allowed here")
+        return super().call_binop(context, operator, left, right)
+
+
+_SANDBOX = _Sandbox(undefined=_KeepUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 # --------------------------------------------------------------------------------------- reading

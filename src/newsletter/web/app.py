@@ -18,6 +18,7 @@ Library errors are turned into pages in one place (`_error_page`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -33,6 +34,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..abuse import RateLimiter
 from ..config import Config
+from ..confirmations import ConfirmationSender
 from ..service import Newsletter
 from . import links, preferences, signup
 from .ceiling import ConfirmationCeiling
@@ -55,6 +57,7 @@ class WebState:
     per_ip: RateLimiter
     per_address: RateLimiter
     ceiling: ConfirmationCeiling
+    confirmations: ConfirmationSender
     min_fill_seconds: float
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
 
@@ -91,6 +94,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         per_ip=RateLimiter(config.signup_per_ip_per_hour, timedelta(hours=1)),
         per_address=RateLimiter(config.signup_per_address_per_hour, timedelta(hours=1)),
         ceiling=ConfirmationCeiling(newsletter, config.signup_hourly_ceiling),
+        confirmations=ConfirmationSender(newsletter),
         min_fill_seconds=config.signup_min_seconds if min_fill_seconds is None else min_fill_seconds,
         allowed_origins=frozenset(o.rstrip("/").lower() for o in config.allowed_origins),
     )
@@ -101,7 +105,12 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *preferences.routes(),
         Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        await state.confirmations.close()
+
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                    exception_handlers={HTTPException: _not_found})
+                    exception_handlers={HTTPException: _not_found}, lifespan=lifespan)
     app.state.web = state
     return app

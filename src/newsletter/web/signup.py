@@ -22,6 +22,7 @@ from starlette.routing import Route
 from .. import visitor
 from ..abuse import FormCheck, check_form_token, issue_form_token
 from ..addresses import normalise_address
+from ..confirmations import ConfirmationSender
 from ..consent import ConsentContext
 from ..errors import DeliveryError, InvalidAddress, InvalidField, UnknownList
 from ..store import Channel
@@ -198,12 +199,12 @@ async def subscribe_submit(request: Request) -> Response:
     background = None
     if record.due is not None:
         web.ceiling.note_sent()
-        background = BackgroundTask(_send_confirmation, newsletter, record)
+        background = BackgroundTask(_send_confirmation, web.confirmations, record)
     return _accepted(request, language, as_json, background)
 
 
-async def _send_confirmation(newsletter: Any, record: visitor.SignupRecord) -> None:
+async def _send_confirmation(sender: ConfirmationSender, record: visitor.SignupRecord) -> None:
     try:
-        await newsletter.send_confirmation(record.due, list(record.list_names))
+        await sender.send(record.due, record.list_names)
     except DeliveryError as exc:
         log.error("the confirmation mail could not be sent: %s", exc)
