@@ -276,3 +276,25 @@ def test_every_mail_string_is_translated(language: str) -> None:
                 if entry is None or not entry.string:
                     missing.append(f"{template.name}: {msgid}")
     assert seen > 20 and missing == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=30) |
+                      st.sampled_from(["<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+                                       "[x](javascript:alert(1))", "\"><svg onload=alert(1)>", "{{ 7*7 }}",
+                                       "*a*", "`code`", "ICC", "المحكمة"]), min_size=1, max_size=4),
+       language=st.sampled_from(["en", "ar"]))
+def test_editor_text_never_becomes_markup(compose_config: Config, words: list[str], language: str) -> None:
+    import dataclasses
+    from newsletter.compose import render_variant
+    issue = load_issue(EXAMPLES / "alerts")
+    variant = issue.variants[language]
+    text = " ".join(words)
+    fields = dataclasses.replace(variant.fields, headline=text or "x", call=text or "x", points=(text or "x",))
+    mail = render_variant(compose_config, dataclasses.replace(variant, fields=fields, subject=text))
+    doc = soup(mail.html)
+    assert not doc.find_all(["script", "svg", "iframe", "object"])
+    for tag in doc.find_all(True):
+        assert not any(attr.lower().startswith("on") for attr in tag.attrs), tag
+        for attr in ("href", "src"):
+            assert not str(tag.get(attr, "")).lower().lstrip().startswith("javascript:"), tag
