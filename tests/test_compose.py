@@ -67,8 +67,10 @@ def test_css_is_inlined_and_no_style_rules_are_left(day3: dict[str, RenderedMail
     assert "font-size:24px" in h1["style"].replace(" ", "")
     card = doc.find("table", class_="card")
     assert "max-width:600px" in card["style"].replace(" ", "")
-    # Table-based layout: the content sits in table cells.
+    # Table-based layout: the content sits in table cells, and Outlook (which ignores
+    # max-width) gets a fixed 600 px table of its own.
     assert doc.find("td", class_="content") is not None
+    assert '<!--[if mso]><table role="presentation" width="600"' in day3["en"].html
     for link in doc.find_all("a"):
         assert "color" in link.get("style", ""), link
 
