@@ -6,6 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from newsletter.content import CampaignAlert, DailySummary, Kind, load_issue, load_issues, load_variant
 from newsletter.errors import ContentError
@@ -172,3 +174,28 @@ def test_missing_source_is_an_error(tmp_path: Path) -> None:
         load_issue(tmp_path / "nothing.en.md")
     with pytest.raises(ContentError, match="no content files"):
         load_issue(str(tmp_path / "*.md"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.text(max_size=80), where=st.sampled_from(["headline", "call", "points", "cta", "deadline", "slug"]))
+def test_any_value_loads_or_fails_with_a_content_error(tmp_path: Path, junk: str, where: str) -> None:
+    lines = ALERT.splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith(where + ":"))
+    lines[index] = f"{where}: {junk}\n"
+    path = write(tmp_path, "p.en.md", "".join(lines))
+    try:
+        load_variant(path)
+    except ContentError as exc:
+        assert exc.line is not None and exc.line >= 1
+        assert str(path) in str(exc)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=200))
+def test_any_file_loads_or_fails_with_a_content_error(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "r.en.md"
+    path.write_bytes(b"---\nkind: campaign-alert\n" + raw)
+    try:
+        load_variant(path)
+    except ContentError:
+        pass

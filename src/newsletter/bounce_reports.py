@@ -89,6 +89,8 @@ class Report(NamedTuple):
     envelope_addresses: tuple[str, ...]
     #: Message-IDs of the original message, from the attached copy or its headers.
     original_message_ids: tuple[str, ...]
+    #: SHA-256 (hex) of the message's bytes: the same message read twice is recorded once.
+    digest: str
     #: Why it could not be understood (UNPARSED), or other remarks.
     note: str = ""
 
@@ -292,7 +294,8 @@ def _is_auto_reply(msg: Message) -> bool:
 def parse_report(raw: bytes) -> Report:
     """Read one message into a Report. Never raises for malformed mail: that is UNPARSED."""
     msg = message_from_bytes(raw, policy=compat32)
-    message_id = _text(msg.get("Message-ID")) or "sha256:" + hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(raw).hexdigest()
+    message_id = _text(msg.get("Message-ID")) or "sha256:" + digest
     subject = _text(msg.get("Subject"))
     original = _original_headers(msg)
     envelope = _addresses(msg, _ENVELOPE_HEADERS)
@@ -307,7 +310,7 @@ def parse_report(raw: bytes) -> Report:
     ids_t = tuple(dict.fromkeys(original_ids))
 
     def report(kind: ReportKind, findings: list[Finding], note: str = "") -> Report:
-        return Report(kind, tuple(findings), message_id[:255], subject, envelope_t, ids_t, note)
+        return Report(kind, tuple(findings), message_id[:255], subject, envelope_t, ids_t, digest, note)
 
     if msg.get_content_type() == "multipart/report":
         report_type = (msg.get_param("report-type") or "").lower()

@@ -233,7 +233,7 @@ def _add_soft_bounce(session: Session, subscriber: Subscriber, *, now: datetime,
 
 
 def record_finding(session: Session, finding: Finding, attribution: Attribution, *, source: str, now: datetime,
-                   rules: BounceRules, report_message_id: str | None = None) -> BounceEvent:
+                   rules: BounceRules, report: Report | None = None) -> BounceEvent:
     """Apply the rules to one finding and keep the event. Returns the event written."""
     subscriber = attribution.subscriber
     kind = finding.kind
@@ -277,7 +277,8 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
         diagnostic_code=_redact(finding.diagnostic, known) if finding.diagnostic else None,
         outcome=_clip(outcome, 200),
         at=now,
-        report_message_id=report_message_id,
+        report_message_id=report.message_id if report is not None else None,
+        report_digest=report.digest if report is not None else None,
     )
     session.add(event)
     session.flush()
@@ -294,8 +295,8 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _already_recorded(session: Session, message_id: str) -> bool:
-    return session.scalar(select(BounceEvent.id).where(BounceEvent.report_message_id == message_id).limit(1)) is not None
+def _already_recorded(session: Session, digest: str) -> bool:
+    return session.scalar(select(BounceEvent.id).where(BounceEvent.report_digest == digest).limit(1)) is not None
 
 
 def record_report(session: Session, report: Report, *, secret: bytes, bounce_address: str, now: datetime,
@@ -307,7 +308,7 @@ def record_report(session: Session, report: Report, *, secret: bytes, bounce_add
     understood, not attributable, or carrying a VERP reference that fails verification.
     Unparsed reports are recorded too, as UNKNOWN events, so they are counted and shown.
     """
-    if _already_recorded(session, report.message_id):
+    if _already_recorded(session, report.digest):
         return PROCESSED, (), "recorded before"
     if report.kind is ReportKind.AUTO_REPLY:
         return PROCESSED, (), report.note
@@ -315,14 +316,14 @@ def record_report(session: Session, report: Report, *, secret: bytes, bounce_add
         reason = f"{report.note or 'nothing to record'}; subject: {report.subject or '(none)'}"
         finding = Finding(BounceKind.UNKNOWN, None, None, None, _clip(reason, 2000))
         record_finding(session, finding, Attribution(None, None, "none", "kept for a person to read"),
-                       source=report.kind.value, now=now, rules=rules, report_message_id=report.message_id)
+                       source=report.kind.value, now=now, rules=rules, report=report)
         folder = UNPARSED if report.kind is ReportKind.UNPARSED else PROCESSED
         return folder, (BounceKind.UNKNOWN,), reason
     attribution = attribute_report(session, report, secret=secret, bounce_address=bounce_address, rules=rules)
     kinds = []
     for finding in report.findings:
         event = record_finding(session, finding, attribution, source=report.kind.value, now=now, rules=rules,
-                               report_message_id=report.message_id)
+                               report=report)
         kinds.append(event.kind)
     if attribution.subscriber is None and attribution.evidence in ("tampered", "none"):
         return UNPARSED, tuple(kinds), attribution.note
@@ -368,7 +369,8 @@ def process_mailbox(store: Store, source: BounceSource, *, secret: bytes, bounce
         try:
             report = parse_report(raw)
         except Exception as exc:  # noqa: BLE001  hostile or broken MIME must not stop the pass
-            report = Report(ReportKind.UNPARSED, (), "sha256:" + hashlib.sha256(raw).hexdigest(), "", (), (),
+            digest = hashlib.sha256(raw).hexdigest()
+            report = Report(ReportKind.UNPARSED, (), "sha256:" + digest, "", (), (), digest,
                             f"the message could not be read: {type(exc).__name__}: {exc}")
         with store.session() as session:
             folder, kinds, note = record_report(session, report, secret=secret, bounce_address=bounce_address,

@@ -6,7 +6,8 @@ layout (`templates/email/base.html`) with its CSS inlined by premailer, the plai
 through its own text template, written for reading. Wherever a per-recipient value belongs
 (name, address, unsubscribe and preferences links) the result holds a marker from
 `personalise`, which the sender fills for each recipient — never re-rendering, never
-re-inlining.
+re-inlining. `RenderedMail.personalised(values)` does that filling for all three parts with
+the markers located once per variant (the same result as `personalise.fill` on each part).
 
 A subscriber whose language has no variant gets the first variant along the list's fallback
 chain (`variant_for`); the default chain is English.

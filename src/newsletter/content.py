@@ -362,17 +362,23 @@ def _split_front_matter(path: str, text: str) -> tuple[str, int, str, int]:
 
 def _parse_yaml(path: str, text: str, first_line: int) -> tuple[Any, dict[tuple, int]]:
     """The front matter's value and the line (0-based, relative) of every field path."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # refuses control characters at once
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
+    except yaml.reader.ReaderError as exc:
+        line = first_line + text.count("\n", 0, exc.position)
+        raise ContentError(path, f"the front matter holds a character YAML refuses ({exc.reason}, "
+                                 f"code {exc.character!r})", line=line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = first_line + mark.line if mark is not None else first_line
         problem = getattr(exc, "problem", None) or str(exc)
         raise ContentError(path, f"the front matter is not valid YAML: {problem}", line=line) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[tuple, int] = {}
 
     def walk(n: yaml.Node, where: tuple) -> None:

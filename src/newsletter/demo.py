@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import email
+import email.utils
+import json
 import mailbox
 import re
 import secrets
@@ -21,6 +23,7 @@ import shutil
 import socket
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
@@ -35,7 +38,7 @@ import uvicorn
 
 from .config import Config
 from .errors import NewsletterError
-from .lists import create_list
+from .lists import create_list, get_list
 from .service import Newsletter
 from .sink import Sink
 from .store import SubscriptionStatus, open_store
@@ -247,3 +250,126 @@ def _link(message: email.message.EmailMessage, path: str) -> str | None:
     text = message.get_body(("plain",)).get_content()
     match = re.search(r"(https?://\S+/" + path + r"/\S+)", text)
     return match.group(1) if match else None
+
+
+# -- the run -------------------------------------------------------------------------------
+
+def _sign_up_everyone(web_url: str, say: Callable[[str], None]) -> int:
+    """POST each person to /subscribe as JSON, the way the organisation's website would."""
+    accepted = 0
+    for name, address, language in PEOPLE:
+        body = json.dumps({"email": address, "name": name, "language": language, "lists": [LIST_SLUG],
+                           "source": "newsletter-demo"}).encode()
+        status, _ = Browser(language).request(f"{web_url}/subscribe", body, {"Content-Type": "application/json"})
+        if status != 200:
+            raise DemoError(f"the sign-up of {address} was answered {status}")
+        accepted += 1
+    say(f"signed up {accepted} people through POST {web_url}/subscribe")
+    return accepted
+
+
+def _confirm_everyone(maildir: Path, expected: int, say: Callable[[str], None]) -> tuple[int, int]:
+    """Open each caught confirmation mail's link and press Confirm. Returns (mails, confirmed)."""
+    mails = _wait_for_mail(maildir, lambda m: _link(m, "confirm") is not None, expected)
+    confirmed = 0
+    for message in mails:
+        language = str(message.get("Content-Language", "en"))
+        if Browser(language).press_button(_link(message, "confirm")) == 200:
+            confirmed += 1
+    say(f"caught {len(mails)} confirmation mails; pressed Confirm on each: {confirmed} confirmed")
+    return len(mails), confirmed
+
+
+def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult, html_dir: Path,
+                say: Callable[[str], None]) -> None:
+    """Lint, render once per language, start the campaign and run the sending engine."""
+    from .campaigns import start_campaign
+    from .compose import render_issue
+    from .content import load_issue
+    from .lint import lint_issue
+    from .preview import write_preview
+    from .send import SendOptions, build_skeletons, send_campaign
+
+    config = newsletter.config
+    issue = load_issue(sources)
+    rendered = render_issue(config, issue)
+    with newsletter.store.session() as session:
+        mailing_list = get_list(session, issue.list)
+        list_name, fallback = mailing_list.name, list(mailing_list.languages)
+    errors = lint_issue(rendered, subscriber_languages=[lang for _, _, lang in PEOPLE], fallback_chain=fallback).errors
+    if errors:
+        raise DemoError("the example issue does not pass lint: " + "; ".join(map(str, errors)))
+    write_preview(config, issue.slug, issue.list, rendered, html_dir, languages=sorted({lang for *_, lang in PEOPLE}),
+                  fallback_chain=fallback, now=newsletter.clock())
+    with newsletter.store.session() as session:
+        start_campaign(session, issue.slug, issue.list, now=newsletter.clock(), subject=issue.subject,
+                       kind=issue.kind.value, languages=list(rendered), default_language="en",
+                       source={"files": [str(p) for p in sources]})
+    skeletons = build_skeletons(config, rendered, issue.list, list_name, issue.slug)
+    outcome = asyncio.run(send_campaign(newsletter.store, config, issue.slug, skeletons,
+                                        options=SendOptions(concurrency=4)))
+    result.campaign = issue.slug
+    result.subjects = {lang: mail.subject for lang, mail in rendered.items()}
+    result.outcome = dict(outcome.counts._asdict()) if hasattr(outcome, "counts") else {}
+    say(f"sent {issue.slug} through the sending engine: {result.outcome}")
+
+
+def _unsubscribe_one(maildir: Path, campaign: str, say: Callable[[str], None]) -> str:
+    """Press the mail client's unsubscribe button: the RFC 8058 one-click POST."""
+    mails = [m for m in _caught(maildir) if m.get("List-Unsubscribe-Post")]
+    if not mails:
+        raise DemoError("no campaign mail with List-Unsubscribe-Post was caught")
+    message = sorted(mails, key=lambda m: str(m["To"]))[0]
+    url = re.search(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"])).group(1)
+    status, _ = Browser().request(url, b"List-Unsubscribe=One-Click",
+                                  {"Content-Type": "application/x-www-form-urlencoded"})
+    if status != 200:
+        raise DemoError(f"the one-click unsubscribe POST was answered {status}")
+    who = email.utils.parseaddr(str(message["To"]))[1]
+    say(f"{who} pressed their mail client's Unsubscribe button (one-click POST): 200")
+    return who
+
+
+def run_demo(folder: Path, *, say: Callable[[str], None] = lambda _line: None) -> DemoResult:
+    """Run the whole product once in `folder` (see the module docstring). Raises DemoError."""
+    folder = folder.resolve()
+    prepare_folder(folder)
+    web_port, smtp_port = _free_port(), _free_port()
+    config = demo_config(folder, web_port, smtp_port)
+    store = open_store(config.database_url)
+    store.upgrade()
+    newsletter = Newsletter(config, store)
+    with store.session() as session:
+        create_list(session, LIST_SLUG, "ASP daily summaries",
+                    description="A summary of each day of the Assembly of States Parties session.",
+                    languages=["en", "fr", "es", "ar"], now=newsletter.clock())
+    maildir = Path(config.sink_maildir)
+    result = DemoResult(folder=folder, web_url=config.base_url)
+    say(f"store: {config.database_url}; catcher: smtp://127.0.0.1:{smtp_port} -> {maildir}; "
+        f"pages: {config.base_url}")
+    with Sink(maildir, port=smtp_port), WebServer(newsletter, web_port):
+        result.signed_up = _sign_up_everyone(config.base_url, say)
+        result.confirmation_mails, result.confirmed = _confirm_everyone(maildir, result.signed_up, say)
+        sources = sorted((EXAMPLES / "asp23").glob("day-3.*.md"))
+        result.html_dir = folder / "preview"
+        _send_issue(newsletter, sources, result, result.html_dir, say)
+        campaign_mails = _wait_for_mail(maildir, lambda m: m.get("List-Unsubscribe-Post") is not None,
+                                        result.confirmed, timeout=30)
+        for message in campaign_mails:
+            result.sent_by_language[str(message.get("Content-Language", "?"))] += 1
+        result.unsubscribed = _unsubscribe_one(maildir, result.campaign, say)
+    result.eml_dir = folder / "eml"
+    _export_eml(maildir, result.eml_dir)
+    active = newsletter.count_subscribers(list_slug=LIST_SLUG, status=SubscriptionStatus.ACTIVE)
+    if active != result.confirmed - 1:
+        raise DemoError(f"expected {result.confirmed - 1} active subscribers after one unsubscribe, found {active}")
+    store.dispose()
+    return result
+
+
+def _export_eml(maildir: Path, out: Path) -> None:
+    """Each caught message as a numbered .eml file, for any mail program to open."""
+    out.mkdir(parents=True, exist_ok=True)
+    box = mailbox.Maildir(str(maildir), factory=None, create=False)
+    for n, key in enumerate(sorted(box.keys()), start=1):
+        (out / f"{n:03d}.eml").write_bytes(box.get_bytes(key))

@@ -310,8 +310,10 @@ class BounceEvent(Base):
     #: What we did: suppressed, scored 2/5, ignored (delayed), not attributed…
     outcome: Mapped[str] = mapped_column(String(200), default="")
     at: Mapped[datetime] = mapped_column(Timestamp)
-    #: Message-ID of the report (or sha256:… of its bytes): reading a mailbox twice records once.
-    report_message_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: Message-ID of the report (sha256:… of its bytes when it has none).
+    report_message_id: Mapped[str | None] = mapped_column(String(255))
+    #: SHA-256 of the report's bytes: reading the same message twice records it once.
+    report_digest: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class BounceScore(Base):

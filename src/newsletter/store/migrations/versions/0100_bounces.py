@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=200), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('report_message_id', sa.String(length=255), nullable=True),
+    sa.Column('report_digest', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id')
@@ -35,7 +36,7 @@ def upgrade() -> None:
     with op.batch_alter_table('bounce_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_bounce_events_address_hash'), ['address_hash'], unique=False)
         batch_op.create_index(batch_op.f('ix_bounce_events_campaign_id'), ['campaign_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_bounce_events_report_message_id'), ['report_message_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_bounce_events_report_digest'), ['report_digest'], unique=False)
         batch_op.create_index(batch_op.f('ix_bounce_events_subscriber_id'), ['subscriber_id'], unique=False)
 
     op.create_table('bounce_scores',
@@ -52,7 +53,7 @@ def downgrade() -> None:
     op.drop_table('bounce_scores')
     with op.batch_alter_table('bounce_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_bounce_events_subscriber_id'))
-        batch_op.drop_index(batch_op.f('ix_bounce_events_report_message_id'))
+        batch_op.drop_index(batch_op.f('ix_bounce_events_report_digest'))
         batch_op.drop_index(batch_op.f('ix_bounce_events_campaign_id'))
         batch_op.drop_index(batch_op.f('ix_bounce_events_address_hash'))
     op.drop_table('bounce_events')
