@@ -184,6 +184,7 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
     bad options, and DeliveryError when confirmation mails are due and the relay cannot be used
     (checked before anything is written; if it fails later, the batches already committed stay).
     Rows are never raised: each bad row is counted and reported with its line number.
+    Blocking: call it from synchronous code or a worker thread, not from a running event loop.
     """
     path = os.fspath(path)
     config = newsletter.config

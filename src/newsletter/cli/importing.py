@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..importer import ImportOptions, ImportProgress, ImportReport, import_csv
@@ -48,7 +50,7 @@ def import_(newsletter: Newsletter, file: str, lists: tuple[str, ...], language:
     options = ImportOptions(list_slugs=lists, language=language, confirmed=confirmed, consent_note=consent_note,
                             dry_run=dry_run, delimiter=delimiter, rejects_path=rejects, workers=workers)
     label = "Checking" if dry_run else "Importing"
-    with click.progressbar(length=1, label=label, file=click.get_text_stream("stderr"),
+    with click.progressbar(length=1, label=label, file=sys.stderr,
                            show_pos=False, show_percent=True) as bar:
         done = 0
 
