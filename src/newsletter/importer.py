@@ -336,14 +336,17 @@ def _write_batch(session: Session, people: list[_Person], lists: dict[str, _List
     emails = [p.email for p in people]
     hashes = {address_hash(e): e for e in emails}
     suppressed = {hashes[h] for h in session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(list(hashes))))}
+        select(Suppression.address_hash).where(Suppression.address_hash.in_(_many("hashes"))),
+        {"hashes": list(hashes)})}
     existing = {r.email: r for r in session.execute(
-        select(S.c.id, S.c.key, S.c.email, S.c.name, S.c.language, S.c.status).where(S.c.email.in_(emails)))}
+        select(S.c.id, S.c.key, S.c.email, S.c.name, S.c.language, S.c.status).where(S.c.email.in_(_many("emails"))),
+        {"emails": emails})}
     current: dict[int, dict[int, SubscriptionStatus]] = {}
     if existing:
         ids = [r.id for r in existing.values()]
         for sid, lid, status in session.execute(
-                select(L.c.subscriber_id, L.c.list_id, L.c.status).where(L.c.subscriber_id.in_(ids))):
+                select(L.c.subscriber_id, L.c.list_id, L.c.status).where(L.c.subscriber_id.in_(_many("ids"))),
+                {"ids": ids}):
             current.setdefault(sid, {})[lid] = status
 
     confirmed = options.confirmed
@@ -391,7 +394,8 @@ def _write_batch(session: Session, people: list[_Person], lists: dict[str, _List
             keys[p.email] = (new_subscriber_key(), p.name, p.language or default_language)
         bulk.insert(S, ("key", "email", "name", "language", "status", "created_at", "updated_at"),
                     [(keys[p.email][0], p.email, p.name, keys[p.email][2], active, at, at) for p in new_people])
-        for email, row_id in session.execute(select(S.c.email, S.c.id).where(S.c.email.in_([p.email for p in new_people]))):
+        for email, row_id in session.execute(select(S.c.email, S.c.id).where(S.c.email.in_(_many("emails"))),
+                                             {"emails": [p.email for p in new_people]}):
             ids[email] = row_id
 
     status = bulk.value(L.c.status, SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING)
@@ -429,6 +433,11 @@ def _write_batch(session: Session, people: list[_Person], lists: dict[str, _List
     if events:
         bulk.insert(E, ("subscriber_id", "list_id", "kind", "channel", "at", "source", "note"), events)
     return dues
+
+
+def _many(name: str):  # noqa: ANN202
+    """An IN (...) parameter bound at execution: the statement is compiled once, not per value."""
+    return bindparam(name, expanding=True)
 
 
 def _count(tally: _Tally, person: _Person, outcome: str) -> None:
