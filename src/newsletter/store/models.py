@@ -210,6 +210,8 @@ class ConsentEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     mailing_list: Mapped[MailingList | None] = relationship(lazy="joined")
+    #: Lets an event be added with a subscriber not yet flushed (one flush writes both).
+    subscriber: Mapped[Subscriber] = relationship(lazy="noload")
 
 
 class Suppression(Base):
