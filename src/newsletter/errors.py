@@ -14,7 +14,9 @@ The tree::
     ├── ImportFileError           a CSV file cannot be read at all (rows are reported, not raised)
     ├── ContentError              a content file is wrong (file, line, field)
     ├── LintFailed                an issue has lint errors and cannot be sent
-    └── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
+    ├── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
+    ├── UnknownCampaign(LookupError) no campaign has that slug
+    └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
 
 Each carries its data as attributes and a message a person can act on. The CLI and the web
 app each translate these in one place; per-recipient delivery outcomes are data, not errors.
@@ -36,6 +38,8 @@ __all__ = [
     "ContentError",
     "LintFailed",
     "DeliveryError",
+    "UnknownCampaign",
+    "CampaignStateError",
 ]
 
 
@@ -149,3 +153,20 @@ class DeliveryError(NewsletterError, ConnectionError):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
+
+
+class UnknownCampaign(NewsletterError, LookupError):
+    """No campaign has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"there is no campaign {slug!r}; `newsletter campaigns` lists them")
+        self.slug = slug
+
+
+class CampaignStateError(NewsletterError):
+    """The campaign cannot do what was asked in the state it is in; the message says what can."""
+
+    def __init__(self, slug: str, status: str, message: str):
+        super().__init__(f"campaign {slug!r} is {status}: {message}")
+        self.slug = slug
+        self.status = status
