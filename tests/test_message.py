@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.utils import format_datetime
 
 import pytest
@@ -129,7 +130,14 @@ def test_no_name_can_inject_a_header(skeleton, name):
     assert msg["Message-ID"] == recipient().message_id
     assert msg["To"].addresses[0].addr_spec == "ana@example.org"
     if name.isprintable() and name.strip() == name and "  " not in name and name:
-        assert msg["To"].addresses[0].display_name == name
+        # Python's parser keeps the folding space between encoded words (RFC 2047 says to drop
+        # it), so decode the raw header as RFC 2047 says.
+        raw = dict(msg.raw_items())["To"]
+        phrase = raw.rsplit(" <", 1)[0]
+        if phrase.startswith("=?"):
+            assert str(make_header(decode_header(phrase.replace("\r\n ", " ")))) == name
+        else:
+            assert msg["To"].addresses[0].display_name == name
     assert msg.get_body(("plain",)).get_content().startswith("Dear ")
 
 
