@@ -10,6 +10,7 @@ paths in the file are relative to the file's folder. Secrets never appear in `re
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -118,8 +119,34 @@ class Config:
     sink_port: int = 8025
     #: Folder of the Jinja2 templates and translations.
     templates_dir: str = ""
+    #: Web origins (scheme://host[:port]) whose pages may post sign-ups to /subscribe.
+    allowed_origins: tuple[str, ...] = ()
+    #: Reverse proxies (addresses or networks) whose X-Forwarded-For is believed.
+    trusted_proxies: tuple[str, ...] = ()
+    #: At most this many confirmation mails in any hour, over the whole installation.
+    signup_hourly_ceiling: int = 500
+    #: Sign-up forms submitted sooner than this many seconds after they were served are ignored.
+    signup_min_seconds: int = 3
+    #: Sign-up requests accepted per client IP address, and per email address, per hour.
+    signup_per_ip_per_hour: int = 20
+    signup_per_address_per_hour: int = 5
+    #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
+    bounce_address: str = ""
+    #: Where `newsletter bounces` reads from: a Maildir folder, an mbox file or imaps://user@host/INBOX.
+    bounce_mailbox: str = ""
+    #: Soft bounces (at most one counted a day, forgotten after 7 quiet days) that suppress an address.
+    soft_bounce_threshold: int = 5
+    #: DKIM signing: the selector, the signing domain (default: from_address's) and the private key file.
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: str = ""
     #: Where this configuration was read from (None: defaults and environment only).
     source: str | None = None
+
+    @property
+    def languages_by_preference(self) -> tuple[str, ...]:
+        """`languages` with `default_language` first."""
+        return (self.default_language, *(lang for lang in self.languages if lang != self.default_language))
 
     @property
     def smtp(self) -> SmtpSettings:
@@ -184,9 +211,12 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
     """Make relative file paths (and relative sqlite paths) relative to `base`."""
-    for key in ("secret_key_file", "sink_maildir", "templates_dir"):
+    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file"):
         if values.get(key) and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
+    mailbox = values.get("bounce_mailbox", "")
+    if mailbox and "://" not in mailbox and not Path(mailbox).is_absolute():
+        values["bounce_mailbox"] = str(base / mailbox)
     url = values.get("database_url", "")
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
@@ -247,6 +277,24 @@ def _validate(config: Config) -> None:
         raise ConfigError("base_url must start with http:// or https://", key="base_url")
     if config.confirm_days < 1:
         raise ConfigError("confirm_days must be 1 or more", key="confirm_days")
+    for key in ("signup_hourly_ceiling", "signup_min_seconds", "signup_per_ip_per_hour",
+                "signup_per_address_per_hour"):
+        if getattr(config, key) < 0:
+            raise ConfigError(f"{key} must be 0 or more", key=key)
+    for origin in config.allowed_origins:
+        if not origin.startswith(("http://", "https://")) or origin.rstrip("/").count("/") != 2:
+            raise ConfigError(f"allowed_origins: {origin!r} is not an origin like https://www.example.org",
+                              key="allowed_origins")
+    for proxy in config.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP address or network",
+                              key="trusted_proxies") from None
+    if config.soft_bounce_threshold < 1:
+        raise ConfigError("soft_bounce_threshold must be 1 or more", key="soft_bounce_threshold")
+    if config.bounce_address and "@" not in config.bounce_address:
+        raise ConfigError("bounce_address must be an address such as bounces@news.example.org", key="bounce_address")
 
 
 DEFAULT_TOML = """\
@@ -291,6 +339,33 @@ check_deliverability = false
 # The local catcher: where it stores mail and the port it listens on.
 sink_maildir = "mail"
 sink_port = 8025
+
+# The visitor pages (`newsletter serve`). Other sites allowed to post sign-ups (JSON or form):
+#   allowed_origins = ["https://www.example.org"]
+allowed_origins = []
+# Reverse proxies in front of `newsletter serve` whose X-Forwarded-For is believed:
+#   trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
+trusted_proxies = []
+# Abuse defences: confirmation mails per hour for the whole installation (beyond it none are
+# sent and the log says so loudly), the shortest time a person takes to fill the form, and
+# sign-up requests per client IP and per address per hour (0 turns a limit off).
+signup_hourly_ceiling = 500
+signup_min_seconds = 3
+signup_per_ip_per_hour = 20
+signup_per_address_per_hour = 5
+
+# Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
+# (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads
+# bounce_mailbox: a Maildir folder, an mbox file, or imaps://user@host/INBOX with the password
+# in NEWSLETTER_BOUNCE_PASSWORD.
+# bounce_address = "bounces@news.example.org"
+# bounce_mailbox = "bounces"
+# soft_bounce_threshold = 5
+
+# DKIM signing (`newsletter dkim keygen --selector news2026` writes the key and prints the DNS record).
+# dkim_selector = "news2026"
+# dkim_domain = "example.org"
+# dkim_key_file = "dkim/news2026.private"
 """
 
 

@@ -172,7 +172,8 @@ def subscribe(
 ) -> ConfirmationDue | None:
     """Sign a person up (pending) for lists and say whether a confirmation mail is due.
 
-    `language` None keeps a known person's language (else the first of `languages`); an empty
+    `language` None keeps a known person's language (else the first of `languages`, which
+    callers order with the default first); an empty
     name keeps a known person's name.
 
     Validates everything first (InvalidAddress, InvalidField, UnknownList) and changes nothing

@@ -14,7 +14,12 @@ The tree::
     ├── ImportFileError           a CSV file cannot be read at all (rows are reported, not raised)
     ├── ContentError              a content file is wrong (file, line, field)
     ├── LintFailed                an issue has lint errors and cannot be sent
+    ├── MissingVariant(LookupError) no language variant along the fallback chain
     ├── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
+    ├── InvalidVerp               a bounce's return path is not ours or was tampered with
+    ├── MailboxError              a bounce mailbox cannot be opened or read
+    ├── DkimError                 a DKIM key cannot be written, read or used
+    ├── UnknownIssue(LookupError) the archive has no such issue
     ├── UnknownCampaign(LookupError) no campaign has that slug
     └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
 
@@ -37,7 +42,12 @@ __all__ = [
     "ImportFileError",
     "ContentError",
     "LintFailed",
+    "MissingVariant",
     "DeliveryError",
+    "InvalidVerp",
+    "MailboxError",
+    "DkimError",
+    "UnknownIssue",
     "UnknownCampaign",
     "CampaignStateError",
 ]
@@ -147,12 +157,63 @@ class LintFailed(NewsletterError):
         super().__init__(f"the issue has {len(problems)} lint error(s):\n{lines}")
 
 
+class MissingVariant(NewsletterError, LookupError):
+    """No variant of an issue exists in a subscriber's language nor along the fallback chain."""
+
+    def __init__(self, language: str, available: tuple[str, ...], chain: tuple[str, ...]):
+        self.language = language
+        self.available = tuple(available)
+        self.chain = tuple(chain)
+        super().__init__(
+            f"no variant for language {language!r}: the issue has {', '.join(available) or 'none'}, "
+            f"and the fallback chain {' > '.join(chain)} reaches none of them; add a variant or "
+            "change the list's languages"
+        )
+
+
 class DeliveryError(NewsletterError, ConnectionError):
     """The SMTP relay cannot be used at all (authentication, TLS, refused connection)."""
 
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
+
+
+class InvalidVerp(NewsletterError):
+    """A return-path address is not one of our VERP addresses, or its signature does not verify.
+
+    One type and one message for every case (not ours, truncated, tampered), like InvalidToken.
+    """
+
+    def __init__(self, address: str):
+        super().__init__(f"{address!r} is not a valid VERP return path of this installation")
+        self.address = address
+
+
+class MailboxError(NewsletterError):
+    """A bounce mailbox (Maildir, mbox or IMAP) cannot be opened or read; `source` names it."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"bounce mailbox {source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class DkimError(NewsletterError):
+    """A DKIM key cannot be written, read or used; `path` names the key file when one is at fault."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class UnknownIssue(NewsletterError, LookupError):
+    """No finished campaign of a public list has this slug, so the archive has no such issue."""
+
+    def __init__(self, list_slug: str, slug: str):
+        super().__init__(f"the archive of {list_slug!r} has no issue {slug!r} (only finished campaigns are archived)")
+        self.list_slug = list_slug
+        self.slug = slug
 
 
 class UnknownCampaign(NewsletterError, LookupError):

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from .addresses import clean_text
 from .config import LANGUAGES
 from .errors import InvalidField, UnknownList
-from .store import MailingList, Subscription, SubscriptionStatus
+from .store import MailingList, Subscriber, Subscription, SubscriptionStatus
 
-__all__ = ["ListSummary", "create_list", "get_list", "all_lists", "summarise_lists"]
+__all__ = ["ListSummary", "create_list", "get_list", "all_lists", "summarise_lists", "languages_in_use"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -99,3 +99,18 @@ def summarise_lists(session: Session) -> list[ListSummary]:
         )
         for m in all_lists(session)
     ]
+
+
+def languages_in_use(session: Session, slug: str) -> dict[str, int]:
+    """How many active subscribers of the list read each language, most readers first.
+
+    Raises UnknownList.
+    """
+    mailing_list = get_list(session, slug)
+    rows = session.execute(
+        select(Subscriber.language, func.count())
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .where(Subscription.list_id == mailing_list.id, Subscription.status == SubscriptionStatus.ACTIVE)
+        .group_by(Subscriber.language)
+    ).all()
+    return dict(sorted(((language, n) for language, n in rows), key=lambda item: -item[1]))

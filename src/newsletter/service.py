@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
 from typing import Any
 
 from sqlalchemy import func, select
@@ -92,7 +93,7 @@ class Newsletter:
             ctx = dataclasses.replace(ctx, consent_version=self.config.consent_version)
         with self.store.session() as session:
             due = consent.subscribe(session, email, name, language, lists, ctx, now=self.clock(),
-                                    languages=self.config.languages,
+                                    languages=self.config.languages_by_preference,
                                     check_deliverability=self.config.check_deliverability)
             list_names = [get_list(session, slug).name for slug in due.list_slugs] if due else []
         if due is None:
@@ -101,14 +102,17 @@ class Newsletter:
         return SignupResult(True)
 
     async def send_confirmation(self, due: ConfirmationDue, list_names: list[str]) -> None:
+        await send_one(self.config.smtp, self.confirmation_message(due, list_names))
+
+    def confirmation_message(self, due: ConfirmationDue, list_names: list[str]) -> EmailMessage:
+        """The double opt-in mail for `due`, ready to hand to a relay (bulk senders reuse a connection)."""
         mail = render_confirmation(
             self.config, due.language, due.name,
             confirm_url=self.link(Purpose.CONFIRM, due.subscriber_key, language=due.language),
             block_url=self.link(Purpose.BLOCK, due.subscriber_key, language=due.language),
             list_names=list_names,
         )
-        message = build_transactional(self.config, mail, due.email, due.name, now=self.clock())
-        await send_one(self.config.smtp, message)
+        return build_transactional(self.config, mail, due.email, due.name, now=self.clock())
 
     def confirm(self, token: str, ctx: ConsentContext) -> list[str]:
         """Confirm with a link token; returns the list slugs confirmed ([] on replay). Raises InvalidToken."""

@@ -1,0 +1,597 @@
+"""Importing people from a CSV file: streamed, checked in parallel, written in set-based batches.
+
+    file ─► csvrows.open_rows ─► chunks of rows ─► csvrows.check_rows (worker processes)
+         ─► duplicates merged ─► per batch, one transaction: look up suppressions, people and
+            subscriptions with one SELECT each, bulk-insert what is new, log consent ─► commit
+         ─► confirmation mails for the new pending subscriptions, on one SMTP connection
+
+The rules are `consent.subscribe`'s, applied to a whole batch at once:
+
+- a suppressed address (erased, bounced, complained, blocked) is never imported;
+- a person who has unsubscribed from any list is not subscribed again by an import (they may
+  sign up again themselves); lists they already have stay as they are;
+- a new subscription is *pending* (SIGNUP event, channel IMPORT, source "import:<file>") and a
+  confirmation mail is due, within the re-send limits of `consent`; with `confirmed=True` and a
+  consent note it is *active* at once, with an IMPORTED event carrying the note;
+- people already in the store keep their name and language (the store wins over the file);
+- a row whose address appeared earlier in the file is merged into it (its lists are added).
+
+Running the same file again changes nothing. Memory stays flat whatever the file's size:
+rows are read, checked and written a batch at a time; the addresses seen so far (for counting
+duplicates across batches) are kept as 64-bit hashes in a temporary on-disk SQLite table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import multiprocessing
+import os
+import sqlite3
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import aiosmtplib
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .addresses import address_hash, clean_text
+from .consent import RESEND_INTERVAL, RESEND_MAX, RESEND_WINDOW, ConfirmationDue, new_subscriber_key
+from .csvrows import CheckedRow, ColumnMap, RawRow, RejectedRow, RejectReason, RowRules, check_rows, open_rows
+from .errors import DeliveryError, InvalidField, UnknownList
+from .export import spreadsheet_safe
+from .service import Newsletter
+from .smtp import open_connection
+from .store import (
+    Channel,
+    ConsentEvent,
+    ConsentKind,
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+)
+
+__all__ = [
+    "ImportOptions",
+    "ImportProgress",
+    "ImportReport",
+    "RejectReason",
+    "RejectedRow",
+    "import_csv",
+    "BATCH_SIZE",
+    "MAX_REPORTED_REJECTS",
+]
+
+#: Rows per transaction (and per unit of work given to a worker process).
+BATCH_SIZE = 2000
+#: Rejected rows kept in the report (all of them go to the reject file).
+MAX_REPORTED_REJECTS = 1000
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to import a file. `confirmed` needs a `consent_note` saying where the consent comes from."""
+
+    #: Lists every row is added to, besides the lists its own `lists` cell names.
+    list_slugs: tuple[str, ...] = ()
+    #: Language of new people whose row names none (default: the configuration's default_language).
+    language: str | None = None
+    confirmed: bool = False
+    consent_note: str | None = None
+    #: Check and count everything, write nothing to the store (the reject file is still written).
+    dry_run: bool = False
+    #: "," ";" "tab" or None to detect it from the header line.
+    delimiter: str | None = None
+    #: Write rejected rows (the original cells plus `line` and `reason`) to this CSV file.
+    rejects_path: str | None = None
+    batch_size: int = BATCH_SIZE
+    #: Worker processes that check rows while this one writes. 0: check here, which measured
+    #: faster on 2 cores once domain checks are memoised (docs/benchmarks.md).
+    workers: int = 0
+
+
+class ImportProgress(NamedTuple):
+    """Reported after each batch: rows read so far and how far into the file we are."""
+
+    rows: int
+    bytes_read: int
+    total_bytes: int
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did (or, for a dry run, would do). Every row is counted exactly once."""
+
+    path: str
+    delimiter: str
+    columns: ColumnMap
+    dry_run: bool
+    #: Rows read (header and blank lines excluded).
+    rows: int
+    #: Rows that added a person or a subscription (or, confirmed, activated a pending one).
+    imported: int
+    #: Rows whose person already had every list they name (active or pending).
+    already_there: int
+    #: Rows whose address appeared earlier in the file; their lists were merged into it.
+    merged_duplicates: int
+    #: Rows for a suppressed or blocked address: never imported.
+    suppressed: int
+    #: Rows for a person who has unsubscribed: not subscribed again.
+    unsubscribed: int
+    rejected: int
+    #: The first MAX_REPORTED_REJECTS rejected rows, in file order.
+    rejected_rows: tuple[RejectedRow, ...]
+    #: Confirmation mails due (sent, or for a dry run to be sent), sent, and refused by the relay.
+    confirmations_due: int
+    confirmations_sent: int
+    confirmations_failed: int
+
+    @property
+    def valid(self) -> int:
+        return self.rows - self.rejected
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    imported: int = 0
+    already_there: int = 0
+    merged_duplicates: int = 0
+    suppressed: int = 0
+    unsubscribed: int = 0
+    rejected: int = 0
+    confirmations_due: int = 0
+    confirmations_sent: int = 0
+    confirmations_failed: int = 0
+    rejected_rows: list[RejectedRow] = field(default_factory=list)
+
+
+@dataclass
+class _Person:
+    """A valid row, with later rows for the same address merged into it."""
+
+    line: int
+    email: str
+    name: str
+    language: str | None
+    slugs: list[str]
+    #: The address appeared in an earlier batch.
+    seen_before: bool = False
+
+
+class _ListInfo(NamedTuple):
+    id: int
+    name: str
+
+
+def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportOptions = ImportOptions(), *,
+               progress: Callable[[ImportProgress], None] | None = None) -> ImportReport:
+    """Import the people in a CSV file into the store; see the module docstring for the rules.
+
+    Returns an ImportReport. Raises ImportFileError when the file cannot be read at all (no
+    email column, unreadable), UnknownList for an unknown `list_slugs` entry, InvalidField for
+    bad options, and DeliveryError when confirmation mails are due and the relay cannot be used
+    (checked before anything is written; if it fails later, the batches already committed stay).
+    Rows are never raised: each bad row is counted and reported with its line number.
+    Blocking: call it from synchronous code or a worker thread, not from a running event loop.
+    """
+    path = os.fspath(path)
+    config = newsletter.config
+    note = _check_options(options, config.languages)
+    with newsletter.store.session() as session:
+        lists = {m.slug: _ListInfo(m.id, m.name) for m in session.scalars(select(MailingList))}
+    for slug in options.list_slugs:
+        if slug not in lists:
+            raise UnknownList(slug)
+    source = f"import:{Path(path).name}"[:200]
+    tally = _Tally()
+    mailer = None
+    with open_rows(path, options.delimiter) as rows, _SeenAddresses() as seen, _RejectFile(
+            options.rejects_path, rows.header) as reject_file:
+        rules = RowRules(
+            columns=rows.columns, languages=config.languages, known_lists=frozenset(lists),
+            extra_lists=tuple(options.list_slugs), default_language=None,
+            check_deliverability=config.check_deliverability,
+        )
+        workers = options.workers or 0
+        if not options.confirmed and not options.dry_run:
+            mailer = _ConfirmationMailer(newsletter)
+            mailer.connect()  # fail before writing anything if the relay cannot be used
+        try:
+            for checked in _checked_chunks(_chunks(rows, options.batch_size), rules, workers):
+                people = _merge(checked, tally, seen, reject_file)
+                if people:
+                    dues = _write_batch_with_retry(
+                        newsletter, people, lists, options, source=source, note=note,
+                        default_language=options.language or config.default_language, tally=tally,
+                    )
+                    if dues and mailer is not None:
+                        sent, failed = mailer.send([(due, [lists[s].name for s in due.list_slugs]) for due in dues])
+                        tally.confirmations_sent += sent
+                        tally.confirmations_failed += failed
+                if progress is not None:
+                    progress(ImportProgress(tally.rows, rows.bytes_read, rows.total_bytes))
+        finally:
+            if mailer is not None:
+                mailer.close()
+    return ImportReport(
+        path=path, delimiter=rows.delimiter, columns=rows.columns, dry_run=options.dry_run, rows=tally.rows,
+        imported=tally.imported, already_there=tally.already_there, merged_duplicates=tally.merged_duplicates,
+        suppressed=tally.suppressed, unsubscribed=tally.unsubscribed, rejected=tally.rejected,
+        rejected_rows=tuple(tally.rejected_rows), confirmations_due=tally.confirmations_due,
+        confirmations_sent=tally.confirmations_sent, confirmations_failed=tally.confirmations_failed,
+    )
+
+
+def _check_options(options: ImportOptions, languages: tuple[str, ...]) -> str | None:
+    """The cleaned consent note; raises InvalidField for options that cannot work."""
+    if options.language is not None and options.language not in languages:
+        raise InvalidField("language", f"choose one of {', '.join(languages)}")
+    if options.batch_size < 1:
+        raise InvalidField("batch_size", "at least 1")
+    note = clean_text("consent note", options.consent_note, max_length=2000) or None
+    if options.confirmed and not note:
+        raise InvalidField("consent note", "a confirmed import must say where the people's consent comes from "
+                                           "(e.g. --consent-note \"signed up on paper at ASP 23, forms kept in Geneva\")")
+    return note
+
+
+# -- reading and checking ----------------------------------------------------------------------
+
+
+def _chunks(rows: Iterable[RawRow | RejectedRow], size: int) -> Iterator[list[RawRow | RejectedRow]]:
+    chunk: list[RawRow | RejectedRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _checked_chunks(chunks: Iterator[list[RawRow | RejectedRow]], rules: RowRules,
+                    workers: int) -> Iterator[list[CheckedRow | RejectedRow]]:
+    """Checked chunks in file order. With workers, up to 2 chunks per worker are checked ahead
+    while the caller writes the current one (bounded, so memory stays flat)."""
+    if workers <= 0:
+        for chunk in chunks:
+            yield check_rows(chunk, rules)
+        return
+    # spawn, not fork: the parent may hold database connections and threads.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        ahead: deque[Future] = deque()
+        for chunk in chunks:
+            ahead.append(pool.submit(check_rows, chunk, rules))
+            if len(ahead) > 2 * workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def _merge(checked: list[CheckedRow | RejectedRow], tally: _Tally, seen: "_SeenAddresses",
+           reject_file: "_RejectFile") -> list[_Person]:
+    """Count rejects and merge duplicates within the chunk; mark addresses seen in earlier chunks."""
+    people: dict[str, _Person] = {}
+    for row in checked:
+        tally.rows += 1
+        if isinstance(row, RejectedRow):
+            tally.rejected += 1
+            if len(tally.rejected_rows) < MAX_REPORTED_REJECTS:
+                tally.rejected_rows.append(row._replace(cells=()))
+            reject_file.write(row)
+            continue
+        person = people.get(row.email)
+        if person is None:
+            people[row.email] = _Person(row.line, row.email, row.name, row.language, list(row.list_slugs))
+        else:
+            tally.merged_duplicates += 1
+            person.slugs.extend(s for s in row.list_slugs if s not in person.slugs)
+            person.name = person.name or row.name
+            person.language = person.language or row.language
+    for person, was_seen in zip(people.values(), seen.add([p.email for p in people.values()])):
+        person.seen_before = was_seen
+    return list(people.values())
+
+
+# -- writing a batch ----------------------------------------------------------------------------
+
+
+def _write_batch_with_retry(newsletter: Newsletter, people: list[_Person], lists: dict[str, _ListInfo],
+                            options: ImportOptions, **kwargs) -> list[ConfirmationDue]:
+    """One transaction for the batch; retried when a concurrent sign-up inserted one of its people."""
+    for attempt in range(3):
+        tally: _Tally = kwargs["tally"]
+        before = (tally.imported, tally.already_there, tally.merged_duplicates, tally.suppressed,
+                  tally.unsubscribed, tally.confirmations_due)
+        try:
+            with newsletter.store.session() as session:
+                dues = _write_batch(session, people, lists, options, now=newsletter.clock(), **kwargs)
+                if options.dry_run:
+                    session.rollback()
+                return dues
+        except IntegrityError:
+            (tally.imported, tally.already_there, tally.merged_duplicates, tally.suppressed,
+             tally.unsubscribed, tally.confirmations_due) = before
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _write_batch(session: Session, people: list[_Person], lists: dict[str, _ListInfo], options: ImportOptions, *,
+                 now: datetime, source: str, note: str | None, default_language: str,
+                 tally: _Tally) -> list[ConfirmationDue]:
+    """Apply one batch in `session` with set-based SQL; returns the confirmation mails due."""
+    S, L, E = Subscriber.__table__, Subscription.__table__, ConsentEvent.__table__
+    emails = [p.email for p in people]
+    hashes = {address_hash(e): e for e in emails}
+    suppressed = {hashes[h] for h in session.scalars(
+        select(Suppression.address_hash).where(Suppression.address_hash.in_(_many("hashes"))),
+        {"hashes": list(hashes)})}
+    existing = {r.email: r for r in session.execute(
+        select(S.c.id, S.c.key, S.c.email, S.c.name, S.c.language, S.c.status).where(S.c.email.in_(_many("emails"))),
+        {"emails": emails})}
+    current: dict[int, dict[int, SubscriptionStatus]] = {}
+    if existing:
+        ids = [r.id for r in existing.values()]
+        for sid, lid, status in session.execute(
+                select(L.c.subscriber_id, L.c.list_id, L.c.status).where(L.c.subscriber_id.in_(_many("ids"))),
+                {"ids": ids}):
+            current.setdefault(sid, {})[lid] = status
+
+    confirmed = options.confirmed
+    # (person, existing row or None, list ids to add, list ids to activate)
+    plans: list[tuple[_Person, object, list[int], list[int]]] = []
+    for person in people:
+        known = existing.get(person.email)
+        if person.email in suppressed or (known is not None and known.status is not SubscriberStatus.ACTIVE):
+            _count(tally, person, "suppressed")
+            continue
+        theirs = current.get(known.id, {}) if known is not None else {}
+        wanted = [lists[s].id for s in person.slugs]
+        to_add = [lid for lid in wanted if lid not in theirs]
+        to_activate = [lid for lid in wanted if theirs.get(lid) is SubscriptionStatus.PENDING] if confirmed else []
+        if any(status is SubscriptionStatus.UNSUBSCRIBED for status in theirs.values()):
+            # They left at least one list: an import never signs them up again.
+            if to_add or to_activate or any(theirs.get(lid) is SubscriptionStatus.UNSUBSCRIBED for lid in wanted):
+                _count(tally, person, "unsubscribed")
+            else:
+                _count(tally, person, "already_there")
+            continue
+        if not to_add and not to_activate:
+            _count(tally, person, "already_there")
+            continue
+        _count(tally, person, "imported")
+        plans.append((person, known, to_add, to_activate))
+
+    if not confirmed:
+        allowed = _confirmations_allowed(session, [k.id for _, k, add, _ in plans if k is not None and add], now)
+        due_plans = [(p, k, add) for p, k, add, _ in plans if add and (k is None or k.id in allowed)]
+        tally.confirmations_due += len(due_plans)
+    if options.dry_run or not plans:
+        return []
+
+    # The bulk writes go straight to the driver's executemany: constant values (time, enums) are
+    # converted to their database form once per batch, not once per row by the ORM.
+    bulk = _BulkWriter(session)
+    at = bulk.value(S.c.created_at, now)
+    new_people = [p for p, known, _, _ in plans if known is None]
+    ids = {p.email: known.id for p, known, _, _ in plans if known is not None}
+    keys = {p.email: (known.key, known.name, known.language) for p, known, _, _ in plans if known is not None}
+    if new_people:
+        active = bulk.value(S.c.status, SubscriberStatus.ACTIVE)
+        for p in new_people:
+            keys[p.email] = (new_subscriber_key(), p.name, p.language or default_language)
+        bulk.insert(S, ("key", "email", "name", "language", "status", "created_at", "updated_at"),
+                    [(keys[p.email][0], p.email, p.name, keys[p.email][2], active, at, at) for p in new_people])
+        for email, row_id in session.execute(select(S.c.email, S.c.id).where(S.c.email.in_(_many("emails"))),
+                                             {"emails": [p.email for p in new_people]}):
+            ids[email] = row_id
+
+    status = bulk.value(L.c.status, SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING)
+    kind = bulk.value(E.c.kind, ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP)
+    channel = bulk.value(E.c.channel, Channel.IMPORT)
+    event_note = note if confirmed else None
+    subscriptions, activations, events = [], [], []
+    for person, _, to_add, to_activate in plans:
+        sid = ids[person.email]
+        for lid in to_add:
+            subscriptions.append((sid, lid, status, at, at if confirmed else None))
+        for lid in to_activate:
+            activations.append({"sid": sid, "lid": lid})
+        for lid in [*to_add, *to_activate]:
+            events.append((sid, lid, kind, channel, at, source, event_note))
+    if subscriptions:
+        bulk.insert(L, ("subscriber_id", "list_id", "status", "created_at", "confirmed_at"), subscriptions)
+    if activations:
+        session.execute(
+            update(L).where(L.c.subscriber_id == bindparam("sid"), L.c.list_id == bindparam("lid"))
+            .values(status=SubscriptionStatus.ACTIVE, confirmed_at=now),
+            activations,
+        )
+
+    dues: list[ConfirmationDue] = []
+    if not confirmed:
+        slug_of = {info.id: slug for slug, info in lists.items()}
+        sent = bulk.value(E.c.kind, ConsentKind.CONFIRMATION_SENT)
+        for person, _, to_add in due_plans:
+            sid = ids[person.email]
+            slugs = tuple(slug_of[lid] for lid in to_add)
+            events.append((sid, None, sent, channel, at, source, ",".join(slugs)))
+            key, name, language = keys[person.email]
+            dues.append(ConfirmationDue(key, person.email, name, language, slugs))
+    if events:
+        bulk.insert(E, ("subscriber_id", "list_id", "kind", "channel", "at", "source", "note"), events)
+    return dues
+
+
+def _many(name: str):  # noqa: ANN202
+    """An IN (...) parameter bound at execution: the statement is compiled once, not per value."""
+    return bindparam(name, expanding=True)
+
+
+def _count(tally: _Tally, person: _Person, outcome: str) -> None:
+    """Count a row once: an address seen in an earlier batch counts as a merged duplicate."""
+    if person.seen_before:
+        tally.merged_duplicates += 1
+    else:
+        setattr(tally, outcome, getattr(tally, outcome) + 1)
+
+
+class _BulkWriter:
+    """INSERTs of many rows through the driver's executemany, in the session's transaction."""
+
+    def __init__(self, session: Session):
+        self.connection = session.connection()
+        self.dialect = self.connection.dialect
+        self.placeholder = "?" if self.dialect.paramstyle == "qmark" else "%s"
+
+    def value(self, column, value):  # noqa: ANN001, ANN201
+        """`value` as the driver must receive it for `column` (what SQLAlchemy would bind)."""
+        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        return process(value) if process else value
+
+    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:  # noqa: ANN001
+        """Insert `rows` (values in database form, in `columns` order). Names are ours, never user data."""
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+               f"VALUES ({', '.join([self.placeholder] * len(columns))})")
+        self.connection.exec_driver_sql(sql, rows)
+
+
+def _confirmations_allowed(session: Session, subscriber_ids: list[int], now: datetime) -> set[int]:
+    """Which of these people may get a confirmation now under consent's re-send limits."""
+    if not subscriber_ids:
+        return set()
+    recent: dict[int, list[datetime]] = {}
+    for sid, at in session.execute(
+            select(ConsentEvent.subscriber_id, ConsentEvent.at).where(
+                ConsentEvent.subscriber_id.in_(subscriber_ids),
+                ConsentEvent.kind == ConsentKind.CONFIRMATION_SENT,
+                ConsentEvent.at > now - RESEND_WINDOW)):
+        recent.setdefault(sid, []).append(at if at.tzinfo else at.replace(tzinfo=now.tzinfo))
+    return {sid for sid in subscriber_ids
+            if len(recent.get(sid, [])) < RESEND_MAX and not any(at > now - RESEND_INTERVAL for at in recent.get(sid, []))}
+
+
+# -- side files and mail -----------------------------------------------------------------------
+
+
+class _SeenAddresses:
+    """Addresses seen so far in the file, as 64-bit hashes in a private on-disk SQLite database.
+
+    A collision (about 1 in 10^8 for a million addresses) could only mislabel one row's count
+    as a merged duplicate; what is written to the store never depends on it.
+    """
+
+    def __init__(self) -> None:
+        # "" opens a private temporary database on disk, deleted when closed.
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE seen (h INTEGER PRIMARY KEY)")
+
+    @staticmethod
+    def _key(email: str) -> int:
+        return int.from_bytes(hashlib.blake2b(email.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                              "big", signed=True)
+
+    def add(self, emails: list[str]) -> list[bool]:
+        """Record the addresses; for each, whether it had been recorded before."""
+        keys = [self._key(e) for e in emails]
+        before: set[int] = set()
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            before.update(h for (h,) in self._db.execute(
+                f"SELECT h FROM seen WHERE h IN ({','.join('?' * len(part))})", part))
+        self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", ((k,) for k in keys))
+        return [k in before for k in keys]
+
+    def __enter__(self) -> "_SeenAddresses":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._db.close()
+
+
+class _RejectFile:
+    """The rejected rows as CSV: the file's header plus `line` and `reason`, cells spreadsheet-safe."""
+
+    def __init__(self, path: str | None, header: list[str]):
+        self._file = None
+        if path:
+            self._file = open(path, "w", encoding="utf-8", errors="surrogateescape", newline="")  # noqa: SIM115
+            self._writer = csv.writer(self._file)
+            self._writer.writerow([*header, "line", "reason"])
+            self._width = len(header)
+
+    def write(self, row: RejectedRow) -> None:
+        if self._file is None:
+            return
+        cells = list(row.cells[:self._width]) + [""] * (self._width - len(row.cells))
+        self._writer.writerow([spreadsheet_safe(c) for c in cells]
+                              + [row.line, spreadsheet_safe(f"{row.reason.value}: {row.detail}")])
+
+    def __enter__(self) -> "_RejectFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class _ConfirmationMailer:
+    """Sends confirmation mails through the service's message, reusing one SMTP connection."""
+
+    def __init__(self, newsletter: Newsletter):
+        self.newsletter = newsletter
+        self._runner = asyncio.Runner()
+        self._client: aiosmtplib.SMTP | None = None
+
+    def connect(self) -> None:
+        """Open the connection now; raises DeliveryError when the relay cannot be used."""
+        self._runner.run(self._connect())
+
+    async def _connect(self) -> None:
+        self._client = await open_connection(self.newsletter.config.smtp)
+
+    def send(self, dues: list[tuple[ConfirmationDue, list[str]]]) -> tuple[int, int]:
+        """Send each mail; returns (sent, refused). Raises DeliveryError if the relay goes away."""
+        return self._runner.run(self._send(dues))
+
+    async def _send(self, dues: list[tuple[ConfirmationDue, list[str]]]) -> tuple[int, int]:
+        sent = refused = 0
+        for due, list_names in dues:
+            message = self.newsletter.confirmation_message(due, list_names)
+            for attempt in range(2):
+                try:
+                    if self._client is None or not self._client.is_connected:
+                        await self._connect()
+                    errors, _ = await self._client.send_message(message)
+                    refused += bool(errors)
+                    sent += not errors
+                    break
+                except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException):
+                    refused += 1  # this person's mail was refused: data, not a reason to stop
+                    break
+                except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+                    self._client = None
+                    if attempt:
+                        raise DeliveryError(f"the relay dropped the connection while sending confirmations: {exc}") from None
+        return sent, refused
+
+    def close(self) -> None:
+        try:
+            if self._client is not None and self._client.is_connected:
+                self._runner.run(self._client.quit())
+        except (aiosmtplib.SMTPException, OSError):
+            pass
+        finally:
+            self._runner.close()

@@ -1,0 +1,11 @@
+"""The visitor pages (Starlette): sign-up, confirm, unsubscribe, preferences, block.
+
+`create_app(newsletter)` builds the ASGI application; `newsletter serve` runs it with uvicorn.
+The library never imports this package.
+"""
+
+from __future__ import annotations
+
+from .app import WebState, create_app
+
+__all__ = ["create_app", "WebState"]

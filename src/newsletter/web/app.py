@@ -1,0 +1,141 @@
+"""The visitor web app: `create_app(newsletter)` returns a Starlette application.
+
+Routes (GET also answers HEAD; neither ever changes anything)::
+
+    GET  /healthz
+    GET  /subscribe                 the sign-up form
+    POST /subscribe                 the form, or JSON from an allowed origin
+    GET  /confirm/{token}           a page with a Confirm button; POST confirms
+    GET  /unsubscribe/{token}       a page with one button; POST unsubscribes; the RFC 8058
+                                    one-click POST (List-Unsubscribe=One-Click) likewise
+    POST /unsubscribe/{token}/undo  take it back
+    GET  /preferences/{token}       language, lists, leave everything, download my data
+    GET  /block/{token}             "this wasn't me"; POST blocks the address
+    GET  /archive …                 past issues (see archive.py)
+
+Library errors are turned into pages in one place (`_error_page`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..abuse import RateLimiter
+from ..config import Config
+from ..errors import ConfigError
+from ..confirmations import ConfirmationSender
+from ..service import Newsletter
+from . import archive, links, preferences, signup
+from .ceiling import ConfirmationCeiling
+from .pages import choose_language, consent_text, render_page
+from .security import SecurityHeaders, client_ip, parse_networks
+
+__all__ = ["create_app", "WebState"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class WebState:
+    """What every handler needs, kept on `app.state.web`."""
+
+    newsletter: Newsletter
+    config: Config
+    templates_path: Path
+    trusted: tuple
+    per_ip: RateLimiter
+    per_address: RateLimiter
+    ceiling: ConfirmationCeiling
+    confirmations: ConfirmationSender
+    min_fill_seconds: float
+    allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    #: Database calls run in worker threads, at most this many at once. SQLite takes its write
+    #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
+    #: racing for the file lock sleep in SQLite's busy handler.
+    db_threads: int = 1
+    _limiter: anyio.CapacityLimiter | None = None
+
+    def secret(self) -> bytes:
+        return self.config.secret()
+
+    async def db(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a blocking library call (one unit of work) in a worker thread."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.db_threads)
+        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self._limiter)
+
+    def ip(self, request: Request) -> str | None:
+        peer = request.client.host if request.client else None
+        return client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted)
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+
+
+async def _not_found(request: Request, exc: HTTPException) -> Response:
+    web: WebState = request.app.state.web
+    language = choose_language(request, web.config.languages, web.config.default_language)
+    status = exc.status_code if exc.status_code in (404, 405) else 400
+    return render_page(request, "not_found.html", language, status_code=status)
+
+
+def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None) -> Starlette:
+    """The visitor pages over `newsletter` (its config, store and clock).
+
+    `min_fill_seconds` overrides `config.signup_min_seconds` (tests and demos).
+    """
+    config = newsletter.config
+    if not consent_text(config.templates_path, config.consent_version, config.default_language):
+        raise ConfigError(
+            f"there is no consent text for consent_version {config.consent_version!r}: write it to "
+            f"{config.templates_path / 'web' / 'consent' / config.consent_version}/<language>.txt "
+            "(never edit a published one: a new text gets a new version)", key="consent_version")
+    state = WebState(
+        newsletter=newsletter,
+        config=config,
+        templates_path=config.templates_path,
+        trusted=parse_networks(config.trusted_proxies),
+        per_ip=RateLimiter(config.signup_per_ip_per_hour, timedelta(hours=1)),
+        per_address=RateLimiter(config.signup_per_address_per_hour, timedelta(hours=1)),
+        ceiling=ConfirmationCeiling(newsletter, config.signup_hourly_ceiling),
+        confirmations=ConfirmationSender(newsletter),
+        min_fill_seconds=config.signup_min_seconds if min_fill_seconds is None else min_fill_seconds,
+        allowed_origins=frozenset(o.rstrip("/").lower() for o in config.allowed_origins),
+        db_threads=1 if newsletter.store.dialect == "sqlite" else 8,
+    )
+    state.ceiling.db = state.db
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *signup.routes(),
+        *links.routes(),
+        *preferences.routes(),
+        *archive.routes(),
+        Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
+    ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        await state.confirmations.close()
+
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                    exception_handlers={HTTPException: _not_found}, lifespan=lifespan)
+    app.state.web = state
+    return app

@@ -1,0 +1,106 @@
+"""The preferences page: language, name, lists, leave everything, download my data.
+
+Every form on it carries the page's CSRF token; a POST without a valid one is refused (403)
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .. import visitor
+from ..errors import InvalidField, InvalidToken, UnknownList
+from ..store import Channel
+from ..tokens import Purpose
+from .links import csrf_ok, csrf_refused, csrf_token, invalid_link, link_context, page, read_form, token_language
+from .security import TOKEN_PAGE_HEADERS
+
+__all__ = ["routes"]
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/preferences/{token}", preferences_page, methods=["GET"]),
+        Route("/preferences/{token}", preferences_submit, methods=["POST"]),
+        Route("/preferences/{token}/unsubscribe", leave_everything, methods=["POST"]),
+        Route("/preferences/{token}/export", export_data, methods=["POST"]),
+    ]
+
+
+async def _load(request: Request) -> visitor.Preferences | None:
+    web = request.app.state.web
+    try:
+        return await web.db(visitor.preferences, web.newsletter, request.path_params["token"])
+    except InvalidToken:
+        return None
+
+
+def _show(request: Request, prefs: visitor.Preferences, language: str, *, saved: dict | None = None,
+          error: str | None = None, left: list[str] | None = None, status_code: int = 200) -> Response:
+    return page(request, "preferences.html", language, prefs=prefs, csrf=csrf_token(request),
+                saved=saved, error=error, left=left, status_code=status_code)
+
+
+async def preferences_page(request: Request) -> Response:
+    prefs = await _load(request)
+    if prefs is None:
+        return invalid_link(request, Purpose.PREFERENCES)
+    return _show(request, prefs, token_language(request, prefs.holder))
+
+
+async def preferences_submit(request: Request) -> Response:
+    web = request.app.state.web
+    fields = await read_form(request)
+    prefs = await _load(request)
+    if prefs is None:
+        return invalid_link(request, Purpose.PREFERENCES)
+    language = token_language(request, prefs.holder)
+    if not csrf_ok(request, fields):
+        return csrf_refused(request, language)
+    try:
+        saved = await web.db(
+            lambda: visitor.save_preferences(
+                web.newsletter, request.path_params["token"], link_context(request, Channel.LINK, "preferences-page"),
+                language=fields.get("language") or None, list_slugs=fields["lists"], name=fields.get("name")))
+    except InvalidToken:
+        return invalid_link(request, Purpose.PREFERENCES)
+    except (InvalidField, UnknownList) as exc:
+        return _show(request, prefs, language, error=str(exc), status_code=422)
+    prefs = await _load(request) or prefs
+    # The page now speaks the language just chosen.
+    language = saved.get("language") or language
+    return _show(request, prefs, language, saved=saved)
+
+
+async def leave_everything(request: Request) -> Response:
+    web = request.app.state.web
+    fields = await read_form(request)
+    prefs = await _load(request)
+    if prefs is None:
+        return invalid_link(request, Purpose.PREFERENCES)
+    language = token_language(request, prefs.holder)
+    if not csrf_ok(request, fields):
+        return csrf_refused(request, language)
+    left = await web.db(visitor.unsubscribe_everything, web.newsletter, Purpose.PREFERENCES,
+                                   request.path_params["token"],
+                                   link_context(request, Channel.LINK, "preferences-page"))
+    prefs = await _load(request) or prefs
+    return _show(request, prefs, language, left=left)
+
+
+async def export_data(request: Request) -> Response:
+    web = request.app.state.web
+    fields = await read_form(request)
+    prefs = await _load(request)
+    if prefs is None:
+        return invalid_link(request, Purpose.PREFERENCES)
+    if not csrf_ok(request, fields):
+        return csrf_refused(request, token_language(request, prefs.holder))
+    data = await web.db(visitor.export_by_token, web.newsletter, request.path_params["token"])
+    body = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return Response(body, media_type="application/json", headers={
+        **TOKEN_PAGE_HEADERS, "Content-Disposition": 'attachment; filename="my-newsletter-data.json"'})

@@ -1,0 +1,209 @@
+"""The sign-up form (`GET /subscribe`) and its submission (`POST /subscribe`, form or JSON).
+
+Every valid request gets the same answer, byte for byte — "check your inbox" — whether the
+address is new, pending, active, unsubscribed or suppressed, and whether the request was
+throttled (honeypot, too fast, forged form token, per-IP or per-address limit, hourly
+ceiling). The confirmation mail goes out in a background task after the answer, so not even
+the response time tells whether a mail was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import visitor
+from ..abuse import FormCheck, check_form_token, issue_form_token
+from ..addresses import normalise_address
+from ..confirmations import ConfirmationSender
+from ..consent import ConsentContext
+from ..errors import DeliveryError, InvalidAddress, InvalidField, UnknownList
+from ..store import Channel
+from .pages import choose_language, consent_text, render_page
+from .security import origin_of
+
+__all__ = ["routes"]
+
+log = logging.getLogger("newsletter.web.signup")
+
+HONEYPOT = "website"
+MAX_BODY = 16 * 1024
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/subscribe", subscribe_form, methods=["GET"]),
+        Route("/subscribe", subscribe_submit, methods=["POST"]),
+        Route("/subscribe", subscribe_preflight, methods=["OPTIONS"]),
+        Route("/", home, methods=["GET"]),
+    ]
+
+
+async def home(request: Request) -> Response:
+    return await subscribe_form(request)
+
+
+def _language(request: Request) -> str:
+    web = request.app.state.web
+    return choose_language(request, web.config.languages, web.config.default_language)
+
+
+async def _form_page(request: Request, language: str, *, values: dict[str, Any] | None = None,
+                     error: str | None = None, error_field: str | None = None, status_code: int = 200) -> Response:
+    web = request.app.state.web
+    lists = await web.db(visitor.public_lists, web.newsletter)
+    values = {"email": "", "name": "", "language": "", "lists": [], **(values or {})}
+    chosen = values.get("lists") or ([lists[0].slug] if len(lists) == 1 else [])
+    return render_page(
+        request, "subscribe.html", language, status_code=status_code,
+        lists=lists, values=values, chosen=set(chosen), error=error, error_field=error_field,
+        form_token=issue_form_token(web.secret(), web.newsletter.clock()),
+        consent=consent_text(web.templates_path, web.config.consent_version, language),
+        consent_version="\u2066" + web.config.consent_version + "\u2069", honeypot=HONEYPOT,
+    )
+
+
+async def subscribe_form(request: Request) -> Response:
+    return await _form_page(request, _language(request))
+
+
+def _cors_headers(request: Request) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    web = request.app.state.web
+    if origin and origin.rstrip("/").lower() in web.allowed_origins:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "Content-Type",
+                "Access-Control-Max-Age": "600"}
+    return {}
+
+
+async def subscribe_preflight(request: Request) -> Response:
+    headers = _cors_headers(request)
+    return Response(status_code=204 if headers else 403, headers=headers)
+
+
+def _origin_allowed(request: Request) -> bool:
+    """A browser's Origin must be ours or an allowed one; requests without one (servers) pass."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return True
+    web = request.app.state.web
+    origin = origin.rstrip("/").lower()
+    own = {origin_of(web.config.base_url), origin_of(str(request.base_url))}
+    return origin in own or origin in web.allowed_origins
+
+
+async def _read(request: Request) -> tuple[dict[str, Any], bool]:
+    """The submitted fields and whether they came as JSON. Raises ValueError for a bad body."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise ValueError("the request is too large")
+        data = json.loads(body or b"null")
+        if not isinstance(data, dict):
+            raise ValueError("send a JSON object")
+        lists = data.get("lists", [])
+        lists = [lists] if isinstance(lists, str) else lists
+        if not isinstance(lists, list) or not all(isinstance(s, str) for s in lists):
+            raise ValueError("lists must be a list of list slugs")
+        fields = {k: data.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
+        for key, value in fields.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{key} must be a string")
+        return {**fields, "lists": lists}, True
+    async with request.form(max_files=0, max_fields=50) as form:
+        fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
+        fields = {k: (v if isinstance(v, str) else None) for k, v in fields.items()}
+        return {**fields, "lists": [v for v in form.getlist("lists") if isinstance(v, str)]}, False
+
+
+def _accepted(request: Request, language: str, as_json: bool, background: BackgroundTask | None = None) -> Response:
+    if as_json:
+        return JSONResponse({"status": "ok", "message": "check your inbox to confirm"},
+                            headers={**_cors_headers(request), "Cache-Control": "no-store"}, background=background)
+    return render_page(request, "subscribe_done.html", language, background=background,
+                       headers={"Cache-Control": "no-store"})
+
+
+async def subscribe_submit(request: Request) -> Response:
+    web = request.app.state.web
+    newsletter = web.newsletter
+    if not _origin_allowed(request):
+        return JSONResponse({"status": "error", "error": "this origin may not post sign-ups"}, status_code=403)
+    try:
+        values, as_json = await _read(request)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return JSONResponse({"status": "error", "error": f"bad request: {exc}"}, status_code=400,
+                            headers=_cors_headers(request))
+    language = _language(request)
+    if values.get("language") in web.config.languages and not request.query_params.get("lang"):
+        language = values["language"]
+    ip = web.ip(request)
+    now = newsletter.clock()
+
+    async def invalid(message: str, field: str) -> Response:
+        """The form again with the reason (the same for every address state: it depends on input only)."""
+        if as_json:
+            return JSONResponse({"status": "error", "field": field, "error": message}, status_code=422,
+                                headers=_cors_headers(request))
+        return await _form_page(request, language, values=values, status_code=422, error=message, error_field=field)
+
+    if values.get(HONEYPOT):
+        log.info("sign-up ignored: honeypot filled (ip %s)", ip)
+        return _accepted(request, language, as_json)
+    if not as_json or values.get("form_token"):
+        check = check_form_token(web.secret(), values.get("form_token"), now, min_seconds=web.min_fill_seconds)
+        if check is FormCheck.EXPIRED and not as_json:
+            return await _form_page(request, language, values=values, status_code=400,
+                                    error="expired", error_field="form")
+        if check is not FormCheck.OK:
+            log.info("sign-up ignored: form token %s (ip %s)", check.value, ip)
+            return _accepted(request, language, as_json)
+
+    try:
+        address = normalise_address(values.get("email") or "", check_deliverability=False)
+    except InvalidAddress as exc:
+        return await invalid(exc.reason, "email")
+
+    if not web.per_ip.allow(ip or "?", now) or not web.per_address.allow(address, now):
+        log.warning("sign-up throttled (ip %s): per-IP or per-address limit", ip)
+        return _accepted(request, language, as_json)
+    if not await web.ceiling.allows(now):
+        return _accepted(request, language, as_json)
+
+    ctx = ConsentContext(
+        channel=Channel.API if as_json else Channel.FORM, ip=ip,
+        user_agent=request.headers.get("user-agent"),
+        source=(values.get("source") or ("api" if as_json else "signup-form"))[:200],
+        consent_version=web.config.consent_version,
+    )
+    try:
+        record = await web.db(
+            visitor.record_signup, newsletter, values.get("email") or "", values.get("name") or "",
+            values.get("language") or None, values.get("lists") or [], ctx)
+    except InvalidAddress as exc:
+        return await invalid(exc.reason, "email")
+    except (InvalidField, UnknownList) as exc:
+        field = getattr(exc, "field", "lists")
+        reason = getattr(exc, "reason", "choose one of the lists offered")
+        return await invalid(reason, field)
+
+    background = None
+    if record.due is not None:
+        web.ceiling.note_sent()
+        background = BackgroundTask(_send_confirmation, web.confirmations, record)
+    return _accepted(request, language, as_json, background)
+
+
+async def _send_confirmation(sender: ConfirmationSender, record: visitor.SignupRecord) -> None:
+    try:
+        await sender.send(record.due, record.list_names)
+    except DeliveryError as exc:
+        log.error("the confirmation mail could not be sent: %s", exc)

@@ -1,0 +1,130 @@
+"""The command line: every command documented, errors without tracebacks, the foundation commands."""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from email.message import EmailMessage
+
+import aiosmtplib
+import click
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import main
+from newsletter.sink import Sink
+
+from conftest import free_port
+
+
+def all_commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        yield prefix + (name,), command
+        if isinstance(command, click.Group):
+            yield from all_commands(command, prefix + (name,))
+
+
+@pytest.mark.parametrize("path, command", list(all_commands(main)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
+def test_every_command_has_help_with_an_example(path, command):
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example:" in (command.help or ""), f"`newsletter {' '.join(path)}` has no Example: in its help"
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, smtp_server):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}?starttls=off")
+    for key in ("NEWSLETTER_CONFIG", "NEWSLETTER_DATABASE_URL", "NEWSLETTER_SECRET_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def test_commands_on_a_missing_schema_say_to_run_init(workdir):
+    result = CliRunner().invoke(main, ["lists"])
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "newsletter init" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_foundation_round_trip(workdir, smtp_server):
+    first = run("init")
+    assert first.exit_code == 0 and "created at revision" in first.output
+    key = (workdir / "secret.key").read_text().strip()
+    assert key not in first.output
+    assert "up to date" in run("init").output
+    assert run("lists", "create", "asp-daily", "ASP daily summaries", "--languages", "en,fr,ar").exit_code == 0
+    result = run("subscribe", "ana@example.org", "--list", "asp-daily", "--name", "Ana", "--language", "fr")
+    assert "pending" in result.output
+    assert len(smtp_server.to("ana@example.org")) == 1
+    assert run("subscribers", "--list", "asp-daily", "--status", "pending", "--count").output.strip() == "1"
+    shown = run("show", "ana@example.org").output
+    assert "signup" in shown and "confirmation_sent" in shown and "asp-daily" in shown
+    assert "asp-daily" in run("lists").output
+    assert "unsubscribed from asp-daily" in run("unsubscribe", "ana@example.org").output
+    assert run("erase", "ana@example.org", "--yes").exit_code == 0
+    assert run("subscribers", "--count").output.strip() == "0"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lists", "create", "Bad Slug", "x"], "slug"),
+    (["subscribe", "not-an-address", "--list", "asp-daily"], "not a usable email address"),
+    (["subscribe", "a@example.org", "--list", "nope"], "there is no list 'nope'"),
+    (["show", "nobody@example.org"], "nobody with the address"),
+    (["unsubscribe", "a@example.org", "--list", "nope"], "there is no list"),
+])
+def test_errors_are_one_clear_line(workdir, args, message):
+    run("init")
+    run("lists", "create", "asp-daily", "ASP daily summaries")
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_config_file_is_named(workdir, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_SMTP_URL")
+    (workdir / "newsletter.toml").write_text('smtp_url = "ftp://x"\n')
+    result = CliRunner().invoke(main, ["lists"])
+    assert result.exit_code == 1 and "smtp_url" in result.output
+
+
+def test_unreachable_relay_is_a_clear_error(workdir, monkeypatch):
+    run("init")
+    run("lists", "create", "asp-daily", "ASP daily summaries")
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", f"smtp://127.0.0.1:{free_port()}?starttls=off")
+    result = CliRunner().invoke(main, ["subscribe", "a@example.org", "--list", "asp-daily"])
+    assert result.exit_code == 1 and "cannot reach the relay" in result.output
+
+
+def test_starttls_required_but_not_offered(workdir, monkeypatch, smtp_server):
+    run("init")
+    run("lists", "create", "asp-daily", "ASP daily summaries")
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}")
+    result = CliRunner().invoke(main, ["subscribe", "a@example.org", "--list", "asp-daily"])
+    assert result.exit_code == 1 and "STARTTLS" in result.output
+    assert smtp_server.received == []
+
+
+def test_sink_stores_what_it_receives(tmp_path):
+    caught = []
+    with Sink(tmp_path / "mail", port=free_port(), on_message=caught.append) as sink:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.org", "b@example.org", "Jour 3"
+        msg.set_content("bonjour")
+        asyncio.run(aiosmtplib.send(msg, hostname="127.0.0.1", port=sink.port))
+    [stored] = list(mailbox.Maildir(str(tmp_path / "mail")))
+    assert stored["Subject"] == "Jour 3" and stored["X-Original-To"] == "b@example.org"
+    assert caught[0].subject == "Jour 3" and caught[0].recipients == ("b@example.org",)
+
+
+def test_python_dash_m_works(workdir):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "newsletter", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "Usage: newsletter" in out.stdout

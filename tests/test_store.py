@@ -1,0 +1,46 @@
+"""The store: migrations on SQLite and PostgreSQL, SQLite settings, out-of-date detection."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from newsletter.errors import SchemaOutOfDate, StoreError
+from newsletter.store import open_store
+
+
+def test_fresh_database_is_out_of_date_until_upgraded(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/new/folder/db.sqlite")
+    with pytest.raises(SchemaOutOfDate, match="newsletter init"):
+        store.check_schema()
+    before, after = store.upgrade()
+    assert before is None and after == store.head_revision()
+    store.check_schema()
+    assert store.upgrade() == (after, after)  # idempotent
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(sqlite_store):
+    with sqlite_store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_both_backends_are_at_head(store):
+    store.check_schema()
+    assert store.dialect in ("sqlite", "postgresql")
+
+
+def test_older_schema_is_reported(sqlite_store):
+    with sqlite_store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'old'"))
+    with pytest.raises(SchemaOutOfDate) as info:
+        sqlite_store.check_schema()
+    assert info.value.current == "old"
+
+
+def test_unusable_url_is_a_clear_error():
+    with pytest.raises(StoreError, match="database_url"):
+        open_store("mysql://nope/db")
+    with pytest.raises(StoreError, match="not a database URL"):
+        open_store("::::")
