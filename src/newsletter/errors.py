@@ -19,7 +19,9 @@ The tree::
     ├── InvalidVerp               a bounce's return path is not ours or was tampered with
     ├── MailboxError              a bounce mailbox cannot be opened or read
     ├── DkimError                 a DKIM key cannot be written, read or used
-    └── UnknownIssue(LookupError) the archive has no such issue
+    ├── UnknownIssue(LookupError) the archive has no such issue
+    ├── UnknownCampaign(LookupError) no campaign has that slug
+    └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
 
 Each carries its data as attributes and a message a person can act on. The CLI and the web
 app each translate these in one place; per-recipient delivery outcomes are data, not errors.
@@ -46,6 +48,8 @@ __all__ = [
     "MailboxError",
     "DkimError",
     "UnknownIssue",
+    "UnknownCampaign",
+    "CampaignStateError",
 ]
 
 
@@ -210,3 +214,20 @@ class UnknownIssue(NewsletterError, LookupError):
         super().__init__(f"the archive of {list_slug!r} has no issue {slug!r} (only finished campaigns are archived)")
         self.list_slug = list_slug
         self.slug = slug
+
+
+class UnknownCampaign(NewsletterError, LookupError):
+    """No campaign has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"there is no campaign {slug!r}; `newsletter campaigns` lists them")
+        self.slug = slug
+
+
+class CampaignStateError(NewsletterError):
+    """The campaign cannot do what was asked in the state it is in; the message says what can."""
+
+    def __init__(self, slug: str, status: str, message: str):
+        super().__init__(f"campaign {slug!r} is {status}: {message}")
+        self.slug = slug
+        self.status = status
