@@ -36,12 +36,19 @@ from pathlib import Path
 
 import uvicorn
 
-from .config import Config
+from .campaigns import start_campaign
+from .compose import render_issue
+from .config import Config, load_config
+from .content import load_issue
 from .errors import NewsletterError
+from .lint import lint_issue
 from .lists import create_list, get_list
+from .preview import write_preview
+from .send import SendOptions, build_skeletons, send_campaign
 from .service import Newsletter
 from .sink import Sink
 from .store import SubscriptionStatus, open_store
+from .web import create_app
 
 __all__ = ["DemoError", "DemoResult", "PEOPLE", "EXAMPLES", "run_demo"]
 
@@ -151,8 +158,6 @@ def demo_config(folder: Path, web_port: int, smtp_port: int) -> Config:
         "signup_per_address_per_hour = 0\n"
     )
     (folder / "newsletter.toml").write_text(toml)
-    from .config import load_config
-
     return load_config(folder / "newsletter.toml", environ={})
 
 
@@ -212,8 +217,6 @@ class WebServer:
     """uvicorn serving the visitor pages in a thread, on loopback."""
 
     def __init__(self, newsletter: Newsletter, port: int):
-        from .web import create_app
-
         self.server = uvicorn.Server(uvicorn.Config(create_app(newsletter), host="127.0.0.1", port=port,
                                                     log_level="warning", lifespan="off"))
         self.thread = threading.Thread(target=self.server.run, name="demo-web", daemon=True)
@@ -283,13 +286,6 @@ def _confirm_everyone(maildir: Path, expected: int, say: Callable[[str], None]) 
 def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult, html_dir: Path,
                 say: Callable[[str], None]) -> None:
     """Lint, render once per language, start the campaign and run the sending engine."""
-    from .campaigns import start_campaign
-    from .compose import render_issue
-    from .content import load_issue
-    from .lint import lint_issue
-    from .preview import write_preview
-    from .send import SendOptions, build_skeletons, send_campaign
-
     config = newsletter.config
     issue = load_issue(sources)
     rendered = render_issue(config, issue)
@@ -302,7 +298,8 @@ def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult,
     write_preview(config, issue.slug, issue.list, rendered, html_dir, languages=sorted({lang for *_, lang in PEOPLE}),
                   fallback_chain=fallback, now=newsletter.clock())
     with newsletter.store.session() as session:
-        start_campaign(session, issue.slug, issue.list, now=newsletter.clock(), subject=issue.subject,
+        start_campaign(session, issue.slug, issue.list, now=newsletter.clock(),
+                       subject=rendered.get("en", next(iter(rendered.values()))).subject,
                        kind=issue.kind.value, languages=list(rendered), default_language="en",
                        source={"files": [str(p) for p in sources]})
     skeletons = build_skeletons(config, rendered, issue.list, list_name, issue.slug)
