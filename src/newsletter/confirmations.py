@@ -23,7 +23,7 @@ from .consent import ConfirmationDue
 from .errors import DeliveryError
 from .message import build_transactional
 from .service import Newsletter
-from .smtp import open_connection
+from .smtp import open_connection, wire_form
 from .tokens import Purpose
 
 __all__ = ["ConfirmationSender"]
@@ -83,12 +83,12 @@ class ConfirmationSender:
         healthy = False
         try:
             try:
-                errors, _reply = await client.send_message(message)
+                errors, _reply = await client.sendmail(*wire_form(message))
             except aiosmtplib.SMTPServerDisconnected:
                 # The relay closed an idle connection: once more on a fresh one.
                 client.close()
                 client = await open_connection(self.newsletter.config.smtp)
-                errors, _reply = await client.send_message(message)
+                errors, _reply = await client.sendmail(*wire_form(message))
             if errors:
                 detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in errors.items())
                 raise DeliveryError(f"the relay refused: {detail}")

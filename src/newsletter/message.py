@@ -36,6 +36,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.header import Header
+from email.policy import EmailPolicy, default
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -45,6 +47,8 @@ from .config import Config
 from .personalise import Field, split_markers
 
 __all__ = [
+    "MAIL_POLICY",
+    "MailPolicy",
     "build_transactional",
     "sender_address",
     "message_id_domain",
@@ -139,10 +143,36 @@ def unsubscribe_mailto(config: Config, token: str) -> str:
     return f"mailto:{address}?subject=unsubscribe%20{token}"
 
 
+class MailPolicy(EmailPolicy):
+    """The default policy, except that a non-ASCII Subject is folded by `email.header.Header`.
+
+    The modern folder can put the space between two words *between* two encoded-words
+    (CPython 3.11–3.13), where RFC 2047 says decoders drop it: a long Arabic subject then
+    arrives with words run together. `Header` keeps each space inside an encoded-word.
+    """
+
+    def _encoded_subject(self, name: str, value: str) -> str | None:
+        if name.lower() != "subject" or str(value).isascii():
+            return None
+        folded = Header(str(value), "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=76)
+        return f"{name}: {folded}{self.linesep}"
+
+    def fold(self, name: str, value: str) -> str:
+        return self._encoded_subject(name, value) or super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        encoded = self._encoded_subject(name, value)
+        return encoded.encode("ascii") if encoded else super().fold_binary(name, value)
+
+
+#: The policy every EmailMessage we build uses.
+MAIL_POLICY = MailPolicy(**{**default.__dict__})
+
+
 def build_transactional(config: Config, mail: RenderedMail, to_address: str, to_name: str, *,
                         now: datetime) -> EmailMessage:
     """A one-off message (confirmation and the like): multipart/alternative, text then HTML."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["From"] = sender_address(config)
     local, _, domain = to_address.rpartition("@")
     msg["To"] = Address(display_name=to_name, username=local, domain=domain)
@@ -152,9 +182,9 @@ def build_transactional(config: Config, mail: RenderedMail, to_address: str, to_
     if config.reply_to:
         msg["Reply-To"] = config.reply_to
     msg["Auto-Submitted"] = "auto-generated"
-    msg["Content-Language"] = mail.language
     msg.set_content(mail.text, cte="quoted-printable")
     msg.add_alternative(mail.html, subtype="html", cte="quoted-printable")
+    msg["Content-Language"] = mail.language  # after the parts: set_content drops Content-* headers
     return msg
 
 
