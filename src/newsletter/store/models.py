@@ -211,7 +211,7 @@ class ConsentEvent(Base):
 
     mailing_list: Mapped[MailingList | None] = relationship(lazy="joined")
     #: Lets an event be added with a subscriber not yet flushed (one flush writes both).
-    subscriber: Mapped[Subscriber] = relationship(lazy="noload")
+    subscriber: Mapped[Subscriber] = relationship(lazy="raise_on_sql")
 
 
 class Suppression(Base):
