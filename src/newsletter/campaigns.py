@@ -13,7 +13,7 @@ queued; starting it again resumes it — it never makes a second copy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -81,7 +81,8 @@ def expires_at(campaign: Campaign) -> datetime:
 
 
 def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime, subject: str = "",
-                   kind: str = "", source: dict[str, Any] | None = None, languages: Sequence[str] = ("en",),
+                   kind: str = "", source: dict[str, Any] | None = None,
+                   languages: Sequence[str] | Mapping[str, str] = ("en",),
                    default_language: str = "en", expiry: timedelta = DEFAULT_EXPIRY) -> tuple[Campaign, bool]:
     """Start the campaign `slug` to `list_slug`, or resume it if it exists.
 
@@ -107,7 +108,7 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
         return existing, False
     data = dict(source or {})
     data["expires_at"] = (now + expiry).isoformat()
-    data["languages"] = list(languages)
+    data["languages"] = dict(languages) if isinstance(languages, Mapping) else list(languages)
     campaign = Campaign(slug=slug, list_id=mailing_list.id, kind=kind, subject=subject[:300],
                         status=CampaignStatus.SENDING, source=data, created_at=now, started_at=now)
     session.add(campaign)

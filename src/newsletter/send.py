@@ -89,8 +89,9 @@ class SendOptions:
     reconnect_base: float = 1.0
     #: Keep running while deferred rows wait for their retry (else pause, to be resumed later).
     wait_for_deferred: bool = True
-    #: VERP hook: the envelope sender (return path) for a recipient address. Default from_address.
-    envelope_sender: Callable[[str], str] | None = None
+    #: VERP hook: the envelope sender (return path) for a claimed row. Default from_address;
+    #: `verp.envelope_sender(config, campaign_id, row.key)` gives a VERP address.
+    envelope_sender: Callable[[ClaimedRow], str] | None = None
     #: DKIM hook: applied to each finished message.
     signer: Callable[[bytes], bytes] | None = None
     #: Longest sleep while idle (waiting for deferred rows or other workers) before looking again.
@@ -510,7 +511,7 @@ class Sender:
         except (UnsafeHeaderValue, UnicodeError) as exc:
             return Outcome(row.id, OutboxStatus.FAILED, f"cannot build the message: {exc}", attempted=False), False
         await self.limiter.acquire()
-        reply = await conn.deliver(self.envelope_sender(row.email), row.email, data)
+        reply = await conn.deliver(self.envelope_sender(row), row.email, data)
         verdict = classify_reply(reply)
         text = reply.describe()[:1000]
         if verdict is Verdict.RELAY:
