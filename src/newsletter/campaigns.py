@@ -29,6 +29,7 @@ from .store import Campaign, CampaignStatus, OutboxStatus
 __all__ = [
     "CampaignSummary",
     "DEFAULT_EXPIRY",
+    "find_campaign",
     "get_campaign",
     "start_campaign",
     "join_campaign",
@@ -62,6 +63,11 @@ def _aware(at: datetime | None) -> datetime | None:
     if at is not None and at.tzinfo is None:
         return at.replace(tzinfo=timezone.utc)
     return at
+
+
+def find_campaign(session: Session, slug: str) -> Campaign | None:
+    """The campaign with this slug, or None."""
+    return session.scalar(select(Campaign).where(Campaign.slug == slug))
 
 
 def get_campaign(session: Session, slug: str) -> Campaign:
