@@ -13,7 +13,7 @@ queued; starting it again resumes it — it never makes a second copy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -29,6 +29,7 @@ from .store import Campaign, CampaignStatus, OutboxStatus
 __all__ = [
     "CampaignSummary",
     "DEFAULT_EXPIRY",
+    "find_campaign",
     "get_campaign",
     "start_campaign",
     "join_campaign",
@@ -64,6 +65,11 @@ def _aware(at: datetime | None) -> datetime | None:
     return at
 
 
+def find_campaign(session: Session, slug: str) -> Campaign | None:
+    """The campaign with this slug, or None."""
+    return session.scalar(select(Campaign).where(Campaign.slug == slug))
+
+
 def get_campaign(session: Session, slug: str) -> Campaign:
     """The campaign with this slug; raises UnknownCampaign."""
     found = session.scalar(select(Campaign).where(Campaign.slug == slug))
@@ -81,7 +87,8 @@ def expires_at(campaign: Campaign) -> datetime:
 
 
 def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime, subject: str = "",
-                   kind: str = "", source: dict[str, Any] | None = None, languages: Sequence[str] = ("en",),
+                   kind: str = "", source: dict[str, Any] | None = None,
+                   languages: Sequence[str] | Mapping[str, str] = ("en",),
                    default_language: str = "en", expiry: timedelta = DEFAULT_EXPIRY) -> tuple[Campaign, bool]:
     """Start the campaign `slug` to `list_slug`, or resume it if it exists.
 
@@ -107,7 +114,7 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
         return existing, False
     data = dict(source or {})
     data["expires_at"] = (now + expiry).isoformat()
-    data["languages"] = list(languages)
+    data["languages"] = dict(languages) if isinstance(languages, Mapping) else list(languages)
     campaign = Campaign(slug=slug, list_id=mailing_list.id, kind=kind, subject=subject[:300],
                         status=CampaignStatus.SENDING, source=data, created_at=now, started_at=now)
     session.add(campaign)

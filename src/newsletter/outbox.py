@@ -19,7 +19,7 @@ before the claim is therefore never mailed.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -112,16 +112,19 @@ class FailureLine(NamedTuple):
     updated_at: datetime | None
 
 
-def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str], default_language: str,
-                now: datetime) -> int:
+def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str] | Mapping[str, str],
+                default_language: str, now: datetime) -> int:
     """Queue one row per active, confirmed subscriber of the campaign's list (one statement).
 
     Idempotent: subscribers who already have a row are left alone. A row's language is the
-    subscriber's if the issue has it, else `default_language`. Returns the number of rows added.
+    variant the subscriber gets: `languages` maps a subscriber's language to it (a sequence
+    maps each language to itself); anyone else gets `default_language`. Returns rows added.
     """
     existing = select(OutboxRow.id).where(OutboxRow.campaign_id == campaign.id,
                                           OutboxRow.subscriber_id == Subscriber.id).exists()
-    language = case((Subscriber.language.in_(list(languages)), Subscriber.language), else_=literal(default_language))
+    mapping = dict(languages) if isinstance(languages, Mapping) else {lang: lang for lang in languages}
+    language = case(*[(Subscriber.language == reader, literal(variant)) for reader, variant in mapping.items()],
+                    else_=literal(default_language)) if mapping else literal(default_language)
     source = (
         select(literal(campaign.id), Subscriber.id, cast(literal(OutboxStatus.QUEUED.value), OutboxRow.status.type),
                language, literal(0),

@@ -56,6 +56,8 @@ __all__ = [
     "send_test",
     "new_worker_id",
     "build_skeletons",
+    "SendPlan",
+    "plan_send",
 ]
 
 Connector = Callable[[], Awaitable[SmtpConnection]]
@@ -89,8 +91,9 @@ class SendOptions:
     reconnect_base: float = 1.0
     #: Keep running while deferred rows wait for their retry (else pause, to be resumed later).
     wait_for_deferred: bool = True
-    #: VERP hook: the envelope sender (return path) for a recipient address. Default from_address.
-    envelope_sender: Callable[[str], str] | None = None
+    #: VERP hook: the envelope sender (return path) for a claimed row. Default from_address;
+    #: `verp.envelope_sender(config, campaign_id, row.key)` gives a VERP address.
+    envelope_sender: Callable[[ClaimedRow], str] | None = None
     #: DKIM hook: applied to each finished message.
     signer: Callable[[bytes], bytes] | None = None
     #: Longest sleep while idle (waiting for deferred rows or other workers) before looking again.
@@ -510,7 +513,7 @@ class Sender:
         except (UnsafeHeaderValue, UnicodeError) as exc:
             return Outcome(row.id, OutboxStatus.FAILED, f"cannot build the message: {exc}", attempted=False), False
         await self.limiter.acquire()
-        reply = await conn.deliver(self.envelope_sender(row.email), row.email, data)
+        reply = await conn.deliver(self.envelope_sender(row), row.email, data)
         verdict = classify_reply(reply)
         text = reply.describe()[:1000]
         if verdict is Verdict.RELAY:
@@ -627,3 +630,38 @@ async def send_test(config: Config, variants: Mapping[str, RenderedMail], addres
     finally:
         await conn.close()
     return results
+
+
+class SendPlan(NamedTuple):
+    """What `newsletter send` is about to do: which variant each reader language gets, and to how many."""
+
+    slug: str
+    list_slug: str
+    list_name: str
+    #: subscriber language -> variant language (along the list's fallback chain)
+    variant_of: dict[str, str]
+    #: variant language -> active subscribers who will get it
+    audience: dict[str, int]
+    fallback_chain: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.audience.values())
+
+
+def plan_send(session, config: Config, slug: str, list_slug: str, available: list[str]) -> SendPlan:
+    """Map every language to the variant its readers get and count the audience per variant.
+
+    Raises UnknownList, MissingVariant (no variant along the fallback chain).
+    """
+    from .compose import variant_for
+    from .lists import get_list, languages_in_use
+
+    mailing_list = get_list(session, list_slug)
+    chain = tuple(mailing_list.languages or ())
+    in_use = languages_in_use(session, list_slug)
+    variant_of = {lang: variant_for(lang, available, chain) for lang in set(config.languages) | set(in_use)}
+    audience: dict[str, int] = {}
+    for lang, n in in_use.items():
+        audience[variant_of[lang]] = audience.get(variant_of[lang], 0) + n
+    return SendPlan(slug, list_slug, mailing_list.name, variant_of, audience, chain)
