@@ -25,8 +25,6 @@ import platform
 import random
 import resource
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid

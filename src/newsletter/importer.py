@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import aiosmtplib
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
