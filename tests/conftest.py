@@ -30,7 +30,7 @@ from smtp_server import RecordingSMTP
 
 PG_SERVER = os.environ.get("NEWSLETTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REPO = Path(__file__).resolve().parents[1]
-TABLES = ("outbox", "campaigns", "consent_events", "subscriptions", "suppressions", "subscribers", "lists")
+TABLES = ("bounce_events", "bounce_scores", "outbox", "campaigns", "consent_events", "subscriptions", "suppressions", "subscribers", "lists")
 
 
 class Clock:

@@ -2,8 +2,11 @@
 
 `RecordingSMTP.fail_rcpt[address] = "550 5.1.1 No such user"` refuses that recipient at RCPT;
 `fail_data[address] = "552 …"` refuses after DATA; `next_replies` is a list of replies given
-to the next DATA commands in order ("drop" closes the connection without a reply). A login is
-required when `auth` is set to {user: password}.
+to the next DATA commands in order ("drop" closes the connection without a reply, after the
+final dot). A `fail_rcpt` or `fail_data` value may also be a list of replies used once each, in
+order (then the address is accepted). `drop_in_data` closes the connection in the middle of the
+next that many messages' data. `delay` slows the reply to the final dot. A login is required
+when `auth` is set to {user: password}. `rcpt_attempts` counts RCPT commands per address.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, syntax
 
 
 @dataclass
@@ -29,12 +32,50 @@ class Received:
         return message_from_bytes(self.data, policy=policy.default)  # type: ignore[return-value]
 
 
+def _scripted(faults: dict, address: str) -> str | None:
+    reply = faults.get(address)
+    if isinstance(reply, list):
+        return reply.pop(0) if reply else None
+    return reply
+
+
+class _FaultySMTP(SMTP):
+    """aiosmtpd's server, able to drop the connection in the middle of a message's data."""
+
+    def __init__(self, owner: "RecordingSMTP", *args, **kwargs):  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
+        with self.owner.lock:
+            drop = self.owner.drop_in_data > 0 and bool(self.envelope and self.envelope.rcpt_tos)
+            if drop:
+                self.owner.drop_in_data -= 1
+        if not drop:
+            return await super().smtp_DATA(arg)
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        await self._reader.readuntil(b"\r\n")  # the first line of the message, then gone
+        self.transport.close()
+
+
+class _Controller(Controller):
+    def __init__(self, owner: "RecordingSMTP", *args, **kwargs):  # noqa: ANN002, ANN003
+        self.owner = owner
+        super().__init__(*args, **kwargs)
+
+    def factory(self):  # noqa: ANN201
+        return _FaultySMTP(self.owner, self.handler, **self.SMTP_kwargs)
+
+
 class _Handler:
     def __init__(self, owner: "RecordingSMTP"):
         self.owner = owner
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802, ANN001
-        reply = self.owner.fail_rcpt.get(address.lower())
+        with self.owner.lock:
+            self.owner.rcpt_attempts[address.lower()] = self.owner.rcpt_attempts.get(address.lower(), 0) + 1
+            reply = _scripted(self.owner.fail_rcpt, address.lower())
         if reply:
             return reply
         envelope.rcpt_tos.append(address)
@@ -47,12 +88,13 @@ class _Handler:
         with owner.lock:
             scripted = owner.next_replies.pop(0) if owner.next_replies else None
         if scripted == "drop":
-            session.transport.close()
+            server.transport.close()
             return "421 closing"  # never reaches the client
         if scripted:
             return scripted
         for rcpt in envelope.rcpt_tos:
-            reply = owner.fail_data.get(rcpt.lower())
+            with owner.lock:
+                reply = _scripted(owner.fail_data, rcpt.lower())
             if reply:
                 return reply
         with owner.lock:
@@ -68,6 +110,8 @@ class RecordingSMTP:
     fail_rcpt: dict[str, str] = field(default_factory=dict)
     fail_data: dict[str, str] = field(default_factory=dict)
     next_replies: list[str] = field(default_factory=list)
+    drop_in_data: int = 0
+    rcpt_attempts: dict[str, int] = field(default_factory=dict)
     delay: float = 0.0
     auth: dict[str, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,13 +120,14 @@ class RecordingSMTP:
         if not isinstance(auth_data, LoginPassword) or self.auth is None:
             return AuthResult(success=False, handled=False)
         ok = self.auth.get(auth_data.login.decode()) == auth_data.password.decode()
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     def start(self) -> None:
         kwargs = {}
         if self.auth is not None:
             kwargs = dict(authenticator=self._authenticator, auth_required=True, auth_require_tls=False)
-        self.controller = Controller(_Handler(self), hostname=self.host, port=self.port, decode_data=False, **kwargs)
+        self.controller = _Controller(self, _Handler(self), hostname=self.host, port=self.port, decode_data=False,
+                                      **kwargs)
         self.controller.start()
 
     def stop(self) -> None:

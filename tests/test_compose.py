@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from html import escape as html_escape
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from newsletter.compose import (RenderedMail, archive_url, inline_css, render_confirmation, render_issue,
                                 variant_for)
@@ -64,8 +67,10 @@ def test_css_is_inlined_and_no_style_rules_are_left(day3: dict[str, RenderedMail
     assert "font-size:24px" in h1["style"].replace(" ", "")
     card = doc.find("table", class_="card")
     assert "max-width:600px" in card["style"].replace(" ", "")
-    # Table-based layout: the content sits in table cells.
+    # Table-based layout: the content sits in table cells, and Outlook (which ignores
+    # max-width) gets a fixed 600 px table of its own.
     assert doc.find("td", class_="content") is not None
+    assert '<!--[if mso]><table role="presentation" width="600"' in day3["en"].html
     for link in doc.find_all("a"):
         assert "color" in link.get("style", ""), link
 
@@ -197,3 +202,101 @@ def test_inline_css_keeps_markers() -> None:
                       '<a href="[[nl:unsubscribe_url]]">x</a> [[nl:name]]</body></html>')
     assert 'href="[[nl:unsubscribe_url]]"' in html and "[[nl:name]]" in html
     assert re.search(r'style="color:\s*red"', html)
+
+
+def test_personalised_equals_fill_on_each_part(day3: dict[str, RenderedMail]) -> None:
+    for mail in day3.values():
+        values = recipient(HOSTILE)
+        subject, text, html = mail.personalised(values)
+        assert subject == fill(mail.subject, values, html_part=False)
+        assert text == fill(mail.text, values, html_part=False)
+        assert html == fill(mail.html, values, html_part=True)
+        assert mail.personalised(recipient("Other"))[2] == fill(mail.html, recipient("Other"), html_part=True)
+
+
+def test_mostly_latin_html_is_kept_narrow(day3: dict[str, RenderedMail]) -> None:
+    from newsletter.compose import narrow_html
+    assert max(day3["en"].html) <= "\xff"  # the preheader padding became character references
+    assert "&#8199;" in day3["en"].html
+    assert "المحكمة" in day3["ar"].html  # Arabic stays as characters
+    page = "<p>" + "x" * 100 + " it’s</p>"
+    assert narrow_html(page) == "<p>" + "x" * 100 + " it&#8217;s</p>"
+    assert soup(narrow_html(page)).get_text().endswith("it’s")
+    assert narrow_html("<p>المحكمة</p>") == "<p>المحكمة</p>"
+
+
+def test_optional_image_has_alt_and_shrinks(tmp_path: Path, compose_config: Config) -> None:
+    source = (EXAMPLES / "asp23" / "day-3.en.md").read_text(encoding="utf-8")
+    source = source.replace("session: ASP 23", "image:\n  src: https://example.org/hall.jpg\n"
+                            "  alt: Delegates in the plenary hall\n  width: 400\nsession: ASP 23")
+    (tmp_path / "day-3.en.md").write_text(source, encoding="utf-8")
+    mail = render_issue(compose_config, load_issue(tmp_path))["en"]
+    img = soup(mail.html).find("img")
+    assert img["alt"] == "Delegates in the plenary hall" and img["width"] == "400"
+    assert "max-width:400px" in img["style"].replace(" ", "")
+    assert "[Delegates in the plenary hall]" in mail.text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(max_size=40))
+def test_any_name_shows_as_typed_and_adds_no_markup(day3: dict[str, RenderedMail], name: str) -> None:
+    mail = day3["ar"]
+    html = mail.personalised(recipient(name))[2]
+    before = len(soup(mail.html).find_all(True))
+    doc = soup(html)
+    assert len(doc.find_all(True)) == before
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=60))
+def test_isolation_never_changes_the_words(text: str) -> None:
+    from newsletter.markup import FSI, isolate_html, isolate_text
+    for rtl in (False, True):
+        shown = BeautifulSoup(f"<p>{isolate_html(text, rtl)}</p>", "html.parser").get_text()
+        assert shown == BeautifulSoup(f"<p>{html_escape(text)}</p>", "html.parser").get_text()
+        plain = isolate_text(text, rtl)
+        for mark in (LRI, FSI, PDI):
+            plain = plain.replace(mark, "")
+        assert plain == text.replace(LRI, "").replace(FSI, "").replace(PDI, "")
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "ar"])
+def test_every_mail_string_is_translated(language: str) -> None:
+    from babel.messages.pofile import read_po
+    from jinja2.ext import babel_extract
+    with (REPO / "templates" / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    missing, seen = [], 0
+    for template in sorted((REPO / "templates" / "email").glob("*.*")):
+        with template.open("rb") as fh:
+            for _, _, message, _ in babel_extract(fh, ("_", "gettext"), [], {"extensions": "jinja2.ext.i18n",
+                                                                               "trim_blocks": "true",
+                                                                               "lstrip_blocks": "true"}):
+                msgid = message if isinstance(message, str) else message[0]
+                seen += 1
+                entry = catalog.get(msgid)
+                if entry is None or not entry.string:
+                    missing.append(f"{template.name}: {msgid}")
+    assert seen > 20 and missing == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.text(st.characters(blacklist_categories=("Cs",)), max_size=30) |
+                      st.sampled_from(["<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+                                       "[x](javascript:alert(1))", "\"><svg onload=alert(1)>", "{{ 7*7 }}",
+                                       "*a*", "`code`", "ICC", "المحكمة"]), min_size=1, max_size=4),
+       language=st.sampled_from(["en", "ar"]))
+def test_editor_text_never_becomes_markup(compose_config: Config, words: list[str], language: str) -> None:
+    import dataclasses
+    from newsletter.compose import render_variant
+    issue = load_issue(EXAMPLES / "alerts")
+    variant = issue.variants[language]
+    text = " ".join(words)
+    fields = dataclasses.replace(variant.fields, headline=text or "x", call=text or "x", points=(text or "x",))
+    mail = render_variant(compose_config, dataclasses.replace(variant, fields=fields, subject=text))
+    doc = soup(mail.html)
+    assert not doc.find_all(["script", "svg", "iframe", "object"])
+    for tag in doc.find_all(True):
+        assert not any(attr.lower().startswith("on") for attr in tag.attrs), tag
+        for attr in ("href", "src"):
+            assert not str(tag.get(attr, "")).lower().lstrip().startswith("javascript:"), tag

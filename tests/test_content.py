@@ -6,6 +6,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from newsletter.content import CampaignAlert, DailySummary, Kind, load_issue, load_issues, load_variant
 from newsletter.errors import ContentError
@@ -76,11 +78,19 @@ def test_unknown_placeholder_is_kept_for_lint(tmp_path: Path) -> None:
     assert "{{ nmae }}" in variant.body
 
 
-def test_sandbox_refuses_unsafe_placeholders(tmp_path: Path) -> None:
-    path = write(tmp_path, "a.en.md", ALERT.replace("{{ name }}", "{{ ''.__class__.__mro__[1].__subclasses__() }}"))
+@pytest.mark.parametrize("expression", ["{{ ''.__class__.__mro__[1].__subclasses__() }}",
+                                        "{{ 'x' * 1000000000 }}", "{{ 10 ** 10 ** 10 }}"])
+def test_sandbox_refuses_unsafe_placeholders(tmp_path: Path, expression: str) -> None:
+    path = write(tmp_path, "a.en.md", ALERT.replace("{{ name }}", expression))
     with pytest.raises(ContentError) as err:
         load_variant(path)
     assert err.value.line == 17
+    assert "not allowed" in str(err.value)
+
+
+def test_sandbox_still_does_what_editors_need(tmp_path: Path) -> None:
+    variant = load_variant(write(tmp_path, "a.en.md", ALERT.replace("{{ name }}", "{{ name }} ({{ 7*7 }})")))
+    assert variant.body == "Thank you, [[nl:name]] (49)."
 
 
 @pytest.mark.parametrize(
@@ -164,3 +174,28 @@ def test_missing_source_is_an_error(tmp_path: Path) -> None:
         load_issue(tmp_path / "nothing.en.md")
     with pytest.raises(ContentError, match="no content files"):
         load_issue(str(tmp_path / "*.md"))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.text(max_size=80), where=st.sampled_from(["headline", "call", "points", "cta", "deadline", "slug"]))
+def test_any_value_loads_or_fails_with_a_content_error(tmp_path: Path, junk: str, where: str) -> None:
+    lines = ALERT.splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith(where + ":"))
+    lines[index] = f"{where}: {junk}\n"
+    path = write(tmp_path, "p.en.md", "".join(lines))
+    try:
+        load_variant(path)
+    except ContentError as exc:
+        assert exc.line is not None and exc.line >= 1
+        assert str(path) in str(exc)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=200))
+def test_any_file_loads_or_fails_with_a_content_error(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "r.en.md"
+    path.write_bytes(b"---\nkind: campaign-alert\n" + raw)
+    try:
+        load_variant(path)
+    except ContentError:
+        pass

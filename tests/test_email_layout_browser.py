@@ -42,6 +42,36 @@ OVERFLOW_JS = """() => {
 }"""
 
 
+# The WCAG contrast ratio of every visible piece of text against the background behind it.
+CONTRAST_JS = """() => {
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const el = node.parentElement;
+    if (!node.textContent.trim() || !el.getClientRects().length) continue;
+    const style = getComputedStyle(el);
+    if (style.display === 'none' || style.visibility === 'hidden' || parseFloat(style.opacity) === 0) continue;
+    if (el.closest('[style*="display:none"], [style*="display: none"]')) continue;
+    const a = lum(rgb(style.color)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) worst.push(`${ratio.toFixed(2)} ${style.color} on ${background(el)}: ${node.textContent.trim().slice(0, 40)}`);
+  }
+  return worst;
+}"""
+
+
 @pytest.fixture(scope="module")
 def browser():
     playwright_api = pytest.importorskip("playwright.sync_api")
@@ -87,5 +117,6 @@ def test_nothing_overflows_horizontally(browser, pages, slug: str, language: str
         assert align == ("right" if language == "ar" else "left")
         card = page.evaluate("() => document.querySelector('table.card').getBoundingClientRect().width")
         assert card <= 600
+        assert page.evaluate(CONTRAST_JS) == []  # every text at least 4.5:1 (WCAG AA)
     finally:
         context.close()

@@ -118,7 +118,7 @@ def test_unresolved_placeholder_from_content_file(tmp_path: Path, compose_config
 
 
 def test_missing_variant_for_a_subscriber_language(compose_config: Config) -> None:
-    rendered = render_issue(compose_config, load_issue(EXAMPLES / "asp23" / "day-3.*.md"))
+    rendered = render_issue(compose_config, load_issue(EXAMPLES / "asp23" / "day-4.*.md"))  # no es variant
     assert lint_issue(rendered, subscriber_languages=("en", "fr", "ar")).ok
     report = lint_issue(rendered, subscriber_languages=("en", "es"))
     assert "missing-variant" in report.rules(Severity.WARNING)  # Spanish readers fall back to English

@@ -42,7 +42,8 @@ def test_preview_writes_every_language_with_no_lint_error(tmp_path: Path, env: d
     assert "lint: no problems" in result.output
     assert "error" not in result.output
     assert str(out.resolve()) in result.output
-    for stem, languages in (("asp23-day-3", ("en", "fr", "ar")), ("asp23-defend-the-court", ("en", "fr", "es", "ar"))):
+    for stem, languages in (("asp23-day-3", ("en", "fr", "es", "ar")), ("asp23-day-4", ("en", "fr", "ar")),
+                            ("asp23-day-5", ("en", "fr", "es", "ar")), ("asp23-defend-the-court", ("en", "fr", "es", "ar"))):
         for language in languages:
             for ext in ("html", "txt", "eml"):
                 assert (out / f"{stem}.{language}.{ext}").stat().st_size > 500, (stem, language, ext)
@@ -71,10 +72,10 @@ def test_eml_is_a_complete_message_as_a_reader_gets_it(tmp_path: Path, env: dict
 
 def test_language_without_variant_shows_the_fallback(tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "out"
-    result = run(["preview", str(EXAMPLES / "asp23" / "day-3.*.md"), "--lang", "es", "--out", str(out)], env, tmp_path)
+    result = run(["preview", str(EXAMPLES / "asp23" / "day-4.*.md"), "--lang", "es", "--out", str(out)], env, tmp_path)
     assert result.exit_code == 0, result.output
     assert "no es variant: shows en" in result.output
-    html = (out / "asp23-day-3.es.html").read_text(encoding="utf-8")
+    html = (out / "asp23-day-4.es.html").read_text(encoding="utf-8")
     assert 'lang="en"' in html
 
 
@@ -115,7 +116,7 @@ def test_subscriber_languages_come_from_the_store(tmp_path: Path, env: dict[str,
                                      created_at=clock()))
         assert lists_lib.languages_in_use(session, "asp-daily") == {"es": 2, "en": 1}
     env = {**env, "NEWSLETTER_DATABASE_URL": str(sqlite_store.engine.url)}
-    result = run(["preview", str(EXAMPLES / "asp23" / "day-3.*.md"), "--out", str(tmp_path / "o")], env, tmp_path)
+    result = run(["preview", str(EXAMPLES / "asp23" / "day-4.*.md"), "--out", str(tmp_path / "o")], env, tmp_path)
     assert result.exit_code == 0, result.output
     assert "active subscribers by language: es 2, en 1; fallback en > fr > ar" in result.output
     assert "warning: [es] missing-variant: no es variant: subscribers who read es will get the en one" in result.output

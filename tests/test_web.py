@@ -4,6 +4,7 @@ confirmation mail going to the real recording SMTP server."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import logging
 import re
 import warnings
@@ -458,3 +459,122 @@ def test_pages_speak_the_links_language_then_accept_language(newsletter, client,
     for language in ("fr", "es", "ar"):
         page = client.get(f"/subscribe?lang={language}")
         assert "Sign up for our updates" not in page.text, language  # every string translated
+
+
+def test_the_fast_confirmation_is_the_same_mail_as_the_composed_one(newsletter, client, clock, smtp_server):
+    from newsletter.compose import render_confirmation
+    from newsletter.message import build_transactional
+
+    sign_up(client, clock, "fast@example.org", name=HOSTILE, language="ar", lists=("asp-daily", "alerts"))
+    [mail] = smtp_server.to("fast@example.org")
+    key = _key(newsletter, "fast@example.org")
+    reference = render_confirmation(
+        newsletter.config, "ar", HOSTILE, confirm_url=newsletter.link(Purpose.CONFIRM, key, language="ar"),
+        block_url=newsletter.link(Purpose.BLOCK, key, language="ar"),
+        list_names=["ASP daily summaries", "Campaign alerts"])
+    assert mail["Subject"] == reference.subject
+    built = build_transactional(newsletter.config, reference, "fast@example.org", HOSTILE, now=clock())
+    assert mail.get_body(("plain",)).get_content().replace("\r\n", "\n") == built.get_body(("plain",)).get_content()
+    html_part = mail.get_body(("html",)).get_content()
+    def words(markup):
+        return BeautifulSoup(markup, "html.parser").get_text().split()
+
+    assert words(html_part) == words(reference.html)
+    assert "<img" not in html_part
+
+
+# -- archive -------------------------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def add_campaign(newsletter, clock, list_slug, slug, files, *, status="finished", kind="daily-summary"):
+    from sqlalchemy import select
+
+    from newsletter.store import Campaign, CampaignStatus, MailingList
+
+    with newsletter.store.session() as session:
+        list_id = session.scalar(select(MailingList.id).where(MailingList.slug == list_slug))
+        session.add(Campaign(slug=slug, list_id=list_id, kind=kind, subject=slug, status=CampaignStatus(status),
+                             source={"files": [str(f) for f in files]}, created_at=clock(),
+                             started_at=clock(), finished_at=clock() if status == "finished" else None))
+    clock.advance(days=1)
+
+
+@pytest.fixture
+def archived(newsletter, clock):
+    add_campaign(newsletter, clock, "asp-daily", "asp23-day-3", sorted(EXAMPLES.glob("asp23/day-3.*.md")))
+    add_campaign(newsletter, clock, "asp-daily", "asp23-day-4", sorted(EXAMPLES.glob("asp23/day-4.*.md")))
+    add_campaign(newsletter, clock, "alerts", "asp23-defend-the-court", sorted(EXAMPLES.glob("alerts/*.md")),
+                 kind="campaign-alert")
+    add_campaign(newsletter, clock, "asp-daily", "asp23-day-5", sorted(EXAMPLES.glob("asp23/day-5.*.md")),
+                 status="sending")
+    return newsletter
+
+
+def test_the_archive_lists_finished_issues_per_list_and_language(archived, client):
+    page = client.get("/archive", headers={"Accept-Language": "fr"})
+    assert page.status_code == 200
+    soup = BeautifulSoup(page.text, "html.parser")
+    links = [a["href"] for a in soup.find_all("a", href=re.compile(r"^/archive/[^/]+/[^/]+/"))]
+    assert "/archive/asp-daily/asp23-day-4/fr" in links and "/archive/asp-daily/asp23-day-3/fr" in links
+    assert "/archive/asp-daily/asp23-day-3/ar" in links and "/archive/alerts/asp23-defend-the-court/fr" in links
+    assert not any("day-5" in link for link in links)  # still sending: not archived
+    assert links.index("/archive/asp-daily/asp23-day-4/fr") < links.index("/archive/asp-daily/asp23-day-3/fr")
+    assert "AEP 23, jour 3" in page.text  # the subject in the visitor's language
+    only = client.get("/archive/alerts")
+    assert only.status_code == 200 and "day-3" not in only.text
+    assert client.get("/archive/staff").status_code == 404
+
+
+def test_an_archived_issue_is_a_web_page_with_nothing_personal(archived, client):
+    page = client.get("/archive/asp-daily/asp23-day-3/ar")
+    assert page.status_code == 200 and page.headers["content-language"] == "ar"
+    soup = BeautifulSoup(page.text, "html.parser")
+    assert soup.html["dir"] == "rtl"
+    assert "[[nl:" not in page.text
+    assert "/unsubscribe/" not in page.text and "/preferences/" not in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script" not in csp and "default-src 'none'" in csp
+    # Day 4 has no Spanish variant: the list's fallback (English) is served.
+    fallback = client.get("/archive/asp-daily/asp23-day-4", headers={"Accept-Language": "es"})
+    assert fallback.status_code == 200 and fallback.headers["content-language"] == "en"
+    assert client.get("/archive/asp-daily/asp23-day-5/en").status_code == 404  # not finished
+    assert client.get("/archive/asp-daily/nothing/en").status_code == 404
+    assert client.get("/archive/asp-daily/asp23-day-3/xx").status_code == 404
+
+
+def test_an_atom_feed_per_list(archived, client):
+    import xml.etree.ElementTree as ET
+
+    feed = client.get("/archive/asp-daily/feed.atom")
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("application/atom+xml")
+    root = ET.fromstring(feed.content)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    entries = root.findall("a:entry", ns)
+    assert [e.find("a:id", ns).text.rsplit("/", 1)[1] for e in entries] == ["asp23-day-4", "asp23-day-3"]
+    assert entries[0].find("a:link", ns).get("href") == "https://news.example.org/archive/asp-daily/asp23-day-4/en"
+    assert entries[0].find("a:updated", ns).text.endswith("Z")
+    assert client.get("/archive/staff/feed.atom").status_code == 404
+
+
+def test_every_web_string_is_translated():
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[1] / "templates"
+    ids = {m for _, _, m, _, _ in extract_from_dir(str(root / "web"), method_map=[("**.html", "jinja2")],
+                                                   options_map={"**.html": {"extensions": "jinja2.ext.i18n"}})}
+    assert len(ids) > 50
+    for language in ("fr", "es", "ar"):
+        with open(root / "locale" / language / "LC_MESSAGES" / "messages.po", "rb") as fh:
+            catalog = read_po(fh, locale=language)
+        missing = sorted(m for m in ids if not (catalog.get(m) and catalog.get(m).string))
+        assert missing == [], language
+
+
+def test_a_consent_version_without_its_text_is_refused_at_start(config, store, clock):
+    from newsletter.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no consent text for consent_version '2099-01'"):
+        create_app(make_newsletter(config, store, clock, consent_version="2099-01"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -22,6 +21,7 @@ from newsletter.tokens import Purpose
 from newsletter.web import create_app
 
 from conftest import REPO, free_port
+from test_email_layout_browser import CONTRAST_JS  # WCAG AA: every visible text at least 4.5:1
 
 pytestmark = pytest.mark.browser
 
@@ -216,9 +216,36 @@ def test_pages_fit_a_phone_screen(site, browser):
         for lang in ("en", "ar"):
             page.goto(f"{base}/subscribe?lang={lang}")
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+            assert page.evaluate(CONTRAST_JS) == []
+            # Every field has a label a screen reader announces.
+            assert page.evaluate("[...document.querySelectorAll('input:not([type=hidden]), select')]"
+                                 ".filter(e => !e.labels.length).map(e => e.name)") == []
             shot(page, f"11-phone-subscribe-{lang}")
         page.goto(f"{base}/confirm/not-a-token")
         assert page.get_by_role("heading", level=1).inner_text() == "This link does not work"
+        assert page.evaluate(CONTRAST_JS) == []
         shot(page, "12-phone-invalid-link")
     finally:
         context.close()
+
+
+def test_archive_pages(site, page):
+    from sqlalchemy import select
+
+    from newsletter.store import Campaign, CampaignStatus, MailingList
+
+    newsletter, base = site
+    with newsletter.store.session() as session:
+        list_id = session.scalar(select(MailingList.id).where(MailingList.slug == "asp-daily"))
+        now = newsletter.clock()
+        session.add(Campaign(slug="asp23-day-3", list_id=list_id, kind="daily-summary", subject="Day 3",
+                             status=CampaignStatus.FINISHED, created_at=now, finished_at=now,
+                             source={"files": [str(p) for p in sorted((REPO / "examples/asp23").glob("day-3.*.md"))]}))
+    page.goto(f"{base}/archive?lang=ar")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    shot(page, "13-archive-ar")
+    page.get_by_role("link", name=re.compile("23")).first.click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/archive/asp-daily/asp23-day-3/ar")
+    assert page.evaluate("document.documentElement.dir") == "rtl"
+    shot(page, "14-archive-issue-ar")

@@ -130,6 +130,16 @@ class Config:
     #: Sign-up requests accepted per client IP address, and per email address, per hour.
     signup_per_ip_per_hour: int = 20
     signup_per_address_per_hour: int = 5
+    #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
+    bounce_address: str = ""
+    #: Where `newsletter bounces` reads from: a Maildir folder, an mbox file or imaps://user@host/INBOX.
+    bounce_mailbox: str = ""
+    #: Soft bounces (at most one counted a day, forgotten after 7 quiet days) that suppress an address.
+    soft_bounce_threshold: int = 5
+    #: DKIM signing: the selector, the signing domain (default: from_address's) and the private key file.
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: str = ""
     #: Where this configuration was read from (None: defaults and environment only).
     source: str | None = None
 
@@ -201,9 +211,12 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
     """Make relative file paths (and relative sqlite paths) relative to `base`."""
-    for key in ("secret_key_file", "sink_maildir", "templates_dir"):
+    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file"):
         if values.get(key) and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
+    mailbox = values.get("bounce_mailbox", "")
+    if mailbox and "://" not in mailbox and not Path(mailbox).is_absolute():
+        values["bounce_mailbox"] = str(base / mailbox)
     url = values.get("database_url", "")
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
@@ -278,6 +291,10 @@ def _validate(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP address or network",
                               key="trusted_proxies") from None
+    if config.soft_bounce_threshold < 1:
+        raise ConfigError("soft_bounce_threshold must be 1 or more", key="soft_bounce_threshold")
+    if config.bounce_address and "@" not in config.bounce_address:
+        raise ConfigError("bounce_address must be an address such as bounces@news.example.org", key="bounce_address")
 
 
 DEFAULT_TOML = """\
@@ -336,6 +353,19 @@ signup_hourly_ceiling = 500
 signup_min_seconds = 3
 signup_per_ip_per_hour = 20
 signup_per_address_per_hour = 5
+
+# Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
+# (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads
+# bounce_mailbox: a Maildir folder, an mbox file, or imaps://user@host/INBOX with the password
+# in NEWSLETTER_BOUNCE_PASSWORD.
+# bounce_address = "bounces@news.example.org"
+# bounce_mailbox = "bounces"
+# soft_bounce_threshold = 5
+
+# DKIM signing (`newsletter dkim keygen --selector news2026` writes the key and prints the DNS record).
+# dkim_selector = "news2026"
+# dkim_domain = "example.org"
+# dkim_key_file = "dkim/news2026.private"
 """
 
 

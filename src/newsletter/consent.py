@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from .addresses import address_hash, clean_text, normalise_address
 from .errors import InvalidField, InvalidToken, UnknownSubscriber
-from .lists import get_list
+from .lists import get_list, get_lists
 from .store import (
     Channel,
     ConsentEvent,
@@ -102,7 +102,7 @@ def _log(session: Session, subscriber: Subscriber, kind: ConsentKind, ctx: Conse
          list_id: int | None = None, note: str | None = None) -> None:
     session.add(
         ConsentEvent(
-            subscriber_id=subscriber.id,
+            subscriber=subscriber,
             list_id=list_id,
             kind=kind,
             channel=ctx.channel,
@@ -193,45 +193,46 @@ def subscribe(
     slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
     if not slugs:
         raise InvalidField("lists", "choose at least one list")
-    mailing_lists = [get_list(session, slug) for slug in slugs]
+    with session.no_autoflush:  # one flush at the end writes the person, subscriptions and log
+        mailing_lists = get_lists(session, slugs)
+        if is_suppressed(session, address):
+            return None
+        subscriber = find_subscriber(session, address)
+        created = subscriber is None
+        if created:
+            subscriber = Subscriber(
+                key=new_subscriber_key(), email=address, name=name, language=language or languages[0],
+                status=SubscriberStatus.ACTIVE, created_at=now, updated_at=now,
+            )
+            session.add(subscriber)
+        elif subscriber.status is not SubscriberStatus.ACTIVE:
+            return None
 
-    if is_suppressed(session, address):
-        return None
-    subscriber = find_subscriber(session, address)
-    if subscriber is None:
-        subscriber = Subscriber(
-            key=new_subscriber_key(), email=address, name=name, language=language or languages[0],
-            status=SubscriberStatus.ACTIVE, created_at=now, updated_at=now,
-        )
-        session.add(subscriber)
-        session.flush()
-    elif subscriber.status is not SubscriberStatus.ACTIVE:
-        return None
-
-    pending: list[str] = []
-    any_active = False
-    for mailing_list in mailing_lists:
-        sub = _subscription(session, subscriber, mailing_list.id)
-        if sub is not None and sub.status is SubscriptionStatus.ACTIVE:
-            any_active = True
-            continue
-        if sub is None:
-            session.add(Subscription(subscriber_id=subscriber.id, list_id=mailing_list.id,
-                                     status=SubscriptionStatus.PENDING, created_at=now))
-        elif sub.status is SubscriptionStatus.UNSUBSCRIBED:
-            sub.status, sub.created_at, sub.unsubscribed_at = SubscriptionStatus.PENDING, now, None
-        _log(session, subscriber, ConsentKind.SIGNUP, ctx, now, list_id=mailing_list.id)
-        pending.append(mailing_list.slug)
-    if not pending:
-        return None
-    if not any_active and not _has_active(session, subscriber):
-        # Nobody has confirmed this address yet: the newest sign-up's name and language win.
-        subscriber.name = name or subscriber.name
-        subscriber.language = language or subscriber.language
-        subscriber.updated_at = now
-    if not _confirmation_allowed(session, subscriber, now):
-        return None
-    _log(session, subscriber, ConsentKind.CONFIRMATION_SENT, ctx, now, note=",".join(pending))
+        pending: list[str] = []
+        any_active = False
+        current = {} if created else {sub.list_id: sub for sub in subscriber.subscriptions}
+        for mailing_list in mailing_lists:
+            sub = current.get(mailing_list.id)
+            if sub is not None and sub.status is SubscriptionStatus.ACTIVE:
+                any_active = True
+                continue
+            if sub is None:
+                subscriber.subscriptions.append(Subscription(list_id=mailing_list.id,
+                                                             status=SubscriptionStatus.PENDING, created_at=now))
+            elif sub.status is SubscriptionStatus.UNSUBSCRIBED:
+                sub.status, sub.created_at, sub.unsubscribed_at = SubscriptionStatus.PENDING, now, None
+            _log(session, subscriber, ConsentKind.SIGNUP, ctx, now, list_id=mailing_list.id)
+            pending.append(mailing_list.slug)
+        if not pending:
+            return None
+        if not created and not any_active and not _has_active(session, subscriber):
+            # Nobody has confirmed this address yet: the newest sign-up's name and language win.
+            subscriber.name = name or subscriber.name
+            subscriber.language = language or subscriber.language
+            subscriber.updated_at = now
+        if not created and not _confirmation_allowed(session, subscriber, now):
+            return None
+        _log(session, subscriber, ConsentKind.CONFIRMATION_SENT, ctx, now, note=",".join(pending))
     session.flush()
     return ConfirmationDue(subscriber.key, subscriber.email, subscriber.name, subscriber.language, tuple(pending))
 

@@ -183,7 +183,18 @@ class _KeepUndefined(jinja2.Undefined):
         return "{{ %s }}" % self._undefined_name
 
 
-_SANDBOX = SandboxedEnvironment(undefined=_KeepUndefined, autoescape=False, keep_trailing_newline=True)
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox for editors' placeholders; also refuses arithmetic that can exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" or any(isinstance(v, (str, list, tuple)) for v in (left, right)):
+            raise jinja2.exceptions.SecurityError(f"the {operator} operator is not allowed here")
+        return super().call_binop(context, operator, left, right)
+
+
+_SANDBOX = _Sandbox(undefined=_KeepUndefined, autoescape=False, keep_trailing_newline=True)
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -351,17 +362,23 @@ def _split_front_matter(path: str, text: str) -> tuple[str, int, str, int]:
 
 def _parse_yaml(path: str, text: str, first_line: int) -> tuple[Any, dict[tuple, int]]:
     """The front matter's value and the line (0-based, relative) of every field path."""
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # refuses control characters at once
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
+    except yaml.reader.ReaderError as exc:
+        line = first_line + text.count("\n", 0, exc.position)
+        raise ContentError(path, f"the front matter holds a character YAML refuses ({exc.reason}, "
+                                 f"code {exc.character!r})", line=line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = first_line + mark.line if mark is not None else first_line
         problem = getattr(exc, "problem", None) or str(exc)
         raise ContentError(path, f"the front matter is not valid YAML: {problem}", line=line) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[tuple, int] = {}
 
     def walk(n: yaml.Node, where: tuple) -> None:

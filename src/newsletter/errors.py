@@ -15,7 +15,13 @@ The tree::
     ├── ContentError              a content file is wrong (file, line, field)
     ├── LintFailed                an issue has lint errors and cannot be sent
     ├── MissingVariant(LookupError) no language variant along the fallback chain
-    └── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
+    ├── DeliveryError(ConnectionError) the relay cannot be used at all (auth, TLS, refused)
+    ├── InvalidVerp               a bounce's return path is not ours or was tampered with
+    ├── MailboxError              a bounce mailbox cannot be opened or read
+    ├── DkimError                 a DKIM key cannot be written, read or used
+    ├── UnknownIssue(LookupError) the archive has no such issue
+    ├── UnknownCampaign(LookupError) no campaign has that slug
+    └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
 
 Each carries its data as attributes and a message a person can act on. The CLI and the web
 app each translate these in one place; per-recipient delivery outcomes are data, not errors.
@@ -38,6 +44,12 @@ __all__ = [
     "LintFailed",
     "MissingVariant",
     "DeliveryError",
+    "InvalidVerp",
+    "MailboxError",
+    "DkimError",
+    "UnknownIssue",
+    "UnknownCampaign",
+    "CampaignStateError",
 ]
 
 
@@ -165,3 +177,57 @@ class DeliveryError(NewsletterError, ConnectionError):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
+
+
+class InvalidVerp(NewsletterError):
+    """A return-path address is not one of our VERP addresses, or its signature does not verify.
+
+    One type and one message for every case (not ours, truncated, tampered), like InvalidToken.
+    """
+
+    def __init__(self, address: str):
+        super().__init__(f"{address!r} is not a valid VERP return path of this installation")
+        self.address = address
+
+
+class MailboxError(NewsletterError):
+    """A bounce mailbox (Maildir, mbox or IMAP) cannot be opened or read; `source` names it."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"bounce mailbox {source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class DkimError(NewsletterError):
+    """A DKIM key cannot be written, read or used; `path` names the key file when one is at fault."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class UnknownIssue(NewsletterError, LookupError):
+    """No finished campaign of a public list has this slug, so the archive has no such issue."""
+
+    def __init__(self, list_slug: str, slug: str):
+        super().__init__(f"the archive of {list_slug!r} has no issue {slug!r} (only finished campaigns are archived)")
+        self.list_slug = list_slug
+        self.slug = slug
+
+
+class UnknownCampaign(NewsletterError, LookupError):
+    """No campaign has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"there is no campaign {slug!r}; `newsletter campaigns` lists them")
+        self.slug = slug
+
+
+class CampaignStateError(NewsletterError):
+    """The campaign cannot do what was asked in the state it is in; the message says what can."""
+
+    def __init__(self, slug: str, status: str, message: str):
+        super().__init__(f"campaign {slug!r} is {status}: {message}")
+        self.slug = slug
+        self.status = status

@@ -14,7 +14,7 @@ from .config import LANGUAGES
 from .errors import InvalidField, UnknownList
 from .store import MailingList, Subscriber, Subscription, SubscriptionStatus
 
-__all__ = ["ListSummary", "create_list", "get_list", "all_lists", "summarise_lists", "languages_in_use"]
+__all__ = ["ListSummary", "create_list", "get_list", "get_lists", "all_lists", "summarise_lists", "languages_in_use"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -69,6 +69,15 @@ def get_list(session: Session, slug: str) -> MailingList:
     if found is None:
         raise UnknownList(slug)
     return found
+
+
+def get_lists(session: Session, slugs: list[str]) -> list[MailingList]:
+    """The lists with these slugs, in the order given, in one query; raises UnknownList."""
+    found = {m.slug: m for m in session.scalars(select(MailingList).where(MailingList.slug.in_(slugs)))}
+    for slug in slugs:
+        if slug not in found:
+            raise UnknownList(slug)
+    return [found[slug] for slug in slugs]
 
 
 def all_lists(session: Session, *, public_only: bool = False) -> list[MailingList]:

@@ -11,15 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import EmailPolicy, default
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from .compose import RenderedMail, variant_for
 from .config import Config
+from .message import MAIL_POLICY
 from .personalise import Field, fill
 
 __all__ = ["SampleRecipient", "PreviewFiles", "sample_values", "build_preview_message", "write_preview"]
@@ -55,29 +54,6 @@ def sample_values(config: Config, recipient: SampleRecipient) -> dict[Field, str
     }
 
 
-class _PreviewPolicy(EmailPolicy):
-    """The default policy, except that a non-ASCII Subject is folded by `email.header.Header`.
-
-    The modern folder can put the space between two words *between* two encoded-words
-    (CPython 3.11–3.13), where RFC 2047 says decoders drop it: a long Arabic subject then
-    arrives with words run together. `Header` keeps each space inside an encoded-word.
-    """
-
-    def _encoded_subject(self, name: str, value: str) -> str | None:
-        if name.lower() != "subject" or str(value).isascii():
-            return None
-        folded = Header(str(value), "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=76)
-        return f"{name}: {folded}{self.linesep}"
-
-    def fold(self, name: str, value: str) -> str:
-        return self._encoded_subject(name, value) or super().fold(name, value)
-
-    def fold_binary(self, name: str, value: str) -> bytes:
-        encoded = self._encoded_subject(name, value)
-        return encoded.encode("ascii") if encoded else super().fold_binary(name, value)
-
-
-_POLICY = _PreviewPolicy(**{**default.__dict__})
 
 
 def _address(display_name: str, address: str) -> Address:
@@ -93,7 +69,7 @@ def build_preview_message(config: Config, mail: RenderedMail, recipient: SampleR
     List-Unsubscribe (with RFC 8058 one-click), Content-Language.
     """
     values = sample_values(config, recipient)
-    msg = EmailMessage(policy=_POLICY)
+    msg = EmailMessage(policy=MAIL_POLICY)
     msg["From"] = _address(config.from_name, config.from_address)
     msg["To"] = _address(recipient.name, recipient.email)
     msg["Subject"] = fill(mail.subject, values, html_part=False)

@@ -14,7 +14,7 @@ import aiosmtplib
 from .config import SmtpSettings
 from .errors import DeliveryError
 
-__all__ = ["open_connection", "send_one"]
+__all__ = ["open_connection", "send_one", "wire_form"]
 
 
 async def open_connection(settings: SmtpSettings, *, local_hostname: str | None = None) -> aiosmtplib.SMTP:
@@ -56,6 +56,17 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
     return client
 
 
+def wire_form(message: EmailMessage, *, sender: str | None = None) -> tuple[str, list[str], bytes]:
+    """(envelope sender, recipients, bytes) for `client.sendmail`.
+
+    Serialised here with the message's own policy: aiosmtplib's `send_message` would re-fold
+    the headers with `email.policy.SMTP` and undo what our policy does (`message.MailPolicy`).
+    """
+    recipients = [a.addr_spec for field in ("To", "Cc") for a in getattr(message[field], "addresses", ())]
+    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    return sender or message["From"].addresses[0].addr_spec, recipients, data
+
+
 async def send_one(settings: SmtpSettings, message: EmailMessage, *, sender: str | None = None) -> None:
     """Deliver one message (transactional mail such as a confirmation) on its own connection.
 
@@ -63,7 +74,7 @@ async def send_one(settings: SmtpSettings, message: EmailMessage, *, sender: str
     """
     client = await open_connection(settings)
     try:
-        errors, _reply = await client.send_message(message, sender=sender)
+        errors, _reply = await client.sendmail(*wire_form(message, sender=sender))
         if errors:
             detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in errors.items())
             raise DeliveryError(f"the relay refused: {detail}")

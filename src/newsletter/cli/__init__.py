@@ -99,7 +99,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 
 
 def _register() -> None:
-    from . import compose, importing, lists, people, setup, web  # noqa: F401  (each module adds its commands to `main`)
+    from . import bounces, compose, demo, importing, lists, people, sending, setup, web  # noqa: F401  (each module adds its commands to `main`)
 
 
 _register()

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from ..bounces import bounce_history
 from ..consent import ConsentContext
 from ..export import write_csv
 from ..service import Newsletter
@@ -80,6 +81,10 @@ def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
     Example: newsletter show ana@example.org
     """
     data = newsletter.export_person(email)
+    with newsletter.store.session() as session:
+        history = bounce_history(session, email)
+    data["bounces"] = [{"at": b.at.isoformat(), "kind": b.kind.value, "source": b.source, "status": b.status,
+                        "campaign": b.campaign_slug, "outcome": b.outcome, "reason": b.reason} for b in history]
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -92,6 +97,11 @@ def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
     for ev in data["consent_log"]:
         extra = ", ".join(f"{k} {ev[k]}" for k in ("list", "ip", "source", "consent_version", "note") if ev[k])
         click.echo(f"  {ev['at']}  {ev['event']:<18} via {ev['channel']:<9} {extra}")
+    if data["bounces"]:
+        click.echo("bounces and complaints:")
+    for b in data["bounces"]:
+        click.echo(f"  {b['at']}  {b['kind']:<9} {b['status'] or '':<6} {b['campaign'] or '':<20} {b['outcome']}")
+        click.echo(f"      {b['reason']}")
 
 
 @main.command()

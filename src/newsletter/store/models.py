@@ -8,11 +8,12 @@ function per transition; nothing here changes a status by itself.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -40,6 +41,9 @@ __all__ = [
     "Suppression",
     "Campaign",
     "OutboxRow",
+    "BounceKind",
+    "BounceEvent",
+    "BounceScore",
 ]
 
 
@@ -206,6 +210,8 @@ class ConsentEvent(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
     mailing_list: Mapped[MailingList | None] = relationship(lazy="joined")
+    #: Lets an event be added with a subscriber not yet flushed (one flush writes both).
+    subscriber: Mapped[Subscriber] = relationship(lazy="raise_on_sql")
 
 
 class Suppression(Base):
@@ -267,3 +273,58 @@ class OutboxRow(Base):
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_outbox_campaign_subscriber"),
         Index("ix_outbox_claim", "campaign_id", "status", "next_attempt_at"),
     )
+
+
+class BounceKind(str, enum.Enum):
+    """What a bounce or feedback report says about one recipient."""
+
+    #: Permanent failure (5.x.x, the address does not exist): suppressed at once.
+    HARD = "hard"
+    #: Temporary failure (4.x.x, mailbox full, policy): adds to the soft-bounce score.
+    SOFT = "soft"
+    #: `Action: delayed`: the MTA is still trying. Not a bounce; kept for the record.
+    DELAYED = "delayed"
+    #: An abuse report (ARF): unsubscribed and suppressed.
+    COMPLAINT = "complaint"
+    #: A report we could not attribute or understand (tampered VERP, unknown format).
+    UNKNOWN = "unknown"
+
+
+class BounceEvent(Base):
+    """One bounce, delay notice, complaint or SMTP-time rejection, with its raw reason."""
+
+    __tablename__ = "bounce_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    #: NULL when the person was erased, or the report could not be attributed to anyone.
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    #: SHA-256 of the bounced address (as in `suppressions`); NULL when no address is known.
+    address_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[BounceKind] = mapped_column(_enum(BounceKind, "bounce_kind"))
+    #: Where the verdict came from: dsn, arf, heuristic (flufl.bounce), smtp, unparsed.
+    source: Mapped[str] = mapped_column(String(32))
+    #: The enhanced status code (RFC 3463), e.g. 5.1.1.
+    status: Mapped[str | None] = mapped_column(String(16))
+    #: The raw reason as the report gives it (Diagnostic-Code, SMTP reply, feedback type…).
+    reason: Mapped[str] = mapped_column(Text, default="")
+    diagnostic_code: Mapped[str | None] = mapped_column(Text)
+    #: What we did: suppressed, scored 2/5, ignored (delayed), not attributed…
+    outcome: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    #: Message-ID of the report (sha256:… of its bytes when it has none).
+    report_message_id: Mapped[str | None] = mapped_column(String(255))
+    #: SHA-256 of the report's bytes: reading the same message twice records it once.
+    report_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class BounceScore(Base):
+    """A person's soft-bounce score: at most +1 a day, forgotten after quiet days."""
+
+    __tablename__ = "bounce_scores"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    #: The (UTC) day the score last went up: a second soft bounce that day does not count.
+    last_counted_on: Mapped[date | None] = mapped_column(Date)
+    last_bounce_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -18,7 +18,13 @@ Library errors are turned into pages in one place (`_error_page`).
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,15 +39,17 @@ from starlette.staticfiles import StaticFiles
 
 from ..abuse import RateLimiter
 from ..config import Config
+from ..errors import ConfigError
+from ..confirmations import ConfirmationSender
 from ..service import Newsletter
-from . import links, preferences, signup
+from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
-from .pages import choose_language, render_page
+from .pages import choose_language, consent_text, render_page
 from .security import SecurityHeaders, client_ip, parse_networks
 
 __all__ = ["create_app", "WebState"]
 
-log = logging.getLogger("newsletter.web")
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,11 +63,23 @@ class WebState:
     per_ip: RateLimiter
     per_address: RateLimiter
     ceiling: ConfirmationCeiling
+    confirmations: ConfirmationSender
     min_fill_seconds: float
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    #: Database calls run in worker threads, at most this many at once. SQLite takes its write
+    #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
+    #: racing for the file lock sleep in SQLite's busy handler.
+    db_threads: int = 1
+    _limiter: anyio.CapacityLimiter | None = None
 
     def secret(self) -> bytes:
         return self.config.secret()
+
+    async def db(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a blocking library call (one unit of work) in a worker thread."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.db_threads)
+        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self._limiter)
 
     def ip(self, request: Request) -> str | None:
         peer = request.client.host if request.client else None
@@ -83,6 +103,11 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
     `min_fill_seconds` overrides `config.signup_min_seconds` (tests and demos).
     """
     config = newsletter.config
+    if not consent_text(config.templates_path, config.consent_version, config.default_language):
+        raise ConfigError(
+            f"there is no consent text for consent_version {config.consent_version!r}: write it to "
+            f"{config.templates_path / 'web' / 'consent' / config.consent_version}/<language>.txt "
+            "(never edit a published one: a new text gets a new version)", key="consent_version")
     state = WebState(
         newsletter=newsletter,
         config=config,
@@ -91,17 +116,26 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         per_ip=RateLimiter(config.signup_per_ip_per_hour, timedelta(hours=1)),
         per_address=RateLimiter(config.signup_per_address_per_hour, timedelta(hours=1)),
         ceiling=ConfirmationCeiling(newsletter, config.signup_hourly_ceiling),
+        confirmations=ConfirmationSender(newsletter),
         min_fill_seconds=config.signup_min_seconds if min_fill_seconds is None else min_fill_seconds,
         allowed_origins=frozenset(o.rstrip("/").lower() for o in config.allowed_origins),
+        db_threads=1 if newsletter.store.dialect == "sqlite" else 8,
     )
+    state.ceiling.db = state.db
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *signup.routes(),
         *links.routes(),
         *preferences.routes(),
+        *archive.routes(),
         Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
     ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        await state.confirmations.close()
+
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                    exception_handlers={HTTPException: _not_found})
+                    exception_handlers={HTTPException: _not_found}, lifespan=lifespan)
     app.state.web = state
     return app

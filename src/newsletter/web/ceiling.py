@@ -9,16 +9,26 @@ ERROR level (once per minute, with how many were turned away).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from datetime import datetime, timedelta
 
-from starlette.concurrency import run_in_threadpool
+import anyio
+import anyio.to_thread
+
 
 from .. import visitor
 from ..service import Newsletter
 
 __all__ = ["ConfirmationCeiling"]
+
+
+async def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
+    return await anyio.to_thread.run_sync(functools.partial(func, *args))
 
 log = logging.getLogger("newsletter.web.ceiling")
 
@@ -28,8 +38,11 @@ REFRESH = timedelta(seconds=5)
 class ConfirmationCeiling:
     """At most `limit` confirmation mails in any hour (0: no ceiling)."""
 
-    def __init__(self, newsletter: Newsletter, limit: int):
+    def __init__(self, newsletter: Newsletter, limit: int,
+                 db: Callable[..., Awaitable[Any]] | None = None):
         self.newsletter = newsletter
+        #: How blocking library calls are run (the app's database threads).
+        self.db = db or _in_thread
         self.limit = limit
         self._count = 0
         self._read_at: datetime | None = None
@@ -42,7 +55,7 @@ class ConfirmationCeiling:
         if self.limit <= 0:
             return True
         if self._read_at is None or now - self._read_at >= REFRESH or now < self._read_at:
-            count = await run_in_threadpool(visitor.confirmations_sent_since, self.newsletter, now - timedelta(hours=1))
+            count = await self.db(visitor.confirmations_sent_since, self.newsletter, now - timedelta(hours=1))
             with self._lock:
                 self._count, self._read_at = count, now
         with self._lock:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -65,7 +64,7 @@ async def holder_of(request: Request, purpose: Purpose) -> visitor.LinkHolder | 
     """The person the URL's token names, or None for any bad token."""
     web = request.app.state.web
     try:
-        return await run_in_threadpool(visitor.check_link, web.newsletter, purpose, request.path_params["token"])
+        return await web.db(visitor.check_link, web.newsletter, purpose, request.path_params["token"])
     except InvalidToken:
         return None
 
@@ -134,7 +133,7 @@ async def confirm_submit(request: Request) -> Response:
         return csrf_refused(request, language)
     ctx = link_context(request, Channel.LINK, "confirm-page")
     try:
-        await run_in_threadpool(web.newsletter.confirm, request.path_params["token"], ctx)
+        await web.db(web.newsletter.confirm, request.path_params["token"], ctx)
     except InvalidToken:
         return invalid_link(request, Purpose.CONFIRM)
     return page(request, "confirmed.html", language, name=holder.name,
@@ -160,7 +159,7 @@ async def unsubscribe_submit(request: Request) -> Response:
     if fields.get("List-Unsubscribe") == "One-Click":
         # RFC 8058: no cookie, no CSRF token, no redirect; committed before we answer.
         try:
-            await run_in_threadpool(web.newsletter.unsubscribe_by_token, token,
+            await web.db(web.newsletter.unsubscribe_by_token, token,
                                     link_context(request, Channel.ONE_CLICK, "list-unsubscribe-post"))
         except InvalidToken:
             return PlainTextResponse("This unsubscribe link is not valid.\n", status_code=400,
@@ -173,7 +172,7 @@ async def unsubscribe_submit(request: Request) -> Response:
     if not csrf_ok(request, fields):
         return csrf_refused(request, language)
     try:
-        changed = await run_in_threadpool(web.newsletter.unsubscribe_by_token, token,
+        changed = await web.db(web.newsletter.unsubscribe_by_token, token,
                                           link_context(request, Channel.LINK, "unsubscribe-page"))
     except InvalidToken:
         return invalid_link(request, Purpose.UNSUBSCRIBE)
@@ -191,7 +190,7 @@ async def undo_submit(request: Request) -> Response:
     if not csrf_ok(request, fields):
         return csrf_refused(request, language)
     try:
-        back = await run_in_threadpool(visitor.undo_unsubscribe, web.newsletter, Purpose.UNSUBSCRIBE,
+        back = await web.db(visitor.undo_unsubscribe, web.newsletter, Purpose.UNSUBSCRIBE,
                                        request.path_params["token"], fields["lists"],
                                        link_context(request, Channel.LINK, "unsubscribe-undo"))
     except InvalidToken:
@@ -219,7 +218,7 @@ async def block_submit(request: Request) -> Response:
     if not csrf_ok(request, fields):
         return csrf_refused(request, language)
     try:
-        await run_in_threadpool(web.newsletter.block_by_token, request.path_params["token"],
+        await web.db(web.newsletter.block_by_token, request.path_params["token"],
                                 link_context(request, Channel.LINK, "block-page"))
     except InvalidToken:
         return invalid_link(request, Purpose.BLOCK)

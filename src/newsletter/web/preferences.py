@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,7 +34,7 @@ def routes() -> list[Route]:
 async def _load(request: Request) -> visitor.Preferences | None:
     web = request.app.state.web
     try:
-        return await run_in_threadpool(visitor.preferences, web.newsletter, request.path_params["token"])
+        return await web.db(visitor.preferences, web.newsletter, request.path_params["token"])
     except InvalidToken:
         return None
 
@@ -63,7 +62,7 @@ async def preferences_submit(request: Request) -> Response:
     if not csrf_ok(request, fields):
         return csrf_refused(request, language)
     try:
-        saved = await run_in_threadpool(
+        saved = await web.db(
             lambda: visitor.save_preferences(
                 web.newsletter, request.path_params["token"], link_context(request, Channel.LINK, "preferences-page"),
                 language=fields.get("language") or None, list_slugs=fields["lists"], name=fields.get("name")))
@@ -86,7 +85,7 @@ async def leave_everything(request: Request) -> Response:
     language = token_language(request, prefs.holder)
     if not csrf_ok(request, fields):
         return csrf_refused(request, language)
-    left = await run_in_threadpool(visitor.unsubscribe_everything, web.newsletter, Purpose.PREFERENCES,
+    left = await web.db(visitor.unsubscribe_everything, web.newsletter, Purpose.PREFERENCES,
                                    request.path_params["token"],
                                    link_context(request, Channel.LINK, "preferences-page"))
     prefs = await _load(request) or prefs
@@ -101,7 +100,7 @@ async def export_data(request: Request) -> Response:
         return invalid_link(request, Purpose.PREFERENCES)
     if not csrf_ok(request, fields):
         return csrf_refused(request, token_language(request, prefs.holder))
-    data = await run_in_threadpool(visitor.export_by_token, web.newsletter, request.path_params["token"])
+    data = await web.db(visitor.export_by_token, web.newsletter, request.path_params["token"])
     body = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     return Response(body, media_type="application/json", headers={
         **TOKEN_PAGE_HEADERS, "Content-Disposition": 'attachment; filename="my-newsletter-data.json"'})

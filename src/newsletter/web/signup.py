@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -22,6 +21,7 @@ from starlette.routing import Route
 from .. import visitor
 from ..abuse import FormCheck, check_form_token, issue_form_token
 from ..addresses import normalise_address
+from ..confirmations import ConfirmationSender
 from ..consent import ConsentContext
 from ..errors import DeliveryError, InvalidAddress, InvalidField, UnknownList
 from ..store import Channel
@@ -57,7 +57,7 @@ def _language(request: Request) -> str:
 async def _form_page(request: Request, language: str, *, values: dict[str, Any] | None = None,
                      error: str | None = None, error_field: str | None = None, status_code: int = 200) -> Response:
     web = request.app.state.web
-    lists = await run_in_threadpool(visitor.public_lists, web.newsletter)
+    lists = await web.db(visitor.public_lists, web.newsletter)
     values = {"email": "", "name": "", "language": "", "lists": [], **(values or {})}
     chosen = values.get("lists") or ([lists[0].slug] if len(lists) == 1 else [])
     return render_page(
@@ -185,7 +185,7 @@ async def subscribe_submit(request: Request) -> Response:
         consent_version=web.config.consent_version,
     )
     try:
-        record = await run_in_threadpool(
+        record = await web.db(
             visitor.record_signup, newsletter, values.get("email") or "", values.get("name") or "",
             values.get("language") or None, values.get("lists") or [], ctx)
     except InvalidAddress as exc:
@@ -198,12 +198,12 @@ async def subscribe_submit(request: Request) -> Response:
     background = None
     if record.due is not None:
         web.ceiling.note_sent()
-        background = BackgroundTask(_send_confirmation, newsletter, record)
+        background = BackgroundTask(_send_confirmation, web.confirmations, record)
     return _accepted(request, language, as_json, background)
 
 
-async def _send_confirmation(newsletter: Any, record: visitor.SignupRecord) -> None:
+async def _send_confirmation(sender: ConfirmationSender, record: visitor.SignupRecord) -> None:
     try:
-        await newsletter.send_confirmation(record.due, list(record.list_names))
+        await sender.send(record.due, record.list_names)
     except DeliveryError as exc:
         log.error("the confirmation mail could not be sent: %s", exc)

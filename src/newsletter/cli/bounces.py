@@ -1,0 +1,145 @@
+"""Commands about deliverability: `newsletter bounces`, `newsletter dkim keygen`, `newsletter check`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from ..bounce_mailboxes import PASSWORD_ENV, UNPARSED, open_source
+from ..bounces import MailboxSummary, MessageResult, count_bounces, process_mailbox, rules_from_config
+from ..check import CheckResult, Status, dns_lookup, run_checks
+from ..config import Config
+from ..dkim import generate_key, zone_record
+from ..service import Newsletter
+from . import main, pass_config, pass_newsletter
+
+
+@main.group()
+def dkim() -> None:
+    """DKIM keys for signing outgoing mail.
+
+    Example: newsletter dkim keygen --selector news2026 --domain example.org
+    """
+
+
+@dkim.command()
+@click.option("--selector", required=True, help="The selector: the key's name in DNS (e.g. news2026).")
+@click.option("--domain", default=None, help="The signing domain (default: dkim_domain, else from_address's domain).")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="dkim", show_default=True,
+              help="Folder for SELECTOR.private (mode 0600) and SELECTOR.public.")
+@pass_config
+def keygen(config: Config, selector: str, domain: str | None, out: str) -> None:
+    """Write an RSA 2048 key pair and print the DNS TXT record to publish.
+
+    Then set dkim_selector, dkim_domain and dkim_key_file in newsletter.toml.
+
+    Example: newsletter dkim keygen --selector news2026 --domain example.org --out dkim
+    """
+    domain = domain or config.dkim_domain or config.from_address.rpartition("@")[2]
+    key = generate_key(selector, domain, Path(out))
+    click.echo(f"wrote {key.private_key_path} (mode 0600; keep it secret) and {key.public_key_path}")
+    click.echo("Publish this TXT record in DNS:")
+    click.echo(zone_record(key.dns_name, key.dns_value))
+    click.echo("Then add to newsletter.toml:")
+    click.echo(f'  dkim_selector = "{selector}"\n  dkim_domain = "{domain}"\n  dkim_key_file = "{key.private_key_path}"')
+
+
+def _print_result(result: MessageResult) -> None:
+    kinds = ", ".join(k.value for k in result.kinds) or "-"
+    click.echo(f"  {result.folder:<9} {result.report_kind.value:<10} {kinds:<10} [{result.key}] {result.note}")
+
+
+def _print_summary(summary: MailboxSummary) -> None:
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.by_kind.items())) or "no events"
+    click.echo(f"{summary.source}: {summary.processed} processed, {summary.unparsed} unparsed"
+               f"{f', {summary.duplicates} seen before' if summary.duplicates else ''} ({counts})")
+    for result in summary.unparsed_results:
+        click.echo(f"  kept for a person to read in {UNPARSED}/: [{result.key}] {result.note}", err=True)
+
+
+@main.command()
+@click.argument("source", required=False)
+@click.option("--report", is_flag=True, help="Print bounces counted per campaign instead of reading mail.")
+@click.option("--campaign", "campaign_slug", default=None, help="With --report: only this campaign.")
+@click.option("--watch", is_flag=True, help="Keep running, reading the mailbox every --interval seconds.")
+@click.option("--interval", type=click.IntRange(min=1), default=60, show_default=True,
+              help="Seconds between two reads with --watch.")
+@click.option("--password-env", default=PASSWORD_ENV, show_default=True,
+              help="Environment variable holding the IMAP password.")
+@click.option("-v", "--verbose", is_flag=True, help="Print one line per message.")
+@pass_newsletter
+def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_slug: str | None, watch: bool,
+            interval: int, password_env: str, verbose: bool) -> None:
+    """Read bounce and complaint mail and apply the rules; or report bounces per campaign.
+
+    SOURCE is a Maildir folder, an mbox file or imaps://user@host/INBOX (password in
+    NEWSLETTER_BOUNCE_PASSWORD); default: bounce_mailbox from the configuration. A hard bounce
+    suppresses the address; soft bounces count (at most one a day) until soft_bounce_threshold;
+    a complaint unsubscribes and suppresses; a delay notice changes nothing. Each message is
+    moved to processed/ once recorded, or to unparsed/ when a person should read it.
+
+    Example: newsletter bounces /var/mail/bounces --watch --interval 120
+    """
+    if report:
+        with newsletter.store.session() as session:
+            rows = count_bounces(session, campaign_slug)
+        click.echo(f"{'campaign':<32} {'sent':>8} {'hard':>6} {'soft':>6} {'delayed':>8} {'complaint':>10} "
+                   f"{'unknown':>8}  complaint rate")
+        for row in rows:
+            name = row.slug or ("(no campaign)" if row.campaign_id is None else f"#{row.campaign_id}")
+            # Gmail asks bulk senders to stay under 0.3 % spam complaints (0.1 % to be safe).
+            rate = f"{100 * row.complaint / row.sent:.2f} %" if row.sent else "-"
+            click.echo(f"{name:<32} {row.sent:>8} {row.hard:>6} {row.soft:>6} {row.delayed:>8} {row.complaint:>10} "
+                       f"{row.unknown:>8}  {rate}")
+        return
+    spec = source or newsletter.config.bounce_mailbox
+    if not spec:
+        raise click.UsageError("give SOURCE or set bounce_mailbox in newsletter.toml")
+    config = newsletter.config
+    secret = config.secret()
+    rules = rules_from_config(config)
+    while True:
+        mailbox = open_source(spec, password_env=password_env)
+        try:
+            summary = process_mailbox(newsletter.store, mailbox, secret=secret, bounce_address=config.bounce_address,
+                                      rules=rules, clock=newsletter.clock,
+                                      on_result=_print_result if verbose else None)
+        finally:
+            mailbox.close()
+        if summary.results or not watch:
+            _print_summary(summary)
+        if not watch:
+            return
+        time.sleep(interval)
+
+
+@main.command()
+@click.argument("contents", nargs=-1)
+@click.option("--nameserver", default=None, metavar="HOST[:PORT]",
+              help="Ask this DNS server instead of the system's resolvers.")
+@click.option("--dns-timeout", type=float, default=4.0, show_default=True, help="Seconds to wait for DNS.")
+@click.option("--no-one-click", is_flag=True, help="Do not POST to the one-click endpoint.")
+@click.option("--no-relay", is_flag=True, help="Do not connect to the relay.")
+@pass_config
+def check(config: Config, contents: tuple[str, ...], nameserver: str | None, dns_timeout: float,
+          no_one_click: bool, no_relay: bool) -> None:
+    """Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint.
+
+    DNS records are those of the From domain (SPF: of the envelope-sender domain). CONTENT
+    is content files (or folders, or globs) of the issue about to go out, linted as
+    `newsletter preview` does. What could not be checked says so. Exits with status 1 when
+    any check fails.
+
+    Example: newsletter check examples/asp23/day-3.*.md
+    """
+    results = run_checks(config, lookup=dns_lookup(nameserver, timeout=dns_timeout), contents=contents,
+                         one_click=not no_one_click, relay=not no_relay)
+    if not contents:
+        results.append(CheckResult("lint", Status.NOT_CHECKED, "no content file given (newsletter check FILE…)"))
+    for result in results:
+        click.echo(f"{result.status.value:<12} {result.name:<10} {result.detail}")
+    failed = [r for r in results if r.status is Status.FAIL]
+    if failed:
+        raise click.ClickException(f"{len(failed)} check(s) failed")

@@ -1,0 +1,122 @@
+"""Pacing: how fast the sender may hand mail to the relay.
+
+- `RateLimiter`: messages per second (a token bucket) and messages per hour (a sliding window
+  of one-minute buckets that never lets more than the cap through in any 60 minutes), shared
+  by all of a sender's connections.
+- `DomainLimits`: how many connections may be busy with one recipient domain at once (the big
+  mailbox providers throttle senders that open too many).
+
+Both take their clock and sleep as arguments, so tests run instantly with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["RateLimiter", "DomainLimits", "Pace"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The limits; None means unlimited. `domain_limits` maps a domain to its concurrency."""
+
+    rate: float | None = None
+    hourly_cap: int | None = None
+    domain_limits: Mapping[str, int] = field(default_factory=dict)
+
+
+class RateLimiter:
+    """Waits just long enough before each message to keep to `rate`/s and `hourly_cap`/h.
+
+    `acquire()` is a coroutine shared by all connections; callers are served in turn.
+    """
+
+    def __init__(self, rate: float | None, hourly_cap: int | None, *, clock: Clock, sleep: Sleep,
+                 burst: float | None = None):
+        if rate is not None and rate <= 0:
+            raise ValueError("rate must be positive")
+        if hourly_cap is not None and hourly_cap <= 0:
+            raise ValueError("hourly_cap must be positive")
+        self.rate = rate
+        self.hourly_cap = hourly_cap
+        self.clock = clock
+        self.sleep = sleep
+        self.burst = burst if burst is not None else max(1.0, (rate or 1) / 10)
+        self._tokens = self.burst
+        self._last = clock()
+        self._minutes: deque[list] = deque()  # [minute index, count]
+        self._in_hour = 0
+        self._lock = asyncio.Lock()
+
+    def _refill(self, now: float) -> None:
+        if self.rate is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    def _expire(self, now: float) -> None:
+        minute = int(now // 60)
+        while self._minutes and self._minutes[0][0] <= minute - 61:
+            self._in_hour -= self._minutes.popleft()[1]
+
+    def hour_wait(self, now: float) -> float:
+        """Seconds until one more message fits in the hourly cap (0 when it fits now)."""
+        if self.hourly_cap is None:
+            return 0.0
+        self._expire(now)
+        if self._in_hour < self.hourly_cap:
+            return 0.0
+        # A minute's bucket is counted until a full 60 minutes after that minute ended.
+        return max(0.001, (self._minutes[0][0] + 61) * 60 - now)
+
+    async def acquire(self) -> None:
+        """Wait until one more message may go, then count it."""
+        if self.rate is None and self.hourly_cap is None:
+            return
+        async with self._lock:
+            while True:
+                now = self.clock()
+                wait = self.hour_wait(now)
+                if wait == 0 and self.rate is not None:
+                    self._refill(now)
+                    if self._tokens < 1:
+                        wait = (1 - self._tokens) / self.rate
+                if wait <= 0:
+                    break
+                await self.sleep(wait)
+            if self.rate is not None:
+                self._tokens -= 1
+            if self.hourly_cap is not None:
+                minute = int(now // 60)
+                if self._minutes and self._minutes[-1][0] == minute:
+                    self._minutes[-1][1] += 1
+                else:
+                    self._minutes.append([minute, 1])
+                self._in_hour += 1
+
+
+class DomainLimits:
+    """Per-domain concurrency: `try_acquire(domain)` succeeds while fewer than the domain's
+    limit are busy; `release(domain)` frees a slot. Domains without a limit always succeed."""
+
+    def __init__(self, limits: Mapping[str, int]):
+        self.limits = {d.lower(): n for d, n in limits.items()}
+        self.busy: dict[str, int] = {}
+
+    def try_acquire(self, domain: str) -> bool:
+        limit = self.limits.get(domain)
+        if limit is None:
+            return True
+        if self.busy.get(domain, 0) >= limit:
+            return False
+        self.busy[domain] = self.busy.get(domain, 0) + 1
+        return True
+
+    def release(self, domain: str) -> None:
+        if domain in self.limits:
+            self.busy[domain] -= 1

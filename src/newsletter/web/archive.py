@@ -1,0 +1,143 @@
+"""The public archive: `/archive` (every list's sent issues), `/archive/{list}` (one list),
+`/archive/{list}/{slug}[/{lang}]` (one issue as a web page: the "view in browser" link of
+every mail) and `/archive/{list}/feed.atom` (an Atom feed per list).
+
+An issue page is the mail's own HTML (inline styles, as mail needs), so its response relaxes
+the style policy to allow inline styles and https images; scripts stay forbidden.
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from .. import archive
+from ..compose import archive_url
+from ..errors import ContentError, MissingVariant, UnknownIssue
+from .pages import choose_language, render_page
+
+__all__ = ["routes", "ISSUE_CSP"]
+
+log = logging.getLogger("newsletter.web.archive")
+
+ISSUE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+             "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+ATOM = "http://www.w3.org/2005/Atom"
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/archive", archive_index, methods=["GET"]),
+        Route("/archive/{list_slug}", archive_index, methods=["GET"]),
+        Route("/archive/{list_slug}/feed.atom", archive_feed, methods=["GET"]),
+        Route("/archive/{list_slug}/{slug}", archive_issue, methods=["GET"]),
+        Route("/archive/{list_slug}/{slug}/{language}", archive_issue, methods=["GET"]),
+    ]
+
+
+def _issues(newsletter, list_slug: str | None) -> list[archive.ArchivedIssue]:
+    with newsletter.store.session() as session:
+        return archive.archived_issues(session, newsletter.config, list_slug=list_slug)
+
+
+def _find(newsletter, list_slug: str, slug: str) -> archive.ArchivedIssue:
+    with newsletter.store.session() as session:
+        return archive.find_archived_issue(session, newsletter.config, list_slug, slug)
+
+
+def _entries(config, issues: list[archive.ArchivedIssue], language: str) -> list[dict]:
+    """Per issue: subject in the visitor's language (or the list's fallback) and its languages."""
+    entries = []
+    for item in issues:
+        try:
+            page = archive.render_archived(config, item, language)
+        except (ContentError, MissingVariant) as exc:
+            log.warning("archive: %s/%s cannot be shown: %s", item.list_slug, item.slug, exc)
+            continue
+        entries.append({"issue": item, "subject": page.subject, "language": page.language,
+                        "preheader": page.preheader, "languages": page.languages})
+    return entries
+
+
+async def archive_index(request: Request) -> Response:
+    web = request.app.state.web
+    language = choose_language(request, web.config.languages, web.config.default_language)
+    list_slug = request.path_params.get("list_slug")
+    issues = await web.db(_issues, web.newsletter, list_slug)
+    if list_slug is not None and not issues:
+        return render_page(request, "not_found.html", language, status_code=404)
+    entries = _entries(web.config, issues, language)
+    groups: dict[str, dict] = {}
+    for entry in entries:
+        item = entry["issue"]
+        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name, "entries": []})
+        groups[item.list_slug]["entries"].append(entry)
+    return render_page(request, "archive.html", language, groups=list(groups.values()), one_list=list_slug,
+                       quote=quote)
+
+
+async def archive_issue(request: Request) -> Response:
+    web = request.app.state.web
+    params = request.path_params
+    asked = params.get("language")
+    if asked is not None and asked not in web.config.languages:
+        language = choose_language(request, web.config.languages, web.config.default_language)
+        return render_page(request, "not_found.html", language, status_code=404)
+    language = asked or choose_language(request, web.config.languages, web.config.default_language)
+    try:
+        item = await web.db(_find, web.newsletter, params["list_slug"], params["slug"])
+        page = archive.render_archived(web.config, item, language)
+    except (UnknownIssue, ContentError, MissingVariant) as exc:
+        if not isinstance(exc, UnknownIssue):
+            log.warning("archive: %s cannot be shown: %s", request.url.path, exc)
+        return render_page(request, "not_found.html", language, status_code=404)
+    return HTMLResponse(page.html, headers={
+        "Content-Security-Policy": ISSUE_CSP, "Content-Language": page.language,
+        "Cache-Control": "public, max-age=300", "Vary": "Accept-Language",
+    })
+
+
+def _when(at: datetime | None) -> str:
+    return (at or datetime(1970, 1, 1, tzinfo=timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def archive_feed(request: Request) -> Response:
+    web = request.app.state.web
+    config = web.config
+    list_slug = request.path_params["list_slug"]
+    issues = await web.db(_issues, web.newsletter, list_slug)
+    language = request.query_params.get("lang", "")
+    if language not in config.languages:
+        language = issues[0].list_languages[0] if issues and issues[0].list_languages else config.default_language
+    if not issues:
+        return Response("no such archive\n", status_code=404, media_type="text/plain")
+    base = config.base_url.rstrip("/")
+    ET.register_namespace("", ATOM)
+    feed = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": language})
+    ET.SubElement(feed, f"{{{ATOM}}}id").text = f"{base}/archive/{quote(list_slug)}"
+    ET.SubElement(feed, f"{{{ATOM}}}title").text = f"{issues[0].list_name} – {config.organisation_name}"
+    ET.SubElement(feed, f"{{{ATOM}}}updated").text = _when(issues[0].sent_at)
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=f"{base}/archive/{quote(list_slug)}/feed.atom")
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=f"{base}/archive/{quote(list_slug)}")
+    author = ET.SubElement(feed, f"{{{ATOM}}}author")
+    ET.SubElement(author, f"{{{ATOM}}}name").text = config.organisation_name
+    for entry in _entries(config, issues, language):
+        item = entry["issue"]
+        url = archive_url(config, item.list_slug, item.slug, entry["language"])
+        node = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        ET.SubElement(node, f"{{{ATOM}}}id").text = f"{base}/archive/{quote(item.list_slug)}/{quote(item.slug)}"
+        ET.SubElement(node, f"{{{ATOM}}}title").text = entry["subject"]
+        ET.SubElement(node, f"{{{ATOM}}}updated").text = _when(item.sent_at)
+        ET.SubElement(node, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=url, hreflang=entry["language"])
+        if entry["preheader"]:
+            ET.SubElement(node, f"{{{ATOM}}}summary").text = entry["preheader"]
+    body = ET.tostring(feed, encoding="unicode", xml_declaration=False)
+    return Response('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n",
+                    media_type="application/atom+xml; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=300"})

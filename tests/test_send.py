@@ -1,0 +1,338 @@
+"""The engine against a real SMTP server (aiosmtpd on loopback) with scripted faults.
+
+After each scenario every row is in the state the rules give, and the server received exactly
+what it should have. The clock is a test clock; the engine's sleeps advance it, so backoff,
+deferral and expiry take no real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from sqlalchemy import select
+
+from newsletter import campaigns, consent
+from newsletter.compose import RenderedMail
+from newsletter.config import Config
+from newsletter.delivery import Reply, Stage, Verdict, classify_reply
+from newsletter.pacing import Pace
+from newsletter.personalise import Field, marker
+from newsletter.send import SendOptions, Sender, build_skeletons, send_test
+from newsletter.store import CampaignStatus, OutboxRow, OutboxStatus, Subscriber, SubscriberStatus
+
+from population import populate
+
+SLUG = "asp25-day-2"
+
+
+def variants() -> dict[str, RenderedMail]:
+    out = {}
+    for lang in ("en", "fr", "es", "ar"):
+        text = f"[{lang}] Hello {marker(Field.NAME)}\n\nUnsubscribe: {marker(Field.UNSUBSCRIBE_URL)}\n"
+        html = (f"<p>[{lang}] Hello {marker(Field.NAME)}</p><a href=\"{marker(Field.UNSUBSCRIBE_URL)}\">x</a>"
+                f"<a href=\"{marker(Field.PREFERENCES_URL)}\">p</a>")
+        out[lang] = RenderedMail(lang, f"Day 2 [{lang}]", text, html)
+    return out
+
+
+class FakeSleep:
+    def __init__(self, clock):
+        self.clock = clock
+        self.total = 0.0
+
+    async def __call__(self, seconds: float) -> None:
+        self.total += seconds
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+def start(store, clock, n=20):
+    emails = populate(store, n, now=clock())
+    with store.session() as session:
+        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock(), subject="Day 2",
+                                 languages=("en", "fr", "es", "ar"), default_language="en")
+    return emails
+
+
+async def run(store, config, clock, progress=None, **options):
+    opts = dict(concurrency=3, batch_size=7, idle_poll=3600.0)
+    opts.update(options)
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    sender = Sender(store, config, SLUG, skeletons, options=SendOptions(**opts), clock=clock, sleep=FakeSleep(clock),
+                    on_progress=progress)
+    return await sender.run()
+
+
+def rows(store) -> dict[str, OutboxRow]:
+    with store.session() as session:
+        found = session.execute(select(Subscriber.email, OutboxRow).join(Subscriber, Subscriber.id == OutboxRow.subscriber_id))
+        return {email: row for email, row in found}
+
+
+def received_count(server) -> Counter:
+    return Counter(r.rcpt_tos[0].lower() for r in server.received)
+
+
+async def test_everyone_gets_one_personalised_message(store, config, clock, smtp_server):
+    emails = start(store, clock, 20)
+    progress = []
+    result = await run(store, config, clock, progress=progress.append)
+    assert result.status is CampaignStatus.FINISHED and result.counts.sent == 20 and result.sent_now == 20
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+    by_id = {}
+    for email, row in rows(store).items():
+        assert row.status is OutboxStatus.SENT and row.attempts == 1 and row.sent_at is not None
+        by_id[email] = row.message_id
+    for msg in smtp_server.messages():
+        to = msg["To"].addresses[0]
+        assert msg["Message-ID"] == by_id[to.addr_spec]
+        lang = msg["Content-Language"]
+        index = int(to.addr_spec[6:12])
+        assert lang == ("en", "fr", "es", "ar")[index % 4]
+        assert f"Hello {to.display_name}" in msg.get_body(("plain",)).get_content()
+        assert msg["List-Unsubscribe"].startswith("<https://news.example.org/unsubscribe/")
+    assert progress and progress[-1].sent == 20 and progress[-1].remaining == 0
+
+
+async def test_links_in_the_mail_unsubscribe_from_the_list(newsletter, store, config, clock, smtp_server):
+    from newsletter.consent import ConsentContext
+    from newsletter.store import Channel
+
+    emails = start(store, clock, 2)
+    await run(store, config, clock)
+    msg = smtp_server.to(emails[0])[0]
+    token = msg["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
+    assert newsletter.unsubscribe_by_token(token, ConsentContext(channel=Channel.ONE_CLICK)) == ["asp-daily"]
+
+
+async def test_send_again_resumes_and_never_duplicates(store, config, clock, smtp_server):
+    emails = start(store, clock, 10)
+    await run(store, config, clock)
+    with pytest.raises(Exception, match="finished"):
+        with store.session() as session:
+            campaigns.start_campaign(session, SLUG, "asp-daily", now=clock())
+    result = await run(store, config, clock)
+    assert result.sent_now == 0
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def test_550_at_rcpt_fails_and_suppresses(store, config, clock, smtp_server):
+    emails = start(store, clock, 10)
+    smtp_server.fail_rcpt[emails[3]] = "550 5.1.1 No such user"
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.FINISHED
+    state = rows(store)
+    assert state[emails[3]].status is OutboxStatus.FAILED and "550" in state[emails[3]].last_reply
+    assert all(state[e].status is OutboxStatus.SENT for e in emails if e != emails[3])
+    with store.session() as session:
+        assert consent.is_suppressed(session, emails[3])
+        assert consent.find_subscriber(session, emails[3]).status is SubscriberStatus.SUPPRESSED
+    assert emails[3] not in received_count(smtp_server)
+
+
+@pytest.mark.parametrize("reply", ["451 4.7.1 Greylisted, try later", "452 4.2.2 Over quota", "450 4.2.0 Busy",
+                                   "552 5.2.2 Mailbox full"])
+async def test_temporary_refusal_at_rcpt_is_deferred_then_sent(store, config, clock, smtp_server, reply):
+    emails = start(store, clock, 10)
+    smtp_server.fail_rcpt[emails[5]] = [reply, reply]
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.FINISHED
+    row = rows(store)[emails[5]]
+    assert row.status is OutboxStatus.SENT and row.attempts == 3
+    with store.session() as session:
+        assert not consent.is_suppressed(session, emails[5])
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def test_deferral_expires_into_failure(store, config, clock, smtp_server):
+    emails = start(store, clock, 6)
+    smtp_server.fail_rcpt[emails[0]] = "451 4.3.0 Try again later"
+    result = await run(store, config, clock)
+    row = rows(store)[emails[0]]
+    assert row.status is OutboxStatus.FAILED and "expired" in row.last_reply
+    assert row.attempts == smtp_server.rcpt_attempts[emails[0]] >= 5
+    assert result.status is CampaignStatus.FINISHED
+    # Retried with doubling backoff (5, 10, 20 … min, capped at 2 h) for the 24 hours: ~15 attempts.
+    assert 8 <= row.attempts <= 20
+
+
+async def test_deferred_rows_can_wait_for_a_later_run(store, config, clock, smtp_server):
+    emails = start(store, clock, 5)
+    smtp_server.fail_rcpt[emails[1]] = ["451 later"]
+    result = await run(store, config, clock, wait_for_deferred=False)
+    assert result.status is CampaignStatus.PAUSED and "deferred" in result.reason
+    assert rows(store)[emails[1]].status is OutboxStatus.DEFERRED
+    clock.advance(minutes=10)
+    with store.session() as session:
+        campaigns.resume_campaign(session, SLUG)
+    result = await run(store, config, clock, wait_for_deferred=False)
+    assert result.status is CampaignStatus.FINISHED and received_count(smtp_server)[emails[1]] == 1
+
+
+@pytest.mark.parametrize("reply", ["552 5.3.4 Message too big", "554 5.7.1 Rejected as spam"])
+async def test_5xx_after_data_fails_that_message_only(store, config, clock, smtp_server, reply):
+    emails = start(store, clock, 10)
+    smtp_server.fail_data[emails[2]] = reply
+    result = await run(store, config, clock)
+    state = rows(store)
+    assert state[emails[2]].status is OutboxStatus.FAILED and reply[:3] in state[emails[2]].last_reply
+    assert sum(r.status is OutboxStatus.SENT for r in state.values()) == 9
+    with store.session() as session:
+        assert not consent.is_suppressed(session, emails[2])
+    assert result.status is CampaignStatus.FINISHED
+
+
+async def test_421_mid_session_reconnects_and_defers(store, config, clock, smtp_server):
+    emails = start(store, clock, 12)
+    smtp_server.next_replies = [None, None, "421 4.3.2 Shutting down"]
+    smtp_server.fail_rcpt[emails[7]] = ["421 4.7.0 Too many connections"]
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.FINISHED
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+    deferred_once = [e for e, r in rows(store).items() if r.attempts == 2]
+    assert emails[7] in deferred_once and len(deferred_once) == 2
+
+
+@pytest.mark.parametrize("fault", ["mid_data", "after_dot"])
+async def test_connection_lost_defers_and_resends_with_the_same_message_id(store, config, clock, smtp_server, fault):
+    emails = start(store, clock, 10)
+    if fault == "mid_data":
+        smtp_server.drop_in_data = 1
+    else:
+        smtp_server.next_replies = ["drop"]
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.FINISHED
+    state = rows(store)
+    retried = [e for e, r in state.items() if r.attempts == 2]
+    assert len(retried) == 1 and "connection lost" in state[retried[0]].last_reply.lower() or retried
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+    [msg] = smtp_server.to(retried[0])
+    assert msg["Message-ID"] == state[retried[0]].message_id
+
+
+async def test_auth_failure_pauses_and_marks_nothing(store, config, clock, smtp_server):
+    smtp_server.stop()
+    smtp_server.auth = {"news": "right"}
+    smtp_server.start()
+    emails = start(store, clock, 8)
+    bad = config.with_changes(smtp_url=f"smtp://news:wrong@127.0.0.1:{smtp_server.port}?starttls=off&timeout=5")
+    result = await run(store, bad, clock)
+    assert result.status is CampaignStatus.PAUSED and "NEWSLETTER_SMTP_PASSWORD" in result.reason
+    assert result.counts.queued == 8 and result.counts.sent == 0 and not smtp_server.received
+    good = config.with_changes(smtp_url=f"smtp://news:right@127.0.0.1:{smtp_server.port}?starttls=off&timeout=5")
+    with store.session() as session:
+        campaigns.resume_campaign(session, SLUG)
+    result = await run(store, good, clock)
+    assert result.status is CampaignStatus.FINISHED
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def test_unreachable_relay_pauses_after_backoff(store, config, clock, smtp_server):
+    from conftest import free_port
+
+    start(store, clock, 5)
+    nowhere = config.with_changes(smtp_url=f"smtp://127.0.0.1:{free_port()}?starttls=off&timeout=5")
+    result = await run(store, nowhere, clock, reconnect_attempts=3, reconnect_base=2.0)
+    assert result.status is CampaignStatus.PAUSED and "cannot reach the relay" in result.reason
+    assert result.counts.queued == 5
+
+
+async def test_high_failure_rate_pauses(store, config, clock, smtp_server):
+    emails = start(store, clock, 30)
+    for e in emails:
+        smtp_server.fail_data[e] = "554 5.7.1 Policy rejection"
+    result = await run(store, config, clock, failure_window=10, concurrency=2)
+    assert result.status is CampaignStatus.PAUSED and "failed" in result.reason
+    assert 10 < result.counts.failed < 30 and result.counts.queued + result.counts.failed == 30
+    assert result.counts.sending == 0
+
+
+async def test_slow_replies_are_waited_for(store, config, clock, smtp_server):
+    emails = start(store, clock, 6)
+    smtp_server.delay = 0.3
+    result = await run(store, config, clock, concurrency=6)
+    assert result.status is CampaignStatus.FINISHED
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def test_external_pause_and_cancel(store, config, clock, smtp_server):
+    emails = start(store, clock, 40)
+    sent = []
+
+    def on_progress(p):
+        sent.append(p.sent)
+
+    with store.session() as session:
+        campaigns.pause_campaign(session, SLUG, "held by the editor")
+    result = await run(store, config, clock, progress=on_progress)
+    assert result.status is CampaignStatus.PAUSED and result.reason == "held by the editor"
+    assert not smtp_server.received
+    with store.session() as session:
+        campaigns.resume_campaign(session, SLUG)
+        campaigns.cancel_campaign(session, SLUG, now=clock())
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.CANCELLED and result.counts.skipped == 40
+
+
+async def test_stop_finishes_in_flight_and_pauses(store, config, clock, smtp_server):
+    emails = start(store, clock, 60)
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    sender = Sender(store, config, SLUG, skeletons, options=SendOptions(concurrency=3, batch_size=10), clock=clock,
+                    sleep=FakeSleep(clock))
+    smtp_server.delay = 0.05
+
+    async def interrupt():
+        while len(smtp_server.received) < 5:
+            await asyncio.sleep(0.01)
+        sender.stop("interrupted (Ctrl-C)")
+
+    result, _ = await asyncio.gather(sender.run(), interrupt())
+    assert result.status is CampaignStatus.PAUSED and result.reason == "interrupted (Ctrl-C)"
+    c = result.counts
+    assert c.sending == 0 and c.sent == len(smtp_server.received) and c.queued == 60 - c.sent
+    assert 5 <= c.sent < 60
+    with store.session() as session:
+        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock())
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.FINISHED
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def test_rate_limit_and_domain_limits(store, config, clock, smtp_server):
+    emails = start(store, clock, 20)
+    sleep = FakeSleep(clock)
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    opts = SendOptions(concurrency=4, batch_size=20, pace=Pace(rate=2.0, domain_limits={"example.org": 1}))
+    result = await Sender(store, config, SLUG, skeletons, options=opts, clock=clock, sleep=sleep).run()
+    assert result.status is CampaignStatus.FINISHED
+    assert sleep.total >= (20 - 1) / 2.0 - 0.5  # 20 messages at 2/s need ~9.5 s of waiting
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def test_test_send_records_nothing(store, config, clock, smtp_server):
+    start(store, clock, 3)
+    results = await send_test(config, variants(), ["editor@example.net"], list_slug="asp-daily",
+                              list_name="ASP daily summaries", campaign_slug=SLUG, clock=clock)
+    assert [r[2].code for r in results] == [250] * 4
+    subjects = sorted(m["Subject"] for m in smtp_server.to("editor@example.net"))
+    assert subjects == sorted(f"[TEST] Day 2 [{lang}]" for lang in ("en", "fr", "es", "ar"))
+    with store.session() as session:
+        assert campaigns.summarise_campaigns(session)[0].counts.queued == 3
+
+
+@pytest.mark.parametrize("reply,verdict", [
+    (Reply(250, "ok", Stage.DATA), Verdict.SENT),
+    (Reply(421, "bye", Stage.RCPT), Verdict.DEFER_RECONNECT),
+    (Reply(0, "reset", Stage.CONNECTION), Verdict.DEFER_RECONNECT),
+    (Reply(451, "later", Stage.RCPT), Verdict.DEFER),
+    (Reply(552, "full", Stage.RCPT), Verdict.DEFER),
+    (Reply(550, "unknown", Stage.RCPT), Verdict.BOUNCE),
+    (Reply(552, "too big", Stage.DATA), Verdict.FAIL),
+    (Reply(554, "spam", Stage.DATA), Verdict.FAIL),
+    (Reply(535, "auth", Stage.MAIL), Verdict.RELAY),
+    (Reply(550, "sender refused", Stage.MAIL), Verdict.RELAY),
+])
+def test_classify_reply(reply, verdict):
+    assert classify_reply(reply) is verdict
