@@ -16,7 +16,7 @@ from newsletter import consent, lists
 from newsletter.cli import main
 from newsletter.consent import ConsentContext
 from newsletter.csvrows import RejectReason
-from newsletter.errors import ImportFileError, InvalidField, UnknownList
+from newsletter.errors import DeliveryError, ImportFileError, InvalidField, UnknownList
 from newsletter.importer import ImportOptions, import_csv
 from newsletter.store import Channel
 
@@ -182,6 +182,17 @@ def test_a_refused_confirmation_is_counted_not_fatal(newsletter, smtp_server, tm
     report = import_csv(newsletter, write(tmp_path, "email\na@example.org\nb@example.org\nc@example.org\n"),
                         ImportOptions(list_slugs=("alerts",)))
     assert (report.imported, report.confirmations_sent, report.confirmations_failed) == (3, 2, 1)
+
+
+def test_an_unusable_relay_stops_a_pending_import_before_anything_is_written(newsletter, tmp_path):
+    from conftest import free_port
+
+    newsletter.config = newsletter.config.with_changes(smtp_url=f"smtp://127.0.0.1:{free_port()}?starttls=off&timeout=2")
+    with pytest.raises(DeliveryError, match="cannot reach the relay"):
+        import_csv(newsletter, SAMPLE)
+    assert table(newsletter) == []
+    # A confirmed import sends nothing, so it does not need the relay.
+    assert import_csv(newsletter, SAMPLE, ImportOptions(confirmed=True, consent_note="paper forms")).imported == 6
 
 
 # -- dry runs, rejects, formats ---------------------------------------------------------------
