@@ -8,21 +8,20 @@ their own), and each method is one unit of work — a transaction over the domai
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from . import consent
-from .compose import render_confirmation
 from .config import Config
 from .consent import ConfirmationDue, ConsentContext
 from .errors import UnknownSubscriber
 from .lists import get_list
-from .message import build_transactional
 from .smtp import send_one
 from .store import (
     Channel,
@@ -35,6 +34,9 @@ from .store import (
     open_store,
 )
 from .tokens import Purpose, issue_token, read_token
+
+if TYPE_CHECKING:
+    from .confirmations import ConfirmationSender
 
 __all__ = ["Newsletter", "SignupResult", "utc_now"]
 
@@ -105,14 +107,18 @@ class Newsletter:
         await send_one(self.config.smtp, self.confirmation_message(due, list_names))
 
     def confirmation_message(self, due: ConfirmationDue, list_names: list[str]) -> EmailMessage:
-        """The double opt-in mail for `due`, ready to hand to a relay (bulk senders reuse a connection)."""
-        mail = render_confirmation(
-            self.config, due.language, due.name,
-            confirm_url=self.link(Purpose.CONFIRM, due.subscriber_key, language=due.language),
-            block_url=self.link(Purpose.BLOCK, due.subscriber_key, language=due.language),
-            list_names=list_names,
-        )
-        return build_transactional(self.config, mail, due.email, due.name, now=self.clock())
+        """The double opt-in mail for `due`, ready to hand to a relay (bulk senders reuse a connection).
+
+        Rendered and CSS-inlined once per (language, lists), then filled in for the person.
+        """
+        return self.confirmations.message(due, list_names)
+
+    @functools.cached_property
+    def confirmations(self) -> "ConfirmationSender":
+        """The cached confirmation renderer (and pooled sender) of this installation."""
+        from .confirmations import ConfirmationSender  # here: confirmations builds on this class
+
+        return ConfirmationSender(self)
 
     def confirm(self, token: str, ctx: ConsentContext) -> list[str]:
         """Confirm with a link token; returns the list slugs confirmed ([] on replay). Raises InvalidToken."""
