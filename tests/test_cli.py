@@ -18,10 +18,22 @@ from conftest import free_port
 
 
 def all_commands(group: click.Group, prefix=()):
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         yield prefix + (name,), command
         if isinstance(command, click.Group):
             yield from all_commands(command, prefix + (name,))
+
+
+def test_every_registered_command_is_in_the_lazy_map():
+    import importlib
+
+    from newsletter.cli import COMMAND_MODULES
+
+    for module in set(COMMAND_MODULES.values()):
+        importlib.import_module(f"newsletter.cli.{module}")
+    assert set(main.commands) == set(COMMAND_MODULES)
 
 
 @pytest.mark.parametrize("path, command", list(all_commands(main)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")

@@ -8,9 +8,9 @@ for a condition we foresaw. The library never imports this package.
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -23,8 +23,33 @@ from ..service import Newsletter
 __all__ = ["main", "pass_newsletter", "pass_config"]
 
 
+#: Where each command lives. A command's module (and the libraries behind it) is imported
+#: only when that command runs, so `newsletter lists` does not load the web app, premailer or
+#: DNS. Every module adds its commands to `main` when imported; tests check this map is complete.
+COMMAND_MODULES = {
+    "init": "setup", "sink": "setup",
+    "lists": "lists",
+    "subscribe": "people", "unsubscribe": "people", "subscribers": "people", "show": "people",
+    "erase": "people", "export": "people",
+    "import": "importing",
+    "preview": "compose",
+    "send": "sending", "campaigns": "sending", "campaign": "sending",
+    "serve": "web",
+    "bounces": "bounces", "dkim": "bounces", "check": "bounces",
+    "demo": "demo",
+}
+
+
 class NewsletterGroup(click.Group):
-    """Translates library errors into `Error: …` lines and exit status 1."""
+    """Loads commands on first use; translates library errors into `Error: …` lines and exit status 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in COMMAND_MODULES:
+            importlib.import_module(f"{__name__}.{COMMAND_MODULES[name]}")
+        return self.commands.get(name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -96,10 +121,3 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     Example: newsletter init && newsletter lists create asp-daily "ASP daily summaries"
     """
     ctx.obj = State(config_path)
-
-
-def _register() -> None:
-    from . import bounces, compose, demo, importing, lists, people, sending, setup, web  # noqa: F401  (each module adds its commands to `main`)
-
-
-_register()

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -106,6 +105,8 @@ class Store:
 
     def upgrade(self) -> tuple[str | None, str]:
         """Create or upgrade the schema to head. Returns (revision before, revision after)."""
+        from alembic import command  # here: it loads Alembic's whole runtime, which only `init` needs
+
         before = self.current_revision()
         cfg = self._alembic_config()
         try:
