@@ -157,7 +157,7 @@ def run_child(*args: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20_000, help="subscribers (default 20,000)")
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temporary folder")
     parser.add_argument("--naive", type=int, default=2000, help="messages for the hand-written loop")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
