@@ -44,7 +44,7 @@ from .outbox import ClaimedRow, Counts, Outcome
 from .pacing import DomainLimits, Pace, RateLimiter
 from .compose import RenderedMail
 from .store import Campaign, CampaignStatus, Channel, OutboxStatus, Store, SuppressionReason
-from .tokens import Purpose, issue_token
+from .tokens import Purpose
 
 __all__ = [
     "SendOptions",
@@ -146,6 +146,16 @@ def _dead_workers(holders: Mapping[str, int]) -> list[str]:
     return dead
 
 
+def _fixed_time_signer(secret: bytes, purpose: Purpose, now: datetime) -> Callable[[dict], str]:
+    from itsdangerous import URLSafeTimedSerializer
+
+    serializer = URLSafeTimedSerializer(secret, salt=f"newsletter/{purpose.value}")
+    signer = serializer.make_signer(serializer.salt)
+    stamp = int(now.timestamp())
+    signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
+    return lambda payload: signer.sign(serializer.dump_payload(payload)).decode("ascii")
+
+
 class Links:
     """Per-recipient link URLs: list-scoped unsubscribe, preferences, and the mailto address."""
 
@@ -156,9 +166,13 @@ class Links:
         self.now = now
         self.mailto = config.unsubscribe_mailto or config.from_address
 
+        # The same tokens as `tokens.issue_token`, with the serializers and signers built once.
+        self._unsub = _fixed_time_signer(self.secret, Purpose.UNSUBSCRIBE, now)
+        self._prefs = _fixed_time_signer(self.secret, Purpose.PREFERENCES, now)
+
     def for_row(self, row: ClaimedRow) -> tuple[str, str, str]:
-        unsub = issue_token(self.secret, Purpose.UNSUBSCRIBE, row.key, list_slug=self.list_slug, now=self.now)
-        prefs = issue_token(self.secret, Purpose.PREFERENCES, row.key, language=row.language or None, now=self.now)
+        unsub = self._unsub({"s": row.key, "l": self.list_slug})
+        prefs = self._prefs({"s": row.key, "g": row.language} if row.language else {"s": row.key})
         return (f"{self.base}/{Purpose.UNSUBSCRIBE.value}/{unsub}", f"{self.base}/{Purpose.PREFERENCES.value}/{prefs}",
                 f"mailto:{self.mailto}?subject=unsubscribe%20{unsub}")
 
@@ -316,6 +330,11 @@ class Sender:
 
     def _record(self, outcomes: list[Outcome]) -> None:
         now = self.clock()
+        if not any(oc.hard_bounce_email for oc in outcomes):
+            # The common case, many times a second: a bare connection, no ORM session.
+            with self.store.engine.begin() as conn:
+                outbox.record_outcomes(conn, self.worker, outcomes, now=now)
+            return
         with self.store.session() as session:
             outbox.record_outcomes(session, self.worker, outcomes, now=now)
             ctx = ConsentContext(channel=Channel.BOUNCE, source=f"campaign:{self.slug}")
