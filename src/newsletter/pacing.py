@@ -84,7 +84,7 @@ class RateLimiter:
                 wait = self.hour_wait(now)
                 if wait == 0 and self.rate is not None:
                     self._refill(now)
-                    if self._tokens < 1:
+                    if self._tokens < 1 - 1e-9:  # float dust must not mean an endless tiny wait
                         wait = (1 - self._tokens) / self.rate
                 if wait <= 0:
                     break

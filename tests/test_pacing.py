@@ -1,0 +1,62 @@
+"""Pacing with a fake clock: the rate, the hourly cap over any 60 minutes, per-domain limits."""
+
+from __future__ import annotations
+
+import asyncio
+
+from newsletter.pacing import DomainLimits, RateLimiter
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 1_000_000.0
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def run_messages(limiter: RateLimiter, n: int) -> list[float]:
+    stamps = []
+
+    async def go():
+        for _ in range(n):
+            await limiter.acquire()
+            stamps.append(limiter.clock())
+
+    asyncio.run(go())
+    return stamps
+
+
+def test_rate_is_kept():
+    t = FakeTime()
+    stamps = run_messages(RateLimiter(10.0, None, clock=t.clock, sleep=t.sleep), 101)
+    assert 9.8 <= stamps[-1] - stamps[0] <= 10.2
+
+
+def test_hourly_cap_holds_in_any_60_minutes():
+    t = FakeTime()
+    stamps = run_messages(RateLimiter(None, 50, clock=t.clock, sleep=t.sleep), 160)
+    for i, start in enumerate(stamps):
+        in_hour = sum(1 for s in stamps[i:] if s < start + 3600)
+        assert in_hour <= 50
+    assert stamps[-1] - stamps[0] < 4 * 3600  # and it does not wait much longer than needed
+
+
+def test_unlimited_never_sleeps():
+    t = FakeTime()
+    run_messages(RateLimiter(None, None, clock=t.clock, sleep=t.sleep), 1000)
+    assert t.slept == 0
+
+
+def test_domain_limits():
+    limits = DomainLimits({"Gmail.com": 2})
+    assert limits.try_acquire("gmail.com") and limits.try_acquire("gmail.com")
+    assert not limits.try_acquire("gmail.com")
+    assert all(limits.try_acquire("example.org") for _ in range(10))
+    limits.release("gmail.com")
+    assert limits.try_acquire("gmail.com")
