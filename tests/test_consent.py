@@ -226,3 +226,18 @@ def test_subscription_statuses_are_database_enums(newsletter):
             session.execute(text("INSERT INTO subscribers (key, email, name, language, status, created_at, updated_at) "
                                  "VALUES ('k', 'e@example.org', '', 'en', 'bogus', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
     assert SubscriptionStatus.PENDING.value == "pending"
+
+
+def test_public_only_sign_up_refuses_a_private_list_and_names_the_lists(newsletter, clock):
+    """The public form's sign-up: a list that is not public is unknown; the due mail carries list names."""
+    with newsletter.store.session() as session:
+        lists.create_list(session, "board", "Board only", public=False, now=clock())
+    with pytest.raises(UnknownList), newsletter.store.session() as session:
+        consent.subscribe(session, "ana@example.org", "Ana", "en", ["asp-daily", "board"], FORM, now=clock(),
+                          languages=("en", "fr"), public_only=True)
+    with newsletter.store.session() as session:
+        assert consent.find_subscriber(session, "ana@example.org") is None
+        due = consent.subscribe(session, "ana@example.org", "Ana", "en", ["alerts", "asp-daily"], FORM,
+                                now=clock(), languages=("en", "fr"), public_only=True)
+    assert due.list_slugs == ("alerts", "asp-daily")
+    assert due.list_names == ("Campaign alerts", "ASP daily summaries")

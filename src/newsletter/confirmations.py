@@ -1,36 +1,122 @@
 """Sending confirmation mails quickly, for a busy public sign-up form.
 
-`Newsletter.send_confirmation` renders and CSS-inlines each mail and opens a connection for
-it: right for the CLI, too slow for a form taking hundreds of sign-ups a second (premailer
-alone costs ~20 ms a mail). `ConfirmationSender` renders the confirmation **once per
-(language, lists, with or without a name)** with markers where the person's name and links
-go, fills the markers per person (HTML-escaped in the HTML part), and delivers over a small
-pool of reused SMTP connections. The mail is the same as `render_confirmation` makes.
+`Newsletter.send_confirmation` renders and CSS-inlines each mail, builds it with the `email`
+package and opens a connection for it: right for the CLI, too slow for a form taking hundreds
+of sign-ups a second (premailer alone costs ~20 ms a mail, `EmailMessage` ~5 ms).
+`ConfirmationSender` renders the confirmation **once per (language, lists, with or without a
+name)** with markers where the person's name and links go, and turns that rendering into a
+`ConfirmationSkeleton`: the headers that are the same for everyone encoded and folded once (with
+`message.MAIL_POLICY`, like `build_transactional`), the two body parts kept as text. Per person
+it fills the markers (HTML-escaped in the HTML part), quoted-printable encodes the two parts in
+one C call each, and joins the bytes (~0.1 ms instead of ~5 ms); the mail is the one
+`build_transactional` makes from `render_confirmation` (same headers, same decoded content; a
+test compares them). It is delivered over a small pool of reused SMTP connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import binascii
 import html
+import secrets
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 
 from .compose import RenderedMail, render_confirmation
+from .config import Config
 from .consent import ConfirmationDue
 from .errors import DeliveryError
-from .message import build_transactional
+from .message import MAIL_POLICY, build_transactional, format_address, message_id_domain, sender_address
 from .service import Newsletter
-from .smtp import open_connection, wire_form
+from .smtp import open_connection
 from .tokens import Purpose
 
-__all__ = ["ConfirmationSender"]
+__all__ = ["ConfirmationSender", "ConfirmationSkeleton"]
 
 _NAME = "NLMARK0NAME0NLMARK"
 _CONFIRM = "NLMARK0CONFIRM0NLMARK"
 _BLOCK = "NLMARK0BLOCK0NLMARK"
+_MARKS = (_NAME, _CONFIRM, _BLOCK)
+_WIRE_POLICY = MAIL_POLICY.clone(linesep="\r\n")
+
+
+def _body_text(text: str) -> str:
+    """`text` with "\\n" line ends and a final line end, as `EmailMessage.set_content` stores it."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _quoted_printable(text: str) -> bytes:
+    """A body part, quoted-printable with CRLF line ends (lines of at most 76 characters)."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\n", b"\r\n")
+
+
+class ConfirmationSkeleton:
+    """One confirmation rendering (with markers), pre-encoded; `render` gives one person's bytes.
+
+    `mail` is `render_confirmation`'s output with `_NAME`, `_CONFIRM` and `_BLOCK` where the
+    person's name and links go. The headers are those of `message.build_transactional`: From,
+    To, Subject, Date, Message-ID, Reply-To (when configured), Auto-Submitted, MIME-Version,
+    Content-Type and Content-Language; nothing about lists (nobody is subscribed yet).
+    Raises UnsafeHeaderValue from `render` for an address that could inject a header.
+    """
+
+    def __init__(self, config: Config, mail: RenderedMail):
+        self.language = mail.language
+        self._domain = message_id_domain(config)
+        self.envelope_sender = sender_address(config).addr_spec
+        fixed = EmailMessage(policy=_WIRE_POLICY)
+        fixed["From"] = sender_address(config)
+        if config.reply_to:
+            fixed["Reply-To"] = config.reply_to
+        fixed["Auto-Submitted"] = "auto-generated"
+        fixed["MIME-Version"] = "1.0"
+        fixed["Content-Language"] = mail.language
+        self._subject = mail.subject
+        if not any(mark in mail.subject for mark in _MARKS):
+            fixed["Subject"] = mail.subject  # folded once, by MAIL_POLICY (Arabic keeps its spaces)
+            self._subject = None
+        # as_bytes of a message with no body ends the headers with a blank line; keep the lines.
+        self._fixed = fixed.as_bytes().rstrip(b"\r\n") + b"\r\n"
+        self._text = _body_text(mail.text)
+        self._html = _body_text(mail.html)
+        boundary = ("=_nlc_" + secrets.token_hex(12)).encode("ascii")  # "=_" never occurs in QP
+        self._head = (
+            b'Content-Type: multipart/alternative; boundary="' + boundary + b'"\r\n\r\n'
+            b"--" + boundary + b"\r\n"
+            b'Content-Type: text/plain; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        self._middle = (
+            b"\r\n--" + boundary + b"\r\n"
+            b'Content-Type: text/html; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        self._tail = b"\r\n--" + boundary + b"--\r\n"
+
+    def render(self, email: str, name: str, confirm_url: str, block_url: str, *, now: datetime) -> bytes:
+        """The whole message for one person, CRLF line ends."""
+        values = {_NAME: name, _CONFIRM: confirm_url, _BLOCK: block_url}
+        out = [self._fixed, b"To: ", format_address(name, email).encode("utf-8"), b"\r\n"]
+        if self._subject is not None:
+            subject = _fill(self._subject, values, escape=False)
+            out.append(_WIRE_POLICY.fold_binary("Subject", subject))
+        out += [
+            b"Date: ", format_datetime(now).encode("ascii"), b"\r\n",
+            b"Message-ID: ", make_msgid(domain=self._domain).encode("ascii"), b"\r\n",
+            self._head,
+            _quoted_printable(_fill(self._text, values, escape=False)),
+            self._middle,
+            _quoted_printable(_fill(self._html, values, escape=True)),
+            self._tail,
+        ]
+        return b"".join(out)
 
 
 class ConfirmationSender:
@@ -40,6 +126,7 @@ class ConfirmationSender:
         self.newsletter = newsletter
         self.connections = connections
         self._templates: dict[tuple[str, bool, tuple[str, ...]], RenderedMail] = {}
+        self._skeletons: dict[tuple[str, bool, tuple[str, ...]], ConfirmationSkeleton] = {}
         self._render_lock = threading.Lock()
         self._idle: list[aiosmtplib.SMTP] = []
         self._open = 0
@@ -48,8 +135,7 @@ class ConfirmationSender:
 
     # -- rendering ------------------------------------------------------------------------------
 
-    def render(self, due: ConfirmationDue, list_names: Sequence[str]) -> RenderedMail:
-        """The confirmation for `due`, from the cached rendering of its language and lists."""
+    def _template(self, due: ConfirmationDue, list_names: Sequence[str]) -> RenderedMail:
         key = (due.language, bool(due.name), tuple(list_names))
         template = self._templates.get(key)
         if template is None:
@@ -58,11 +144,27 @@ class ConfirmationSender:
                     self.newsletter.config, due.language, _NAME if due.name else "",
                     confirm_url=_CONFIRM, block_url=_BLOCK, list_names=list(list_names))
                 self._templates[key] = template
-        values = {
+        return template
+
+    def _skeleton(self, due: ConfirmationDue, list_names: Sequence[str]) -> ConfirmationSkeleton:
+        key = (due.language, bool(due.name), tuple(list_names))
+        skeleton = self._skeletons.get(key)
+        if skeleton is None:
+            skeleton = ConfirmationSkeleton(self.newsletter.config, self._template(due, list_names))
+            self._skeletons[key] = skeleton
+        return skeleton
+
+    def _links(self, due: ConfirmationDue) -> dict[str, str]:
+        return {
             _NAME: due.name,
             _CONFIRM: self.newsletter.link(Purpose.CONFIRM, due.subscriber_key, language=due.language),
             _BLOCK: self.newsletter.link(Purpose.BLOCK, due.subscriber_key, language=due.language),
         }
+
+    def render(self, due: ConfirmationDue, list_names: Sequence[str]) -> RenderedMail:
+        """The confirmation for `due`, from the cached rendering of its language and lists."""
+        template = self._template(due, list_names)
+        values = self._links(due)
         return RenderedMail(
             template.language,
             _fill(template.subject, values, escape=False),
@@ -71,24 +173,35 @@ class ConfirmationSender:
         )
 
     def message(self, due: ConfirmationDue, list_names: Sequence[str]) -> EmailMessage:
+        """The confirmation as an `EmailMessage` (`build_transactional`): the slow reference form."""
         mail = self.render(due, list_names)
         return build_transactional(self.newsletter.config, mail, due.email, due.name, now=self.newsletter.clock())
+
+    def wire(self, due: ConfirmationDue, list_names: Sequence[str]) -> tuple[str, list[str], bytes]:
+        """(envelope sender, recipients, bytes) of the confirmation for `due`, from its skeleton.
+
+        Raises UnsafeHeaderValue for an address that could inject a header.
+        """
+        skeleton = self._skeleton(due, list_names)
+        values = self._links(due)
+        data = skeleton.render(due.email, due.name, values[_CONFIRM], values[_BLOCK], now=self.newsletter.clock())
+        return skeleton.envelope_sender, [due.email], data
 
     # -- delivery ---------------------------------------------------------------------------------
 
     async def send(self, due: ConfirmationDue, list_names: Sequence[str]) -> None:
         """Deliver the confirmation for `due`. Raises DeliveryError (the connection is dropped then)."""
-        message = self.message(due, list_names)
+        envelope = self.wire(due, list_names)
         client = await self._acquire()
         healthy = False
         try:
             try:
-                errors, _reply = await client.sendmail(*wire_form(message))
+                errors, _reply = await client.sendmail(*envelope)
             except aiosmtplib.SMTPServerDisconnected:
                 # The relay closed an idle connection: once more on a fresh one.
                 client.close()
                 client = await open_connection(self.newsletter.config.smtp)
-                errors, _reply = await client.sendmail(*wire_form(message))
+                errors, _reply = await client.sendmail(*envelope)
             if errors:
                 detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in errors.items())
                 raise DeliveryError(f"the relay refused: {detail}")

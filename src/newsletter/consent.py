@@ -26,7 +26,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from .addresses import address_hash, clean_text, normalise_address
-from .errors import InvalidField, InvalidToken, UnknownSubscriber
+from .errors import InvalidField, InvalidToken, UnknownList, UnknownSubscriber
 from .lists import get_list, get_lists
 from .store import (
     Channel,
@@ -91,6 +91,8 @@ class ConfirmationDue:
     name: str
     language: str
     list_slugs: tuple[str, ...]
+    #: The names of those lists, in the same order (for the mail; empty when not known).
+    list_names: tuple[str, ...] = ()
 
 
 def new_subscriber_key() -> str:
@@ -169,8 +171,11 @@ def subscribe(
     now: datetime,
     languages: tuple[str, ...],
     check_deliverability: bool = False,
+    public_only: bool = False,
 ) -> ConfirmationDue | None:
     """Sign a person up (pending) for lists and say whether a confirmation mail is due.
+
+    `public_only` (the public form) treats a list that is not public as unknown.
 
     `language` None keeps a known person's language (else the first of `languages`, which
     callers order with the default first); an empty
@@ -195,6 +200,9 @@ def subscribe(
         raise InvalidField("lists", "choose at least one list")
     with session.no_autoflush:  # one flush at the end writes the person, subscriptions and log
         mailing_lists = get_lists(session, slugs)
+        for mailing_list in mailing_lists:
+            if public_only and not mailing_list.public:
+                raise UnknownList(mailing_list.slug)
         if is_suppressed(session, address):
             return None
         subscriber = find_subscriber(session, address)
@@ -209,6 +217,7 @@ def subscribe(
             return None
 
         pending: list[str] = []
+        pending_names: list[str] = []
         any_active = False
         current = {} if created else {sub.list_id: sub for sub in subscriber.subscriptions}
         for mailing_list in mailing_lists:
@@ -223,6 +232,7 @@ def subscribe(
                 sub.status, sub.created_at, sub.unsubscribed_at = SubscriptionStatus.PENDING, now, None
             _log(session, subscriber, ConsentKind.SIGNUP, ctx, now, list_id=mailing_list.id)
             pending.append(mailing_list.slug)
+            pending_names.append(mailing_list.name)
         if not pending:
             return None
         if not created and not any_active and not _has_active(session, subscriber):
@@ -234,7 +244,8 @@ def subscribe(
             return None
         _log(session, subscriber, ConsentKind.CONFIRMATION_SENT, ctx, now, note=",".join(pending))
     session.flush()
-    return ConfirmationDue(subscriber.key, subscriber.email, subscriber.name, subscriber.language, tuple(pending))
+    return ConfirmationDue(subscriber.key, subscriber.email, subscriber.name, subscriber.language, tuple(pending),
+                           tuple(pending_names))
 
 
 def _has_active(session: Session, subscriber: Subscriber) -> bool:

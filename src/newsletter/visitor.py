@@ -15,7 +15,6 @@ from typing import Any
 
 from . import abuse, consent
 from .consent import ConfirmationDue, ConsentContext
-from .errors import UnknownList
 from .lists import all_lists
 from .service import Newsletter
 from .store import SubscriberStatus
@@ -94,13 +93,10 @@ def record_signup(newsletter: Newsletter, email: str, name: str, language: str |
     if not ctx.consent_version:
         ctx = dataclasses.replace(ctx, consent_version=config.consent_version)
     with newsletter.store.session() as session:
-        public = {m.slug: m.name for m in all_lists(session, public_only=True)}
-        for slug in list_slugs:
-            if slug and slug.strip() and slug.strip() not in public:
-                raise UnknownList(slug.strip())
         due = consent.subscribe(session, email, name, language, list_slugs, ctx, now=newsletter.clock(),
-                                languages=config.languages, check_deliverability=config.check_deliverability)
-        names = tuple(public[s] for s in due.list_slugs) if due else ()
+                                languages=config.languages, check_deliverability=config.check_deliverability,
+                                public_only=True)
+    names = due.list_names if due else ()
     return SignupRecord(due, names)
 
 
