@@ -302,7 +302,8 @@ def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult,
     write_preview(config, issue.slug, issue.list, rendered, html_dir, languages=sorted({lang for *_, lang in PEOPLE}),
                   fallback_chain=fallback, now=newsletter.clock())
     with newsletter.store.session() as session:
-        start_campaign(session, issue.slug, issue.list, now=newsletter.clock(), subject=issue.subject,
+        start_campaign(session, issue.slug, issue.list, now=newsletter.clock(),
+                       subject=next(iter(rendered.values())).subject,
                        kind=issue.kind.value, languages=list(rendered), default_language="en",
                        source={"files": [str(p) for p in sources]})
     skeletons = build_skeletons(config, rendered, issue.list, list_name, issue.slug)
