@@ -37,6 +37,11 @@ def test_rows_are_created_once_with_languages(store, clock):
     populate(store, 40, now=clock())
     campaign, created = start(store, clock)
     assert created
+    with store.session() as session:
+        from sqlalchemy import delete
+        from newsletter.store import OutboxRow
+        session.execute(delete(OutboxRow).where(OutboxRow.subscriber_id <= 5))
+        assert outbox.create_rows(session, campaign, languages=["en", "fr"], default_language="en", now=clock()) == 5
     assert counts(store, campaign).queued == 40
     again, created = start(store, clock)
     assert not created and again.id == campaign.id

@@ -137,11 +137,11 @@ def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str
     )
     stmt = insert(OUTBOX).from_select(
         ["campaign_id", "subscriber_id", "status", "language", "attempts", "updated_at"], source)
-    result = session.execute(stmt)
-    if result.rowcount is not None and result.rowcount >= 0:
-        return result.rowcount
-    # Some drivers do not report a count for INSERT … SELECT of no rows.
-    return 0
+    count = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.campaign_id == campaign.id)
+    before = session.scalar(count) or 0
+    session.execute(stmt)
+    # Counted rather than read from rowcount, which psycopg does not report for INSERT … SELECT.
+    return (session.scalar(count) or 0) - before
 
 
 def _skip_reason(subscriber_status, subscription_status, email, suppressed: set[str]) -> str | None:
