@@ -13,7 +13,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from newsletter import campaigns, consent
+from newsletter import bounces, campaigns, consent
 from newsletter.compose import RenderedMail
 from newsletter.config import Config
 from newsletter.delivery import Reply, Stage, Verdict, classify_reply
@@ -129,6 +129,10 @@ async def test_550_at_rcpt_fails_and_suppresses(store, config, clock, smtp_serve
     with store.session() as session:
         assert consent.is_suppressed(session, emails[3])
         assert consent.find_subscriber(session, emails[3]).status is SubscriberStatus.SUPPRESSED
+        # fed through the bounce rules: an event with its reason, counted for the campaign
+        [event] = bounces.bounce_history(session, emails[3])
+        assert event.kind.value == "hard" and event.source == "smtp" and "5.1.1" in (event.status or event.reason)
+        assert event.campaign_slug is not None
     assert emails[3] not in received_count(smtp_server)
 
 

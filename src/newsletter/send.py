@@ -34,16 +34,15 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import NamedTuple
 
-from . import campaigns, consent, outbox
+from . import bounces, campaigns, outbox
 from .config import Config
-from .consent import ConsentContext
 from .delivery import Reply, SmtpConnection, Stage, Verdict, classify_reply, open_smtp
 from .errors import DeliveryError
 from .message import ListInfo, MailSkeleton, Recipient, UnsafeHeaderValue, message_id_domain, message_id_for
 from .outbox import ClaimedRow, Counts, Outcome
 from .pacing import DomainLimits, Pace, RateLimiter
 from .compose import RenderedMail
-from .store import Campaign, CampaignStatus, Channel, OutboxStatus, Store, SuppressionReason
+from .store import Campaign, CampaignStatus, OutboxStatus, Store
 from .tokens import Purpose
 
 __all__ = [
@@ -337,11 +336,16 @@ class Sender:
             return
         with self.store.session() as session:
             outbox.record_outcomes(session, self.worker, outcomes, now=now)
-            ctx = ConsentContext(channel=Channel.BOUNCE, source=f"campaign:{self.slug}")
+            campaign_id = campaigns.get_campaign(session, self.slug).id
+            rules = bounces.rules_from_config(self.config)
             for oc in outcomes:
                 if oc.hard_bounce_email:
-                    consent.suppress(session, oc.hard_bounce_email, SuppressionReason.HARD_BOUNCE, now=now, ctx=ctx,
-                                     note=(oc.reply or "")[:500])
+                    # The same rules as a bounce by mail: recorded with its reason, then judged
+                    # (an unknown user is suppressed at once; a full mailbox scores as soft).
+                    reply = oc.reply or ""
+                    code = int(reply[:3]) if reply[:3].isdigit() else 550
+                    bounces.record_smtp_rejection(session, oc.hard_bounce_email, campaign_id, code,
+                                                  reply[3:].strip(), now, rules=rules)
 
     def _release(self, rows: list[ClaimedRow]) -> None:
         now = self.clock()
