@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -33,9 +35,19 @@ def demo(folder: str) -> None:
     click.echo(f"  every caught mail as .eml:   {result.eml_dir}/")
     click.echo(f"  the rendered issue (.html):  {result.html_dir}/")
     click.echo("")
+    nl = _command_name()
     click.echo("Try next:")
     click.echo(f"  cd {result.folder}")
-    click.echo("  newsletter serve            # the sign-up, confirm and unsubscribe pages")
-    click.echo("  newsletter show grace.mensah@example.org   # one person's consent log")
-    click.echo(f"  newsletter preview {EXAMPLES}/asp23/day-4.*.md --out preview")
-    click.echo(f"  newsletter send {EXAMPLES}/asp23/day-4.*.md --list asp-daily")
+    click.echo(f"  {nl} serve            # the sign-up, confirm and unsubscribe pages")
+    click.echo(f"  {nl} show grace.mensah@example.org   # one person's consent log")
+    click.echo(f"  {nl} preview {EXAMPLES}/asp23/day-4.*.md --out preview")
+    click.echo(f"  {nl} send {EXAMPLES}/asp23/day-4.*.md --list asp-daily")
+
+
+def _command_name() -> str:
+    """`newsletter` when that is what the shell finds, else the full path of this one."""
+    this = Path(sys.argv[0]).resolve()
+    found = shutil.which("newsletter")
+    if this.name == "newsletter" and (found is None or Path(found).resolve() != this):
+        return str(this)
+    return "newsletter"
