@@ -77,6 +77,20 @@ async def drive(url: str, requests: list[tuple[str, dict]], concurrency: int) ->
         return time.perf_counter() - started, latencies, errors
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(url: str, requests: list[tuple[str, dict]], concurrency: int, server: subprocess.Popen) -> tuple:
+    """`drive`, plus the server's CPU seconds over the run: (seconds, latencies, errors, cpu)."""
+    before = cpu_seconds(server.pid)
+    seconds, latencies, errors = asyncio.run(drive(url, requests, concurrency))
+    print(f"  load average at the end: {os.getloadavg()[0]:.2f}", flush=True)
+    return seconds, latencies, errors, cpu_seconds(server.pid) - before
+
+
 def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -85,8 +99,9 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def report(label: str, seconds: float, latencies: list[float], errors: list[str]) -> dict:
+def report(label: str, seconds: float, latencies: list[float], errors: list[str], cpu: float) -> dict:
     row = {
+        "cpu_ms": cpu / max(1, len(latencies)) * 1000,
         "what": label,
         "requests": len(latencies),
         "rps": len(latencies) / seconds,
@@ -95,7 +110,7 @@ def report(label: str, seconds: float, latencies: list[float], errors: list[str]
         "errors": len(errors),
     }
     print(f"  {label:<22} {row['requests']:>6} requests  {row['rps']:8.0f}/s  p50 {row['p50']:6.1f} ms  "
-          f"p99 {row['p99']:6.1f} ms  errors {row['errors']}", flush=True)
+          f"p99 {row['p99']:6.1f} ms  errors {row['errors']}  server CPU {row['cpu_ms']:.1f} ms/request", flush=True)
     for error in errors[:5]:
         print(f"    error: {error}")
     return row
@@ -141,7 +156,7 @@ def run(store_kind: str, signups: int, concurrency: int, workdir: Path) -> list[
                                            "source": "bench"}})
                  for i in range(signups)]
         print(f"{store_kind}: {signups} sign-ups, {concurrency} in flight", flush=True)
-        rows.append(report("POST /subscribe", *asyncio.run(drive(base, posts, concurrency))))
+        rows.append(report("POST /subscribe", *timed(base, posts, concurrency, server)))
 
         total = signups + len(warmup)
         maildir = workdir / "mail" / "new"
@@ -161,7 +176,7 @@ def run(store_kind: str, signups: int, concurrency: int, workdir: Path) -> list[
                    {"content": b"List-Unsubscribe=One-Click",
                     "headers": {"Content-Type": "application/x-www-form-urlencoded"}})
                   for key in keys[len(warmup):]]
-        rows.append(report("POST one-click", *asyncio.run(drive(base, clicks, concurrency))))
+        rows.append(report("POST one-click", *timed(base, clicks, concurrency, server)))
         with store.session() as session:
             left = session.scalar(select(func.count()).select_from(Subscription).where(
                 Subscription.status == SubscriptionStatus.UNSUBSCRIBED))
@@ -205,11 +220,11 @@ def main() -> None:
             rows += run(kind, args.signups, args.concurrency, workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    print("\n| store | request | requests | requests/s | p50 ms | p99 ms | errors | lost rows |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| store | request | requests | requests/s | p50 ms | p99 ms | errors | lost rows | server CPU/request |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['store']} | {r['what']} | {r['requests']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-              f"{r['errors']} | {r['lost']} |")
+              f"{r['errors']} | {r['lost']} | {r['cpu_ms']:.1f} ms |")
     if any(r["errors"] or r["lost"] for r in rows):
         raise SystemExit(1)
 

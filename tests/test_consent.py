@@ -241,3 +241,24 @@ def test_public_only_sign_up_refuses_a_private_list_and_names_the_lists(newslett
                                 now=clock(), languages=("en", "fr"), public_only=True)
     assert due.list_slugs == ("alerts", "asp-daily")
     assert due.list_names == ("Campaign alerts", "ASP daily summaries")
+
+
+def test_a_new_address_is_written_whole_and_the_resend_limit_reads_it(newsletter, clock):
+    """A first sign-up (the straight-INSERT path): the person, a pending subscription per list,
+    a SIGNUP event per list and one CONFIRMATION_SENT event, all with the request's context."""
+    with newsletter.store.session() as session:
+        due = consent.subscribe(session, "Bea@Example.org", "Bea", None, ["asp-daily", "alerts"], FORM,
+                                now=clock(), languages=("fr", "en"))
+    assert (due.email, due.name, due.language, due.list_slugs) == ("bea@example.org", "Bea", "fr",
+                                                                   ("asp-daily", "alerts"))
+    data = newsletter.export_person("bea@example.org")
+    assert sorted((s["list"], s["status"]) for s in data["subscriptions"]) == [
+        ("alerts", "pending"), ("asp-daily", "pending")]
+    events = sorted(e["event"] for e in data["consent_log"])
+    assert events == ["confirmation_sent", "signup", "signup"]
+    assert all((e["ip"], e["user_agent"], e["source"]) == ("203.0.113.7", "Mozilla/5.0 test", "website-footer")
+               for e in data["consent_log"])
+    with newsletter.store.session() as session:  # at once again: known, pending, within the re-send interval
+        assert consent.subscribe(session, "bea@example.org", "Bea", None, ["asp-daily"], FORM, now=clock(),
+                                 languages=("fr", "en")) is None
+        assert consent.find_subscriber(session, "bea@example.org").key == due.subscriber_key

@@ -8,9 +8,9 @@ name)** with markers where the person's name and links go, and turns that render
 `ConfirmationSkeleton`: the headers that are the same for everyone encoded and folded once (with
 `message.MAIL_POLICY`, like `build_transactional`), the two body parts kept as text. Per person
 it fills the markers (HTML-escaped in the HTML part), quoted-printable encodes the two parts in
-one C call each, and joins the bytes (~0.1 ms instead of ~5 ms); the mail is the one
-`build_transactional` makes from `render_confirmation` (same headers, same decoded content; a
-test compares them). It is delivered over a small pool of reused SMTP connections.
+one C call each, and joins the bytes (~0.2 ms, ~0.45 ms with the two signed links, instead of
+~5 ms); the mail is the one `build_transactional` makes from `render_confirmation` (same
+headers, same decoded content; a test compares them). It is delivered over a small pool of reused SMTP connections.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .addresses import address_hash, clean_text, normalise_address
@@ -100,22 +100,44 @@ def new_subscriber_key() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _event_values(ctx: ConsentContext, kind: ConsentKind, now: datetime, list_id: int | None = None,
+                  note: str | None = None) -> dict[str, Any]:
+    """The columns of one consent-log row (without the subscriber)."""
+    return dict(
+        list_id=list_id,
+        kind=kind,
+        channel=ctx.channel,
+        at=now,
+        ip=(ctx.ip or None) and ctx.ip[:64],
+        user_agent=(ctx.user_agent or None) and ctx.user_agent[:512],
+        source=(ctx.source or None) and ctx.source[:200],
+        consent_version=ctx.consent_version,
+        note=note if note is not None else ctx.note,
+    )
+
+
 def _log(session: Session, subscriber: Subscriber, kind: ConsentKind, ctx: ConsentContext, now: datetime,
          list_id: int | None = None, note: str | None = None) -> None:
-    session.add(
-        ConsentEvent(
-            subscriber=subscriber,
-            list_id=list_id,
-            kind=kind,
-            channel=ctx.channel,
-            at=now,
-            ip=(ctx.ip or None) and ctx.ip[:64],
-            user_agent=(ctx.user_agent or None) and ctx.user_agent[:512],
-            source=(ctx.source or None) and ctx.source[:200],
-            consent_version=ctx.consent_version,
-            note=note if note is not None else ctx.note,
-        )
-    )
+    session.add(ConsentEvent(subscriber=subscriber, **_event_values(ctx, kind, now, list_id, note)))
+
+
+def _insert_new_subscriber(session: Session, address: str, name: str, language: str, mailing_lists: list,
+                           ctx: ConsentContext, now: datetime) -> ConfirmationDue:
+    """A person never seen before, pending on `mailing_lists`, with the SIGNUP events and the
+    CONFIRMATION_SENT event: three INSERT statements (Core), not the ORM's unit of work."""
+    key = new_subscriber_key()
+    subscriber_id = session.execute(insert(Subscriber.__table__).values(
+        key=key, email=address, name=name, language=language, status=SubscriberStatus.ACTIVE,
+        created_at=now, updated_at=now)).inserted_primary_key[0]
+    session.execute(insert(Subscription.__table__), [
+        dict(subscriber_id=subscriber_id, list_id=m.id, status=SubscriptionStatus.PENDING, created_at=now,
+             confirmed_at=None, unsubscribed_at=None)
+        for m in mailing_lists])
+    slugs = [m.slug for m in mailing_lists]
+    events = [_event_values(ctx, ConsentKind.SIGNUP, now, list_id=m.id) for m in mailing_lists]
+    events.append(_event_values(ctx, ConsentKind.CONFIRMATION_SENT, now, note=",".join(slugs)))
+    session.execute(insert(ConsentEvent.__table__), [dict(e, subscriber_id=subscriber_id) for e in events])
+    return ConfirmationDue(key, address, name, language, tuple(slugs), tuple(m.name for m in mailing_lists))
 
 
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
@@ -206,20 +228,16 @@ def subscribe(
         if is_suppressed(session, address):
             return None
         subscriber = find_subscriber(session, address)
-        created = subscriber is None
-        if created:
-            subscriber = Subscriber(
-                key=new_subscriber_key(), email=address, name=name, language=language or languages[0],
-                status=SubscriberStatus.ACTIVE, created_at=now, updated_at=now,
-            )
-            session.add(subscriber)
+        if subscriber is None:  # the common case on a busy form: straight INSERTs
+            return _insert_new_subscriber(session, address, name, language or languages[0], mailing_lists,
+                                          ctx, now)
         elif subscriber.status is not SubscriberStatus.ACTIVE:
             return None
 
         pending: list[str] = []
         pending_names: list[str] = []
         any_active = False
-        current = {} if created else {sub.list_id: sub for sub in subscriber.subscriptions}
+        current = {sub.list_id: sub for sub in subscriber.subscriptions}
         for mailing_list in mailing_lists:
             sub = current.get(mailing_list.id)
             if sub is not None and sub.status is SubscriptionStatus.ACTIVE:
@@ -235,12 +253,12 @@ def subscribe(
             pending_names.append(mailing_list.name)
         if not pending:
             return None
-        if not created and not any_active and not _has_active(session, subscriber):
+        if not any_active and not _has_active(session, subscriber):
             # Nobody has confirmed this address yet: the newest sign-up's name and language win.
             subscriber.name = name or subscriber.name
             subscriber.language = language or subscriber.language
             subscriber.updated_at = now
-        if not created and not _confirmation_allowed(session, subscriber, now):
+        if not _confirmation_allowed(session, subscriber, now):
             return None
         _log(session, subscriber, ConsentKind.CONFIRMATION_SENT, ctx, now, note=",".join(pending))
     session.flush()
