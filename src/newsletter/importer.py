@@ -602,12 +602,12 @@ class _ConfirmationMailer:
     async def _send(self, dues: list[tuple[ConfirmationDue, list[str]]]) -> tuple[int, int]:
         sent = refused = 0
         for due, list_names in dues:
-            message = self.newsletter.confirmation_message(due, list_names)
+            envelope = self.newsletter.confirmation_wire(due, list_names)
             for attempt in range(2):
                 try:
                     if self._client is None or not self._client.is_connected:
                         await self._connect()
-                    errors, _ = await self._client.send_message(message)
+                    errors, _ = await self._client.sendmail(*envelope)
                     refused += bool(errors)
                     sent += not errors
                     break

@@ -12,7 +12,6 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -22,7 +21,7 @@ from .config import Config
 from .consent import ConfirmationDue, ConsentContext
 from .errors import UnknownSubscriber
 from .lists import get_list
-from .smtp import send_one
+from .smtp import send_bytes
 from .store import (
     Channel,
     ConsentEvent,
@@ -104,14 +103,16 @@ class Newsletter:
         return SignupResult(True)
 
     async def send_confirmation(self, due: ConfirmationDue, list_names: list[str]) -> None:
-        await send_one(self.config.smtp, self.confirmation_message(due, list_names))
+        """Mail the double opt-in confirmation for `due` on a connection of its own."""
+        await send_bytes(self.config.smtp, *self.confirmation_wire(due, list_names))
 
-    def confirmation_message(self, due: ConfirmationDue, list_names: list[str]) -> EmailMessage:
-        """The double opt-in mail for `due`, ready to hand to a relay (bulk senders reuse a connection).
+    def confirmation_wire(self, due: ConfirmationDue, list_names: list[str]) -> tuple[str, list[str], bytes]:
+        """(envelope sender, recipients, bytes) of the confirmation for `due`, ready for `sendmail`.
 
-        Rendered and CSS-inlined once per (language, lists), then filled in for the person.
+        Built from a skeleton rendered and CSS-inlined once per (language, lists); bulk senders
+        (the importer) hand many of these to one connection.
         """
-        return self.confirmations.message(due, list_names)
+        return self.confirmations.wire(due, list_names)
 
     @functools.cached_property
     def confirmations(self) -> "ConfirmationSender":

@@ -14,7 +14,7 @@ import aiosmtplib
 from .config import SmtpSettings
 from .errors import DeliveryError
 
-__all__ = ["open_connection", "send_one", "wire_form"]
+__all__ = ["open_connection", "send_one", "send_bytes", "wire_form"]
 
 
 async def open_connection(settings: SmtpSettings, *, local_hostname: str | None = None) -> aiosmtplib.SMTP:
@@ -72,9 +72,17 @@ async def send_one(settings: SmtpSettings, message: EmailMessage, *, sender: str
 
     Raises DeliveryError if the relay cannot be used or refuses the message.
     """
+    await send_bytes(settings, *wire_form(message, sender=sender))
+
+
+async def send_bytes(settings: SmtpSettings, sender: str, recipients: list[str], data: bytes) -> None:
+    """Deliver one finished message (bytes as they go on the wire) on its own connection.
+
+    Raises DeliveryError if the relay cannot be used or refuses the message.
+    """
     client = await open_connection(settings)
     try:
-        errors, _reply = await client.sendmail(*wire_form(message, sender=sender))
+        errors, _reply = await client.sendmail(sender, recipients, data)
         if errors:
             detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in errors.items())
             raise DeliveryError(f"the relay refused: {detail}")
