@@ -340,3 +340,32 @@ async def test_test_send_records_nothing(store, config, clock, smtp_server):
 ])
 def test_classify_reply(reply, verdict):
     assert classify_reply(reply) is verdict
+
+
+async def test_campaign_goes_out_with_this_installations_verp_and_dkim(store, config, clock, smtp_server, tmp_path):
+    import dkim as dkimpy
+
+    from newsletter import dkim, verp
+    from newsletter.send import with_installation_hooks
+
+    key = dkim.generate_key("news2026", "example.org", tmp_path)
+    config = config.with_changes(bounce_address="bounces@news.example.org", dkim_selector="news2026",
+                                 dkim_domain="example.org", dkim_key_file=str(key.private_key_path))
+    emails = start(store, clock, 5)
+    with store.session() as session:
+        campaign_id = campaigns.get_campaign(session, SLUG).id
+        keys = {s.email: s.key for s in session.scalars(select(Subscriber))}
+    options = with_installation_hooks(SendOptions(concurrency=2, batch_size=7, idle_poll=3600.0), config, campaign_id)
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    result = await Sender(store, config, SLUG, skeletons, options=options, clock=clock, sleep=FakeSleep(clock)).run()
+    assert result.counts.sent == 5
+
+    def dnsfunc(qname, timeout=5):
+        wanted = qname.decode() if isinstance(qname, bytes) else qname
+        return key.dns_value.encode() if wanted.rstrip(".") == key.dns_name else None
+
+    for received in smtp_server.received:
+        recipient = received.rcpt_tos[0]
+        assert verp.read_verp(config.secret(), received.mail_from) == (campaign_id, keys[recipient])
+        assert dkimpy.verify(received.data, dnsfunc=dnsfunc)
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == sorted(emails)

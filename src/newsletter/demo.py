@@ -36,7 +36,7 @@ from pathlib import Path
 
 import uvicorn
 
-from .campaigns import start_campaign
+from .campaigns import get_campaign, start_campaign
 from .compose import render_issue
 from .config import Config, load_config
 from .content import load_issue
@@ -44,7 +44,7 @@ from .errors import NewsletterError
 from .lint import lint_issue
 from .lists import create_list, get_list
 from .preview import write_preview
-from .send import SendOptions, build_skeletons, send_campaign
+from .send import SendOptions, build_skeletons, send_campaign, with_installation_hooks
 from .service import Newsletter
 from .sink import Sink
 from .store import SubscriptionStatus, open_store
@@ -303,8 +303,10 @@ def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult,
                        kind=issue.kind.value, languages=list(rendered), default_language="en",
                        source={"files": [str(p) for p in sources]})
     skeletons = build_skeletons(config, rendered, issue.list, list_name, issue.slug)
-    outcome = asyncio.run(send_campaign(newsletter.store, config, issue.slug, skeletons,
-                                        options=SendOptions(concurrency=4)))
+    with newsletter.store.session() as session:
+        campaign_id = get_campaign(session, issue.slug).id
+    options = with_installation_hooks(SendOptions(concurrency=4), config, campaign_id)
+    outcome = asyncio.run(send_campaign(newsletter.store, config, issue.slug, skeletons, options=options))
     result.campaign = issue.slug
     result.subjects = {lang: mail.subject for lang, mail in rendered.items()}
     result.outcome = dict(outcome.counts._asdict()) if hasattr(outcome, "counts") else {}

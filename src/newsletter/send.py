@@ -29,13 +29,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import NamedTuple
 
 from . import bounces, campaigns, outbox
 from .config import Config
+from .dkim import signer_from_config
 from .delivery import Reply, SmtpConnection, Stage, Verdict, classify_reply, open_smtp
 from .errors import DeliveryError
 from .message import ListInfo, MailSkeleton, Recipient, UnsafeHeaderValue, message_id_domain, message_id_for
@@ -43,6 +44,7 @@ from .outbox import ClaimedRow, Counts, Outcome
 from .pacing import DomainLimits, Pace, RateLimiter
 from .compose import RenderedMail
 from .store import Campaign, CampaignStatus, OutboxStatus, Store
+from .verp import envelope_sender
 from .tokens import Purpose
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "send_test",
     "new_worker_id",
     "build_skeletons",
+    "with_installation_hooks",
     "SendPlan",
     "plan_send",
 ]
@@ -174,6 +177,15 @@ class Links:
         prefs = self._prefs({"s": row.key, "g": row.language} if row.language else {"s": row.key})
         return (f"{self.base}/{Purpose.UNSUBSCRIBE.value}/{unsub}", f"{self.base}/{Purpose.PREFERENCES.value}/{prefs}",
                 f"mailto:{self.mailto}?subject=unsubscribe%20{unsub}")
+
+
+def with_installation_hooks(options: SendOptions, config: Config, campaign_id: int) -> SendOptions:
+    """`options` with this installation's DKIM signer and VERP return path, where configured.
+
+    Every sender of a campaign (the CLI, workers, the demo) should send with these.
+    """
+    return replace(options, signer=signer_from_config(config),
+                   envelope_sender=lambda row: envelope_sender(config, campaign_id, row.key))
 
 
 def build_skeletons(config: Config, variants: Mapping[str, RenderedMail], list_slug: str, list_name: str,

@@ -13,14 +13,12 @@ from .. import campaigns as campaigns_lib
 from .. import outbox
 from ..compose import render_issue
 from ..content import load_issue
-from ..dkim import signer_from_config
 from ..errors import DeliveryError
 from ..lint import lint_issue
 from ..pacing import Pace
-from ..send import Progress, SendOptions, Sender, build_skeletons, plan_send, send_test
+from ..send import Progress, SendOptions, Sender, build_skeletons, plan_send, send_test, with_installation_hooks
 from ..service import Newsletter
 from ..store import CampaignStatus
-from ..verp import envelope_sender
 from . import main, pass_newsletter
 
 #: Used for the duration estimate when no --rate is given (what one process sustains here).
@@ -66,8 +64,7 @@ def _run_sender(newsletter: Newsletter, slug: str, files: list[str], options: Se
         campaign = campaigns_lib.get_campaign(session, slug)
         list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
     skeletons = build_skeletons(config, rendered, list_slug, list_name, slug)
-    options = SendOptions(**{**options.__dict__, "signer": signer_from_config(config),
-                             "envelope_sender": lambda row: envelope_sender(config, campaign_id, row.key)})
+    options = with_installation_hooks(options, config, campaign_id)
     sender = Sender(newsletter.store, config, slug, skeletons, options=options, clock=newsletter.clock,
                     on_progress=_print_progress)
 
