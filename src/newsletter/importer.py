@@ -76,8 +76,6 @@ __all__ = [
 BATCH_SIZE = 2000
 #: Rejected rows kept in the report (all of them go to the reject file).
 MAX_REPORTED_REJECTS = 1000
-#: Files smaller than this are checked in this process: starting workers costs more than it saves.
-POOL_MIN_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -97,8 +95,9 @@ class ImportOptions:
     #: Write rejected rows (the original cells plus `line` and `reason`) to this CSV file.
     rejects_path: str | None = None
     batch_size: int = BATCH_SIZE
-    #: Worker processes for validation: None = one per CPU for big files, 0 = none.
-    workers: int | None = None
+    #: Worker processes that check rows while this one writes. 0: check here, which measured
+    #: faster on 2 cores once domain checks are memoised (docs/benchmarks.md).
+    workers: int = 0
 
 
 class ImportProgress(NamedTuple):
@@ -184,6 +183,7 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
     bad options, and DeliveryError when confirmation mails are due and the relay cannot be used
     (checked before anything is written; if it fails later, the batches already committed stay).
     Rows are never raised: each bad row is counted and reported with its line number.
+    Blocking: call it from synchronous code or a worker thread, not from a running event loop.
     """
     path = os.fspath(path)
     config = newsletter.config
@@ -203,9 +203,7 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
             extra_lists=tuple(options.list_slugs), default_language=None,
             check_deliverability=config.check_deliverability,
         )
-        workers = options.workers
-        if workers is None:
-            workers = (os.cpu_count() or 1) if rows.total_bytes >= POOL_MIN_BYTES else 0
+        workers = options.workers or 0
         if not options.confirmed and not options.dry_run:
             mailer = _ConfirmationMailer(newsletter)
             mailer.connect()  # fail before writing anything if the relay cannot be used
@@ -338,14 +336,17 @@ def _write_batch(session: Session, people: list[_Person], lists: dict[str, _List
     emails = [p.email for p in people]
     hashes = {address_hash(e): e for e in emails}
     suppressed = {hashes[h] for h in session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(list(hashes))))}
+        select(Suppression.address_hash).where(Suppression.address_hash.in_(_many("hashes"))),
+        {"hashes": list(hashes)})}
     existing = {r.email: r for r in session.execute(
-        select(S.c.id, S.c.key, S.c.email, S.c.name, S.c.language, S.c.status).where(S.c.email.in_(emails)))}
+        select(S.c.id, S.c.key, S.c.email, S.c.name, S.c.language, S.c.status).where(S.c.email.in_(_many("emails"))),
+        {"emails": emails})}
     current: dict[int, dict[int, SubscriptionStatus]] = {}
     if existing:
         ids = [r.id for r in existing.values()]
         for sid, lid, status in session.execute(
-                select(L.c.subscriber_id, L.c.list_id, L.c.status).where(L.c.subscriber_id.in_(ids))):
+                select(L.c.subscriber_id, L.c.list_id, L.c.status).where(L.c.subscriber_id.in_(_many("ids"))),
+                {"ids": ids}):
             current.setdefault(sid, {})[lid] = status
 
     confirmed = options.confirmed
@@ -380,33 +381,38 @@ def _write_batch(session: Session, people: list[_Person], lists: dict[str, _List
     if options.dry_run or not plans:
         return []
 
-    new_rows = [
-        {"key": new_subscriber_key(), "email": p.email, "name": p.name, "language": p.language or default_language,
-         "status": SubscriberStatus.ACTIVE, "created_at": now, "updated_at": now}
-        for p, known, _, _ in plans if known is None
-    ]
+    # The bulk writes go straight to the driver's executemany: constant values (time, enums) are
+    # converted to their database form once per batch, not once per row by the ORM.
+    bulk = _BulkWriter(session)
+    at = bulk.value(S.c.created_at, now)
+    new_people = [p for p, known, _, _ in plans if known is None]
     ids = {p.email: known.id for p, known, _, _ in plans if known is not None}
     keys = {p.email: (known.key, known.name, known.language) for p, known, _, _ in plans if known is not None}
-    if new_rows:
-        for row_id, email in session.execute(insert(S).returning(S.c.id, S.c.email), new_rows):
+    if new_people:
+        active = bulk.value(S.c.status, SubscriberStatus.ACTIVE)
+        for p in new_people:
+            keys[p.email] = (new_subscriber_key(), p.name, p.language or default_language)
+        bulk.insert(S, ("key", "email", "name", "language", "status", "created_at", "updated_at"),
+                    [(keys[p.email][0], p.email, p.name, keys[p.email][2], active, at, at) for p in new_people])
+        for email, row_id in session.execute(select(S.c.email, S.c.id).where(S.c.email.in_(_many("emails"))),
+                                             {"emails": [p.email for p in new_people]}):
             ids[email] = row_id
-        for row in new_rows:
-            keys[row["email"]] = (row["key"], row["name"], row["language"])
 
-    status = SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING
+    status = bulk.value(L.c.status, SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING)
+    kind = bulk.value(E.c.kind, ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP)
+    channel = bulk.value(E.c.channel, Channel.IMPORT)
+    event_note = note if confirmed else None
     subscriptions, activations, events = [], [], []
     for person, _, to_add, to_activate in plans:
         sid = ids[person.email]
         for lid in to_add:
-            subscriptions.append({"subscriber_id": sid, "list_id": lid, "status": status, "created_at": now,
-                                  "confirmed_at": now if confirmed else None, "unsubscribed_at": None})
+            subscriptions.append((sid, lid, status, at, at if confirmed else None))
         for lid in to_activate:
             activations.append({"sid": sid, "lid": lid})
         for lid in [*to_add, *to_activate]:
-            events.append(_event(sid, lid, ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP,
-                                 now, source, note if confirmed else None))
+            events.append((sid, lid, kind, channel, at, source, event_note))
     if subscriptions:
-        session.execute(insert(L), subscriptions)
+        bulk.insert(L, ("subscriber_id", "list_id", "status", "created_at", "confirmed_at"), subscriptions)
     if activations:
         session.execute(
             update(L).where(L.c.subscriber_id == bindparam("sid"), L.c.list_id == bindparam("lid"))
@@ -417,15 +423,21 @@ def _write_batch(session: Session, people: list[_Person], lists: dict[str, _List
     dues: list[ConfirmationDue] = []
     if not confirmed:
         slug_of = {info.id: slug for slug, info in lists.items()}
+        sent = bulk.value(E.c.kind, ConsentKind.CONFIRMATION_SENT)
         for person, _, to_add in due_plans:
             sid = ids[person.email]
             slugs = tuple(slug_of[lid] for lid in to_add)
-            events.append(_event(sid, None, ConsentKind.CONFIRMATION_SENT, now, source, ",".join(slugs)))
+            events.append((sid, None, sent, channel, at, source, ",".join(slugs)))
             key, name, language = keys[person.email]
             dues.append(ConfirmationDue(key, person.email, name, language, slugs))
     if events:
-        session.execute(insert(E), events)
+        bulk.insert(E, ("subscriber_id", "list_id", "kind", "channel", "at", "source", "note"), events)
     return dues
+
+
+def _many(name: str):  # noqa: ANN202
+    """An IN (...) parameter bound at execution: the statement is compiled once, not per value."""
+    return bindparam(name, expanding=True)
 
 
 def _count(tally: _Tally, person: _Person, outcome: str) -> None:
@@ -436,10 +448,24 @@ def _count(tally: _Tally, person: _Person, outcome: str) -> None:
         setattr(tally, outcome, getattr(tally, outcome) + 1)
 
 
-def _event(subscriber_id: int, list_id: int | None, kind: ConsentKind, now: datetime, source: str,
-           note: str | None) -> dict:
-    return {"subscriber_id": subscriber_id, "list_id": list_id, "kind": kind, "channel": Channel.IMPORT, "at": now,
-            "ip": None, "user_agent": None, "source": source, "consent_version": None, "note": note}
+class _BulkWriter:
+    """INSERTs of many rows through the driver's executemany, in the session's transaction."""
+
+    def __init__(self, session: Session):
+        self.connection = session.connection()
+        self.dialect = self.connection.dialect
+        self.placeholder = "?" if self.dialect.paramstyle == "qmark" else "%s"
+
+    def value(self, column, value):  # noqa: ANN001, ANN201
+        """`value` as the driver must receive it for `column` (what SQLAlchemy would bind)."""
+        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        return process(value) if process else value
+
+    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:  # noqa: ANN001
+        """Insert `rows` (values in database form, in `columns` order). Names are ours, never user data."""
+        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+               f"VALUES ({', '.join([self.placeholder] * len(columns))})")
+        self.connection.exec_driver_sql(sql, rows)
 
 
 def _confirmations_allowed(session: Session, subscriber_ids: list[int], now: datetime) -> set[int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..importer import ImportOptions, ImportProgress, ImportReport, import_csv
@@ -29,12 +31,12 @@ def printable(text: str) -> str:
               help="Write the rejected rows to this CSV file (the original columns plus line and reason).")
 @click.option("--delimiter", type=click.Choice([",", ";", "tab"]), default=None,
               help="The column delimiter (default: detected from the header line).")
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Processes that validate addresses (default: one per CPU for big files; 0: none).")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Extra processes that validate rows while this one writes (0: validate here).")
 @pass_newsletter
 def import_(newsletter: Newsletter, file: str, lists: tuple[str, ...], language: str | None, confirmed: bool,
             consent_note: str | None, dry_run: bool, rejects: str | None, delimiter: str | None,
-            workers: int | None) -> None:
+            workers: int) -> None:
     """Import people from a CSV file with a header (email, and optionally name, language, lists).
 
     Imported people are pending and get a confirmation mail, unless --confirmed. Suppressed and
@@ -48,7 +50,7 @@ def import_(newsletter: Newsletter, file: str, lists: tuple[str, ...], language:
     options = ImportOptions(list_slugs=lists, language=language, confirmed=confirmed, consent_note=consent_note,
                             dry_run=dry_run, delimiter=delimiter, rejects_path=rejects, workers=workers)
     label = "Checking" if dry_run else "Importing"
-    with click.progressbar(length=1, label=label, file=click.get_text_stream("stderr"),
+    with click.progressbar(length=1, label=label, file=sys.stderr,
                            show_pos=False, show_percent=True) as bar:
         done = 0
 
