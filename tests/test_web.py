@@ -445,6 +445,8 @@ def test_security_headers(client, newsletter, clock, smtp_server):
     assert client.get("/healthz").text == "ok"
     missing = client.get("/nowhere")
     assert missing.status_code == 404 and "Page not found" in missing.text
+    switcher = BeautifulSoup(client.get("/nowhere/at-all").text, "html.parser").find("nav").find_all("a")
+    assert {a["href"].split("?")[0] for a in switcher} == {"/archive"}  # an unknown path is never echoed
 
 
 def test_pages_speak_the_links_language_then_accept_language(newsletter, client, clock, smtp_server):

@@ -94,7 +94,8 @@ async def _not_found(request: Request, exc: HTTPException) -> Response:
     web: WebState = request.app.state.web
     language = choose_language(request, web.config.languages, web.config.default_language)
     status = exc.status_code if exc.status_code in (404, 405) else 400
-    return render_page(request, "not_found.html", language, status_code=status)
+    return render_page(request, "not_found.html", language, status_code=status,
+                       path=request.scope.get("root_path", "") + "/archive")  # never echo an unknown path
 
 
 def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None) -> Starlette:

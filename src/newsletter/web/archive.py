@@ -71,7 +71,8 @@ async def archive_index(request: Request) -> Response:
     list_slug = request.path_params.get("list_slug")
     issues = await web.db(_issues, web.newsletter, list_slug)
     if list_slug is not None and not issues:
-        return render_page(request, "not_found.html", language, status_code=404)
+        return render_page(request, "not_found.html", language, status_code=404,
+                           path=request.scope.get("root_path", "") + "/archive")
     entries = _entries(web.config, issues, language)
     groups: dict[str, dict] = {}
     for entry in entries:
@@ -88,7 +89,8 @@ async def archive_issue(request: Request) -> Response:
     asked = params.get("language")
     if asked is not None and asked not in web.config.languages:
         language = choose_language(request, web.config.languages, web.config.default_language)
-        return render_page(request, "not_found.html", language, status_code=404)
+        return render_page(request, "not_found.html", language, status_code=404,
+                           path=request.scope.get("root_path", "") + "/archive")
     language = asked or choose_language(request, web.config.languages, web.config.default_language)
     try:
         item = await web.db(_find, web.newsletter, params["list_slug"], params["slug"])
@@ -96,7 +98,8 @@ async def archive_issue(request: Request) -> Response:
     except (UnknownIssue, ContentError, MissingVariant) as exc:
         if not isinstance(exc, UnknownIssue):
             log.warning("archive: %s cannot be shown: %s", request.url.path, exc)
-        return render_page(request, "not_found.html", language, status_code=404)
+        return render_page(request, "not_found.html", language, status_code=404,
+                           path=request.scope.get("root_path", "") + "/archive")
     return HTMLResponse(page.html, headers={
         "Content-Security-Policy": ISSUE_CSP, "Content-Language": page.language,
         "Cache-Control": "public, max-age=300", "Vary": "Accept-Language",
