@@ -23,7 +23,6 @@ from .errors import UnknownSubscriber
 from .lists import get_list
 from .smtp import send_bytes
 from .store import (
-    Channel,
     ConsentEvent,
     MailingList,
     Store,
@@ -193,6 +192,3 @@ class Newsletter:
         with self.store.session() as session:
             subscriber = consent.find_subscriber(session, email)
             return consent.consent_log(session, subscriber) if subscriber else []
-
-    def cli_context(self, note: str | None = None) -> ConsentContext:
-        return ConsentContext(channel=Channel.CLI, source="cli", note=note)

@@ -98,6 +98,21 @@ def csrf_ok(request: Request, fields: dict[str, Any]) -> bool:
     return check_csrf(web.secret(), request.path_params["token"], fields.get("csrf"), web.newsletter.clock())
 
 
+async def pressed(request: Request, purpose: Purpose,
+                  fields: dict[str, Any]) -> tuple[visitor.LinkHolder, str] | Response:
+    """Who pressed a token page's button, and the page's language; or the page to answer with.
+
+    A bad token gets the invalid-link page, a missing or wrong CSRF token the refusal page.
+    """
+    holder = await holder_of(request, purpose)
+    if holder is None:
+        return invalid_link(request, purpose)
+    language = token_language(request, holder)
+    if not csrf_ok(request, fields):
+        return csrf_refused(request, language)
+    return holder, language
+
+
 def page(request: Request, template: str, language: str, **context: Any) -> Response:
     """A token page; its links (language switcher, sub-forms) point at the link's own page."""
     path, token = request.url.path, request.path_params["token"]
@@ -125,12 +140,10 @@ async def confirm_page(request: Request) -> Response:
 async def confirm_submit(request: Request) -> Response:
     web = request.app.state.web
     fields = await read_form(request)
-    holder = await holder_of(request, Purpose.CONFIRM)
-    if holder is None:
-        return invalid_link(request, Purpose.CONFIRM)
-    language = token_language(request, holder)
-    if not csrf_ok(request, fields):
-        return csrf_refused(request, language)
+    checked = await pressed(request, Purpose.CONFIRM, fields)
+    if isinstance(checked, Response):
+        return checked
+    holder, language = checked
     ctx = link_context(request, Channel.LINK, "confirm-page")
     try:
         await web.db(web.newsletter.confirm, request.path_params["token"], ctx)
@@ -165,12 +178,10 @@ async def unsubscribe_submit(request: Request) -> Response:
             return PlainTextResponse("This unsubscribe link is not valid.\n", status_code=400,
                                      headers=TOKEN_PAGE_HEADERS)
         return PlainTextResponse("Unsubscribed.\n", headers=TOKEN_PAGE_HEADERS)
-    holder = await holder_of(request, Purpose.UNSUBSCRIBE)
-    if holder is None:
-        return invalid_link(request, Purpose.UNSUBSCRIBE)
-    language = token_language(request, holder)
-    if not csrf_ok(request, fields):
-        return csrf_refused(request, language)
+    checked = await pressed(request, Purpose.UNSUBSCRIBE, fields)
+    if isinstance(checked, Response):
+        return checked
+    holder, language = checked
     try:
         changed = await web.db(web.newsletter.unsubscribe_by_token, token,
                                           link_context(request, Channel.LINK, "unsubscribe-page"))
@@ -183,12 +194,10 @@ async def unsubscribe_submit(request: Request) -> Response:
 async def undo_submit(request: Request) -> Response:
     web = request.app.state.web
     fields = await read_form(request)
-    holder = await holder_of(request, Purpose.UNSUBSCRIBE)
-    if holder is None:
-        return invalid_link(request, Purpose.UNSUBSCRIBE)
-    language = token_language(request, holder)
-    if not csrf_ok(request, fields):
-        return csrf_refused(request, language)
+    checked = await pressed(request, Purpose.UNSUBSCRIBE, fields)
+    if isinstance(checked, Response):
+        return checked
+    holder, language = checked
     try:
         back = await web.db(visitor.undo_unsubscribe, web.newsletter, Purpose.UNSUBSCRIBE,
                                        request.path_params["token"], fields["lists"],
@@ -211,12 +220,10 @@ async def block_page(request: Request) -> Response:
 async def block_submit(request: Request) -> Response:
     web = request.app.state.web
     fields = await read_form(request)
-    holder = await holder_of(request, Purpose.BLOCK)
-    if holder is None:
-        return invalid_link(request, Purpose.BLOCK)
-    language = token_language(request, holder)
-    if not csrf_ok(request, fields):
-        return csrf_refused(request, language)
+    checked = await pressed(request, Purpose.BLOCK, fields)
+    if isinstance(checked, Response):
+        return checked
+    holder, language = checked
     try:
         await web.db(web.newsletter.block_by_token, request.path_params["token"],
                                 link_context(request, Channel.LINK, "block-page"))
