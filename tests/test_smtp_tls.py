@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from newsletter.config import SmtpSettings
 from newsletter.errors import DeliveryError
@@ -53,10 +54,18 @@ def _server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
     return context
 
 
-def _serve(recorder: _Recorder, context: ssl.SSLContext, *, implicit: bool) -> Iterator[int]:
+def _only(user: str, password: str):  # noqa: ANN202
+    def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            user.encode(), password.encode())
+        return AuthResult(success=ok, handled=False)
+    return authenticator
+
+
+def _serve(recorder: _Recorder, context: ssl.SSLContext, *, implicit: bool, **auth) -> Iterator[int]:  # noqa: ANN003
     port = free_port()
     tls = {"ssl_context": context} if implicit else {"tls_context": context, "require_starttls": True}
-    controller = Controller(recorder, hostname="127.0.0.1", port=port, **tls)
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, **tls, **auth)
     controller.start()
     try:
         yield port
@@ -93,3 +102,18 @@ def test_an_unverifiable_certificate_stops_before_anything_is_sent(ca, tmp_path,
             asyncio.run(send_bytes(settings, "a@example.org", ["b@example.org"], MESSAGE))
     assert recorder.received == []
     assert "cannot be verified" in str(info.value) and "is it running" not in str(info.value), info.value
+
+
+@pytest.mark.parametrize("password, works", [("s3cret", True), ("wrong", False)])
+def test_login_after_starttls(ca, trusted, password, works):
+    """The relay refuses AUTH before TLS (aiosmtpd's default); we log in only once encrypted."""
+    recorder = _Recorder()
+    auth = dict(authenticator=_only("news", "s3cret"), auth_required=True)
+    for port in _serve(recorder, _server_context(ca, "127.0.0.1"), implicit=False, **auth):
+        settings = SmtpSettings("127.0.0.1", port, "starttls", username="news", password=password, timeout=10)
+        if works:
+            asyncio.run(send_bytes(settings, "a@example.org", ["b@example.org"], MESSAGE))
+        else:
+            with pytest.raises(DeliveryError, match="refused the login for 'news'"):
+                asyncio.run(send_bytes(settings, "a@example.org", ["b@example.org"], MESSAGE))
+    assert recorder.received == ([(True, MESSAGE)] if works else [])
