@@ -510,7 +510,7 @@ class Sender:
                     if outcome is None:  # the relay refuses us: the row goes back unmarked
                         await self._give_back(row)
                         return
-                    if reconnect:
+                    if reconnect or not conn.usable:
                         await conn.close()
                         conn = None
                     await self._record_and_wait(outcome)
@@ -548,7 +548,8 @@ class Sender:
         except (UnsafeHeaderValue, UnicodeError) as exc:
             return Outcome(row.id, OutboxStatus.FAILED, f"cannot build the message: {exc}", attempted=False), False
         await self.limiter.acquire()
-        reply = await conn.deliver(self.envelope_sender(row), row.email, data)
+        # MailSkeleton.render (and a DKIM signature) give CRLF line ends only.
+        reply = await conn.deliver(self.envelope_sender(row), row.email, data, crlf=True)
         verdict = classify_reply(reply)
         text = reply.describe()[:1000]
         if verdict is Verdict.RELAY:
