@@ -29,7 +29,7 @@ import asyncio
 import enum
 import re
 from collections import deque
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import aiosmtplib
 
@@ -92,6 +92,14 @@ def classify_reply(reply: Reply) -> Verdict:
     if reply.stage is Stage.RCPT:
         return Verdict.DEFER if code == 552 else Verdict.BOUNCE
     return Verdict.FAIL
+
+
+class Gate(Protocol):
+    """What `deliver` tells and waits for around a message (see `send.Sender`)."""
+
+    def mail_began(self) -> None: ...
+
+    async def wait_committed(self) -> None: ...
 
 
 class _Lost(Exception):
@@ -207,12 +215,23 @@ class SmtpConnection:
         except _Lost:
             pass
 
-    async def deliver(self, sender: str, recipient: str, data: bytes, *, crlf: bool = False) -> Reply:
+    async def deliver(self, sender: str, recipient: str, data: bytes, *, crlf: bool = False,
+                      gate: Gate | None = None) -> Reply:
         """Send one message to one recipient; the relay's answer, or a CONNECTION reply.
 
         `data` is the message as it goes on the wire; `crlf=True` vouches that its line ends
-        are all CRLF (as `MailSkeleton.render` guarantees), which saves normalising it.
+        are all CRLF (as `MailSkeleton.render` guarantees), which saves normalising it. A `gate`
+        is told when the relay has answered MAIL FROM (or the attempt ended), and is waited
+        for before the message's data goes out; if waiting raises, the message is abandoned
+        (the connection is closed, so the relay discards it) and a CONNECTION reply returned.
         """
+        try:
+            return await self._deliver(sender, recipient, data, crlf, gate)
+        finally:
+            if gate is not None:
+                gate.mail_began()
+
+    async def _deliver(self, sender: str, recipient: str, data: bytes, crlf: bool, gate: Gate | None) -> Reply:
         if _UNSAFE_ADDRESS.search(sender) or _UNSAFE_ADDRESS.search(recipient):
             return Reply(553, "the address contains characters an SMTP command cannot carry", Stage.DATA)
         utf8 = not (sender + recipient).isascii()
@@ -235,6 +254,8 @@ class SmtpConnection:
                         break
                     reader.write(command)
                 code, text = await reader.read(self.command_timeout)
+                if gate is not None and stage is Stage.MAIL:
+                    gate.mail_began()
                 if code == 421:  # the relay is closing: what failed first still counts
                     reader.transport.close()
                     return failure or Reply(code, text, stage)
@@ -247,6 +268,12 @@ class SmtpConnection:
             if failure is not None:
                 await self._reset()
                 return failure
+            if gate is not None:
+                try:
+                    await gate.wait_committed()
+                except Exception as exc:
+                    reader.transport.close()
+                    return Reply(0, f"not sent: {exc}", Stage.CONNECTION)
             if not crlf:
                 data = _LINE_ENDS.sub(b"\r\n", data)
             payload = data.replace(b"\r\n.", b"\r\n..")

@@ -11,10 +11,13 @@ with one INSERT … SELECT, claimed with one SELECT (`FOR UPDATE SKIP LOCKED` on
 SQLite the store's `BEGIN IMMEDIATE` serialises claimers) and two UPDATEs, and outcomes are
 written with one executemany.
 
-Consent is checked again when a row is claimed: a subscriber who is no longer active, whose
-subscription to the campaign's list is no longer active, or whose address is suppressed is
-never sent to; their row becomes `skipped` with the reason. An unsubscribe that committed
-before the claim is therefore never mailed.
+Consent is checked when a row is claimed, and again (`recheck_consent`) just before its
+message goes out: a subscriber who is no longer active, whose subscription to the campaign's
+list is no longer active, or whose address is suppressed is never sent to; their row becomes
+`skipped` with the reason. The sender holds the recheck's transaction open until the relay has
+the message's MAIL FROM (on PostgreSQL with the subscriber and subscription rows share-locked;
+on SQLite with the database's one write lock), so an unsubscribe either committed before the
+recheck — and the row is skipped — or commits after the message was begun.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "FailureLine",
     "create_rows",
     "claim_batch",
+    "recheck_consent",
     "record_outcomes",
     "release_rows",
     "count_rows",
@@ -224,6 +228,49 @@ def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int
             skipped,
         )
     return claimed, len(skipped)
+
+
+def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
+                    now: datetime) -> dict[int, str]:
+    """Check consent again for rows `worker` holds, in one query; skip those that fail it.
+
+    Returns {row id: reason} for the rows now `skipped`. On PostgreSQL the subscriber and
+    subscription rows are share-locked until the caller's transaction ends, so an unsubscribe
+    (an UPDATE of those rows) waits for it; on SQLite the caller's transaction holds the write
+    lock. Either way a change that commits after this call is ordered after the transaction.
+    """
+    if not rows:
+        return {}
+    s, sub = Subscriber.__table__, Subscription.__table__
+    ids = [r.id for r in rows]
+    query = (
+        select(OUTBOX.c.id, s.c.status, sub.c.status, s.c.email)
+        .select_from(OUTBOX.join(s, s.c.id == OUTBOX.c.subscriber_id)
+                     .join(sub, and_(sub.c.subscriber_id == OUTBOX.c.subscriber_id, sub.c.list_id == list_id)))
+        .where(OUTBOX.c.id.in_(ids))
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True, of=[s, sub])
+    found = {row_id: (s_status, sub_status, email) for row_id, s_status, sub_status, email in conn.execute(query)}
+    hashes = [address_hash(e) for _s, _u, e in found.values() if e is not None]
+    suppressed = set(conn.scalars(select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes)))) \
+        if hashes else set()
+    skipped: dict[int, str] = {}
+    for row_id in ids:
+        if row_id not in found:
+            reason = "the subscriber was erased or is not subscribed to the list"
+        else:
+            reason = _skip_reason(*found[row_id][:2], found[row_id][2], suppressed)
+        if reason:
+            skipped[row_id] = "skipped: " + reason
+    if skipped:
+        conn.execute(
+            update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.claimed_by == worker,
+                                 OUTBOX.c.status == OutboxStatus.SENDING)
+            .values(status=OutboxStatus.SKIPPED, last_reply=bindparam("b_reply"), claimed_by=None, updated_at=now),
+            [{"b_id": row_id, "b_reply": reason} for row_id, reason in skipped.items()],
+        )
+    return skipped
 
 
 # Built once: the sender runs it many times a second, and building it is most of its cost.
