@@ -8,7 +8,9 @@ order (then the address is accepted). `drop_in_data` closes the connection in th
 next that many messages' data. `delay` slows the reply to the final dot. A login is required
 when `auth` is set to {user: password}. `rcpt_attempts` counts RCPT commands per address;
 `begun[address]` lists when (time.time()) the server received the MAIL FROM of each
-transaction that named the address at RCPT. The server offers PIPELINING (aiosmtpd does).
+transaction that named the address at RCPT. The server offers PIPELINING (RFC 2920) unless
+`pipelining` is False; aiosmtpd reads commands line by line, so it can take them pipelined,
+but does not advertise it itself.
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ class _Handler:
     def __init__(self, owner: "RecordingSMTP"):
         self.owner = owner
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802, ANN001
+        session.host_name = hostname
+        if self.owner.pipelining:
+            responses.insert(len(responses) - 1 if responses[-1].startswith("250 ") else len(responses),
+                             "250-PIPELINING")
+        if not responses[-1].startswith("250 "):
+            responses.append("250 HELP")
+        return responses
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802, ANN001
         envelope.mail_at = time.time()
         envelope.mail_from = address
@@ -124,6 +135,7 @@ class RecordingSMTP:
     rcpt_attempts: dict[str, int] = field(default_factory=dict)
     begun: dict[str, list[float]] = field(default_factory=dict)
     delay: float = 0.0
+    pipelining: bool = True
     auth: dict[str, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
