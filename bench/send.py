@@ -35,7 +35,7 @@ from newsletter import campaigns, lists
 from newsletter.compose import RenderedMail
 from newsletter.config import Config
 from newsletter.personalise import Field, marker
-from newsletter.send import SendOptions, Sender, build_skeletons
+from newsletter.send import SendOptions, Sender, build_skeletons, run_sending
 from newsletter.store import MailingList, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus, open_store
 
 SLUG = "bench-day-1"
@@ -125,7 +125,7 @@ def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     sender = Sender(store, config, SLUG, skeletons, options=SendOptions(concurrency=concurrency, batch_size=500))
     time.sleep(max(0.0, start_at - time.time()))  # workers start together
     t0, c0, started = time.perf_counter(), time.process_time(), time.time()
-    result = asyncio.run(sender.run())
+    result = (asyncio.run if os.environ.get("BENCH_LOOP") == "asyncio" else run_sending)(sender.run())
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size = len(next(iter(skeletons.values())).render(
@@ -135,7 +135,15 @@ def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     print(json.dumps({"status": result.status.value, "sent": result.sent_now, "wall": wall, "cpu": cpu,
                       "rss_mb": rss_mb, "size": size, "start": started, "end": started + wall,
                       "recheck_cpu": recheck["cpu"], "recheck_rows": recheck["rows"],
-                      "loop": type(asyncio.get_event_loop_policy()).__module__}))
+                      "loop": "asyncio" if os.environ.get("BENCH_LOOP") == "asyncio" else loop_name()}))
+
+
+def loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
 
 
 def child_naive(port: int, count: int) -> None:

@@ -108,7 +108,7 @@ async def test_nobody_is_mailed_after_their_unsubscribe_committed(store, config,
     of every message to them is compared with the moment their unsubscribe had been written
     (flushed: the UPDATE done, inside its transaction), a bound below its commit. No message
     may have been begun after it."""
-    emails = start(store, lambda: utc_now(), 1000)
+    start(store, lambda: utc_now(), 1000)
     smtp_server.delay = 0.01  # ~400 messages/s on 4 connections: the send lasts a few seconds
     written_at: dict[str, float] = {}
     committed_at: dict[str, float] = {}

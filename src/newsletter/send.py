@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from . import bounces, campaigns, outbox
 from .config import Config
@@ -63,9 +63,12 @@ __all__ = [
     "with_installation_hooks",
     "SendPlan",
     "plan_send",
+    "run_sending",
+    "sender_for",
 ]
 
 Connector = Callable[[], Awaitable[SmtpConnection]]
+T = TypeVar("T")
 
 
 def _utc_now() -> datetime:
@@ -128,6 +131,19 @@ class SendResult(NamedTuple):
     counts: Counts
     reason: str | None
     sent_now: int
+
+
+def run_sending(main: Awaitable[T]) -> T:
+    """Run a send's coroutine to its end on a fresh event loop: uvloop's when it is installed
+    (a faster loop for the many small reads and writes of K relay connections), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # an optional speed-up: asyncio's own loop works the same
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 def new_worker_id() -> str:
@@ -217,6 +233,22 @@ def build_skeletons(config: Config, variants: Mapping[str, RenderedMail], list_s
     """One pre-encoded skeleton per language variant."""
     info = ListInfo(list_slug, list_name, campaign_slug)
     return {lang: MailSkeleton(config, mail, info, subject_prefix=subject_prefix) for lang, mail in variants.items()}
+
+
+def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, RenderedMail], *,
+               options: SendOptions = SendOptions(), **kwargs) -> Sender:
+    """A `Sender` for the started campaign `slug`, from its rendered language variants: one
+    skeleton per variant, and this installation's DKIM and VERP hooks. Every sender of a
+    campaign (the CLI, `--worker`, the demo) is made here; `kwargs` go to `Sender`.
+
+    Raises UnknownCampaign.
+    """
+    with store.session() as session:
+        campaign = campaigns.get_campaign(session, slug)
+        list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
+    skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
+    return Sender(store, config, slug, skeletons, options=with_installation_hooks(options, config, campaign_id),
+                  **kwargs)
 
 
 class _Ticket:
