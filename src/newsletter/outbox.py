@@ -230,6 +230,29 @@ def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int
     return claimed, len(skipped)
 
 
+def _recheck_statements():
+    s, sub = Subscriber.__table__, Subscription.__table__
+    query = (
+        select(OUTBOX.c.id, s.c.status, sub.c.status, s.c.email)
+        .select_from(OUTBOX.join(s, s.c.id == OUTBOX.c.subscriber_id)
+                     .join(sub, and_(sub.c.subscriber_id == OUTBOX.c.subscriber_id,
+                                     sub.c.list_id == bindparam("b_list"))))
+        .where(OUTBOX.c.id.in_(bindparam("b_ids", expanding=True)))
+    )
+    suppressed = select(Suppression.address_hash).where(
+        Suppression.address_hash.in_(bindparam("b_hashes", expanding=True)))
+    skip = (update(OUTBOX)
+            .where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.claimed_by == bindparam("b_worker"),
+                   OUTBOX.c.status == OutboxStatus.SENDING)
+            .values(status=OutboxStatus.SKIPPED, last_reply=bindparam("b_reply"), claimed_by=None,
+                    updated_at=bindparam("b_now", type_=OUTBOX.c.updated_at.type)))
+    return query, query.with_for_update(read=True, of=[s, sub]), suppressed, skip
+
+
+# Built once: the gate runs them for every few messages.
+_RECHECK, _RECHECK_LOCKING, _SUPPRESSED, _SKIP = _recheck_statements()
+
+
 def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
                     now: datetime) -> dict[int, str]:
     """Check consent again for rows `worker` holds, in one query; skip those that fail it.
@@ -241,35 +264,20 @@ def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[
     """
     if not rows:
         return {}
-    s, sub = Subscriber.__table__, Subscription.__table__
-    ids = [r.id for r in rows]
-    query = (
-        select(OUTBOX.c.id, s.c.status, sub.c.status, s.c.email)
-        .select_from(OUTBOX.join(s, s.c.id == OUTBOX.c.subscriber_id)
-                     .join(sub, and_(sub.c.subscriber_id == OUTBOX.c.subscriber_id, sub.c.list_id == list_id)))
-        .where(OUTBOX.c.id.in_(ids))
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(read=True, of=[s, sub])
-    found = {row_id: (s_status, sub_status, email) for row_id, s_status, sub_status, email in conn.execute(query)}
-    hashes = [address_hash(e) for _s, _u, e in found.values() if e is not None]
-    suppressed = set(conn.scalars(select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes)))) \
-        if hashes else set()
+    query = _RECHECK_LOCKING if conn.dialect.name == "postgresql" else _RECHECK
+    found = {r[0]: r for r in conn.execute(query, {"b_list": list_id, "b_ids": [r.id for r in rows]})}
+    hashes = [address_hash(r[3]) for r in found.values() if r[3] is not None]
+    suppressed = set(conn.scalars(_SUPPRESSED, {"b_hashes": hashes})) if hashes else set()
     skipped: dict[int, str] = {}
-    for row_id in ids:
-        if row_id not in found:
-            reason = "the subscriber was erased or is not subscribed to the list"
-        else:
-            reason = _skip_reason(*found[row_id][:2], found[row_id][2], suppressed)
+    for row in rows:
+        hit = found.get(row.id)
+        reason = ("the subscriber was erased or is not subscribed to the list" if hit is None
+                  else _skip_reason(hit[1], hit[2], hit[3], suppressed))
         if reason:
-            skipped[row_id] = "skipped: " + reason
+            skipped[row.id] = "skipped: " + reason
     if skipped:
-        conn.execute(
-            update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.claimed_by == worker,
-                                 OUTBOX.c.status == OutboxStatus.SENDING)
-            .values(status=OutboxStatus.SKIPPED, last_reply=bindparam("b_reply"), claimed_by=None, updated_at=now),
-            [{"b_id": row_id, "b_reply": reason} for row_id, reason in skipped.items()],
-        )
+        conn.execute(_SKIP, [{"b_id": row_id, "b_reply": reason, "b_worker": worker, "b_now": now}
+                             for row_id, reason in skipped.items()])
     return skipped
 
 
