@@ -239,24 +239,25 @@ def _recheck_statements():
                                      sub.c.list_id == bindparam("b_list"))))
         .where(OUTBOX.c.id.in_(bindparam("b_ids", expanding=True)))
     )
-    suppressed = select(Suppression.address_hash).where(
-        Suppression.address_hash.in_(bindparam("b_hashes", expanding=True)))
     skip = (update(OUTBOX)
             .where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.claimed_by == bindparam("b_worker"),
                    OUTBOX.c.status == OutboxStatus.SENDING)
             .values(status=OutboxStatus.SKIPPED, last_reply=bindparam("b_reply"), claimed_by=None,
                     updated_at=bindparam("b_now", type_=OUTBOX.c.updated_at.type)))
-    return query, query.with_for_update(read=True, of=[s, sub]), suppressed, skip
+    return query, query.with_for_update(read=True, of=[s, sub]), skip
 
 
 # Built once: the gate runs them for every few messages.
-_RECHECK, _RECHECK_LOCKING, _SUPPRESSED, _SKIP = _recheck_statements()
+_RECHECK, _RECHECK_LOCKING, _SKIP = _recheck_statements()
 
 
 def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
                     now: datetime) -> dict[int, str]:
     """Check consent again for rows `worker` holds, in one query; skip those that fail it.
 
+    Looks at the subscriber's and the subscription's status: every way an address stops being
+    mailable changes one of them in the same transaction (unsubscribe, `consent.suppress` for
+    bounces, complaints and blocks, erasure). The suppression list itself is read at claim time.
     Returns {row id: reason} for the rows now `skipped`. On PostgreSQL the subscriber and
     subscription rows are share-locked until the caller's transaction ends, so an unsubscribe
     (an UPDATE of those rows) waits for it; on SQLite the caller's transaction holds the write
@@ -266,13 +267,11 @@ def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[
         return {}
     query = _RECHECK_LOCKING if conn.dialect.name == "postgresql" else _RECHECK
     found = {r[0]: r for r in conn.execute(query, {"b_list": list_id, "b_ids": [r.id for r in rows]})}
-    hashes = [address_hash(r[3]) for r in found.values() if r[3] is not None]
-    suppressed = set(conn.scalars(_SUPPRESSED, {"b_hashes": hashes})) if hashes else set()
     skipped: dict[int, str] = {}
     for row in rows:
         hit = found.get(row.id)
         reason = ("the subscriber was erased or is not subscribed to the list" if hit is None
-                  else _skip_reason(hit[1], hit[2], hit[3], suppressed))
+                  else _skip_reason(hit[1], hit[2], hit[3], frozenset()))
         if reason:
             skipped[row.id] = "skipped: " + reason
     if skipped:

@@ -22,6 +22,7 @@ the reason. A campaign becomes finished when no row is queued, sending or deferr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import os
@@ -107,6 +108,8 @@ class SendOptions:
     #: Longest wait (seconds) for the relay to answer a message's MAIL FROM while the gate's
     #: transaction, which re-checked the recipient's consent, stays open (see `_gate_round`).
     consent_hold: float = 2.0
+    #: Gate rounds open at once on PostgreSQL (SQLite: always one).
+    gate_rounds: int = 3
     #: Longest sleep while idle (waiting for deferred rows or other workers) before looking again.
     idle_poll: float = 5.0
     #: Seconds between progress reports.
@@ -392,15 +395,21 @@ class Sender:
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
                                    clock=lambda: self.clock().timestamp(), sleep=sleep)
         self.dispatcher = _Dispatcher(DomainLimits(options.pace.domain_limits))
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsletter-db")
+        # SQLite has one writer at a time: one DB thread, and the gate's rounds one after another.
+        # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
+        self.serial_db = store.dialect == "sqlite"
+        rounds = 1 if self.serial_db else max(1, options.gate_rounds)
+        self.executor = ThreadPoolExecutor(max_workers=1 if self.serial_db else rounds + 1,
+                                           thread_name_prefix="newsletter-db")
+        self.round_slots = asyncio.Semaphore(rounds)
         self.bounce_rules = bounces.rules_from_config(config)
         self.campaign_id = self.list_id = 0
         self.stop_reason: str | None = None
         self.feeding_done = False
-        #: Every transaction runs under this lock (see `_db`); the gate holds it across a round.
+        #: On SQLite every transaction runs under this lock (see `_db`); a gate round holds it.
         self.db_lock = asyncio.Lock()
         self.admissions: list[_Admission] = []
-        self.gate_busy = False
+        self.rounds_running = 0
         self.gate_event = asyncio.Event()
         self.recent: deque[bool] = deque(maxlen=options.failure_window)
         self.totals = {"sent": 0, "deferred": 0, "failed": 0, "skipped": 0}
@@ -422,6 +431,8 @@ class Sender:
         """Run `func` in the DB thread, in turn with the gate's rounds: on SQLite every
         transaction takes the one write lock, which a gate round holds while it waits for the
         relay, so a second transaction from this thread would wait on itself."""
+        if not self.serial_db:
+            return await self._in_db_thread(func, *args, **kwargs)
         async with self.db_lock:
             return await self._in_db_thread(func, *args, **kwargs)
 
@@ -534,7 +545,7 @@ class Sender:
                     if not task.done():
                         task.cancel()
                 self.feeding_done = True
-                while self.admissions or self.gate_busy:  # admissions of connections that ended normally
+                while self.admissions or self.rounds_running:  # admissions of connections that ended normally
                     self.gate_event.set()
                     await asyncio.sleep(0.01)
                 gate.cancel()
@@ -725,19 +736,26 @@ class Sender:
         return ticket
 
     async def _gate(self) -> None:
-        self.gate_busy = False
+        """Start a round for whatever admissions wait, as round slots free up."""
         while True:
             await self.gate_event.wait()
             self.gate_event.clear()
             while self.admissions:
-                self.gate_busy = True
+                await self.round_slots.acquire()
                 batch, self.admissions = self.admissions, []
-                try:
-                    await self._gate_round(batch)
-                except Exception as exc:  # the waiting connections get the error; stop sending
-                    self.stop(f"recording outcomes failed: {exc}")
-                finally:
-                    self.gate_busy = False
+                self.rounds_running += 1
+                asyncio.get_running_loop().create_task(self._run_round(batch))
+
+    async def _run_round(self, batch: list[_Admission]) -> None:
+        try:
+            await self._gate_round(batch)
+        except Exception as exc:  # the waiting connections get the error; stop sending
+            self.stop(f"recording outcomes failed: {exc}")
+        finally:
+            self.rounds_running -= 1
+            self.round_slots.release()
+            if self.admissions:
+                self.gate_event.set()
 
     async def _gate_round(self, batch: list[_Admission]) -> None:
         """One transaction: write the outcomes handed in, re-check consent for the rows about to
@@ -747,7 +765,7 @@ class Sender:
         only after the round that admitted it committed: their previous outcome is then on disk."""
         outcomes = [oc for a in batch for oc in a.outcomes]
         rows = [a.row for a in batch if a.row is not None]
-        async with self.db_lock:
+        async with (self.db_lock if self.serial_db else contextlib.nullcontext()):
             try:
                 session, skipped = await self._in_db_thread(self._open_round, outcomes, rows)
             except BaseException as exc:
