@@ -109,7 +109,7 @@ class SendOptions:
     #: transaction, which re-checked the recipient's consent, stays open (see `_gate_round`).
     consent_hold: float = 2.0
     #: Gate rounds open at once on PostgreSQL (SQLite: always one).
-    gate_rounds: int = 3
+    gate_rounds: int = 2
     #: Longest sleep while idle (waiting for deferred rows or other workers) before looking again.
     idle_poll: float = 5.0
     #: Seconds between progress reports.
