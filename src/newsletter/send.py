@@ -1,17 +1,25 @@
 """The sending engine: a campaign's ledger drained through K reused SMTP connections.
 
-    feeder ── claim_batch (consent re-checked) ──► dispatcher ──► K connection tasks
-                                                                    │ personalise (skeleton)
-                                                                    │ pace (rate, hourly cap, domains)
-                                                                    │ MAIL / RCPT / DATA
-    recorder ◄── outcome (each connection waits until it is written) ┘
+    feeder ── claim_batch (consent checked) ──► dispatcher ──► K connection tasks
+                                                                 │ personalise (skeleton), pace
+                 gate round: one transaction ◄── admit(row, ────┘
+                   records outcomes handed in,   previous outcomes)
+                   re-checks consent of the rows ──► skipped, or go:
+                   about to go, commits once the       MAIL FROM + RCPT TO + DATA (pipelined)
+                   relay has their MAIL FROM   ◄──── MAIL answered
+                        commit ──────────────────► the message's data, then its outcome
 
-Correctness first. A claimed row is `sending` in the database before its message goes out,
-and each connection waits until its previous outcome is committed before it hands the relay
-another message: after a crash at most one message per connection (the concurrency) can have
-been accepted without being recorded, and those rows — left `sending` by a dead worker — are
-taken over and sent again with the same Message-ID. Outcomes are written in bulk (one
-transaction for everything finished meanwhile: group commit).
+Correctness first. A claimed row is `sending` in the database before its message goes out.
+Every message passes the gate: a round's transaction writes the outcomes its connections hand
+in, re-checks the consent of the rows they are about to send (`outbox.recheck_consent`: skipped
+if it no longer holds) and stays open until the relay has answered each admitted message's
+MAIL FROM. It holds SQLite's write lock (PostgreSQL: share locks on the subscriber and
+subscription rows) all that time, so an unsubscribe either committed before the re-check — and
+the row is skipped — or commits after the message was begun; none is mailed after it. A
+connection sends a message's data only after the round that admitted it committed, and that
+round wrote the connection's previous outcome: after a crash at most one message per
+connection (the concurrency) can have been accepted without being recorded, and those rows —
+left `sending` by a dead worker — are taken over and sent again with the same Message-ID.
 
 Stopping (Ctrl-C, `campaign pause`, an auth failure, too many failures, an unreachable relay)
 stops claiming and dispatching, lets each connection finish its message, gives unsent rows back
