@@ -195,7 +195,9 @@ def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int
         if session.bind.dialect.name == "postgresql":
             query = query.with_for_update(of=o, skip_locked=True)
         else:
-            query = query.order_by(o.id)
+            # In the claim index's order (campaign, status, next_attempt_at, id): no sort of
+            # every open row per claim, which made a claim cost grow with the list.
+            query = query.order_by(o.next_attempt_at, o.id)
         found.extend(session.execute(query).all())
     if not found:
         return [], 0
