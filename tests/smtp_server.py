@@ -1,6 +1,7 @@
 """A real SMTP server for tests (aiosmtpd on loopback) that records messages and injects faults.
 
 `RecordingSMTP.fail_rcpt[address] = "550 5.1.1 No such user"` refuses that recipient at RCPT;
+`fail_mail = "550 …"` refuses every MAIL FROM (a list: the next ones, once each);
 `fail_data[address] = "552 …"` refuses after DATA; `next_replies` is a list of replies given
 to the next DATA commands in order ("drop" closes the connection without a reply, after the
 final dot). A `fail_rcpt` or `fail_data` value may also be a list of replies used once each, in
@@ -88,6 +89,11 @@ class _Handler:
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802, ANN001
         envelope.mail_at = time.time()
+        with self.owner.lock:
+            fail = self.owner.fail_mail
+            reply = (fail.pop(0) if fail else None) if isinstance(fail, list) else fail
+        if reply:
+            return reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -136,6 +142,7 @@ class RecordingSMTP:
     begun: dict[str, list[float]] = field(default_factory=dict)
     delay: float = 0.0
     pipelining: bool = True
+    fail_mail: str | list[str] | None = None
     auth: dict[str, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -48,6 +48,16 @@ async def test_550_at_rcpt_then_the_data_refusal_is_read_and_the_next_message_go
     assert [r.rcpt_tos for r in smtp_server.received] == [["b@example.org"]]
 
 
+async def test_5xx_at_mail_is_reported_at_mail_and_the_connection_stays_usable(smtp_server):
+    smtp_server.fail_mail = ["550 5.7.1 Sender refused"]
+    conn = await open_smtp(settings(smtp_server.port))
+    reply = await conn.deliver("news@example.org", "b@example.org", MESSAGE, crlf=True)
+    assert (reply.code, reply.stage) == (550, Stage.MAIL) and conn.usable
+    assert (await conn.deliver("news@example.org", "b@example.org", MESSAGE, crlf=True)).code == 250
+    await conn.close()
+    assert len(smtp_server.received) == 1
+
+
 async def test_421_mid_pipeline_ends_the_connection(smtp_server):
     smtp_server.fail_rcpt["b@example.org"] = ["421 4.7.0 Too busy, closing"]
     conn = await open_smtp(settings(smtp_server.port))

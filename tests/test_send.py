@@ -233,6 +233,15 @@ async def test_auth_failure_pauses_and_marks_nothing(store, config, clock, smtp_
     assert received_count(smtp_server) == Counter({e: 1 for e in emails})
 
 
+async def test_a_refused_sender_pauses_and_marks_nothing(store, config, clock, smtp_server):
+    """5xx to MAIL FROM (pipelined with RCPT and DATA, whose 503s only follow from it)."""
+    start(store, clock, 8)
+    smtp_server.fail_mail = "550 5.7.1 Sender address rejected"
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.PAUSED and "refused the sender" in result.reason
+    assert result.counts.queued == 8 and result.counts.failed == 0 and not smtp_server.received
+
+
 async def test_unreachable_relay_pauses_after_backoff(store, config, clock, smtp_server):
     from conftest import free_port
 
