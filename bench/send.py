@@ -4,10 +4,13 @@ Postfix's `smtp-sink` on loopback; then a hand-written aiosmtplib + EmailMessage
     python bench/send.py                 # 20,000 subscribers, SQLite, 8 connections
     python bench/send.py -n 100000       # flat in N?
     python bench/send.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench_send
+    python bench/send.py --workers 2     # two sender processes share the campaign (`send --worker`)
 
 Reports msgs/s, CPU seconds and peak RSS of the sending process (a child process, so that
-building the store does not count), and the ratio to the naive loop. Needs /usr/sbin/smtp-sink
-(Debian package postfix; the mail service itself need not run).
+building the store does not count; with --workers, the processes together: wall from the
+first start to the last end, CPU summed, the largest RSS), the CPU spent re-checking consent
+just before sending (the gate, see `send.Sender`), and the ratio to the naive loop. Needs
+/usr/sbin/smtp-sink (Debian package postfix; the mail service itself need not run).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from newsletter import campaigns, lists
 from newsletter.compose import RenderedMail
 from newsletter.config import Config
 from newsletter.personalise import Field, marker
-from newsletter.send import SendOptions, Sender, build_skeletons
+from newsletter.send import SendOptions, Sender, build_skeletons, run_sending
 from newsletter.store import MailingList, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus, open_store
 
 SLUG = "bench-day-1"
@@ -100,14 +103,29 @@ def build_store(url: str, n: int) -> None:
     store.dispose()
 
 
-def child_send(url: str, port: int, concurrency: int) -> None:
+def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     """Runs in its own process: send the campaign, print JSON figures."""
+    from newsletter import outbox, send
+
+    recheck = {"cpu": 0.0, "rows": 0}
+    plain = outbox.recheck_consent
+
+    def timed_recheck(conn, *args, **kwargs):
+        c = time.thread_time()
+        try:
+            return plain(conn, *args, **kwargs)
+        finally:
+            recheck["cpu"] += time.thread_time() - c
+            recheck["rows"] += len(args[2])
+
+    send.outbox.recheck_consent = timed_recheck
     config = config_for(url, port)
     store = open_store(url)
     skeletons = build_skeletons(config, issue(), "asp-daily", "ASP daily summaries", SLUG)
     sender = Sender(store, config, SLUG, skeletons, options=SendOptions(concurrency=concurrency, batch_size=500))
-    t0, c0 = time.perf_counter(), time.process_time()
-    result = asyncio.run(sender.run())
+    time.sleep(max(0.0, start_at - time.time()))  # workers start together
+    t0, c0, started = time.perf_counter(), time.process_time(), time.time()
+    result = (asyncio.run if os.environ.get("BENCH_LOOP") == "asyncio" else run_sending)(sender.run())
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size = len(next(iter(skeletons.values())).render(
@@ -115,7 +133,17 @@ def child_send(url: str, port: int, concurrency: int) -> None:
             "a@example.org", "A", "<x@example.org>", "https://x/u/" + "t" * 100, "https://x/p/" + "t" * 100,
             "mailto:u@example.org"), date="Mon, 23 Nov 2026 09:00:00 +0000"))
     print(json.dumps({"status": result.status.value, "sent": result.sent_now, "wall": wall, "cpu": cpu,
-                      "rss_mb": rss_mb, "size": size}))
+                      "rss_mb": rss_mb, "size": size, "start": started, "end": started + wall,
+                      "recheck_cpu": recheck["cpu"], "recheck_rows": recheck["rows"],
+                      "loop": "asyncio" if os.environ.get("BENCH_LOOP") == "asyncio" else loop_name()}))
+
+
+def loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
 
 
 def child_naive(port: int, count: int) -> None:
@@ -150,8 +178,19 @@ def child_naive(port: int, count: int) -> None:
 
 
 def run_child(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_children([args])[0]
+
+
+def run_children(arg_lists: list) -> list[dict]:
+    procs = [subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for args in arg_lists]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode:
+            sys.exit(f"a child failed:\n{err}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
 
 
 def main() -> None:
@@ -160,11 +199,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temporary folder")
     parser.add_argument("--naive", type=int, default=2000, help="messages for the hand-written loop")
+    parser.add_argument("--workers", type=int, default=1, help="sender processes sharing the campaign")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         if args.child[0] == "send":
-            child_send(args.child[1], int(args.child[2]), int(args.child[3]))
+            child_send(args.child[1], int(args.child[2]), int(args.child[3]), float(args.child[4]))
         else:
             child_naive(int(args.child[1]), int(args.child[2]))
         return
@@ -180,12 +220,24 @@ def main() -> None:
         t0 = time.perf_counter()
         build_store(url, args.n)
         print(f"store: {args.n:,} subscribers and their ledger rows in {time.perf_counter() - t0:.1f} s ({url.split(':')[0]})")
-        ours = run_child("--child", "send", url, str(port), str(args.concurrency))
-        assert ours["status"] == "finished" and ours["sent"] == args.n, ours
-        rate = ours["sent"] / ours["wall"]
-        print(f"newsletter send: {ours['sent']:,} messages of {ours['size'] / 1024:.1f} KB in {ours['wall']:.1f} s "
-              f"= {rate:,.0f} msgs/s; CPU {ours['cpu']:.1f} s; peak RSS {ours['rss_mb']:.0f} MB "
-              f"({args.concurrency} connections)")
+        start_at = time.time() + 2.0  # after every child has imported and connected to the store
+        runs = run_children([("--child", "send", url, str(port), str(args.concurrency), str(start_at))
+                             for _ in range(args.workers)])
+        sent = sum(r["sent"] for r in runs)
+        assert sent == args.n and all(r["status"] == "finished" for r in runs), runs
+        wall = max(r["end"] for r in runs) - min(r["start"] for r in runs)
+        cpu, rss = sum(r["cpu"] for r in runs), max(r["rss_mb"] for r in runs)
+        rate = sent / wall
+        who = f"{args.workers} processes x " if args.workers > 1 else ""
+        print(f"newsletter send: {sent:,} messages of {runs[0]['size'] / 1024:.1f} KB in {wall:.1f} s "
+              f"= {rate:,.0f} msgs/s; CPU {cpu:.1f} s ({cpu / sent * 1e6:.0f} us/message); peak RSS {rss:.0f} MB "
+              f"({who}{args.concurrency} connections; event loop {runs[0]['loop']})")
+        if args.workers > 1:
+            print("  sent per process: " + ", ".join(f"{r['sent']:,}" for r in runs))
+        recheck_cpu, recheck_rows = sum(r["recheck_cpu"] for r in runs), sum(r["recheck_rows"] for r in runs)
+        print(f"  consent re-check just before sending: {recheck_rows:,} rows, CPU {recheck_cpu:.2f} s "
+              f"({recheck_cpu / max(recheck_rows, 1) * 1e6:.0f} us/message, "
+              f"{recheck_cpu / max(cpu, 1e-9):.0%} of the sender's CPU)")
         naive = run_child("--child", "naive", str(port), str(args.naive))
         naive_rate = naive["sent"] / naive["wall"]
         print(f"hand-written aiosmtplib + EmailMessage loop: {naive['sent']:,} messages in {naive['wall']:.1f} s "

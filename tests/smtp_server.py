@@ -1,18 +1,24 @@
 """A real SMTP server for tests (aiosmtpd on loopback) that records messages and injects faults.
 
 `RecordingSMTP.fail_rcpt[address] = "550 5.1.1 No such user"` refuses that recipient at RCPT;
+`fail_mail = "550 …"` refuses every MAIL FROM (a list: the next ones, once each);
 `fail_data[address] = "552 …"` refuses after DATA; `next_replies` is a list of replies given
 to the next DATA commands in order ("drop" closes the connection without a reply, after the
 final dot). A `fail_rcpt` or `fail_data` value may also be a list of replies used once each, in
 order (then the address is accepted). `drop_in_data` closes the connection in the middle of the
 next that many messages' data. `delay` slows the reply to the final dot. A login is required
-when `auth` is set to {user: password}. `rcpt_attempts` counts RCPT commands per address.
+when `auth` is set to {user: password}. `rcpt_attempts` counts RCPT commands per address;
+`begun[address]` lists when (time.time()) the server received the MAIL FROM of each
+transaction that named the address at RCPT. The server offers PIPELINING (RFC 2920) unless
+`pipelining` is False; aiosmtpd reads commands line by line, so it can take them pipelined,
+but does not advertise it itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -72,9 +78,30 @@ class _Handler:
     def __init__(self, owner: "RecordingSMTP"):
         self.owner = owner
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802, ANN001
+        session.host_name = hostname
+        if self.owner.pipelining:
+            responses.insert(len(responses) - 1 if responses[-1].startswith("250 ") else len(responses),
+                             "250-PIPELINING")
+        if not responses[-1].startswith("250 "):
+            responses.append("250 HELP")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802, ANN001
+        envelope.mail_at = time.time()
+        with self.owner.lock:
+            fail = self.owner.fail_mail
+            reply = (fail.pop(0) if fail else None) if isinstance(fail, list) else fail
+        if reply:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802, ANN001
         with self.owner.lock:
             self.owner.rcpt_attempts[address.lower()] = self.owner.rcpt_attempts.get(address.lower(), 0) + 1
+            self.owner.begun.setdefault(address.lower(), []).append(envelope.mail_at)
             reply = _scripted(self.owner.fail_rcpt, address.lower())
         if reply:
             return reply
@@ -112,7 +139,10 @@ class RecordingSMTP:
     next_replies: list[str] = field(default_factory=list)
     drop_in_data: int = 0
     rcpt_attempts: dict[str, int] = field(default_factory=dict)
+    begun: dict[str, list[float]] = field(default_factory=dict)
     delay: float = 0.0
+    pipelining: bool = True
+    fail_mail: str | list[str] | None = None
     auth: dict[str, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 

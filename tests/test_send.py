@@ -233,6 +233,15 @@ async def test_auth_failure_pauses_and_marks_nothing(store, config, clock, smtp_
     assert received_count(smtp_server) == Counter({e: 1 for e in emails})
 
 
+async def test_a_refused_sender_pauses_and_marks_nothing(store, config, clock, smtp_server):
+    """5xx to MAIL FROM (pipelined with RCPT and DATA, whose 503s only follow from it)."""
+    start(store, clock, 8)
+    smtp_server.fail_mail = "550 5.7.1 Sender address rejected"
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.PAUSED and "refused the sender" in result.reason
+    assert result.counts.queued == 8 and result.counts.failed == 0 and not smtp_server.received
+
+
 async def test_unreachable_relay_pauses_after_backoff(store, config, clock, smtp_server):
     from conftest import free_port
 
@@ -369,3 +378,22 @@ async def test_campaign_goes_out_with_this_installations_verp_and_dkim(store, co
         assert verp.read_verp(config.secret(), received.mail_from) == (campaign_id, keys[recipient])
         assert dkimpy.verify(received.data, dnsfunc=dnsfunc)
     assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == sorted(emails)
+
+
+@pytest.mark.parametrize("key", ["k000000000000000000000001", "Zx9-q_w2Ab3sTt6yUu8vVw", "a" * 40])
+def test_link_tokens_are_the_tokens_module_s(key):
+    """The sender's fast token maker gives tokens `read_token` accepts, for the same claims;
+    equal to `issue_token`'s unless zlib would have shortened the payload (then both read)."""
+    from datetime import datetime, timezone
+
+    from newsletter.send import _fixed_time_signer
+    from newsletter.tokens import Purpose, issue_token, read_token
+
+    secret, now = b"s" * 32, datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    token = _fixed_time_signer(secret, Purpose.UNSUBSCRIBE, now)({"s": key, "l": "asp-daily"})
+    claims = read_token(secret, Purpose.UNSUBSCRIBE, token)
+    assert (claims.subscriber_key, claims.list_slug, claims.issued_at) == (key, "asp-daily", now)
+    if key == "Zx9-q_w2Ab3sTt6yUu8vVw":
+        assert token == issue_token(secret, Purpose.UNSUBSCRIBE, key, list_slug="asp-daily", now=now)
+    with pytest.raises(Exception):
+        read_token(secret, Purpose.PREFERENCES, token)

@@ -12,14 +12,24 @@ relay's answer as a `Reply` (data, never an exception: a refused recipient is an
     5xx at DATA or after the dot      FAIL (this message only)
     5xx at MAIL, 530/535 anywhere     RELAY (the relay refuses us: pause the campaign)
 
+aiosmtplib opens the connection (TLS, EHLO, AUTH: `smtp.open_connection`); then this module
+takes the transport over and speaks the mail transaction itself, because aiosmtplib has no
+PIPELINING (RFC 2920): when the relay offers it, MAIL, RCPT and DATA go out in one write and
+their three replies are read in order — one round trip instead of three, and the first failing
+reply is the one that counts (a 550 at RCPT is followed by the relay's 503/554 to DATA, which
+only says there was no recipient). Relays without PIPELINING get one command at a time.
+
 Timeouts follow RFC 5321 §4.5.3.2: 5 minutes for MAIL and RCPT, and 10 minutes for the reply
 to the final dot — a shorter one there makes duplicates, since the relay may be delivering.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from typing import NamedTuple
+import re
+from collections import deque
+from typing import NamedTuple, Protocol
 
 import aiosmtplib
 
@@ -32,6 +42,11 @@ __all__ = ["Stage", "Reply", "Verdict", "classify_reply", "SmtpConnection", "ope
 COMMAND_TIMEOUT = 300.0
 DATA_TIMEOUT = 600.0
 _AUTH_CODES = frozenset({530, 534, 535, 538})
+#: A reply longer than this (bytes) is not SMTP; the connection is dropped.
+_MAX_REPLY = 64 * 1024
+#: What an address may not carry into a command line (CR/LF would inject a command).
+_UNSAFE_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]")
+_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 
 
 class Stage(str, enum.Enum):
@@ -79,77 +94,210 @@ def classify_reply(reply: Reply) -> Verdict:
     return Verdict.FAIL
 
 
+class Gate(Protocol):
+    """What `deliver` tells and waits for around a message (see `send.Sender`)."""
+
+    def mail_began(self) -> None: ...
+
+    async def wait_committed(self) -> None: ...
+
+
+class _Lost(Exception):
+    """The connection is gone (closed, reset, timed out, or spoke something that is not SMTP)."""
+
+
+class _ReplyReader(asyncio.Protocol):
+    """The protocol on a taken-over transport: parses every complete reply as it arrives and
+    queues it, so several replies may be outstanding at once (pipelining)."""
+
+    def __init__(self, transport: asyncio.Transport):
+        self.transport = transport
+        self.buffer = bytearray()
+        self.lines: list[bytes] = []
+        self.replies: deque[tuple[int, str]] = deque()
+        self.waiter: asyncio.Future | None = None
+        self.lost: str | None = None
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = bytes(buffer[start:end + 1])
+            start = end + 1
+            if not line[:3].isdigit():
+                self._fail(f"the relay sent something that is not an SMTP reply: {line[:80]!r}")
+                return
+            self.lines.append(line)
+            if line[3:4] != b"-":
+                text = "\n".join(l[4:].strip().decode("utf-8", "surrogateescape") for l in self.lines)
+                self.replies.append((int(line[:3]), text))
+                self.lines = []
+        del buffer[:start]
+        if len(buffer) + sum(map(len, self.lines)) > _MAX_REPLY:
+            self._fail("the relay's reply is too long")
+            return
+        self._wake()
+
+    def _fail(self, why: str) -> None:
+        self.lost = self.lost or why
+        self.transport.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def eof_received(self) -> bool:
+        self.lost = self.lost or "the relay closed the connection"
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = self.lost or (f"{type(exc).__name__}: {exc}" if exc else "the relay closed the connection")
+        self._wake()
+
+    def _timed_out(self) -> None:
+        self._fail("no reply in time")
+
+    async def read(self, timeout: float) -> tuple[int, str]:
+        """The next reply (code, text); raises _Lost."""
+        if self.replies:
+            return self.replies.popleft()
+        if self.lost:
+            raise _Lost(self.lost)
+        loop = asyncio.get_running_loop()
+        self.waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._timed_out)
+        try:
+            await self.waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+        if self.replies:
+            return self.replies.popleft()
+        raise _Lost(self.lost or "the relay closed the connection")
+
+    def write(self, data: bytes) -> None:
+        if self.lost or self.transport.is_closing():
+            raise _Lost(self.lost or "the connection is closed")
+        self.transport.write(data)
+
+
 class SmtpConnection:
-    """An open, authenticated aiosmtplib client used for many messages in turn."""
+    """An open, authenticated relay connection used for many messages in turn.
+
+    Built from an aiosmtplib client just after connect/TLS/EHLO/AUTH; the client is not used
+    again (its transport now belongs to this object).
+    """
 
     def __init__(self, client: aiosmtplib.SMTP, *, command_timeout: float = COMMAND_TIMEOUT,
                  data_timeout: float = DATA_TIMEOUT):
-        self.client = client
         self.command_timeout = command_timeout
         self.data_timeout = data_timeout
+        self.pipelining = client.supports_extension("pipelining")
+        self.smtputf8 = client.supports_extension("smtputf8")
+        transport = client.protocol.transport if client.protocol else None
+        if transport is None or transport.is_closing():
+            raise aiosmtplib.SMTPServerDisconnected("the connection closed before it could be used")
+        self._reader = _ReplyReader(transport)
+        transport.set_protocol(self._reader)
+
+    @property
+    def usable(self) -> bool:
+        """False once the connection is lost or closed: open another."""
+        return self._reader.lost is None and not self._reader.transport.is_closing()
 
     async def _reset(self) -> None:
+        """End a failed transaction (RSET) so the next MAIL is not refused as nested."""
         try:
-            await self.client.rset(timeout=self.command_timeout)
-        except (aiosmtplib.SMTPException, OSError):
-            self.client.close()
+            self._reader.write(b"RSET\r\n")
+            await self._reader.read(self.command_timeout)
+        except _Lost:
+            pass
 
-    async def _data(self, data: bytes) -> aiosmtplib.SMTPResponse:
-        """DATA with the message, dot-stuffed here with bytes.replace instead of aiosmtplib's two
-        regular-expression passes (which cost more than building the message). Our messages have
-        CRLF line ends only; anything else goes through aiosmtplib's own normalising path."""
-        protocol = self.client.protocol
-        lock = getattr(protocol, "_command_lock", None)
-        if (lock is None or not hasattr(protocol, "read_response")
-                or data.count(b"\n") != data.count(b"\r\n") or data.count(b"\r") != data.count(b"\r\n")):
-            return await self.client.data(data, timeout=self.data_timeout)
-        payload = (b"." if data.startswith(b".") else b"") + data.replace(b"\r\n.", b"\r\n..")
-        payload += (b"" if payload.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+    async def deliver(self, sender: str, recipient: str, data: bytes, *, crlf: bool = False,
+                      gate: Gate | None = None) -> Reply:
+        """Send one message to one recipient; the relay's answer, or a CONNECTION reply.
+
+        `data` is the message as it goes on the wire; `crlf=True` vouches that its line ends
+        are all CRLF (as `MailSkeleton.render` guarantees), which saves normalising it. A `gate`
+        is told when the relay has answered MAIL FROM (or the attempt ended), and is waited
+        for before the message's data goes out; if waiting raises, the message is abandoned
+        (the connection is closed, so the relay discards it) and a CONNECTION reply returned.
+        """
         try:
-            async with lock:
-                protocol._response_pending = True
-                protocol.write(b"DATA\r\n")
-                start = await protocol.read_response(timeout=self.command_timeout)
-                if start.code != 354:
-                    raise aiosmtplib.SMTPDataError(start.code, start.message)
-                protocol._response_pending = True
-                protocol.write(payload)
-                response = await protocol.read_response(timeout=self.data_timeout)
-                if response.code != 250:
-                    raise aiosmtplib.SMTPDataError(response.code, response.message)
-                return response
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
-            self.client.close()
-            raise
+            return await self._deliver(sender, recipient, data, crlf, gate)
+        finally:
+            if gate is not None:
+                gate.mail_began()
 
-    async def deliver(self, sender: str, recipient: str, data: bytes) -> Reply:
-        """Send one message to one recipient; the relay's answer, or a CONNECTION reply."""
-        client = self.client
+    async def _deliver(self, sender: str, recipient: str, data: bytes, crlf: bool, gate: Gate | None) -> Reply:
+        if _UNSAFE_ADDRESS.search(sender) or _UNSAFE_ADDRESS.search(recipient):
+            return Reply(553, "the address contains characters an SMTP command cannot carry", Stage.DATA)
+        utf8 = not (sender + recipient).isascii()
+        if utf8 and not self.smtputf8:
+            return Reply(553, "the address is not ASCII and the relay does not offer SMTPUTF8", Stage.DATA)
+        reader = self._reader
+        commands = (
+            (Stage.MAIL, f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n".encode()),
+            (Stage.RCPT, f"RCPT TO:<{recipient}>\r\n".encode()),
+            (Stage.DATA, b"DATA\r\n"),
+        )
         stage = Stage.MAIL
         try:
-            options = ["SMTPUTF8"] if not (sender + recipient).isascii() else None
-            await client.mail(sender, options=options, encoding="utf-8" if options else "ascii",
-                              timeout=self.command_timeout)
-            stage = Stage.RCPT
-            await client.rcpt(recipient, encoding="utf-8" if options else "ascii", timeout=self.command_timeout)
-            stage = Stage.DATA
-            response = await self._data(data)
-            return Reply(response.code, response.message, Stage.DATA)
-        except aiosmtplib.SMTPResponseException as exc:
-            if exc.code != 421:
+            if self.pipelining:
+                reader.write(b"".join(command for _, command in commands))
+            failure: Reply | None = None
+            for stage, command in commands:
+                if not self.pipelining:
+                    if failure:
+                        break
+                    reader.write(command)
+                code, text = await reader.read(self.command_timeout)
+                if gate is not None and stage is Stage.MAIL:
+                    gate.mail_began()
+                if code == 421:  # the relay is closing: what failed first still counts
+                    reader.transport.close()
+                    return failure or Reply(code, text, stage)
+                if failure is None and not (code == 354 if stage is Stage.DATA else 200 <= code < 300):
+                    failure = Reply(code, text, stage)
+                elif failure is not None and stage is Stage.DATA and code == 354:
+                    # DATA accepted although nothing else was: end the empty message at once.
+                    reader.write(b".\r\n")
+                    await reader.read(self.data_timeout)
+            if failure is not None:
                 await self._reset()
-            return Reply(exc.code, exc.message, stage)
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-            self.client.close()
-            return Reply(0, str(exc) or type(exc).__name__, Stage.CONNECTION)
-        except aiosmtplib.SMTPException as exc:  # e.g. SMTPUTF8 not supported
-            return Reply(550, str(exc), stage)
+                return failure
+            if gate is not None:
+                try:
+                    await gate.wait_committed()
+                except Exception as exc:
+                    reader.transport.close()
+                    return Reply(0, f"not sent: {exc}", Stage.CONNECTION)
+            if not crlf:
+                data = _LINE_ENDS.sub(b"\r\n", data)
+            payload = data.replace(b"\r\n.", b"\r\n..")
+            if payload.startswith(b"."):
+                payload = b"." + payload
+            reader.write(payload + (b".\r\n" if payload.endswith(b"\r\n") else b"\r\n.\r\n"))
+            code, text = await reader.read(self.data_timeout)
+            if code == 421:
+                reader.transport.close()
+            return Reply(code, text, Stage.DATA)
+        except _Lost as exc:
+            reader.transport.close()
+            return Reply(0, str(exc), Stage.CONNECTION)
 
     async def close(self) -> None:
-        try:
-            await self.client.quit(timeout=10)
-        except (aiosmtplib.SMTPException, OSError):
-            self.client.close()
+        """QUIT (briefly waiting for the answer) and close."""
+        reader = self._reader
+        if self.usable:
+            try:
+                reader.write(b"QUIT\r\n")
+                await reader.read(10)
+            except _Lost:
+                pass
+        reader.transport.close()
 
 
 async def open_smtp(settings: SmtpSettings) -> SmtpConnection:

@@ -12,7 +12,6 @@ never touches anything else and can be run again.
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.utils
 import json
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import uvicorn
 
-from .campaigns import get_campaign, start_campaign
+from .campaigns import start_campaign
 from .compose import render_issue
 from .config import Config, load_config
 from .content import load_issue
@@ -44,7 +43,7 @@ from .errors import NewsletterError
 from .lint import lint_issue
 from .lists import create_list, get_list
 from .preview import write_preview
-from .send import SendOptions, build_skeletons, send_campaign, with_installation_hooks
+from .send import SendOptions, run_sending, sender_for
 from .service import Newsletter
 from .sink import Sink
 from .store import SubscriptionStatus, open_store
@@ -291,7 +290,7 @@ def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult,
     rendered = render_issue(config, issue)
     with newsletter.store.session() as session:
         mailing_list = get_list(session, issue.list)
-        list_name, fallback = mailing_list.name, list(mailing_list.languages)
+        fallback = list(mailing_list.languages)
     errors = lint_issue(rendered, subscriber_languages=[lang for _, _, lang in PEOPLE], fallback_chain=fallback).errors
     if errors:
         raise DemoError("the example issue does not pass lint: " + "; ".join(map(str, errors)))
@@ -302,11 +301,8 @@ def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult,
                        subject=rendered.get("en", next(iter(rendered.values()))).subject,
                        kind=issue.kind.value, languages=list(rendered), default_language="en",
                        source={"files": [str(p) for p in sources]})
-    skeletons = build_skeletons(config, rendered, issue.list, list_name, issue.slug)
-    with newsletter.store.session() as session:
-        campaign_id = get_campaign(session, issue.slug).id
-    options = with_installation_hooks(SendOptions(concurrency=4), config, campaign_id)
-    outcome = asyncio.run(send_campaign(newsletter.store, config, issue.slug, skeletons, options=options))
+    sender = sender_for(newsletter.store, config, issue.slug, rendered, options=SendOptions(concurrency=4))
+    outcome = run_sending(sender.run())
     result.campaign = issue.slug
     result.subjects = {lang: mail.subject for lang, mail in rendered.items()}
     result.outcome = dict(outcome.counts._asdict()) if hasattr(outcome, "counts") else {}

@@ -1,17 +1,25 @@
 """The sending engine: a campaign's ledger drained through K reused SMTP connections.
 
-    feeder ── claim_batch (consent re-checked) ──► dispatcher ──► K connection tasks
-                                                                    │ personalise (skeleton)
-                                                                    │ pace (rate, hourly cap, domains)
-                                                                    │ MAIL / RCPT / DATA
-    recorder ◄── outcome (each connection waits until it is written) ┘
+    feeder ── claim_batch (consent checked) ──► dispatcher ──► K connection tasks
+                                                                 │ personalise (skeleton), pace
+                 gate round: one transaction ◄── admit(row, ────┘
+                   records outcomes handed in,   previous outcomes)
+                   re-checks consent of the rows ──► skipped, or go:
+                   about to go, commits once the       MAIL FROM + RCPT TO + DATA (pipelined)
+                   relay has their MAIL FROM   ◄──── MAIL answered
+                        commit ──────────────────► the message's data, then its outcome
 
-Correctness first. A claimed row is `sending` in the database before its message goes out,
-and each connection waits until its previous outcome is committed before it hands the relay
-another message: after a crash at most one message per connection (the concurrency) can have
-been accepted without being recorded, and those rows — left `sending` by a dead worker — are
-taken over and sent again with the same Message-ID. Outcomes are written in bulk (one
-transaction for everything finished meanwhile: group commit).
+Correctness first. A claimed row is `sending` in the database before its message goes out.
+Every message passes the gate: a round's transaction writes the outcomes its connections hand
+in, re-checks the consent of the rows they are about to send (`outbox.recheck_consent`: skipped
+if it no longer holds) and stays open until the relay has answered each admitted message's
+MAIL FROM. It holds SQLite's write lock (PostgreSQL: share locks on the subscriber and
+subscription rows) all that time, so an unsubscribe either committed before the re-check — and
+the row is skipped — or commits after the message was begun; none is mailed after it. A
+connection sends a message's data only after the round that admitted it committed, and that
+round wrote the connection's previous outcome: after a crash at most one message per
+connection (the concurrency) can have been accepted without being recorded, and those rows —
+left `sending` by a dead worker — are taken over and sent again with the same Message-ID.
 
 Stopping (Ctrl-C, `campaign pause`, an auth failure, too many failures, an unreachable relay)
 stops claiming and dispatching, lets each connection finish its message, gives unsent rows back
@@ -22,6 +30,9 @@ the reason. A campaign becomes finished when no row is queued, sending or deferr
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hmac
+import json
 import os
 import secrets
 import socket
@@ -32,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from . import bounces, campaigns, outbox
 from .config import Config
@@ -44,6 +55,7 @@ from .outbox import ClaimedRow, Counts, Outcome
 from .pacing import DomainLimits, Pace, RateLimiter
 from .compose import RenderedMail
 from .store import Campaign, CampaignStatus, OutboxStatus, Store
+from sqlalchemy.orm import Session
 from .verp import envelope_sender
 from .tokens import Purpose
 
@@ -60,9 +72,12 @@ __all__ = [
     "with_installation_hooks",
     "SendPlan",
     "plan_send",
+    "run_sending",
+    "sender_for",
 ]
 
 Connector = Callable[[], Awaitable[SmtpConnection]]
+T = TypeVar("T")
 
 
 def _utc_now() -> datetime:
@@ -98,6 +113,11 @@ class SendOptions:
     envelope_sender: Callable[[ClaimedRow], str] | None = None
     #: DKIM hook: applied to each finished message.
     signer: Callable[[bytes], bytes] | None = None
+    #: Longest wait (seconds) for the relay to answer a message's MAIL FROM while the gate's
+    #: transaction, which re-checked the recipient's consent, stays open (see `_gate_round`).
+    consent_hold: float = 2.0
+    #: Gate rounds open at once on PostgreSQL (SQLite: always one).
+    gate_rounds: int = 2
     #: Longest sleep while idle (waiting for deferred rows or other workers) before looking again.
     idle_poll: float = 5.0
     #: Seconds between progress reports.
@@ -122,6 +142,19 @@ class SendResult(NamedTuple):
     counts: Counts
     reason: str | None
     sent_now: int
+
+
+def run_sending(main: Awaitable[T]) -> T:
+    """Run a send's coroutine to its end on a fresh event loop: uvloop's when it is installed
+    (a faster loop for the many small reads and writes of K relay connections), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # an optional speed-up: asyncio's own loop works the same
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 def new_worker_id() -> str:
@@ -149,13 +182,31 @@ def _dead_workers(holders: Mapping[str, int]) -> list[str]:
 
 
 def _fixed_time_signer(secret: bytes, purpose: Purpose, now: datetime) -> Callable[[dict], str]:
+    """`tokens.issue_token(secret, purpose, …, now=now)` for many payloads, cheaply.
+
+    The same itsdangerous format (URL-safe timed serializer, the same salt and key), with the
+    key derived and the timestamp encoded once: per token one JSON dump and one HMAC. Short
+    payloads are not offered to zlib, which never makes them shorter; `read_token` reads both.
+    """
     from itsdangerous import URLSafeTimedSerializer
+    from itsdangerous.encoding import base64_encode, int_to_bytes
 
     serializer = URLSafeTimedSerializer(secret, salt=f"newsletter/{purpose.value}")
     signer = serializer.make_signer(serializer.salt)
     stamp = int(now.timestamp())
     signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
-    return lambda payload: signer.sign(serializer.dump_payload(payload)).decode("ascii")
+    key = signer.derive_key()
+    suffix = signer.sep + base64_encode(int_to_bytes(stamp))
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+    def sign(payload: dict) -> str:
+        data = dumps(payload).encode("utf-8")
+        if len(data) > 64:
+            return signer.sign(serializer.dump_payload(payload)).decode("ascii")
+        value = base64_encode(data) + suffix
+        return (value + signer.sep + base64_encode(hmac.digest(key, value, "sha1"))).decode("ascii")
+
+    return sign
 
 
 class Links:
@@ -195,9 +246,63 @@ def build_skeletons(config: Config, variants: Mapping[str, RenderedMail], list_s
     return {lang: MailSkeleton(config, mail, info, subject_prefix=subject_prefix) for lang, mail in variants.items()}
 
 
-class _Pending(NamedTuple):
-    outcome: Outcome
-    done: asyncio.Future
+def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, RenderedMail], *,
+               options: SendOptions = SendOptions(), **kwargs) -> Sender:
+    """A `Sender` for the started campaign `slug`, from its rendered language variants: one
+    skeleton per variant, and this installation's DKIM and VERP hooks. Every sender of a
+    campaign (the CLI, `--worker`, the demo) is made here; `kwargs` go to `Sender`.
+
+    Raises UnknownCampaign.
+    """
+    with store.session() as session:
+        campaign = campaigns.get_campaign(session, slug)
+        list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
+    skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
+    return Sender(store, config, slug, skeletons, options=with_installation_hooks(options, config, campaign_id),
+                  **kwargs)
+
+
+class _Ticket:
+    """A row's passage through the gate: `decided` (skipped or not), `began` (set by the
+    connection once the relay has answered MAIL FROM), `committed` (the round's transaction)."""
+
+    __slots__ = ("decided", "began", "committed", "skipped")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.decided = loop.create_future()
+        self.began = loop.create_future()
+        self.committed = loop.create_future()
+        self.skipped: str | None = None
+
+    def decide(self, skipped: str | None) -> None:
+        self.skipped = skipped
+        if not self.decided.done():
+            self.decided.set_result(None)
+
+    def mail_began(self) -> None:
+        """The relay has the MAIL FROM (or the attempt ended): the round may commit."""
+        if not self.began.done():
+            self.began.set_result(None)
+
+    async def wait_committed(self) -> None:
+        """Before the message's data: wait for the round's commit. Raises if it failed."""
+        await asyncio.shield(self.committed)
+
+    def commit(self) -> None:
+        if not self.committed.done():
+            self.committed.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        for future in (self.decided, self.committed):
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: nobody may wait for it
+
+
+class _Admission(NamedTuple):
+    outcomes: list[Outcome]
+    row: ClaimedRow | None
+    ticket: _Ticket
 
 
 class _Dispatcher:
@@ -229,6 +334,10 @@ class _Dispatcher:
                 return row
             self.parked.setdefault(domain, deque()).append(row)
         return None
+
+    def take_nowait(self) -> ClaimedRow | None:
+        """A row ready to send now, or None (never waits)."""
+        return None if self.closed else self._take()
 
     async def get(self, finished: Callable[[], bool]) -> ClaimedRow | None:
         """The next row to send, or None when closed or when `finished()` says nothing more will come."""
@@ -294,14 +403,25 @@ class Sender:
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
                                    clock=lambda: self.clock().timestamp(), sleep=sleep)
         self.dispatcher = _Dispatcher(DomainLimits(options.pace.domain_limits))
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsletter-db")
+        # SQLite has one writer at a time: one DB thread, and the gate's rounds one after another.
+        # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
+        self.serial_db = store.dialect == "sqlite"
+        rounds = 1 if self.serial_db else max(1, options.gate_rounds)
+        self.executor = ThreadPoolExecutor(max_workers=1 if self.serial_db else rounds + 1,
+                                           thread_name_prefix="newsletter-db")
+        self.round_slots = asyncio.Semaphore(rounds)
+        self.bounce_rules = bounces.rules_from_config(config)
+        self.campaign_id = self.list_id = 0
         self.stop_reason: str | None = None
         self.feeding_done = False
-        self.pending: list[_Pending] = []
-        self.pending_event = asyncio.Event()
+        #: On SQLite every transaction runs under this lock (see `_db`); a gate round holds it.
+        self.db_lock = asyncio.Lock()
+        self.admissions: list[_Admission] = []
+        self.rounds_running = 0
+        self.gate_event = asyncio.Event()
         self.recent: deque[bool] = deque(maxlen=options.failure_window)
         self.totals = {"sent": 0, "deferred": 0, "failed": 0, "skipped": 0}
-        self.held = 0  # rows taken from the dispatcher and not yet recorded or given back
+        self.held = 0  # rows taken from the dispatcher whose outcome is not yet committed or given back
         self._date_cache: tuple[int, str] = (-1, "")
         self._last_progress = 0.0
         self._started = time.monotonic()
@@ -313,10 +433,18 @@ class Sender:
         """Stop claiming and dispatching; in-flight messages finish. The campaign is left paused."""
         if self.stop_reason is None:
             self.stop_reason = reason
-        self.pending_event.set()
         asyncio.get_running_loop().create_task(self.dispatcher.close())
 
     async def _db(self, func, *args, **kwargs):
+        """Run `func` in the DB thread, in turn with the gate's rounds: on SQLite every
+        transaction takes the one write lock, which a gate round holds while it waits for the
+        relay, so a second transaction from this thread would wait on itself."""
+        if not self.serial_db:
+            return await self._in_db_thread(func, *args, **kwargs)
+        async with self.db_lock:
+            return await self._in_db_thread(func, *args, **kwargs)
+
+    async def _in_db_thread(self, func, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self.executor, lambda: func(*args, **kwargs))
 
     # -- database work (runs in the DB thread) ------------------------------------------------
@@ -327,6 +455,7 @@ class Sender:
             counts = outbox.count_rows(session, campaign.id)
             holders = outbox.active_claims(session, campaign.id)
             campaign.mailing_list  # loaded while the session is open
+            self.campaign_id, self.list_id = campaign.id, campaign.list_id
             return campaign, counts, holders
 
     def _claim(self, campaign: Campaign, dead: list[str]) -> tuple[CampaignStatus, list[ClaimedRow], int]:
@@ -339,25 +468,39 @@ class Sender:
                                                stale_before=now - self.options.stale_after, dead_workers=dead)
             return current.status, rows, skipped
 
-    def _record(self, outcomes: list[Outcome]) -> None:
+    def _open_round(self, outcomes: list[Outcome], rows: list[ClaimedRow]) -> tuple[Session, dict[int, str]]:
+        """Begin a gate round's transaction: write `outcomes`, re-check consent for `rows`
+        (skipping those that fail it). The transaction is left open: `_close_round` ends it."""
         now = self.clock()
-        if not any(oc.hard_bounce_email for oc in outcomes):
-            # The common case, many times a second: a bare connection, no ORM session.
-            with self.store.engine.begin() as conn:
+        session = Session(self.store.engine, expire_on_commit=False)
+        try:
+            conn = session.connection()  # begins: on SQLite BEGIN IMMEDIATE takes the write lock
+            if outcomes:
                 outbox.record_outcomes(conn, self.worker, outcomes, now=now)
-            return
-        with self.store.session() as session:
-            outbox.record_outcomes(session, self.worker, outcomes, now=now)
-            campaign_id = campaigns.get_campaign(session, self.slug).id
-            rules = bounces.rules_from_config(self.config)
             for oc in outcomes:
                 if oc.hard_bounce_email:
                     # The same rules as a bounce by mail: recorded with its reason, then judged
                     # (an unknown user is suppressed at once; a full mailbox scores as soft).
                     reply = oc.reply or ""
                     code = int(reply[:3]) if reply[:3].isdigit() else 550
-                    bounces.record_smtp_rejection(session, oc.hard_bounce_email, campaign_id, code,
-                                                  reply[3:].strip(), now, rules=rules)
+                    bounces.record_smtp_rejection(session, oc.hard_bounce_email, self.campaign_id, code,
+                                                  reply[3:].strip(), now, rules=self.bounce_rules)
+            skipped = outbox.recheck_consent(conn, self.list_id, self.worker, rows, now=now)
+            return session, skipped
+        except BaseException:
+            session.rollback()
+            session.close()
+            raise
+
+    @staticmethod
+    def _close_round(session: Session, commit: bool) -> None:
+        try:
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
+        finally:
+            session.close()
 
     def _release(self, rows: list[ClaimedRow]) -> None:
         now = self.clock()
@@ -400,7 +543,7 @@ class Sender:
                 status, counts, reason = await self._db(self._settle)
                 return SendResult(status, counts, reason or f"the campaign is {status.value}", 0)
             self.dead = _dead_workers(holders)
-            recorder = asyncio.create_task(self._recorder())
+            gate = asyncio.create_task(self._gate())
             workers = [asyncio.create_task(self._connection(i)) for i in range(self.options.concurrency)]
             try:
                 await self._feeder(campaign)
@@ -409,10 +552,11 @@ class Sender:
                 for task in workers:
                     if not task.done():
                         task.cancel()
-                self.pending_event.set()
                 self.feeding_done = True
-                await self._drain_pending()
-                recorder.cancel()
+                while self.admissions or self.rounds_running:  # admissions of connections that ended normally
+                    self.gate_event.set()
+                    await asyncio.sleep(0.01)
+                gate.cancel()
                 await self.dispatcher.close()
                 left = self.dispatcher.take_all()
                 if left:
@@ -447,7 +591,7 @@ class Sender:
                     await self.dispatcher.put(rows)
                     continue
                 # Nothing to claim now: wait for what is in flight, then see what is left.
-                if len(self.dispatcher) or self.held or self.pending:
+                if len(self.dispatcher) or self.held:
                     await self._wait_a_little(0.05)
                     continue
                 counts, due = await self._db(self._next_due, campaign.id)
@@ -494,11 +638,17 @@ class Sender:
 
     async def _connection(self, index: int) -> None:
         conn: SmtpConnection | None = None
+        unrecorded: list[Outcome] = []  # outcomes that go to the gate with this connection's next message
         try:
             while True:
-                row = await self.dispatcher.get(self._idle)
+                row = self.dispatcher.take_nowait()
                 if row is None:
-                    return
+                    if unrecorded:  # nothing ready: record what is done before waiting
+                        await self._admit(unrecorded, None)
+                        unrecorded = []
+                    row = await self.dispatcher.get(self._idle)
+                    if row is None:
+                        return
                 self.held += 1
                 try:
                     if conn is None:
@@ -506,23 +656,28 @@ class Sender:
                         if conn is None:
                             await self._give_back(row)
                             return
-                    outcome, reconnect = await self._send_row(conn, row)
-                    if outcome is None:  # the relay refuses us: the row goes back unmarked
-                        await self._give_back(row)
-                        return
-                    if reconnect:
+                    outcome, reconnect = await self._send_row(conn, row, unrecorded)
+                    unrecorded = []
+                    if outcome is None:
+                        if reconnect:  # the relay refuses us: the row goes back unmarked
+                            await self._give_back(row)
+                            return
+                        continue  # skipped at the gate
+                    unrecorded.append(outcome)
+                    if reconnect or not conn.usable:
                         await conn.close()
                         conn = None
-                    await self._record_and_wait(outcome)
                 finally:
-                    self.held -= 1
                     await self.dispatcher.done_with(row)
         finally:
+            if unrecorded:
+                await self._admit(unrecorded, None)
             if conn is not None:
                 await conn.close()
 
     async def _give_back(self, row: ClaimedRow) -> None:
         await self._db(self._release, [row])
+        self.held -= 1
 
     def _date(self) -> str:
         now = self.clock()
@@ -541,14 +696,20 @@ class Sender:
             data = self.options.signer(data)
         return message_id, data
 
-    async def _send_row(self, conn: SmtpConnection, row: ClaimedRow) -> tuple[Outcome | None, bool]:
-        """Personalise, pace and deliver one row; (outcome, reconnect). None outcome: stop."""
+    async def _send_row(self, conn: SmtpConnection, row: ClaimedRow,
+                        unrecorded: list[Outcome]) -> tuple[Outcome | None, bool]:
+        """Personalise, pace, pass the gate (which records `unrecorded`) and deliver one row;
+        (outcome, reconnect). None outcome: skipped at the gate, or the relay refuses us (stop)."""
         try:
             message_id, data = self._message(row)
         except (UnsafeHeaderValue, UnicodeError) as exc:
             return Outcome(row.id, OutboxStatus.FAILED, f"cannot build the message: {exc}", attempted=False), False
         await self.limiter.acquire()
-        reply = await conn.deliver(self.envelope_sender(row), row.email, data)
+        ticket = await self._admit(unrecorded, row)
+        if ticket.skipped:
+            return None, False
+        # MailSkeleton.render (and a DKIM signature) give CRLF line ends only.
+        reply = await conn.deliver(self.envelope_sender(row), row.email, data, crlf=True, gate=ticket)
         verdict = classify_reply(reply)
         text = reply.describe()[:1000]
         if verdict is Verdict.RELAY:
@@ -571,39 +732,79 @@ class Sender:
             outcome = Outcome(row.id, OutboxStatus.DEFERRED, text, message_id, next_attempt_at=due)
         return outcome, verdict is Verdict.DEFER_RECONNECT or reply.stage is Stage.CONNECTION
 
-    # -- recording -----------------------------------------------------------------------------
+    # -- the gate: outcomes recorded and consent re-checked, one transaction per round ------------
 
-    async def _record_and_wait(self, outcome: Outcome) -> None:
-        done = asyncio.get_running_loop().create_future()
-        self.pending.append(_Pending(outcome, done))
-        self.pending_event.set()
-        await done
+    async def _admit(self, outcomes: list[Outcome], row: ClaimedRow | None) -> _Ticket:
+        """Hand `outcomes` to the gate and, with `row`, ask to send it. Returns when the gate has
+        decided (`row` None: when the outcomes are committed). Raises if the round failed."""
+        ticket = _Ticket(asyncio.get_running_loop())
+        self.admissions.append(_Admission(list(outcomes), row, ticket))
+        self.gate_event.set()
+        await (ticket.decided if row is not None else ticket.committed)
+        return ticket
 
-    async def _recorder(self) -> None:
+    async def _gate(self) -> None:
+        """Start a round for whatever admissions wait, as round slots free up."""
         while True:
-            await self.pending_event.wait()
-            self.pending_event.clear()
-            try:
-                await self._drain_pending()
-            except Exception as exc:  # the waiting connections get the error; stop sending
-                self.stop(f"recording outcomes failed: {exc}")
+            await self.gate_event.wait()
+            self.gate_event.clear()
+            while self.admissions:
+                await self.round_slots.acquire()
+                batch, self.admissions = self.admissions, []
+                self.rounds_running += 1
+                asyncio.get_running_loop().create_task(self._run_round(batch))
 
-    async def _drain_pending(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, []
+    async def _run_round(self, batch: list[_Admission]) -> None:
+        try:
+            await self._gate_round(batch)
+        except Exception as exc:  # the waiting connections get the error; stop sending
+            self.stop(f"recording outcomes failed: {exc}")
+        finally:
+            self.rounds_running -= 1
+            self.round_slots.release()
+            if self.admissions:
+                self.gate_event.set()
+
+    async def _gate_round(self, batch: list[_Admission]) -> None:
+        """One transaction: write the outcomes handed in, re-check consent for the rows about to
+        be sent and skip those that fail it, let the others go, and commit once the relay has
+        each one's MAIL FROM (or `consent_hold` has passed) — so an unsubscribe either commits
+        before the re-check or after the message was begun. Connections send a message's data
+        only after the round that admitted it committed: their previous outcome is then on disk."""
+        outcomes = [oc for a in batch for oc in a.outcomes]
+        rows = [a.row for a in batch if a.row is not None]
+        async with (self.db_lock if self.serial_db else contextlib.nullcontext()):
             try:
-                await self._db(self._record, [p.outcome for p in batch])
+                session, skipped = await self._in_db_thread(self._open_round, outcomes, rows)
             except BaseException as exc:
-                for p in batch:
-                    if not p.done.done():
-                        p.done.set_exception(exc)
+                for a in batch:
+                    a.ticket.fail(exc)
                 raise
-            for p in batch:
-                self._count(p.outcome)
-                if not p.done.done():
-                    p.done.set_result(None)
-            self._check_failure_rate()
-            self._report()
+            committed = False
+            try:
+                going = []
+                for a in batch:
+                    if a.row is not None:
+                        a.ticket.decide(skipped.get(a.row.id))
+                        if a.row.id not in skipped:
+                            going.append(a.ticket.began)
+                if going:
+                    await asyncio.wait(going, timeout=self.options.consent_hold)
+                await self._in_db_thread(self._close_round, session, True)
+                committed = True
+            finally:
+                if not committed:
+                    await asyncio.shield(self._in_db_thread(self._close_round, session, False))
+                    for a in batch:
+                        a.ticket.fail(RuntimeError("the gate's transaction did not commit"))
+        for a in batch:
+            a.ticket.commit()
+        self.held -= len(outcomes) + len(skipped)
+        self.totals["skipped"] += len(skipped)
+        for oc in outcomes:
+            self._count(oc)
+        self._check_failure_rate()
+        self._report()
 
     def _count(self, outcome: Outcome) -> None:
         key = {OutboxStatus.SENT: "sent", OutboxStatus.DEFERRED: "deferred", OutboxStatus.FAILED: "failed"}.get(

@@ -42,6 +42,11 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
             await client.starttls()
         if settings.username:
             await client.login(settings.username, settings.password or "")
+        if client.is_ehlo_or_helo_needed:  # the extensions (PIPELINING, SMTPUTF8) are known after EHLO
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
     except DeliveryError:
         raise
     except ssl.SSLCertVerificationError as exc:

@@ -16,7 +16,7 @@ from ..content import load_issue
 from ..errors import DeliveryError
 from ..lint import lint_issue
 from ..pacing import Pace
-from ..send import Progress, SendOptions, Sender, build_skeletons, plan_send, send_test, with_installation_hooks
+from ..send import Progress, SendOptions, plan_send, run_sending, send_test, sender_for
 from ..service import Newsletter
 from ..store import CampaignStatus
 from . import main, pass_newsletter
@@ -58,15 +58,9 @@ def _print_progress(p: Progress) -> None:
 def _run_sender(newsletter: Newsletter, slug: str, files: list[str], options: SendOptions) -> None:
     """Send (or resume) the campaign `slug` from its content files, with Ctrl-C pausing it."""
     config = newsletter.config
-    issue = load_issue(files)
-    rendered = render_issue(config, issue)
-    with newsletter.store.session() as session:
-        campaign = campaigns_lib.get_campaign(session, slug)
-        list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
-    skeletons = build_skeletons(config, rendered, list_slug, list_name, slug)
-    options = with_installation_hooks(options, config, campaign_id)
-    sender = Sender(newsletter.store, config, slug, skeletons, options=options, clock=newsletter.clock,
-                    on_progress=_print_progress)
+    rendered = render_issue(config, load_issue(files))
+    sender = sender_for(newsletter.store, config, slug, rendered, options=options, clock=newsletter.clock,
+                        on_progress=_print_progress)
 
     async def run():
         loop = asyncio.get_running_loop()
@@ -75,7 +69,7 @@ def _run_sender(newsletter: Newsletter, slug: str, files: list[str], options: Se
         loop.add_signal_handler(signal.SIGTERM, sender.stop, "stopped (SIGTERM)")
         return await sender.run()
 
-    result = asyncio.run(run())
+    result = run_sending(run())
     click.echo("", err=True)
     c = result.counts
     click.echo(f"campaign {slug}: {result.status.value}; sent {c.sent}, deferred {c.deferred}, failed {c.failed}, "
