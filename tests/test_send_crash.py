@@ -107,7 +107,9 @@ async def test_nobody_is_mailed_after_their_unsubscribe_committed(store, config,
     just before sending closes. For each, the server's record of when it received the MAIL FROM
     of every message to them is compared with the moment their unsubscribe had been written
     (flushed: the UPDATE done, inside its transaction), a bound below its commit. No message
-    may have been begun after it."""
+    may have been begun after it. (The gate commits only once the MAIL FROM is written to the
+    loopback socket, where it is already in the server's buffer; an unsubscribe of that person
+    is written after that commit.)"""
     start(store, lambda: utc_now(), 1000)
     smtp_server.delay = 0.01  # ~400 messages/s on 4 connections: the send lasts a few seconds
     written_at: dict[str, float] = {}

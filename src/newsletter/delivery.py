@@ -221,7 +221,7 @@ class SmtpConnection:
 
         `data` is the message as it goes on the wire; `crlf=True` vouches that its line ends
         are all CRLF (as `MailSkeleton.render` guarantees), which saves normalising it. A `gate`
-        is told when the relay has answered MAIL FROM (or the attempt ended), and is waited
+        is told when MAIL FROM has been written (or the attempt ended), and is waited
         for before the message's data goes out; if waiting raises, the message is abandoned
         (the connection is closed, so the relay discards it) and a CONNECTION reply returned.
         """
@@ -253,9 +253,9 @@ class SmtpConnection:
                     if failure:
                         break
                     reader.write(command)
-                code, text = await reader.read(self.command_timeout)
                 if gate is not None and stage is Stage.MAIL:
-                    gate.mail_began()
+                    gate.mail_began()  # MAIL FROM is on its way: the message has begun
+                code, text = await reader.read(self.command_timeout)
                 if code == 421:  # the relay is closing: what failed first still counts
                     reader.transport.close()
                     return failure or Reply(code, text, stage)

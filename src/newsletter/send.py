@@ -6,16 +6,18 @@
                    records outcomes handed in,   previous outcomes)
                    re-checks consent of the rows ──► skipped, or go:
                    about to go, commits once the       MAIL FROM + RCPT TO + DATA (pipelined)
-                   relay has their MAIL FROM   ◄──── MAIL answered
+                   MAIL FROMs are written      ◄──── MAIL FROM written
                         commit ──────────────────► the message's data, then its outcome
 
 Correctness first. A claimed row is `sending` in the database before its message goes out.
 Every message passes the gate: a round's transaction writes the outcomes its connections hand
 in, re-checks the consent of the rows they are about to send (`outbox.recheck_consent`: skipped
-if it no longer holds) and stays open until the relay has answered each admitted message's
-MAIL FROM. It holds SQLite's write lock (PostgreSQL: share locks on the subscriber and
+if it no longer holds) and stays open until each admitted message's MAIL FROM has been written
+to its connection. It holds SQLite's write lock (PostgreSQL: share locks on the subscriber and
 subscription rows) all that time, so an unsubscribe either committed before the re-check — and
-the row is skipped — or commits after the message was begun; none is mailed after it. A
+the row is skipped — or commits after the message was begun; none is begun after it. The hold
+does not wait for the relay's answer: with a relay 20 ms away, waiting for it kept SQLite's
+write lock taken nearly all the time and made other writers (sign-ups) wait up to seconds. A
 connection sends a message's data only after the round that admitted it committed, and that
 round wrote the connection's previous outcome: after a crash at most one message per
 connection (the concurrency) can have been accepted without being recorded, and those rows —
@@ -113,7 +115,7 @@ class SendOptions:
     envelope_sender: Callable[[ClaimedRow], str] | None = None
     #: DKIM hook: applied to each finished message.
     signer: Callable[[bytes], bytes] | None = None
-    #: Longest wait (seconds) for the relay to answer a message's MAIL FROM while the gate's
+    #: Longest wait (seconds) for a connection to write a message's MAIL FROM while the gate's
     #: transaction, which re-checked the recipient's consent, stays open (see `_gate_round`).
     consent_hold: float = 2.0
     #: Gate rounds open at once on PostgreSQL (SQLite: always one).
@@ -264,7 +266,7 @@ def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, R
 
 class _Ticket:
     """A row's passage through the gate: `decided` (skipped or not), `began` (set by the
-    connection once the relay has answered MAIL FROM), `committed` (the round's transaction)."""
+    connection once MAIL FROM is written), `committed` (the round's transaction)."""
 
     __slots__ = ("decided", "began", "committed", "skipped")
 
@@ -280,7 +282,7 @@ class _Ticket:
             self.decided.set_result(None)
 
     def mail_began(self) -> None:
-        """The relay has the MAIL FROM (or the attempt ended): the round may commit."""
+        """MAIL FROM is written (or the attempt ended): the round may commit."""
         if not self.began.done():
             self.began.set_result(None)
 
@@ -767,9 +769,9 @@ class Sender:
 
     async def _gate_round(self, batch: list[_Admission]) -> None:
         """One transaction: write the outcomes handed in, re-check consent for the rows about to
-        be sent and skip those that fail it, let the others go, and commit once the relay has
-        each one's MAIL FROM (or `consent_hold` has passed) — so an unsubscribe either commits
-        before the re-check or after the message was begun. Connections send a message's data
+        be sent and skip those that fail it, let the others go, and commit once each one's MAIL
+        FROM is written (or `consent_hold` has passed) — so an unsubscribe either commits before
+        the re-check or after the message was begun. Connections send a message's data
         only after the round that admitted it committed: their previous outcome is then on disk."""
         outcomes = [oc for a in batch for oc in a.outcomes]
         rows = [a.row for a in batch if a.row is not None]
