@@ -306,7 +306,8 @@ def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult,
     result.campaign = issue.slug
     result.subjects = {lang: mail.subject for lang, mail in rendered.items()}
     result.outcome = dict(outcome.counts._asdict()) if hasattr(outcome, "counts") else {}
-    say(f"sent {issue.slug} through the sending engine: {result.outcome}")
+    counts = ", ".join(f"{n} {state}" for state, n in result.outcome.items() if n or state == "sent")
+    say(f"sent {issue.slug} through the sending engine: {counts}")
 
 
 def _unsubscribe_one(maildir: Path, campaign: str, say: Callable[[str], None]) -> str:

@@ -38,10 +38,11 @@ def demo(folder: str) -> None:
     nl = _command_name()
     click.echo("Try next:")
     click.echo(f"  cd {result.folder}")
+    click.echo(f"  {nl} sink             # in another terminal: the catcher that mail goes to")
     click.echo(f"  {nl} serve            # the sign-up, confirm and unsubscribe pages")
     click.echo(f"  {nl} show grace.mensah@example.org   # one person's consent log")
     click.echo(f"  {nl} preview {EXAMPLES}/asp23/day-4.*.md --out preview")
-    click.echo(f"  {nl} send {EXAMPLES}/asp23/day-4.*.md --list asp-daily")
+    click.echo(f"  {nl} send {EXAMPLES}/asp23/day-4.*.md --list asp-daily   # Day 4, with the sink running")
 
 
 def _command_name() -> str:
