@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .addresses import address_hash, clean_text, normalise_address
@@ -32,6 +32,7 @@ from .store import (
     Channel,
     ConsentEvent,
     ConsentKind,
+    MailingList,
     OutboxRow,
     Subscriber,
     SubscriberStatus,
@@ -121,22 +122,36 @@ def _log(session: Session, subscriber: Subscriber, kind: ConsentKind, ctx: Conse
     session.add(ConsentEvent(subscriber=subscriber, **_event_values(ctx, kind, now, list_id, note)))
 
 
+#: Statements of the sign-up fast path, built once (SQLAlchemy then only looks up their compiled form).
+_LISTS_BY_SLUG = select(MailingList.id, MailingList.slug, MailingList.name, MailingList.public).where(
+    MailingList.slug.in_(bindparam("slugs", expanding=True)))
+_SUPPRESSED_AND_SUBSCRIBER = select(
+    exists().where(Suppression.address_hash == bindparam("hash")),
+    select(Subscriber.id).where(Subscriber.email == bindparam("email")).scalar_subquery(),
+)
+_INSERT_SUBSCRIBER = insert(Subscriber.__table__)
+_INSERT_SUBSCRIPTION = insert(Subscription.__table__)
+_INSERT_EVENT = insert(ConsentEvent.__table__)
+
+
 def _insert_new_subscriber(session: Session, address: str, name: str, language: str, mailing_lists: list,
                            ctx: ConsentContext, now: datetime) -> ConfirmationDue:
-    """A person never seen before, pending on `mailing_lists`, with the SIGNUP events and the
-    CONFIRMATION_SENT event: three INSERT statements (Core), not the ORM's unit of work."""
+    """A person never seen before, pending on `mailing_lists` (rows with id, slug and name), with
+    the SIGNUP events and the CONFIRMATION_SENT event: three INSERT statements (Core) on the
+    session's connection, not the ORM's unit of work."""
+    connection = session.connection()
     key = new_subscriber_key()
-    subscriber_id = session.execute(insert(Subscriber.__table__).values(
+    subscriber_id = connection.execute(_INSERT_SUBSCRIBER, dict(
         key=key, email=address, name=name, language=language, status=SubscriberStatus.ACTIVE,
         created_at=now, updated_at=now)).inserted_primary_key[0]
-    session.execute(insert(Subscription.__table__), [
+    connection.execute(_INSERT_SUBSCRIPTION, [
         dict(subscriber_id=subscriber_id, list_id=m.id, status=SubscriptionStatus.PENDING, created_at=now,
              confirmed_at=None, unsubscribed_at=None)
         for m in mailing_lists])
     slugs = [m.slug for m in mailing_lists]
     events = [_event_values(ctx, ConsentKind.SIGNUP, now, list_id=m.id) for m in mailing_lists]
     events.append(_event_values(ctx, ConsentKind.CONFIRMATION_SENT, now, note=",".join(slugs)))
-    session.execute(insert(ConsentEvent.__table__), [dict(e, subscriber_id=subscriber_id) for e in events])
+    connection.execute(_INSERT_EVENT, [dict(e, subscriber_id=subscriber_id) for e in events])
     return ConfirmationDue(key, address, name, language, tuple(slugs), tuple(m.name for m in mailing_lists))
 
 
@@ -220,18 +235,23 @@ def subscribe(
     slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
     if not slugs:
         raise InvalidField("lists", "choose at least one list")
+    # The common case on a busy form is a person never seen before: two SELECTs (the lists; the
+    # suppression and the address together) and straight INSERTs, as Core statements built once.
+    connection = session.connection()
+    found = {row.slug: row for row in connection.execute(_LISTS_BY_SLUG, {"slugs": slugs})}
+    for slug in slugs:
+        if slug not in found or (public_only and not found[slug].public):
+            raise UnknownList(slug)
+    mailing_lists = [found[slug] for slug in slugs]
+    suppressed, subscriber_id = connection.execute(
+        _SUPPRESSED_AND_SUBSCRIBER, {"hash": address_hash(address), "email": address}).one()
+    if suppressed:
+        return None
+    if subscriber_id is None:
+        return _insert_new_subscriber(session, address, name, language or languages[0], mailing_lists, ctx, now)
     with session.no_autoflush:  # one flush at the end writes the person, subscriptions and log
-        mailing_lists = get_lists(session, slugs)
-        for mailing_list in mailing_lists:
-            if public_only and not mailing_list.public:
-                raise UnknownList(mailing_list.slug)
-        if is_suppressed(session, address):
-            return None
-        subscriber = find_subscriber(session, address)
-        if subscriber is None:  # the common case on a busy form: straight INSERTs
-            return _insert_new_subscriber(session, address, name, language or languages[0], mailing_lists,
-                                          ctx, now)
-        elif subscriber.status is not SubscriberStatus.ACTIVE:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber.status is not SubscriberStatus.ACTIVE:
             return None
 
         pending: list[str] = []
