@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from . import abuse, consent
+from .confirmation_queue import enqueue_confirmation
 from .consent import ConfirmationDue, ConsentContext
 from .lists import all_lists
 from .service import Newsletter
@@ -69,7 +70,7 @@ class Preferences:
 
 @dataclass(frozen=True)
 class SignupRecord:
-    """A recorded sign-up: the confirmation mail due (None: send nothing) and the list names."""
+    """A recorded sign-up: the confirmation mail queued (None: none) and the list names."""
 
     due: ConfirmationDue | None
     list_names: tuple[str, ...]
@@ -83,19 +84,22 @@ def public_lists(newsletter: Newsletter) -> list[ListChoice]:
 
 def record_signup(newsletter: Newsletter, email: str, name: str, language: str | None,
                   list_slugs: list[str], ctx: ConsentContext) -> SignupRecord:
-    """Record a sign-up from the public form (public lists only); mail nothing.
+    """Record a sign-up from the public form (public lists only), and queue its confirmation mail.
 
-    The caller sends `due` with `Newsletter.send_confirmation` when it is not None.
-    Raises InvalidAddress, InvalidField, or UnknownList (also for a list that is not public);
-    nothing changes then.
+    The mail due (`due`, None when none is) is written to the confirmation queue in the same
+    transaction; a `confirmation_queue.ConfirmationDrainer` sends it. Raises InvalidAddress,
+    InvalidField, or UnknownList (also for a list that is not public); nothing changes then.
     """
     config = newsletter.config
     if not ctx.consent_version:
         ctx = dataclasses.replace(ctx, consent_version=config.consent_version)
+    now = newsletter.clock()
     with newsletter.store.session() as session:
-        due = consent.subscribe(session, email, name, language, list_slugs, ctx, now=newsletter.clock(),
+        due = consent.subscribe(session, email, name, language, list_slugs, ctx, now=now,
                                 languages=config.languages, check_deliverability=config.check_deliverability,
                                 public_only=True)
+        if due is not None:
+            enqueue_confirmation(session, due, now=now)
     names = due.list_names if due else ()
     return SignupRecord(due, names)
 

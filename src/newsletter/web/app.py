@@ -40,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 from ..abuse import RateLimiter
 from ..config import Config
 from ..errors import ConfigError
+from ..confirmation_queue import ConfirmationDrainer
 from ..confirmations import ConfirmationSender
 from ..service import Newsletter
 from . import archive, links, preferences, signup
@@ -65,6 +66,8 @@ class WebState:
     ceiling: ConfirmationCeiling
     confirmations: ConfirmationSender
     min_fill_seconds: float
+    #: Sends the confirmation mails sign-ups queue (a background task of the app's lifespan).
+    drainer: ConfirmationDrainer | None = None
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
     #: Database calls run in worker threads, at most this many at once. SQLite takes its write
     #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
@@ -123,6 +126,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         db_threads=1 if newsletter.store.dialect == "sqlite" else 8,
     )
     state.ceiling.db = state.db
+    state.drainer = ConfirmationDrainer(newsletter, state.confirmations, state.db)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *signup.routes(),
@@ -133,8 +137,11 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        yield
-        await state.confirmations.close()
+        state.drainer.start()
+        try:
+            yield
+        finally:
+            await state.drainer.stop()
 
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
                     exception_handlers={HTTPException: _not_found}, lifespan=lifespan)
