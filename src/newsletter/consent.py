@@ -55,6 +55,7 @@ __all__ = [
     "subscribe",
     "confirm",
     "unsubscribe",
+    "unsubscribe_by_key",
     "undo_unsubscribe",
     "set_preferences",
     "block",
@@ -338,6 +339,42 @@ def unsubscribe(session: Session, subscriber: Subscriber, ctx: ConsentContext, *
         changed.append(sub.mailing_list.slug)
     session.flush()
     return changed
+
+
+_SUBSCRIBER_ID_BY_KEY = select(Subscriber.id).where(Subscriber.key == bindparam("key"))
+_STAYING = (select(Subscription.list_id, MailingList.slug)
+            .join(MailingList, MailingList.id == Subscription.list_id)
+            .where(Subscription.subscriber_id == bindparam("subscriber_id"),
+                   Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+            .order_by(Subscription.list_id))
+_STAYING_ON_ONE = _STAYING.where(MailingList.slug == bindparam("slug"))
+_LEAVE = (update(Subscription.__table__)
+          .where(Subscription.subscriber_id == bindparam("person"),
+                 Subscription.list_id.in_(bindparam("list_ids", expanding=True)))
+          .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=bindparam("now")))
+
+
+def unsubscribe_by_key(session: Session, subscriber_key: str, ctx: ConsentContext, *, now: datetime,
+                       list_slug: str | None = None) -> list[str]:
+    """`unsubscribe` for the person a link names, in four Core statements (the one-click path).
+
+    Raises InvalidToken for a key that names nobody. Returns the slugs that changed.
+    """
+    connection = session.connection()
+    subscriber_id = connection.execute(_SUBSCRIBER_ID_BY_KEY, {"key": subscriber_key}).scalar()
+    if subscriber_id is None:
+        raise InvalidToken()
+    if list_slug is None:
+        staying = connection.execute(_STAYING, {"subscriber_id": subscriber_id}).all()
+    else:
+        staying = connection.execute(_STAYING_ON_ONE, {"subscriber_id": subscriber_id, "slug": list_slug}).all()
+    if not staying:
+        return []
+    connection.execute(_LEAVE, {"person": subscriber_id, "list_ids": [r.list_id for r in staying], "now": now})
+    connection.execute(_INSERT_EVENT, [
+        dict(_event_values(ctx, ConsentKind.UNSUBSCRIBED, now, list_id=r.list_id), subscriber_id=subscriber_id)
+        for r in staying])
+    return [r.slug for r in staying]
 
 
 def undo_unsubscribe(session: Session, subscriber: Subscriber, list_slugs: Iterable[str],

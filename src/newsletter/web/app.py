@@ -76,7 +76,7 @@ class WebState:
     _limiter: anyio.CapacityLimiter | None = None
 
     def secret(self) -> bytes:
-        return self.config.secret()
+        return self.newsletter.secret()
 
     async def db(self, func: Callable[..., T], *args: Any) -> T:
         """Run a blocking library call (one unit of work) in a worker thread."""
