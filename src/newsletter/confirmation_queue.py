@@ -4,7 +4,8 @@ A busy sign-up form must not pay for SMTP in its request: `enqueue_confirmation`
 mail due into `confirmation_queue` in the sign-up's own transaction (beside its
 CONFIRMATION_SENT event, which the re-send limits and the hourly ceiling count), and the
 server's `ConfirmationDrainer` sends what is queued, in batches, over one reused SMTP
-connection, then deletes what the relay took::
+connection (`delivery.SmtpConnection`, which the campaign sender uses too, with its reading of
+the relay's replies), then deletes what the relay took::
 
     sign-up transaction ──► confirmation_queue ──► claim a batch ──► SMTP ──► delete (sent)
                                                         │                    retry later (4xx, relay down)
@@ -33,8 +34,11 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from .confirmations import ConfirmationSender, DeliveryKind
+from .confirmations import ConfirmationSender
 from .consent import ConfirmationDue
+from .delivery import SmtpConnection, Verdict, classify_reply, open_smtp
+from .errors import DeliveryError
+from .message import UnsafeHeaderValue
 from .store import MailingList, QueuedConfirmation, Subscriber, SubscriberStatus
 
 __all__ = [
@@ -174,6 +178,7 @@ class ConfirmationDrainer:
         self._wake: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task | None = None
+        self._smtp: SmtpConnection | None = None
 
     def start(self) -> None:
         """Run the drainer as a task of the running event loop (once; again if it ended)."""
@@ -193,13 +198,15 @@ class ConfirmationDrainer:
 
     async def stop(self) -> None:
         """Stop the task (a batch being sent is abandoned: its claim lapses after LEASE) and
-        say goodbye on the SMTP connections."""
+        say goodbye on the SMTP connection."""
         task, self._task = self._task, None
         if task is not None and task.get_loop() is asyncio.get_running_loop():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.sender.close()
+        connection, self._smtp = self._smtp, None
+        if connection is not None:
+            await connection.close()
 
     async def run(self) -> None:
         """Drain now, then on every wake-up or poll, until cancelled; never raises otherwise."""
@@ -244,37 +251,61 @@ class ConfirmationDrainer:
 
     async def _send(self, claimed: list[ClaimedConfirmation], now: datetime,
                     result: DrainResult) -> tuple[list[int], list[tuple[int, int, str]]]:
+        """Hand the claimed mails to the relay over the drainer's connection, one after another.
+
+        Returns (rows done: sent or dropped, rows to retry: (id, attempts so far, reason)).
+        """
         done: list[int] = []
         retry: list[tuple[int, int, str]] = []
         failing = ""  # after one temporary failure the rest of the batch waits too (no hammering)
         for item in claimed:
-            if failing and item.sendable:
-                retry.append((item.id, item.attempts, failing))
-                result.retried += 1
-                continue
             if not item.sendable:
                 log.info("queued confirmation %d dropped: the address was blocked or suppressed", item.id)
                 done.append(item.id)
                 result.dropped += 1
                 continue
-            outcome = await self.sender.deliver(item.due, item.due.list_names)
-            if outcome.kind is DeliveryKind.SENT:
+            if failing:
+                retry.append((item.id, item.attempts, failing))
+                result.retried += 1
+                continue
+            try:
+                envelope_sender, recipients, data = self.sender.wire(item.due, item.due.list_names)
+            except UnsafeHeaderValue as exc:
+                log.warning("queued confirmation %d dropped: %s", item.id, exc)
+                done.append(item.id)
+                result.dropped += 1
+                continue
+            verdict, reason = await self._deliver(envelope_sender, recipients[0], data)
+            if verdict is Verdict.SENT:
                 done.append(item.id)
                 result.sent += 1
-            elif outcome.kind is DeliveryKind.REFUSED:
-                log.warning("a confirmation mail was refused for good (%s); not retried", outcome.reason)
+            elif verdict in (Verdict.BOUNCE, Verdict.FAIL):
+                log.warning("a confirmation mail was refused for good (%s); not retried", reason)
                 done.append(item.id)
                 result.dropped += 1
             elif now - _aware(item.queued_at, now) >= MAX_AGE:
                 log.error("a confirmation mail queued at %s is given up after %d attempts: %s",
-                          item.queued_at, item.attempts + 1, outcome.reason)
+                          item.queued_at, item.attempts + 1, reason)
                 done.append(item.id)
                 result.dropped += 1
             else:
-                log.error("a confirmation mail could not be sent (%s); it stays queued and is tried again",
-                          outcome.reason)
-                retry.append((item.id, item.attempts, outcome.reason))
+                log.error("a confirmation mail could not be sent (%s); it stays queued and is tried again", reason)
+                retry.append((item.id, item.attempts, reason))
                 result.retried += 1
-                failing = outcome.reason
+                failing = reason
         return done, retry
+
+    async def _deliver(self, envelope_sender: str, recipient: str, data: bytes) -> tuple[Verdict, str]:
+        """One mail over the drainer's reused connection (opened, or re-opened, as needed)."""
+        if self._smtp is None:
+            try:
+                self._smtp = await open_smtp(self.newsletter.config.smtp)
+            except DeliveryError as exc:
+                return Verdict.DEFER_RECONNECT, str(exc)
+        reply = await self._smtp.deliver(envelope_sender, recipient, data)
+        verdict = classify_reply(reply)
+        if verdict is Verdict.DEFER_RECONNECT:
+            connection, self._smtp = self._smtp, None
+            await connection.close()
+        return verdict, reply.describe()
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import enum
 import html
 import secrets
 import threading
@@ -25,7 +24,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import NamedTuple
 
 import aiosmtplib
 
@@ -33,12 +31,12 @@ from .compose import RenderedMail, render_confirmation
 from .config import Config
 from .consent import ConfirmationDue
 from .errors import DeliveryError
-from .message import MAIL_POLICY, UnsafeHeaderValue, build_transactional, format_address, message_id_domain, sender_address
+from .message import MAIL_POLICY, build_transactional, format_address, message_id_domain, sender_address
 from .service import Newsletter
 from .smtp import open_connection
 from .tokens import Purpose
 
-__all__ = ["ConfirmationSender", "ConfirmationSkeleton", "Delivery", "DeliveryKind"]
+__all__ = ["ConfirmationSender", "ConfirmationSkeleton"]
 
 _NAME = "NLMARK0NAME0NLMARK"
 _CONFIRM = "NLMARK0CONFIRM0NLMARK"
@@ -57,24 +55,6 @@ def _quoted_printable(text: str) -> bytes:
     """A body part, quoted-printable with CRLF line ends (lines of at most 76 characters)."""
     encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
     return encoded.replace(b"\n", b"\r\n")
-
-
-class DeliveryKind(str, enum.Enum):
-    """What became of one confirmation mail."""
-
-    SENT = "sent"
-    #: Refused for good: trying again would not help.
-    REFUSED = "refused"
-    #: A temporary failure: try again later.
-    FAILED = "failed"
-
-
-class Delivery(NamedTuple):
-    """The outcome of handing one confirmation mail to the relay."""
-
-    kind: DeliveryKind
-    reason: str = ""
-    code: int | None = None
 
 
 class ConfirmationSkeleton:
@@ -211,24 +191,10 @@ class ConfirmationSender:
 
     async def send(self, due: ConfirmationDue, list_names: Sequence[str]) -> None:
         """Deliver the confirmation for `due`. Raises DeliveryError (the connection is dropped then)."""
-        outcome = await self.deliver(due, list_names)
-        if outcome.kind is not DeliveryKind.SENT:
-            raise DeliveryError(outcome.reason, code=outcome.code)
-
-    async def deliver(self, due: ConfirmationDue, list_names: Sequence[str]) -> Delivery:
-        """Hand the confirmation for `due` to the relay; the outcome as data (never raises for SMTP).
-
-        REFUSED: the relay refused it for good (5xx), or the address could inject a header;
-        FAILED: a temporary failure (4xx, dropped or unreachable relay), worth trying again.
-        """
-        try:
-            envelope = self.wire(due, list_names)
-        except UnsafeHeaderValue as exc:
-            return Delivery(DeliveryKind.REFUSED, f"not sent: {exc}")
-        client: aiosmtplib.SMTP | None = None
+        envelope = self.wire(due, list_names)
+        client = await self._acquire()
         healthy = False
         try:
-            client = await self._acquire()
             try:
                 errors, _reply = await client.sendmail(*envelope)
             except aiosmtplib.SMTPServerDisconnected:
@@ -238,23 +204,19 @@ class ConfirmationSender:
                 errors, _reply = await client.sendmail(*envelope)
             if errors:
                 detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in errors.items())
-                code = next(iter(errors.values())).code
-                return Delivery(_kind(code), f"the relay refused: {detail}", code)
+                raise DeliveryError(f"the relay refused: {detail}")
             healthy = True
-            return Delivery(DeliveryKind.SENT)
-        except DeliveryError as exc:
-            return Delivery(DeliveryKind.FAILED, str(exc), exc.code)
+        except DeliveryError:
+            raise
         except aiosmtplib.SMTPRecipientsRefused as exc:
             detail = "; ".join(f"{e.recipient}: {e.code} {e.message}" for e in exc.recipients)
-            code = exc.recipients[0].code if exc.recipients else None
-            return Delivery(_kind(code), f"the relay refused the recipient: {detail}", code)
+            raise DeliveryError(f"the relay refused the recipient: {detail}") from None
         except aiosmtplib.SMTPResponseException as exc:
-            return Delivery(_kind(exc.code), f"the relay answered {exc.code} {exc.message.strip()}", exc.code)
+            raise DeliveryError(f"the relay answered {exc.code} {exc.message.strip()}", code=exc.code) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return Delivery(DeliveryKind.FAILED, f"the relay dropped the connection: {exc}")
+            raise DeliveryError(f"the relay dropped the connection: {exc}") from None
         finally:
-            if client is not None:
-                await self._release(client, healthy)
+            await self._release(client, healthy)
 
     async def _acquire(self) -> aiosmtplib.SMTP:
         loop = asyncio.get_running_loop()
@@ -294,10 +256,6 @@ class ConfirmationSender:
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
         self._open -= len(idle)
-
-
-def _kind(code: int | None) -> DeliveryKind:
-    return DeliveryKind.REFUSED if code is not None and 500 <= code < 600 else DeliveryKind.FAILED
 
 
 def _fill(text: str, values: dict[str, str], *, escape: bool) -> str:
