@@ -47,6 +47,7 @@ __all__ = [
     "ClaimedConfirmation",
     "DrainResult",
     "enqueue_confirmation",
+    "enqueue_confirmations",
     "claim_confirmations",
     "finish_confirmations",
     "count_queued",
@@ -104,12 +105,20 @@ class DrainResult:
 
 def enqueue_confirmation(session: Session, due: ConfirmationDue, *, now: datetime) -> None:
     """Queue the confirmation mail `due` in the caller's transaction (sent by a drainer)."""
-    subscriber_id = due.subscriber_id
-    if subscriber_id is None:
-        subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.key == due.subscriber_key))
-    session.connection().execute(_INSERT, dict(
-        subscriber_id=subscriber_id, list_slugs=",".join(due.list_slugs), queued_at=now, due_at=now,
-        attempts=0, claimed_by=None, claimed_at=None, last_error=None))
+    enqueue_confirmations(session, [due], now=now)
+
+
+def enqueue_confirmations(session: Session, dues: list[ConfirmationDue], *, now: datetime) -> None:
+    """Queue these confirmation mails in the caller's transaction, in one statement."""
+    rows = []
+    for due in dues:
+        subscriber_id = due.subscriber_id
+        if subscriber_id is None:
+            subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.key == due.subscriber_key))
+        rows.append(dict(subscriber_id=subscriber_id, list_slugs=",".join(due.list_slugs), queued_at=now,
+                         due_at=now, attempts=0, claimed_by=None, claimed_at=None, last_error=None))
+    if rows:
+        session.connection().execute(_INSERT, rows)
 
 
 def claim_confirmations(session: Session, worker: str, *, now: datetime, limit: int) -> list[ClaimedConfirmation]:

@@ -52,6 +52,7 @@ __all__ = [
     "find_subscriber",
     "subscriber_by_key",
     "is_suppressed",
+    "validate_signup",
     "subscribe",
     "confirm",
     "unsubscribe",
@@ -201,6 +202,25 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
+def validate_signup(email: str, name: str, language: str | None, list_slugs: Iterable[str], *,
+                    languages: tuple[str, ...], check_deliverability: bool = False
+                    ) -> tuple[str, str, str | None, list[str]]:
+    """The fields of a sign-up, checked and normalised: (address, name, language, list slugs).
+
+    Raises InvalidAddress or InvalidField; looks nothing up (the lists are checked by the caller).
+    """
+    address = normalise_address(email, check_deliverability=check_deliverability)
+    name = clean_text("name", name)
+    if language is not None:
+        language = language.strip().lower()
+    if language is not None and language not in languages:
+        raise InvalidField("language", f"choose one of {', '.join(languages)}")
+    slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
+    if not slugs:
+        raise InvalidField("lists", "choose at least one list")
+    return address, name, language, slugs
+
+
 def subscribe(
     session: Session,
     email: str,
@@ -230,15 +250,8 @@ def subscribe(
     A confirmation is due when some requested list is pending and the re-send limits allow.
     Callers must answer every case the same way, so nobody learns who is subscribed.
     """
-    address = normalise_address(email, check_deliverability=check_deliverability)
-    name = clean_text("name", name)
-    if language is not None:
-        language = language.strip().lower()
-    if language is not None and language not in languages:
-        raise InvalidField("language", f"choose one of {', '.join(languages)}")
-    slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
-    if not slugs:
-        raise InvalidField("lists", "choose at least one list")
+    address, name, language, slugs = validate_signup(email, name, language, list_slugs, languages=languages,
+                                                     check_deliverability=check_deliverability)
     # The common case on a busy form is a person never seen before: two SELECTs (the lists; the
     # suppression and the address together) and straight INSERTs, as Core statements built once.
     connection = session.connection()

@@ -45,6 +45,7 @@ from ..confirmations import ConfirmationSender
 from ..service import Newsletter
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
+from .signup_writer import SignupWriter
 from .pages import choose_language, consent_text, render_page
 from .security import SecurityHeaders, client_ip, parse_networks
 
@@ -68,6 +69,8 @@ class WebState:
     min_fill_seconds: float
     #: Sends the confirmation mails sign-ups queue (a background task of the app's lifespan).
     drainer: ConfirmationDrainer | None = None
+    #: Records sign-ups, those that arrive together in one transaction.
+    signups: SignupWriter | None = None
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
     #: Database calls run in worker threads, at most this many at once. SQLite takes its write
     #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
@@ -127,6 +130,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
     )
     state.ceiling.db = state.db
     state.drainer = ConfirmationDrainer(newsletter, state.confirmations, state.db)
+    state.signups = SignupWriter(newsletter, state.db)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *signup.routes(),

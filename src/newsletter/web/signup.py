@@ -183,9 +183,8 @@ async def subscribe_submit(request: Request) -> Response:
         consent_version=web.config.consent_version,
     )
     try:
-        record = await web.db(
-            visitor.record_signup, newsletter, values.get("email") or "", values.get("name") or "",
-            values.get("language") or None, values.get("lists") or [], ctx)
+        record = await web.signups.record(values.get("email") or "", values.get("name") or "",
+                                          values.get("language") or None, values.get("lists") or [], ctx)
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
     except (InvalidField, UnknownList) as exc:
