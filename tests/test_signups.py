@@ -5,6 +5,7 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from newsletter.consent import ConfirmationDue, ConsentContext
 from newsletter.errors import InvalidAddress, InvalidField, UnknownList
 from newsletter.signups import SignupRequest, subscribe_many
 from newsletter.store import Channel
-from newsletter.web.signup_writer import SignupWriter
+from newsletter.web.group_commit import GroupCommit
 
 CTX = ConsentContext(channel=Channel.FORM, ip="203.0.113.7", user_agent="test", source="test",
                      consent_version="2026-11")
@@ -30,6 +31,10 @@ def newsletter(newsletter, clock):
         lists.create_list(session, "alerts", "Campaign alerts", now=clock())
         lists.create_list(session, "staff", "Staff only", public=False, now=clock())
     return newsletter
+
+
+def request(email: str) -> SignupRequest:
+    return SignupRequest(email, "P", "en", ("asp-daily",), CTX)
 
 
 def _prepare(newsletter, clock, p: str) -> None:
@@ -118,9 +123,8 @@ def test_the_writer_batches_concurrent_signups_and_queues_their_mails(newsletter
         return await asyncio.to_thread(func, *args)
 
     async def go():
-        writer = SignupWriter(newsletter, db)
-        return await asyncio.gather(*(writer.record(f"p{i}@example.org", "P", "en", ["asp-daily"], CTX)
-                                      for i in range(30)))
+        writer = GroupCommit(functools.partial(visitor.record_signups, newsletter), db)
+        return await asyncio.gather(*(writer.submit(request(f"p{i}@example.org")) for i in range(30)))
 
     records = asyncio.run(go())
     assert all(r.due is not None for r in records)
@@ -139,10 +143,9 @@ def test_a_batch_the_store_refuses_is_recorded_one_by_one(newsletter):
         return await asyncio.to_thread(func, *args)
 
     async def go():
-        writer = SignupWriter(newsletter, db)
-        return await asyncio.gather(
-            *(writer.record(f"p{i}@example.org", "P", "en", ["asp-daily"], CTX) for i in range(5)),
-            writer.record("bad@@example.org", "P", "en", ["asp-daily"], CTX), return_exceptions=True)
+        writer = GroupCommit(functools.partial(visitor.record_signups, newsletter), db)
+        return await asyncio.gather(*(writer.submit(request(f"p{i}@example.org")) for i in range(5)),
+                                    writer.submit(request("bad@@example.org")), return_exceptions=True)
 
     *records, bad = asyncio.run(go())
     assert failed and all(r.due is not None for r in records) and isinstance(bad, InvalidAddress)

@@ -57,6 +57,7 @@ __all__ = [
     "confirm",
     "unsubscribe",
     "unsubscribe_by_key",
+    "unsubscribe_many_by_key",
     "undo_unsubscribe",
     "set_preferences",
     "block",
@@ -354,16 +355,14 @@ def unsubscribe(session: Session, subscriber: Subscriber, ctx: ConsentContext, *
     return changed
 
 
-_SUBSCRIBER_ID_BY_KEY = select(Subscriber.id).where(Subscriber.key == bindparam("key"))
-_STAYING = (select(Subscription.list_id, MailingList.slug)
+_IDS_BY_KEY = select(Subscriber.key, Subscriber.id).where(Subscriber.key.in_(bindparam("keys", expanding=True)))
+_STAYING = (select(Subscription.subscriber_id, Subscription.list_id, MailingList.slug)
             .join(MailingList, MailingList.id == Subscription.list_id)
-            .where(Subscription.subscriber_id == bindparam("subscriber_id"),
+            .where(Subscription.subscriber_id.in_(bindparam("ids", expanding=True)),
                    Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
-            .order_by(Subscription.list_id))
-_STAYING_ON_ONE = _STAYING.where(MailingList.slug == bindparam("slug"))
+            .order_by(Subscription.subscriber_id, Subscription.list_id))
 _LEAVE = (update(Subscription.__table__)
-          .where(Subscription.subscriber_id == bindparam("person"),
-                 Subscription.list_id.in_(bindparam("list_ids", expanding=True)))
+          .where(Subscription.subscriber_id == bindparam("person"), Subscription.list_id == bindparam("list"))
           .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=bindparam("now")))
 
 
@@ -373,21 +372,43 @@ def unsubscribe_by_key(session: Session, subscriber_key: str, ctx: ConsentContex
 
     Raises InvalidToken for a key that names nobody. Returns the slugs that changed.
     """
+    [outcome] = unsubscribe_many_by_key(session, [(subscriber_key, list_slug, ctx)], now=now)
+    if isinstance(outcome, InvalidToken):
+        raise outcome
+    return outcome
+
+
+def unsubscribe_many_by_key(session: Session, requests: list[tuple[str, str | None, ConsentContext]], *,
+                            now: datetime) -> list[list[str] | InvalidToken]:
+    """`unsubscribe_by_key` for many (subscriber key, list slug or None, context) at once, in
+    four statements for the whole batch, in request order; an unknown key's result is an
+    InvalidToken (returned, not raised). A later request finds what an earlier one changed."""
     connection = session.connection()
-    subscriber_id = connection.execute(_SUBSCRIBER_ID_BY_KEY, {"key": subscriber_key}).scalar()
-    if subscriber_id is None:
-        raise InvalidToken()
-    if list_slug is None:
-        staying = connection.execute(_STAYING, {"subscriber_id": subscriber_id}).all()
-    else:
-        staying = connection.execute(_STAYING_ON_ONE, {"subscriber_id": subscriber_id, "slug": list_slug}).all()
-    if not staying:
-        return []
-    connection.execute(_LEAVE, {"person": subscriber_id, "list_ids": [r.list_id for r in staying], "now": now})
-    connection.execute(_INSERT_EVENT, [
-        dict(_event_values(ctx, ConsentKind.UNSUBSCRIBED, now, list_id=r.list_id), subscriber_id=subscriber_id)
-        for r in staying])
-    return [r.slug for r in staying]
+    ids = {key: subscriber_id for key, subscriber_id in connection.execute(
+        _IDS_BY_KEY, {"keys": sorted({key for key, _, _ in requests})})}
+    staying: dict[int, list] = {}
+    if ids:
+        for row in connection.execute(_STAYING, {"ids": sorted(set(ids.values()))}):
+            staying.setdefault(row.subscriber_id, []).append(row)
+    results: list[list[str] | InvalidToken] = []
+    leaving, events = [], []
+    for key, list_slug, ctx in requests:
+        subscriber_id = ids.get(key)
+        if subscriber_id is None:
+            results.append(InvalidToken())
+            continue
+        rows = staying.get(subscriber_id, [])
+        left = [r for r in rows if list_slug is None or r.slug == list_slug]
+        staying[subscriber_id] = [r for r in rows if r not in left]
+        for r in left:
+            leaving.append({"person": subscriber_id, "list": r.list_id, "now": now})
+            events.append(dict(_event_values(ctx, ConsentKind.UNSUBSCRIBED, now, list_id=r.list_id),
+                               subscriber_id=subscriber_id))
+        results.append([r.slug for r in left])
+    if leaving:
+        connection.execute(_LEAVE, leaving)
+        connection.execute(_INSERT_EVENT, events)
+    return results
 
 
 def undo_unsubscribe(session: Session, subscriber: Subscriber, list_slugs: Iterable[str],

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from . import consent
 from .config import Config
 from .consent import ConfirmationDue, ConsentContext
-from .errors import UnknownSubscriber
+from .errors import InvalidToken, UnknownSubscriber
 from .lists import get_list
 from .smtp import send_bytes
 from .store import (
@@ -140,6 +140,26 @@ class Newsletter:
         with self.store.session() as session:
             return consent.unsubscribe_by_key(session, claims.subscriber_key, ctx, now=self.clock(),
                                               list_slug=claims.list_slug)
+
+    def unsubscribe_by_tokens(self, requests: list[tuple[str, ConsentContext]]) -> list[list[str] | InvalidToken]:
+        """`unsubscribe_by_token` for many (token, context) in one transaction, in order; a bad
+        token's result is an InvalidToken (returned: the others are unsubscribed all the same)."""
+        results: list[list[str] | InvalidToken] = []
+        valid: list[tuple[int, tuple[str, str | None, ConsentContext]]] = []
+        for token, ctx in requests:
+            try:
+                claims = self.read(Purpose.UNSUBSCRIBE, token)
+            except InvalidToken as exc:
+                results.append(exc)
+                continue
+            valid.append((len(results), (claims.subscriber_key, claims.list_slug, ctx)))
+            results.append([])
+        if valid:
+            with self.store.session() as session:
+                outcomes = consent.unsubscribe_many_by_key(session, [v for _, v in valid], now=self.clock())
+            for (index, _), outcome in zip(valid, outcomes):
+                results[index] = outcome
+        return results
 
     def unsubscribe_address(self, email: str, ctx: ConsentContext, list_slug: str | None = None) -> list[str]:
         """Unsubscribe an address (administrators, bounces). Raises UnknownSubscriber, UnknownList."""

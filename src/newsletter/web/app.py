@@ -42,10 +42,11 @@ from ..config import Config
 from ..errors import ConfigError
 from ..confirmation_queue import ConfirmationDrainer
 from ..confirmations import ConfirmationSender
+from .. import visitor
 from ..service import Newsletter
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
-from .signup_writer import SignupWriter
+from .group_commit import GroupCommit
 from .pages import choose_language, consent_text, render_page
 from .security import SecurityHeaders, client_ip, parse_networks
 
@@ -69,8 +70,10 @@ class WebState:
     min_fill_seconds: float
     #: Sends the confirmation mails sign-ups queue (a background task of the app's lifespan).
     drainer: ConfirmationDrainer | None = None
-    #: Records sign-ups, those that arrive together in one transaction.
-    signups: SignupWriter | None = None
+    #: Records sign-ups, those that arrive together in one transaction (`visitor.record_signups`).
+    signups: GroupCommit | None = None
+    #: Records RFC 8058 one-click unsubscribes likewise (`Newsletter.unsubscribe_by_tokens`).
+    one_clicks: GroupCommit | None = None
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
     #: Database calls run in worker threads, at most this many at once. SQLite takes its write
     #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
@@ -130,7 +133,8 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
     )
     state.ceiling.db = state.db
     state.drainer = ConfirmationDrainer(newsletter, state.confirmations, state.db)
-    state.signups = SignupWriter(newsletter, state.db)
+    state.signups = GroupCommit(functools.partial(visitor.record_signups, newsletter), state.db)
+    state.one_clicks = GroupCommit(newsletter.unsubscribe_by_tokens, state.db)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *signup.routes(),

@@ -23,6 +23,7 @@ from ..abuse import FormCheck, check_form_token, issue_form_token
 from ..addresses import normalise_address
 from ..consent import ConsentContext
 from ..errors import InvalidAddress, InvalidField, UnknownList
+from ..signups import SignupRequest
 from ..store import Channel
 from .pages import choose_language, consent_text, render_page
 from .security import origin_of
@@ -183,8 +184,9 @@ async def subscribe_submit(request: Request) -> Response:
         consent_version=web.config.consent_version,
     )
     try:
-        record = await web.signups.record(values.get("email") or "", values.get("name") or "",
-                                          values.get("language") or None, values.get("lists") or [], ctx)
+        record = await web.signups.submit(SignupRequest(
+            values.get("email") or "", values.get("name") or "", values.get("language") or None,
+            tuple(values.get("lists") or ()), ctx))
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
     except (InvalidField, UnknownList) as exc:
