@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import imaplib
 import mailbox
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
+import trustme
+
 from conftest import Clock
+from imap_server import PASSWORD, USER, ImapServer, TlsFront
 from newsletter import consent
 from newsletter.addresses import address_hash
 from newsletter.bounce_mailboxes import PROCESSED, UNPARSED, MaildirSource, MboxSource, open_source
@@ -210,6 +215,106 @@ def test_nothing_lost_maildir_and_mbox(store: Store, clock: Clock, tmp_path: Pat
         assert session.scalar(select(func.count()).select_from(BounceEvent)) == before
 
 
+@pytest.fixture(scope="module")
+def imap_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def trusted_imap_ca(imap_ca: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> trustme.CA:
+    pem = tmp_path / "imap-ca.pem"
+    imap_ca.cert_pem.write_to_path(str(pem))
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    return imap_ca
+
+
+def _imap_folders(port: int, ca: trustme.CA) -> dict[str, int]:
+    """How many messages each folder holds, read with a separate client."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    client = imaplib.IMAP4("127.0.0.1", port)
+    client.starttls(ssl_context=context)
+    client.login(USER, PASSWORD)
+    counts = {}
+    for folder in ("INBOX", f"INBOX/{PROCESSED}", f"INBOX/{UNPARSED}"):
+        status, data = client.select(f'"{folder}"', readonly=True)
+        counts[folder] = int(data[0]) if status == "OK" else 0
+    client.logout()
+    return counts
+
+
+def _deliver_by_imap(port: int, ca: trustme.CA, messages: list[bytes]) -> None:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    client = imaplib.IMAP4("127.0.0.1", port)
+    client.starttls(ssl_context=context)
+    client.login(USER, PASSWORD)
+    for raw in messages:
+        assert client.append("INBOX", None, None, raw)[0] == "OK"
+    client.logout()
+
+
+@pytest.mark.parametrize("scheme", ["imap", "imaps"])
+def test_imap_mailbox_nothing_lost(scheme: str, sqlite_store: Store, clock: Clock, tmp_path: Path,
+                                   trusted_imap_ca: trustme.CA) -> None:
+    """Against a real IMAP server: STARTTLS (imap://) and implicit TLS (imaps://), certificates verified."""
+    people = _setup(sqlite_store, clock, tuple(f"reader{i}@example.net" for i in range(len(OUTCOMES))))
+    messages = [_fixture(name, person) for name, person in zip(sorted(OUTCOMES), people, strict=True)]
+    server = ImapServer(tmp_path, trusted_imap_ca.issue_cert("127.0.0.1"))
+    front = None
+    try:
+        _deliver_by_imap(server.port, trusted_imap_ca, messages)
+        port = server.port
+        if scheme == "imaps":
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            trusted_imap_ca.issue_cert("127.0.0.1").configure_cert(context)
+            front = TlsFront(server.port, context)
+            port = front.port
+        spec = f"{scheme}://{USER}@127.0.0.1:{port}/INBOX"
+
+        def run():
+            source = open_source(spec, environ={"NEWSLETTER_BOUNCE_PASSWORD": PASSWORD})
+            try:
+                return process_mailbox(sqlite_store, source, secret=SECRET, bounce_address=BOUNCE_ADDRESS,
+                                       rules=RULES, clock=clock)
+            finally:
+                source.close()
+
+        summary = run()
+        assert (summary.processed, summary.unparsed) == (len(messages) - 1, 1)
+        assert _imap_folders(server.port, trusted_imap_ca) == {
+            "INBOX": 0, f"INBOX/{PROCESSED}": len(messages) - 1, f"INBOX/{UNPARSED}": 1}
+        for name, person in zip(sorted(OUTCOMES), people, strict=True):
+            assert _state(sqlite_store, person.email) == OUTCOMES[name][3], name
+        assert run().results == []
+    finally:
+        if front:
+            front.stop()
+        server.stop()
+
+
+def test_imap_refuses_what_would_expose_the_password(sqlite_store: Store, tmp_path: Path, imap_ca: trustme.CA,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """imap:// with a server that has no STARTTLS, or a certificate nobody vouches for: no login is tried."""
+    environ = {"NEWSLETTER_BOUNCE_PASSWORD": PASSWORD}
+    plain = ImapServer(tmp_path, None)
+    try:
+        with pytest.raises(MailboxError, match="does not offer STARTTLS"):
+            open_source(f"imap://{USER}@127.0.0.1:{plain.port}/INBOX", environ=environ)
+    finally:
+        plain.stop()
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    monkeypatch.setenv("SSL_CERT_FILE", str(other))
+    (tmp_path / "tls").mkdir()
+    server = ImapServer(tmp_path / "tls", imap_ca.issue_cert("127.0.0.1"))
+    try:
+        with pytest.raises(MailboxError, match="certificate cannot be verified"):
+            open_source(f"imap://{USER}@127.0.0.1:{server.port}/INBOX", environ=environ)
+    finally:
+        server.stop()
+
+
 def test_tampered_verp_changes_nothing(store: Store, clock: Clock, tmp_path: Path) -> None:
     (person,) = _setup(store, clock)
     local, _, domain = person.verp.partition("@")
@@ -339,8 +444,8 @@ def test_open_source_errors(tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
     with pytest.raises(MailboxError, match="not a Maildir"):
         open_source(str(tmp_path / "plain"))
-    with pytest.raises(MailboxError, match="only imaps://"):
-        open_source("imap://bounces@mail.example.org/INBOX")
+    with pytest.raises(MailboxError, match="give imaps://"):
+        open_source("pop3://bounces@mail.example.org/INBOX")
     with pytest.raises(MailboxError, match="NEWSLETTER_BOUNCE_PASSWORD"):
         open_source("imaps://bounces@mail.example.org/INBOX", environ={})
     assert isinstance(open_source(str(_maildir(tmp_path / "md", []))), MaildirSource)

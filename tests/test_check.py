@@ -99,6 +99,23 @@ def test_dmarc_without_policy_fails(config: Config) -> None:
     assert result.status is Status.FAIL
 
 
+@pytest.mark.parametrize("from_address, records, found", [
+    # A deep sub-domain falls back to the registrable domain, not to the next label up.
+    ("news@lists.asp.example.org", {"_dmarc.example.org": ["v=DMARC1; p=reject"]}, "_dmarc.example.org"),
+    ("news@lists.asp.example.org", {"_dmarc.asp.example.org": ["v=DMARC1; p=reject"]}, None),
+    # Under a public suffix such as org.uk, the suffix's own record is never taken for the sender's.
+    ("news@coalition.org.uk", {"_dmarc.org.uk": ["v=DMARC1; p=none"]}, None),
+    ("news@lists.coalition.org.uk", {"_dmarc.coalition.org.uk": ["v=DMARC1; p=quarantine"]},
+     "_dmarc.coalition.org.uk"),
+])
+def test_dmarc_falls_back_to_the_organisational_domain(config: Config, from_address, records, found) -> None:
+    result = check_dmarc(config.with_changes(from_address=from_address), fake_dns(records))
+    if found:
+        assert result.status is Status.OK and result.detail.startswith(found)
+    else:
+        assert result.status is Status.FAIL
+
+
 def test_dns_unreachable_is_not_checked(signed_config) -> None:
     config, _ = signed_config
     results = check_dns(config, unreachable)

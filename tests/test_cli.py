@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import mailbox
+import subprocess
+import sys
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -31,9 +33,27 @@ def test_every_registered_command_is_in_the_lazy_map():
 
     from newsletter.cli import COMMAND_MODULES
 
-    for module in set(COMMAND_MODULES.values()):
+    for module, _ in COMMAND_MODULES.values():
         importlib.import_module(f"newsletter.cli.{module}")
     assert set(main.commands) == set(COMMAND_MODULES)
+
+
+def test_help_lists_commands_without_loading_them_and_as_they_describe_themselves():
+    """`newsletter --help` in a fresh interpreter loads no command module, and prints what the
+    commands' own help would give."""
+    script = (
+        "import sys; from click.testing import CliRunner; from newsletter.cli import main, COMMAND_MODULES\n"
+        "lazy = CliRunner().invoke(main, ['--help']).output\n"
+        "loaded = [m for m in sys.modules if m.startswith('newsletter.cli.')]\n"
+        "import importlib\n"
+        "for module, _ in COMMAND_MODULES.values(): importlib.import_module('newsletter.cli.' + module)\n"
+        "full = CliRunner().invoke(main, ['--help']).output\n"
+        "print(repr(loaded)); print(lazy == full); print(lazy); print(full)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    loaded, same = out.splitlines()[:2]
+    assert loaded == "[]", out
+    assert same == "True", out
 
 
 @pytest.mark.parametrize("path, command", list(all_commands(main)), ids=lambda v: " ".join(v) if isinstance(v, tuple) else "")
@@ -135,8 +155,5 @@ def test_sink_stores_what_it_receives(tmp_path):
 
 
 def test_python_dash_m_works(workdir):
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-m", "newsletter", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "Usage: newsletter" in out.stdout

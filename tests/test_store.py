@@ -19,6 +19,19 @@ def test_fresh_database_is_out_of_date_until_upgraded(tmp_path):
     assert store.upgrade() == (after, after)  # idempotent
 
 
+def test_head_revision_is_the_newest_migration():
+    """HEAD_REVISION is written out so commands need not load Alembic; it must follow the migrations."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from newsletter import store
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(store._MIGRATIONS))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert heads == [store.HEAD_REVISION], f"set newsletter.store.HEAD_REVISION to the new migration's revision {heads}"
+
+
 def test_sqlite_runs_in_wal_with_foreign_keys(sqlite_store):
     with sqlite_store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"

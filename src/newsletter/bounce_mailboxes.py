@@ -7,7 +7,8 @@ the target folder.
 
 - Maildir: the folders are Maildir++ sub-folders (`.processed`, `.unparsed`);
 - mbox: sibling mbox files `<file>.processed` and `<file>.unparsed`; the mbox is locked while open;
-- IMAP: `imaps://user@host[:port]/INBOX`, password from an environment variable; the folders
+- IMAP: `imaps://user@host[:port]/INBOX` (implicit TLS, port 993) or `imap://…` (STARTTLS
+  required, port 143; never in clear), password from an environment variable; the folders
   are `INBOX<delimiter>processed` and `INBOX<delimiter>unparsed`, created when missing; messages
   are moved with UID MOVE where the server has it, else UID COPY then \\Deleted and EXPUNGE.
 """
@@ -126,25 +127,43 @@ class MboxSource:
 
 
 class ImapSource:
-    """An IMAP mailbox over implicit TLS (port 993), certificate verified."""
+    """An IMAP mailbox over TLS — implicit (port 993) or STARTTLS (required) — certificate verified."""
 
-    def __init__(self, host: str, user: str, password: str, folder: str = "INBOX", *, port: int = 993,
-                 ssl_context: ssl.SSLContext | None = None, timeout: float = 60.0):
-        self.name = f"imaps://{user}@{host}:{port}/{folder}"
+    def __init__(self, host: str, user: str, password: str, folder: str = "INBOX", *, port: int | None = None,
+                 starttls: bool = False, ssl_context: ssl.SSLContext | None = None, timeout: float = 60.0):
+        port = port or (143 if starttls else 993)
+        self.name = f"{'imap' if starttls else 'imaps'}://{user}@{host}:{port}/{folder}"
         self.folder = folder
+        context = ssl_context or ssl.create_default_context()
         try:
-            self._imap = imaplib.IMAP4_SSL(host, port, ssl_context=ssl_context or ssl.create_default_context(),
-                                           timeout=timeout)
+            if starttls:
+                self._imap = imaplib.IMAP4(host, port, timeout=timeout)
+                if "STARTTLS" not in self._imap.capabilities:
+                    self._imap.shutdown()
+                    raise MailboxError(self.name, "the server does not offer STARTTLS; use imaps:// instead")
+                self._imap.starttls(ssl_context=context)
+            else:
+                self._imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
             self._imap.login(user, password)
             status, _ = self._imap.select(self._quote(folder))
+        except ssl.SSLCertVerificationError as exc:
+            raise MailboxError(self.name, f"its TLS certificate cannot be verified ({exc.verify_message}); "
+                                          "if the server uses a private CA, point SSL_CERT_FILE at it") from None
         except (OSError, imaplib.IMAP4.error) as exc:
             raise MailboxError(self.name, f"cannot open it: {exc}") from None
         if status != "OK":
             raise MailboxError(self.name, f"the server has no folder {folder!r}")
         self._delimiter = self._hierarchy_delimiter()
         self._created: set[str] = set()
-        self._can_move = "MOVE" in self._imap.capabilities
+        self._can_move = "MOVE" in self._capabilities()
         self._deleted = False
+
+    def _capabilities(self) -> set[str]:
+        """What the server offers now: servers may announce more after login than before it."""
+        status, data = self._imap.capability()
+        if status == "OK" and data and data[0]:
+            return set(data[0].decode("ascii", "replace").upper().split())
+        return set(self._imap.capabilities)
 
     @staticmethod
     def _quote(name: str) -> str:
@@ -197,15 +216,15 @@ class ImapSource:
 
 
 def open_source(spec: str, *, environ: dict[str, str] | None = None, password_env: str = PASSWORD_ENV) -> BounceSource:
-    """Open `spec`: imaps://user@host[:port]/FOLDER, a Maildir folder, or an mbox file.
+    """Open `spec`: imaps://user@host[:port]/FOLDER, imap://… (STARTTLS), a Maildir folder, or an mbox file.
 
     Raises MailboxError when it does not exist, is neither kind, or (IMAP) the password
     variable is unset or the server refuses.
     """
     if "://" in spec:
         parts = urlsplit(spec)
-        if parts.scheme != "imaps":
-            raise MailboxError(spec, "only imaps:// is supported (IMAP over TLS); plain imap:// would send the password in clear")
+        if parts.scheme not in ("imaps", "imap"):
+            raise MailboxError(spec, "give imaps://user@host/INBOX (implicit TLS) or imap://user@host/INBOX (STARTTLS)")
         if not parts.hostname or not parts.username:
             raise MailboxError(spec, "write it as imaps://user@host/INBOX")
         env = os.environ if environ is None else environ
@@ -213,7 +232,8 @@ def open_source(spec: str, *, environ: dict[str, str] | None = None, password_en
         if not password:
             raise MailboxError(spec, f"set the password in the environment variable {password_env}")
         folder = unquote(parts.path.lstrip("/")) or "INBOX"
-        return ImapSource(parts.hostname, unquote(parts.username), password, folder, port=parts.port or 993)
+        return ImapSource(parts.hostname, unquote(parts.username), password, folder, port=parts.port,
+                          starttls=parts.scheme == "imap")
     path = Path(spec)
     if path.is_dir():
         return MaildirSource(path)

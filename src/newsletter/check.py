@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import re
 import secrets
 import urllib.error
@@ -25,6 +26,7 @@ import aiosmtplib
 import dns.exception
 import dns.resolver
 from cryptography.hazmat.primitives import serialization
+from publicsuffixlist import PublicSuffixList
 
 from .config import Config
 from .dkim import dns_name as dkim_dns_name
@@ -109,10 +111,15 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2].strip().lower().rstrip(".")
 
 
-def _parent(domain: str) -> str | None:
-    """The domain one label up, if it still has a dot (news.example.org -> example.org)."""
-    parent = domain.partition(".")[2]
-    return parent if "." in parent else None
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list ships with the package: no network
+
+
+def organisational_domain(domain: str) -> str:
+    """The registrable domain that DMARC falls back to (RFC 7489 3.2), by the Public Suffix List:
+    lists.coalition.org.uk -> coalition.org.uk, a.b.example.org -> example.org."""
+    return _public_suffixes().privatesuffix(domain) or domain
 
 
 def check_spf(config: Config, lookup: TxtLookup) -> CheckResult:
@@ -177,9 +184,9 @@ def check_dkim(config: Config, lookup: TxtLookup) -> CheckResult:
 
 
 def check_dmarc(config: Config, lookup: TxtLookup) -> CheckResult:
-    """The DMARC policy of the From domain (or of its parent, the organisational domain)."""
+    """The DMARC policy of the From domain, or else of its organisational domain."""
     domain = _domain(config.from_address)
-    for candidate in filter(None, (domain, _parent(domain))):
+    for candidate in dict.fromkeys((domain, organisational_domain(domain))):
         records = [r for r in lookup(f"_dmarc.{candidate}") if r.lower().replace(" ", "").startswith("v=dmarc1")]
         if records:
             policy = re.search(r"(?:^|;)\s*p=\s*(\w+)", records[0])

@@ -7,6 +7,7 @@ certificates verified; RFC 5321 timeouts. Failures that make the relay unusable 
 
 from __future__ import annotations
 
+import ssl
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -31,6 +32,7 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
     try:
         await client.connect()
         if settings.tls == "starttls":
+            await client.ehlo()  # the extensions are known only after EHLO
             if not client.supports_extension("starttls"):
                 await client.quit()
                 raise DeliveryError(
@@ -40,6 +42,11 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
             await client.starttls()
         if settings.username:
             await client.login(settings.username, settings.password or "")
+    except DeliveryError:
+        raise
+    except ssl.SSLCertVerificationError as exc:
+        client.close()
+        raise DeliveryError(_unverified(where, exc)) from None
     except aiosmtplib.SMTPAuthenticationError as exc:
         client.close()
         raise DeliveryError(
@@ -49,11 +56,19 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
         ) from None
     except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
         client.close()
+        if isinstance(exc.__cause__ or exc.__context__, ssl.SSLCertVerificationError):
+            raise DeliveryError(_unverified(where, exc.__cause__ or exc.__context__)) from None
         raise DeliveryError(f"cannot reach the relay {where}: {exc}; is it running?") from None
     except aiosmtplib.SMTPResponseException as exc:
         client.close()
         raise DeliveryError(f"the relay {where} answered {exc.code} {exc.message.strip()}", code=exc.code) from None
     return client
+
+
+def _unverified(where: str, exc: BaseException) -> str:
+    reason = getattr(exc, "verify_message", None) or str(exc)
+    return (f"the relay {where} presented a TLS certificate that cannot be verified ({reason}); "
+            "check the host name in smtp_url, or if the relay uses a private CA, point SSL_CERT_FILE at it")
 
 
 def wire_form(message: EmailMessage, *, sender: str | None = None) -> tuple[str, list[str], bytes]:

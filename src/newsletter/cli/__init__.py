@@ -23,20 +23,30 @@ from ..service import Newsletter
 __all__ = ["main", "pass_newsletter", "pass_config"]
 
 
-#: Where each command lives. A command's module (and the libraries behind it) is imported
-#: only when that command runs, so `newsletter lists` does not load the web app, premailer or
-#: DNS. Every module adds its commands to `main` when imported; tests check this map is complete.
+#: Where each command lives, and its one-line summary. A command's module (and the libraries
+#: behind it) is imported only when that command runs, so `newsletter lists` does not load the
+#: web app, premailer or DNS, and `newsletter --help` loads none of them. Every module adds its
+#: commands to `main` when imported; tests hold this map to the commands and their own help.
 COMMAND_MODULES = {
-    "init": "setup", "sink": "setup",
-    "lists": "lists",
-    "subscribe": "people", "unsubscribe": "people", "subscribers": "people", "show": "people",
-    "erase": "people", "export": "people",
-    "import": "importing",
-    "preview": "compose",
-    "send": "sending", "campaigns": "sending", "campaign": "sending",
-    "serve": "web",
-    "bounces": "bounces", "dkim": "bounces", "check": "bounces",
-    "demo": "demo",
+    "init": ("setup", "Write newsletter.toml and a secret key if missing, then create or upgrade the database."),
+    "sink": ("setup", "Run a local SMTP catcher on 127.0.0.1 that keeps every message in a Maildir."),
+    "lists": ("lists", "Mailing lists."),
+    "subscribe": ("people", "Sign someone up; they get a confirmation mail and are pending until they confirm."),
+    "unsubscribe": ("people", "Unsubscribe an address from one list or from all, at once."),
+    "subscribers": ("people", "List subscriptions, filtered by list and status."),
+    "show": ("people", "A person's data, subscriptions and consent log."),
+    "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
+    "export": ("people", "Export subscriptions as CSV (email,name,language,list,status), or one person as JSON."),
+    "import": ("importing", "Import people from a CSV file with a header (email, and optionally name, language, lists)."),
+    "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),
+    "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),
+    "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
+    "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, retry."),
+    "serve": ("web", "Serve the visitor pages: sign-up form, confirm, unsubscribe (with one-click), preferences."),
+    "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
+    "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
+    "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
+    "demo": ("demo", "Sign people up, confirm them, send a daily summary and unsubscribe one, all on loopback."),
 }
 
 
@@ -48,8 +58,18 @@ class NewsletterGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:
-            importlib.import_module(f"{__name__}.{COMMAND_MODULES[name]}")
+            importlib.import_module(f"{__name__}.{COMMAND_MODULES[name][0]}")
         return self.commands.get(name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `--help`, from COMMAND_MODULES' summaries for commands not loaded."""
+        commands = [(name, self.commands.get(name) or click.Command(name, help=COMMAND_MODULES[name][1]))
+                    for name in self.list_commands(ctx)]
+        commands = [(name, command) for name, command in commands if not command.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in commands])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

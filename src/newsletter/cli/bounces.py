@@ -74,8 +74,8 @@ def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_s
             interval: int, password_env: str, verbose: bool) -> None:
     """Read bounce and complaint mail and apply the rules; or report bounces per campaign.
 
-    SOURCE is a Maildir folder, an mbox file or imaps://user@host/INBOX (password in
-    NEWSLETTER_BOUNCE_PASSWORD); default: bounce_mailbox from the configuration. A hard bounce
+    SOURCE is a Maildir folder, an mbox file, imaps://user@host/INBOX or imap://… with STARTTLS
+    (password in NEWSLETTER_BOUNCE_PASSWORD); default: bounce_mailbox from the configuration. A hard bounce
     suppresses the address; soft bounces count (at most one a day) until soft_bounce_threshold;
     a complaint unsubscribes and suppresses; a delay notice changes nothing. Each message is
     moved to processed/ once recorded, or to unparsed/ when a person should read it.
