@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from .addresses import address_hash, clean_text, normalise_address
 from .errors import InvalidField, InvalidToken, UnknownList, UnknownSubscriber
-from .lists import get_list, get_lists
+from .lists import get_list
 from .store import (
     Channel,
     ConsentEvent,
