@@ -152,6 +152,28 @@ async def test_unsubscribe_token_never_expires_and_is_list_scoped(newsletter, sm
     assert log[-1]["event"] == "unsubscribed" and log[-1]["channel"] == "one_click"
 
 
+async def test_one_click_unsubscribes_in_one_batch_each_get_their_own_answer(newsletter, smtp_server, clock):
+    for email in ("u@example.org", "v@example.org"):
+        await newsletter.subscribe(email, "", "en", ["asp-daily", "alerts"], FORM)
+        newsletter.confirm(confirm_link(smtp_server.to(email)[0]), FORM)
+    u, v = _key(newsletter, "u@example.org"), _key(newsletter, "v@example.org")
+    one_click = ConsentContext(channel=Channel.ONE_CLICK)
+    answers = newsletter.unsubscribe_by_tokens([
+        (newsletter.token(Purpose.UNSUBSCRIBE, u, list_slug="alerts"), one_click),
+        (newsletter.token(Purpose.UNSUBSCRIBE, u, list_slug="alerts"), one_click),  # a second click: nothing left
+        (newsletter.token(Purpose.UNSUBSCRIBE, v), one_click),  # every list
+        (newsletter.token(Purpose.UNSUBSCRIBE, "nobody-has-this-key"), one_click),
+        (newsletter.token(Purpose.UNSUBSCRIBE, u)[:-3] + "xyz", one_click),  # tampered
+        (newsletter.token(Purpose.UNSUBSCRIBE, u), one_click),  # what is left of u
+    ])
+    assert answers[:3] == [["alerts"], [], ["asp-daily", "alerts"]] and answers[5] == ["asp-daily"]
+    assert isinstance(answers[3], InvalidToken) and isinstance(answers[4], InvalidToken)
+    for email in ("u@example.org", "v@example.org"):
+        assert {status_of(newsletter, email, slug) for slug in ("asp-daily", "alerts")} == {"unsubscribed"}
+        log = [e for e in newsletter.export_person(email)["consent_log"] if e["event"] == "unsubscribed"]
+        assert sorted(e["list"] for e in log) == ["alerts", "asp-daily"]  # one event per list left
+
+
 async def test_expired_confirmation_is_refused(newsletter, smtp_server, clock):
     await newsletter.subscribe("late@example.org", "", "en", ["asp-daily"], FORM)
     token = confirm_link(smtp_server.to("late@example.org")[0])

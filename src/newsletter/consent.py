@@ -22,16 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .addresses import address_hash, clean_text, normalise_address
 from .errors import InvalidField, InvalidToken, UnknownList, UnknownSubscriber
-from .lists import get_list, get_lists
+from .lists import get_list
 from .store import (
     Channel,
     ConsentEvent,
     ConsentKind,
+    MailingList,
     OutboxRow,
     Subscriber,
     SubscriberStatus,
@@ -51,9 +52,12 @@ __all__ = [
     "find_subscriber",
     "subscriber_by_key",
     "is_suppressed",
+    "validate_signup",
     "subscribe",
     "confirm",
     "unsubscribe",
+    "unsubscribe_by_key",
+    "unsubscribe_many_by_key",
     "undo_unsubscribe",
     "set_preferences",
     "block",
@@ -93,6 +97,8 @@ class ConfirmationDue:
     list_slugs: tuple[str, ...]
     #: The names of those lists, in the same order (for the mail; empty when not known).
     list_names: tuple[str, ...] = ()
+    #: The person's row id, when the caller knows it (saves a look-up when queueing the mail).
+    subscriber_id: int | None = None
 
 
 def new_subscriber_key() -> str:
@@ -121,23 +127,38 @@ def _log(session: Session, subscriber: Subscriber, kind: ConsentKind, ctx: Conse
     session.add(ConsentEvent(subscriber=subscriber, **_event_values(ctx, kind, now, list_id, note)))
 
 
+#: Statements of the sign-up fast path, built once (SQLAlchemy then only looks up their compiled form).
+_LISTS_BY_SLUG = select(MailingList.id, MailingList.slug, MailingList.name, MailingList.public).where(
+    MailingList.slug.in_(bindparam("slugs", expanding=True)))
+_SUPPRESSED_AND_SUBSCRIBER = select(
+    exists().where(Suppression.address_hash == bindparam("hash")),
+    select(Subscriber.id).where(Subscriber.email == bindparam("email")).scalar_subquery(),
+)
+_INSERT_SUBSCRIBER = insert(Subscriber.__table__)
+_INSERT_SUBSCRIPTION = insert(Subscription.__table__)
+_INSERT_EVENT = insert(ConsentEvent.__table__)
+
+
 def _insert_new_subscriber(session: Session, address: str, name: str, language: str, mailing_lists: list,
                            ctx: ConsentContext, now: datetime) -> ConfirmationDue:
-    """A person never seen before, pending on `mailing_lists`, with the SIGNUP events and the
-    CONFIRMATION_SENT event: three INSERT statements (Core), not the ORM's unit of work."""
+    """A person never seen before, pending on `mailing_lists` (rows with id, slug and name), with
+    the SIGNUP events and the CONFIRMATION_SENT event: three INSERT statements (Core) on the
+    session's connection, not the ORM's unit of work."""
+    connection = session.connection()
     key = new_subscriber_key()
-    subscriber_id = session.execute(insert(Subscriber.__table__).values(
+    subscriber_id = connection.execute(_INSERT_SUBSCRIBER, dict(
         key=key, email=address, name=name, language=language, status=SubscriberStatus.ACTIVE,
         created_at=now, updated_at=now)).inserted_primary_key[0]
-    session.execute(insert(Subscription.__table__), [
+    connection.execute(_INSERT_SUBSCRIPTION, [
         dict(subscriber_id=subscriber_id, list_id=m.id, status=SubscriptionStatus.PENDING, created_at=now,
              confirmed_at=None, unsubscribed_at=None)
         for m in mailing_lists])
     slugs = [m.slug for m in mailing_lists]
     events = [_event_values(ctx, ConsentKind.SIGNUP, now, list_id=m.id) for m in mailing_lists]
     events.append(_event_values(ctx, ConsentKind.CONFIRMATION_SENT, now, note=",".join(slugs)))
-    session.execute(insert(ConsentEvent.__table__), [dict(e, subscriber_id=subscriber_id) for e in events])
-    return ConfirmationDue(key, address, name, language, tuple(slugs), tuple(m.name for m in mailing_lists))
+    connection.execute(_INSERT_EVENT, [dict(e, subscriber_id=subscriber_id) for e in events])
+    return ConfirmationDue(key, address, name, language, tuple(slugs), tuple(m.name for m in mailing_lists),
+                           subscriber_id)
 
 
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
@@ -182,6 +203,25 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
+def validate_signup(email: str, name: str, language: str | None, list_slugs: Iterable[str], *,
+                    languages: tuple[str, ...], check_deliverability: bool = False
+                    ) -> tuple[str, str, str | None, list[str]]:
+    """The fields of a sign-up, checked and normalised: (address, name, language, list slugs).
+
+    Raises InvalidAddress or InvalidField; looks nothing up (the lists are checked by the caller).
+    """
+    address = normalise_address(email, check_deliverability=check_deliverability)
+    name = clean_text("name", name)
+    if language is not None:
+        language = language.strip().lower()
+    if language is not None and language not in languages:
+        raise InvalidField("language", f"choose one of {', '.join(languages)}")
+    slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
+    if not slugs:
+        raise InvalidField("lists", "choose at least one list")
+    return address, name, language, slugs
+
+
 def subscribe(
     session: Session,
     email: str,
@@ -211,27 +251,25 @@ def subscribe(
     A confirmation is due when some requested list is pending and the re-send limits allow.
     Callers must answer every case the same way, so nobody learns who is subscribed.
     """
-    address = normalise_address(email, check_deliverability=check_deliverability)
-    name = clean_text("name", name)
-    if language is not None:
-        language = language.strip().lower()
-    if language is not None and language not in languages:
-        raise InvalidField("language", f"choose one of {', '.join(languages)}")
-    slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
-    if not slugs:
-        raise InvalidField("lists", "choose at least one list")
+    address, name, language, slugs = validate_signup(email, name, language, list_slugs, languages=languages,
+                                                     check_deliverability=check_deliverability)
+    # The common case on a busy form is a person never seen before: two SELECTs (the lists; the
+    # suppression and the address together) and straight INSERTs, as Core statements built once.
+    connection = session.connection()
+    found = {row.slug: row for row in connection.execute(_LISTS_BY_SLUG, {"slugs": slugs})}
+    for slug in slugs:
+        if slug not in found or (public_only and not found[slug].public):
+            raise UnknownList(slug)
+    mailing_lists = [found[slug] for slug in slugs]
+    suppressed, subscriber_id = connection.execute(
+        _SUPPRESSED_AND_SUBSCRIBER, {"hash": address_hash(address), "email": address}).one()
+    if suppressed:
+        return None
+    if subscriber_id is None:
+        return _insert_new_subscriber(session, address, name, language or languages[0], mailing_lists, ctx, now)
     with session.no_autoflush:  # one flush at the end writes the person, subscriptions and log
-        mailing_lists = get_lists(session, slugs)
-        for mailing_list in mailing_lists:
-            if public_only and not mailing_list.public:
-                raise UnknownList(mailing_list.slug)
-        if is_suppressed(session, address):
-            return None
-        subscriber = find_subscriber(session, address)
-        if subscriber is None:  # the common case on a busy form: straight INSERTs
-            return _insert_new_subscriber(session, address, name, language or languages[0], mailing_lists,
-                                          ctx, now)
-        elif subscriber.status is not SubscriberStatus.ACTIVE:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber.status is not SubscriberStatus.ACTIVE:
             return None
 
         pending: list[str] = []
@@ -263,7 +301,7 @@ def subscribe(
         _log(session, subscriber, ConsentKind.CONFIRMATION_SENT, ctx, now, note=",".join(pending))
     session.flush()
     return ConfirmationDue(subscriber.key, subscriber.email, subscriber.name, subscriber.language, tuple(pending),
-                           tuple(pending_names))
+                           tuple(pending_names), subscriber.id)
 
 
 def _has_active(session: Session, subscriber: Subscriber) -> bool:
@@ -315,6 +353,62 @@ def unsubscribe(session: Session, subscriber: Subscriber, ctx: ConsentContext, *
         changed.append(sub.mailing_list.slug)
     session.flush()
     return changed
+
+
+_IDS_BY_KEY = select(Subscriber.key, Subscriber.id).where(Subscriber.key.in_(bindparam("keys", expanding=True)))
+_STAYING = (select(Subscription.subscriber_id, Subscription.list_id, MailingList.slug)
+            .join(MailingList, MailingList.id == Subscription.list_id)
+            .where(Subscription.subscriber_id.in_(bindparam("ids", expanding=True)),
+                   Subscription.status != SubscriptionStatus.UNSUBSCRIBED)
+            .order_by(Subscription.subscriber_id, Subscription.list_id))
+_LEAVE = (update(Subscription.__table__)
+          .where(Subscription.subscriber_id == bindparam("person"), Subscription.list_id == bindparam("list"))
+          .values(status=SubscriptionStatus.UNSUBSCRIBED, unsubscribed_at=bindparam("now")))
+
+
+def unsubscribe_by_key(session: Session, subscriber_key: str, ctx: ConsentContext, *, now: datetime,
+                       list_slug: str | None = None) -> list[str]:
+    """`unsubscribe` for the person a link names, in four Core statements (the one-click path).
+
+    Raises InvalidToken for a key that names nobody. Returns the slugs that changed.
+    """
+    [outcome] = unsubscribe_many_by_key(session, [(subscriber_key, list_slug, ctx)], now=now)
+    if isinstance(outcome, InvalidToken):
+        raise outcome
+    return outcome
+
+
+def unsubscribe_many_by_key(session: Session, requests: list[tuple[str, str | None, ConsentContext]], *,
+                            now: datetime) -> list[list[str] | InvalidToken]:
+    """`unsubscribe_by_key` for many (subscriber key, list slug or None, context) at once, in
+    four statements for the whole batch, in request order; an unknown key's result is an
+    InvalidToken (returned, not raised). A later request finds what an earlier one changed."""
+    connection = session.connection()
+    ids = {key: subscriber_id for key, subscriber_id in connection.execute(
+        _IDS_BY_KEY, {"keys": sorted({key for key, _, _ in requests})})}
+    staying: dict[int, list] = {}
+    if ids:
+        for row in connection.execute(_STAYING, {"ids": sorted(set(ids.values()))}):
+            staying.setdefault(row.subscriber_id, []).append(row)
+    results: list[list[str] | InvalidToken] = []
+    leaving, events = [], []
+    for key, list_slug, ctx in requests:
+        subscriber_id = ids.get(key)
+        if subscriber_id is None:
+            results.append(InvalidToken())
+            continue
+        rows = staying.get(subscriber_id, [])
+        left = [r for r in rows if list_slug is None or r.slug == list_slug]
+        staying[subscriber_id] = [r for r in rows if r not in left]
+        for r in left:
+            leaving.append({"person": subscriber_id, "list": r.list_id, "now": now})
+            events.append(dict(_event_values(ctx, ConsentKind.UNSUBSCRIBED, now, list_id=r.list_id),
+                               subscriber_id=subscriber_id))
+        results.append([r.slug for r in left])
+    if leaving:
+        connection.execute(_LEAVE, leaving)
+        connection.execute(_INSERT_EVENT, events)
+    return results
 
 
 def undo_unsubscribe(session: Session, subscriber: Subscriber, list_slugs: Iterable[str],

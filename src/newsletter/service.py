@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from . import consent
 from .config import Config
 from .consent import ConfirmationDue, ConsentContext
-from .errors import UnknownSubscriber
+from .errors import InvalidToken, UnknownSubscriber
 from .lists import get_list
 from .smtp import send_bytes
 from .store import (
@@ -61,12 +61,19 @@ class Newsletter:
         self.config = config
         self.store = store or open_store(config.database_url)
         self.clock = clock
+        self._secret: bytes | None = None
 
     # -- links -------------------------------------------------------------------------------
 
+    def secret(self) -> bytes:
+        """The signing key, read once per installation object. Raises ConfigError when there is none."""
+        if self._secret is None:
+            self._secret = self.config.secret()
+        return self._secret
+
     def token(self, purpose: Purpose, subscriber_key: str, *, list_slug: str | None = None,
               language: str | None = None) -> str:
-        return issue_token(self.config.secret(), purpose, subscriber_key, list_slug=list_slug,
+        return issue_token(self.secret(), purpose, subscriber_key, list_slug=list_slug,
                            language=language, now=self.clock())
 
     def link(self, purpose: Purpose, subscriber_key: str, *, list_slug: str | None = None,
@@ -78,7 +85,7 @@ class Newsletter:
     def read(self, purpose: Purpose, token: str):
         """Verify a link token; raises InvalidToken."""
         max_age = timedelta(days=self.config.confirm_days) if purpose is Purpose.CONFIRM else ...
-        return read_token(self.config.secret(), purpose, token, max_age=max_age, now=self.clock())
+        return read_token(self.secret(), purpose, token, max_age=max_age, now=self.clock())
 
     # -- sign-up and consent ------------------------------------------------------------------
 
@@ -131,8 +138,28 @@ class Newsletter:
         """Unsubscribe with a link token (list-scoped if the token names a list). Raises InvalidToken."""
         claims = self.read(Purpose.UNSUBSCRIBE, token)
         with self.store.session() as session:
-            subscriber = consent.subscriber_by_key(session, claims.subscriber_key)
-            return consent.unsubscribe(session, subscriber, ctx, now=self.clock(), list_slug=claims.list_slug)
+            return consent.unsubscribe_by_key(session, claims.subscriber_key, ctx, now=self.clock(),
+                                              list_slug=claims.list_slug)
+
+    def unsubscribe_by_tokens(self, requests: list[tuple[str, ConsentContext]]) -> list[list[str] | InvalidToken]:
+        """`unsubscribe_by_token` for many (token, context) in one transaction, in order; a bad
+        token's result is an InvalidToken (returned: the others are unsubscribed all the same)."""
+        results: list[list[str] | InvalidToken] = []
+        valid: list[tuple[int, tuple[str, str | None, ConsentContext]]] = []
+        for token, ctx in requests:
+            try:
+                claims = self.read(Purpose.UNSUBSCRIBE, token)
+            except InvalidToken as exc:
+                results.append(exc)
+                continue
+            valid.append((len(results), (claims.subscriber_key, claims.list_slug, ctx)))
+            results.append([])
+        if valid:
+            with self.store.session() as session:
+                outcomes = consent.unsubscribe_many_by_key(session, [v for _, v in valid], now=self.clock())
+            for (index, _), outcome in zip(valid, outcomes):
+                results[index] = outcome
+        return results
 
     def unsubscribe_address(self, email: str, ctx: ConsentContext, list_slug: str | None = None) -> list[str]:
         """Unsubscribe an address (administrators, bounces). Raises UnknownSubscriber, UnknownList."""

@@ -14,9 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from . import abuse, consent
+from .confirmation_queue import enqueue_confirmation, enqueue_confirmations
 from .consent import ConfirmationDue, ConsentContext
+from .errors import NewsletterError
 from .lists import all_lists
 from .service import Newsletter
+from .signups import SignupRequest, subscribe_many
 from .store import SubscriberStatus
 from .tokens import Purpose, TokenClaims
 
@@ -27,6 +30,7 @@ __all__ = [
     "SignupRecord",
     "public_lists",
     "record_signup",
+    "record_signups",
     "check_link",
     "preferences",
     "save_preferences",
@@ -69,7 +73,7 @@ class Preferences:
 
 @dataclass(frozen=True)
 class SignupRecord:
-    """A recorded sign-up: the confirmation mail due (None: send nothing) and the list names."""
+    """A recorded sign-up: the confirmation mail queued (None: none) and the list names."""
 
     due: ConfirmationDue | None
     list_names: tuple[str, ...]
@@ -83,21 +87,42 @@ def public_lists(newsletter: Newsletter) -> list[ListChoice]:
 
 def record_signup(newsletter: Newsletter, email: str, name: str, language: str | None,
                   list_slugs: list[str], ctx: ConsentContext) -> SignupRecord:
-    """Record a sign-up from the public form (public lists only); mail nothing.
+    """Record a sign-up from the public form (public lists only), and queue its confirmation mail.
 
-    The caller sends `due` with `Newsletter.send_confirmation` when it is not None.
-    Raises InvalidAddress, InvalidField, or UnknownList (also for a list that is not public);
-    nothing changes then.
+    The mail due (`due`, None when none is) is written to the confirmation queue in the same
+    transaction; a `confirmation_queue.ConfirmationDrainer` sends it. Raises InvalidAddress,
+    InvalidField, or UnknownList (also for a list that is not public); nothing changes then.
     """
     config = newsletter.config
     if not ctx.consent_version:
         ctx = dataclasses.replace(ctx, consent_version=config.consent_version)
+    now = newsletter.clock()
     with newsletter.store.session() as session:
-        due = consent.subscribe(session, email, name, language, list_slugs, ctx, now=newsletter.clock(),
+        due = consent.subscribe(session, email, name, language, list_slugs, ctx, now=now,
                                 languages=config.languages, check_deliverability=config.check_deliverability,
                                 public_only=True)
+        if due is not None:
+            enqueue_confirmation(session, due, now=now)
     names = due.list_names if due else ()
     return SignupRecord(due, names)
+
+
+def record_signups(newsletter: Newsletter, requests: list[SignupRequest]) -> list[SignupRecord | NewsletterError]:
+    """`record_signup` for many sign-ups in one transaction (the web app's group commit).
+
+    Each result is the SignupRecord, or the error `record_signup` would raise for that request
+    (returned: the others are recorded all the same). Errors of the store are raised for the
+    whole batch, which is then not recorded at all (the caller may record them one by one).
+    """
+    config = newsletter.config
+    requests = [r if r.ctx.consent_version else r._replace(
+        ctx=dataclasses.replace(r.ctx, consent_version=config.consent_version)) for r in requests]
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        outcomes = subscribe_many(session, requests, now=now, languages=config.languages,
+                                  check_deliverability=config.check_deliverability, public_only=True)
+        enqueue_confirmations(session, [o for o in outcomes if isinstance(o, ConfirmationDue)], now=now)
+    return [o if isinstance(o, NewsletterError) else SignupRecord(o, o.list_names if o else ()) for o in outcomes]
 
 
 def _holder(session: Any, newsletter: Newsletter, purpose: Purpose, token: str):

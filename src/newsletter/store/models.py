@@ -44,6 +44,7 @@ __all__ = [
     "BounceKind",
     "BounceEvent",
     "BounceScore",
+    "QueuedConfirmation",
 ]
 
 
@@ -328,3 +329,29 @@ class BounceScore(Base):
     #: The (UTC) day the score last went up: a second soft bounce that day does not count.
     last_counted_on: Mapped[date | None] = mapped_column(Date)
     last_bounce_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class QueuedConfirmation(Base):
+    """A confirmation mail recorded by a sign-up and not yet handed to the relay.
+
+    Written in the sign-up's own transaction (with its CONFIRMATION_SENT event), deleted once
+    the relay has taken the mail: a server that dies leaves its rows here, and they are sent
+    when a server runs again. `claimed_by`/`claimed_at` mark a batch one process is sending;
+    a claim older than the lease is taken over (the mails of that batch may go twice).
+    """
+
+    __tablename__ = "confirmation_queue"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    #: The slugs of the lists the mail asks to confirm, comma-separated (as in the consent log's note).
+    list_slugs: Mapped[str] = mapped_column(Text)
+    queued_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: Not before this moment (later after a temporary failure).
+    due_at: Mapped[datetime] = mapped_column(Timestamp)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_confirmation_queue_due", "due_at"),)

@@ -40,10 +40,13 @@ from starlette.staticfiles import StaticFiles
 from ..abuse import RateLimiter
 from ..config import Config
 from ..errors import ConfigError
+from ..confirmation_queue import ConfirmationDrainer
 from ..confirmations import ConfirmationSender
+from .. import visitor
 from ..service import Newsletter
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
+from .group_commit import GroupCommit
 from .pages import choose_language, consent_text, render_page
 from .security import SecurityHeaders, client_ip, parse_networks
 
@@ -65,6 +68,12 @@ class WebState:
     ceiling: ConfirmationCeiling
     confirmations: ConfirmationSender
     min_fill_seconds: float
+    #: Sends the confirmation mails sign-ups queue (a background task of the app's lifespan).
+    drainer: ConfirmationDrainer | None = None
+    #: Records sign-ups, those that arrive together in one transaction (`visitor.record_signups`).
+    signups: GroupCommit | None = None
+    #: Records RFC 8058 one-click unsubscribes likewise (`Newsletter.unsubscribe_by_tokens`).
+    one_clicks: GroupCommit | None = None
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
     #: Database calls run in worker threads, at most this many at once. SQLite takes its write
     #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
@@ -73,7 +82,7 @@ class WebState:
     _limiter: anyio.CapacityLimiter | None = None
 
     def secret(self) -> bytes:
-        return self.config.secret()
+        return self.newsletter.secret()
 
     async def db(self, func: Callable[..., T], *args: Any) -> T:
         """Run a blocking library call (one unit of work) in a worker thread."""
@@ -123,6 +132,9 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         db_threads=1 if newsletter.store.dialect == "sqlite" else 8,
     )
     state.ceiling.db = state.db
+    state.drainer = ConfirmationDrainer(newsletter, state.confirmations, state.db)
+    state.signups = GroupCommit(functools.partial(visitor.record_signups, newsletter), state.db)
+    state.one_clicks = GroupCommit(newsletter.unsubscribe_by_tokens, state.db)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *signup.routes(),
@@ -133,8 +145,11 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        yield
-        await state.confirmations.close()
+        state.drainer.start()
+        try:
+            yield
+        finally:
+            await state.drainer.stop()
 
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
                     exception_handlers={HTTPException: _not_found}, lifespan=lifespan)

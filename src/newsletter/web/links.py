@@ -172,8 +172,7 @@ async def unsubscribe_submit(request: Request) -> Response:
     if fields.get("List-Unsubscribe") == "One-Click":
         # RFC 8058: no cookie, no CSRF token, no redirect; committed before we answer.
         try:
-            await web.db(web.newsletter.unsubscribe_by_token, token,
-                                    link_context(request, Channel.ONE_CLICK, "list-unsubscribe-post"))
+            await web.one_clicks.submit((token, link_context(request, Channel.ONE_CLICK, "list-unsubscribe-post")))
         except InvalidToken:
             return PlainTextResponse("This unsubscribe link is not valid.\n", status_code=400,
                                      headers=TOKEN_PAGE_HEADERS)

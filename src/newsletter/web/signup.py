@@ -3,8 +3,9 @@
 Every valid request gets the same answer, byte for byte — "check your inbox" — whether the
 address is new, pending, active, unsubscribed or suppressed, and whether the request was
 throttled (honeypot, too fast, forged form token, per-IP or per-address limit, hourly
-ceiling). The confirmation mail goes out in a background task after the answer, so not even
-the response time tells whether a mail was sent.
+ceiling). The confirmation mail is queued in the sign-up's transaction and sent by the
+server's drainer after the answer (`confirmation_queue`), so not even the response time tells
+whether a mail was sent.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import logging
 from typing import Any
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,9 +21,9 @@ from starlette.routing import Route
 from .. import visitor
 from ..abuse import FormCheck, check_form_token, issue_form_token
 from ..addresses import normalise_address
-from ..confirmations import ConfirmationSender
 from ..consent import ConsentContext
-from ..errors import DeliveryError, InvalidAddress, InvalidField, UnknownList
+from ..errors import InvalidAddress, InvalidField, UnknownList
+from ..signups import SignupRequest
 from ..store import Channel
 from .pages import choose_language, consent_text, render_page
 from .security import origin_of
@@ -124,12 +124,11 @@ async def _read(request: Request) -> tuple[dict[str, Any], bool]:
         return {**fields, "lists": [v for v in form.getlist("lists") if isinstance(v, str)]}, False
 
 
-def _accepted(request: Request, language: str, as_json: bool, background: BackgroundTask | None = None) -> Response:
+def _accepted(request: Request, language: str, as_json: bool) -> Response:
     if as_json:
         return JSONResponse({"status": "ok", "message": "check your inbox to confirm"},
-                            headers={**_cors_headers(request), "Cache-Control": "no-store"}, background=background)
-    return render_page(request, "subscribe_done.html", language, background=background,
-                       headers={"Cache-Control": "no-store"})
+                            headers={**_cors_headers(request), "Cache-Control": "no-store"})
+    return render_page(request, "subscribe_done.html", language, headers={"Cache-Control": "no-store"})
 
 
 async def subscribe_submit(request: Request) -> Response:
@@ -185,9 +184,9 @@ async def subscribe_submit(request: Request) -> Response:
         consent_version=web.config.consent_version,
     )
     try:
-        record = await web.db(
-            visitor.record_signup, newsletter, values.get("email") or "", values.get("name") or "",
-            values.get("language") or None, values.get("lists") or [], ctx)
+        record = await web.signups.submit(SignupRequest(
+            values.get("email") or "", values.get("name") or "", values.get("language") or None,
+            tuple(values.get("lists") or ()), ctx))
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
     except (InvalidField, UnknownList) as exc:
@@ -195,15 +194,7 @@ async def subscribe_submit(request: Request) -> Response:
         reason = getattr(exc, "reason", "choose one of the lists offered")
         return await invalid(reason, field)
 
-    background = None
     if record.due is not None:
         web.ceiling.note_sent()
-        background = BackgroundTask(_send_confirmation, web.confirmations, record)
-    return _accepted(request, language, as_json, background)
-
-
-async def _send_confirmation(sender: ConfirmationSender, record: visitor.SignupRecord) -> None:
-    try:
-        await sender.send(record.due, record.list_names)
-    except DeliveryError as exc:
-        log.error("the confirmation mail could not be sent: %s", exc)
+        web.drainer.wake()  # the mail is queued (committed): the drainer sends it after this answer
+    return _accepted(request, language, as_json)

@@ -1,0 +1,153 @@
+"""Sign-ups in bulk (signups.subscribe_many) give each request what consent.subscribe gives it
+alone; the web app's SignupWriter batches concurrent sign-ups and survives a failed batch.
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from newsletter import consent, lists, visitor
+from newsletter.confirmation_queue import count_queued
+from newsletter.consent import ConfirmationDue, ConsentContext
+from newsletter.errors import InvalidAddress, InvalidField, UnknownList
+from newsletter.signups import SignupRequest, subscribe_many
+from newsletter.store import Channel
+from newsletter.web.group_commit import GroupCommit
+
+CTX = ConsentContext(channel=Channel.FORM, ip="203.0.113.7", user_agent="test", source="test",
+                     consent_version="2026-11")
+LANGUAGES = ("en", "fr", "es", "ar")
+
+
+@pytest.fixture
+def newsletter(newsletter, clock):
+    with newsletter.store.session() as session:
+        lists.create_list(session, "asp-daily", "ASP daily summaries", languages=list(LANGUAGES), now=clock())
+        lists.create_list(session, "alerts", "Campaign alerts", now=clock())
+        lists.create_list(session, "staff", "Staff only", public=False, now=clock())
+    return newsletter
+
+
+def request(email: str) -> SignupRequest:
+    return SignupRequest(email, "P", "en", ("asp-daily",), CTX)
+
+
+def _prepare(newsletter, clock, p: str) -> None:
+    """People in every state, their addresses starting with `p`."""
+    now = clock()
+
+    def signup(session, email, at, slugs=("asp-daily",)):
+        return consent.subscribe(session, email, "Old Name", "fr", list(slugs), CTX, now=at, languages=LANGUAGES)
+
+    with newsletter.store.session() as session:
+        signup(session, f"{p}-pending@example.org", now - timedelta(minutes=1))
+        signup(session, f"{p}-pending-old@example.org", now - timedelta(minutes=11))
+        for state in ("active", "unsubscribed"):
+            signup(session, f"{p}-{state}@example.org", now - timedelta(days=1))
+            person = consent.find_subscriber(session, f"{p}-{state}@example.org")
+            consent.confirm(session, person, CTX, now=now - timedelta(hours=20))
+        consent.unsubscribe(session, consent.find_subscriber(session, f"{p}-unsubscribed@example.org"), CTX,
+                            now=now - timedelta(hours=1))
+        signup(session, f"{p}-blocked@example.org", now - timedelta(days=1))
+        consent.block(session, consent.find_subscriber(session, f"{p}-blocked@example.org"), CTX, now=now)
+        signup(session, f"{p}-erased@example.org", now - timedelta(days=1))
+        consent.erase(session, f"{p}-erased@example.org", now=now)
+
+
+def _requests(p: str) -> list[SignupRequest]:
+    def r(email, lists=("asp-daily",), language="en", name="New Name"):
+        return SignupRequest(email, name, language, tuple(lists), CTX)
+    return [
+        r(f"{p}-new@example.org", ("asp-daily", "alerts")),
+        r(f"{p}-NEW@Example.org", ("asp-daily",), "es"),  # the same address again in the batch
+        r(f"{p}-pending@example.org"),
+        r(f"{p}-pending-old@example.org", language=None, name=""),
+        r(f"{p}-active@example.org"),
+        r(f"{p}-active@example.org", ("alerts",)),
+        r(f"{p}-unsubscribed@example.org"),
+        r(f"{p}-blocked@example.org"),
+        r(f"{p}-erased@example.org"),
+        r(f"{p}-bad@@example.org"),
+        r(f"{p}-other@example.org", ("nope",)),
+        r(f"{p}-other@example.org", ("staff",)),
+        r(f"{p}-other@example.org", language="xx"),
+        r(f"{p}-other@example.org", ()),
+        r(f"{p}-second@example.org", language=None),
+    ]
+
+
+def _shape(outcome, p: str):
+    """An outcome with the address prefix taken out, to compare twins."""
+    if isinstance(outcome, ConfirmationDue):
+        return ("due", outcome.email.replace(f"{p}-", "#-"), outcome.name, outcome.language, outcome.list_slugs,
+                outcome.list_names)
+    return type(outcome).__name__ if outcome is not None else None
+
+
+def test_a_batch_gets_what_one_by_one_gets(newsletter, clock):
+    _prepare(newsletter, clock, "a")
+    _prepare(newsletter, clock, "b")
+    with newsletter.store.session() as session:
+        batch = subscribe_many(session, _requests("a"), now=clock(), languages=LANGUAGES, public_only=True)
+    alone = []
+    for request in _requests("b"):
+        try:
+            with newsletter.store.session() as session:
+                alone.append(consent.subscribe(session, request.email, request.name, request.language,
+                                               request.list_slugs, request.ctx, now=clock(), languages=LANGUAGES,
+                                               public_only=True))
+        except (InvalidAddress, InvalidField, UnknownList) as exc:
+            alone.append(exc)
+    assert [_shape(o, "a") for o in batch] == [_shape(o, "b") for o in alone]
+    assert isinstance(batch[0], ConfirmationDue) and batch[1] is None  # the repeat is within the re-send limit
+    assert [type(o) for o in batch[9:14]] == [InvalidAddress, UnknownList, UnknownList, InvalidField, InvalidField]
+    for state in ("new", "pending", "pending-old", "active", "unsubscribed", "second"):
+        a, b = (newsletter.export_person(f"{p}-{state}@example.org") for p in "ab")
+        assert [(s["list"], s["status"]) for s in a["subscriptions"]] == [
+            (s["list"], s["status"]) for s in b["subscriptions"]], state
+        assert (a["name"], a["language"]) == (b["name"], b["language"]), state
+        assert [(e["event"], e["list"], e["note"]) for e in a["consent_log"]] == [
+            (e["event"], e["list"], e["note"]) for e in b["consent_log"]], state
+
+
+def test_the_writer_batches_concurrent_signups_and_queues_their_mails(newsletter):
+    calls = []
+
+    async def db(func, *args):
+        calls.append(len(args[-1]))
+        return await asyncio.to_thread(func, *args)
+
+    async def go():
+        writer = GroupCommit(functools.partial(visitor.record_signups, newsletter), db)
+        return await asyncio.gather(*(writer.submit(request(f"p{i}@example.org")) for i in range(30)))
+
+    records = asyncio.run(go())
+    assert all(r.due is not None for r in records)
+    assert len(calls) < 30 and sum(calls) == 30  # those that arrive together are written together
+    with newsletter.store.session() as session:
+        assert count_queued(session) == 30
+
+
+def test_a_batch_the_store_refuses_is_recorded_one_by_one(newsletter):
+    failed = []
+
+    async def db(func, *args):
+        if len(args[-1]) > 1 and not failed:  # the store fails the first batch as a whole
+            failed.append(len(args[-1]))
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return await asyncio.to_thread(func, *args)
+
+    async def go():
+        writer = GroupCommit(functools.partial(visitor.record_signups, newsletter), db)
+        return await asyncio.gather(*(writer.submit(request(f"p{i}@example.org")) for i in range(5)),
+                                    writer.submit(request("bad@@example.org")), return_exceptions=True)
+
+    *records, bad = asyncio.run(go())
+    assert failed and all(r.due is not None for r in records) and isinstance(bad, InvalidAddress)
+    assert newsletter.count_subscribers() == 5
+    assert visitor.record_signup(newsletter, "p1@example.org", "P", "en", ["asp-daily"], CTX).due is None
