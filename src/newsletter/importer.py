@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
-import hashlib
 import multiprocessing
 import os
 import sqlite3
@@ -43,11 +42,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import aiosmtplib
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from .addresses import address_hash, clean_text
+from .bulkstore import BulkStore, KnownPerson
 from .consent import RESEND_INTERVAL, RESEND_MAX, RESEND_WINDOW, ConfirmationDue, new_subscriber_key
 from .csvrows import CheckedRow, ColumnMap, RawRow, RejectedRow, RejectReason, RowRules, check_rows, open_rows
 from .errors import DeliveryError, InvalidField, UnknownList
@@ -63,7 +62,6 @@ from .store import (
     SubscriberStatus,
     Subscription,
     SubscriptionStatus,
-    Suppression,
 )
 
 __all__ = [
@@ -171,12 +169,14 @@ class _Tally(_BatchCounts):
             setattr(self, f.name, getattr(self, f.name) + getattr(counts, f.name))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Person:
     """A valid row, with later rows for the same address merged into it."""
 
     line: int
     email: str
+    #: addresses.address_hash(email): how the suppression list knows it.
+    hash: str
     name: str
     language: str | None
     slugs: list[str]
@@ -320,7 +320,8 @@ def _merge(checked: list[CheckedRow | RejectedRow], tally: _Tally, seen: "_SeenA
             continue
         person = people.get(row.email)
         if person is None:
-            people[row.email] = _Person(row.line, row.email, row.name, row.language, list(row.list_slugs))
+            people[row.email] = _Person(row.line, row.email, address_hash(row.email), row.name, row.language,
+                                        list(row.list_slugs))
         else:
             tally.merged_duplicates += 1
             person.slugs.extend(s for s in row.list_slugs if s not in person.slugs)
@@ -340,10 +341,11 @@ def _write_batch_with_retry(newsletter: Newsletter, people: list[_Person], lists
     for attempt in range(3):
         counts = _BatchCounts()
         try:
-            with newsletter.store.session() as session:
-                dues = _write_batch(session, people, lists, options, now=newsletter.clock(), counts=counts, **kwargs)
+            with newsletter.store.engine.connect() as connection, connection.begin() as transaction:
+                dues = _write_batch(BulkStore(connection), people, lists, options, now=newsletter.clock(),
+                                    counts=counts, **kwargs)
                 if options.dry_run:
-                    session.rollback()
+                    transaction.rollback()
                 return counts, dues
         except IntegrityError:
             if attempt == 2:
@@ -351,40 +353,35 @@ def _write_batch_with_retry(newsletter: Newsletter, people: list[_Person], lists
     raise AssertionError("unreachable")
 
 
-def _write_batch(session: Session, people: list[_Person], lists: dict[str, _ListInfo], options: ImportOptions, *,
+def _write_batch(bulk: BulkStore, people: list[_Person], lists: dict[str, _ListInfo], options: ImportOptions, *,
                  now: datetime, source: str, note: str | None, default_language: str,
                  counts: _BatchCounts) -> list[ConfirmationDue]:
-    """Apply one batch in `session` with set-based SQL; returns the confirmation mails due."""
-    S, L, E = Subscriber.__table__, Subscription.__table__, ConsentEvent.__table__
-    emails = [p.email for p in people]
-    hashes = {address_hash(e): e for e in emails}
-    suppressed = {hashes[h] for h in session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(_many("hashes"))),
-        {"hashes": list(hashes)})}
-    existing = {r.email: r for r in session.execute(
-        select(S.c.id, S.c.key, S.c.email, S.c.name, S.c.language, S.c.status).where(S.c.email.in_(_many("emails"))),
-        {"emails": emails})}
-    current: dict[int, dict[int, SubscriptionStatus]] = {}
-    if existing:
-        ids = [r.id for r in existing.values()]
-        for sid, lid, status in session.execute(
-                select(L.c.subscriber_id, L.c.list_id, L.c.status).where(L.c.subscriber_id.in_(_many("ids"))),
-                {"ids": ids}):
-            current.setdefault(sid, {})[lid] = status
+    """Apply one batch with set-based SQL (three look-ups, one insert per table); returns the mails due."""
+    suppressed = bulk.suppressed([p.hash for p in people])
+    existing = bulk.people([p.email for p in people])
+    current = bulk.subscriptions([k.id for k in existing.values()]) if existing else {}
 
     confirmed = options.confirmed
-    # (person, existing row or None, list ids to add, list ids to activate)
-    plans: list[tuple[_Person, object, list[int], list[int]]] = []
+    list_ids = {slug: info.id for slug, info in lists.items()}
+    # (person, known person or None, list ids to add, list ids to activate)
+    plans: list[tuple[_Person, KnownPerson | None, list[int], list[int]]] = []
     for person in people:
         known = existing.get(person.email)
-        if person.email in suppressed or (known is not None and known.status is not SubscriberStatus.ACTIVE):
+        wanted = [list_ids[s] for s in person.slugs]
+        if known is None:
+            if person.hash in suppressed:
+                _count(counts, person, "suppressed")
+            else:
+                _count(counts, person, "imported")
+                plans.append((person, None, wanted, []))
+            continue
+        if person.hash in suppressed or known.status is not SubscriberStatus.ACTIVE:
             _count(counts, person, "suppressed")
             continue
-        theirs = current.get(known.id, {}) if known is not None else {}
-        wanted = [lists[s].id for s in person.slugs]
+        theirs = current.get(known.id, {})
         to_add = [lid for lid in wanted if lid not in theirs]
         to_activate = [lid for lid in wanted if theirs.get(lid) is SubscriptionStatus.PENDING] if confirmed else []
-        if any(status is SubscriptionStatus.UNSUBSCRIBED for status in theirs.values()):
+        if SubscriptionStatus.UNSUBSCRIBED in theirs.values():
             # They left at least one list: an import never signs them up again.
             if to_add or to_activate or any(theirs.get(lid) is SubscriptionStatus.UNSUBSCRIBED for lid in wanted):
                 _count(counts, person, "unsubscribed")
@@ -398,69 +395,56 @@ def _write_batch(session: Session, people: list[_Person], lists: dict[str, _List
         plans.append((person, known, to_add, to_activate))
 
     if not confirmed:
-        allowed = _confirmations_allowed(session, [k.id for _, k, add, _ in plans if k is not None and add], now)
+        allowed = _confirmations_allowed(bulk, [k.id for _, k, add, _ in plans if k is not None and add], now)
         due_plans = [(p, k, add) for p, k, add, _ in plans if add and (k is None or k.id in allowed)]
         counts.confirmations_due += len(due_plans)
     if options.dry_run or not plans:
         return []
 
-    # The bulk writes go straight to the driver's executemany: constant values (time, enums) are
-    # converted to their database form once per batch, not once per row by the ORM.
-    bulk = _BulkWriter(session)
-    at = bulk.value(S.c.created_at, now)
-    new_people = [p for p, known, _, _ in plans if known is None]
-    ids = {p.email: known.id for p, known, _, _ in plans if known is not None}
-    keys = {p.email: (known.key, known.name, known.language) for p, known, _, _ in plans if known is not None}
-    if new_people:
-        active = bulk.value(S.c.status, SubscriberStatus.ACTIVE)
-        for p in new_people:
-            keys[p.email] = (new_subscriber_key(), p.name, p.language or default_language)
-        bulk.insert(S, ("key", "email", "name", "language", "status", "created_at", "updated_at"),
-                    [(keys[p.email][0], p.email, p.name, keys[p.email][2], active, at, at) for p in new_people])
-        for email, row_id in session.execute(select(S.c.email, S.c.id).where(S.c.email.in_(_many("emails"))),
-                                             {"emails": [p.email for p in new_people]}):
-            ids[email] = row_id
+    # Values in their database form, converted once per batch rather than once per row.
+    S, L, E = Subscriber.__table__, Subscription.__table__, ConsentEvent.__table__
+    at = bulk.db_value(S.c.created_at, now)
+    new_plans = [plan for plan in plans if plan[1] is None]
+    new_ids = bulk.new_person_ids(len(new_plans))
+    # Each planned person's (id, key, name, language): the store's values win for known people.
+    who = {p.email: (k.id, k.key, k.name, k.language) for p, k, _, _ in plans if k is not None}
+    if new_plans:
+        active = bulk.db_value(S.c.status, SubscriberStatus.ACTIVE)
+        people_rows = []
+        for (person, _, _, _), sid in zip(new_plans, new_ids):
+            key, language = new_subscriber_key(), person.language or default_language
+            who[person.email] = (sid, key, person.name, language)
+            people_rows.append((sid, key, person.email, person.name, language, active, at, at))
+        bulk.insert_people(people_rows)
 
-    status = bulk.value(L.c.status, SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING)
-    kind = bulk.value(E.c.kind, ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP)
-    channel = bulk.value(E.c.channel, Channel.IMPORT)
+    status = bulk.db_value(L.c.status, SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING)
+    kind = bulk.db_value(E.c.kind, ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP)
+    channel = bulk.db_value(E.c.channel, Channel.IMPORT)
+    confirmed_at = at if confirmed else None
     event_note = note if confirmed else None
     subscriptions, activations, events = [], [], []
     for person, _, to_add, to_activate in plans:
-        sid = ids[person.email]
+        sid = who[person.email][0]
         for lid in to_add:
-            subscriptions.append((sid, lid, status, at, at if confirmed else None))
-        for lid in to_activate:
-            activations.append({"sid": sid, "lid": lid})
-        for lid in [*to_add, *to_activate]:
+            subscriptions.append((sid, lid, status, at, confirmed_at))
             events.append((sid, lid, kind, channel, at, source, event_note))
-    if subscriptions:
-        bulk.insert(L, ("subscriber_id", "list_id", "status", "created_at", "confirmed_at"), subscriptions)
-    if activations:
-        session.execute(
-            update(L).where(L.c.subscriber_id == bindparam("sid"), L.c.list_id == bindparam("lid"))
-            .values(status=SubscriptionStatus.ACTIVE, confirmed_at=now),
-            activations,
-        )
+        for lid in to_activate:
+            activations.append((sid, lid))
+            events.append((sid, lid, kind, channel, at, source, event_note))
+    bulk.insert_subscriptions(subscriptions)
+    bulk.activate(activations, now)
 
     dues: list[ConfirmationDue] = []
     if not confirmed:
         slug_of = {info.id: slug for slug, info in lists.items()}
-        sent = bulk.value(E.c.kind, ConsentKind.CONFIRMATION_SENT)
+        sent = bulk.db_value(E.c.kind, ConsentKind.CONFIRMATION_SENT)
         for person, _, to_add in due_plans:
-            sid = ids[person.email]
+            sid, key, name, language = who[person.email]
             slugs = tuple(slug_of[lid] for lid in to_add)
             events.append((sid, None, sent, channel, at, source, ",".join(slugs)))
-            key, name, language = keys[person.email]
             dues.append(ConfirmationDue(key, person.email, name, language, slugs))
-    if events:
-        bulk.insert(E, ("subscriber_id", "list_id", "kind", "channel", "at", "source", "note"), events)
+    bulk.insert_events(events)
     return dues
-
-
-def _many(name: str):  # noqa: ANN202
-    """An IN (...) parameter bound at execution: the statement is compiled once, not per value."""
-    return bindparam(name, expanding=True)
 
 
 def _count(counts: _BatchCounts, person: _Person, outcome: str) -> None:
@@ -471,47 +455,11 @@ def _count(counts: _BatchCounts, person: _Person, outcome: str) -> None:
         setattr(counts, outcome, getattr(counts, outcome) + 1)
 
 
-class _BulkWriter:
-    """INSERTs of many rows through the driver's executemany, in the session's transaction."""
-
-    def __init__(self, session: Session):
-        self.connection = session.connection()
-        self.dialect = self.connection.dialect
-        self.placeholder = "?" if self.dialect.paramstyle == "qmark" else "%s"
-
-    def value(self, column, value):  # noqa: ANN001, ANN201
-        """`value` as the driver must receive it for `column` (what SQLAlchemy would bind)."""
-        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
-        return process(value) if process else value
-
-    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:  # noqa: ANN001
-        """Insert `rows` (values in database form, in `columns` order). Names are ours, never user data.
-
-        SQLite gets one prepared statement run per row (in C); PostgreSQL gets multi-row VALUES
-        of up to 1,000 rows, one round trip each.
-        """
-        group = f"({', '.join([self.placeholder] * len(columns))})"
-        head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
-        if self.dialect.name != "postgresql":
-            self.connection.exec_driver_sql(head + group, rows)
-            return
-        for start in range(0, len(rows), 1000):
-            part = rows[start:start + 1000]
-            self.connection.exec_driver_sql(head + ", ".join([group] * len(part)),
-                                            tuple(value for row in part for value in row))
-
-
-def _confirmations_allowed(session: Session, subscriber_ids: list[int], now: datetime) -> set[int]:
+def _confirmations_allowed(bulk: BulkStore, subscriber_ids: list[int], now: datetime) -> set[int]:
     """Which of these people may get a confirmation now under consent's re-send limits."""
     if not subscriber_ids:
         return set()
-    recent: dict[int, list[datetime]] = {}
-    for sid, at in session.execute(
-            select(ConsentEvent.subscriber_id, ConsentEvent.at).where(
-                ConsentEvent.subscriber_id.in_(subscriber_ids),
-                ConsentEvent.kind == ConsentKind.CONFIRMATION_SENT,
-                ConsentEvent.at > now - RESEND_WINDOW)):
-        recent.setdefault(sid, []).append(at if at.tzinfo else at.replace(tzinfo=now.tzinfo))
+    recent = bulk.confirmations_since(subscriber_ids, now - RESEND_WINDOW)
     return {sid for sid in subscriber_ids
             if len(recent.get(sid, [])) < RESEND_MAX and not any(at > now - RESEND_INTERVAL for at in recent.get(sid, []))}
 
@@ -522,8 +470,10 @@ def _confirmations_allowed(session: Session, subscriber_ids: list[int], now: dat
 class _SeenAddresses:
     """Addresses seen so far in the file, as 64-bit hashes in a private on-disk SQLite database.
 
-    A collision (about 1 in 10^8 for a million addresses) could only mislabel one row's count
-    as a merged duplicate; what is written to the store never depends on it.
+    The hash is Python's own string hash (SipHash, salted per process, cached on the string):
+    the table lives no longer than the import. A collision (about 1 in 10^8 for a million
+    addresses) could only mislabel one row's count as a merged duplicate; what is written to
+    the store never depends on it.
     """
 
     def __init__(self) -> None:
@@ -531,14 +481,9 @@ class _SeenAddresses:
         self._db = sqlite3.connect("")
         self._db.execute("CREATE TABLE seen (h INTEGER PRIMARY KEY)")
 
-    @staticmethod
-    def _key(email: str) -> int:
-        return int.from_bytes(hashlib.blake2b(email.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                              "big", signed=True)
-
     def add(self, emails: list[str]) -> list[bool]:
         """Record the addresses; for each, whether it had been recorded before."""
-        keys = [self._key(e) for e in emails]
+        keys = [hash(e) for e in emails]
         before: set[int] = set()
         for start in range(0, len(keys), 500):
             part = keys[start:start + 500]

@@ -1,0 +1,165 @@
+"""Set-based reads and writes of people, subscriptions and consent events, for bulk imports.
+
+The importer plans each batch in Python and calls a `BulkStore` a few times per batch, with
+plain tuples in the database's own form: one statement (or one COPY) per table and batch,
+its SQL text fixed, so the driver prepares it once. Each dialect uses its fastest means:
+
+    ====================  ==============================  ================================
+                          SQLite                          PostgreSQL
+    ====================  ==============================  ================================
+    look-up by keys       IN (?, …), 500 keys a statement  = ANY(%s): one array parameter
+    new people's ids      max(id) + 1, … (under the       nextval() of the id sequence
+                          write lock BEGIN IMMEDIATE took)
+    inserts               executemany of one INSERT       COPY … FROM STDIN
+    ====================  ==============================  ================================
+
+Every method runs in the caller's transaction (the `Connection` given); nothing commits here.
+Table and column names are ours; values always travel as parameters, never in SQL text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, bindparam, select
+
+from .store import ConsentEvent, ConsentKind, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+
+__all__ = ["BulkStore", "KnownPerson", "PERSON_COLUMNS", "SUBSCRIPTION_COLUMNS", "EVENT_COLUMNS"]
+
+#: Column order of the rows `insert_people`, `insert_subscriptions` and `insert_events` take.
+PERSON_COLUMNS = ("id", "key", "email", "name", "language", "status", "created_at", "updated_at")
+SUBSCRIPTION_COLUMNS = ("subscriber_id", "list_id", "status", "created_at", "confirmed_at")
+EVENT_COLUMNS = ("subscriber_id", "list_id", "kind", "channel", "at", "source", "note")
+
+#: Keys per SQLite look-up statement (well under SQLite's smallest variable limit, 999).
+_SQLITE_CHUNK = 500
+
+
+class KnownPerson(NamedTuple):
+    """A person already in the store, as the importer needs them."""
+
+    id: int
+    key: str
+    email: str
+    name: str
+    language: str
+    status: SubscriberStatus
+
+
+class BulkStore:
+    """Bulk statements over one connection (in its current transaction)."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.dialect = connection.dialect
+        self.postgres = self.dialect.name == "postgresql"
+
+    def db_value(self, column, value: Any) -> Any:  # noqa: ANN001
+        """`value` as the driver must receive it for `column` (what SQLAlchemy would bind)."""
+        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        return process(value) if process else value
+
+    # -- look-ups -----------------------------------------------------------------------------
+
+    def suppressed(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these address hashes are on the suppression list."""
+        return {h for (h,) in self._where_in("SELECT address_hash FROM suppressions WHERE address_hash", hashes)}
+
+    def people(self, emails: Sequence[str]) -> dict[str, KnownPerson]:
+        """The people with these (normalised) addresses, by address."""
+        rows = self._where_in("SELECT id, key, email, name, language, status FROM subscribers WHERE email", emails)
+        return {r[2]: KnownPerson(r[0], r[1], r[2], r[3], r[4], SubscriberStatus(r[5])) for r in rows}
+
+    def subscriptions(self, subscriber_ids: Sequence[int]) -> dict[int, dict[int, SubscriptionStatus]]:
+        """Each of these people's subscriptions: {subscriber id: {list id: status}}."""
+        current: dict[int, dict[int, SubscriptionStatus]] = {}
+        for sid, lid, status in self._where_in(
+                "SELECT subscriber_id, list_id, status FROM subscriptions WHERE subscriber_id", subscriber_ids):
+            current.setdefault(sid, {})[lid] = SubscriptionStatus(status)
+        return current
+
+    def confirmations_since(self, subscriber_ids: Sequence[int], since: datetime) -> dict[int, list[datetime]]:
+        """When each of these people was sent a confirmation mail after `since` (aware datetimes)."""
+        if not subscriber_ids:
+            return {}
+        E = ConsentEvent.__table__
+        statement = select(E.c.subscriber_id, E.c.at).where(
+            E.c.subscriber_id.in_(bindparam("ids", expanding=True)),
+            E.c.kind == ConsentKind.CONFIRMATION_SENT, E.c.at > since)
+        sent: dict[int, list[datetime]] = {}
+        for start in range(0, len(subscriber_ids), _SQLITE_CHUNK):
+            for sid, at in self.connection.execute(statement, {"ids": list(subscriber_ids[start:start + _SQLITE_CHUNK])}):
+                sent.setdefault(sid, []).append(at if at.tzinfo else at.replace(tzinfo=since.tzinfo))
+        return sent
+
+    def _where_in(self, head: str, keys: Sequence[Any]) -> Iterable[tuple]:
+        """Rows of `head IN keys` (head ends with the column compared)."""
+        if not keys:
+            return []
+        if self.postgres:
+            return self.connection.exec_driver_sql(f"{head} = ANY(%s)", (list(keys),)).fetchall()
+        rows: list[tuple] = []
+        for start in range(0, len(keys), _SQLITE_CHUNK):
+            part = tuple(keys[start:start + _SQLITE_CHUNK])
+            rows += self.connection.exec_driver_sql(f"{head} IN ({', '.join('?' * len(part))})", part).fetchall()
+        return rows
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def new_person_ids(self, n: int) -> list[int]:
+        """`n` ids for new people, not used by anyone else.
+
+        SQLite: the ids after the largest one, which nobody else can take before we commit
+        (the store's transactions begin IMMEDIATE, holding the write lock); a clash would still
+        be refused by the primary key. PostgreSQL: values of the table's id sequence.
+        """
+        if n == 0:
+            return []
+        if self.postgres:
+            return [i for (i,) in self.connection.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('subscribers', 'id')) FROM generate_series(1, %s)", (n,))]
+        (last,) = self.connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers").one()
+        return list(range(last + 1, last + 1 + n))
+
+    def insert_people(self, rows: list[tuple]) -> None:
+        """New subscribers, each a tuple in PERSON_COLUMNS order."""
+        self._insert(Subscriber.__table__.name, PERSON_COLUMNS, rows)
+
+    def insert_subscriptions(self, rows: list[tuple]) -> None:
+        """New subscriptions, each a tuple in SUBSCRIPTION_COLUMNS order."""
+        self._insert(Subscription.__table__.name, SUBSCRIPTION_COLUMNS, rows)
+
+    def insert_events(self, rows: list[tuple]) -> None:
+        """Consent-log lines, each a tuple in EVENT_COLUMNS order."""
+        self._insert(ConsentEvent.__table__.name, EVENT_COLUMNS, rows)
+
+    def activate(self, pairs: list[tuple[int, int]], at: datetime) -> None:
+        """Make these (subscriber id, list id) subscriptions active, confirmed `at`."""
+        if not pairs:
+            return
+        L = Subscription.__table__
+        status = self.db_value(L.c.status, SubscriptionStatus.ACTIVE)
+        at = self.db_value(L.c.confirmed_at, at)
+        mark = "%s" if self.postgres else "?"
+        self.connection.exec_driver_sql(
+            f"UPDATE subscriptions SET status = {mark}, confirmed_at = {mark} "
+            f"WHERE subscriber_id = {mark} AND list_id = {mark}",
+            [(status, at, sid, lid) for sid, lid in pairs])
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if self.postgres:
+            cursor = self.connection.connection.driver_connection.cursor()
+            try:
+                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            finally:
+                cursor.close()
+            return
+        self.connection.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
