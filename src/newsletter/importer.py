@@ -408,14 +408,13 @@ def _write_batch(bulk: BulkStore, people: list[_Person], lists: dict[str, _ListI
     new_ids = bulk.new_person_ids(len(new_plans))
     # Each planned person's (id, key, name, language): the store's values win for known people.
     who = {p.email: (k.id, k.key, k.name, k.language) for p, k, _, _ in plans if k is not None}
+    people_rows = []
     if new_plans:
         active = bulk.db_value(S.c.status, SubscriberStatus.ACTIVE)
-        people_rows = []
         for (person, _, _, _), sid in zip(new_plans, new_ids):
             key, language = new_subscriber_key(), person.language or default_language
             who[person.email] = (sid, key, person.name, language)
             people_rows.append((sid, key, person.email, person.name, language, active, at, at))
-        bulk.insert_people(people_rows)
 
     status = bulk.db_value(L.c.status, SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING)
     kind = bulk.db_value(E.c.kind, ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP)
@@ -431,8 +430,6 @@ def _write_batch(bulk: BulkStore, people: list[_Person], lists: dict[str, _ListI
         for lid in to_activate:
             activations.append((sid, lid))
             events.append((sid, lid, kind, channel, at, source, event_note))
-    bulk.insert_subscriptions(subscriptions)
-    bulk.activate(activations, now)
 
     dues: list[ConfirmationDue] = []
     if not confirmed:
@@ -443,7 +440,11 @@ def _write_batch(bulk: BulkStore, people: list[_Person], lists: dict[str, _ListI
             slugs = tuple(slug_of[lid] for lid in to_add)
             events.append((sid, None, sent, channel, at, source, ",".join(slugs)))
             dues.append(ConfirmationDue(key, person.email, name, language, slugs))
-    bulk.insert_events(events)
+    with bulk.own_values():
+        bulk.insert_people(people_rows)
+        bulk.insert_subscriptions(subscriptions)
+        bulk.activate(activations, now)
+        bulk.insert_events(events)
     return dues
 
 
