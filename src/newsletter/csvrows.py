@@ -43,6 +43,7 @@ __all__ = [
     "split_list_slugs",
     "check_row",
     "check_rows",
+    "check_each",
     "DELIMITERS",
 ]
 
@@ -280,8 +281,14 @@ def check_rows(rows: list[RawRow | RejectedRow], rules: RowRules) -> list[Checke
 
     RejectedRows (records the CSV reader could not parse) pass through unchanged.
     """
+    return list(check_each(rows, rules))
+
+
+def check_each(rows: Iterable[RawRow | RejectedRow], rules: RowRules) -> Iterator[CheckedRow | RejectedRow]:
+    """`check_row` for each row as it comes (a generator: nothing is held but the current row)."""
     check = _RowChecker(rules).check
-    return [row if isinstance(row, RejectedRow) else check(row) for row in rows]
+    for row in rows:
+        yield row if type(row) is RejectedRow else check(row)
 
 
 class _Reject(NamedTuple):
@@ -293,9 +300,11 @@ class _RowChecker:
     """`check_row` for many rows under one set of rules.
 
     A file repeats a handful of language and list cells ("fr", "asp-daily|alerts") over and
-    over, so their answers are kept for the checker's life: one call of `check_rows`, hence
-    bounded by its number of rows.
+    over, so their answers are kept, up to MEMO_SIZE cells of each kind (then forgotten, so
+    that memory stays flat whatever the file holds).
     """
+
+    MEMO_SIZE = 1024
 
     def __init__(self, rules: RowRules):
         self.rules = rules
@@ -329,12 +338,16 @@ class _RowChecker:
         cell = _cell(cells, cols.language)
         language = self._languages.get(cell, _MISSING)
         if language is _MISSING:
+            if len(self._languages) >= self.MEMO_SIZE:
+                self._languages.clear()
             language = self._languages[cell] = self._language(cell)
         if type(language) is _Reject:
             return reject(*language)
         cell = _cell(cells, cols.lists)
         slugs = self._lists.get(cell)
         if slugs is None:
+            if len(self._lists) >= self.MEMO_SIZE:
+                self._lists.clear()
             slugs = self._lists[cell] = self._slugs(cell)
         if type(slugs) is _Reject:
             return reject(*slugs)

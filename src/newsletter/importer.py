@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -48,7 +49,17 @@ from sqlalchemy.exc import IntegrityError
 from .addresses import address_hash, clean_text
 from .bulkstore import BulkStore, KnownPerson
 from .consent import RESEND_INTERVAL, RESEND_MAX, RESEND_WINDOW, ConfirmationDue, new_subscriber_key
-from .csvrows import CheckedRow, ColumnMap, RawRow, RejectedRow, RejectReason, RowRules, check_rows, open_rows
+from .csvrows import (
+    CheckedRow,
+    ColumnMap,
+    RawRow,
+    RejectedRow,
+    RejectReason,
+    RowRules,
+    check_each,
+    check_rows,
+    open_rows,
+)
 from .errors import DeliveryError, InvalidField, UnknownList
 from .export import spreadsheet_safe
 from .service import Newsletter
@@ -169,9 +180,12 @@ class _Tally(_BatchCounts):
             setattr(self, f.name, getattr(self, f.name) + getattr(counts, f.name))
 
 
-@dataclass(slots=True)
-class _Person:
-    """A valid row, with later rows for the same address merged into it."""
+class _Person(NamedTuple):
+    """A valid row, with later rows for the same address in its batch merged into it.
+
+    A tuple of plain values: the garbage collector stops tracking it, which matters when a
+    batch holds tens of thousands of them (docs/benchmarks.md).
+    """
 
     line: int
     email: str
@@ -179,7 +193,7 @@ class _Person:
     hash: str
     name: str
     language: str | None
-    slugs: list[str]
+    slugs: tuple[str, ...]
     #: The address appeared in an earlier batch.
     seen_before: bool = False
 
@@ -239,8 +253,7 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
                 writer.submit(mailer.connect).result()  # fail before writing anything if the relay is unusable
             try:
                 in_flight: Future | None = None
-                for checked in _checked_chunks(_chunks(rows, options.batch_size), rules, workers):
-                    people = _merge(checked, tally, seen, reject_file)
+                for people in _batches(rows, rules, options.batch_size, workers, tally, seen, reject_file):
                     if in_flight is not None:
                         tally.add(in_flight.result())
                     in_flight = writer.submit(store_batch, people) if people else None
@@ -276,6 +289,53 @@ def _check_options(options: ImportOptions, languages: tuple[str, ...]) -> str | 
 # -- reading and checking ----------------------------------------------------------------------
 
 
+def _batches(rows: Iterable[RawRow | RejectedRow], rules: RowRules, size: int, workers: int, tally: _Tally,
+             seen: "_SeenAddresses", reject_file: "_RejectFile") -> Iterator[list[_Person]]:
+    """The valid people of each `size` rows read, duplicates within the batch merged, in file order.
+
+    Rejected rows are counted (and written to the reject file) on the way. Rows are checked
+    one at a time as they are read, so that only the merged people of one batch stay in memory;
+    with `workers`, chunks of rows are checked in worker processes instead.
+    """
+    if workers > 0:
+        checked: Iterable[CheckedRow | RejectedRow] = chain.from_iterable(
+            _checked_chunks(_chunks(rows, size), rules, workers))
+    else:
+        checked = check_each(rows, rules)
+    people: dict[str, _Person] = {}
+    count = 0
+    for row in checked:
+        count += 1
+        if type(row) is RejectedRow:
+            tally.rejected += 1
+            if len(tally.rejected_rows) < MAX_REPORTED_REJECTS:
+                tally.rejected_rows.append(row._replace(cells=()))
+            reject_file.write(row)
+        else:
+            person = people.get(row.email)
+            if person is None:
+                people[row.email] = _Person(row.line, row.email, address_hash(row.email), row.name, row.language,
+                                            row.list_slugs)
+            else:
+                tally.merged_duplicates += 1
+                people[row.email] = person._replace(
+                    slugs=(*person.slugs, *(s for s in row.list_slugs if s not in person.slugs)),
+                    name=person.name or row.name, language=person.language or row.language)
+        if count == size:
+            tally.rows += count
+            yield _mark_seen(people, seen)
+            people, count = {}, 0
+    if count:
+        tally.rows += count
+        yield _mark_seen(people, seen)
+
+
+def _mark_seen(people: dict[str, _Person], seen: "_SeenAddresses") -> list[_Person]:
+    """The batch's people, those whose address appeared in an earlier batch marked so."""
+    return [p._replace(seen_before=True) if was_seen else p
+            for p, was_seen in zip(people.values(), seen.add(list(people)))]
+
+
 def _chunks(rows: Iterable[RawRow | RejectedRow], size: int) -> Iterator[list[RawRow | RejectedRow]]:
     chunk: list[RawRow | RejectedRow] = []
     for row in rows:
@@ -289,12 +349,8 @@ def _chunks(rows: Iterable[RawRow | RejectedRow], size: int) -> Iterator[list[Ra
 
 def _checked_chunks(chunks: Iterator[list[RawRow | RejectedRow]], rules: RowRules,
                     workers: int) -> Iterator[list[CheckedRow | RejectedRow]]:
-    """Checked chunks in file order. With workers, up to 2 chunks per worker are checked ahead
-    while the caller writes the current one (bounded, so memory stays flat)."""
-    if workers <= 0:
-        for chunk in chunks:
-            yield check_rows(chunk, rules)
-        return
+    """Chunks checked in worker processes, in file order: up to 2 chunks per worker are checked
+    ahead while the caller writes the current one (bounded, so memory stays flat)."""
     # spawn, not fork: the parent may hold database connections and threads.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         ahead: deque[Future] = deque()
@@ -304,32 +360,6 @@ def _checked_chunks(chunks: Iterator[list[RawRow | RejectedRow]], rules: RowRule
                 yield ahead.popleft().result()
         while ahead:
             yield ahead.popleft().result()
-
-
-def _merge(checked: list[CheckedRow | RejectedRow], tally: _Tally, seen: "_SeenAddresses",
-           reject_file: "_RejectFile") -> list[_Person]:
-    """Count rejects and merge duplicates within the chunk; mark addresses seen in earlier chunks."""
-    people: dict[str, _Person] = {}
-    for row in checked:
-        tally.rows += 1
-        if isinstance(row, RejectedRow):
-            tally.rejected += 1
-            if len(tally.rejected_rows) < MAX_REPORTED_REJECTS:
-                tally.rejected_rows.append(row._replace(cells=()))
-            reject_file.write(row)
-            continue
-        person = people.get(row.email)
-        if person is None:
-            people[row.email] = _Person(row.line, row.email, address_hash(row.email), row.name, row.language,
-                                        list(row.list_slugs))
-        else:
-            tally.merged_duplicates += 1
-            person.slugs.extend(s for s in row.list_slugs if s not in person.slugs)
-            person.name = person.name or row.name
-            person.language = person.language or row.language
-    for person, was_seen in zip(people.values(), seen.add([p.email for p in people.values()])):
-        person.seen_before = was_seen
-    return list(people.values())
 
 
 # -- writing a batch ----------------------------------------------------------------------------
@@ -362,25 +392,29 @@ def _write_batch(bulk: BulkStore, people: list[_Person], lists: dict[str, _ListI
     current = bulk.subscriptions([k.id for k in existing.values()]) if existing else {}
 
     confirmed = options.confirmed
-    list_ids = {slug: info.id for slug, info in lists.items()}
-    # (person, known person or None, list ids to add, list ids to activate)
-    plans: list[tuple[_Person, KnownPerson | None, list[int], list[int]]] = []
+    # The list ids each slug tuple stands for (files repeat a few combinations).
+    ids_of: dict[tuple[str, ...], tuple[int, ...]] = {}
+    # (person, known person or None, list ids to add, list ids to activate): tuples all, which
+    # the garbage collector stops tracking.
+    plans: list[tuple[_Person, KnownPerson | None, tuple[int, ...], tuple[int, ...]]] = []
     for person in people:
         known = existing.get(person.email)
-        wanted = [list_ids[s] for s in person.slugs]
+        wanted = ids_of.get(person.slugs)
+        if wanted is None:
+            wanted = ids_of[person.slugs] = tuple(lists[s].id for s in person.slugs)
         if known is None:
             if person.hash in suppressed:
                 _count(counts, person, "suppressed")
             else:
                 _count(counts, person, "imported")
-                plans.append((person, None, wanted, []))
+                plans.append((person, None, wanted, ()))
             continue
         if person.hash in suppressed or known.status is not SubscriberStatus.ACTIVE:
             _count(counts, person, "suppressed")
             continue
         theirs = current.get(known.id, {})
-        to_add = [lid for lid in wanted if lid not in theirs]
-        to_activate = [lid for lid in wanted if theirs.get(lid) is SubscriptionStatus.PENDING] if confirmed else []
+        to_add = tuple(lid for lid in wanted if lid not in theirs)
+        to_activate = tuple(lid for lid in wanted if theirs.get(lid) is SubscriptionStatus.PENDING) if confirmed else ()
         if SubscriptionStatus.UNSUBSCRIBED in theirs.values():
             # They left at least one list: an import never signs them up again.
             if to_add or to_activate or any(theirs.get(lid) is SubscriptionStatus.UNSUBSCRIBED for lid in wanted):
