@@ -34,16 +34,11 @@ from itertools import chain
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select
 
-from .store import ConsentEvent, ConsentKind, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from .store import Channel, ConsentEvent, ConsentKind, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
 
-__all__ = ["BulkStore", "KnownPerson", "PERSON_COLUMNS", "SUBSCRIPTION_COLUMNS", "EVENT_COLUMNS"]
-
-#: Column order of the rows `insert_people`, `insert_subscriptions` and `insert_events` take.
-PERSON_COLUMNS = ("id", "key", "email", "name", "language", "status", "created_at", "updated_at")
-SUBSCRIPTION_COLUMNS = ("subscriber_id", "list_id", "status", "created_at", "confirmed_at")
-EVENT_COLUMNS = ("subscriber_id", "list_id", "kind", "channel", "at", "source", "note")
+__all__ = ["BulkStore", "KnownPerson"]
 
 #: Keys per SQLite look-up statement (well under SQLite's smallest variable limit, 999).
 _SQLITE_CHUNK = 500
@@ -137,17 +132,30 @@ class BulkStore:
         (last,) = self.connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers").one()
         return list(range(last + 1, last + 1 + n))
 
-    def insert_people(self, rows: list[tuple]) -> None:
-        """New subscribers, each a tuple in PERSON_COLUMNS order."""
-        self._insert(Subscriber.__table__.name, PERSON_COLUMNS, rows)
+    def insert_people(self, rows: list[tuple[int, str, str, str, str]], *, status: SubscriberStatus,
+                      at: datetime) -> None:
+        """New subscribers: rows of (id, key, email, name, language), all with `status`, created `at`."""
+        S = Subscriber.__table__
+        self._insert(S, ("id", "key", "email", "name", "language"), rows,
+                     {"status": status, "created_at": at, "updated_at": at})
 
-    def insert_subscriptions(self, rows: list[tuple]) -> None:
-        """New subscriptions, each a tuple in SUBSCRIPTION_COLUMNS order."""
-        self._insert(Subscription.__table__.name, SUBSCRIPTION_COLUMNS, rows)
+    def insert_subscriptions(self, rows: list[tuple[int, int]], *, status: SubscriptionStatus, at: datetime,
+                             confirmed_at: datetime | None) -> None:
+        """New subscriptions: rows of (subscriber id, list id), all alike otherwise."""
+        self._insert(Subscription.__table__, ("subscriber_id", "list_id"), rows,
+                     {"status": status, "created_at": at, "confirmed_at": confirmed_at})
 
-    def insert_events(self, rows: list[tuple]) -> None:
-        """Consent-log lines, each a tuple in EVENT_COLUMNS order."""
-        self._insert(ConsentEvent.__table__.name, EVENT_COLUMNS, rows)
+    def insert_events(self, rows: list[tuple[int, int | None]] | list[tuple[int, int | None, str]], *,
+                      kind: ConsentKind, channel: Channel, at: datetime, source: str, note: str | None = None) -> None:
+        """Consent-log lines: rows of (subscriber id, list id or None), or of (subscriber id, list id
+        or None, note) when each has its own note (then `note` is ignored); all alike otherwise."""
+        constants = {"kind": kind, "channel": channel, "at": at, "source": source}
+        columns: tuple[str, ...] = ("subscriber_id", "list_id")
+        if rows and len(rows[0]) == 3:
+            columns += ("note",)
+        else:
+            constants["note"] = note
+        self._insert(ConsentEvent.__table__, columns, rows, constants)
 
     def activate(self, pairs: list[tuple[int, int]], at: datetime) -> None:
         """Make these (subscriber id, list id) subscriptions active, confirmed `at`."""
@@ -179,27 +187,35 @@ class BulkStore:
         finally:
             self.connection.exec_driver_sql("PRAGMA ignore_check_constraints = OFF")
 
-    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    def _insert(self, table: Table, columns: tuple[str, ...], rows: list[tuple], constants: dict[str, Any]) -> None:
+        """Insert `rows` (values for `columns`, in the database's form) with `constants` in every row.
+
+        The constants are converted to the database's form here, once.
+        """
         if not rows:
             return
+        names = (*columns, *constants)
+        fixed = tuple(self.db_value(table.c[name], value) for name, value in constants.items())
         if self.postgres:
             cursor = self.connection.connection.driver_connection.cursor()
             try:
-                with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
                     for row in rows:
-                        copy.write_row(row)
+                        copy.write_row(row + fixed)
             finally:
                 cursor.close()
             return
-        # Many rows per statement: two statement texts (full groups, then the rest), each prepared once.
-        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        # Many rows per statement, the constants bound once per statement; two statement texts
+        # (full groups, then the rest), each prepared once.
+        head = (f"INSERT INTO {table.name} ({', '.join(names)}) "
+                f"SELECT {', '.join([f'column{i + 1}' for i in range(len(columns))] + ['?'] * len(fixed))} FROM (VALUES ")
         group = f"({', '.join('?' * len(columns))})"
-        per = _SQLITE_VARIABLES // len(columns)
+        per = (_SQLITE_VARIABLES - len(fixed)) // len(columns)
         whole = len(rows) - len(rows) % per
         if whole:
             self.connection.exec_driver_sql(
-                head + ", ".join([group] * per),
-                [tuple(chain.from_iterable(rows[i:i + per])) for i in range(0, whole, per)])
+                head + ", ".join([group] * per) + ")",
+                [fixed + tuple(chain.from_iterable(rows[i:i + per])) for i in range(0, whole, per)])
         if whole < len(rows):
-            self.connection.exec_driver_sql(head + ", ".join([group] * (len(rows) - whole)),
-                                            tuple(chain.from_iterable(rows[whole:])))
+            self.connection.exec_driver_sql(head + ", ".join([group] * (len(rows) - whole)) + ")",
+                                            fixed + tuple(chain.from_iterable(rows[whole:])))

@@ -435,50 +435,39 @@ def _write_batch(bulk: BulkStore, people: list[_Person], lists: dict[str, _ListI
     if options.dry_run or not plans:
         return []
 
-    # Values in their database form, converted once per batch rather than once per row.
-    S, L, E = Subscriber.__table__, Subscription.__table__, ConsentEvent.__table__
-    at = bulk.db_value(S.c.created_at, now)
     new_plans = [plan for plan in plans if plan[1] is None]
     new_ids = bulk.new_person_ids(len(new_plans))
     # Each planned person's (id, key, name, language): the store's values win for known people.
     who = {p.email: (k.id, k.key, k.name, k.language) for p, k, _, _ in plans if k is not None}
     people_rows = []
-    if new_plans:
-        active = bulk.db_value(S.c.status, SubscriberStatus.ACTIVE)
-        for (person, _, _, _), sid in zip(new_plans, new_ids):
-            key, language = new_subscriber_key(), person.language or default_language
-            who[person.email] = (sid, key, person.name, language)
-            people_rows.append((sid, key, person.email, person.name, language, active, at, at))
-
-    status = bulk.db_value(L.c.status, SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING)
-    kind = bulk.db_value(E.c.kind, ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP)
-    channel = bulk.db_value(E.c.channel, Channel.IMPORT)
-    confirmed_at = at if confirmed else None
-    event_note = note if confirmed else None
-    subscriptions, activations, events = [], [], []
+    for (person, _, _, _), sid in zip(new_plans, new_ids):
+        key, language = new_subscriber_key(), person.language or default_language
+        who[person.email] = (sid, key, person.name, language)
+        people_rows.append((sid, key, person.email, person.name, language))
+    # Each (subscriber id, list id) added or activated; one consent-log line each.
+    added, activated = [], []
     for person, _, to_add, to_activate in plans:
         sid = who[person.email][0]
-        for lid in to_add:
-            subscriptions.append((sid, lid, status, at, confirmed_at))
-            events.append((sid, lid, kind, channel, at, source, event_note))
-        for lid in to_activate:
-            activations.append((sid, lid))
-            events.append((sid, lid, kind, channel, at, source, event_note))
-
-    dues: list[ConfirmationDue] = []
+        added += [(sid, lid) for lid in to_add]
+        activated += [(sid, lid) for lid in to_activate]
+    confirmations, dues = [], []
     if not confirmed:
         slug_of = {info.id: slug for slug, info in lists.items()}
-        sent = bulk.db_value(E.c.kind, ConsentKind.CONFIRMATION_SENT)
         for person, _, to_add in due_plans:
             sid, key, name, language = who[person.email]
             slugs = tuple(slug_of[lid] for lid in to_add)
-            events.append((sid, None, sent, channel, at, source, ",".join(slugs)))
+            confirmations.append((sid, None, ",".join(slugs)))
             dues.append(ConfirmationDue(key, person.email, name, language, slugs))
+
     with bulk.own_values():
-        bulk.insert_people(people_rows)
-        bulk.insert_subscriptions(subscriptions)
-        bulk.activate(activations, now)
-        bulk.insert_events(events)
+        bulk.insert_people(people_rows, status=SubscriberStatus.ACTIVE, at=now)
+        bulk.insert_subscriptions(added, status=SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING,
+                                  at=now, confirmed_at=now if confirmed else None)
+        bulk.activate(activated, now)
+        bulk.insert_events(added + activated, kind=ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP,
+                           channel=Channel.IMPORT, at=now, source=source, note=note if confirmed else None)
+        bulk.insert_events(confirmations, kind=ConsentKind.CONFIRMATION_SENT, channel=Channel.IMPORT, at=now,
+                           source=source)
     return dues
 
 
