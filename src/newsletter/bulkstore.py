@@ -7,7 +7,7 @@ its SQL text fixed, so the driver prepares it once. Each dialect uses its fastes
     ====================  ==============================  ================================
                           SQLite                          PostgreSQL
     ====================  ==============================  ================================
-    look-up by keys       IN (?, …), 500 keys a statement  = ANY(%s): one array parameter
+    look-up by keys       IN (?, …), up to 32,766 keys    = ANY(%s): one array parameter
     new people's ids      max(id) + 1, … (under the       nextval() of the id sequence
                           write lock BEGIN IMMEDIATE took)
     inserts               multi-row INSERT … VALUES,      COPY … FROM STDIN
@@ -28,6 +28,7 @@ Table and column names are ours; values always travel as parameters, never in SQ
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -40,10 +41,10 @@ from .store import Channel, ConsentEvent, ConsentKind, Subscriber, SubscriberSta
 
 __all__ = ["BulkStore", "KnownPerson"]
 
-#: Keys per SQLite look-up statement (well under SQLite's smallest variable limit, 999).
-_SQLITE_CHUNK = 500
-#: Parameters per multi-row SQLite INSERT (SQLite's smallest variable limit).
-_SQLITE_VARIABLES = 999
+#: Parameters per SQLite statement at most (SQLite's default limit since 3.32; older builds say
+#: less, and we ask). Few, large statements matter: each one hands the GIL to the reading thread
+#: and waits up to a switch interval to get it back.
+_SQLITE_VARIABLES = 32766
 
 
 class KnownPerson(NamedTuple):
@@ -64,6 +65,9 @@ class BulkStore:
         self.connection = connection
         self.dialect = connection.dialect
         self.postgres = self.dialect.name == "postgresql"
+        if not self.postgres:
+            driver = connection.connection.driver_connection
+            self._variables = min(_SQLITE_VARIABLES, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
 
     def db_value(self, column, value: Any) -> Any:  # noqa: ANN001
         """`value` as the driver must receive it for `column` (what SQLAlchemy would bind)."""
@@ -98,8 +102,9 @@ class BulkStore:
             E.c.subscriber_id.in_(bindparam("ids", expanding=True)),
             E.c.kind == ConsentKind.CONFIRMATION_SENT, E.c.at > since)
         sent: dict[int, list[datetime]] = {}
-        for start in range(0, len(subscriber_ids), _SQLITE_CHUNK):
-            for sid, at in self.connection.execute(statement, {"ids": list(subscriber_ids[start:start + _SQLITE_CHUNK])}):
+        chunk = 10_000 if self.postgres else self._variables
+        for start in range(0, len(subscriber_ids), chunk):
+            for sid, at in self.connection.execute(statement, {"ids": list(subscriber_ids[start:start + chunk])}):
                 sent.setdefault(sid, []).append(at if at.tzinfo else at.replace(tzinfo=since.tzinfo))
         return sent
 
@@ -110,8 +115,8 @@ class BulkStore:
         if self.postgres:
             return self.connection.exec_driver_sql(f"{head} = ANY(%s)", (list(keys),)).fetchall()
         rows: list[tuple] = []
-        for start in range(0, len(keys), _SQLITE_CHUNK):
-            part = tuple(keys[start:start + _SQLITE_CHUNK])
+        for start in range(0, len(keys), self._variables):
+            part = tuple(keys[start:start + self._variables])
             rows += self.connection.exec_driver_sql(f"{head} IN ({', '.join('?' * len(part))})", part).fetchall()
         return rows
 
@@ -210,7 +215,7 @@ class BulkStore:
         head = (f"INSERT INTO {table.name} ({', '.join(names)}) "
                 f"SELECT {', '.join([f'column{i + 1}' for i in range(len(columns))] + ['?'] * len(fixed))} FROM (VALUES ")
         group = f"({', '.join('?' * len(columns))})"
-        per = (_SQLITE_VARIABLES - len(fixed)) // len(columns)
+        per = (self._variables - len(fixed)) // len(columns)
         whole = len(rows) - len(rows) % per
         if whole:
             self.connection.exec_driver_sql(
