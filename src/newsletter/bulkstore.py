@@ -42,9 +42,12 @@ from .store import Channel, ConsentEvent, ConsentKind, Subscriber, SubscriberSta
 __all__ = ["BulkStore", "KnownPerson"]
 
 #: Parameters per SQLite statement at most (SQLite's default limit since 3.32; older builds say
-#: less, and we ask). Few, large statements matter: each one hands the GIL to the reading thread
-#: and waits up to a switch interval to get it back.
+#: less, and we ask).
 _SQLITE_VARIABLES = 32766
+#: Rows (or keys) per SQLite statement at most: a power of two. Fewer, larger statements hand
+#: the GIL to the reading thread less often (each time, getting it back can wait for a switch
+#: interval), but each compiled statement stays in the driver's cache.
+_MAX_ROWS = 1024
 
 
 class KnownPerson(NamedTuple):
@@ -115,9 +118,12 @@ class BulkStore:
         if self.postgres:
             return self.connection.exec_driver_sql(f"{head} = ANY(%s)", (list(keys),)).fetchall()
         rows: list[tuple] = []
-        for start in range(0, len(keys), self._variables):
-            part = tuple(keys[start:start + self._variables])
-            rows += self.connection.exec_driver_sql(f"{head} IN ({', '.join('?' * len(part))})", part).fetchall()
+        start = 0
+        for size in _sizes(len(keys), _largest_power_of_two(min(_MAX_ROWS, self._variables)), pad=True):
+            part = tuple(keys[start:start + size])
+            part += (part[-1],) * (size - len(part))  # padded with a repeat: the same answer, a cached statement
+            rows += self.connection.exec_driver_sql(f"{head} IN ({', '.join('?' * size)})", part).fetchall()
+            start += size
         return rows
 
     # -- writes -------------------------------------------------------------------------------
@@ -210,17 +216,35 @@ class BulkStore:
             finally:
                 cursor.close()
             return
-        # Many rows per statement, the constants bound once per statement; two statement texts
-        # (full groups, then the rest), each prepared once.
+        # Many rows per statement, the constants bound once per statement.
         head = (f"INSERT INTO {table.name} ({', '.join(names)}) "
                 f"SELECT {', '.join([f'column{i + 1}' for i in range(len(columns))] + ['?'] * len(fixed))} FROM (VALUES ")
         group = f"({', '.join('?' * len(columns))})"
-        per = (self._variables - len(fixed)) // len(columns)
-        whole = len(rows) - len(rows) % per
-        if whole:
-            self.connection.exec_driver_sql(
-                head + ", ".join([group] * per) + ")",
-                [fixed + tuple(chain.from_iterable(rows[i:i + per])) for i in range(0, whole, per)])
-        if whole < len(rows):
-            self.connection.exec_driver_sql(head + ", ".join([group] * (len(rows) - whole)) + ")",
-                                            fixed + tuple(chain.from_iterable(rows[whole:])))
+        most = _largest_power_of_two(min(_MAX_ROWS, (self._variables - len(fixed)) // len(columns)))
+        start = 0
+        for size in _sizes(len(rows), most):
+            self.connection.exec_driver_sql(head + ", ".join([group] * size) + ")",
+                                            fixed + tuple(chain.from_iterable(rows[start:start + size])))
+            start += size
+
+
+def _largest_power_of_two(n: int) -> int:
+    return 1 << (n.bit_length() - 1)
+
+
+def _sizes(n: int, most: int, *, pad: bool = False) -> Iterator[int]:
+    """Statement sizes for `n` rows: `most` (a power of two) while they last, then the powers of
+    two that add up to the rest (or, with `pad`, the one power of two just above it).
+
+    So a statement text has one of a few sizes and the driver's statement cache (which keeps
+    the compiled statements, some of them large) holds a bounded number of them.
+    """
+    whole, rest = divmod(n, most)
+    yield from [most] * whole
+    if rest and pad:
+        yield 1 << (rest - 1).bit_length()
+        return
+    while rest:
+        size = _largest_power_of_two(rest)
+        yield size
+        rest -= size
