@@ -336,9 +336,15 @@ def _peak_growth_kib(run) -> int:  # noqa: ANN001
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to read peak RSS")
-def test_100000_rows_import_with_flat_memory(sqlite_store, config, clock, tmp_path):
+def test_100000_rows_import_with_flat_memory(sqlite_store, config, clock, tmp_path, monkeypatch):
     """The resident set's peak during a 100,000-row import rises no more than during a 10,000-row one."""
+    from newsletter import bulkstore
     from newsletter.service import Newsletter
+
+    # An import widens SQLite's page cache to a fixed bound (bulkstore.IMPORT_CACHE_KIB), which a
+    # larger store fills further; bench/import.py measures that at a million rows. Here, with
+    # SQLite's default cache, what is measured is everything else.
+    monkeypatch.setattr(bulkstore, "IMPORT_CACHE_KIB", 2048)
 
     nl = Newsletter(config, sqlite_store, clock=clock)
     with nl.store.session() as session:
