@@ -409,3 +409,22 @@ def test_cli_import_refuses_confirmed_without_a_note_and_never_echoes_control_ch
     result = CliRunner().invoke(main, ["import", str(path), "--dry-run"], catch_exceptions=False)
     assert "\x1b" not in result.output and "\\x1b[2Jevil@example.org" in result.output
     assert "dry run" in result.output
+
+
+def test_checking_many_rows_answers_as_checking_each_alone(monkeypatch):
+    """check_rows memoises language and list cells (bounded); its answers are check_row's."""
+    from newsletter import csvrows
+    from newsletter.csvrows import RawRow, RowRules, check_row, check_rows, map_columns
+
+    monkeypatch.setattr(csvrows._RowChecker, "MEMO_SIZE", 3)  # forgets often
+    rules = RowRules(columns=map_columns(["email", "name", "language", "lists"]), languages=("en", "fr"),
+                     known_lists=frozenset({"alerts", "asp-daily"}), extra_lists=("alerts",))
+    cells = [("a@example.org", "A", "fr", "asp-daily"), ("b@example.org", "B", "de", "alerts"),
+             ("c@example.org", "C", "FR_ca", "nope"), ("d@example.org", "D", "", ""),
+             ("e@example.org", "E", "en", "asp-daily|alerts"), ("f@example.org", "F", "fr", "asp-daily"),
+             ("g@example.org", "G", "de", "alerts"), ("not-an-address", "H", "en", "alerts")]
+    rows = [RawRow(i + 2, list(c)) for i, c in enumerate(cells * 3)]
+    assert check_rows(rows, rules) == [check_row(r, rules) for r in rows]
+    assert [type(r).__name__ for r in check_rows(rows[:8], rules)] == [
+        "CheckedRow", "RejectedRow", "RejectedRow", "CheckedRow", "CheckedRow", "CheckedRow", "RejectedRow",
+        "RejectedRow"]

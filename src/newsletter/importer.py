@@ -1,9 +1,10 @@
-"""Importing people from a CSV file: streamed, checked in parallel, written in set-based batches.
+"""Importing people from a CSV file: streamed, checked as read, written in set-based batches.
 
-    file ─► csvrows.open_rows ─► chunks of rows ─► csvrows.check_rows (worker processes)
-         ─► duplicates merged ─► per batch, one transaction: look up suppressions, people and
-            subscriptions with one SELECT each, bulk-insert what is new, log consent ─► commit
-         ─► confirmation mails for the new pending subscriptions, on one SMTP connection
+    file ─► csvrows.open_rows ─► csvrows.check_each (row by row) ─► duplicates merged, a batch
+         of BATCH_SIZE rows at a time ─► writer thread, one transaction per batch: look up
+         suppressions, people and their subscriptions (bulkstore), plan in Python, bulk-insert
+         what is new, log consent ─► commit ─► confirmation mails for the new pending
+         subscriptions, on one SMTP connection
 
 The rules are `consent.subscribe`'s, applied to a whole batch at once:
 
@@ -17,12 +18,16 @@ The rules are `consent.subscribe`'s, applied to a whole batch at once:
 - a row whose address appeared earlier in the file is merged into it (its lists are added).
 
 Concurrency: one writer thread commits batch n (and mails its confirmations) while this thread
-reads and checks batch n+1. Optional worker processes (`workers`) check rows too; on the
-2-core machine we measured, they cost more in pickling than they saved (docs/benchmarks.md).
+reads and checks batch n+1; the database works without the GIL. The SQL is `bulkstore`'s: a
+few large statements per batch (see there for why). Optional worker processes (`workers`)
+check rows too; on the 2-core machine we measured, they cost more in pickling than they saved
+(docs/benchmarks.md).
 
 Running the same file again changes nothing. Memory stays flat whatever the file's size:
-rows are read, checked and written a batch at a time; the addresses seen so far (for counting
-duplicates across batches) are kept as 64-bit hashes in a temporary on-disk SQLite table.
+rows are read, checked and written a batch at a time, as tuples the garbage collector soon
+stops tracking; the addresses seen so far (for counting duplicates across batches) are kept as
+64-bit hashes in a temporary on-disk SQLite table; SQLite's page cache is widened to a fixed
+bound (bulkstore.IMPORT_CACHE_KIB) for the import's connection.
 """
 
 from __future__ import annotations
@@ -88,7 +93,8 @@ __all__ = [
     "MAX_REPORTED_REJECTS",
 ]
 
-#: Rows per transaction (and per unit of work given to a worker process).
+#: Rows per transaction (and per unit of work given to a worker process). Larger batches dirty
+#: each index page for more rows at once; 10,000 keeps a batch's objects to ~20 MiB.
 BATCH_SIZE = 10_000
 #: Rejected rows kept in the report (all of them go to the reject file).
 MAX_REPORTED_REJECTS = 1000
