@@ -94,8 +94,9 @@ __all__ = [
 ]
 
 #: Rows per transaction (and per unit of work given to a worker process). Larger batches dirty
-#: each index page for more rows at once; 10,000 keeps a batch's objects to ~20 MiB.
-BATCH_SIZE = 10_000
+#: each index page for more rows at once (a million-row import: 18,500 rows/s at 20,000, 15,100 at
+#: 10,000); 20,000 keeps a batch's objects to ~30 MiB.
+BATCH_SIZE = 20_000
 #: Rejected rows kept in the report (all of them go to the reject file).
 MAX_REPORTED_REJECTS = 1000
 
