@@ -359,7 +359,9 @@ def test_100000_rows_import_with_flat_memory(sqlite_store, config, clock, tmp_pa
                         f"{'asp-daily|alerts' if i % 3 else 'alerts'}\n")
         return path
 
-    options = ImportOptions(confirmed=True, consent_note="generated for the memory test")
+    # Batches smaller than both files, so that both hold a batch's worth of rows at a time
+    # (a 10,000-row file in one 20,000-row batch would hold less than a batch).
+    options = ImportOptions(confirmed=True, consent_note="generated for the memory test", batch_size=5_000)
     growth, reports = {}, {}
     for n, start in ((10_000, 0), (100_000, 10_000)):
         path = generate(tmp_path / f"{n}.csv", n, start)

@@ -71,16 +71,7 @@ from .errors import DeliveryError, InvalidField, UnknownList
 from .export import spreadsheet_safe
 from .service import Newsletter
 from .smtp import open_connection
-from .store import (
-    Channel,
-    ConsentEvent,
-    ConsentKind,
-    MailingList,
-    Subscriber,
-    SubscriberStatus,
-    Subscription,
-    SubscriptionStatus,
-)
+from .store import Channel, ConsentKind, MailingList, SubscriberStatus, SubscriptionStatus
 
 __all__ = [
     "ImportOptions",
