@@ -43,6 +43,7 @@ __all__ = [
     "split_list_slugs",
     "check_row",
     "check_rows",
+    "check_each",
     "DELIMITERS",
 ]
 
@@ -272,40 +273,7 @@ def _cell(cells: list[str], index: int | None) -> str:
 
 def check_row(row: RawRow, rules: RowRules) -> CheckedRow | RejectedRow:
     """One row checked against `rules`: a CheckedRow, or a RejectedRow saying why not."""
-    cols, cells = rules.columns, row.cells
-    raw_email = _cell(cells, cols.email)
-
-    def reject(reason: RejectReason, detail: str) -> RejectedRow:
-        return RejectedRow(row.line, raw_email.strip(), reason, detail, tuple(cells))
-
-    if _NOT_UTF8.search("".join(cells)):  # one search of the row, not one per cell
-        return reject(RejectReason.NOT_UTF8, "the row holds bytes that are not UTF-8; save the file as UTF-8")
-    if not raw_email.strip():
-        return reject(RejectReason.MISSING_ADDRESS, "the email cell is empty")
-    try:
-        email = normalise_address(raw_email, check_deliverability=rules.check_deliverability)
-    except InvalidAddress as exc:
-        return reject(RejectReason.INVALID_ADDRESS, exc.reason)
-    if cols.name is not None:
-        name = _cell(cells, cols.name)
-    else:
-        name = " ".join(p.strip() for p in (_cell(cells, cols.first_name), _cell(cells, cols.last_name)) if p.strip())
-    try:
-        name = clean_text("name", name)
-    except InvalidField as exc:
-        return reject(RejectReason.INVALID_NAME, exc.reason)
-    language = _cell(cells, cols.language).strip().lower().replace("_", "-").split("-")[0] or rules.default_language
-    if language is not None and language not in rules.languages:
-        return reject(RejectReason.UNKNOWN_LANGUAGE,
-                      f"{_cell(cells, cols.language).strip()!r} is not one of {', '.join(rules.languages)}")
-    slugs = split_list_slugs(_cell(cells, cols.lists))
-    unknown = [s for s in slugs if s not in rules.known_lists]
-    if unknown:
-        return reject(RejectReason.UNKNOWN_LIST, f"there is no list {', '.join(map(repr, unknown))}")
-    slugs = list(dict.fromkeys([*slugs, *rules.extra_lists]))
-    if not slugs:
-        return reject(RejectReason.NO_LIST, "the row names no list and no --list was given")
-    return CheckedRow(row.line, email, name, language, tuple(slugs))
+    return _RowChecker(rules).check(row)
 
 
 def check_rows(rows: list[RawRow | RejectedRow], rules: RowRules) -> list[CheckedRow | RejectedRow]:
@@ -313,4 +281,96 @@ def check_rows(rows: list[RawRow | RejectedRow], rules: RowRules) -> list[Checke
 
     RejectedRows (records the CSV reader could not parse) pass through unchanged.
     """
-    return [row if isinstance(row, RejectedRow) else check_row(row, rules) for row in rows]
+    return list(check_each(rows, rules))
+
+
+def check_each(rows: Iterable[RawRow | RejectedRow], rules: RowRules) -> Iterator[CheckedRow | RejectedRow]:
+    """`check_row` for each row as it comes (a generator: nothing is held but the current row)."""
+    check = _RowChecker(rules).check
+    for row in rows:
+        yield row if type(row) is RejectedRow else check(row)
+
+
+class _Reject(NamedTuple):
+    reason: RejectReason
+    detail: str
+
+
+class _RowChecker:
+    """`check_row` for many rows under one set of rules.
+
+    A file repeats a handful of language and list cells ("fr", "asp-daily|alerts") over and
+    over, so their answers are kept, up to MEMO_SIZE cells of each kind (then forgotten, so
+    that memory stays flat whatever the file holds).
+    """
+
+    MEMO_SIZE = 1024
+
+    def __init__(self, rules: RowRules):
+        self.rules = rules
+        self._languages: dict[str, str | None | _Reject] = {}
+        self._lists: dict[str, tuple[str, ...] | _Reject] = {}
+
+    def check(self, row: RawRow) -> CheckedRow | RejectedRow:
+        cols, cells = self.rules.columns, row.cells
+        raw_email = _cell(cells, cols.email)
+
+        def reject(reason: RejectReason, detail: str) -> RejectedRow:
+            return RejectedRow(row.line, raw_email.strip(), reason, detail, tuple(cells))
+
+        if _NOT_UTF8.search("".join(cells)):  # one search of the row, not one per cell
+            return reject(RejectReason.NOT_UTF8, "the row holds bytes that are not UTF-8; save the file as UTF-8")
+        if not raw_email.strip():
+            return reject(RejectReason.MISSING_ADDRESS, "the email cell is empty")
+        try:
+            email = normalise_address(raw_email, check_deliverability=self.rules.check_deliverability)
+        except InvalidAddress as exc:
+            return reject(RejectReason.INVALID_ADDRESS, exc.reason)
+        if cols.name is not None:
+            name = _cell(cells, cols.name)
+        else:
+            name = " ".join(p.strip() for p in (_cell(cells, cols.first_name), _cell(cells, cols.last_name))
+                            if p.strip())
+        try:
+            name = clean_text("name", name)
+        except InvalidField as exc:
+            return reject(RejectReason.INVALID_NAME, exc.reason)
+        cell = _cell(cells, cols.language)
+        language = self._languages.get(cell, _MISSING)
+        if language is _MISSING:
+            if len(self._languages) >= self.MEMO_SIZE:
+                self._languages.clear()
+            language = self._languages[cell] = self._language(cell)
+        if type(language) is _Reject:
+            return reject(*language)
+        cell = _cell(cells, cols.lists)
+        slugs = self._lists.get(cell)
+        if slugs is None:
+            if len(self._lists) >= self.MEMO_SIZE:
+                self._lists.clear()
+            slugs = self._lists[cell] = self._slugs(cell)
+        if type(slugs) is _Reject:
+            return reject(*slugs)
+        return CheckedRow(row.line, email, name, language, slugs)
+
+    def _language(self, cell: str) -> str | None | _Reject:
+        """The language a cell names (None: the importer's default), or why it is refused."""
+        language = cell.strip().lower().replace("_", "-").split("-")[0] or self.rules.default_language
+        if language is not None and language not in self.rules.languages:
+            return _Reject(RejectReason.UNKNOWN_LANGUAGE,
+                           f"{cell.strip()!r} is not one of {', '.join(self.rules.languages)}")
+        return language
+
+    def _slugs(self, cell: str) -> tuple[str, ...] | _Reject:
+        """The lists a row joins (its cell's and the extra ones), or why it is refused."""
+        slugs = split_list_slugs(cell)
+        unknown = [s for s in slugs if s not in self.rules.known_lists]
+        if unknown:
+            return _Reject(RejectReason.UNKNOWN_LIST, f"there is no list {', '.join(map(repr, unknown))}")
+        slugs = list(dict.fromkeys([*slugs, *self.rules.extra_lists]))
+        if not slugs:
+            return _Reject(RejectReason.NO_LIST, "the row names no list and no --list was given")
+        return tuple(slugs)
+
+
+_MISSING = object()

@@ -1,9 +1,10 @@
-"""Importing people from a CSV file: streamed, checked in parallel, written in set-based batches.
+"""Importing people from a CSV file: streamed, checked as read, written in set-based batches.
 
-    file ─► csvrows.open_rows ─► chunks of rows ─► csvrows.check_rows (worker processes)
-         ─► duplicates merged ─► per batch, one transaction: look up suppressions, people and
-            subscriptions with one SELECT each, bulk-insert what is new, log consent ─► commit
-         ─► confirmation mails for the new pending subscriptions, on one SMTP connection
+    file ─► csvrows.open_rows ─► csvrows.check_each (row by row) ─► duplicates merged, a batch
+         of BATCH_SIZE rows at a time ─► writer thread, one transaction per batch: look up
+         suppressions, people and their subscriptions (bulkstore), plan in Python, bulk-insert
+         what is new, log consent ─► commit ─► confirmation mails for the new pending
+         subscriptions, on one SMTP connection
 
 The rules are `consent.subscribe`'s, applied to a whole batch at once:
 
@@ -17,54 +18,60 @@ The rules are `consent.subscribe`'s, applied to a whole batch at once:
 - a row whose address appeared earlier in the file is merged into it (its lists are added).
 
 Concurrency: one writer thread commits batch n (and mails its confirmations) while this thread
-reads and checks batch n+1. Optional worker processes (`workers`) check rows too; on the
-2-core machine we measured, they cost more in pickling than they saved (docs/benchmarks.md).
+reads and checks batch n+1; the database works without the GIL. The SQL is `bulkstore`'s: a
+few large statements per batch (see there for why). Optional worker processes (`workers`)
+check rows too; on the 2-core machine we measured, they cost more in pickling than they saved
+(docs/benchmarks.md).
 
 Running the same file again changes nothing. Memory stays flat whatever the file's size:
-rows are read, checked and written a batch at a time; the addresses seen so far (for counting
-duplicates across batches) are kept as 64-bit hashes in a temporary on-disk SQLite table.
+rows are read, checked and written a batch at a time, as tuples the garbage collector soon
+stops tracking; the addresses seen so far (for counting duplicates across batches) are kept as
+64-bit hashes in a temporary on-disk SQLite table; SQLite's page cache is widened to a fixed
+bound (bulkstore.IMPORT_CACHE_KIB) for the import's connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import dataclasses
-import hashlib
 import multiprocessing
 import os
+import secrets
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
 import aiosmtplib
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from .addresses import address_hash, clean_text
-from .consent import RESEND_INTERVAL, RESEND_MAX, RESEND_WINDOW, ConfirmationDue, new_subscriber_key
-from .csvrows import CheckedRow, ColumnMap, RawRow, RejectedRow, RejectReason, RowRules, check_rows, open_rows
+from .bulkstore import BulkStore, KnownPerson
+from .consent import RESEND_INTERVAL, RESEND_MAX, RESEND_WINDOW, ConfirmationDue
+from .csvrows import (
+    CheckedRow,
+    ColumnMap,
+    RawRow,
+    RejectedRow,
+    RejectReason,
+    RowRules,
+    check_each,
+    check_rows,
+    open_rows,
+)
 from .errors import DeliveryError, InvalidField, UnknownList
 from .export import spreadsheet_safe
 from .service import Newsletter
 from .smtp import open_connection
-from .store import (
-    Channel,
-    ConsentEvent,
-    ConsentKind,
-    MailingList,
-    Subscriber,
-    SubscriberStatus,
-    Subscription,
-    SubscriptionStatus,
-    Suppression,
-)
+from .store import Channel, ConsentKind, MailingList, SubscriberStatus, SubscriptionStatus
 
 __all__ = [
     "ImportOptions",
@@ -77,8 +84,10 @@ __all__ = [
     "MAX_REPORTED_REJECTS",
 ]
 
-#: Rows per transaction (and per unit of work given to a worker process).
-BATCH_SIZE = 2000
+#: Rows per transaction (and per unit of work given to a worker process). Larger batches dirty
+#: each index page for more rows at once (a million-row import: 18,500 rows/s at 20,000, 15,100 at
+#: 10,000); 20,000 keeps a batch's objects to ~30 MiB.
+BATCH_SIZE = 20_000
 #: Rejected rows kept in the report (all of them go to the reject file).
 MAX_REPORTED_REJECTS = 1000
 
@@ -171,15 +180,20 @@ class _Tally(_BatchCounts):
             setattr(self, f.name, getattr(self, f.name) + getattr(counts, f.name))
 
 
-@dataclass
-class _Person:
-    """A valid row, with later rows for the same address merged into it."""
+class _Person(NamedTuple):
+    """A valid row, with later rows for the same address in its batch merged into it.
+
+    A tuple of plain values: the garbage collector stops tracking it, which matters when a
+    batch holds tens of thousands of them (docs/benchmarks.md).
+    """
 
     line: int
     email: str
+    #: addresses.address_hash(email): how the suppression list knows it.
+    hash: str
     name: str
     language: str | None
-    slugs: list[str]
+    slugs: tuple[str, ...]
     #: The address appeared in an earlier batch.
     seen_before: bool = False
 
@@ -221,10 +235,12 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
         workers = options.workers or 0
         default_language = options.language or config.default_language
 
+        store = _StoreWriter(newsletter)
+
         def store_batch(people: list[_Person]) -> _BatchCounts:
             """Write one batch, then mail its confirmations (in the writer thread)."""
-            counts, dues = _write_batch_with_retry(newsletter, people, lists, options, source=source, note=note,
-                                                   default_language=default_language)
+            counts, dues = store.write(people, lists, options, source=source, note=note,
+                                       default_language=default_language)
             if dues and mailer is not None:
                 counts.confirmations_sent, counts.confirmations_failed = mailer.send(
                     [(due, [lists[s].name for s in due.list_slugs]) for due in dues])
@@ -239,8 +255,7 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
                 writer.submit(mailer.connect).result()  # fail before writing anything if the relay is unusable
             try:
                 in_flight: Future | None = None
-                for checked in _checked_chunks(_chunks(rows, options.batch_size), rules, workers):
-                    people = _merge(checked, tally, seen, reject_file)
+                for people in _batches(rows, rules, options.batch_size, workers, tally, seen, reject_file):
                     if in_flight is not None:
                         tally.add(in_flight.result())
                     in_flight = writer.submit(store_batch, people) if people else None
@@ -249,6 +264,7 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
                 if in_flight is not None:
                     tally.add(in_flight.result())
             finally:
+                writer.submit(store.close).result()
                 if mailer is not None:
                     writer.submit(mailer.close).result()
     return ImportReport(
@@ -276,6 +292,53 @@ def _check_options(options: ImportOptions, languages: tuple[str, ...]) -> str | 
 # -- reading and checking ----------------------------------------------------------------------
 
 
+def _batches(rows: Iterable[RawRow | RejectedRow], rules: RowRules, size: int, workers: int, tally: _Tally,
+             seen: "_SeenAddresses", reject_file: "_RejectFile") -> Iterator[list[_Person]]:
+    """The valid people of each `size` rows read, duplicates within the batch merged, in file order.
+
+    Rejected rows are counted (and written to the reject file) on the way. Rows are checked
+    one at a time as they are read, so that only the merged people of one batch stay in memory;
+    with `workers`, chunks of rows are checked in worker processes instead.
+    """
+    if workers > 0:
+        checked: Iterable[CheckedRow | RejectedRow] = chain.from_iterable(
+            _checked_chunks(_chunks(rows, size), rules, workers))
+    else:
+        checked = check_each(rows, rules)
+    people: dict[str, _Person] = {}
+    count = 0
+    for row in checked:
+        count += 1
+        if type(row) is RejectedRow:
+            tally.rejected += 1
+            if len(tally.rejected_rows) < MAX_REPORTED_REJECTS:
+                tally.rejected_rows.append(row._replace(cells=()))
+            reject_file.write(row)
+        else:
+            person = people.get(row.email)
+            if person is None:
+                people[row.email] = _Person(row.line, row.email, address_hash(row.email), row.name, row.language,
+                                            row.list_slugs)
+            else:
+                tally.merged_duplicates += 1
+                people[row.email] = person._replace(
+                    slugs=(*person.slugs, *(s for s in row.list_slugs if s not in person.slugs)),
+                    name=person.name or row.name, language=person.language or row.language)
+        if count == size:
+            tally.rows += count
+            yield _mark_seen(people, seen)
+            people, count = {}, 0
+    if count:
+        tally.rows += count
+        yield _mark_seen(people, seen)
+
+
+def _mark_seen(people: dict[str, _Person], seen: "_SeenAddresses") -> list[_Person]:
+    """The batch's people, those whose address appeared in an earlier batch marked so."""
+    return [p._replace(seen_before=True) if was_seen else p
+            for p, was_seen in zip(people.values(), seen.add(list(people)))]
+
+
 def _chunks(rows: Iterable[RawRow | RejectedRow], size: int) -> Iterator[list[RawRow | RejectedRow]]:
     chunk: list[RawRow | RejectedRow] = []
     for row in rows:
@@ -289,12 +352,8 @@ def _chunks(rows: Iterable[RawRow | RejectedRow], size: int) -> Iterator[list[Ra
 
 def _checked_chunks(chunks: Iterator[list[RawRow | RejectedRow]], rules: RowRules,
                     workers: int) -> Iterator[list[CheckedRow | RejectedRow]]:
-    """Checked chunks in file order. With workers, up to 2 chunks per worker are checked ahead
-    while the caller writes the current one (bounded, so memory stays flat)."""
-    if workers <= 0:
-        for chunk in chunks:
-            yield check_rows(chunk, rules)
-        return
+    """Chunks checked in worker processes, in file order: up to 2 chunks per worker are checked
+    ahead while the caller writes the current one (bounded, so memory stays flat)."""
     # spawn, not fork: the parent may hold database connections and threads.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         ahead: deque[Future] = deque()
@@ -306,85 +365,86 @@ def _checked_chunks(chunks: Iterator[list[RawRow | RejectedRow]], rules: RowRule
             yield ahead.popleft().result()
 
 
-def _merge(checked: list[CheckedRow | RejectedRow], tally: _Tally, seen: "_SeenAddresses",
-           reject_file: "_RejectFile") -> list[_Person]:
-    """Count rejects and merge duplicates within the chunk; mark addresses seen in earlier chunks."""
-    people: dict[str, _Person] = {}
-    for row in checked:
-        tally.rows += 1
-        if isinstance(row, RejectedRow):
-            tally.rejected += 1
-            if len(tally.rejected_rows) < MAX_REPORTED_REJECTS:
-                tally.rejected_rows.append(row._replace(cells=()))
-            reject_file.write(row)
-            continue
-        person = people.get(row.email)
-        if person is None:
-            people[row.email] = _Person(row.line, row.email, row.name, row.language, list(row.list_slugs))
-        else:
-            tally.merged_duplicates += 1
-            person.slugs.extend(s for s in row.list_slugs if s not in person.slugs)
-            person.name = person.name or row.name
-            person.language = person.language or row.language
-    for person, was_seen in zip(people.values(), seen.add([p.email for p in people.values()])):
-        person.seen_before = was_seen
-    return list(people.values())
-
-
 # -- writing a batch ----------------------------------------------------------------------------
 
 
-def _write_batch_with_retry(newsletter: Newsletter, people: list[_Person], lists: dict[str, _ListInfo],
-                            options: ImportOptions, **kwargs) -> tuple[_BatchCounts, list[ConfirmationDue]]:
-    """One transaction for the batch; retried when a concurrent sign-up inserted one of its people."""
-    for attempt in range(3):
-        counts = _BatchCounts()
-        try:
-            with newsletter.store.session() as session:
-                dues = _write_batch(session, people, lists, options, now=newsletter.clock(), counts=counts, **kwargs)
-                if options.dry_run:
-                    session.rollback()
-                return counts, dues
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+class _StoreWriter:
+    """The writer thread's one connection to the store, for the whole import.
+
+    Opened at the first batch and closed by `close()`, both in the writer thread; each batch is
+    one transaction on it. (One connection, so that SQLite's widened page cache stays warm.)
+    """
+
+    def __init__(self, newsletter: Newsletter):
+        self.newsletter = newsletter
+        self._connection: Connection | None = None
+        self._bulk: BulkStore | None = None
+
+    def write(self, people: list[_Person], lists: dict[str, _ListInfo], options: ImportOptions,
+              **kwargs) -> tuple[_BatchCounts, list[ConfirmationDue]]:
+        """One transaction for the batch; retried when a concurrent sign-up inserted one of its people."""
+        if self._connection is None:
+            self._connection = self.newsletter.store.engine.connect()
+            self._bulk = BulkStore(self._connection)
+            self._bulk.widen_cache()
+            self._connection.commit()  # the PRAGMA began a transaction; batches begin their own
+        for attempt in range(3):
+            counts = _BatchCounts()
+            try:
+                with self._connection.begin() as transaction:
+                    dues = _write_batch(self._bulk, people, lists, options, now=self.newsletter.clock(),
+                                        counts=counts, **kwargs)
+                    if options.dry_run:
+                        transaction.rollback()
+                    return counts, dues
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._bulk.restore_cache()
+                self._connection.commit()
+            finally:
+                self._connection.close()
+                self._connection = None
 
 
-def _write_batch(session: Session, people: list[_Person], lists: dict[str, _ListInfo], options: ImportOptions, *,
+def _write_batch(bulk: BulkStore, people: list[_Person], lists: dict[str, _ListInfo], options: ImportOptions, *,
                  now: datetime, source: str, note: str | None, default_language: str,
                  counts: _BatchCounts) -> list[ConfirmationDue]:
-    """Apply one batch in `session` with set-based SQL; returns the confirmation mails due."""
-    S, L, E = Subscriber.__table__, Subscription.__table__, ConsentEvent.__table__
-    emails = [p.email for p in people]
-    hashes = {address_hash(e): e for e in emails}
-    suppressed = {hashes[h] for h in session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(_many("hashes"))),
-        {"hashes": list(hashes)})}
-    existing = {r.email: r for r in session.execute(
-        select(S.c.id, S.c.key, S.c.email, S.c.name, S.c.language, S.c.status).where(S.c.email.in_(_many("emails"))),
-        {"emails": emails})}
-    current: dict[int, dict[int, SubscriptionStatus]] = {}
-    if existing:
-        ids = [r.id for r in existing.values()]
-        for sid, lid, status in session.execute(
-                select(L.c.subscriber_id, L.c.list_id, L.c.status).where(L.c.subscriber_id.in_(_many("ids"))),
-                {"ids": ids}):
-            current.setdefault(sid, {})[lid] = status
+    """Apply one batch with set-based SQL (three look-ups, one insert per table); returns the mails due."""
+    suppressed = bulk.suppressed([p.hash for p in people])
+    existing = bulk.people([p.email for p in people])
+    current = bulk.subscriptions([k.id for k in existing.values()]) if existing else {}
 
     confirmed = options.confirmed
-    # (person, existing row or None, list ids to add, list ids to activate)
-    plans: list[tuple[_Person, object, list[int], list[int]]] = []
+    # The list ids each slug tuple stands for (files repeat a few combinations).
+    ids_of: dict[tuple[str, ...], tuple[int, ...]] = {}
+    # (person, known person or None, list ids to add, list ids to activate): tuples all, which
+    # the garbage collector stops tracking.
+    plans: list[tuple[_Person, KnownPerson | None, tuple[int, ...], tuple[int, ...]]] = []
     for person in people:
         known = existing.get(person.email)
-        if person.email in suppressed or (known is not None and known.status is not SubscriberStatus.ACTIVE):
+        wanted = ids_of.get(person.slugs)
+        if wanted is None:
+            wanted = ids_of[person.slugs] = tuple(lists[s].id for s in person.slugs)
+        if known is None:
+            if person.hash in suppressed:
+                _count(counts, person, "suppressed")
+            else:
+                _count(counts, person, "imported")
+                plans.append((person, None, wanted, ()))
+            continue
+        if person.hash in suppressed or known.status is not SubscriberStatus.ACTIVE:
             _count(counts, person, "suppressed")
             continue
-        theirs = current.get(known.id, {}) if known is not None else {}
-        wanted = [lists[s].id for s in person.slugs]
-        to_add = [lid for lid in wanted if lid not in theirs]
-        to_activate = [lid for lid in wanted if theirs.get(lid) is SubscriptionStatus.PENDING] if confirmed else []
-        if any(status is SubscriptionStatus.UNSUBSCRIBED for status in theirs.values()):
+        theirs = current.get(known.id, {})
+        to_add = tuple(lid for lid in wanted if lid not in theirs)
+        to_activate = tuple(lid for lid in wanted if theirs.get(lid) is SubscriptionStatus.PENDING) if confirmed else ()
+        if SubscriptionStatus.UNSUBSCRIBED in theirs.values():
             # They left at least one list: an import never signs them up again.
             if to_add or to_activate or any(theirs.get(lid) is SubscriptionStatus.UNSUBSCRIBED for lid in wanted):
                 _count(counts, person, "unsubscribed")
@@ -398,69 +458,53 @@ def _write_batch(session: Session, people: list[_Person], lists: dict[str, _List
         plans.append((person, known, to_add, to_activate))
 
     if not confirmed:
-        allowed = _confirmations_allowed(session, [k.id for _, k, add, _ in plans if k is not None and add], now)
+        allowed = _confirmations_allowed(bulk, [k.id for _, k, add, _ in plans if k is not None and add], now)
         due_plans = [(p, k, add) for p, k, add, _ in plans if add and (k is None or k.id in allowed)]
         counts.confirmations_due += len(due_plans)
     if options.dry_run or not plans:
         return []
 
-    # The bulk writes go straight to the driver's executemany: constant values (time, enums) are
-    # converted to their database form once per batch, not once per row by the ORM.
-    bulk = _BulkWriter(session)
-    at = bulk.value(S.c.created_at, now)
-    new_people = [p for p, known, _, _ in plans if known is None]
-    ids = {p.email: known.id for p, known, _, _ in plans if known is not None}
-    keys = {p.email: (known.key, known.name, known.language) for p, known, _, _ in plans if known is not None}
-    if new_people:
-        active = bulk.value(S.c.status, SubscriberStatus.ACTIVE)
-        for p in new_people:
-            keys[p.email] = (new_subscriber_key(), p.name, p.language or default_language)
-        bulk.insert(S, ("key", "email", "name", "language", "status", "created_at", "updated_at"),
-                    [(keys[p.email][0], p.email, p.name, keys[p.email][2], active, at, at) for p in new_people])
-        for email, row_id in session.execute(select(S.c.email, S.c.id).where(S.c.email.in_(_many("emails"))),
-                                             {"emails": [p.email for p in new_people]}):
-            ids[email] = row_id
-
-    status = bulk.value(L.c.status, SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING)
-    kind = bulk.value(E.c.kind, ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP)
-    channel = bulk.value(E.c.channel, Channel.IMPORT)
-    event_note = note if confirmed else None
-    subscriptions, activations, events = [], [], []
+    new_plans = [plan for plan in plans if plan[1] is None]
+    new_ids = bulk.new_person_ids(len(new_plans))
+    # Each planned person's (id, key, name, language): the store's values win for known people.
+    who = {p.email: (k.id, k.key, k.name, k.language) for p, k, _, _ in plans if k is not None}
+    people_rows = []
+    for (person, _, _, _), sid, key in zip(new_plans, new_ids, _new_keys(len(new_plans))):
+        language = person.language or default_language
+        who[person.email] = (sid, key, person.name, language)
+        people_rows.append((sid, key, person.email, person.name, language))
+    # Each (subscriber id, list id) added or activated; one consent-log line each.
+    added, activated = [], []
     for person, _, to_add, to_activate in plans:
-        sid = ids[person.email]
-        for lid in to_add:
-            subscriptions.append((sid, lid, status, at, at if confirmed else None))
-        for lid in to_activate:
-            activations.append({"sid": sid, "lid": lid})
-        for lid in [*to_add, *to_activate]:
-            events.append((sid, lid, kind, channel, at, source, event_note))
-    if subscriptions:
-        bulk.insert(L, ("subscriber_id", "list_id", "status", "created_at", "confirmed_at"), subscriptions)
-    if activations:
-        session.execute(
-            update(L).where(L.c.subscriber_id == bindparam("sid"), L.c.list_id == bindparam("lid"))
-            .values(status=SubscriptionStatus.ACTIVE, confirmed_at=now),
-            activations,
-        )
-
-    dues: list[ConfirmationDue] = []
+        sid = who[person.email][0]
+        added += [(sid, lid) for lid in to_add]
+        activated += [(sid, lid) for lid in to_activate]
+    confirmations, dues = [], []
     if not confirmed:
         slug_of = {info.id: slug for slug, info in lists.items()}
-        sent = bulk.value(E.c.kind, ConsentKind.CONFIRMATION_SENT)
         for person, _, to_add in due_plans:
-            sid = ids[person.email]
+            sid, key, name, language = who[person.email]
             slugs = tuple(slug_of[lid] for lid in to_add)
-            events.append((sid, None, sent, channel, at, source, ",".join(slugs)))
-            key, name, language = keys[person.email]
+            confirmations.append((sid, None, ",".join(slugs)))
             dues.append(ConfirmationDue(key, person.email, name, language, slugs))
-    if events:
-        bulk.insert(E, ("subscriber_id", "list_id", "kind", "channel", "at", "source", "note"), events)
+
+    with bulk.own_values():
+        bulk.insert_people(people_rows, status=SubscriberStatus.ACTIVE, at=now)
+        bulk.insert_subscriptions(added, status=SubscriptionStatus.ACTIVE if confirmed else SubscriptionStatus.PENDING,
+                                  at=now, confirmed_at=now if confirmed else None)
+        bulk.activate(activated, now)
+        bulk.insert_events(added + activated, kind=ConsentKind.IMPORTED if confirmed else ConsentKind.SIGNUP,
+                           channel=Channel.IMPORT, at=now, source=source, note=note if confirmed else None)
+        bulk.insert_events(confirmations, kind=ConsentKind.CONFIRMATION_SENT, channel=Channel.IMPORT, at=now,
+                           source=source)
     return dues
 
 
-def _many(name: str):  # noqa: ANN202
-    """An IN (...) parameter bound at execution: the statement is compiled once, not per value."""
-    return bindparam(name, expanding=True)
+def _new_keys(n: int) -> list[str]:
+    """`n` keys in the form of `consent.new_subscriber_key` (128 random bits, URL-safe base64),
+    from one read of the system's random source rather than one per key."""
+    data = secrets.token_bytes(16 * n)
+    return [base64.urlsafe_b64encode(data[i:i + 16]).rstrip(b"=").decode("ascii") for i in range(0, 16 * n, 16)]
 
 
 def _count(counts: _BatchCounts, person: _Person, outcome: str) -> None:
@@ -471,47 +515,11 @@ def _count(counts: _BatchCounts, person: _Person, outcome: str) -> None:
         setattr(counts, outcome, getattr(counts, outcome) + 1)
 
 
-class _BulkWriter:
-    """INSERTs of many rows through the driver's executemany, in the session's transaction."""
-
-    def __init__(self, session: Session):
-        self.connection = session.connection()
-        self.dialect = self.connection.dialect
-        self.placeholder = "?" if self.dialect.paramstyle == "qmark" else "%s"
-
-    def value(self, column, value):  # noqa: ANN001, ANN201
-        """`value` as the driver must receive it for `column` (what SQLAlchemy would bind)."""
-        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
-        return process(value) if process else value
-
-    def insert(self, table, columns: tuple[str, ...], rows: list[tuple]) -> None:  # noqa: ANN001
-        """Insert `rows` (values in database form, in `columns` order). Names are ours, never user data.
-
-        SQLite gets one prepared statement run per row (in C); PostgreSQL gets multi-row VALUES
-        of up to 1,000 rows, one round trip each.
-        """
-        group = f"({', '.join([self.placeholder] * len(columns))})"
-        head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
-        if self.dialect.name != "postgresql":
-            self.connection.exec_driver_sql(head + group, rows)
-            return
-        for start in range(0, len(rows), 1000):
-            part = rows[start:start + 1000]
-            self.connection.exec_driver_sql(head + ", ".join([group] * len(part)),
-                                            tuple(value for row in part for value in row))
-
-
-def _confirmations_allowed(session: Session, subscriber_ids: list[int], now: datetime) -> set[int]:
+def _confirmations_allowed(bulk: BulkStore, subscriber_ids: list[int], now: datetime) -> set[int]:
     """Which of these people may get a confirmation now under consent's re-send limits."""
     if not subscriber_ids:
         return set()
-    recent: dict[int, list[datetime]] = {}
-    for sid, at in session.execute(
-            select(ConsentEvent.subscriber_id, ConsentEvent.at).where(
-                ConsentEvent.subscriber_id.in_(subscriber_ids),
-                ConsentEvent.kind == ConsentKind.CONFIRMATION_SENT,
-                ConsentEvent.at > now - RESEND_WINDOW)):
-        recent.setdefault(sid, []).append(at if at.tzinfo else at.replace(tzinfo=now.tzinfo))
+    recent = bulk.confirmations_since(subscriber_ids, now - RESEND_WINDOW)
     return {sid for sid in subscriber_ids
             if len(recent.get(sid, [])) < RESEND_MAX and not any(at > now - RESEND_INTERVAL for at in recent.get(sid, []))}
 
@@ -522,8 +530,10 @@ def _confirmations_allowed(session: Session, subscriber_ids: list[int], now: dat
 class _SeenAddresses:
     """Addresses seen so far in the file, as 64-bit hashes in a private on-disk SQLite database.
 
-    A collision (about 1 in 10^8 for a million addresses) could only mislabel one row's count
-    as a merged duplicate; what is written to the store never depends on it.
+    The hash is Python's own string hash (SipHash, salted per process, cached on the string):
+    the table lives no longer than the import. A collision (about 1 in 10^8 for a million
+    addresses) could only mislabel one row's count as a merged duplicate; what is written to
+    the store never depends on it.
     """
 
     def __init__(self) -> None:
@@ -531,14 +541,9 @@ class _SeenAddresses:
         self._db = sqlite3.connect("")
         self._db.execute("CREATE TABLE seen (h INTEGER PRIMARY KEY)")
 
-    @staticmethod
-    def _key(email: str) -> int:
-        return int.from_bytes(hashlib.blake2b(email.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
-                              "big", signed=True)
-
     def add(self, emails: list[str]) -> list[bool]:
         """Record the addresses; for each, whether it had been recorded before."""
-        keys = [self._key(e) for e in emails]
+        keys = [hash(e) for e in emails]
         before: set[int] = set()
         for start in range(0, len(keys), 500):
             part = keys[start:start + 500]

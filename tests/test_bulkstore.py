@@ -1,0 +1,99 @@
+"""The importer's set-based statements on SQLite and PostgreSQL: look-ups and inserts across
+statement-size boundaries, ids, and the SQLite settings it changes only for a while."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from newsletter import bulkstore, lists
+from newsletter.bulkstore import BulkStore, _sizes
+from newsletter.consent import new_subscriber_key
+from newsletter.importer import _new_keys
+from newsletter.store import Channel, ConsentKind, SubscriberStatus, SubscriptionStatus
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("n, most, pad, expected", [
+    (0, 8, False, []),
+    (8, 8, False, [8]),
+    (21, 8, False, [8, 8, 4, 1]),
+    (21, 8, True, [8, 8, 8]),
+    (3, 1024, True, [4]),
+    (1, 1024, True, [1]),
+])
+def test_statement_sizes_are_few_powers_of_two_that_cover_every_row(n, most, pad, expected):
+    assert list(_sizes(n, most, pad=pad)) == expected
+
+
+def test_new_keys_look_like_consents_own():
+    keys = _new_keys(1000)
+    assert len(set(keys)) == 1000
+    sample = new_subscriber_key()
+    assert {len(k) for k in keys} == {len(sample)}
+    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert all(set(k) <= alphabet for k in keys)
+
+
+def test_many_rows_in_and_out_across_statement_boundaries(store, monkeypatch):
+    monkeypatch.setattr(bulkstore, "_MAX_ROWS", 64)  # many statements of every size
+    with store.session() as session:
+        list_id = lists.create_list(session, "alerts", "Alerts", now=NOW).id
+    n = 1000
+    with store.engine.connect() as connection, connection.begin():
+        bulk = BulkStore(connection)
+        ids = bulk.new_person_ids(n)
+        assert len(set(ids)) == n
+        emails = [f"p{i}@example.org" for i in range(n)]
+        with bulk.own_values():
+            bulk.insert_people([(sid, key, e, f"P {i}", "fr") for i, (sid, key, e) in
+                                enumerate(zip(ids, _new_keys(n), emails))], status=SubscriberStatus.ACTIVE, at=NOW)
+            bulk.insert_subscriptions([(sid, list_id) for sid in ids[::2]], status=SubscriptionStatus.PENDING,
+                                      at=NOW, confirmed_at=None)
+            bulk.insert_events([(sid, list_id) for sid in ids[::2]], kind=ConsentKind.SIGNUP, channel=Channel.IMPORT,
+                               at=NOW, source="import:t.csv")
+            bulk.insert_events([(sid, None, f"note {sid}") for sid in ids[:3]], kind=ConsentKind.CONFIRMATION_SENT,
+                               channel=Channel.IMPORT, at=NOW, source="import:t.csv", note="ignored")
+            bulk.activate([(ids[0], list_id)], NOW)
+        known = bulk.people([*emails[::3], "nobody@example.org"])
+        assert sorted(known) == sorted(emails[::3])
+        assert known[emails[3]].id == ids[3] and known[emails[3]].language == "fr"
+        assert known[emails[3]].status is SubscriberStatus.ACTIVE
+        current = bulk.subscriptions(ids)
+        assert len(current) == n // 2 and current[ids[0]] == {list_id: SubscriptionStatus.ACTIVE}
+        assert current[ids[2]] == {list_id: SubscriptionStatus.PENDING}
+        assert set(bulk.confirmations_since(ids, NOW.replace(year=2025))) == set(ids[:3])
+        notes = connection.execute(text("SELECT note FROM consent_events WHERE kind = 'confirmation_sent' "
+                                        "ORDER BY subscriber_id")).scalars().all()
+        assert notes == [f"note {sid}" for sid in ids[:3]]
+        assert bulk.new_person_ids(2)[0] > max(ids)
+
+
+def test_suppressed_hashes_are_found(store):
+    with store.engine.begin() as connection:
+        connection.execute(text("INSERT INTO suppressions (address_hash, reason, at) VALUES ('h1', 'erased', :at)"),
+                           {"at": NOW})
+        assert BulkStore(connection).suppressed(["h0", "h1", "h2"]) == {"h1"}
+        assert BulkStore(connection).suppressed([]) == set()
+
+
+def test_sqlite_checks_are_back_on_after_own_values_and_the_cache_restored(sqlite_store):
+    with sqlite_store.engine.connect() as connection:
+        bulk = BulkStore(connection)
+        before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        bulk.widen_cache()
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -bulkstore.IMPORT_CACHE_KIB
+        bulk.restore_cache()
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == before
+        connection.commit()
+        with connection.begin():
+            with bulk.own_values():
+                assert connection.exec_driver_sql("PRAGMA ignore_check_constraints").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA ignore_check_constraints").scalar() == 0
+        with pytest.raises(IntegrityError), connection.begin():  # the schema's CHECK refuses a bad status again
+            connection.exec_driver_sql("INSERT INTO subscribers (key, email, name, language, status, created_at, "
+                                       "updated_at) VALUES ('k', 'a@example.org', '', 'en', 'bogus', 'x', 'x')")
