@@ -430,3 +430,35 @@ def test_checking_many_rows_answers_as_checking_each_alone(monkeypatch):
     assert [type(r).__name__ for r in check_rows(rows[:8], rules)] == [
         "CheckedRow", "RejectedRow", "RejectedRow", "CheckedRow", "CheckedRow", "CheckedRow", "RejectedRow",
         "RejectedRow"]
+
+
+@pytest.mark.parametrize("reply", ["451 4.3.0 Try again later", "421 4.7.0 Too many connections, closing"])
+def test_a_confirmation_refused_for_now_is_queued_for_the_servers_sender(newsletter, smtp_server, tmp_path, reply):
+    """A 4xx during a pending import loses nobody's confirmation: it goes to the queue that
+    `newsletter serve` drains (with back-off), and the import goes on with the others."""
+    from newsletter.confirmation_queue import ConfirmationDrainer
+    from newsletter.confirmations import ConfirmationSender
+
+    smtp_server.fail_rcpt["b@example.org"] = [reply]
+    path = write(tmp_path, "email\na@example.org\nb@example.org\nc@example.org\n")
+    report = import_csv(newsletter, path, ImportOptions(list_slugs=("alerts",)))
+    assert (report.confirmations_sent, report.confirmations_failed, report.confirmations_queued) == (2, 0, 1)
+    assert [len(smtp_server.to(a)) for a in ("a@example.org", "b@example.org", "c@example.org")] == [1, 0, 1]
+
+    async def inline(func, *args):
+        return func(*args)
+
+    async def drain_once():
+        drainer = ConfirmationDrainer(newsletter, ConfirmationSender(newsletter), inline)
+        try:
+            return await drainer.drain()
+        finally:
+            await drainer.stop()
+
+    assert asyncio.run(drain_once()).sent == 1
+    [mail] = smtp_server.to("b@example.org")
+    assert "/confirm/" in mail.get_body(("plain",)).get_content()
+    # The re-run of the file still changes nothing and sends nothing more.
+    again = import_csv(newsletter, path, ImportOptions(list_slugs=("alerts",)))
+    assert (again.imported, again.confirmations_sent, again.confirmations_queued) == (0, 0, 0)
+    assert len(smtp_server.to("b@example.org")) == 1

@@ -53,6 +53,7 @@ import aiosmtplib
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
+from . import confirmation_queue
 from .addresses import address_hash, clean_text
 from .bulkstore import BulkStore, KnownPerson
 from .consent import RESEND_INTERVAL, RESEND_MAX, RESEND_WINDOW, ConfirmationDue
@@ -149,6 +150,9 @@ class ImportReport:
     confirmations_due: int
     confirmations_sent: int
     confirmations_failed: int
+    #: Confirmation mails the relay refused for now (4xx): queued for `newsletter serve`'s
+    #: sender, which retries them with back-off.
+    confirmations_queued: int = 0
 
     @property
     def valid(self) -> int:
@@ -167,6 +171,7 @@ class _BatchCounts:
     confirmations_due: int = 0
     confirmations_sent: int = 0
     confirmations_failed: int = 0
+    confirmations_queued: int = 0
 
 
 @dataclass
@@ -242,8 +247,12 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
             counts, dues = store.write(people, lists, options, source=source, note=note,
                                        default_language=default_language)
             if dues and mailer is not None:
-                counts.confirmations_sent, counts.confirmations_failed = mailer.send(
+                counts.confirmations_sent, counts.confirmations_failed, later = mailer.send(
                     [(due, [lists[s].name for s in due.list_slugs]) for due in dues])
+                if later:
+                    with newsletter.store.session() as session:
+                        confirmation_queue.enqueue_confirmations(session, later, now=newsletter.clock())
+                    counts.confirmations_queued = len(later)
             return counts
 
         # One writer thread: while it writes batch n (the driver releases the GIL inside the
@@ -273,6 +282,7 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
         suppressed=tally.suppressed, unsubscribed=tally.unsubscribed, rejected=tally.rejected,
         rejected_rows=tuple(tally.rejected_rows), confirmations_due=tally.confirmations_due,
         confirmations_sent=tally.confirmations_sent, confirmations_failed=tally.confirmations_failed,
+        confirmations_queued=tally.confirmations_queued,
     )
 
 
@@ -600,12 +610,14 @@ class _ConfirmationMailer:
     async def _connect(self) -> None:
         self._client = await open_connection(self.newsletter.config.smtp)
 
-    def send(self, dues: list[tuple[ConfirmationDue, list[str]]]) -> tuple[int, int]:
-        """Send each mail; returns (sent, refused). Raises DeliveryError if the relay goes away."""
+    def send(self, dues: list[tuple[ConfirmationDue, list[str]]]) -> tuple[int, int, list[ConfirmationDue]]:
+        """Send each mail; returns (sent, refused for good, refused for now: 4xx).
+        Raises DeliveryError if the relay goes away."""
         return self._runner.run(self._send(dues))
 
-    async def _send(self, dues: list[tuple[ConfirmationDue, list[str]]]) -> tuple[int, int]:
+    async def _send(self, dues: list[tuple[ConfirmationDue, list[str]]]) -> tuple[int, int, list[ConfirmationDue]]:
         sent = refused = 0
+        later: list[ConfirmationDue] = []
         for due, list_names in dues:
             envelope = self.newsletter.confirmation_wire(due, list_names)
             for attempt in range(2):
@@ -613,17 +625,25 @@ class _ConfirmationMailer:
                     if self._client is None or not self._client.is_connected:
                         await self._connect()
                     errors, _ = await self._client.sendmail(*envelope)
-                    refused += bool(errors)
-                    sent += not errors
-                    break
-                except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException):
-                    refused += 1  # this person's mail was refused: data, not a reason to stop
-                    break
+                    codes = [reply.code for reply in errors.values()]
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    codes = [e.code for e in exc.recipients]
+                except aiosmtplib.SMTPResponseException as exc:
+                    codes = [exc.code]
                 except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
                     self._client = None
                     if attempt:
                         raise DeliveryError(f"the relay dropped the connection while sending confirmations: {exc}") from None
-        return sent, refused
+                    continue
+                # A refusal is this person's, not a reason to stop: for good (5xx) or for now (4xx).
+                if not codes:
+                    sent += 1
+                elif all(400 <= code < 500 for code in codes):
+                    later.append(due)
+                else:
+                    refused += 1
+                break
+        return sent, refused, later
 
     def close(self) -> None:
         try:

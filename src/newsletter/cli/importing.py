@@ -77,12 +77,16 @@ def print_report(report: ImportReport, rejects: str | None) -> None:
         ("rejected", report.rejected),
     ):
         click.echo(f"  {label:<20}{n:>9}")
-    if report.confirmations_due or report.confirmations_sent or report.confirmations_failed:
+    if report.confirmations_due or report.confirmations_sent or report.confirmations_failed or \
+            report.confirmations_queued:
         if report.dry_run:
             click.echo(f"  {'confirmations due':<20}{report.confirmations_due:>9}")
         else:
             failed = f" ({report.confirmations_failed} refused by the relay)" if report.confirmations_failed else ""
             click.echo(f"  {'confirmations sent':<20}{report.confirmations_sent:>9}{failed}")
+            if report.confirmations_queued:
+                click.echo(f"  {'confirmations queued':<20}{report.confirmations_queued:>9} (the relay said 'try "
+                           "later'; `newsletter serve` sends them, retrying with back-off)")
     if report.columns.ignored:
         click.echo(f"  ignored columns: {', '.join(printable(c) for c in report.columns.ignored)}")
     if report.rejected_rows:
