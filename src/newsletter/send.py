@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import os
 import secrets
 import socket
@@ -59,7 +57,7 @@ from .compose import RenderedMail
 from .store import Campaign, CampaignStatus, OutboxStatus, Store
 from sqlalchemy.orm import Session
 from .verp import envelope_sender
-from .tokens import Purpose
+from .tokens import Purpose, TokenIssuer
 
 __all__ = [
     "SendOptions",
@@ -183,34 +181,6 @@ def _dead_workers(holders: Mapping[str, int]) -> list[str]:
     return dead
 
 
-def _fixed_time_signer(secret: bytes, purpose: Purpose, now: datetime) -> Callable[[dict], str]:
-    """`tokens.issue_token(secret, purpose, …, now=now)` for many payloads, cheaply.
-
-    The same itsdangerous format (URL-safe timed serializer, the same salt and key), with the
-    key derived and the timestamp encoded once: per token one JSON dump and one HMAC. Short
-    payloads are not offered to zlib, which never makes them shorter; `read_token` reads both.
-    """
-    from itsdangerous import URLSafeTimedSerializer
-    from itsdangerous.encoding import base64_encode, int_to_bytes
-
-    serializer = URLSafeTimedSerializer(secret, salt=f"newsletter/{purpose.value}")
-    signer = serializer.make_signer(serializer.salt)
-    stamp = int(now.timestamp())
-    signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
-    key = signer.derive_key()
-    suffix = signer.sep + base64_encode(int_to_bytes(stamp))
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-    def sign(payload: dict) -> str:
-        data = dumps(payload).encode("utf-8")
-        if len(data) > 64:
-            return signer.sign(serializer.dump_payload(payload)).decode("ascii")
-        value = base64_encode(data) + suffix
-        return (value + signer.sep + base64_encode(hmac.digest(key, value, "sha1"))).decode("ascii")
-
-    return sign
-
-
 class Links:
     """Per-recipient link URLs: list-scoped unsubscribe, preferences, and the mailto address."""
 
@@ -221,13 +191,12 @@ class Links:
         self.now = now
         self.mailto = config.unsubscribe_mailto or config.from_address
 
-        # The same tokens as `tokens.issue_token`, with the serializers and signers built once.
-        self._unsub = _fixed_time_signer(self.secret, Purpose.UNSUBSCRIBE, now)
-        self._prefs = _fixed_time_signer(self.secret, Purpose.PREFERENCES, now)
+        self._unsub = TokenIssuer(self.secret, Purpose.UNSUBSCRIBE, now)
+        self._prefs = TokenIssuer(self.secret, Purpose.PREFERENCES, now)
 
     def for_row(self, row: ClaimedRow) -> tuple[str, str, str]:
-        unsub = self._unsub({"s": row.key, "l": self.list_slug})
-        prefs = self._prefs({"s": row.key, "g": row.language} if row.language else {"s": row.key})
+        unsub = self._unsub(row.key, list_slug=self.list_slug)
+        prefs = self._prefs(row.key, language=row.language)
         return (f"{self.base}/{Purpose.UNSUBSCRIBE.value}/{unsub}", f"{self.base}/{Purpose.PREFERENCES.value}/{prefs}",
                 f"mailto:{self.mailto}?subject=unsubscribe%20{unsub}")
 
