@@ -22,9 +22,9 @@ import io
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 from .addresses import clean_text, normalise_address
 from .errors import ImportFileError, InvalidAddress, InvalidField
@@ -335,23 +335,22 @@ class _RowChecker:
             name = clean_text("name", name)
         except InvalidField as exc:
             return reject(RejectReason.INVALID_NAME, exc.reason)
-        cell = _cell(cells, cols.language)
-        language = self._languages.get(cell, _MISSING)
-        if language is _MISSING:
-            if len(self._languages) >= self.MEMO_SIZE:
-                self._languages.clear()
-            language = self._languages[cell] = self._language(cell)
+        language = self._memoised(self._languages, _cell(cells, cols.language), self._language)
         if type(language) is _Reject:
             return reject(*language)
-        cell = _cell(cells, cols.lists)
-        slugs = self._lists.get(cell)
-        if slugs is None:
-            if len(self._lists) >= self.MEMO_SIZE:
-                self._lists.clear()
-            slugs = self._lists[cell] = self._slugs(cell)
+        slugs = self._memoised(self._lists, _cell(cells, cols.lists), self._slugs)
         if type(slugs) is _Reject:
             return reject(*slugs)
         return CheckedRow(row.line, email, name, language, slugs)
+
+    def _memoised(self, memo: dict, cell: str, judge: Callable[[str], Any]) -> Any:
+        """`judge(cell)`, remembered: a file repeats the same few language and list cells."""
+        value = memo.get(cell, _MISSING)
+        if value is _MISSING:
+            if len(memo) >= self.MEMO_SIZE:
+                memo.clear()
+            value = memo[cell] = judge(cell)
+        return value
 
     def _language(self, cell: str) -> str | None | _Reject:
         """The language a cell names (None: the importer's default), or why it is refused."""
