@@ -15,13 +15,14 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from newsletter import consent
-from newsletter.bounce_mailboxes import open_source
-from newsletter.bounces import BounceRules, process_mailbox
-from newsletter.consent import ConsentContext
-from newsletter.lists import create_list
-from newsletter.store import Campaign, Channel, open_store
-from newsletter.verp import verp_address
+from newsletter.bounces.mailboxes import open_source
+from newsletter.bounces.rules import BounceRules, process_mailbox
+from newsletter.mail.verp import verp_address
+from newsletter.people import consent
+from newsletter.people.consent import ConsentContext
+from newsletter.people.lists import create_list
+from newsletter.statuses import Channel
+from newsletter.store import Campaign, open_store
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "bounces"
 SECRET = b"bench-secret-0123456789abcdef"

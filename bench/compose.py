@@ -26,11 +26,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from newsletter.compose import render_variant  # noqa: E402
 from newsletter.config import Config  # noqa: E402
-from newsletter.content import NewsItem, load_issue  # noqa: E402
-from newsletter.lint import encoded_size  # noqa: E402
-from newsletter.personalise import Field, fill  # noqa: E402
+from newsletter.mail.compose import render_variant  # noqa: E402
+from newsletter.mail.content import NewsItem, load_issue  # noqa: E402
+from newsletter.mail.lint import encoded_size  # noqa: E402
+from newsletter.mail.personalise import Field, fill  # noqa: E402
 
 TARGET = 20 * 1024
 

@@ -33,13 +33,14 @@ from pathlib import Path
 
 from email_validator import validate_email
 
-from newsletter import consent, lists
 from newsletter.config import Config
-from newsletter.consent import ConsentContext
 from newsletter.errors import InvalidAddress
-from newsletter.importer import ImportOptions, import_csv
-from newsletter.service import Newsletter
-from newsletter.store import Channel, open_store
+from newsletter.installation import Newsletter
+from newsletter.people import consent, lists
+from newsletter.people.consent import ConsentContext
+from newsletter.people.importer import ImportOptions, import_csv
+from newsletter.statuses import Channel
+from newsletter.store import open_store
 
 WEBMAIL = ["gmail.com", "yahoo.fr", "hotmail.com", "outlook.com", "yahoo.com", "gmx.de", "orange.fr", "hotmail.es"]
 FIRST = ["Ana", "Jean", "Amina", "Kofi", "Lucía", "Marc", "Priya", "Tomáš", "Fatou", "Omar", "Inès", "Sami", "Zoé", "José"]
@@ -189,7 +190,7 @@ def run_import(kind: str, folder: Path, pg_server: str | None, path: Path, expec
 
 def run_pending_with_mail(folder: Path, path: Path, sample: int) -> float:
     """Valid rows/s of a pending import whose confirmation mails go to a local SMTP sink."""
-    from newsletter.sink import Sink
+    from newsletter.transport.sink import Sink
 
     small = folder / "pending.csv"
     with path.open(encoding="utf-8") as src, small.open("w", encoding="utf-8") as dst:

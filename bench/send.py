@@ -31,12 +31,14 @@ from pathlib import Path
 
 from sqlalchemy import insert, select, text
 
-from newsletter import campaigns, lists
-from newsletter.compose import RenderedMail
 from newsletter.config import Config
-from newsletter.personalise import Field, marker
-from newsletter.send import SendOptions, Sender, build_skeletons, run_sending
-from newsletter.store import MailingList, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus, open_store
+from newsletter.mail.compose import RenderedMail
+from newsletter.mail.personalise import Field, marker
+from newsletter.people import lists
+from newsletter.sending import campaigns
+from newsletter.sending.sender import Sender, SendOptions, build_skeletons, run_sending
+from newsletter.statuses import SubscriberStatus, SubscriptionStatus
+from newsletter.store import MailingList, Subscriber, Subscription, open_store
 
 SLUG = "bench-day-1"
 SINK = "/usr/sbin/smtp-sink"
@@ -105,7 +107,8 @@ def build_store(url: str, n: int) -> None:
 
 def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     """Runs in its own process: send the campaign, print JSON figures."""
-    from newsletter import outbox, send
+    from newsletter.sending import sender as send
+    from newsletter.store import ledger as outbox
 
     recheck = {"cpu": 0.0, "rows": 0}
     plain = outbox.recheck_consent
@@ -152,7 +155,7 @@ def child_naive(port: int, count: int) -> None:
 
     import aiosmtplib
 
-    from newsletter.personalise import fill
+    from newsletter.mail.personalise import fill
 
     mail = issue()["en"]
 

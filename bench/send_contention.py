@@ -26,7 +26,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from newsletter.send import Sender, SendOptions, build_skeletons, run_sending
+from newsletter.sending.sender import Sender, SendOptions, build_skeletons, run_sending
 from newsletter.store import open_store
 
 _spec = importlib.util.spec_from_file_location("bench_send", Path(__file__).with_name("send.py"))

@@ -44,15 +44,13 @@ import httpx
 import psycopg
 from sqlalchemy import func, insert, select
 
+from newsletter.statuses import OutboxStatus, SubscriberStatus, SubscriptionStatus
 from newsletter.store import (
     Campaign,
     MailingList,
     OutboxRow,
-    OutboxStatus,
     Subscriber,
-    SubscriberStatus,
     Subscription,
-    SubscriptionStatus,
     open_store,
 )
 from newsletter.tokens import Purpose, issue_token

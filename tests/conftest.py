@@ -20,13 +20,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from smtp_server import RecordingSMTP
 from sqlalchemy import text
 
 from newsletter.config import Config
-from newsletter.service import Newsletter
+from newsletter.installation import Newsletter
 from newsletter.store import Store, open_store
-
-from smtp_server import RecordingSMTP
 
 PG_SERVER = os.environ.get("NEWSLETTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REPO = Path(__file__).resolve().parents[1]

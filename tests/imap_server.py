@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import trustme
-
 from conftest import free_port
 
 USER, PASSWORD = "bounces", "imap-test-password"

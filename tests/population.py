@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import insert, select
 
-from newsletter import lists
-from newsletter.store import MailingList, Store, Subscriber, SubscriberStatus, Subscription, SubscriptionStatus
+from newsletter.people import lists
+from newsletter.statuses import SubscriberStatus, SubscriptionStatus
+from newsletter.store import MailingList, Store, Subscriber, Subscription
 
 LANGS = ("en", "fr", "es", "ar")
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from newsletter.config import Config  # noqa: E402
-from newsletter.send import SendOptions, Sender, build_skeletons  # noqa: E402
-from newsletter.store import open_store  # noqa: E402
-
 from test_send import variants  # noqa: E402
+
+from newsletter.config import Config  # noqa: E402
+from newsletter.sending.sender import Sender, SendOptions, build_skeletons  # noqa: E402
+from newsletter.store import open_store  # noqa: E402
 
 
 def main() -> None:

@@ -9,18 +9,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+import trustme
+from conftest import Clock
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from imap_server import PASSWORD, USER, ImapServer, TlsFront
 from sqlalchemy import func, select
 
-import trustme
-
-from conftest import Clock
-from imap_server import PASSWORD, USER, ImapServer, TlsFront
-from newsletter import consent
 from newsletter.addresses import address_hash
-from newsletter.bounce_mailboxes import PROCESSED, UNPARSED, MaildirSource, MboxSource, open_source
-from newsletter.bounce_reports import ReportKind, classify_failure, parse_report
-from newsletter.bounces import (
+from newsletter.bounces.mailboxes import (
+    PROCESSED,
+    UNPARSED,
+    MaildirSource,
+    MboxSource,
+    open_source,
+)
+from newsletter.bounces.reports import ReportKind, classify_failure, parse_report
+from newsletter.bounces.rules import (
     BounceRules,
     bounce_history,
     count_bounces,
@@ -28,25 +33,28 @@ from newsletter.bounces import (
     record_smtp_rejection,
     soft_score,
 )
-from newsletter.consent import ConsentContext
 from newsletter.errors import MailboxError
-from newsletter.lists import create_list
-from newsletter.store import (
-    BounceEvent,
+from newsletter.mail.verp import verp_address
+from newsletter.people import consent
+from newsletter.people.consent import ConsentContext
+from newsletter.people.lists import create_list
+from newsletter.statuses import (
     BounceKind,
-    Campaign,
     Channel,
-    ConsentEvent,
-    OutboxRow,
     OutboxStatus,
-    Store,
-    Subscriber,
     SubscriberStatus,
     SubscriptionStatus,
-    Suppression,
     SuppressionReason,
 )
-from newsletter.verp import verp_address
+from newsletter.store import (
+    BounceEvent,
+    Campaign,
+    ConsentEvent,
+    OutboxRow,
+    Store,
+    Subscriber,
+    Suppression,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bounces"
 SECRET = b"test-secret-key-0123456789abcdef"

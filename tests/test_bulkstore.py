@@ -9,11 +9,17 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from newsletter import bulkstore, lists
-from newsletter.bulkstore import BulkStore, _sizes
-from newsletter.consent import new_subscriber_key
-from newsletter.importer import _new_keys
-from newsletter.store import Channel, ConsentKind, SubscriberStatus, SubscriptionStatus
+from newsletter.people import lists
+from newsletter.people.consent import new_subscriber_key
+from newsletter.people.importer import _new_keys
+from newsletter.statuses import (
+    Channel,
+    ConsentKind,
+    SubscriberStatus,
+    SubscriptionStatus,
+)
+from newsletter.store import bulk as bulkstore
+from newsletter.store.bulk import BulkStore, _sizes
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 

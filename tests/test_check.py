@@ -10,27 +10,26 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import free_port
-from newsletter.check import (
+from smtp_server import RecordingSMTP
+
+from newsletter.cli import main
+from newsletter.config import Config
+from newsletter.errors import InvalidToken
+from newsletter.mail.dkim import generate_key
+from newsletter.sending.preflight import (
     DnsUnavailable,
     Status,
     check_dkim,
-    check_dns,
     check_dmarc,
+    check_dns,
     check_lint,
     check_one_click,
     check_relay,
     check_spf,
     dns_lookup,
 )
-from newsletter.cli import main
-from newsletter.config import Config
-from newsletter.dkim import generate_key
-from newsletter.errors import InvalidToken
 from newsletter.tokens import Purpose, read_token
-
-from smtp_server import RecordingSMTP
 
 
 def fake_dns(records: dict[str, list[str]]):
@@ -240,7 +239,7 @@ def test_one_click_against_the_real_visitor_pages(config: Config, sqlite_store) 
 
     import uvicorn
 
-    from newsletter.service import Newsletter
+    from newsletter.installation import Newsletter
     from newsletter.web import create_app
 
     port = free_port()

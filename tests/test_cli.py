@@ -12,11 +12,10 @@ import aiosmtplib
 import click
 import pytest
 from click.testing import CliRunner
+from conftest import free_port
 
 from newsletter.cli import main
-from newsletter.sink import Sink
-
-from conftest import free_port
+from newsletter.transport.sink import Sink
 
 
 def all_commands(group: click.Group, prefix=()):

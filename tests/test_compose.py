@@ -11,13 +11,19 @@ from bs4 import BeautifulSoup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter.compose import (RenderedMail, archive_url, inline_css, render_confirmation, render_issue,
-                                variant_for)
 from newsletter.config import Config
-from newsletter.content import load_issue
 from newsletter.errors import MissingVariant
-from newsletter.markup import LRI, PDI
-from newsletter.personalise import Field, fill
+from newsletter.mail.compose import (
+    RenderedMail,
+    archive_url,
+    inline_css,
+    render_confirmation,
+    render_issue,
+    variant_for,
+)
+from newsletter.mail.content import load_issue
+from newsletter.mail.markup import LRI, PDI
+from newsletter.mail.personalise import Field, fill
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -215,7 +221,7 @@ def test_personalised_equals_fill_on_each_part(day3: dict[str, RenderedMail]) ->
 
 
 def test_mostly_latin_html_is_kept_narrow(day3: dict[str, RenderedMail]) -> None:
-    from newsletter.compose import narrow_html
+    from newsletter.mail.compose import narrow_html
     assert max(day3["en"].html) <= "\xff"  # the preheader padding became character references
     assert "&#8199;" in day3["en"].html
     assert "المحكمة" in day3["ar"].html  # Arabic stays as characters
@@ -250,7 +256,7 @@ def test_any_name_shows_as_typed_and_adds_no_markup(day3: dict[str, RenderedMail
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=60))
 def test_isolation_never_changes_the_words(text: str) -> None:
-    from newsletter.markup import FSI, isolate_html, isolate_text
+    from newsletter.mail.markup import FSI, isolate_html, isolate_text
     for rtl in (False, True):
         shown = BeautifulSoup(f"<p>{isolate_html(text, rtl)}</p>", "html.parser").get_text()
         assert shown == BeautifulSoup(f"<p>{html_escape(text)}</p>", "html.parser").get_text()
@@ -288,7 +294,8 @@ def test_every_mail_string_is_translated(language: str) -> None:
        language=st.sampled_from(["en", "ar"]))
 def test_editor_text_never_becomes_markup(compose_config: Config, words: list[str], language: str) -> None:
     import dataclasses
-    from newsletter.compose import render_variant
+
+    from newsletter.mail.compose import render_variant
     issue = load_issue(EXAMPLES / "alerts")
     variant = issue.variants[language]
     text = " ".join(words)

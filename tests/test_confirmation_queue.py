@@ -9,15 +9,21 @@ import time
 import warnings
 
 import pytest
-
-from newsletter import consent, lists, visitor
-from newsletter.confirmation_queue import LEASE, ConfirmationDrainer, claim_confirmations, count_queued
-from newsletter.confirmations import ConfirmationSender
-from newsletter.consent import ConsentContext
-from newsletter.service import Newsletter
-from newsletter.store import Channel, QueuedConfirmation, SuppressionReason
-
 from conftest import free_port
+
+from newsletter.installation import Newsletter
+from newsletter.people import consent, lists
+from newsletter.people import subscriptions as visitor
+from newsletter.people.confirmation_queue import (
+    LEASE,
+    ConfirmationDrainer,
+    claim_confirmations,
+    count_queued,
+)
+from newsletter.people.confirmations import ConfirmationSender
+from newsletter.people.consent import ConsentContext
+from newsletter.statuses import Channel, SuppressionReason
+from newsletter.store import QueuedConfirmation
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -113,7 +119,7 @@ def test_a_temporary_refusal_keeps_the_mail_queued_and_it_is_retried(newsletter,
     smtp_server.fail_rcpt["ana@example.org"] = ["451 4.3.0 try again later"]
     sign_up(newsletter, "ana@example.org")
     sign_up(newsletter, "ben@example.org")
-    with caplog.at_level(logging.ERROR, "newsletter.confirmation_queue"):
+    with caplog.at_level(logging.ERROR, "newsletter.people.confirmation_queue"):
         result = drain(newsletter)
     assert (result.sent, result.retried) == (0, 2)  # the rest of the batch waits too
     assert any("stays queued" in r.getMessage() for r in caplog.records)
@@ -130,7 +136,7 @@ def test_a_permanent_refusal_is_dropped_not_retried(newsletter, smtp_server, clo
     smtp_server.fail_rcpt["nobody@example.org"] = "550 5.1.1 No such user"
     sign_up(newsletter, "nobody@example.org")
     sign_up(newsletter, "ana@example.org")
-    with caplog.at_level(logging.WARNING, "newsletter.confirmation_queue"):
+    with caplog.at_level(logging.WARNING, "newsletter.people.confirmation_queue"):
         result = drain(newsletter)
     assert (result.sent, result.dropped, result.retried) == (1, 1, 0)
     assert any("refused for good" in r.getMessage() for r in caplog.records)

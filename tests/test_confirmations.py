@@ -11,9 +11,9 @@ from email.header import decode_header, make_header
 
 import pytest
 
-from newsletter.confirmations import ConfirmationSender
-from newsletter.consent import ConfirmationDue
-from newsletter.service import Newsletter
+from newsletter.installation import Newsletter
+from newsletter.people.confirmations import ConfirmationSender
+from newsletter.people.consent import ConfirmationDue
 
 LISTS = ("ASP daily summaries", "Campaign alerts")
 ARABIC_NAME = "ليلى حداد"

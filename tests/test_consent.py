@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from newsletter import consent, lists
-from newsletter.consent import ConsentContext
 from newsletter.errors import InvalidAddress, InvalidField, InvalidToken, UnknownList
-from newsletter.store import Channel, ConsentKind, SubscriptionStatus
+from newsletter.people import consent, lists
+from newsletter.people.consent import ConsentContext
+from newsletter.statuses import Channel, ConsentKind, SubscriptionStatus
 from newsletter.tokens import Purpose
 
 FORM = ConsentContext(channel=Channel.FORM, ip="203.0.113.7", user_agent="Mozilla/5.0 test", source="website-footer")

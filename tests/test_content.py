@@ -9,8 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter.content import CampaignAlert, DailySummary, Kind, load_issue, load_issues, load_variant
 from newsletter.errors import ContentError
+from newsletter.mail.content import (
+    CampaignAlert,
+    DailySummary,
+    Kind,
+    load_issue,
+    load_issues,
+    load_variant,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from newsletter.config import Config
-from newsletter.delivery import Stage, open_smtp
+from newsletter.transport.connection import Stage, open_smtp
+
 
 @pytest.fixture(params=["pipelining", "one command at a time"])
 def smtp_server(request, smtp_server):

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from newsletter.cli import main
 from newsletter.config import Config
-from newsletter.dkim import SIGNED_HEADERS, generate_key, sign, signer_from_config
 from newsletter.errors import DkimError
+from newsletter.mail.dkim import SIGNED_HEADERS, generate_key, sign, signer_from_config
 
 
 def _message() -> bytes:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.compose import render_issue
 from newsletter.config import Config
-from newsletter.content import load_issue
-from newsletter.personalise import fill
-from newsletter.preview import SampleRecipient, sample_values
+from newsletter.mail.compose import render_issue
+from newsletter.mail.content import load_issue
+from newsletter.mail.personalise import fill
+from newsletter.mail.preview import SampleRecipient, sample_values
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from newsletter import lists
-from newsletter.export import spreadsheet_safe, write_csv
-from newsletter.importer import ImportOptions, import_csv
+from newsletter.people import lists
+from newsletter.people.importer import ImportOptions, import_csv
+from newsletter.people.records import spreadsheet_safe, write_csv
 
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"click\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
             "\t=1+1", "\r=1+1"]

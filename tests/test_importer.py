@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from newsletter import consent, lists
-from newsletter.cli import main
-from newsletter.consent import ConsentContext
-from newsletter.csvrows import RejectReason
-from newsletter.errors import DeliveryError, ImportFileError, InvalidField, UnknownList
-from newsletter.importer import ImportOptions, import_csv
-from newsletter.store import Channel
-
 from conftest import REPO
+
+from newsletter.cli import main
+from newsletter.errors import DeliveryError, ImportFileError, InvalidField, UnknownList
+from newsletter.people import consent, lists
+from newsletter.people.consent import ConsentContext
+from newsletter.people.csvrows import RejectReason
+from newsletter.people.importer import ImportOptions, import_csv
+from newsletter.statuses import Channel
 
 SAMPLE = REPO / "subscribers" / "sample.csv"
 
@@ -248,7 +247,7 @@ def test_every_reject_reason_with_its_line_number(newsletter, tmp_path):
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])
 def test_bom_and_delimiters_are_detected(sqlite_store, config, clock, tmp_path, delimiter):
-    from newsletter.service import Newsletter
+    from newsletter.installation import Newsletter
 
     nl = Newsletter(config, sqlite_store, clock=clock)
     with nl.store.session() as session:
@@ -301,7 +300,7 @@ def test_duplicates_across_batches_are_merged(newsletter, tmp_path):
 
 
 def test_worker_processes_give_the_same_result(sqlite_store, config, clock, tmp_path):
-    from newsletter.service import Newsletter
+    from newsletter.installation import Newsletter
 
     nl = Newsletter(config, sqlite_store, clock=clock)
     with nl.store.session() as session:
@@ -338,8 +337,8 @@ def _peak_growth_kib(run) -> int:  # noqa: ANN001
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to read peak RSS")
 def test_100000_rows_import_with_flat_memory(sqlite_store, config, clock, tmp_path, monkeypatch):
     """The resident set's peak during a 100,000-row import rises no more than during a 10,000-row one."""
-    from newsletter import bulkstore
-    from newsletter.service import Newsletter
+    from newsletter.installation import Newsletter
+    from newsletter.store import bulk as bulkstore
 
     # An import widens SQLite's page cache to a fixed bound (bulkstore.IMPORT_CACHE_KIB), which a
     # larger store fills further; bench/import.py measures that at a million rows. Here, with
@@ -415,8 +414,14 @@ def test_cli_import_refuses_confirmed_without_a_note_and_never_echoes_control_ch
 
 def test_checking_many_rows_answers_as_checking_each_alone(monkeypatch):
     """check_rows memoises language and list cells (bounded); its answers are check_row's."""
-    from newsletter import csvrows
-    from newsletter.csvrows import RawRow, RowRules, check_row, check_rows, map_columns
+    from newsletter.people import csvrows
+    from newsletter.people.csvrows import (
+        RawRow,
+        RowRules,
+        check_row,
+        check_rows,
+        map_columns,
+    )
 
     monkeypatch.setattr(csvrows._RowChecker, "MEMO_SIZE", 3)  # forgets often
     rules = RowRules(columns=map_columns(["email", "name", "language", "lists"]), languages=("en", "fr"),
@@ -436,8 +441,8 @@ def test_checking_many_rows_answers_as_checking_each_alone(monkeypatch):
 def test_a_confirmation_refused_for_now_is_queued_for_the_servers_sender(newsletter, smtp_server, tmp_path, reply):
     """A 4xx during a pending import loses nobody's confirmation: it goes to the queue that
     `newsletter serve` drains (with back-off), and the import goes on with the others."""
-    from newsletter.confirmation_queue import ConfirmationDrainer
-    from newsletter.confirmations import ConfirmationSender
+    from newsletter.people.confirmation_queue import ConfirmationDrainer
+    from newsletter.people.confirmations import ConfirmationSender
 
     smtp_server.fail_rcpt["b@example.org"] = [reply]
     path = write(tmp_path, "email\na@example.org\nb@example.org\nc@example.org\n")

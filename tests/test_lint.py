@@ -7,11 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.compose import RenderedMail, render_issue
 from newsletter.config import Config
-from newsletter.content import load_issue, load_issues
 from newsletter.errors import LintFailed
-from newsletter.lint import SIZE_ERROR, SIZE_WARNING, Severity, encoded_size, lint_issue, lint_mail
+from newsletter.mail.compose import RenderedMail, render_issue
+from newsletter.mail.content import load_issue, load_issues
+from newsletter.mail.lint import (
+    SIZE_ERROR,
+    SIZE_WARNING,
+    Severity,
+    encoded_size,
+    lint_issue,
+    lint_mail,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -70,8 +77,8 @@ def test_image_without_alt(good: RenderedMail) -> None:
 
 
 def test_image_alt_required_in_content(tmp_path: Path) -> None:
-    from newsletter.content import load_variant
     from newsletter.errors import ContentError
+    from newsletter.mail.content import load_variant
     text = (EXAMPLES / "asp23" / "day-3.en.md").read_text(encoding="utf-8")
     path = tmp_path / "d.en.md"
     path.write_text(text.replace("session: ASP 23", "image:\n  src: https://example.org/a.png\nsession: ASP 23"))

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter.compose import RenderedMail
-from newsletter.message import (
+from newsletter.mail.compose import RenderedMail
+from newsletter.mail.message import (
     ListInfo,
     MailSkeleton,
     Recipient,
@@ -20,7 +20,7 @@ from newsletter.message import (
     format_address,
     message_id_for,
 )
-from newsletter.personalise import Field, fill, marker
+from newsletter.mail.personalise import Field, fill, marker
 
 TEXT = (
     "Dear {name},\n\nDay 3 of the Assembly: the Court's budget was debated.\n"

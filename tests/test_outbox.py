@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
-from newsletter import campaigns, consent, outbox
-from newsletter.consent import ConsentContext
-from newsletter.errors import CampaignStateError
-from newsletter.outbox import Outcome
-from newsletter.store import CampaignStatus, Channel, OutboxStatus, SuppressionReason
-
 from population import populate
+
+from newsletter.errors import CampaignStateError
+from newsletter.people import consent
+from newsletter.people.consent import ConsentContext
+from newsletter.sending import campaigns
+from newsletter.statuses import CampaignStatus, Channel, OutboxStatus, SuppressionReason
+from newsletter.store import ledger as outbox
+from newsletter.store.ledger import Outcome
 
 
 def start(store, clock, slug="asp25-day-1", languages=("en", "fr")):
@@ -39,6 +40,7 @@ def test_rows_are_created_once_with_languages(store, clock):
     assert created
     with store.session() as session:
         from sqlalchemy import delete
+
         from newsletter.store import OutboxRow
         session.execute(delete(OutboxRow).where(OutboxRow.subscriber_id <= 5))
         assert outbox.create_rows(session, campaign, languages=["en", "fr"], default_language="en", now=clock()) == 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from newsletter.pacing import DomainLimits, RateLimiter
+from newsletter.sending.pacing import DomainLimits, RateLimiter
 
 
 class FakeTime:

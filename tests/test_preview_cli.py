@@ -11,9 +11,10 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from newsletter import lists as lists_lib
 from newsletter.cli import main
-from newsletter.store import Store, Subscriber, Subscription, SubscriptionStatus
+from newsletter.people import lists as lists_lib
+from newsletter.statuses import SubscriptionStatus
+from newsletter.store import Store, Subscriber, Subscription
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from newsletter.cli import main
-
 from conftest import free_port
 from test_readme import readme_commands
+
+from newsletter.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS_UNTIL_STOPPED = ("newsletter sink", "newsletter serve", "newsletter demo")

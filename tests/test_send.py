@@ -11,18 +11,20 @@ import asyncio
 from collections import Counter
 
 import pytest
+from population import populate
 from sqlalchemy import select
 
-from newsletter import bounces, campaigns, consent
-from newsletter.compose import RenderedMail
+from newsletter.bounces import rules as bounces
 from newsletter.config import Config
-from newsletter.delivery import Reply, Stage, Verdict, classify_reply
-from newsletter.pacing import Pace
-from newsletter.personalise import Field, marker
-from newsletter.send import SendOptions, Sender, build_skeletons, send_test
-from newsletter.store import CampaignStatus, OutboxRow, OutboxStatus, Subscriber, SubscriberStatus
-
-from population import populate
+from newsletter.mail.compose import RenderedMail
+from newsletter.mail.personalise import Field, marker
+from newsletter.people import consent
+from newsletter.sending import campaigns
+from newsletter.sending.pacing import Pace
+from newsletter.sending.sender import Sender, SendOptions, build_skeletons, send_test
+from newsletter.statuses import CampaignStatus, OutboxStatus, SubscriberStatus
+from newsletter.store import OutboxRow, Subscriber
+from newsletter.transport.connection import Reply, Stage, Verdict, classify_reply
 
 SLUG = "asp25-day-2"
 
@@ -97,8 +99,8 @@ async def test_everyone_gets_one_personalised_message(store, config, clock, smtp
 
 
 async def test_links_in_the_mail_unsubscribe_from_the_list(newsletter, store, config, clock, smtp_server):
-    from newsletter.consent import ConsentContext
-    from newsletter.store import Channel
+    from newsletter.people.consent import ConsentContext
+    from newsletter.statuses import Channel
 
     emails = start(store, clock, 2)
     await run(store, config, clock)
@@ -354,8 +356,8 @@ def test_classify_reply(reply, verdict):
 async def test_campaign_goes_out_with_this_installations_verp_and_dkim(store, config, clock, smtp_server, tmp_path):
     import dkim as dkimpy
 
-    from newsletter import dkim, verp
-    from newsletter.send import with_installation_hooks
+    from newsletter.mail import dkim, verp
+    from newsletter.sending.sender import with_installation_hooks
 
     key = dkim.generate_key("news2026", "example.org", tmp_path)
     config = config.with_changes(bounce_address="bounces@news.example.org", dkim_selector="news2026",

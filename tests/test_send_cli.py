@@ -7,12 +7,11 @@ from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
+from conftest import REPO
+from population import populate
 
 from newsletter.cli import main
 from newsletter.store import open_store
-
-from conftest import REPO
-from population import populate
 
 CONTENT = [str(p) for p in sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))]
 
@@ -73,7 +72,7 @@ def test_failures_are_reported_and_retried(workdir, smtp_server):
 def test_pause_and_cancel(workdir, smtp_server):
     assert "there is no campaign" in CliRunner().invoke(main, ["campaign", "pause", "nope"]).output
     run("send", *CONTENT, "--yes", "--dry-run")
-    from newsletter import campaigns
+    from newsletter.sending import campaigns
     store = open_store(f"sqlite:///{workdir}/subscribers/newsletter.db")
     with store.session() as session:
         campaigns.start_campaign(session, "asp23-day-3", "asp-daily", now=datetime.now(timezone.utc))

@@ -14,16 +14,17 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
-
-from newsletter import campaigns, consent
-from newsletter.consent import ConsentContext
-from newsletter.send import SendOptions, Sender, build_skeletons
-from newsletter.service import utc_now
-from newsletter.store import CampaignStatus, Channel, OutboxRow, OutboxStatus, Subscriber
-
 from population import populate
+from sqlalchemy import select
 from test_send import SLUG, variants
+
+from newsletter.installation import utc_now
+from newsletter.people import consent
+from newsletter.people.consent import ConsentContext
+from newsletter.sending import campaigns
+from newsletter.sending.sender import Sender, SendOptions, build_skeletons
+from newsletter.statuses import CampaignStatus, Channel, OutboxStatus
+from newsletter.store import OutboxRow, Subscriber
 
 HERE = Path(__file__).parent
 CONCURRENCY = 4

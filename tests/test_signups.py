@@ -11,12 +11,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from newsletter import consent, lists, visitor
-from newsletter.confirmation_queue import count_queued
-from newsletter.consent import ConfirmationDue, ConsentContext
 from newsletter.errors import InvalidAddress, InvalidField, UnknownList
-from newsletter.signups import SignupRequest, subscribe_many
-from newsletter.store import Channel
+from newsletter.people import consent, lists
+from newsletter.people import subscriptions as visitor
+from newsletter.people.confirmation_queue import count_queued
+from newsletter.people.consent import ConfirmationDue, ConsentContext
+from newsletter.people.signups import SignupRequest, subscribe_many
+from newsletter.statuses import Channel
 from newsletter.web.group_commit import GroupCommit
 
 CTX = ConsentContext(channel=Channel.FORM, ip="203.0.113.7", user_agent="test", source="test",

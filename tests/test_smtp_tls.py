@@ -16,12 +16,11 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from conftest import free_port
 
 from newsletter.config import SmtpSettings
 from newsletter.errors import DeliveryError
-from newsletter.smtp import send_bytes
-
-from conftest import free_port
+from newsletter.transport.smtp import send_bytes
 
 MESSAGE = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: Day 3\r\n\r\nHello.\r\n"
 

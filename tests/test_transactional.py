@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timezone
 
-from newsletter.compose import RenderedMail
-from newsletter.message import build_transactional
-from newsletter.smtp import send_one
+from newsletter.mail.compose import RenderedMail
+from newsletter.mail.message import build_transactional
+from newsletter.transport.smtp import send_one
 
 # Long enough to be folded into several encoded-words: Python's default folder puts the
 # spaces between them, where decoders drop them (found by search; the default policy fails it).

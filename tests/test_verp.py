@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from newsletter.consent import new_subscriber_key
 from newsletter.errors import InvalidVerp, NewsletterError
-from newsletter.verp import MAX_LOCAL_PART, envelope_sender, is_verp_address, read_verp, verp_address
+from newsletter.mail.verp import (
+    MAX_LOCAL_PART,
+    envelope_sender,
+    is_verp_address,
+    read_verp,
+    verp_address,
+)
+from newsletter.people.consent import new_subscriber_key
 
 SECRET = b"test-secret-key-0123456789abcdef"
 

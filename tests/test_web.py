@@ -4,18 +4,18 @@ confirmation mail going to the real recording SMTP server."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import logging
 import re
 import warnings
+from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
 
-from newsletter import lists
-from newsletter.consent import ConsentContext
-from newsletter.service import Newsletter
-from newsletter.store import Channel
+from newsletter.installation import Newsletter
+from newsletter.people import lists
+from newsletter.people.consent import ConsentContext
+from newsletter.statuses import Channel
 from newsletter.tokens import Purpose
 
 with warnings.catch_warnings():
@@ -85,7 +85,7 @@ def csrf_of(html: str) -> str:
 
 
 def _key(newsletter, email):
-    from newsletter import consent
+    from newsletter.people import consent
     with newsletter.store.session() as session:
         return consent.find_subscriber(session, email).key
 
@@ -475,8 +475,8 @@ def test_pages_speak_the_links_language_then_accept_language(newsletter, client,
 
 
 def test_the_fast_confirmation_is_the_same_mail_as_the_composed_one(newsletter, client, clock, smtp_server):
-    from newsletter.compose import render_confirmation
-    from newsletter.message import build_transactional
+    from newsletter.mail.compose import render_confirmation
+    from newsletter.mail.message import build_transactional
 
     sign_up(client, clock, "fast@example.org", name=HOSTILE, language="ar", lists=("asp-daily", "alerts"))
     [mail] = smtp_server.to("fast@example.org")
@@ -504,7 +504,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 def add_campaign(newsletter, clock, list_slug, slug, files, *, status="finished", kind="daily-summary"):
     from sqlalchemy import select
 
-    from newsletter.store import Campaign, CampaignStatus, MailingList
+    from newsletter.statuses import CampaignStatus
+    from newsletter.store import Campaign, MailingList
 
     with newsletter.store.session() as session:
         list_id = session.scalar(select(MailingList.id).where(MailingList.slug == list_slug))

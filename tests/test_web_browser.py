@@ -12,16 +12,17 @@ import time
 
 import pytest
 import uvicorn
+from conftest import REPO, free_port
+from test_email_layout_browser import (
+    CONTRAST_JS,  # WCAG AA: every visible text at least 4.5:1
+)
 
-from newsletter import lists
-from newsletter.consent import ConsentContext
-from newsletter.service import Newsletter
-from newsletter.store import Channel
+from newsletter.installation import Newsletter
+from newsletter.people import lists
+from newsletter.people.consent import ConsentContext
+from newsletter.statuses import Channel
 from newsletter.tokens import Purpose
 from newsletter.web import create_app
-
-from conftest import REPO, free_port
-from test_email_layout_browser import CONTRAST_JS  # WCAG AA: every visible text at least 4.5:1
 
 pytestmark = pytest.mark.browser
 
@@ -117,7 +118,7 @@ def active_person(newsletter, smtp_server, email: str) -> str:
                                                       ConsentContext(channel=Channel.CLI))).result()
     token = link_in(wait_for_mail(smtp_server, email), "confirm").rsplit("/", 1)[1]
     newsletter.confirm(token, ConsentContext(channel=Channel.LINK))
-    from newsletter import consent
+    from newsletter.people import consent
 
     with newsletter.store.session() as session:
         return consent.find_subscriber(session, email).key
@@ -232,7 +233,8 @@ def test_pages_fit_a_phone_screen(site, browser):
 def test_archive_pages(site, page):
     from sqlalchemy import select
 
-    from newsletter.store import Campaign, CampaignStatus, MailingList
+    from newsletter.statuses import CampaignStatus
+    from newsletter.store import Campaign, MailingList
 
     newsletter, base = site
     with newsletter.store.session() as session:

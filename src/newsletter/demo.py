@@ -35,18 +35,19 @@ from pathlib import Path
 
 import uvicorn
 
-from .campaigns import start_campaign
-from .compose import render_issue
 from .config import Config, load_config
-from .content import load_issue
 from .errors import NewsletterError
-from .lint import lint_issue
-from .lists import create_list, get_list
-from .preview import write_preview
-from .send import SendOptions, run_sending, sender_for
-from .service import Newsletter
-from .sink import Sink
-from .store import SubscriptionStatus, open_store
+from .installation import Newsletter
+from .mail.compose import render_issue
+from .mail.content import load_issue
+from .mail.lint import lint_issue
+from .mail.preview import write_preview
+from .people.lists import create_list, get_list
+from .sending.campaigns import start_campaign
+from .sending.sender import SendOptions, run_sending, sender_for
+from .statuses import SubscriptionStatus
+from .store import open_store
+from .transport.sink import Sink
 from .web import create_app
 
 __all__ = ["DemoError", "DemoResult", "PEOPLE", "EXAMPLES", "run_demo"]

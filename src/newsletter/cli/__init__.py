@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config, load_config
 from ..errors import NewsletterError
-from ..service import Newsletter
+from ..installation import Newsletter
 
 __all__ = ["main", "pass_newsletter", "pass_config"]
 

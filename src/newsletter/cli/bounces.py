@@ -7,12 +7,18 @@ from pathlib import Path
 
 import click
 
-from ..bounce_mailboxes import PASSWORD_ENV, UNPARSED, open_source
-from ..bounces import MailboxSummary, MessageResult, count_bounces, process_mailbox, rules_from_config
-from ..check import CheckResult, Status, dns_lookup, run_checks
+from ..bounces.mailboxes import PASSWORD_ENV, UNPARSED, open_source
+from ..bounces.rules import (
+    MailboxSummary,
+    MessageResult,
+    count_bounces,
+    process_mailbox,
+    rules_from_config,
+)
 from ..config import Config
-from ..dkim import generate_key, zone_record
-from ..service import Newsletter
+from ..installation import Newsletter
+from ..mail.dkim import generate_key, zone_record
+from ..sending.preflight import CheckResult, Status, dns_lookup, run_checks
 from . import main, pass_config, pass_newsletter
 
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import lists as lists_lib
-from ..compose import DEFAULT_FALLBACK, render_issue
 from ..config import LANGUAGES
-from ..content import load_issues
 from ..errors import NewsletterError, UnknownList
-from ..lint import lint_issue
-from ..preview import write_preview
+from ..mail.compose import DEFAULT_FALLBACK, render_issue
+from ..mail.content import load_issues
+from ..mail.lint import lint_issue
+from ..mail.preview import write_preview
+from ..people import lists as lists_lib
 from . import State, main
 
 

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from ..importer import ImportOptions, ImportProgress, ImportReport, import_csv
-from ..service import Newsletter
+from ..installation import Newsletter
+from ..people.importer import ImportOptions, ImportProgress, ImportReport, import_csv
 from . import main, pass_newsletter
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .. import lists as lists_lib
-from ..service import Newsletter
+from ..installation import Newsletter
+from ..people import lists as lists_lib
 from . import main, pass_newsletter
 
 

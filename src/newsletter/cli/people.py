@@ -8,11 +8,11 @@ import sys
 
 import click
 
-from ..bounces import bounce_history
-from ..consent import ConsentContext
-from ..export import write_csv
-from ..service import Newsletter
-from ..store import Channel, SubscriptionStatus
+from ..bounces.rules import bounce_history
+from ..installation import Newsletter
+from ..people.consent import ConsentContext
+from ..people.records import write_csv
+from ..statuses import Channel, SubscriptionStatus
 from . import main, pass_newsletter
 
 _STATUS = click.Choice([s.value for s in SubscriptionStatus])

@@ -9,16 +9,23 @@ from pathlib import Path
 
 import click
 
-from .. import campaigns as campaigns_lib
-from .. import outbox
-from ..compose import render_issue
-from ..content import load_issue
 from ..errors import DeliveryError
-from ..lint import lint_issue
-from ..pacing import Pace
-from ..send import Progress, SendOptions, plan_send, run_sending, send_test, sender_for
-from ..service import Newsletter
-from ..store import CampaignStatus
+from ..installation import Newsletter
+from ..mail.compose import render_issue
+from ..mail.content import load_issue
+from ..mail.lint import lint_issue
+from ..sending import campaigns as campaigns_lib
+from ..sending.pacing import Pace
+from ..sending.sender import (
+    Progress,
+    SendOptions,
+    plan_send,
+    run_sending,
+    send_test,
+    sender_for,
+)
+from ..statuses import CampaignStatus
+from ..store import ledger as outbox
 from . import main, pass_newsletter
 
 #: Used for the duration estimate when no --rate is given (what one process sustains here).

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..config import CONFIG_FILE, write_default_config
-from ..sink import CaughtMessage, Sink
+from ..transport.sink import CaughtMessage, Sink
 from . import State, main
 
 

@@ -6,7 +6,7 @@ import gc
 
 import click
 
-from ..service import Newsletter
+from ..installation import Newsletter
 from . import main, pass_newsletter
 
 

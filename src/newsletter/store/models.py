@@ -1,6 +1,6 @@
-"""The tables, as SQLAlchemy 2.x declarative models, and their status enums.
+"""The tables, as SQLAlchemy 2.x declarative models.
 
-Statuses are Python `Enum`s stored as database enums (a native ENUM on PostgreSQL, a CHECK
+The statuses (`newsletter.statuses`) are stored as database enums (a native ENUM on PostgreSQL, a CHECK
 constraint on SQLite). Transitions are made by the domain modules (`consent`, `outbox`), one
 function per transition; nothing here changes a status by itself.
 """
@@ -25,15 +25,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..statuses import (
+    BounceKind,
+    CampaignStatus,
+    Channel,
+    ConsentKind,
+    OutboxStatus,
+    SubscriberStatus,
+    SubscriptionStatus,
+    SuppressionReason,
+)
+
 __all__ = [
     "Base",
-    "SubscriberStatus",
-    "SubscriptionStatus",
-    "ConsentKind",
-    "Channel",
-    "SuppressionReason",
-    "CampaignStatus",
-    "OutboxStatus",
     "Subscriber",
     "MailingList",
     "Subscription",
@@ -41,85 +45,10 @@ __all__ = [
     "Suppression",
     "Campaign",
     "OutboxRow",
-    "BounceKind",
     "BounceEvent",
     "BounceScore",
     "QueuedConfirmation",
 ]
-
-
-class SubscriberStatus(str, enum.Enum):
-    """Whether a person may be mailed at all (their subscriptions aside)."""
-
-    ACTIVE = "active"
-    #: Asked never to be mailed ("this wasn't me"), or an administrator blocked them.
-    BLOCKED = "blocked"
-    #: Hard-bounced or complained: suppressed.
-    SUPPRESSED = "suppressed"
-
-
-class SubscriptionStatus(str, enum.Enum):
-    """A person's standing on one list."""
-
-    PENDING = "pending"
-    ACTIVE = "active"
-    UNSUBSCRIBED = "unsubscribed"
-
-
-class ConsentKind(str, enum.Enum):
-    """What happened, in the append-only consent log."""
-
-    SIGNUP = "signup"
-    CONFIRMATION_SENT = "confirmation_sent"
-    CONFIRMED = "confirmed"
-    IMPORTED = "imported"
-    UNSUBSCRIBED = "unsubscribed"
-    PREFERENCES = "preferences"
-    BLOCKED = "blocked"
-    SUPPRESSED = "suppressed"
-
-
-class Channel(str, enum.Enum):
-    """How an event reached us."""
-
-    FORM = "form"
-    API = "api"
-    IMPORT = "import"
-    CLI = "cli"
-    LINK = "link"
-    ONE_CLICK = "one_click"
-    MAILTO = "mailto"
-    ADMIN = "admin"
-    BOUNCE = "bounce"
-    COMPLAINT = "complaint"
-
-
-class SuppressionReason(str, enum.Enum):
-    ERASED = "erased"
-    HARD_BOUNCE = "hard_bounce"
-    SOFT_BOUNCES = "soft_bounces"
-    COMPLAINT = "complaint"
-    BLOCKED = "blocked"
-    ADMIN = "admin"
-
-
-class CampaignStatus(str, enum.Enum):
-    DRAFT = "draft"
-    SENDING = "sending"
-    PAUSED = "paused"
-    FINISHED = "finished"
-    CANCELLED = "cancelled"
-
-
-class OutboxStatus(str, enum.Enum):
-    """A recipient's row in a campaign's ledger: queued -> sending -> sent | deferred | failed | skipped."""
-
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    DEFERRED = "deferred"
-    FAILED = "failed"
-    SKIPPED = "skipped"
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -274,21 +203,6 @@ class OutboxRow(Base):
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_outbox_campaign_subscriber"),
         Index("ix_outbox_claim", "campaign_id", "status", "next_attempt_at"),
     )
-
-
-class BounceKind(str, enum.Enum):
-    """What a bounce or feedback report says about one recipient."""
-
-    #: Permanent failure (5.x.x, the address does not exist): suppressed at once.
-    HARD = "hard"
-    #: Temporary failure (4.x.x, mailbox full, policy): adds to the soft-bounce score.
-    SOFT = "soft"
-    #: `Action: delayed`: the MTA is still trying. Not a bounce; kept for the record.
-    DELAYED = "delayed"
-    #: An abuse report (ARF): unsubscribed and suppressed.
-    COMPLAINT = "complaint"
-    #: A report we could not attribute or understand (tampered VERP, unknown format).
-    UNKNOWN = "unknown"
 
 
 class BounceEvent(Base):

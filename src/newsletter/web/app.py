@@ -21,14 +21,13 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
-
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -37,13 +36,13 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..abuse import RateLimiter
 from ..config import Config
 from ..errors import ConfigError
-from ..confirmation_queue import ConfirmationDrainer
-from ..confirmations import ConfirmationSender
-from .. import visitor
-from ..service import Newsletter
+from ..installation import Newsletter
+from ..people import subscriptions as visitor
+from ..people.abuse import RateLimiter
+from ..people.confirmation_queue import ConfirmationDrainer
+from ..people.confirmations import ConfirmationSender
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .group_commit import GroupCommit

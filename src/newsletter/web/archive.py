@@ -17,14 +17,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from .. import archive
-from ..compose import archive_url
 from ..errors import ContentError, MissingVariant, UnknownIssue
+from ..mail.compose import archive_url
+from ..sending import archive
 from .pages import choose_language, render_page
 
 __all__ = ["routes", "ISSUE_CSP"]
 
-log = logging.getLogger("newsletter.web.archive")
+log = logging.getLogger(__name__)
 
 ISSUE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
              "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")

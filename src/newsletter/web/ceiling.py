@@ -13,16 +13,14 @@ import functools
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
-
 from datetime import datetime, timedelta
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
-
-from .. import visitor
-from ..service import Newsletter
+from ..installation import Newsletter
+from ..people import subscriptions as visitor
 
 __all__ = ["ConfirmationCeiling"]
 
@@ -30,7 +28,7 @@ __all__ = ["ConfirmationCeiling"]
 async def _in_thread(func: Callable[..., Any], *args: Any) -> Any:
     return await anyio.to_thread.run_sync(functools.partial(func, *args))
 
-log = logging.getLogger("newsletter.web.ceiling")
+log = logging.getLogger(__name__)
 
 REFRESH = timedelta(seconds=5)
 

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 __all__ = ["GroupCommit", "MAX_BATCH"]
 
-log = logging.getLogger("newsletter.web.group_commit")
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 100
 Q = TypeVar("Q")

@@ -18,17 +18,17 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from .. import visitor
-from ..consent import ConsentContext
 from ..errors import InvalidToken
-from ..store import Channel
+from ..people import subscriptions as visitor
+from ..people.consent import ConsentContext
+from ..statuses import Channel
 from ..tokens import Purpose
 from .pages import choose_language, render_page
 from .security import TOKEN_PAGE_HEADERS, check_csrf, issue_csrf
 
 __all__ = ["routes", "link_context", "invalid_link", "csrf_refused", "read_form", "token_language"]
 
-log = logging.getLogger("newsletter.web.links")
+log = logging.getLogger(__name__)
 
 
 def routes() -> list[Route]:

@@ -12,11 +12,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .. import visitor
 from ..errors import InvalidField, InvalidToken, UnknownList
-from ..store import Channel
+from ..people import subscriptions as visitor
+from ..statuses import Channel
 from ..tokens import Purpose
-from .links import csrf_ok, csrf_refused, csrf_token, invalid_link, link_context, page, read_form, token_language
+from .links import (
+    csrf_ok,
+    csrf_refused,
+    csrf_token,
+    invalid_link,
+    link_context,
+    page,
+    read_form,
+    token_language,
+)
 from .security import TOKEN_PAGE_HEADERS
 
 __all__ = ["routes"]

@@ -18,19 +18,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import visitor
-from ..abuse import FormCheck, check_form_token, issue_form_token
 from ..addresses import normalise_address
-from ..consent import ConsentContext
 from ..errors import InvalidAddress, InvalidField, UnknownList
-from ..signups import SignupRequest
-from ..store import Channel
+from ..people import subscriptions as visitor
+from ..people.abuse import FormCheck, check_form_token, issue_form_token
+from ..people.consent import ConsentContext
+from ..people.signups import SignupRequest
+from ..statuses import Channel
 from .pages import choose_language, consent_text, render_page
 from .security import origin_of
 
 __all__ = ["routes"]
 
-log = logging.getLogger("newsletter.web.signup")
+log = logging.getLogger(__name__)
 
 HONEYPOT = "website"
 MAX_BODY = 16 * 1024

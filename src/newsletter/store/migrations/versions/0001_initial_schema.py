@@ -7,9 +7,8 @@ Create Date: 2026-11-23
 The consent log is append-only: a trigger refuses any UPDATE of consent_events (rows go
 only when their person is erased).
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

@@ -4,9 +4,8 @@ Revision ID: 0200_confirmation_queue
 Revises: 0100_bounces
 Create Date: 2026-12-01
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0200_confirmation_queue'
 down_revision = '0100_bounces'

@@ -1,0 +1,375 @@
+"""Reading subscriber rows from a CSV file and checking each one: the pure half of an import.
+
+`open_rows(path)` streams a file as `RawRow`s (line number + cells) after stripping a BOM,
+detecting the delimiter (`,` `;` or tab, from the header line) and mapping the header's
+columns to our fields (`email`, `name`, `language`, `lists`, with common aliases and
+first/last name pairs). Memory does not depend on the file's size.
+
+`check_rows(rows, rules)` turns raw rows into `CheckedRow`s or `RejectedRow`s (line number and
+reason). It is a pure function of picklable values, so the importer can run it in worker
+processes. Addresses go through `addresses.normalise_address`, whose fast path answers for
+plain addresses exactly as email-validator would, in a twentieth of the time.
+
+Bytes that are not UTF-8 do not stop the file: they are read with `surrogateescape` and the
+row is rejected, with its line number, as NOT_UTF8.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, NamedTuple
+
+from ..addresses import clean_text, normalise_address
+from ..errors import ImportFileError, InvalidAddress, InvalidField
+
+__all__ = [
+    "RejectReason",
+    "RejectedRow",
+    "RawRow",
+    "CheckedRow",
+    "ColumnMap",
+    "RowRules",
+    "CsvRows",
+    "open_rows",
+    "map_columns",
+    "detect_delimiter",
+    "split_list_slugs",
+    "check_row",
+    "check_rows",
+    "check_each",
+    "DELIMITERS",
+]
+
+#: The delimiters we detect, by name (the CLI's --delimiter takes these names too).
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t"}
+
+# Header spellings, compared after case-folding and dropping everything but letters and digits.
+_ALIASES = {
+    "email": {"email", "emailaddress", "mail", "courriel", "adresseemail", "adressecourriel",
+              "correo", "correoelectronico", "correoelectrónico"},
+    "name": {"name", "fullname", "displayname", "nom", "nomcomplet", "nombre", "nombrecompleto"},
+    "first_name": {"firstname", "givenname", "forename", "prenom", "prénom"},
+    "last_name": {"lastname", "surname", "familyname", "nomdefamille", "apellido", "apellidos"},
+    "language": {"language", "lang", "locale", "langue", "idioma"},
+    "lists": {"lists", "list", "listslugs", "slug", "slugs", "listes", "liste", "listas", "lista"},
+}
+_LIST_SEPARATORS = re.compile(r"[|;,\s]+")
+_NOT_UTF8 = re.compile(r"[\udc80-\udcff]")
+
+
+class RejectReason(str, enum.Enum):
+    """Why a row was not imported."""
+
+    MISSING_ADDRESS = "missing address"
+    INVALID_ADDRESS = "invalid address"
+    INVALID_NAME = "invalid name"
+    UNKNOWN_LANGUAGE = "unknown language"
+    UNKNOWN_LIST = "unknown list"
+    NO_LIST = "no list"
+    NOT_UTF8 = "not UTF-8"
+    MALFORMED = "malformed row"
+
+
+class RejectedRow(NamedTuple):
+    """A row that was not imported: its first line in the file, the address as written, and why."""
+
+    line: int
+    email: str
+    reason: RejectReason
+    detail: str
+    #: The row's cells as read, for the reject file.
+    cells: tuple[str, ...] = ()
+
+
+class RawRow(NamedTuple):
+    """A record as read: the line it starts on (the header is line 1) and its cells."""
+
+    line: int
+    cells: list[str]
+
+
+class CheckedRow(NamedTuple):
+    """A row that passed every check, its values in the form we store."""
+
+    line: int
+    email: str
+    name: str
+    #: None: the file did not say (the importer's default applies to new people).
+    language: str | None
+    list_slugs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which column (0-based) holds each field; None when the file has no such column."""
+
+    email: int
+    name: int | None = None
+    first_name: int | None = None
+    last_name: int | None = None
+    language: int | None = None
+    lists: int | None = None
+    #: Header cells we do not use.
+    ignored: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """What a row must satisfy; picklable, so worker processes can apply them."""
+
+    columns: ColumnMap
+    languages: tuple[str, ...]
+    known_lists: frozenset[str]
+    #: Lists every row is added to (the CLI's --list), besides its own `lists` cell.
+    extra_lists: tuple[str, ...] = ()
+    #: The language for rows that do not name one (None: the importer decides).
+    default_language: str | None = None
+    check_deliverability: bool = False
+
+
+def _header_key(cell: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFC", cell.strip().casefold()) if ch.isalnum())
+
+
+def map_columns(header: list[str], path: str = "") -> ColumnMap:
+    """Map header cells to fields (first match wins). Raises ImportFileError without an email column."""
+    found: dict[str, int] = {}
+    ignored = []
+    for index, cell in enumerate(header):
+        key = _header_key(cell)
+        field = next((f for f, names in _ALIASES.items() if key in names), None)
+        if field is None or field in found:
+            ignored.append(cell)
+            continue
+        found[field] = index
+    if "email" not in found:
+        looks_like_data = any("@" in cell for cell in header)
+        raise ImportFileError(
+            path,
+            "the first line has no email column"
+            + (" (it looks like data: add a header line)" if looks_like_data else f" (it reads {header!r})")
+            + "; start the file with a header such as email,name,language,lists",
+        )
+    return ColumnMap(ignored=tuple(ignored), **found)
+
+
+def detect_delimiter(header_line: str) -> str:
+    """The delimiter of a header line: whichever of , ; and tab occurs most outside quotes (default ,)."""
+    outside = re.sub(r'"[^"]*"', "", header_line)
+    counts = {d: outside.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def split_list_slugs(cell: str) -> list[str]:
+    """List slugs in one cell, separated by |, ;, commas or spaces."""
+    return [s for s in _LIST_SEPARATORS.split(cell.strip().lower()) if s]
+
+
+class _CountingReader(io.RawIOBase):
+    """A binary file that counts the bytes read from it (for progress)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        n = self.raw.readinto(buffer)
+        self.bytes_read += n or 0
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class CsvRows:
+    """An open CSV file: its delimiter, column map and a stream of `RawRow`s. Close when done."""
+
+    def __init__(self, path: str, delimiter: str | None = None):
+        self.path = path
+        try:
+            self.total_bytes = os.path.getsize(path)
+            raw = open(path, "rb")  # noqa: SIM115  (closed by close())
+        except OSError as exc:
+            raise ImportFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
+        self._counter = _CountingReader(raw)
+        self._text = io.TextIOWrapper(io.BufferedReader(self._counter, 1 << 16), encoding="utf-8-sig",
+                                      errors="surrogateescape", newline="")
+        first = self._text.readline()
+        if not first.strip():
+            self.close()
+            raise ImportFileError(path, "the file is empty; start it with a header such as email,name,language,lists")
+        if delimiter is not None and delimiter not in DELIMITERS:
+            self.close()
+            raise ImportFileError(path, f"the delimiter must be one of , ; tab, not {delimiter!r}")
+        self.delimiter = DELIMITERS[delimiter] if delimiter else detect_delimiter(first)
+        self._reader = csv.reader(_chain(first, self._text), delimiter=self.delimiter)
+        try:
+            self.header = next(self._reader)
+        except csv.Error as exc:
+            self.close()
+            raise ImportFileError(path, f"the header line cannot be read: {exc}") from None
+        try:
+            self.columns = map_columns(self.header, path)
+        except ImportFileError:
+            self.close()
+            raise
+
+    @property
+    def bytes_read(self) -> int:
+        return self._counter.bytes_read
+
+    def __iter__(self) -> Iterator[RawRow | RejectedRow]:
+        """Every record after the header; blank lines are skipped, unreadable ones are RejectedRows."""
+        reader = self._reader
+        last = reader.line_num
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield RejectedRow(last + 1, "", RejectReason.MALFORMED, str(exc))
+                last = reader.line_num
+                continue
+            line, last = last + 1, reader.line_num
+            if "".join(cells).strip():
+                yield RawRow(line, cells)
+
+    def close(self) -> None:
+        self._text.close()
+
+    def __enter__(self) -> "CsvRows":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def open_rows(path: str | os.PathLike, delimiter: str | None = None) -> CsvRows:
+    """Open a CSV file of people. Raises ImportFileError (unreadable, empty, no email column)."""
+    return CsvRows(os.fspath(path), delimiter)
+
+
+def _cell(cells: list[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
+def check_row(row: RawRow, rules: RowRules) -> CheckedRow | RejectedRow:
+    """One row checked against `rules`: a CheckedRow, or a RejectedRow saying why not."""
+    return _RowChecker(rules).check(row)
+
+
+def check_rows(rows: list[RawRow | RejectedRow], rules: RowRules) -> list[CheckedRow | RejectedRow]:
+    """`check_row` for each row, in order (the unit of work a worker process is given).
+
+    RejectedRows (records the CSV reader could not parse) pass through unchanged.
+    """
+    return list(check_each(rows, rules))
+
+
+def check_each(rows: Iterable[RawRow | RejectedRow], rules: RowRules) -> Iterator[CheckedRow | RejectedRow]:
+    """`check_row` for each row as it comes (a generator: nothing is held but the current row)."""
+    check = _RowChecker(rules).check
+    for row in rows:
+        yield row if type(row) is RejectedRow else check(row)
+
+
+class _Reject(NamedTuple):
+    reason: RejectReason
+    detail: str
+
+
+class _RowChecker:
+    """`check_row` for many rows under one set of rules.
+
+    A file repeats a handful of language and list cells ("fr", "asp-daily|alerts") over and
+    over, so their answers are kept, up to MEMO_SIZE cells of each kind (then forgotten, so
+    that memory stays flat whatever the file holds).
+    """
+
+    MEMO_SIZE = 1024
+
+    def __init__(self, rules: RowRules):
+        self.rules = rules
+        self._languages: dict[str, str | None | _Reject] = {}
+        self._lists: dict[str, tuple[str, ...] | _Reject] = {}
+
+    def check(self, row: RawRow) -> CheckedRow | RejectedRow:
+        cols, cells = self.rules.columns, row.cells
+        raw_email = _cell(cells, cols.email)
+
+        def reject(reason: RejectReason, detail: str) -> RejectedRow:
+            return RejectedRow(row.line, raw_email.strip(), reason, detail, tuple(cells))
+
+        if _NOT_UTF8.search("".join(cells)):  # one search of the row, not one per cell
+            return reject(RejectReason.NOT_UTF8, "the row holds bytes that are not UTF-8; save the file as UTF-8")
+        if not raw_email.strip():
+            return reject(RejectReason.MISSING_ADDRESS, "the email cell is empty")
+        try:
+            email = normalise_address(raw_email, check_deliverability=self.rules.check_deliverability)
+        except InvalidAddress as exc:
+            return reject(RejectReason.INVALID_ADDRESS, exc.reason)
+        if cols.name is not None:
+            name = _cell(cells, cols.name)
+        else:
+            name = " ".join(p.strip() for p in (_cell(cells, cols.first_name), _cell(cells, cols.last_name))
+                            if p.strip())
+        try:
+            name = clean_text("name", name)
+        except InvalidField as exc:
+            return reject(RejectReason.INVALID_NAME, exc.reason)
+        language = self._memoised(self._languages, _cell(cells, cols.language), self._language)
+        if type(language) is _Reject:
+            return reject(*language)
+        slugs = self._memoised(self._lists, _cell(cells, cols.lists), self._slugs)
+        if type(slugs) is _Reject:
+            return reject(*slugs)
+        return CheckedRow(row.line, email, name, language, slugs)
+
+    def _memoised(self, memo: dict, cell: str, judge: Callable[[str], Any]) -> Any:
+        """`judge(cell)`, remembered: a file repeats the same few language and list cells."""
+        value = memo.get(cell, _MISSING)
+        if value is _MISSING:
+            if len(memo) >= self.MEMO_SIZE:
+                memo.clear()
+            value = memo[cell] = judge(cell)
+        return value
+
+    def _language(self, cell: str) -> str | None | _Reject:
+        """The language a cell names (None: the importer's default), or why it is refused."""
+        language = cell.strip().lower().replace("_", "-").split("-")[0] or self.rules.default_language
+        if language is not None and language not in self.rules.languages:
+            return _Reject(RejectReason.UNKNOWN_LANGUAGE,
+                           f"{cell.strip()!r} is not one of {', '.join(self.rules.languages)}")
+        return language
+
+    def _slugs(self, cell: str) -> tuple[str, ...] | _Reject:
+        """The lists a row joins (its cell's and the extra ones), or why it is refused."""
+        slugs = split_list_slugs(cell)
+        unknown = [s for s in slugs if s not in self.rules.known_lists]
+        if unknown:
+            return _Reject(RejectReason.UNKNOWN_LIST, f"there is no list {', '.join(map(repr, unknown))}")
+        slugs = list(dict.fromkeys([*slugs, *self.rules.extra_lists]))
+        if not slugs:
+            return _Reject(RejectReason.NO_LIST, "the row names no list and no --list was given")
+        return tuple(slugs)
+
+
+_MISSING = object()

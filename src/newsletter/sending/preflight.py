@@ -1,0 +1,296 @@
+"""The pre-flight report: is this installation ready to send bulk mail that arrives?
+
+Gmail's and Yahoo's bulk-sender rules ask for SPF, DKIM and DMARC on the sending domain and a
+working RFC 8058 one-click unsubscribe; the relay must take our login over TLS. Each check
+returns a `CheckResult`; none raises for a failed check. What could not be looked at (DNS
+unreachable, the web app not running) is reported as NOT_CHECKED, never as passed.
+
+DNS goes through a `TxtLookup` callable, so tests (and `--nameserver`) decide which server
+is asked; `dns_lookup()` makes one with dnspython.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import re
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import aiosmtplib
+import dns.exception
+import dns.resolver
+from cryptography.hazmat.primitives import serialization
+from publicsuffixlist import PublicSuffixList
+
+from ..config import Config
+from ..errors import DeliveryError, NewsletterError
+from ..mail.compose import render_issue
+from ..mail.content import load_issues
+from ..mail.dkim import dns_name as dkim_dns_name
+from ..mail.dkim import dns_record
+from ..mail.lint import lint_issue
+from ..tokens import Purpose, issue_token
+from ..transport.smtp import open_connection
+
+__all__ = [
+    "Status",
+    "CheckResult",
+    "TxtLookup",
+    "DnsUnavailable",
+    "dns_lookup",
+    "check_spf",
+    "check_dkim",
+    "check_dmarc",
+    "check_dns",
+    "check_one_click",
+    "check_relay",
+    "check_lint",
+    "run_checks",
+]
+
+
+class Status(str, enum.Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+    NOT_CHECKED = "not checked"
+
+
+class CheckResult(NamedTuple):
+    name: str
+    status: Status
+    detail: str
+
+
+class DnsUnavailable(Exception):
+    """No DNS server answered (not a NewsletterError: `check_dns` turns it into NOT_CHECKED)."""
+
+
+#: name -> the TXT strings published there ([] when there are none); raises DnsUnavailable.
+TxtLookup = Callable[[str], list[str]]
+
+
+def dns_lookup(nameserver: str | None = None, *, timeout: float = 4.0) -> TxtLookup:
+    """A TXT lookup through dnspython: the system's resolvers, or `nameserver` ("host" or "host:port")."""
+    if nameserver:
+        resolver = dns.resolver.Resolver(configure=False)
+        host, _, port = nameserver.partition(":")
+        resolver.nameservers = [host]
+        if port:
+            resolver.port = int(port)
+    else:
+        try:
+            resolver = dns.resolver.Resolver()
+        except dns.resolver.NoResolverConfiguration as exc:
+            reason = f"no DNS resolver is configured ({exc})"
+
+            def unavailable(name: str) -> list[str]:
+                raise DnsUnavailable(reason)
+            return unavailable
+    resolver.lifetime = timeout
+
+    def lookup(name: str) -> list[str]:
+        try:
+            answer = resolver.resolve(name, "TXT")
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except (dns.resolver.NoNameservers, dns.exception.Timeout, OSError) as exc:
+            raise DnsUnavailable(str(exc) or type(exc).__name__) from None
+        return [b"".join(r.strings).decode("utf-8", errors="replace") for r in answer]
+
+    return lookup
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower().rstrip(".")
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    return PublicSuffixList()  # the list ships with the package: no network
+
+
+def organisational_domain(domain: str) -> str:
+    """The registrable domain that DMARC falls back to (RFC 7489 3.2), by the Public Suffix List:
+    lists.coalition.org.uk -> coalition.org.uk, a.b.example.org -> example.org."""
+    return _public_suffixes().privatesuffix(domain) or domain
+
+
+def check_spf(config: Config, lookup: TxtLookup) -> CheckResult:
+    """SPF of the envelope-sender domain (bounce_address's when VERP is on, else from_address's)."""
+    domain = _domain(config.bounce_address or config.from_address)
+    records = [r for r in lookup(domain) if r.lower().startswith("v=spf1")]
+    if not records:
+        return CheckResult("SPF", Status.FAIL, f"{domain} publishes no SPF record (TXT \"v=spf1 … -all\"); "
+                                               "receivers cannot tell your relay is allowed to send for it")
+    if len(records) > 1:
+        return CheckResult("SPF", Status.FAIL, f"{domain} publishes {len(records)} SPF records; exactly one is "
+                                               "allowed (RFC 7208), so receivers treat it as an error")
+    record = records[0]
+    if re.search(r"\+all\b", record):
+        return CheckResult("SPF", Status.FAIL, f"{domain}: {record!r} ends in +all, which lets anyone send as you")
+    if not re.search(r"[~-]all\b", record) and "redirect=" not in record:
+        return CheckResult("SPF", Status.WARN, f"{domain}: {record!r} has no ~all or -all")
+    return CheckResult("SPF", Status.OK, f"{domain}: {record}")
+
+
+def _public_key_record(key_file: str) -> str | None:
+    """The DNS value our private key calls for, or None when the file cannot be read."""
+    try:
+        private = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        return None
+    pem = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return dns_record(pem)
+
+
+def _p_value(record: str) -> str:
+    match = re.search(r"(?:^|;)\s*p=([^;]*)", record)
+    return re.sub(r"\s+", "", match.group(1)) if match else ""
+
+
+def check_dkim(config: Config, lookup: TxtLookup) -> CheckResult:
+    """The DKIM key published at <dkim_selector>._domainkey.<domain>, compared with dkim_key_file's."""
+    if not config.dkim_selector:
+        return CheckResult("DKIM", Status.WARN, "not configured: messages go out unsigned (Gmail and Yahoo require "
+                                                "DKIM of bulk senders); run `newsletter dkim keygen --selector S`")
+    domain = (config.dkim_domain or _domain(config.from_address)).lower()
+    name = dkim_dns_name(config.dkim_selector, domain)
+    records = [r for r in lookup(name) if "p=" in r]
+    if not records:
+        return CheckResult("DKIM", Status.FAIL, f"nothing is published at {name}; publish the TXT record "
+                                                "`newsletter dkim keygen` printed")
+    published = _p_value(records[0])
+    if not published:
+        return CheckResult("DKIM", Status.FAIL, f"the key at {name} is revoked (empty p=)")
+    expected = _public_key_record(config.dkim_key_file) if config.dkim_key_file else None
+    if expected is None:
+        return CheckResult("DKIM", Status.WARN, f"{name} publishes a key, but dkim_key_file "
+                                                f"({config.dkim_key_file or 'unset'}) cannot be read to compare")
+    if _p_value(expected) != published:
+        return CheckResult("DKIM", Status.FAIL, f"the key at {name} is not the public half of {config.dkim_key_file}; "
+                                                "signatures will not verify")
+    aligned = _domain(config.from_address) == domain or _domain(config.from_address).endswith("." + domain)
+    if not aligned:
+        return CheckResult("DKIM", Status.WARN, f"{name} matches the key, but d={domain} is not aligned with "
+                                                f"the From domain {_domain(config.from_address)} for DMARC")
+    return CheckResult("DKIM", Status.OK, f"{name} publishes the public half of {config.dkim_key_file}")
+
+
+def check_dmarc(config: Config, lookup: TxtLookup) -> CheckResult:
+    """The DMARC policy of the From domain, or else of its organisational domain."""
+    domain = _domain(config.from_address)
+    for candidate in dict.fromkeys((domain, organisational_domain(domain))):
+        records = [r for r in lookup(f"_dmarc.{candidate}") if r.lower().replace(" ", "").startswith("v=dmarc1")]
+        if records:
+            policy = re.search(r"(?:^|;)\s*p=\s*(\w+)", records[0])
+            where = f"_dmarc.{candidate}"
+            if not policy:
+                return CheckResult("DMARC", Status.FAIL, f"{where}: {records[0]!r} has no p= policy")
+            return CheckResult("DMARC", Status.OK, f"{where}: p={policy.group(1)} ({records[0]})")
+    return CheckResult("DMARC", Status.FAIL, f"no DMARC record at _dmarc.{domain}; Gmail and Yahoo require one of "
+                                             "bulk senders (at least \"v=DMARC1; p=none; rua=mailto:…\")")
+
+
+def check_dns(config: Config, lookup: TxtLookup) -> list[CheckResult]:
+    """SPF, DKIM and DMARC; all NOT_CHECKED when DNS cannot be reached."""
+    results = []
+    for check in (check_spf, check_dkim, check_dmarc):
+        name = check.__name__.removeprefix("check_").upper()
+        try:
+            results.append(check(config, lookup))
+        except DnsUnavailable as exc:
+            results.append(CheckResult(name, Status.NOT_CHECKED, f"DNS cannot be reached ({exc})"))
+    return results
+
+
+def check_one_click(config: Config, *, timeout: float = 10.0, unsubscribe_path: str = "/unsubscribe/") -> CheckResult:
+    """POST an RFC 8058 one-click request to the unsubscribe endpoint at base_url.
+
+    The probe carries a correctly signed token for a subscriber that does not exist, so it
+    unsubscribes nobody. Any answer but 405 or a 5xx means the endpoint takes POSTs.
+    """
+    token = issue_token(config.secret(), Purpose.UNSUBSCRIBE, "check-" + secrets.token_urlsafe(12))
+    url = config.base_url.rstrip("/") + unsubscribe_path + token
+    request = urllib.request.Request(url, data=b"List-Unsubscribe=One-Click", method="POST",
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    where = config.base_url.rstrip("/") + unsubscribe_path + "…"
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only: Config checks)
+            code = response.status
+    except urllib.error.HTTPError as exc:
+        code = exc.code
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return CheckResult("one-click", Status.NOT_CHECKED, f"{config.base_url} cannot be reached ({reason}); "
+                                                            "start the web app and run the check again")
+    if code == 405 or code >= 500:
+        return CheckResult("one-click", Status.FAIL, f"POST {where} answered HTTP {code}; mail clients' "
+                                                     "unsubscribe buttons will fail")
+    if not config.base_url.startswith("https://"):
+        return CheckResult("one-click", Status.WARN, f"POST {where} answered HTTP {code}, but base_url is not "
+                                                     "https://, which Gmail requires for one-click")
+    return CheckResult("one-click", Status.OK, f"POST {where} answered HTTP {code}")
+
+
+async def check_relay(config: Config) -> CheckResult:
+    """Connect to the relay as the sender would: TLS as configured, then the login."""
+    settings = config.smtp
+    where = f"{settings.host}:{settings.port}"
+    try:
+        client = await open_connection(settings)
+    except DeliveryError as exc:
+        return CheckResult("relay", Status.FAIL, str(exc))
+    try:
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError):  # the check is over; a rude goodbye changes nothing
+        client.close()
+    tls = {"implicit": "implicit TLS", "starttls": "STARTTLS"}.get(settings.tls, "no TLS")
+    auth = f"logged in as {settings.username}" if settings.username else "no login"
+    if settings.tls == "off":
+        return CheckResult("relay", Status.WARN, f"{where}: connected with {tls} and {auth} (fine for the local "
+                                                 "catcher only; a real relay needs TLS)")
+    return CheckResult("relay", Status.OK, f"{where}: {tls}, certificate verified, {auth}")
+
+
+def check_lint(config: Config, contents: Sequence[str]) -> list[CheckResult]:
+    """Lint each issue the content files make (as `newsletter preview` does): one result per issue.
+
+    An issue with lint errors, or content that cannot be read, FAILs; warnings only, WARN.
+    The subscribers' languages are not consulted here (`newsletter preview` does that).
+    """
+    if not contents:
+        return []
+    try:
+        issues = load_issues(contents)
+    except NewsletterError as exc:
+        return [CheckResult("lint", Status.FAIL, str(exc))]
+    results = []
+    for issue in issues:
+        try:
+            report = lint_issue(render_issue(config, issue))
+        except NewsletterError as exc:
+            results.append(CheckResult("lint", Status.FAIL, f"{issue.slug}: {exc}"))
+            continue
+        summary = f"{issue.slug} ({', '.join(issue.languages)}): " + "; ".join(report.format().splitlines())
+        status = Status.FAIL if report.errors else Status.WARN if report.warnings else Status.OK
+        results.append(CheckResult("lint", status, summary))
+    return results
+
+
+def run_checks(config: Config, *, lookup: TxtLookup | None = None, contents: Sequence[str] = (),
+               one_click: bool = True, relay: bool = True) -> list[CheckResult]:
+    """Every check, in the order the report prints them."""
+    results = check_dns(config, lookup or dns_lookup())
+    if one_click:
+        results.append(check_one_click(config))
+    if relay:
+        results.append(asyncio.run(check_relay(config)))
+    results.extend(check_lint(config, contents))
+    return results

@@ -1,0 +1,110 @@
+"""Every status the product knows, as `Enum`s: naming a status imports no store.
+
+The store keeps each one as a database enum (a native ENUM on PostgreSQL, a CHECK constraint
+on SQLite); each transition is one function of the concept that owns it (`people.consent`,
+`store.ledger`, `sending.campaigns`, `bounces.rules`).
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "SubscriberStatus",
+    "SubscriptionStatus",
+    "ConsentKind",
+    "Channel",
+    "SuppressionReason",
+    "CampaignStatus",
+    "OutboxStatus",
+    "BounceKind",
+]
+
+
+class SubscriberStatus(str, enum.Enum):
+    """Whether a person may be mailed at all (their subscriptions aside)."""
+
+    ACTIVE = "active"
+    #: Asked never to be mailed ("this wasn't me"), or an administrator blocked them.
+    BLOCKED = "blocked"
+    #: Hard-bounced or complained: suppressed.
+    SUPPRESSED = "suppressed"
+
+
+class SubscriptionStatus(str, enum.Enum):
+    """A person's standing on one list."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class ConsentKind(str, enum.Enum):
+    """What happened, in the append-only consent log."""
+
+    SIGNUP = "signup"
+    CONFIRMATION_SENT = "confirmation_sent"
+    CONFIRMED = "confirmed"
+    IMPORTED = "imported"
+    UNSUBSCRIBED = "unsubscribed"
+    PREFERENCES = "preferences"
+    BLOCKED = "blocked"
+    SUPPRESSED = "suppressed"
+
+
+class Channel(str, enum.Enum):
+    """How an event reached us."""
+
+    FORM = "form"
+    API = "api"
+    IMPORT = "import"
+    CLI = "cli"
+    LINK = "link"
+    ONE_CLICK = "one_click"
+    MAILTO = "mailto"
+    ADMIN = "admin"
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+
+
+class SuppressionReason(str, enum.Enum):
+    ERASED = "erased"
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCES = "soft_bounces"
+    COMPLAINT = "complaint"
+    BLOCKED = "blocked"
+    ADMIN = "admin"
+
+
+class CampaignStatus(str, enum.Enum):
+    DRAFT = "draft"
+    SENDING = "sending"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+class OutboxStatus(str, enum.Enum):
+    """A recipient's row in a campaign's ledger: queued -> sending -> sent | deferred | failed | skipped."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class BounceKind(str, enum.Enum):
+    """What a bounce or feedback report says about one recipient."""
+
+    #: Permanent failure (5.x.x, the address does not exist): suppressed at once.
+    HARD = "hard"
+    #: Temporary failure (4.x.x, mailbox full, policy): adds to the soft-bounce score.
+    SOFT = "soft"
+    #: `Action: delayed`: the MTA is still trying. Not a bounce; kept for the record.
+    DELAYED = "delayed"
+    #: An abuse report (ARF): unsubscribed and suppressed.
+    COMPLAINT = "complaint"
+    #: A report we could not attribute or understand (tampered VERP, unknown format).
+    UNKNOWN = "unknown"

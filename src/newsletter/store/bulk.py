@@ -1,0 +1,270 @@
+"""Set-based reads and writes of people, subscriptions and consent events, for bulk imports.
+
+The importer plans each batch in Python and calls a `BulkStore` a few times per batch, with
+plain tuples in the database's own form: one statement (or one COPY) per table and batch,
+its SQL text fixed, so the driver prepares it once. Each dialect uses its fastest means:
+
+    ====================  ==============================  ================================
+                          SQLite                          PostgreSQL
+    ====================  ==============================  ================================
+    look-up by keys       IN (?, …), up to 32,766 keys    = ANY(%s): one array parameter
+    new people's ids      max(id) + 1, … (under the       nextval() of the id sequence
+                          write lock BEGIN IMMEDIATE took)
+    inserts               multi-row INSERT … VALUES,      COPY … FROM STDIN
+                          CHECK constraints off meanwhile
+    ====================  ==============================  ================================
+
+Why multi-row statements and no CHECKs on SQLite: each statement execution has a fixed cost
+(opening a statement transaction), and SQLite 3.40 evaluates an enum column's
+`CHECK (status IN ('pending', 'active', …))` by building and clearing a temporary b-tree for
+every row; together they were three quarters of the instructions an import spent in SQLite
+(callgrind, docs/benchmarks.md). The enum values we insert are our own constants, converted by
+the column's own type, so the checks are switched off (`PRAGMA ignore_check_constraints`) only
+around these inserts, on this connection, and on again before anything else runs on it.
+
+Every method runs in the caller's transaction (the `Connection` given); nothing commits here.
+Table and column names are ours; values always travel as parameters, never in SQL text.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from itertools import chain
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Table, bindparam, select
+
+from ..statuses import Channel, ConsentKind, SubscriberStatus, SubscriptionStatus
+from . import ConsentEvent, Subscriber, Subscription
+
+__all__ = ["BulkStore", "KnownPerson"]
+
+#: Parameters per SQLite statement at most (SQLite's default limit since 3.32; older builds say
+#: less, and we ask).
+_SQLITE_VARIABLES = 32766
+#: Rows (or keys) per SQLite statement at most: a power of two. Fewer, larger statements hand
+#: the GIL to the reading thread less often (each time, getting it back can wait for a switch
+#: interval), but each compiled statement stays in the driver's cache.
+_MAX_ROWS = 1024
+#: SQLite page cache of an importing connection, in KiB (SQLite's default is 2 MiB).
+IMPORT_CACHE_KIB = 32 * 1024
+
+
+class KnownPerson(NamedTuple):
+    """A person already in the store, as the importer needs them."""
+
+    id: int
+    key: str
+    email: str
+    name: str
+    language: str
+    status: SubscriberStatus
+
+
+class BulkStore:
+    """Bulk statements over one connection (in its current transaction)."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.dialect = connection.dialect
+        self.postgres = self.dialect.name == "postgresql"
+        self._saved_cache: int | None = None
+        if not self.postgres:
+            driver = connection.connection.driver_connection
+            self._variables = min(_SQLITE_VARIABLES, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+
+    def db_value(self, column, value: Any) -> Any:  # noqa: ANN001
+        """`value` as the driver must receive it for `column` (what SQLAlchemy would bind)."""
+        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        return process(value) if process else value
+
+    # -- look-ups -----------------------------------------------------------------------------
+
+    def suppressed(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these address hashes are on the suppression list."""
+        return {h for (h,) in self._where_in("SELECT address_hash FROM suppressions WHERE address_hash", hashes)}
+
+    def people(self, emails: Sequence[str]) -> dict[str, KnownPerson]:
+        """The people with these (normalised) addresses, by address."""
+        rows = self._where_in("SELECT id, key, email, name, language, status FROM subscribers WHERE email", emails)
+        return {r[2]: KnownPerson(r[0], r[1], r[2], r[3], r[4], SubscriberStatus(r[5])) for r in rows}
+
+    def subscriptions(self, subscriber_ids: Sequence[int]) -> dict[int, dict[int, SubscriptionStatus]]:
+        """Each of these people's subscriptions: {subscriber id: {list id: status}}."""
+        current: dict[int, dict[int, SubscriptionStatus]] = {}
+        for sid, lid, status in self._where_in(
+                "SELECT subscriber_id, list_id, status FROM subscriptions WHERE subscriber_id", subscriber_ids):
+            current.setdefault(sid, {})[lid] = SubscriptionStatus(status)
+        return current
+
+    def confirmations_since(self, subscriber_ids: Sequence[int], since: datetime) -> dict[int, list[datetime]]:
+        """When each of these people was sent a confirmation mail after `since` (aware datetimes)."""
+        if not subscriber_ids:
+            return {}
+        E = ConsentEvent.__table__
+        statement = select(E.c.subscriber_id, E.c.at).where(
+            E.c.subscriber_id.in_(bindparam("ids", expanding=True)),
+            E.c.kind == ConsentKind.CONFIRMATION_SENT, E.c.at > since)
+        sent: dict[int, list[datetime]] = {}
+        chunk = 10_000 if self.postgres else self._variables
+        for start in range(0, len(subscriber_ids), chunk):
+            for sid, at in self.connection.execute(statement, {"ids": list(subscriber_ids[start:start + chunk])}):
+                sent.setdefault(sid, []).append(at if at.tzinfo else at.replace(tzinfo=since.tzinfo))
+        return sent
+
+    def _where_in(self, head: str, keys: Sequence[Any]) -> Iterable[tuple]:
+        """Rows of `head IN keys` (head ends with the column compared)."""
+        if not keys:
+            return []
+        if self.postgres:
+            return self.connection.exec_driver_sql(f"{head} = ANY(%s)", (list(keys),)).fetchall()
+        rows: list[tuple] = []
+        start = 0
+        for size in _sizes(len(keys), _largest_power_of_two(min(_MAX_ROWS, self._variables)), pad=True):
+            part = tuple(keys[start:start + size])
+            part += (part[-1],) * (size - len(part))  # padded with a repeat: the same answer, a cached statement
+            rows += self.connection.exec_driver_sql(f"{head} IN ({', '.join('?' * size)})", part).fetchall()
+            start += size
+        return rows
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def new_person_ids(self, n: int) -> list[int]:
+        """`n` ids for new people, not used by anyone else.
+
+        SQLite: the ids after the largest one, which nobody else can take before we commit
+        (the store's transactions begin IMMEDIATE, holding the write lock); a clash would still
+        be refused by the primary key. PostgreSQL: values of the table's id sequence.
+        """
+        if n == 0:
+            return []
+        if self.postgres:
+            return [i for (i,) in self.connection.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('subscribers', 'id')) FROM generate_series(1, %s)", (n,))]
+        (last,) = self.connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers").one()
+        return list(range(last + 1, last + 1 + n))
+
+    def insert_people(self, rows: list[tuple[int, str, str, str, str]], *, status: SubscriberStatus,
+                      at: datetime) -> None:
+        """New subscribers: rows of (id, key, email, name, language), all with `status`, created `at`."""
+        S = Subscriber.__table__
+        self._insert(S, ("id", "key", "email", "name", "language"), rows,
+                     {"status": status, "created_at": at, "updated_at": at})
+
+    def insert_subscriptions(self, rows: list[tuple[int, int]], *, status: SubscriptionStatus, at: datetime,
+                             confirmed_at: datetime | None) -> None:
+        """New subscriptions: rows of (subscriber id, list id), all alike otherwise."""
+        self._insert(Subscription.__table__, ("subscriber_id", "list_id"), rows,
+                     {"status": status, "created_at": at, "confirmed_at": confirmed_at})
+
+    def insert_events(self, rows: list[tuple[int, int | None]] | list[tuple[int, int | None, str]], *,
+                      kind: ConsentKind, channel: Channel, at: datetime, source: str, note: str | None = None) -> None:
+        """Consent-log lines: rows of (subscriber id, list id or None), or of (subscriber id, list id
+        or None, note) when each has its own note (then `note` is ignored); all alike otherwise."""
+        constants = {"kind": kind, "channel": channel, "at": at, "source": source}
+        columns: tuple[str, ...] = ("subscriber_id", "list_id")
+        if rows and len(rows[0]) == 3:
+            columns += ("note",)
+        else:
+            constants["note"] = note
+        self._insert(ConsentEvent.__table__, columns, rows, constants)
+
+    def activate(self, pairs: list[tuple[int, int]], at: datetime) -> None:
+        """Make these (subscriber id, list id) subscriptions active, confirmed `at`."""
+        if not pairs:
+            return
+        L = Subscription.__table__
+        status = self.db_value(L.c.status, SubscriptionStatus.ACTIVE)
+        at = self.db_value(L.c.confirmed_at, at)
+        mark = "%s" if self.postgres else "?"
+        self.connection.exec_driver_sql(
+            f"UPDATE subscriptions SET status = {mark}, confirmed_at = {mark} "
+            f"WHERE subscriber_id = {mark} AND list_id = {mark}",
+            [(status, at, sid, lid) for sid, lid in pairs])
+
+    def widen_cache(self) -> None:
+        """SQLite: let this connection keep IMPORT_CACHE_KIB of pages (until `restore_cache`).
+
+        An import's inserts land all over the address and key indexes; with SQLite's default
+        2 MiB they are read, evicted, spilled to the WAL and read again. Memory stays bounded.
+        """
+        if not self.postgres and self._saved_cache is None:
+            (self._saved_cache,) = self.connection.exec_driver_sql("PRAGMA cache_size").one()
+            self.connection.exec_driver_sql(f"PRAGMA cache_size = -{int(IMPORT_CACHE_KIB)}")
+
+    def restore_cache(self) -> None:
+        """Undo `widen_cache` (the connection goes back to its pool as it came)."""
+        if self._saved_cache is not None:
+            self.connection.exec_driver_sql(f"PRAGMA cache_size = {int(self._saved_cache)}")
+            self._saved_cache = None
+
+    @contextmanager
+    def own_values(self) -> Iterator[None]:
+        """A block whose INSERTs carry only values we made (SQLite: CHECK constraints off in it).
+
+        See the module docstring for why. PostgreSQL checks its native enums at no such cost,
+        so nothing changes there.
+        """
+        if self.postgres:
+            yield
+            return
+        # A flag pragma: SQLite re-prepares statements compiled under the other setting.
+        self.connection.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
+        try:
+            yield
+        finally:
+            self.connection.exec_driver_sql("PRAGMA ignore_check_constraints = OFF")
+
+    def _insert(self, table: Table, columns: tuple[str, ...], rows: list[tuple], constants: dict[str, Any]) -> None:
+        """Insert `rows` (values for `columns`, in the database's form) with `constants` in every row.
+
+        The constants are converted to the database's form here, once.
+        """
+        if not rows:
+            return
+        names = (*columns, *constants)
+        fixed = tuple(self.db_value(table.c[name], value) for name, value in constants.items())
+        if self.postgres:
+            cursor = self.connection.connection.driver_connection.cursor()
+            try:
+                with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row + fixed)
+            finally:
+                cursor.close()
+            return
+        # Many rows per statement, the constants bound once per statement.
+        head = (f"INSERT INTO {table.name} ({', '.join(names)}) "
+                f"SELECT {', '.join([f'column{i + 1}' for i in range(len(columns))] + ['?'] * len(fixed))} FROM (VALUES ")
+        group = f"({', '.join('?' * len(columns))})"
+        most = _largest_power_of_two(min(_MAX_ROWS, (self._variables - len(fixed)) // len(columns)))
+        start = 0
+        for size in _sizes(len(rows), most):
+            self.connection.exec_driver_sql(head + ", ".join([group] * size) + ")",
+                                            fixed + tuple(chain.from_iterable(rows[start:start + size])))
+            start += size
+
+
+def _largest_power_of_two(n: int) -> int:
+    return 1 << (n.bit_length() - 1)
+
+
+def _sizes(n: int, most: int, *, pad: bool = False) -> Iterator[int]:
+    """Statement sizes for `n` rows: `most` (a power of two) while they last, then the powers of
+    two that add up to the rest (or, with `pad`, the one power of two just above it).
+
+    So a statement text has one of a few sizes and the driver's statement cache (which keeps
+    the compiled statements, some of them large) holds a bounded number of them.
+    """
+    whole, rest = divmod(n, most)
+    yield from [most] * whole
+    if rest and pad:
+        yield 1 << (rest - 1).bit_length()
+        return
+    while rest:
+        size = _largest_power_of_two(rest)
+        yield size
+        rest -= size

@@ -1,0 +1,406 @@
+"""The ledger of a campaign: one row per (campaign, subscriber), and the moves between states.
+
+    queued ──claim──► sending ──record──► sent | failed | deferred | skipped
+      ▲                  │  ▲                               │
+      └──── release ─────┘  └── claim (when due) ───────────┘
+                         └── reclaim (claim of a dead or stale worker's rows)
+
+Every function takes the caller's session and runs in its transaction; the sender calls each
+in a transaction of its own, one per batch. Set-based statements throughout: rows are created
+with one INSERT … SELECT, claimed with one SELECT (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on
+SQLite the store's `BEGIN IMMEDIATE` serialises claimers) and two UPDATEs, and outcomes are
+written with one executemany.
+
+Consent is checked when a row is claimed, and again (`recheck_consent`) just before its
+message goes out: a subscriber who is no longer active, whose subscription to the campaign's
+list is no longer active, or whose address is suppressed is never sent to; their row becomes
+`skipped` with the reason. The sender holds the recheck's transaction open until the relay has
+the message's MAIL FROM (on PostgreSQL with the subscriber and subscription rows share-locked;
+on SQLite with the database's one write lock), so an unsubscribe either committed before the
+recheck — and the row is skipped — or commits after the message was begun.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from ..addresses import address_hash
+from ..statuses import OutboxStatus, SubscriberStatus, SubscriptionStatus
+from . import Campaign, OutboxRow, Subscriber, Subscription, Suppression
+
+__all__ = [
+    "ClaimedRow",
+    "Outcome",
+    "Counts",
+    "FailureLine",
+    "create_rows",
+    "claim_batch",
+    "recheck_consent",
+    "record_outcomes",
+    "release_rows",
+    "count_rows",
+    "next_due_at",
+    "requeue_rows",
+    "skip_remaining",
+    "list_failures",
+    "active_claims",
+]
+
+OUTBOX = OutboxRow.__table__
+#: Statuses that mean "not done yet": a campaign with any of these is not finished.
+OPEN_STATUSES = (OutboxStatus.QUEUED, OutboxStatus.SENDING, OutboxStatus.DEFERRED)
+
+
+class ClaimedRow(NamedTuple):
+    """A row this worker now holds (status `sending`), with what is needed to mail it."""
+
+    id: int
+    subscriber_id: int
+    email: str
+    name: str
+    key: str
+    language: str
+    attempts: int
+
+
+class Outcome(NamedTuple):
+    """What happened to one claimed row. `status` is sent, deferred, failed or queued (released)."""
+
+    row_id: int
+    status: OutboxStatus
+    reply: str | None
+    message_id: str | None = None
+    next_attempt_at: datetime | None = None
+    #: A permanent refusal of the address (5xx at RCPT): the caller suppresses it.
+    hard_bounce_email: str | None = None
+    #: Whether the relay was given the message (counts as an attempt).
+    attempted: bool = True
+
+
+class Counts(NamedTuple):
+    queued: int = 0
+    sending: int = 0
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self)
+
+    @property
+    def open(self) -> int:
+        """Rows not yet in a final state."""
+        return self.queued + self.sending + self.deferred
+
+
+class FailureLine(NamedTuple):
+    email: str | None
+    status: OutboxStatus
+    attempts: int
+    reply: str | None
+    updated_at: datetime | None
+
+
+def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str] | Mapping[str, str],
+                default_language: str, now: datetime) -> int:
+    """Queue one row per active, confirmed subscriber of the campaign's list (one statement).
+
+    Idempotent: subscribers who already have a row are left alone. A row's language is the
+    variant the subscriber gets: `languages` maps a subscriber's language to it (a sequence
+    maps each language to itself); anyone else gets `default_language`. Returns rows added.
+    """
+    existing = select(OutboxRow.id).where(OutboxRow.campaign_id == campaign.id,
+                                          OutboxRow.subscriber_id == Subscriber.id).exists()
+    mapping = dict(languages) if isinstance(languages, Mapping) else {lang: lang for lang in languages}
+    language = case(*[(Subscriber.language == reader, literal(variant)) for reader, variant in mapping.items()],
+                    else_=literal(default_language)) if mapping else literal(default_language)
+    source = (
+        select(literal(campaign.id), Subscriber.id, cast(literal(OutboxStatus.QUEUED.value), OutboxRow.status.type),
+               language, literal(0),
+               literal(now, OutboxRow.updated_at.type))
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .where(Subscription.list_id == campaign.list_id, Subscription.status == SubscriptionStatus.ACTIVE,
+               Subscriber.status == SubscriberStatus.ACTIVE, ~existing)
+        .order_by(Subscriber.id)
+    )
+    stmt = insert(OUTBOX).from_select(
+        ["campaign_id", "subscriber_id", "status", "language", "attempts", "updated_at"], source)
+    count = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.campaign_id == campaign.id)
+    before = session.scalar(count) or 0
+    session.execute(stmt)
+    # Counted rather than read from rowcount, which psycopg does not report for INSERT … SELECT.
+    return (session.scalar(count) or 0) - before
+
+
+def _skip_reason(subscriber_status, subscription_status, email, suppressed: set[str]) -> str | None:
+    if email is None:
+        return "the subscriber was erased"
+    if subscriber_status != SubscriberStatus.ACTIVE:
+        return f"the subscriber is {SubscriberStatus(subscriber_status).value}"
+    if subscription_status is None:
+        return "not subscribed to the list"
+    if subscription_status != SubscriptionStatus.ACTIVE:
+        return f"the subscription is {SubscriptionStatus(subscription_status).value}"
+    if address_hash(email) in suppressed:
+        return "the address is suppressed"
+    return None
+
+
+def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int, now: datetime,
+                stale_before: datetime, dead_workers: Collection[str] = ()) -> tuple[list[ClaimedRow], int]:
+    """Take up to `limit` rows to send: queued ones, deferred ones that are due, and `sending`
+    ones whose worker is dead (named in `dead_workers`) or whose claim is older than `stale_before`.
+
+    Consent is re-checked for each; rows that fail it become `skipped` with the reason. Returns
+    (rows now held by `worker` in status `sending`, number skipped). Takes row locks on
+    PostgreSQL (skipping rows other workers hold); call in a short transaction of its own.
+    """
+    o, s, sub = OutboxRow, Subscriber, Subscription
+    base = (
+        select(o.id, o.subscriber_id, o.language, o.attempts, s.email, s.name, s.key, s.status, sub.status)
+        .select_from(o)
+        .outerjoin(s, s.id == o.subscriber_id)
+        .outerjoin(sub, and_(sub.subscriber_id == o.subscriber_id, sub.list_id == campaign.list_id))
+        .where(o.campaign_id == campaign.id)
+    )
+    reclaim = o.claimed_at < stale_before
+    if dead_workers:
+        reclaim = or_(reclaim, o.claimed_by.in_(list(dead_workers)))
+    conditions = [
+        and_(o.status == OutboxStatus.SENDING, reclaim),
+        and_(o.status == OutboxStatus.DEFERRED, o.next_attempt_at <= now),
+        o.status == OutboxStatus.QUEUED,
+    ]
+    found: list = []
+    for condition in conditions:
+        if len(found) >= limit:
+            break
+        query = base.where(condition).limit(limit - len(found))
+        if session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(of=o, skip_locked=True)
+        else:
+            # In the claim index's order (campaign, status, next_attempt_at, id): no sort of
+            # every open row per claim, which made a claim cost grow with the list.
+            query = query.order_by(o.next_attempt_at, o.id)
+        found.extend(session.execute(query).all())
+    if not found:
+        return [], 0
+    emails = [r[4] for r in found if r[4] is not None]
+    suppressed: set[str] = set()
+    if emails:
+        hashes = [address_hash(e) for e in emails]
+        for i in range(0, len(hashes), 500):
+            suppressed.update(session.scalars(
+                select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes[i:i + 500]))))
+    claimed: list[ClaimedRow] = []
+    skipped: list[dict] = []
+    for row_id, subscriber_id, language, attempts, email, name, key, s_status, sub_status in found:
+        reason = _skip_reason(s_status, sub_status, email, suppressed)
+        if reason:
+            skipped.append({"b_id": row_id, "b_reply": "skipped: " + reason})
+        else:
+            claimed.append(ClaimedRow(row_id, subscriber_id, email, name or "", key, language or "", attempts))
+    if claimed:
+        ids = [r.id for r in claimed]
+        for i in range(0, len(ids), 500):
+            session.execute(
+                update(OUTBOX).where(OUTBOX.c.id.in_(ids[i:i + 500]))
+                .values(status=OutboxStatus.SENDING, claimed_by=worker, claimed_at=now, updated_at=now)
+            )
+    if skipped:
+        session.connection().execute(
+            update(OUTBOX).where(OUTBOX.c.id == bindparam("b_id"))
+            .values(status=OutboxStatus.SKIPPED, last_reply=bindparam("b_reply"), claimed_by=None, updated_at=now),
+            skipped,
+        )
+    return claimed, len(skipped)
+
+
+def _recheck_statements():
+    s, sub = Subscriber.__table__, Subscription.__table__
+    query = (
+        select(OUTBOX.c.id, s.c.status, sub.c.status, s.c.email)
+        .select_from(OUTBOX.join(s, s.c.id == OUTBOX.c.subscriber_id)
+                     .join(sub, and_(sub.c.subscriber_id == OUTBOX.c.subscriber_id,
+                                     sub.c.list_id == bindparam("b_list"))))
+        .where(OUTBOX.c.id.in_(bindparam("b_ids", expanding=True)))
+    )
+    skip = (update(OUTBOX)
+            .where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.claimed_by == bindparam("b_worker"),
+                   OUTBOX.c.status == OutboxStatus.SENDING)
+            .values(status=OutboxStatus.SKIPPED, last_reply=bindparam("b_reply"), claimed_by=None,
+                    updated_at=bindparam("b_now", type_=OUTBOX.c.updated_at.type)))
+    return query, query.with_for_update(read=True, of=[s, sub]), skip
+
+
+# Built once: the gate runs them for every few messages.
+_RECHECK, _RECHECK_LOCKING, _SKIP = _recheck_statements()
+
+
+def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
+                    now: datetime) -> dict[int, str]:
+    """Check consent again for rows `worker` holds, in one query; skip those that fail it.
+
+    Looks at the subscriber's and the subscription's status: every way an address stops being
+    mailable changes one of them in the same transaction (unsubscribe, `consent.suppress` for
+    bounces, complaints and blocks, erasure). The suppression list itself is read at claim time.
+    Returns {row id: reason} for the rows now `skipped`. On PostgreSQL the subscriber and
+    subscription rows are share-locked until the caller's transaction ends, so an unsubscribe
+    (an UPDATE of those rows) waits for it; on SQLite the caller's transaction holds the write
+    lock. Either way a change that commits after this call is ordered after the transaction.
+    """
+    if not rows:
+        return {}
+    query = _RECHECK_LOCKING if conn.dialect.name == "postgresql" else _RECHECK
+    found = {r[0]: r for r in conn.execute(query, {"b_list": list_id, "b_ids": [r.id for r in rows]})}
+    skipped: dict[int, str] = {}
+    for row in rows:
+        hit = found.get(row.id)
+        reason = ("the subscriber was erased or is not subscribed to the list" if hit is None
+                  else _skip_reason(hit[1], hit[2], hit[3], frozenset()))
+        if reason:
+            skipped[row.id] = "skipped: " + reason
+    if skipped:
+        conn.execute(_SKIP, [{"b_id": row_id, "b_reply": reason, "b_worker": worker, "b_now": now}
+                             for row_id, reason in skipped.items()])
+    return skipped
+
+
+# Built once: the sender runs it many times a second, and building it is most of its cost.
+_RECORD = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.claimed_by == bindparam("b_worker"),
+           OUTBOX.c.status == OutboxStatus.SENDING)
+    .values(
+        status=bindparam("b_status"),
+        last_reply=func.coalesce(bindparam("b_reply"), OUTBOX.c.last_reply),
+        message_id=func.coalesce(bindparam("b_mid"), OUTBOX.c.message_id),
+        next_attempt_at=bindparam("b_next", type_=OUTBOX.c.next_attempt_at.type),
+        sent_at=func.coalesce(bindparam("b_sent", type_=OUTBOX.c.sent_at.type), OUTBOX.c.sent_at),
+        attempts=OUTBOX.c.attempts + bindparam("b_inc"),
+        claimed_by=None,
+        updated_at=bindparam("b_now", type_=OUTBOX.c.updated_at.type),
+    )
+)
+
+
+def record_outcomes(session: Session | Connection, worker: str, outcomes: Iterable[Outcome], *, now: datetime) -> int:
+    """Write what happened to rows `worker` holds, in one statement; returns rows written.
+
+    A row is only written while `worker` still holds it (status `sending`, claimed by it), so a
+    worker whose claim was taken over cannot overwrite the new holder's result. Takes a session
+    or, cheaper for the sender's many small writes, a connection in a transaction. Sent rows get
+    `sent_at`; every attempted row's `attempts` goes up by one.
+    """
+    params = [
+        {
+            "b_id": oc.row_id,
+            "b_status": oc.status.value,
+            "b_reply": oc.reply,
+            "b_mid": oc.message_id,
+            "b_next": oc.next_attempt_at,
+            "b_sent": now if oc.status is OutboxStatus.SENT else None,
+            "b_inc": 1 if oc.attempted else 0,
+            "b_worker": worker,
+            "b_now": now,
+        }
+        for oc in outcomes
+    ]
+    if not params:
+        return 0
+    conn = session.connection() if isinstance(session, Session) else session
+    result = conn.execute(_RECORD, params)
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(params)
+
+
+def release_rows(session: Session, worker: str, row_ids: Sequence[int], *, now: datetime,
+                 status: OutboxStatus = OutboxStatus.QUEUED, reason: str | None = None) -> int:
+    """Give back rows `worker` holds but did not send (to `queued`, or `skipped` with a reason)."""
+    total = 0
+    for i in range(0, len(row_ids), 500):
+        values = dict(status=status, claimed_by=None, updated_at=now)
+        if reason:
+            values["last_reply"] = reason
+        total += session.execute(
+            update(OUTBOX).where(OUTBOX.c.id.in_(list(row_ids[i:i + 500])), OUTBOX.c.claimed_by == worker,
+                                 OUTBOX.c.status == OutboxStatus.SENDING).values(**values)
+        ).rowcount or 0
+    return total
+
+
+def count_rows(session: Session, campaign_id: int) -> Counts:
+    """How many of the campaign's rows are in each state."""
+    rows = session.execute(
+        select(OutboxRow.status, func.count()).where(OutboxRow.campaign_id == campaign_id).group_by(OutboxRow.status)
+    ).all()
+    by_status = {OutboxStatus(status).value: n for status, n in rows}
+    return Counts(**{field: by_status.get(field, 0) for field in Counts._fields})
+
+
+def next_due_at(session: Session, campaign_id: int) -> datetime | None:
+    """When the earliest deferred row is due again (None when none is deferred)."""
+    return session.scalar(
+        select(func.min(OutboxRow.next_attempt_at))
+        .where(OutboxRow.campaign_id == campaign_id, OutboxRow.status == OutboxStatus.DEFERRED)
+    )
+
+
+def requeue_rows(session: Session, campaign_id: int, statuses: Sequence[OutboxStatus], *, now: datetime) -> int:
+    """Put rows in `statuses` back to `queued` (for `campaign retry`); returns how many."""
+    return session.execute(
+        update(OUTBOX).where(OUTBOX.c.campaign_id == campaign_id, OUTBOX.c.status.in_(list(statuses)))
+        .values(status=OutboxStatus.QUEUED, next_attempt_at=None, claimed_by=None, updated_at=now)
+    ).rowcount or 0
+
+
+def skip_remaining(session: Session, campaign_id: int, reason: str, *, now: datetime) -> int:
+    """Mark every queued or deferred row skipped with `reason` (cancelling); returns how many."""
+    return session.execute(
+        update(OUTBOX).where(OUTBOX.c.campaign_id == campaign_id,
+                             OUTBOX.c.status.in_([OutboxStatus.QUEUED, OutboxStatus.DEFERRED]))
+        .values(status=OutboxStatus.SKIPPED, last_reply=reason, next_attempt_at=None, updated_at=now)
+    ).rowcount or 0
+
+
+def list_failures(session: Session, campaign_id: int, *, limit: int | None = None) -> list[FailureLine]:
+    """Who did not get the mail and why: failed, deferred and skipped rows, by address."""
+    query = (
+        select(Subscriber.email, OutboxRow.status, OutboxRow.attempts, OutboxRow.last_reply, OutboxRow.updated_at)
+        .select_from(OutboxRow)
+        .outerjoin(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
+        .where(OutboxRow.campaign_id == campaign_id,
+               OutboxRow.status.in_([OutboxStatus.FAILED, OutboxStatus.DEFERRED, OutboxStatus.SKIPPED]))
+        .order_by(OutboxRow.status, Subscriber.email)
+    )
+    if limit:
+        query = query.limit(limit)
+    return [FailureLine(e, OutboxStatus(st), a, r, u) for e, st, a, r, u in session.execute(query)]
+
+
+def active_claims(session: Session, campaign_id: int) -> dict[str, int]:
+    """Rows in `sending`, by the worker holding them."""
+    rows = session.execute(
+        select(OutboxRow.claimed_by, func.count())
+        .where(OutboxRow.campaign_id == campaign_id, OutboxRow.status == OutboxStatus.SENDING)
+        .group_by(OutboxRow.claimed_by)
+    ).all()
+    return {worker or "?": n for worker, n in rows}

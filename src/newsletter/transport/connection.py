@@ -1,0 +1,305 @@
+"""One message over one reused SMTP connection, and what the relay's reply means.
+
+`SmtpConnection.deliver(sender, recipient, data)` runs MAIL, RCPT and DATA and returns the
+relay's answer as a `Reply` (data, never an exception: a refused recipient is an outcome);
+`classify_reply` turns a reply into a `Verdict` by the rules of RFC 5321 and the sender:
+
+    2xx after the final dot           SENT
+    421 anywhere, or connection lost  DEFER + reconnect (the message was not accepted)
+    4xx (450, 451, 452, …)            DEFER (retried with backoff until the campaign expires)
+    552 at RCPT                       DEFER (mailbox full is temporary, RFC 5321 §4.5.3.1.10)
+    other 5xx at RCPT                 BOUNCE (failed, hard bounce: the address is suppressed)
+    5xx at DATA or after the dot      FAIL (this message only)
+    5xx at MAIL, 530/535 anywhere     RELAY (the relay refuses us: pause the campaign)
+
+aiosmtplib opens the connection (TLS, EHLO, AUTH: `smtp.open_connection`); then this module
+takes the transport over and speaks the mail transaction itself, because aiosmtplib has no
+PIPELINING (RFC 2920): when the relay offers it, MAIL, RCPT and DATA go out in one write and
+their three replies are read in order — one round trip instead of three, and the first failing
+reply is the one that counts (a 550 at RCPT is followed by the relay's 503/554 to DATA, which
+only says there was no recipient). Relays without PIPELINING get one command at a time.
+
+Timeouts follow RFC 5321 §4.5.3.2: 5 minutes for MAIL and RCPT, and 10 minutes for the reply
+to the final dot — a shorter one there makes duplicates, since the relay may be delivering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+from collections import deque
+from typing import NamedTuple, Protocol
+
+import aiosmtplib
+
+from ..config import SmtpSettings
+from .smtp import open_connection
+
+__all__ = ["Stage", "Reply", "Verdict", "classify_reply", "SmtpConnection", "open_smtp",
+           "COMMAND_TIMEOUT", "DATA_TIMEOUT"]
+
+COMMAND_TIMEOUT = 300.0
+DATA_TIMEOUT = 600.0
+_AUTH_CODES = frozenset({530, 534, 535, 538})
+#: A reply longer than this (bytes) is not SMTP; the connection is dropped.
+_MAX_REPLY = 64 * 1024
+#: What an address may not carry into a command line (CR/LF would inject a command).
+_UNSAFE_ADDRESS = re.compile(r"[\x00-\x20\x7f<>]")
+_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
+
+
+class Stage(str, enum.Enum):
+    MAIL = "MAIL"
+    RCPT = "RCPT"
+    DATA = "DATA"
+    CONNECTION = "connection"
+
+
+class Reply(NamedTuple):
+    code: int
+    text: str
+    stage: Stage
+
+    def describe(self) -> str:
+        if self.stage is Stage.CONNECTION:
+            return f"connection lost: {self.text}"
+        return f"{self.code} {self.text} (at {self.stage.value})".strip()
+
+
+class Verdict(str, enum.Enum):
+    SENT = "sent"
+    DEFER = "defer"
+    DEFER_RECONNECT = "defer_reconnect"
+    BOUNCE = "bounce"
+    FAIL = "fail"
+    RELAY = "relay"
+
+
+def classify_reply(reply: Reply) -> Verdict:
+    """What a reply means for the message and the connection (see the module docstring)."""
+    code = reply.code
+    if reply.stage is Stage.CONNECTION or code == 421:
+        return Verdict.DEFER_RECONNECT
+    if 200 <= code < 300:
+        return Verdict.SENT if reply.stage is Stage.DATA else Verdict.DEFER
+    if code in _AUTH_CODES:
+        return Verdict.RELAY
+    if 400 <= code < 500:
+        return Verdict.DEFER
+    if reply.stage is Stage.MAIL:
+        return Verdict.RELAY
+    if reply.stage is Stage.RCPT:
+        return Verdict.DEFER if code == 552 else Verdict.BOUNCE
+    return Verdict.FAIL
+
+
+class Gate(Protocol):
+    """What `deliver` tells and waits for around a message (see `send.Sender`)."""
+
+    def mail_began(self) -> None: ...
+
+    async def wait_committed(self) -> None: ...
+
+
+class _Lost(Exception):
+    """The connection is gone (closed, reset, timed out, or spoke something that is not SMTP)."""
+
+
+class _ReplyReader(asyncio.Protocol):
+    """The protocol on a taken-over transport: parses every complete reply as it arrives and
+    queues it, so several replies may be outstanding at once (pipelining)."""
+
+    def __init__(self, transport: asyncio.Transport):
+        self.transport = transport
+        self.buffer = bytearray()
+        self.lines: list[bytes] = []
+        self.replies: deque[tuple[int, str]] = deque()
+        self.waiter: asyncio.Future | None = None
+        self.lost: str | None = None
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", start)) >= 0:
+            line = bytes(buffer[start:end + 1])
+            start = end + 1
+            if not line[:3].isdigit():
+                self._fail(f"the relay sent something that is not an SMTP reply: {line[:80]!r}")
+                return
+            self.lines.append(line)
+            if line[3:4] != b"-":
+                text = "\n".join(l[4:].strip().decode("utf-8", "surrogateescape") for l in self.lines)
+                self.replies.append((int(line[:3]), text))
+                self.lines = []
+        del buffer[:start]
+        if len(buffer) + sum(map(len, self.lines)) > _MAX_REPLY:
+            self._fail("the relay's reply is too long")
+            return
+        self._wake()
+
+    def _fail(self, why: str) -> None:
+        self.lost = self.lost or why
+        self.transport.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def eof_received(self) -> bool:
+        self.lost = self.lost or "the relay closed the connection"
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = self.lost or (f"{type(exc).__name__}: {exc}" if exc else "the relay closed the connection")
+        self._wake()
+
+    def _timed_out(self) -> None:
+        self._fail("no reply in time")
+
+    async def read(self, timeout: float) -> tuple[int, str]:
+        """The next reply (code, text); raises _Lost."""
+        if self.replies:
+            return self.replies.popleft()
+        if self.lost:
+            raise _Lost(self.lost)
+        loop = asyncio.get_running_loop()
+        self.waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._timed_out)
+        try:
+            await self.waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+        if self.replies:
+            return self.replies.popleft()
+        raise _Lost(self.lost or "the relay closed the connection")
+
+    def write(self, data: bytes) -> None:
+        if self.lost or self.transport.is_closing():
+            raise _Lost(self.lost or "the connection is closed")
+        self.transport.write(data)
+
+
+class SmtpConnection:
+    """An open, authenticated relay connection used for many messages in turn.
+
+    Built from an aiosmtplib client just after connect/TLS/EHLO/AUTH; the client is not used
+    again (its transport now belongs to this object).
+    """
+
+    def __init__(self, client: aiosmtplib.SMTP, *, command_timeout: float = COMMAND_TIMEOUT,
+                 data_timeout: float = DATA_TIMEOUT):
+        self.command_timeout = command_timeout
+        self.data_timeout = data_timeout
+        self.pipelining = client.supports_extension("pipelining")
+        self.smtputf8 = client.supports_extension("smtputf8")
+        transport = client.protocol.transport if client.protocol else None
+        if transport is None or transport.is_closing():
+            raise aiosmtplib.SMTPServerDisconnected("the connection closed before it could be used")
+        self._reader = _ReplyReader(transport)
+        transport.set_protocol(self._reader)
+
+    @property
+    def usable(self) -> bool:
+        """False once the connection is lost or closed: open another."""
+        return self._reader.lost is None and not self._reader.transport.is_closing()
+
+    async def _reset(self) -> None:
+        """End a failed transaction (RSET) so the next MAIL is not refused as nested."""
+        try:
+            self._reader.write(b"RSET\r\n")
+            await self._reader.read(self.command_timeout)
+        except _Lost:
+            pass
+
+    async def deliver(self, sender: str, recipient: str, data: bytes, *, crlf: bool = False,
+                      gate: Gate | None = None) -> Reply:
+        """Send one message to one recipient; the relay's answer, or a CONNECTION reply.
+
+        `data` is the message as it goes on the wire; `crlf=True` vouches that its line ends
+        are all CRLF (as `MailSkeleton.render` guarantees), which saves normalising it. A `gate`
+        is told when MAIL FROM has been written (or the attempt ended), and is waited
+        for before the message's data goes out; if waiting raises, the message is abandoned
+        (the connection is closed, so the relay discards it) and a CONNECTION reply returned.
+        """
+        try:
+            return await self._deliver(sender, recipient, data, crlf, gate)
+        finally:
+            if gate is not None:
+                gate.mail_began()
+
+    async def _deliver(self, sender: str, recipient: str, data: bytes, crlf: bool, gate: Gate | None) -> Reply:
+        if _UNSAFE_ADDRESS.search(sender) or _UNSAFE_ADDRESS.search(recipient):
+            return Reply(553, "the address contains characters an SMTP command cannot carry", Stage.DATA)
+        utf8 = not (sender + recipient).isascii()
+        if utf8 and not self.smtputf8:
+            return Reply(553, "the address is not ASCII and the relay does not offer SMTPUTF8", Stage.DATA)
+        reader = self._reader
+        commands = (
+            (Stage.MAIL, f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n".encode()),
+            (Stage.RCPT, f"RCPT TO:<{recipient}>\r\n".encode()),
+            (Stage.DATA, b"DATA\r\n"),
+        )
+        stage = Stage.MAIL
+        try:
+            if self.pipelining:
+                reader.write(b"".join(command for _, command in commands))
+            failure: Reply | None = None
+            for stage, command in commands:
+                if not self.pipelining:
+                    if failure:
+                        break
+                    reader.write(command)
+                if gate is not None and stage is Stage.MAIL:
+                    gate.mail_began()  # MAIL FROM is on its way: the message has begun
+                code, text = await reader.read(self.command_timeout)
+                if code == 421:  # the relay is closing: what failed first still counts
+                    reader.transport.close()
+                    return failure or Reply(code, text, stage)
+                if failure is None and not (code == 354 if stage is Stage.DATA else 200 <= code < 300):
+                    failure = Reply(code, text, stage)
+                elif failure is not None and stage is Stage.DATA and code == 354:
+                    # DATA accepted although nothing else was: end the empty message at once.
+                    reader.write(b".\r\n")
+                    await reader.read(self.data_timeout)
+            if failure is not None:
+                await self._reset()
+                return failure
+            if gate is not None:
+                try:
+                    await gate.wait_committed()
+                except Exception as exc:
+                    reader.transport.close()
+                    return Reply(0, f"not sent: {exc}", Stage.CONNECTION)
+            if not crlf:
+                data = _LINE_ENDS.sub(b"\r\n", data)
+            payload = data.replace(b"\r\n.", b"\r\n..")
+            if payload.startswith(b"."):
+                payload = b"." + payload
+            reader.write(payload + (b".\r\n" if payload.endswith(b"\r\n") else b"\r\n.\r\n"))
+            code, text = await reader.read(self.data_timeout)
+            if code == 421:
+                reader.transport.close()
+            return Reply(code, text, Stage.DATA)
+        except _Lost as exc:
+            reader.transport.close()
+            return Reply(0, str(exc), Stage.CONNECTION)
+
+    async def close(self) -> None:
+        """QUIT (briefly waiting for the answer) and close."""
+        reader = self._reader
+        if self.usable:
+            try:
+                reader.write(b"QUIT\r\n")
+                await reader.read(10)
+            except _Lost:
+                pass
+        reader.transport.close()
+
+
+async def open_smtp(settings: SmtpSettings) -> SmtpConnection:
+    """A connection to the configured relay; raises DeliveryError (see `smtp.open_connection`)."""
+    return SmtpConnection(await open_connection(settings))

@@ -1,0 +1,120 @@
+"""Opening SMTP connections to the configured relay (aiosmtplib), with TLS and authentication.
+
+One place decides how we connect: implicit TLS, required STARTTLS or (explicitly) none;
+certificates verified; RFC 5321 timeouts. Failures that make the relay unusable raise
+`DeliveryError`; a refused recipient is reported as data by the caller's send.
+"""
+
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from ..config import SmtpSettings
+from ..errors import DeliveryError
+
+__all__ = ["open_connection", "send_one", "send_bytes", "wire_form"]
+
+
+async def open_connection(settings: SmtpSettings, *, local_hostname: str | None = None) -> aiosmtplib.SMTP:
+    """A connected, authenticated client. Raises DeliveryError saying what failed and what to do."""
+    client = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=settings.port,
+        use_tls=settings.tls == "implicit",
+        start_tls=False,
+        timeout=settings.timeout,
+        local_hostname=local_hostname,
+    )
+    where = f"{settings.host}:{settings.port}"
+    try:
+        await client.connect()
+        if settings.tls == "starttls":
+            await client.ehlo()  # the extensions are known only after EHLO
+            if not client.supports_extension("starttls"):
+                await client.quit()
+                raise DeliveryError(
+                    f"the relay {where} does not offer STARTTLS, which this configuration requires; "
+                    "use smtps:// or, on a trusted network only, add ?starttls=off to smtp_url"
+                )
+            await client.starttls()
+        if settings.username:
+            await client.login(settings.username, settings.password or "")
+        if client.is_ehlo_or_helo_needed:  # the extensions (PIPELINING, SMTPUTF8) are known after EHLO
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
+    except DeliveryError:
+        raise
+    except ssl.SSLCertVerificationError as exc:
+        client.close()
+        raise DeliveryError(_unverified(where, exc)) from None
+    except aiosmtplib.SMTPAuthenticationError as exc:
+        client.close()
+        raise DeliveryError(
+            f"the relay {where} refused the login for {settings.username!r} ({exc.code} {exc.message.strip()}); "
+            "check NEWSLETTER_SMTP_PASSWORD",
+            code=exc.code,
+        ) from None
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        client.close()
+        if isinstance(exc.__cause__ or exc.__context__, ssl.SSLCertVerificationError):
+            raise DeliveryError(_unverified(where, exc.__cause__ or exc.__context__)) from None
+        raise DeliveryError(f"cannot reach the relay {where}: {exc}; is it running?") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        client.close()
+        raise DeliveryError(f"the relay {where} answered {exc.code} {exc.message.strip()}", code=exc.code) from None
+    return client
+
+
+def _unverified(where: str, exc: BaseException) -> str:
+    reason = getattr(exc, "verify_message", None) or str(exc)
+    return (f"the relay {where} presented a TLS certificate that cannot be verified ({reason}); "
+            "check the host name in smtp_url, or if the relay uses a private CA, point SSL_CERT_FILE at it")
+
+
+def wire_form(message: EmailMessage, *, sender: str | None = None) -> tuple[str, list[str], bytes]:
+    """(envelope sender, recipients, bytes) for `client.sendmail`.
+
+    Serialised here with the message's own policy: aiosmtplib's `send_message` would re-fold
+    the headers with `email.policy.SMTP` and undo what our policy does (`message.MailPolicy`).
+    """
+    recipients = [a.addr_spec for field in ("To", "Cc") for a in getattr(message[field], "addresses", ())]
+    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    return sender or message["From"].addresses[0].addr_spec, recipients, data
+
+
+async def send_one(settings: SmtpSettings, message: EmailMessage, *, sender: str | None = None) -> None:
+    """Deliver one message (transactional mail such as a confirmation) on its own connection.
+
+    Raises DeliveryError if the relay cannot be used or refuses the message.
+    """
+    await send_bytes(settings, *wire_form(message, sender=sender))
+
+
+async def send_bytes(settings: SmtpSettings, sender: str, recipients: list[str], data: bytes) -> None:
+    """Deliver one finished message (bytes as they go on the wire) on its own connection.
+
+    Raises DeliveryError if the relay cannot be used or refuses the message.
+    """
+    client = await open_connection(settings)
+    try:
+        errors, _reply = await client.sendmail(sender, recipients, data)
+        if errors:
+            detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in errors.items())
+            raise DeliveryError(f"the relay refused: {detail}")
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        detail = "; ".join(f"{e.recipient}: {e.code} {e.message}" for e in exc.recipients)
+        raise DeliveryError(f"the relay refused the recipient: {detail}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise DeliveryError(f"the relay answered {exc.code} {exc.message.strip()}", code=exc.code) from None
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        raise DeliveryError(f"the relay dropped the connection: {exc}") from None
+    finally:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
