@@ -36,7 +36,8 @@ from newsletter.mail.compose import RenderedMail
 from newsletter.mail.personalise import Field, marker
 from newsletter.people import lists
 from newsletter.sending import campaigns
-from newsletter.sending.sender import Sender, SendOptions, build_skeletons, run_sending
+from newsletter.sending.messages import build_skeletons
+from newsletter.sending.sender import Sender, SendOptions, run_sending
 from newsletter.statuses import SubscriberStatus, SubscriptionStatus
 from newsletter.store import MailingList, Subscriber, Subscription, open_store
 

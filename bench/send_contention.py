@@ -26,7 +26,8 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-from newsletter.sending.sender import Sender, SendOptions, build_skeletons, run_sending
+from newsletter.sending.messages import build_skeletons
+from newsletter.sending.sender import Sender, SendOptions, run_sending
 from newsletter.store import open_store
 
 _spec = importlib.util.spec_from_file_location("bench_send", Path(__file__).with_name("send.py"))

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_send import variants  # noqa: E402
 
 from newsletter.config import Config  # noqa: E402
-from newsletter.sending.sender import Sender, SendOptions, build_skeletons  # noqa: E402
+from newsletter.sending.messages import build_skeletons  # noqa: E402
+from newsletter.sending.sender import Sender, SendOptions  # noqa: E402
 from newsletter.store import open_store  # noqa: E402
 
 

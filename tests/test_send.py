@@ -21,7 +21,8 @@ from newsletter.mail.personalise import Field, marker
 from newsletter.people import consent
 from newsletter.sending import campaigns
 from newsletter.sending.pacing import Pace
-from newsletter.sending.sender import Sender, SendOptions, build_skeletons, send_test
+from newsletter.sending.messages import build_skeletons, send_test
+from newsletter.sending.sender import Sender, SendOptions
 from newsletter.statuses import CampaignStatus, OutboxStatus, SubscriberStatus
 from newsletter.store import OutboxRow, Subscriber
 from newsletter.transport.connection import Reply, Stage, Verdict, classify_reply

@@ -22,7 +22,8 @@ from newsletter.installation import utc_now
 from newsletter.people import consent
 from newsletter.people.consent import ConsentContext
 from newsletter.sending import campaigns
-from newsletter.sending.sender import Sender, SendOptions, build_skeletons
+from newsletter.sending.messages import build_skeletons
+from newsletter.sending.sender import Sender, SendOptions
 from newsletter.statuses import CampaignStatus, Channel, OutboxStatus
 from newsletter.store import OutboxRow, Subscriber
 

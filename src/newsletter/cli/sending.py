@@ -16,14 +16,9 @@ from ..mail.content import load_issue
 from ..mail.lint import lint_issue
 from ..sending import campaigns as campaigns_lib
 from ..sending.pacing import Pace
-from ..sending.sender import (
-    Progress,
-    SendOptions,
-    plan_send,
-    run_sending,
-    send_test,
-    sender_for,
-)
+from ..sending.launch import plan_send
+from ..sending.messages import send_test
+from ..sending.sender import Progress, SendOptions, run_sending, sender_for
 from ..statuses import CampaignStatus
 from ..store import ledger as outbox
 from . import main, pass_newsletter

@@ -33,9 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import secrets
-import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -53,7 +50,6 @@ from ..errors import DeliveryError
 from ..mail.compose import RenderedMail
 from ..mail.dkim import signer_from_config
 from ..mail.message import (
-    ListInfo,
     MailSkeleton,
     Recipient,
     UnsafeHeaderValue,
@@ -65,9 +61,7 @@ from ..statuses import CampaignStatus, OutboxStatus
 from ..store import Campaign, Store
 from ..store import ledger as outbox
 from ..store.ledger import ClaimedRow, Counts, Outcome
-from ..tokens import Purpose, TokenIssuer
 from ..transport.connection import (
-    Reply,
     SmtpConnection,
     Stage,
     Verdict,
@@ -75,21 +69,19 @@ from ..transport.connection import (
     open_smtp,
 )
 from . import campaigns
+from .dispatch import Dispatcher
+from .gate import Admission, Ticket
+from .messages import Links, build_skeletons
 from .pacing import DomainLimits, Pace, RateLimiter
+from .workers import dead_workers, new_worker_id
 
 __all__ = [
     "SendOptions",
     "Progress",
     "SendResult",
-    "Links",
     "Sender",
     "send_campaign",
-    "send_test",
-    "new_worker_id",
-    "build_skeletons",
     "with_installation_hooks",
-    "SendPlan",
-    "plan_send",
     "run_sending",
     "sender_for",
 ]
@@ -175,193 +167,22 @@ def run_sending(main: Awaitable[T]) -> T:
         return runner.run(main)
 
 
-def new_worker_id() -> str:
-    """host:pid:random — lets a restarted sender on the same host see that a holder is dead."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def _dead_workers(holders: Mapping[str, int]) -> list[str]:
-    host = socket.gethostname()
-    dead = []
-    for worker in holders:
-        parts = worker.rsplit(":", 2)
-        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-            continue
-        pid = int(parts[1])
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            dead.append(worker)
-        except PermissionError:
-            pass
-    return dead
 
 
-class Links:
-    """Per-recipient link URLs: list-scoped unsubscribe, preferences, and the mailto address."""
-
-    def __init__(self, config: Config, list_slug: str, *, now: datetime):
-        self.secret = config.secret()
-        self.base = config.base_url.rstrip("/")
-        self.list_slug = list_slug
-        self.now = now
-        self.mailto = config.unsubscribe_mailto or config.from_address
-
-        self._unsub = TokenIssuer(self.secret, Purpose.UNSUBSCRIBE, now)
-        self._prefs = TokenIssuer(self.secret, Purpose.PREFERENCES, now)
-
-    def for_row(self, row: ClaimedRow) -> tuple[str, str, str]:
-        unsub = self._unsub(row.key, list_slug=self.list_slug)
-        prefs = self._prefs(row.key, language=row.language)
-        return (f"{self.base}/{Purpose.UNSUBSCRIBE.value}/{unsub}", f"{self.base}/{Purpose.PREFERENCES.value}/{prefs}",
-                f"mailto:{self.mailto}?subject=unsubscribe%20{unsub}")
 
 
-def with_installation_hooks(options: SendOptions, config: Config, campaign_id: int) -> SendOptions:
-    """`options` with this installation's DKIM signer and VERP return path, where configured.
-
-    Every sender of a campaign (the CLI, workers, the demo) should send with these.
-    """
-    return replace(options, signer=signer_from_config(config),
-                   envelope_sender=lambda row: envelope_sender(config, campaign_id, row.key))
 
 
-def build_skeletons(config: Config, variants: Mapping[str, RenderedMail], list_slug: str, list_name: str,
-                    campaign_slug: str, *, subject_prefix: str = "") -> dict[str, MailSkeleton]:
-    """One pre-encoded skeleton per language variant."""
-    info = ListInfo(list_slug, list_name, campaign_slug)
-    return {lang: MailSkeleton(config, mail, info, subject_prefix=subject_prefix) for lang, mail in variants.items()}
 
 
-def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, RenderedMail], *,
-               options: SendOptions = SendOptions(), **kwargs) -> Sender:
-    """A `Sender` for the started campaign `slug`, from its rendered language variants: one
-    skeleton per variant, and this installation's DKIM and VERP hooks. Every sender of a
-    campaign (the CLI, `--worker`, the demo) is made here; `kwargs` go to `Sender`.
-
-    Raises UnknownCampaign.
-    """
-    with store.session() as session:
-        campaign = campaigns.get_campaign(session, slug)
-        list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
-    skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
-    return Sender(store, config, slug, skeletons, options=with_installation_hooks(options, config, campaign_id),
-                  **kwargs)
 
 
-class _Ticket:
-    """A row's passage through the gate: `decided` (skipped or not), `began` (set by the
-    connection once MAIL FROM is written), `committed` (the round's transaction)."""
-
-    __slots__ = ("decided", "began", "committed", "skipped")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.decided = loop.create_future()
-        self.began = loop.create_future()
-        self.committed = loop.create_future()
-        self.skipped: str | None = None
-
-    def decide(self, skipped: str | None) -> None:
-        self.skipped = skipped
-        if not self.decided.done():
-            self.decided.set_result(None)
-
-    def mail_began(self) -> None:
-        """MAIL FROM is written (or the attempt ended): the round may commit."""
-        if not self.began.done():
-            self.began.set_result(None)
-
-    async def wait_committed(self) -> None:
-        """Before the message's data: wait for the round's commit. Raises if it failed."""
-        await asyncio.shield(self.committed)
-
-    def commit(self) -> None:
-        if not self.committed.done():
-            self.committed.set_result(None)
-
-    def fail(self, exc: BaseException) -> None:
-        for future in (self.decided, self.committed):
-            if not future.done():
-                future.set_exception(exc)
-                future.exception()  # retrieved: nobody may wait for it
 
 
-class _Admission(NamedTuple):
-    outcomes: list[Outcome]
-    row: ClaimedRow | None
-    ticket: _Ticket
 
 
-class _Dispatcher:
-    """Claimed rows waiting for a connection, with per-domain concurrency respected."""
-
-    def __init__(self, limits: DomainLimits):
-        self.limits = limits
-        self.ready: deque[ClaimedRow] = deque()
-        self.parked: dict[str, deque[ClaimedRow]] = {}
-        self.changed = asyncio.Condition()
-        self.closed = False
-
-    def __len__(self) -> int:
-        return len(self.ready) + sum(len(q) for q in self.parked.values())
-
-    async def put(self, rows: list[ClaimedRow]) -> None:
-        async with self.changed:
-            self.ready.extend(rows)
-            self.changed.notify_all()
-
-    def _take(self) -> ClaimedRow | None:
-        for domain, queue in self.parked.items():
-            if queue and self.limits.try_acquire(domain):
-                return queue.popleft()
-        while self.ready:
-            row = self.ready.popleft()
-            domain = row.email.rpartition("@")[2]
-            if self.limits.try_acquire(domain):
-                return row
-            self.parked.setdefault(domain, deque()).append(row)
-        return None
-
-    def take_nowait(self) -> ClaimedRow | None:
-        """A row ready to send now, or None (never waits)."""
-        return None if self.closed else self._take()
-
-    async def get(self, finished: Callable[[], bool]) -> ClaimedRow | None:
-        """The next row to send, or None when closed or when `finished()` says nothing more will come."""
-        async with self.changed:
-            while True:
-                if self.closed:
-                    return None
-                row = self._take()
-                if row is not None:
-                    return row
-                if finished() and not len(self):
-                    return None
-                await self.changed.wait()
-
-    async def done_with(self, row: ClaimedRow) -> None:
-        async with self.changed:
-            self.limits.release(row.email.rpartition("@")[2])
-            self.changed.notify_all()
-
-    async def wake(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def close(self) -> None:
-        """Stop handing out rows (those not handed out stay, for `take_all`)."""
-        async with self.changed:
-            self.closed = True
-            self.changed.notify_all()
-
-    def take_all(self) -> list[ClaimedRow]:
-        """Remove and return every row never handed out."""
-        left = list(self.ready) + [r for q in self.parked.values() for r in q]
-        self.ready.clear()
-        self.parked.clear()
-        return left
 
 
 class Sender:
@@ -391,7 +212,7 @@ class Sender:
         self.envelope_sender = options.envelope_sender or (lambda _rcpt: config.from_address)
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
                                    clock=lambda: self.clock().timestamp(), sleep=sleep)
-        self.dispatcher = _Dispatcher(DomainLimits(options.pace.domain_limits))
+        self.dispatcher = Dispatcher(DomainLimits(options.pace.domain_limits))
         # SQLite has one writer at a time: one DB thread, and the gate's rounds one after another.
         # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
         self.serial_db = store.dialect == "sqlite"
@@ -405,7 +226,7 @@ class Sender:
         self.feeding_done = False
         #: On SQLite every transaction runs under this lock (see `_db`); a gate round holds it.
         self.db_lock = asyncio.Lock()
-        self.admissions: list[_Admission] = []
+        self.admissions: list[Admission] = []
         self.rounds_running = 0
         self.gate_event = asyncio.Event()
         self.recent: deque[bool] = deque(maxlen=options.failure_window)
@@ -531,7 +352,7 @@ class Sender:
             if campaign.status is not CampaignStatus.SENDING:
                 status, counts, reason = await self._db(self._settle)
                 return SendResult(status, counts, reason or f"the campaign is {status.value}", 0)
-            self.dead = _dead_workers(holders)
+            self.dead = dead_workers(holders)
             gate = asyncio.create_task(self._gate())
             workers = [asyncio.create_task(self._connection(i)) for i in range(self.options.concurrency)]
             try:
@@ -568,7 +389,7 @@ class Sender:
                     continue
                 if time.monotonic() - last_dead_check > 30:
                     _c, _n, holders = await self._db(self._load)
-                    self.dead = _dead_workers(holders)
+                    self.dead = dead_workers(holders)
                     last_dead_check = time.monotonic()
                 status, rows, skipped = await self._db(self._claim, campaign, self.dead)
                 self.totals["skipped"] += skipped
@@ -723,11 +544,11 @@ class Sender:
 
     # -- the gate: outcomes recorded and consent re-checked, one transaction per round ------------
 
-    async def _admit(self, outcomes: list[Outcome], row: ClaimedRow | None) -> _Ticket:
+    async def _admit(self, outcomes: list[Outcome], row: ClaimedRow | None) -> Ticket:
         """Hand `outcomes` to the gate and, with `row`, ask to send it. Returns when the gate has
         decided (`row` None: when the outcomes are committed). Raises if the round failed."""
-        ticket = _Ticket(asyncio.get_running_loop())
-        self.admissions.append(_Admission(list(outcomes), row, ticket))
+        ticket = Ticket(asyncio.get_running_loop())
+        self.admissions.append(Admission(list(outcomes), row, ticket))
         self.gate_event.set()
         await (ticket.decided if row is not None else ticket.committed)
         return ticket
@@ -743,7 +564,7 @@ class Sender:
                 self.rounds_running += 1
                 asyncio.get_running_loop().create_task(self._run_round(batch))
 
-    async def _run_round(self, batch: list[_Admission]) -> None:
+    async def _run_round(self, batch: list[Admission]) -> None:
         try:
             await self._gate_round(batch)
         except Exception as exc:  # the waiting connections get the error; stop sending
@@ -754,7 +575,7 @@ class Sender:
             if self.admissions:
                 self.gate_event.set()
 
-    async def _gate_round(self, batch: list[_Admission]) -> None:
+    async def _gate_round(self, batch: list[Admission]) -> None:
         """One transaction: write the outcomes handed in, re-check consent for the rows about to
         be sent and skip those that fail it, let the others go, and commit once each one's MAIL
         FROM is written (or `consent_hold` has passed) — so an unsubscribe either commits before
@@ -831,62 +652,26 @@ async def send_campaign(store: Store, config: Config, campaign_slug: str, skelet
     return await Sender(store, config, campaign_slug, skeletons, **kwargs).run()
 
 
-async def send_test(config: Config, variants: Mapping[str, RenderedMail], addresses: list[str], *, list_slug: str,
-                    list_name: str, campaign_slug: str, connect: Connector | None = None,
-                    clock: Callable[[], datetime] = _utc_now) -> list[tuple[str, str, Reply]]:
-    """Send every language variant, subject prefixed "[TEST] ", to each address; records nothing.
+def with_installation_hooks(options: SendOptions, config: Config, campaign_id: int) -> SendOptions:
+    """`options` with this installation's DKIM signer and VERP return path, where configured.
 
-    Links in test mail are placeholders that do not unsubscribe anyone. Returns
-    (address, language, reply) for each message. Raises DeliveryError if the relay is unusable.
+    Every sender of a campaign (the CLI, workers, the demo) should send with these.
     """
-    skeletons = build_skeletons(config, variants, list_slug, list_name, campaign_slug, subject_prefix="[TEST] ")
-    conn = await (connect or (lambda: open_smtp(config.smtp)))()
-    base = config.base_url.rstrip("/")
-    results = []
-    try:
-        for address in addresses:
-            for language, skeleton in skeletons.items():
-                recipient = Recipient(address, "", message_id_for(config.secret(), campaign_slug + ":test:" + language,
-                                                                  0, message_id_domain(config)),
-                                      f"{base}/unsubscribe/TEST", f"{base}/preferences/TEST",
-                                      f"mailto:{config.unsubscribe_mailto or config.from_address}?subject=TEST")
-                data = skeleton.render(recipient, date=format_datetime(clock().astimezone(timezone.utc)))
-                results.append((address, language, await conn.deliver(config.from_address, address, data)))
-    finally:
-        await conn.close()
-    return results
+    return replace(options, signer=signer_from_config(config),
+                   envelope_sender=lambda row: envelope_sender(config, campaign_id, row.key))
 
 
-class SendPlan(NamedTuple):
-    """What `newsletter send` is about to do: which variant each reader language gets, and to how many."""
+def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, RenderedMail], *,
+               options: SendOptions = SendOptions(), **kwargs) -> Sender:
+    """A `Sender` for the started campaign `slug`, from its rendered language variants: one
+    skeleton per variant, and this installation's DKIM and VERP hooks. Every sender of a
+    campaign (the CLI, `--worker`, the demo) is made here; `kwargs` go to `Sender`.
 
-    slug: str
-    list_slug: str
-    list_name: str
-    #: subscriber language -> variant language (along the list's fallback chain)
-    variant_of: dict[str, str]
-    #: variant language -> active subscribers who will get it
-    audience: dict[str, int]
-    fallback_chain: tuple[str, ...]
-
-    @property
-    def total(self) -> int:
-        return sum(self.audience.values())
-
-
-def plan_send(session, config: Config, slug: str, list_slug: str, available: list[str]) -> SendPlan:
-    """Map every language to the variant its readers get and count the audience per variant.
-
-    Raises UnknownList, MissingVariant (no variant along the fallback chain).
+    Raises UnknownCampaign.
     """
-    from ..mail.compose import variant_for
-    from ..people.lists import get_list, languages_in_use
-
-    mailing_list = get_list(session, list_slug)
-    chain = tuple(mailing_list.languages or ())
-    in_use = languages_in_use(session, list_slug)
-    variant_of = {lang: variant_for(lang, available, chain) for lang in set(config.languages) | set(in_use)}
-    audience: dict[str, int] = {}
-    for lang, n in in_use.items():
-        audience[variant_of[lang]] = audience.get(variant_of[lang], 0) + n
-    return SendPlan(slug, list_slug, mailing_list.name, variant_of, audience, chain)
+    with store.session() as session:
+        campaign = campaigns.get_campaign(session, slug)
+        list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
+    skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
+    return Sender(store, config, slug, skeletons, options=with_installation_hooks(options, config, campaign_id),
+                  **kwargs)
