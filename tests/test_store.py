@@ -57,3 +57,19 @@ def test_unusable_url_is_a_clear_error():
         open_store("mysql://nope/db")
     with pytest.raises(StoreError, match="not a database URL"):
         open_store("::::")
+
+
+def test_times_come_back_aware_utc_whatever_zone_they_were_written_in(store):
+    """One column type makes every stored time an aware UTC datetime on both databases."""
+    from datetime import datetime, timedelta, timezone
+
+    from newsletter.store import MailingList
+
+    amsterdam = timezone(timedelta(hours=1))
+    written = datetime(2026, 12, 1, 19, 0, tzinfo=amsterdam)
+    with store.session() as session:
+        session.add(MailingList(slug="tz", name="Time zones", created_at=written))
+    with store.session() as session:
+        back = session.query(MailingList).filter_by(slug="tz").one().created_at
+    assert back.tzinfo is not None and back.utcoffset() == timedelta(0)
+    assert back == written and back.hour == 18

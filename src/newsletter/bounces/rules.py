@@ -143,10 +143,6 @@ class BounceRecord(NamedTuple):
     campaign_slug: str | None
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
 def _subscriber_for_key(session: Session, key: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.key == key))
 
@@ -193,7 +189,7 @@ def attribute_report(session: Session, report: Report, *, secret: bytes, bounce_
 def soft_score(session: Session, subscriber: Subscriber, *, now: datetime, rules: BounceRules = BounceRules()) -> int:
     """The person's current soft-bounce score (0 once forgotten)."""
     state = session.get(BounceScore, subscriber.id)
-    if state is None or now - _aware(state.last_bounce_at) > timedelta(days=rules.quiet_days):
+    if state is None or now - state.last_bounce_at > timedelta(days=rules.quiet_days):
         return 0
     return state.score
 
@@ -211,13 +207,13 @@ def _add_soft_bounce(session: Session, subscriber: Subscriber, *, now: datetime,
                 session.add(state)
         except IntegrityError:
             state = session.get(BounceScore, subscriber.id, with_for_update=True, populate_existing=True)
-    if now - _aware(state.last_bounce_at) > timedelta(days=rules.quiet_days):
+    if now - state.last_bounce_at > timedelta(days=rules.quiet_days):
         state.score, state.last_counted_on = 0, None
     counted = state.last_counted_on != today
     if counted:
         state.score += 1
         state.last_counted_on = today
-    state.last_bounce_at = max(_aware(state.last_bounce_at), now)
+    state.last_bounce_at = max(state.last_bounce_at, now)
     session.flush()
     return state.score, counted
 
@@ -392,7 +388,7 @@ def bounce_history(session: Session, email: str) -> list[BounceRecord]:
         select(BounceEvent, Campaign.slug).outerjoin(Campaign, Campaign.id == BounceEvent.campaign_id)
         .where(condition).order_by(BounceEvent.at, BounceEvent.id)
     ).all()
-    return [BounceRecord(_aware(ev.at), ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
+    return [BounceRecord(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
             for ev, slug in rows]
 
 

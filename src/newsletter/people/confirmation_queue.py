@@ -161,11 +161,6 @@ def count_queued(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(_Q)) or 0
 
 
-def _aware(at: datetime, like: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return at if at.tzinfo or like.tzinfo is None else at.replace(tzinfo=like.tzinfo)
-
-
 class ConfirmationDrainer:
     """Sends the queued confirmation mails of an installation, a batch at a time.
 
@@ -298,7 +293,7 @@ class ConfirmationDrainer:
                 log.warning("a confirmation mail was refused for good (%s); not retried", reason)
                 done.append(item.id)
                 result.dropped += 1
-            elif now - _aware(item.queued_at, now) >= MAX_AGE:
+            elif now - item.queued_at >= MAX_AGE:
                 log.error("a confirmation mail queued at %s is given up after %d attempts: %s",
                           item.queued_at, item.attempts + 1, reason)
                 done.append(item.id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from sqlalchemy import bindparam, delete, exists, func, insert, select, update
@@ -197,12 +197,7 @@ def _confirmation_allowed(session: Session, subscriber: Subscriber, now: datetim
     )
     if len(sent) >= RESEND_MAX:
         return False
-    return not any(_aware(at) > now - RESEND_INTERVAL for at in sent)
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return not any(at > now - RESEND_INTERVAL for at in sent)
 
 
 def validate_signup(email: str, name: str, language: str | None, list_slugs: Iterable[str], *,
@@ -327,7 +322,7 @@ def confirm(session: Session, subscriber: Subscriber, ctx: ConsentContext, *, no
     for sub in subscriber.subscriptions:
         if sub.status is not SubscriptionStatus.PENDING:
             continue
-        if issued_at is not None and _aware(sub.created_at) > issued_at + timedelta(seconds=1):
+        if issued_at is not None and sub.created_at > issued_at + timedelta(seconds=1):
             continue
         sub.status, sub.confirmed_at = SubscriptionStatus.ACTIVE, now
         _log(session, subscriber, ConsentKind.CONFIRMED, ctx, now, list_id=sub.list_id)
@@ -544,7 +539,7 @@ def export_person(session: Session, email: str) -> dict[str, Any]:
         raise UnknownSubscriber(email)
 
     def when(at: datetime | None) -> str | None:
-        return _aware(at).isoformat() if at else None
+        return at.isoformat() if at else None
 
     return {
         "email": subscriber.email,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -70,10 +70,6 @@ def content_paths(source: Mapping[str, Any] | None, base: Path | None = None) ->
     return ()
 
 
-def _aware(at: datetime | None) -> datetime | None:
-    return at if at is None or at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
 def _base(config: Config) -> Path | None:
     return Path(config.source).resolve().parent if config.source else None
 
@@ -94,7 +90,7 @@ def archived_issues(session: Session, config: Config, *, list_slug: str | None =
         if paths:
             found.append(ArchivedIssue(mailing_list.slug, mailing_list.name, tuple(mailing_list.languages or ()),
                                        campaign.slug, campaign.kind, campaign.subject,
-                                       _aware(campaign.finished_at), paths))
+                                       campaign.finished_at, paths))
     return found
 
 

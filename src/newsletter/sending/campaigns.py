@@ -14,7 +14,7 @@ queued; starting it again resumes it — it never makes a second copy.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
@@ -60,12 +60,6 @@ class CampaignSummary(NamedTuple):
     finished_at: datetime | None
 
 
-def _aware(at: datetime | None) -> datetime | None:
-    if at is not None and at.tzinfo is None:
-        return at.replace(tzinfo=timezone.utc)
-    return at
-
-
 def find_campaign(session: Session, slug: str) -> Campaign | None:
     """The campaign with this slug, or None."""
     return session.scalar(select(Campaign).where(Campaign.slug == slug))
@@ -83,8 +77,8 @@ def expires_at(campaign: Campaign) -> datetime:
     """When deferred rows of this campaign stop being retried and count as failed."""
     raw = (campaign.source or {}).get("expires_at")
     if raw:
-        return _aware(datetime.fromisoformat(raw))
-    return _aware(campaign.started_at or campaign.created_at) + DEFAULT_EXPIRY
+        return datetime.fromisoformat(raw)
+    return (campaign.started_at or campaign.created_at) + DEFAULT_EXPIRY
 
 
 def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime, subject: str = "",
@@ -197,7 +191,7 @@ def finish_if_done(session: Session, campaign: Campaign, *, now: datetime) -> bo
 def summarise_campaign(session: Session, campaign: Campaign) -> CampaignSummary:
     return CampaignSummary(campaign.slug, campaign.mailing_list.slug, campaign.subject, campaign.status,
                            campaign.status_reason, outbox.count_rows(session, campaign.id),
-                           _aware(campaign.created_at), _aware(campaign.started_at), _aware(campaign.finished_at))
+                           campaign.created_at, campaign.started_at, campaign.finished_at)
 
 
 def summarise_campaigns(session: Session) -> list[CampaignSummary]:

@@ -94,10 +94,6 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
-
-
 @dataclass(frozen=True)
 class SendOptions:
     """How to send. Durations are timedeltas; `None` limits mean unlimited."""
@@ -410,10 +406,10 @@ class Sender:
                 if counts.queued == 0 and counts.sending == 0 and due is not None:
                     if not self.options.wait_for_deferred:
                         self.stop(f"{counts.deferred} message(s) deferred; the next retry is due at "
-                                  f"{_aware(due):%Y-%m-%d %H:%M} UTC — resume then")
+                                  f"{due:%Y-%m-%d %H:%M} UTC — resume then")
                         break
-                    wait = max(0.0, (_aware(due) - self.clock()).total_seconds())
-                    self._report(force=True, note=f"waiting for {counts.deferred} deferred until {_aware(due):%H:%M:%S}")
+                    wait = max(0.0, (due - self.clock()).total_seconds())
+                    self._report(force=True, note=f"waiting for {counts.deferred} deferred until {due:%H:%M:%S}")
                     await self.sleep(min(wait, self.options.idle_poll) if wait > 0 else 0)
                     continue
                 # Rows held by other workers (or a dead one not yet stale): poll.

@@ -8,7 +8,7 @@ function per transition; nothing here changes a status by itself.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    TypeDecorator,
     Text,
     UniqueConstraint,
 )
@@ -65,7 +66,29 @@ class Base(DeclarativeBase):
     pass
 
 
-Timestamp = DateTime(timezone=True)
+class UtcDateTime(TypeDecorator):
+    """A point in time, always an aware UTC `datetime` in Python, on both databases.
+
+    PostgreSQL keeps `timestamptz`; SQLite keeps the UTC wall time without an offset. Values
+    written may be in any zone (a naive one is taken as UTC); values read are aware UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+Timestamp = UtcDateTime()
 
 
 class Subscriber(Base):
