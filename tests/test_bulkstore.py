@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.people import lists
 from newsletter.people.consent import new_subscriber_key
-from newsletter.people.importer import _new_keys
+from newsletter.people.signups import new_keys
 from newsletter.statuses import (
     Channel,
     ConsentKind,
@@ -19,7 +19,7 @@ from newsletter.statuses import (
     SubscriptionStatus,
 )
 from newsletter.store import bulk as bulkstore
-from newsletter.store.bulk import BulkStore, _sizes
+from newsletter.store.bulk import BulkStore, EventRow, Origin, _sizes
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -37,7 +37,7 @@ def test_statement_sizes_are_few_powers_of_two_that_cover_every_row(n, most, pad
 
 
 def test_new_keys_look_like_consents_own():
-    keys = _new_keys(1000)
+    keys = new_keys(1000)
     assert len(set(keys)) == 1000
     sample = new_subscriber_key()
     assert {len(k) for k in keys} == {len(sample)}
@@ -57,13 +57,13 @@ def test_many_rows_in_and_out_across_statement_boundaries(store, monkeypatch):
         emails = [f"p{i}@example.org" for i in range(n)]
         with bulk.own_values():
             bulk.insert_people([(sid, key, e, f"P {i}", "fr") for i, (sid, key, e) in
-                                enumerate(zip(ids, _new_keys(n), emails))], status=SubscriberStatus.ACTIVE, at=NOW)
+                                enumerate(zip(ids, new_keys(n), emails))], status=SubscriberStatus.ACTIVE, at=NOW)
             bulk.insert_subscriptions([(sid, list_id) for sid in ids[::2]], status=SubscriptionStatus.PENDING,
                                       at=NOW, confirmed_at=None)
-            bulk.insert_events([(sid, list_id) for sid in ids[::2]], kind=ConsentKind.SIGNUP, channel=Channel.IMPORT,
-                               at=NOW, source="import:t.csv")
-            bulk.insert_events([(sid, None, f"note {sid}") for sid in ids[:3]], kind=ConsentKind.CONFIRMATION_SENT,
-                               channel=Channel.IMPORT, at=NOW, source="import:t.csv", note="ignored")
+            origin = Origin(Channel.IMPORT, source="import:t.csv")
+            bulk.insert_events([EventRow(sid, list_id, ConsentKind.SIGNUP, origin) for sid in ids[::2]], at=NOW)
+            bulk.insert_events([EventRow(sid, None, ConsentKind.CONFIRMATION_SENT, origin, f"note {sid}")
+                                for sid in ids[:3]], at=NOW)
             bulk.activate([(ids[0], list_id)], NOW)
         known = bulk.people([*emails[::3], "nobody@example.org"])
         assert sorted(known) == sorted(emails[::3])

@@ -69,9 +69,14 @@ def test_secrets_never_appear_in_repr():
     assert "URLPASS" not in repr(config.smtp) and "PASSWORD" not in repr(config.smtp)
 
 
-def test_missing_secret_says_what_to_do(tmp_path):
-    with pytest.raises(ConfigError, match="newsletter init"):
+def test_a_missing_secret_is_an_error_carrying_the_key_file(tmp_path):
+    """The library says what is missing (and where); the CLI words what to run (test_cli)."""
+    from newsletter.errors import MissingSecretKey
+
+    with pytest.raises(MissingSecretKey) as info:
         Config(secret_key_file=str(tmp_path / "none.key")).secret()
+    assert info.value.path == str(tmp_path / "none.key") and info.value.key == "secret_key"
+    assert isinstance(info.value, ConfigError) and "newsletter" not in str(info.value)
 
 
 def test_write_default_config_creates_private_key_once(tmp_path):

@@ -13,6 +13,7 @@ from conftest import free_port
 
 from newsletter.installation import Newsletter
 from newsletter.people import consent, lists
+from newsletter.people import subscriptions
 from newsletter.people import subscriptions as visitor
 from newsletter.people.confirmation_queue import (
     LEASE,
@@ -115,21 +116,36 @@ def test_a_batch_claimed_by_a_dead_process_is_taken_over_after_the_lease(newslet
     assert drain(newsletter).sent == 1 and len(smtp_server.to("ana@example.org")) == 1
 
 
-def test_a_temporary_refusal_keeps_the_mail_queued_and_it_is_retried(newsletter, smtp_server, clock, caplog):
+def test_a_temporary_refusal_keeps_that_mail_queued_and_it_is_retried(newsletter, smtp_server, clock, caplog):
+    """A 4xx at RCPT is about that recipient: their mail waits (with back-off), the others go."""
     smtp_server.fail_rcpt["ana@example.org"] = ["451 4.3.0 try again later"]
     sign_up(newsletter, "ana@example.org")
     sign_up(newsletter, "ben@example.org")
     with caplog.at_level(logging.ERROR, "newsletter.people.confirmation_queue"):
         result = drain(newsletter)
-    assert (result.sent, result.retried) == (0, 2)  # the rest of the batch waits too
+    assert (result.sent, result.retried) == (1, 1)
     assert any("stays queued" in r.getMessage() for r in caplog.records)
     with newsletter.store.session() as session:
         rows = session.query(QueuedConfirmation).order_by(QueuedConfirmation.id).all()
-        assert [r.attempts for r in rows] == [1, 1] and "451" in rows[0].last_error
+        assert [r.attempts for r in rows] == [1] and "451" in rows[0].last_error
     assert drain(newsletter).sent == 0  # not due yet: back-off
     clock.advance(minutes=2)
-    assert drain(newsletter).sent == 2
-    assert len(smtp_server.to("ana@example.org")) == 1 and queued(newsletter) == 0
+    assert drain(newsletter).sent == 1
+    assert len(smtp_server.to("ana@example.org")) == len(smtp_server.to("ben@example.org")) == 1
+    assert queued(newsletter) == 0
+
+
+def test_when_the_relay_drops_the_connection_twice_the_rest_of_the_batch_waits(newsletter, smtp_server, clock):
+    """No hammering a failing relay: after two lost connections in a row the batch stops trying."""
+    smtp_server.drop_in_data = 2
+    for name in ("ana", "ben", "cem"):
+        sign_up(newsletter, f"{name}@example.org")
+    result = drain(newsletter)
+    assert (result.sent, result.retried) == (0, 3)
+    assert smtp_server.rcpt_attempts == {"ana@example.org": 1, "ben@example.org": 1}  # cem was not tried
+    assert queued(newsletter) == 3
+    clock.advance(minutes=2)
+    assert drain(newsletter).sent == 3 and queued(newsletter) == 0
 
 
 def test_a_permanent_refusal_is_dropped_not_retried(newsletter, smtp_server, clock, caplog):
@@ -160,7 +176,7 @@ def test_nobody_blocked_or_erased_while_waiting_is_mailed(newsletter, smtp_serve
     sign_up(newsletter, "erased@example.org")
     with newsletter.store.session() as session:
         consent.suppress(session, "blocked@example.org", SuppressionReason.BLOCKED, now=clock())
-    newsletter.erase("erased@example.org")
+    subscriptions.erase(newsletter, "erased@example.org")
     assert queued(newsletter) == 1  # the erased person's row went with them
     result = drain(newsletter)
     assert (result.sent, result.dropped) == (0, 1)

@@ -18,7 +18,7 @@ from newsletter.bounces import rules as bounces
 from newsletter.config import Config
 from newsletter.mail.compose import RenderedMail
 from newsletter.mail.personalise import Field, marker
-from newsletter.people import consent
+from newsletter.people import consent, subscriptions
 from newsletter.sending import campaigns
 from newsletter.sending.pacing import Pace
 from newsletter.sending.messages import build_skeletons, send_test
@@ -107,7 +107,7 @@ async def test_links_in_the_mail_unsubscribe_from_the_list(newsletter, store, co
     await run(store, config, clock)
     msg = smtp_server.to(emails[0])[0]
     token = msg["List-Unsubscribe"].split("/unsubscribe/")[1].split(">")[0]
-    assert newsletter.unsubscribe_by_token(token, ConsentContext(channel=Channel.ONE_CLICK)) == ["asp-daily"]
+    assert subscriptions.unsubscribe_by_token(newsletter, token, ConsentContext(channel=Channel.ONE_CLICK)) == ["asp-daily"]
 
 
 async def test_send_again_resumes_and_never_duplicates(store, config, clock, smtp_server):

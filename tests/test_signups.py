@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 
 from newsletter.errors import InvalidAddress, InvalidField, UnknownList
 from newsletter.people import consent, lists
+from newsletter.people import subscriptions
 from newsletter.people import subscriptions as visitor
 from newsletter.people.confirmation_queue import count_queued
 from newsletter.people.consent import ConfirmationDue, ConsentContext
@@ -108,7 +109,7 @@ def test_a_batch_gets_what_one_by_one_gets(newsletter, clock):
     assert isinstance(batch[0], ConfirmationDue) and batch[1] is None  # the repeat is within the re-send limit
     assert [type(o) for o in batch[9:14]] == [InvalidAddress, UnknownList, UnknownList, InvalidField, InvalidField]
     for state in ("new", "pending", "pending-old", "active", "unsubscribed", "second"):
-        a, b = (newsletter.export_person(f"{p}-{state}@example.org") for p in "ab")
+        a, b = (subscriptions.person(newsletter, f"{p}-{state}@example.org").as_json() for p in "ab")
         assert [(s["list"], s["status"]) for s in a["subscriptions"]] == [
             (s["list"], s["status"]) for s in b["subscriptions"]], state
         assert (a["name"], a["language"]) == (b["name"], b["language"]), state
@@ -150,5 +151,5 @@ def test_a_batch_the_store_refuses_is_recorded_one_by_one(newsletter):
 
     *records, bad = asyncio.run(go())
     assert failed and all(r.due is not None for r in records) and isinstance(bad, InvalidAddress)
-    assert newsletter.count_subscribers() == 5
+    assert subscriptions.count_subscribers(newsletter) == 5
     assert visitor.record_signup(newsletter, "p1@example.org", "P", "en", ["asp-daily"], CTX).due is None

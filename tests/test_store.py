@@ -11,8 +11,9 @@ from newsletter.store import open_store
 
 def test_fresh_database_is_out_of_date_until_upgraded(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/new/folder/db.sqlite")
-    with pytest.raises(SchemaOutOfDate, match="newsletter init"):
+    with pytest.raises(SchemaOutOfDate, match="has no schema yet") as info:
         store.check_schema()
+    assert (info.value.current, info.value.head) == (None, store.head_revision())
     before, after = store.upgrade()
     assert before is None and after == store.head_revision()
     store.check_schema()

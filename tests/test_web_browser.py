@@ -18,7 +18,7 @@ from test_email_layout_browser import (
 )
 
 from newsletter.installation import Newsletter
-from newsletter.people import lists
+from newsletter.people import lists, subscriptions
 from newsletter.people.consent import ConsentContext
 from newsletter.statuses import Channel
 from newsletter.tokens import Purpose
@@ -105,19 +105,18 @@ def link_in(mail, purpose: str) -> str:
 
 
 def statuses(newsletter, email) -> dict[str, str]:
-    return {s["list"]: s["status"] for s in newsletter.export_person(email)["subscriptions"]}
+    return {s["list"]: s["status"] for s in subscriptions.person(newsletter, email).as_json()["subscriptions"]}
 
 
 def active_person(newsletter, smtp_server, email: str) -> str:
-    import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     # Playwright's sync API owns this thread's event loop; the library call gets its own thread.
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, newsletter.subscribe(email, "Karim", "en", ["asp-daily"],
-                                                      ConsentContext(channel=Channel.CLI))).result()
+        pool.submit(subscriptions.subscribe, newsletter, email, "Karim", "en", ["asp-daily"],
+                    ConsentContext(channel=Channel.CLI)).result()
     token = link_in(wait_for_mail(smtp_server, email), "confirm").rsplit("/", 1)[1]
-    newsletter.confirm(token, ConsentContext(channel=Channel.LINK))
+    subscriptions.confirm(newsletter, token, ConsentContext(channel=Channel.LINK))
     from newsletter.people import consent
 
     with newsletter.store.session() as session:
@@ -184,7 +183,7 @@ def test_preferences_change_language_and_lists_in_the_browser(site, page, smtp_s
     assert page.evaluate("document.documentElement.lang") == "es"
     assert page.get_by_role("status").inner_text().strip() == "Sus preferencias se han guardado."
     shot(page, "08-preferences-saved")
-    person = newsletter.export_person("lea@example.org")
+    person = subscriptions.person(newsletter, "lea@example.org").as_json()
     assert person["language"] == "es"
     assert statuses(newsletter, "lea@example.org") == {"alerts": "active", "asp-daily": "unsubscribed"}
 

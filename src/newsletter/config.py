@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .errors import ConfigError
+from .errors import ConfigError, MissingConfigFile, MissingSecretKey
 
 __all__ = ["Config", "SmtpSettings", "load_config", "write_default_config", "LANGUAGES"]
 
@@ -166,11 +166,7 @@ class Config:
         try:
             key = path.read_text().strip()
         except FileNotFoundError:
-            raise ConfigError(
-                f"no secret key: {path} does not exist and NEWSLETTER_SECRET_KEY is not set. "
-                "Run `newsletter init` to generate one.",
-                key="secret_key",
-            ) from None
+            raise MissingSecretKey(str(path)) from None
         if len(key) < 16:
             raise ConfigError(f"the secret key in {path} is too short (16 characters at least)", key="secret_key")
         return key.encode()
@@ -247,7 +243,7 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         source = str(file)
         base = file.resolve().parent
     elif explicit:
-        raise ConfigError(f"the configuration file {file} does not exist (run `newsletter init` to write one)")
+        raise MissingConfigFile(str(file))
     else:
         base = Path.cwd()
     for key, f in fields.items():

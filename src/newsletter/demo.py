@@ -42,6 +42,7 @@ from .mail.compose import render_issue
 from .mail.content import load_issue
 from .mail.lint import lint_issue
 from .mail.preview import write_preview
+from .people import subscriptions
 from .people.lists import create_list, get_list
 from .sending.campaigns import start_campaign
 from .sending.sender import SendOptions, run_sending, sender_for
@@ -357,7 +358,7 @@ def run_demo(folder: Path, *, say: Callable[[str], None] = lambda _line: None) -
         result.unsubscribed = _unsubscribe_one(maildir, result.campaign, say)
     result.eml_dir = folder / "eml"
     _export_eml(maildir, result.eml_dir)
-    active = newsletter.count_subscribers(list_slug=LIST_SLUG, status=SubscriptionStatus.ACTIVE)
+    active = subscriptions.count_subscribers(newsletter, list_slug=LIST_SLUG, status=SubscriptionStatus.ACTIVE)
     if active != result.confirmed - 1:
         raise DemoError(f"expected {result.confirmed - 1} active subscribers after one unsubscribe, found {active}")
     store.dispose()

@@ -3,9 +3,11 @@
 The tree::
 
     NewsletterError
-    ├── ConfigError               newsletter.toml or NEWSLETTER_* is wrong
-    ├── StoreError
-    │   └── SchemaOutOfDate       the database needs `newsletter init`
+    ├── ConfigError               newsletter.toml or NEWSLETTER_* is wrong (`key`)
+    │   ├── MissingConfigFile     the configuration file named does not exist (`path`)
+    │   └── MissingSecretKey      there is no signing key (`path` of the key file)
+    ├── StoreError                the database cannot be used (`detail`: the driver's first line)
+    │   └── SchemaOutOfDate       the schema is missing or older than the code (`current`, `head`)
     ├── InvalidAddress(ValueError) email-validator refused an address
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
     ├── UnknownList(LookupError)  no list has that slug
@@ -23,8 +25,10 @@ The tree::
     ├── UnknownCampaign(LookupError) no campaign has that slug
     └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
 
-Each carries its data as attributes and a message a person can act on. The CLI and the web
-app each translate these in one place; per-recipient delivery outcomes are data, not errors.
+Each carries its data as attributes and a message that says what is wrong; the library never
+names a command to run. The faces word the hints, each in one place: the CLI's error translator
+(`cli.NewsletterGroup`) adds "run `newsletter init`" and the like, the web app shows visitors a
+page of its own. Per-recipient delivery outcomes are data, not errors.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from __future__ import annotations
 __all__ = [
     "NewsletterError",
     "ConfigError",
+    "MissingConfigFile",
+    "MissingSecretKey",
     "StoreError",
     "SchemaOutOfDate",
     "InvalidAddress",
@@ -65,8 +71,29 @@ class ConfigError(NewsletterError):
         self.key = key
 
 
+class MissingConfigFile(ConfigError):
+    """The configuration file named (by --config or NEWSLETTER_CONFIG) does not exist."""
+
+    def __init__(self, path: str):
+        super().__init__(f"the configuration file {path} does not exist")
+        self.path = path
+
+
+class MissingSecretKey(ConfigError):
+    """There is no signing key: the key file does not exist and NEWSLETTER_SECRET_KEY is not set."""
+
+    def __init__(self, path: str):
+        super().__init__(f"no secret key: {path} does not exist and NEWSLETTER_SECRET_KEY is not set",
+                         key="secret_key")
+        self.path = path
+
+
 class StoreError(NewsletterError):
-    """The database cannot be used as it is."""
+    """The database cannot be used as it is; `detail` is the database's own word, when it said one."""
+
+    def __init__(self, message: str, detail: str | None = None):
+        super().__init__(message)
+        self.detail = detail
 
 
 class SchemaOutOfDate(StoreError):
@@ -76,10 +103,7 @@ class SchemaOutOfDate(StoreError):
         self.current = current
         self.head = head
         state = "has no schema yet" if current is None else f"is at revision {current}"
-        super().__init__(
-            f"the database {state}; this version needs revision {head}. "
-            "Run `newsletter init` to create or upgrade it."
-        )
+        super().__init__(f"the database {state}; this version needs revision {head}")
 
 
 class InvalidAddress(NewsletterError, ValueError):
@@ -104,7 +128,7 @@ class UnknownList(NewsletterError, LookupError):
     """No mailing list has this slug."""
 
     def __init__(self, slug: str):
-        super().__init__(f"there is no list {slug!r}; `newsletter lists` shows the lists there are")
+        super().__init__(f"there is no list {slug!r}")
         self.slug = slug
 
 
@@ -220,7 +244,7 @@ class UnknownCampaign(NewsletterError, LookupError):
     """No campaign has this slug."""
 
     def __init__(self, slug: str):
-        super().__init__(f"there is no campaign {slug!r}; `newsletter campaigns` lists them")
+        super().__init__(f"there is no campaign {slug!r}")
         self.slug = slug
 
 

@@ -1,8 +1,9 @@
 """The `newsletter` command line: thin click commands over the library.
 
-Each command parses its arguments, makes library calls and prints. Library errors become
-click errors here, in one place (`NewsletterGroup.invoke`), so no command prints a traceback
-for a condition we foresaw. The library never imports this package.
+Each command parses its arguments, makes one library call and prints what comes back. Library
+errors become click errors here, in one place (`NewsletterGroup.invoke`, worded by `explain`),
+so no command prints a traceback for a condition we foresaw; the hints that name a command to
+run are added here, never in the library. The library never imports this package.
 """
 
 from __future__ import annotations
@@ -14,13 +15,41 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import Config, load_config
-from ..errors import NewsletterError
-from ..installation import Newsletter
+from ..errors import (
+    InvalidField,
+    MissingConfigFile,
+    MissingSecretKey,
+    NewsletterError,
+    SchemaOutOfDate,
+    StoreError,
+    UnknownCampaign,
+    UnknownList,
+)
+from ..installation import Newsletter, store_failure
 
-__all__ = ["main", "pass_newsletter", "pass_config"]
+__all__ = ["main", "pass_newsletter", "pass_config", "explain"]
+
+
+def explain(error: NewsletterError) -> str:
+    """The error's message, with what to run about it when a command can help."""
+    message = str(error)
+    if isinstance(error, SchemaOutOfDate):
+        return f"{message}. Run `newsletter init` to create or upgrade it."
+    if isinstance(error, MissingSecretKey):
+        return f"{message}. Run `newsletter init` to generate one."
+    if isinstance(error, MissingConfigFile):
+        return f"{message} (run `newsletter init` to write one)"
+    if isinstance(error, UnknownList):
+        return f"{message}; `newsletter lists` shows the lists there are"
+    if isinstance(error, UnknownCampaign):
+        return f"{message}; `newsletter campaigns` lists them"
+    if isinstance(error, InvalidField) and error.field == "consent note":
+        return f'{message} (e.g. --consent-note "signed up on paper at ASP 23, forms kept in Geneva")'
+    if isinstance(error, StoreError) and error.detail is not None:
+        return f"{message}. Check database_url and that the server is running."
+    return message
 
 
 #: Where each command lives, and its one-line summary. A command's module (and the libraries
@@ -75,15 +104,15 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            raise click.ClickException(str(exc)) from None
-        except SQLAlchemyError as exc:
-            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise click.ClickException(
-                f"the database failed: {detail}. Check database_url and that the server is running."
-            ) from None
+            raise click.ClickException(explain(exc)) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
+        except Exception as exc:
+            failure = store_failure(exc)
+            if failure is None:
+                raise
+            raise click.ClickException(explain(failure)) from None
 
 
 class State:
@@ -104,7 +133,7 @@ class State:
         if self._newsletter is None:
             self._newsletter = Newsletter(self.config)
         if check_schema:
-            self._newsletter.store.check_schema()
+            self._newsletter.check_schema()
         return self._newsletter
 
 

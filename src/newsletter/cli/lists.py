@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..installation import Newsletter
-from ..people import lists as lists_lib
+from ..people import subscriptions
 from . import main, pass_newsletter
 
 
@@ -27,8 +27,7 @@ def list_lists(newsletter: Newsletter) -> None:
 
     Example: newsletter lists list
     """
-    with newsletter.store.session() as session:
-        summaries = lists_lib.summarise_lists(session)
+    summaries = subscriptions.list_summaries(newsletter)
     if not summaries:
         click.echo('no lists yet; create one with: newsletter lists create asp-daily "ASP daily summaries"')
         return
@@ -51,9 +50,8 @@ def create_list(newsletter: Newsletter, slug: str, name: str, description: str, 
 
     Example: newsletter lists create asp-daily "ASP daily summaries" --languages en,fr,es,ar
     """
-    with newsletter.store.session() as session:
-        created = lists_lib.create_list(session, slug, name, description=description,
-                                        languages=languages.split(","), public=not private, now=newsletter.clock())
+    created = subscriptions.create_list(newsletter, slug, name, description=description,
+                                        languages=languages.split(","), public=not private)
     click.echo(f"created list {created.slug} ({created.name}), languages {', '.join(created.languages)}")
 
 
@@ -65,9 +63,7 @@ def show_list(newsletter: Newsletter, slug: str) -> None:
 
     Example: newsletter lists show asp-daily
     """
-    with newsletter.store.session() as session:
-        lists_lib.get_list(session, slug)
-        summary = next(s for s in lists_lib.summarise_lists(session) if s.slug == slug)
+    summary = subscriptions.list_summary(newsletter, slug)
     click.echo(f"{summary.slug}: {summary.name}")
     if summary.description:
         click.echo(f"  {summary.description}")

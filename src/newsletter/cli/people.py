@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 
 import click
 
-from ..bounces.rules import bounce_history
 from ..installation import Newsletter
-from ..people.consent import ConsentContext
+from ..people import subscriptions
+from ..people.confirmation_queue import Delivery
 from ..people.records import write_csv
+from ..people.rules import ConsentContext
 from ..statuses import Channel, SubscriptionStatus
 from . import main, pass_newsletter
 
@@ -29,14 +29,19 @@ def subscribe(newsletter: Newsletter, email: str, lists: tuple[str, ...], name: 
 
     Example: newsletter subscribe ana@example.org --list asp-daily --name "Ana Ruiz" --language es
     """
-    result = asyncio.run(newsletter.subscribe(
-        email, name, language, list(lists),
-        ConsentContext(channel=Channel.CLI, source="cli"),
-    ))
-    if result.confirmation_sent:
-        click.echo(f"{email}: pending; confirmation mail sent")
-    else:
+    result = subscriptions.subscribe(newsletter, email, name, language, list(lists),
+                                     ConsentContext(channel=Channel.CLI, source="cli"))
+    mail = result.confirmation
+    if mail is None:
         click.echo(f"{email}: nothing to do (already active, suppressed, or a confirmation was sent recently)")
+    elif mail.delivery is Delivery.SENT:
+        click.echo(f"{email}: pending; confirmation mail sent")
+    elif mail.delivery is Delivery.WAITING:
+        raise click.ClickException(
+            f"{email}: pending, but the confirmation mail could not be sent yet: {mail.reason}. It stays queued; "
+            "`newsletter serve` sends it, retrying with back-off.")
+    else:
+        raise click.ClickException(f"{email}: pending, but the confirmation mail was not sent: {mail.reason}")
 
 
 @main.command()
@@ -48,7 +53,8 @@ def unsubscribe(newsletter: Newsletter, email: str, list_slug: str | None) -> No
 
     Example: newsletter unsubscribe ana@example.org --list asp-daily
     """
-    changed = newsletter.unsubscribe_address(email, ConsentContext(channel=Channel.ADMIN, source="cli"), list_slug)
+    changed = subscriptions.unsubscribe_address(newsletter, email, ConsentContext(channel=Channel.ADMIN, source="cli"),
+                                                list_slug)
     click.echo(f"{email}: unsubscribed from {', '.join(changed)}" if changed else f"{email}: was not subscribed")
 
 
@@ -65,9 +71,10 @@ def subscribers(newsletter: Newsletter, list_slug: str | None, status: str | Non
     """
     wanted = SubscriptionStatus(status) if status else None
     if count:
-        click.echo(newsletter.count_subscribers(list_slug=list_slug, status=wanted))
+        click.echo(subscriptions.count_subscribers(newsletter, list_slug=list_slug, status=wanted))
         return
-    for email, name, language, slug, st in newsletter.subscribers(list_slug=list_slug, status=wanted, limit=limit):
+    for email, name, language, slug, st in subscriptions.subscription_lines(newsletter, list_slug=list_slug,
+                                                                             status=wanted, limit=limit):
         click.echo(f"{email:<40} {language:<3} {slug:<20} {st:<13} {name}")
 
 
@@ -80,11 +87,7 @@ def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
 
     Example: newsletter show ana@example.org
     """
-    data = newsletter.export_person(email)
-    with newsletter.store.session() as session:
-        history = bounce_history(session, email)
-    data["bounces"] = [{"at": b.at.isoformat(), "kind": b.kind.value, "source": b.source, "status": b.status,
-                        "campaign": b.campaign_slug, "outcome": b.outcome, "reason": b.reason} for b in history]
+    data = subscriptions.person(newsletter, email, with_bounces=True).as_json(with_bounces=True)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -115,7 +118,7 @@ def erase(newsletter: Newsletter, email: str, yes: bool) -> None:
     """
     if not yes:
         click.confirm(f"Erase everything about {email}? This cannot be undone", abort=True)
-    found = newsletter.erase(email)
+    found = subscriptions.erase(newsletter, email)
     click.echo(f"{email}: erased; the address is suppressed" if found
                else f"{email}: nobody had that address; it is suppressed so it is never imported")
 
@@ -137,9 +140,11 @@ def export(newsletter: Newsletter, list_slug: str | None, status: str | None, pe
     out = open(output, "w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         if person:
-            out.write(json.dumps(newsletter.export_person(person), ensure_ascii=False, indent=2) + "\n")
+            record = subscriptions.person(newsletter, person).as_json()
+            out.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
             return
-        rows = newsletter.subscribers(list_slug=list_slug, status=SubscriptionStatus(status) if status else None)
+        rows = subscriptions.subscription_lines(newsletter, list_slug=list_slug,
+                                                status=SubscriptionStatus(status) if status else None)
         write_csv(out, ("email", "name", "language", "list", "status"), rows)
     finally:
         if output:

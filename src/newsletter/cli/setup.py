@@ -26,9 +26,7 @@ def init(state: State) -> None:
         raise click.ClickException(f"{state.config_path} does not exist; run `newsletter init` without --config to write {CONFIG_FILE}")
     for path in write_default_config(folder):
         click.echo(f"wrote {path}" + (" (mode 0600; keep it secret)" if path.suffix == ".key" else ""))
-    newsletter = state.newsletter(check_schema=False)
-    before, after = newsletter.store.upgrade()
-    url = newsletter.store.engine.url.render_as_string(hide_password=True)
+    url, before, after = state.newsletter(check_schema=False).upgrade_schema()
     if before == after:
         click.echo(f"database {url} is up to date (revision {after})")
     else:

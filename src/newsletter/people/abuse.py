@@ -20,11 +20,9 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 
 from itsdangerous import BadData, TimestampSigner
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..statuses import ConsentKind
-from ..store import ConsentEvent
+from ..store import people as people_store
 
 __all__ = ["FormCheck", "issue_form_token", "check_form_token", "RateLimiter", "count_confirmations_sent"]
 
@@ -108,7 +106,4 @@ class RateLimiter:
 
 def count_confirmations_sent(session: Session, since: datetime) -> int:
     """How many confirmation mails the consent log records after `since` (all addresses)."""
-    return session.scalar(
-        select(func.count()).select_from(ConsentEvent).where(
-            ConsentEvent.kind == ConsentKind.CONFIRMATION_SENT, ConsentEvent.at > since)
-    ) or 0
+    return people_store.count_confirmations_sent(session, since)

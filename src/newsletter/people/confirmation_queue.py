@@ -1,58 +1,67 @@
-"""The queue of confirmation mails: sign-ups record them, a drainer sends them in batches.
+"""The one way out for confirmation mail: every path queues it, one drainer sends it.
 
-A busy sign-up form must not pay for SMTP in its request: `enqueue_confirmation` writes the
-mail due into `confirmation_queue` in the sign-up's own transaction (beside its
-CONFIRMATION_SENT event, which the re-send limits and the hourly ceiling count), and the
-server's `ConfirmationDrainer` sends what is queued, in batches, over one reused SMTP
-connection (`delivery.SmtpConnection`, which the campaign sender uses too, with its reading of
-the relay's replies), then deletes what the relay took::
+A sign-up — on the form, by the API, with `newsletter subscribe`, or in an import — writes the
+mail due into the queue in its own transaction (`signups.record_signups`, beside the
+CONFIRMATION_SENT event the re-send limits and the hourly ceiling count). A `ConfirmationDrainer`
+sends what is queued, in batches, over one reused SMTP connection (`transport.SmtpConnection`,
+which the campaign sender uses too, with its reading of the relay's replies), then deletes what
+the relay took::
 
     sign-up transaction ──► confirmation_queue ──► claim a batch ──► SMTP ──► delete (sent)
                                                         │                    retry later (4xx, relay down)
                                                         └──────────────────► drop (5xx, blocked, too old)
 
-Nothing is lost when the server dies: queued rows wait for the next server, and a batch one
-process had claimed is taken over once its claim is older than LEASE (its mails may then go
-twice, like a campaign's in-flight messages). Several server processes share the queue:
-claims use `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer at a time anyway.
-A person blocked or suppressed while their mail waited is not mailed.
+The server runs one as a task (the web app's lifespan); commands that run without the server
+(`newsletter subscribe`, `newsletter import`) run one in-process (`LocalDrainer`) for the rows
+they queued, until each is sent, refused or waiting for a retry, and say which.
+
+A temporary refusal of one recipient (4xx) puts that mail back for a retry with back-off and
+goes on with the others; when the relay itself fails — it cannot be reached, refuses us, or
+drops the connection twice running — the rest of the batch waits too (no hammering). Nothing is
+lost when a process dies: queued rows wait for the next drainer, and a batch one process had
+claimed is taken over once its claim is older than LEASE (its mails may then go twice, like a
+campaign's in-flight messages). Several processes share the queue (`store.mailqueue` claims
+with `FOR UPDATE SKIP LOCKED` on PostgreSQL). A person blocked or suppressed while their mail
+waited is not mailed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import DeliveryError
+from ..installation import Newsletter
 from ..mail.message import UnsafeHeaderValue
 from ..statuses import SubscriberStatus
-from ..store import MailingList, QueuedConfirmation, Subscriber
+from ..store import mailqueue
 from ..transport.connection import SmtpConnection, Verdict, classify_reply, open_smtp
 from .confirmations import ConfirmationSender
-from .consent import ConfirmationDue
+from .rules import ConfirmationDue
 
 __all__ = [
     "LEASE",
     "MAX_AGE",
+    "MAX_BACKOFF",
+    "Delivery",
+    "MailOutcome",
     "ClaimedConfirmation",
     "DrainResult",
-    "enqueue_confirmation",
-    "enqueue_confirmations",
     "claim_confirmations",
-    "finish_confirmations",
     "count_queued",
     "ConfirmationDrainer",
+    "LocalDrainer",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,25 +72,28 @@ LEASE = timedelta(minutes=5)
 MAX_AGE = timedelta(days=1)
 #: Waits after the n-th temporary failure: 1, 2, 4 … minutes, at most MAX_BACKOFF.
 MAX_BACKOFF = timedelta(hours=1)
+#: Connections lost (or 421) one after the other before the rest of a batch waits.
+_LOST_IN_A_ROW = 2
 
-_Q = QueuedConfirmation
-_INSERT = insert(_Q.__table__)
-_CLAIMABLE = (
-    select(_Q.id, _Q.list_slugs, _Q.attempts, _Q.queued_at, Subscriber.key, Subscriber.email, Subscriber.name,
-           Subscriber.language, Subscriber.status)
-    .join(Subscriber, Subscriber.id == _Q.subscriber_id)
-    .where(_Q.due_at <= bindparam("now"),
-           or_(_Q.claimed_at.is_(None), _Q.claimed_at < bindparam("stale")))
-    .order_by(_Q.id)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True, of=_Q)
-)
-_CLAIM = update(_Q).where(_Q.id.in_(bindparam("ids", expanding=True))).values(
-    claimed_by=bindparam("worker"), claimed_at=bindparam("now"))
-_DELETE = delete(_Q).where(_Q.id.in_(bindparam("ids", expanding=True)))
-_RETRY = update(_Q).where(_Q.id == bindparam("row_id")).values(
-    attempts=bindparam("new_attempts"), due_at=bindparam("new_due_at"), last_error=bindparam("error"),
-    claimed_by=None, claimed_at=None)
+
+class Delivery(str, enum.Enum):
+    """What became of one queued mail."""
+
+    SENT = "sent"
+    #: The relay refused it for good (5xx): not retried.
+    REFUSED = "refused"
+    #: Not sent and never will be: the person was blocked or suppressed meanwhile, the address
+    #: cannot be put in a header, or the mail kept failing for MAX_AGE.
+    DROPPED = "dropped"
+    #: Not sent yet: it stays queued and is retried (a temporary refusal, the relay unreachable).
+    WAITING = "waiting"
+
+
+class MailOutcome(NamedTuple):
+    """A queued mail's fate, with the relay's reply or the reason."""
+
+    delivery: Delivery
+    reason: str = ""
 
 
 class ClaimedConfirmation(NamedTuple):
@@ -97,68 +109,44 @@ class ClaimedConfirmation(NamedTuple):
 
 @dataclass
 class DrainResult:
-    """What one `drain` did."""
+    """What one `drain` did: counts, and each row's outcome by row id."""
 
     sent: int = 0
     retried: int = 0
+    #: Refused for good, or dropped.
     dropped: int = 0
+    outcomes: dict[int, MailOutcome] = field(default_factory=dict)
+
+    def note(self, row_id: int, outcome: MailOutcome) -> None:
+        self.outcomes[row_id] = outcome
+        if outcome.delivery is Delivery.SENT:
+            self.sent += 1
+        elif outcome.delivery is Delivery.WAITING:
+            self.retried += 1
+        else:
+            self.dropped += 1
 
 
-def enqueue_confirmation(session: Session, due: ConfirmationDue, *, now: datetime) -> None:
-    """Queue the confirmation mail `due` in the caller's transaction (sent by a drainer)."""
-    enqueue_confirmations(session, [due], now=now)
-
-
-def enqueue_confirmations(session: Session, dues: list[ConfirmationDue], *, now: datetime) -> None:
-    """Queue these confirmation mails in the caller's transaction, in one statement."""
-    rows = []
-    for due in dues:
-        subscriber_id = due.subscriber_id
-        if subscriber_id is None:
-            subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.key == due.subscriber_key))
-        rows.append(dict(subscriber_id=subscriber_id, list_slugs=",".join(due.list_slugs), queued_at=now,
-                         due_at=now, attempts=0, claimed_by=None, claimed_at=None, last_error=None))
-    if rows:
-        session.connection().execute(_INSERT, rows)
-
-
-def claim_confirmations(session: Session, worker: str, *, now: datetime, limit: int) -> list[ClaimedConfirmation]:
-    """Claim up to `limit` mails that are due and unclaimed (or whose claim is stale), oldest first."""
-    connection = session.connection()
-    rows = connection.execute(_CLAIMABLE, {"now": now, "stale": now - LEASE, "limit": limit}).all()
-    if not rows:
-        return []
-    connection.execute(_CLAIM, {"ids": [r.id for r in rows], "worker": worker, "now": now})
-    slugs = {slug for r in rows for slug in r.list_slugs.split(",") if slug}
-    names = {slug: name for slug, name in connection.execute(
-        select(MailingList.slug, MailingList.name).where(MailingList.slug.in_(slugs)))}
-    claimed = []
-    for r in rows:
-        list_slugs = tuple(s for s in r.list_slugs.split(",") if s)
-        due = ConfirmationDue(r.key, r.email, r.name, r.language, list_slugs,
-                              tuple(names.get(s, s) for s in list_slugs))
-        claimed.append(ClaimedConfirmation(r.id, r.attempts, r.queued_at, due,
-                                           r.status is SubscriberStatus.ACTIVE))
-    return claimed
-
-
-def finish_confirmations(session: Session, done: list[int], retry: list[tuple[int, int, str]], *,
-                         now: datetime) -> None:
-    """Delete the rows `done` (sent or dropped); put `retry` rows (id, attempts so far, error) back,
-    due again after a back-off that doubles with each attempt."""
-    connection = session.connection()
-    if done:
-        connection.execute(_DELETE, {"ids": done})
-    if retry:
-        connection.execute(_RETRY, [
-            {"row_id": row_id, "new_attempts": attempts + 1, "error": error[:1000],
-             "new_due_at": now + min(MAX_BACKOFF, timedelta(minutes=2 ** attempts))}
-            for row_id, attempts, error in retry])
+def claim_confirmations(session: Session, worker: str, *, now: datetime, limit: int,
+                        among: Sequence[int] | None = None) -> list[ClaimedConfirmation]:
+    """Claim up to `limit` mails that are due and unclaimed (or whose claim is stale), oldest
+    first; only the rows `among` these ids when given."""
+    rows = mailqueue.claim(session, worker, now=now, stale=now - LEASE, limit=limit, among=among)
+    names = mailqueue.list_names(session, [slug for r in rows for slug in r.list_slugs])
+    return [ClaimedConfirmation(r.id, r.attempts, r.queued_at,
+                                ConfirmationDue(r.key, r.email, r.name, r.language, r.list_slugs,
+                                                tuple(names.get(s, s) for s in r.list_slugs)),
+                                r.status is SubscriberStatus.ACTIVE)
+            for r in rows]
 
 
 def count_queued(session: Session) -> int:
     """Mails waiting in the queue (due or not)."""
-    return session.scalar(select(func.count()).select_from(_Q)) or 0
+    return mailqueue.count_queued(session)
+
+
+async def _inline(func: Callable[..., Any], *args: Any) -> Any:
+    return func(*args)
 
 
 class ConfirmationDrainer:
@@ -166,18 +154,18 @@ class ConfirmationDrainer:
 
     `start()` runs it as a task of the event loop (the web app's lifespan does, so that mails a
     dead server left go out at once); it drains then, whenever `wake()` is called after a
-    sign-up commits (after `linger` seconds, so that a batch gathers), and every `poll` seconds (retries, other processes' stale claims); `stop()`
-    ends it. `drain()` sends everything due now and returns when nothing more is due; tests
-    call it directly. Blocking store calls go
-    through `db` (the web app's database threads).
+    sign-up commits (after `linger` seconds, so that a batch gathers), and every `poll` seconds
+    (retries, other processes' stale claims); `stop()` ends it. `drain()` sends everything due
+    now (or only given rows) and returns when nothing more is due. Blocking store calls go
+    through `db` (the web app's database threads; by default, inline).
     """
 
-    def __init__(self, newsletter: Any, sender: ConfirmationSender,
-                 db: Callable[..., Awaitable[Any]], *, batch: int = 200, poll: float = 5.0,
+    def __init__(self, newsletter: Newsletter, sender: ConfirmationSender | None = None,
+                 db: Callable[..., Awaitable[Any]] | None = None, *, batch: int = 200, poll: float = 5.0,
                  linger: float = 0.2):
         self.newsletter = newsletter
-        self.sender = sender
-        self.db = db
+        self.sender = sender or ConfirmationSender(newsletter)
+        self.db = db or _inline
         self.batch = batch
         self.poll = poll
         self.linger = linger
@@ -202,6 +190,11 @@ class ConfirmationDrainer:
         self.start()
         assert self._wake is not None
         self._wake.set()
+
+    async def connect(self) -> None:
+        """Open the relay connection now. Raises DeliveryError when the relay cannot be used."""
+        if self._smtp is None or not self._smtp.usable:
+            self._smtp = await open_smtp(self.newsletter.config.smtp)
 
     async def stop(self) -> None:
         """Stop the task (a batch being sent is abandoned: its claim lapses after LEASE) and
@@ -235,87 +228,137 @@ class ConfirmationDrainer:
             # delete shared by many mails instead of one each; nobody notices 0.2 s in a mail).
             await asyncio.sleep(self.linger)
 
-    async def drain(self) -> DrainResult:
-        """Send every mail due now, batch after batch; what was sent, retried and dropped."""
+    async def drain(self, only: Sequence[int] | None = None) -> DrainResult:
+        """Send every mail due now, batch after batch — or only the rows `only` names — and
+        return what became of each (rows of `only` it could not claim have no outcome)."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         result = DrainResult()
         async with self._lock:
-            while True:
+            chunks = None if only is None else [list(only[i:i + self.batch]) for i in range(0, len(only), self.batch)]
+            while chunks is None or chunks:
+                among = None if chunks is None else chunks.pop(0)
                 now = self.newsletter.clock()
-                claimed = await self.db(self._claim, now)
+                claimed = await self.db(self._claim, now, among)
                 if not claimed:
+                    if chunks is None:
+                        return result
+                    continue
+                failing = await self._send(claimed, now, result)
+                if failing and chunks:  # the relay is failing: the rest waits, as it is
+                    for row_id in (i for chunk in chunks for i in chunk):
+                        result.outcomes[row_id] = MailOutcome(Delivery.WAITING, failing)
                     return result
-                done, retry = await self._send(claimed, now, result)
-                await self.db(self._finish, done, retry, self.newsletter.clock())
-                if len(claimed) < self.batch or retry:
+                if chunks is None and (len(claimed) < self.batch or failing):
                     return result  # nothing more due now (or the relay is failing: wait)
+        return result
 
-    def _claim(self, now: datetime) -> list[ClaimedConfirmation]:
+    def _claim(self, now: datetime, among: list[int] | None) -> list[ClaimedConfirmation]:
         with self.newsletter.store.session() as session:
-            return claim_confirmations(session, self.worker, now=now, limit=self.batch)
+            return claim_confirmations(session, self.worker, now=now, limit=self.batch, among=among)
 
-    def _finish(self, done: list[int], retry: list[tuple[int, int, str]], now: datetime) -> None:
+    def _finish(self, done: list[int], retry: list[tuple[int, int, datetime, str]]) -> None:
         with self.newsletter.store.session() as session:
-            finish_confirmations(session, done, retry, now=now)
+            mailqueue.forget(session, done)
+            mailqueue.put_back(session, retry)
 
-    async def _send(self, claimed: list[ClaimedConfirmation], now: datetime,
-                    result: DrainResult) -> tuple[list[int], list[tuple[int, int, str]]]:
-        """Hand the claimed mails to the relay over the drainer's connection, one after another.
+    async def _send(self, claimed: list[ClaimedConfirmation], now: datetime, result: DrainResult) -> str:
+        """Hand the claimed mails to the relay over the drainer's connection, one after another,
+        and record each outcome (the rows done are deleted, the others put back with a back-off).
 
-        Returns (rows done: sent or dropped, rows to retry: (id, attempts so far, reason)).
+        Returns why the relay is failing ("" when it is not): the rest of the batch waited.
         """
         done: list[int] = []
-        retry: list[tuple[int, int, str]] = []
-        failing = ""  # after one temporary failure the rest of the batch waits too (no hammering)
+        retry: list[tuple[int, int, datetime, str]] = []
+        failing = ""
+        lost = 0
+
+        def outcome(item: ClaimedConfirmation, delivery: Delivery, reason: str = "") -> None:
+            if delivery is Delivery.WAITING and now - item.queued_at >= MAX_AGE:
+                log.error("a confirmation mail queued at %s is given up after %d attempts: %s",
+                          item.queued_at, item.attempts + 1, reason)
+                delivery, reason = Delivery.DROPPED, f"given up after {item.attempts + 1} attempts: {reason}"
+            if delivery is Delivery.WAITING:
+                retry.append((item.id, item.attempts + 1,
+                              now + min(MAX_BACKOFF, timedelta(minutes=2 ** item.attempts)), reason[:1000]))
+            else:
+                done.append(item.id)
+            result.note(item.id, MailOutcome(delivery, reason))
+
         for item in claimed:
             if not item.sendable:
                 log.info("queued confirmation %d dropped: the address was blocked or suppressed", item.id)
-                done.append(item.id)
-                result.dropped += 1
+                outcome(item, Delivery.DROPPED, "the address was blocked or suppressed")
                 continue
             if failing:
-                retry.append((item.id, item.attempts, failing))
-                result.retried += 1
+                outcome(item, Delivery.WAITING, failing)
                 continue
             try:
                 envelope_sender, recipients, data = self.sender.wire(item.due, item.due.list_names)
             except UnsafeHeaderValue as exc:
                 log.warning("queued confirmation %d dropped: %s", item.id, exc)
-                done.append(item.id)
-                result.dropped += 1
+                outcome(item, Delivery.DROPPED, str(exc))
                 continue
-            verdict, reason = await self._deliver(envelope_sender, recipients[0], data)
-            if verdict is Verdict.SENT:
-                done.append(item.id)
-                result.sent += 1
-            elif verdict in (Verdict.BOUNCE, Verdict.FAIL):
-                log.warning("a confirmation mail was refused for good (%s); not retried", reason)
-                done.append(item.id)
-                result.dropped += 1
-            elif now - item.queued_at >= MAX_AGE:
-                log.error("a confirmation mail queued at %s is given up after %d attempts: %s",
-                          item.queued_at, item.attempts + 1, reason)
-                done.append(item.id)
-                result.dropped += 1
-            else:
-                log.error("a confirmation mail could not be sent (%s); it stays queued and is tried again", reason)
-                retry.append((item.id, item.attempts, reason))
-                result.retried += 1
-                failing = reason
-        return done, retry
-
-    async def _deliver(self, envelope_sender: str, recipient: str, data: bytes) -> tuple[Verdict, str]:
-        """One mail over the drainer's reused connection (opened, or re-opened, as needed)."""
-        if self._smtp is None:
             try:
-                self._smtp = await open_smtp(self.newsletter.config.smtp)
+                await self.connect()
             except DeliveryError as exc:
-                return Verdict.DEFER_RECONNECT, str(exc)
-        reply = await self._smtp.deliver(envelope_sender, recipient, data)
-        verdict = classify_reply(reply)
-        if verdict is Verdict.DEFER_RECONNECT:
-            connection, self._smtp = self._smtp, None
-            await connection.close()
-        return verdict, reply.describe()
+                failing = str(exc)
+                log.error("confirmation mails could not be sent (%s); they stay queued and are tried again", failing)
+                outcome(item, Delivery.WAITING, failing)
+                continue
+            reply = await self._smtp.deliver(envelope_sender, recipients[0], data)
+            verdict, reason = classify_reply(reply), reply.describe()
+            if verdict is Verdict.SENT:
+                lost = 0
+                outcome(item, Delivery.SENT)
+                continue
+            if verdict in (Verdict.BOUNCE, Verdict.FAIL):
+                log.warning("a confirmation mail was refused for good (%s); not retried", reason)
+                outcome(item, Delivery.REFUSED, reason)
+                continue
+            log.error("a confirmation mail could not be sent (%s); it stays queued and is tried again", reason)
+            outcome(item, Delivery.WAITING, reason)
+            if verdict is Verdict.DEFER_RECONNECT:
+                connection, self._smtp = self._smtp, None
+                await connection.close()
+                lost += 1
+            if verdict is Verdict.RELAY or lost >= _LOST_IN_A_ROW:
+                failing = reason
+        await self.db(self._finish, done, retry)
+        return failing
 
+
+class LocalDrainer:
+    """A drainer for commands that run without the server: sends the rows they queued, now.
+
+    Blocking (it runs its own event loop): call it from synchronous code or a worker thread,
+    and from one thread only. Keeps its relay connection until `close()`.
+    """
+
+    def __init__(self, newsletter: Newsletter):
+        self._runner = asyncio.Runner()
+        self._drainer = ConfirmationDrainer(newsletter)
+
+    def connect(self) -> None:
+        """Open the relay connection now; raises DeliveryError when the relay cannot be used."""
+        self._runner.run(self._drainer.connect())
+
+    def send(self, row_ids: Sequence[int]) -> list[MailOutcome]:
+        """Send these queued mails; their outcomes, in order (a row another drainer holds is WAITING)."""
+        if not row_ids:
+            return []
+        outcomes = self._runner.run(self._drainer.drain(only=row_ids)).outcomes
+        return [outcomes.get(row_id, MailOutcome(Delivery.WAITING, "another process is sending it"))
+                for row_id in row_ids]
+
+    def close(self) -> None:
+        try:
+            self._runner.run(self._drainer.stop())
+        finally:
+            self._runner.close()
+
+    def __enter__(self) -> "LocalDrainer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

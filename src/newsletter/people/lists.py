@@ -1,4 +1,4 @@
-"""Mailing lists: create, find, describe."""
+"""Mailing lists: create, find, describe (domain functions over a session; the statements are `store.people`'s)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import re
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..addresses import clean_text
 from ..config import LANGUAGES
 from ..errors import InvalidField, UnknownList
 from ..statuses import SubscriptionStatus
-from ..store import MailingList, Subscriber, Subscription
+from ..store import MailingList
+from ..store import people as people_store
 
 __all__ = ["ListSummary", "create_list", "get_list", "get_lists", "all_lists", "summarise_lists", "languages_in_use"]
 
@@ -21,6 +21,8 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 class ListSummary(NamedTuple):
+    """A list with its subscription counts per status (status value: count)."""
+
     slug: str
     name: str
     description: str
@@ -49,24 +51,16 @@ def create_list(
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if unknown or not langs:
         raise InvalidField("languages", f"choose from {', '.join(LANGUAGES)}")
-    if session.scalar(select(MailingList).where(MailingList.slug == slug)):
+    if people_store.find_list(session, slug) is not None:
         raise InvalidField("slug", f"a list {slug!r} exists already")
-    mailing_list = MailingList(
-        slug=slug,
-        name=name,
-        description=clean_text("description", description, max_length=2000),
-        languages=langs,
-        public=public,
-        created_at=now,
-    )
-    session.add(mailing_list)
-    session.flush()
-    return mailing_list
+    return people_store.add_list(session, slug=slug, name=name,
+                                 description=clean_text("description", description, max_length=2000),
+                                 languages=langs, public=public, now=now)
 
 
 def get_list(session: Session, slug: str) -> MailingList:
     """The list with this slug; raises UnknownList."""
-    found = session.scalar(select(MailingList).where(MailingList.slug == slug))
+    found = people_store.find_list(session, slug)
     if found is None:
         raise UnknownList(slug)
     return found
@@ -74,7 +68,7 @@ def get_list(session: Session, slug: str) -> MailingList:
 
 def get_lists(session: Session, slugs: list[str]) -> list[MailingList]:
     """The lists with these slugs, in the order given, in one query; raises UnknownList."""
-    found = {m.slug: m for m in session.scalars(select(MailingList).where(MailingList.slug.in_(slugs)))}
+    found = {m.slug: m for m in people_store.all_lists(session) if m.slug in set(slugs)}
     for slug in slugs:
         if slug not in found:
             raise UnknownList(slug)
@@ -82,22 +76,13 @@ def get_lists(session: Session, slugs: list[str]) -> list[MailingList]:
 
 
 def all_lists(session: Session, *, public_only: bool = False) -> list[MailingList]:
-    query = select(MailingList).order_by(MailingList.slug)
-    if public_only:
-        query = query.where(MailingList.public.is_(True))
-    return list(session.scalars(query))
+    """Every list (or every public one), by slug."""
+    return people_store.all_lists(session, public_only=public_only)
 
 
 def summarise_lists(session: Session) -> list[ListSummary]:
     """Every list with its subscription counts per status."""
-    rows = session.execute(
-        select(Subscription.list_id, Subscription.status, func.count()).group_by(
-            Subscription.list_id, Subscription.status
-        )
-    ).all()
-    counts: dict[int, dict[str, int]] = {}
-    for list_id, status, n in rows:
-        counts.setdefault(list_id, {})[status.value] = n
+    counts = people_store.subscription_counts(session)
     return [
         ListSummary(
             m.slug,
@@ -105,7 +90,7 @@ def summarise_lists(session: Session) -> list[ListSummary]:
             m.description,
             list(m.languages),
             m.public,
-            {s.value: counts.get(m.id, {}).get(s.value, 0) for s in SubscriptionStatus},
+            {s.value: counts.get(m.id, {}).get(s, 0) for s in SubscriptionStatus},
         )
         for m in all_lists(session)
     ]
@@ -116,11 +101,5 @@ def languages_in_use(session: Session, slug: str) -> dict[str, int]:
 
     Raises UnknownList.
     """
-    mailing_list = get_list(session, slug)
-    rows = session.execute(
-        select(Subscriber.language, func.count())
-        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-        .where(Subscription.list_id == mailing_list.id, Subscription.status == SubscriptionStatus.ACTIVE)
-        .group_by(Subscriber.language)
-    ).all()
-    return dict(sorted(((language, n) for language, n in rows), key=lambda item: -item[1]))
+    counts = people_store.reader_languages(session, get_list(session, slug).id)
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))

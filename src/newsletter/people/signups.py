@@ -1,39 +1,53 @@
-"""Many sign-ups in one transaction: the group commit of a busy sign-up form.
+"""Sign-ups, one or many, in the caller's transaction: look up, plan, write, queue the mails.
 
-`subscribe_many` gives each request exactly the outcome `consent.subscribe` would give it
-alone, but writes the people never seen before (the common case on a busy form) with one
-statement per table for the whole batch: the lists, the suppressions and the addresses are
-looked up once, and subscribers (RETURNING their ids), subscriptions and consent events are
-inserted in bulk. Known people, and an address that comes twice in one batch, go through
-`consent.subscribe` one by one, after the bulk insert, in the same transaction.
+Every way people come in goes through `record_signups`: a sign-up on the form or by the API
+(the web app's group commit gives it many at once), `newsletter subscribe` (one), and each
+batch of an import (thousands). It looks up what the store knows of the batch's addresses with
+a few set-based statements, plans each request with the one set of rules
+(`rules.plan_subscription`, with the import's options when importing), and writes the batch
+through the one writer of people (`store.bulk`): one statement (or COPY) per table, then the
+confirmation mails due into the queue (`store.mailqueue`), in the same transaction.
+
+An address that comes twice in one batch is planned again after the first has been written
+(a second round), so each request gets exactly what it would get alone, in request order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import secrets
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..addresses import address_hash
 from ..errors import NewsletterError, UnknownList
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus
-from ..store import Subscriber, Suppression
-from . import consent
-from .consent import ConfirmationDue, ConsentContext
+from ..store import mailqueue
+from ..store import people as people_store
+from ..store.bulk import BulkStore, EventRow, Origin
+from ..store.people import ListRow
+from .rules import (
+    RESEND_WINDOW,
+    SIGNUP_RULES,
+    ConfirmationDue,
+    ConsentContext,
+    Outcome,
+    Plan,
+    SubscribeRules,
+    confirmation_allowed,
+    plan_subscription,
+    validate_signup,
+)
 
-__all__ = ["SignupRequest", "subscribe_many"]
-
-_SUPPRESSED_AMONG = select(Suppression.address_hash).where(
-    Suppression.address_hash.in_(bindparam("hashes", expanding=True)))
-_KNOWN_AMONG = select(Subscriber.email).where(Subscriber.email.in_(bindparam("emails", expanding=True)))
-_INSERT_SUBSCRIBERS = consent._INSERT_SUBSCRIBER.returning(Subscriber.id, sort_by_parameter_order=True)
+__all__ = ["SignupRequest", "Wanted", "Recorded", "sign_up_many", "subscribe_many", "record_signups", "origin_of",
+           "new_keys"]
 
 
 class SignupRequest(NamedTuple):
-    """One sign-up as `consent.subscribe` takes it."""
+    """One sign-up as it arrives (not checked yet)."""
 
     email: str
     name: str
@@ -42,91 +56,202 @@ class SignupRequest(NamedTuple):
     ctx: ConsentContext
 
 
-class _Checked(NamedTuple):
-    index: int
+class Wanted(NamedTuple):
+    """A checked request: a normalised address, a clean name, a known language or None, list slugs."""
+
     address: str
     name: str
     language: str | None
-    slugs: list[str]
+    slugs: tuple[str, ...]
     ctx: ConsentContext
+    #: addresses.address_hash(address), when the caller has it already (an import's reading thread).
+    hash: str | None = None
+
+
+class Recorded(NamedTuple):
+    """What a request did: its outcome, the mail due (None: none) and its queue row (None: not queued)."""
+
+    outcome: Outcome
+    due: ConfirmationDue | None = None
+    queued: int | None = None
+
+
+def origin_of(ctx: ConsentContext) -> Origin:
+    """The consent-log columns a context fills, cut to the columns' sizes."""
+    return Origin(ctx.channel, (ctx.ip or None) and ctx.ip[:64], (ctx.user_agent or None) and ctx.user_agent[:512],
+                  (ctx.source or None) and ctx.source[:200], ctx.consent_version)
+
+
+def new_keys(n: int) -> list[str]:
+    """`n` public subscriber keys (128 random bits, URL-safe base64, as `secrets.token_urlsafe(16)`),
+    from one read of the system's random source rather than one per key."""
+    data = secrets.token_bytes(16 * n)
+    return [base64.urlsafe_b64encode(data[i:i + 16]).rstrip(b"=").decode("ascii") for i in range(0, 16 * n, 16)]
 
 
 def subscribe_many(session: Session, requests: Sequence[SignupRequest], *, now: datetime,
                    languages: tuple[str, ...], check_deliverability: bool = False,
                    public_only: bool = False) -> list[ConfirmationDue | None | NewsletterError]:
-    """`consent.subscribe` for each request, in the caller's transaction, in request order.
+    """`sign_up_many`, each result the ConfirmationDue of the mail queued (None: none is due) or the error."""
+    return [r.due if isinstance(r, Recorded) else r
+            for r in sign_up_many(session, requests, now=now, languages=languages,
+                                  check_deliverability=check_deliverability, public_only=public_only)]
 
-    Each result is the ConfirmationDue (or None) that `consent.subscribe` would return, or the
-    error it would raise (InvalidAddress, InvalidField, UnknownList) — returned, not raised: a
-    bad request changes nothing and does not stop the others. Errors of the store itself
-    (a unique address inserted meanwhile by another process) are raised for the whole batch.
+
+def sign_up_many(session: Session, requests: Sequence[SignupRequest], *, now: datetime,
+                 languages: tuple[str, ...], check_deliverability: bool = False,
+                 public_only: bool = False) -> list[Recorded | NewsletterError]:
+    """Sign-ups (double opt-in) in the caller's transaction, in request order, their mails queued.
+
+    `languages` are the installation's, the default first (a new person who names none gets it).
+    Each result is what the request did (`Recorded`), or the error it is refused with
+    (InvalidAddress, InvalidField, UnknownList, or UnknownList for a list that is not public
+    when `public_only`) — returned, not raised: a bad request changes nothing and does not stop
+    the others. Errors of the store itself (an address inserted meanwhile by another process)
+    are raised for the whole batch.
     """
-    results: list[ConfirmationDue | None | NewsletterError] = [None] * len(requests)
-    checked: list[_Checked] = []
+    results: list[Recorded | NewsletterError] = [Recorded(Outcome.ALREADY_THERE)] * len(requests)
+    checked: list[tuple[int, Wanted]] = []
     for i, r in enumerate(requests):
         try:
-            address, name, language, slugs = consent.validate_signup(
-                r.email, r.name, r.language, r.list_slugs, languages=languages,
-                check_deliverability=check_deliverability)
+            address, name, language, slugs = validate_signup(r.email, r.name, r.language, r.list_slugs,
+                                                             languages=languages,
+                                                             check_deliverability=check_deliverability)
         except NewsletterError as exc:
             results[i] = exc
             continue
-        checked.append(_Checked(i, address, name, language, slugs, r.ctx))
+        checked.append((i, Wanted(address, name, language, tuple(slugs), r.ctx)))
     if not checked:
         return results
-    connection = session.connection()
-    wanted = sorted({slug for c in checked for slug in c.slugs})
-    found = {row.slug: row for row in connection.execute(consent._LISTS_BY_SLUG, {"slugs": wanted})}
-    listed: list[_Checked] = []
-    for c in checked:
-        unknown = next((s for s in c.slugs if s not in found or (public_only and not found[s].public)), None)
+    lists = people_store.lists_by_slug(session, {slug for _, w in checked for slug in w.slugs})
+    listed: list[tuple[int, Wanted]] = []
+    for i, w in checked:
+        unknown = next((s for s in w.slugs if s not in lists or (public_only and not lists[s].public)), None)
         if unknown is not None:
-            results[c.index] = UnknownList(unknown)
+            results[i] = UnknownList(unknown)
         else:
-            listed.append(c)
-    if not listed:
-        return results
-    hashes = {c.address: address_hash(c.address) for c in listed}
-    suppressed = set(connection.scalars(_SUPPRESSED_AMONG, {"hashes": sorted(set(hashes.values()))}))
-    known = set(connection.scalars(_KNOWN_AMONG, {"emails": sorted(hashes)}))
-    new: list[_Checked] = []
-    one_by_one: list[_Checked] = []
-    for c in listed:
-        if hashes[c.address] in suppressed:
-            continue  # nothing changes, nothing is due (results[c.index] stays None)
-        if c.address in known:
-            one_by_one.append(c)
-        else:
-            known.add(c.address)  # a second sign-up of it in this batch finds the person inserted
-            new.append(c)
-    if new:
-        _insert_new_people(session, new, found, results, now=now, default_language=languages[0])
-    for c in one_by_one:
-        results[c.index] = consent.subscribe(session, c.address, c.name, c.language, c.slugs, c.ctx, now=now,
-                                             languages=languages, public_only=public_only)
+            listed.append((i, w))
+    recorded = record_signups(session, [w for _, w in listed], lists, now=now, default_language=languages[0])
+    for (i, _), outcome in zip(listed, recorded):
+        results[i] = outcome
     return results
 
 
-def _insert_new_people(session: Session, new: list[_Checked], found: dict, results: list, *, now: datetime,
-                       default_language: str) -> None:
-    """People never seen before: pending on their lists, with their SIGNUP and CONFIRMATION_SENT
-    events, in three bulk INSERTs; their ConfirmationDue goes into `results`."""
-    connection = session.connection()
-    keys = [consent.new_subscriber_key() for _ in new]
-    people = [dict(key=key, email=c.address, name=c.name, language=c.language or default_language,
-                   status=SubscriberStatus.ACTIVE, created_at=now, updated_at=now) for c, key in zip(new, keys)]
-    ids = [row.id for row in connection.execute(_INSERT_SUBSCRIBERS, people)]
-    subscriptions, events = [], []
-    for c, key, person, subscriber_id in zip(new, keys, people, ids):
-        mailing_lists = [found[slug] for slug in c.slugs]
-        for m in mailing_lists:
-            subscriptions.append(dict(subscriber_id=subscriber_id, list_id=m.id, status=SubscriptionStatus.PENDING,
-                                      created_at=now, confirmed_at=None, unsubscribed_at=None))
-            events.append(dict(consent._event_values(c.ctx, ConsentKind.SIGNUP, now, list_id=m.id),
-                               subscriber_id=subscriber_id))
-        events.append(dict(consent._event_values(c.ctx, ConsentKind.CONFIRMATION_SENT, now, note=",".join(c.slugs)),
-                           subscriber_id=subscriber_id))
-        results[c.index] = ConfirmationDue(key, c.address, c.name, person["language"], tuple(c.slugs),
-                                           tuple(m.name for m in mailing_lists), subscriber_id)
-    connection.execute(consent._INSERT_SUBSCRIPTION, subscriptions)
-    connection.execute(consent._INSERT_EVENT, events)
+def record_signups(session: Session, wanted: Sequence[Wanted], lists: Mapping[str, ListRow], *, now: datetime,
+                   default_language: str, rules: SubscribeRules = SIGNUP_RULES, write: bool = True,
+                   bulk: BulkStore | None = None) -> list[Recorded]:
+    """Apply checked requests under `rules` in the caller's transaction; one Recorded each, in order.
+
+    Every slug must be in `lists`. `write=False` plans and counts, writing nothing (a dry run:
+    the mails that would be due are returned, not queued). `bulk` reuses the caller's writer
+    (an import keeps one for its connection).
+    """
+    bulk = bulk or BulkStore(session.connection())
+    results: list[Recorded | None] = [None] * len(wanted)
+    pending = list(enumerate(wanted))
+    while pending:
+        seen: set[str] = set()
+        round_, later = [], []
+        for item in pending:
+            (later if item[1].address in seen else round_).append(item)
+            seen.add(item[1].address)
+        for (i, _), outcome in zip(round_, _record_round(session, bulk, [w for _, w in round_], lists, now=now,
+                                                          default_language=default_language, rules=rules,
+                                                          write=write)):
+            results[i] = outcome
+        pending = later
+    return results  # type: ignore[return-value]
+
+
+class _Step(NamedTuple):
+    wanted: Wanted
+    plan: Plan
+    #: (id, key, name, language) of the person known before, or None for a new one.
+    known: tuple[int, str, str, str] | None
+
+
+def _record_round(session: Session, bulk: BulkStore, wanted: list[Wanted], lists: Mapping[str, ListRow], *,
+                  now: datetime, default_language: str, rules: SubscribeRules, write: bool) -> list[Recorded]:
+    """One round: every address at most once."""
+    hashes = [w.hash or address_hash(w.address) for w in wanted]
+    suppressed = bulk.suppressed(sorted(set(hashes)))
+    known = bulk.people([w.address for w in wanted])
+    current = bulk.subscriptions([k.id for k in known.values()]) if known else {}
+    ids_of: dict[tuple[str, ...], tuple[int, ...]] = {}  # files repeat a few combinations
+    steps: list[_Step] = []
+    for w, hash_ in zip(wanted, hashes):
+        person = known.get(w.address)
+        list_ids = ids_of.get(w.slugs)
+        if list_ids is None:
+            list_ids = ids_of[w.slugs] = tuple(lists[s].id for s in w.slugs)
+        plan = plan_subscription(list_ids, person, current.get(person.id, {}) if person else {},
+                                 suppressed=hash_ in suppressed, name=w.name, language=w.language,
+                                 default_language=default_language, rules=rules)
+        steps.append(_Step(w, plan, (person.id, person.key, person.name, person.language) if person else None))
+    # The re-send limits, read only for the known people a mail would go to.
+    asking = [s.known[0] for s in steps if s.plan.mail and s.known is not None]
+    sent = bulk.confirmations_since(asking, now - RESEND_WINDOW) if asking else {}
+    steps = [s._replace(plan=s.plan._replace(mail=())) if s.plan.mail and s.known is not None
+             and not confirmation_allowed(sent.get(s.known[0], ()), now) else s for s in steps]
+    if not write:  # a dry run: the mails that would be due, for counting (no key: nobody is written)
+        slug_of = {row.id: slug for slug, row in lists.items()}
+        return [Recorded(s.plan.outcome, _due(s, slug_of, lists, None, "", *(s.plan.details or s.known[2:]))
+                         if s.plan.mail else None) for s in steps]
+    return _write_round(session, bulk, steps, lists, now=now, rules=rules)
+
+
+def _write_round(session: Session, bulk: BulkStore, steps: list[_Step], lists: Mapping[str, ListRow], *,
+                 now: datetime, rules: SubscribeRules) -> list[Recorded]:
+    """Write what the round's plans say, through the one writer; queue the mails due."""
+    new = [s for s in steps if s.known is None and s.plan.outcome is Outcome.CHANGED]
+    people_rows = [(sid, key, s.wanted.address, *s.plan.details)
+                   for s, sid, key in zip(new, bulk.new_person_ids(len(new)), new_keys(len(new)))]
+    who = {row[2]: (row[0], row[1], row[3], row[4]) for row in people_rows}
+    subscriptions, repend, activate, details, events, mails = [], [], [], [], [], []
+    kind = ConsentKind.IMPORTED if rules.confirmed else ConsentKind.SIGNUP
+    slug_of = {row.id: slug for slug, row in lists.items()}
+    for s in steps:
+        plan = s.plan
+        if plan.outcome is not Outcome.CHANGED:
+            continue
+        if s.known is not None:
+            sid, key, name, language = s.known
+            if plan.details is not None:
+                name, language = plan.details
+                details.append((sid, name, language))
+            who[s.wanted.address] = (sid, key, name, language)
+        sid = who[s.wanted.address][0]
+        subscriptions += [(sid, lid) for lid in plan.add]
+        repend += [(sid, lid) for lid in plan.repend]
+        activate += [(sid, lid) for lid in plan.activate]
+        origin = origin_of(s.wanted.ctx)
+        note = rules.consent_note if rules.confirmed else s.wanted.ctx.note
+        events += [EventRow(sid, lid, kind, origin, note) for lid in plan.logged]
+        if plan.mail:
+            slugs = ",".join(slug_of[lid] for lid in plan.mail)
+            events.append(EventRow(sid, None, ConsentKind.CONFIRMATION_SENT, origin, slugs))
+            mails.append((sid, slugs))
+    with bulk.own_values(len(people_rows) + len(subscriptions) + len(events)):
+        bulk.insert_people(people_rows, status=SubscriberStatus.ACTIVE, at=now)
+        bulk.insert_subscriptions(subscriptions,
+                                  status=SubscriptionStatus.ACTIVE if rules.confirmed else SubscriptionStatus.PENDING,
+                                  at=now, confirmed_at=now if rules.confirmed else None)
+        bulk.insert_events(events, at=now)
+    people_store.repend_subscriptions(session, repend, now=now)
+    bulk.activate(activate, now)
+    people_store.update_details(session, details, now=now)
+    queued = iter(mailqueue.enqueue(session, mails, now=now))
+    results = []
+    for s in steps:
+        if not s.plan.mail:
+            results.append(Recorded(s.plan.outcome))
+            continue
+        sid, key, name, language = who[s.wanted.address]
+        results.append(Recorded(s.plan.outcome, _due(s, slug_of, lists, sid, key, name, language), next(queued)))
+    return results
+
+
+def _due(step: _Step, slug_of: Mapping[int, str], lists: Mapping[str, ListRow], sid: int | None, key: str,
+         name: str, language: str) -> ConfirmationDue:
+    slugs = tuple(slug_of[lid] for lid in step.plan.mail)
+    return ConfirmationDue(key, step.wanted.address, name, language, slugs, tuple(lists[s].name for s in slugs), sid)

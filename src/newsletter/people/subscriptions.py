@@ -1,9 +1,14 @@
-"""What a visitor can do on the public pages, each function one unit of work over a `Newsletter`.
+"""The use cases about people: each function one unit of work over an installation.
 
-The web app calls these (and the `Newsletter` methods) and nothing lower: they open the
-session, call the domain functions of `consent` and `lists`, and return typed values.
-Every function that takes a link token raises `InvalidToken` for a token that is tampered
-with, expired, of another purpose, or names nobody — one error, so no page can tell them apart.
+The faces (the web pages, the `newsletter` commands) call these and nothing lower: each
+opens its session (one transaction), calls the domain functions of `consent`, `signups`,
+`lists` and `export`, and returns typed values — never ORM objects. Every function that
+takes a link token raises `InvalidToken` for a token that is tampered with, expired, of
+another purpose, or names nobody — one error, so no page can tell them apart.
+
+Sign-ups queue their confirmation mail in their own transaction; the server's drainer sends
+it (`confirmation_queue`). `subscribe`, for commands that run without the server, sends it
+at once in this process and says what became of it.
 """
 
 from __future__ import annotations
@@ -13,31 +18,51 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..errors import NewsletterError
+from sqlalchemy.orm import Session
+
+from ..errors import InvalidToken, NewsletterError, UnknownList, UnknownSubscriber
 from ..installation import Newsletter
-from ..statuses import SubscriberStatus
+from ..statuses import SubscriberStatus, SubscriptionStatus
+from ..store import people as people_store
+from ..store.people import SubscriptionLine
 from ..tokens import Purpose, TokenClaims
-from . import abuse, consent
-from .confirmation_queue import enqueue_confirmation, enqueue_confirmations
-from .consent import ConfirmationDue, ConsentContext
-from .lists import all_lists
-from .signups import SignupRequest, subscribe_many
+from . import abuse, consent, lists
+from .confirmation_queue import Delivery, LocalDrainer, MailOutcome
+from .export import ConsentLine, PersonRecord, person_record
+from .lists import ListSummary
+from .rules import ConfirmationDue, ConsentContext
+from .signups import Recorded, SignupRequest, sign_up_many
 
 __all__ = [
     "ListChoice",
     "LinkHolder",
     "Preferences",
     "SignupRecord",
+    "SignupResult",
     "public_lists",
     "record_signup",
     "record_signups",
+    "subscribe",
     "check_link",
+    "confirm",
     "preferences",
     "save_preferences",
+    "unsubscribe_by_token",
+    "unsubscribe_by_tokens",
+    "unsubscribe_address",
     "unsubscribe_everything",
     "undo_unsubscribe",
+    "block_by_token",
+    "erase",
     "export_by_token",
+    "person",
+    "consent_events",
+    "count_subscribers",
+    "subscription_lines",
     "confirmations_sent_since",
+    "create_list",
+    "list_summaries",
+    "list_summary",
 ]
 
 
@@ -79,32 +104,62 @@ class SignupRecord:
     list_names: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SignupResult:
+    """What `subscribe` did with the confirmation mail: None when none was due (already active,
+    suppressed, or mailed recently — which a caller must not tell the person apart), else
+    what became of it (sent, refused, or waiting in the queue for a retry)."""
+
+    confirmation: MailOutcome | None
+
+    @property
+    def confirmation_sent(self) -> bool:
+        return self.confirmation is not None and self.confirmation.delivery is Delivery.SENT
+
+
+def _signup_context(newsletter: Newsletter, ctx: ConsentContext) -> ConsentContext:
+    """The context with the installation's consent version when it names none."""
+    if ctx.consent_version:
+        return ctx
+    return dataclasses.replace(ctx, consent_version=newsletter.config.consent_version)
+
+
+def _record(newsletter: Newsletter, requests: list[SignupRequest], *, public_only: bool
+            ) -> list[Recorded | NewsletterError]:
+    config = newsletter.config
+    requests = [r._replace(ctx=_signup_context(newsletter, r.ctx)) for r in requests]
+    with newsletter.store.session() as session:
+        return sign_up_many(session, requests, now=newsletter.clock(), languages=config.languages_by_preference,
+                            check_deliverability=config.check_deliverability, public_only=public_only)
+
+
+def _as_record(outcome: Recorded | NewsletterError) -> SignupRecord | NewsletterError:
+    if isinstance(outcome, NewsletterError):
+        return outcome
+    return SignupRecord(outcome.due, outcome.due.list_names if outcome.due else ())
+
+
+# -- signing up ---------------------------------------------------------------------------------
+
 def public_lists(newsletter: Newsletter) -> list[ListChoice]:
     """The lists offered on the sign-up form, by slug."""
     with newsletter.store.session() as session:
-        return [ListChoice(m.slug, m.name, m.description) for m in all_lists(session, public_only=True)]
+        return [ListChoice(m.slug, m.name, m.description) for m in lists.all_lists(session, public_only=True)]
 
 
-def record_signup(newsletter: Newsletter, email: str, name: str, language: str | None,
-                  list_slugs: list[str], ctx: ConsentContext) -> SignupRecord:
-    """Record a sign-up from the public form (public lists only), and queue its confirmation mail.
+def record_signup(newsletter: Newsletter, email: str, name: str, language: str | None, list_slugs: list[str],
+                  ctx: ConsentContext, *, public_only: bool = True) -> SignupRecord:
+    """Record a sign-up (by default from the public form: public lists only) and queue its
+    confirmation mail in the same transaction; a `ConfirmationDrainer` sends it.
 
-    The mail due (`due`, None when none is) is written to the confirmation queue in the same
-    transaction; a `confirmation_queue.ConfirmationDrainer` sends it. Raises InvalidAddress,
-    InvalidField, or UnknownList (also for a list that is not public); nothing changes then.
+    Raises InvalidAddress, InvalidField, or UnknownList (also for a list that is not public);
+    nothing changes then.
     """
-    config = newsletter.config
-    if not ctx.consent_version:
-        ctx = dataclasses.replace(ctx, consent_version=config.consent_version)
-    now = newsletter.clock()
-    with newsletter.store.session() as session:
-        due = consent.subscribe(session, email, name, language, list_slugs, ctx, now=now,
-                                languages=config.languages, check_deliverability=config.check_deliverability,
-                                public_only=True)
-        if due is not None:
-            enqueue_confirmation(session, due, now=now)
-    names = due.list_names if due else ()
-    return SignupRecord(due, names)
+    [outcome] = _record(newsletter, [SignupRequest(email, name, language, tuple(list_slugs), ctx)],
+                        public_only=public_only)
+    if isinstance(outcome, NewsletterError):
+        raise outcome
+    return _as_record(outcome)  # type: ignore[return-value]
 
 
 def record_signups(newsletter: Newsletter, requests: list[SignupRequest]) -> list[SignupRecord | NewsletterError]:
@@ -114,21 +169,34 @@ def record_signups(newsletter: Newsletter, requests: list[SignupRequest]) -> lis
     (returned: the others are recorded all the same). Errors of the store are raised for the
     whole batch, which is then not recorded at all (the caller may record them one by one).
     """
-    config = newsletter.config
-    requests = [r if r.ctx.consent_version else r._replace(
-        ctx=dataclasses.replace(r.ctx, consent_version=config.consent_version)) for r in requests]
-    now = newsletter.clock()
-    with newsletter.store.session() as session:
-        outcomes = subscribe_many(session, requests, now=now, languages=config.languages,
-                                  check_deliverability=config.check_deliverability, public_only=True)
-        enqueue_confirmations(session, [o for o in outcomes if isinstance(o, ConfirmationDue)], now=now)
-    return [o if isinstance(o, NewsletterError) else SignupRecord(o, o.list_names if o else ()) for o in outcomes]
+    return [_as_record(o) for o in _record(newsletter, list(requests), public_only=True)]
 
 
-def _holder(session: Any, newsletter: Newsletter, purpose: Purpose, token: str):
+def subscribe(newsletter: Newsletter, email: str, name: str, language: str | None, list_slugs: list[str],
+              ctx: ConsentContext) -> SignupResult:
+    """Sign a person up (double opt-in) for any lists, and send the confirmation mail now.
+
+    The sign-up and its queued mail are one transaction; then this process drains that mail
+    (`confirmation_queue.LocalDrainer`): sent, refused by the relay, or left in the queue for
+    the server's drainer to retry. Raises InvalidAddress, InvalidField or UnknownList (nothing
+    changed). Blocking: not from a running event loop.
+    """
+    [outcome] = _record(newsletter, [SignupRequest(email, name, language, tuple(list_slugs), ctx)],
+                        public_only=False)
+    if isinstance(outcome, NewsletterError):
+        raise outcome
+    if outcome.queued is None:
+        return SignupResult(None)
+    with LocalDrainer(newsletter) as drainer:
+        [mail] = drainer.send([outcome.queued])
+    return SignupResult(mail)
+
+
+# -- links ---------------------------------------------------------------------------------------
+
+def _holder(session: Session, newsletter: Newsletter, purpose: Purpose, token: str):
     claims = newsletter.read(purpose, token)
-    subscriber = consent.subscriber_by_key(session, claims.subscriber_key)
-    return claims, subscriber
+    return claims, consent.subscriber_by_key(session, claims.subscriber_key)
 
 
 def check_link(newsletter: Newsletter, purpose: Purpose, token: str) -> LinkHolder:
@@ -138,17 +206,22 @@ def check_link(newsletter: Newsletter, purpose: Purpose, token: str) -> LinkHold
         return LinkHolder(claims, subscriber.name, subscriber.language)
 
 
+def confirm(newsletter: Newsletter, token: str, ctx: ConsentContext) -> list[str]:
+    """Confirm with a link token; returns the list slugs confirmed ([] on replay). Raises InvalidToken."""
+    claims = newsletter.read(Purpose.CONFIRM, token)
+    with newsletter.store.session() as session:
+        subscriber = consent.subscriber_by_key(session, claims.subscriber_key)
+        return consent.confirm(session, subscriber, ctx, now=newsletter.clock(), issued_at=claims.issued_at)
+
+
 def preferences(newsletter: Newsletter, token: str) -> Preferences:
     """The person's language, name and lists (public ones and any they are on). Raises InvalidToken."""
     with newsletter.store.session() as session:
         claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
         standing = {sub.mailing_list.slug: sub.status.value for sub in subscriber.subscriptions}
-        lists = tuple(
-            ListChoice(m.slug, m.name, m.description, standing.get(m.slug, ""))
-            for m in all_lists(session)
-            if m.public or m.slug in standing
-        )
-        return Preferences(LinkHolder(claims, subscriber.name, subscriber.language), subscriber.email, lists,
+        choices = tuple(ListChoice(m.slug, m.name, m.description, standing.get(m.slug, ""))
+                        for m in lists.all_lists(session) if m.public or m.slug in standing)
+        return Preferences(LinkHolder(claims, subscriber.name, subscriber.language), subscriber.email, choices,
                            subscriber.status is SubscriberStatus.ACTIVE)
 
 
@@ -166,6 +239,37 @@ def save_preferences(newsletter: Newsletter, token: str, ctx: ConsentContext, *,
                                        list_slugs=list_slugs, name=name)
 
 
+def unsubscribe_by_token(newsletter: Newsletter, token: str, ctx: ConsentContext) -> list[str]:
+    """Unsubscribe with a link token (list-scoped if the token names a list); the slugs left.
+    Raises InvalidToken."""
+    claims = newsletter.read(Purpose.UNSUBSCRIBE, token)
+    with newsletter.store.session() as session:
+        return consent.unsubscribe_by_key(session, claims.subscriber_key, ctx, now=newsletter.clock(),
+                                          list_slug=claims.list_slug)
+
+
+def unsubscribe_by_tokens(newsletter: Newsletter, requests: list[tuple[str, ConsentContext]]
+                          ) -> list[list[str] | InvalidToken]:
+    """`unsubscribe_by_token` for many (token, context) in one transaction, in order; a bad
+    token's result is an InvalidToken (returned: the others are unsubscribed all the same)."""
+    results: list[list[str] | InvalidToken] = []
+    valid: list[tuple[int, tuple[str, str | None, ConsentContext]]] = []
+    for token, ctx in requests:
+        try:
+            claims = newsletter.read(Purpose.UNSUBSCRIBE, token)
+        except InvalidToken as exc:
+            results.append(exc)
+            continue
+        valid.append((len(results), (claims.subscriber_key, claims.list_slug, ctx)))
+        results.append([])
+    if valid:
+        with newsletter.store.session() as session:
+            outcomes = consent.unsubscribe_many_by_key(session, [v for _, v in valid], now=newsletter.clock())
+        for (index, _), outcome in zip(valid, outcomes):
+            results[index] = outcome
+    return results
+
+
 def unsubscribe_everything(newsletter: Newsletter, purpose: Purpose, token: str, ctx: ConsentContext) -> list[str]:
     """Leave every list through a preferences (or unsubscribe) link; returns the slugs left."""
     with newsletter.store.session() as session:
@@ -181,14 +285,103 @@ def undo_unsubscribe(newsletter: Newsletter, purpose: Purpose, token: str, list_
         return consent.undo_unsubscribe(session, subscriber, list_slugs, ctx, now=newsletter.clock())
 
 
-def export_by_token(newsletter: Newsletter, token: str) -> dict[str, Any]:
-    """Everything held about the person a preferences link names (JSON-ready). Raises InvalidToken."""
+def block_by_token(newsletter: Newsletter, token: str, ctx: ConsentContext) -> None:
+    """"This wasn't me": suppress the address the token names. Raises InvalidToken."""
+    claims = newsletter.read(Purpose.BLOCK, token)
+    with newsletter.store.session() as session:
+        consent.block(session, consent.subscriber_by_key(session, claims.subscriber_key), ctx, now=newsletter.clock())
+
+
+def export_by_token(newsletter: Newsletter, token: str) -> PersonRecord:
+    """Everything held about the person a preferences link names. Raises InvalidToken."""
     with newsletter.store.session() as session:
         _claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
-        return consent.export_person(session, subscriber.email)
+        return person_record(session, subscriber.email)
+
+
+# -- administration ---------------------------------------------------------------------------
+
+def unsubscribe_address(newsletter: Newsletter, email: str, ctx: ConsentContext,
+                        list_slug: str | None = None) -> list[str]:
+    """Unsubscribe an address from one list or all (administrators); the slugs left.
+    Raises UnknownSubscriber, UnknownList."""
+    with newsletter.store.session() as session:
+        if list_slug is not None:
+            lists.get_list(session, list_slug)
+        subscriber = consent.find_subscriber(session, email)
+        if subscriber is None:
+            raise UnknownSubscriber(email)
+        return consent.unsubscribe(session, subscriber, ctx, now=newsletter.clock(), list_slug=list_slug)
+
+
+def erase(newsletter: Newsletter, email: str) -> bool:
+    """Delete a person's data and consent log, keeping the address suppressed (as a hash).
+    Returns False when nobody had the address (it is suppressed all the same)."""
+    with newsletter.store.session() as session:
+        return consent.erase(session, email, now=newsletter.clock())
+
+
+def person(newsletter: Newsletter, email: str, *, with_bounces: bool = False) -> PersonRecord:
+    """Everything held about the person with this address (and the bounces about it, for
+    staff). Raises UnknownSubscriber."""
+    with newsletter.store.session() as session:
+        return person_record(session, email, with_bounces=with_bounces)
+
+
+def consent_events(newsletter: Newsletter, email: str) -> list[ConsentLine]:
+    """The consent log of the person with this address, oldest first ([] for nobody)."""
+    try:
+        return list(person(newsletter, email).consent_log)
+    except UnknownSubscriber:
+        return []
+
+
+def _list_id(session: Session, list_slug: str | None) -> int | None:
+    return None if list_slug is None else lists.get_list(session, list_slug).id
+
+
+def count_subscribers(newsletter: Newsletter, *, list_slug: str | None = None,
+                      status: SubscriptionStatus | None = None) -> int:
+    """How many people have a subscription (to this list, in this status). Raises UnknownList."""
+    with newsletter.store.session() as session:
+        return people_store.count_people(session, list_id=_list_id(session, list_slug or None), status=status)
+
+
+def subscription_lines(newsletter: Newsletter, *, list_slug: str | None = None,
+                       status: SubscriptionStatus | None = None, limit: int | None = None) -> list[SubscriptionLine]:
+    """Subscriptions as (email, name, language, list, status), by address and list. Raises UnknownList."""
+    with newsletter.store.session() as session:
+        return people_store.subscription_lines(session, list_id=_list_id(session, list_slug or None), status=status,
+                                               limit=limit)
 
 
 def confirmations_sent_since(newsletter: Newsletter, since: datetime) -> int:
     """Confirmation mails the consent log records after `since`, over the whole installation."""
     with newsletter.store.session() as session:
         return abuse.count_confirmations_sent(session, since)
+
+
+# -- lists --------------------------------------------------------------------------------------
+
+def create_list(newsletter: Newsletter, slug: str, name: str, *, description: str = "",
+                languages: list[str] | tuple[str, ...] = ("en",), public: bool = True) -> ListSummary:
+    """Create a list; returns it with its (zero) counts. Raises InvalidField."""
+    with newsletter.store.session() as session:
+        created = lists.create_list(session, slug, name, description=description, languages=languages,
+                                    public=public, now=newsletter.clock())
+        return ListSummary(created.slug, created.name, created.description, list(created.languages), created.public,
+                           {s.value: 0 for s in SubscriptionStatus})
+
+
+def list_summaries(newsletter: Newsletter) -> list[ListSummary]:
+    """Every list with its subscription counts per status, by slug."""
+    with newsletter.store.session() as session:
+        return lists.summarise_lists(session)
+
+
+def list_summary(newsletter: Newsletter, slug: str) -> ListSummary:
+    """One list with its counts. Raises UnknownList."""
+    for summary in list_summaries(newsletter):
+        if summary.slug == slug:
+            return summary
+    raise UnknownList(slug)

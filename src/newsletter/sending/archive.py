@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from ..config import Config
 from ..errors import UnknownIssue
+from ..installation import Newsletter
 from ..mail.compose import render_variant, variant_for
 from ..mail.content import Issue, load_issue
 from ..mail.personalise import Field
@@ -29,7 +30,7 @@ from ..statuses import CampaignStatus
 from ..store import Campaign, MailingList
 
 __all__ = ["ArchivedIssue", "ArchivePage", "content_paths", "archived_issues", "find_archived_issue",
-           "load_archived", "render_archived"]
+           "load_archived", "render_archived", "archive_of", "archived_issue"]
 
 _SOURCE_KEYS = ("files", "sources", "content", "paths")
 
@@ -128,3 +129,15 @@ def render_archived(config: Config, archived: ArchivedIssue, language: str | Non
     issue = load_archived(archived.paths)
     chosen = variant_for(language, issue.languages, archived.list_languages)
     return _render(config, archived.paths, chosen)
+
+
+def archive_of(newsletter: Newsletter, list_slug: str | None = None) -> list[ArchivedIssue]:
+    """`archived_issues` as one unit of work over an installation (the web pages' call)."""
+    with newsletter.store.session() as session:
+        return archived_issues(session, newsletter.config, list_slug=list_slug)
+
+
+def archived_issue(newsletter: Newsletter, list_slug: str, slug: str) -> ArchivedIssue:
+    """`find_archived_issue` as one unit of work over an installation. Raises UnknownIssue."""
+    with newsletter.store.session() as session:
+        return find_archived_issue(session, newsletter.config, list_slug, slug)

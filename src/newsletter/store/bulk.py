@@ -1,8 +1,9 @@
-"""Set-based reads and writes of people, subscriptions and consent events, for bulk imports.
+"""The one writer of new people: set-based reads and writes of people, subscriptions and
+consent events, for one sign-up, a group commit of the web form, or a batch of an import.
 
-The importer plans each batch in Python and calls a `BulkStore` a few times per batch, with
-plain tuples in the database's own form: one statement (or one COPY) per table and batch,
-its SQL text fixed, so the driver prepares it once. Each dialect uses its fastest means:
+`people.signups` plans each batch in Python (`people.rules`) and calls a `BulkStore` a few
+times per batch, with plain tuples: one statement (or one COPY) per table and batch, its SQL
+text fixed, so the driver prepares it once. Each dialect uses its fastest means:
 
     ====================  ==============================  ================================
                           SQLite                          PostgreSQL
@@ -29,18 +30,22 @@ Table and column names are ours; values always travel as parameters, never in SQ
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from itertools import chain
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..statuses import Channel, ConsentKind, SubscriberStatus, SubscriptionStatus
-from . import ConsentEvent, Subscriber, Subscription
+from . import ConsentEvent, Store, Subscriber, Subscription
 
-__all__ = ["BulkStore", "KnownPerson"]
+T = TypeVar("T")
+
+__all__ = ["BulkStore", "BatchWriter", "KnownPerson", "Origin", "EventRow", "CHECKS_OFF_FROM"]
 
 #: Parameters per SQLite statement at most (SQLite's default limit since 3.32; older builds say
 #: less, and we ask).
@@ -49,6 +54,9 @@ _SQLITE_VARIABLES = 32766
 #: the GIL to the reading thread less often (each time, getting it back can wait for a switch
 #: interval), but each compiled statement stays in the driver's cache.
 _MAX_ROWS = 1024
+#: Rows an insert block needs before SQLite's CHECK constraints are switched off for it: toggling
+#: the pragma makes SQLite prepare the statements again, which costs more than a few checks.
+CHECKS_OFF_FROM = 256
 #: SQLite page cache of an importing connection, in KiB (SQLite's default is 2 MiB).
 IMPORT_CACHE_KIB = 32 * 1024
 
@@ -62,6 +70,26 @@ class KnownPerson(NamedTuple):
     name: str
     language: str
     status: SubscriberStatus
+
+
+class Origin(NamedTuple):
+    """Where a consent event comes from: the columns a request's context fills."""
+
+    channel: Channel
+    ip: str | None = None
+    user_agent: str | None = None
+    source: str | None = None
+    consent_version: str | None = None
+
+
+class EventRow(NamedTuple):
+    """One consent-log line to write."""
+
+    subscriber_id: int
+    list_id: int | None
+    kind: ConsentKind
+    origin: Origin
+    note: str | None = None
 
 
 class BulkStore:
@@ -160,17 +188,48 @@ class BulkStore:
         self._insert(Subscription.__table__, ("subscriber_id", "list_id"), rows,
                      {"status": status, "created_at": at, "confirmed_at": confirmed_at})
 
-    def insert_events(self, rows: list[tuple[int, int | None]] | list[tuple[int, int | None, str]], *,
-                      kind: ConsentKind, channel: Channel, at: datetime, source: str, note: str | None = None) -> None:
-        """Consent-log lines: rows of (subscriber id, list id or None), or of (subscriber id, list id
-        or None, note) when each has its own note (then `note` is ignored); all alike otherwise."""
-        constants = {"kind": kind, "channel": channel, "at": at, "source": source}
+    def insert_events(self, rows: Sequence[EventRow], *, at: datetime) -> None:
+        """Consent-log lines, in this order, all `at`.
+
+        A column whose value is the same in every row (an import's origin, a batch's kind) is
+        bound once per statement rather than once per row.
+        """
+        if not rows:
+            return
+        E = ConsentEvent.__table__
+        first = rows[0]
+        kind, origin, note = first[2], first[3], first[4]
+        same_kind = all(r[2] is kind for r in rows)
+        same_origin = all(r[3] is origin or r[3] == origin for r in rows)
+        same_note = all(r[4] == note for r in rows)
         columns: tuple[str, ...] = ("subscriber_id", "list_id")
-        if rows and len(rows[0]) == 3:
-            columns += ("note",)
+        constants: dict[str, Any] = {"at": at}
+        if same_origin:
+            constants.update(origin._asdict())
+        if same_kind:
+            constants["kind"] = kind
         else:
+            columns += ("kind",)
+        if same_note:
             constants["note"] = note
-        self._insert(ConsentEvent.__table__, columns, rows, constants)
+        else:
+            columns += ("note",)
+        kinds = {k: self.db_value(E.c.kind, k) for k in ConsentKind}
+        if not same_origin:
+            channels = {c: self.db_value(E.c.channel, c) for c in Channel}
+            columns = (*columns[:2], *Origin._fields, *columns[2:])
+            values = [(r[0], r[1], channels[r[3][0]], *r[3][1:],
+                       *((kinds[r[2]],) if not same_kind else ()), *((r[4],) if not same_note else ()))
+                      for r in rows]
+        elif same_kind and same_note:
+            values = [(r[0], r[1]) for r in rows]
+        elif same_kind:
+            values = [(r[0], r[1], r[4]) for r in rows]
+        elif same_note:
+            values = [(r[0], r[1], kinds[r[2]]) for r in rows]
+        else:
+            values = [(r[0], r[1], kinds[r[2]], r[4]) for r in rows]
+        self._insert(E, columns, values, constants)
 
     def activate(self, pairs: list[tuple[int, int]], at: datetime) -> None:
         """Make these (subscriber id, list id) subscriptions active, confirmed `at`."""
@@ -202,13 +261,14 @@ class BulkStore:
             self._saved_cache = None
 
     @contextmanager
-    def own_values(self) -> Iterator[None]:
-        """A block whose INSERTs carry only values we made (SQLite: CHECK constraints off in it).
+    def own_values(self, rows: int | None = None) -> Iterator[None]:
+        """A block whose INSERTs carry only values we made (SQLite: CHECK constraints off in it,
+        when it writes `rows` >= CHECKS_OFF_FROM rows or `rows` is None).
 
         See the module docstring for why. PostgreSQL checks its native enums at no such cost,
         so nothing changes there.
         """
-        if self.postgres:
+        if self.postgres or (rows is not None and rows < CHECKS_OFF_FROM):
             yield
             return
         # A flag pragma: SQLite re-prepares statements compiled under the other setting.
@@ -229,10 +289,14 @@ class BulkStore:
         fixed = tuple(self.db_value(table.c[name], value) for name, value in constants.items())
         if self.postgres:
             cursor = self.connection.connection.driver_connection.cursor()
+            statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
             try:
-                with cursor.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                with cursor.copy(statement) as copy:
                     for row in rows:
                         copy.write_row(row + fixed)
+            except self.dialect.dbapi.IntegrityError as exc:
+                # What SQLAlchemy raises for the same refusal of an INSERT (callers retry on it).
+                raise IntegrityError(statement, None, exc) from exc
             finally:
                 cursor.close()
             return
@@ -246,6 +310,52 @@ class BulkStore:
             self.connection.exec_driver_sql(head + ", ".join([group] * size) + ")",
                                             fixed + tuple(chain.from_iterable(rows[start:start + size])))
             start += size
+
+
+class BatchWriter:
+    """One connection for a long run of batches (an import), each batch one transaction.
+
+    The connection is opened at the first batch and closed by `close()`, both in the caller's
+    one thread; SQLite's page cache is widened for it meanwhile (`BulkStore.widen_cache`), so
+    that it stays warm from batch to batch.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._connection: Connection | None = None
+        self._bulk: BulkStore | None = None
+
+    def run(self, write: Callable[[Session, BulkStore], T], *, dry_run: bool = False, attempts: int = 3) -> T:
+        """`write(session, bulk)` in one transaction, committed (rolled back for a `dry_run`);
+        run again, up to `attempts` times, when a concurrent writer inserted one of its rows
+        first (IntegrityError: then raised)."""
+        if self._connection is None:
+            self._connection = self.store.engine.connect()
+            self._bulk = BulkStore(self._connection)
+            self._bulk.widen_cache()
+            self._connection.commit()  # the PRAGMA began a transaction; batches begin their own
+        for attempt in range(attempts):
+            try:
+                with self._connection.begin() as transaction, Session(bind=self._connection) as session:
+                    result = write(session, self._bulk)
+                    session.flush()
+                    if dry_run:
+                        transaction.rollback()
+                    return result
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Restore the connection's settings and close it."""
+        if self._connection is not None:
+            try:
+                self._bulk.restore_cache()
+                self._connection.commit()
+            finally:
+                self._connection.close()
+                self._connection = None
 
 
 def _largest_power_of_two(n: int) -> int:

@@ -71,7 +71,7 @@ class WebState:
     drainer: ConfirmationDrainer | None = None
     #: Records sign-ups, those that arrive together in one transaction (`visitor.record_signups`).
     signups: GroupCommit | None = None
-    #: Records RFC 8058 one-click unsubscribes likewise (`Newsletter.unsubscribe_by_tokens`).
+    #: Records RFC 8058 one-click unsubscribes likewise (`visitor.unsubscribe_by_tokens`).
     one_clicks: GroupCommit | None = None
     allowed_origins: frozenset[str] = field(default_factory=frozenset)
     #: Database calls run in worker threads, at most this many at once. SQLite takes its write
@@ -133,7 +133,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
     state.ceiling.db = state.db
     state.drainer = ConfirmationDrainer(newsletter, state.confirmations, state.db)
     state.signups = GroupCommit(functools.partial(visitor.record_signups, newsletter), state.db)
-    state.one_clicks = GroupCommit(newsletter.unsubscribe_by_tokens, state.db)
+    state.one_clicks = GroupCommit(functools.partial(visitor.unsubscribe_by_tokens, newsletter), state.db)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *signup.routes(),

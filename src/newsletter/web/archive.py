@@ -41,16 +41,6 @@ def routes() -> list[Route]:
     ]
 
 
-def _issues(newsletter, list_slug: str | None) -> list[archive.ArchivedIssue]:
-    with newsletter.store.session() as session:
-        return archive.archived_issues(session, newsletter.config, list_slug=list_slug)
-
-
-def _find(newsletter, list_slug: str, slug: str) -> archive.ArchivedIssue:
-    with newsletter.store.session() as session:
-        return archive.find_archived_issue(session, newsletter.config, list_slug, slug)
-
-
 def _entries(config, issues: list[archive.ArchivedIssue], language: str) -> list[dict]:
     """Per issue: subject in the visitor's language (or the list's fallback) and its languages."""
     entries = []
@@ -69,7 +59,7 @@ async def archive_index(request: Request) -> Response:
     web = request.app.state.web
     language = choose_language(request, web.config.languages, web.config.default_language)
     list_slug = request.path_params.get("list_slug")
-    issues = await web.db(_issues, web.newsletter, list_slug)
+    issues = await web.db(archive.archive_of, web.newsletter, list_slug)
     if list_slug is not None and not issues:
         return render_page(request, "not_found.html", language, status_code=404,
                            path=request.scope.get("root_path", "") + "/archive")
@@ -93,7 +83,7 @@ async def archive_issue(request: Request) -> Response:
                            path=request.scope.get("root_path", "") + "/archive")
     language = asked or choose_language(request, web.config.languages, web.config.default_language)
     try:
-        item = await web.db(_find, web.newsletter, params["list_slug"], params["slug"])
+        item = await web.db(archive.archived_issue, web.newsletter, params["list_slug"], params["slug"])
         page = archive.render_archived(web.config, item, language)
     except (UnknownIssue, ContentError, MissingVariant) as exc:
         if not isinstance(exc, UnknownIssue):
@@ -114,7 +104,7 @@ async def archive_feed(request: Request) -> Response:
     web = request.app.state.web
     config = web.config
     list_slug = request.path_params["list_slug"]
-    issues = await web.db(_issues, web.newsletter, list_slug)
+    issues = await web.db(archive.archive_of, web.newsletter, list_slug)
     language = request.query_params.get("lang", "")
     if language not in config.languages:
         language = issues[0].list_languages[0] if issues and issues[0].list_languages else config.default_language

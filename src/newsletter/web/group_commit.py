@@ -12,7 +12,7 @@ only after the transaction holding it has committed. If the store fails a batch 
 its requests are written again one by one, so that one bad request never costs the others.
 
 The web app uses it for sign-ups (`visitor.record_signups`) and RFC 8058 one-click
-unsubscribes (`Newsletter.unsubscribe_by_tokens`).
+unsubscribes (`visitor.unsubscribe_by_tokens`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..errors import InvalidToken
 from ..people import subscriptions as visitor
-from ..people.consent import ConsentContext
+from ..people.rules import ConsentContext
 from ..statuses import Channel
 from ..tokens import Purpose
 from .pages import choose_language, render_page
@@ -146,7 +146,7 @@ async def confirm_submit(request: Request) -> Response:
     holder, language = checked
     ctx = link_context(request, Channel.LINK, "confirm-page")
     try:
-        await web.db(web.newsletter.confirm, request.path_params["token"], ctx)
+        await web.db(visitor.confirm, web.newsletter, request.path_params["token"], ctx)
     except InvalidToken:
         return invalid_link(request, Purpose.CONFIRM)
     return page(request, "confirmed.html", language, name=holder.name,
@@ -182,8 +182,8 @@ async def unsubscribe_submit(request: Request) -> Response:
         return checked
     holder, language = checked
     try:
-        changed = await web.db(web.newsletter.unsubscribe_by_token, token,
-                                          link_context(request, Channel.LINK, "unsubscribe-page"))
+        changed = await web.db(visitor.unsubscribe_by_token, web.newsletter, token,
+                               link_context(request, Channel.LINK, "unsubscribe-page"))
     except InvalidToken:
         return invalid_link(request, Purpose.UNSUBSCRIBE)
     return page(request, "unsubscribed.html", language, changed=changed, csrf=csrf_token(request),
@@ -199,8 +199,8 @@ async def undo_submit(request: Request) -> Response:
     holder, language = checked
     try:
         back = await web.db(visitor.undo_unsubscribe, web.newsletter, Purpose.UNSUBSCRIBE,
-                                       request.path_params["token"], fields["lists"],
-                                       link_context(request, Channel.LINK, "unsubscribe-undo"))
+                            request.path_params["token"], fields["lists"],
+                            link_context(request, Channel.LINK, "unsubscribe-undo"))
     except InvalidToken:
         return invalid_link(request, Purpose.UNSUBSCRIBE)
     return page(request, "resubscribed.html", language, back=back,
@@ -224,8 +224,8 @@ async def block_submit(request: Request) -> Response:
         return checked
     holder, language = checked
     try:
-        await web.db(web.newsletter.block_by_token, request.path_params["token"],
-                                link_context(request, Channel.LINK, "block-page"))
+        await web.db(visitor.block_by_token, web.newsletter, request.path_params["token"],
+                     link_context(request, Channel.LINK, "block-page"))
     except InvalidToken:
         return invalid_link(request, Purpose.BLOCK)
     return page(request, "blocked.html", language)

@@ -109,7 +109,7 @@ async def export_data(request: Request) -> Response:
         return invalid_link(request, Purpose.PREFERENCES)
     if not csrf_ok(request, fields):
         return csrf_refused(request, token_language(request, prefs.holder))
-    data = await web.db(visitor.export_by_token, web.newsletter, request.path_params["token"])
-    body = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    record = await web.db(visitor.export_by_token, web.newsletter, request.path_params["token"])
+    body = json.dumps(record.as_json(), ensure_ascii=False, indent=2) + "\n"
     return Response(body, media_type="application/json", headers={
         **TOKEN_PAGE_HEADERS, "Content-Disposition": 'attachment; filename="my-newsletter-data.json"'})

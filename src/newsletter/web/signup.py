@@ -22,7 +22,7 @@ from ..addresses import normalise_address
 from ..errors import InvalidAddress, InvalidField, UnknownList
 from ..people import subscriptions as visitor
 from ..people.abuse import FormCheck, check_form_token, issue_form_token
-from ..people.consent import ConsentContext
+from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
 from ..statuses import Channel
 from .pages import choose_language, consent_text, render_page

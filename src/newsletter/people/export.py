@@ -1,0 +1,102 @@
+"""Everything held about one person, as typed values (`PersonRecord`) and as JSON.
+
+What `newsletter show` prints, `newsletter export --person` writes and the preferences page's
+"download my data" sends: the person, each subscription, the whole consent log, and (for
+staff) the bounces and complaints recorded about the address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy.orm import Session
+
+from ..addresses import address_hash
+from ..errors import UnknownSubscriber
+from ..store import people as people_store
+from ..store.people import BounceLine
+
+__all__ = ["SubscriptionState", "ConsentLine", "BounceLine", "PersonRecord", "person_record"]
+
+
+class SubscriptionState(NamedTuple):
+    """One of the person's subscriptions."""
+
+    list: str
+    list_name: str
+    status: str
+    since: datetime | None
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+
+
+class ConsentLine(NamedTuple):
+    """One line of the person's consent log."""
+
+    at: datetime
+    event: str
+    channel: str
+    list: str | None
+    ip: str | None
+    user_agent: str | None
+    source: str | None
+    consent_version: str | None
+    note: str | None
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """A person, their subscriptions (by list slug) and consent log (oldest first), and the
+    bounce events about their address (oldest first; empty unless asked for)."""
+
+    email: str
+    name: str
+    language: str
+    status: str
+    created_at: datetime | None
+    subscriptions: tuple[SubscriptionState, ...]
+    consent_log: tuple[ConsentLine, ...]
+    bounces: tuple[BounceLine, ...] = ()
+
+    def as_json(self, *, with_bounces: bool = False) -> dict[str, Any]:
+        """The record as JSON-ready values (times in ISO 8601); bounces only `with_bounces`."""
+        data: dict[str, Any] = {
+            "email": self.email,
+            "name": self.name,
+            "language": self.language,
+            "status": self.status,
+            "created_at": _when(self.created_at),
+            "subscriptions": [{**s._asdict(), "since": _when(s.since), "confirmed_at": _when(s.confirmed_at),
+                               "unsubscribed_at": _when(s.unsubscribed_at)} for s in self.subscriptions],
+            "consent_log": [{**e._asdict(), "at": _when(e.at)} for e in self.consent_log],
+        }
+        if with_bounces:
+            data["bounces"] = [{"at": _when(b.at), "kind": b.kind.value, "source": b.source, "status": b.status,
+                                "campaign": b.campaign_slug, "outcome": b.outcome, "reason": b.reason}
+                               for b in self.bounces]
+        return data
+
+
+def _when(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def person_record(session: Session, email: str, *, with_bounces: bool = False) -> PersonRecord:
+    """Everything held about the person with this address. Raises UnknownSubscriber."""
+    address = email.strip().lower()
+    subscriber = people_store.find_subscriber(session, address)
+    if subscriber is None:
+        raise UnknownSubscriber(email)
+    subscriptions = tuple(
+        SubscriptionState(sub.mailing_list.slug, sub.mailing_list.name, sub.status.value, sub.created_at,
+                          sub.confirmed_at, sub.unsubscribed_at)
+        for sub in sorted(subscriber.subscriptions, key=lambda s: s.mailing_list.slug))
+    log = tuple(
+        ConsentLine(ev.at, ev.kind.value, ev.channel.value, ev.mailing_list.slug if ev.mailing_list else None, ev.ip,
+                    ev.user_agent, ev.source, ev.consent_version, ev.note)
+        for ev in people_store.consent_events(session, subscriber.id))
+    bounces = tuple(people_store.bounce_lines(session, address_hash(address), subscriber.id)) if with_bounces else ()
+    return PersonRecord(subscriber.email, subscriber.name, subscriber.language, subscriber.status.value,
+                        subscriber.created_at, subscriptions, log, bounces)
