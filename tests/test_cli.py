@@ -104,7 +104,7 @@ def test_foundation_round_trip(workdir, smtp_server):
 @pytest.mark.parametrize("args, message", [
     (["lists", "create", "Bad Slug", "x"], "slug"),
     (["subscribe", "not-an-address", "--list", "asp-daily"], "not a usable email address"),
-    (["subscribe", "a@example.org", "--list", "nope"], "there is no list 'nope'"),
+    (["subscribe", "a@example.org", "--list", "nope"], "there is no list 'nope'; `newsletter lists` shows the lists"),
     (["show", "nobody@example.org"], "nobody with the address"),
     (["unsubscribe", "a@example.org", "--list", "nope"], "there is no list"),
 ])
@@ -115,6 +115,57 @@ def test_errors_are_one_clear_line(workdir, args, message):
     assert result.exit_code == 1
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_cli_words_what_to_run(workdir):
+    """The library's errors say what is missing; the command line adds what to run about it."""
+    result = CliRunner().invoke(main, ["--config", "elsewhere.toml", "lists"])
+    assert result.exit_code == 1
+    assert "elsewhere.toml does not exist (run `newsletter init` to write one)" in result.output
+    run("init")
+    (workdir / "secret.key").unlink()
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1 and "no secret key" in result.output
+    assert "Run `newsletter init` to generate one." in result.output and "Traceback" not in result.output
+
+
+def test_subscribe_queues_its_mail_and_the_one_drainer_sends_it(workdir, smtp_server):
+    """`newsletter subscribe` queues the confirmation in the sign-up's transaction and drains it
+    in-process; a relay that says "later" leaves it queued (and says so) for the server's
+    drainer, which sends it after the back-off."""
+    import asyncio
+    from datetime import timedelta
+
+    from newsletter.config import load_config
+    from newsletter.installation import Newsletter, utc_now
+    from newsletter.people.confirmation_queue import ConfirmationDrainer
+    from newsletter.store import QueuedConfirmation
+
+    run("init")
+    run("lists", "create", "asp-daily", "ASP daily summaries")
+    smtp_server.fail_rcpt["ana@example.org"] = ["451 4.7.1 greylisted, try again later"]
+    result = CliRunner().invoke(main, ["subscribe", "ana@example.org", "--list", "asp-daily"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "pending, but the confirmation mail could not be sent yet: 451 4.7.1 greylisted" in result.output
+    assert "stays queued" in result.output and smtp_server.received == []
+    newsletter = Newsletter(load_config("newsletter.toml"), clock=lambda: utc_now() + timedelta(minutes=2))
+    with newsletter.store.session() as session:
+        [row] = session.query(QueuedConfirmation).all()
+        assert (row.attempts, row.list_slugs) == (1, "asp-daily") and "451" in row.last_error
+
+    async def drain():
+        drainer = ConfirmationDrainer(newsletter)
+        try:
+            return await drainer.drain()
+        finally:
+            await drainer.stop()
+
+    assert asyncio.run(drain()).sent == 1
+    [mail] = smtp_server.to("ana@example.org")
+    assert "/confirm/" in mail.get_body(("plain",)).get_content()
+    with newsletter.store.session() as session:
+        assert session.query(QueuedConfirmation).count() == 0
+    newsletter.store.dispose()
 
 
 def test_bad_config_file_is_named(workdir, monkeypatch):

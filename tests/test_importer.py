@@ -470,3 +470,33 @@ def test_a_confirmation_refused_for_now_is_queued_for_the_servers_sender(newslet
     again = import_csv(newsletter, path, ImportOptions(list_slugs=("alerts",)))
     assert (again.imported, again.confirmations_sent, again.confirmations_queued) == (0, 0, 0)
     assert len(smtp_server.to("b@example.org")) == 1
+
+
+def test_confirmations_wait_in_the_queue_when_the_relay_drops_the_connection(newsletter, smtp_server, tmp_path,
+                                                                               clock):
+    """An import queues its mails with its batch, then the one drainer sends them: a relay that
+    passes the start-up check but then drops every connection loses nobody's mail — the import
+    says they wait, and the drainer sends them once the relay is back."""
+    import asyncio
+
+    from newsletter.people.confirmation_queue import ConfirmationDrainer, count_queued
+
+    smtp_server.drop_in_data = 2  # the first two messages' connections close in the middle
+    path = write(tmp_path, "email\na@example.org\nb@example.org\nc@example.org\n")
+    report = import_csv(newsletter, path, ImportOptions(list_slugs=("alerts",)))
+    assert (report.imported, report.confirmations_due, report.confirmations_sent, report.confirmations_queued,
+            report.confirmations_failed) == (3, 3, 0, 3, 0)
+    with newsletter.store.session() as session:
+        assert count_queued(session) == 3
+    assert smtp_server.received == []
+
+    async def drain():
+        drainer = ConfirmationDrainer(newsletter)
+        try:
+            return await drainer.drain()
+        finally:
+            await drainer.stop()
+
+    clock.advance(minutes=2)
+    assert asyncio.run(drain()).sent == 3
+    assert all(len(smtp_server.to(a)) == 1 for a in ("a@example.org", "b@example.org", "c@example.org"))

@@ -153,3 +153,64 @@ def test_a_batch_the_store_refuses_is_recorded_one_by_one(newsletter):
     assert failed and all(r.due is not None for r in records) and isinstance(bad, InvalidAddress)
     assert subscriptions.count_subscribers(newsletter) == 5
     assert visitor.record_signup(newsletter, "p1@example.org", "P", "en", ["asp-daily"], CTX).due is None
+
+
+def _written(newsletter, email: str) -> tuple:
+    """What the store holds about a person, less what names the rows (ids, key) and what the
+    request's context fills (channel, source, IP, user agent, consent version)."""
+    from newsletter.store import ConsentEvent, QueuedConfirmation, Subscriber
+
+    with newsletter.store.session() as session:
+        person = session.query(Subscriber).filter_by(email=email).one()
+        subscriptions_ = sorted((s.mailing_list.slug, s.status, s.created_at, s.confirmed_at, s.unsubscribed_at)
+                                for s in person.subscriptions)
+        events = [(e.kind, e.mailing_list.slug if e.mailing_list else None, e.at, e.note)
+                  for e in session.query(ConsentEvent).filter_by(subscriber_id=person.id).order_by(ConsentEvent.id)]
+        queue = [(q.list_slugs, q.queued_at)
+                 for q in session.query(QueuedConfirmation).filter_by(subscriber_id=person.id)]
+        return ((person.name, person.language, person.status, person.created_at, person.updated_at),
+                subscriptions_, events, queue)
+
+
+def test_the_form_the_command_line_and_an_import_write_the_same_rows(newsletter, smtp_server, tmp_path, clock):
+    """One writer of new people, one set of rules, one way out for the mail: the same person
+    coming in by the web form's group commit, by `newsletter subscribe` and by an import is
+    written alike, confirmation mail queued beside the sign-up (the relay says "later" to all
+    three, so the queued rows stay to be seen)."""
+    from newsletter.people.importer import ImportOptions, import_csv
+
+    for way in ("form", "cli", "import"):
+        smtp_server.fail_rcpt[f"{way}@example.org"] = "451 4.7.1 greylisted, try again later"
+    [record] = visitor.record_signups(newsletter, [SignupRequest("Form@Example.org", "Ana Ruiz", "fr",
+                                                                 ("asp-daily", "alerts"), CTX)])
+    assert record.due.list_names == ("ASP daily summaries", "Campaign alerts")
+    result = subscriptions.subscribe(newsletter, "cli@example.org", "Ana Ruiz", "fr", ["asp-daily", "alerts"],
+                                     ConsentContext(channel=Channel.CLI, source="cli", consent_version="2026-11"))
+    assert result.confirmation.delivery.value == "waiting" and "451" in result.confirmation.reason
+    path = tmp_path / "people.csv"
+    path.write_text("email,name,language,lists\nimport@example.org,Ana Ruiz,fr,asp-daily|alerts\n", encoding="utf-8")
+    report = import_csv(newsletter, path, ImportOptions())
+    assert (report.imported, report.confirmations_queued) == (1, 1)
+    form, cli, imported = (_written(newsletter, f"{way}@example.org") for way in ("form", "cli", "import"))
+    assert form == cli == imported
+    person, subscriptions_, events, queue = form
+    assert person[:3] == ("Ana Ruiz", "fr", "active")
+    assert [s[:2] for s in subscriptions_] == [("alerts", "pending"), ("asp-daily", "pending")]
+    assert [(e[0].value, e[1], e[3]) for e in events] == [
+        ("signup", "asp-daily", None), ("signup", "alerts", None), ("confirmation_sent", None, "asp-daily,alerts")]
+    assert queue == [("asp-daily,alerts", clock())]
+    assert smtp_server.received == []
+
+
+def test_each_sign_up_of_a_batch_keeps_its_own_context(newsletter):
+    """The group commit writes many people in one statement per table; each event still carries
+    the IP, user agent and source of its own request."""
+    requests = [SignupRequest(f"p{i}@example.org", "P", "en", ("asp-daily",),
+                              ConsentContext(channel=Channel.FORM, ip=f"203.0.113.{i}", user_agent=f"UA {i}",
+                                             source="footer" if i % 2 else "api", consent_version="2026-11"))
+                for i in range(4)]
+    assert all(r.due is not None for r in visitor.record_signups(newsletter, requests))
+    for i in range(4):
+        log = subscriptions.person(newsletter, f"p{i}@example.org").consent_log
+        assert {(e.ip, e.user_agent, e.source, e.consent_version) for e in log} == {
+            (f"203.0.113.{i}", f"UA {i}", "footer" if i % 2 else "api", "2026-11")}

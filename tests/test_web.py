@@ -388,6 +388,37 @@ def test_preferences_change_language_and_lists(newsletter, client, clock, smtp_s
     assert (person["language"], person["name"]) == ("ar", "Ana R.")
 
 
+def test_a_refused_preferences_form_is_worded_by_the_page_not_the_library(newsletter, client, clock, smtp_server):
+    """A list not offered (a tampered form) or a bad name: the page's own words, in the page's
+    language; nothing of the library's message (which names CLI commands) reaches the visitor."""
+    key = active_person(newsletter, client, clock, smtp_server)
+    token = newsletter.token(Purpose.PREFERENCES, key, language="fr")
+    page = client.get(f"/preferences/{token}")
+    before = snapshot(newsletter, "ana@example.org")
+    refused = client.post(f"/preferences/{token}", data={"csrf": csrf_of(page.text), "lists": ["no-such-list"]})
+    assert refused.status_code == 422
+    assert "Veuillez choisir parmi les listes ci-dessous." in refused.text
+    assert "no-such-list" not in refused.text and "newsletter lists" not in refused.text
+    too_long = client.post(f"/preferences/{token}", data={"csrf": csrf_of(page.text), "lists": ["asp-daily"],
+                                                          "name": "n" * 201})
+    assert too_long.status_code == 422 and "at most 200 characters" in too_long.text
+    assert snapshot(newsletter, "ana@example.org") == before
+
+
+def test_a_library_error_behind_a_page_gets_the_visitors_own_page(config, store, clock, caplog):
+    """No key configured: the form cannot be signed. The visitor gets the app's page (503, in
+    their language), the log gets the library's message; no hint meant for the command line."""
+    newsletter = make_newsletter(config, store, clock, secret_key="", secret_key_file=str(Path(config.sink_maildir)
+                                                                                          / "no.key"))
+    add_lists(newsletter, clock)
+    with TestClient(create_app(newsletter)) as client, caplog.at_level(logging.ERROR, "newsletter.web"):
+        page = client.get("/subscribe", headers={"Accept-Language": "es"})
+    assert page.status_code == 503 and page.headers["content-language"] == "es"
+    assert "Esta página no está disponible en este momento" in page.text
+    assert "secret" not in page.text and "newsletter init" not in page.text
+    assert any("no secret key" in r.getMessage() for r in caplog.records)
+
+
 def test_preferences_forms_without_their_csrf_token_are_refused(newsletter, client, clock, smtp_server):
     key = active_person(newsletter, client, clock, smtp_server)
     token = newsletter.token(Purpose.PREFERENCES, key)

@@ -13,13 +13,16 @@ Routes (GET also answers HEAD; neither ever changes anything)::
     GET  /block/{token}             "this wasn't me"; POST blocks the address
     GET  /archive …                 past issues (see archive.py)
 
-Library errors are turned into pages in one place (`_error_page`).
+Errors are turned into pages here, in one place: an unknown path gets `not_found.html`; a
+library error (or any failure) that reaches a handler gets the visitor's own page,
+`unavailable.html` (503, or 500), never the library's message, which is for the log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,7 +40,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, NewsletterError
 from ..installation import Newsletter
 from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
@@ -51,6 +54,7 @@ from .security import SecurityHeaders, client_ip, parse_networks
 
 __all__ = ["create_app", "WebState"]
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -106,6 +110,16 @@ async def _not_found(request: Request, exc: HTTPException) -> Response:
                        path=request.scope.get("root_path", "") + "/archive")  # never echo an unknown path
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """The visitor's page for a failure behind a page (the store, the configuration, a bug)."""
+    if isinstance(exc, NewsletterError):  # foreseen: the message says what is wrong, for the log
+        log.error("%s %s failed: %s", request.method, request.url.path, exc)
+    web: WebState = request.app.state.web
+    language = choose_language(request, web.config.languages, web.config.default_language)
+    return render_page(request, "unavailable.html", language, status_code=503 if isinstance(exc, NewsletterError)
+                       else 500, headers={"Cache-Control": "no-store", "Retry-After": "60"})
+
+
 def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None) -> Starlette:
     """The visitor pages over `newsletter` (its config, store and clock).
 
@@ -151,6 +165,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
             await state.drainer.stop()
 
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                    exception_handlers={HTTPException: _not_found}, lifespan=lifespan)
+                    exception_handlers={HTTPException: _not_found, NewsletterError: _unavailable,
+                                        Exception: _unavailable}, lifespan=lifespan)
     app.state.web = state
     return app

@@ -49,9 +49,10 @@ async def _load(request: Request) -> visitor.Preferences | None:
 
 
 def _show(request: Request, prefs: visitor.Preferences, language: str, *, saved: dict | None = None,
-          error: str | None = None, left: list[str] | None = None, status_code: int = 200) -> Response:
+          error: str | None = None, error_field: str | None = None, left: list[str] | None = None,
+          status_code: int = 200) -> Response:
     return page(request, "preferences.html", language, prefs=prefs, csrf=csrf_token(request),
-                saved=saved, error=error, left=left, status_code=status_code)
+                saved=saved, error=error, error_field=error_field, left=left, status_code=status_code)
 
 
 async def preferences_page(request: Request) -> Response:
@@ -77,8 +78,10 @@ async def preferences_submit(request: Request) -> Response:
                 language=fields.get("language") or None, list_slugs=fields["lists"], name=fields.get("name")))
     except InvalidToken:
         return invalid_link(request, Purpose.PREFERENCES)
-    except (InvalidField, UnknownList) as exc:
-        return _show(request, prefs, language, error=str(exc), status_code=422)
+    except InvalidField as exc:  # the field's reason (the page words the rest)
+        return _show(request, prefs, language, error=exc.reason, error_field=exc.field, status_code=422)
+    except UnknownList:  # a list not offered on the page (a tampered form)
+        return _show(request, prefs, language, error="lists", error_field="lists", status_code=422)
     prefs = await _load(request) or prefs
     # The page now speaks the language just chosen.
     language = saved.get("language") or language
