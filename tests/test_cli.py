@@ -129,16 +129,28 @@ def test_the_cli_words_what_to_run(workdir):
     assert "Run `newsletter init` to generate one." in result.output and "Traceback" not in result.output
 
 
+def test_a_database_failure_is_one_line_with_what_to_check(workdir):
+    import sqlite3
+
+    run("init")
+    run("lists", "create", "asp-daily", "ASP daily summaries")
+    with sqlite3.connect(workdir / "subscribers" / "newsletter.db") as db:
+        db.execute("DROP TABLE confirmation_queue")  # a damaged database, at the right revision
+    result = CliRunner().invoke(main, ["subscribe", "a@example.org", "--list", "asp-daily"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the database failed: " in result.output and "Check database_url" in result.output
+
+
 def test_subscribe_queues_its_mail_and_the_one_drainer_sends_it(workdir, smtp_server):
     """`newsletter subscribe` queues the confirmation in the sign-up's transaction and drains it
     in-process; a relay that says "later" leaves it queued (and says so) for the server's
     drainer, which sends it after the back-off."""
-    import asyncio
     from datetime import timedelta
+
+    from test_confirmation_queue import drain
 
     from newsletter.config import load_config
     from newsletter.installation import Newsletter, utc_now
-    from newsletter.people.confirmation_queue import ConfirmationDrainer
     from newsletter.store import QueuedConfirmation
 
     run("init")
@@ -152,15 +164,7 @@ def test_subscribe_queues_its_mail_and_the_one_drainer_sends_it(workdir, smtp_se
     with newsletter.store.session() as session:
         [row] = session.query(QueuedConfirmation).all()
         assert (row.attempts, row.list_slugs) == (1, "asp-daily") and "451" in row.last_error
-
-    async def drain():
-        drainer = ConfirmationDrainer(newsletter)
-        try:
-            return await drainer.drain()
-        finally:
-            await drainer.stop()
-
-    assert asyncio.run(drain()).sent == 1
+    assert drain(newsletter).sent == 1
     [mail] = smtp_server.to("ana@example.org")
     assert "/confirm/" in mail.get_body(("plain",)).get_content()
     with newsletter.store.session() as session:

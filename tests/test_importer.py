@@ -3,7 +3,6 @@ formats, confirmation mail through real SMTP, and flat memory on 100,000 rows.""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import dataclasses
 import re
@@ -442,8 +441,7 @@ def test_a_confirmation_refused_for_now_is_queued_for_the_servers_sender(newslet
                                                                           clock):
     """A 4xx during a pending import loses nobody's confirmation: it goes to the queue that
     `newsletter serve` drains (with back-off), and the import goes on with the others."""
-    from newsletter.people.confirmation_queue import ConfirmationDrainer
-    from newsletter.people.confirmations import ConfirmationSender
+    from test_confirmation_queue import drain
 
     smtp_server.fail_rcpt["b@example.org"] = [reply]
     path = write(tmp_path, "email\na@example.org\nb@example.org\nc@example.org\n")
@@ -451,19 +449,9 @@ def test_a_confirmation_refused_for_now_is_queued_for_the_servers_sender(newslet
     assert (report.confirmations_sent, report.confirmations_failed, report.confirmations_queued) == (2, 0, 1)
     assert [len(smtp_server.to(a)) for a in ("a@example.org", "b@example.org", "c@example.org")] == [1, 0, 1]
 
-    async def inline(func, *args):
-        return func(*args)
-
-    async def drain_once():
-        drainer = ConfirmationDrainer(newsletter, ConfirmationSender(newsletter), inline)
-        try:
-            return await drainer.drain()
-        finally:
-            await drainer.stop()
-
-    assert asyncio.run(drain_once()).sent == 0  # the queue's back-off
+    assert drain(newsletter).sent == 0  # the queue's back-off
     clock.advance(minutes=2)
-    assert asyncio.run(drain_once()).sent == 1
+    assert drain(newsletter).sent == 1
     [mail] = smtp_server.to("b@example.org")
     assert "/confirm/" in mail.get_body(("plain",)).get_content()
     # The re-run of the file still changes nothing and sends nothing more.
@@ -477,26 +465,14 @@ def test_confirmations_wait_in_the_queue_when_the_relay_drops_the_connection(new
     """An import queues its mails with its batch, then the one drainer sends them: a relay that
     passes the start-up check but then drops every connection loses nobody's mail — the import
     says they wait, and the drainer sends them once the relay is back."""
-    import asyncio
-
-    from newsletter.people.confirmation_queue import ConfirmationDrainer, count_queued
+    from test_confirmation_queue import drain, queued
 
     smtp_server.drop_in_data = 2  # the first two messages' connections close in the middle
     path = write(tmp_path, "email\na@example.org\nb@example.org\nc@example.org\n")
     report = import_csv(newsletter, path, ImportOptions(list_slugs=("alerts",)))
     assert (report.imported, report.confirmations_due, report.confirmations_sent, report.confirmations_queued,
             report.confirmations_failed) == (3, 3, 0, 3, 0)
-    with newsletter.store.session() as session:
-        assert count_queued(session) == 3
-    assert smtp_server.received == []
-
-    async def drain():
-        drainer = ConfirmationDrainer(newsletter)
-        try:
-            return await drainer.drain()
-        finally:
-            await drainer.stop()
-
+    assert queued(newsletter) == 3 and smtp_server.received == []
     clock.advance(minutes=2)
-    assert asyncio.run(drain()).sent == 3
+    assert drain(newsletter).sent == 3
     assert all(len(smtp_server.to(a)) == 1 for a in ("a@example.org", "b@example.org", "c@example.org"))

@@ -11,11 +11,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from .config import Config
-from .errors import StoreError
-from .store import Store, open_store
+from .store import Store, open_store, store_failure
 from .tokens import Purpose, TokenClaims, issue_token, read_token
 
 __all__ = ["Newsletter", "SchemaUpgrade", "utc_now", "store_failure"]
@@ -75,11 +72,3 @@ class Newsletter:
         before, after = self.store.upgrade()
         return SchemaUpgrade(self.store.engine.url.render_as_string(hide_password=True), before, after)
 
-
-def store_failure(exc: BaseException) -> StoreError | None:
-    """A database driver's failure (raised through the store) as a StoreError carrying its
-    first line (`detail`); None for any other exception. For the faces, which know no driver."""
-    if not isinstance(exc, SQLAlchemyError):
-        return None
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return StoreError(f"the database failed: {detail}", detail=detail)

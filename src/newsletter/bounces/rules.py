@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,6 +43,8 @@ from ..people import consent
 from ..people.consent import ConsentContext
 from ..statuses import BounceKind, Channel, OutboxStatus, SuppressionReason
 from ..store import BounceEvent, BounceScore, Campaign, OutboxRow, Store, Subscriber
+from ..store import people as people_store
+from ..store.people import BounceLine
 from .mailboxes import PROCESSED, UNPARSED, BounceSource
 from .reports import Finding, Report, ReportKind, classify_failure, parse_report
 
@@ -131,16 +133,8 @@ class CampaignBounces(NamedTuple):
     unknown: int
 
 
-class BounceRecord(NamedTuple):
-    """One event as `newsletter show` prints it."""
-
-    at: datetime
-    kind: BounceKind
-    source: str
-    status: str | None
-    reason: str
-    outcome: str
-    campaign_slug: str | None
+#: One event as `newsletter show` prints it (the store's reading of the bounce history).
+BounceRecord = BounceLine
 
 
 def _subscriber_for_key(session: Session, key: str) -> Subscriber | None:
@@ -381,15 +375,7 @@ def bounce_history(session: Session, email: str) -> list[BounceRecord]:
     """Every bounce event about this address (by person or by address hash), oldest first."""
     address = email.strip().lower()
     subscriber = consent.find_subscriber(session, address)
-    condition = BounceEvent.address_hash == address_hash(address)
-    if subscriber is not None:
-        condition = or_(condition, BounceEvent.subscriber_id == subscriber.id)
-    rows = session.execute(
-        select(BounceEvent, Campaign.slug).outerjoin(Campaign, Campaign.id == BounceEvent.campaign_id)
-        .where(condition).order_by(BounceEvent.at, BounceEvent.id)
-    ).all()
-    return [BounceRecord(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
-            for ev, slug in rows]
+    return people_store.bounce_lines(session, address_hash(address), subscriber.id if subscriber else None)
 
 
 def count_bounces(session: Session, campaign_slug: str | None = None) -> list[CampaignBounces]:

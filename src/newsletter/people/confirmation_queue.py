@@ -247,7 +247,7 @@ class ConfirmationDrainer:
                 failing = await self._send(claimed, now, result)
                 if failing and chunks:  # the relay is failing: the rest waits, as it is
                     for row_id in (i for chunk in chunks for i in chunk):
-                        result.outcomes[row_id] = MailOutcome(Delivery.WAITING, failing)
+                        result.note(row_id, MailOutcome(Delivery.WAITING, failing))
                     return result
                 if chunks is None and (len(claimed) < self.batch or failing):
                     return result  # nothing more due now (or the relay is failing: wait)
@@ -343,13 +343,14 @@ class LocalDrainer:
         """Open the relay connection now; raises DeliveryError when the relay cannot be used."""
         self._runner.run(self._drainer.connect())
 
-    def send(self, row_ids: Sequence[int]) -> list[MailOutcome]:
-        """Send these queued mails; their outcomes, in order (a row another drainer holds is WAITING)."""
-        if not row_ids:
-            return []
-        outcomes = self._runner.run(self._drainer.drain(only=row_ids)).outcomes
-        return [outcomes.get(row_id, MailOutcome(Delivery.WAITING, "another process is sending it"))
-                for row_id in row_ids]
+    def send(self, row_ids: Sequence[int]) -> DrainResult:
+        """Send these queued mails: what became of each of them (a row another process holds,
+        or one left as the relay failed, is WAITING)."""
+        drained = self._runner.run(self._drainer.drain(only=row_ids)) if row_ids else DrainResult()
+        result = DrainResult()
+        for row_id in row_ids:
+            result.note(row_id, drained.outcomes.get(row_id, MailOutcome(Delivery.WAITING, "another process has it")))
+        return result
 
     def close(self) -> None:
         try:

@@ -57,7 +57,7 @@ from ..statuses import Channel
 from ..store import people as people_store
 from ..store.bulk import BatchWriter, BulkStore
 from ..store.people import ListRow
-from .confirmation_queue import Delivery, LocalDrainer
+from .confirmation_queue import LocalDrainer
 from .csvrows import (
     CheckedRow,
     ColumnMap,
@@ -394,13 +394,9 @@ class _BatchWriter:
             counts.confirmations_due += outcome.due is not None
         queued = [r.queued for r in recorded if r.queued is not None]
         if queued and self._drainer is not None:
-            for mail in self._drainer.send(queued):
-                if mail.delivery is Delivery.SENT:
-                    counts.confirmations_sent += 1
-                elif mail.delivery is Delivery.WAITING:
-                    counts.confirmations_queued += 1
-                else:
-                    counts.confirmations_failed += 1
+            mails = self._drainer.send(queued)
+            counts.confirmations_sent, counts.confirmations_queued, counts.confirmations_failed = (
+                mails.sent, mails.retried, mails.dropped)
         return counts
 
     def close(self) -> None:

@@ -188,8 +188,7 @@ def subscribe(newsletter: Newsletter, email: str, name: str, language: str | Non
     if outcome.queued is None:
         return SignupResult(None)
     with LocalDrainer(newsletter) as drainer:
-        [mail] = drainer.send([outcome.queued])
-    return SignupResult(mail)
+        return SignupResult(drainer.send([outcome.queued]).outcomes[outcome.queued])
 
 
 # -- links ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ..errors import SchemaOutOfDate, StoreError
 from .models import *  # noqa: F401,F403  (re-exported: the models are the store's vocabulary)
 from .models import __all__ as _models_all
 
-__all__ = ["Store", "open_store", *_models_all]
+__all__ = ["Store", "open_store", "store_failure", *_models_all]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision. Written out so that every command can check the schema
@@ -143,3 +143,13 @@ def open_store(url: str, *, echo: bool = False) -> Store:
     else:
         raise StoreError(f"database_url: use sqlite:/// or postgresql://, not {parsed.get_backend_name()}")
     return Store(engine)
+
+
+def store_failure(exc: BaseException) -> StoreError | None:
+    """A database driver's failure (an SQLAlchemyError raised through the store) as a StoreError
+    carrying its first line as `detail`; None for any other exception. For the faces, which
+    know no driver."""
+    if not isinstance(exc, SQLAlchemyError):
+        return None
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return StoreError(f"the database failed: {detail}", detail=detail)
