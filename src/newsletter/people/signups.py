@@ -210,6 +210,7 @@ def _write_round(session: Session, bulk: BulkStore, steps: list[_Step], lists: M
     subscriptions, repend, activate, details, events, mails = [], [], [], [], [], []
     kind = ConsentKind.IMPORTED if rules.confirmed else ConsentKind.SIGNUP
     slug_of = {row.id: slug for slug, row in lists.items()}
+    last_ctx, origin = None, None  # an import's rows share one context: one origin for the batch
     for s in steps:
         plan = s.plan
         if plan.outcome is not Outcome.CHANGED:
@@ -224,7 +225,8 @@ def _write_round(session: Session, bulk: BulkStore, steps: list[_Step], lists: M
         subscriptions += [(sid, lid) for lid in plan.add]
         repend += [(sid, lid) for lid in plan.repend]
         activate += [(sid, lid) for lid in plan.activate]
-        origin = origin_of(s.wanted.ctx)
+        if s.wanted.ctx is not last_ctx:
+            last_ctx, origin = s.wanted.ctx, origin_of(s.wanted.ctx)
         note = rules.consent_note if rules.confirmed else s.wanted.ctx.note
         events += [EventRow(sid, lid, kind, origin, note) for lid in plan.logged]
         if plan.mail:
