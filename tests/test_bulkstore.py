@@ -52,12 +52,11 @@ def test_many_rows_in_and_out_across_statement_boundaries(store, monkeypatch):
     n = 1000
     with store.engine.connect() as connection, connection.begin():
         bulk = BulkStore(connection)
-        ids = bulk.new_person_ids(n)
-        assert len(set(ids)) == n
         emails = [f"p{i}@example.org" for i in range(n)]
         with bulk.own_values():
-            bulk.insert_people([(sid, key, e, f"P {i}", "fr") for i, (sid, key, e) in
-                                enumerate(zip(ids, new_keys(n), emails))], status=SubscriberStatus.ACTIVE, at=NOW)
+            ids = bulk.insert_people([(key, e, f"P {i}", "fr") for i, (key, e) in enumerate(zip(new_keys(n), emails))],
+                                     status=SubscriberStatus.ACTIVE, at=NOW)
+            assert len(set(ids)) == n
             bulk.insert_subscriptions([(sid, list_id) for sid in ids[::2]], status=SubscriptionStatus.PENDING,
                                       at=NOW, confirmed_at=None)
             origin = Origin(Channel.IMPORT, source="import:t.csv")
@@ -77,6 +76,10 @@ def test_many_rows_in_and_out_across_statement_boundaries(store, monkeypatch):
                                         "ORDER BY subscriber_id")).scalars().all()
         assert notes == [f"note {sid}" for sid in ids[:3]]
         assert bulk.new_person_ids(2)[0] > max(ids)
+        few = bulk.insert_people([(k, f"q{i}@example.org", "", "en") for i, k in enumerate(new_keys(3))],
+                                 status=SubscriberStatus.ACTIVE, at=NOW)  # a few: INSERT … RETURNING
+        assert len(set(few)) == 3 and min(few) > max(ids)
+        assert [bulk.people([f"q{i}@example.org"])[f"q{i}@example.org"].id for i in range(3)] == few
 
 
 def test_suppressed_hashes_are_found(store):

@@ -217,7 +217,7 @@ def test_preferences_change_language_and_lists(newsletter, smtp_server, clock):
         sub = consent.find_subscriber(session, "p@example.org")
         changes = consent.set_preferences(session, sub, FORM, now=clock(), languages=("en", "fr", "es", "ar"),
                                           language="ar", list_slugs=["alerts"])
-    assert changes == {"language": "ar", "added": ["alerts"], "removed": ["asp-daily"]}
+    assert changes == consent.PreferenceChanges(language="ar", added=("alerts",), removed=("asp-daily",))
     assert status_of(newsletter, "p@example.org", "alerts") == "active"
     assert status_of(newsletter, "p@example.org", "asp-daily") == "unsubscribed"
 

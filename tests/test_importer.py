@@ -476,3 +476,12 @@ def test_confirmations_wait_in_the_queue_when_the_relay_drops_the_connection(new
     clock.advance(minutes=2)
     assert drain(newsletter).sent == 3
     assert all(len(smtp_server.to(a)) == 1 for a in ("a@example.org", "b@example.org", "c@example.org"))
+
+
+def test_cli_import_says_which_confirmations_wait_in_the_queue(workdir, smtp_server, tmp_path):
+    smtp_server.fail_rcpt["b@example.org"] = "451 4.7.1 greylisted, try again later"
+    path = write(tmp_path, "email,lists\na@example.org,alerts\nb@example.org,alerts\n", name="two.csv")
+    result = CliRunner().invoke(main, ["import", str(path)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert re.search(r"confirmations sent +1\n", result.output)
+    assert re.search(r"confirmations queued +1 \(not sent yet: .*`newsletter serve` sends them", result.output)

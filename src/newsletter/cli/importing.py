@@ -85,8 +85,9 @@ def print_report(report: ImportReport, rejects: str | None) -> None:
             failed = f" ({report.confirmations_failed} refused by the relay)" if report.confirmations_failed else ""
             click.echo(f"  {'confirmations sent':<20}{report.confirmations_sent:>9}{failed}")
             if report.confirmations_queued:
-                click.echo(f"  {'confirmations queued':<20}{report.confirmations_queued:>9} (the relay said 'try "
-                           "later'; `newsletter serve` sends them, retrying with back-off)")
+                click.echo(f"  {'confirmations queued':<20}{report.confirmations_queued:>9} (not sent yet: the relay "
+                           "said 'try later' or could not be reached; `newsletter serve` sends them, retrying with "
+                           "back-off)")
     if report.columns.ignored:
         click.echo(f"  ignored columns: {', '.join(printable(c) for c in report.columns.ignored)}")
     if report.rejected_rows:

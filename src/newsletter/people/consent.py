@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,6 +65,7 @@ __all__ = [
     "unsubscribe_by_key",
     "unsubscribe_many_by_key",
     "undo_unsubscribe",
+    "PreferenceChanges",
     "set_preferences",
     "block",
     "suppress",
@@ -245,14 +247,24 @@ def undo_unsubscribe(session: Session, subscriber: Subscriber, list_slugs: Itera
     return back
 
 
+@dataclass(frozen=True)
+class PreferenceChanges:
+    """What a preferences form changed: the new language and name (None: unchanged), the
+    lists joined and left (slugs)."""
+
+    language: str | None = None
+    name: str | None = None
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
 def set_preferences(session: Session, subscriber: Subscriber, ctx: ConsentContext, *, now: datetime,
                     languages: tuple[str, ...], language: str | None = None,
-                    list_slugs: Iterable[str] | None = None, name: str | None = None) -> dict[str, Any]:
+                    list_slugs: Iterable[str] | None = None, name: str | None = None) -> PreferenceChanges:
     """Change language, name and lists through the person's own preferences link.
 
     The link proves the mailbox, so a list chosen here is active at once. Lists left out are
-    unsubscribed. Returns what changed: {"language": …, "added": […], "removed": […]}.
-    Raises InvalidField, UnknownList (nothing changed then).
+    unsubscribed. Returns what changed. Raises InvalidField, UnknownList (nothing changed then).
     """
     changes: dict[str, Any] = {"added": [], "removed": []}
     if language is not None:
@@ -295,7 +307,8 @@ def set_preferences(session: Session, subscriber: Subscriber, ctx: ConsentContex
              note=", ".join(f"{k}={v}" for k, v in changes.items() if k in ("language",)) or "name")
     subscriber.updated_at = now
     session.flush()
-    return changes
+    return PreferenceChanges(changes.get("language"), changes.get("name"), tuple(changes["added"]),
+                             tuple(changes["removed"]))
 
 
 def suppress(session: Session, email: str, reason: SuppressionReason, *, now: datetime,

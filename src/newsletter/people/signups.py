@@ -204,37 +204,37 @@ def _write_round(session: Session, bulk: BulkStore, steps: list[_Step], lists: M
                  now: datetime, rules: SubscribeRules) -> list[Recorded]:
     """Write what the round's plans say, through the one writer; queue the mails due."""
     new = [s for s in steps if s.known is None and s.plan.outcome is Outcome.CHANGED]
-    people_rows = [(sid, key, s.wanted.address, *s.plan.details)
-                   for s, sid, key in zip(new, bulk.new_person_ids(len(new)), new_keys(len(new)))]
-    who = {row[2]: (row[0], row[1], row[3], row[4]) for row in people_rows}
-    subscriptions, repend, activate, details, events, mails = [], [], [], [], [], []
-    kind = ConsentKind.IMPORTED if rules.confirmed else ConsentKind.SIGNUP
-    slug_of = {row.id: slug for slug, row in lists.items()}
-    last_ctx, origin = None, None  # an import's rows share one context: one origin for the batch
-    for s in steps:
-        plan = s.plan
-        if plan.outcome is not Outcome.CHANGED:
-            continue
-        if s.known is not None:
-            sid, key, name, language = s.known
-            if plan.details is not None:
-                name, language = plan.details
-                details.append((sid, name, language))
-            who[s.wanted.address] = (sid, key, name, language)
-        sid = who[s.wanted.address][0]
-        subscriptions += [(sid, lid) for lid in plan.add]
-        repend += [(sid, lid) for lid in plan.repend]
-        activate += [(sid, lid) for lid in plan.activate]
-        if s.wanted.ctx is not last_ctx:
-            last_ctx, origin = s.wanted.ctx, origin_of(s.wanted.ctx)
-        note = rules.consent_note if rules.confirmed else s.wanted.ctx.note
-        events += [EventRow(sid, lid, kind, origin, note) for lid in plan.logged]
-        if plan.mail:
-            slugs = ",".join(slug_of[lid] for lid in plan.mail)
-            events.append(EventRow(sid, None, ConsentKind.CONFIRMATION_SENT, origin, slugs))
-            mails.append((sid, slugs))
-    with bulk.own_values(len(people_rows) + len(subscriptions) + len(events)):
-        bulk.insert_people(people_rows, status=SubscriberStatus.ACTIVE, at=now)
+    keys = new_keys(len(new))
+    with bulk.own_values(len(steps)):  # a batch of n requests writes about n rows a table, or more
+        ids = bulk.insert_people([(key, s.wanted.address, *s.plan.details) for s, key in zip(new, keys)],
+                                 status=SubscriberStatus.ACTIVE, at=now)
+        who = {s.wanted.address: (sid, key, *s.plan.details) for s, sid, key in zip(new, ids, keys)}
+        subscriptions, repend, activate, details, events, mails = [], [], [], [], [], []
+        kind = ConsentKind.IMPORTED if rules.confirmed else ConsentKind.SIGNUP
+        slug_of = {row.id: slug for slug, row in lists.items()}
+        last_ctx, origin = None, None  # an import's rows share one context: one origin for the batch
+        for s in steps:
+            plan = s.plan
+            if plan.outcome is not Outcome.CHANGED:
+                continue
+            if s.known is not None:
+                sid, key, name, language = s.known
+                if plan.details is not None:
+                    name, language = plan.details
+                    details.append((sid, name, language))
+                who[s.wanted.address] = (sid, key, name, language)
+            sid = who[s.wanted.address][0]
+            subscriptions += [(sid, lid) for lid in plan.add]
+            repend += [(sid, lid) for lid in plan.repend]
+            activate += [(sid, lid) for lid in plan.activate]
+            if s.wanted.ctx is not last_ctx:
+                last_ctx, origin = s.wanted.ctx, origin_of(s.wanted.ctx)
+            note = rules.consent_note if rules.confirmed else s.wanted.ctx.note
+            events += [EventRow(sid, lid, kind, origin, note) for lid in plan.logged]
+            if plan.mail:
+                slugs = ",".join(slug_of[lid] for lid in plan.mail)
+                events.append(EventRow(sid, None, ConsentKind.CONFIRMATION_SENT, origin, slugs))
+                mails.append((sid, slugs))
         bulk.insert_subscriptions(subscriptions,
                                   status=SubscriptionStatus.ACTIVE if rules.confirmed else SubscriptionStatus.PENDING,
                                   at=now, confirmed_at=now if rules.confirmed else None)

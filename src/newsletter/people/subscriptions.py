@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -28,6 +27,7 @@ from ..store.people import SubscriptionLine
 from ..tokens import Purpose, TokenClaims
 from . import abuse, consent, lists
 from .confirmation_queue import Delivery, LocalDrainer, MailOutcome
+from .consent import PreferenceChanges
 from .export import ConsentLine, PersonRecord, person_record
 from .lists import ListSummary
 from .rules import ConfirmationDue, ConsentContext
@@ -39,6 +39,7 @@ __all__ = [
     "Preferences",
     "SignupRecord",
     "SignupResult",
+    "PreferenceChanges",
     "public_lists",
     "record_signup",
     "record_signups",
@@ -225,11 +226,10 @@ def preferences(newsletter: Newsletter, token: str) -> Preferences:
 
 
 def save_preferences(newsletter: Newsletter, token: str, ctx: ConsentContext, *, language: str | None,
-                     list_slugs: list[str], name: str | None) -> dict[str, Any]:
+                     list_slugs: list[str], name: str | None) -> PreferenceChanges:
     """Apply the preferences form: lists ticked are active at once, the others left.
 
-    Returns what changed ({"language": …, "added": […], "removed": […]}). Raises InvalidToken,
-    InvalidField, UnknownList.
+    Returns what changed. Raises InvalidToken, InvalidField, UnknownList.
     """
     with newsletter.store.session() as session:
         _claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)

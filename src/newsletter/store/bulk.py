@@ -36,7 +36,7 @@ from datetime import datetime
 from itertools import chain
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,9 @@ class EventRow(NamedTuple):
     kind: ConsentKind
     origin: Origin
     note: str | None = None
+
+
+_INSERT_PEOPLE = insert(Subscriber.__table__).returning(Subscriber.id, sort_by_parameter_order=True)
 
 
 class BulkStore:
@@ -175,12 +178,25 @@ class BulkStore:
         (last,) = self.connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM subscribers").one()
         return list(range(last + 1, last + 1 + n))
 
-    def insert_people(self, rows: list[tuple[int, str, str, str, str]], *, status: SubscriberStatus,
-                      at: datetime) -> None:
-        """New subscribers: rows of (id, key, email, name, language), all with `status`, created `at`."""
-        S = Subscriber.__table__
-        self._insert(S, ("id", "key", "email", "name", "language"), rows,
-                     {"status": status, "created_at": at, "updated_at": at})
+    def insert_people(self, rows: Sequence[tuple[str, str, str, str]], *, status: SubscriberStatus,
+                      at: datetime) -> list[int]:
+        """New subscribers: rows of (key, email, name, language), all with `status`, created `at`;
+        returns their ids, in order.
+
+        A few (a sign-up, a group commit) go in one INSERT … RETURNING; many (an import's batch)
+        get their ids first (`new_person_ids`) and go in the set-based form.
+        """
+        if not rows:
+            return []
+        if len(rows) < CHECKS_OFF_FROM:
+            result = self.connection.execute(_INSERT_PEOPLE, [
+                {"key": key, "email": email, "name": name, "language": language, "status": status, "created_at": at,
+                 "updated_at": at} for key, email, name, language in rows])
+            return [person_id for (person_id,) in result]
+        ids = self.new_person_ids(len(rows))
+        self._insert(Subscriber.__table__, ("id", "key", "email", "name", "language"),
+                     [(i, *row) for i, row in zip(ids, rows)], {"status": status, "created_at": at, "updated_at": at})
+        return ids
 
     def insert_subscriptions(self, rows: list[tuple[int, int]], *, status: SubscriptionStatus, at: datetime,
                              confirmed_at: datetime | None) -> None:

@@ -48,7 +48,8 @@ async def _load(request: Request) -> visitor.Preferences | None:
         return None
 
 
-def _show(request: Request, prefs: visitor.Preferences, language: str, *, saved: dict | None = None,
+def _show(request: Request, prefs: visitor.Preferences, language: str, *,
+          saved: visitor.PreferenceChanges | None = None,
           error: str | None = None, error_field: str | None = None, left: list[str] | None = None,
           status_code: int = 200) -> Response:
     return page(request, "preferences.html", language, prefs=prefs, csrf=csrf_token(request),
@@ -84,7 +85,7 @@ async def preferences_submit(request: Request) -> Response:
         return _show(request, prefs, language, error="lists", error_field="lists", status_code=422)
     prefs = await _load(request) or prefs
     # The page now speaks the language just chosen.
-    language = saved.get("language") or language
+    language = saved.language or language
     return _show(request, prefs, language, saved=saved)
 
 
