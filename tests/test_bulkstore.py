@@ -19,7 +19,7 @@ from newsletter.statuses import (
     SubscriptionStatus,
 )
 from newsletter.store import bulk as bulkstore
-from newsletter.store.bulk import BulkStore, EventRow, Origin, _sizes
+from newsletter.store.bulk import BulkStore, EventHead, EventRow, Origin, _sizes
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -60,9 +60,9 @@ def test_many_rows_in_and_out_across_statement_boundaries(store, monkeypatch):
             bulk.insert_subscriptions([(sid, list_id) for sid in ids[::2]], status=SubscriptionStatus.PENDING,
                                       at=NOW, confirmed_at=None)
             origin = Origin(Channel.IMPORT, source="import:t.csv")
-            bulk.insert_events([EventRow(sid, list_id, ConsentKind.SIGNUP, origin) for sid in ids[::2]], at=NOW)
-            bulk.insert_events([EventRow(sid, None, ConsentKind.CONFIRMATION_SENT, origin, f"note {sid}")
-                                for sid in ids[:3]], at=NOW)
+            heads = [EventHead(ConsentKind.SIGNUP, origin), EventHead(ConsentKind.CONFIRMATION_SENT, origin)]
+            bulk.insert_events([EventRow(sid, list_id, 0) for sid in ids[::2]], heads, at=NOW)
+            bulk.insert_events([EventRow(sid, None, 1, f"note {sid}") for sid in ids[:3]], heads, at=NOW)
             bulk.activate([(ids[0], list_id)], NOW)
         known = bulk.people([*emails[::3], "nobody@example.org"])
         assert sorted(known) == sorted(emails[::3])

@@ -71,7 +71,7 @@ from .csvrows import (
 )
 from .importfiles import RejectFile, SeenAddresses
 from .rules import ConsentContext, Outcome, SubscribeRules, import_rules
-from .signups import Wanted, record_signups
+from .signups import record_signups
 
 __all__ = [
     "ImportOptions",
@@ -187,17 +187,20 @@ class _Tally(_BatchCounts):
 class _Person(NamedTuple):
     """A valid row, with later rows for the same address in its batch merged into it.
 
-    A tuple of plain values: the garbage collector stops tracking it, which matters when a
-    batch holds tens of thousands of them (docs/benchmarks.md).
+    Shaped as a `signups.Wanted` (the same first fields), so that a batch goes to the writer
+    as it is. A tuple of plain values: the garbage collector stops tracking it, which matters
+    when a batch holds tens of thousands of them (docs/benchmarks.md).
     """
 
-    line: int
-    email: str
-    #: addresses.address_hash(email): how the suppression list knows it.
-    hash: str
+    address: str
     name: str
     language: str | None
     slugs: tuple[str, ...]
+    #: addresses.address_hash(address): how the suppression list knows it.
+    hash: str
+    #: Always None: the import's one context is given with the batch.
+    ctx: None = None
+    line: int = 0
     #: The address appeared in an earlier batch.
     seen_before: bool = False
 
@@ -303,8 +306,8 @@ def _batches(rows: Iterable[RawRow | RejectedRow], rules: RowRules, size: int, w
         else:
             person = people.get(row.email)
             if person is None:
-                people[row.email] = _Person(row.line, row.email, address_hash(row.email), row.name, row.language,
-                                            row.list_slugs)
+                people[row.email] = _Person(row.email, row.name, row.language, row.list_slugs,
+                                            address_hash(row.email), None, row.line)
             else:
                 tally.merged_duplicates += 1
                 people[row.email] = person._replace(
@@ -380,11 +383,9 @@ class _BatchWriter:
 
     def write(self, people: list[_Person]) -> _BatchCounts:
         """Write one batch (one transaction), then send the mails it queued."""
-        wanted = [Wanted(p.email, p.name, p.language, p.slugs, self.ctx, p.hash) for p in people]
-
         def record(session: Session, bulk: BulkStore):
-            return record_signups(session, wanted, self.lists, now=self.newsletter.clock(),
-                                  default_language=self.default_language, rules=self.rules,
+            return record_signups(session, people, self.lists, now=self.newsletter.clock(),
+                                  default_language=self.default_language, rules=self.rules, ctx=self.ctx,
                                   write=not self.dry_run, bulk=bulk)
 
         recorded = self._store.run(record, dry_run=self.dry_run)

@@ -187,9 +187,9 @@ def plan_subscription(wanted: Sequence[int], person: KnownPerson | None,
     wanted = tuple(wanted)
     if suppressed or (person is not None and person.status is not SubscriberStatus.ACTIVE):
         return _NOTHING[Outcome.SUPPRESSED]
-    if person is None:
-        return Plan(Outcome.CHANGED, (name, language or default_language), add=wanted, logged=wanted,
-                    mail=() if rules.confirmed else wanted)
+    if person is None:  # the common case of an import: positional, the cheapest call
+        return Plan(Outcome.CHANGED, (name, language or default_language), wanted, (), (), wanted,
+                    () if rules.confirmed else wanted)
     confirmed = rules.confirmed
     if not rules.resubscribe and SubscriptionStatus.UNSUBSCRIBED in subscriptions.values():
         would_change = any(subscriptions.get(lid) in (None, SubscriptionStatus.UNSUBSCRIBED)

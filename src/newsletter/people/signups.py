@@ -27,7 +27,7 @@ from ..errors import NewsletterError, UnknownList
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus
 from ..store import mailqueue
 from ..store import people as people_store
-from ..store.bulk import BulkStore, EventRow, Origin
+from ..store.bulk import BulkStore, EventHead, EventRow, KnownPerson, Origin
 from ..store.people import ListRow
 from .rules import (
     RESEND_WINDOW,
@@ -57,15 +57,20 @@ class SignupRequest(NamedTuple):
 
 
 class Wanted(NamedTuple):
-    """A checked request: a normalised address, a clean name, a known language or None, list slugs."""
+    """A checked request: a normalised address, a clean name, a known language or None, list slugs.
+
+    Plain values (an import's rows share the context given to `record_signups` rather than
+    carry it), so that the garbage collector soon stops tracking a batch of them.
+    """
 
     address: str
     name: str
     language: str | None
     slugs: tuple[str, ...]
-    ctx: ConsentContext
     #: addresses.address_hash(address), when the caller has it already (an import's reading thread).
     hash: str | None = None
+    #: Who asked, how and where; None: the context of the whole batch.
+    ctx: ConsentContext | None = None
 
 
 class Recorded(NamedTuple):
@@ -120,7 +125,7 @@ def sign_up_many(session: Session, requests: Sequence[SignupRequest], *, now: da
         except NewsletterError as exc:
             results[i] = exc
             continue
-        checked.append((i, Wanted(address, name, language, tuple(slugs), r.ctx)))
+        checked.append((i, Wanted(address, name, language, tuple(slugs), ctx=r.ctx)))
     if not checked:
         return results
     lists = people_store.lists_by_slug(session, {slug for _, w in checked for slug in w.slugs})
@@ -138,15 +143,19 @@ def sign_up_many(session: Session, requests: Sequence[SignupRequest], *, now: da
 
 
 def record_signups(session: Session, wanted: Sequence[Wanted], lists: Mapping[str, ListRow], *, now: datetime,
-                   default_language: str, rules: SubscribeRules = SIGNUP_RULES, write: bool = True,
-                   bulk: BulkStore | None = None) -> list[Recorded]:
+                   default_language: str, rules: SubscribeRules = SIGNUP_RULES, ctx: ConsentContext | None = None,
+                   write: bool = True, bulk: BulkStore | None = None) -> list[Recorded]:
     """Apply checked requests under `rules` in the caller's transaction; one Recorded each, in order.
 
-    Every slug must be in `lists`. `write=False` plans and counts, writing nothing (a dry run:
-    the mails that would be due are returned, not queued). `bulk` reuses the caller's writer
-    (an import keeps one for its connection).
+    Every slug must be in `lists`; a request without a context of its own has `ctx`.
+    `write=False` plans and counts, writing nothing (a dry run: the mails that would be due are
+    returned, not queued). `bulk` reuses the caller's writer (an import keeps one for its
+    connection).
     """
     bulk = bulk or BulkStore(session.connection())
+    if len({w.address for w in wanted}) == len(wanted):  # the common case (an import merges its repeats)
+        return _record_round(session, bulk, list(wanted), lists, now=now, default_language=default_language,
+                             rules=rules, ctx=ctx, write=write)
     results: list[Recorded | None] = [None] * len(wanted)
     pending = list(enumerate(wanted))
     while pending:
@@ -155,105 +164,112 @@ def record_signups(session: Session, wanted: Sequence[Wanted], lists: Mapping[st
         for item in pending:
             (later if item[1].address in seen else round_).append(item)
             seen.add(item[1].address)
-        for (i, _), outcome in zip(round_, _record_round(session, bulk, [w for _, w in round_], lists, now=now,
-                                                          default_language=default_language, rules=rules,
-                                                          write=write)):
+        outcomes = _record_round(session, bulk, [w for _, w in round_], lists, now=now,
+                                 default_language=default_language, rules=rules, ctx=ctx, write=write)
+        for (i, _), outcome in zip(round_, outcomes):
             results[i] = outcome
         pending = later
     return results  # type: ignore[return-value]
 
 
-class _Step(NamedTuple):
-    wanted: Wanted
-    plan: Plan
-    #: (id, key, name, language) of the person known before, or None for a new one.
-    known: tuple[int, str, str, str] | None
+#: What a request that mails nobody did: one value per outcome (no object per row).
+_RECORDED = {outcome: Recorded(outcome) for outcome in Outcome}
 
 
 def _record_round(session: Session, bulk: BulkStore, wanted: list[Wanted], lists: Mapping[str, ListRow], *,
-                  now: datetime, default_language: str, rules: SubscribeRules, write: bool) -> list[Recorded]:
-    """One round: every address at most once."""
+                  now: datetime, default_language: str, rules: SubscribeRules, ctx: ConsentContext | None,
+                  write: bool) -> list[Recorded]:
+    """One round: every address at most once. Plans each request, then writes them all."""
     hashes = [w.hash or address_hash(w.address) for w in wanted]
     suppressed = bulk.suppressed(sorted(set(hashes)))
     known = bulk.people([w.address for w in wanted])
     current = bulk.subscriptions([k.id for k in known.values()]) if known else {}
     ids_of: dict[tuple[str, ...], tuple[int, ...]] = {}  # files repeat a few combinations
-    steps: list[_Step] = []
-    for w, hash_ in zip(wanted, hashes):
-        person = known.get(w.address)
+    people = [known.get(w.address) for w in wanted]
+    plans: list[Plan] = []
+    for w, hash_, person in zip(wanted, hashes, people):
         list_ids = ids_of.get(w.slugs)
         if list_ids is None:
             list_ids = ids_of[w.slugs] = tuple(lists[s].id for s in w.slugs)
-        plan = plan_subscription(list_ids, person, current.get(person.id, {}) if person else {},
-                                 suppressed=hash_ in suppressed, name=w.name, language=w.language,
-                                 default_language=default_language, rules=rules)
-        steps.append(_Step(w, plan, (person.id, person.key, person.name, person.language) if person else None))
+        plans.append(plan_subscription(list_ids, person, current.get(person.id, {}) if person else {},
+                                       suppressed=hash_ in suppressed, name=w.name, language=w.language,
+                                       default_language=default_language, rules=rules))
     # The re-send limits, read only for the known people a mail would go to.
-    asking = [s.known[0] for s in steps if s.plan.mail and s.known is not None]
-    sent = bulk.confirmations_since(asking, now - RESEND_WINDOW) if asking else {}
-    steps = [s._replace(plan=s.plan._replace(mail=())) if s.plan.mail and s.known is not None
-             and not confirmation_allowed(sent.get(s.known[0], ()), now) else s for s in steps]
+    asking = [person.id for person, plan in zip(people, plans) if plan.mail and person is not None]
+    if asking:
+        sent = bulk.confirmations_since(asking, now - RESEND_WINDOW)
+        plans = [plan._replace(mail=()) if plan.mail and person is not None
+                 and not confirmation_allowed(sent.get(person.id, ()), now) else plan
+                 for person, plan in zip(people, plans)]
+    slug_of = {row.id: slug for slug, row in lists.items()}
     if not write:  # a dry run: the mails that would be due, for counting (no key: nobody is written)
-        slug_of = {row.id: slug for slug, row in lists.items()}
-        return [Recorded(s.plan.outcome, _due(s, slug_of, lists, None, "", *(s.plan.details or s.known[2:]))
-                         if s.plan.mail else None) for s in steps]
-    return _write_round(session, bulk, steps, lists, now=now, rules=rules)
+        return [Recorded(plan.outcome, _due(w, plan, slug_of, lists, None, "", *(plan.details or person[3:5])))
+                if plan.mail else _RECORDED[plan.outcome] for w, plan, person in zip(wanted, plans, people)]
+    who = _write_round(session, bulk, wanted, plans, people, slug_of, now=now, rules=rules, ctx=ctx)
+    queued = iter(mailqueue.enqueue(session, [(who[w.address][0], ",".join(slug_of[lid] for lid in plan.mail))
+                                              for w, plan in zip(wanted, plans) if plan.mail], now=now))
+    return [Recorded(plan.outcome, _due(w, plan, slug_of, lists, *who[w.address]), next(queued)) if plan.mail
+            else _RECORDED[plan.outcome] for w, plan in zip(wanted, plans)]
 
 
-def _write_round(session: Session, bulk: BulkStore, steps: list[_Step], lists: Mapping[str, ListRow], *,
-                 now: datetime, rules: SubscribeRules) -> list[Recorded]:
-    """Write what the round's plans say, through the one writer; queue the mails due."""
-    new = [s for s in steps if s.known is None and s.plan.outcome is Outcome.CHANGED]
+def _write_round(session: Session, bulk: BulkStore, wanted: list[Wanted], plans: list[Plan],
+                 people: list[KnownPerson | None], slug_of: Mapping[int, str], *, now: datetime,
+                 rules: SubscribeRules, ctx: ConsentContext | None) -> dict[str, tuple[int, str, str, str]]:
+    """Write what the round's plans say, through the one writer; returns the (id, key, name,
+    language) of each person written, by address."""
+    new = [i for i, person in enumerate(people) if person is None and plans[i].outcome is Outcome.CHANGED]
     keys = new_keys(len(new))
-    with bulk.own_values(len(steps)):  # a batch of n requests writes about n rows a table, or more
-        ids = bulk.insert_people([(key, s.wanted.address, *s.plan.details) for s, key in zip(new, keys)],
+    with bulk.own_values(len(wanted)):  # a batch of n requests writes about n rows a table, or more
+        ids = bulk.insert_people([(key, wanted[i].address, *plans[i].details) for i, key in zip(new, keys)],
                                  status=SubscriberStatus.ACTIVE, at=now)
-        who = {s.wanted.address: (sid, key, *s.plan.details) for s, sid, key in zip(new, ids, keys)}
-        subscriptions, repend, activate, details, events, mails = [], [], [], [], [], []
+        who = {wanted[i].address: (sid, key, *plans[i].details) for i, sid, key in zip(new, ids, keys)}
+        # Plain tuples all (the rows of `store.bulk`): the garbage collector soon stops tracking them.
+        subscriptions: list[tuple[int, int]] = []
+        repend: list[tuple[int, int]] = []
+        activate: list[tuple[int, int]] = []
+        details: list[tuple[int, str, str]] = []
+        events: list[EventRow] = []
+        heads: dict[EventHead, int] = {}
         kind = ConsentKind.IMPORTED if rules.confirmed else ConsentKind.SIGNUP
-        slug_of = {row.id: slug for slug, row in lists.items()}
-        last_ctx, origin = None, None  # an import's rows share one context: one origin for the batch
-        for s in steps:
-            plan = s.plan
+        last_ctx = None  # an import's rows share one context: its heads are looked up once
+        for w, plan, person in zip(wanted, plans, people):
             if plan.outcome is not Outcome.CHANGED:
                 continue
-            if s.known is not None:
-                sid, key, name, language = s.known
+            if person is not None:
+                sid, key, name, language = person.id, person.key, person.name, person.language
                 if plan.details is not None:
                     name, language = plan.details
                     details.append((sid, name, language))
-                who[s.wanted.address] = (sid, key, name, language)
-            sid = who[s.wanted.address][0]
-            subscriptions += [(sid, lid) for lid in plan.add]
-            repend += [(sid, lid) for lid in plan.repend]
-            activate += [(sid, lid) for lid in plan.activate]
-            if s.wanted.ctx is not last_ctx:
-                last_ctx, origin = s.wanted.ctx, origin_of(s.wanted.ctx)
-            note = rules.consent_note if rules.confirmed else s.wanted.ctx.note
-            events += [EventRow(sid, lid, kind, origin, note) for lid in plan.logged]
+                who[w.address] = (sid, key, name, language)
+            else:
+                sid = who[w.address][0]
+            request_ctx = w.ctx or ctx
+            if request_ctx is not last_ctx:
+                last_ctx, origin = request_ctx, origin_of(request_ctx)
+                logged = heads.setdefault(EventHead(kind, origin), len(heads))
+                mailed = heads.setdefault(EventHead(ConsentKind.CONFIRMATION_SENT, origin), len(heads))
+            note = rules.consent_note if rules.confirmed else request_ctx.note
+            for lid in plan.add:
+                subscriptions.append((sid, lid))
+            for lid in plan.repend:
+                repend.append((sid, lid))
+            for lid in plan.activate:
+                activate.append((sid, lid))
+            for lid in plan.logged:
+                events.append((sid, lid, logged, note))  # an EventRow
             if plan.mail:
-                slugs = ",".join(slug_of[lid] for lid in plan.mail)
-                events.append(EventRow(sid, None, ConsentKind.CONFIRMATION_SENT, origin, slugs))
-                mails.append((sid, slugs))
+                events.append((sid, None, mailed, ",".join(slug_of[lid] for lid in plan.mail)))
         bulk.insert_subscriptions(subscriptions,
                                   status=SubscriptionStatus.ACTIVE if rules.confirmed else SubscriptionStatus.PENDING,
                                   at=now, confirmed_at=now if rules.confirmed else None)
-        bulk.insert_events(events, at=now)
+        bulk.insert_events(events, list(heads), at=now)
     people_store.repend_subscriptions(session, repend, now=now)
     bulk.activate(activate, now)
     people_store.update_details(session, details, now=now)
-    queued = iter(mailqueue.enqueue(session, mails, now=now))
-    results = []
-    for s in steps:
-        if not s.plan.mail:
-            results.append(Recorded(s.plan.outcome))
-            continue
-        sid, key, name, language = who[s.wanted.address]
-        results.append(Recorded(s.plan.outcome, _due(s, slug_of, lists, sid, key, name, language), next(queued)))
-    return results
+    return who
 
 
-def _due(step: _Step, slug_of: Mapping[int, str], lists: Mapping[str, ListRow], sid: int | None, key: str,
+def _due(w: Wanted, plan: Plan, slug_of: Mapping[int, str], lists: Mapping[str, ListRow], sid: int | None, key: str,
          name: str, language: str) -> ConfirmationDue:
-    slugs = tuple(slug_of[lid] for lid in step.plan.mail)
-    return ConfirmationDue(key, step.wanted.address, name, language, slugs, tuple(lists[s].name for s in slugs), sid)
+    slugs = tuple(slug_of[lid] for lid in plan.mail)
+    return ConfirmationDue(key, w.address, name, language, slugs, tuple(lists[s].name for s in slugs), sid)

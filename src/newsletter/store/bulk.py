@@ -45,7 +45,7 @@ from . import ConsentEvent, Store, Subscriber, Subscription
 
 T = TypeVar("T")
 
-__all__ = ["BulkStore", "BatchWriter", "KnownPerson", "Origin", "EventRow", "CHECKS_OFF_FROM"]
+__all__ = ["BulkStore", "BatchWriter", "KnownPerson", "Origin", "EventHead", "EventRow", "CHECKS_OFF_FROM"]
 
 #: Parameters per SQLite statement at most (SQLite's default limit since 3.32; older builds say
 #: less, and we ask).
@@ -82,13 +82,21 @@ class Origin(NamedTuple):
     consent_version: str | None = None
 
 
+class EventHead(NamedTuple):
+    """What the consent-log lines of a request share: their kind and where they come from."""
+
+    kind: ConsentKind
+    origin: Origin
+
+
 class EventRow(NamedTuple):
-    """One consent-log line to write."""
+    """One consent-log line: whose, about which list, its head (an index into the heads given
+    with the rows) and its note. Plain values only, so that the garbage collector soon stops
+    tracking it (an import writes hundreds of thousands)."""
 
     subscriber_id: int
     list_id: int | None
-    kind: ConsentKind
-    origin: Origin
+    head: int
     note: str | None = None
 
 
@@ -204,47 +212,33 @@ class BulkStore:
         self._insert(Subscription.__table__, ("subscriber_id", "list_id"), rows,
                      {"status": status, "created_at": at, "confirmed_at": confirmed_at})
 
-    def insert_events(self, rows: Sequence[EventRow], *, at: datetime) -> None:
-        """Consent-log lines, in this order, all `at`.
+    def insert_events(self, rows: Sequence[EventRow], heads: Sequence[EventHead], *, at: datetime) -> None:
+        """Consent-log lines, in this order, all `at`; each row's kind and origin are `heads[row.head]`.
 
-        A column whose value is the same in every row (an import's origin, a batch's kind) is
-        bound once per statement rather than once per row.
+        A column whose value is the same in every row (an import's origin, a batch's kind, a
+        note) is bound once per statement rather than once per row.
         """
         if not rows:
             return
         E = ConsentEvent.__table__
-        first = rows[0]
-        kind, origin, note = first[2], first[3], first[4]
-        same_kind = all(r[2] is kind for r in rows)
-        same_origin = all(r[3] is origin or r[3] == origin for r in rows)
-        same_note = all(r[4] == note for r in rows)
-        columns: tuple[str, ...] = ("subscriber_id", "list_id")
-        constants: dict[str, Any] = {"at": at}
-        if same_origin:
-            constants.update(origin._asdict())
-        if same_kind:
-            constants["kind"] = kind
-        else:
-            columns += ("kind",)
+        used = sorted({r[2] for r in rows})
+        names = ("kind", *Origin._fields)
+        values_of = {h: (self.db_value(E.c.kind, heads[h].kind), self.db_value(E.c.channel, heads[h].origin.channel),
+                         *heads[h].origin[1:]) for h in used}
+        varying = [i for i in range(len(names)) if len({values_of[h][i] for h in used}) > 1]
+        constants: dict[str, Any] = {"at": at, **{names[i]: heads[used[0]][0] if i == 0 else heads[used[0]].origin[i - 1]
+                                                  for i in range(len(names)) if i not in varying}}
+        note = rows[0][3]
+        same_note = all(r[3] == note for r in rows)
         if same_note:
             constants["note"] = note
+        columns = ("subscriber_id", "list_id", *(names[i] for i in varying), *(() if same_note else ("note",)))
+        if not varying:
+            values = [(r[0], r[1]) for r in rows] if same_note else [(r[0], r[1], r[3]) for r in rows]
         else:
-            columns += ("note",)
-        kinds = {k: self.db_value(E.c.kind, k) for k in ConsentKind}
-        if not same_origin:
-            channels = {c: self.db_value(E.c.channel, c) for c in Channel}
-            columns = (*columns[:2], *Origin._fields, *columns[2:])
-            values = [(r[0], r[1], channels[r[3][0]], *r[3][1:],
-                       *((kinds[r[2]],) if not same_kind else ()), *((r[4],) if not same_note else ()))
-                      for r in rows]
-        elif same_kind and same_note:
-            values = [(r[0], r[1]) for r in rows]
-        elif same_kind:
-            values = [(r[0], r[1], r[4]) for r in rows]
-        elif same_note:
-            values = [(r[0], r[1], kinds[r[2]]) for r in rows]
-        else:
-            values = [(r[0], r[1], kinds[r[2]], r[4]) for r in rows]
+            per_head = {h: tuple(values_of[h][i] for i in varying) for h in used}
+            values = ([(r[0], r[1], *per_head[r[2]]) for r in rows] if same_note
+                      else [(r[0], r[1], *per_head[r[2]], r[3]) for r in rows])
         self._insert(E, columns, values, constants)
 
     def activate(self, pairs: list[tuple[int, int]], at: datetime) -> None:
