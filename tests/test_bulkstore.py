@@ -106,3 +106,24 @@ def test_sqlite_checks_are_back_on_after_own_values_and_the_cache_restored(sqlit
         with pytest.raises(IntegrityError), connection.begin():  # the schema's CHECK refuses a bad status again
             connection.exec_driver_sql("INSERT INTO subscribers (key, email, name, language, status, created_at, "
                                        "updated_at) VALUES ('k', 'a@example.org', '', 'en', 'bogus', 'x', 'x')")
+
+
+@pytest.mark.parametrize("n", [1, 3, 100, 300])
+def test_consent_lines_of_many_origins_keep_their_order_and_their_own_columns(store, n):
+    """A group commit's lines (each request its own IP, the kinds mixed) go in request order,
+    by INSERT for a few and by the set-based form (COPY on PostgreSQL) for many."""
+    with store.session() as session:
+        list_id = lists.create_list(session, "alerts", "Alerts", now=NOW).id
+    with store.engine.connect() as connection, connection.begin():
+        bulk = BulkStore(connection)
+        ids = bulk.insert_people([(k, f"p{i}@example.org", "", "en") for i, k in enumerate(new_keys(n))],
+                                 status=SubscriberStatus.ACTIVE, at=NOW)
+        heads = [EventHead(kind, Origin(Channel.FORM, ip=f"203.0.113.{i % 250}", source="footer"))
+                 for i in range(n) for kind in (ConsentKind.SIGNUP, ConsentKind.CONFIRMATION_SENT)]
+        rows = [row for i, sid in enumerate(ids)
+                for row in (EventRow(sid, list_id, 2 * i), EventRow(sid, None, 2 * i + 1, "alerts"))]
+        bulk.insert_events(rows, heads, at=NOW)
+        got = connection.execute(text("SELECT subscriber_id, list_id, kind, ip, note FROM consent_events "
+                                      "ORDER BY id")).all()
+    assert [tuple(r) for r in got] == [
+        (sid, lid, heads[h].kind.value, heads[h].origin.ip, note) for sid, lid, h, note in rows]
