@@ -44,6 +44,7 @@ from .mail.lint import lint_issue
 from .mail.preview import write_preview
 from .people.lists import create_list, get_list
 from .sending.campaigns import start_campaign
+from .resources import shipped_path
 from .sending.sender import SendOptions, run_sending, sender_for
 from .statuses import SubscriptionStatus
 from .store import open_store
@@ -53,7 +54,7 @@ from .web import create_app
 __all__ = ["DemoError", "DemoResult", "PEOPLE", "EXAMPLES", "run_demo"]
 
 MARK = ".newsletter-demo"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = shipped_path("examples")
 LIST_SLUG = "asp-daily"
 
 #: (name, address, language): invented people, addresses at the reserved example domains.
