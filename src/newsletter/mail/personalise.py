@@ -13,16 +13,23 @@ import html
 import re
 from collections.abc import Mapping
 
-__all__ = ["Field", "marker", "split_markers", "fill", "MARKER_PATTERN"]
+__all__ = ["Field", "ISSUE_FIELDS", "marker", "split_markers", "fill", "MARKER_PATTERN"]
 
 
 class Field(str, enum.Enum):
-    """The values that differ from one recipient to the next."""
+    """The values that differ from one recipient to the next (`message.Recipient` has each)."""
 
     NAME = "name"
     EMAIL = "email"
     UNSUBSCRIBE_URL = "unsubscribe_url"
     PREFERENCES_URL = "preferences_url"
+    #: Only in the confirmation mail: its confirm and "this wasn't me" links.
+    CONFIRM_URL = "confirm_url"
+    BLOCK_URL = "block_url"
+
+
+#: The fields an issue (campaign mail) may hold; the others belong to one-off mails.
+ISSUE_FIELDS = (Field.NAME, Field.EMAIL, Field.UNSUBSCRIBE_URL, Field.PREFERENCES_URL)
 
 
 MARKER_PATTERN = re.compile(r"\[\[nl:([a-z_]+)\]\]")
