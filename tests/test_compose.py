@@ -116,6 +116,17 @@ def test_arabic_is_right_to_left_throughout(day3: dict[str, RenderedMail]) -> No
     assert f"{LRI}Rome Statute{PDI}" in day3["ar"].text
 
 
+def test_the_preheader_is_hidden_without_a_low_contrast_colour(day3: dict[str, RenderedMail]) -> None:
+    """Text coloured like its background costs +0.7 in SpamAssassin on every issue."""
+    for language in ("en", "ar"):
+        preheader = soup(day3[language].html).find("div", class_="preheader")
+        style = preheader["style"].replace(" ", "")
+        for rule in ("display:none", "max-height:0", "opacity:0", "mso-hide:all"):
+            assert rule in style, (language, rule)
+        assert "color" not in style, language
+        assert day3[language].preheader.split()[0] in preheader.get_text()
+
+
 def test_english_and_french_are_left_to_right(day3: dict[str, RenderedMail]) -> None:
     for language in ("en", "fr"):
         doc = soup(day3[language].html)

@@ -50,8 +50,11 @@ def split_markers(template: str) -> tuple[list[str], list[Field]]:
     fields: list[Field] = []
     last = 0
     for match in MARKER_PATTERN.finditer(template):
+        try:
+            fields.append(Field(match.group(1)))
+        except ValueError:
+            raise ValueError(f"the marker {match.group(0)} names no per-recipient field") from None
         pieces.append(template[last:match.start()])
-        fields.append(Field(match.group(1)))
         last = match.end()
     pieces.append(template[last:])
     return pieces, fields
