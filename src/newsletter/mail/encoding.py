@@ -84,10 +84,12 @@ def _b64_lines(data: bytes) -> bytes:
 
     Whole groups unless `data` is the part's last run, which is padded.
     """
-    if len(data) <= _B64_LINE_BYTES:
-        return binascii.b2a_base64(data, newline=False) + CRLF if data else b""
-    return b"".join(binascii.b2a_base64(data[i:i + _B64_LINE_BYTES], newline=False) + CRLF
-                    for i in range(0, len(data), _B64_LINE_BYTES))
+    if not data:
+        return b""
+    text = binascii.b2a_base64(data, newline=False)
+    if len(text) <= _MAX_LINE:
+        return text + CRLF
+    return b"".join([text[i:i + _MAX_LINE] + CRLF for i in range(0, len(text), _MAX_LINE)])
 
 
 def _b64_size(n: int) -> int:
@@ -96,19 +98,14 @@ def _b64_size(n: int) -> int:
     return chars + 2 * -(-chars // _MAX_LINE)
 
 
-class _Base64Piece:
-    """One literal piece, pre-encoded from each of the offsets 0, 1 and 2 (those it has)."""
-
-    __slots__ = ("data", "runs")
-
-    def __init__(self, data: bytes):
-        self.data = data
-        runs = []
-        for head in range(min(3, len(data) + 1)):
-            end = head + (len(data) - head) // 3 * 3
-            runs.append((_b64_lines(data[head:end]), data[end:]))
-        #: runs[k] = (the piece from offset k to its last whole group, encoded; the bytes after)
-        self.runs = tuple(runs)
+def _base64_piece(data: bytes) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    """(the piece, its runs): runs[k] is the piece from offset k to its last whole group,
+    encoded, and the bytes after it; for each offset 0, 1 and 2 the piece has."""
+    runs = []
+    for head in range(min(3, len(data) + 1)):
+        end = head + (len(data) - head) // 3 * 3
+        runs.append((_b64_lines(data[head:end]), data[end:]))
+    return data, tuple(runs)
 
 
 # -- parts ----------------------------------------------------------------------------------------
@@ -133,7 +130,7 @@ class EncodedPart:
         #: Bytes of the literal pieces as encoded (values not counted).
         self.size = b64_size if encoding is TransferEncoding.BASE64 else qp_size
         self._qp = qp if encoding is TransferEncoding.QUOTED_PRINTABLE else ()
-        self._b64 = tuple(_Base64Piece(c) for c in canonical) if encoding is TransferEncoding.BASE64 else ()
+        self._b64 = tuple(map(_base64_piece, canonical)) if encoding is TransferEncoding.BASE64 else ()
 
     def write(self, values: Sequence[str], out: list[bytes]) -> None:
         """Append the part filled with `values` (one between each two pieces), encoded."""
@@ -144,17 +141,17 @@ class EncodedPart:
                 out.append(_qp_value(value))
                 out.append(piece)
             return
-        pending = b""  # bytes not yet encoded: fewer than three, or a value and its neighbours
-        for i, piece in enumerate(self._b64):
-            if i:
-                pending += values[i - 1].encode("utf-8")
+        first, runs = self._b64[0]
+        run, pending = runs[0]  # pending: bytes not yet encoded (a tail, a value, its neighbours)
+        out.append(run)
+        for value, (data, runs) in zip(values, self._b64[1:]):
+            pending += value.encode("utf-8")
             head = -len(pending) % 3
-            if head > len(piece.data):  # too short to reach a group boundary: carry it on
-                pending += piece.data
+            if head > len(data):  # too short to reach a group boundary: carry it on
+                pending += data
                 continue
-            if pending:
-                out.append(_b64_lines(pending + piece.data[:head]))
-            run, pending = piece.runs[head]
+            out.append(_b64_lines(pending + data[:head]))
+            run, pending = runs[head]
             out.append(run)
         out.append(_b64_lines(pending))
 

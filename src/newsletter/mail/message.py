@@ -24,6 +24,7 @@ import html
 import re
 import secrets
 from dataclasses import dataclass
+from operator import attrgetter
 from types import MappingProxyType
 
 from ..config import Config
@@ -109,19 +110,23 @@ class ListInfo:
     campaign_slug: str
 
 
-@dataclass(frozen=True)
 class _Part:
-    fields: tuple[Field, ...]
-    html: bool
-    encoded: EncodedPart
+    """A body part: its markers' fields, and its pieces pre-encoded."""
 
-    @classmethod
-    def of(cls, text: str, *, html_part: bool) -> "_Part":
+    __slots__ = ("fields", "html", "encoded", "_values")
+
+    def __init__(self, text: str, *, html_part: bool):
         pieces, fields = split_markers(text)
-        return cls(tuple(fields), html_part, EncodedPart(pieces))
+        self.fields = tuple(fields)
+        self.html = html_part
+        self.encoded = EncodedPart(pieces)
+        # The recipient's values in one C call (the attributes are named as the fields).
+        names = [f.value for f in fields]
+        getter = attrgetter(*names) if names else (lambda _recipient: ())
+        self._values = getter if len(names) != 1 else (lambda recipient: (getter(recipient),))
 
     def write(self, recipient: Recipient, out: list[bytes]) -> None:
-        values = [recipient.value(f) for f in self.fields]
+        values = self._values(recipient)
         if self.html:
             values = [html.escape(v, quote=True) for v in values]
         self.encoded.write(values, out)
@@ -173,8 +178,8 @@ class MailSkeleton:
             fixed.append(text_header("Feedback-ID", f"{info.campaign_slug}:{info.slug}:newsletter:{domain}"))
         fixed.append(f"Content-Language: {check_value(mail.language, 'language')}\r\n")
         self._fixed_headers = "".join(fixed).encode("ascii")
-        self._text = _Part.of(mail.text, html_part=False)
-        self._html = _Part.of(mail.html, html_part=True)
+        self._text = _Part(mail.text, html_part=False)
+        self._html = _Part(mail.html, html_part=True)
         b = ("=_nl_" + secrets.token_hex(12)).encode("ascii")  # "=_" occurs in neither encoding
         self._mime_head = (b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n--' + b + CRLF
                            + _part_head("text/plain", self._text))
