@@ -11,9 +11,9 @@ from __future__ import annotations
 import enum
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-__all__ = ["Field", "ISSUE_FIELDS", "marker", "split_markers", "fill", "MARKER_PATTERN"]
+__all__ = ["Field", "ISSUE_FIELDS", "marker", "split_markers", "join_filled", "fill", "MARKER_PATTERN"]
 
 
 class Field(str, enum.Enum):
@@ -60,15 +60,22 @@ def split_markers(template: str) -> tuple[list[str], list[Field]]:
     return pieces, fields
 
 
-def fill(template: str, values: Mapping[Field, str], *, html_part: bool) -> str:
-    """`template` with every marker replaced by its value (HTML-escaped in an HTML part).
-
-    A field with no value becomes the empty string.
-    """
-    pieces, fields = split_markers(template)
+def join_filled(pieces: Sequence[str], fields: Sequence[Field], values: Mapping[Field, str], *,
+                html_part: bool) -> str:
+    """`split_markers`' output joined again with each field's value (HTML-escaped in an HTML
+    part); a field with no value becomes the empty string."""
     out = [pieces[0]]
     for field, piece in zip(fields, pieces[1:]):
         value = values.get(field, "")
         out.append(html.escape(value, quote=True) if html_part else value)
         out.append(piece)
     return "".join(out)
+
+
+def fill(template: str, values: Mapping[Field, str], *, html_part: bool) -> str:
+    """`template` with every marker replaced by its value (HTML-escaped in an HTML part).
+
+    A field with no value becomes the empty string.
+    """
+    pieces, fields = split_markers(template)
+    return join_filled(pieces, fields, values, html_part=html_part)
