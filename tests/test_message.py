@@ -209,3 +209,24 @@ def test_a_personal_subject_is_filled_and_folded_for_each_recipient(config):
         assert parse(data)["Bcc"] is None
     with pytest.raises(ValueError, match=r"\[\[nl:nobody\]\] names no per-recipient field"):
         MailSkeleton(config, RenderedMail("en", "Hi [[nl:nobody]]", "t", "h"), INFO)
+
+
+@pytest.mark.parametrize("kind,list_headers,bulk", [
+    ("campaign", True, True), ("test", True, True), ("welcome", True, False), ("catch-up", True, True),
+    ("confirmation", False, False),
+])
+def test_a_kind_of_mail_is_its_headers(config, kind, list_headers, bulk):
+    from newsletter.mail.message import MailKind
+
+    kind = MailKind(kind)
+    skeleton = MailSkeleton(config, MAIL, INFO if list_headers else None, kind=kind)
+    msg = parse(skeleton.render(recipient(), date=DATE))
+    keys = {k.lower() for k in msg.keys()}
+    assert {"list-id", "list-unsubscribe", "list-unsubscribe-post"} <= keys if list_headers else \
+        not keys & {"list-id", "list-unsubscribe", "list-unsubscribe-post"}
+    assert ({"precedence", "feedback-id"} <= keys) is bulk and ("precedence" in keys) is bulk
+    assert msg["Subject"] == ("[TEST] " if kind is MailKind.TEST else "") + MAIL.subject
+    assert msg.get_body(("plain",)).get_content().startswith("Dear Ana Ruiz")
+    if list_headers:
+        with pytest.raises(ValueError, match="ListInfo"):
+            MailSkeleton(config, MAIL, kind=kind)
