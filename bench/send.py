@@ -133,7 +133,7 @@ def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size = len(next(iter(skeletons.values())).render(
-        __import__("newsletter.message", fromlist=["Recipient"]).Recipient(
+        __import__("newsletter.mail.message", fromlist=["Recipient"]).Recipient(
             "a@example.org", "A", "<x@example.org>", "https://x/u/" + "t" * 100, "https://x/p/" + "t" * 100,
             "mailto:u@example.org"), date="Mon, 23 Nov 2026 09:00:00 +0000"))
     print(json.dumps({"status": result.status.value, "sent": result.sent_now, "wall": wall, "cpu": cpu,

@@ -160,12 +160,15 @@ def attribute_report(session: Session, report: Report, *, secret: bytes, bounce_
         verp_like = [a for a in report.envelope_addresses if is_verp_address(a, bounce_address)]
         for address in verp_like:
             try:
-                campaign_id, key = read_verp(secret, address)
+                campaign_id, key, kind = read_verp(secret, address)
             except InvalidVerp:
                 continue
-            subscriber = _subscriber_for_key(session, key)
-            note = "" if subscriber else "the person is no longer in the store"
-            return Attribution(subscriber, _existing_campaign(session, campaign_id), "verp", note)
+            # A confirmation's reference names no campaign; a test send's names nobody (staff).
+            subscriber = _subscriber_for_key(session, key) if key else None
+            note = "" if subscriber else ("a test send: nobody to act on" if not key
+                                          else "the person is no longer in the store")
+            return Attribution(subscriber, _existing_campaign(session, campaign_id), "verp",
+                               note or ("" if campaign_id is not None else f"a {kind.value} mail"))
         if verp_like:
             return Attribution(None, None, "tampered",
                                f"the VERP reference in {verp_like[0]} does not verify; nothing changed")

@@ -62,7 +62,7 @@ def _run_sender(newsletter: Newsletter, slug: str, files: list[str], options: Se
     config = newsletter.config
     rendered = render_issue(config, load_issue(files))
     sender = sender_for(newsletter.store, config, slug, rendered, options=options, clock=newsletter.clock,
-                        on_progress=_print_progress)
+                        on_progress=_print_progress, secret=newsletter.secret())
 
     async def run():
         loop = asyncio.get_running_loop()
@@ -117,7 +117,8 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
     report.raise_for_errors()
     if test_to:
         results = asyncio.run(send_test(config, rendered, list(test_to), list_slug=list_slug,
-                                        list_name=plan.list_name, campaign_slug=issue.slug))
+                                        list_name=plan.list_name, campaign_slug=issue.slug,
+                                        secret=newsletter.secret()))
         for address, language, reply in results:
             click.echo(f"[TEST] {language} to {address}: {reply.describe()}")
         return

@@ -48,15 +48,15 @@ from ..bounces import rules as bounces
 from ..config import Config
 from ..errors import DeliveryError
 from ..mail.compose import RenderedMail
-from ..mail.dkim import signer_from_config
 from ..mail.message import (
+    MailKind,
     MailSkeleton,
     Recipient,
     UnsafeHeaderValue,
     message_id_domain,
     message_id_for,
 )
-from ..mail.verp import envelope_sender
+from ..mail.postmark import Postmark
 from ..statuses import CampaignStatus, OutboxStatus
 from ..store import Campaign, Store
 from ..store import ledger as outbox
@@ -115,7 +115,7 @@ class SendOptions:
     #: Keep running while deferred rows wait for their retry (else pause, to be resumed later).
     wait_for_deferred: bool = True
     #: VERP hook: the envelope sender (return path) for a claimed row. Default from_address;
-    #: `verp.envelope_sender(config, campaign_id, row.key)` gives a VERP address.
+    #: `with_installation_hooks` sets the installation's (`Postmark.return_path`).
     envelope_sender: Callable[[ClaimedRow], str] | None = None
     #: DKIM hook: applied to each finished message.
     signer: Callable[[bytes], bytes] | None = None
@@ -186,12 +186,14 @@ class Sender:
 
     `connect` opens a relay connection (raises DeliveryError). `clock` gives the time for the
     ledger and the pacing; `sleep` waits (tests pass fakes). `on_progress` receives `Progress`.
+    `secret` is the installation's (read from the configuration when not given).
     """
 
     def __init__(self, store: Store, config: Config, campaign_slug: str, skeletons: Mapping[str, MailSkeleton],
                  *, options: SendOptions = SendOptions(), connect: Connector | None = None,
                  clock: Callable[[], datetime] = _utc_now, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 on_progress: Callable[[Progress], None] | None = None, worker_id: str | None = None):
+                 on_progress: Callable[[Progress], None] | None = None, worker_id: str | None = None,
+                 secret: bytes | None = None):
         self.store = store
         self.config = config
         self.slug = campaign_slug
@@ -203,7 +205,7 @@ class Sender:
         self.sleep = sleep
         self.on_progress = on_progress
         self.worker = worker_id or new_worker_id()
-        self.secret = config.secret()
+        self.secret = config.secret() if secret is None else secret
         self.mid_domain = message_id_domain(config)
         self.envelope_sender = options.envelope_sender or (lambda _rcpt: config.from_address)
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
@@ -344,7 +346,7 @@ class Sender:
             campaign, counts, holders = await self._db(self._load)
             self._initial_open = counts.open
             self.expires = campaigns.expires_at(campaign)
-            self.links = Links(self.config, campaign.mailing_list.slug, now=self.clock())
+            self.links = Links(self.config, campaign.mailing_list.slug, now=self.clock(), secret=self.secret)
             if campaign.status is not CampaignStatus.SENDING:
                 status, counts, reason = await self._db(self._settle)
                 return SendResult(status, counts, reason or f"the campaign is {status.value}", 0)
@@ -648,26 +650,33 @@ async def send_campaign(store: Store, config: Config, campaign_slug: str, skelet
     return await Sender(store, config, campaign_slug, skeletons, **kwargs).run()
 
 
-def with_installation_hooks(options: SendOptions, config: Config, campaign_id: int) -> SendOptions:
-    """`options` with this installation's DKIM signer and VERP return path, where configured.
+def with_installation_hooks(options: SendOptions, config: Config, campaign_id: int, *,
+                            secret: bytes | None = None, postmark: Postmark | None = None) -> SendOptions:
+    """`options` with this installation's DKIM signer and VERP return path, where configured
+    (`postmark`, made from `config` and `secret` when not given; `secret` read once when not given).
 
     Every sender of a campaign (the CLI, workers, the demo) should send with these.
     """
-    return replace(options, signer=signer_from_config(config),
-                   envelope_sender=lambda row: envelope_sender(config, campaign_id, row.key))
+    if postmark is None:
+        postmark = Postmark.from_config(config, config.secret() if secret is None else secret)
+    return replace(options, signer=postmark.signer,
+                   envelope_sender=lambda row: postmark.return_path(MailKind.CAMPAIGN, row.key, campaign_id))
 
 
 def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, RenderedMail], *,
-               options: SendOptions = SendOptions(), **kwargs) -> Sender:
+               options: SendOptions = SendOptions(), secret: bytes | None = None, **kwargs) -> Sender:
     """A `Sender` for the started campaign `slug`, from its rendered language variants: one
     skeleton per variant, and this installation's DKIM and VERP hooks. Every sender of a
-    campaign (the CLI, `--worker`, the demo) is made here; `kwargs` go to `Sender`.
+    campaign (the CLI, `--worker`, the demo) is made here; `kwargs` go to `Sender`. `secret`
+    is the installation's (read once from the configuration when not given): the whole send
+    uses it, and reads no key file again.
 
-    Raises UnknownCampaign.
+    Raises UnknownCampaign, DkimError.
     """
+    secret = config.secret() if secret is None else secret
     with store.session() as session:
         campaign = campaigns.get_campaign(session, slug)
         list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
     skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
-    return Sender(store, config, slug, skeletons, options=with_installation_hooks(options, config, campaign_id),
-                  **kwargs)
+    hooks = with_installation_hooks(options, config, campaign_id, secret=secret)
+    return Sender(store, config, slug, skeletons, options=hooks, secret=secret, **kwargs)
