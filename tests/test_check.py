@@ -214,13 +214,18 @@ def test_lint_of_the_given_issue(config: Config, tmp_path: Path) -> None:
     assert result.status is Status.FAIL and "broken.en.md" in result.detail
 
 
-def test_cli_check(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
+def _check_offline(tmp_path: Path, smtp_server: RecordingSMTP):
+    """`newsletter check` with no DNS server and no web app answering: (the toml, the result)."""
     toml = tmp_path / "newsletter.toml"
     toml.write_text(f'secret_key = "test-secret-key-0123456789abcdef"\n'
                     f'base_url = "http://127.0.0.1:{free_port()}"\n'
                     f'smtp_url = "smtp://127.0.0.1:{smtp_server.port}?starttls=off&timeout=5"\n')
-    result = CliRunner().invoke(main, ["--config", str(toml), "check", "--nameserver", f"127.0.0.1:{free_port()}",
-                                       "--dns-timeout", "0.5"])
+    return toml, CliRunner().invoke(main, ["--config", str(toml), "check", "--nameserver", f"127.0.0.1:{free_port()}",
+                                           "--dns-timeout", "0.5"])
+
+
+def test_cli_check(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
+    toml, result = _check_offline(tmp_path, smtp_server)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert sum(line.startswith("not checked  ") for line in lines) == 4  # SPF, DMARC, one-click, lint
@@ -287,12 +292,7 @@ def test_results_name_their_fix_and_no_command(signed_config, config: Config) ->
 
 
 def test_cli_check_words_the_fixes(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
-    toml = tmp_path / "newsletter.toml"
-    toml.write_text(f'secret_key = "test-secret-key-0123456789abcdef"\n'
-                    f'base_url = "http://127.0.0.1:{free_port()}"\n'
-                    f'smtp_url = "smtp://127.0.0.1:{smtp_server.port}?starttls=off&timeout=5"\n')
-    result = CliRunner().invoke(main, ["--config", str(toml), "check", "--nameserver", f"127.0.0.1:{free_port()}",
-                                       "--dns-timeout", "0.5"])
+    _toml, result = _check_offline(tmp_path, smtp_server)
     assert "run `newsletter dkim keygen --selector S`" in result.output
     assert "start the web app (`newsletter serve`) and run the check again" in result.output
     assert "no content file given (newsletter check FILE…)" in result.output
