@@ -28,8 +28,6 @@ def _hint(exc: Exception) -> str | None:
         return "`newsletter campaigns` lists them"
     if isinstance(exc, CampaignContentMissing):
         return "send it again with `newsletter send FILES...`"
-    if isinstance(exc, CampaignStateError) and exc.status == CampaignStatus.FINISHED.value:
-        return f"`newsletter campaign retry {exc.slug}` re-sends to those it failed for"
     return None
 
 
@@ -158,8 +156,15 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
             raise click.ClickException("nothing sent")
         if prepared.resumes:
             click.echo(f"resuming campaign {prepared.slug}")
-    _print_result(launch(newsletter, prepared, options, join=worker, on_progress=_print_progress,
-                         on_start=_stop_on_signals))
+    try:
+        result = launch(newsletter, prepared, options, join=worker, on_progress=_print_progress,
+                        on_start=_stop_on_signals)
+    except CampaignStateError as exc:
+        if exc.status != CampaignStatus.FINISHED.value:
+            raise
+        raise click.ClickException(f"{exc}; `newsletter campaign retry {exc.slug}` re-sends to those it "
+                                   "failed for") from None
+    _print_result(result)
 
 
 @main.command(name="campaigns")

@@ -176,8 +176,8 @@ def prepare_resume(newsletter: Newsletter, slug: str) -> Prepared:
 
 class SendControl:
     """A send that is running, for the face that launched it: `stop(reason)` from any thread,
-    or `stop_on_signal` (from the thread that launched it). Stopping finishes the messages in
-    flight and leaves the campaign paused with `reason`."""
+    or `stop_on_signal` (when it was launched from the main thread, where signals arrive).
+    Stopping finishes the messages in flight and leaves the campaign paused with `reason`."""
 
     def __init__(self, sender: Sender, loop: asyncio.AbstractEventLoop):
         self._sender = sender
