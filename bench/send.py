@@ -108,7 +108,6 @@ def build_store(url: str, n: int) -> None:
 
 def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     """Runs in its own process: send the campaign, print JSON figures."""
-    from newsletter.sending import sender as send
     from newsletter.store import ledger as outbox
 
     recheck = {"cpu": 0.0, "rows": 0}
@@ -122,7 +121,7 @@ def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
             recheck["cpu"] += time.thread_time() - c
             recheck["rows"] += len(args[2])
 
-    send.outbox.recheck_consent = timed_recheck
+    outbox.recheck_consent = timed_recheck  # every caller looks it up on the module
     config = config_for(url, port)
     store = open_store(url)
     skeletons = build_skeletons(config, issue(), "asp-daily", "ASP daily summaries", SLUG)

@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import LANGUAGES
 from ..errors import NewsletterError, UnknownList
@@ -14,7 +13,7 @@ from ..mail.compose import DEFAULT_FALLBACK, render_issue
 from ..mail.content import load_issues
 from ..mail.lint import lint_issue
 from ..mail.preview import write_preview
-from ..people import lists as lists_lib
+from ..sending.launch import list_readers
 from . import State, main
 
 
@@ -29,16 +28,12 @@ def _audience(state: State, list_slug: str) -> tuple[tuple[str, ...] | None, tup
     if url.startswith("sqlite:///") and ":memory:" not in url and not Path(url[len("sqlite:///"):]).exists():
         return None, DEFAULT_FALLBACK, "no database yet: subscribers' languages not checked", ""
     try:
-        newsletter = state.newsletter()
-        with newsletter.store.session() as session:
-            mailing_list = lists_lib.get_list(session, list_slug)
-            chain, name = tuple(mailing_list.languages) or DEFAULT_FALLBACK, mailing_list.name
-            in_use = lists_lib.languages_in_use(session, list_slug)
+        in_use, chain, name = list_readers(state.newsletter(), list_slug)
     except UnknownList:
         return None, DEFAULT_FALLBACK, (f"the list {list_slug!r} does not exist yet (create it with "
                                         f"`newsletter lists create {list_slug} NAME`)"), ""
-    except (NewsletterError, SQLAlchemyError) as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    except NewsletterError as exc:  # no schema yet, or the database cannot be reached
+        detail = str(exc).strip().splitlines()[0]
         return None, DEFAULT_FALLBACK, f"could not ask the store for subscribers' languages: {detail}", ""
     readers = ", ".join(f"{lang} {n}" for lang, n in in_use.items()) or "none yet"
     return tuple(in_use), chain, f"active subscribers by language: {readers}; fallback {' > '.join(chain)}", name
