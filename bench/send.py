@@ -108,7 +108,6 @@ def build_store(url: str, n: int) -> None:
 
 def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     """Runs in its own process: send the campaign, print JSON figures."""
-    from newsletter.sending import sender as send
     from newsletter.store import ledger as outbox
 
     recheck = {"cpu": 0.0, "rows": 0}
@@ -122,7 +121,7 @@ def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
             recheck["cpu"] += time.thread_time() - c
             recheck["rows"] += len(args[2])
 
-    send.outbox.recheck_consent = timed_recheck
+    outbox.recheck_consent = timed_recheck  # every caller looks it up on the module
     config = config_for(url, port)
     store = open_store(url)
     skeletons = build_skeletons(config, issue(), "asp-daily", "ASP daily summaries", SLUG)
@@ -133,7 +132,7 @@ def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     size = len(next(iter(skeletons.values())).render(
-        __import__("newsletter.message", fromlist=["Recipient"]).Recipient(
+        __import__("newsletter.mail.message", fromlist=["Recipient"]).Recipient(
             "a@example.org", "A", "<x@example.org>", "https://x/u/" + "t" * 100, "https://x/p/" + "t" * 100,
             "mailto:u@example.org"), date="Mon, 23 Nov 2026 09:00:00 +0000"))
     print(json.dumps({"status": result.status.value, "sent": result.sent_now, "wall": wall, "cpu": cpu,

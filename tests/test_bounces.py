@@ -561,3 +561,32 @@ def test_unreadable_bounce_is_not_mistaken_for_an_auto_reply(store: Store, clock
     assert parse_report(raw).kind is ReportKind.UNPARSED
     summary = _run(store, clock, _maildir(tmp_path / "b", [raw]))
     assert [r.folder for r in summary.results] == [UNPARSED]
+
+
+_MANGLED = {
+    "unknown charset in a header": b"From: a@example.net\r\nSubject: =?s-ascii?q?hi?=\r\n"
+                                   b"Content-Type: text/plain; charset=s-ascii\r\n\r\nhello\r\n",
+    "NUL in a charset name": b"From: a@example.net\r\nContent-Type: text/plain; charset=\"us\x00ascii\"\r\n\r\nhello\r\n",
+    "unknown charset in a part": b"From: a@example.net\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n"
+                                 b"Content-Type: text/plain; charset=s-ascii\r\n\r\nuser unknown\r\n--x--\r\n",
+}
+
+
+@pytest.mark.parametrize("what", sorted(_MANGLED))
+def test_mail_in_a_broken_charset_is_unparsed_not_an_exception(what: str) -> None:
+    report = parse_report(_MANGLED[what])
+    assert report.kind in ReportKind and report.message_id
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(charset=st.text(max_size=12), header=st.sampled_from(["Subject", "From", "Content-Type", "Message-ID"]),
+       value=st.binary(max_size=60))
+def test_parse_report_never_raises_on_any_charset_or_header(charset: str, header: str, value: bytes) -> None:
+    raw = (b"From: postmaster@example.net\r\n" + header.encode() + b": " + value.replace(b"\n", b" ") + b"\r\n"
+           b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\n"
+           b"Content-Type: text/plain; charset=\"" + charset.encode("utf-8", "surrogatepass") + b"\"\r\n\r\n"
+           b"The mail could not be delivered.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+           b"Reporting-MTA: dns; mx.example.net\r\n\r\nFinal-Recipient: rfc822; a@example.org\r\n"
+           b"Action: failed\r\nStatus: 5.1.1\r\n--b--\r\n")
+    report = parse_report(raw)
+    assert report.kind in ReportKind and report.message_id

@@ -214,13 +214,18 @@ def test_lint_of_the_given_issue(config: Config, tmp_path: Path) -> None:
     assert result.status is Status.FAIL and "broken.en.md" in result.detail
 
 
-def test_cli_check(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
+def _check_offline(tmp_path: Path, smtp_server: RecordingSMTP):
+    """`newsletter check` with no DNS server and no web app answering: (the toml, the result)."""
     toml = tmp_path / "newsletter.toml"
     toml.write_text(f'secret_key = "test-secret-key-0123456789abcdef"\n'
                     f'base_url = "http://127.0.0.1:{free_port()}"\n'
                     f'smtp_url = "smtp://127.0.0.1:{smtp_server.port}?starttls=off&timeout=5"\n')
-    result = CliRunner().invoke(main, ["--config", str(toml), "check", "--nameserver", f"127.0.0.1:{free_port()}",
-                                       "--dns-timeout", "0.5"])
+    return toml, CliRunner().invoke(main, ["--config", str(toml), "check", "--nameserver", f"127.0.0.1:{free_port()}",
+                                           "--dns-timeout", "0.5"])
+
+
+def test_cli_check(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
+    toml, result = _check_offline(tmp_path, smtp_server)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert sum(line.startswith("not checked  ") for line in lines) == 4  # SPF, DMARC, one-click, lint
@@ -270,3 +275,24 @@ def test_dns_lookup_without_resolver_configuration(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(dns.resolver, "Resolver", no_configuration)
     with pytest.raises(DnsUnavailable, match="no DNS resolver is configured"):
         dns_lookup()("example.org")
+
+
+def test_results_name_their_fix_and_no_command(signed_config, config: Config) -> None:
+    """The library says what is wrong and which step puts it right; the CLI words the step."""
+    from newsletter.sending.preflight import Fix, run_checks
+
+    unsigned = check_dkim(config, fake_dns({}))
+    assert unsigned.status is Status.WARN and unsigned.fix is Fix.MAKE_DKIM_KEY
+    signed, _ = signed_config
+    unpublished = check_dkim(signed, fake_dns({}))
+    assert unpublished.status is Status.FAIL and unpublished.fix is Fix.PUBLISH_DKIM_KEY
+    results = run_checks(config, lookup=unreachable, one_click=False, relay=False)
+    assert results[-1] == ("lint", Status.NOT_CHECKED, "no content file given", Fix.GIVE_CONTENT)
+    assert not any("newsletter " in r.detail for r in [unsigned, unpublished, *results])
+
+
+def test_cli_check_words_the_fixes(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
+    _toml, result = _check_offline(tmp_path, smtp_server)
+    assert "run `newsletter dkim keygen --selector S`" in result.output
+    assert "start the web app (`newsletter serve`) and run the check again" in result.output
+    assert "no content file given (newsletter check FILE…)" in result.output

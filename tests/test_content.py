@@ -95,9 +95,44 @@ def test_sandbox_refuses_unsafe_placeholders(tmp_path: Path, expression: str) ->
     assert "not allowed" in str(err.value)
 
 
-def test_sandbox_still_does_what_editors_need(tmp_path: Path) -> None:
-    variant = load_variant(write(tmp_path, "a.en.md", ALERT.replace("{{ name }}", "{{ name }} ({{ 7*7 }})")))
-    assert variant.body == "Thank you, [[nl:name]] (49)."
+@pytest.mark.parametrize("text", ["{{ 7*7 }}", "{% for i in range(10**6) %}x{% endfor %}", "{{ name|upper }}",
+                                  "{# note #}", "{{ name }} and {{ email|e }}", "{{ lipsum(1000000) }}"])
+def test_content_reaches_only_the_placeholders(tmp_path: Path, text: str) -> None:
+    """Partners' content is data: loops, filters and expressions are refused when the file is read."""
+    path = write(tmp_path, "a.en.md", ALERT.replace("{{ name }}", text))
+    with pytest.raises(ContentError) as err:
+        load_variant(path)
+    assert err.value.line == 17 and "only {{ name }}" in str(err.value)
+
+
+def test_placeholders_become_markers_and_other_braces_stay_text(tmp_path: Path) -> None:
+    variant = load_variant(write(tmp_path, "a.en.md", ALERT.replace("{{ name }}", "{{name}}, {{ email }} {curly}")))
+    assert variant.body == "Thank you, [[nl:name]], [[nl:email]] {curly}."
+
+
+def _alias_bomb(levels: int) -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_with_its_line(tmp_path: Path) -> None:
+    """Nine levels of nine aliases would expand to 387 million strings; aliases are refused."""
+    bomb = ALERT.replace("deadline: 2024-12-01\n", "deadline: 2024-12-01\n" + _alias_bomb(9))
+    with pytest.raises(ContentError) as err:
+        load_variant(write(tmp_path, "a.en.md", bomb))
+    assert err.value.line == 17 and "aliases" in str(err.value)
+    assert str(err.value).startswith(f"{tmp_path / 'a.en.md'}:17:")
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{x: ", "}"), ("- ", "")])
+def test_deeply_nested_front_matter_is_refused_not_a_crash(tmp_path: Path, opening: str, closing: str) -> None:
+    nested = opening * 5000 + "1" + closing * 5000 if closing else "\n".join("  " * i + "- " for i in range(5000))
+    text = ALERT.replace("deadline: 2024-12-01\n", "deadline: 2024-12-01\nextra: " + nested + "\n")
+    with pytest.raises(ContentError) as err:
+        load_variant(write(tmp_path, "a.en.md", text))
+    assert err.value.line is not None and err.value.line >= 16
 
 
 @pytest.mark.parametrize(

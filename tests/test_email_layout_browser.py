@@ -120,3 +120,41 @@ def test_nothing_overflows_horizontally(browser, pages, slug: str, language: str
         assert page.evaluate(CONTRAST_JS) == []  # every text at least 4.5:1 (WCAG AA)
     finally:
         context.close()
+
+
+# Where two characters of `needle` are drawn, once the page has lost its <bdi> elements (their
+# text kept) as Gmail's and Outlook's sanitisers do: [left of a, left of b, top of a, top of b].
+POSITIONS_JS = """([selector, needle, a, b]) => {
+  for (const el of [...document.querySelectorAll('bdi')]) el.replaceWith(...el.childNodes);
+  document.body.normalize();
+  const walker = document.createTreeWalker(document.querySelector(selector), NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const i = node.textContent.indexOf(needle);
+    if (i < 0) continue;
+    const box = k => { const r = document.createRange(); r.setStart(node, i + k); r.setEnd(node, i + k + 1);
+                       return r.getBoundingClientRect(); };
+    return [box(a).left, box(b).left, box(a).top, box(b).top];
+  }
+  return null;
+}"""
+
+
+@pytest.mark.parametrize("selector,needle,first,second", [
+    # "708 3rd Avenue … USA" must not read "3rd Avenue … USA 708".
+    ("p.address", "708 3rd Avenue, 24th Floor, New York, NY 10017, USA", "7", "U"),
+    # "#NGOVoices" must not read "NGOVoices#".
+    ("td.content", "#NGOVoices", "#", "N"),
+])
+def test_latin_runs_keep_their_order_in_clients_that_drop_bdi(browser, pages, selector: str, needle: str,  # noqa: ANN001
+                                                              first: str, second: str) -> None:
+    context = browser.new_context(viewport={"width": 600, "height": 800})
+    try:
+        page = context.new_page()
+        page.route("**/*", lambda route: route.abort())
+        page.set_content(pages[("asp23-day-3", "ar")], wait_until="load")
+        left_a, left_b, top_a, top_b = page.evaluate(POSITIONS_JS, [selector, needle, needle.index(first),
+                                                                    needle.index(second)])
+        assert abs(top_a - top_b) < 2, "the run should sit on one line"
+        assert left_a < left_b, f"{needle!r} is drawn out of order in a right-to-left paragraph"
+    finally:
+        context.close()

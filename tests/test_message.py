@@ -167,3 +167,66 @@ def test_any_text_round_trips_through_the_segments(text, value):
 ])
 def test_format_address(name, expected):
     assert format_address(name, "a@example.org") == expected
+
+
+def _strictly_decoded(data: bytes, header: str) -> str:
+    """A header decoded as RFC 2047 says: unfolded, white space between encoded words dropped."""
+    raw = message_from_bytes(data, policy=policy.compat32)[header]
+    return str(make_header(decode_header(re.sub(r"\r?\n(?=[ \t])", "", raw))))
+
+
+SUBJECT_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=250).map(
+    lambda s: " ".join(s.split())).filter(lambda s: s and "[[nl:" not in s)
+
+
+@settings(max_examples=300, deadline=None)
+@given(subject=SUBJECT_TEXT, list_name=SUBJECT_TEXT)
+def test_any_subject_and_list_name_decode_exactly_and_fold_within_78(subject, list_name):
+    from newsletter.config import Config
+
+    skeleton = MailSkeleton(Config(), RenderedMail("ar", subject, "t", "<p>h</p>"), ListInfo("l", list_name, "c"))
+    data = skeleton.render(recipient(), date=DATE)
+    head = data.split(b"\r\n\r\n", 1)[0]
+    assert _strictly_decoded(data, "Subject") == subject
+    assert str(parse(data)["Subject"]) == subject  # Python's own reading agrees
+    raw = re.sub(r"\r?\n(?=[ \t])", "", message_from_bytes(data, policy=policy.compat32)["List-Id"])
+    phrase, _, list_id = raw.rpartition(" <")
+    if phrase.startswith('"'):  # a quoted string
+        phrase = re.sub(r"\\(.)", r"\1", phrase[1:-1])
+    else:  # an atom or encoded words
+        phrase = str(make_header(decode_header(phrase)))
+    assert (phrase, list_id) == (list_name, "l.example.org>")
+    assert all(len(line) <= 78 for line in head.split(b"\r\n") if not line.startswith(b"List-Unsubscribe"))
+
+
+def test_a_personal_subject_is_filled_and_folded_for_each_recipient(config):
+    mail = RenderedMail("ar", "مرحبًا " + marker(Field.NAME) + "، " + "ملخص اليوم الثالث " * 6, "t", "<p>h</p>")
+    skeleton = MailSkeleton(config, mail, INFO)
+    for name in ("ليلى حداد", "Ana\r\nBcc: x@evil.example", 'Zoë "the judge"'):
+        data = skeleton.render(recipient(name=name), date=DATE)
+        shown = name.replace("\r", " ").replace("\n", " ")
+        assert _strictly_decoded(data, "Subject") == mail.subject.replace(marker(Field.NAME), shown)
+        assert parse(data)["Bcc"] is None
+    with pytest.raises(ValueError, match=r"\[\[nl:nobody\]\] names no per-recipient field"):
+        MailSkeleton(config, RenderedMail("en", "Hi [[nl:nobody]]", "t", "h"), INFO)
+
+
+@pytest.mark.parametrize("kind,list_headers,bulk", [
+    ("campaign", True, True), ("test", True, True), ("welcome", True, False), ("catch-up", True, True),
+    ("confirmation", False, False),
+])
+def test_a_kind_of_mail_is_its_headers(config, kind, list_headers, bulk):
+    from newsletter.mail.message import MailKind
+
+    kind = MailKind(kind)
+    skeleton = MailSkeleton(config, MAIL, INFO if list_headers else None, kind=kind)
+    msg = parse(skeleton.render(recipient(), date=DATE))
+    keys = {k.lower() for k in msg.keys()}
+    assert {"list-id", "list-unsubscribe", "list-unsubscribe-post"} <= keys if list_headers else \
+        not keys & {"list-id", "list-unsubscribe", "list-unsubscribe-post"}
+    assert ({"precedence", "feedback-id"} <= keys) is bulk and ("precedence" in keys) is bulk
+    assert msg["Subject"] == ("[TEST] " if kind is MailKind.TEST else "") + MAIL.subject
+    assert msg.get_body(("plain",)).get_content().startswith("Dear Ana Ruiz")
+    if list_headers:
+        with pytest.raises(ValueError, match="ListInfo"):
+            MailSkeleton(config, MAIL, kind=kind)

@@ -378,7 +378,7 @@ async def test_campaign_goes_out_with_this_installations_verp_and_dkim(store, co
 
     for received in smtp_server.received:
         recipient = received.rcpt_tos[0]
-        assert verp.read_verp(config.secret(), received.mail_from) == (campaign_id, keys[recipient])
+        assert verp.read_verp(config.secret(), received.mail_from) == (campaign_id, keys[recipient], "campaign")
         assert dkimpy.verify(received.data, dnsfunc=dnsfunc)
     assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == sorted(emails)
 

@@ -80,3 +80,94 @@ def test_pause_and_cancel(workdir, smtp_server):
     assert "paused" in run("campaign", "pause", "asp23-day-3").output
     assert "40 recipient(s) will not be mailed" in run("campaign", "cancel", "asp23-day-3", "--yes").output
     assert not smtp_server.received
+
+
+@pytest.fixture
+def render_calls(monkeypatch):
+    """Counts the languages rendered (template + CSS inlining), whoever asks."""
+    from newsletter.mail import compose
+
+    calls = []
+    plain = compose.render_variant
+
+    def counting(config, variant):
+        calls.append(variant.language)
+        return plain(config, variant)
+
+    monkeypatch.setattr(compose, "render_variant", counting)
+    return calls
+
+
+def test_a_send_renders_each_language_once(workdir, smtp_server, render_calls):
+    sent = run("send", *CONTENT, "--yes")
+    assert sent.exit_code == 0 and "finished; sent 40" in sent.output
+    assert sorted(render_calls) == ["ar", "en", "es", "fr"]
+
+
+def test_a_resume_renders_each_language_once_and_prints_how_to_resume(workdir, smtp_server, render_calls):
+    smtp_server.fail_mail = "550 5.7.1 Sender address rejected"
+    paused = run("send", *CONTENT, "--yes")
+    assert paused.exit_code == 1 and "the relay refused the sender: 550 5.7.1" in paused.output
+    assert "resume it with `newsletter campaign resume asp23-day-3`" in paused.output
+    assert "`newsletter campaign resume asp23-day-3` sends the rest" in run("campaign", "show", "asp23-day-3").output
+    smtp_server.fail_mail = None
+    render_calls.clear()
+    resumed = run("campaign", "resume", "asp23-day-3")
+    assert resumed.exit_code == 0 and "finished; sent 40" in resumed.output
+    assert sorted(render_calls) == ["ar", "en", "es", "fr"]
+
+
+def test_a_resume_whose_content_is_gone_says_which_files_and_changes_nothing(workdir, smtp_server, tmp_path):
+    import shutil
+
+    copies = []
+    for path in CONTENT:
+        copies.append(str(tmp_path / path.rsplit("/", 1)[1]))
+        shutil.copy(path, copies[-1])
+    run("send", *copies, "--yes", "--dry-run")
+    smtp_server.fail_mail = "550 5.7.1 Sender address rejected"
+    assert run("send", *copies, "--yes").exit_code == 1
+    (tmp_path / "day-3.fr.md").unlink()
+    resumed = run("campaign", "resume", "asp23-day-3")
+    assert resumed.exit_code == 1
+    assert f"its content files are not there ({tmp_path / 'day-3.fr.md'})" in resumed.output
+    assert "newsletter send FILES" in resumed.output
+    assert "asp23-day-3: paused" in run("campaign", "show", "asp23-day-3").output
+
+
+def test_a_worker_joins_only_a_campaign_that_is_sending(workdir, smtp_server):
+    missing = run("send", *CONTENT, "--worker")
+    assert missing.exit_code == 1 and "there is no campaign 'asp23-day-3'; `newsletter campaigns` lists them" \
+        in missing.output
+    from newsletter.sending import campaigns
+    store = open_store(f"sqlite:///{workdir}/subscribers/newsletter.db")
+    with store.session() as session:
+        campaigns.start_campaign(session, "asp23-day-3", "asp-daily", now=datetime.now(timezone.utc))
+        campaigns.pause_campaign(session, "asp23-day-3", "held")
+    store.dispose()
+    paused = run("send", *CONTENT, "--worker")
+    assert paused.exit_code == 1 and "workers only join a campaign that is sending" in paused.output
+    assert not smtp_server.received
+    store = open_store(f"sqlite:///{workdir}/subscribers/newsletter.db")
+    with store.session() as session:
+        campaigns.resume_campaign(session, "asp23-day-3")
+    store.dispose()
+    joined = run("send", *CONTENT, "--worker")
+    assert joined.exit_code == 0 and "finished; sent 40" in joined.output and len(smtp_server.received) == 40
+
+
+def test_the_sending_commands_open_no_session_and_import_no_store():
+    """The faces make library calls: no store, no SQLAlchemy, no session of their own."""
+    import ast
+
+    cli = REPO / "src" / "newsletter" / "cli"
+    for name in ("sending.py", "bounces.py", "compose.py", "demo.py"):
+        tree = ast.parse((cli / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = ("." * node.level) + (node.module or "")
+                assert not module.startswith(("..store", "sqlalchemy", "newsletter.store")), (name, module)
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith(("sqlalchemy", "newsletter.store")) for a in node.names), name
+            elif isinstance(node, ast.Attribute):
+                assert node.attr not in ("session", "store"), f"{name}:{node.lineno} uses .{node.attr}"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 
 from newsletter.mail.compose import RenderedMail
-from newsletter.mail.message import build_transactional
-from newsletter.transport.smtp import send_one
+from newsletter.mail.message import MailKind, MailSkeleton, Recipient
+from newsletter.transport.smtp import send_bytes
 
 # Long enough to be folded into several encoded-words: Python's default folder puts the
 # spaces between them, where decoders drop them (found by search; the default policy fails it).
@@ -17,9 +16,10 @@ SUBJECT = ("اليوم المراجعة المجتمع المحكمة بشأن �
 
 def test_long_arabic_subject_keeps_its_spaces_and_language(config, smtp_server):
     mail = RenderedMail("ar", SUBJECT, "نص", "<p>نص</p>")
-    message = build_transactional(config, mail, "layla@example.org", "ليلى حداد",
-                                  now=datetime(2026, 11, 23, tzinfo=timezone.utc))
-    asyncio.run(send_one(config.smtp, message))
+    skeleton = MailSkeleton(config, mail, kind=MailKind.CONFIRMATION)
+    data = skeleton.render(Recipient("layla@example.org", "ليلى حداد", "<one-off@example.org>"),
+                           date="Mon, 23 Nov 2026 00:00:00 +0000")
+    asyncio.run(send_bytes(config.smtp, config.from_address, ["layla@example.org"], data))
     [received] = smtp_server.to("layla@example.org")
     assert str(received["Subject"]) == SUBJECT
     assert received["Content-Language"] == "ar"

@@ -7,9 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from newsletter.errors import InvalidVerp, NewsletterError
+from newsletter.mail.kinds import MailKind
+from newsletter.mail.postmark import Postmark
 from newsletter.mail.verp import (
     MAX_LOCAL_PART,
-    envelope_sender,
+    VerpReference,
     is_verp_address,
     read_verp,
     verp_address,
@@ -29,7 +31,7 @@ def test_round_trip_and_shape() -> None:
     assert local == local.lower()
     # Opaque: neither the key nor the campaign number can be read off the address.
     assert key.lower() not in address.lower()
-    assert read_verp(SECRET, address) == (42, key)
+    assert read_verp(SECRET, address) == (42, key, MailKind.CAMPAIGN)
     assert is_verp_address(address, "bounces@news.example.org")
 
 
@@ -41,7 +43,7 @@ def test_deterministic() -> None:
 def test_survives_case_folding_and_brackets() -> None:
     key = new_subscriber_key()
     address = verp_address(SECRET, "bounces@news.example.org", 3, key)
-    assert read_verp(SECRET, f"<{address.upper()}>") == (3, key)
+    assert read_verp(SECRET, f"<{address.upper()}>") == (3, key, MailKind.CAMPAIGN)
 
 
 @given(campaign_id=st.integers(min_value=0, max_value=2**40),
@@ -49,7 +51,7 @@ def test_survives_case_folding_and_brackets() -> None:
                      st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_", min_size=1, max_size=20)))
 def test_round_trip_property(campaign_id: int, key: str) -> None:
     address = verp_address(SECRET, "b@example.org", campaign_id, key)
-    assert read_verp(SECRET, address) == (campaign_id, key)
+    assert read_verp(SECRET, address) == (campaign_id, key, MailKind.CAMPAIGN)
 
 
 def test_every_tampered_character_is_refused() -> None:
@@ -105,6 +107,34 @@ def test_envelope_sender_follows_the_configuration() -> None:
 
     config = Config(secret_key=SECRET.decode(), from_address="news@example.org")
     key = new_subscriber_key()
-    assert envelope_sender(config, 5, key) == "news@example.org"
-    verp = envelope_sender(config.with_changes(bounce_address="bounces@news.example.org"), 5, key)
-    assert read_verp(SECRET, verp) == (5, key)
+    assert Postmark.from_config(config, SECRET).return_path(MailKind.CAMPAIGN, key, 5) == "news@example.org"
+    postmark = Postmark.from_config(config.with_changes(bounce_address="bounces@news.example.org"), SECRET)
+    assert read_verp(SECRET, postmark.return_path(MailKind.CAMPAIGN, key, 5)) == (5, key, MailKind.CAMPAIGN)
+    with pytest.raises(ValueError, match="secret"):
+        Postmark.from_config(config.with_changes(bounce_address="bounces@news.example.org")).return_path(
+            MailKind.CONFIRMATION, key)
+
+
+@pytest.mark.parametrize("kind", [k for k in MailKind if k is not MailKind.CAMPAIGN])
+@pytest.mark.parametrize("campaign_id", [None, 0, 7, 2**33])
+def test_every_kind_of_mail_has_a_reference_that_reads_back(kind: MailKind, campaign_id: int | None) -> None:
+    """A confirmation (or a welcome, a catch-up, a test send) belongs to no campaign, or to one."""
+    key = new_subscriber_key() if kind is not MailKind.TEST else ""
+    address = verp_address(SECRET, "bounces@news.example.org", campaign_id, key, kind=kind)
+    assert len(address.partition("@")[0]) <= MAX_LOCAL_PART
+    assert read_verp(SECRET, address.upper()) == VerpReference(campaign_id, key, kind)
+    campaign = verp_address(SECRET, "bounces@news.example.org", campaign_id or 0, key)
+    assert address != campaign and read_verp(SECRET, campaign).kind is MailKind.CAMPAIGN
+
+
+def test_a_campaign_reference_needs_its_campaign() -> None:
+    with pytest.raises(ValueError, match="campaign_id"):
+        verp_address(SECRET, "bounces@news.example.org", None, new_subscriber_key())
+
+
+def test_references_made_before_kinds_still_read() -> None:
+    """Version 1 references (campaign id, key), written before mails of other kinds had any."""
+    # What verp_address(SECRET, "bounces@news.example.org", 42, "k3y-of-someone") gave before kinds.
+    address = "bounces+rm3bye72bjajf6jqub3qqna2jmsyvwgv33yqc7i@news.example.org"
+    assert verp_address(SECRET, "bounces@news.example.org", 42, "k3y-of-someone") == address
+    assert read_verp(SECRET, address) == (42, "k3y-of-someone", MailKind.CAMPAIGN)

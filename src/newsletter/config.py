@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ConfigError, MissingConfigFile, MissingSecretKey
+from .resources import shipped_path
 
 __all__ = ["Config", "SmtpSettings", "load_config", "write_default_config", "LANGUAGES"]
 
@@ -156,7 +157,7 @@ class Config:
     def templates_path(self) -> Path:
         if self.templates_dir:
             return Path(self.templates_dir)
-        return Path(__file__).resolve().parents[2] / "templates"
+        return shipped_path("templates")
 
     def secret(self) -> bytes:
         """The signing key. Raises ConfigError when there is none."""

@@ -38,15 +38,11 @@ import uvicorn
 from .config import Config, load_config
 from .errors import NewsletterError
 from .installation import Newsletter
-from .mail.compose import render_issue
-from .mail.content import load_issue
-from .mail.lint import lint_issue
 from .mail.preview import write_preview
-from .people import subscriptions
-from .people.lists import create_list, get_list
-from .sending.campaigns import start_campaign
-from .sending.sender import SendOptions, run_sending, sender_for
-from .statuses import SubscriptionStatus
+from .people.lists import create_list
+from .sending.launch import launch, list_readers, prepare_send
+from .sending.options import SendOptions
+from .resources import shipped_path
 from .store import open_store
 from .transport.sink import Sink
 from .web import create_app
@@ -54,7 +50,7 @@ from .web import create_app
 __all__ = ["DemoError", "DemoResult", "PEOPLE", "EXAMPLES", "run_demo"]
 
 MARK = ".newsletter-demo"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = shipped_path("examples")
 LIST_SLUG = "asp-daily"
 
 #: (name, address, language): invented people, addresses at the reserved example domains.
@@ -286,30 +282,20 @@ def _confirm_everyone(maildir: Path, expected: int, say: Callable[[str], None]) 
 
 def _send_issue(newsletter: Newsletter, sources: list[Path], result: DemoResult, html_dir: Path,
                 say: Callable[[str], None]) -> None:
-    """Lint, render once per language, start the campaign and run the sending engine."""
-    config = newsletter.config
-    issue = load_issue(sources)
-    rendered = render_issue(config, issue)
-    with newsletter.store.session() as session:
-        mailing_list = get_list(session, issue.list)
-        fallback = list(mailing_list.languages)
-    errors = lint_issue(rendered, subscriber_languages=[lang for _, _, lang in PEOPLE], fallback_chain=fallback).errors
-    if errors:
-        raise DemoError("the example issue does not pass lint: " + "; ".join(map(str, errors)))
-    write_preview(config, issue.slug, issue.list, rendered, html_dir, languages=sorted({lang for *_, lang in PEOPLE}),
-                  fallback_chain=fallback, now=newsletter.clock())
-    with newsletter.store.session() as session:
-        start_campaign(session, issue.slug, issue.list, now=newsletter.clock(),
-                       subject=rendered.get("en", next(iter(rendered.values()))).subject,
-                       kind=issue.kind.value, languages=list(rendered), default_language="en",
-                       source={"files": [str(p) for p in sources]})
-    sender = sender_for(newsletter.store, config, issue.slug, rendered, options=SendOptions(concurrency=4))
-    outcome = run_sending(sender.run())
-    result.campaign = issue.slug
-    result.subjects = {lang: mail.subject for lang, mail in rendered.items()}
-    result.outcome = dict(outcome.counts._asdict()) if hasattr(outcome, "counts") else {}
+    """Send the issue the way `newsletter send` does (`sending.launch`): render once per
+    language, plan the audience along the list's fallback chain, lint, start, send."""
+    prepared = prepare_send(newsletter, sources)
+    if prepared.lint.errors:
+        raise DemoError("the example issue does not pass lint: " + "; ".join(map(str, prepared.lint.errors)))
+    write_preview(newsletter.config, prepared.slug, prepared.plan.list_slug, prepared.rendered, html_dir,
+                  languages=sorted({lang for *_, lang in PEOPLE}), fallback_chain=prepared.plan.fallback_chain,
+                  now=newsletter.clock())
+    outcome = launch(newsletter, prepared, SendOptions(concurrency=4))
+    result.campaign = prepared.slug
+    result.subjects = {lang: mail.subject for lang, mail in prepared.rendered.items()}
+    result.outcome = dict(outcome.counts._asdict())
     counts = ", ".join(f"{n} {state}" for state, n in result.outcome.items() if n or state == "sent")
-    say(f"sent {issue.slug} through the sending engine: {counts}")
+    say(f"sent {prepared.slug} through the sending engine: {counts}")
 
 
 def _unsubscribe_one(maildir: Path, campaign: str, say: Callable[[str], None]) -> str:
@@ -358,7 +344,7 @@ def run_demo(folder: Path, *, say: Callable[[str], None] = lambda _line: None) -
         result.unsubscribed = _unsubscribe_one(maildir, result.campaign, say)
     result.eml_dir = folder / "eml"
     _export_eml(maildir, result.eml_dir)
-    active = subscriptions.count_subscribers(newsletter, list_slug=LIST_SLUG, status=SubscriptionStatus.ACTIVE)
+    active = sum(list_readers(newsletter, LIST_SLUG).languages.values())
     if active != result.confirmed - 1:
         raise DemoError(f"expected {result.confirmed - 1} active subscribers after one unsubscribe, found {active}")
     store.dispose()

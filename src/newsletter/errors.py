@@ -24,6 +24,7 @@ The tree::
     ├── UnknownIssue(LookupError) the archive has no such issue
     ├── UnknownCampaign(LookupError) no campaign has that slug
     └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
+        └── CampaignContentMissing  the content files a campaign was started from are gone
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -56,6 +57,7 @@ __all__ = [
     "UnknownIssue",
     "UnknownCampaign",
     "CampaignStateError",
+    "CampaignContentMissing",
 ]
 
 
@@ -255,3 +257,14 @@ class CampaignStateError(NewsletterError):
         super().__init__(f"campaign {slug!r} is {status}: {message}")
         self.slug = slug
         self.status = status
+
+
+class CampaignContentMissing(CampaignStateError):
+    """A campaign cannot go on: the content files it was started from (`missing`; all of them
+    when it recorded none) are not there to render it from."""
+
+    def __init__(self, slug: str, status: str, missing: tuple[str, ...]):
+        self.missing = tuple(missing)
+        what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
+            "it recorded no content files"
+        super().__init__(slug, status, what)

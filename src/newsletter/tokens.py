@@ -5,7 +5,9 @@ signed with the installation's secret and a per-purpose salt, so a token made fo
 never verifies for another. Verification is constant-time (itsdangerous compares with
 `hmac.compare_digest`). Confirmation tokens expire; unsubscribe tokens never do.
 
-Every failure — tampered, truncated, expired, wrong purpose — raises the one `InvalidToken`.
+Every failure — tampered, truncated, expired, wrong purpose, or another spelling of a valid
+token (padding, stray characters, base64's slack bits) — raises the one `InvalidToken`: a link
+is accepted exactly as it was mailed, so no variant of it can be told apart by a server.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import enum
 import hmac
 import json
+import re
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from itsdangerous import BadData, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, int_to_bytes
+from itsdangerous.encoding import base64_decode, base64_encode, int_to_bytes
 
 from .errors import InvalidToken
 
@@ -48,6 +51,21 @@ class TokenClaims(NamedTuple):
     list_slug: str | None
     language: str | None
     issued_at: datetime
+
+
+#: What `issue_token` makes: payload (a leading "." when compressed), timestamp and signature,
+#: each unpadded URL-safe base64.
+_TOKEN_SHAPE = re.compile(r"\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
+def _is_canonical(token: str) -> bool:
+    """True if `token` is spelt exactly as `issue_token` spells it (each part re-encodes to itself)."""
+    if not _TOKEN_SHAPE.fullmatch(token):
+        return False
+    try:
+        return all(base64_encode(base64_decode(part)).decode("ascii") == part for part in token.lstrip(".").split("."))
+    except BadData:
+        return False
 
 
 def _serializer(secret: bytes, purpose: Purpose) -> URLSafeTimedSerializer:
@@ -125,6 +143,8 @@ def read_token(
     Raises InvalidToken for anything that is not a valid, current token of this purpose.
     """
     limit = DEFAULT_MAX_AGE[purpose] if max_age is ... else max_age
+    if not isinstance(token, str) or not _is_canonical(token):
+        raise InvalidToken()
     serializer = _serializer(secret, purpose)
     try:
         payload, signed_at = serializer.loads(token, return_timestamp=True)

@@ -18,6 +18,7 @@ Message-IDs of the original message.
 
 from __future__ import annotations
 
+import codecs
 import enum
 import hashlib
 import re
@@ -230,9 +231,18 @@ def _arf_findings(msg: Message, original: Message | None) -> list[Finding] | Non
 def _body_text(msg: Message) -> str:
     for part in _parts(msg):
         if part.get_content_type() == "text/plain" and not part.is_multipart():
-            payload = part.get_payload(decode=True) or b""
-            return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+            return _decoded(part.get_payload(decode=True) or b"", part.get_content_charset())
     return ""
+
+
+def _decoded(payload: bytes, charset: str | None) -> str:
+    """`payload` as text in its declared charset; UTF-8 when that is unknown or malformed
+    (`s-ascii`, a NUL in the name): a bounce in a broken charset is still read."""
+    try:
+        codecs.lookup(charset or "utf-8")
+        return payload.decode(charset or "utf-8", errors="replace")
+    except (LookupError, ValueError):
+        return payload.decode("utf-8", errors="replace")
 
 
 def _heuristic_findings(msg: Message) -> list[Finding]:
@@ -291,8 +301,23 @@ def _is_auto_reply(msg: Message) -> bool:
     return bool(_AUTO_SUBJECT.match(_text(msg.get("Subject"))))
 
 
+#: What the `email` package and flufl.bounce raise on mail they cannot read (unknown or malformed
+#: charsets, broken headers, truncated structures).
+_UNREADABLE = (LookupError, ValueError, UnicodeError, TypeError, AttributeError, IndexError, KeyError)
+
+
 def parse_report(raw: bytes) -> Report:
-    """Read one message into a Report. Never raises for malformed mail: that is UNPARSED."""
+    """Read one message into a Report. Never raises for malformed mail: that is UNPARSED,
+    with the reason in its note."""
+    try:
+        return _parse(raw)
+    except _UNREADABLE as exc:
+        digest = hashlib.sha256(raw).hexdigest()
+        return Report(ReportKind.UNPARSED, (), "sha256:" + digest, "", (), (), digest,
+                      f"the mail could not be read ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _parse(raw: bytes) -> Report:
     msg = message_from_bytes(raw, policy=compat32)
     digest = hashlib.sha256(raw).hexdigest()
     message_id = _text(msg.get("Message-ID")) or "sha256:" + digest

@@ -17,9 +17,11 @@ one, the original Message-ID is looked up in the outbox. Without either, the add
 report names is believed only when the installation does not use VERP (`trust_unsigned`):
 with VERP on, an unsigned report is what a forger would send.
 
-`process_mailbox` reads a mailbox (see `bounce_mailboxes`), records each message in its own
+`process_mailbox` reads a mailbox (see `bounces.mailboxes`), records each message in its own
 transaction and only then moves it to `processed` — or to `unparsed`, reported, when it can
 be neither understood nor attributed. Reading the same message twice records it once.
+`read_bounces` and `report_bounces` are the faces' units of work. The statements are in
+`store.bounces`; this module decides what they mean.
 """
 
 from __future__ import annotations
@@ -29,10 +31,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..addresses import address_hash
@@ -41,12 +41,16 @@ from ..errors import InvalidVerp
 from ..mail.verp import is_verp_address, read_verp
 from ..people import consent
 from ..people.consent import ConsentContext
-from ..statuses import BounceKind, Channel, OutboxStatus, SuppressionReason
-from ..store import BounceEvent, BounceScore, Campaign, OutboxRow, Store, Subscriber
-from ..store import people as people_store
-from ..store.people import BounceLine
-from .mailboxes import PROCESSED, UNPARSED, BounceSource
+from ..statuses import BounceKind, Channel, SuppressionReason
+from ..store import BounceEvent, Store, Subscriber
+from ..store import bounces as stored
+from ..store.bounces import CampaignBounces, count_bounces
+from ..store.campaigns import campaign_exists
+from .mailboxes import PASSWORD_ENV, PROCESSED, UNPARSED, BounceSource, open_source
 from .reports import Finding, Report, ReportKind, classify_failure, parse_report
+
+if TYPE_CHECKING:
+    from ..installation import Newsletter
 
 __all__ = [
     "BounceRules",
@@ -64,6 +68,8 @@ __all__ = [
     "soft_score",
     "bounce_history",
     "count_bounces",
+    "read_bounces",
+    "report_bounces",
 ]
 
 
@@ -120,31 +126,22 @@ class MailboxSummary:
         return [r for r in self.results if r.folder == UNPARSED]
 
 
-class CampaignBounces(NamedTuple):
-    """Events of one campaign by kind, with how many of its messages were sent."""
+class BounceRecord(NamedTuple):
+    """One event as `newsletter show` prints it."""
 
-    campaign_id: int | None
-    slug: str | None
-    sent: int
-    hard: int
-    soft: int
-    delayed: int
-    complaint: int
-    unknown: int
-
-
-#: One event as `newsletter show` prints it (the store's reading of the bounce history).
-BounceRecord = BounceLine
-
-
-def _subscriber_for_key(session: Session, key: str) -> Subscriber | None:
-    return session.scalar(select(Subscriber).where(Subscriber.key == key))
+    at: datetime
+    kind: BounceKind
+    source: str
+    status: str | None
+    reason: str
+    outcome: str
+    campaign_slug: str | None
 
 
 def _existing_campaign(session: Session, campaign_id: int | None) -> int | None:
     if campaign_id is None:
         return None
-    return campaign_id if session.get(Campaign, campaign_id) is not None else None
+    return campaign_id if campaign_exists(session, campaign_id) else None
 
 
 def attribute_report(session: Session, report: Report, *, secret: bytes, bounce_address: str,
@@ -154,25 +151,27 @@ def attribute_report(session: Session, report: Report, *, secret: bytes, bounce_
         verp_like = [a for a in report.envelope_addresses if is_verp_address(a, bounce_address)]
         for address in verp_like:
             try:
-                campaign_id, key = read_verp(secret, address)
+                campaign_id, key, kind = read_verp(secret, address)
             except InvalidVerp:
                 continue
-            subscriber = _subscriber_for_key(session, key)
-            note = "" if subscriber else "the person is no longer in the store"
-            return Attribution(subscriber, _existing_campaign(session, campaign_id), "verp", note)
+            # A confirmation's reference names no campaign; a test send's names nobody (staff).
+            subscriber = stored.subscriber_with_key(session, key) if key else None
+            note = "" if subscriber else ("a test send: nobody to act on" if not key
+                                          else "the person is no longer in the store")
+            return Attribution(subscriber, _existing_campaign(session, campaign_id), "verp",
+                               note or ("" if campaign_id is not None else f"a {kind.value} mail"))
         if verp_like:
             return Attribution(None, None, "tampered",
                                f"the VERP reference in {verp_like[0]} does not verify; nothing changed")
     named = {f.address for f in report.findings if f.address}
     for message_id in report.original_message_ids:
-        bare = message_id.strip("<>")
-        row = session.scalar(select(OutboxRow).where(
-            OutboxRow.message_id.in_([bare, f"<{bare}>"])).limit(1))
-        if row is None or row.subscriber_id is None:
+        found = stored.recipient_of_message(session, message_id)
+        if found is None:
             continue
-        subscriber = session.get(Subscriber, row.subscriber_id)
+        subscriber_id, campaign_id = found
+        subscriber = stored.subscriber_by_id(session, subscriber_id)
         if subscriber is not None and (not named or subscriber.email in named):
-            return Attribution(subscriber, row.campaign_id, "message-id")
+            return Attribution(subscriber, campaign_id, "message-id")
     if rules.trust_unsigned and len(named) == 1:
         subscriber = consent.find_subscriber(session, next(iter(named)))
         if subscriber is not None:
@@ -182,7 +181,7 @@ def attribute_report(session: Session, report: Report, *, secret: bytes, bounce_
 
 def soft_score(session: Session, subscriber: Subscriber, *, now: datetime, rules: BounceRules = BounceRules()) -> int:
     """The person's current soft-bounce score (0 once forgotten)."""
-    state = session.get(BounceScore, subscriber.id)
+    state = stored.score_of(session, subscriber.id)
     if state is None or now - state.last_bounce_at > timedelta(days=rules.quiet_days):
         return 0
     return state.score
@@ -190,26 +189,19 @@ def soft_score(session: Session, subscriber: Subscriber, *, now: datetime, rules
 
 def _add_soft_bounce(session: Session, subscriber: Subscriber, *, now: datetime, rules: BounceRules) -> tuple[int, bool]:
     """Apply one soft bounce to the score; returns (score, counted today for the first time)."""
-    # The bounce reader and sender workers may score the same person at once: lock the row,
-    # and let a racing first insert win (a savepoint keeps the caller's transaction usable).
-    state = session.get(BounceScore, subscriber.id, with_for_update=True)
+    # Locked: the bounce reader and sender workers may score the same person at once.
+    state = stored.locked_score(session, subscriber.id, now=now)
     today = now.astimezone(timezone.utc).date()
-    if state is None:
-        try:
-            with session.begin_nested():
-                state = BounceScore(subscriber_id=subscriber.id, score=0, last_counted_on=None, last_bounce_at=now)
-                session.add(state)
-        except IntegrityError:
-            state = session.get(BounceScore, subscriber.id, with_for_update=True, populate_existing=True)
+    score, counted_on = state.score, state.last_counted_on
     if now - state.last_bounce_at > timedelta(days=rules.quiet_days):
-        state.score, state.last_counted_on = 0, None
-    counted = state.last_counted_on != today
+        score, counted_on = 0, None
+    counted = counted_on != today
     if counted:
-        state.score += 1
-        state.last_counted_on = today
-    state.last_bounce_at = max(state.last_bounce_at, now)
-    session.flush()
-    return state.score, counted
+        score += 1
+        counted_on = today
+    stored.write_score(session, state, score=score, last_counted_on=counted_on,
+                       last_bounce_at=max(state.last_bounce_at, now))
+    return score, counted
 
 
 def record_finding(session: Session, finding: Finding, attribution: Attribution, *, source: str, now: datetime,
@@ -246,7 +238,8 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
     # The address is kept as a hash only (like suppressions), so erasing a person leaves no
     # plain copy of it in the reason texts; the rest of the raw reason is kept as given.
     known = [a for a in {address, finding.address} if a]
-    event = BounceEvent(
+    return stored.add_event(
+        session,
         subscriber_id=subscriber.id if subscriber is not None else None,
         campaign_id=attribution.campaign_id,
         address_hash=address_hash(address) if address else None,
@@ -260,9 +253,6 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
         report_message_id=report.message_id if report is not None else None,
         report_digest=report.digest if report is not None else None,
     )
-    session.add(event)
-    session.flush()
-    return event
 
 
 def _redact(text: str, addresses: list[str]) -> str:
@@ -275,10 +265,6 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _already_recorded(session: Session, digest: str) -> bool:
-    return session.scalar(select(BounceEvent.id).where(BounceEvent.report_digest == digest).limit(1)) is not None
-
-
 def record_report(session: Session, report: Report, *, secret: bytes, bounce_address: str, now: datetime,
                   rules: BounceRules) -> tuple[str, tuple[BounceKind, ...], str]:
     """Record what one report says and apply the rules. Returns (folder, kinds recorded, note).
@@ -288,7 +274,7 @@ def record_report(session: Session, report: Report, *, secret: bytes, bounce_add
     understood, not attributable, or carrying a VERP reference that fails verification.
     Unparsed reports are recorded too, as UNKNOWN events, so they are counted and shown.
     """
-    if _already_recorded(session, report.digest):
+    if stored.digest_recorded(session, report.digest):
         return PROCESSED, (), "recorded before"
     if report.kind is ReportKind.AUTO_REPLY:
         return PROCESSED, (), report.note
@@ -375,28 +361,28 @@ def bounce_history(session: Session, email: str) -> list[BounceRecord]:
     """Every bounce event about this address (by person or by address hash), oldest first."""
     address = email.strip().lower()
     subscriber = consent.find_subscriber(session, address)
-    return people_store.bounce_lines(session, address_hash(address), subscriber.id if subscriber else None)
+    rows = stored.events_about(session, address_hash(address), subscriber.id if subscriber is not None else None)
+    return [BounceRecord(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
+            for ev, slug in rows]
 
 
-def count_bounces(session: Session, campaign_slug: str | None = None) -> list[CampaignBounces]:
-    """Events counted per campaign (campaign None: reports not tied to a campaign), by campaign id."""
-    def count(kind: BounceKind):
-        return func.sum(case((BounceEvent.kind == kind, 1), else_=0))
+def report_bounces(newsletter: Newsletter, campaign_slug: str | None = None) -> list[CampaignBounces]:
+    """Bounce events counted per campaign (`campaign_slug`: that one only), with how many of
+    its messages were sent; reports tied to no campaign are counted under campaign None."""
+    with newsletter.store.session() as session:
+        return count_bounces(session, campaign_slug)
 
-    query = (
-        select(BounceEvent.campaign_id, Campaign.slug, count(BounceKind.HARD), count(BounceKind.SOFT),
-               count(BounceKind.DELAYED), count(BounceKind.COMPLAINT), count(BounceKind.UNKNOWN))
-        .outerjoin(Campaign, Campaign.id == BounceEvent.campaign_id)
-        .group_by(BounceEvent.campaign_id, Campaign.slug)
-        .order_by(BounceEvent.campaign_id)
-    )
-    if campaign_slug is not None:
-        query = query.where(Campaign.slug == campaign_slug)
-    rows = session.execute(query).all()
-    ids = [cid for cid, *_ in rows if cid is not None]
-    sent = dict(session.execute(
-        select(OutboxRow.campaign_id, func.count()).where(OutboxRow.campaign_id.in_(ids),
-                                                           OutboxRow.status == OutboxStatus.SENT)
-        .group_by(OutboxRow.campaign_id)).all()) if ids else {}
-    return [CampaignBounces(cid, slug, int(sent.get(cid, 0)), *(int(n or 0) for n in counts))
-            for cid, slug, *counts in rows]
+
+def read_bounces(newsletter: Newsletter, source: str, *, password_env: str = PASSWORD_ENV,
+                 on_result: Callable[[MessageResult], None] | None = None) -> MailboxSummary:
+    """One pass over the bounce mailbox `source` (see `mailboxes.open_source`) with this
+    installation's rules, secret and bounce address; see `process_mailbox`.
+    Raises MailboxError when the mailbox cannot be opened or read."""
+    config = newsletter.config
+    mailbox = open_source(source, password_env=password_env)
+    try:
+        return process_mailbox(newsletter.store, mailbox, secret=newsletter.secret(),
+                               bounce_address=config.bounce_address, rules=rules_from_config(config),
+                               clock=newsletter.clock, on_result=on_result)
+    finally:
+        mailbox.close()

@@ -7,19 +7,21 @@ from pathlib import Path
 
 import click
 
-from ..bounces.mailboxes import PASSWORD_ENV, UNPARSED, open_source
-from ..bounces.rules import (
-    MailboxSummary,
-    MessageResult,
-    count_bounces,
-    process_mailbox,
-    rules_from_config,
-)
+from ..bounces.mailboxes import PASSWORD_ENV, UNPARSED
+from ..bounces.rules import MailboxSummary, MessageResult, read_bounces, report_bounces
 from ..config import Config
 from ..installation import Newsletter
 from ..mail.dkim import generate_key, zone_record
-from ..sending.preflight import CheckResult, Status, dns_lookup, run_checks
+from ..sending.preflight import CheckResult, Fix, Status, dns_lookup, run_checks
 from . import main, pass_config, pass_newsletter
+
+#: How each pre-flight fix is done, in commands.
+FIX_HINTS = {
+    Fix.MAKE_DKIM_KEY: "; run `newsletter dkim keygen --selector S`",
+    Fix.PUBLISH_DKIM_KEY: "; publish the TXT record `newsletter dkim keygen` printed",
+    Fix.START_WEB: "; start the web app (`newsletter serve`) and run the check again",
+    Fix.GIVE_CONTENT: " (newsletter check FILE…)",
+}
 
 
 @main.group()
@@ -89,8 +91,7 @@ def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_s
     Example: newsletter bounces /var/mail/bounces --watch --interval 120
     """
     if report:
-        with newsletter.store.session() as session:
-            rows = count_bounces(session, campaign_slug)
+        rows = report_bounces(newsletter, campaign_slug)
         click.echo(f"{'campaign':<32} {'sent':>8} {'hard':>6} {'soft':>6} {'delayed':>8} {'complaint':>10} "
                    f"{'unknown':>8}  complaint rate")
         for row in rows:
@@ -103,17 +104,9 @@ def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_s
     spec = source or newsletter.config.bounce_mailbox
     if not spec:
         raise click.UsageError("give SOURCE or set bounce_mailbox in newsletter.toml")
-    config = newsletter.config
-    secret = config.secret()
-    rules = rules_from_config(config)
     while True:
-        mailbox = open_source(spec, password_env=password_env)
-        try:
-            summary = process_mailbox(newsletter.store, mailbox, secret=secret, bounce_address=config.bounce_address,
-                                      rules=rules, clock=newsletter.clock,
-                                      on_result=_print_result if verbose else None)
-        finally:
-            mailbox.close()
+        summary = read_bounces(newsletter, spec, password_env=password_env,
+                               on_result=_print_result if verbose else None)
         if summary.results or not watch:
             _print_summary(summary)
         if not watch:
@@ -140,12 +133,11 @@ def check(config: Config, contents: tuple[str, ...], nameserver: str | None, dns
 
     Example: newsletter check examples/asp23/day-3.*.md
     """
-    results = run_checks(config, lookup=dns_lookup(nameserver, timeout=dns_timeout), contents=contents,
-                         one_click=not no_one_click, relay=not no_relay)
-    if not contents:
-        results.append(CheckResult("lint", Status.NOT_CHECKED, "no content file given (newsletter check FILE…)"))
+    results: list[CheckResult] = run_checks(config, lookup=dns_lookup(nameserver, timeout=dns_timeout),
+                                            contents=contents, one_click=not no_one_click, relay=not no_relay)
     for result in results:
-        click.echo(f"{result.status.value:<12} {result.name:<10} {result.detail}")
+        hint = FIX_HINTS.get(result.fix, "") if result.fix else ""
+        click.echo(f"{result.status.value:<12} {result.name:<10} {result.detail}{hint}")
     failed = [r for r in results if r.status is Status.FAIL]
     if failed:
         raise click.ClickException(f"{len(failed)} check(s) failed")

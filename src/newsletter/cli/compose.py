@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from ..config import LANGUAGES
 from ..errors import NewsletterError, UnknownList
@@ -14,32 +13,30 @@ from ..mail.compose import DEFAULT_FALLBACK, render_issue
 from ..mail.content import load_issues
 from ..mail.lint import lint_issue
 from ..mail.preview import write_preview
-from ..people import lists as lists_lib
+from ..sending.launch import list_readers
 from . import State, main
 
 
-def _audience(state: State, list_slug: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], str]:
-    """(languages the list's subscribers read, the list's fallback chain, a note for people).
+def _audience(state: State, list_slug: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], str, str]:
+    """(languages the list's subscribers read, the list's fallback chain, a note for people,
+    the list's name or "").
 
     The languages are None when no database is configured or it cannot be asked.
     """
     config = state.config
     url = config.database_url
     if url.startswith("sqlite:///") and ":memory:" not in url and not Path(url[len("sqlite:///"):]).exists():
-        return None, DEFAULT_FALLBACK, "no database yet: subscribers' languages not checked"
+        return None, DEFAULT_FALLBACK, "no database yet: subscribers' languages not checked", ""
     try:
-        newsletter = state.newsletter()
-        with newsletter.store.session() as session:
-            chain = tuple(lists_lib.get_list(session, list_slug).languages) or DEFAULT_FALLBACK
-            in_use = lists_lib.languages_in_use(session, list_slug)
+        in_use, chain, name = list_readers(state.newsletter(), list_slug)
     except UnknownList:
         return None, DEFAULT_FALLBACK, (f"the list {list_slug!r} does not exist yet (create it with "
-                                        f"`newsletter lists create {list_slug} NAME`)")
-    except (NewsletterError, SQLAlchemyError) as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return None, DEFAULT_FALLBACK, f"could not ask the store for subscribers' languages: {detail}"
+                                        f"`newsletter lists create {list_slug} NAME`)"), ""
+    except NewsletterError as exc:  # no schema yet, or the database cannot be reached
+        detail = str(exc).strip().splitlines()[0]
+        return None, DEFAULT_FALLBACK, f"could not ask the store for subscribers' languages: {detail}", ""
     readers = ", ".join(f"{lang} {n}" for lang, n in in_use.items()) or "none yet"
-    return tuple(in_use), chain, f"active subscribers by language: {readers}; fallback {' > '.join(chain)}"
+    return tuple(in_use), chain, f"active subscribers by language: {readers}; fallback {' > '.join(chain)}", name
 
 
 @main.command()
@@ -72,11 +69,12 @@ def preview(state: State, content: tuple[str, ...], languages: tuple[str, ...], 
         if subscriber_languages is not None:
             in_use = tuple(s.strip() for s in subscriber_languages.split(",") if s.strip())
             chain, note = DEFAULT_FALLBACK, f"subscribers' languages as given: {', '.join(in_use) or 'none'}"
+            list_name = ""
         else:
-            in_use, chain, note = _audience(state, issue.list)
+            in_use, chain, note, list_name = _audience(state, issue.list)
         report = lint_issue(rendered, subscriber_languages=in_use or (), fallback_chain=chain)
         files = write_preview(config, issue.slug, issue.list, rendered, out_dir, languages=languages or None,
-                              fallback_chain=chain, now=now)
+                              fallback_chain=chain, now=now, list_name=list_name)
         click.echo(f"{issue.slug} ({issue.kind.value} for list {issue.list}): "
                    f"variants {', '.join(issue.languages)}")
         click.echo(f"  {note}")

@@ -1,30 +1,55 @@
-"""`newsletter send` and `newsletter campaigns` / `newsletter campaign …`: thin commands over
-`send`, `campaigns` and `outbox`."""
+"""`newsletter send` and `newsletter campaigns` / `newsletter campaign …`: each parses, makes
+one library call (`sending.launch` to send, `sending.actions` for the rest) and prints.
+
+The library says what happened; the hints that name commands are worded here."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import signal
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-from ..errors import DeliveryError
+from ..errors import CampaignContentMissing, CampaignStateError, UnknownCampaign
 from ..installation import Newsletter
-from ..mail.compose import render_issue
-from ..mail.content import load_issue
-from ..mail.lint import lint_issue
-from ..sending import campaigns as campaigns_lib
-from ..sending.pacing import Pace
-from ..sending.launch import plan_send
-from ..sending.messages import send_test
-from ..sending.sender import Progress, SendOptions, run_sending, sender_for
+from ..sending import actions
+from ..sending.launch import SendControl, launch, prepare_resume, prepare_send, send_test_mail
+from ..sending.options import Progress, SendOptions, SendResult
+from ..sending.pacing import Pace, estimated_seconds
 from ..statuses import CampaignStatus
-from ..store import ledger as outbox
 from . import main, pass_newsletter
 
-#: Used for the duration estimate when no --rate is given (what one process sustains here).
-TYPICAL_RATE = 1000.0
+
+def _hint(exc: Exception) -> str | None:
+    """What to do next about a campaign error, in commands."""
+    if isinstance(exc, UnknownCampaign):
+        return "`newsletter campaigns` lists them"
+    if isinstance(exc, CampaignContentMissing):
+        return "send it again with `newsletter send FILES...`"
+    return None
+
+
+def with_hints(command: Callable) -> Callable:
+    """Campaign errors become `Error: …` lines with the command that helps, where one does."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (UnknownCampaign, CampaignStateError) as exc:
+            hint = _hint(exc)
+            if hint is None:
+                raise
+            raise click.ClickException(f"{exc}; {hint}") from None
+
+    return wrapper
+
+
+def _resume_hint(result: SendResult) -> str:
+    when = f" after {result.next_due:%Y-%m-%d %H:%M} UTC" if result.next_due else ""
+    return f"resume it{when} with `newsletter campaign resume {result.slug}`"
 
 
 def _parse_rate(value: str | None) -> float | None:
@@ -57,27 +82,34 @@ def _print_progress(p: Progress) -> None:
     click.echo(line.ljust(100), nl=False, err=True)
 
 
-def _run_sender(newsletter: Newsletter, slug: str, files: list[str], options: SendOptions) -> None:
-    """Send (or resume) the campaign `slug` from its content files, with Ctrl-C pausing it."""
-    config = newsletter.config
-    rendered = render_issue(config, load_issue(files))
-    sender = sender_for(newsletter.store, config, slug, rendered, options=options, clock=newsletter.clock,
-                        on_progress=_print_progress)
+def _stop_on_signals(control: SendControl) -> None:
+    """Ctrl-C and SIGTERM finish the messages in flight and leave the campaign paused."""
+    control.stop_on_signal(signal.SIGINT, "interrupted (Ctrl-C)")
+    control.stop_on_signal(signal.SIGTERM, "stopped (SIGTERM)")
 
-    async def run():
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, sender.stop,
-                                "interrupted (Ctrl-C); `newsletter send` with the same files resumes it")
-        loop.add_signal_handler(signal.SIGTERM, sender.stop, "stopped (SIGTERM)")
-        return await sender.run()
 
-    result = run_sending(run())
+def _print_result(result: SendResult) -> None:
     click.echo("", err=True)
     c = result.counts
-    click.echo(f"campaign {slug}: {result.status.value}; sent {c.sent}, deferred {c.deferred}, failed {c.failed}, "
-               f"skipped {c.skipped}, queued {c.queued} (this run sent {result.sent_now})")
-    if result.status is CampaignStatus.PAUSED:
-        raise click.ClickException(f"the campaign is paused: {result.reason}")
+    click.echo(f"campaign {result.slug}: {result.status.value}; sent {c.sent}, deferred {c.deferred}, "
+               f"failed {c.failed}, skipped {c.skipped}, queued {c.queued} (this run sent {result.sent_now})")
+    if result.paused:
+        raise click.ClickException(f"the campaign is paused: {result.reason}; {_resume_hint(result)}")
+
+
+def _options(concurrency: int, rate: str | None, hourly_cap: int | None) -> SendOptions:
+    return SendOptions(concurrency=concurrency, pace=Pace(rate=_parse_rate(rate), hourly_cap=hourly_cap))
+
+
+def speed_options(command: Callable) -> Callable:
+    """--concurrency, --rate and --hourly-cap."""
+    for option in reversed((
+        click.option("--concurrency", default=8, show_default=True, help="SMTP connections used at once."),
+        click.option("--rate", default=None, metavar="N/s", help="At most this many messages per second."),
+        click.option("--hourly-cap", type=int, default=None, help="At most this many messages per hour."),
+    )):
+        command = option(command)
+    return command
 
 
 @main.command()
@@ -85,14 +117,13 @@ def _run_sender(newsletter: Newsletter, slug: str, files: list[str], options: Se
 @click.option("--list", "list_slug", default=None, help="The list to send to (default: the one the content names).")
 @click.option("--test-to", "test_to", multiple=True, metavar="ADDRESS",
               help="Send every language variant, subject prefixed [TEST], to this address only; records nothing.")
-@click.option("--concurrency", default=8, show_default=True, help="SMTP connections used at once.")
-@click.option("--rate", default=None, metavar="N/s", help="At most this many messages per second.")
-@click.option("--hourly-cap", type=int, default=None, help="At most this many messages per hour.")
+@speed_options
 @click.option("--dry-run", is_flag=True, help="Lint and show the audience, send nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--worker", is_flag=True, help="Join a campaign another process started (PostgreSQL: several "
                                               "workers share one campaign).")
 @pass_newsletter
+@with_hints
 def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None, test_to: tuple[str, ...],
          concurrency: int, rate: str | None, hourly_cap: int | None, dry_run: bool, yes: bool, worker: bool) -> None:
     """Send an issue to every confirmed subscriber of a list (running it again resumes it).
@@ -103,50 +134,37 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
 
     Example: newsletter send examples/asp23/day-3.*.md --list asp-daily --rate 200/s
     """
-    config = newsletter.config
-    files = [str(Path(c)) for c in content]
-    issue = load_issue(files)
-    rendered = render_issue(config, issue)
-    list_slug = list_slug or issue.list
-    with newsletter.store.session() as session:
-        plan = plan_send(session, config, issue.slug, list_slug, list(rendered))
-    report = lint_issue(rendered, subscriber_languages=[lang for lang in plan.variant_of if lang in plan.audience
-                                                        or lang in rendered], fallback_chain=plan.fallback_chain)
-    for line in report.format().splitlines():
+    prepared = prepare_send(newsletter, content, list_slug=list_slug)
+    for line in prepared.lint.format().splitlines():
         click.echo(f"  {line}")
-    report.raise_for_errors()
+    prepared.lint.raise_for_errors()
     if test_to:
-        results = asyncio.run(send_test(config, rendered, list(test_to), list_slug=list_slug,
-                                        list_name=plan.list_name, campaign_slug=issue.slug))
-        for address, language, reply in results:
+        for address, language, reply in send_test_mail(newsletter, prepared, test_to):
             click.echo(f"[TEST] {language} to {address}: {reply.describe()}")
         return
-    per_second = _parse_rate(rate)
-    estimate = plan.total / min(per_second or TYPICAL_RATE, TYPICAL_RATE)
-    if hourly_cap:
-        estimate = max(estimate, plan.total / hourly_cap * 3600)
-    click.echo(f"{issue.slug} to list {list_slug} ({plan.list_name}):")
+    options = _options(concurrency, rate, hourly_cap)
+    plan = prepared.plan
+    click.echo(f"{prepared.slug} to list {plan.list_slug} ({plan.list_name}):")
     for language, n in sorted(plan.audience.items()):
         click.echo(f"  {language}: {n} subscriber(s)")
-    click.echo(f"  total {plan.total}; about {_duration(estimate)} at "
-               f"{f'{per_second:g}/s' if per_second else 'full speed'}")
+    click.echo(f"  total {plan.total}; about {_duration(estimated_seconds(plan.total, options.pace))} at "
+               f"{f'{options.pace.rate:g}/s' if options.pace.rate else 'full speed'}")
     if dry_run:
         return
-    options = SendOptions(concurrency=concurrency, pace=Pace(rate=per_second, hourly_cap=hourly_cap))
-    with newsletter.store.session() as session:
-        if worker:
-            campaigns_lib.join_campaign(session, issue.slug)
-        else:
-            existing = campaigns_lib.find_campaign(session, issue.slug)
-            if existing is None and not yes and not click.confirm(f"Send to {plan.total} subscriber(s)?"):
-                raise click.ClickException("nothing sent")
-            campaign, created = campaigns_lib.start_campaign(
-                session, issue.slug, list_slug, now=newsletter.clock(), subject=rendered[next(iter(rendered))].subject,
-                kind=issue.kind.value, source={"files": [str(Path(f).resolve()) for f in files]},
-                languages=plan.variant_of, default_language=plan.variant_of.get(config.default_language, "en"))
-            if not created:
-                click.echo(f"resuming campaign {issue.slug}")
-    _run_sender(newsletter, issue.slug, files, options)
+    if not worker:
+        if prepared.existing is None and not yes and not click.confirm(f"Send to {plan.total} subscriber(s)?"):
+            raise click.ClickException("nothing sent")
+        if prepared.resumes:
+            click.echo(f"resuming campaign {prepared.slug}")
+    try:
+        result = launch(newsletter, prepared, options, join=worker, on_progress=_print_progress,
+                        on_start=_stop_on_signals)
+    except CampaignStateError as exc:
+        if exc.status != CampaignStatus.FINISHED.value:
+            raise
+        raise click.ClickException(f"{exc}; `newsletter campaign retry {exc.slug}` re-sends to those it "
+                                   "failed for") from None
+    _print_result(result)
 
 
 @main.command(name="campaigns")
@@ -156,8 +174,7 @@ def list_campaigns(newsletter: Newsletter) -> None:
 
     Example: newsletter campaigns
     """
-    with newsletter.store.session() as session:
-        summaries = campaigns_lib.summarise_campaigns(session)
+    summaries = actions.overview(newsletter)
     if not summaries:
         click.echo("no campaigns yet; send one with: newsletter send CONTENT... --list SLUG")
         return
@@ -180,14 +197,13 @@ def campaign_group() -> None:
 @campaign_group.command(name="show")
 @click.argument("slug")
 @pass_newsletter
+@with_hints
 def show_campaign(newsletter: Newsletter, slug: str) -> None:
     """A campaign's state, reason and counts.
 
     Example: newsletter campaign show asp23-day-3
     """
-    with newsletter.store.session() as session:
-        s = campaigns_lib.summarise_campaign(session, campaigns_lib.get_campaign(session, slug))
-        holders = outbox.active_claims(session, campaigns_lib.get_campaign(session, slug).id)
+    s, holders = actions.detail(newsletter, slug)
     click.echo(f"{s.slug}: {s.status.value} (list {s.list_slug}) — {s.subject}")
     if s.status_reason:
         click.echo(f"  reason: {s.status_reason}")
@@ -197,51 +213,44 @@ def show_campaign(newsletter: Newsletter, slug: str) -> None:
     click.echo("  " + ", ".join(f"{k} {v}" for k, v in s.counts._asdict().items()) + f" (total {s.counts.total})")
     for worker, n in holders.items():
         click.echo(f"  held by {worker}: {n}")
+    if s.status is CampaignStatus.PAUSED:
+        click.echo(f"  `newsletter campaign resume {s.slug}` sends the rest")
 
 
 @campaign_group.command(name="pause")
 @click.argument("slug")
 @pass_newsletter
+@with_hints
 def pause_campaign(newsletter: Newsletter, slug: str) -> None:
     """Pause: senders stop claiming, finish what is in flight and stop.
 
     Example: newsletter campaign pause asp23-day-3
     """
-    with newsletter.store.session() as session:
-        campaigns_lib.pause_campaign(session, slug, "paused by an administrator")
+    actions.pause(newsletter, slug)
     click.echo(f"campaign {slug} paused; `newsletter campaign resume {slug}` continues it")
 
 
 @campaign_group.command(name="resume")
 @click.argument("slug")
-@click.option("--concurrency", default=8, show_default=True, help="SMTP connections used at once.")
-@click.option("--rate", default=None, metavar="N/s", help="At most this many messages per second.")
-@click.option("--hourly-cap", type=int, default=None, help="At most this many messages per hour.")
+@speed_options
 @pass_newsletter
+@with_hints
 def resume_campaign(newsletter: Newsletter, slug: str, concurrency: int, rate: str | None,
                     hourly_cap: int | None) -> None:
     """Resume a paused campaign and send the rest, from the content files it was started with.
 
     Example: newsletter campaign resume asp23-day-3
     """
-    with newsletter.store.session() as session:
-        campaign = campaigns_lib.resume_campaign(session, slug)
-        files = list((campaign.source or {}).get("files", []))
-    missing = [f for f in files if not Path(f).exists()]
-    if not files or missing:
-        raise click.ClickException(f"the campaign is marked sending, but its content files are not there "
-                                   f"({', '.join(missing) or 'none recorded'}); run `newsletter send FILES...`")
-    options = SendOptions(concurrency=concurrency, pace=Pace(rate=_parse_rate(rate), hourly_cap=hourly_cap))
-    try:
-        _run_sender(newsletter, slug, files, options)
-    except DeliveryError as exc:
-        raise click.ClickException(str(exc)) from None
+    options = _options(concurrency, rate, hourly_cap)
+    _print_result(launch(newsletter, prepare_resume(newsletter, slug), options, on_progress=_print_progress,
+                         on_start=_stop_on_signals))
 
 
 @campaign_group.command(name="cancel")
 @click.argument("slug")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_newsletter
+@with_hints
 def cancel_campaign(newsletter: Newsletter, slug: str, yes: bool) -> None:
     """Cancel: nobody else is mailed; rows not yet sent become skipped.
 
@@ -249,8 +258,7 @@ def cancel_campaign(newsletter: Newsletter, slug: str, yes: bool) -> None:
     """
     if not yes:
         click.confirm(f"Cancel {slug} for good?", abort=True)
-    with newsletter.store.session() as session:
-        n = campaigns_lib.cancel_campaign(session, slug, now=newsletter.clock())
+    n = actions.cancel(newsletter, slug)
     click.echo(f"campaign {slug} cancelled; {n} recipient(s) will not be mailed")
 
 
@@ -258,32 +266,30 @@ def cancel_campaign(newsletter: Newsletter, slug: str, yes: bool) -> None:
 @click.argument("slug")
 @click.option("--failed", "failed_only", is_flag=True, help="Only who did not get it, and why.")
 @pass_newsletter
+@with_hints
 def report_campaign(newsletter: Newsletter, slug: str, failed_only: bool) -> None:
     """Who did not get the campaign (failed, deferred, skipped) and the reason.
 
     Example: newsletter campaign report asp23-day-3 --failed
     """
-    with newsletter.store.session() as session:
-        campaign = campaigns_lib.get_campaign(session, slug)
-        lines = outbox.list_failures(session, campaign.id)
-        counts = outbox.count_rows(session, campaign.id)
+    report = actions.report(newsletter, slug)
     if not failed_only:
-        click.echo(", ".join(f"{k} {v}" for k, v in counts._asdict().items()))
-    if not lines:
+        click.echo(", ".join(f"{k} {v}" for k, v in report.counts._asdict().items()))
+    if not report.failures:
         click.echo("everyone got it (or is still queued)")
         return
-    for line in lines:
+    for line in report.failures:
         click.echo(f"{line.email or '(erased)'}\t{line.status.value}\t{line.attempts}\t{line.reply or ''}")
 
 
 @campaign_group.command(name="retry")
 @click.argument("slug")
 @pass_newsletter
+@with_hints
 def retry_campaign(newsletter: Newsletter, slug: str) -> None:
     """Queue failed and deferred recipients again (then `campaign resume` sends them).
 
     Example: newsletter campaign retry asp23-day-3
     """
-    with newsletter.store.session() as session:
-        n = campaigns_lib.retry_campaign(session, slug, now=newsletter.clock())
+    n = actions.retry(newsletter, slug)
     click.echo(f"{n} recipient(s) queued again; `newsletter campaign resume {slug}` sends to them")

@@ -15,7 +15,6 @@ chain (`variant_for`); the default chain is English.
 
 from __future__ import annotations
 
-import html as html_lib
 import logging
 import re
 from collections.abc import Iterable, Mapping
@@ -42,7 +41,7 @@ from .markup import (
     markdown_text,
     wrap_text,
 )
-from .personalise import Field, marker, split_markers
+from .personalise import Field, join_filled, marker, split_markers
 
 __all__ = [
     "RenderedMail",
@@ -84,15 +83,9 @@ class RenderedMail:
     def personalised(self, values: Mapping[Field, str]) -> tuple[str, str, str]:
         """(subject, text, html) for one recipient: the same result as `personalise.fill` on
         each part (HTML-escaped in the HTML part), with the markers located only once."""
-        out = []
-        for (pieces, fields), escape in zip(self._split, (False, False, True)):
-            parts = [pieces[0]]
-            for field, piece in zip(fields, pieces[1:]):
-                value = values.get(field, "")
-                parts.append(html_lib.escape(value, quote=True) if escape else value)
-                parts.append(piece)
-            out.append("".join(parts))
-        return out[0], out[1], out[2]
+        (subject, text, html) = self._split
+        return (join_filled(*subject, values, html_part=False), join_filled(*text, values, html_part=False),
+                join_filled(*html, values, html_part=True))
 
 
 def _format_day(value: date, language: str) -> str:

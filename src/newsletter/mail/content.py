@@ -24,9 +24,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
-from jinja2.sandbox import SandboxedEnvironment
 
 from ..config import LANGUAGES
 from ..errors import ContentError
@@ -176,25 +174,34 @@ _URL = re.compile(r"^(https?)://[^\s<>\"]+$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-class _KeepUndefined(jinja2.Undefined):
-    """An unknown placeholder renders as written, so that lint can point at it."""
-
-    def __str__(self) -> str:
-        return "{{ %s }}" % self._undefined_name
-
-
-class _Sandbox(SandboxedEnvironment):
-    """The sandbox for editors' placeholders; also refuses arithmetic that can exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" or any(isinstance(v, (str, list, tuple)) for v in (left, right)):
-            raise jinja2.exceptions.SecurityError(f"the {operator} operator is not allowed here")
-        return super().call_binop(context, operator, left, right)
+#: `{{ name }}`: a placeholder (known ones become markers, unknown ones stay for lint to name).
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+#: Any other template syntax: content is data pasted from partners, never a program.
+_TEMPLATE_SYNTAX = re.compile(r"\{\{|\{%|\{#")
+#: Front matter nested deeper than this is refused (no issue needs more than four levels).
+MAX_DEPTH = 32
 
 
-_SANDBOX = _Sandbox(undefined=_KeepUndefined, autoescape=False, keep_trailing_newline=True)
+class _FrontMatterLoader(yaml.SafeLoader):
+    """YAML for front matter: no aliases (a few lines of them can expand to gigabytes) and no
+    nesting deeper than MAX_DEPTH (composing is recursive)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "anchors and aliases (&name, *name) are not allowed in content files",
+                self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"the front matter is nested more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 # --------------------------------------------------------------------------------------- reading
@@ -219,19 +226,19 @@ class _Reader:
                             field=_dotted(where if field is None else field) or None)
 
     def placeholders(self, text: str, where: tuple) -> str:
-        """Expand editor placeholders in the sandbox; raise ContentError on bad syntax."""
-        if "{{" not in text and "{%" not in text and "{#" not in text:
+        """Replace each `{{ name }}` placeholder by its marker (an unknown name stays as written, for
+        lint to point at). Raises ContentError for any other template syntax: expressions,
+        filters, `{% … %}` and `{# … #}` are not allowed in content."""
+        if not _TEMPLATE_SYNTAX.search(text):
             return text
-        try:
-            return _SANDBOX.from_string(text).render(PLACEHOLDERS)
-        except jinja2.TemplateSyntaxError as exc:
-            raise ContentError(self.path, f"bad placeholder: {exc.message}",
-                               line=self.line(where) + (exc.lineno or 1) - 1,
-                               field=_dotted(where) or None) from None
-        except jinja2.exceptions.SecurityError as exc:
-            raise self.fail(where, f"placeholder not allowed: {exc}") from None
-        except Exception as exc:  # any other failure of an editor's expression
-            raise self.fail(where, f"placeholder could not be expanded: {exc}") from None
+        stray = _TEMPLATE_SYNTAX.search(_PLACEHOLDER.sub(lambda m: " " * len(m.group(0)), text))
+        if stray:
+            allowed = ", ".join("{{ %s }}" % name for name in PLACEHOLDERS)
+            raise ContentError(self.path, f"placeholder not allowed: {text[stray.start():stray.start() + 40]!r}; "
+                                          f"only {allowed} may stand between double braces",
+                               line=self.line(where) + text.count("\n", 0, stray.start()),
+                               field=_dotted(where) or None)
+        return _PLACEHOLDER.sub(lambda m: PLACEHOLDERS.get(m.group(1), m.group(0)), text)
 
     def text(self, data: Mapping, key: str, where: tuple = (), *, required: bool = True,
              max_length: int | None = None, markdown: bool = False, default: str = "") -> str:
@@ -364,7 +371,7 @@ def _parse_yaml(path: str, text: str, first_line: int) -> tuple[Any, dict[tuple,
     """The front matter's value and the line (0-based, relative) of every field path."""
     loader = None
     try:
-        loader = yaml.SafeLoader(text)  # refuses control characters at once
+        loader = _FrontMatterLoader(text)  # refuses control characters at once
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else {}
     except yaml.reader.ReaderError as exc:

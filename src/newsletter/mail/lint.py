@@ -6,7 +6,8 @@ the list's subscribers use and the list's fallback chain.
 
 Rules (`Problem.rule`):
 
-- `size`: the HTML part, encoded as sent (UTF-8, quoted-printable), over 100 KB is an error —
+- `size`: the HTML part, encoded as sent (UTF-8, in the smaller of quoted-printable and base64,
+  as the message builder chooses), over 100 KB is an error —
   Gmail clips messages at about 102 KB and hides the footer with the unsubscribe link; over
   90 KB is a warning.
 - `unsubscribe`: no unsubscribe link (the sender's marker) in the HTML or the text part.
@@ -24,7 +25,6 @@ Rules (`Problem.rule`):
 from __future__ import annotations
 
 import enum
-import quopri
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,7 +34,8 @@ from urllib.parse import urlsplit
 
 from ..errors import LintFailed, MissingVariant
 from .compose import DEFAULT_FALLBACK, RenderedMail, variant_for
-from .personalise import MARKER_PATTERN, Field, marker
+from .encoding import encoded_size
+from .personalise import ISSUE_FIELDS, MARKER_PATTERN, Field, marker
 
 __all__ = [
     "Severity",
@@ -53,7 +54,7 @@ SIZE_ERROR = 100 * 1024
 SIZE_WARNING = 90 * 1024
 SUBJECT_MAX = 150
 
-_FIELDS = {f.value for f in Field}
+_FIELDS = {f.value for f in ISSUE_FIELDS}
 _TEMPLATE_LEFTOVER = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|%\([A-Za-z_]+\)[sd]", re.S)
 _TEXT_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s<>\"\])]+")
 
@@ -127,11 +128,6 @@ class _Tags(HTMLParser):
             self.links.append(values["href"] or "")
         elif tag == "img":
             self.images.append(values)
-
-
-def encoded_size(html: str) -> int:
-    """Bytes of the HTML part as sent: UTF-8, quoted-printable (as the message builder encodes it)."""
-    return len(quopri.encodestring(html.encode("utf-8")))
 
 
 def _is_loopback(host: str | None) -> bool:

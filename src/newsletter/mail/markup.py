@@ -2,8 +2,12 @@
 
 Markdown is parsed by markdown-it-py with raw HTML disabled, so whatever an editor types is
 escaped, and link targets other than http(s)/mailto are refused by its link validation. In a
-right-to-left variant, runs of Latin script ("ICC", "Rome Statute") are isolated — `<bdi>` in
-HTML, LRI…PDI in text — so neighbouring punctuation and numbers keep their places.
+right-to-left variant, runs of Latin script ("ICC", "Rome Statute") are isolated so that
+neighbouring punctuation and numbers keep their places: in HTML with `<span dir="ltr">` (the
+name, whose direction nobody knows, with `dir="auto"`), in text with LRI…PDI. Not `<bdi>`:
+Gmail and Outlook drop it (caniemail), and "708 3rd Avenue … USA" then reads "3rd Avenue …
+USA 708", "#NGOVoices" "NGOVoices#"; a `dir` attribute on an inline element they keep, and
+HTML gives such an element the isolation `<bdi>` has.
 
 The plain-text form is written for reading: paragraphs wrapped, lists with bullets or
 numbers, and each link's label followed by a reference `[n]` whose address is listed at the
@@ -64,13 +68,19 @@ def _escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+_NAME_MARKER = "[[nl:name]]"
+
+
+def _isolate_name(m: str) -> str:
+    return f'<span dir="auto">{m}</span>' if m == _NAME_MARKER else m
+
+
 def isolate_html(text: str, rtl: bool) -> Markup:
-    """`text` escaped for HTML; the name marker always, and Latin runs in RTL, in `<bdi>`."""
+    """`text` escaped for HTML; the name marker always in `<span dir="auto">`, and Latin runs
+    in RTL in `<span dir="ltr">`."""
     if not rtl:
-        return Markup(MARKER_PATTERN.sub(lambda m: f"<bdi>{m.group(0)}</bdi>" if m.group(1) == "name"
-                                         else m.group(0), _escape(text)))
-    return Markup(_isolate(text, lambda s: f"<bdi>{s}</bdi>", _escape,
-                           lambda m: f"<bdi>{m}</bdi>" if m == "[[nl:name]]" else m))
+        return Markup(MARKER_PATTERN.sub(lambda m: _isolate_name(m.group(0)), _escape(text)))
+    return Markup(_isolate(text, lambda s: f'<span dir="ltr">{s}</span>', _escape, _isolate_name))
 
 
 def isolate_text(text: str, rtl: bool) -> str:
@@ -78,7 +88,7 @@ def isolate_text(text: str, rtl: bool) -> str:
     if not rtl:
         return text
     return _isolate(text, lambda s: f"{LRI}{s}{PDI}", lambda s: s,
-                    lambda m: f"{FSI}{m}{PDI}" if m == "[[nl:name]]" else m)
+                    lambda m: f"{FSI}{m}{PDI}" if m == _NAME_MARKER else m)
 
 
 def _render_text_token(self, tokens, idx, options, env) -> str:  # noqa: ANN001

@@ -11,18 +11,25 @@ from __future__ import annotations
 import enum
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-__all__ = ["Field", "marker", "split_markers", "fill", "MARKER_PATTERN"]
+__all__ = ["Field", "ISSUE_FIELDS", "marker", "split_markers", "join_filled", "fill", "MARKER_PATTERN"]
 
 
 class Field(str, enum.Enum):
-    """The values that differ from one recipient to the next."""
+    """The values that differ from one recipient to the next (`message.Recipient` has each)."""
 
     NAME = "name"
     EMAIL = "email"
     UNSUBSCRIBE_URL = "unsubscribe_url"
     PREFERENCES_URL = "preferences_url"
+    #: Only in the confirmation mail: its confirm and "this wasn't me" links.
+    CONFIRM_URL = "confirm_url"
+    BLOCK_URL = "block_url"
+
+
+#: The fields an issue (campaign mail) may hold; the others belong to one-off mails.
+ISSUE_FIELDS = (Field.NAME, Field.EMAIL, Field.UNSUBSCRIBE_URL, Field.PREFERENCES_URL)
 
 
 MARKER_PATTERN = re.compile(r"\[\[nl:([a-z_]+)\]\]")
@@ -43,11 +50,26 @@ def split_markers(template: str) -> tuple[list[str], list[Field]]:
     fields: list[Field] = []
     last = 0
     for match in MARKER_PATTERN.finditer(template):
+        try:
+            fields.append(Field(match.group(1)))
+        except ValueError:
+            raise ValueError(f"the marker {match.group(0)} names no per-recipient field") from None
         pieces.append(template[last:match.start()])
-        fields.append(Field(match.group(1)))
         last = match.end()
     pieces.append(template[last:])
     return pieces, fields
+
+
+def join_filled(pieces: Sequence[str], fields: Sequence[Field], values: Mapping[Field, str], *,
+                html_part: bool) -> str:
+    """`split_markers`' output joined again with each field's value (HTML-escaped in an HTML
+    part); a field with no value becomes the empty string."""
+    out = [pieces[0]]
+    for field, piece in zip(fields, pieces[1:]):
+        value = values.get(field, "")
+        out.append(html.escape(value, quote=True) if html_part else value)
+        out.append(piece)
+    return "".join(out)
 
 
 def fill(template: str, values: Mapping[Field, str], *, html_part: bool) -> str:
@@ -56,9 +78,4 @@ def fill(template: str, values: Mapping[Field, str], *, html_part: bool) -> str:
     A field with no value becomes the empty string.
     """
     pieces, fields = split_markers(template)
-    out = [pieces[0]]
-    for field, piece in zip(fields, pieces[1:]):
-        value = values.get(field, "")
-        out.append(html.escape(value, quote=True) if html_part else value)
-        out.append(piece)
-    return "".join(out)
+    return join_filled(pieces, fields, values, html_part=html_part)

@@ -1,9 +1,10 @@
 """Previews: an issue's variants as a sample recipient would get them, written to files.
 
 For each language: the final `.html` and `.txt` parts (markers filled with a sample
-recipient's values through `personalise.fill`, exactly as the sender fills them) and a
-complete `.eml` message that a mail client opens. This is not the sending path — the sender
-builds its messages in `message` — so it favours clarity over speed.
+recipient's values through `personalise.fill`, exactly as the sender fills them) and the
+`.eml` message, built by the one message builder (`message.MailSkeleton`) and signed by the
+installation's `Postmark` exactly as the send builds and signs it: the same bytes but for the
+Date, the Message-ID, the MIME boundary and the reader's tokens.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from ..config import Config
 from .compose import RenderedMail, variant_for
-from .message import MAIL_POLICY
+from .message import ListInfo, MailSkeleton, Recipient, message_id_domain, unsubscribe_mailto
 from .personalise import Field, fill
+from .postmark import Postmark
 
-__all__ = ["SampleRecipient", "PreviewFiles", "sample_values", "build_preview_message", "write_preview"]
+__all__ = ["SampleRecipient", "PreviewFiles", "sample_values", "preview_message", "write_preview"]
+
+#: The token in a preview's links (they unsubscribe nobody).
+SAMPLE_TOKEN = "SAMPLE-TOKEN"
 
 
 @dataclass(frozen=True)
@@ -49,61 +52,37 @@ def sample_values(config: Config, recipient: SampleRecipient) -> dict[Field, str
     return {
         Field.NAME: recipient.name,
         Field.EMAIL: recipient.email,
-        Field.UNSUBSCRIBE_URL: f"{base}/unsubscribe/SAMPLE-TOKEN",
-        Field.PREFERENCES_URL: f"{base}/preferences/SAMPLE-TOKEN",
+        Field.UNSUBSCRIBE_URL: f"{base}/unsubscribe/{SAMPLE_TOKEN}",
+        Field.PREFERENCES_URL: f"{base}/preferences/{SAMPLE_TOKEN}",
     }
 
 
-
-
-def _address(display_name: str, address: str) -> Address:
-    local, _, domain = address.rpartition("@")
-    return Address(display_name=display_name, username=local, domain=domain)
-
-
-def build_preview_message(config: Config, mail: RenderedMail, recipient: SampleRecipient, *,
-                          now: datetime, list_id: str = "") -> EmailMessage:
-    """A complete multipart/alternative message (text, then HTML) for `recipient`.
-
-    Headers as a list mail carries them: From, To, Subject, Date, Message-ID, List-Id,
-    List-Unsubscribe (with RFC 8058 one-click), Content-Language.
-    """
+def preview_message(config: Config, skeleton: MailSkeleton, recipient: SampleRecipient, *, now: datetime,
+                    postmark: Postmark) -> bytes:
+    """The message `skeleton` gives `recipient`, signed by `postmark`: what the send puts on the wire."""
     values = sample_values(config, recipient)
-    msg = EmailMessage(policy=MAIL_POLICY)
-    msg["From"] = _address(config.from_name, config.from_address)
-    msg["To"] = _address(recipient.name, recipient.email)
-    msg["Subject"] = fill(mail.subject, values, html_part=False)
-    msg["Date"] = format_datetime(now)
-    domain = config.from_address.rpartition("@")[2] or "localhost"
-    msg["Message-ID"] = make_msgid(idstring="preview", domain=domain)
-    if config.reply_to:
-        msg["Reply-To"] = config.reply_to
-    if list_id:
-        msg["List-Id"] = f"<{list_id}.{domain}>"
-    unsubscribe = values[Field.UNSUBSCRIBE_URL]
-    mailto = config.unsubscribe_mailto or config.from_address
-    msg["List-Unsubscribe"] = f"<{unsubscribe}>, <mailto:{mailto}?subject=unsubscribe>"
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    if mail.browser_url:
-        msg["List-Archive"] = f"<{mail.browser_url}>"
-    msg.set_content(fill(mail.text, values, html_part=False), cte="quoted-printable")
-    msg.add_alternative(fill(mail.html, values, html_part=True), subtype="html", cte="quoted-printable")
-    # After the parts: set_content() drops every Content-* header already set.
-    msg["Content-Language"] = mail.language
-    return msg
+    sample = Recipient(recipient.email, recipient.name, make_msgid(idstring="preview", domain=message_id_domain(config)),
+                       values[Field.UNSUBSCRIBE_URL], values[Field.PREFERENCES_URL],
+                       unsubscribe_mailto(config, SAMPLE_TOKEN))
+    return postmark.sign(skeleton.render(sample, date=format_datetime(now)))
 
 
 def write_preview(config: Config, slug: str, list_slug: str, rendered: Mapping[str, RenderedMail],
                   out_dir: Path, *, languages: Iterable[str] | None = None,
                   fallback_chain: Iterable[str] = ("en",), recipient: SampleRecipient = SampleRecipient(),
-                  now: datetime) -> list[PreviewFiles]:
+                  now: datetime, list_name: str = "", postmark: Postmark | None = None) -> list[PreviewFiles]:
     """Write `<slug>.<lang>.html`, `.txt` and `.eml` into `out_dir` for each language.
 
     `languages` defaults to the issue's own; a language without a variant gets the variant
-    the fallback chain gives it (raises MissingVariant when there is none).
+    the fallback chain gives it (raises MissingVariant when there is none). `list_name` is the
+    list's name as its List-Id carries it (default: the slug). `postmark` signs the `.eml` as
+    the send would (default: this configuration's DKIM; raises DkimError when its key cannot
+    be read).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     values = sample_values(config, recipient)
+    postmark = postmark or Postmark.from_config(config)
+    info = ListInfo(list_slug, list_name or list_slug, slug)
     written = []
     for language in (tuple(languages) if languages else tuple(rendered)):
         variant = variant_for(language, rendered, fallback_chain)
@@ -112,7 +91,7 @@ def write_preview(config: Config, slug: str, list_slug: str, rendered: Mapping[s
         html_path, text_path, eml_path = (stem.with_name(stem.name + ext) for ext in (".html", ".txt", ".eml"))
         html_path.write_text(fill(mail.html, values, html_part=True), encoding="utf-8")
         text_path.write_text(fill(mail.text, values, html_part=False), encoding="utf-8")
-        message = build_preview_message(config, mail, recipient, now=now, list_id=list_slug)
-        eml_path.write_bytes(bytes(message))
+        eml_path.write_bytes(preview_message(config, MailSkeleton(config, mail, info), recipient, now=now,
+                                             postmark=postmark))
         written.append(PreviewFiles(language, variant, html_path, text_path, eml_path))
     return written

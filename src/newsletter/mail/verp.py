@@ -1,15 +1,21 @@
-"""VERP return paths: an envelope sender that says which (campaign, subscriber) a bounce is for.
+"""VERP return paths: an envelope sender that says which mail, to whom, a bounce is for.
 
-With a bounce address `bounces@news.example.org`, the message for one subscriber of one
-campaign goes out with the envelope sender `bounces+<ref>@news.example.org`; a bounce comes
-back to that address, so it identifies its recipient without anyone parsing its body.
+With a bounce address `bounces@news.example.org`, the message for one subscriber goes out with
+the envelope sender `bounces+<ref>@news.example.org`; a bounce comes back to that address, so
+it identifies its recipient without anyone parsing its body. The reference names the kind of
+mail (`kinds.MailKind`), the campaign when the mail belongs to one, and the subscriber's key
+(empty for a test send, which goes to staff).
 
 The reference is opaque and signed, so nobody can forge a bounce that suppresses someone
-else: it is the payload (campaign id, subscriber key) encrypted SIV-style — a 64-bit HMAC-SHA256
-tag of the payload, then the payload XORed with an HMAC-derived keystream seeded by that tag —
-written in lower-case base32. Lower case because some MTAs fold local parts to lower case, and
-base32 survives that; 64 bits because a forger gets one guess per mail sent, and the local part
-must stay within RFC 5321's 64 characters. Verification compares tags in constant time.
+else: it is the payload encrypted SIV-style — a 64-bit HMAC-SHA256 tag of the payload, then
+the payload XORed with an HMAC-derived keystream seeded by that tag — written in lower-case
+base32. Lower case because some MTAs fold local parts to lower case, and base32 survives that;
+64 bits because a forger gets one guess per mail sent, and the local part must stay within
+RFC 5321's 64 characters. Verification compares tags in constant time.
+
+Payloads: a version byte (its top bit says the key is raw bytes), then for version 1, a
+campaign's mail: the campaign id (varint) and the key; for version 2, any other kind: the
+kind's code, the campaign id + 1 or 0 for none (varint), and the key.
 """
 
 from __future__ import annotations
@@ -18,20 +24,33 @@ import base64
 import binascii
 import hashlib
 import hmac
+from typing import NamedTuple
 
-from ..config import Config
 from ..errors import InvalidVerp
+from .kinds import MailKind
 
-__all__ = ["verp_address", "read_verp", "is_verp_address", "envelope_sender", "MAX_LOCAL_PART", "DELIMITER"]
+__all__ = ["VerpReference", "verp_address", "read_verp", "is_verp_address", "MAX_LOCAL_PART", "DELIMITER"]
 
 #: RFC 5321 §4.5.3.1.1: the longest local part every MTA must accept.
 MAX_LOCAL_PART = 64
 #: Postfix's and Exim's usual `recipient_delimiter`.
 DELIMITER = "+"
 _TAG_BYTES = 8
-_VERSION = 1
+_CAMPAIGN_VERSION = 1
+_KIND_VERSION = 2
 #: Flag bit: the subscriber key is the base64url text of raw bytes (what `new_subscriber_key` makes).
 _RAW_KEY = 0x80
+#: The kinds' codes in version 2 payloads; a code, once given, is never reused.
+_KIND_CODES = {MailKind.CONFIRMATION: 1, MailKind.WELCOME: 2, MailKind.CATCH_UP: 3, MailKind.TEST: 4}
+_KINDS_BY_CODE = {code: kind for kind, code in _KIND_CODES.items()}
+
+
+class VerpReference(NamedTuple):
+    """What a VERP address says: which campaign (None: a mail of no campaign), whom, what kind."""
+
+    campaign_id: int | None
+    subscriber_key: str
+    kind: MailKind = MailKind.CAMPAIGN
 
 
 def _keys(secret: bytes) -> tuple[bytes, bytes]:
@@ -97,21 +116,30 @@ def _unb32(text: str) -> bytes:
     return base64.b32decode(upper + "=" * (-len(upper) % 8))
 
 
-def verp_address(secret: bytes, bounce_address: str, campaign_id: int, subscriber_key: str, *,
-                 delimiter: str = DELIMITER) -> str:
-    """The envelope sender for one subscriber of one campaign: `local+<ref>@domain`.
+def _payload(campaign_id: int | None, subscriber_key: str, kind: MailKind) -> bytes:
+    flag, key = _key_bytes(subscriber_key)
+    if kind is MailKind.CAMPAIGN:
+        if campaign_id is None:
+            raise ValueError("a campaign's mail needs its campaign_id")
+        return bytes([_CAMPAIGN_VERSION | flag]) + _varint(campaign_id) + key
+    return bytes([_KIND_VERSION | flag, _KIND_CODES[kind]]) + _varint(0 if campaign_id is None else campaign_id + 1) + key
 
+
+def verp_address(secret: bytes, bounce_address: str, campaign_id: int | None, subscriber_key: str, *,
+                 kind: MailKind = MailKind.CAMPAIGN, delimiter: str = DELIMITER) -> str:
+    """The envelope sender for one mail of `kind` to one subscriber: `local+<ref>@domain`.
+
+    `campaign_id` is required for a campaign's mail, optional (None) for the other kinds.
     Deterministic: the same inputs give the same address (a re-send after a crash keeps it).
-    Raises ValueError when `bounce_address` has no domain, `campaign_id` is negative, or the
-    local part would exceed 64 characters (choose a shorter bounce address).
+    Raises ValueError when `bounce_address` has no domain, `campaign_id` is negative or
+    missing, or the local part would exceed 64 characters (choose a shorter bounce address).
     """
     local, at, domain = bounce_address.strip().rpartition("@")
     if not at or not local or not domain:
         raise ValueError(f"the bounce address {bounce_address!r} must look like bounces@example.org")
-    if campaign_id < 0:
+    if campaign_id is not None and campaign_id < 0:
         raise ValueError("campaign_id must not be negative")
-    flag, key = _key_bytes(subscriber_key)
-    payload = bytes([_VERSION | flag]) + _varint(campaign_id) + key
+    payload = _payload(campaign_id, subscriber_key, kind)
     mac_key, enc_key = _keys(secret)
     tag = hmac.new(mac_key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
     ref = _b32(tag + _xor(payload, _keystream(enc_key, tag, len(payload))))
@@ -124,8 +152,8 @@ def verp_address(secret: bytes, bounce_address: str, campaign_id: int, subscribe
     return f"{new_local}@{domain}"
 
 
-def read_verp(secret: bytes, address: str, *, delimiter: str = DELIMITER) -> tuple[int, str]:
-    """The (campaign_id, subscriber_key) a VERP address carries.
+def read_verp(secret: bytes, address: str, *, delimiter: str = DELIMITER) -> VerpReference:
+    """The reference a VERP address carries: (campaign_id, subscriber_key, kind).
 
     Accepts the address in any letter case and in angle brackets. Raises InvalidVerp for
     anything that is not an untampered reference made with this secret.
@@ -147,17 +175,29 @@ def read_verp(secret: bytes, address: str, *, delimiter: str = DELIMITER) -> tup
     if not hmac.compare_digest(tag, expected):
         raise InvalidVerp(address)
     try:
-        if payload[0] & 0x7F != _VERSION:
-            raise ValueError("unknown version")
-        campaign_id, used = _read_varint(payload[1:])
-        key = payload[1 + used:]
-        if payload[0] & _RAW_KEY:
-            subscriber_key = base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
-        else:
-            subscriber_key = key.decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
+        return _read_payload(payload)
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
         raise InvalidVerp(address) from None
-    return campaign_id, subscriber_key
+
+
+def _read_payload(payload: bytes) -> VerpReference:
+    version, start = payload[0] & 0x7F, 1
+    if version == _CAMPAIGN_VERSION:
+        kind = MailKind.CAMPAIGN
+        campaign_id, used = _read_varint(payload[start:])
+    elif version == _KIND_VERSION:
+        kind = _KINDS_BY_CODE[payload[start]]
+        start += 1
+        stored, used = _read_varint(payload[start:])
+        campaign_id = stored - 1 if stored else None
+    else:
+        raise ValueError("unknown version")
+    key = payload[start + used:]
+    if payload[0] & _RAW_KEY:
+        subscriber_key = base64.urlsafe_b64encode(key).rstrip(b"=").decode("ascii")
+    else:
+        subscriber_key = key.decode("utf-8")
+    return VerpReference(campaign_id, subscriber_key, kind)
 
 
 def is_verp_address(address: str, bounce_address: str, *, delimiter: str = DELIMITER) -> bool:
@@ -168,11 +208,3 @@ def is_verp_address(address: str, bounce_address: str, *, delimiter: str = DELIM
     local, _, domain = bounce_address.strip().lower().rpartition("@")
     text = address.strip().strip("<>").strip().lower()
     return text.startswith(f"{local}{delimiter}") and text.endswith(f"@{domain}")
-
-
-def envelope_sender(config: Config, campaign_id: int, subscriber_key: str) -> str:
-    """The MAIL FROM for one recipient of a campaign: the VERP address when bounce_address is
-    set, else from_address. Raises ConfigError (no secret) or ValueError (too long), as above."""
-    if not config.bounce_address:
-        return config.from_address
-    return verp_address(config.secret(), config.bounce_address, campaign_id, subscriber_key)

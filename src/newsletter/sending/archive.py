@@ -17,7 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..config import Config
@@ -26,8 +25,7 @@ from ..installation import Newsletter
 from ..mail.compose import render_variant, variant_for
 from ..mail.content import Issue, load_issue
 from ..mail.personalise import Field
-from ..statuses import CampaignStatus
-from ..store import Campaign, MailingList
+from ..store.campaigns import finished_public_campaigns
 
 __all__ = ["ArchivedIssue", "ArchivePage", "content_paths", "archived_issues", "find_archived_issue",
            "load_archived", "render_archived", "archive_of", "archived_issue"]
@@ -77,16 +75,8 @@ def _base(config: Config) -> Path | None:
 
 def archived_issues(session: Session, config: Config, *, list_slug: str | None = None) -> list[ArchivedIssue]:
     """Finished campaigns of public lists that name their content files, newest first."""
-    query = (
-        select(Campaign, MailingList)
-        .join(MailingList, MailingList.id == Campaign.list_id)
-        .where(Campaign.status == CampaignStatus.FINISHED, MailingList.public.is_(True))
-        .order_by(Campaign.finished_at.desc(), Campaign.id.desc())
-    )
-    if list_slug is not None:
-        query = query.where(MailingList.slug == list_slug)
     found = []
-    for campaign, mailing_list in session.execute(query):
+    for campaign, mailing_list in finished_public_campaigns(session, list_slug=list_slug):
         paths = content_paths(campaign.source, _base(config))
         if paths:
             found.append(ArchivedIssue(mailing_list.slug, mailing_list.name, tuple(mailing_list.languages or ()),

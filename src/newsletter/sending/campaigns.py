@@ -1,14 +1,16 @@
 """Campaigns: one issue sent to one list, identified by the content's slug.
 
-    draft ──start──► sending ──(no open rows)──► finished ──retry──► sending
+    draft ──start──► sending ──(no open rows)──► finished ──retry──► paused
                       │  ▲
                pause  │  │ resume / start again
                       ▼  │
                      paused            any but finished ──cancel──► cancelled
 
-Each transition is one function over the caller's session. Starting a campaign creates its
-ledger (`outbox.create_rows`) in the same transaction, so there is never a campaign half
-queued; starting it again resumes it — it never makes a second copy.
+Each transition is one function over the caller's session: it checks the current state,
+writes the new one and says why (`status_reason`). Starting a campaign creates its ledger
+(`outbox.create_rows`) in the same transaction, so there is never a campaign half queued;
+starting it again resumes it — it never makes a second copy. The statements are in
+`store.campaigns` and `store.ledger`; the faces call the units of work in `sending.actions`.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import CampaignStateError, UnknownCampaign
 from ..people.lists import get_list
 from ..statuses import CampaignStatus, OutboxStatus
 from ..store import Campaign
+from ..store import campaigns as stored
 from ..store import ledger as outbox
 from ..store.ledger import Counts
 
@@ -39,6 +41,8 @@ __all__ = [
     "cancel_campaign",
     "retry_campaign",
     "finish_if_done",
+    "settle_campaign",
+    "release_claims",
     "expires_at",
     "summarise_campaign",
     "summarise_campaigns",
@@ -62,12 +66,12 @@ class CampaignSummary(NamedTuple):
 
 def find_campaign(session: Session, slug: str) -> Campaign | None:
     """The campaign with this slug, or None."""
-    return session.scalar(select(Campaign).where(Campaign.slug == slug))
+    return stored.find_campaign(session, slug)
 
 
 def get_campaign(session: Session, slug: str) -> Campaign:
     """The campaign with this slug; raises UnknownCampaign."""
-    found = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    found = stored.find_campaign(session, slug)
     if found is None:
         raise UnknownCampaign(slug)
     return found
@@ -92,15 +96,15 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
     another list, is finished (use retry) or was cancelled.
     """
     mailing_list = get_list(session, list_slug)
-    existing = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    existing = stored.find_campaign(session, slug)
     if existing is not None:
         if existing.list_id != mailing_list.id:
             raise CampaignStateError(slug, existing.status.value,
                                      f"it was sent to the list {existing.mailing_list.slug!r}, not {list_slug!r}; "
                                      "give this issue another slug to send it to another list")
         if existing.status is CampaignStatus.FINISHED:
-            raise CampaignStateError(slug, "finished", "everyone has been mailed; "
-                                     f"`newsletter campaign retry {slug}` re-sends to those it failed for")
+            raise CampaignStateError(slug, "finished", "everyone has been mailed; a retry re-sends to "
+                                     "those it failed for")
         if existing.status is CampaignStatus.CANCELLED:
             raise CampaignStateError(slug, "cancelled", "a cancelled campaign cannot be sent again")
         if existing.status is not CampaignStatus.SENDING:
@@ -110,10 +114,8 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
     data = dict(source or {})
     data["expires_at"] = (now + expiry).isoformat()
     data["languages"] = dict(languages) if isinstance(languages, Mapping) else list(languages)
-    campaign = Campaign(slug=slug, list_id=mailing_list.id, kind=kind, subject=subject[:300],
-                        status=CampaignStatus.SENDING, source=data, created_at=now, started_at=now)
-    session.add(campaign)
-    session.flush()
+    campaign = stored.add_campaign(session, slug=slug, list_id=mailing_list.id, kind=kind, subject=subject[:300],
+                                   status=CampaignStatus.SENDING, source=data, now=now)
     outbox.create_rows(session, campaign, languages=languages, default_language=default_language, now=now)
     return campaign, True
 
@@ -139,7 +141,8 @@ def pause_campaign(session: Session, slug: str, reason: str, *, only_if_sending:
 
 
 def resume_campaign(session: Session, slug: str) -> Campaign:
-    """Mark a paused campaign sending again (a sender must run: `newsletter send` or `campaign resume`)."""
+    """Mark a paused campaign sending again (a sender must then run to send the rest).
+    Raises UnknownCampaign; CampaignStateError for a finished or cancelled campaign."""
     campaign = get_campaign(session, slug)
     if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         raise CampaignStateError(slug, campaign.status.value, "only a paused campaign can be resumed")
@@ -160,7 +163,8 @@ def cancel_campaign(session: Session, slug: str, *, now: datetime) -> int:
 def retry_campaign(session: Session, slug: str, *, now: datetime, expiry: timedelta = DEFAULT_EXPIRY) -> int:
     """Queue failed and deferred rows again and give them a new expiry; returns how many.
 
-    The campaign becomes `paused` with the reason "retry queued" until a sender resumes it.
+    The campaign becomes `paused` ("N row(s) queued again") until a sender resumes it.
+    Raises UnknownCampaign; CampaignStateError for a cancelled campaign.
     """
     campaign = get_campaign(session, slug)
     if campaign.status is CampaignStatus.CANCELLED:
@@ -170,14 +174,14 @@ def retry_campaign(session: Session, slug: str, *, now: datetime, expiry: timede
         campaign.source = {**(campaign.source or {}), "expires_at": (now + expiry).isoformat()}
         if campaign.status is not CampaignStatus.SENDING:
             campaign.status = CampaignStatus.PAUSED
-            campaign.status_reason = f"{count} row(s) queued again; run `newsletter campaign resume {slug}`"
+            campaign.status_reason = f"{count} row(s) queued again"
         campaign.finished_at = None
     return count
 
 
 def finish_if_done(session: Session, campaign: Campaign, *, now: datetime) -> bool:
     """Mark the campaign finished when no row is queued, sending or deferred; returns whether it is."""
-    session.refresh(campaign)
+    stored.reload_campaign(session, campaign)
     if campaign.status is CampaignStatus.FINISHED:
         return True
     if outbox.count_rows(session, campaign.id).open:
@@ -188,7 +192,30 @@ def finish_if_done(session: Session, campaign: Campaign, *, now: datetime) -> bo
     return False
 
 
+def settle_campaign(session: Session, slug: str, stop_reason: str | None, *,
+                    now: datetime) -> tuple[CampaignStatus, Counts, str | None]:
+    """After a sender's run: finished when nothing is open, else paused with `stop_reason`
+    when the run was stopped (a campaign paused, finished or cancelled meanwhile stays so).
+    Returns (status, counts, status reason). Raises UnknownCampaign."""
+    campaign = get_campaign(session, slug)
+    if not finish_if_done(session, campaign, now=now) and stop_reason:
+        pause_campaign(session, slug, stop_reason, only_if_sending=True)
+    stored.reload_campaign(session, campaign, write_first=True)
+    return campaign.status, outbox.count_rows(session, campaign.id), campaign.status_reason
+
+
+def release_claims(session: Session, slug: str, worker: str, row_ids: Sequence[int], *, now: datetime) -> int:
+    """Give back rows `worker` holds and did not send: `queued` again, or `skipped` when the
+    campaign was cancelled meanwhile. Returns how many. Raises UnknownCampaign."""
+    campaign = get_campaign(session, slug)
+    if campaign.status is CampaignStatus.CANCELLED:
+        return outbox.release_rows(session, worker, row_ids, now=now, status=OutboxStatus.SKIPPED,
+                                   reason="skipped: the campaign was cancelled")
+    return outbox.release_rows(session, worker, row_ids, now=now)
+
+
 def summarise_campaign(session: Session, campaign: Campaign) -> CampaignSummary:
+    """The campaign with its row counts."""
     return CampaignSummary(campaign.slug, campaign.mailing_list.slug, campaign.subject, campaign.status,
                            campaign.status_reason, outbox.count_rows(session, campaign.id),
                            campaign.created_at, campaign.started_at, campaign.finished_at)
@@ -196,5 +223,4 @@ def summarise_campaign(session: Session, campaign: Campaign) -> CampaignSummary:
 
 def summarise_campaigns(session: Session) -> list[CampaignSummary]:
     """Every campaign, newest first, with its row counts."""
-    found = session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()))
-    return [summarise_campaign(session, c) for c in found]
+    return [summarise_campaign(session, c) for c in stored.all_campaigns(session)]

@@ -1,18 +1,34 @@
-"""The gate's tickets: how one claimed row passes the consent re-check before its MAIL FROM.
+"""The gate: every message passes it just before its MAIL FROM, in rounds of one transaction.
 
 A connection hands the gate an `Admission` (the outcomes it has not yet recorded, and the row
 it wants to send next) and waits on its `Ticket`: `decided` (skipped or go), then, after writing
-MAIL FROM, `began`; it sends the message's data only once `committed` (see `sender.Sender`).
+MAIL FROM, `began`; it sends the message's data only once `committed`.
+
+A round's transaction writes the outcomes handed in, re-checks the consent of the rows about
+to be sent (`ledger.recheck_consent`: skipped if it no longer holds) and stays open until each
+admitted message's MAIL FROM has been written to its connection (or `consent_hold` has passed).
+It holds SQLite's write lock (PostgreSQL: share locks on the subscriber and subscription rows)
+all that time, so an unsubscribe either committed before the re-check — and the row is skipped
+— or commits after the message was begun; none is begun after it. Connections send a message's
+data only after the round that admitted it committed, and that round wrote the connection's
+previous outcome: after a crash at most one message per connection can have been accepted
+without being recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import NamedTuple
 
-from ..store.ledger import ClaimedRow, Outcome
+from ..bounces import rules as bounces
+from ..store import Store
+from ..store import ledger as outbox
+from ..store.ledger import ClaimedRow, HeldTransaction, Outcome
 
-__all__ = ["Ticket", "Admission"]
+__all__ = ["Ticket", "Admission", "Gate"]
 
 
 class Ticket:
@@ -56,3 +72,132 @@ class Admission(NamedTuple):
     outcomes: list[Outcome]
     row: ClaimedRow | None
     ticket: Ticket
+
+
+#: Runs a function in the sender's database thread and returns its result.
+InDbThread = Callable[..., Awaitable]
+
+
+class Gate:
+    """The rounds of one sender. `run()` is a task for the send's lifetime; connections call
+    `admit`. After each committed round, `on_round(outcomes, skipped)` is told what it wrote;
+    a round that fails calls `on_failure(exc)` (the sender stops) and fails its tickets.
+
+    `db_lock` is the sender's SQLite lock (None on PostgreSQL): a round holds it from its
+    BEGIN to its commit, so no other transaction of the sender's DB thread waits on it.
+    `rounds` is how many rounds may be open at once (1 on SQLite).
+    """
+
+    def __init__(self, store: Store, *, worker: str, clock: Callable[[], datetime],
+                 bounce_rules: bounces.BounceRules, consent_hold: float, rounds: int,
+                 db_lock: asyncio.Lock | None, in_db_thread: InDbThread,
+                 on_round: Callable[[list[Outcome], dict[int, str]], None],
+                 on_failure: Callable[[Exception], None]):
+        self.store = store
+        self.worker = worker
+        self.clock = clock
+        self.bounce_rules = bounce_rules
+        self.consent_hold = consent_hold
+        self.db_lock = db_lock
+        self.in_db_thread = in_db_thread
+        self.on_round = on_round
+        self.on_failure = on_failure
+        #: The campaign and its list, set by the sender once it has loaded them.
+        self.campaign_id = self.list_id = 0
+        self.admissions: list[Admission] = []
+        self.rounds_running = 0
+        self.event = asyncio.Event()
+        self.slots = asyncio.Semaphore(rounds)
+
+    async def admit(self, outcomes: list[Outcome], row: ClaimedRow | None) -> Ticket:
+        """Hand `outcomes` to the gate and, with `row`, ask to send it. Returns when the gate has
+        decided (`row` None: when the outcomes are committed). Raises if the round failed."""
+        ticket = Ticket(asyncio.get_running_loop())
+        self.admissions.append(Admission(list(outcomes), row, ticket))
+        self.event.set()
+        await (ticket.decided if row is not None else ticket.committed)
+        return ticket
+
+    async def run(self) -> None:
+        """Start a round for whatever admissions wait, as round slots free up (until cancelled)."""
+        while True:
+            await self.event.wait()
+            self.event.clear()
+            while self.admissions:
+                await self.slots.acquire()
+                batch, self.admissions = self.admissions, []
+                self.rounds_running += 1
+                asyncio.get_running_loop().create_task(self._run_round(batch))
+
+    async def drain(self) -> None:
+        """Return once every admission handed in has had its round."""
+        while self.admissions or self.rounds_running:
+            self.event.set()
+            await asyncio.sleep(0.01)
+
+    async def _run_round(self, batch: list[Admission]) -> None:
+        try:
+            await self._round(batch)
+        except Exception as exc:  # the waiting connections get the error; the sender stops
+            self.on_failure(exc)
+        finally:
+            self.rounds_running -= 1
+            self.slots.release()
+            if self.admissions:
+                self.event.set()
+
+    async def _round(self, batch: list[Admission]) -> None:
+        """One transaction: write the outcomes handed in, re-check consent for the rows about to
+        be sent and skip those that fail it, let the others go, and commit once each one's MAIL
+        FROM is written (or `consent_hold` has passed)."""
+        outcomes = [oc for a in batch for oc in a.outcomes]
+        rows = [a.row for a in batch if a.row is not None]
+        async with (self.db_lock if self.db_lock is not None else contextlib.nullcontext()):
+            try:
+                held, skipped = await self.in_db_thread(self._open, outcomes, rows)
+            except BaseException as exc:
+                for a in batch:
+                    a.ticket.fail(exc)
+                raise
+            committed = False
+            try:
+                going = []
+                for a in batch:
+                    if a.row is not None:
+                        a.ticket.decide(skipped.get(a.row.id))
+                        if a.row.id not in skipped:
+                            going.append(a.ticket.began)
+                if going:
+                    await asyncio.wait(going, timeout=self.consent_hold)
+                await self.in_db_thread(outbox.end_held, held, commit=True)
+                committed = True
+            finally:
+                if not committed:
+                    await asyncio.shield(self.in_db_thread(outbox.end_held, held, commit=False))
+                    for a in batch:
+                        a.ticket.fail(RuntimeError("the gate's transaction did not commit"))
+        for a in batch:
+            a.ticket.commit()
+        self.on_round(outcomes, skipped)
+
+    def _open(self, outcomes: list[Outcome], rows: list[ClaimedRow]) -> tuple[HeldTransaction, dict[int, str]]:
+        """(In the DB thread.) Begin the round's transaction: write `outcomes`, re-check consent
+        for `rows` (skipping those that fail it). The transaction is left open."""
+        now = self.clock()
+        held = outbox.begin_held(self.store)  # on SQLite BEGIN IMMEDIATE takes the write lock
+        try:
+            if outcomes:
+                outbox.record_outcomes(held.conn, self.worker, outcomes, now=now)
+            for oc in outcomes:
+                if oc.hard_bounce_email:
+                    # The same rules as a bounce by mail: recorded with its reason, then judged
+                    # (an unknown user is suppressed at once; a full mailbox scores as soft).
+                    reply = oc.reply or ""
+                    code = int(reply[:3]) if reply[:3].isdigit() else 550
+                    bounces.record_smtp_rejection(held.session, oc.hard_bounce_email, self.campaign_id, code,
+                                                  reply[3:].strip(), now, rules=self.bounce_rules)
+            skipped = outbox.recheck_consent(held.conn, self.list_id, self.worker, rows, now=now)
+            return held, skipped
+        except BaseException:
+            outbox.end_held(held, commit=False)
+            raise

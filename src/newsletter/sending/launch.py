@@ -1,16 +1,60 @@
-"""Sending an issue: what `newsletter send` is about to do, and to whom."""
+"""Sending an issue: the one path for `newsletter send`, `campaign resume`, `send --worker` and
+the demo (and for the staff workspace and the scheduler to come).
+
+    prepare_send(files) ──► Prepared: the content loaded, each language rendered once, the
+    prepare_resume(slug)     audience planned per language along the list's fallback chain,
+                             linted; nothing written (a face may ask "Send to N?" here)
+            │
+    launch(prepared) ─────► the campaign started, resumed or joined; a sender made from the
+                             same rendering and run with progress and stop hooks ──► SendResult
+
+`launch` runs the send on an event loop of its own and returns when it ends, so a face without
+a terminal runs it in a thread and stops it through the `SendControl` it is handed.
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import asyncio
+import signal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from sqlalchemy.orm import Session
 
 from ..config import Config
+from ..errors import CampaignContentMissing, CampaignStateError
+from ..mail.compose import DEFAULT_FALLBACK, RenderedMail, render_issue, variant_for
+from ..mail.content import Issue, load_issue
+from ..mail.lint import LintReport, lint_issue
+from ..people.lists import get_list, languages_in_use
+from ..statuses import CampaignStatus
+from ..transport.connection import Reply
+from . import campaigns
+from .messages import send_test
+from .options import Progress, SendOptions, SendResult, run_sending
+from .sender import Connector, Sender, sender_for
 
-__all__ = ["SendPlan", "plan_send"]
+if TYPE_CHECKING:
+    from ..installation import Newsletter
+
+__all__ = [
+    "SendPlan",
+    "Prepared",
+    "Readers",
+    "SendControl",
+    "plan_send",
+    "list_readers",
+    "prepare_send",
+    "prepare_resume",
+    "launch",
+    "send_test_mail",
+]
 
 
 class SendPlan(NamedTuple):
-    """What `newsletter send` is about to do: which variant each reader language gets, and to how many."""
+    """What a send is about to do: which variant each reader language gets, and to how many."""
 
     slug: str
     list_slug: str
@@ -20,20 +64,60 @@ class SendPlan(NamedTuple):
     #: variant language -> active subscribers who will get it
     audience: dict[str, int]
     fallback_chain: tuple[str, ...]
+    #: subscriber language -> active subscribers who read it, most readers first
+    readers: Mapping[str, int] = {}
 
     @property
     def total(self) -> int:
         return sum(self.audience.values())
 
 
-def plan_send(session, config: Config, slug: str, list_slug: str, available: list[str]) -> SendPlan:
+class Readers(NamedTuple):
+    """Who reads a list: active subscribers by language (most readers first), its fallback chain
+    and its name."""
+
+    languages: dict[str, int]
+    fallback_chain: tuple[str, ...]
+    list_name: str = ""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An issue ready to send: rendered once per language, its audience planned, linted.
+
+    `existing` is the status of the campaign that already has this slug (launching resumes
+    it), or None when launching starts a new one. Nothing has been written.
+    """
+
+    issue: Issue
+    #: The content files, absolute: what the campaign records so that a resume renders the same.
+    files: tuple[str, ...]
+    rendered: Mapping[str, RenderedMail]
+    plan: SendPlan
+    lint: LintReport
+    existing: CampaignStatus | None
+    default_language: str
+
+    @property
+    def slug(self) -> str:
+        return self.issue.slug
+
+    @property
+    def resumes(self) -> bool:
+        """Whether launching goes on with a campaign started before (one not finished or cancelled)."""
+        return self.existing is not None and self.existing not in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED)
+
+    @property
+    def subject(self) -> str:
+        """The campaign's subject: the default language's variant's (else the first variant's)."""
+        return self.rendered.get(self.default_language, next(iter(self.rendered.values()))).subject
+
+
+def plan_send(session: Session, config: Config, slug: str, list_slug: str, available: list[str]) -> SendPlan:
     """Map every language to the variant its readers get and count the audience per variant.
 
     Raises UnknownList, MissingVariant (no variant along the fallback chain).
     """
-    from ..mail.compose import variant_for
-    from ..people.lists import get_list, languages_in_use
-
     mailing_list = get_list(session, list_slug)
     chain = tuple(mailing_list.languages or ())
     in_use = languages_in_use(session, list_slug)
@@ -41,4 +125,120 @@ def plan_send(session, config: Config, slug: str, list_slug: str, available: lis
     audience: dict[str, int] = {}
     for lang, n in in_use.items():
         audience[variant_of[lang]] = audience.get(variant_of[lang], 0) + n
-    return SendPlan(slug, list_slug, mailing_list.name, variant_of, audience, chain)
+    return SendPlan(slug, list_slug, mailing_list.name, variant_of, audience, chain, in_use)
+
+
+def list_readers(newsletter: Newsletter, list_slug: str) -> Readers:
+    """The languages the list's active subscribers read, with its fallback chain (English when
+    it names none): what `preview` checks an issue's variants against. Raises UnknownList."""
+    with newsletter.store.session() as session:
+        mailing_list = get_list(session, list_slug)
+        chain = tuple(mailing_list.languages) or DEFAULT_FALLBACK
+        return Readers(languages_in_use(session, list_slug), chain, mailing_list.name)
+
+
+def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_slug: str | None = None) -> Prepared:
+    """Load the content files, render each language once, plan the audience of `list_slug`
+    (default: the list the content names) along its fallback chain, and lint against the
+    languages its subscribers read. Writes nothing.
+
+    Raises ContentError, UnknownList, MissingVariant (a reader language no variant serves).
+    """
+    config = newsletter.config
+    given = [str(f) for f in files]
+    issue = load_issue(given)  # as given: errors name the files the way the caller did
+    rendered = render_issue(config, issue)
+    with newsletter.store.session() as session:
+        plan = plan_send(session, config, issue.slug, list_slug or issue.list, list(rendered))
+        existing = campaigns.find_campaign(session, issue.slug)
+        status = existing.status if existing is not None else None
+    report = lint_issue(rendered, subscriber_languages=plan.readers, fallback_chain=plan.fallback_chain)
+    default = plan.variant_of.get(config.default_language, "en")
+    paths = tuple(str(Path(f).resolve()) for f in given)
+    return Prepared(issue, paths, rendered, plan, report, status, default)
+
+
+def prepare_resume(newsletter: Newsletter, slug: str) -> Prepared:
+    """`prepare_send` for a campaign already started, from the content files it recorded and
+    for its list. Writes nothing.
+
+    Raises UnknownCampaign; CampaignStateError when it is finished or cancelled;
+    CampaignContentMissing when its content files are gone; what `prepare_send` raises.
+    """
+    with newsletter.store.session() as session:
+        campaign = campaigns.get_campaign(session, slug)
+        status, list_slug = campaign.status, campaign.mailing_list.slug
+        files = tuple((campaign.source or {}).get("files", []))
+    if status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
+        raise CampaignStateError(slug, status.value, "only a paused campaign can be resumed")
+    missing = tuple(f for f in files if not Path(f).exists())
+    if not files or missing:
+        raise CampaignContentMissing(slug, status.value, missing)
+    return prepare_send(newsletter, files, list_slug=list_slug)
+
+
+class SendControl:
+    """A send that is running, for the face that launched it: `stop(reason)` from any thread,
+    or `stop_on_signal` (when it was launched from the main thread, where signals arrive).
+    Stopping finishes the messages in flight and leaves the campaign paused with `reason`."""
+
+    def __init__(self, sender: Sender, loop: asyncio.AbstractEventLoop):
+        self._sender = sender
+        self._loop = loop
+
+    @property
+    def slug(self) -> str:
+        return self._sender.slug
+
+    def stop(self, reason: str) -> None:
+        self._loop.call_soon_threadsafe(self._sender.stop, reason)
+
+    def stop_on_signal(self, signum: signal.Signals, reason: str) -> None:
+        self._loop.add_signal_handler(signum, self._sender.stop, reason)
+
+
+def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = SendOptions(), *,
+           join: bool = False, on_progress: Callable[[Progress], None] | None = None,
+           on_start: Callable[[SendControl], None] | None = None, connect: Connector | None = None) -> SendResult:
+    """Start the campaign (resume it when it exists; with `join`, take part in it as one more
+    worker) and send it with the rendering `prepared` holds, until it is finished or stopped.
+
+    `on_progress` is called with `Progress` while it runs; `on_start` once, with the
+    `SendControl` that stops it. A relay that refuses us pauses the campaign: see the result's
+    `status` and `reason`. Raises LintFailed (nothing started); CampaignStateError when the
+    campaign is finished or cancelled, was sent to another list or, with `join`, is not
+    sending; UnknownList.
+    """
+    prepared.lint.raise_for_errors()
+    with newsletter.store.session() as session:
+        if join:
+            campaigns.join_campaign(session, prepared.slug)
+        else:
+            campaigns.start_campaign(session, prepared.slug, prepared.plan.list_slug, now=newsletter.clock(),
+                                     subject=prepared.subject, kind=prepared.issue.kind.value,
+                                     source={"files": list(prepared.files)}, languages=prepared.plan.variant_of,
+                                     default_language=prepared.default_language)
+    extra = {"connect": connect} if connect is not None else {}
+    sender = sender_for(newsletter.store, newsletter.config, prepared.slug, prepared.rendered, options=options,
+                        clock=newsletter.clock, on_progress=on_progress, secret=newsletter.secret(), **extra)
+
+    async def run() -> SendResult:
+        if on_start is not None:
+            on_start(SendControl(sender, asyncio.get_running_loop()))
+        return await sender.run()
+
+    return run_sending(run())
+
+
+def send_test_mail(newsletter: Newsletter, prepared: Prepared, addresses: Iterable[str], *,
+                   connect: Connector | None = None) -> list[tuple[str, str, Reply]]:
+    """Send every language variant of `prepared`, subject prefixed "[TEST] ", to each address;
+    records nothing. Returns (address, language, the relay's reply) per message.
+
+    Raises LintFailed (nothing sent), DeliveryError (the relay cannot be used).
+    """
+    prepared.lint.raise_for_errors()
+    plan = prepared.plan
+    return asyncio.run(send_test(newsletter.config, prepared.rendered, list(addresses), list_slug=plan.list_slug,
+                                 list_name=plan.list_name, campaign_slug=prepared.slug, connect=connect,
+                                 clock=newsletter.clock, secret=newsletter.secret()))

@@ -1,5 +1,9 @@
-"""A campaign's per-recipient messages: link URLs, one skeleton per language, the
-installation's DKIM and VERP hooks, and test sends."""
+"""A campaign's per-recipient messages: link URLs, one skeleton per language, and test sends.
+
+Campaign mail and test sends are built by the one message builder (`mail.message`) and leave
+through the installation's `Postmark` (DKIM, VERP); the secret is read once by the caller and
+passed in.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,13 @@ from ..config import Config
 from ..mail.compose import RenderedMail
 from ..mail.message import (
     ListInfo,
+    MailKind,
     MailSkeleton,
     Recipient,
     message_id_domain,
     message_id_for,
 )
+from ..mail.postmark import Postmark
 from ..store.ledger import ClaimedRow
 from ..tokens import Purpose, TokenIssuer
 from ..transport.connection import Reply, SmtpConnection, open_smtp
@@ -31,10 +37,13 @@ __all__ = ["Links", "build_skeletons", "send_test"]
 
 
 class Links:
-    """Per-recipient link URLs: list-scoped unsubscribe, preferences, and the mailto address."""
+    """Per-recipient link URLs: list-scoped unsubscribe, preferences, and the mailto address.
 
-    def __init__(self, config: Config, list_slug: str, *, now: datetime):
-        self.secret = config.secret()
+    `secret` is the installation's (read from the configuration when not given).
+    """
+
+    def __init__(self, config: Config, list_slug: str, *, now: datetime, secret: bytes | None = None):
+        self.secret = config.secret() if secret is None else secret
         self.base = config.base_url.rstrip("/")
         self.list_slug = list_slug
         self.now = now
@@ -50,38 +59,42 @@ class Links:
                 f"mailto:{self.mailto}?subject=unsubscribe%20{unsub}")
 
 
-
-
 def build_skeletons(config: Config, variants: Mapping[str, RenderedMail], list_slug: str, list_name: str,
-                    campaign_slug: str, *, subject_prefix: str = "") -> dict[str, MailSkeleton]:
-    """One pre-encoded skeleton per language variant."""
+                    campaign_slug: str, *, subject_prefix: str | None = None,
+                    kind: MailKind = MailKind.CAMPAIGN) -> dict[str, MailSkeleton]:
+    """One pre-encoded skeleton of `kind` per language variant."""
     info = ListInfo(list_slug, list_name, campaign_slug)
-    return {lang: MailSkeleton(config, mail, info, subject_prefix=subject_prefix) for lang, mail in variants.items()}
-
-
+    return {lang: MailSkeleton(config, mail, info, kind=kind, subject_prefix=subject_prefix)
+            for lang, mail in variants.items()}
 
 
 async def send_test(config: Config, variants: Mapping[str, RenderedMail], addresses: list[str], *, list_slug: str,
                     list_name: str, campaign_slug: str, connect: Connector | None = None,
-                    clock: Callable[[], datetime] = _utc_now) -> list[tuple[str, str, Reply]]:
+                    clock: Callable[[], datetime] = _utc_now, secret: bytes | None = None,
+                    postmark: Postmark | None = None) -> list[tuple[str, str, Reply]]:
     """Send every language variant, subject prefixed "[TEST] ", to each address; records nothing.
 
-    Links in test mail are placeholders that do not unsubscribe anyone. Returns
-    (address, language, reply) for each message. Raises DeliveryError if the relay is unusable.
+    Built and sent as campaign mail is (list headers, DKIM, VERP return path), by the same
+    builder. Links in test mail are placeholders that do not unsubscribe anyone. `secret` is
+    the installation's (read once from the configuration when not given); `postmark` defaults
+    to the installation's. Returns (address, language, reply) for each message. Raises
+    DeliveryError if the relay is unusable, DkimError if the DKIM key cannot be read.
     """
-    skeletons = build_skeletons(config, variants, list_slug, list_name, campaign_slug, subject_prefix="[TEST] ")
-    conn = await (connect or (lambda: open_smtp(config.smtp)))()
+    secret = config.secret() if secret is None else secret
+    postmark = postmark or Postmark.from_config(config, secret)
+    skeletons = build_skeletons(config, variants, list_slug, list_name, campaign_slug, kind=MailKind.TEST)
     base = config.base_url.rstrip("/")
+    envelope_sender = postmark.return_path(MailKind.TEST)
+    conn = await (connect or (lambda: open_smtp(config.smtp)))()
     results = []
     try:
         for address in addresses:
             for language, skeleton in skeletons.items():
-                recipient = Recipient(address, "", message_id_for(config.secret(), campaign_slug + ":test:" + language,
-                                                                  0, message_id_domain(config)),
-                                      f"{base}/unsubscribe/TEST", f"{base}/preferences/TEST",
+                message_id = message_id_for(secret, f"{campaign_slug}:test:{language}", 0, message_id_domain(config))
+                recipient = Recipient(address, "", message_id, f"{base}/unsubscribe/TEST", f"{base}/preferences/TEST",
                                       f"mailto:{config.unsubscribe_mailto or config.from_address}?subject=TEST")
-                data = skeleton.render(recipient, date=format_datetime(clock().astimezone(timezone.utc)))
-                results.append((address, language, await conn.deliver(config.from_address, address, data)))
+                data = postmark.sign(skeleton.render(recipient, date=format_datetime(clock().astimezone(timezone.utc))))
+                results.append((address, language, await conn.deliver(envelope_sender, address, data, crlf=True)))
     finally:
         await conn.close()
     return results

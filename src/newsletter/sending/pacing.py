@@ -5,6 +5,7 @@
   by all of a sender's connections.
 - `DomainLimits`: how many connections may be busy with one recipient domain at once (the big
   mailbox providers throttle senders that open too many).
+- `estimated_seconds`: how long a send of N messages takes at a pace, for the faces to show.
 
 Both take their clock and sleep as arguments, so tests run instantly with a fake clock.
 """
@@ -16,7 +17,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["RateLimiter", "DomainLimits", "Pace"]
+__all__ = ["RateLimiter", "DomainLimits", "Pace", "TYPICAL_RATE", "estimated_seconds"]
+
+#: Messages per second one sender process sustains here: the estimate's speed at full speed.
+TYPICAL_RATE = 1000.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -29,6 +33,14 @@ class Pace:
     rate: float | None = None
     hourly_cap: int | None = None
     domain_limits: Mapping[str, int] = field(default_factory=dict)
+
+
+def estimated_seconds(messages: int, pace: Pace) -> float:
+    """About how long sending `messages` takes at `pace` (at most `TYPICAL_RATE` a second)."""
+    estimate = messages / min(pace.rate or TYPICAL_RATE, TYPICAL_RATE)
+    if pace.hourly_cap:
+        estimate = max(estimate, messages / pace.hourly_cap * 3600)
+    return estimate
 
 
 class RateLimiter:

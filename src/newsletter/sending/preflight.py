@@ -3,7 +3,8 @@
 Gmail's and Yahoo's bulk-sender rules ask for SPF, DKIM and DMARC on the sending domain and a
 working RFC 8058 one-click unsubscribe; the relay must take our login over TLS. Each check
 returns a `CheckResult`; none raises for a failed check. What could not be looked at (DNS
-unreachable, the web app not running) is reported as NOT_CHECKED, never as passed.
+unreachable, the web app not running) is reported as NOT_CHECKED, never as passed. A result
+that a known step would put right names it as a `Fix`, which the faces word.
 
 DNS goes through a `TxtLookup` callable, so tests (and `--nameserver`) decide which server
 is asked; `dns_lookup()` makes one with dnspython.
@@ -40,6 +41,7 @@ from ..transport.smtp import open_connection
 
 __all__ = [
     "Status",
+    "Fix",
     "CheckResult",
     "TxtLookup",
     "DnsUnavailable",
@@ -62,10 +64,24 @@ class Status(str, enum.Enum):
     NOT_CHECKED = "not checked"
 
 
+class Fix(str, enum.Enum):
+    """The step that would put a result right."""
+
+    #: Make a DKIM key pair and configure it.
+    MAKE_DKIM_KEY = "make-dkim-key"
+    #: Publish the DKIM key's TXT record in DNS.
+    PUBLISH_DKIM_KEY = "publish-dkim-key"
+    #: Start the visitor pages, then check again.
+    START_WEB = "start-web"
+    #: Give the content files of the issue about to go out.
+    GIVE_CONTENT = "give-content"
+
+
 class CheckResult(NamedTuple):
     name: str
     status: Status
     detail: str
+    fix: Fix | None = None
 
 
 class DnsUnavailable(Exception):
@@ -159,13 +175,12 @@ def check_dkim(config: Config, lookup: TxtLookup) -> CheckResult:
     """The DKIM key published at <dkim_selector>._domainkey.<domain>, compared with dkim_key_file's."""
     if not config.dkim_selector:
         return CheckResult("DKIM", Status.WARN, "not configured: messages go out unsigned (Gmail and Yahoo require "
-                                                "DKIM of bulk senders); run `newsletter dkim keygen --selector S`")
+                                                "DKIM of bulk senders)", Fix.MAKE_DKIM_KEY)
     domain = (config.dkim_domain or _domain(config.from_address)).lower()
     name = dkim_dns_name(config.dkim_selector, domain)
     records = [r for r in lookup(name) if "p=" in r]
     if not records:
-        return CheckResult("DKIM", Status.FAIL, f"nothing is published at {name}; publish the TXT record "
-                                                "`newsletter dkim keygen` printed")
+        return CheckResult("DKIM", Status.FAIL, f"nothing is published at {name}", Fix.PUBLISH_DKIM_KEY)
     published = _p_value(records[0])
     if not published:
         return CheckResult("DKIM", Status.FAIL, f"the key at {name} is revoked (empty p=)")
@@ -228,8 +243,8 @@ def check_one_click(config: Config, *, timeout: float = 10.0, unsubscribe_path: 
         code = exc.code
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return CheckResult("one-click", Status.NOT_CHECKED, f"{config.base_url} cannot be reached ({reason}); "
-                                                            "start the web app and run the check again")
+        return CheckResult("one-click", Status.NOT_CHECKED, f"{config.base_url} cannot be reached ({reason})",
+                           Fix.START_WEB)
     if code == 405 or code >= 500:
         return CheckResult("one-click", Status.FAIL, f"POST {where} answered HTTP {code}; mail clients' "
                                                      "unsubscribe buttons will fail")
@@ -260,10 +275,10 @@ async def check_relay(config: Config) -> CheckResult:
 
 
 def check_lint(config: Config, contents: Sequence[str]) -> list[CheckResult]:
-    """Lint each issue the content files make (as `newsletter preview` does): one result per issue.
+    """Lint each issue the content files make (as the preview does): one result per issue.
 
     An issue with lint errors, or content that cannot be read, FAILs; warnings only, WARN.
-    The subscribers' languages are not consulted here (`newsletter preview` does that).
+    The subscribers' languages are not consulted here (the preview does that).
     """
     if not contents:
         return []
@@ -286,11 +301,12 @@ def check_lint(config: Config, contents: Sequence[str]) -> list[CheckResult]:
 
 def run_checks(config: Config, *, lookup: TxtLookup | None = None, contents: Sequence[str] = (),
                one_click: bool = True, relay: bool = True) -> list[CheckResult]:
-    """Every check, in the order the report prints them."""
+    """Every check, in the order the report prints them; lint is NOT_CHECKED without `contents`."""
     results = check_dns(config, lookup or dns_lookup())
     if one_click:
         results.append(check_one_click(config))
     if relay:
         results.append(asyncio.run(check_relay(config)))
-    results.extend(check_lint(config, contents))
+    results.extend(check_lint(config, contents) if contents else
+                   [CheckResult("lint", Status.NOT_CHECKED, "no content file given", Fix.GIVE_CONTENT)])
     return results

@@ -10,55 +10,49 @@
                         commit ──────────────────► the message's data, then its outcome
 
 Correctness first. A claimed row is `sending` in the database before its message goes out.
-Every message passes the gate: a round's transaction writes the outcomes its connections hand
-in, re-checks the consent of the rows they are about to send (`outbox.recheck_consent`: skipped
-if it no longer holds) and stays open until each admitted message's MAIL FROM has been written
-to its connection. It holds SQLite's write lock (PostgreSQL: share locks on the subscriber and
-subscription rows) all that time, so an unsubscribe either committed before the re-check — and
-the row is skipped — or commits after the message was begun; none is begun after it. The hold
-does not wait for the relay's answer: with a relay 20 ms away, waiting for it kept SQLite's
-write lock taken nearly all the time and made other writers (sign-ups) wait up to seconds. A
-connection sends a message's data only after the round that admitted it committed, and that
-round wrote the connection's previous outcome: after a crash at most one message per
-connection (the concurrency) can have been accepted without being recorded, and those rows —
-left `sending` by a dead worker — are taken over and sent again with the same Message-ID.
+Every message passes the gate (`gate.Gate`, where the rounds and their ordering argument are):
+a round's transaction writes the outcomes its connections hand in and re-checks the consent of
+the rows they are about to send, and the connection sends a message's data only after the
+round that admitted it committed. The hold does not wait for the relay's answer: with a relay
+20 ms away, waiting for it kept SQLite's write lock taken nearly all the time and made other
+writers (sign-ups) wait up to seconds. After a crash at most one message per connection (the
+concurrency) can have been accepted without being recorded, and those rows — left `sending`
+by a dead worker — are taken over and sent again with the same Message-ID.
 
-Stopping (Ctrl-C, `campaign pause`, an auth failure, too many failures, an unreachable relay)
-stops claiming and dispatching, lets each connection finish its message, gives unsent rows back
-as `queued` (or `skipped` if the campaign was cancelled) and leaves the campaign paused with
-the reason. A campaign becomes finished when no row is queued, sending or deferred.
+Stopping (Ctrl-C, a pause, an auth failure, too many failures, an unreachable relay) stops
+claiming and dispatching, lets each connection finish its message, gives unsent rows back as
+`queued` (or `skipped` if the campaign was cancelled) and leaves the campaign paused with the
+reason: what happened, in words that name no command (the faces add how to resume). A
+campaign becomes finished when no row is queued, sending or deferred.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import datetime, timezone
 from email.utils import format_datetime
-from typing import NamedTuple, TypeVar
-
-from sqlalchemy.orm import Session
 
 from ..bounces import rules as bounces
 from ..config import Config
 from ..errors import DeliveryError
 from ..mail.compose import RenderedMail
-from ..mail.dkim import signer_from_config
 from ..mail.message import (
+    MailKind,
     MailSkeleton,
     Recipient,
     UnsafeHeaderValue,
     message_id_domain,
     message_id_for,
 )
-from ..mail.verp import envelope_sender
+from ..mail.postmark import Postmark
 from ..statuses import CampaignStatus, OutboxStatus
 from ..store import Campaign, Store
+from ..store import campaigns as stored
 from ..store import ledger as outbox
 from ..store.ledger import ClaimedRow, Counts, Outcome
 from ..transport.connection import (
@@ -70,9 +64,10 @@ from ..transport.connection import (
 )
 from . import campaigns
 from .dispatch import Dispatcher
-from .gate import Admission, Ticket
+from .gate import Gate
 from .messages import Links, build_skeletons
-from .pacing import DomainLimits, Pace, RateLimiter
+from .options import Progress, SendOptions, SendResult, run_sending
+from .pacing import DomainLimits, RateLimiter
 from .workers import dead_workers, new_worker_id
 
 __all__ = [
@@ -87,98 +82,10 @@ __all__ = [
 ]
 
 Connector = Callable[[], Awaitable[SmtpConnection]]
-T = TypeVar("T")
 
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class SendOptions:
-    """How to send. Durations are timedeltas; `None` limits mean unlimited."""
-
-    concurrency: int = 8
-    batch_size: int = 200
-    pace: Pace = field(default_factory=Pace)
-    #: First retry of a deferred message after this; doubling each time up to `defer_max`.
-    defer_base: timedelta = timedelta(minutes=5)
-    defer_max: timedelta = timedelta(hours=2)
-    #: A `sending` claim older than this is taken over (its worker is presumed dead).
-    stale_after: timedelta = timedelta(minutes=30)
-    #: Pause when more than this share of the last `failure_window` outcomes failed.
-    failure_threshold: float = 0.5
-    failure_window: int = 100
-    #: Connection attempts (with doubling backoff from `reconnect_base` seconds) before pausing.
-    reconnect_attempts: int = 5
-    reconnect_base: float = 1.0
-    #: Keep running while deferred rows wait for their retry (else pause, to be resumed later).
-    wait_for_deferred: bool = True
-    #: VERP hook: the envelope sender (return path) for a claimed row. Default from_address;
-    #: `verp.envelope_sender(config, campaign_id, row.key)` gives a VERP address.
-    envelope_sender: Callable[[ClaimedRow], str] | None = None
-    #: DKIM hook: applied to each finished message.
-    signer: Callable[[bytes], bytes] | None = None
-    #: Longest wait (seconds) for a connection to write a message's MAIL FROM while the gate's
-    #: transaction, which re-checked the recipient's consent, stays open (see `_gate_round`).
-    consent_hold: float = 2.0
-    #: Gate rounds open at once on PostgreSQL (SQLite: always one).
-    gate_rounds: int = 2
-    #: Longest sleep while idle (waiting for deferred rows or other workers) before looking again.
-    idle_poll: float = 5.0
-    #: Seconds between progress reports.
-    progress_every: float = 0.5
-
-
-class Progress(NamedTuple):
-    """Where a send stands; `rate` in messages/s (this worker), `eta` in seconds or None."""
-
-    sent: int
-    deferred: int
-    failed: int
-    skipped: int
-    remaining: int
-    rate: float
-    eta: float | None
-    note: str = ""
-
-
-class SendResult(NamedTuple):
-    status: CampaignStatus
-    counts: Counts
-    reason: str | None
-    sent_now: int
-
-
-def run_sending(main: Awaitable[T]) -> T:
-    """Run a send's coroutine to its end on a fresh event loop: uvloop's when it is installed
-    (a faster loop for the many small reads and writes of K relay connections), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:  # an optional speed-up: asyncio's own loop works the same
-        factory = None
-    else:
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(main)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 class Sender:
@@ -186,12 +93,14 @@ class Sender:
 
     `connect` opens a relay connection (raises DeliveryError). `clock` gives the time for the
     ledger and the pacing; `sleep` waits (tests pass fakes). `on_progress` receives `Progress`.
+    `secret` is the installation's (read from the configuration when not given).
     """
 
     def __init__(self, store: Store, config: Config, campaign_slug: str, skeletons: Mapping[str, MailSkeleton],
                  *, options: SendOptions = SendOptions(), connect: Connector | None = None,
                  clock: Callable[[], datetime] = _utc_now, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 on_progress: Callable[[Progress], None] | None = None, worker_id: str | None = None):
+                 on_progress: Callable[[Progress], None] | None = None, worker_id: str | None = None,
+                 secret: bytes | None = None):
         self.store = store
         self.config = config
         self.slug = campaign_slug
@@ -203,7 +112,7 @@ class Sender:
         self.sleep = sleep
         self.on_progress = on_progress
         self.worker = worker_id or new_worker_id()
-        self.secret = config.secret()
+        self.secret = config.secret() if secret is None else secret
         self.mid_domain = message_id_domain(config)
         self.envelope_sender = options.envelope_sender or (lambda _rcpt: config.from_address)
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
@@ -215,16 +124,16 @@ class Sender:
         rounds = 1 if self.serial_db else max(1, options.gate_rounds)
         self.executor = ThreadPoolExecutor(max_workers=1 if self.serial_db else rounds + 1,
                                            thread_name_prefix="newsletter-db")
-        self.round_slots = asyncio.Semaphore(rounds)
-        self.bounce_rules = bounces.rules_from_config(config)
         self.campaign_id = self.list_id = 0
         self.stop_reason: str | None = None
+        self.next_due: datetime | None = None
         self.feeding_done = False
         #: On SQLite every transaction runs under this lock (see `_db`); a gate round holds it.
         self.db_lock = asyncio.Lock()
-        self.admissions: list[Admission] = []
-        self.rounds_running = 0
-        self.gate_event = asyncio.Event()
+        self.gate = Gate(store, worker=self.worker, clock=clock, bounce_rules=bounces.rules_from_config(config),
+                         consent_hold=options.consent_hold, rounds=rounds,
+                         db_lock=self.db_lock if self.serial_db else None, in_db_thread=self._in_db_thread,
+                         on_round=self._recorded, on_failure=lambda exc: self.stop(f"recording outcomes failed: {exc}"))
         self.recent: deque[bool] = deque(maxlen=options.failure_window)
         self.totals = {"sent": 0, "deferred": 0, "failed": 0, "skipped": 0}
         self.held = 0  # rows taken from the dispatcher whose outcome is not yet committed or given back
@@ -267,66 +176,22 @@ class Sender:
     def _claim(self, campaign: Campaign, dead: list[str]) -> tuple[CampaignStatus, list[ClaimedRow], int]:
         now = self.clock()
         with self.store.session() as session:
-            current = session.get(Campaign, campaign.id, populate_existing=True)
+            current = stored.campaign_by_id(session, campaign.id, fresh=True)
             if current.status is not CampaignStatus.SENDING:
                 return current.status, [], 0
             rows, skipped = outbox.claim_batch(session, current, self.worker, limit=self.options.batch_size, now=now,
                                                stale_before=now - self.options.stale_after, dead_workers=dead)
             return current.status, rows, skipped
 
-    def _open_round(self, outcomes: list[Outcome], rows: list[ClaimedRow]) -> tuple[Session, dict[int, str]]:
-        """Begin a gate round's transaction: write `outcomes`, re-check consent for `rows`
-        (skipping those that fail it). The transaction is left open: `_close_round` ends it."""
-        now = self.clock()
-        session = Session(self.store.engine, expire_on_commit=False)
-        try:
-            conn = session.connection()  # begins: on SQLite BEGIN IMMEDIATE takes the write lock
-            if outcomes:
-                outbox.record_outcomes(conn, self.worker, outcomes, now=now)
-            for oc in outcomes:
-                if oc.hard_bounce_email:
-                    # The same rules as a bounce by mail: recorded with its reason, then judged
-                    # (an unknown user is suppressed at once; a full mailbox scores as soft).
-                    reply = oc.reply or ""
-                    code = int(reply[:3]) if reply[:3].isdigit() else 550
-                    bounces.record_smtp_rejection(session, oc.hard_bounce_email, self.campaign_id, code,
-                                                  reply[3:].strip(), now, rules=self.bounce_rules)
-            skipped = outbox.recheck_consent(conn, self.list_id, self.worker, rows, now=now)
-            return session, skipped
-        except BaseException:
-            session.rollback()
-            session.close()
-            raise
-
-    @staticmethod
-    def _close_round(session: Session, commit: bool) -> None:
-        try:
-            if commit:
-                session.commit()
-            else:
-                session.rollback()
-        finally:
-            session.close()
-
     def _release(self, rows: list[ClaimedRow]) -> None:
         now = self.clock()
         with self.store.session() as session:
-            campaign = campaigns.get_campaign(session, self.slug)
-            if campaign.status is CampaignStatus.CANCELLED:
-                outbox.release_rows(session, self.worker, [r.id for r in rows], now=now,
-                                    status=OutboxStatus.SKIPPED, reason="skipped: the campaign was cancelled")
-            else:
-                outbox.release_rows(session, self.worker, [r.id for r in rows], now=now)
+            campaigns.release_claims(session, self.slug, self.worker, [r.id for r in rows], now=now)
 
     def _settle(self) -> tuple[CampaignStatus, Counts, str | None]:
         now = self.clock()
         with self.store.session() as session:
-            campaign = campaigns.get_campaign(session, self.slug)
-            if not campaigns.finish_if_done(session, campaign, now=now) and self.stop_reason:
-                campaigns.pause_campaign(session, self.slug, self.stop_reason, only_if_sending=True)
-            session.flush()
-            session.refresh(campaign)
-            return campaign.status, outbox.count_rows(session, campaign.id), campaign.status_reason
+            return campaigns.settle_campaign(session, self.slug, self.stop_reason, now=now)
 
     def _next_due(self, campaign_id: int) -> tuple[Counts, datetime | None]:
         with self.store.session() as session:
@@ -342,14 +207,15 @@ class Sender:
         """
         try:
             campaign, counts, holders = await self._db(self._load)
+            self.gate.campaign_id, self.gate.list_id = self.campaign_id, self.list_id
             self._initial_open = counts.open
             self.expires = campaigns.expires_at(campaign)
-            self.links = Links(self.config, campaign.mailing_list.slug, now=self.clock())
+            self.links = Links(self.config, campaign.mailing_list.slug, now=self.clock(), secret=self.secret)
             if campaign.status is not CampaignStatus.SENDING:
                 status, counts, reason = await self._db(self._settle)
-                return SendResult(status, counts, reason or f"the campaign is {status.value}", 0)
+                return SendResult(status, counts, reason or f"the campaign is {status.value}", 0, self.slug)
             self.dead = dead_workers(holders)
-            gate = asyncio.create_task(self._gate())
+            gate = asyncio.create_task(self.gate.run())
             workers = [asyncio.create_task(self._connection(i)) for i in range(self.options.concurrency)]
             try:
                 await self._feeder(campaign)
@@ -359,9 +225,7 @@ class Sender:
                     if not task.done():
                         task.cancel()
                 self.feeding_done = True
-                while self.admissions or self.rounds_running:  # admissions of connections that ended normally
-                    self.gate_event.set()
-                    await asyncio.sleep(0.01)
+                await self.gate.drain()  # admissions of connections that ended normally
                 gate.cancel()
                 await self.dispatcher.close()
                 left = self.dispatcher.take_all()
@@ -369,7 +233,8 @@ class Sender:
                     await self._db(self._release, left)
             status, counts, reason = await self._db(self._settle)
             self._report(force=True)
-            return SendResult(status, counts, reason, self.totals["sent"])
+            return SendResult(status, counts, reason, self.totals["sent"], self.slug,
+                              self.next_due if status is CampaignStatus.PAUSED else None)
         finally:
             self.executor.shutdown(wait=True)
 
@@ -405,8 +270,9 @@ class Sender:
                     break
                 if counts.queued == 0 and counts.sending == 0 and due is not None:
                     if not self.options.wait_for_deferred:
+                        self.next_due = due
                         self.stop(f"{counts.deferred} message(s) deferred; the next retry is due at "
-                                  f"{due:%Y-%m-%d %H:%M} UTC — resume then")
+                                  f"{due:%Y-%m-%d %H:%M} UTC")
                         break
                     wait = max(0.0, (due - self.clock()).total_seconds())
                     self._report(force=True, note=f"waiting for {counts.deferred} deferred until {due:%H:%M:%S}")
@@ -450,7 +316,7 @@ class Sender:
                 row = self.dispatcher.take_nowait()
                 if row is None:
                     if unrecorded:  # nothing ready: record what is done before waiting
-                        await self._admit(unrecorded, None)
+                        await self.gate.admit(unrecorded, None)
                         unrecorded = []
                     row = await self.dispatcher.get(self._idle)
                     if row is None:
@@ -477,7 +343,7 @@ class Sender:
                     await self.dispatcher.done_with(row)
         finally:
             if unrecorded:
-                await self._admit(unrecorded, None)
+                await self.gate.admit(unrecorded, None)
             if conn is not None:
                 await conn.close()
 
@@ -511,7 +377,7 @@ class Sender:
         except (UnsafeHeaderValue, UnicodeError) as exc:
             return Outcome(row.id, OutboxStatus.FAILED, f"cannot build the message: {exc}", attempted=False), False
         await self.limiter.acquire()
-        ticket = await self._admit(unrecorded, row)
+        ticket = await self.gate.admit(unrecorded, row)
         if ticket.skipped:
             return None, False
         # MailSkeleton.render (and a DKIM signature) give CRLF line ends only.
@@ -519,8 +385,7 @@ class Sender:
         verdict = classify_reply(reply)
         text = reply.describe()[:1000]
         if verdict is Verdict.RELAY:
-            self.stop(f"the relay refused the sender: {text}; check the relay's settings, then "
-                      f"`newsletter campaign resume {self.slug}`")
+            self.stop(f"the relay refused the sender: {text}")
             return None, True
         if verdict is Verdict.SENT:
             return Outcome(row.id, OutboxStatus.SENT, text, message_id), False
@@ -538,73 +403,10 @@ class Sender:
             outcome = Outcome(row.id, OutboxStatus.DEFERRED, text, message_id, next_attempt_at=due)
         return outcome, verdict is Verdict.DEFER_RECONNECT or reply.stage is Stage.CONNECTION
 
-    # -- the gate: outcomes recorded and consent re-checked, one transaction per round ------------
+    # -- what the gate's rounds wrote ------------------------------------------------------------
 
-    async def _admit(self, outcomes: list[Outcome], row: ClaimedRow | None) -> Ticket:
-        """Hand `outcomes` to the gate and, with `row`, ask to send it. Returns when the gate has
-        decided (`row` None: when the outcomes are committed). Raises if the round failed."""
-        ticket = Ticket(asyncio.get_running_loop())
-        self.admissions.append(Admission(list(outcomes), row, ticket))
-        self.gate_event.set()
-        await (ticket.decided if row is not None else ticket.committed)
-        return ticket
-
-    async def _gate(self) -> None:
-        """Start a round for whatever admissions wait, as round slots free up."""
-        while True:
-            await self.gate_event.wait()
-            self.gate_event.clear()
-            while self.admissions:
-                await self.round_slots.acquire()
-                batch, self.admissions = self.admissions, []
-                self.rounds_running += 1
-                asyncio.get_running_loop().create_task(self._run_round(batch))
-
-    async def _run_round(self, batch: list[Admission]) -> None:
-        try:
-            await self._gate_round(batch)
-        except Exception as exc:  # the waiting connections get the error; stop sending
-            self.stop(f"recording outcomes failed: {exc}")
-        finally:
-            self.rounds_running -= 1
-            self.round_slots.release()
-            if self.admissions:
-                self.gate_event.set()
-
-    async def _gate_round(self, batch: list[Admission]) -> None:
-        """One transaction: write the outcomes handed in, re-check consent for the rows about to
-        be sent and skip those that fail it, let the others go, and commit once each one's MAIL
-        FROM is written (or `consent_hold` has passed) — so an unsubscribe either commits before
-        the re-check or after the message was begun. Connections send a message's data
-        only after the round that admitted it committed: their previous outcome is then on disk."""
-        outcomes = [oc for a in batch for oc in a.outcomes]
-        rows = [a.row for a in batch if a.row is not None]
-        async with (self.db_lock if self.serial_db else contextlib.nullcontext()):
-            try:
-                session, skipped = await self._in_db_thread(self._open_round, outcomes, rows)
-            except BaseException as exc:
-                for a in batch:
-                    a.ticket.fail(exc)
-                raise
-            committed = False
-            try:
-                going = []
-                for a in batch:
-                    if a.row is not None:
-                        a.ticket.decide(skipped.get(a.row.id))
-                        if a.row.id not in skipped:
-                            going.append(a.ticket.began)
-                if going:
-                    await asyncio.wait(going, timeout=self.options.consent_hold)
-                await self._in_db_thread(self._close_round, session, True)
-                committed = True
-            finally:
-                if not committed:
-                    await asyncio.shield(self._in_db_thread(self._close_round, session, False))
-                    for a in batch:
-                        a.ticket.fail(RuntimeError("the gate's transaction did not commit"))
-        for a in batch:
-            a.ticket.commit()
+    def _recorded(self, outcomes: list[Outcome], skipped: dict[int, str]) -> None:
+        """A gate round committed `outcomes` and skipped the rows in `skipped`."""
         self.held -= len(outcomes) + len(skipped)
         self.totals["skipped"] += len(skipped)
         for oc in outcomes:
@@ -624,8 +426,7 @@ class Sender:
         window = self.recent
         if len(window) >= window.maxlen and sum(window) / len(window) > self.options.failure_threshold:
             self.stop(f"{sum(window)} of the last {len(window)} messages failed, more than "
-                      f"{self.options.failure_threshold:.0%}; check the relay and the list, then "
-                      f"`newsletter campaign resume {self.slug}`")
+                      f"{self.options.failure_threshold:.0%}")
 
     def _report(self, *, force: bool = False, note: str = "") -> None:
         if self.on_progress is None:
@@ -648,26 +449,33 @@ async def send_campaign(store: Store, config: Config, campaign_slug: str, skelet
     return await Sender(store, config, campaign_slug, skeletons, **kwargs).run()
 
 
-def with_installation_hooks(options: SendOptions, config: Config, campaign_id: int) -> SendOptions:
-    """`options` with this installation's DKIM signer and VERP return path, where configured.
+def with_installation_hooks(options: SendOptions, config: Config, campaign_id: int, *,
+                            secret: bytes | None = None, postmark: Postmark | None = None) -> SendOptions:
+    """`options` with this installation's DKIM signer and VERP return path, where configured
+    (`postmark`, made from `config` and `secret` when not given; `secret` read once when not given).
 
     Every sender of a campaign (the CLI, workers, the demo) should send with these.
     """
-    return replace(options, signer=signer_from_config(config),
-                   envelope_sender=lambda row: envelope_sender(config, campaign_id, row.key))
+    if postmark is None:
+        postmark = Postmark.from_config(config, config.secret() if secret is None else secret)
+    return replace(options, signer=postmark.signer,
+                   envelope_sender=lambda row: postmark.return_path(MailKind.CAMPAIGN, row.key, campaign_id))
 
 
 def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, RenderedMail], *,
-               options: SendOptions = SendOptions(), **kwargs) -> Sender:
+               options: SendOptions = SendOptions(), secret: bytes | None = None, **kwargs) -> Sender:
     """A `Sender` for the started campaign `slug`, from its rendered language variants: one
     skeleton per variant, and this installation's DKIM and VERP hooks. Every sender of a
-    campaign (the CLI, `--worker`, the demo) is made here; `kwargs` go to `Sender`.
+    campaign (the CLI, `--worker`, the demo) is made here; `kwargs` go to `Sender`. `secret`
+    is the installation's (read once from the configuration when not given): the whole send
+    uses it, and reads no key file again.
 
-    Raises UnknownCampaign.
+    Raises UnknownCampaign, DkimError.
     """
+    secret = config.secret() if secret is None else secret
     with store.session() as session:
         campaign = campaigns.get_campaign(session, slug)
         list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
     skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
-    return Sender(store, config, slug, skeletons, options=with_installation_hooks(options, config, campaign_id),
-                  **kwargs)
+    hooks = with_installation_hooks(options, config, campaign_id, secret=secret)
+    return Sender(store, config, slug, skeletons, options=hooks, secret=secret, **kwargs)

@@ -43,13 +43,16 @@ from sqlalchemy.orm import Session
 
 from ..addresses import address_hash
 from ..statuses import OutboxStatus, SubscriberStatus, SubscriptionStatus
-from . import Campaign, OutboxRow, Subscriber, Subscription, Suppression
+from . import Campaign, OutboxRow, Store, Subscriber, Subscription, Suppression
 
 __all__ = [
     "ClaimedRow",
     "Outcome",
     "Counts",
     "FailureLine",
+    "HeldTransaction",
+    "begin_held",
+    "end_held",
     "create_rows",
     "claim_batch",
     "recheck_consent",
@@ -118,6 +121,36 @@ class FailureLine(NamedTuple):
     attempts: int
     reply: str | None
     updated_at: datetime | None
+
+
+class HeldTransaction(NamedTuple):
+    """A transaction a gate round keeps open across awaits: its session (for the ORM writes of
+    the bounce rules) and its connection (for the ledger's executemany statements)."""
+
+    session: Session
+    conn: Connection
+
+
+def begin_held(store: Store) -> HeldTransaction:
+    """Begin a transaction that stays open until `end_held`: on SQLite BEGIN IMMEDIATE, so it
+    holds the database's one write lock from here on."""
+    session = Session(store.engine, expire_on_commit=False)
+    try:
+        return HeldTransaction(session, session.connection())
+    except BaseException:
+        session.close()
+        raise
+
+
+def end_held(held: HeldTransaction, *, commit: bool) -> None:
+    """Commit (or roll back) a held transaction and close its session."""
+    try:
+        if commit:
+            held.session.commit()
+        else:
+            held.session.rollback()
+    finally:
+        held.session.close()
 
 
 def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str] | Mapping[str, str],

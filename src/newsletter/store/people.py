@@ -11,13 +11,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..statuses import BounceKind, ConsentKind, SubscriptionStatus, SuppressionReason
+from ..statuses import ConsentKind, SubscriptionStatus, SuppressionReason
 from .models import (
-    BounceEvent,
-    Campaign,
     ConsentEvent,
     MailingList,
     OutboxRow,
@@ -30,7 +28,6 @@ __all__ = [
     "ListRow",
     "StayingRow",
     "SubscriptionLine",
-    "BounceLine",
     "lists_by_slug",
     "find_list",
     "all_lists",
@@ -56,7 +53,6 @@ __all__ = [
     "detach_person",
     "count_people",
     "subscription_lines",
-    "bounce_lines",
 ]
 
 
@@ -85,18 +81,6 @@ class SubscriptionLine(NamedTuple):
     language: str
     list: str
     status: str
-
-
-class BounceLine(NamedTuple):
-    """One bounce event about a person, oldest first."""
-
-    at: datetime
-    kind: BounceKind
-    source: str
-    status: str | None
-    reason: str
-    outcome: str
-    campaign_slug: str | None
 
 
 # -- lists ------------------------------------------------------------------------------------
@@ -320,13 +304,3 @@ def subscription_lines(session: Session, *, list_id: int | None = None, status: 
         query = query.limit(limit)
     return [SubscriptionLine(e, n, lang, slug, st.value) for e, n, lang, slug, st in session.execute(query)]
 
-
-def bounce_lines(session: Session, address_hash: str, subscriber_id: int | None) -> list[BounceLine]:
-    """Every bounce event about an address (by its hash, or by the person), oldest first."""
-    condition = BounceEvent.address_hash == address_hash
-    if subscriber_id is not None:
-        condition = or_(condition, BounceEvent.subscriber_id == subscriber_id)
-    rows = session.execute(
-        select(BounceEvent, Campaign.slug).outerjoin(Campaign, Campaign.id == BounceEvent.campaign_id)
-        .where(condition).order_by(BounceEvent.at, BounceEvent.id)).all()
-    return [BounceLine(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug) for ev, slug in rows]

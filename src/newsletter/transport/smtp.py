@@ -8,14 +8,13 @@ certificates verified; RFC 5321 timeouts. Failures that make the relay unusable 
 from __future__ import annotations
 
 import ssl
-from email.message import EmailMessage
 
 import aiosmtplib
 
 from ..config import SmtpSettings
 from ..errors import DeliveryError
 
-__all__ = ["open_connection", "send_one", "send_bytes", "wire_form"]
+__all__ = ["open_connection", "send_bytes"]
 
 
 async def open_connection(settings: SmtpSettings, *, local_hostname: str | None = None) -> aiosmtplib.SMTP:
@@ -74,25 +73,6 @@ def _unverified(where: str, exc: BaseException) -> str:
     reason = getattr(exc, "verify_message", None) or str(exc)
     return (f"the relay {where} presented a TLS certificate that cannot be verified ({reason}); "
             "check the host name in smtp_url, or if the relay uses a private CA, point SSL_CERT_FILE at it")
-
-
-def wire_form(message: EmailMessage, *, sender: str | None = None) -> tuple[str, list[str], bytes]:
-    """(envelope sender, recipients, bytes) for `client.sendmail`.
-
-    Serialised here with the message's own policy: aiosmtplib's `send_message` would re-fold
-    the headers with `email.policy.SMTP` and undo what our policy does (`message.MailPolicy`).
-    """
-    recipients = [a.addr_spec for field in ("To", "Cc") for a in getattr(message[field], "addresses", ())]
-    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-    return sender or message["From"].addresses[0].addr_spec, recipients, data
-
-
-async def send_one(settings: SmtpSettings, message: EmailMessage, *, sender: str | None = None) -> None:
-    """Deliver one message (transactional mail such as a confirmation) on its own connection.
-
-    Raises DeliveryError if the relay cannot be used or refuses the message.
-    """
-    await send_bytes(settings, *wire_form(message, sender=sender))
 
 
 async def send_bytes(settings: SmtpSettings, sender: str, recipients: list[str], data: bytes) -> None:

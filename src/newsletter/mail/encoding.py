@@ -1,0 +1,161 @@
+"""Transfer encodings of body parts that are the same for everyone but a few short values.
+
+A part is split at its per-recipient values once per variant (`EncodedPart(pieces)`), its
+literal pieces are encoded once, and for each recipient only the values are encoded and the
+bytes joined (`EncodedPart.write`). The decoded part is exactly the pieces and values joined.
+
+Each part gets quoted-printable or base64, whichever is smaller for it, decided once from its
+pieces: quoted-printable writes every non-ASCII byte as three (Arabic text nearly triples),
+base64 costs a third on everything.
+
+- Quoted-printable: every piece starts a line and, unless it ends with a line break, ends with
+  a soft line break (`=\\r\\n`), which decodes to nothing; values are encoded the same way.
+- Base64: a group of three bytes must not straddle a join. Each piece is pre-encoded from
+  offsets 0, 1 and 2 up to its last whole group; per recipient, the bytes between two
+  pre-encoded runs (the previous piece's tail, the value, the next piece's head) are encoded
+  together. Every run is whole groups on lines of at most 76 characters (so decoders that read
+  line by line are served too); only the last run is padded. Text is in canonical form (CRLF
+  line breaks) before it is encoded, as RFC 2045 asks.
+
+Lines never exceed 76 characters, and line ends are CRLF only.
+"""
+
+from __future__ import annotations
+
+import binascii
+import enum
+from collections.abc import Sequence
+
+__all__ = ["TransferEncoding", "EncodedPart", "encoded_size"]
+
+CRLF = b"\r\n"
+_SOFT_BREAK = b"=\r\n"
+_MAX_LINE = 76
+_B64_LINE_BYTES = 57  # three-byte groups that make a 76-character line
+
+
+class TransferEncoding(str, enum.Enum):
+    """The Content-Transfer-Encoding of a body part."""
+
+    QUOTED_PRINTABLE = "quoted-printable"
+    BASE64 = "base64"
+
+
+def _canonical(text: str) -> bytes:
+    """`text` as UTF-8 with CRLF line breaks."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n").encode("utf-8")
+
+
+# -- quoted-printable ---------------------------------------------------------------------------
+
+def _fix_last_line(encoded: bytes) -> bytes:
+    """Make room for a soft break after the last line (a line may be 76 characters with it)."""
+    start = encoded.rfind(b"\n") + 1
+    last = encoded[start:]
+    if len(last) <= _MAX_LINE - 1:
+        return encoded
+    cut = _MAX_LINE - 1
+    while b"=" in last[cut - 2:cut]:  # never split an =XX escape
+        cut -= 1
+    return encoded[:start] + last[:cut] + _SOFT_BREAK + last[cut:]
+
+
+def _qp_piece(text: str) -> bytes:
+    """A literal piece, quoted-printable, CRLF line ends, ready to be followed by anything."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
+    if not encoded or encoded.endswith(CRLF):
+        return encoded
+    return _fix_last_line(encoded) + _SOFT_BREAK
+
+
+def _qp_value(value: str) -> bytes:
+    """A per-recipient value, quoted-printable (line breaks encoded too), followed by a soft break."""
+    if not value:
+        return b""
+    encoded = binascii.b2a_qp(value.encode("utf-8"), quotetabs=False, istext=False, header=False)
+    return _fix_last_line(encoded.replace(b"=\n", _SOFT_BREAK)) + _SOFT_BREAK
+
+
+# -- base64 -----------------------------------------------------------------------------------
+
+def _b64_lines(data: bytes) -> bytes:
+    """`data` in base64 lines of at most 76 characters, each ending with CRLF ("" for no data).
+
+    Whole groups unless `data` is the part's last run, which is padded.
+    """
+    if not data:
+        return b""
+    text = binascii.b2a_base64(data, newline=False)
+    if len(text) <= _MAX_LINE:
+        return text + CRLF
+    return b"".join([text[i:i + _MAX_LINE] + CRLF for i in range(0, len(text), _MAX_LINE)])
+
+
+def _b64_size(n: int) -> int:
+    """Bytes of `n` bytes in base64 lines of 76 characters with CRLF."""
+    chars = -(-n // 3) * 4
+    return chars + 2 * -(-chars // _MAX_LINE)
+
+
+def _base64_piece(data: bytes) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
+    """(the piece, its runs): runs[k] is the piece from offset k to its last whole group,
+    encoded, and the bytes after it; for each offset 0, 1 and 2 the piece has."""
+    runs = []
+    for head in range(min(3, len(data) + 1)):
+        end = head + (len(data) - head) // 3 * 3
+        runs.append((_b64_lines(data[head:end]), data[end:]))
+    return data, tuple(runs)
+
+
+# -- parts ----------------------------------------------------------------------------------------
+
+class EncodedPart:
+    """A body part as literal pieces with a per-recipient value between each two, pre-encoded.
+
+    `encoding` is chosen by size when not given. `write(values, out)` appends the part's bytes
+    for one recipient: `len(values)` must be `len(pieces) - 1`.
+    """
+
+    __slots__ = ("encoding", "size", "_qp", "_b64")
+
+    def __init__(self, pieces: Sequence[str], encoding: TransferEncoding | None = None):
+        qp = tuple(_qp_piece(p) for p in pieces)
+        canonical = tuple(_canonical(p) for p in pieces)
+        qp_size = sum(map(len, qp))
+        b64_size = _b64_size(sum(map(len, canonical)))
+        if encoding is None:
+            encoding = TransferEncoding.BASE64 if b64_size < qp_size else TransferEncoding.QUOTED_PRINTABLE
+        self.encoding = encoding
+        #: Bytes of the literal pieces as encoded (values not counted).
+        self.size = b64_size if encoding is TransferEncoding.BASE64 else qp_size
+        self._qp = qp if encoding is TransferEncoding.QUOTED_PRINTABLE else ()
+        self._b64 = tuple(map(_base64_piece, canonical)) if encoding is TransferEncoding.BASE64 else ()
+
+    def write(self, values: Sequence[str], out: list[bytes]) -> None:
+        """Append the part filled with `values` (one between each two pieces), encoded."""
+        if self.encoding is TransferEncoding.QUOTED_PRINTABLE:
+            pieces = self._qp
+            out.append(pieces[0])
+            for value, piece in zip(values, pieces[1:]):
+                out.append(_qp_value(value))
+                out.append(piece)
+            return
+        first, runs = self._b64[0]
+        run, pending = runs[0]  # pending: bytes not yet encoded (a tail, a value, its neighbours)
+        out.append(run)
+        for value, (data, runs) in zip(values, self._b64[1:]):
+            pending += value.encode("utf-8")
+            head = -len(pending) % 3
+            if head > len(data):  # too short to reach a group boundary: carry it on
+                pending += data
+                continue
+            out.append(_b64_lines(pending + data[:head]))
+            run, pending = runs[head]
+            out.append(run)
+        out.append(_b64_lines(pending))
+
+
+def encoded_size(text: str) -> int:
+    """Bytes of `text` as a body part goes out: UTF-8, in the smaller of its two encodings."""
+    return EncodedPart([text]).size

@@ -1,0 +1,80 @@
+"""What the faces do with campaigns, one unit of work each: list them, show one, pause, cancel,
+retry, report who did not get it. Each opens one transaction over the transitions in
+`campaigns` and returns typed values; sending (and resuming) is `launch`'s.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..store import ledger as outbox
+from ..store.ledger import Counts, FailureLine
+from . import campaigns
+from .campaigns import CampaignSummary
+
+if TYPE_CHECKING:
+    from ..installation import Newsletter
+
+__all__ = ["CampaignDetail", "CampaignReport", "overview", "detail", "pause", "cancel", "retry", "report"]
+
+#: The reason a campaign paused from a face gives.
+PAUSED_BY_ADMINISTRATOR = "paused by an administrator"
+
+
+class CampaignDetail(NamedTuple):
+    """One campaign, and the workers holding its rows now (worker id -> rows)."""
+
+    summary: CampaignSummary
+    holders: dict[str, int]
+
+
+class CampaignReport(NamedTuple):
+    """Who did not get a campaign (failed, deferred, skipped rows, by address) and its counts."""
+
+    slug: str
+    counts: Counts
+    failures: list[FailureLine]
+
+
+def overview(newsletter: Newsletter) -> list[CampaignSummary]:
+    """Every campaign, newest first, with its row counts."""
+    with newsletter.store.session() as session:
+        return campaigns.summarise_campaigns(session)
+
+
+def detail(newsletter: Newsletter, slug: str) -> CampaignDetail:
+    """The campaign's state, reason, counts and holders. Raises UnknownCampaign."""
+    with newsletter.store.session() as session:
+        campaign = campaigns.get_campaign(session, slug)
+        return CampaignDetail(campaigns.summarise_campaign(session, campaign),
+                              outbox.active_claims(session, campaign.id))
+
+
+def pause(newsletter: Newsletter, slug: str, reason: str = PAUSED_BY_ADMINISTRATOR) -> CampaignSummary:
+    """Pause: senders stop claiming, finish what is in flight and stop. Returns the campaign
+    after. Raises UnknownCampaign; CampaignStateError when it is finished or cancelled."""
+    with newsletter.store.session() as session:
+        campaign = campaigns.pause_campaign(session, slug, reason)
+        return campaigns.summarise_campaign(session, campaign)
+
+
+def cancel(newsletter: Newsletter, slug: str) -> int:
+    """Cancel: nobody else is mailed. Returns how many rows became skipped.
+    Raises UnknownCampaign; CampaignStateError when it is finished."""
+    with newsletter.store.session() as session:
+        return campaigns.cancel_campaign(session, slug, now=newsletter.clock())
+
+
+def retry(newsletter: Newsletter, slug: str) -> int:
+    """Queue failed and deferred rows again (the campaign waits, paused, for a sender to
+    resume it). Returns how many. Raises UnknownCampaign; CampaignStateError when cancelled."""
+    with newsletter.store.session() as session:
+        return campaigns.retry_campaign(session, slug, now=newsletter.clock())
+
+
+def report(newsletter: Newsletter, slug: str) -> CampaignReport:
+    """Who did not get the campaign and why, with its counts. Raises UnknownCampaign."""
+    with newsletter.store.session() as session:
+        campaign = campaigns.get_campaign(session, slug)
+        return CampaignReport(slug, outbox.count_rows(session, campaign.id),
+                              outbox.list_failures(session, campaign.id))
