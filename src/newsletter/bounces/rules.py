@@ -44,7 +44,7 @@ from ..people.consent import ConsentContext
 from ..statuses import BounceKind, Channel, SuppressionReason
 from ..store import BounceEvent, Store, Subscriber
 from ..store import bounces as stored
-from ..store.bounces import CampaignBounces, count_bounces
+from ..store.bounces import BounceLine, CampaignBounces, count_bounces
 from ..store.campaigns import campaign_exists
 from .mailboxes import PASSWORD_ENV, PROCESSED, UNPARSED, BounceSource, open_source
 from .reports import Finding, Report, ReportKind, classify_failure, parse_report
@@ -126,16 +126,8 @@ class MailboxSummary:
         return [r for r in self.results if r.folder == UNPARSED]
 
 
-class BounceRecord(NamedTuple):
-    """One event as `newsletter show` prints it."""
-
-    at: datetime
-    kind: BounceKind
-    source: str
-    status: str | None
-    reason: str
-    outcome: str
-    campaign_slug: str | None
+#: One event as `newsletter show` prints it.
+BounceRecord = BounceLine
 
 
 def _existing_campaign(session: Session, campaign_id: int | None) -> int | None:
@@ -361,9 +353,7 @@ def bounce_history(session: Session, email: str) -> list[BounceRecord]:
     """Every bounce event about this address (by person or by address hash), oldest first."""
     address = email.strip().lower()
     subscriber = consent.find_subscriber(session, address)
-    rows = stored.events_about(session, address_hash(address), subscriber.id if subscriber is not None else None)
-    return [BounceRecord(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
-            for ev, slug in rows]
+    return stored.bounce_lines(session, address_hash(address), subscriber.id if subscriber is not None else None)
 
 
 def report_bounces(newsletter: Newsletter, campaign_slug: str | None = None) -> list[CampaignBounces]:

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from ..addresses import address_hash
 from ..errors import UnknownSubscriber
-from ..statuses import BounceKind
 from ..store import bounces as bounce_store
 from ..store import people as people_store
+from ..store.bounces import BounceLine
 
 __all__ = ["SubscriptionState", "ConsentLine", "BounceLine", "PersonRecord", "person_record"]
 
@@ -45,18 +45,6 @@ class ConsentLine(NamedTuple):
     source: str | None
     consent_version: str | None
     note: str | None
-
-
-class BounceLine(NamedTuple):
-    """One bounce, delay or complaint recorded about the person's address."""
-
-    at: datetime
-    kind: BounceKind
-    source: str
-    status: str | None
-    reason: str
-    outcome: str
-    campaign_slug: str | None
 
 
 @dataclass(frozen=True)
@@ -110,8 +98,6 @@ def person_record(session: Session, email: str, *, with_bounces: bool = False) -
         ConsentLine(ev.at, ev.kind.value, ev.channel.value, ev.mailing_list.slug if ev.mailing_list else None, ev.ip,
                     ev.user_agent, ev.source, ev.consent_version, ev.note)
         for ev in people_store.consent_events(session, subscriber.id))
-    bounces = tuple(BounceLine(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
-                    for ev, slug in bounce_store.events_about(session, address_hash(address), subscriber.id)
-                    ) if with_bounces else ()
+    bounces = tuple(bounce_store.bounce_lines(session, address_hash(address), subscriber.id)) if with_bounces else ()
     return PersonRecord(subscriber.email, subscriber.name, subscriber.language, subscriber.status.value,
                         subscriber.created_at, subscriptions, log, bounces)

@@ -18,6 +18,8 @@ from . import BounceEvent, BounceScore, Campaign, OutboxRow, Subscriber
 
 __all__ = [
     "CampaignBounces",
+    "BounceLine",
+    "bounce_lines",
     "subscriber_with_key",
     "subscriber_by_id",
     "recipient_of_message",
@@ -29,6 +31,18 @@ __all__ = [
     "events_about",
     "count_bounces",
 ]
+
+
+class BounceLine(NamedTuple):
+    """One event about a person, as `newsletter show` prints it."""
+
+    at: datetime
+    kind: BounceKind
+    source: str
+    status: str | None
+    reason: str
+    outcome: str
+    campaign_slug: str | None
 
 
 class CampaignBounces(NamedTuple):
@@ -114,6 +128,12 @@ def events_about(session: Session, address_hash: str, subscriber_id: int | None 
     return [(event, slug) for event, slug in session.execute(
         select(BounceEvent, Campaign.slug).outerjoin(Campaign, Campaign.id == BounceEvent.campaign_id)
         .where(condition).order_by(BounceEvent.at, BounceEvent.id))]
+
+
+def bounce_lines(session: Session, address_hash: str, subscriber_id: int | None = None) -> list[BounceLine]:
+    """`events_about`, as BounceLines."""
+    return [BounceLine(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
+            for ev, slug in events_about(session, address_hash, subscriber_id)]
 
 
 def count_bounces(session: Session, campaign_slug: str | None = None) -> list[CampaignBounces]:

@@ -232,8 +232,8 @@ class BulkStore:
         values_of = {h: (self.db_value(E.c.kind, heads[h].kind), self.db_value(E.c.channel, heads[h].origin.channel),
                          *heads[h].origin[1:]) for h in used}
         varying = [i for i in range(len(names)) if len({values_of[h][i] for h in used}) > 1]
-        constants: dict[str, Any] = {"at": at, **{names[i]: heads[used[0]][0] if i == 0 else heads[used[0]].origin[i - 1]
-                                                  for i in range(len(names)) if i not in varying}}
+        first = (heads[used[0]].kind, *heads[used[0]].origin)
+        constants: dict[str, Any] = {"at": at, **{names[i]: first[i] for i in range(len(names)) if i not in varying}}
         note = rows[0][3]
         same_note = all(r[3] == note for r in rows)
         if same_note:
