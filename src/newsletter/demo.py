@@ -40,9 +40,9 @@ from .errors import NewsletterError
 from .installation import Newsletter
 from .mail.preview import write_preview
 from .people.lists import create_list
+from .resources import shipped_path
 from .sending.launch import launch, list_readers, prepare_send
 from .sending.options import SendOptions
-from .resources import shipped_path
 from .store import open_store
 from .transport.sink import Sink
 from .web import create_app

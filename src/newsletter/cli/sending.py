@@ -15,7 +15,13 @@ import click
 from ..errors import CampaignContentMissing, CampaignStateError, UnknownCampaign
 from ..installation import Newsletter
 from ..sending import actions
-from ..sending.launch import SendControl, launch, prepare_resume, prepare_send, send_test_mail
+from ..sending.launch import (
+    SendControl,
+    launch,
+    prepare_resume,
+    prepare_send,
+    send_test_mail,
+)
 from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
 from ..statuses import CampaignStatus

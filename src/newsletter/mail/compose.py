@@ -31,7 +31,7 @@ from premailer import Premailer
 from ..config import Config
 from ..errors import MissingVariant
 from ..i18n import language_name, text_direction, translations
-from .content import Issue, Kind, Variant
+from .issue import Issue, Kind, Variant
 from .markup import (
     Links,
     isolate_html,

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from ..config import Config
 from .compose import RenderedMail, variant_for
-from .message import ListInfo, MailSkeleton, Recipient, message_id_domain, unsubscribe_mailto
+from .message import (
+    ListInfo,
+    MailSkeleton,
+    Recipient,
+    message_id_domain,
+    unsubscribe_mailto,
+)
 from .personalise import Field, fill
 from .postmark import Postmark
 

@@ -23,7 +23,8 @@ from ..config import Config
 from ..errors import UnknownIssue
 from ..installation import Newsletter
 from ..mail.compose import render_variant, variant_for
-from ..mail.content import Issue, load_issue
+from ..mail.content import load_issue
+from ..mail.issue import Issue
 from ..mail.personalise import Field
 from ..store.campaigns import finished_public_campaigns
 

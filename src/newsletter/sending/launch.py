@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from ..config import Config
 from ..errors import CampaignContentMissing, CampaignStateError
 from ..mail.compose import DEFAULT_FALLBACK, RenderedMail, render_issue, variant_for
-from ..mail.content import Issue, load_issue
+from ..mail.content import load_issue
+from ..mail.issue import Issue
 from ..mail.lint import LintReport, lint_issue
 from ..people.lists import get_list, languages_in_use
 from ..statuses import CampaignStatus

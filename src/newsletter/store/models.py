@@ -20,8 +20,8 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    TypeDecorator,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
