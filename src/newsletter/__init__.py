@@ -38,6 +38,12 @@ from .errors import (
     UnknownCampaign,
     CampaignStateError,
     CampaignContentMissing,
+    LoginRefused,
+    LoginThrottled,
+    PermissionDenied,
+    UnknownStaffMember,
+    StaffMemberExists,
+    StaffStateError,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +76,12 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "LoginRefused",
+    "LoginThrottled",
+    "PermissionDenied",
+    "UnknownStaffMember",
+    "StaffMemberExists",
+    "StaffStateError",
 ]
 
 
