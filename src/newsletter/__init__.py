@@ -38,6 +38,11 @@ from .errors import (
     UnknownCampaign,
     CampaignStateError,
     CampaignContentMissing,
+    UnknownDraft,
+    DraftExists,
+    EditConflict,
+    ApprovalRequired,
+    CatchUpUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +75,11 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
 ]
 
 
