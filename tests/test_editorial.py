@@ -195,3 +195,47 @@ def test_test_send_goes_to_the_addresses_given_and_records_nothing(newsletter, s
     with pytest.raises(InvalidField):
         sends.send_issue_test(newsletter, send, [""])
     assert actions.overview(newsletter) == []
+
+
+def test_a_translation_that_lands_after_the_send_goes_to_its_readers_who_got_a_fallback_once(
+        newsletter, smtp_server, clock):
+    from newsletter.editorial import catchup
+    from newsletter.errors import CatchUpUnavailable
+    from newsletter.people.rules import ConsentContext
+    from newsletter.people.subscriptions import unsubscribe_address
+    from newsletter.statuses import Channel
+
+    populate(newsletter.store, 12, now=clock())  # languages en, fr, es, ar in turn: 3 read Spanish
+    view = issues.import_files(newsletter, DAY_4)
+    with pytest.raises(CatchUpUnavailable):
+        catchup.prepare_catch_up(newsletter, "asp23-day-4", "es")  # not sent yet
+    sends.send_issue(newsletter, sends.prepare_issue_send(newsletter, "asp23-day-4"), fast())
+    spanish_readers = {f"person{i:06d}@example.org" for i in (2, 6, 10)}
+    assert {m["Content-Language"] for a in spanish_readers for m in smtp_server.to(a)} != {"es"}
+    with pytest.raises(CatchUpUnavailable) as no_version:
+        catchup.prepare_catch_up(newsletter, "asp23-day-4", "es")
+    assert "no es version" in str(no_version.value)
+    with pytest.raises(CatchUpUnavailable):
+        catchup.prepare_catch_up(newsletter, "asp23-day-4", "fr")  # French went with the issue
+    en = english(view)
+    spanish = dict(en.front_matter, subject="AEP 23, día 4: #NGOVoices en el plenario de cooperación",
+                   list_name="Resúmenes diarios de la AEP")
+    issues.save_version(newsletter, "asp23-day-4", "es", front_matter=spanish, body="Gracias por leernos.",
+                        parent=None, author="traductora@example.org")
+    # One of them left in the meantime: nobody who left is mailed again.
+    unsubscribe_address(newsletter, "person000006@example.org", ConsentContext(Channel.ADMIN, source="test"))
+    smtp_server.received.clear()
+    late = catchup.prepare_catch_up(newsletter, "asp23-day-4", "es")
+    assert late.readers == 3 and late.campaign_slug == "asp23-day-4-es"
+    result = catchup.send_catch_up(newsletter, late, fast())
+    assert result.counts.sent == 2 and result.counts.skipped == 1
+    got = {r.rcpt_tos[0]: email.message_from_bytes(r.data, policy=policy.default) for r in smtp_server.received}
+    assert set(got) == spanish_readers - {"person000006@example.org"}
+    assert {m["Content-Language"] for m in got.values()} == {"es"}
+    assert all("Gracias por leernos." in m.get_body(("plain",)).get_content() for m in got.values())
+    with pytest.raises(CatchUpUnavailable) as again:
+        catchup.prepare_catch_up(newsletter, "asp23-day-4", "es")
+    assert "already sent" in str(again.value)
+    with pytest.raises(CatchUpUnavailable):
+        catchup.send_catch_up(newsletter, late, fast())
+    assert len(smtp_server.received) == 2
