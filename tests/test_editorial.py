@@ -239,3 +239,68 @@ def test_a_translation_that_lands_after_the_send_goes_to_its_readers_who_got_a_f
     with pytest.raises(CatchUpUnavailable):
         catchup.send_catch_up(newsletter, late, fast())
     assert len(smtp_server.received) == 2
+
+
+def test_the_preview_is_the_wire_message_per_reader_language_with_its_direction_and_lint(newsletter, clock):
+    from newsletter.editorial import preview
+    populate(newsletter.store, 8, now=clock())
+    view = issues.import_files(newsletter, DAY_4)
+    send = sends.prepare_issue_send(newsletter, "asp23-day-4")
+    shown, lint = preview.preview_send(newsletter, send)
+    by_language = {p.language: p for p in shown}
+    assert set(by_language) == {"en", "fr", "es", "ar"}
+    assert by_language["ar"].direction == "rtl" and by_language["en"].direction == "ltr"
+    assert by_language["es"].fallback and by_language["es"].variant in ("en", "fr")
+    assert "Cooperation was the theme" in by_language["en"].html and 'dir="rtl"' in by_language["ar"].html
+    assert by_language["en"].subject == send.prepared.rendered["en"].subject
+    assert any(p.rule == "missing-variant" for p in lint.warnings)
+    audience = sends.audience_of(send)
+    assert audience.total == 8 and {line.language: line.readers for line in audience.lines} == {
+        "en": 2, "fr": 2, "es": 2, "ar": 2}
+    assert [line.fallback for line in audience.lines if line.language == "es"] == [True] and audience.seconds > 0
+    # A version being typed is shown as readers would get it, and checked like a save.
+    en = view.versions["en"]
+    typed = preview.preview_draft(newsletter, "asp23-day-4", "en", body=en.body,
+                                  front_matter=dict(en.front_matter, lead="Typed a moment ago, not saved."))
+    assert "Typed a moment ago, not saved." in typed.html and "Typed a moment ago" in typed.text
+    with pytest.raises(ContentError):
+        preview.preview_draft(newsletter, "asp23-day-4", "en", front_matter=dict(en.front_matter, day=0), body="")
+    assert [v.number for v in issues.history(newsletter, "asp23-day-4", "en")] == [1]
+
+
+@pytest.mark.parametrize("example", [EXAMPLES[1][0], EXAMPLES[3][0], EXAMPLES[3][1]], ids=lambda p: p.name)
+def test_the_form_holds_every_field_of_a_content_file(newsletter, example):
+    from newsletter.editorial import forms
+    view = issues.import_files(newsletter, [example])
+    version = next(iter(view.versions.values()))
+    values = forms.form_values(view.kind, version.front_matter)
+    assert values["subject"] and ("news-0-title" in values) == (view.kind == "daily-summary")
+    back = forms.front_matter_from_form(view.kind, values)
+    assert back == _stripped(version.front_matter)
+    saved = issues.save_version(newsletter, view.slug, version.language, front_matter=back, body=version.body,
+                                parent=version.number)
+    assert issues.mail_issue(issues.show_issue(newsletter, view.slug)).variants[version.language] == \
+        issues.mail_issue(view).variants[version.language]
+    assert saved.number == 2
+
+
+def _stripped(value):
+    if isinstance(value, dict):
+        return {k: _stripped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stripped(v) for v in value]
+    return value.strip() if isinstance(value, str) else value
+
+
+def test_a_form_with_a_wrong_value_is_refused_by_the_content_loader_naming_the_field(newsletter):
+    from newsletter.editorial import forms
+    form = {"subject": "ASP 23, Day 6", "session": "ASP 23", "day": "four", "total_days": "6",
+            "date": "2024-12-07", "venue": "The Hague", "lead": "The last day.", "news-0-title": "",
+            "news-0-date": "", "news-0-link": "", "news-0-summary": "", "highlights": "One\r\n\r\nTwo\r\n"}
+    front = forms.front_matter_from_form("daily-summary", form)
+    assert front["highlights"] == ["One", "Two"] and "news" not in front and front["total_days"] == 6
+    with pytest.raises(ContentError) as caught:
+        issues.create_issue(newsletter, slug="asp23-day-6", kind="daily-summary", list_slug="asp-daily",
+                            front_matter=front)
+    assert caught.value.field == "day" and "whole number" in str(caught.value)
+    assert issues.list_issues(newsletter) == []

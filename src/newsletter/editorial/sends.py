@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..errors import ApprovalRequired, InvalidField
 from ..sending.launch import Prepared, SendControl, launch, prepare_send, send_test_mail
 from ..sending.options import Progress, SendOptions, SendResult
+from ..sending.pacing import Pace, estimated_seconds
 from ..store import editorial as stored
 from .issues import _get, _view, export_files, mail_issue, show_issue
 from .versions import Approval, IssueView, RevisionSet
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from ..sending.sender import Connector
     from ..transport.connection import Reply
 
-__all__ = ["IssueSend", "prepare_issue_send", "approve", "check_approval", "send_issue", "send_issue_test",
+__all__ = ["AudienceLine", "Audience", "audience_of", "IssueSend", "prepare_issue_send", "approve", "check_approval", "send_issue", "send_issue_test",
            "send_folder"]
 
 
@@ -51,6 +52,35 @@ class IssueSend(NamedTuple):
     def approved_for(self, sender: str) -> bool:
         """Whether `sender` may send it now under the list's rule."""
         return not self.view.needs_second_approval or any(a.approved_by != sender for a in self.view.approvals)
+
+
+class AudienceLine(NamedTuple):
+    """The readers of one language, and the language they get (another one when theirs is missing)."""
+
+    language: str
+    readers: int
+    gets: str
+
+    @property
+    def fallback(self) -> bool:
+        return self.gets != self.language
+
+
+class Audience(NamedTuple):
+    """Who a send goes to, per reader language, along the list's fallback chain, and about how
+    long it takes at the pace given."""
+
+    lines: tuple[AudienceLine, ...]
+    fallback_chain: tuple[str, ...]
+    total: int
+    seconds: float
+
+
+def audience_of(send: IssueSend, pace: Pace = Pace()) -> Audience:
+    """The prepared send's audience by reader language (most readers first) and its duration at `pace`."""
+    plan = send.prepared.plan
+    lines = tuple(AudienceLine(lang, n, plan.variant_of.get(lang, lang)) for lang, n in plan.readers.items())
+    return Audience(lines, plan.fallback_chain, plan.total, estimated_seconds(plan.total, pace))
 
 
 def send_folder(newsletter: Newsletter, slug: str, revisions: RevisionSet) -> Path:
