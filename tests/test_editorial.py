@@ -304,3 +304,21 @@ def test_a_form_with_a_wrong_value_is_refused_by_the_content_loader_naming_the_f
                             front_matter=front)
     assert caught.value.field == "day" and "whole number" in str(caught.value)
     assert issues.list_issues(newsletter) == []
+
+
+def test_the_report_names_who_did_not_get_it_and_the_hard_bounce_by_language(newsletter, smtp_server, clock):
+    from newsletter.editorial import reports
+    populate(newsletter.store, 8, now=clock())
+    smtp_server.fail_rcpt["person000003@example.org"] = "550 5.1.1 No such user"
+    issues.import_files(newsletter, DAY_4)
+    sends.send_issue(newsletter, sends.prepare_issue_send(newsletter, "asp23-day-4"), fast())
+    done = reports.progress(newsletter, "asp23-day-4")
+    assert done.done and done.counts.sent == 7 and done.counts.failed == 1
+    assert done.as_json()["sent"] == 7 and done.as_json()["status"] == "finished" and done.seconds_left == 0
+    got = reports.report(newsletter, "asp23-day-4")
+    assert [(r.email, r.language, r.status.value) for r in got.not_reached] == [
+        ("person000003@example.org", "ar", "failed")]
+    assert "No such user" in got.not_reached[0].reason
+    assert [(b.email, b.language, b.kind.value) for b in got.bounces] == [("person000003@example.org", "ar", "hard")]
+    # By the language sent: the Spanish readers got English.
+    assert got.by_language["ar"] == {"sent": 1, "failed": 1} and got.by_language["en"] == {"sent": 4}

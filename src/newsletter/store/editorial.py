@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import cast, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from ..statuses import OutboxStatus
-from . import Campaign, EditorialIssue, IssueApproval, IssueRevision, OutboxRow, Subscriber
+from ..statuses import BounceKind, OutboxStatus
+from . import BounceEvent, Campaign, EditorialIssue, IssueApproval, IssueRevision, OutboxRow, Subscriber
 
 __all__ = [
     "find_issue",
@@ -30,6 +30,12 @@ __all__ = [
     "record_sent",
     "fallback_readers",
     "queue_readers",
+    "ReaderLine",
+    "BounceLine",
+    "counts_by_language",
+    "readers_not_reached",
+    "campaign_bounces",
+    "sent_since",
 ]
 
 
@@ -136,3 +142,69 @@ def queue_readers(session: Session, campaign: Campaign, subscriber_ids: Sequence
             ["campaign_id", "subscriber_id", "status", "language", "attempts", "updated_at"], source))
         added += len(chunk)
     return added
+
+
+class ReaderLine(NamedTuple):
+    """A reader a campaign did not reach (yet): address (None once erased), the language they
+    were to get, the row's state, attempts and the relay's last reply or the skip reason."""
+
+    email: str | None
+    name: str
+    language: str | None
+    status: OutboxStatus
+    attempts: int
+    reason: str | None
+    at: datetime | None
+
+
+class BounceLine(NamedTuple):
+    """A bounce or complaint a campaign brought back, with the person and their language."""
+
+    email: str | None
+    language: str | None
+    kind: BounceKind
+    status: str | None
+    reason: str
+    at: datetime
+
+
+def counts_by_language(session: Session, campaign_id: int) -> dict[str, dict[str, int]]:
+    """language -> row status -> rows, for one campaign."""
+    out: dict[str, dict[str, int]] = {}
+    for language, status, n in session.execute(
+            select(OutboxRow.language, OutboxRow.status, func.count()).where(OutboxRow.campaign_id == campaign_id)
+            .group_by(OutboxRow.language, OutboxRow.status)):
+        out.setdefault(language or "", {})[OutboxStatus(status).value] = n
+    return out
+
+
+def readers_not_reached(session: Session, campaign_id: int, *, limit: int = 1000) -> list[ReaderLine]:
+    """Failed, deferred and skipped rows of the campaign with who and why, by state and address."""
+    query = (select(Subscriber.email, Subscriber.name, OutboxRow.language, OutboxRow.status, OutboxRow.attempts,
+                    OutboxRow.last_reply, OutboxRow.updated_at)
+             .select_from(OutboxRow).outerjoin(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
+             .where(OutboxRow.campaign_id == campaign_id,
+                    OutboxRow.status.in_([OutboxStatus.FAILED, OutboxStatus.DEFERRED, OutboxStatus.SKIPPED]))
+             .order_by(OutboxRow.status, Subscriber.email).limit(limit))
+    return [ReaderLine(e, n or "", lang, OutboxStatus(st), a, r, u) for e, n, lang, st, a, r, u in session.execute(query)]
+
+
+def campaign_bounces(session: Session, campaign_id: int, *, limit: int = 1000) -> list[BounceLine]:
+    """The bounces and complaints recorded against the campaign, newest first, with the language
+    the person was sent (their own when the ledger has no row)."""
+    row_language = (select(OutboxRow.language).where(OutboxRow.campaign_id == campaign_id,
+                                                     OutboxRow.subscriber_id == BounceEvent.subscriber_id)
+                    .scalar_subquery())
+    query = (select(Subscriber.email, func.coalesce(row_language, Subscriber.language), BounceEvent.kind,
+                    BounceEvent.status, BounceEvent.reason, BounceEvent.at)
+             .select_from(BounceEvent).outerjoin(Subscriber, Subscriber.id == BounceEvent.subscriber_id)
+             .where(BounceEvent.campaign_id == campaign_id).order_by(BounceEvent.at.desc(), BounceEvent.id.desc())
+             .limit(limit))
+    return [BounceLine(e, lang, BounceKind(k), st, r or "", at) for e, lang, k, st, r, at in session.execute(query)]
+
+
+def sent_since(session: Session, campaign_id: int, since: datetime) -> int:
+    """Rows of the campaign sent at or after `since`."""
+    return session.scalar(select(func.count()).select_from(OutboxRow).where(
+        OutboxRow.campaign_id == campaign_id, OutboxRow.status == OutboxStatus.SENT,
+        OutboxRow.sent_at >= since)) or 0
