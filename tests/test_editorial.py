@@ -16,6 +16,7 @@ from newsletter.editorial import issues, sends
 from newsletter.editorial.versions import TranslationState
 from newsletter.errors import (
     ApprovalRequired,
+    CampaignStateError,
     ContentError,
     DraftExists,
     EditConflict,
@@ -322,3 +323,18 @@ def test_the_report_names_who_did_not_get_it_and_the_hard_bounce_by_language(new
     assert [(b.email, b.language, b.kind.value) for b in got.bounces] == [("person000003@example.org", "ar", "hard")]
     # By the language sent: the Spanish readers got English.
     assert got.by_language["ar"] == {"sent": 1, "failed": 1} and got.by_language["en"] == {"sent": 4}
+
+
+def test_a_send_behind_a_page_runs_in_its_thread_and_is_paused_and_resumed_from_the_ledger(
+        newsletter, smtp_server, clock):
+    from newsletter.editorial import reports
+    from newsletter.editorial.background import BackgroundSends
+    populate(newsletter.store, 6, now=clock())
+    issues.import_files(newsletter, DAY_4)
+    runner = BackgroundSends(newsletter, fast())
+    runner.start(sends.prepare_issue_send(newsletter, "asp23-day-4"), sender="sender@example.org")
+    result = runner.wait("asp23-day-4", timeout=60)
+    assert result.status is CampaignStatus.FINISHED and reports.progress(newsletter, "asp23-day-4").counts.sent == 6
+    assert issues.show_issue(newsletter, "asp23-day-4").sent_at is not None
+    with pytest.raises(CampaignStateError):
+        runner.resume("asp23-day-4")  # finished: nothing to resume
