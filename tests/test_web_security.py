@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 from bs4 import BeautifulSoup
-from test_web import ADMIN, active_person, add_lists, csrf_of, make_newsletter, snapshot, statuses
+from test_web import ADMIN, active_person, add_lists, csrf_of, drain, form_token, make_newsletter, snapshot, statuses
 
 from newsletter.people import subscriptions
 from newsletter.tokens import Purpose
@@ -63,3 +63,80 @@ def test_a_private_list_the_person_is_on_stays_theirs_to_keep_or_leave(newslette
     back = client.post(f"/preferences/{token}", data={"csrf": csrf_of(page.text), "lists": ["staff"]})
     assert back.status_code == 200  # a list she was on once is still offered to her
     assert statuses(newsletter, "ana@example.org") == {"asp-daily": "unsubscribed", "staff": "active"}
+
+
+# -- 2. Origin: null and foreign origins -------------------------------------------------------
+
+FOREIGN = ("null", "https://evil.example", "http://testserver.evil.example", "https://news.example.org.evil.example")
+
+
+def _signup_data(client, clock, email):
+    return {"form_token": form_token(client, clock), "email": email, "name": "", "language": "en",
+            "lists": ["asp-daily"], "website": ""}
+
+
+@pytest.mark.parametrize("origin", FOREIGN)
+def test_a_signup_from_a_null_or_foreign_origin_is_refused(newsletter, client, clock, smtp_server, origin):
+    refused = client.post("/subscribe", data=_signup_data(client, clock, "victim@example.org"),
+                          headers={"Origin": origin})
+    drain(client)
+    assert refused.status_code == 403 and "did not come from our page" in refused.text
+    as_json = client.post("/subscribe", json={"email": "victim@example.org", "lists": ["asp-daily"]},
+                          headers={"Origin": origin})
+    drain(client)
+    assert as_json.status_code == 403 and as_json.json()["status"] == "error"
+    assert subscriptions.consent_events(newsletter, "victim@example.org") == []
+    assert smtp_server.to("victim@example.org") == []
+
+
+@pytest.mark.parametrize("origin", [None, "http://testserver", "https://news.example.org", "HTTPS://NEWS.example.org/"])
+def test_a_signup_from_our_own_origin_or_none_goes_through(newsletter, client, clock, smtp_server, origin):
+    headers = {"Origin": origin} if origin else {}
+    ok = client.post("/subscribe", data=_signup_data(client, clock, "nadia@example.org"), headers=headers)
+    drain(client)
+    assert ok.status_code == 200 and len(smtp_server.to("nadia@example.org")) == 1
+
+
+@pytest.mark.parametrize("origin", ["null", "https://evil.example"])
+def test_token_page_forms_from_a_null_or_foreign_origin_change_nothing(newsletter, client, clock, smtp_server,
+                                                                       origin):
+    key = active_person(newsletter, client, clock, smtp_server)
+    prefs = newsletter.token(Purpose.PREFERENCES, key)
+    unsubscribe = newsletter.token(Purpose.UNSUBSCRIBE, key)
+    csrf_prefs = csrf_of(client.get(f"/preferences/{prefs}").text)
+    csrf_unsub = csrf_of(client.get(f"/unsubscribe/{unsubscribe}").text)
+    before = snapshot(newsletter, "ana@example.org")
+    posts = [(f"/preferences/{prefs}", {"csrf": csrf_prefs, "lists": [], "language": "fr"}),
+             (f"/preferences/{prefs}/unsubscribe", {"csrf": csrf_prefs}),
+             (f"/preferences/{prefs}/export", {"csrf": csrf_prefs}),
+             (f"/unsubscribe/{unsubscribe}", {"csrf": csrf_unsub}),
+             (f"/unsubscribe/{unsubscribe}/undo", {"csrf": csrf_unsub, "lists": ["asp-daily"]}),
+             (f"/block/{newsletter.token(Purpose.BLOCK, key)}", {"csrf": csrf_unsub})]
+    for path, data in posts:
+        response = client.post(path, data=data, headers={"Origin": origin})
+        assert response.status_code == 403, path
+    assert snapshot(newsletter, "ana@example.org") == before
+    # The same form from our own page acts.
+    own = client.post(f"/preferences/{prefs}", data={"csrf": csrf_prefs, "lists": ["alerts"]},
+                      headers={"Origin": "http://testserver"})
+    assert own.status_code == 200 and statuses(newsletter, "ana@example.org")["asp-daily"] == "unsubscribed"
+
+
+@pytest.mark.parametrize("origin", [None, "null", "https://mail.example.net"])
+def test_the_one_click_post_needs_no_origin_and_minds_none(newsletter, client, clock, smtp_server, origin):
+    """RFC 8058: the mail client (or its provider's server) posts with no cookie, no CSRF token
+    and whatever Origin it has, or none; the token alone decides."""
+    key = active_person(newsletter, client, clock, smtp_server)
+    token = newsletter.token(Purpose.UNSUBSCRIBE, key)
+    headers = {"Origin": origin} if origin else {}
+    done = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}, headers=headers)
+    assert done.status_code == 200
+    assert set(statuses(newsletter, "ana@example.org").values()) == {"unsubscribed"}
+
+
+def test_token_pages_tell_the_browser_to_post_with_their_real_origin(newsletter, client, clock, smtp_server):
+    """Under `Referrer-Policy: no-referrer` a browser posts our own forms with `Origin: null`."""
+    key = active_person(newsletter, client, clock, smtp_server)
+    for purpose in (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE, Purpose.BLOCK):
+        page = client.get(f"/{purpose.value}/{newsletter.token(purpose, key)}")
+        assert page.headers["referrer-policy"] == "same-origin" and page.headers["cache-control"] == "no-store"
