@@ -7,7 +7,18 @@ import warnings
 
 import pytest
 from bs4 import BeautifulSoup
-from test_web import ADMIN, active_person, add_lists, csrf_of, drain, form_token, make_newsletter, snapshot, statuses
+from test_web import (
+    ADMIN,
+    active_person,
+    add_lists,
+    csrf_of,
+    drain,
+    form_token,
+    make_newsletter,
+    sign_up,
+    snapshot,
+    statuses,
+)
 
 from newsletter.people import subscriptions
 from newsletter.tokens import Purpose
@@ -140,3 +151,49 @@ def test_token_pages_tell_the_browser_to_post_with_their_real_origin(newsletter,
     for purpose in (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE, Purpose.BLOCK):
         page = client.get(f"/{purpose.value}/{newsletter.token(purpose, key)}")
         assert page.headers["referrer-policy"] == "same-origin" and page.headers["cache-control"] == "no-store"
+
+
+# -- 3. limits on the canonical mailbox --------------------------------------------------------
+
+def test_twenty_sub_addresses_from_one_ip_put_one_mail_in_the_mailbox(config, store, clock, smtp_server):
+    newsletter = make_newsletter(config, store, clock)  # the default limits
+    add_lists(newsletter, clock)
+    with TestClient(create_app(newsletter)) as client:
+        answers = set()
+        for n in range(20):
+            response = sign_up(client, clock, f"victim+{n}@example.org")
+            answers.add((response.status_code, response.text))
+            clock.advance(seconds=1)
+    assert len(answers) == 1
+    assert len(smtp_server.messages()) == 1 and "victim+0@example.org" in smtp_server.messages()[0]["To"]
+
+
+def test_the_resend_limits_count_every_address_of_one_mailbox(newsletter, clock, smtp_server):
+    """Without the web's in-memory limits: the store's re-send limits (one per 10 minutes, three
+    a week) count `victim+tag@` and Gmail's dotted spellings as the one mailbox they reach."""
+    def due(email: str) -> bool:
+        return subscriptions.record_signup(newsletter, email, "", None, ["asp-daily"], ADMIN).due is not None
+
+    assert due("victim+1@example.org")
+    assert not due("victim+2@example.org") and not due("victim@example.org") and not due("VICTIM+3@example.org")
+    assert due("other+1@example.org")  # another mailbox keeps its own count
+    assert due("v.ictim@gmail.com") and not due("victim@gmail.com") and not due("vic.tim+x@googlemail.com")
+    clock.advance(minutes=11)
+    assert due("victim+4@example.org")
+    clock.advance(minutes=11)
+    assert due("victim+5@example.org")
+    clock.advance(minutes=11)
+    assert not due("victim+6@example.org")  # three a week
+    person = subscriptions.person(newsletter, "victim+4@example.org").as_json()
+    assert person["email"] == "victim+4@example.org"  # stored as given
+
+
+def test_sub_addresses_in_one_group_commit_share_one_mail(newsletter, clock):
+    from newsletter.people.rules import ConsentContext
+    from newsletter.people.signups import SignupRequest
+    from newsletter.statuses import Channel
+
+    ctx = ConsentContext(channel=Channel.FORM, ip="203.0.113.7")
+    records = subscriptions.record_signups(newsletter, [
+        SignupRequest(f"victim+{n}@example.org", "", None, ("asp-daily",), ctx) for n in range(5)])
+    assert [r.due is not None for r in records] == [True, False, False, False, False]

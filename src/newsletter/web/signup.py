@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..addresses import normalise_address
+from ..addresses import canonical_mailbox, normalise_address
 from ..errors import InvalidAddress, InvalidField, UnknownList
 from ..people import subscriptions as visitor
 from ..people.abuse import FormCheck, check_form_token, issue_form_token
@@ -170,7 +170,7 @@ async def subscribe_submit(request: Request) -> Response:
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
 
-    if not web.per_ip.allow(ip or "?", now) or not web.per_address.allow(address, now):
+    if not web.per_ip.allow(ip or "?", now) or not web.per_address.allow(canonical_mailbox(address), now):
         log.warning("sign-up throttled (ip %s): per-IP or per-address limit", ip)
         return _accepted(request, language, as_json)
     if not await web.ceiling.allows(now):
