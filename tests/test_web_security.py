@@ -197,3 +197,40 @@ def test_sub_addresses_in_one_group_commit_share_one_mail(newsletter, clock):
     records = subscriptions.record_signups(newsletter, [
         SignupRequest(f"victim+{n}@example.org", "", None, ("asp-daily",), ctx) for n in range(5)])
     assert [r.due is not None for r in records] == [True, False, False, False, False]
+
+
+# -- 4. IPv6 limits per prefix -----------------------------------------------------------------
+
+def _signups_from(client, clock, ips_and_emails) -> None:
+    for ip, email in ips_and_emails:
+        data = {"form_token": form_token(client, clock), "email": email, "name": "", "language": "en",
+                "lists": ["asp-daily"], "website": ""}
+        assert client.post("/subscribe", data=data, headers={"X-Forwarded-For": ip}).status_code == 200
+    drain(client)
+
+
+@pytest.mark.parametrize("prefix, mailed", [(64, 20 + 1), (128, 30 + 1)])
+def test_ipv6_clients_are_limited_per_network(config, store, clock, smtp_server, prefix, mailed):
+    """30 addresses of one /64 are one client (the default limit is 20 an hour); another /64 is
+    another; `signup_ipv6_prefix = 128` counts each address alone."""
+    newsletter = make_newsletter(config, store, clock, trusted_proxies=("10.0.0.0/8",), signup_ipv6_prefix=prefix)
+    add_lists(newsletter, clock)
+    with TestClient(create_app(newsletter), client=("10.1.2.3", 40000)) as client:
+        _signups_from(client, clock, [(f"2001:db8:1:2::{n + 1:x}", f"p{n}@example.org") for n in range(30)])
+        _signups_from(client, clock, [("2001:db8:1:3::1", "elsewhere@example.org")])
+    assert len(smtp_server.messages()) == mailed
+    assert len(smtp_server.to("elsewhere@example.org")) == 1
+
+
+@pytest.mark.parametrize("ip, key", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+    ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    (None, "?"),
+])
+def test_the_client_key_of_an_ip(ip, key):
+    from newsletter.people.abuse import client_key
+
+    assert client_key(ip) == key
+    assert client_key("2001:db8:1:2:aaaa::1", ipv6_prefix=48) == "2001:db8:1::/48"

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from ..addresses import canonical_mailbox, normalise_address
 from ..errors import InvalidAddress, InvalidField, UnknownList
 from ..people import subscriptions as visitor
-from ..people.abuse import FormCheck, check_form_token, issue_form_token
+from ..people.abuse import FormCheck, check_form_token, client_key, issue_form_token
 from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
 from ..statuses import Channel
@@ -170,7 +170,7 @@ async def subscribe_submit(request: Request) -> Response:
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
 
-    if not web.per_ip.allow(ip or "?", now) or not web.per_address.allow(canonical_mailbox(address), now):
+    if not web.per_ip.allow(client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix), now) or not web.per_address.allow(canonical_mailbox(address), now):
         log.warning("sign-up throttled (ip %s): per-IP or per-address limit", ip)
         return _accepted(request, language, as_json)
     if not await web.ceiling.allows(now):
