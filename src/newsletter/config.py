@@ -133,6 +133,8 @@ class Config:
     #: Sign-up requests accepted per client IP address, and per email address, per hour.
     signup_per_ip_per_hour: int = 20
     signup_per_address_per_hour: int = 5
+    #: IPv6 clients are counted per network of this prefix length (one /64 is one household).
+    signup_ipv6_prefix: int = 64
     #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
     bounce_address: str = ""
     #: Where `newsletter bounces` reads from: a Maildir folder, an mbox file or imaps://user@host/INBOX.
@@ -294,6 +296,9 @@ def _validate(config: Config) -> None:
                 "signup_per_address_per_hour"):
         if getattr(config, key) < 0:
             raise ConfigError(f"{key} must be 0 or more", key=key)
+    if not 1 <= config.signup_ipv6_prefix <= 128:
+        raise ConfigError("signup_ipv6_prefix must be a prefix length from 1 to 128 (64 is one household's network)",
+                          key="signup_ipv6_prefix")
     for origin in config.allowed_origins:
         if not origin.startswith(("http://", "https://")) or origin.rstrip("/").count("/") != 2:
             raise ConfigError(f"allowed_origins: {origin!r} is not an origin like https://www.example.org",
@@ -361,11 +366,13 @@ allowed_origins = []
 trusted_proxies = []
 # Abuse defences: confirmation mails per hour for the whole installation (beyond it none are
 # sent and the log says so loudly), the shortest time a person takes to fill the form, and
-# sign-up requests per client IP and per address per hour (0 turns a limit off).
+# sign-up requests per client IP and per address per hour (0 turns a limit off); an IPv6
+# client counts with its whole network of signup_ipv6_prefix bits.
 signup_hourly_ceiling = 500
 signup_min_seconds = 3
 signup_per_ip_per_hour = 20
 signup_per_address_per_hour = 5
+signup_ipv6_prefix = 64
 
 # Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
 # (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -109,6 +110,9 @@ class Subscriber(Base):
     key: Mapped[str] = mapped_column(String(32), unique=True)
     #: Normalised address (email-validator's normalised form, domain lower-cased).
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    #: The mailbox the address reaches (`addresses.canonical_mailbox`: tag stripped, Gmail's dots
+    #: gone) when it differs from `email`, else NULL; the re-send limits count per mailbox.
+    mailbox: Mapped[str | None] = mapped_column(String(320), nullable=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[SubscriberStatus] = mapped_column(
@@ -120,6 +124,9 @@ class Subscriber(Base):
     subscriptions: Mapped[list["Subscription"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    __table_args__ = (Index("ix_subscribers_mailbox", "mailbox", sqlite_where=text("mailbox IS NOT NULL"),
+                            postgresql_where=text("mailbox IS NOT NULL")),)
 
 
 class MailingList(Base):
