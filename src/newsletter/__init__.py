@@ -38,6 +38,8 @@ from .errors import (
     UnknownCampaign,
     CampaignStateError,
     CampaignContentMissing,
+    ArchiveError,
+    StoreNotEmpty,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 

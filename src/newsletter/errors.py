@@ -23,8 +23,10 @@ The tree::
     ├── DkimError                 a DKIM key cannot be written, read or used
     ├── UnknownIssue(LookupError) the archive has no such issue
     ├── UnknownCampaign(LookupError) no campaign has that slug
-    └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
-        └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
+    │   └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── ArchiveError              a backup archive cannot be written, read or restored (`path`, `reason`)
+    └── StoreNotEmpty             a restore would mix an archive with data already there (`counts`)
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -58,6 +60,8 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 
@@ -268,3 +272,21 @@ class CampaignContentMissing(CampaignStateError):
         what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
             "it recorded no content files"
         super().__init__(slug, status, what)
+
+
+class ArchiveError(NewsletterError):
+    """A backup archive cannot be written, read or restored as it is; nothing was restored."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreNotEmpty(NewsletterError):
+    """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
+
+    def __init__(self, counts: dict[str, int]):
+        self.counts = dict(counts)
+        held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
+        super().__init__(f"the store is not empty (it holds {held}); nothing was restored")
