@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..statuses import ConsentKind, SubscriptionStatus, SuppressionReason
+from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus, SuppressionReason
 from .models import (
     ConsentEvent,
     MailingList,
@@ -38,6 +38,8 @@ __all__ = [
     "subscriber_by_key",
     "find_suppression",
     "add_suppression",
+    "add_suppressions",
+    "set_people_status",
     "add_event",
     "add_events",
     "consent_events",
@@ -163,6 +165,25 @@ def add_suppression(session: Session, address_hash: str, reason: SuppressionReas
                     note: str | None) -> None:
     """Suppress an address hash (the caller has checked it is not suppressed yet)."""
     session.add(Suppression(address_hash=address_hash, reason=reason, at=now, note=note))
+
+
+def add_suppressions(session: Session, rows: Sequence[tuple[str, SuppressionReason, str | None]], *,
+                     now: datetime) -> None:
+    """Suppress these (address hash, reason, note), all `now` (the caller has checked none is suppressed yet)."""
+    if rows:
+        session.connection().execute(insert(Suppression.__table__), [
+            {"address_hash": h, "reason": reason, "at": now, "note": note} for h, reason, note in rows])
+
+
+def set_people_status(session: Session, statuses: Sequence[tuple[int, SubscriberStatus]], *, now: datetime) -> None:
+    """Set the status of these (subscriber id, status), updated `now`."""
+    if statuses:
+        session.connection().execute(_SET_STATUS, [
+            {"person": sid, "new_status": status, "now": now} for sid, status in statuses])
+
+
+_SET_STATUS = (update(Subscriber.__table__).where(Subscriber.id == bindparam("person"))
+               .values(status=bindparam("new_status"), updated_at=bindparam("now")))
 
 
 def update_details(session: Session, rows: Sequence[tuple[int, str, str]], *, now: datetime) -> None:
