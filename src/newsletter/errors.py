@@ -12,6 +12,8 @@ The tree::
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
     ├── UnknownList(LookupError)  no list has that slug
     ├── UnknownSubscriber(LookupError)
+    │   └── SuppressedAddress     nobody has it: it was erased, or suppressed without a person (`reason`, `at`)
+    ├── NotSuppressed(LookupError) a suppression to lift is not there
     ├── InvalidToken              tampered, expired, unknown or wrong-purpose link token
     ├── ImportFileError           a CSV file cannot be read at all (rows are reported, not raised)
     ├── ContentError              a content file is wrong (file, line, field)
@@ -36,6 +38,8 @@ page of its own. Per-recipient delivery outcomes are data, not errors.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "NewsletterError",
     "ConfigError",
@@ -47,6 +51,8 @@ __all__ = [
     "InvalidField",
     "UnknownList",
     "UnknownSubscriber",
+    "SuppressedAddress",
+    "NotSuppressed",
     "InvalidToken",
     "ImportFileError",
     "ContentError",
@@ -143,6 +149,29 @@ class UnknownSubscriber(NewsletterError, LookupError):
 
     def __init__(self, address: str):
         super().__init__(f"nobody with the address {address!r} is in the store")
+        self.address = address
+
+
+class SuppressedAddress(UnknownSubscriber):
+    """Nobody has this address, and it is suppressed: erased on request (`reason` "erased"), or
+    suppressed without a person behind it (bounced, imported from a suppression list…)."""
+
+    def __init__(self, address: str, reason: str, at: datetime | str):
+        when = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else at
+        what = (f"it was erased on {when}" if reason == "erased"
+                else f"it has been suppressed ({reason.replace('_', ' ')}) since {when}")
+        Exception.__init__(self, f"nobody with the address {address!r} is in the store: {what}; only a hash of "
+                                 "the address is kept, so that it is never mailed or imported again")
+        self.address = address
+        self.reason = reason
+        self.at = at
+
+
+class NotSuppressed(NewsletterError, LookupError):
+    """The address is not on the suppression list (there is nothing to lift)."""
+
+    def __init__(self, address: str):
+        super().__init__(f"{address!r} is not suppressed")
         self.address = address
 
 

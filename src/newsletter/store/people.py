@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session
 
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus, SuppressionReason
 from .models import (
+    BounceScore,
     ConsentEvent,
     MailingList,
     OutboxRow,
     Subscriber,
     Subscription,
     Suppression,
+    SuppressionLift,
 )
 
 __all__ = [
@@ -40,6 +42,11 @@ __all__ = [
     "add_suppression",
     "add_suppressions",
     "set_people_status",
+    "suppressions",
+    "count_suppressions",
+    "people_not_active",
+    "lift_suppression",
+    "forget_bounce_score",
     "add_event",
     "add_events",
     "consent_events",
@@ -184,6 +191,41 @@ def set_people_status(session: Session, statuses: Sequence[tuple[int, Subscriber
 
 _SET_STATUS = (update(Subscriber.__table__).where(Subscriber.id == bindparam("person"))
                .values(status=bindparam("new_status"), updated_at=bindparam("now")))
+
+
+def suppressions(session: Session, *, reason: SuppressionReason | None = None,
+                 limit: int | None = None) -> list[Suppression]:
+    """The suppressions (of this reason), newest first."""
+    query = select(Suppression).order_by(Suppression.at.desc(), Suppression.address_hash)
+    if reason is not None:
+        query = query.where(Suppression.reason == reason)
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def count_suppressions(session: Session) -> dict[SuppressionReason, int]:
+    """How many suppressions there are of each reason."""
+    return dict(session.execute(select(Suppression.reason, func.count()).group_by(Suppression.reason)).all())
+
+
+def people_not_active(session: Session) -> list[tuple[str, SubscriberStatus]]:
+    """(address, status) of every person suppressed or blocked."""
+    return list(session.execute(select(Subscriber.email, Subscriber.status).where(
+        Subscriber.status != SubscriberStatus.ACTIVE)).all())
+
+
+def lift_suppression(session: Session, suppression: Suppression, why: str, *, now: datetime) -> None:
+    """Delete a suppression, keeping what it was, when it was lifted and why in `suppression_lifts`."""
+    session.add(SuppressionLift(address_hash=suppression.address_hash, reason=suppression.reason,
+                                suppressed_at=suppression.at, suppression_note=suppression.note, lifted_at=now,
+                                why=why))
+    session.delete(suppression)
+
+
+def forget_bounce_score(session: Session, subscriber_id: int) -> None:
+    """Drop the person's soft-bounce score (a lifted suppression starts afresh)."""
+    session.execute(delete(BounceScore).where(BounceScore.subscriber_id == subscriber_id))
 
 
 def update_details(session: Session, rows: Sequence[tuple[int, str, str]], *, now: datetime) -> None:
