@@ -25,6 +25,8 @@ from .errors import (
     InvalidField,
     UnknownList,
     UnknownSubscriber,
+    SuppressedAddress,
+    NotSuppressed,
     InvalidToken,
     ImportFileError,
     ContentError,
@@ -49,6 +51,8 @@ from .errors import (
     EditConflict,
     ApprovalRequired,
     CatchUpUnavailable,
+    ArchiveError,
+    StoreNotEmpty,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +72,8 @@ __all__ = [
     "InvalidField",
     "UnknownList",
     "UnknownSubscriber",
+    "SuppressedAddress",
+    "NotSuppressed",
     "InvalidToken",
     "ImportFileError",
     "ContentError",
@@ -92,6 +98,8 @@ __all__ = [
     "EditConflict",
     "ApprovalRequired",
     "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 

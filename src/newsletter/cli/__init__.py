@@ -22,8 +22,10 @@ from ..errors import (
     MissingConfigFile,
     MissingSecretKey,
     NewsletterError,
+    NotSuppressed,
     SchemaOutOfDate,
     StoreError,
+    StoreNotEmpty,
     UnknownCampaign,
     UnknownDraft,
     UnknownList,
@@ -56,6 +58,10 @@ def explain(error: NewsletterError) -> str:
         return f"{message}; `newsletter issue import FILES` takes content files in"
     if isinstance(error, InvalidField) and error.field == "consent note":
         return f'{message} (e.g. --consent-note "signed up on paper at ASP 23, forms kept in Geneva")'
+    if isinstance(error, NotSuppressed):
+        return f"{message}; `newsletter suppressions list` shows the suppressions"
+    if isinstance(error, StoreNotEmpty):
+        return f"{message}; restore into a store fresh from `newsletter init`, or add --replace to delete what it holds"
     if isinstance(error, StoreError) and error.detail is not None:
         return f"{message}. Check database_url and that the server is running."
     return message
@@ -75,6 +81,9 @@ COMMAND_MODULES = {
     "show": ("people", "A person's data, subscriptions and consent log."),
     "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
     "export": ("people", "Export subscriptions as CSV (email,name,language,list,status), or one person as JSON."),
+    "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
+    "restore": ("moves", "Restore an archive written by `newsletter backup` into this installation's store."),
+    "suppressions": ("suppressions", "Addresses never mailed or imported again: list them, lift one, import a list."),
     "import": ("importing", "Import people from a CSV file with a header (email, and optionally name, language, lists)."),
     "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),

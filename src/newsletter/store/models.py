@@ -47,6 +47,7 @@ __all__ = [
     "Subscription",
     "ConsentEvent",
     "Suppression",
+    "SuppressionLift",
     "Campaign",
     "OutboxRow",
     "BounceEvent",
@@ -193,6 +194,22 @@ class Suppression(Base):
     reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
     at: Mapped[datetime] = mapped_column(Timestamp)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class SuppressionLift(Base):
+    """A suppression an administrator lifted: what it was, when it went and why (append-only)."""
+
+    __tablename__ = "suppression_lifts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    #: The suppression as it was.
+    reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
+    suppressed_at: Mapped[datetime] = mapped_column(Timestamp)
+    suppression_note: Mapped[str | None] = mapped_column(Text)
+    lifted_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: Why it was lifted, as the administrator said.
+    why: Mapped[str] = mapped_column(Text)
 
 
 class Campaign(Base):
