@@ -23,8 +23,10 @@ The tree::
     ├── DkimError                 a DKIM key cannot be written, read or used
     ├── UnknownIssue(LookupError) the archive has no such issue
     ├── UnknownCampaign(LookupError) no campaign has that slug
-    └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
-        └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
+    │   └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── UnknownSchedule(LookupError) no scheduled send has that id
+    └── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -58,6 +60,8 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "UnknownSchedule",
+    "ScheduleStateError",
 ]
 
 
@@ -268,3 +272,20 @@ class CampaignContentMissing(CampaignStateError):
         what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
             "it recorded no content files"
         super().__init__(slug, status, what)
+
+
+class UnknownSchedule(NewsletterError, LookupError):
+    """No scheduled send has this id."""
+
+    def __init__(self, schedule_id: int):
+        super().__init__(f"there is no scheduled send {schedule_id}")
+        self.schedule_id = schedule_id
+
+
+class ScheduleStateError(NewsletterError):
+    """The scheduled send `schedule_id` cannot do what was asked in its `status`; the message says why."""
+
+    def __init__(self, schedule_id: int, status: str, message: str):
+        super().__init__(f"scheduled send {schedule_id} is {status}: {message}")
+        self.schedule_id = schedule_id
+        self.status = status

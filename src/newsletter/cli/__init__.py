@@ -71,6 +71,7 @@ COMMAND_MODULES = {
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
     "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, retry."),
+    "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
     "serve": ("web", "Serve the visitor pages: sign-up form, confirm, unsubscribe (with one-click), preferences."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
