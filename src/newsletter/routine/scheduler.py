@@ -7,8 +7,8 @@ service was down when its time passed) and not released → held, for a sender's
 service claims it (a conditional UPDATE: of several services on one store, one wins) and
 sends it through the one send path (`sending.launch.prepare_send` → `launch`), in the
 calling thread, until its first pass is over. Deferred rows are left for the senders that
-retry them. A send still running when its window closes pauses; a later pass resumes it once
-the window opens again. Schedules whose campaign has finished become done.
+retry them. A send still running when its window closes pauses (as it does when the service stops);
+a later pass resumes it once the window opens again. Schedules whose campaign has finished become done.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ..statuses import CampaignStatus, ScheduleStatus
 from ..store import Schedule
 from ..store import schedules as stored
 from ..people.lists import get_list
+from .carry import SERVICE_STOPPED
 from .schedules import window_of
 from .timing import describe_delay
 
@@ -67,20 +68,25 @@ def _note(newsletter: Newsletter, schedule: Schedule, reason: str) -> None:
 
 
 def _send(newsletter: Newsletter, schedule: Schedule, prepared, options: SendOptions,
-          connect: Connector | None) -> SendResult:
+          connect: Connector | None, on_start: Callable[[SendControl], None] | None) -> SendResult:
     """Run the send, stopping it when the schedule's window closes."""
     window = window_of(schedule)
     held: list[SendControl] = []
+
+    def started(control: SendControl) -> None:
+        held.append(control)
+        if on_start is not None:
+            on_start(control)
 
     def watch(_: Progress) -> None:
         if window is not None and held and not window.contains(newsletter.clock()):
             held[0].stop(WINDOW_CLOSED)
 
-    return launch(newsletter, prepared, options, on_start=held.append, on_progress=watch, connect=connect)
+    return launch(newsletter, prepared, options, on_start=started, on_progress=watch, connect=connect)
 
 
 def _fire(newsletter: Newsletter, schedule: Schedule, worker: str, margin: timedelta, options: SendOptions,
-          connect: Connector | None) -> Fired | None:
+          connect: Connector | None, on_start: Callable[[SendControl], None] | None) -> Fired | None:
     now = newsletter.clock()
     window = window_of(schedule)
     reference = schedule.deadline_at or schedule.due_at
@@ -116,7 +122,7 @@ def _fire(newsletter: Newsletter, schedule: Schedule, worker: str, margin: timed
         if not stored.move_schedule(session, schedule.id, ScheduleStatus.WAITING, ScheduleStatus.SENDING,
                                     claimed_by=worker, claimed_at=now, fired_at=now, status_reason=None):
             return None  # another service fired it
-    return _launched(newsletter, schedule, lambda: _send(newsletter, schedule, prepared, options, connect))
+    return _launched(newsletter, schedule, lambda: _send(newsletter, schedule, prepared, options, connect, on_start))
 
 
 def _launched(newsletter: Newsletter, schedule: Schedule, run: Callable[[], SendResult]) -> Fired:
@@ -136,7 +142,7 @@ def _launched(newsletter: Newsletter, schedule: Schedule, run: Callable[[], Send
 
 
 def _follow(newsletter: Newsletter, schedule: Schedule, worker: str, options: SendOptions,
-            connect: Connector | None) -> Fired | None:
+            connect: Connector | None, on_start: Callable[[SendControl], None] | None) -> Fired | None:
     """A fired schedule: done once its campaign is over; resumed when its window opens again."""
     with newsletter.store.session() as session:
         campaign = campaigns.find_campaign(session, schedule.slug)
@@ -149,7 +155,8 @@ def _follow(newsletter: Newsletter, schedule: Schedule, worker: str, options: Se
             return None
     window = window_of(schedule)
     now = newsletter.clock()
-    if status is not CampaignStatus.PAUSED or reason != WINDOW_CLOSED or window is None or not window.contains(now):
+    if status is not CampaignStatus.PAUSED or reason not in (WINDOW_CLOSED, SERVICE_STOPPED) or window is None \
+            or not window.contains(now):
         return None
     with newsletter.store.session() as session:
         # Take the send over from whoever fired it: one of several services wins.
@@ -160,14 +167,16 @@ def _follow(newsletter: Newsletter, schedule: Schedule, worker: str, options: Se
         prepared = prepare_resume(newsletter, schedule.slug)
     except NewsletterError as exc:
         return Fired(schedule.id, schedule.slug, ScheduleStatus.SENDING, str(exc))
-    return _launched(newsletter, schedule, lambda: _send(newsletter, schedule, prepared, options, connect))
+    return _launched(newsletter, schedule, lambda: _send(newsletter, schedule, prepared, options, connect, on_start))
 
 
 def fire_due(newsletter: Newsletter, *, worker: str | None = None, margin: timedelta | None = None,
-             options: SendOptions | None = None, connect: Connector | None = None) -> list[Fired]:
+             options: SendOptions | None = None, connect: Connector | None = None,
+             on_start: Callable[[SendControl], None] | None = None) -> list[Fired]:
     """One pass of the scheduler (see the module's docstring); returns what it did, one
     `Fired` per schedule it moved. `margin` defaults to `schedule_overdue_minutes`; `options`
-    to the defaults, never waiting for deferred rows (the senders retry them)."""
+    to the defaults, never waiting for deferred rows (the senders retry them); `on_start`
+    receives the `SendControl` of each send it starts (a stopping service stops them)."""
     worker = worker or new_worker_id()
     margin = timedelta(minutes=newsletter.config.schedule_overdue_minutes) if margin is None else margin
     options = replace(options or SendOptions(), wait_for_deferred=False)
@@ -175,6 +184,6 @@ def fire_due(newsletter: Newsletter, *, worker: str | None = None, margin: timed
     with newsletter.store.session() as session:
         due = stored.schedules_in(session, ScheduleStatus.WAITING, due_by=now)
         fired = stored.schedules_in(session, ScheduleStatus.SENDING)
-    done = [_fire(newsletter, schedule, worker, margin, options, connect) for schedule in due]
-    done += [_follow(newsletter, schedule, worker, options, connect) for schedule in fired]
+    done = [_fire(newsletter, schedule, worker, margin, options, connect, on_start) for schedule in due]
+    done += [_follow(newsletter, schedule, worker, options, connect, on_start) for schedule in fired]
     return [f for f in done if f is not None]
