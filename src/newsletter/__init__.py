@@ -40,6 +40,12 @@ from .errors import (
     CampaignContentMissing,
     UnknownSchedule,
     ScheduleStateError,
+    LoginRefused,
+    LoginThrottled,
+    PermissionDenied,
+    UnknownStaffMember,
+    StaffMemberExists,
+    StaffStateError,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +80,12 @@ __all__ = [
     "CampaignContentMissing",
     "UnknownSchedule",
     "ScheduleStateError",
+    "LoginRefused",
+    "LoginThrottled",
+    "PermissionDenied",
+    "UnknownStaffMember",
+    "StaffMemberExists",
+    "StaffStateError",
 ]
 
 

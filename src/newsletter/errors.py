@@ -26,7 +26,13 @@ The tree::
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
     ├── UnknownSchedule(LookupError) no scheduled send has that id
-    └── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
+    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
+    ├── LoginRefused              a workspace login failed (one message whatever was wrong)
+    ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
+    ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
+    ├── UnknownStaffMember(LookupError) no workspace account has that address
+    ├── StaffMemberExists         a workspace account already has that address
+    └── StaffStateError           the account cannot do that in its state (revoked, the last owner)
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -62,6 +68,12 @@ __all__ = [
     "CampaignContentMissing",
     "UnknownSchedule",
     "ScheduleStateError",
+    "LoginRefused",
+    "LoginThrottled",
+    "PermissionDenied",
+    "UnknownStaffMember",
+    "StaffMemberExists",
+    "StaffStateError",
 ]
 
 
@@ -289,3 +301,60 @@ class ScheduleStateError(NewsletterError):
         super().__init__(f"scheduled send {schedule_id} is {status}: {message}")
         self.schedule_id = schedule_id
         self.status = status
+
+
+class LoginRefused(NewsletterError):
+    """A workspace login failed: unknown address, wrong password or code, revoked account.
+
+    Deliberately one type with one message, so nobody can learn which addresses have accounts.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the address, password or code is not right")
+
+
+class LoginThrottled(NewsletterError):
+    """Too many failed logins for this account or from this address; `retry_after` in seconds.
+
+    Said alike for addresses with and without an account.
+    """
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed logins: try again in {max(1, retry_after // 60)} minute(s)")
+        self.retry_after = retry_after
+
+
+class PermissionDenied(NewsletterError):
+    """The staff member's role does not allow `action` (for `language`, when it is about one)."""
+
+    def __init__(self, action: str, role: str, language: str | None = None):
+        where = f" in {language}" if language else ""
+        super().__init__(f"the role {role} does not allow {action}{where}")
+        self.action = action
+        self.role = role
+        self.language = language
+
+
+class UnknownStaffMember(NewsletterError, LookupError):
+    """No workspace account has this address."""
+
+    def __init__(self, email: str):
+        super().__init__(f"no workspace account has the address {email!r}")
+        self.email = email
+
+
+class StaffMemberExists(NewsletterError):
+    """A workspace account already has this address (invited, active or revoked)."""
+
+    def __init__(self, email: str, status: str):
+        super().__init__(f"a workspace account for {email!r} already exists ({status})")
+        self.email = email
+        self.status = status
+
+
+class StaffStateError(NewsletterError):
+    """The account cannot do what was asked in its state; the message says why."""
+
+    def __init__(self, email: str, message: str):
+        super().__init__(f"{email}: {message}")
+        self.email = email

@@ -26,6 +26,8 @@ from ..errors import (
     StoreError,
     UnknownCampaign,
     UnknownList,
+    UnknownStaffMember,
+    StaffMemberExists,
 )
 from ..installation import Newsletter, store_failure
 
@@ -45,6 +47,10 @@ def explain(error: NewsletterError) -> str:
         return f"{message}; `newsletter lists` shows the lists there are"
     if isinstance(error, UnknownCampaign):
         return f"{message}; `newsletter campaigns` lists them"
+    if isinstance(error, UnknownStaffMember):
+        return f"{message}; `newsletter users list` shows the accounts there are"
+    if isinstance(error, StaffMemberExists):
+        return f"{message}; `newsletter users list` shows it (a revoked account stays revoked: use another address)"
     if isinstance(error, InvalidField) and error.field == "consent note":
         return f'{message} (e.g. --consent-note "signed up on paper at ASP 23, forms kept in Geneva")'
     if isinstance(error, StoreError) and error.detail is not None:
@@ -76,6 +82,7 @@ COMMAND_MODULES = {
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
+    "users": ("users", "Workspace accounts: add the first owner, list them, revoke one."),
     "demo": ("demo", "Sign people up, confirm them, send a daily summary and unsubscribe one, all on loopback."),
 }
 

@@ -1,5 +1,5 @@
-"""The service's HTTP part: `/healthz` and `/readyz` always, the visitor pages when the web
-part runs (and the staff workspace beside them when it exists), over uvicorn in the service's
+"""The service's HTTP part: `/healthz` and `/readyz` always, the visitor pages and the staff
+workspace (`/admin`, which `web.create_app` mounts) when the web part runs, over uvicorn in the service's
 own event loop (the service, not uvicorn, handles the signals)."""
 
 from __future__ import annotations
@@ -57,9 +57,7 @@ class HttpPart(Part):
         super().__init__()
         routes: list[Any] = health_routes(readiness)
         self.pages = create_app(newsletter) if pages else None
-        if self.pages is not None:
-            # The staff workspace (workspace/, issue #14) mounts here when it exists:
-            # routes.append(Mount("/workspace", app=create_workspace(newsletter)))
+        if self.pages is not None:  # the staff workspace comes with them, under /admin
             routes.append(Mount("/", app=self.pages))
         lifespan = self.pages.router.lifespan_context if self.pages is not None else None
         app = Starlette(routes=routes, lifespan=(lambda _app: lifespan(self.pages)) if lifespan else None)

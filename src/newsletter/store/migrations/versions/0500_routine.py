@@ -1,14 +1,14 @@
 """the daily routine: scheduled sends
 
 Revision ID: 0500_routine
-Revises: 0200_confirmation_queue
+Revises: 0400_staff
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0500_routine'
-down_revision = '0200_confirmation_queue'
+down_revision = '0400_staff'
 branch_labels = None
 depends_on = None
 
