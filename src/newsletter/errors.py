@@ -27,6 +27,8 @@ The tree::
     ├── UnknownCampaign(LookupError) no campaign has that slug
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── UnknownSchedule(LookupError) no scheduled send has that id
+    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
     ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
@@ -77,6 +79,8 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "UnknownSchedule",
+    "ScheduleStateError",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -323,6 +327,23 @@ class CampaignContentMissing(CampaignStateError):
         what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
             "it recorded no content files"
         super().__init__(slug, status, what)
+
+
+class UnknownSchedule(NewsletterError, LookupError):
+    """No scheduled send has this id."""
+
+    def __init__(self, schedule_id: int):
+        super().__init__(f"there is no scheduled send {schedule_id}")
+        self.schedule_id = schedule_id
+
+
+class ScheduleStateError(NewsletterError):
+    """The scheduled send `schedule_id` cannot do what was asked in its `status`; the message says why."""
+
+    def __init__(self, schedule_id: int, status: str, message: str):
+        super().__init__(f"scheduled send {schedule_id} is {status}: {message}")
+        self.schedule_id = schedule_id
+        self.status = status
 
 
 class LoginRefused(NewsletterError):
