@@ -65,7 +65,9 @@ COMMAND_MODULES = {
     "subscribers": ("people", "List subscriptions, filtered by list and status."),
     "show": ("people", "A person's data, subscriptions and consent log."),
     "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
-    "export": ("people", "Export subscriptions as CSV (email,name,language,list,status), or one person as JSON."),
+    "export": ("people", "Export subscriptions as CSV (email,name,language,list,status and each attribute), or one "
+               "person as JSON."),
+    "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
     "import": ("importing", "Import people from a CSV file with a header (email, and optionally name, language, lists)."),
     "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),

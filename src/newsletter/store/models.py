@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..statuses import (
@@ -89,6 +90,8 @@ class UtcDateTime(TypeDecorator):
 
 
 Timestamp = UtcDateTime()
+#: JSON on SQLite, JSONB on PostgreSQL (compared and indexed as values, not text).
+AttributesJson = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Subscriber(Base):
@@ -106,6 +109,11 @@ class Subscriber(Base):
     )
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: The declared attributes (`newsletter.attributes`): {name: JSON scalar}. A JSON column rather
+    #: than a table of (person, name, value): one row per person, read with the person, written by
+    #: the one writer unchanged (its default is {}), filtered by segments with json_extract (SQLite)
+    #: or ->> (PostgreSQL, where it is JSONB); attributes change with the configuration, not the schema.
+    attributes: Mapped[dict] = mapped_column(AttributesJson, default=dict, server_default="{}")
 
     subscriptions: Mapped[list["Subscription"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True

@@ -1,0 +1,25 @@
+"""integrations: typed subscriber attributes (a JSON column), segments
+
+Revision ID: 0600_integrations
+Revises: 0200_confirmation_queue
+Create Date: 2026-12-02
+"""
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
+
+revision = '0600_integrations'
+down_revision = '0200_confirmation_queue'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('attributes', sa.JSON().with_variant(JSONB(), 'postgresql'), nullable=False,
+                                      server_default='{}'))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('subscribers', schema=None) as batch_op:
+        batch_op.drop_column('attributes')
