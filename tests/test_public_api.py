@@ -15,6 +15,7 @@ PUBLIC = {
     "InvalidAddress", "InvalidField", "UnknownList", "UnknownSubscriber", "InvalidToken", "ImportFileError",
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
+    "SegmentError", "UnknownSegment",
 }
 
 

@@ -38,6 +38,8 @@ from .errors import (
     UnknownCampaign,
     CampaignStateError,
     CampaignContentMissing,
+    SegmentError,
+    UnknownSegment,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "SegmentError",
+    "UnknownSegment",
 ]
 
 

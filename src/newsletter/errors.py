@@ -23,8 +23,11 @@ The tree::
     ├── DkimError                 a DKIM key cannot be written, read or used
     ├── UnknownIssue(LookupError) the archive has no such issue
     ├── UnknownCampaign(LookupError) no campaign has that slug
-    └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
-        └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
+    │   └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
+    │                             (`expression`, `column`, `reason`)
+    └── UnknownSegment(LookupError) no segment has that name
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -58,6 +61,8 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "SegmentError",
+    "UnknownSegment",
 ]
 
 
@@ -268,3 +273,21 @@ class CampaignContentMissing(CampaignStateError):
         what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
             "it recorded no content files"
         super().__init__(slug, status, what)
+
+
+class SegmentError(NewsletterError, ValueError):
+    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
+
+    def __init__(self, expression: str, column: int, reason: str):
+        super().__init__(f"segment expression, column {column}: {reason}")
+        self.expression = expression
+        self.column = column
+        self.reason = reason
+
+
+class UnknownSegment(NewsletterError, LookupError):
+    """No segment has this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"there is no segment {name!r}")
+        self.name = name

@@ -23,9 +23,11 @@ from ..errors import (
     MissingSecretKey,
     NewsletterError,
     SchemaOutOfDate,
+    SegmentError,
     StoreError,
     UnknownCampaign,
     UnknownList,
+    UnknownSegment,
 )
 from ..installation import Newsletter, store_failure
 
@@ -43,6 +45,10 @@ def explain(error: NewsletterError) -> str:
         return f"{message} (run `newsletter init` to write one)"
     if isinstance(error, UnknownList):
         return f"{message}; `newsletter lists` shows the lists there are"
+    if isinstance(error, UnknownSegment):
+        return f"{message}; `newsletter segments list` shows the segments there are"
+    if isinstance(error, SegmentError) and error.expression and len(error.expression) <= 200:
+        return f"{message}\n  {error.expression}\n  {' ' * (error.column - 1)}^"
     if isinstance(error, UnknownCampaign):
         return f"{message}; `newsletter campaigns` lists them"
     if isinstance(error, InvalidField) and error.field == "consent note":
@@ -67,6 +73,8 @@ COMMAND_MODULES = {
     "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
     "export": ("people", "Export subscriptions as CSV (email,name,language,list,status and each attribute), or one "
                "person as JSON."),
+    "segments": ("segments", "Segments: saved filters over lists, languages and attributes (create, list, show, "
+                 "delete)."),
     "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
     "import": ("importing", "Import people from a CSV file with a header (email, and optionally name, language, lists)."),
     "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),

@@ -50,6 +50,7 @@ __all__ = [
     "BounceEvent",
     "BounceScore",
     "QueuedConfirmation",
+    "Segment",
 ]
 
 
@@ -300,3 +301,16 @@ class QueuedConfirmation(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_confirmation_queue_due", "due_at"),)
+
+
+class Segment(Base):
+    """A named, saved filter over people: a segment expression (`newsletter.segment_language`)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    expression: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
