@@ -40,6 +40,17 @@ from .errors import (
     CampaignContentMissing,
     SegmentError,
     UnknownSegment,
+    LoginRefused,
+    LoginThrottled,
+    PermissionDenied,
+    UnknownStaffMember,
+    StaffMemberExists,
+    StaffStateError,
+    UnknownDraft,
+    DraftExists,
+    EditConflict,
+    ApprovalRequired,
+    CatchUpUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +85,17 @@ __all__ = [
     "CampaignContentMissing",
     "SegmentError",
     "UnknownSegment",
+    "LoginRefused",
+    "LoginThrottled",
+    "PermissionDenied",
+    "UnknownStaffMember",
+    "StaffMemberExists",
+    "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
 ]
 
 
