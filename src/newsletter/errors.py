@@ -12,6 +12,8 @@ The tree::
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
     ├── UnknownList(LookupError)  no list has that slug
     ├── UnknownSubscriber(LookupError)
+    │   └── SuppressedAddress     nobody has it: it was erased, or suppressed without a person (`reason`, `at`)
+    ├── NotSuppressed(LookupError) a suppression to lift is not there
     ├── InvalidToken              tampered, expired, unknown or wrong-purpose link token
     ├── ImportFileError           a CSV file cannot be read at all (rows are reported, not raised)
     ├── ContentError              a content file is wrong (file, line, field)
@@ -23,8 +25,26 @@ The tree::
     ├── DkimError                 a DKIM key cannot be written, read or used
     ├── UnknownIssue(LookupError) the archive has no such issue
     ├── UnknownCampaign(LookupError) no campaign has that slug
-    └── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
-        └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
+    │   └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── UnknownSchedule(LookupError) no scheduled send has that id
+    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
+    ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
+    │                             (`expression`, `column`, `reason`)
+    ├── UnknownSegment(LookupError) no segment has that name
+    ├── LoginRefused              a workspace login failed (one message whatever was wrong)
+    ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
+    ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
+    ├── UnknownStaffMember(LookupError) no workspace account has that address
+    ├── StaffMemberExists         a workspace account already has that address
+    ├── StaffStateError           the account cannot do that in its state (revoked, the last owner)
+    ├── UnknownDraft(LookupError) no issue being written has that slug
+    ├── DraftExists               an issue being written already has that slug
+    ├── EditConflict              a version was saved over a revision someone else had replaced
+    ├── ApprovalRequired          the two-person rule: no other sender approved these exact revisions
+    ├── CatchUpUnavailable        a late translation cannot be sent to the readers who got the fallback
+    ├── ArchiveError              a backup archive cannot be written, read or restored (`path`, `reason`)
+    └── StoreNotEmpty             a restore would mix an archive with data already there (`counts`)
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -33,6 +53,8 @@ page of its own. Per-recipient delivery outcomes are data, not errors.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 __all__ = [
     "NewsletterError",
@@ -45,6 +67,8 @@ __all__ = [
     "InvalidField",
     "UnknownList",
     "UnknownSubscriber",
+    "SuppressedAddress",
+    "NotSuppressed",
     "InvalidToken",
     "ImportFileError",
     "ContentError",
@@ -58,6 +82,23 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "UnknownSchedule",
+    "ScheduleStateError",
+    "SegmentError",
+    "UnknownSegment",
+    "LoginRefused",
+    "LoginThrottled",
+    "PermissionDenied",
+    "UnknownStaffMember",
+    "StaffMemberExists",
+    "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 
@@ -139,6 +180,29 @@ class UnknownSubscriber(NewsletterError, LookupError):
 
     def __init__(self, address: str):
         super().__init__(f"nobody with the address {address!r} is in the store")
+        self.address = address
+
+
+class SuppressedAddress(UnknownSubscriber):
+    """Nobody has this address, and it is suppressed: erased on request (`reason` "erased"), or
+    suppressed without a person behind it (bounced, imported from a suppression list…)."""
+
+    def __init__(self, address: str, reason: str, at: datetime | str):
+        when = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else at
+        what = (f"it was erased on {when}" if reason == "erased"
+                else f"it has been suppressed ({reason.replace('_', ' ')}) since {when}")
+        Exception.__init__(self, f"nobody with the address {address!r} is in the store: {what}; only a hash of "
+                                 "the address is kept, so that it is never mailed or imported again")
+        self.address = address
+        self.reason = reason
+        self.at = at
+
+
+class NotSuppressed(NewsletterError, LookupError):
+    """The address is not on the suppression list (there is nothing to lift)."""
+
+    def __init__(self, address: str):
+        super().__init__(f"{address!r} is not suppressed")
         self.address = address
 
 
@@ -268,3 +332,164 @@ class CampaignContentMissing(CampaignStateError):
         what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
             "it recorded no content files"
         super().__init__(slug, status, what)
+
+
+class UnknownSchedule(NewsletterError, LookupError):
+    """No scheduled send has this id."""
+
+    def __init__(self, schedule_id: int):
+        super().__init__(f"there is no scheduled send {schedule_id}")
+        self.schedule_id = schedule_id
+
+
+class ScheduleStateError(NewsletterError):
+    """The scheduled send `schedule_id` cannot do what was asked in its `status`; the message says why."""
+
+    def __init__(self, schedule_id: int, status: str, message: str):
+        super().__init__(f"scheduled send {schedule_id} is {status}: {message}")
+        self.schedule_id = schedule_id
+        self.status = status
+
+
+class SegmentError(NewsletterError, ValueError):
+    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
+
+    def __init__(self, expression: str, column: int, reason: str):
+        super().__init__(f"segment expression, column {column}: {reason}")
+        self.expression = expression
+        self.column = column
+        self.reason = reason
+
+
+class UnknownSegment(NewsletterError, LookupError):
+    """No segment has this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"there is no segment {name!r}")
+        self.name = name
+class LoginRefused(NewsletterError):
+    """A workspace login failed: unknown address, wrong password or code, revoked account.
+
+    Deliberately one type with one message, so nobody can learn which addresses have accounts.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the address, password or code is not right")
+
+
+class LoginThrottled(NewsletterError):
+    """Too many failed logins for this account or from this address; `retry_after` in seconds.
+
+    Said alike for addresses with and without an account.
+    """
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed logins: try again in {max(1, retry_after // 60)} minute(s)")
+        self.retry_after = retry_after
+
+
+class PermissionDenied(NewsletterError):
+    """The staff member's role does not allow `action` (for `language`, when it is about one)."""
+
+    def __init__(self, action: str, role: str, language: str | None = None):
+        where = f" in {language}" if language else ""
+        super().__init__(f"the role {role} does not allow {action}{where}")
+        self.action = action
+        self.role = role
+        self.language = language
+
+
+class UnknownStaffMember(NewsletterError, LookupError):
+    """No workspace account has this address."""
+
+    def __init__(self, email: str):
+        super().__init__(f"no workspace account has the address {email!r}")
+        self.email = email
+
+
+class StaffMemberExists(NewsletterError):
+    """A workspace account already has this address (invited, active or revoked)."""
+
+    def __init__(self, email: str, status: str):
+        super().__init__(f"a workspace account for {email!r} already exists ({status})")
+        self.email = email
+        self.status = status
+
+
+class StaffStateError(NewsletterError):
+    """The account cannot do what was asked in its state; the message says why."""
+
+    def __init__(self, email: str, message: str):
+        super().__init__(f"{email}: {message}")
+        self.email = email
+
+
+class UnknownDraft(NewsletterError, LookupError):
+    """No issue being written (in the workspace's store) has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"there is no issue {slug!r} being written")
+        self.slug = slug
+
+
+class DraftExists(NewsletterError):
+    """An issue being written already has this slug (slugs name campaigns, so they are unique)."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"an issue {slug!r} already exists; give the new one another slug")
+        self.slug = slug
+
+
+class EditConflict(NewsletterError):
+    """A version was saved as a change of revision `expected` of `language`, but revision
+    `current` had been saved since: nothing was written, the text sent is still the caller's."""
+
+    def __init__(self, slug: str, language: str, expected: int, current: int, author: str | None = None):
+        who = f" by {author}" if author else ""
+        super().__init__(f"{slug} ({language}): revision {current} was saved{who} after revision {expected} "
+                         "you started from; nothing was saved: compare and save again")
+        self.slug = slug
+        self.language = language
+        self.expected = expected
+        self.current = current
+        self.author = author
+
+
+class ApprovalRequired(NewsletterError):
+    """The issue's list has the two-person rule and no sender other than `sender` approved the
+    exact revisions that would be sent (`digest` names them)."""
+
+    def __init__(self, slug: str, digest: str, sender: str | None, reason: str):
+        super().__init__(f"{slug} cannot be sent yet: {reason}")
+        self.slug = slug
+        self.digest = digest
+        self.sender = sender
+        self.reason = reason
+
+
+class CatchUpUnavailable(NewsletterError):
+    """A late translation cannot be sent to the readers who got a fallback; `reason` says why."""
+
+    def __init__(self, slug: str, language: str, reason: str):
+        super().__init__(f"{slug} ({language}): {reason}")
+        self.slug = slug
+        self.language = language
+        self.reason = reason
+
+
+class ArchiveError(NewsletterError):
+    """A backup archive cannot be written, read or restored as it is; nothing was restored."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreNotEmpty(NewsletterError):
+    """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
+
+    def __init__(self, counts: dict[str, int]):
+        self.counts = dict(counts)
+        held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
+        super().__init__(f"the store is not empty (it holds {held}); nothing was restored")

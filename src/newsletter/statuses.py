@@ -18,6 +18,9 @@ __all__ = [
     "CampaignStatus",
     "OutboxStatus",
     "BounceKind",
+    "ScheduleStatus",
+    "StaffRole",
+    "StaffStatus",
 ]
 
 
@@ -50,6 +53,8 @@ class ConsentKind(str, enum.Enum):
     PREFERENCES = "preferences"
     BLOCKED = "blocked"
     SUPPRESSED = "suppressed"
+    #: An administrator lifted the address's suppression (with the reason, in the note).
+    LIFTED = "lifted"
 
 
 class Channel(str, enum.Enum):
@@ -74,6 +79,8 @@ class SuppressionReason(str, enum.Enum):
     COMPLAINT = "complaint"
     BLOCKED = "blocked"
     ADMIN = "admin"
+    #: A file imported from another system says the person had unsubscribed there.
+    UNSUBSCRIBED = "unsubscribed"
 
 
 class CampaignStatus(str, enum.Enum):
@@ -108,3 +115,41 @@ class BounceKind(str, enum.Enum):
     COMPLAINT = "complaint"
     #: A report we could not attribute or understand (tampered VERP, unknown format).
     UNKNOWN = "unknown"
+
+
+class ScheduleStatus(str, enum.Enum):
+    """A scheduled send: waiting -> sending -> done, held (overdue) until a sender says go,
+    failed (its content could not be sent, nothing was) or cancelled before it fired."""
+
+    WAITING = "waiting"
+    #: Its time passed longer ago than the overdue margin (the service was down): waits for go.
+    HELD = "held"
+    #: Fired: its campaign exists and is the sender's (a send window may pause and resume it).
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StaffRole(str, enum.Enum):
+    """What a staff member may do in the workspace (`staff.roles` says which actions each allows)."""
+
+    #: Accounts and settings, and everything the other roles may do.
+    OWNER = "owner"
+    #: Send, schedule, pause, cancel, retry and approve campaigns; people and imports.
+    SENDER = "sender"
+    #: Write issues in every language, preview and test-send them.
+    EDITOR = "editor"
+    #: Edit only the languages given to them.
+    TRANSLATOR = "translator"
+    #: Read reports and the dashboard.
+    VIEWER = "viewer"
+
+
+class StaffStatus(str, enum.Enum):
+    """A staff account: invited -> active -> revoked (a revoked account never comes back)."""
+
+    #: Invited (or added by `users add`) and has not set a password yet.
+    INVITED = "invited"
+    ACTIVE = "active"
+    REVOKED = "revoked"

@@ -18,15 +18,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..addresses import normalise_address
+from ..addresses import canonical_mailbox, normalise_address
 from ..errors import InvalidAddress, InvalidField, UnknownList
 from ..people import subscriptions as visitor
-from ..people.abuse import FormCheck, check_form_token, issue_form_token
+from ..people.abuse import FormCheck, check_form_token, client_key, issue_form_token
 from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
 from ..statuses import Channel
+from .attribute_fields import attribute_fields, posted_attributes
 from .pages import choose_language, consent_text, render_page
-from .security import origin_of
+from .security import form_origin_allowed
 
 __all__ = ["routes"]
 
@@ -60,8 +61,10 @@ async def _form_page(request: Request, language: str, *, values: dict[str, Any] 
     lists = await web.db(visitor.public_lists, web.newsletter)
     values = {"email": "", "name": "", "language": "", "lists": [], **(values or {})}
     chosen = values.get("lists") or ([lists[0].slug] if len(lists) == 1 else [])
+    shown = [a for a in web.config.attributes if a.signup]
     return render_page(
         request, "subscribe.html", language, status_code=status_code,
+        attribute_fields=attribute_fields(shown, language, values.get("attributes")),
         lists=lists, values=values, chosen=set(chosen), error=error, error_field=error_field,
         form_token=issue_form_token(web.secret(), web.newsletter.clock()),
         consent=consent_text(web.templates_path, web.config.consent_version, language),
@@ -89,14 +92,9 @@ async def subscribe_preflight(request: Request) -> Response:
 
 
 def _origin_allowed(request: Request) -> bool:
-    """A browser's Origin must be ours or an allowed one; requests without one (servers) pass."""
-    origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return True
+    """A browser's Origin must be ours or an allowed one (never `null`); requests without one (servers) pass."""
     web = request.app.state.web
-    origin = origin.rstrip("/").lower()
-    own = {origin_of(web.config.base_url), origin_of(str(request.base_url))}
-    return origin in own or origin in web.allowed_origins
+    return form_origin_allowed(request.headers.get("origin"), web.own_origins(request), web.allowed_origins)
 
 
 async def _read(request: Request) -> tuple[dict[str, Any], bool]:
@@ -117,11 +115,16 @@ async def _read(request: Request) -> tuple[dict[str, Any], bool]:
         for key, value in fields.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{key} must be a string")
-        return {**fields, "lists": lists}, True
+        attributes = data.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            raise ValueError("attributes must be an object of attribute values")
+        return {**fields, "lists": lists, "attributes": attributes}, True
     async with request.form(max_files=0, max_fields=50) as form:
         fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
         fields = {k: (v if isinstance(v, str) else None) for k, v in fields.items()}
-        return {**fields, "lists": [v for v in form.getlist("lists") if isinstance(v, str)]}, False
+        attributes = posted_attributes([a for a in request.app.state.web.config.attributes if a.signup], form)
+        return {**fields, "lists": [v for v in form.getlist("lists") if isinstance(v, str)],
+                "attributes": attributes}, False
 
 
 def _accepted(request: Request, language: str, as_json: bool) -> Response:
@@ -135,7 +138,11 @@ async def subscribe_submit(request: Request) -> Response:
     web = request.app.state.web
     newsletter = web.newsletter
     if not _origin_allowed(request):
-        return JSONResponse({"status": "error", "error": "this origin may not post sign-ups"}, status_code=403)
+        log.info("sign-up refused: Origin %r", request.headers.get("origin"))
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse({"status": "error", "error": "this origin may not post sign-ups"}, status_code=403)
+        return render_page(request, "csrf_refused.html", _language(request), status_code=403,
+                           headers={"Cache-Control": "no-store"})
     try:
         values, as_json = await _read(request)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -171,7 +178,7 @@ async def subscribe_submit(request: Request) -> Response:
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
 
-    if not web.per_ip.allow(ip or "?", now) or not web.per_address.allow(address, now):
+    if not web.per_ip.allow(client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix), now) or not web.per_address.allow(canonical_mailbox(address), now):
         log.warning("sign-up throttled (ip %s): per-IP or per-address limit", ip)
         return _accepted(request, language, as_json)
     if not await web.ceiling.allows(now):
@@ -186,7 +193,7 @@ async def subscribe_submit(request: Request) -> Response:
     try:
         record = await web.signups.submit(SignupRequest(
             values.get("email") or "", values.get("name") or "", values.get("language") or None,
-            tuple(values.get("lists") or ()), ctx))
+            tuple(values.get("lists") or ()), ctx, values.get("attributes") or None))
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
     except (InvalidField, UnknownList) as exc:
