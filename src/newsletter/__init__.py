@@ -44,6 +44,11 @@ from .errors import (
     UnknownStaffMember,
     StaffMemberExists,
     StaffStateError,
+    UnknownDraft,
+    DraftExists,
+    EditConflict,
+    ApprovalRequired,
+    CatchUpUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +87,11 @@ __all__ = [
     "UnknownStaffMember",
     "StaffMemberExists",
     "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
 ]
 
 

@@ -30,7 +30,12 @@ The tree::
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
     ├── UnknownStaffMember(LookupError) no workspace account has that address
     ├── StaffMemberExists         a workspace account already has that address
-    └── StaffStateError           the account cannot do that in its state (revoked, the last owner)
+    ├── StaffStateError           the account cannot do that in its state (revoked, the last owner)
+    ├── UnknownDraft(LookupError) no issue being written has that slug
+    ├── DraftExists               an issue being written already has that slug
+    ├── EditConflict              a version was saved over a revision someone else had replaced
+    ├── ApprovalRequired          the two-person rule: no other sender approved these exact revisions
+    └── CatchUpUnavailable        a late translation cannot be sent to the readers who got the fallback
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -70,6 +75,11 @@ __all__ = [
     "UnknownStaffMember",
     "StaffMemberExists",
     "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
 ]
 
 
@@ -337,3 +347,54 @@ class StaffStateError(NewsletterError):
     def __init__(self, email: str, message: str):
         super().__init__(f"{email}: {message}")
         self.email = email
+class UnknownDraft(NewsletterError, LookupError):
+    """No issue being written (in the workspace's store) has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"there is no issue {slug!r} being written")
+        self.slug = slug
+
+
+class DraftExists(NewsletterError):
+    """An issue being written already has this slug (slugs name campaigns, so they are unique)."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"an issue {slug!r} already exists; give the new one another slug")
+        self.slug = slug
+
+
+class EditConflict(NewsletterError):
+    """A version was saved as a change of revision `expected` of `language`, but revision
+    `current` had been saved since: nothing was written, the text sent is still the caller's."""
+
+    def __init__(self, slug: str, language: str, expected: int, current: int, author: str | None = None):
+        who = f" by {author}" if author else ""
+        super().__init__(f"{slug} ({language}): revision {current} was saved{who} after revision {expected} "
+                         "you started from; nothing was saved: compare and save again")
+        self.slug = slug
+        self.language = language
+        self.expected = expected
+        self.current = current
+        self.author = author
+
+
+class ApprovalRequired(NewsletterError):
+    """The issue's list has the two-person rule and no sender other than `sender` approved the
+    exact revisions that would be sent (`digest` names them)."""
+
+    def __init__(self, slug: str, digest: str, sender: str | None, reason: str):
+        super().__init__(f"{slug} cannot be sent yet: {reason}")
+        self.slug = slug
+        self.digest = digest
+        self.sender = sender
+        self.reason = reason
+
+
+class CatchUpUnavailable(NewsletterError):
+    """A late translation cannot be sent to the readers who got a fallback; `reason` says why."""
+
+    def __init__(self, slug: str, language: str, reason: str):
+        super().__init__(f"{slug} ({language}): {reason}")
+        self.slug = slug
+        self.language = language
+        self.reason = reason
