@@ -48,7 +48,7 @@ async def _send_page(request: Request, *, status_code: int = 200, error: str | N
     ws = workspace(request)
     slug = request.path_params["slug"]
     try:
-        review = await ws.db(sends.review_send, ws.newsletter, slug)
+        review = await ws.db(sends.review_send, ws.newsletter, slug, _runner(request).options.pace)
     except UnknownDraft:
         return _missing(request, slug)
     except _NOT_READY as exc:
