@@ -234,3 +234,51 @@ def test_the_client_key_of_an_ip(ip, key):
 
     assert client_key(ip) == key
     assert client_key("2001:db8:1:2:aaaa::1", ipv6_prefix=48) == "2001:db8:1::/48"
+
+
+# -- 5. control characters in what the web stores ----------------------------------------------
+
+CONTROLLED = ["web\x1b[2J", "footer\n2026-11-23 confirmed via link", "tab\there", "c1\x9b31m", "bell\x07"]
+
+
+@pytest.mark.parametrize("source", CONTROLLED)
+def test_a_source_with_control_characters_is_refused_and_nothing_stored(newsletter, client, clock, smtp_server,
+                                                                        source):
+    form = client.post("/subscribe", data={**_signup_data(client, clock, "ana@example.org"), "source": source})
+    assert form.status_code == 422 and "control characters" in form.text
+    as_json = client.post("/subscribe", json={"email": "ana@example.org", "lists": ["asp-daily"], "source": source})
+    assert as_json.status_code == 422 and as_json.json()["field"] == "source"
+    drain(client)
+    assert subscriptions.consent_events(newsletter, "ana@example.org") == []
+
+
+def test_a_clean_source_is_kept(newsletter, client, clock, smtp_server):
+    ok = client.post("/subscribe", data={**_signup_data(client, clock, "ana@example.org"), "source": "website-footer"})
+    assert ok.status_code == 200
+    assert {e.source for e in subscriptions.consent_events(newsletter, "ana@example.org")} == {"website-footer"}
+
+
+def test_a_user_agent_with_control_characters_is_kept_as_escapes(newsletter, client, clock, smtp_server):
+    """A header is evidence, not the visitor's typing: kept, its controls escaped (refusing it
+    would make an unsubscription fail)."""
+    key = active_person(newsletter, client, clock, smtp_server)
+    token = newsletter.token(Purpose.UNSUBSCRIBE, key)
+    done = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"},
+                       headers={"User-Agent": b"Mail\x9b31m/1.0"})
+    assert done.status_code == 200
+    agents = {e.user_agent for e in subscriptions.consent_events(newsletter, "ana@example.org")}
+    assert any((a or "").endswith("\\x9b31m/1.0") for a in agents) and not any("\x9b" in (a or "") for a in agents)
+
+
+@pytest.mark.parametrize("slug", ["asp-daily\x1b[2J", "asp\x00daily", "staff\n"])
+def test_a_list_slug_with_control_characters_is_an_unknown_list(newsletter, client, clock, smtp_server, slug):
+    signup = client.post("/subscribe", data={**_signup_data(client, clock, "ana@example.org"), "lists": [slug]})
+    assert signup.status_code == 422
+    as_json = client.post("/subscribe", json={"email": "ana@example.org", "lists": [slug]})
+    assert as_json.status_code == 422 and as_json.json()["field"] == "lists"
+    key = active_person(newsletter, client, clock, smtp_server, "bo@example.org", lists=("asp-daily",))
+    token = newsletter.token(Purpose.PREFERENCES, key)
+    before = snapshot(newsletter, "bo@example.org")
+    prefs = client.post(f"/preferences/{token}", data={"csrf": csrf_of(client.get(f"/preferences/{token}").text),
+                                                       "lists": ["asp-daily", slug]})
+    assert prefs.status_code == 422 and snapshot(newsletter, "bo@example.org") == before

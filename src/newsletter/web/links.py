@@ -24,7 +24,7 @@ from ..people.rules import ConsentContext
 from ..statuses import Channel
 from ..tokens import Purpose
 from .pages import choose_language, render_page
-from .security import TOKEN_PAGE_HEADERS, check_csrf, form_origin_allowed, issue_csrf
+from .security import TOKEN_PAGE_HEADERS, check_csrf, form_origin_allowed, header_text, issue_csrf
 
 __all__ = ["routes", "link_context", "invalid_link", "csrf_refused", "read_form", "token_language"]
 
@@ -56,7 +56,7 @@ def token_language(request: Request, holder: visitor.LinkHolder | None) -> str:
 
 def link_context(request: Request, channel: Channel, source: str) -> ConsentContext:
     web = request.app.state.web
-    return ConsentContext(channel=channel, ip=web.ip(request), user_agent=request.headers.get("user-agent"),
+    return ConsentContext(channel=channel, ip=web.ip(request), user_agent=header_text(request, "user-agent"),
                           source=source)
 
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..addresses import canonical_mailbox, normalise_address
+from ..addresses import canonical_mailbox, clean_text, normalise_address
 from ..errors import InvalidAddress, InvalidField, UnknownList
 from ..people import subscriptions as visitor
 from ..people.abuse import FormCheck, check_form_token, client_key, issue_form_token
@@ -26,7 +26,7 @@ from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
 from ..statuses import Channel
 from .pages import choose_language, consent_text, render_page
-from .security import form_origin_allowed
+from .security import form_origin_allowed, header_text
 
 __all__ = ["routes"]
 
@@ -176,10 +176,13 @@ async def subscribe_submit(request: Request) -> Response:
     if not await web.ceiling.allows(now):
         return _accepted(request, language, as_json)
 
+    try:
+        source = clean_text("source", (values.get("source") or ("api" if as_json else "signup-form"))[:200])
+    except InvalidField as exc:
+        return await invalid(exc.reason, "source")
     ctx = ConsentContext(
         channel=Channel.API if as_json else Channel.FORM, ip=ip,
-        user_agent=request.headers.get("user-agent"),
-        source=(values.get("source") or ("api" if as_json else "signup-form"))[:200],
+        user_agent=header_text(request, "user-agent"), source=source,
         consent_version=web.config.consent_version,
     )
     try:
