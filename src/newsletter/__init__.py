@@ -38,6 +38,17 @@ from .errors import (
     UnknownCampaign,
     CampaignStateError,
     CampaignContentMissing,
+    LoginRefused,
+    LoginThrottled,
+    PermissionDenied,
+    UnknownStaffMember,
+    StaffMemberExists,
+    StaffStateError,
+    UnknownDraft,
+    DraftExists,
+    EditConflict,
+    ApprovalRequired,
+    CatchUpUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +81,17 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "LoginRefused",
+    "LoginThrottled",
+    "PermissionDenied",
+    "UnknownStaffMember",
+    "StaffMemberExists",
+    "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
 ]
 
 

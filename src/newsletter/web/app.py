@@ -46,6 +46,7 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
+from ..workspace import workspace_routes
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .group_commit import GroupCommit
@@ -158,6 +159,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *links.routes(),
         *preferences.routes(),
         *archive.routes(),
+        Mount("/admin", routes=workspace_routes(newsletter)),
         Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager
