@@ -282,3 +282,90 @@ def test_a_list_slug_with_control_characters_is_an_unknown_list(newsletter, clie
     prefs = client.post(f"/preferences/{token}", data={"csrf": csrf_of(client.get(f"/preferences/{token}").text),
                                                        "lists": ["asp-daily", slug]})
     assert prefs.status_code == 422 and snapshot(newsletter, "bo@example.org") == before
+
+
+# -- 6. NUL bytes, deep JSON, oversized and malformed forms ------------------------------------
+
+def _no_traceback(caplog) -> None:
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+
+
+@pytest.fixture
+def quiet_client(newsletter):
+    """A client that gets the app's answer to a failure rather than the exception."""
+    with TestClient(create_app(newsletter), client=("10.1.2.3", 40000), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_nul_bytes_get_their_own_answer_on_both_databases(newsletter, quiet_client, clock, smtp_server, caplog):
+    client = quiet_client
+    data = _signup_data(client, clock, "ana@example.org")
+    assert client.post("/subscribe", data={**data, "source": "web\x00"}).status_code == 422
+    assert client.post("/subscribe", data={**data, "lists": ["asp\x00daily"]}).status_code == 422
+    assert client.post("/subscribe", data={**data, "name": "A\x00"}).status_code == 422
+    assert client.post("/subscribe", data={**data, "email": "ana\x00@example.org"}).status_code == 422
+    assert client.post("/subscribe", json={"email": "ana@example.org", "lists": ["asp-daily"],
+                                           "source": "\u0000"}).status_code == 422
+    for path in ("/archive/asp%00daily", "/archive/asp-daily/day%00-1", "/archive/asp%00/feed.atom",
+                 "/archive/asp-daily/day-1/e%00"):
+        assert client.get(path).status_code == 404, path
+    assert client.get("/confirm/abc%00def").status_code == 400
+    key = active_person(newsletter, client, clock, smtp_server, "bo@example.org")
+    token = newsletter.token(Purpose.PREFERENCES, key)
+    csrf = csrf_of(client.get(f"/preferences/{token}").text)
+    assert client.post(f"/preferences/{token}", data={"csrf": csrf, "name": "B\x00", "lists": []}).status_code == 422
+    assert client.post(f"/preferences/{token}", data={"csrf": csrf, "language": "f\x00r"}).status_code == 422
+    assert subscriptions.consent_events(newsletter, "ana@example.org") == []
+    _no_traceback(caplog)
+
+
+@pytest.mark.parametrize("body", ["[" * 5000, '{"a":' * 3000, "[" * 5000 + "]" * 5000])
+def test_deeply_nested_json_is_a_400_with_a_json_error(quiet_client, body, caplog):
+    response = quiet_client.post("/subscribe", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json()["status"] == "error"
+    _no_traceback(caplog)
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"\xff\xfe", "not valid UTF-8"), (b'{"email": "ana@example.org"', "could not be read"),
+    (b'"just a string"', "send a JSON object"), (b'{"email": 5}', "email must be a string"),
+])
+def test_malformed_json_says_what_is_wrong(quiet_client, body, reason):
+    response = quiet_client.post("/subscribe", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and reason in response.json()["error"]
+
+
+def test_oversized_bodies_are_a_413_with_a_page_or_json(newsletter, quiet_client, clock, smtp_server, caplog):
+    client = quiet_client
+    big = client.post("/subscribe", data={**_signup_data(client, clock, "ana@example.org"), "name": "n" * 100_000})
+    assert big.status_code == 413 and "This form could not be read" in big.text and "larger" in big.text
+    assert "Page not found" not in big.text
+    as_json = client.post("/subscribe", content=b'{"email": "' + b"a" * 20_000 + b'"}',
+                          headers={"Content-Type": "application/json"})
+    assert as_json.status_code == 413 and as_json.json()["status"] == "error"
+
+    def chunks():  # no Content-Length: the limit holds while streaming
+        for _ in range(100):
+            yield b"name=" + b"n" * 1000 + b"&"
+    streamed = client.post("/subscribe", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert streamed.status_code == 413
+    key = active_person(newsletter, client, clock, smtp_server, "bo@example.org")
+    token = newsletter.token(Purpose.PREFERENCES, key)
+    assert client.post(f"/preferences/{token}", data={"name": "n" * 100_000}).status_code == 413
+    assert subscriptions.consent_events(newsletter, "ana@example.org") == []
+    _no_traceback(caplog)
+
+
+@pytest.mark.parametrize("content_type, body, status", [
+    ("multipart/form-data", b"--x\r\nnonsense", 400),  # no boundary
+    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\nv\r\n--x--\r\n", 400),
+    ("multipart/form-data; boundary=x",
+     b'--x\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\nv\r\n--x--\r\n', 400),  # a file
+    ("application/x-www-form-urlencoded", b"&".join(b"f%d=1" % i for i in range(200)), 400),  # too many fields
+    ("text/plain", b"email=ana@example.org", 415),
+])
+def test_malformed_forms_get_their_status_and_a_page_that_says_so(quiet_client, content_type, body, status, caplog):
+    response = quiet_client.post("/subscribe", content=body, headers={"Content-Type": content_type})
+    assert response.status_code == status
+    assert "This form could not be read" in response.text and "Page not found" not in response.text
+    _no_traceback(caplog)

@@ -23,6 +23,7 @@ from ..people import subscriptions as visitor
 from ..people.rules import ConsentContext
 from ..statuses import Channel
 from ..tokens import Purpose
+from .forms import read_fields
 from .pages import choose_language, render_page
 from .security import TOKEN_PAGE_HEADERS, check_csrf, form_origin_allowed, header_text, issue_csrf
 
@@ -81,11 +82,9 @@ def csrf_refused(request: Request, language: str) -> Response:
 
 
 async def read_form(request: Request) -> dict[str, Any]:
-    """The posted fields (form-urlencoded or multipart; files are refused). Lists under "lists"."""
-    async with request.form(max_files=0, max_fields=100) as form:
-        fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
-        fields["lists"] = [v for v in form.getlist("lists") if isinstance(v, str)]
-        return fields
+    """The posted fields (form-urlencoded or multipart; files are refused). Lists under "lists".
+    A body we do not read raises `forms.BadRequest`, which the app answers."""
+    return await read_fields(request)
 
 
 def csrf_token(request: Request) -> str:

@@ -10,7 +10,6 @@ whether a mail was sent.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -25,15 +24,15 @@ from ..people.abuse import FormCheck, check_form_token, client_key, issue_form_t
 from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
 from ..statuses import Channel
+from .forms import BadRequest, is_json, read_fields, read_json
 from .pages import choose_language, consent_text, render_page
 from .security import form_origin_allowed, header_text
 
-__all__ = ["routes"]
+__all__ = ["routes", "cors_headers"]
 
 log = logging.getLogger(__name__)
 
 HONEYPOT = "website"
-MAX_BODY = 16 * 1024
 
 
 def routes() -> list[Route]:
@@ -73,7 +72,7 @@ async def subscribe_form(request: Request) -> Response:
     return await _form_page(request, _language(request))
 
 
-def _cors_headers(request: Request) -> dict[str, str]:
+def cors_headers(request: Request) -> dict[str, str]:
     origin = request.headers.get("origin")
     web = request.app.state.web
     if origin and origin.rstrip("/").lower() in web.allowed_origins:
@@ -84,7 +83,7 @@ def _cors_headers(request: Request) -> dict[str, str]:
 
 
 async def subscribe_preflight(request: Request) -> Response:
-    headers = _cors_headers(request)
+    headers = cors_headers(request)
     return Response(status_code=204 if headers else 403, headers=headers)
 
 
@@ -95,34 +94,27 @@ def _origin_allowed(request: Request) -> bool:
 
 
 async def _read(request: Request) -> tuple[dict[str, Any], bool]:
-    """The submitted fields and whether they came as JSON. Raises ValueError for a bad body."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise ValueError("the request is too large")
-        data = json.loads(body or b"null")
-        if not isinstance(data, dict):
-            raise ValueError("send a JSON object")
+    """The submitted fields and whether they came as JSON. Raises BadRequest for a bad body."""
+    if is_json(request):
+        data = await read_json(request)
         lists = data.get("lists", [])
         lists = [lists] if isinstance(lists, str) else lists
         if not isinstance(lists, list) or not all(isinstance(s, str) for s in lists):
-            raise ValueError("lists must be a list of list slugs")
+            raise BadRequest(400, "lists must be a list of list slugs")
         fields = {k: data.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
         for key, value in fields.items():
             if value is not None and not isinstance(value, str):
-                raise ValueError(f"{key} must be a string")
+                raise BadRequest(400, f"{key} must be a string")
         return {**fields, "lists": lists}, True
-    async with request.form(max_files=0, max_fields=50) as form:
-        fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
-        fields = {k: (v if isinstance(v, str) else None) for k, v in fields.items()}
-        return {**fields, "lists": [v for v in form.getlist("lists") if isinstance(v, str)]}, False
+    form = await read_fields(request, max_fields=50)
+    fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
+    return {**fields, "lists": form["lists"]}, False
 
 
 def _accepted(request: Request, language: str, as_json: bool) -> Response:
     if as_json:
         return JSONResponse({"status": "ok", "message": "check your inbox to confirm"},
-                            headers={**_cors_headers(request), "Cache-Control": "no-store"})
+                            headers={**cors_headers(request), "Cache-Control": "no-store"})
     return render_page(request, "subscribe_done.html", language, headers={"Cache-Control": "no-store"})
 
 
@@ -131,15 +123,11 @@ async def subscribe_submit(request: Request) -> Response:
     newsletter = web.newsletter
     if not _origin_allowed(request):
         log.info("sign-up refused: Origin %r", request.headers.get("origin"))
-        if request.headers.get("content-type", "").startswith("application/json"):
+        if is_json(request):
             return JSONResponse({"status": "error", "error": "this origin may not post sign-ups"}, status_code=403)
         return render_page(request, "csrf_refused.html", _language(request), status_code=403,
                            headers={"Cache-Control": "no-store"})
-    try:
-        values, as_json = await _read(request)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return JSONResponse({"status": "error", "error": f"bad request: {exc}"}, status_code=400,
-                            headers=_cors_headers(request))
+    values, as_json = await _read(request)  # a BadRequest is the app's to answer
     language = _language(request)
     if values.get("language") in web.config.languages and not request.query_params.get("lang"):
         language = values["language"]
@@ -150,7 +138,7 @@ async def subscribe_submit(request: Request) -> Response:
         """The form again with the reason (the same for every address state: it depends on input only)."""
         if as_json:
             return JSONResponse({"status": "error", "field": field, "error": message}, status_code=422,
-                                headers=_cors_headers(request))
+                                headers=cors_headers(request))
         return await _form_page(request, language, values=values, status_code=422, error=message, error_field=field)
 
     if values.get(HONEYPOT):
