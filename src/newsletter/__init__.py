@@ -25,6 +25,8 @@ from .errors import (
     InvalidField,
     UnknownList,
     UnknownSubscriber,
+    SuppressedAddress,
+    NotSuppressed,
     InvalidToken,
     ImportFileError,
     ContentError,
@@ -38,6 +40,10 @@ from .errors import (
     UnknownCampaign,
     CampaignStateError,
     CampaignContentMissing,
+    UnknownSchedule,
+    ScheduleStateError,
+    SegmentError,
+    UnknownSegment,
     LoginRefused,
     LoginThrottled,
     PermissionDenied,
@@ -49,6 +55,8 @@ from .errors import (
     EditConflict,
     ApprovalRequired,
     CatchUpUnavailable,
+    ArchiveError,
+    StoreNotEmpty,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +76,8 @@ __all__ = [
     "InvalidField",
     "UnknownList",
     "UnknownSubscriber",
+    "SuppressedAddress",
+    "NotSuppressed",
     "InvalidToken",
     "ImportFileError",
     "ContentError",
@@ -81,6 +91,10 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "UnknownSchedule",
+    "ScheduleStateError",
+    "SegmentError",
+    "UnknownSegment",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -92,6 +106,8 @@ __all__ = [
     "EditConflict",
     "ApprovalRequired",
     "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 

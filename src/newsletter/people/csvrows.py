@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
 
 from ..addresses import clean_text, normalise_address
+from ..attributes import AttributeSpec, check_value
 from ..errors import ImportFileError, InvalidAddress, InvalidField
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "check_rows",
     "check_each",
     "DELIMITERS",
+    "STATUS_VALUES",
+    "PENDING",
 ]
 
 #: The delimiters we detect, by name (the CLI's --delimiter takes these names too).
@@ -59,6 +62,23 @@ _ALIASES = {
     "last_name": {"lastname", "surname", "familyname", "nomdefamille", "apellido", "apellidos"},
     "language": {"language", "lang", "locale", "langue", "idioma"},
     "lists": {"lists", "list", "listslugs", "slug", "slugs", "listes", "liste", "listas", "lista"},
+    "status": {"status", "subscriptionstatus", "memberstatus", "state", "statut", "estado"},
+}
+
+#: What a `status` cell says, case-folded. A SuppressionReason value: the address is suppressed,
+#: never imported as a person (whatever the import's options). PENDING: imported pending, with
+#: the double opt-in, even into a confirmed import (it never confirmed). None: as the options say.
+PENDING = "pending"
+STATUS_VALUES: dict[str, str | None] = {
+    **dict.fromkeys(("", "active", "subscribed", "confirmed", "enabled", "actif", "activo"), None),
+    **dict.fromkeys(("pending", "unconfirmed", "unconfirmed_opt_in", "double_opt_in"), PENDING),
+    **dict.fromkeys(("unsubscribed", "unsubscribe", "opted_out", "optedout", "opt_out", "left", "désabonné",
+                     "desabonne", "dado_de_baja"), "unsubscribed"),
+    **dict.fromkeys(("bounced", "hard_bounce", "hardbounce", "bounce", "cleaned"), "hard_bounce"),
+    **dict.fromkeys(("complained", "complaint", "spam", "abuse"), "complaint"),
+    **dict.fromkeys(("blocked", "blocklisted", "blacklisted", "blocklist"), "blocked"),
+    **dict.fromkeys(("suppressed",), "admin"),
+    **dict.fromkeys(("erased",), "erased"),
 }
 _LIST_SEPARATORS = re.compile(r"[|;,\s]+")
 _NOT_UTF8 = re.compile(r"[\udc80-\udcff]")
@@ -73,6 +93,8 @@ class RejectReason(str, enum.Enum):
     UNKNOWN_LANGUAGE = "unknown language"
     UNKNOWN_LIST = "unknown list"
     NO_LIST = "no list"
+    UNKNOWN_STATUS = "unknown status"
+    INVALID_ATTRIBUTE = "invalid attribute"
     NOT_UTF8 = "not UTF-8"
     MALFORMED = "malformed row"
 
@@ -104,6 +126,11 @@ class CheckedRow(NamedTuple):
     #: None: the file did not say (the importer's default applies to new people).
     language: str | None
     list_slugs: tuple[str, ...]
+    #: What the row's `status` cell says (STATUS_VALUES): a SuppressionReason value (the row is a
+    #: suppression: no language or list is checked), PENDING, or None.
+    status: str | None = None
+    #: The declared attributes the row gives, ((name, value), …); empty cells are left out.
+    attributes: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,8 +143,11 @@ class ColumnMap:
     last_name: int | None = None
     language: int | None = None
     lists: int | None = None
+    status: int | None = None
     #: Header cells we do not use.
     ignored: tuple[str, ...] = ()
+    #: Columns holding declared attributes: ((attribute name, column), …).
+    attributes: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,19 +162,27 @@ class RowRules:
     #: The language for rows that do not name one (None: the importer decides).
     default_language: str | None = None
     check_deliverability: bool = False
+    #: The declared attributes (those `columns.attributes` names are checked with them).
+    attributes: tuple[AttributeSpec, ...] = ()
 
 
 def _header_key(cell: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFC", cell.strip().casefold()) if ch.isalnum())
 
 
-def map_columns(header: list[str], path: str = "") -> ColumnMap:
-    """Map header cells to fields (first match wins). Raises ImportFileError without an email column."""
+def map_columns(header: list[str], path: str = "", attributes: Iterable[AttributeSpec] = ()) -> ColumnMap:
+    """Map header cells to fields and declared attributes (by name, or one of the spec's
+    `columns`; first match wins). Raises ImportFileError without an email column."""
     found: dict[str, int] = {}
+    named = {_header_key(spelling): spec.name for spec in attributes for spelling in (spec.name, *spec.columns)}
+    attribute_columns: dict[str, int] = {}
     ignored = []
     for index, cell in enumerate(header):
         key = _header_key(cell)
         field = next((f for f, names in _ALIASES.items() if key in names), None)
+        if field is None and key in named and named[key] not in attribute_columns:
+            attribute_columns[named[key]] = index
+            continue
         if field is None or field in found:
             ignored.append(cell)
             continue
@@ -157,7 +195,7 @@ def map_columns(header: list[str], path: str = "") -> ColumnMap:
             + (" (it looks like data: add a header line)" if looks_like_data else f" (it reads {header!r})")
             + "; start the file with a header such as email,name,language,lists",
         )
-    return ColumnMap(ignored=tuple(ignored), **found)
+    return ColumnMap(ignored=tuple(ignored), attributes=tuple(attribute_columns.items()), **found)
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -196,7 +234,7 @@ class _CountingReader(io.RawIOBase):
 class CsvRows:
     """An open CSV file: its delimiter, column map and a stream of `RawRow`s. Close when done."""
 
-    def __init__(self, path: str, delimiter: str | None = None):
+    def __init__(self, path: str, delimiter: str | None = None, attributes: Iterable[AttributeSpec] = ()):
         self.path = path
         try:
             self.total_bytes = os.path.getsize(path)
@@ -221,7 +259,7 @@ class CsvRows:
             self.close()
             raise ImportFileError(path, f"the header line cannot be read: {exc}") from None
         try:
-            self.columns = map_columns(self.header, path)
+            self.columns = map_columns(self.header, path, attributes)
         except ImportFileError:
             self.close()
             raise
@@ -262,9 +300,11 @@ def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
     yield from rest
 
 
-def open_rows(path: str | os.PathLike, delimiter: str | None = None) -> CsvRows:
-    """Open a CSV file of people. Raises ImportFileError (unreadable, empty, no email column)."""
-    return CsvRows(os.fspath(path), delimiter)
+def open_rows(path: str | os.PathLike, delimiter: str | None = None,
+              attributes: Iterable[AttributeSpec] = ()) -> CsvRows:
+    """Open a CSV file of people (columns named like a declared attribute hold its values).
+    Raises ImportFileError (unreadable, empty, no email column)."""
+    return CsvRows(os.fspath(path), delimiter, attributes)
 
 
 def _cell(cells: list[str], index: int | None) -> str:
@@ -310,6 +350,8 @@ class _RowChecker:
         self.rules = rules
         self._languages: dict[str, str | None | _Reject] = {}
         self._lists: dict[str, tuple[str, ...] | _Reject] = {}
+        self._statuses: dict[str, str | None | _Reject] = {}
+        self._specs = {spec.name: spec for spec in rules.attributes}
 
     def check(self, row: RawRow) -> CheckedRow | RejectedRow:
         cols, cells = self.rules.columns, row.cells
@@ -326,6 +368,13 @@ class _RowChecker:
             email = normalise_address(raw_email, check_deliverability=self.rules.check_deliverability)
         except InvalidAddress as exc:
             return reject(RejectReason.INVALID_ADDRESS, exc.reason)
+        status = None
+        if cols.status is not None:
+            status = self._memoised(self._statuses, _cell(cells, cols.status), _status)
+            if type(status) is _Reject:
+                return reject(*status)
+            if status is not None and status != PENDING:  # a suppression: nothing else of the row matters
+                return CheckedRow(row.line, email, "", None, (), status)
         if cols.name is not None:
             name = _cell(cells, cols.name)
         else:
@@ -341,7 +390,17 @@ class _RowChecker:
         slugs = self._memoised(self._lists, _cell(cells, cols.lists), self._slugs)
         if type(slugs) is _Reject:
             return reject(*slugs)
-        return CheckedRow(row.line, email, name, language, slugs)
+        if not cols.attributes:
+            return CheckedRow(row.line, email, name, language, slugs, status)
+        attributes = []
+        for attribute, index in cols.attributes:
+            cell = _cell(cells, index)
+            if cell.strip():
+                try:
+                    attributes.append((attribute, check_value(self._specs[attribute], cell)))
+                except InvalidField as exc:
+                    return reject(RejectReason.INVALID_ATTRIBUTE, f"{exc.field}: {exc.reason}")
+        return CheckedRow(row.line, email, name, language, slugs, status, tuple(attributes))
 
     def _memoised(self, memo: dict, cell: str, judge: Callable[[str], Any]) -> Any:
         """`judge(cell)`, remembered: a file repeats the same few language and list cells."""
@@ -370,6 +429,16 @@ class _RowChecker:
         if not slugs:
             return _Reject(RejectReason.NO_LIST, "the row names no list and no --list was given")
         return tuple(slugs)
+
+
+def _status(cell: str) -> str | None | _Reject:
+    """What a status cell says (see STATUS_VALUES), or why it is refused."""
+    key = unicodedata.normalize("NFC", cell.strip().casefold()).replace("-", "_").replace(" ", "_")
+    if key in STATUS_VALUES:
+        return STATUS_VALUES[key]
+    known = sorted({k for k in STATUS_VALUES if k} & {"active", "pending", "unsubscribed", "bounced", "cleaned",
+                                                     "complained", "blocklisted"})
+    return _Reject(RejectReason.UNKNOWN_STATUS, f"{cell.strip()!r} is not a status we know ({', '.join(known)}, …)")
 
 
 _MISSING = object()
