@@ -369,3 +369,12 @@ def test_malformed_forms_get_their_status_and_a_page_that_says_so(quiet_client, 
     assert response.status_code == status
     assert "This form could not be read" in response.text and "Page not found" not in response.text
     _no_traceback(caplog)
+
+
+@pytest.mark.parametrize("text", ["Org\x9b31m", "Org\x7f", "Org\u2028forged line", "Org\x1b[2J"])
+def test_a_text_attribute_with_control_characters_is_refused(text):
+    from newsletter.attributes import AttributeSpec, AttributeType, check_value
+    from newsletter.errors import InvalidField
+
+    with pytest.raises(InvalidField, match="control characters"):
+        check_value(AttributeSpec("organisation", AttributeType.TEXT, "Organisation"), text)
