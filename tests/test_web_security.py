@@ -378,3 +378,45 @@ def test_a_text_attribute_with_control_characters_is_refused(text):
 
     with pytest.raises(InvalidField, match="control characters"):
         check_value(AttributeSpec("organisation", AttributeType.TEXT, "Organisation"), text)
+
+
+# -- 8. the answer's time does not depend on the address's state -------------------------------
+
+def test_every_valid_signup_is_held_to_the_same_floor_whatever_the_state(config, store, clock, smtp_server):
+    """The code path, not a stopwatch (bench/signup_timing.py measures): every accepted answer
+    — new, pending, active, unsubscribed, suppressed, blocked, throttled — waits once, until
+    the floor after the request arrived, and only after the store's work is done."""
+    newsletter = make_newsletter(config, store, clock, signup_answer_ms=250, trusted_proxies=("10.0.0.0/8",),
+                                 signup_per_ip_per_hour=0)
+    add_lists(newsletter, clock)
+    app = create_app(newsletter)
+    web = app.state.web
+    holds: list[tuple[str, float, int]] = []
+    web.monotonic = lambda: 1000.0  # the request arrives, and is answered, "at once"
+
+    current = ""
+
+    async def sleep(delay: float) -> None:
+        holds.append((current, delay, len(subscriptions.consent_events(newsletter, current)) if current else 0))
+    web.sleep = sleep
+    with TestClient(app, client=("10.1.2.3", 40000)) as client:
+        active_person(newsletter, client, clock, smtp_server, "active@example.org", lists=("asp-daily",))
+        sign_up(client, clock, "pending@example.org")
+        key = active_person(newsletter, client, clock, smtp_server, "left@example.org", lists=("asp-daily",))
+        client.post(f"/unsubscribe/{newsletter.token(Purpose.UNSUBSCRIBE, key)}", data={"List-Unsubscribe": "One-Click"})
+        subscriptions.erase(newsletter, "gone@example.org")
+        key = active_person(newsletter, client, clock, smtp_server, "blocked@example.org", lists=("asp-daily",))
+        client.post(f"/block/{newsletter.token(Purpose.BLOCK, key)}", data={
+            "csrf": csrf_of(client.get(f"/block/{newsletter.token(Purpose.BLOCK, key)}").text)})
+        holds.clear()
+        answers = set()
+        states = ["new@example.org", "pending@example.org", "active@example.org", "left@example.org",
+                  "gone@example.org", "blocked@example.org"] + ["pending@example.org"] * 6  # the last ones throttled
+        for current in states:
+            clock.advance(minutes=1)
+            response = sign_up(client, clock, current)
+            answers.add((response.status_code, response.text))
+    assert len(answers) == 1
+    assert [(email, delay) for email, delay, _ in holds] == [(email, 0.25) for email in states]
+    # Held after the store's work: a new address is in the log when its answer waits.
+    assert holds[0][2] > 0

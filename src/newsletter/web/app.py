@@ -23,7 +23,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -85,7 +86,19 @@ class WebState:
     #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
     #: racing for the file lock sleep in SQLite's busy handler.
     db_threads: int = 1
+    #: Seconds after it arrived before a sign-up is answered (`hold_answer`); 0: at once.
+    answer_floor: float = 0.0
+    #: The clock and the sleep `hold_answer` uses (tests pass their own).
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     _limiter: anyio.CapacityLimiter | None = None
+
+    async def hold_answer(self, started: float) -> None:
+        """Wait until `answer_floor` seconds after `started` (a `monotonic()` reading): every
+        sign-up is answered at the same time after it arrived, whatever the store knew of it."""
+        delay = self.answer_floor - (self.monotonic() - started)
+        if delay > 0:
+            await self.sleep(delay)
 
     def secret(self) -> bytes:
         return self.newsletter.secret()
@@ -177,6 +190,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         min_fill_seconds=config.signup_min_seconds if min_fill_seconds is None else min_fill_seconds,
         allowed_origins=frozenset(o.rstrip("/").lower() for o in config.allowed_origins),
         db_threads=1 if newsletter.store.dialect == "sqlite" else 8,
+        answer_floor=config.signup_answer_ms / 1000,
     )
     state.ceiling.db = state.db
     state.drainer = ConfirmationDrainer(newsletter, state.confirmations, state.db)
