@@ -32,6 +32,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -80,6 +81,8 @@ class _Handler:
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802, ANN001
         session.host_name = hostname
+        if not self.owner.eight_bit_mime:
+            responses[:] = [r for r in responses if r[4:].upper() != "8BITMIME"]
         if self.owner.pipelining:
             responses.insert(len(responses) - 1 if responses[-1].startswith("250 ") else len(responses),
                              "250-PIPELINING")
@@ -125,7 +128,9 @@ class _Handler:
             if reply:
                 return reply
         with owner.lock:
-            owner.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+            owner.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                           envelope.original_content or envelope.content,
+                                           list(envelope.mail_options)))
         return "250 2.0.0 OK queued"
 
 
@@ -142,6 +147,7 @@ class RecordingSMTP:
     begun: dict[str, list[float]] = field(default_factory=dict)
     delay: float = 0.0
     pipelining: bool = True
+    eight_bit_mime: bool = True
     fail_mail: str | list[str] | None = None
     auth: dict[str, str] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)

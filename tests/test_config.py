@@ -15,7 +15,7 @@ def test_defaults_without_a_file_use_the_embedded_store_and_local_catcher(tmp_pa
     monkeypatch.chdir(tmp_path)
     config = load_config(environ={})
     assert config.database_url == f"sqlite:///{tmp_path}/subscribers/newsletter.db"
-    assert config.smtp == SmtpSettings(host="127.0.0.1", port=8025, tls="off")
+    assert config.smtp == SmtpSettings(host="127.0.0.1", port=8025, tls="off", eight_bit=True)
     assert config.source is None
 
 

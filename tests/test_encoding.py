@@ -74,3 +74,44 @@ def test_a_value_between_short_pieces_keeps_its_bytes(value):
     values = [value, value[::-1], value.upper(), value]
     part, data = encode(pieces, values, TransferEncoding.BASE64)
     assert decode(part, data) == filled(pieces, values)
+
+
+# -- 8bit ----------------------------------------------------------------------------------------
+
+def decode_as(used: TransferEncoding, data: bytes) -> str:
+    if used is TransferEncoding.EIGHT_BIT:
+        return data.decode("utf-8").replace("\r\n", "\n")
+    if used is TransferEncoding.BASE64:
+        return base64.b64decode(b"".join(data.split(b"\r\n")), validate=True).decode("utf-8").replace("\r\n", "\n")
+    return quopri.decodestring(data).decode("utf-8").replace("\r\n", "\n")
+
+
+@settings(max_examples=400, deadline=None)
+@given(pieces=st.lists(TEXT, min_size=1, max_size=6), data=st.data(),
+       long_line=st.integers(min_value=0, max_value=1200))
+def test_eight_bit_parts_decode_to_the_filled_text_and_keep_lines_under_998(pieces, data, long_line):
+    """8bit for a part that is not ASCII; a recipient whose values would make a line over 998
+    octets gets the 7-bit encoding instead; either way the part decodes to the filled text."""
+    pieces = [pieces[0] + "ا" * (long_line // 2), *pieces[1:]]
+    values = [data.draw(VALUE) for _ in pieces[1:]]
+    part = EncodedPart(pieces, eight_bit=True)
+    out: list[bytes] = []
+    used = part.write(values, out)
+    wire = b"".join(out)
+    assert decode_as(used, wire) == filled(pieces, values).replace("\r\n", "\n")
+    limit = 998 if used is TransferEncoding.EIGHT_BIT else 76
+    assert all(len(line) <= limit for line in wire.split(b"\r\n"))
+    if all(p.isascii() for p in pieces):
+        assert part.encoding is not TransferEncoding.EIGHT_BIT
+    if used is not part.encoding:
+        assert part.encoding is TransferEncoding.EIGHT_BIT and used is not TransferEncoding.EIGHT_BIT
+
+
+def test_a_long_value_on_a_long_line_falls_back_for_that_recipient_only():
+    pieces = ["مرحبا " + "x" * 900, "\n"]
+    part = EncodedPart(pieces, eight_bit=True)
+    assert part.encoding is TransferEncoding.EIGHT_BIT
+    short, long = [], []
+    assert part.write(["https://news.example.org/u/abc"], short) is TransferEncoding.EIGHT_BIT
+    assert part.write(["https://news.example.org/u/" + "y" * 200], long) is not TransferEncoding.EIGHT_BIT
+    assert decode_as(TransferEncoding.EIGHT_BIT, b"".join(short)).endswith("abc\n")

@@ -16,6 +16,8 @@ PUBLIC = {
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
     "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",
+    "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
+    "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
 }
 
 

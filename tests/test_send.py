@@ -236,6 +236,22 @@ async def test_auth_failure_pauses_and_marks_nothing(store, config, clock, smtp_
     assert received_count(smtp_server) == Counter({e: 1 for e in emails})
 
 
+async def test_a_relay_without_8bitmime_pauses_and_marks_nothing(store, config, clock, smtp_server):
+    """8-bit bodies (the default) need a relay that offers 8BITMIME: without it the campaign stops
+    before anything is sent and says which setting to change; with it off, every message is 7-bit."""
+    smtp_server.eight_bit_mime = False
+    emails = start(store, clock, 8)
+    result = await run(store, config, clock)
+    assert result.status is CampaignStatus.PAUSED and "eight_bit_mime = false" in result.reason
+    assert result.counts.queued == 8 and result.counts.sent == 0 and not smtp_server.received
+    with store.session() as session:
+        campaigns.resume_campaign(session, SLUG)
+    result = await run(store, config.with_changes(eight_bit_mime=False), clock)
+    assert result.status is CampaignStatus.FINISHED
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+    assert all(r.data.isascii() and "BODY=8BITMIME" not in r.mail_options for r in smtp_server.received)
+
+
 async def test_a_refused_sender_pauses_and_marks_nothing(store, config, clock, smtp_server):
     """5xx to MAIL FROM (pipelined with RCPT and DATA, whose 503s only follow from it)."""
     start(store, clock, 8)

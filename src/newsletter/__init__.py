@@ -42,6 +42,17 @@ from .errors import (
     CampaignContentMissing,
     ArchiveError,
     StoreNotEmpty,
+    LoginRefused,
+    LoginThrottled,
+    PermissionDenied,
+    UnknownStaffMember,
+    StaffMemberExists,
+    StaffStateError,
+    UnknownDraft,
+    DraftExists,
+    EditConflict,
+    ApprovalRequired,
+    CatchUpUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -78,6 +89,17 @@ __all__ = [
     "CampaignContentMissing",
     "ArchiveError",
     "StoreNotEmpty",
+    "LoginRefused",
+    "LoginThrottled",
+    "PermissionDenied",
+    "UnknownStaffMember",
+    "StaffMemberExists",
+    "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
 ]
 
 

@@ -28,7 +28,18 @@ The tree::
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
     ├── ArchiveError              a backup archive cannot be written, read or restored (`path`, `reason`)
-    └── StoreNotEmpty             a restore would mix an archive with data already there (`counts`)
+    ├── StoreNotEmpty             a restore would mix an archive with data already there (`counts`)
+    ├── LoginRefused              a workspace login failed (one message whatever was wrong)
+    ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
+    ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
+    ├── UnknownStaffMember(LookupError) no workspace account has that address
+    ├── StaffMemberExists         a workspace account already has that address
+    ├── StaffStateError           the account cannot do that in its state (revoked, the last owner)
+    ├── UnknownDraft(LookupError) no issue being written has that slug
+    ├── DraftExists               an issue being written already has that slug
+    ├── EditConflict              a version was saved over a revision someone else had replaced
+    ├── ApprovalRequired          the two-person rule: no other sender approved these exact revisions
+    └── CatchUpUnavailable        a late translation cannot be sent to the readers who got the fallback
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -68,6 +79,17 @@ __all__ = [
     "CampaignContentMissing",
     "ArchiveError",
     "StoreNotEmpty",
+    "LoginRefused",
+    "LoginThrottled",
+    "PermissionDenied",
+    "UnknownStaffMember",
+    "StaffMemberExists",
+    "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
 ]
 
 
@@ -315,7 +337,119 @@ class ArchiveError(NewsletterError):
 class StoreNotEmpty(NewsletterError):
     """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
 
-    def __init__(self, counts: dict[str, int]):
+    def __init__(self, counts: dict[str, int], undeletable: tuple[str, ...] = ()):
         self.counts = dict(counts)
+        #: Tables among them that can never be deleted (an audit trail): the store cannot be replaced.
+        self.undeletable = tuple(undeletable)
         held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
-        super().__init__(f"the store is not empty (it holds {held}); nothing was restored")
+        why = (f"; {', '.join(self.undeletable)} can never be deleted, so it cannot be replaced either"
+               if self.undeletable else "")
+        super().__init__(f"the store is not empty (it holds {held}){why}; nothing was restored")
+
+
+class LoginRefused(NewsletterError):
+    """A workspace login failed: unknown address, wrong password or code, revoked account.
+
+    Deliberately one type with one message, so nobody can learn which addresses have accounts.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the address, password or code is not right")
+
+
+class LoginThrottled(NewsletterError):
+    """Too many failed logins for this account or from this address; `retry_after` in seconds.
+
+    Said alike for addresses with and without an account.
+    """
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed logins: try again in {max(1, retry_after // 60)} minute(s)")
+        self.retry_after = retry_after
+
+
+class PermissionDenied(NewsletterError):
+    """The staff member's role does not allow `action` (for `language`, when it is about one)."""
+
+    def __init__(self, action: str, role: str, language: str | None = None):
+        where = f" in {language}" if language else ""
+        super().__init__(f"the role {role} does not allow {action}{where}")
+        self.action = action
+        self.role = role
+        self.language = language
+
+
+class UnknownStaffMember(NewsletterError, LookupError):
+    """No workspace account has this address."""
+
+    def __init__(self, email: str):
+        super().__init__(f"no workspace account has the address {email!r}")
+        self.email = email
+
+
+class StaffMemberExists(NewsletterError):
+    """A workspace account already has this address (invited, active or revoked)."""
+
+    def __init__(self, email: str, status: str):
+        super().__init__(f"a workspace account for {email!r} already exists ({status})")
+        self.email = email
+        self.status = status
+
+
+class StaffStateError(NewsletterError):
+    """The account cannot do what was asked in its state; the message says why."""
+
+    def __init__(self, email: str, message: str):
+        super().__init__(f"{email}: {message}")
+        self.email = email
+class UnknownDraft(NewsletterError, LookupError):
+    """No issue being written (in the workspace's store) has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"there is no issue {slug!r} being written")
+        self.slug = slug
+
+
+class DraftExists(NewsletterError):
+    """An issue being written already has this slug (slugs name campaigns, so they are unique)."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"an issue {slug!r} already exists; give the new one another slug")
+        self.slug = slug
+
+
+class EditConflict(NewsletterError):
+    """A version was saved as a change of revision `expected` of `language`, but revision
+    `current` had been saved since: nothing was written, the text sent is still the caller's."""
+
+    def __init__(self, slug: str, language: str, expected: int, current: int, author: str | None = None):
+        who = f" by {author}" if author else ""
+        super().__init__(f"{slug} ({language}): revision {current} was saved{who} after revision {expected} "
+                         "you started from; nothing was saved: compare and save again")
+        self.slug = slug
+        self.language = language
+        self.expected = expected
+        self.current = current
+        self.author = author
+
+
+class ApprovalRequired(NewsletterError):
+    """The issue's list has the two-person rule and no sender other than `sender` approved the
+    exact revisions that would be sent (`digest` names them)."""
+
+    def __init__(self, slug: str, digest: str, sender: str | None, reason: str):
+        super().__init__(f"{slug} cannot be sent yet: {reason}")
+        self.slug = slug
+        self.digest = digest
+        self.sender = sender
+        self.reason = reason
+
+
+class CatchUpUnavailable(NewsletterError):
+    """A late translation cannot be sent to the readers who got a fallback; `reason` says why."""
+
+    def __init__(self, slug: str, language: str, reason: str):
+        super().__init__(f"{slug} ({language}): {reason}")
+        self.slug = slug
+        self.language = language
+        self.reason = reason

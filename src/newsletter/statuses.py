@@ -18,6 +18,8 @@ __all__ = [
     "CampaignStatus",
     "OutboxStatus",
     "BounceKind",
+    "StaffRole",
+    "StaffStatus",
 ]
 
 
@@ -112,3 +114,27 @@ class BounceKind(str, enum.Enum):
     COMPLAINT = "complaint"
     #: A report we could not attribute or understand (tampered VERP, unknown format).
     UNKNOWN = "unknown"
+
+
+class StaffRole(str, enum.Enum):
+    """What a staff member may do in the workspace (`staff.roles` says which actions each allows)."""
+
+    #: Accounts and settings, and everything the other roles may do.
+    OWNER = "owner"
+    #: Send, schedule, pause, cancel, retry and approve campaigns; people and imports.
+    SENDER = "sender"
+    #: Write issues in every language, preview and test-send them.
+    EDITOR = "editor"
+    #: Edit only the languages given to them.
+    TRANSLATOR = "translator"
+    #: Read reports and the dashboard.
+    VIEWER = "viewer"
+
+
+class StaffStatus(str, enum.Enum):
+    """A staff account: invited -> active -> revoked (a revoked account never comes back)."""
+
+    #: Invited (or added by `users add`) and has not set a password yet.
+    INVITED = "invited"
+    ACTIVE = "active"
+    REVOKED = "revoked"

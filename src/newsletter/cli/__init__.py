@@ -27,7 +27,10 @@ from ..errors import (
     StoreError,
     StoreNotEmpty,
     UnknownCampaign,
+    UnknownDraft,
     UnknownList,
+    UnknownStaffMember,
+    StaffMemberExists,
 )
 from ..installation import Newsletter, store_failure
 
@@ -47,11 +50,19 @@ def explain(error: NewsletterError) -> str:
         return f"{message}; `newsletter lists` shows the lists there are"
     if isinstance(error, UnknownCampaign):
         return f"{message}; `newsletter campaigns` lists them"
+    if isinstance(error, UnknownStaffMember):
+        return f"{message}; `newsletter users list` shows the accounts there are"
+    if isinstance(error, StaffMemberExists):
+        return f"{message}; `newsletter users list` shows it (a revoked account stays revoked: use another address)"
+    if isinstance(error, UnknownDraft):
+        return f"{message}; `newsletter issue import FILES` takes content files in"
     if isinstance(error, InvalidField) and error.field == "consent note":
         return f'{message} (e.g. --consent-note "signed up on paper at ASP 23, forms kept in Geneva")'
     if isinstance(error, NotSuppressed):
         return f"{message}; `newsletter suppressions list` shows the suppressions"
     if isinstance(error, StoreNotEmpty):
+        if error.undeletable:
+            return f"{message}. Restore into a store fresh from `newsletter init`."
         return f"{message}; restore into a store fresh from `newsletter init`, or add --replace to delete what it holds"
     if isinstance(error, StoreError) and error.detail is not None:
         return f"{message}. Check database_url and that the server is running."
@@ -80,10 +91,12 @@ COMMAND_MODULES = {
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
     "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, retry."),
+    "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
     "serve": ("web", "Serve the visitor pages: sign-up form, confirm, unsubscribe (with one-click), preferences."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
+    "users": ("users", "Workspace accounts: add the first owner, list them, revoke one."),
     "demo": ("demo", "Sign people up, confirm them, send a daily summary and unsubscribe one, all on loopback."),
 }
 

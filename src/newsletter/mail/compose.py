@@ -54,6 +54,8 @@ __all__ = [
     "render_variant",
     "render_issue",
     "render_confirmation",
+    "STAFF_MAILS",
+    "render_staff_mail",
 ]
 
 #: The fallback chain of a list that configures none.
@@ -277,3 +279,22 @@ def render_confirmation(config: Config, language: str, name: str, confirm_url: s
     html = inline_css(env.get_template("email/confirm.html").render(context, subject=subject))
     return RenderedMail(language, subject, text, html)
 
+
+
+#: The workspace's mails: an invitation to an account, a password reset link.
+STAFF_MAILS = ("staff_invite", "staff_reset")
+
+
+def render_staff_mail(config: Config, which: str, language: str, *, name: str, link: str, role: str = "",
+                      hours: int = 0) -> RenderedMail:
+    """A workspace account's mail (`which` is one of STAFF_MAILS): the link to set a password,
+    what it is for and how long it works. Rendered through the same base layout as every mail."""
+    if which not in STAFF_MAILS:
+        raise ValueError(f"no staff mail {which!r}")
+    env = mail_environment(config.templates_path, language)
+    context = {"organisation": config.organisation_name, "postal_address": config.postal_address, "name": name,
+               "link": link, "role": role, "hours": hours, "preheader": ""}
+    subject = env.get_template(f"email/{which}_subject.txt").render(context).strip()
+    text = env.get_template(f"email/{which}.txt").render(context)
+    html = inline_css(env.get_template(f"email/{which}.html").render(context, subject=subject))
+    return RenderedMail(language, subject, text, html)

@@ -6,7 +6,10 @@ bytes joined (`EncodedPart.write`). The decoded part is exactly the pieces and v
 
 Each part gets quoted-printable or base64, whichever is smaller for it, decided once from its
 pieces: quoted-printable writes every non-ASCII byte as three (Arabic text nearly triples),
-base64 costs a third on everything.
+base64 costs a third on everything. Where the relay takes 8-bit mail (`eight_bit=True`), a
+part that is not plain ASCII goes out as it is, in 8bit (RFC 6152), whenever its lines with
+the recipient's values fit in 998 octets; otherwise that recipient's part falls back to the
+smaller 7-bit encoding.
 
 - Quoted-printable: every piece starts a line and, unless it ends with a line break, ends with
   a soft line break (`=\\r\\n`), which decodes to nothing; values are encoded the same way.
@@ -17,7 +20,8 @@ base64 costs a third on everything.
   line by line are served too); only the last run is padded. Text is in canonical form (CRLF
   line breaks) before it is encoded, as RFC 2045 asks.
 
-Lines never exceed 76 characters, and line ends are CRLF only.
+Lines never exceed 76 characters in the 7-bit encodings and 998 octets in 8bit, and line ends
+are CRLF only.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ CRLF = b"\r\n"
 _SOFT_BREAK = b"=\r\n"
 _MAX_LINE = 76
 _B64_LINE_BYTES = 57  # three-byte groups that make a 76-character line
+_MAX_8BIT_LINE = 998  # octets before CRLF (RFC 5322 2.1.1)
 
 
 class TransferEncoding(str, enum.Enum):
@@ -39,6 +44,7 @@ class TransferEncoding(str, enum.Enum):
 
     QUOTED_PRINTABLE = "quoted-printable"
     BASE64 = "base64"
+    EIGHT_BIT = "8bit"
 
 
 def _canonical(text: str) -> bytes:
@@ -108,20 +114,65 @@ def _base64_piece(data: bytes) -> tuple[bytes, tuple[tuple[bytes, bytes], ...]]:
     return data, tuple(runs)
 
 
+# -- 8bit -----------------------------------------------------------------------------------------
+
+def _edges(piece: bytes) -> tuple[int, int, bool]:
+    """(length of the first line, of the last line, whether the piece holds a line break)."""
+    first = piece.find(CRLF)
+    if first < 0:
+        return len(piece), len(piece), False
+    return first, len(piece) - piece.rfind(CRLF) - 2, True
+
+
+def _inner_lines_fit(piece: bytes) -> bool:
+    """True when the piece's whole lines (all but its last, unfinished one) fit in 998 octets."""
+    return all(len(line) <= _MAX_8BIT_LINE for line in piece.split(CRLF)[:-1])
+
+
+def _fits(edges: Sequence[tuple[int, int, bool]], values: Sequence[bytes]) -> bool:
+    """True when the pieces (of these `edges`) joined with `values` make no line over 998 octets."""
+    line = edges[0][1]
+    for value, (first, last, broken) in zip(values, edges[1:]):
+        if b"\r" in value or b"\n" in value:
+            return False
+        line += len(value) + first
+        if line > _MAX_8BIT_LINE:
+            return False
+        if broken:
+            line = last
+    return line <= _MAX_8BIT_LINE
+
+
 # -- parts ----------------------------------------------------------------------------------------
 
 class EncodedPart:
     """A body part as literal pieces with a per-recipient value between each two, pre-encoded.
 
-    `encoding` is chosen by size when not given. `write(values, out)` appends the part's bytes
-    for one recipient: `len(values)` must be `len(pieces) - 1`.
+    `encoding` is chosen by size when not given; `eight_bit=True` allows 8bit for a part that is
+    not plain ASCII. `write(values, out)` appends the part's bytes for one recipient (`len(values)`
+    must be `len(pieces) - 1`) and returns the encoding it used: an 8bit part falls back to the
+    smaller 7-bit encoding for a recipient whose values would make a line over 998 octets.
     """
 
-    __slots__ = ("encoding", "size", "_qp", "_b64")
+    __slots__ = ("encoding", "size", "_qp", "_b64", "_raw", "_edges", "_fallback")
 
-    def __init__(self, pieces: Sequence[str], encoding: TransferEncoding | None = None):
-        qp = tuple(_qp_piece(p) for p in pieces)
+    def __init__(self, pieces: Sequence[str], encoding: TransferEncoding | None = None, *,
+                 eight_bit: bool = False):
         canonical = tuple(_canonical(p) for p in pieces)
+        self._raw: tuple[bytes, ...] = ()
+        self._fallback: EncodedPart | None = None
+        if encoding is TransferEncoding.EIGHT_BIT or (
+                encoding is None and eight_bit and not all(p.isascii() for p in canonical)):
+            edges = tuple(map(_edges, canonical))
+            if all(map(_inner_lines_fit, canonical)) and not any(b"\0" in p for p in canonical):
+                self.encoding = TransferEncoding.EIGHT_BIT
+                self.size = sum(map(len, canonical))
+                self._raw, self._edges = canonical, edges
+                self._qp = self._b64 = ()
+                self._fallback = EncodedPart(pieces)
+                return
+            encoding = None
+        qp = tuple(_qp_piece(p) for p in pieces)
         qp_size = sum(map(len, qp))
         b64_size = _b64_size(sum(map(len, canonical)))
         if encoding is None:
@@ -132,15 +183,26 @@ class EncodedPart:
         self._qp = qp if encoding is TransferEncoding.QUOTED_PRINTABLE else ()
         self._b64 = tuple(map(_base64_piece, canonical)) if encoding is TransferEncoding.BASE64 else ()
 
-    def write(self, values: Sequence[str], out: list[bytes]) -> None:
-        """Append the part filled with `values` (one between each two pieces), encoded."""
+    def write(self, values: Sequence[str], out: list[bytes]) -> TransferEncoding:
+        """Append the part filled with `values` (one between each two pieces), encoded; the
+        encoding used."""
+        if self.encoding is TransferEncoding.EIGHT_BIT:
+            raw = [_canonical(v) for v in values]
+            if not _fits(self._edges, raw):
+                return self._fallback.write(values, out)
+            pieces = self._raw
+            out.append(pieces[0])
+            for value, piece in zip(raw, pieces[1:]):
+                out.append(value)
+                out.append(piece)
+            return TransferEncoding.EIGHT_BIT
         if self.encoding is TransferEncoding.QUOTED_PRINTABLE:
             pieces = self._qp
             out.append(pieces[0])
             for value, piece in zip(values, pieces[1:]):
                 out.append(_qp_value(value))
                 out.append(piece)
-            return
+            return TransferEncoding.QUOTED_PRINTABLE
         first, runs = self._b64[0]
         run, pending = runs[0]  # pending: bytes not yet encoded (a tail, a value, its neighbours)
         out.append(run)
@@ -154,6 +216,7 @@ class EncodedPart:
             run, pending = runs[head]
             out.append(run)
         out.append(_b64_lines(pending))
+        return TransferEncoding.BASE64
 
 
 def encoded_size(text: str) -> int:

@@ -25,3 +25,5 @@ class MailKind(str, enum.Enum):
     WELCOME = "welcome"
     #: Past issues sent to a new subscriber.
     CATCH_UP = "catch-up"
+    #: A workspace account's mail: an invitation or a password reset link (no list headers).
+    STAFF = "staff"

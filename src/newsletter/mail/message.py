@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 from ..config import Config
 from .compose import RenderedMail
-from .encoding import CRLF, EncodedPart
+from .encoding import CRLF, EncodedPart, TransferEncoding
 from .headers import (
     UnsafeHeaderValue,
     check_value,
@@ -79,6 +79,7 @@ KIND_HEADERS = MappingProxyType({
     MailKind.CONFIRMATION: KindHeaders(list_mail=False, bulk=False),
     MailKind.WELCOME: KindHeaders(list_mail=True, bulk=False),
     MailKind.CATCH_UP: KindHeaders(list_mail=True, bulk=True),
+    MailKind.STAFF: KindHeaders(list_mail=False, bulk=False),
 })
 
 
@@ -111,30 +112,32 @@ class ListInfo:
 
 
 class _Part:
-    """A body part: its markers' fields, and its pieces pre-encoded."""
+    """A body part: its markers' fields, and its pieces pre-encoded; `write` adds its head."""
 
-    __slots__ = ("fields", "html", "encoded", "_values")
+    __slots__ = ("fields", "html", "encoded", "_values", "_heads")
 
-    def __init__(self, text: str, *, html_part: bool):
+    def __init__(self, text: str, content_type: str, *, html_part: bool, eight_bit: bool):
         pieces, fields = split_markers(text)
         self.fields = tuple(fields)
         self.html = html_part
-        self.encoded = EncodedPart(pieces)
+        self.encoded = EncodedPart(pieces, eight_bit=eight_bit)
+        self._heads = {encoding: (f'Content-Type: {content_type}; charset="utf-8"\r\n'
+                                  f"Content-Transfer-Encoding: {encoding.value}\r\n\r\n").encode("ascii")
+                       for encoding in TransferEncoding}
         # The recipient's values in one C call (the attributes are named as the fields).
         names = [f.value for f in fields]
         getter = attrgetter(*names) if names else (lambda _recipient: ())
         self._values = getter if len(names) != 1 else (lambda recipient: (getter(recipient),))
 
     def write(self, recipient: Recipient, out: list[bytes]) -> None:
+        """Append the part's head and body for `recipient`."""
         values = self._values(recipient)
         if self.html:
             values = [html.escape(v, quote=True) for v in values]
-        self.encoded.write(values, out)
-
-
-def _part_head(content_type: str, part: _Part) -> bytes:
-    return (f'Content-Type: {content_type}; charset="utf-8"\r\n'
-            f"Content-Transfer-Encoding: {part.encoded.encoding.value}\r\n\r\n").encode("ascii")
+        body: list[bytes] = []
+        encoding = self.encoded.write(values, body)
+        out.append(self._heads[encoding])
+        out += body
 
 
 class MailSkeleton:
@@ -178,12 +181,12 @@ class MailSkeleton:
             fixed.append(text_header("Feedback-ID", f"{info.campaign_slug}:{info.slug}:newsletter:{domain}"))
         fixed.append(f"Content-Language: {check_value(mail.language, 'language')}\r\n")
         self._fixed_headers = "".join(fixed).encode("ascii")
-        self._text = _Part(mail.text, html_part=False)
-        self._html = _Part(mail.html, html_part=True)
-        b = ("=_nl_" + secrets.token_hex(12)).encode("ascii")  # "=_" occurs in neither encoding
-        self._mime_head = (b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n--' + b + CRLF
-                           + _part_head("text/plain", self._text))
-        self._mime_middle = CRLF + b"--" + b + CRLF + _part_head("text/html", self._html)
+        self._text = _Part(mail.text, "text/plain", html_part=False, eight_bit=config.eight_bit_mime)
+        self._html = _Part(mail.html, "text/html", html_part=True, eight_bit=config.eight_bit_mime)
+        # "=_" occurs in neither 7-bit encoding; in 8bit, the random part keeps it out of the text.
+        b = ("=_nl_" + secrets.token_hex(12)).encode("ascii")
+        self._mime_head = b'Content-Type: multipart/alternative; boundary="' + b + b'"\r\n\r\n--' + b + CRLF
+        self._mime_middle = CRLF + b"--" + b + CRLF
         self._mime_tail = CRLF + b"--" + b + b"--" + CRLF
 
     def _subject_header(self, recipient: Recipient) -> bytes:

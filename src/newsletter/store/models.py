@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -32,6 +33,8 @@ from ..statuses import (
     Channel,
     ConsentKind,
     OutboxStatus,
+    StaffRole,
+    StaffStatus,
     SubscriberStatus,
     SubscriptionStatus,
     SuppressionReason,
@@ -50,6 +53,14 @@ __all__ = [
     "BounceEvent",
     "BounceScore",
     "QueuedConfirmation",
+    "StaffMember",
+    "StaffSession",
+    "AuditEvent",
+    "LoginFailure",
+    "WorkspaceSetting",
+    "EditorialIssue",
+    "IssueRevision",
+    "IssueApproval",
 ]
 
 
@@ -100,6 +111,9 @@ class Subscriber(Base):
     key: Mapped[str] = mapped_column(String(32), unique=True)
     #: Normalised address (email-validator's normalised form, domain lower-cased).
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    #: The mailbox the address reaches (`addresses.canonical_mailbox`: tag stripped, Gmail's dots
+    #: gone) when it differs from `email`, else NULL; the re-send limits count per mailbox.
+    mailbox: Mapped[str | None] = mapped_column(String(320), nullable=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[SubscriberStatus] = mapped_column(
@@ -111,6 +125,9 @@ class Subscriber(Base):
     subscriptions: Mapped[list["Subscription"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    __table_args__ = (Index("ix_subscribers_mailbox", "mailbox", sqlite_where=text("mailbox IS NOT NULL"),
+                            postgresql_where=text("mailbox IS NOT NULL")),)
 
 
 class MailingList(Base):
@@ -309,3 +326,139 @@ class QueuedConfirmation(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_confirmation_queue_due", "due_at"),)
+
+
+class StaffMember(Base):
+    """A workspace account. Never deleted (the audit trail names it): revoked instead."""
+
+    __tablename__ = "staff_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Normalised address, as for subscribers.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
+    #: The languages a translator may edit (ignored for the other roles).
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[StaffStatus] = mapped_column(_enum(StaffStatus, "staff_status"), default=StaffStatus.INVITED)
+    #: argon2id, in the PHC string format; NULL until the invitation is accepted.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: Random; changed whenever the password is set, so an invitation or reset link works once.
+    security_stamp: Mapped[str] = mapped_column(String(64))
+    #: Base32 TOTP secret once the second factor is enrolled.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: The last TOTP time step accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    invited_by: Mapped[int | None] = mapped_column(ForeignKey("staff_members.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_login_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class StaffSession(Base):
+    """A server-side workspace session. The cookie carries a random value; only its SHA-256 is kept."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"), index=True)
+    #: The form token of this session's forms (compared in constant time).
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+
+
+class AuditEvent(Base):
+    """One line of the staff audit trail. Append-only: the database refuses UPDATE and DELETE."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    #: The staff member (no foreign key action: accounts are never deleted); NULL for the command line.
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    #: Who, as they were called then ("cli" for the command line).
+    actor: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(400), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginFailure(Base):
+    """A failed workspace login, counted per account and per IP by `staff.throttle`."""
+
+    __tablename__ = "staff_login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    #: "account" (key: the address tried, known or not) or "ip".
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (Index("ix_staff_login_failures_key", "scope", "key", "at"),)
+
+
+class WorkspaceSetting(Base):
+    """An owner's setting of the workspace (e.g. which roles must use TOTP), as JSON."""
+
+    __tablename__ = "workspace_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict | list | str | int | bool | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+class EditorialIssue(Base):
+    """An issue being written in the workspace: its slug (the campaign's), kind, list and the
+    language the others are translated from. Its text is in its revisions."""
+
+    __tablename__ = "issues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    list_slug: Mapped[str] = mapped_column(String(64))
+    source_language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    #: The revisions it was sent with (language -> revision id), once sent.
+    sent_revisions: Mapped[dict | None] = mapped_column(JSON)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    sent_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class IssueRevision(Base):
+    """One save of one language of an issue; never changed once written."""
+
+    __tablename__ = "issue_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    #: 1, 2, … per (issue, language).
+    number: Mapped[int] = mapped_column(Integer)
+    #: The front matter as the editor wrote it (placeholders as typed), dates as ISO text.
+    front_matter: Mapped[dict] = mapped_column(JSON)
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: For a translation: the source language's revision it was translated from.
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("issue_revisions.id", ondelete="SET NULL"))
+    author: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("issue_id", "language", "number", name="uq_issue_revision_number"),)
+
+
+class IssueApproval(Base):
+    """A sender's approval of an exact set of revisions (the two-person rule)."""
+
+    __tablename__ = "issue_approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    #: language -> revision id, and its digest (what a send compares).
+    revisions: Mapped[dict] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str] = mapped_column(String(320))
+    approved_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -46,6 +46,12 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
                 await client.ehlo()
             except aiosmtplib.SMTPHeloError:
                 await client.helo()
+        if settings.eight_bit and not client.supports_extension("8bitmime"):
+            await client.quit()
+            raise DeliveryError(
+                f"the relay {where} does not accept 8-bit mail (it does not offer 8BITMIME), which "
+                "eight_bit_mime = true needs; set eight_bit_mime = false for this relay"
+            )
     except DeliveryError:
         raise
     except ssl.SSLCertVerificationError as exc:

@@ -46,11 +46,12 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
+from ..workspace import workspace_routes
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .group_commit import GroupCommit
 from .pages import choose_language, consent_text, render_page
-from .security import SecurityHeaders, client_ip, parse_networks
+from .security import SecurityHeaders, client_ip, origin_of, parse_networks
 
 __all__ = ["create_app", "WebState"]
 
@@ -92,6 +93,10 @@ class WebState:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.db_threads)
         return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self._limiter)
+
+    def own_origins(self, request: Request) -> frozenset[str]:
+        """Our own origins: base_url's and the one the request was addressed to."""
+        return frozenset({origin_of(self.config.base_url), origin_of(str(request.base_url))})
 
     def ip(self, request: Request) -> str | None:
         peer = request.client.host if request.client else None
@@ -154,6 +159,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *links.routes(),
         *preferences.routes(),
         *archive.routes(),
+        Mount("/admin", routes=workspace_routes(newsletter)),
         Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager

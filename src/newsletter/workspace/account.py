@@ -1,0 +1,72 @@
+"""One's own account: password, second factor, sessions ("log out everywhere")."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from ..errors import InvalidField
+from ..staff import accounts, sessions, totp
+from ..staff.roles import Action
+from .guard import clear_session_cookie, guarded
+from .pages import render, workspace
+
+__all__ = ["ROUTES"]
+
+
+@guarded(Action.OWN_ACCOUNT)
+async def account_page(request: Request) -> Response:
+    return render(request, "account.html", error=None, done=request.query_params.get("done"))
+
+
+@guarded(Action.OWN_ACCOUNT)
+async def password_submit(request: Request) -> Response:
+    ws = workspace(request)
+    form = request.state.form
+    if str(form.get("password", "")) != str(form.get("password_again", "")):
+        return render(request, "account.html", status_code=400, error="mismatch", done=None)
+    try:
+        await ws.db(accounts.change_password, ws.newsletter, request.state.actor, str(form.get("current", "")),
+                    str(form.get("password", "")))
+    except InvalidField as exc:
+        return render(request, "account.html", status_code=400, error=str(exc), done=None)
+    return RedirectResponse(f"{request.scope.get('root_path', '')}/account?done=password", status_code=303)
+
+
+@guarded(Action.OWN_ACCOUNT)
+async def totp_page(request: Request) -> Response:
+    ws = workspace(request)
+    enrollment = await ws.db(totp.begin_enrollment, ws.newsletter, request.state.actor)
+    return render(request, "totp.html", enrollment=enrollment, error=None)
+
+
+@guarded(Action.OWN_ACCOUNT)
+async def totp_submit(request: Request) -> Response:
+    ws = workspace(request)
+    form = request.state.form
+    try:
+        await ws.db(totp.finish_enrollment, ws.newsletter, request.state.actor, str(form.get("enrollment", "")),
+                    str(form.get("code", "")))
+    except InvalidField as exc:
+        enrollment = await ws.db(totp.begin_enrollment, ws.newsletter, request.state.actor)
+        return render(request, "totp.html", status_code=400, enrollment=enrollment, error=exc.reason)
+    return RedirectResponse(f"{request.scope.get('root_path', '')}/account?done=totp", status_code=303)
+
+
+@guarded(Action.OWN_ACCOUNT)
+async def logout_everywhere_submit(request: Request) -> Response:
+    ws = workspace(request)
+    await ws.db(sessions.logout_everywhere, ws.newsletter, request.state.actor)
+    response = RedirectResponse(f"{request.scope.get('root_path', '')}/login", status_code=303)
+    clear_session_cookie(request, response)
+    return response
+
+
+ROUTES = [
+    Route("/account", account_page, methods=["GET"], name="account"),
+    Route("/account/password", password_submit, methods=["POST"]),
+    Route("/account/totp", totp_page, methods=["GET"]),
+    Route("/account/totp", totp_submit, methods=["POST"]),
+    Route("/account/logout-everywhere", logout_everywhere_submit, methods=["POST"]),
+]

@@ -1,0 +1,96 @@
+"""Rendering the workspace's pages, and what every handler reaches through the request.
+
+`WorkspaceState` (one per mount, set on each request by the routes `workspace_routes` binds)
+holds the installation and runs blocking library calls in worker threads (`db`). `render`
+renders templates/workspace/<name> in the staff member's language (`?lang=`, remembered in a
+cookie, then Accept-Language), right to left for Arabic, with `can(action)` for the navigation.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from ..installation import Newsletter
+from ..staff.roles import Action, allowed
+from ..web.pages import choose_language, page_environment
+from ..web.security import client_ip, parse_networks
+
+__all__ = ["WorkspaceState", "workspace", "render", "language_of", "LANG_COOKIE"]
+
+T = TypeVar("T")
+LANG_COOKIE = "nl_staff_lang"
+
+
+@dataclass
+class WorkspaceState:
+    newsletter: Newsletter
+    templates_path: Path
+    trusted: tuple = ()
+    #: Database calls at most this many at once (SQLite: one writer, so one).
+    db_threads: int = 1
+    _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, newsletter: Newsletter) -> "WorkspaceState":
+        config = newsletter.config
+        return cls(newsletter, config.templates_path, parse_networks(config.trusted_proxies),
+                   1 if newsletter.store.dialect == "sqlite" else 4)
+
+    async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run one blocking library call (a unit of work) in a worker thread."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self.db_threads)
+        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=self._limiter)
+
+    def ip(self, request: Request) -> str | None:
+        peer = request.client.host if request.client else None
+        return client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted)
+
+
+def workspace(request: Request) -> WorkspaceState:
+    return request.state.workspace
+
+
+def language_of(request: Request) -> str:
+    """The page language: `?lang=`, then the remembered choice, then Accept-Language."""
+    config = workspace(request).newsletter.config
+    return choose_language(request, config.languages, config.default_language,
+                           request.cookies.get(LANG_COOKIE))
+
+
+def render(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None,
+           **context: Any) -> HTMLResponse:
+    """templates/workspace/<template> as an HTML response in the page language."""
+    ws = workspace(request)
+    config = ws.newsletter.config
+    language = language_of(request)
+    member = getattr(request.state, "staff", None)
+    env = page_environment(ws.templates_path, language)
+    html = env.get_template(f"workspace/{template}").render(
+        base=request.scope.get("root_path", ""),
+        path=request.url.path,
+        organisation=config.organisation_name,
+        languages=config.languages,
+        staff=member,
+        csrf=getattr(getattr(request.state, "staff_context", None), "csrf", ""),
+        can=lambda action, language=None: allowed(member, Action(action), language=language),
+        Action=Action,
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code, headers=headers)
+    response.headers["Content-Language"] = language
+    response.headers.setdefault("Cache-Control", "no-store")
+    asked = request.query_params.get("lang")
+    if asked in config.languages and asked != request.cookies.get(LANG_COOKIE):
+        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, path=request.scope.get("root_path", "") or "/",
+                            samesite="lax", secure=request.url.scheme == "https")
+    return response
