@@ -106,11 +106,18 @@ class ConfigError(NewsletterError):
 
 
 class MissingConfigFile(ConfigError):
-    """The configuration file named (by --config or NEWSLETTER_CONFIG) does not exist."""
+    """The configuration file named (by --config or NEWSLETTER_CONFIG) does not exist; or, with
+    `named` False, none was named, none is where it is looked for (`path`), and the database
+    has no schema: nothing has been set up here."""
 
-    def __init__(self, path: str):
-        super().__init__(f"the configuration file {path} does not exist")
+    def __init__(self, path: str, named: bool = True):
+        if named:
+            super().__init__(f"the configuration file {path} does not exist")
+        else:
+            super().__init__(f"no configuration file was found ({path} does not exist and NEWSLETTER_CONFIG is not "
+                             "set), and the database has no schema yet")
         self.path = path
+        self.named = named
 
 
 class MissingSecretKey(ConfigError):

@@ -44,6 +44,8 @@ def explain(error: NewsletterError) -> str:
         return f"{message}. Run `newsletter init` to create or upgrade it."
     if isinstance(error, MissingSecretKey):
         return f"{message}. Run `newsletter init` to generate one."
+    if isinstance(error, MissingConfigFile) and not error.named:
+        return f"{message}. Run `newsletter init` here to write one and create the database, or name one with --config."
     if isinstance(error, MissingConfigFile):
         return f"{message} (run `newsletter init` to write one)"
     if isinstance(error, UnknownList):
