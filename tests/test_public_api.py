@@ -15,9 +15,9 @@ PUBLIC = {
     "InvalidAddress", "InvalidField", "UnknownList", "UnknownSubscriber", "InvalidToken", "ImportFileError",
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
-    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
     "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
+    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",
 }
 
 

@@ -40,8 +40,6 @@ from .errors import (
     UnknownCampaign,
     CampaignStateError,
     CampaignContentMissing,
-    ArchiveError,
-    StoreNotEmpty,
     LoginRefused,
     LoginThrottled,
     PermissionDenied,
@@ -53,6 +51,8 @@ from .errors import (
     EditConflict,
     ApprovalRequired,
     CatchUpUnavailable,
+    ArchiveError,
+    StoreNotEmpty,
 )
 
 if TYPE_CHECKING:
@@ -87,8 +87,6 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
-    "ArchiveError",
-    "StoreNotEmpty",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -100,6 +98,8 @@ __all__ = [
     "EditConflict",
     "ApprovalRequired",
     "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 

@@ -27,8 +27,6 @@ The tree::
     ├── UnknownCampaign(LookupError) no campaign has that slug
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
-    ├── ArchiveError              a backup archive cannot be written, read or restored (`path`, `reason`)
-    ├── StoreNotEmpty             a restore would mix an archive with data already there (`counts`)
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
     ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
@@ -39,7 +37,9 @@ The tree::
     ├── DraftExists               an issue being written already has that slug
     ├── EditConflict              a version was saved over a revision someone else had replaced
     ├── ApprovalRequired          the two-person rule: no other sender approved these exact revisions
-    └── CatchUpUnavailable        a late translation cannot be sent to the readers who got the fallback
+    ├── CatchUpUnavailable        a late translation cannot be sent to the readers who got the fallback
+    ├── ArchiveError              a backup archive cannot be written, read or restored (`path`, `reason`)
+    └── StoreNotEmpty             a restore would mix an archive with data already there (`counts`)
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -77,8 +77,6 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
-    "ArchiveError",
-    "StoreNotEmpty",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -90,6 +88,8 @@ __all__ = [
     "EditConflict",
     "ApprovalRequired",
     "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 
@@ -332,28 +332,6 @@ class CampaignContentMissing(CampaignStateError):
         super().__init__(slug, status, what)
 
 
-class ArchiveError(NewsletterError):
-    """A backup archive cannot be written, read or restored as it is; nothing was restored."""
-
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
-
-
-class StoreNotEmpty(NewsletterError):
-    """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
-
-    def __init__(self, counts: dict[str, int], undeletable: tuple[str, ...] = ()):
-        self.counts = dict(counts)
-        #: Tables among them that can never be deleted (an audit trail): the store cannot be replaced.
-        self.undeletable = tuple(undeletable)
-        held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
-        why = (f"; {', '.join(self.undeletable)} can never be deleted, so it cannot be replaced either"
-               if self.undeletable else "")
-        super().__init__(f"the store is not empty (it holds {held}){why}; nothing was restored")
-
-
 class LoginRefused(NewsletterError):
     """A workspace login failed: unknown address, wrong password or code, revoked account.
 
@@ -409,6 +387,8 @@ class StaffStateError(NewsletterError):
     def __init__(self, email: str, message: str):
         super().__init__(f"{email}: {message}")
         self.email = email
+
+
 class UnknownDraft(NewsletterError, LookupError):
     """No issue being written (in the workspace's store) has this slug."""
 
@@ -460,3 +440,25 @@ class CatchUpUnavailable(NewsletterError):
         self.slug = slug
         self.language = language
         self.reason = reason
+
+
+class ArchiveError(NewsletterError):
+    """A backup archive cannot be written, read or restored as it is; nothing was restored."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreNotEmpty(NewsletterError):
+    """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
+
+    def __init__(self, counts: dict[str, int], undeletable: tuple[str, ...] = ()):
+        self.counts = dict(counts)
+        #: Tables among them that can never be deleted (an audit trail): the store cannot be replaced.
+        self.undeletable = tuple(undeletable)
+        held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
+        why = (f"; {', '.join(self.undeletable)} can never be deleted, so it cannot be replaced either"
+               if self.undeletable else "")
+        super().__init__(f"the store is not empty (it holds {held}){why}; nothing was restored")

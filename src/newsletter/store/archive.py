@@ -122,6 +122,13 @@ def delete_everything(session: Session) -> None:
         session.execute(delete(_table(name)))
 
 
+def _python_type(column) -> type | None:  # noqa: ANN001
+    try:
+        return column.type.python_type
+    except NotImplementedError:
+        return None
+
+
 def reset_sequences(session: Session) -> None:
     """PostgreSQL: move each id sequence past the largest id restored (SQLite needs nothing)."""
     if session.get_bind().dialect.name != "postgresql":
@@ -129,8 +136,8 @@ def reset_sequences(session: Session) -> None:
     for name in TABLES:
         table = _table(name)
         keys = list(table.primary_key.columns)
-        if len(keys) != 1 or keys[0].name != "id" or keys[0].type.python_type is not int:
-            continue
+        if len(keys) != 1 or keys[0].name != "id" or not keys[0].autoincrement or _python_type(keys[0]) is not int:
+            continue  # only integer ids have a sequence (a session's id is a random string)
         session.execute(text(
             f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), coalesce(max(id), 1), max(id) IS NOT NULL) "
             f"FROM {name}"))

@@ -2,7 +2,7 @@
 over from an old system's "unsubscribed" export
 
 Revision ID: 0320_lists_and_moves
-Revises: 0410_editorial
+Revises: 0310_security
 Create Date: 2026-12-02
 
 New enum values: consent_kind 'lifted' (a suppression lifted by an administrator) and
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0320_lists_and_moves'
-down_revision = '0410_editorial'
+down_revision = '0310_security'
 branch_labels = None
 depends_on = None
 
