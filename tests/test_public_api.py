@@ -17,7 +17,7 @@ PUBLIC = {
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
     "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
-    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",
+    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed", "ListArchived",
 }
 
 

@@ -11,6 +11,7 @@ The tree::
     ├── InvalidAddress(ValueError) email-validator refused an address
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
     ├── UnknownList(LookupError)  no list has that slug
+    │   └── ListArchived          the list is archived: it takes no subscriber and no send
     ├── UnknownSubscriber(LookupError)
     │   └── SuppressedAddress     nobody has it: it was erased, or suppressed without a person (`reason`, `at`)
     ├── NotSuppressed(LookupError) a suppression to lift is not there
@@ -61,6 +62,7 @@ __all__ = [
     "InvalidAddress",
     "InvalidField",
     "UnknownList",
+    "ListArchived",
     "UnknownSubscriber",
     "SuppressedAddress",
     "NotSuppressed",
@@ -170,6 +172,14 @@ class UnknownList(NewsletterError, LookupError):
 
     def __init__(self, slug: str):
         super().__init__(f"there is no list {slug!r}")
+        self.slug = slug
+
+
+class ListArchived(UnknownList):
+    """The list is archived: it is offered to nobody, takes no new subscriber and is sent to never."""
+
+    def __init__(self, slug: str):
+        Exception.__init__(self, f"the list {slug!r} is archived")
         self.slug = slug
 
 

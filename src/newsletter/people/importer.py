@@ -57,7 +57,7 @@ from typing import NamedTuple
 from sqlalchemy.orm import Session
 
 from ..addresses import address_hash, clean_text
-from ..errors import InvalidField, UnknownList
+from ..errors import InvalidField, ListArchived, UnknownList
 from ..installation import Newsletter
 from ..statuses import Channel, ConsentKind, SuppressionReason
 from ..store import people as people_store
@@ -255,10 +255,13 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
     config = newsletter.config
     note = _check_options(options, config.languages)
     with newsletter.store.session() as session:
-        lists = people_store.lists_by_slug(session)
+        every = people_store.lists_by_slug(session)
     for slug in options.list_slugs:
-        if slug not in lists:
+        if slug not in every:
             raise UnknownList(slug)
+        if every[slug].closed:
+            raise ListArchived(slug)
+    lists = {slug: row for slug, row in every.items() if not row.closed}  # a closed list is unknown to a row
     ctx = ConsentContext(channel=Channel.IMPORT, source=f"import:{Path(path).name}"[:200])
     rules = import_rules(confirmed=options.confirmed, consent_note=note)
     default_language = options.language or config.default_language

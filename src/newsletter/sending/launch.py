@@ -117,9 +117,10 @@ class Prepared:
 def plan_send(session: Session, config: Config, slug: str, list_slug: str, available: list[str]) -> SendPlan:
     """Map every language to the variant its readers get and count the audience per variant.
 
-    Raises UnknownList, MissingVariant (no variant along the fallback chain).
+    Raises UnknownList (ListArchived for an archived list), MissingVariant (no variant along the
+    fallback chain).
     """
-    mailing_list = get_list(session, list_slug)
+    mailing_list = get_list(session, list_slug, open_only=True)
     chain = tuple(mailing_list.languages or ())
     in_use = languages_in_use(session, list_slug)
     variant_of = {lang: variant_for(lang, available, chain) for lang in set(config.languages) | set(in_use)}

@@ -52,7 +52,7 @@ def _show(request: Request, prefs: visitor.Preferences, language: str, *,
           saved: visitor.PreferenceChanges | None = None,
           error: str | None = None, error_field: str | None = None, left: list[str] | None = None,
           status_code: int = 200) -> Response:
-    return page(request, "preferences.html", language, prefs=prefs, csrf=csrf_token(request),
+    return page(request, "preferences.html", language, prefs=prefs.in_language(language), csrf=csrf_token(request),
                 saved=saved, error=error, error_field=error_field, left=left, status_code=status_code)
 
 
