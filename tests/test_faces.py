@@ -13,7 +13,7 @@ import newsletter
 from newsletter import errors
 
 PACKAGE = Path(newsletter.__file__).parent
-FACES = ("cli", "web", "workspace")
+FACES = ("cli", "web", "workspace", "service")
 #: Faces still waiting for their use cases. Empty since the sending part of #11 was merged; a
 #: file may leave the list, never join it.
 PENDING: set[str] = set()

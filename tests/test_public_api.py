@@ -15,6 +15,8 @@ PUBLIC = {
     "InvalidAddress", "InvalidField", "UnknownList", "UnknownSubscriber", "InvalidToken", "ImportFileError",
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
+    "UnknownSchedule", "ScheduleStateError",
+    "SegmentError", "UnknownSegment",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
     "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
     "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed", "ListArchived",

@@ -28,6 +28,11 @@ The tree::
     ├── UnknownCampaign(LookupError) no campaign has that slug
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── UnknownSchedule(LookupError) no scheduled send has that id
+    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
+    ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
+    │                             (`expression`, `column`, `reason`)
+    ├── UnknownSegment(LookupError) no segment has that name
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
     ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
@@ -79,6 +84,10 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "UnknownSchedule",
+    "ScheduleStateError",
+    "SegmentError",
+    "UnknownSegment",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -342,6 +351,39 @@ class CampaignContentMissing(CampaignStateError):
         super().__init__(slug, status, what)
 
 
+class UnknownSchedule(NewsletterError, LookupError):
+    """No scheduled send has this id."""
+
+    def __init__(self, schedule_id: int):
+        super().__init__(f"there is no scheduled send {schedule_id}")
+        self.schedule_id = schedule_id
+
+
+class ScheduleStateError(NewsletterError):
+    """The scheduled send `schedule_id` cannot do what was asked in its `status`; the message says why."""
+
+    def __init__(self, schedule_id: int, status: str, message: str):
+        super().__init__(f"scheduled send {schedule_id} is {status}: {message}")
+        self.schedule_id = schedule_id
+        self.status = status
+
+
+class SegmentError(NewsletterError, ValueError):
+    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
+
+    def __init__(self, expression: str, column: int, reason: str):
+        super().__init__(f"segment expression, column {column}: {reason}")
+        self.expression = expression
+        self.column = column
+        self.reason = reason
+
+
+class UnknownSegment(NewsletterError, LookupError):
+    """No segment has this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"there is no segment {name!r}")
+        self.name = name
 class LoginRefused(NewsletterError):
     """A workspace login failed: unknown address, wrong password or code, revoked account.
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..addresses import clean_text, normalise_address
+from ..attributes import AttributeSpec, check_value
 from ..errors import ImportFileError, InvalidAddress, InvalidField
 from .formats import PROOF_FIELDS, ConsentProof, SourceFormat, read_proof, recognise
 from .textfiles import CountingReader, detect_encoding
@@ -107,6 +108,7 @@ class RejectReason(str, enum.Enum):
     NO_LIST = "no list"
     UNKNOWN_STATUS = "unknown status"
     INVALID_PROOF = "invalid consent proof"
+    INVALID_ATTRIBUTE = "invalid attribute"
     NOT_UTF8 = "not UTF-8"
     MALFORMED = "malformed row"
 
@@ -141,6 +143,8 @@ class CheckedRow(NamedTuple):
     #: What the row's `status` cell says (STATUS_VALUES): a SuppressionReason value (the row is a
     #: suppression: no language or list is checked), PENDING, or None.
     status: str | None = None
+    #: The declared attributes the row gives, ((name, value), …); empty cells are left out.
+    attributes: tuple[tuple[str, Any], ...] = ()
     #: When and from where the person opted in and confirmed, as another tool recorded it.
     proof: ConsentProof | None = None
 
@@ -164,6 +168,8 @@ class ColumnMap:
     tags: int | None = None
     #: Header cells we do not use.
     ignored: tuple[str, ...] = ()
+    #: Columns holding declared attributes: ((attribute name, column), …).
+    attributes: tuple[tuple[str, int], ...] = ()
     #: What wrote the file (recognised by its header).
     source: SourceFormat = SourceFormat("CSV")
 
@@ -189,19 +195,27 @@ class RowRules:
     default_status: str | None = None
     #: The file's encoding, for the reason of a row it cannot read.
     encoding: str = "utf-8"
+    #: The declared attributes (those `columns.attributes` names are checked with them).
+    attributes: tuple[AttributeSpec, ...] = ()
 
 
 def _header_key(cell: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFC", cell.strip().casefold()) if ch.isalnum())
 
 
-def map_columns(header: list[str], path: str = "") -> ColumnMap:
-    """Map header cells to fields (first match wins). Raises ImportFileError without an email column."""
+def map_columns(header: list[str], path: str = "", attributes: Iterable[AttributeSpec] = ()) -> ColumnMap:
+    """Map header cells to fields and declared attributes (by name, or one of the spec's
+    `columns`; first match wins). Raises ImportFileError without an email column."""
     found: dict[str, int] = {}
+    named = {_header_key(spelling): spec.name for spec in attributes for spelling in (spec.name, *spec.columns)}
+    attribute_columns: dict[str, int] = {}
     ignored = []
     for index, cell in enumerate(header):
         key = _header_key(cell)
         field = PROOF_FIELDS.get(key) or next((f for f, names in _ALIASES.items() if key in names), None)
+        if field is None and key in named and named[key] not in attribute_columns:
+            attribute_columns[named[key]] = index
+            continue
         if field is None or field in found:
             ignored.append(cell)
             continue
@@ -216,7 +230,8 @@ def map_columns(header: list[str], path: str = "") -> ColumnMap:
         )
     if "first_name" in found and "name" in found and "last_name" not in found:
         found["last_name"] = found.pop("name")  # "Prénom;Nom", "Nombre;…": beside a first name, nom is the surname
-    return ColumnMap(ignored=tuple(ignored), source=recognise(header), **found)
+    return ColumnMap(ignored=tuple(ignored), source=recognise(header),
+                     attributes=tuple(attribute_columns.items()), **found)
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -235,7 +250,8 @@ def split_list_slugs(cell: str) -> list[str]:
 class CsvRows:
     """An open CSV file: its delimiter, column map and a stream of `RawRow`s. Close when done."""
 
-    def __init__(self, path: str, delimiter: str | None = None, encoding: str | None = None):
+    def __init__(self, path: str, delimiter: str | None = None, attributes: Iterable[AttributeSpec] = (),
+                 encoding: str | None = None):
         self.path = path
         if encoding is not None:
             try:
@@ -269,7 +285,7 @@ class CsvRows:
             self.close()
             raise ImportFileError(path, f"the header line cannot be read: {exc}") from None
         try:
-            self.columns = map_columns(self.header, path)
+            self.columns = map_columns(self.header, path, attributes)
         except ImportFileError:
             self.close()
             raise
@@ -310,11 +326,12 @@ def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
     yield from rest
 
 
-def open_rows(path: str | os.PathLike, delimiter: str | None = None, encoding: str | None = None) -> CsvRows:
-    """Open a CSV file of people, in `encoding` (None: `detect_encoding`'s answer). Raises
-    ImportFileError (unreadable, empty, no email column, an unknown encoding)."""
-    return CsvRows(os.fspath(path), delimiter, encoding)
-
+def open_rows(path: str | os.PathLike, delimiter: str | None = None,
+              attributes: Iterable[AttributeSpec] = (), encoding: str | None = None) -> CsvRows:
+    """Open a CSV file of people (columns named like a declared attribute hold its values), in
+    `encoding` (None: `detect_encoding`'s answer). Raises ImportFileError (unreadable, empty, no
+    email column, an unknown encoding)."""
+    return CsvRows(os.fspath(path), delimiter, attributes, encoding)
 
 
 def _cell(cells: list[str], index: int | None) -> str:
@@ -361,6 +378,7 @@ class _RowChecker:
         self._languages: dict[str, str | None | _Reject] = {}
         self._lists: dict[str, tuple[str, ...] | _Reject] = {}
         self._statuses: dict[str, str | None | _Reject] = {}
+        self._specs = {spec.name: spec for spec in rules.attributes}
 
     def check(self, row: RawRow) -> CheckedRow | RejectedRow:
         cols, cells = self.rules.columns, row.cells
@@ -408,7 +426,17 @@ class _RowChecker:
         slugs = self._memoised(self._lists, _cell(cells, cols.lists), self._slugs)
         if type(slugs) is _Reject:
             return reject(*slugs)
-        return CheckedRow(row.line, email, name, language, slugs, status, proof)
+        if not cols.attributes:
+            return CheckedRow(row.line, email, name, language, slugs, status, proof=proof)
+        attributes = []
+        for attribute, index in cols.attributes:
+            cell = _cell(cells, index)
+            if cell.strip():
+                try:
+                    attributes.append((attribute, check_value(self._specs[attribute], cell)))
+                except InvalidField as exc:
+                    return reject(RejectReason.INVALID_ATTRIBUTE, f"{exc.field}: {exc.reason}")
+        return CheckedRow(row.line, email, name, language, slugs, status, tuple(attributes), proof)
 
     def _memoised(self, memo: dict, cell: str, judge: Callable[[str], Any]) -> Any:
         """`judge(cell)`, remembered: a file repeats the same few language and list cells."""

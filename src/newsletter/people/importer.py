@@ -235,6 +235,8 @@ class _Person(NamedTuple):
     seen_before: bool = False
     #: What the row's status cell said (`CheckedRow.status`): a suppression reason, PENDING or None.
     status: str | None = None
+    #: Declared attributes the file gives (as `signups.Wanted`'s): later rows' values win.
+    attributes: tuple = ()
     #: The consent proof another tool recorded (`CheckedRow.proof`).
     proof: ConsentProof | None = None
 
@@ -267,12 +269,12 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
     default_language = options.language or config.default_language
     tally = _Tally()
     status = status_value(options.status) if options.status else None
-    with open_rows(path, options.delimiter, options.encoding) as rows, SeenAddresses() as seen, RejectFile(
+    with open_rows(path, options.delimiter, config.attributes, options.encoding) as rows, SeenAddresses() as seen, RejectFile(
             options.rejects_path, rows.header) as reject_file:
         row_rules = RowRules(
             columns=rows.columns, languages=config.languages, known_lists=frozenset(lists),
             extra_lists=tuple(options.list_slugs), default_language=None,
-            check_deliverability=config.check_deliverability,
+            check_deliverability=config.check_deliverability, attributes=config.attributes,
             default_status=status or rows.columns.source.status, encoding=rows.encoding,
         )
         writer = _BatchWriter(newsletter, lists, rules, ctx, default_language, dry_run=options.dry_run,
@@ -349,13 +351,15 @@ def _batches(rows: Iterable[RawRow | RejectedRow], rules: RowRules, size: int, w
             person = people.get(row.email)
             if person is None:
                 people[row.email] = _Person(row.email, row.name, row.language, row.list_slugs,
-                                            address_hash(row.email), None, row.line, False, row.status, row.proof)
+                                            address_hash(row.email), None, row.line, False, row.status,
+                                            row.attributes, row.proof)
             else:
                 tally.merged_duplicates += 1
                 people[row.email] = person._replace(
                     slugs=(*person.slugs, *(s for s in row.list_slugs if s not in person.slugs)),
                     name=person.name or row.name, language=person.language or row.language,
-                    status=_stronger(person.status, row.status), proof=person.proof or row.proof)
+                    status=_stronger(person.status, row.status), proof=person.proof or row.proof,
+                    attributes=tuple({**dict(person.attributes), **dict(row.attributes)}.items()))
         if count == size:
             tally.rows += count
             yield _mark_seen(people, seen)

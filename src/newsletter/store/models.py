@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..statuses import (
@@ -33,6 +34,7 @@ from ..statuses import (
     Channel,
     ConsentKind,
     OutboxStatus,
+    ScheduleStatus,
     StaffRole,
     StaffStatus,
     SubscriberStatus,
@@ -53,6 +55,8 @@ __all__ = [
     "BounceEvent",
     "BounceScore",
     "QueuedConfirmation",
+    "Schedule",
+    "Segment",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -101,6 +105,8 @@ class UtcDateTime(TypeDecorator):
 
 
 Timestamp = UtcDateTime()
+#: JSON on SQLite, JSONB on PostgreSQL (compared and indexed as values, not text).
+AttributesJson = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Subscriber(Base):
@@ -121,6 +127,11 @@ class Subscriber(Base):
     )
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: The declared attributes (`newsletter.attributes`): {name: JSON scalar}. A JSON column rather
+    #: than a table of (person, name, value): one row per person, read with the person, written by
+    #: the one writer unchanged (its default is {}), filtered by segments with json_extract (SQLite)
+    #: or ->> (PostgreSQL, where it is JSONB); attributes change with the configuration, not the schema.
+    attributes: Mapped[dict] = mapped_column(AttributesJson, default=dict, server_default="{}")
 
     subscriptions: Mapped[list["Subscription"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
@@ -334,6 +345,57 @@ class QueuedConfirmation(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_confirmation_queue_due", "due_at"),)
+
+
+class Schedule(Base):
+    """An issue to send at a moment given in a named time zone (the venue's).
+
+    `local_at` and `zone` are what the sender asked for ("2027-07-08 19:00", "Europe/Amsterdam");
+    `due_at` is that moment in UTC, worked out once with the zone's rules. In the "ready" mode
+    it fires once every language of the list has a variant, at `due_at` at the earliest and at
+    `deadline_at` at the latest (then along the fallback chain). `window_start`/`window_end`
+    ("07:00", "22:00", local) bound when its mail may go out. `claimed_by`/`claimed_at` name
+    the service that fired it (a conditional UPDATE: one service wins).
+    """
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The content's slug: the campaign it starts.
+    slug: Mapped[str] = mapped_column(String(128), index=True)
+    #: The list to send to (None: the one the content names).
+    list_slug: Mapped[str | None] = mapped_column(String(64))
+    #: The content sources, absolute paths or glob patterns (a language written later is found).
+    sources: Mapped[list[str]] = mapped_column(JSON)
+    local_at: Mapped[str] = mapped_column(String(16))
+    zone: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    window_start: Mapped[str | None] = mapped_column(String(5))
+    window_end: Mapped[str | None] = mapped_column(String(5))
+    status: Mapped[ScheduleStatus] = mapped_column(_enum(ScheduleStatus, "schedule_status"),
+                                                   default=ScheduleStatus.WAITING)
+    #: What it waits for, why it is held or failed, for people.
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: When a sender said go for a held schedule (then lateness no longer holds it).
+    released_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    fired_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class Segment(Base):
+    """A named, saved filter over people: a segment expression (`newsletter.segment_language`)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    expression: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
 class StaffMember(Base):
