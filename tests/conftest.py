@@ -29,7 +29,7 @@ from newsletter.store import Store, open_store
 
 PG_SERVER = os.environ.get("NEWSLETTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REPO = Path(__file__).resolve().parents[1]
-TABLES = ("schedules", "audit_events", "staff_login_failures", "workspace_settings", "staff_sessions", "staff_members", "bounce_events", "bounce_scores", "outbox", "campaigns", "consent_events", "subscriptions", "suppressions", "subscribers", "lists")
+TABLES = ("personal_mail", "schedules", "audit_events", "staff_login_failures", "workspace_settings", "staff_sessions", "staff_members", "bounce_events", "bounce_scores", "outbox", "campaigns", "consent_events", "subscriptions", "suppressions", "subscribers", "lists")
 
 
 class Clock:

@@ -146,6 +146,11 @@ class Config:
     #: A scheduled send found more than this many minutes past its time (the service was down)
     #: waits for a sender's go instead of going out late.
     schedule_overdue_minutes: int = 30
+    #: Folder of the welcome texts (`<list>.<lang>.md`); a list without one sends no welcome.
+    welcome_dir: str = ""
+    #: What someone who confirms while a session runs gets of the days before:
+    #: "digest" (one mail with every day they missed), "latest" (the latest day) or "off".
+    catch_up: str = "digest"
     #: Send non-ASCII body parts as 8-bit UTF-8 (the relay must offer 8BITMIME); off: base64 or
     #: quoted-printable, whichever is smaller.
     eight_bit_mime: bool = True
@@ -217,7 +222,7 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
     """Make relative file paths (and relative sqlite paths) relative to `base`."""
-    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file"):
+    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file", "welcome_dir"):
         if values.get(key) and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
     mailbox = values.get("bounce_mailbox", "")
@@ -267,6 +272,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         values["secret_key_file"] = str(base / SECRET_FILE)
     if "sink_maildir" not in values:
         values["sink_maildir"] = str(base / "mail")
+    if "welcome_dir" not in values:
+        values["welcome_dir"] = str(base / "welcome")
     config = Config(**values, source=source)
     _validate(config)
     return config
@@ -297,6 +304,8 @@ def _validate(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP address or network",
                               key="trusted_proxies") from None
+    if config.catch_up not in ("digest", "latest", "off"):
+        raise ConfigError(f"catch_up must be digest, latest or off, not {config.catch_up!r}", key="catch_up")
     if config.schedule_overdue_minutes < 0:
         raise ConfigError("schedule_overdue_minutes must be 0 or more", key="schedule_overdue_minutes")
     if config.soft_bounce_threshold < 1:
@@ -369,6 +378,14 @@ signup_per_address_per_hour = 5
 # bounce_address = "bounces@news.example.org"
 # bounce_mailbox = "bounces"
 # soft_bounce_threshold = 5
+
+# The daily routine (`newsletter serve`). A welcome per list: write welcome/<list>.<lang>.md
+# (a `subject:` front matter, then Markdown); none is sent for a list without one. Someone who
+# confirms while a session runs gets the days they missed: "digest", "latest" or "off".
+# welcome_dir = "welcome"
+# catch_up = "digest"
+# A scheduled send found later than this (the service was down) waits for `schedule go`.
+# schedule_overdue_minutes = 30
 
 # DKIM signing (`newsletter dkim keygen --selector news2026` writes the key and prints the DNS record).
 # dkim_selector = "news2026"

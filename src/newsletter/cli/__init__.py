@@ -78,7 +78,7 @@ COMMAND_MODULES = {
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
     "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, retry."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
-    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounce mailbox."),
+    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),

@@ -53,6 +53,7 @@ __all__ = [
     "BounceScore",
     "QueuedConfirmation",
     "Schedule",
+    "PersonalMail",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -339,6 +340,40 @@ class Schedule(Base):
     fired_at: Mapped[datetime | None] = mapped_column(Timestamp)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class PersonalMail(Base):
+    """One welcome or catch-up mail to one person: the ledger that counts them, sends each
+    once (UNIQUE subscriber and key) and retries it like a campaign's row.
+
+    `key` says what it is for ("welcome:asp-daily", "catch-up:asp-daily:ASP 23"); `content`
+    what it carries (a catch-up's campaign slugs). Status and attempts as in `outbox`.
+    """
+
+    __tablename__ = "personal_mail"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    #: `MailKind` value: welcome or catch-up.
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    content: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "personal_mail_status"),
+                                                 default=OutboxStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "key", name="uq_personal_mail_subscriber_key"),
+        Index("ix_personal_mail_due", "status", "next_attempt_at"),
+    )
 
 
 class StaffMember(Base):
