@@ -9,7 +9,7 @@ from email_validator import EmailNotValidError, validate_email
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from newsletter.addresses import _plain_address, normalise_address
+from newsletter.addresses import _plain_address, canonical_mailbox, normalise_address
 from newsletter.errors import InvalidAddress
 
 
@@ -94,3 +94,16 @@ def test_plain_addresses_take_the_fast_path(address):
 @pytest.mark.parametrize("address", ["josé@example.org", '"quoted"@example.org', "a@[192.0.2.1]", "a@bücher.example"])
 def test_other_addresses_go_to_email_validator(address):
     assert _plain_address(address) is None
+
+
+@pytest.mark.parametrize("address, mailbox", [
+    ("ana@example.org", "ana@example.org"),
+    ("ana+news@example.org", "ana@example.org"),
+    ("ana+a+b@example.org", "ana@example.org"),
+    ("+tag@example.org", "+tag@example.org"),  # no mailbox name before the tag: left alone
+    ("a.n.a@example.org", "a.n.a@example.org"),  # dots matter outside Gmail
+    ("a.n.a+x@gmail.com", "ana@gmail.com"),
+    ("Ana.R@GoogleMail.com", "anar@gmail.com"),
+])
+def test_the_canonical_mailbox_drops_the_tag_and_gmails_dots(address, mailbox):
+    assert canonical_mailbox(address) == mailbox

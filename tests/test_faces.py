@@ -94,7 +94,8 @@ def test_no_import_cycle():
 
 def _sample(cls: type) -> Exception:
     """An instance of an error class, its arguments made up from their names."""
-    values = {"problems": ["a problem"], "available": ("en",), "chain": ("en",), "code": 550, "line": 3, "retry_after": 120}
+    values = {"problems": ["a problem"], "available": ("en",), "chain": ("en",), "code": 550, "line": 3,
+              "retry_after": 120, "counts": {"subscribers": 3}}
     parameters = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
     return cls(*(values.get(p.name, f"some-{p.name}") for p in parameters
                  if p.default is inspect.Parameter.empty))

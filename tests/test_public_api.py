@@ -17,6 +17,8 @@ PUBLIC = {
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
     "UnknownSchedule", "ScheduleStateError",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
+    "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
+    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",
 }
 
 

@@ -74,3 +74,28 @@ def test_times_come_back_aware_utc_whatever_zone_they_were_written_in(store):
         back = session.query(MailingList).filter_by(slug="tz").one().created_at
     assert back.tzinfo is not None and back.utcoffset() == timedelta(0)
     assert back == written and back.hour == 18
+
+
+def test_the_security_migration_fills_the_mailbox_of_people_already_there(store):
+    """0310_security: people stored before it get the mailbox their address reaches (NULL when
+    it is the address itself), so the re-send limits count them by mailbox at once."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from newsletter import store as store_package
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(store_package._MIGRATIONS))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0200_confirmation_queue")
+    with store.engine.begin() as conn:
+        for i, email in enumerate(["ana@example.org", "ana+x@example.org", "b.o@gmail.com", "c.d@example.org"]):
+            conn.execute(text("INSERT INTO subscribers (key, email, name, language, status, created_at, updated_at) "
+                              "VALUES (:k, :e, '', 'en', 'active', :t, :t)"),
+                         {"k": f"key{i}", "e": email, "t": "2026-01-01 00:00:00"})
+    store.upgrade()
+    with store.engine.connect() as conn:
+        rows = dict(conn.execute(text("SELECT email, mailbox FROM subscribers")).fetchall())
+    assert rows == {"ana@example.org": None, "ana+x@example.org": "ana@example.org", "b.o@gmail.com": "bo@gmail.com",
+                    "c.d@example.org": None}

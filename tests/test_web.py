@@ -324,7 +324,7 @@ def test_unsubscribe_button_then_undo(newsletter, client, clock, smtp_server):
     page = client.get(f"/unsubscribe/{token}")
     soup = BeautifulSoup(page.text, "html.parser")
     assert len(soup.find_all("button")) == 1 and soup.find("a", href=re.compile("/preferences/"))
-    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "same-origin"
     assert client.post(f"/unsubscribe/{token}", data={"csrf": "x"}).status_code == 403
     done = client.post(f"/unsubscribe/{token}", data={"csrf": csrf_of(page.text)})
     assert done.status_code == 200 and "You are unsubscribed" in done.text
@@ -481,7 +481,7 @@ def test_security_headers(client, newsletter, clock, smtp_server):
     assert not soup.find("script") and not soup.find(style=True) and not soup.find("style")
     token = newsletter.token(Purpose.UNSUBSCRIBE, "whatever-key")
     bad = client.get(f"/unsubscribe/{token}")
-    assert bad.headers["cache-control"] == "no-store" and bad.headers["referrer-policy"] == "no-referrer"
+    assert bad.headers["cache-control"] == "no-store" and bad.headers["referrer-policy"] == "same-origin"
     css = client.get("/static/web.css")
     assert css.status_code == 200 and "text/css" in css.headers["content-type"]
     assert client.get("/healthz").text == "ok"

@@ -188,6 +188,24 @@ def test_preferences_change_language_and_lists_in_the_browser(site, page, smtp_s
     assert statuses(newsletter, "lea@example.org") == {"alerts": "active", "asp-daily": "unsubscribed"}
 
 
+def test_a_page_of_no_origin_cannot_sign_up_its_visitors(site, page, smtp_server):
+    """A `data:` page (or a sandboxed frame) posts with `Origin: null`: refused, nothing stored,
+    even with a genuine form token fetched from our form."""
+    from urllib.parse import quote
+
+    newsletter, base = site
+    page.goto(f"{base}/subscribe")
+    token = page.locator("input[name=form_token]").get_attribute("value")
+    fields = {"form_token": token, "email": "victim@example.org", "lists": "asp-daily", "language": "en"}
+    inputs = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in fields.items())
+    page.goto("data:text/html," + quote(f'<form method="post" action="{base}/subscribe">{inputs}'
+                                         '<button>Win a prize</button></form>'))
+    page.get_by_role("button", name="Win a prize").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", level=1).inner_text() == "Please try again"
+    assert subscriptions.consent_events(newsletter, "victim@example.org") == []
+
+
 def test_arabic_pages_render_right_to_left(site, page, smtp_server):
     newsletter, base = site
     page.goto(f"{base}/subscribe?lang=ar")

@@ -25,6 +25,8 @@ from .errors import (
     InvalidField,
     UnknownList,
     UnknownSubscriber,
+    SuppressedAddress,
+    NotSuppressed,
     InvalidToken,
     ImportFileError,
     ContentError,
@@ -46,6 +48,13 @@ from .errors import (
     UnknownStaffMember,
     StaffMemberExists,
     StaffStateError,
+    UnknownDraft,
+    DraftExists,
+    EditConflict,
+    ApprovalRequired,
+    CatchUpUnavailable,
+    ArchiveError,
+    StoreNotEmpty,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +74,8 @@ __all__ = [
     "InvalidField",
     "UnknownList",
     "UnknownSubscriber",
+    "SuppressedAddress",
+    "NotSuppressed",
     "InvalidToken",
     "ImportFileError",
     "ContentError",
@@ -86,6 +97,13 @@ __all__ = [
     "UnknownStaffMember",
     "StaffMemberExists",
     "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 

@@ -1,8 +1,9 @@
 """Email addresses and free-text fields: validation, normalisation and hashing.
 
 `normalise_address` is the one gate every address passes (sign-up, import, CLI): it uses
-email-validator (no DNS unless asked) and returns the form we store. `clean_text` refuses
-control characters (CR and LF above all: they would inject mail headers).
+email-validator (no DNS unless asked) and returns the form we store. `canonical_mailbox` is
+the mailbox an address reaches, which limits are counted on (the address is stored as given).
+`clean_text` refuses control characters (CR and LF above all: they would inject mail headers).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 
 from .errors import InvalidAddress, InvalidField
 
-__all__ = ["normalise_address", "address_hash", "clean_text", "MAX_NAME"]
+__all__ = ["normalise_address", "canonical_mailbox", "address_hash", "clean_text", "MAX_NAME"]
 
 MAX_NAME = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -73,6 +74,26 @@ def _plain_address(text: str) -> str | None:
         if dot < 0:
             return address
         suffix = suffix[dot + 1:]
+
+
+#: Domains whose mailboxes ignore the dots of the local part (Google documents it for Gmail),
+#: googlemail.com being another name of gmail.com. Only these: elsewhere a dot may matter.
+_DOTS_IGNORED = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def canonical_mailbox(address: str) -> str:
+    """The mailbox a (normalised) address reaches, for counting limits, never for storing.
+
+    The sub-address tag goes (`ana+news@x` → `ana@x`: Gmail, Outlook, iCloud, Fastmail, Proton
+    and Postfix's default `recipient_delimiter` all deliver those to `ana@x`), and for Gmail
+    the dots of the local part too. Over-merging two real mailboxes only makes them share a
+    limit; under-merging lets one mailbox be flooded, so the tag goes for every domain.
+    """
+    local, _, domain = address.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTS_IGNORED:
+        local, domain = local.replace(".", "") or local, _DOTS_IGNORED[domain]
+    return f"{local}@{domain}"
 
 
 def address_hash(address: str) -> str:

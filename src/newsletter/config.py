@@ -133,6 +133,8 @@ class Config:
     #: Sign-up requests accepted per client IP address, and per email address, per hour.
     signup_per_ip_per_hour: int = 20
     signup_per_address_per_hour: int = 5
+    #: IPv6 clients are counted per network of this prefix length (one /64 is one household).
+    signup_ipv6_prefix: int = 64
     #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
     bounce_address: str = ""
     #: Where `newsletter bounces` reads from: a Maildir folder, an mbox file or imaps://user@host/INBOX.
@@ -154,6 +156,10 @@ class Config:
     #: Send non-ASCII body parts as 8-bit UTF-8 (the relay must offer 8BITMIME); off: base64 or
     #: quoted-printable, whichever is smaller.
     eight_bit_mime: bool = True
+    #: Lists whose issues go out only after a second sender approves the exact revisions ("*": every list).
+    two_person_lists: tuple[str, ...] = ()
+    #: Where issues written in the workspace are exported as content files for sending.
+    issues_dir: str = "issues"
     #: Where this configuration was read from (None: defaults and environment only).
     source: str | None = None
 
@@ -161,6 +167,10 @@ class Config:
     def languages_by_preference(self) -> tuple[str, ...]:
         """`languages` with `default_language` first."""
         return (self.default_language, *(lang for lang in self.languages if lang != self.default_language))
+
+    def needs_second_approval(self, list_slug: str) -> bool:
+        """Whether the two-person rule holds for the list's issues."""
+        return "*" in self.two_person_lists or list_slug in self.two_person_lists
 
     @property
     def smtp(self) -> SmtpSettings:
@@ -222,7 +232,7 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
     """Make relative file paths (and relative sqlite paths) relative to `base`."""
-    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file", "welcome_dir"):
+    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file", "issues_dir", "welcome_dir"):
         if values.get(key) and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
     mailbox = values.get("bounce_mailbox", "")
@@ -272,6 +282,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         values["secret_key_file"] = str(base / SECRET_FILE)
     if "sink_maildir" not in values:
         values["sink_maildir"] = str(base / "mail")
+    if "issues_dir" not in values:
+        values["issues_dir"] = str(base / "issues")
     if "welcome_dir" not in values:
         values["welcome_dir"] = str(base / "welcome")
     config = Config(**values, source=source)
@@ -294,6 +306,9 @@ def _validate(config: Config) -> None:
                 "signup_per_address_per_hour"):
         if getattr(config, key) < 0:
             raise ConfigError(f"{key} must be 0 or more", key=key)
+    if not 1 <= config.signup_ipv6_prefix <= 128:
+        raise ConfigError("signup_ipv6_prefix must be a prefix length from 1 to 128 (64 is one household's network)",
+                          key="signup_ipv6_prefix")
     for origin in config.allowed_origins:
         if not origin.startswith(("http://", "https://")) or origin.rstrip("/").count("/") != 2:
             raise ConfigError(f"allowed_origins: {origin!r} is not an origin like https://www.example.org",
@@ -365,11 +380,13 @@ allowed_origins = []
 trusted_proxies = []
 # Abuse defences: confirmation mails per hour for the whole installation (beyond it none are
 # sent and the log says so loudly), the shortest time a person takes to fill the form, and
-# sign-up requests per client IP and per address per hour (0 turns a limit off).
+# sign-up requests per client IP and per address per hour (0 turns a limit off); an IPv6
+# client counts with its whole network of signup_ipv6_prefix bits.
 signup_hourly_ceiling = 500
 signup_min_seconds = 3
 signup_per_ip_per_hour = 20
 signup_per_address_per_hour = 5
+signup_ipv6_prefix = 64
 
 # Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
 # (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads
@@ -396,6 +413,11 @@ signup_per_address_per_hour = 5
 # the relay must offer 8BITMIME (every common relay does; `newsletter check` says). Set false for
 # one that does not: such parts then go out in base64 or quoted-printable.
 # eight_bit_mime = true
+# The workspace. Lists whose issues go out only after a second sender has approved the exact
+# revisions that will be sent ("*" for every list), and where issues are written out as content
+# files when they are sent (the campaign resumes from them):
+#   two_person_lists = ["alerts"]
+# issues_dir = "issues"
 """
 
 

@@ -12,6 +12,8 @@ The tree::
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
     ├── UnknownList(LookupError)  no list has that slug
     ├── UnknownSubscriber(LookupError)
+    │   └── SuppressedAddress     nobody has it: it was erased, or suppressed without a person (`reason`, `at`)
+    ├── NotSuppressed(LookupError) a suppression to lift is not there
     ├── InvalidToken              tampered, expired, unknown or wrong-purpose link token
     ├── ImportFileError           a CSV file cannot be read at all (rows are reported, not raised)
     ├── ContentError              a content file is wrong (file, line, field)
@@ -32,7 +34,14 @@ The tree::
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
     ├── UnknownStaffMember(LookupError) no workspace account has that address
     ├── StaffMemberExists         a workspace account already has that address
-    └── StaffStateError           the account cannot do that in its state (revoked, the last owner)
+    ├── StaffStateError           the account cannot do that in its state (revoked, the last owner)
+    ├── UnknownDraft(LookupError) no issue being written has that slug
+    ├── DraftExists               an issue being written already has that slug
+    ├── EditConflict              a version was saved over a revision someone else had replaced
+    ├── ApprovalRequired          the two-person rule: no other sender approved these exact revisions
+    ├── CatchUpUnavailable        a late translation cannot be sent to the readers who got the fallback
+    ├── ArchiveError              a backup archive cannot be written, read or restored (`path`, `reason`)
+    └── StoreNotEmpty             a restore would mix an archive with data already there (`counts`)
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -41,6 +50,8 @@ page of its own. Per-recipient delivery outcomes are data, not errors.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 __all__ = [
     "NewsletterError",
@@ -53,6 +64,8 @@ __all__ = [
     "InvalidField",
     "UnknownList",
     "UnknownSubscriber",
+    "SuppressedAddress",
+    "NotSuppressed",
     "InvalidToken",
     "ImportFileError",
     "ContentError",
@@ -74,6 +87,13 @@ __all__ = [
     "UnknownStaffMember",
     "StaffMemberExists",
     "StaffStateError",
+    "UnknownDraft",
+    "DraftExists",
+    "EditConflict",
+    "ApprovalRequired",
+    "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 
@@ -155,6 +175,29 @@ class UnknownSubscriber(NewsletterError, LookupError):
 
     def __init__(self, address: str):
         super().__init__(f"nobody with the address {address!r} is in the store")
+        self.address = address
+
+
+class SuppressedAddress(UnknownSubscriber):
+    """Nobody has this address, and it is suppressed: erased on request (`reason` "erased"), or
+    suppressed without a person behind it (bounced, imported from a suppression list…)."""
+
+    def __init__(self, address: str, reason: str, at: datetime | str):
+        when = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else at
+        what = (f"it was erased on {when}" if reason == "erased"
+                else f"it has been suppressed ({reason.replace('_', ' ')}) since {when}")
+        Exception.__init__(self, f"nobody with the address {address!r} is in the store: {what}; only a hash of "
+                                 "the address is kept, so that it is never mailed or imported again")
+        self.address = address
+        self.reason = reason
+        self.at = at
+
+
+class NotSuppressed(NewsletterError, LookupError):
+    """The address is not on the suppression list (there is nothing to lift)."""
+
+    def __init__(self, address: str):
+        super().__init__(f"{address!r} is not suppressed")
         self.address = address
 
 
@@ -358,3 +401,74 @@ class StaffStateError(NewsletterError):
     def __init__(self, email: str, message: str):
         super().__init__(f"{email}: {message}")
         self.email = email
+
+
+class UnknownDraft(NewsletterError, LookupError):
+    """No issue being written (in the workspace's store) has this slug."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"there is no issue {slug!r} being written")
+        self.slug = slug
+
+
+class DraftExists(NewsletterError):
+    """An issue being written already has this slug (slugs name campaigns, so they are unique)."""
+
+    def __init__(self, slug: str):
+        super().__init__(f"an issue {slug!r} already exists; give the new one another slug")
+        self.slug = slug
+
+
+class EditConflict(NewsletterError):
+    """A version was saved as a change of revision `expected` of `language`, but revision
+    `current` had been saved since: nothing was written, the text sent is still the caller's."""
+
+    def __init__(self, slug: str, language: str, expected: int, current: int, author: str | None = None):
+        who = f" by {author}" if author else ""
+        super().__init__(f"{slug} ({language}): revision {current} was saved{who} after revision {expected} "
+                         "you started from; nothing was saved: compare and save again")
+        self.slug = slug
+        self.language = language
+        self.expected = expected
+        self.current = current
+        self.author = author
+
+
+class ApprovalRequired(NewsletterError):
+    """The issue's list has the two-person rule and no sender other than `sender` approved the
+    exact revisions that would be sent (`digest` names them)."""
+
+    def __init__(self, slug: str, digest: str, sender: str | None, reason: str):
+        super().__init__(f"{slug} cannot be sent yet: {reason}")
+        self.slug = slug
+        self.digest = digest
+        self.sender = sender
+        self.reason = reason
+
+
+class CatchUpUnavailable(NewsletterError):
+    """A late translation cannot be sent to the readers who got a fallback; `reason` says why."""
+
+    def __init__(self, slug: str, language: str, reason: str):
+        super().__init__(f"{slug} ({language}): {reason}")
+        self.slug = slug
+        self.language = language
+        self.reason = reason
+
+
+class ArchiveError(NewsletterError):
+    """A backup archive cannot be written, read or restored as it is; nothing was restored."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreNotEmpty(NewsletterError):
+    """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
+
+    def __init__(self, counts: dict[str, int]):
+        self.counts = dict(counts)
+        held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
+        super().__init__(f"the store is not empty (it holds {held}); nothing was restored")

@@ -53,6 +53,8 @@ class ConsentKind(str, enum.Enum):
     PREFERENCES = "preferences"
     BLOCKED = "blocked"
     SUPPRESSED = "suppressed"
+    #: An administrator lifted the address's suppression (with the reason, in the note).
+    LIFTED = "lifted"
 
 
 class Channel(str, enum.Enum):
@@ -77,6 +79,8 @@ class SuppressionReason(str, enum.Enum):
     COMPLAINT = "complaint"
     BLOCKED = "blocked"
     ADMIN = "admin"
+    #: A file imported from another system says the person had unsubscribed there.
+    UNSUBSCRIBED = "unsubscribed"
 
 
 class CampaignStatus(str, enum.Enum):

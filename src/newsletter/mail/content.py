@@ -53,6 +53,8 @@ __all__ = [
     "Variant",
     "Issue",
     "load_variant",
+    "parse_variant",
+    "issue_of",
     "load_issue",
     "load_issues",
     "expand_sources",
@@ -140,6 +142,14 @@ def load_variant(path: str | Path) -> Variant:
         raise ContentError(name, "no such file") from None
     except UnicodeDecodeError as exc:
         raise ContentError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_variant(name, raw)
+
+
+def parse_variant(name: str, raw: str) -> Variant:
+    """Check one content file's text, as if read from the file `name` (`<name>.<lang>.md`
+    tells the language when the front matter does not). Raises ContentError like `load_variant`.
+    """
+    path = Path(name)
     front, front_line, body, body_line = split_front_matter(name, raw)
     data, lines = parse_yaml(name, front, front_line)
     r = FieldReader(name, lines, front_line)
@@ -240,6 +250,17 @@ def _issue_of(variants: list[Variant]) -> Issue:
         by_language[v.language] = v
     ordered = {lang: by_language[lang] for lang in sorted(by_language, key=_language_order)}
     return Issue(slug=first.slug, kind=first.kind, list=first.list, variants=ordered)
+
+
+def issue_of(variants: Iterable[Variant]) -> Issue:
+    """The issue these variants (of one slug) make, languages in the published order.
+
+    Raises ContentError when their kinds or lists disagree, or a language comes twice.
+    """
+    variants = list(variants)
+    if not variants:
+        raise ContentError("(no files)", "an issue needs at least one language")
+    return _issue_of(variants)
 
 
 def _language_order(language: str) -> tuple[int, str]:

@@ -7,6 +7,9 @@
   one process**. Several server processes each keep their own counts, so the effective limit
   is multiplied by their number; the store's own limits on confirmation mails
   (`consent.RESEND_*`) and the installation-wide hourly ceiling still hold across processes.
+- `client_key`: what the per-IP limit counts a client by: an IPv4 address, or an IPv6
+  address's whole network (a /64 by default: one household, one server, gets a /64 and can use
+  every address in it).
 - `count_confirmations_sent`: the confirmation mails recorded in the consent log since a
   moment, which the hourly ceiling is checked against.
 """
@@ -14,6 +17,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 import secrets
 import threading
 from collections import deque
@@ -24,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from ..store import people as people_store
 
-__all__ = ["FormCheck", "issue_form_token", "check_form_token", "RateLimiter", "count_confirmations_sent"]
+__all__ = ["FormCheck", "issue_form_token", "check_form_token", "RateLimiter", "client_key",
+           "count_confirmations_sent"]
 
 #: A sign-up form older than this is sent back to be submitted again.
 FORM_MAX_AGE = timedelta(days=1)
@@ -102,6 +107,20 @@ class RateLimiter:
         self._next_sweep = now + self.window
         for key in [k for k, ev in self._events.items() if not ev or ev[-1] <= horizon]:
             del self._events[key]
+
+
+def client_key(ip: str | None, *, ipv6_prefix: int = 64) -> str:
+    """The key a client's requests are counted under: its IPv4 address, or its IPv6 network of
+    `ipv6_prefix` bits (an IPv4-mapped IPv6 address counts as the IPv4 address); "?" when unknown."""
+    try:
+        address = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return ip or "?"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
+    return str(address)
 
 
 def count_confirmations_sent(session: Session, since: datetime) -> int:

@@ -264,7 +264,9 @@ def set_preferences(session: Session, subscriber: Subscriber, ctx: ConsentContex
     """Change language, name and lists through the person's own preferences link.
 
     The link proves the mailbox, so a list chosen here is active at once. Lists left out are
-    unsubscribed. Returns what changed. Raises InvalidField, UnknownList (nothing changed then).
+    unsubscribed. Only the lists the page offers may be chosen: public ones and those the
+    person is (or was) on; any other slug, private or unknown, raises the same UnknownList.
+    Returns what changed. Raises InvalidField, UnknownList (nothing changed then).
     """
     changes: dict[str, Any] = {"added": [], "removed": []}
     if language is not None:
@@ -276,8 +278,9 @@ def set_preferences(session: Session, subscriber: Subscriber, ctx: ConsentContex
     if list_slugs is not None and subscriber.status is SubscriberStatus.ACTIVE:
         slugs = list(dict.fromkeys(list_slugs))
         found = people_store.lists_by_slug(session, slugs)
+        theirs = {sub.list_id for sub in subscriber.subscriptions}
         for slug in slugs:
-            if slug not in found:
+            if slug not in found or not (found[slug].public or found[slug].id in theirs):
                 raise UnknownList(slug)
             wanted[found[slug].id] = slug
     if language is not None and language != subscriber.language:

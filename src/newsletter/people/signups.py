@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
-from ..addresses import address_hash
+from ..addresses import address_hash, canonical_mailbox
 from ..errors import NewsletterError, UnknownList
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus
 from ..store import mailqueue
@@ -194,13 +194,20 @@ def _record_round(session: Session, bulk: BulkStore, wanted: list[Wanted], lists
         plans.append(plan_subscription(list_ids, person, current.get(person.id, {}) if person else {},
                                        suppressed=hash_ in suppressed, name=w.name, language=w.language,
                                        default_language=default_language, rules=rules))
-    # The re-send limits, read only for the known people a mail would go to.
-    asking = [person.id for person, plan in zip(people, plans) if plan.mail and person is not None]
+    # The re-send limits count per mailbox (`ana+1@x` and `ana+2@x` are one), over every address
+    # reaching it, the mails this round plans included, in request order.
+    # (A person written without their mailbox, by an older version, is still found by address.)
+    asking = [(i, w.address, canonical_mailbox(w.address)) for i, (w, plan) in enumerate(zip(wanted, plans))
+              if plan.mail]
     if asking:
-        sent = bulk.confirmations_since(asking, now - RESEND_WINDOW)
-        plans = [plan._replace(mail=()) if plan.mail and person is not None
-                 and not confirmation_allowed(sent.get(person.id, ()), now) else plan
-                 for person, plan in zip(people, plans)]
+        sent = bulk.confirmations_to_mailboxes(sorted({k for _, a, m in asking for k in (a, m)}),
+                                               now - RESEND_WINDOW)
+        for i, address, mailbox in asking:
+            earlier = sent.get(mailbox, []) + (sent.get(address, []) if address != mailbox else [])
+            if confirmation_allowed(earlier, now):
+                sent.setdefault(mailbox, []).append(now)
+            else:
+                plans[i] = plans[i]._replace(mail=())
     slug_of = {row.id: slug for slug, row in lists.items()}
     if not write:  # a dry run: the mails that would be due, for counting (no key: nobody is written)
         return [Recorded(plan.outcome, _due(w, plan, slug_of, lists, None, "", *(plan.details or person[3:5])))
@@ -221,7 +228,8 @@ def _write_round(session: Session, bulk: BulkStore, wanted: list[Wanted], plans:
     keys = new_keys(len(new))
     with bulk.own_values(len(wanted)):  # a batch of n requests writes about n rows a table, or more
         ids = bulk.insert_people([(key, wanted[i].address, *plans[i].details) for i, key in zip(new, keys)],
-                                 status=SubscriberStatus.ACTIVE, at=now)
+                                 status=SubscriberStatus.ACTIVE, at=now,
+                                 mailboxes=[_mailbox(wanted[i].address) for i in new])
         who = {wanted[i].address: (sid, key, *plans[i].details) for i, sid, key in zip(new, ids, keys)}
         # Plain tuples all (the rows of `store.bulk`): the garbage collector soon stops tracking them.
         subscriptions: list[tuple[int, int]] = []
@@ -267,6 +275,12 @@ def _write_round(session: Session, bulk: BulkStore, wanted: list[Wanted], plans:
     bulk.activate(activate, now)
     people_store.update_details(session, details, now=now)
     return who
+
+
+def _mailbox(address: str) -> str | None:
+    """What the store keeps of an address's mailbox: None when it is the address itself."""
+    mailbox = canonical_mailbox(address)
+    return None if mailbox == address else mailbox
 
 
 def _due(w: Wanted, plan: Plan, slug_of: Mapping[int, str], lists: Mapping[str, ListRow], sid: int | None, key: str,

@@ -160,6 +160,28 @@ class BulkStore:
                 sent.setdefault(sid, []).append(at if at.tzinfo else at.replace(tzinfo=since.tzinfo))
         return sent
 
+    def confirmations_to_mailboxes(self, mailboxes: Sequence[str], since: datetime) -> dict[str, list[datetime]]:
+        """When a confirmation mail went to each of these mailboxes after `since`, whichever of
+        its addresses it went to (a person's mailbox is their `mailbox`, else their `email`)."""
+        if not mailboxes:
+            return {}
+        S, E = Subscriber.__table__, ConsentEvent.__table__
+        sent: dict[str, list[datetime]] = {}
+        chunk = 10_000 if self.postgres else self._variables
+        for by_email in (True, False):
+            column = S.c.email if by_email else S.c.mailbox
+            statement = (select(column, E.c.at).join(E, E.c.subscriber_id == S.c.id)
+                         .where(column.in_(bindparam("keys", expanding=True)),
+                                E.c.kind == ConsentKind.CONFIRMATION_SENT, E.c.at > since))
+            if by_email:
+                statement = statement.where(S.c.mailbox.is_(None))
+            else:
+                statement = statement.where(S.c.mailbox.is_not(None))
+            for start in range(0, len(mailboxes), chunk):
+                for mailbox, at in self.connection.execute(statement, {"keys": list(mailboxes[start:start + chunk])}):
+                    sent.setdefault(mailbox, []).append(at if at.tzinfo else at.replace(tzinfo=since.tzinfo))
+        return sent
+
     def _where_in(self, head: str, keys: Sequence[Any]) -> Iterable[tuple]:
         """Rows of `head IN keys` (head ends with the column compared)."""
         if not keys:
@@ -193,9 +215,9 @@ class BulkStore:
         return list(range(last + 1, last + 1 + n))
 
     def insert_people(self, rows: Sequence[tuple[str, str, str, str]], *, status: SubscriberStatus,
-                      at: datetime) -> list[int]:
-        """New subscribers: rows of (key, email, name, language), all with `status`, created `at`;
-        returns their ids, in order.
+                      at: datetime, mailboxes: Sequence[str | None] | None = None) -> list[int]:
+        """New subscribers: rows of (key, email, name, language), all with `status`, created `at`,
+        each with its `mailboxes` entry (None, or no list: NULL); returns their ids, in order.
 
         A few (a sign-up, a group commit) go in one INSERT … RETURNING; many (an import's batch)
         get their ids first (`new_person_ids`) and go in the set-based form.
@@ -204,12 +226,18 @@ class BulkStore:
             return []
         if len(rows) < CHECKS_OFF_FROM:
             result = self.connection.execute(_INSERT_PEOPLE, [
-                {"key": key, "email": email, "name": name, "language": language, "status": status, "created_at": at,
-                 "updated_at": at} for key, email, name, language in rows])
+                {"key": key, "email": email, "name": name, "language": language, "mailbox": mailbox, "status": status,
+                 "created_at": at, "updated_at": at}
+                for (key, email, name, language), mailbox in zip(rows, mailboxes or [None] * len(rows))])
             return [person_id for (person_id,) in result]
         ids = self.new_person_ids(len(rows))
-        self._insert(Subscriber.__table__, ("id", "key", "email", "name", "language"),
-                     [(i, *row) for i, row in zip(ids, rows)], {"status": status, "created_at": at, "updated_at": at})
+        if mailboxes is None or not any(mailboxes):
+            self._insert(Subscriber.__table__, ("id", "key", "email", "name", "language"),
+                         [(i, *row) for i, row in zip(ids, rows)], {"status": status, "created_at": at, "updated_at": at})
+        else:
+            self._insert(Subscriber.__table__, ("id", "key", "email", "name", "language", "mailbox"),
+                         [(i, *row, m) for i, row, m in zip(ids, rows, mailboxes)],
+                         {"status": status, "created_at": at, "updated_at": at})
         return ids
 
     def insert_subscriptions(self, rows: list[tuple[int, int]], *, status: SubscriptionStatus, at: datetime,

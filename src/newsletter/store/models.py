@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -47,6 +48,7 @@ __all__ = [
     "Subscription",
     "ConsentEvent",
     "Suppression",
+    "SuppressionLift",
     "Campaign",
     "OutboxRow",
     "BounceEvent",
@@ -59,6 +61,9 @@ __all__ = [
     "AuditEvent",
     "LoginFailure",
     "WorkspaceSetting",
+    "EditorialIssue",
+    "IssueRevision",
+    "IssueApproval",
 ]
 
 
@@ -109,6 +114,9 @@ class Subscriber(Base):
     key: Mapped[str] = mapped_column(String(32), unique=True)
     #: Normalised address (email-validator's normalised form, domain lower-cased).
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    #: The mailbox the address reaches (`addresses.canonical_mailbox`: tag stripped, Gmail's dots
+    #: gone) when it differs from `email`, else NULL; the re-send limits count per mailbox.
+    mailbox: Mapped[str | None] = mapped_column(String(320), nullable=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[SubscriberStatus] = mapped_column(
@@ -120,6 +128,9 @@ class Subscriber(Base):
     subscriptions: Mapped[list["Subscription"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    __table_args__ = (Index("ix_subscribers_mailbox", "mailbox", sqlite_where=text("mailbox IS NOT NULL"),
+                            postgresql_where=text("mailbox IS NOT NULL")),)
 
 
 class MailingList(Base):
@@ -186,6 +197,22 @@ class Suppression(Base):
     reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
     at: Mapped[datetime] = mapped_column(Timestamp)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class SuppressionLift(Base):
+    """A suppression an administrator lifted: what it was, when it went and why (append-only)."""
+
+    __tablename__ = "suppression_lifts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    #: The suppression as it was.
+    reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
+    suppressed_at: Mapped[datetime] = mapped_column(Timestamp)
+    suppression_note: Mapped[str | None] = mapped_column(Text)
+    lifted_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: Why it was lifted, as the administrator said.
+    why: Mapped[str] = mapped_column(Text)
 
 
 class Campaign(Base):
@@ -458,3 +485,55 @@ class WorkspaceSetting(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict | list | str | int | bool | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+class EditorialIssue(Base):
+    """An issue being written in the workspace: its slug (the campaign's), kind, list and the
+    language the others are translated from. Its text is in its revisions."""
+
+    __tablename__ = "issues"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    list_slug: Mapped[str] = mapped_column(String(64))
+    source_language: Mapped[str] = mapped_column(String(8), default="en")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    created_by: Mapped[str | None] = mapped_column(String(320))
+    #: The revisions it was sent with (language -> revision id), once sent.
+    sent_revisions: Mapped[dict | None] = mapped_column(JSON)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    sent_by: Mapped[str | None] = mapped_column(String(320))
+
+
+class IssueRevision(Base):
+    """One save of one language of an issue; never changed once written."""
+
+    __tablename__ = "issue_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(8))
+    #: 1, 2, … per (issue, language).
+    number: Mapped[int] = mapped_column(Integer)
+    #: The front matter as the editor wrote it (placeholders as typed), dates as ISO text.
+    front_matter: Mapped[dict] = mapped_column(JSON)
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: For a translation: the source language's revision it was translated from.
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("issue_revisions.id", ondelete="SET NULL"))
+    author: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("issue_id", "language", "number", name="uq_issue_revision_number"),)
+
+
+class IssueApproval(Base):
+    """A sender's approval of an exact set of revisions (the two-person rule)."""
+
+    __tablename__ = "issue_approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    #: language -> revision id, and its digest (what a send compares).
+    revisions: Mapped[dict] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str] = mapped_column(String(320))
+    approved_at: Mapped[datetime] = mapped_column(Timestamp)

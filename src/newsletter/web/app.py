@@ -51,7 +51,7 @@ from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .group_commit import GroupCommit
 from .pages import choose_language, consent_text, render_page
-from .security import SecurityHeaders, client_ip, parse_networks
+from .security import SecurityHeaders, client_ip, origin_of, parse_networks
 
 __all__ = ["create_app", "WebState"]
 
@@ -93,6 +93,10 @@ class WebState:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.db_threads)
         return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self._limiter)
+
+    def own_origins(self, request: Request) -> frozenset[str]:
+        """Our own origins: base_url's and the one the request was addressed to."""
+        return frozenset({origin_of(self.config.base_url), origin_of(str(request.base_url))})
 
     def ip(self, request: Request) -> str | None:
         peer = request.client.host if request.client else None

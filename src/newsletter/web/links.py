@@ -24,7 +24,7 @@ from ..people.rules import ConsentContext
 from ..statuses import Channel
 from ..tokens import Purpose
 from .pages import choose_language, render_page
-from .security import TOKEN_PAGE_HEADERS, check_csrf, issue_csrf
+from .security import TOKEN_PAGE_HEADERS, check_csrf, form_origin_allowed, issue_csrf
 
 __all__ = ["routes", "link_context", "invalid_link", "csrf_refused", "read_form", "token_language"]
 
@@ -94,7 +94,12 @@ def csrf_token(request: Request) -> str:
 
 
 def csrf_ok(request: Request, fields: dict[str, Any]) -> bool:
+    """Whether a token page's form post came from that page: its CSRF token, and an Origin
+    that is ours (or none at all), never `null` or another site's."""
     web = request.app.state.web
+    if not form_origin_allowed(request.headers.get("origin"), web.own_origins(request)):
+        log.info("a form post refused: Origin %r", request.headers.get("origin"))
+        return False
     return check_csrf(web.secret(), request.path_params["token"], fields.get("csrf"), web.newsletter.clock())
 
 

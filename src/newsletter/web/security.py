@@ -8,6 +8,11 @@
   (`issue_csrf` / `check_csrf`): no cookie is needed, so the pages work with cookies off.
   A site that does not know a person's link token cannot produce one. The RFC 8058 one-click
   POST alone is exempt.
+- `form_origin_allowed` judges a browser form post by its `Origin`: absent (a server, an old
+  browser) passes; `null` (a sandboxed frame, a `data:` page, a cross-site redirect) and any
+  origin that is neither ours nor allowed is refused. Our token pages therefore send
+  `Referrer-Policy: same-origin`, not `no-referrer`: under `no-referrer` a browser posts even
+  our own forms with `Origin: null`. The RFC 8058 one-click POST is never judged by origin.
 - `client_ip` believes `X-Forwarded-For` only when the connection comes from a configured
   trusted proxy, walking the header from the right past trusted hops.
 """
@@ -22,7 +27,7 @@ from typing import Any
 from itsdangerous import BadData, TimestampSigner
 
 __all__ = ["SecurityHeaders", "issue_csrf", "check_csrf", "client_ip", "parse_networks", "origin_of",
-           "CSP", "TOKEN_PAGE_HEADERS"]
+           "form_origin_allowed", "CSP", "TOKEN_PAGE_HEADERS"]
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -35,8 +40,9 @@ _COMMON = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"interest-cohort=(), camera=(), microphone=(), geolocation=()"),
 ]
-#: Added by handlers of pages reached through a link token.
-TOKEN_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+#: Added by handlers of pages reached through a link token. `same-origin`: the token never goes
+#: to another site in a Referer, and our own forms post with their real Origin (never `null`).
+TOKEN_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin"}
 
 CSRF_MAX_AGE = timedelta(days=1)
 _CSRF_SALT = "newsletter/csrf"
@@ -124,3 +130,19 @@ def origin_of(url: str) -> str:
     """scheme://host[:port] of a URL, lower-cased."""
     scheme, _, rest = url.partition("://")
     return f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}"
+
+
+def form_origin_allowed(origin: str | None, own: tuple[str, ...] | frozenset[str] | set[str],
+                        allowed: frozenset[str] = frozenset()) -> bool:
+    """Whether a form post may act, judged by its Origin header (`own` and `allowed` are
+    lower-case scheme://host[:port] without a trailing slash).
+
+    No Origin passes (servers, old browsers: the form's other checks still apply); `null` and
+    an origin neither in `own` nor in `allowed` are refused.
+    """
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/").lower()
+    if not origin or origin == "null":
+        return False
+    return origin in own or origin in allowed

@@ -18,15 +18,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..addresses import normalise_address
+from ..addresses import canonical_mailbox, normalise_address
 from ..errors import InvalidAddress, InvalidField, UnknownList
 from ..people import subscriptions as visitor
-from ..people.abuse import FormCheck, check_form_token, issue_form_token
+from ..people.abuse import FormCheck, check_form_token, client_key, issue_form_token
 from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
 from ..statuses import Channel
 from .pages import choose_language, consent_text, render_page
-from .security import origin_of
+from .security import form_origin_allowed
 
 __all__ = ["routes"]
 
@@ -89,14 +89,9 @@ async def subscribe_preflight(request: Request) -> Response:
 
 
 def _origin_allowed(request: Request) -> bool:
-    """A browser's Origin must be ours or an allowed one; requests without one (servers) pass."""
-    origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return True
+    """A browser's Origin must be ours or an allowed one (never `null`); requests without one (servers) pass."""
     web = request.app.state.web
-    origin = origin.rstrip("/").lower()
-    own = {origin_of(web.config.base_url), origin_of(str(request.base_url))}
-    return origin in own or origin in web.allowed_origins
+    return form_origin_allowed(request.headers.get("origin"), web.own_origins(request), web.allowed_origins)
 
 
 async def _read(request: Request) -> tuple[dict[str, Any], bool]:
@@ -135,7 +130,11 @@ async def subscribe_submit(request: Request) -> Response:
     web = request.app.state.web
     newsletter = web.newsletter
     if not _origin_allowed(request):
-        return JSONResponse({"status": "error", "error": "this origin may not post sign-ups"}, status_code=403)
+        log.info("sign-up refused: Origin %r", request.headers.get("origin"))
+        if request.headers.get("content-type", "").startswith("application/json"):
+            return JSONResponse({"status": "error", "error": "this origin may not post sign-ups"}, status_code=403)
+        return render_page(request, "csrf_refused.html", _language(request), status_code=403,
+                           headers={"Cache-Control": "no-store"})
     try:
         values, as_json = await _read(request)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -171,7 +170,7 @@ async def subscribe_submit(request: Request) -> Response:
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
 
-    if not web.per_ip.allow(ip or "?", now) or not web.per_address.allow(address, now):
+    if not web.per_ip.allow(client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix), now) or not web.per_address.allow(canonical_mailbox(address), now):
         log.warning("sign-up throttled (ip %s): per-IP or per-address limit", ip)
         return _accepted(request, language, as_json)
     if not await web.ceiling.allows(now):

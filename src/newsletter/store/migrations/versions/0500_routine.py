@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0500_routine'
-down_revision = '0400_staff'
+down_revision = '0410_editorial'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,12 @@
+"""Issues written in the workspace: front matter as values and a body per language, every save a
+revision, translation state against the source language, approvals, and the send.
+
+    issues        create (from a form's values or content files), save a version, show, export
+    translation   which languages are stale, and what changed in the source (difflib)
+    sends         prepare (content files + `sending.launch.prepare_send`), approve, send, test-send
+    catchup       a translation that landed after the send, to the readers who got a fallback
+    files         a version as a content file and back (pure)
+    versions      the typed values
+
+The faces (workspace, CLI) call `issues`, `sends` and `catchup`; SQL is in `store.editorial`.
+"""

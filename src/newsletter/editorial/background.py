@@ -1,0 +1,83 @@
+"""Sends that run behind a page: the workspace starts a send (or a resume, or a catch-up) and
+answers at once; the send runs in a thread of its own through `sending.launch`, and the page
+follows it in the ledger (`reports.progress`). Pausing and cancelling go through
+`sending.actions`, which every sender obeys, wherever it runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..sending.launch import launch, prepare_resume
+from ..sending.options import SendOptions, SendResult
+from .catchup import CatchUp, send_catch_up
+from .sends import IssueSend, check_approval, send_issue
+from .issues import show_issue
+
+if TYPE_CHECKING:
+    from ..installation import Newsletter
+    from ..sending.sender import Connector
+
+__all__ = ["BackgroundSends"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BackgroundSends:
+    """Runs sends in threads for one installation; `options` and `connect` are how they send."""
+
+    newsletter: Newsletter
+    options: SendOptions = field(default_factory=SendOptions)
+    connect: Connector | None = None
+    results: dict[str, SendResult | BaseException] = field(default_factory=dict)
+    _threads: dict[str, threading.Thread] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def running(self, slug: str) -> bool:
+        thread = self._threads.get(slug)
+        return thread is not None and thread.is_alive()
+
+    def _start(self, slug: str, run: Callable[[], SendResult]) -> None:
+        def body() -> None:
+            try:
+                self.results[slug] = run()
+            except BaseException as exc:  # kept for the page to show; the campaign says the rest
+                log.warning("the send of %s stopped: %s", slug, exc)
+                self.results[slug] = exc
+
+        with self._lock:
+            if self.running(slug):
+                return
+            thread = threading.Thread(target=body, name=f"send-{slug}", daemon=True)
+            self._threads[slug] = thread
+            thread.start()
+
+    def start(self, send: IssueSend, *, sender: str | None) -> None:
+        """Start sending a prepared issue. Raises ApprovalRequired and LintFailed at once
+        (nothing started); a send already running for it is left alone."""
+        check_approval(show_issue(self.newsletter, send.slug), sender)
+        send.prepared.lint.raise_for_errors()
+        self._start(send.slug, lambda: send_issue(self.newsletter, send, self.options, sender=sender,
+                                                  connect=self.connect))
+
+    def resume(self, slug: str) -> None:
+        """Resume a paused campaign from the files it recorded. Raises what `prepare_resume` raises."""
+        prepared = prepare_resume(self.newsletter, slug)
+        self._start(slug, lambda: launch(self.newsletter, prepared, self.options, connect=self.connect))
+
+    def catch_up(self, catch_up: CatchUp, *, sender: str | None) -> None:
+        """Send a late translation to the readers who got a fallback. Raises LintFailed."""
+        catch_up.prepared.lint.raise_for_errors()
+        self._start(catch_up.campaign_slug, lambda: send_catch_up(self.newsletter, catch_up, self.options,
+                                                                  sender=sender, connect=self.connect))
+
+    def wait(self, slug: str, timeout: float | None = None) -> SendResult | BaseException | None:
+        """Wait for the send of `slug` to end (tests, shutdown); its result, or None while it runs."""
+        thread = self._threads.get(slug)
+        if thread is not None:
+            thread.join(timeout)
+        return self.results.get(slug)

@@ -1,0 +1,116 @@
+"""A translation that landed after the issue went out: its readers who got a fallback language
+are sent their own, once.
+
+The ledger of the issue's campaign knows who they are: its sent rows whose language is not the
+reader's. They get a campaign of their own (`<slug>-<language>`, so a second attempt finds it
+and refuses), whose ledger holds only them, made from the new version written out as a content
+file and sent by `sending.launch.launch` as a worker of that campaign; the sender checks each
+reader's consent again when it claims them, like every send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..errors import CatchUpUnavailable
+from ..sending.campaigns import DEFAULT_EXPIRY, find_campaign, get_campaign
+from ..sending.launch import Prepared, SendControl, launch, prepare_send
+from ..sending.options import Progress, SendOptions, SendResult
+from ..statuses import CampaignStatus
+from ..store import campaigns as stored_campaigns
+from ..store import editorial as stored
+from .files import content_text, file_name
+from .issues import _get, _view
+
+if TYPE_CHECKING:
+    from ..installation import Newsletter
+    from ..sending.sender import Connector
+
+__all__ = ["CatchUp", "catch_up_slug", "prepare_catch_up", "send_catch_up"]
+
+
+class CatchUp(NamedTuple):
+    """Who a late translation would go to: the readers of `language` the campaign `of` sent
+    another language, and the campaign that would send it to them."""
+
+    of: str
+    language: str
+    campaign_slug: str
+    readers: int
+    prepared: Prepared
+
+
+def catch_up_slug(slug: str, language: str) -> str:
+    """The campaign that sends `language` of `slug` to the readers who got a fallback."""
+    return f"{slug}-{language}"
+
+
+def _readers(newsletter: Newsletter, slug: str, language: str) -> tuple[list[int], object]:
+    with newsletter.store.session() as session:
+        issue = _get(session, slug)
+        view = _view(newsletter, session, issue)
+        if view.sent_revisions is None:
+            raise CatchUpUnavailable(slug, language, "the issue has not been sent yet; send it with this version")
+        if language in view.sent_revisions.as_dict():
+            raise CatchUpUnavailable(slug, language, f"its readers got the {language} version with the issue")
+        version = view.versions.get(language)
+        if version is None:
+            raise CatchUpUnavailable(slug, language, f"there is no {language} version yet")
+        existing = find_campaign(session, catch_up_slug(slug, language))
+        if existing is not None:
+            raise CatchUpUnavailable(slug, language, f"it was already sent to them once, as the campaign "
+                                                     f"{existing.slug!r} ({existing.status.value})")
+        campaign = get_campaign(session, slug)
+        if campaign.status is not CampaignStatus.FINISHED:
+            raise CatchUpUnavailable(slug, language, f"its campaign is {campaign.status.value}; the readers who "
+                                                     "got a fallback are known once it has finished")
+        readers = stored.fallback_readers(session, campaign.id, language)
+        if not readers:
+            raise CatchUpUnavailable(slug, language, f"nobody who reads {language} was sent another language")
+        return readers, version
+
+
+def prepare_catch_up(newsletter: Newsletter, slug: str, language: str) -> CatchUp:
+    """The late translation written out as a content file and prepared to send (rendered,
+    linted), with how many readers it is for. Sends and records nothing.
+
+    Raises UnknownDraft; CatchUpUnavailable (not sent yet, the language went with the issue,
+    no version, already caught up, the campaign not finished, nobody to send it to);
+    ContentError, UnknownList.
+    """
+    readers, version = _readers(newsletter, slug, language)
+    target = catch_up_slug(slug, language)
+    folder = Path(newsletter.config.issues_dir) / slug / f"catch-up-{language}-{version.number}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / file_name(target, language)
+    path.write_text(content_text(kind=version.kind, list_slug=version.list_slug, slug=target, language=language,
+                                 front_matter=version.front_matter, body=version.body), encoding="utf-8")
+    prepared = prepare_send(newsletter, [str(path)], list_slug=version.list_slug)
+    return CatchUp(slug, language, target, len(readers), prepared)
+
+
+def send_catch_up(newsletter: Newsletter, catch_up: CatchUp, options: SendOptions = SendOptions(), *,
+                  sender: str | None = None, on_progress: Callable[[Progress], None] | None = None,
+                  on_start: Callable[[SendControl], None] | None = None,
+                  connect: Connector | None = None) -> SendResult:
+    """Send the late translation to the readers who got a fallback (blocking, like `launch`).
+
+    Raises CatchUpUnavailable (as `prepare_catch_up`, checked again: it goes once), LintFailed.
+    """
+    catch_up.prepared.lint.raise_for_errors()
+    readers, _ = _readers(newsletter, catch_up.of, catch_up.language)
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        issue = _get(session, catch_up.of)
+        mailing_list = get_campaign(session, catch_up.of).mailing_list
+        source = {"files": list(catch_up.prepared.files), "catch_up_of": catch_up.of, "started_by": sender,
+                  "languages": {catch_up.language: catch_up.language},
+                  "expires_at": (now + DEFAULT_EXPIRY).isoformat()}
+        campaign = stored_campaigns.add_campaign(
+            session, slug=catch_up.campaign_slug, list_id=mailing_list.id, kind=issue.kind,
+            subject=catch_up.prepared.subject[:300], status=CampaignStatus.SENDING, source=source, now=now)
+        stored.queue_readers(session, campaign, readers, language=catch_up.language, now=now)
+    return launch(newsletter, catch_up.prepared, options, join=True, on_progress=on_progress, on_start=on_start,
+                  connect=connect)

@@ -1,0 +1,172 @@
+"""Sending an issue written in the workspace, through the one send path.
+
+    prepare_issue_send(slug) ─► the issue's newest revisions written out as content files
+                                (`issues_dir/<slug>/<digest>/`), then `sending.launch.prepare_send`
+                                on them: rendered once per language, audience planned, linted
+            │
+    approve(slug, digest)  ───► (the two-person rule) a second sender approves that exact set
+            │
+    send_issue(send) ─────────► `sending.launch.launch`: the campaign records those files, so a
+                                resume (from the workspace or `newsletter campaign resume`)
+                                renders the same revisions
+
+The files are what `newsletter send` would be given, so the workspace and the CLI make the
+same campaign from the same issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..errors import ApprovalRequired, InvalidField
+from ..sending.launch import Prepared, SendControl, launch, prepare_send, send_test_mail
+from ..sending.options import Progress, SendOptions, SendResult
+from ..sending.pacing import Pace, estimated_seconds
+from ..store import editorial as stored
+from .issues import _get, _view, export_files, mail_issue, show_issue
+from .versions import Approval, IssueView, RevisionSet
+
+if TYPE_CHECKING:
+    from ..installation import Newsletter
+    from ..sending.sender import Connector
+    from ..transport.connection import Reply
+
+__all__ = ["AudienceLine", "Audience", "audience_of", "IssueSend", "prepare_issue_send", "approve", "check_approval", "send_issue", "send_issue_test",
+           "send_folder"]
+
+
+class IssueSend(NamedTuple):
+    """An issue ready to send: the revisions it is made of, their files and the prepared send."""
+
+    view: IssueView
+    revisions: RevisionSet
+    files: tuple[Path, ...]
+    prepared: Prepared
+
+    @property
+    def slug(self) -> str:
+        return self.view.slug
+
+    def approved_for(self, sender: str) -> bool:
+        """Whether `sender` may send it now under the list's rule."""
+        return not self.view.needs_second_approval or any(a.approved_by != sender for a in self.view.approvals)
+
+
+class AudienceLine(NamedTuple):
+    """The readers of one language, and the language they get (another one when theirs is missing)."""
+
+    language: str
+    readers: int
+    gets: str
+
+    @property
+    def fallback(self) -> bool:
+        return self.gets != self.language
+
+
+class Audience(NamedTuple):
+    """Who a send goes to, per reader language, along the list's fallback chain, and about how
+    long it takes at the pace given."""
+
+    lines: tuple[AudienceLine, ...]
+    fallback_chain: tuple[str, ...]
+    total: int
+    seconds: float
+
+
+def audience_of(send: IssueSend, pace: Pace = Pace()) -> Audience:
+    """The prepared send's audience by reader language (most readers first) and its duration at `pace`."""
+    plan = send.prepared.plan
+    lines = tuple(AudienceLine(lang, n, plan.variant_of.get(lang, lang)) for lang, n in plan.readers.items())
+    return Audience(lines, plan.fallback_chain, plan.total, estimated_seconds(plan.total, pace))
+
+
+def send_folder(newsletter: Newsletter, slug: str, revisions: RevisionSet) -> Path:
+    """Where the content files of one revision set of an issue are written."""
+    return Path(newsletter.config.issues_dir) / slug / revisions.digest
+
+
+def prepare_issue_send(newsletter: Newsletter, slug: str, *, list_slug: str | None = None) -> IssueSend:
+    """Write the issue's newest revisions out as content files and prepare their send
+    (`sending.launch.prepare_send`): rendered, audience planned, linted. Sends nothing.
+
+    Raises UnknownDraft; ContentError (no language written); UnknownList, MissingVariant.
+    """
+    view = show_issue(newsletter, slug)
+    mail_issue(view)  # raises ContentError when nothing is written yet
+    folder = send_folder(newsletter, slug, view.revision_set)
+    files = tuple(export_files(newsletter, slug, folder, revisions=view.revision_set))
+    prepared = prepare_send(newsletter, [str(f) for f in files], list_slug=list_slug)
+    return IssueSend(view, view.revision_set, files, prepared)
+
+
+def check_approval(view: IssueView, sender: str | None) -> None:
+    """Raise ApprovalRequired unless the two-person rule is off for the issue's list or a
+    sender other than `sender` approved its current revision set."""
+    if not view.needs_second_approval:
+        return
+    if not any(a.approved_by != sender for a in view.approvals):
+        mine = " (approving your own send does not count)" if any(a.approved_by == sender for a in view.approvals) \
+            else ""
+        raise ApprovalRequired(view.slug, view.revision_set.digest, sender,
+                               f"the list {view.list_slug} needs a second sender to approve these exact "
+                               f"revisions{mine}")
+
+
+def approve(newsletter: Newsletter, slug: str, *, approver: str, digest: str) -> Approval:
+    """Record `approver`'s approval of the revision set `digest` (the one they looked at).
+
+    Raises UnknownDraft; ApprovalRequired when the issue changed since (its current set has
+    another digest): nothing is recorded then.
+    """
+    with newsletter.store.session() as session:
+        issue = _get(session, slug)
+        view = _view(newsletter, session, issue)
+        if view.revision_set.digest != digest:
+            raise ApprovalRequired(slug, view.revision_set.digest, None,
+                                   "it changed since the version you approved; look at it again")
+        approval = stored.add_approval(session, issue, revisions=view.revision_set.as_dict(), digest=digest,
+                                       approved_by=approver, now=newsletter.clock())
+        return Approval(approval.approved_by, approval.approved_at, approval.digest)
+
+
+def send_issue(newsletter: Newsletter, send: IssueSend, options: SendOptions = SendOptions(), *,
+               sender: str | None = None, on_progress: Callable[[Progress], None] | None = None,
+               on_start: Callable[[SendControl], None] | None = None,
+               connect: Connector | None = None) -> SendResult:
+    """Send the prepared issue (blocking until it ends or is stopped, like `launch`).
+
+    Raises ApprovalRequired (the two-person rule; or the issue changed since it was prepared);
+    what `sending.launch.launch` raises (LintFailed, CampaignStateError, UnknownList).
+    """
+    view = show_issue(newsletter, send.slug)
+    if view.revision_set != send.revisions:
+        raise ApprovalRequired(send.slug, view.revision_set.digest, sender,
+                               "it changed since it was prepared; prepare it again")
+    check_approval(view, sender)
+    send.prepared.lint.raise_for_errors()
+
+    def started(control: SendControl) -> None:
+        with newsletter.store.session() as session:
+            stored.record_sent(session, _get(session, send.slug), revisions=send.revisions.as_dict(), by=sender,
+                               now=newsletter.clock())
+        if on_start is not None:
+            on_start(control)
+
+    return launch(newsletter, send.prepared, options, on_progress=on_progress, on_start=started, connect=connect)
+
+
+def send_issue_test(newsletter: Newsletter, send: IssueSend, addresses: Iterable[str], *,
+                    connect: Connector | None = None) -> list[tuple[str, str, Reply]]:
+    """Every language of the prepared issue, subject "[TEST] …", to each address; records nothing.
+
+    Raises InvalidField (no address), LintFailed, DeliveryError.
+    """
+    addresses = [a.strip() for a in addresses if a.strip()]
+    if not addresses:
+        raise InvalidField("address", "give at least one address to send the test to")
+    return send_test_mail(newsletter, send.prepared, addresses, connect=connect)
+
+

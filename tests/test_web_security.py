@@ -1,0 +1,236 @@
+"""The visitor pages under attack (issue #12): each test is one hole that was found, on SQLite
+and PostgreSQL, through the real app (Starlette's TestClient) and the recording SMTP server."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from bs4 import BeautifulSoup
+from test_web import (
+    ADMIN,
+    active_person,
+    add_lists,
+    csrf_of,
+    drain,
+    form_token,
+    make_newsletter,
+    sign_up,
+    snapshot,
+    statuses,
+)
+
+from newsletter.people import subscriptions
+from newsletter.tokens import Purpose
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from newsletter.web import create_app
+
+
+@pytest.fixture
+def newsletter(config, store, clock):
+    newsletter = make_newsletter(config, store, clock, trusted_proxies=("10.0.0.0/8",), signup_per_ip_per_hour=0)
+    add_lists(newsletter, clock)
+    return newsletter
+
+
+@pytest.fixture
+def client(newsletter):
+    with TestClient(create_app(newsletter), client=("10.1.2.3", 40000)) as c:
+        yield c
+
+
+# -- 1. preferences: private lists ---------------------------------------------------------------
+
+def test_preferences_refuse_a_private_list_exactly_like_an_unknown_one(newsletter, client, clock, smtp_server):
+    key = active_person(newsletter, client, clock, smtp_server, lists=("asp-daily",))
+    token = newsletter.token(Purpose.PREFERENCES, key)
+    page = client.get(f"/preferences/{token}")
+    assert BeautifulSoup(page.text, "html.parser").find("input", {"value": "staff"}) is None
+    before = snapshot(newsletter, "ana@example.org")
+    csrf = csrf_of(page.text)
+    private = client.post(f"/preferences/{token}", data={"csrf": csrf, "lists": ["asp-daily", "staff"]})
+    unknown = client.post(f"/preferences/{token}", data={"csrf": csrf, "lists": ["asp-daily", "no-such-list"]})
+    assert private.status_code == unknown.status_code == 422
+    assert private.text == unknown.text and "staff" not in private.text
+    assert snapshot(newsletter, "ana@example.org") == before
+    assert statuses(newsletter, "ana@example.org") == {"asp-daily": "active"}
+
+
+def test_a_private_list_the_person_is_on_stays_theirs_to_keep_or_leave(newsletter, client, clock, smtp_server):
+    key = active_person(newsletter, client, clock, smtp_server, lists=("asp-daily",))
+    subscriptions.subscribe(newsletter, "ana@example.org", "", None, ["staff"], ADMIN)  # staff put her on it
+    token = newsletter.token(Purpose.PREFERENCES, key)
+    page = client.get(f"/preferences/{token}")
+    assert BeautifulSoup(page.text, "html.parser").find("input", {"value": "staff"}) is not None
+    kept = client.post(f"/preferences/{token}", data={"csrf": csrf_of(page.text), "lists": ["staff"]})
+    assert kept.status_code == 200
+    assert statuses(newsletter, "ana@example.org") == {"asp-daily": "unsubscribed", "staff": "active"}
+    left = client.post(f"/preferences/{token}", data={"csrf": csrf_of(page.text), "lists": ["asp-daily"]})
+    assert left.status_code == 200
+    back = client.post(f"/preferences/{token}", data={"csrf": csrf_of(page.text), "lists": ["staff"]})
+    assert back.status_code == 200  # a list she was on once is still offered to her
+    assert statuses(newsletter, "ana@example.org") == {"asp-daily": "unsubscribed", "staff": "active"}
+
+
+# -- 2. Origin: null and foreign origins -------------------------------------------------------
+
+FOREIGN = ("null", "https://evil.example", "http://testserver.evil.example", "https://news.example.org.evil.example")
+
+
+def _signup_data(client, clock, email):
+    return {"form_token": form_token(client, clock), "email": email, "name": "", "language": "en",
+            "lists": ["asp-daily"], "website": ""}
+
+
+@pytest.mark.parametrize("origin", FOREIGN)
+def test_a_signup_from_a_null_or_foreign_origin_is_refused(newsletter, client, clock, smtp_server, origin):
+    refused = client.post("/subscribe", data=_signup_data(client, clock, "victim@example.org"),
+                          headers={"Origin": origin})
+    drain(client)
+    assert refused.status_code == 403 and "did not come from our page" in refused.text
+    as_json = client.post("/subscribe", json={"email": "victim@example.org", "lists": ["asp-daily"]},
+                          headers={"Origin": origin})
+    drain(client)
+    assert as_json.status_code == 403 and as_json.json()["status"] == "error"
+    assert subscriptions.consent_events(newsletter, "victim@example.org") == []
+    assert smtp_server.to("victim@example.org") == []
+
+
+@pytest.mark.parametrize("origin", [None, "http://testserver", "https://news.example.org", "HTTPS://NEWS.example.org/"])
+def test_a_signup_from_our_own_origin_or_none_goes_through(newsletter, client, clock, smtp_server, origin):
+    headers = {"Origin": origin} if origin else {}
+    ok = client.post("/subscribe", data=_signup_data(client, clock, "nadia@example.org"), headers=headers)
+    drain(client)
+    assert ok.status_code == 200 and len(smtp_server.to("nadia@example.org")) == 1
+
+
+@pytest.mark.parametrize("origin", ["null", "https://evil.example"])
+def test_token_page_forms_from_a_null_or_foreign_origin_change_nothing(newsletter, client, clock, smtp_server,
+                                                                       origin):
+    key = active_person(newsletter, client, clock, smtp_server)
+    prefs = newsletter.token(Purpose.PREFERENCES, key)
+    unsubscribe = newsletter.token(Purpose.UNSUBSCRIBE, key)
+    csrf_prefs = csrf_of(client.get(f"/preferences/{prefs}").text)
+    csrf_unsub = csrf_of(client.get(f"/unsubscribe/{unsubscribe}").text)
+    before = snapshot(newsletter, "ana@example.org")
+    posts = [(f"/preferences/{prefs}", {"csrf": csrf_prefs, "lists": [], "language": "fr"}),
+             (f"/preferences/{prefs}/unsubscribe", {"csrf": csrf_prefs}),
+             (f"/preferences/{prefs}/export", {"csrf": csrf_prefs}),
+             (f"/unsubscribe/{unsubscribe}", {"csrf": csrf_unsub}),
+             (f"/unsubscribe/{unsubscribe}/undo", {"csrf": csrf_unsub, "lists": ["asp-daily"]}),
+             (f"/block/{newsletter.token(Purpose.BLOCK, key)}", {"csrf": csrf_unsub})]
+    for path, data in posts:
+        response = client.post(path, data=data, headers={"Origin": origin})
+        assert response.status_code == 403, path
+    assert snapshot(newsletter, "ana@example.org") == before
+    # The same form from our own page acts.
+    own = client.post(f"/preferences/{prefs}", data={"csrf": csrf_prefs, "lists": ["alerts"]},
+                      headers={"Origin": "http://testserver"})
+    assert own.status_code == 200 and statuses(newsletter, "ana@example.org")["asp-daily"] == "unsubscribed"
+
+
+@pytest.mark.parametrize("origin", [None, "null", "https://mail.example.net"])
+def test_the_one_click_post_needs_no_origin_and_minds_none(newsletter, client, clock, smtp_server, origin):
+    """RFC 8058: the mail client (or its provider's server) posts with no cookie, no CSRF token
+    and whatever Origin it has, or none; the token alone decides."""
+    key = active_person(newsletter, client, clock, smtp_server)
+    token = newsletter.token(Purpose.UNSUBSCRIBE, key)
+    headers = {"Origin": origin} if origin else {}
+    done = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"}, headers=headers)
+    assert done.status_code == 200
+    assert set(statuses(newsletter, "ana@example.org").values()) == {"unsubscribed"}
+
+
+def test_token_pages_tell_the_browser_to_post_with_their_real_origin(newsletter, client, clock, smtp_server):
+    """Under `Referrer-Policy: no-referrer` a browser posts our own forms with `Origin: null`."""
+    key = active_person(newsletter, client, clock, smtp_server)
+    for purpose in (Purpose.PREFERENCES, Purpose.UNSUBSCRIBE, Purpose.BLOCK):
+        page = client.get(f"/{purpose.value}/{newsletter.token(purpose, key)}")
+        assert page.headers["referrer-policy"] == "same-origin" and page.headers["cache-control"] == "no-store"
+
+
+# -- 3. limits on the canonical mailbox --------------------------------------------------------
+
+def test_twenty_sub_addresses_from_one_ip_put_one_mail_in_the_mailbox(config, store, clock, smtp_server):
+    newsletter = make_newsletter(config, store, clock)  # the default limits
+    add_lists(newsletter, clock)
+    with TestClient(create_app(newsletter)) as client:
+        answers = set()
+        for n in range(20):
+            response = sign_up(client, clock, f"victim+{n}@example.org")
+            answers.add((response.status_code, response.text))
+            clock.advance(seconds=1)
+    assert len(answers) == 1
+    assert len(smtp_server.messages()) == 1 and "victim+0@example.org" in smtp_server.messages()[0]["To"]
+
+
+def test_the_resend_limits_count_every_address_of_one_mailbox(newsletter, clock, smtp_server):
+    """Without the web's in-memory limits: the store's re-send limits (one per 10 minutes, three
+    a week) count `victim+tag@` and Gmail's dotted spellings as the one mailbox they reach."""
+    def due(email: str) -> bool:
+        return subscriptions.record_signup(newsletter, email, "", None, ["asp-daily"], ADMIN).due is not None
+
+    assert due("victim+1@example.org")
+    assert not due("victim+2@example.org") and not due("victim@example.org") and not due("VICTIM+3@example.org")
+    assert due("other+1@example.org")  # another mailbox keeps its own count
+    assert due("v.ictim@gmail.com") and not due("victim@gmail.com") and not due("vic.tim+x@googlemail.com")
+    clock.advance(minutes=11)
+    assert due("victim+4@example.org")
+    clock.advance(minutes=11)
+    assert due("victim+5@example.org")
+    clock.advance(minutes=11)
+    assert not due("victim+6@example.org")  # three a week
+    person = subscriptions.person(newsletter, "victim+4@example.org").as_json()
+    assert person["email"] == "victim+4@example.org"  # stored as given
+
+
+def test_sub_addresses_in_one_group_commit_share_one_mail(newsletter, clock):
+    from newsletter.people.rules import ConsentContext
+    from newsletter.people.signups import SignupRequest
+    from newsletter.statuses import Channel
+
+    ctx = ConsentContext(channel=Channel.FORM, ip="203.0.113.7")
+    records = subscriptions.record_signups(newsletter, [
+        SignupRequest(f"victim+{n}@example.org", "", None, ("asp-daily",), ctx) for n in range(5)])
+    assert [r.due is not None for r in records] == [True, False, False, False, False]
+
+
+# -- 4. IPv6 limits per prefix -----------------------------------------------------------------
+
+def _signups_from(client, clock, ips_and_emails) -> None:
+    for ip, email in ips_and_emails:
+        data = {"form_token": form_token(client, clock), "email": email, "name": "", "language": "en",
+                "lists": ["asp-daily"], "website": ""}
+        assert client.post("/subscribe", data=data, headers={"X-Forwarded-For": ip}).status_code == 200
+    drain(client)
+
+
+@pytest.mark.parametrize("prefix, mailed", [(64, 20 + 1), (128, 30 + 1)])
+def test_ipv6_clients_are_limited_per_network(config, store, clock, smtp_server, prefix, mailed):
+    """30 addresses of one /64 are one client (the default limit is 20 an hour); another /64 is
+    another; `signup_ipv6_prefix = 128` counts each address alone."""
+    newsletter = make_newsletter(config, store, clock, trusted_proxies=("10.0.0.0/8",), signup_ipv6_prefix=prefix)
+    add_lists(newsletter, clock)
+    with TestClient(create_app(newsletter), client=("10.1.2.3", 40000)) as client:
+        _signups_from(client, clock, [(f"2001:db8:1:2::{n + 1:x}", f"p{n}@example.org") for n in range(30)])
+        _signups_from(client, clock, [("2001:db8:1:3::1", "elsewhere@example.org")])
+    assert len(smtp_server.messages()) == mailed
+    assert len(smtp_server.to("elsewhere@example.org")) == 1
+
+
+@pytest.mark.parametrize("ip, key", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+    ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    (None, "?"),
+])
+def test_the_client_key_of_an_ip(ip, key):
+    from newsletter.people.abuse import client_key
+
+    assert client_key(ip) == key
+    assert client_key("2001:db8:1:2:aaaa::1", ipv6_prefix=48) == "2001:db8:1::/48"
