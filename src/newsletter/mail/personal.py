@@ -21,7 +21,8 @@ from .issue import Variant
 from .markup import Links
 from .personalise import Field, marker
 
-__all__ = ["WelcomeText", "load_welcome", "render_welcome", "render_digest", "digest_subject", "catch_up_intro"]
+__all__ = ["WelcomeText", "load_welcome", "render_welcome", "render_digest", "digest_subject", "session_digest_subject",
+           "catch_up_intro"]
 
 
 class WelcomeText(NamedTuple):
@@ -84,6 +85,13 @@ def digest_subject(config: Config, language: str, session: str, days: Sequence[i
         source = '{{ _("%(session)s, what you missed: Day %(day)s", session=session, day=first) }}'
     else:
         source = '{{ _("%(session)s, what you missed: Days %(first)s to %(last)s", session=session, first=first, last=last) }}'
+    return env.from_string(source).render(session=session, first=days[0], last=days[-1]).strip()
+
+
+def session_digest_subject(config: Config, language: str, session: str, days: Sequence[int]) -> str:
+    """"ASP 23: Days 1 to 6", the digest of a session after its last day, in `language`."""
+    env = mail_environment(config.templates_path, language)
+    source = '{{ _("%(session)s: Days %(first)s to %(last)s", session=session, first=first, last=last) }}'
     return env.from_string(source).render(session=session, first=days[0], last=days[-1]).strip()
 
 

@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from ..errors import InvalidToken, NewsletterError, UnknownList, UnknownSubscriber
 from ..installation import Newsletter
-from ..statuses import SubscriberStatus, SubscriptionStatus
+from ..statuses import DeliveryMode, SubscriberStatus, SubscriptionStatus
 from ..store import people as people_store
+from ..store.series import deliveries_of
 from ..store.people import SubscriptionLine
 from ..tokens import Purpose, TokenClaims
 from . import abuse, consent, lists
@@ -95,6 +96,8 @@ class Preferences:
     lists: tuple[ListChoice, ...]
     #: False for a blocked or suppressed person: nothing can be changed but the data downloaded.
     can_change: bool
+    #: Whether they take the daily summaries as one digest after each session (`routine.series`).
+    digest: bool = False
 
 
 @dataclass(frozen=True)
@@ -221,8 +224,9 @@ def preferences(newsletter: Newsletter, token: str) -> Preferences:
         standing = {sub.mailing_list.slug: sub.status.value for sub in subscriber.subscriptions}
         choices = tuple(ListChoice(m.slug, m.name, m.description, standing.get(m.slug, ""))
                         for m in lists.all_lists(session) if m.public or m.slug in standing)
+        digest = DeliveryMode.DIGEST in deliveries_of(session, subscriber.id).values()
         return Preferences(LinkHolder(claims, subscriber.name, subscriber.language), subscriber.email, choices,
-                           subscriber.status is SubscriberStatus.ACTIVE)
+                           subscriber.status is SubscriberStatus.ACTIVE, digest)
 
 
 def save_preferences(newsletter: Newsletter, token: str, ctx: ConsentContext, *, language: str | None,

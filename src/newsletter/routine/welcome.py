@@ -1,5 +1,6 @@
-"""Welcome and catch-up mail: after someone confirms, a welcome per list (if its text is
-written) and, while a session runs, what they missed of it — once, counted, retried.
+"""Welcome, catch-up and digest mail: after someone confirms, a welcome per list (if its
+text is written) and, while a session runs, what they missed of it; after a session's last
+day, its digest to those who chose one over the daily mail — each once, counted, retried.
 
     confirmed ──plan──► personal_mail (one row per person and key) ──send──► sent
                                                         └── deferred (4xx: retried with back-off)
@@ -12,10 +13,12 @@ the link, the preferences page, an import with consent) and queues, each once:
   language along the list's fallback chain;
 - a **catch-up**, when the list's latest daily summaries belong to a session whose last day
   has not gone out yet: the days of it they were not sent (`catch_up = "digest"`, one mail),
-  or only the latest (`"latest"`), in their language along the chain (`"off"`: none).
+  or only the latest (`"latest"`), in their language along the chain (`"off"`: none);
+- a **digest** of a session whose last day went out lately, to each of the list's readers who
+  take its daily summaries as one (`routine.series`): every day of it, in their language.
 
 `send_personal_mail` sends what is due through the one message builder (`mail.message`, kinds
-WELCOME and CATCH_UP, signed and bounce-addressed by `mail.postmark`), checking again that
+WELCOME, CATCH_UP and DIGEST, signed and bounce-addressed by `mail.postmark`), checking again that
 the person may be mailed. The statements are in `store.personal`.
 """
 
@@ -27,21 +30,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ContentError, DeliveryError, NewsletterError
 from ..mail.compose import DEFAULT_FALLBACK, RenderedMail, variant_for
-from ..mail.content import load_issue
-from ..mail.issue import Issue, Kind
 from ..mail.message import ListInfo, MailKind, MailSkeleton, Recipient, message_id_domain, message_id_for
-from ..mail.personal import catch_up_intro, digest_subject, load_welcome, render_digest, render_welcome
+from ..mail.personal import (
+    catch_up_intro,
+    digest_subject,
+    load_welcome,
+    render_digest,
+    render_welcome,
+    session_digest_subject,
+)
 from ..mail.postmark import Postmark
 from ..sending.messages import Links
-from ..statuses import OutboxStatus
+from ..statuses import CampaignStatus, OutboxStatus
 from ..store import personal as stored
+from ..store import series as stored_series
 from ..transport.connection import SmtpConnection, Verdict, classify_reply, open_smtp
+from .series import DailyIssue, daily_issues, issue_of
+
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
@@ -73,30 +83,42 @@ class PersonalCounts(NamedTuple):
 
 # ------------------------------------------------------------------------------------- planning
 
-@lru_cache(maxsize=256)
-def _issue_of(files: tuple[str, ...]) -> Issue | None:
-    try:
-        return load_issue(list(files))
-    except NewsletterError:  # content gone or changed beyond reading: it cannot be caught up on
-        return None
-
-
-def _session_days(session, confirmed: stored.Confirmed) -> list[tuple[stored.DailyCampaign, Issue]]:
-    """The daily campaigns of the list's latest session started before this confirmation,
-    while that session runs (its last day not yet started); [] otherwise."""
-    days = []
-    for campaign in stored.daily_campaigns(session, confirmed.list_id, kind=Kind.DAILY_SUMMARY.value):
-        issue = _issue_of(tuple((campaign.source or {}).get("files", ())))
-        if issue is not None:
-            days.append((campaign, issue))
+def _session_days(session, confirmed: stored.Confirmed) -> list[DailyIssue]:
+    """The daily issues of the list's latest session started before this confirmation, while
+    that session runs (its last day not yet started); [] otherwise."""
+    days = daily_issues(session, confirmed.list_id)
     if not days:
         return []
-    fields = lambda issue: next(iter(issue.variants.values())).fields  # noqa: E731
-    current = fields(days[-1][1]).session
-    days = [(c, i) for c, i in days if fields(i).session == current]
-    if any(fields(i).day >= fields(i).total_days for _c, i in days):
+    current = days[-1].fields.session
+    days = [d for d in days if d.fields.session == current]
+    if any(d.fields.day >= d.fields.total_days for d in days):
         return []  # its last day has gone out: the session is over
-    return [(c, i) for c, i in days if c.started_at is not None and c.started_at <= confirmed.confirmed_at]
+    return [d for d in days if d.campaign.started_at is not None and d.campaign.started_at <= confirmed.confirmed_at]
+
+
+def _row(subscriber_id: int, list_id: int, kind: MailKind, key: str, days: list[DailyIssue]) -> dict:
+    content = {"session": days[0].fields.session, "slugs": [d.campaign.slug for d in days],
+               "files": [list(d.campaign.source.get("files", ())) for d in days]} if days else {}
+    return dict(subscriber_id=subscriber_id, list_id=list_id, kind=kind.value, key=key[:200], content=content)
+
+
+def _digests(session, now: datetime) -> list[dict]:
+    """A digest for each digest reader of each session whose last day went out lately."""
+    rows = []
+    for list_id, list_slug in stored_series.lists_with_digest_readers(session):
+        by_session: dict[str, list[DailyIssue]] = {}
+        for day in daily_issues(session, list_id):
+            by_session.setdefault(day.fields.session, []).append(day)
+        for name, days in by_session.items():
+            last = [d for d in days if d.fields.day >= d.fields.total_days
+                    and d.campaign.status is CampaignStatus.FINISHED and d.campaign.finished_at is not None
+                    and now - d.campaign.finished_at <= PLAN_WINDOW]
+            if not last:
+                continue
+            sent = sorted((d for d in days if d.campaign.status is CampaignStatus.FINISHED), key=lambda d: d.fields.day)
+            for subscriber_id in stored_series.digest_readers(session, list_id):
+                rows.append(_row(subscriber_id, list_id, MailKind.DIGEST, f"digest:{list_slug}:{name}", sent))
+    return rows
 
 
 def plan_personal_mail(newsletter: Newsletter) -> int:
@@ -110,21 +132,19 @@ def plan_personal_mail(newsletter: Newsletter) -> int:
         rows = []
         for confirmed in stored.recent_confirmations(session, since=now - PLAN_WINDOW, until=now):
             if welcome_dir is not None and load_welcome(welcome_dir, confirmed.list_slug):
-                rows.append(dict(subscriber_id=confirmed.subscriber_id, list_id=confirmed.list_id,
-                                 kind=MailKind.WELCOME.value, key=f"welcome:{confirmed.list_slug}", content={}))
-            if config.catch_up == "off":
-                continue
+                rows.append(_row(confirmed.subscriber_id, confirmed.list_id, MailKind.WELCOME,
+                                 f"welcome:{confirmed.list_slug}", []))
+            if config.catch_up == "off" or stored.delivery_digest(session, confirmed.subscriber_id, confirmed.list_id):
+                continue  # a digest reader gets the whole session at its end
             days = _session_days(session, confirmed)
-            received = stored.campaigns_received(session, confirmed.subscriber_id, [c.id for c, _i in days])
-            missed = [(c, i) for c, i in days if c.id not in received]
+            received = stored.campaigns_received(session, confirmed.subscriber_id, [d.campaign.id for d in days])
+            missed = [d for d in days if d.campaign.id not in received]
             if config.catch_up == "latest":
                 missed = [d for d in days[-1:] if d in missed]
             if missed:
-                name = next(iter(missed[0][1].variants.values())).fields.session
-                rows.append(dict(subscriber_id=confirmed.subscriber_id, list_id=confirmed.list_id,
-                                 kind=MailKind.CATCH_UP.value, key=f"catch-up:{confirmed.list_slug}:{name}"[:200],
-                                 content={"session": name, "slugs": [c.slug for c, _i in missed],
-                                          "files": [list(c.source.get("files", ())) for c, _i in missed]}))
+                rows.append(_row(confirmed.subscriber_id, confirmed.list_id, MailKind.CATCH_UP,
+                                 f"catch-up:{confirmed.list_slug}:{missed[0].fields.session}", missed))
+        rows += _digests(session, now)
         queued = stored.queue_mail(session, rows, now=now)
     return queued
 
@@ -162,7 +182,7 @@ class _Renderings:
                 rendered = render_welcome(config, texts[language], row.list_name)
                 self.cache[key] = (rendered, self._skeleton(rendered, row, kind))
             return self.cache[key][1]
-        issues = [_issue_of(tuple(files)) for files in row.content.get("files", [])]
+        issues = [issue_of(tuple(files)) for files in row.content.get("files", [])]
         if not issues or any(i is None for i in issues):
             raise ContentError(row.key, "the content files of the days it catches up on are gone")
         common = set.intersection(*(set(i.variants) for i in issues))
@@ -171,9 +191,14 @@ class _Renderings:
         if key not in self.cache:
             days = [i.variants[language] for i in issues]
             session = row.content.get("session", days[0].fields.session)
-            subject = digest_subject(config, language, session, [d.fields.day for d in days])
-            rendered = render_digest(config, days, row.list_name, subject=subject,
-                                     intro=catch_up_intro(config, language, session))
+            numbers = [d.fields.day for d in days]
+            if kind is MailKind.DIGEST:
+                subject = session_digest_subject(config, language, session, numbers)
+                intro = ""
+            else:
+                subject = digest_subject(config, language, session, numbers)
+                intro = catch_up_intro(config, language, session)
+            rendered = render_digest(config, days, row.list_name, subject=subject, intro=intro)
             self.cache[key] = (rendered, self._skeleton(rendered, row, kind))
         return self.cache[key][1]
 

@@ -33,6 +33,7 @@ from ..statuses import (
     Channel,
     ConsentKind,
     OutboxStatus,
+    DeliveryMode,
     ScheduleStatus,
     StaffRole,
     StaffStatus,
@@ -56,6 +57,8 @@ __all__ = [
     "QueuedConfirmation",
     "Schedule",
     "PersonalMail",
+    "SessionSeries",
+    "DeliveryChoice",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -402,6 +405,36 @@ class PersonalMail(Base):
         Index("ix_personal_mail_due", "status", "next_attempt_at"),
     )
 
+
+
+class SessionSeries(Base):
+    """A session of an assembly (name, venue, time zone, first and last day) whose daily
+    summaries, on one list, are its "Day N of M". Issues join it by their `session` field."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    #: As the content's `session` field spells it ("ASP 23").
+    name: Mapped[str] = mapped_column(String(200))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    #: The venue's IANA time zone (scheduled sends in the venue's time).
+    zone: Mapped[str] = mapped_column(String(64))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class DeliveryChoice(Base):
+    """A subscriber's choice for one list's daily summaries (no row: each day)."""
+
+    __tablename__ = "delivery_choices"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    delivery: Mapped[DeliveryMode] = mapped_column(_enum(DeliveryMode, "delivery"))
+    chosen_at: Mapped[datetime] = mapped_column(Timestamp)
 
 class StaffMember(Base):
     """A workspace account. Never deleted (the audit trail names it): revoked instead."""

@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..statuses import CampaignStatus, OutboxStatus, SubscriberStatus, SubscriptionStatus
-from .models import Campaign, MailingList, OutboxRow, PersonalMail, Subscriber, Subscription
+from ..statuses import CampaignStatus, DeliveryMode, OutboxStatus, SubscriberStatus, SubscriptionStatus
+from .models import Campaign, DeliveryChoice, MailingList, OutboxRow, PersonalMail, Subscriber, Subscription
 
-__all__ = ["Confirmed", "DailyCampaign", "Claimed", "recent_confirmations", "daily_campaigns", "campaigns_received",
+__all__ = ["Confirmed", "DailyCampaign", "Claimed", "delivery_digest", "recent_confirmations", "daily_campaigns", "campaigns_received",
            "queue_mail", "claim_due", "record_outcome", "count_by_kind"]
 
 _P = PersonalMail
@@ -40,6 +40,7 @@ class DailyCampaign(NamedTuple):
     status: CampaignStatus
     source: dict
     started_at: datetime | None
+    finished_at: datetime | None
 
 
 class Claimed(NamedTuple):
@@ -62,6 +63,12 @@ class Claimed(NamedTuple):
     mailable: bool
 
 
+def delivery_digest(session: Session, subscriber_id: int, list_id: int) -> bool:
+    """Whether this person takes this list's daily summaries as a digest."""
+    return session.scalar(select(DeliveryChoice.delivery).where(
+        DeliveryChoice.subscriber_id == subscriber_id, DeliveryChoice.list_id == list_id)) is DeliveryMode.DIGEST
+
+
 def recent_confirmations(session: Session, *, since: datetime, until: datetime) -> list[Confirmed]:
     """Active subscriptions of active people confirmed in (since, until], oldest first."""
     rows = session.execute(
@@ -78,7 +85,7 @@ def recent_confirmations(session: Session, *, since: datetime, until: datetime) 
 def daily_campaigns(session: Session, list_id: int, *, kind: str) -> list[DailyCampaign]:
     """The list's campaigns of `kind` (the content's kind, e.g. daily-summary) not cancelled, oldest first."""
     rows = session.execute(
-        select(Campaign.id, Campaign.slug, Campaign.status, Campaign.source, Campaign.started_at)
+        select(Campaign.id, Campaign.slug, Campaign.status, Campaign.source, Campaign.started_at, Campaign.finished_at)
         .where(Campaign.list_id == list_id, Campaign.kind == kind, Campaign.status != CampaignStatus.CANCELLED)
         .order_by(Campaign.created_at, Campaign.id))
     return [DailyCampaign(*row) for row in rows]

@@ -24,7 +24,8 @@ from ..people import subscriptions as visitor
 from ..people.abuse import FormCheck, check_form_token, client_key, issue_form_token
 from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
-from ..statuses import Channel
+from ..routine import series
+from ..statuses import Channel, DeliveryMode
 from .pages import choose_language, consent_text, render_page
 from .security import form_origin_allowed
 
@@ -108,13 +109,13 @@ async def _read(request: Request) -> tuple[dict[str, Any], bool]:
         lists = [lists] if isinstance(lists, str) else lists
         if not isinstance(lists, list) or not all(isinstance(s, str) for s in lists):
             raise ValueError("lists must be a list of list slugs")
-        fields = {k: data.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
+        fields = {k: data.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source", "delivery")}
         for key, value in fields.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{key} must be a string")
         return {**fields, "lists": lists}, True
     async with request.form(max_files=0, max_fields=50) as form:
-        fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
+        fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source", "delivery")}
         fields = {k: (v if isinstance(v, str) else None) for k, v in fields.items()}
         return {**fields, "lists": [v for v in form.getlist("lists") if isinstance(v, str)]}, False
 
@@ -194,6 +195,9 @@ async def subscribe_submit(request: Request) -> Response:
         return await invalid(reason, field)
 
     if record.due is not None:
+        if values.get("delivery") == DeliveryMode.DIGEST.value:  # their choice, kept for when they confirm
+            await web.db(series.choose_delivery_for, newsletter, record.due.subscriber_key, record.due.list_slugs,
+                         DeliveryMode.DIGEST)
         web.ceiling.note_sent()
         web.drainer.wake()  # the mail is queued (committed): the drainer sends it after this answer
     return _accepted(request, language, as_json)

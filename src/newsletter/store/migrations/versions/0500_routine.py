@@ -1,4 +1,4 @@
-"""the daily routine: scheduled sends; welcome and catch-up mail
+"""the daily routine: scheduled sends; welcome and catch-up mail; session series and digests
 
 Revision ID: 0500_routine
 Revises: 0400_staff
@@ -63,9 +63,39 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('personal_mail', schema=None) as batch_op:
         batch_op.create_index('ix_personal_mail_due', ['status', 'next_attempt_at'], unique=False)
+    op.create_table('sessions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('slug', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('list_id', sa.Integer(), nullable=False),
+    sa.Column('venue', sa.String(length=200), nullable=False),
+    sa.Column('zone', sa.String(length=64), nullable=False),
+    sa.Column('first_day', sa.Date(), nullable=False),
+    sa.Column('last_day', sa.Date(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['list_id'], ['lists.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('slug')
+    )
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sessions_list_id'), ['list_id'], unique=False)
+    op.create_table('delivery_choices',
+    sa.Column('subscriber_id', sa.Integer(), nullable=False),
+    sa.Column('list_id', sa.Integer(), nullable=False),
+    sa.Column('delivery', sa.Enum('daily', 'digest', name='delivery', create_constraint=True), nullable=False),
+    sa.Column('chosen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['list_id'], ['lists.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['subscriber_id'], ['subscribers.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('subscriber_id', 'list_id')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('delivery_choices')
+    sa.Enum(name='delivery').drop(op.get_bind(), checkfirst=True)
+    with op.batch_alter_table('sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sessions_list_id'))
+    op.drop_table('sessions')
     with op.batch_alter_table('personal_mail', schema=None) as batch_op:
         batch_op.drop_index('ix_personal_mail_due')
     op.drop_table('personal_mail')
