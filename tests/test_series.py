@@ -145,3 +145,23 @@ def test_the_archive_groups_a_lists_issues_by_session(newsletter, client, clock,
     heading = soup.find("h3", string="ASP 23")
     assert heading is not None and "World Forum, The Hague" in heading.find_next("p").text
     assert len(heading.find_next("ul").find_all("li")) == 2
+
+
+def test_the_sessions_commands(tmp_path, monkeypatch, smtp_server):
+    from click.testing import CliRunner
+
+    from newsletter.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for key in ("NEWSLETTER_CONFIG", "NEWSLETTER_DATABASE_URL", "NEWSLETTER_SECRET_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    run = lambda *args: CliRunner().invoke(main, list(args))  # noqa: E731
+    assert run("init").exit_code == 0 and run("lists", "create", "asp-daily", "ASP daily summaries").exit_code == 0
+    assert "no sessions" in run("sessions").output
+    made = run("sessions", "add", "asp23", "--name", "ASP 23", "--list", "asp-daily", "--venue", "World Forum",
+               "--tz", "Europe/Amsterdam", "--first", "2024-12-02", "--last", "2024-12-07")
+    assert made.exit_code == 0 and "session asp23: ASP 23 on asp-daily, 2024-12-02 to 2024-12-07 (6 days)" in made.output
+    assert "asp23: ASP 23 (asp-daily) — World Forum, 2024-12-02 to 2024-12-07, 6 day(s)" in run("sessions", "list").output
+    wrong = run("sessions", "add", "asp24", "--name", "ASP 24", "--list", "asp-daily", "--tz", "Europe/Amsterdam",
+                "--first", "2025-12-06", "--last", "2025-12-01")
+    assert wrong.exit_code == 1 and "last day: 2025-12-01 is before the first day 2025-12-06" in wrong.output
