@@ -51,6 +51,11 @@ def shown(value: object, *, json: bool = False) -> str:
     return escape_controls(value, json=json)
 
 
+def _shown_lines(text: str) -> str:
+    """A message of several lines (a caret under a column, say), each line escaped as `shown`."""
+    return "\n".join(shown(line) for line in text.split("\n"))
+
+
 def explain(error: NewsletterError) -> str:
     """The error's message, with what to run about it when a command can help."""
     message = str(error)
@@ -116,8 +121,9 @@ COMMAND_MODULES = {
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
     "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, retry."),
     "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
+    "sessions": ("sessions", "Session series: each session's days (\"Day N of M\") and whether they went out."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
-    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounce mailbox."),
+    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
@@ -151,7 +157,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            raise click.ClickException(shown(explain(exc))) from None
+            raise click.ClickException(_shown_lines(explain(exc))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
@@ -159,7 +165,7 @@ class NewsletterGroup(click.Group):
             failure = store_failure(exc)
             if failure is None:
                 raise
-            raise click.ClickException(shown(explain(failure))) from None
+            raise click.ClickException(_shown_lines(explain(failure))) from None
 
 
 class State:
