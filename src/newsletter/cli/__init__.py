@@ -89,7 +89,7 @@ COMMAND_MODULES = {
     "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
-    "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, retry."),
+    "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, reach, retry."),
     "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
     "serve": ("web", "Serve the visitor pages: sign-up form, confirm, unsubscribe (with one-click), preferences."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
