@@ -184,7 +184,7 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
                                           stdout=log_file, stderr=subprocess.DEVNULL))
     processes.append(subprocess.Popen([SINK, "-u", "nobody", f"127.0.0.1:{campaign_port}", "256"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    serve = [*NEWSLETTER, "serve", "--port", str(web_port), "--log-level", "warning"]
+    serve = [*NEWSLETTER, "serve", "--only", "web", "--port", str(web_port), "--log-level", "warning"]
     if args.profile:
         serve = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "250",
                  "-o", str(args.profile.with_suffix(f".{store_kind}.txt")), "--", *serve]

@@ -13,7 +13,7 @@ import newsletter
 from newsletter import errors
 
 PACKAGE = Path(newsletter.__file__).parent
-FACES = ("cli", "web", "workspace")
+FACES = ("cli", "web", "workspace", "service")
 #: Faces still waiting for their use cases. Empty since the sending part of #11 was merged; a
 #: file may leave the list, never join it.
 PENDING: set[str] = set()
@@ -94,7 +94,8 @@ def test_no_import_cycle():
 
 def _sample(cls: type) -> Exception:
     """An instance of an error class, its arguments made up from their names."""
-    values = {"problems": ["a problem"], "available": ("en",), "chain": ("en",), "code": 550, "line": 3, "retry_after": 120}
+    values = {"problems": ["a problem"], "available": ("en",), "chain": ("en",), "code": 550, "line": 3,
+              "retry_after": 120, "counts": {"subscribers": 3}}
     parameters = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
     return cls(*(values.get(p.name, f"some-{p.name}") for p in parameters
                  if p.default is inspect.Parameter.empty))

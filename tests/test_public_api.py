@@ -16,8 +16,10 @@ PUBLIC = {
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
     "SegmentError", "UnknownSegment",
+    "UnknownSchedule", "ScheduleStateError",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
     "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
+    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",
 }
 
 

@@ -25,6 +25,8 @@ from .errors import (
     InvalidField,
     UnknownList,
     UnknownSubscriber,
+    SuppressedAddress,
+    NotSuppressed,
     InvalidToken,
     ImportFileError,
     ContentError,
@@ -40,6 +42,8 @@ from .errors import (
     CampaignContentMissing,
     SegmentError,
     UnknownSegment,
+    UnknownSchedule,
+    ScheduleStateError,
     LoginRefused,
     LoginThrottled,
     PermissionDenied,
@@ -51,6 +55,8 @@ from .errors import (
     EditConflict,
     ApprovalRequired,
     CatchUpUnavailable,
+    ArchiveError,
+    StoreNotEmpty,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +76,8 @@ __all__ = [
     "InvalidField",
     "UnknownList",
     "UnknownSubscriber",
+    "SuppressedAddress",
+    "NotSuppressed",
     "InvalidToken",
     "ImportFileError",
     "ContentError",
@@ -85,6 +93,8 @@ __all__ = [
     "CampaignContentMissing",
     "SegmentError",
     "UnknownSegment",
+    "UnknownSchedule",
+    "ScheduleStateError",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -96,6 +106,8 @@ __all__ = [
     "EditConflict",
     "ApprovalRequired",
     "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 

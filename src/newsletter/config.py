@@ -148,6 +148,9 @@ class Config:
     dkim_key_file: str = ""
     #: Typed subscriber attributes, from the `[attributes.NAME]` tables (see `newsletter.attributes`).
     attributes: tuple[AttributeSpec, ...] = ()
+    #: A scheduled send found more than this many minutes past its time (the service was down)
+    #: waits for a sender's go instead of going out late.
+    schedule_overdue_minutes: int = 30
     #: Send non-ASCII body parts as 8-bit UTF-8 (the relay must offer 8BITMIME); off: base64 or
     #: quoted-printable, whichever is smaller.
     eight_bit_mime: bool = True
@@ -325,6 +328,8 @@ def _validate(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP address or network",
                               key="trusted_proxies") from None
+    if config.schedule_overdue_minutes < 0:
+        raise ConfigError("schedule_overdue_minutes must be 0 or more", key="schedule_overdue_minutes")
     if config.soft_bounce_threshold < 1:
         raise ConfigError("soft_bounce_threshold must be 1 or more", key="soft_bounce_threshold")
     if config.bounce_address and "@" not in config.bounce_address:

@@ -12,6 +12,8 @@ The tree::
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
     ├── UnknownList(LookupError)  no list has that slug
     ├── UnknownSubscriber(LookupError)
+    │   └── SuppressedAddress     nobody has it: it was erased, or suppressed without a person (`reason`, `at`)
+    ├── NotSuppressed(LookupError) a suppression to lift is not there
     ├── InvalidToken              tampered, expired, unknown or wrong-purpose link token
     ├── ImportFileError           a CSV file cannot be read at all (rows are reported, not raised)
     ├── ContentError              a content file is wrong (file, line, field)
@@ -28,6 +30,8 @@ The tree::
     ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
     │                             (`expression`, `column`, `reason`)
     ├── UnknownSegment(LookupError) no segment has that name
+    ├── UnknownSchedule(LookupError) no scheduled send has that id
+    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
     ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
@@ -38,7 +42,9 @@ The tree::
     ├── DraftExists               an issue being written already has that slug
     ├── EditConflict              a version was saved over a revision someone else had replaced
     ├── ApprovalRequired          the two-person rule: no other sender approved these exact revisions
-    └── CatchUpUnavailable        a late translation cannot be sent to the readers who got the fallback
+    ├── CatchUpUnavailable        a late translation cannot be sent to the readers who got the fallback
+    ├── ArchiveError              a backup archive cannot be written, read or restored (`path`, `reason`)
+    └── StoreNotEmpty             a restore would mix an archive with data already there (`counts`)
 
 Each carries its data as attributes and a message that says what is wrong; the library never
 names a command to run. The faces word the hints, each in one place: the CLI's error translator
@@ -47,6 +53,8 @@ page of its own. Per-recipient delivery outcomes are data, not errors.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 __all__ = [
     "NewsletterError",
@@ -59,6 +67,8 @@ __all__ = [
     "InvalidField",
     "UnknownList",
     "UnknownSubscriber",
+    "SuppressedAddress",
+    "NotSuppressed",
     "InvalidToken",
     "ImportFileError",
     "ContentError",
@@ -74,6 +84,8 @@ __all__ = [
     "CampaignContentMissing",
     "SegmentError",
     "UnknownSegment",
+    "UnknownSchedule",
+    "ScheduleStateError",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -85,6 +97,8 @@ __all__ = [
     "EditConflict",
     "ApprovalRequired",
     "CatchUpUnavailable",
+    "ArchiveError",
+    "StoreNotEmpty",
 ]
 
 
@@ -166,6 +180,29 @@ class UnknownSubscriber(NewsletterError, LookupError):
 
     def __init__(self, address: str):
         super().__init__(f"nobody with the address {address!r} is in the store")
+        self.address = address
+
+
+class SuppressedAddress(UnknownSubscriber):
+    """Nobody has this address, and it is suppressed: erased on request (`reason` "erased"), or
+    suppressed without a person behind it (bounced, imported from a suppression list…)."""
+
+    def __init__(self, address: str, reason: str, at: datetime | str):
+        when = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else at
+        what = (f"it was erased on {when}" if reason == "erased"
+                else f"it has been suppressed ({reason.replace('_', ' ')}) since {when}")
+        Exception.__init__(self, f"nobody with the address {address!r} is in the store: {what}; only a hash of "
+                                 "the address is kept, so that it is never mailed or imported again")
+        self.address = address
+        self.reason = reason
+        self.at = at
+
+
+class NotSuppressed(NewsletterError, LookupError):
+    """The address is not on the suppression list (there is nothing to lift)."""
+
+    def __init__(self, address: str):
+        super().__init__(f"{address!r} is not suppressed")
         self.address = address
 
 
@@ -313,6 +350,23 @@ class UnknownSegment(NewsletterError, LookupError):
     def __init__(self, name: str):
         super().__init__(f"there is no segment {name!r}")
         self.name = name
+class UnknownSchedule(NewsletterError, LookupError):
+    """No scheduled send has this id."""
+
+    def __init__(self, schedule_id: int):
+        super().__init__(f"there is no scheduled send {schedule_id}")
+        self.schedule_id = schedule_id
+
+
+class ScheduleStateError(NewsletterError):
+    """The scheduled send `schedule_id` cannot do what was asked in its `status`; the message says why."""
+
+    def __init__(self, schedule_id: int, status: str, message: str):
+        super().__init__(f"scheduled send {schedule_id} is {status}: {message}")
+        self.schedule_id = schedule_id
+        self.status = status
+
+
 class LoginRefused(NewsletterError):
     """A workspace login failed: unknown address, wrong password or code, revoked account.
 
@@ -368,6 +422,8 @@ class StaffStateError(NewsletterError):
     def __init__(self, email: str, message: str):
         super().__init__(f"{email}: {message}")
         self.email = email
+
+
 class UnknownDraft(NewsletterError, LookupError):
     """No issue being written (in the workspace's store) has this slug."""
 
@@ -419,3 +475,21 @@ class CatchUpUnavailable(NewsletterError):
         self.slug = slug
         self.language = language
         self.reason = reason
+
+
+class ArchiveError(NewsletterError):
+    """A backup archive cannot be written, read or restored as it is; nothing was restored."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreNotEmpty(NewsletterError):
+    """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
+
+    def __init__(self, counts: dict[str, int]):
+        self.counts = dict(counts)
+        held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
+        super().__init__(f"the store is not empty (it holds {held}); nothing was restored")

@@ -18,6 +18,7 @@ __all__ = [
     "CampaignStatus",
     "OutboxStatus",
     "BounceKind",
+    "ScheduleStatus",
     "StaffRole",
     "StaffStatus",
 ]
@@ -52,6 +53,8 @@ class ConsentKind(str, enum.Enum):
     PREFERENCES = "preferences"
     BLOCKED = "blocked"
     SUPPRESSED = "suppressed"
+    #: An administrator lifted the address's suppression (with the reason, in the note).
+    LIFTED = "lifted"
 
 
 class Channel(str, enum.Enum):
@@ -76,6 +79,8 @@ class SuppressionReason(str, enum.Enum):
     COMPLAINT = "complaint"
     BLOCKED = "blocked"
     ADMIN = "admin"
+    #: A file imported from another system says the person had unsubscribed there.
+    UNSUBSCRIBED = "unsubscribed"
 
 
 class CampaignStatus(str, enum.Enum):
@@ -110,6 +115,20 @@ class BounceKind(str, enum.Enum):
     COMPLAINT = "complaint"
     #: A report we could not attribute or understand (tampered VERP, unknown format).
     UNKNOWN = "unknown"
+
+
+class ScheduleStatus(str, enum.Enum):
+    """A scheduled send: waiting -> sending -> done, held (overdue) until a sender says go,
+    failed (its content could not be sent, nothing was) or cancelled before it fired."""
+
+    WAITING = "waiting"
+    #: Its time passed longer ago than the overdue margin (the service was down): waits for go.
+    HELD = "held"
+    #: Fired: its campaign exists and is the sender's (a send window may pause and resume it).
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class StaffRole(str, enum.Enum):

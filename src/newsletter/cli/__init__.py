@@ -22,9 +22,11 @@ from ..errors import (
     MissingConfigFile,
     MissingSecretKey,
     NewsletterError,
+    NotSuppressed,
     SchemaOutOfDate,
     SegmentError,
     StoreError,
+    StoreNotEmpty,
     UnknownCampaign,
     UnknownDraft,
     UnknownList,
@@ -62,6 +64,10 @@ def explain(error: NewsletterError) -> str:
         return f"{message}; `newsletter issue import FILES` takes content files in"
     if isinstance(error, InvalidField) and error.field == "consent note":
         return f'{message} (e.g. --consent-note "signed up on paper at ASP 23, forms kept in Geneva")'
+    if isinstance(error, NotSuppressed):
+        return f"{message}; `newsletter suppressions list` shows the suppressions"
+    if isinstance(error, StoreNotEmpty):
+        return f"{message}; restore into a store fresh from `newsletter init`, or add --replace to delete what it holds"
     if isinstance(error, StoreError) and error.detail is not None:
         return f"{message}. Check database_url and that the server is running."
     return message
@@ -85,13 +91,17 @@ COMMAND_MODULES = {
     "segments": ("segments", "Segments: saved filters over lists, languages and attributes (create, list, show, "
                  "delete)."),
     "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
+    "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
+    "restore": ("moves", "Restore an archive written by `newsletter backup` into this installation's store."),
+    "suppressions": ("suppressions", "Addresses never mailed or imported again: list them, lift one, import a list."),
     "import": ("importing", "Import people from a CSV file with a header (email, and optionally name, language, lists)."),
     "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
     "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, reach, retry."),
     "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
-    "serve": ("web", "Serve the visitor pages: sign-up form, confirm, unsubscribe (with one-click), preferences."),
+    "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
+    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounce mailbox."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),

@@ -40,8 +40,10 @@ def import_(newsletter: Newsletter, file: str, lists: tuple[str, ...], language:
     """Import people from a CSV file with a header (email, and optionally name, language, lists).
 
     Imported people are pending and get a confirmation mail, unless --confirmed. Suppressed and
-    unsubscribed addresses are never subscribed again; every bad row is reported with its line
-    number. Importing the same file again changes nothing. subscribers/README.md describes the format.
+    unsubscribed addresses are never subscribed again. A `status` column saying unsubscribed,
+    bounced (cleaned), complained or blocklisted makes the row's address a suppression, never a
+    person, --confirmed or not; one saying pending keeps the row pending. Every bad row is
+    reported with its line number. Importing the same file again changes nothing. subscribers/README.md describes the format.
 
     Example: newsletter import subscribers/sample.csv --list asp-daily --rejects rejects.csv
     """
@@ -77,6 +79,13 @@ def print_report(report: ImportReport, rejects: str | None) -> None:
         ("rejected", report.rejected),
     ):
         click.echo(f"  {label:<20}{n:>9}")
+    if report.status_suppressions:
+        reasons = ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in sorted(report.status_suppressions.items()))
+        click.echo(f"  {'made suppressions':<20}{sum(report.status_suppressions.values()):>9} (their status column "
+                   f"says: {reasons}; never imported as people)")
+    if report.kept_pending:
+        click.echo(f"  {'kept pending':<20}{report.kept_pending:>9} (their status column says they never confirmed: "
+                   "they get a confirmation mail, --confirmed or not)")
     if report.confirmations_due or report.confirmations_sent or report.confirmations_failed or \
             report.confirmations_queued:
         if report.dry_run:

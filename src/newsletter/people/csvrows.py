@@ -46,6 +46,8 @@ __all__ = [
     "check_rows",
     "check_each",
     "DELIMITERS",
+    "STATUS_VALUES",
+    "PENDING",
 ]
 
 #: The delimiters we detect, by name (the CLI's --delimiter takes these names too).
@@ -60,6 +62,23 @@ _ALIASES = {
     "last_name": {"lastname", "surname", "familyname", "nomdefamille", "apellido", "apellidos"},
     "language": {"language", "lang", "locale", "langue", "idioma"},
     "lists": {"lists", "list", "listslugs", "slug", "slugs", "listes", "liste", "listas", "lista"},
+    "status": {"status", "subscriptionstatus", "memberstatus", "state", "statut", "estado"},
+}
+
+#: What a `status` cell says, case-folded. A SuppressionReason value: the address is suppressed,
+#: never imported as a person (whatever the import's options). PENDING: imported pending, with
+#: the double opt-in, even into a confirmed import (it never confirmed). None: as the options say.
+PENDING = "pending"
+STATUS_VALUES: dict[str, str | None] = {
+    **dict.fromkeys(("", "active", "subscribed", "confirmed", "enabled", "actif", "activo"), None),
+    **dict.fromkeys(("pending", "unconfirmed", "unconfirmed_opt_in", "double_opt_in"), PENDING),
+    **dict.fromkeys(("unsubscribed", "unsubscribe", "opted_out", "optedout", "opt_out", "left", "désabonné",
+                     "desabonne", "dado_de_baja"), "unsubscribed"),
+    **dict.fromkeys(("bounced", "hard_bounce", "hardbounce", "bounce", "cleaned"), "hard_bounce"),
+    **dict.fromkeys(("complained", "complaint", "spam", "abuse"), "complaint"),
+    **dict.fromkeys(("blocked", "blocklisted", "blacklisted", "blocklist"), "blocked"),
+    **dict.fromkeys(("suppressed",), "admin"),
+    **dict.fromkeys(("erased",), "erased"),
 }
 _LIST_SEPARATORS = re.compile(r"[|;,\s]+")
 _NOT_UTF8 = re.compile(r"[\udc80-\udcff]")
@@ -74,6 +93,7 @@ class RejectReason(str, enum.Enum):
     UNKNOWN_LANGUAGE = "unknown language"
     UNKNOWN_LIST = "unknown list"
     NO_LIST = "no list"
+    UNKNOWN_STATUS = "unknown status"
     INVALID_ATTRIBUTE = "invalid attribute"
     NOT_UTF8 = "not UTF-8"
     MALFORMED = "malformed row"
@@ -106,6 +126,9 @@ class CheckedRow(NamedTuple):
     #: None: the file did not say (the importer's default applies to new people).
     language: str | None
     list_slugs: tuple[str, ...]
+    #: What the row's `status` cell says (STATUS_VALUES): a SuppressionReason value (the row is a
+    #: suppression: no language or list is checked), PENDING, or None.
+    status: str | None = None
     #: The declared attributes the row gives, ((name, value), …); empty cells are left out.
     attributes: tuple[tuple[str, Any], ...] = ()
 
@@ -120,6 +143,7 @@ class ColumnMap:
     last_name: int | None = None
     language: int | None = None
     lists: int | None = None
+    status: int | None = None
     #: Header cells we do not use.
     ignored: tuple[str, ...] = ()
     #: Columns holding declared attributes: ((attribute name, column), …).
@@ -326,6 +350,7 @@ class _RowChecker:
         self.rules = rules
         self._languages: dict[str, str | None | _Reject] = {}
         self._lists: dict[str, tuple[str, ...] | _Reject] = {}
+        self._statuses: dict[str, str | None | _Reject] = {}
         self._specs = {spec.name: spec for spec in rules.attributes}
 
     def check(self, row: RawRow) -> CheckedRow | RejectedRow:
@@ -343,6 +368,13 @@ class _RowChecker:
             email = normalise_address(raw_email, check_deliverability=self.rules.check_deliverability)
         except InvalidAddress as exc:
             return reject(RejectReason.INVALID_ADDRESS, exc.reason)
+        status = None
+        if cols.status is not None:
+            status = self._memoised(self._statuses, _cell(cells, cols.status), _status)
+            if type(status) is _Reject:
+                return reject(*status)
+            if status is not None and status != PENDING:  # a suppression: nothing else of the row matters
+                return CheckedRow(row.line, email, "", None, (), status)
         if cols.name is not None:
             name = _cell(cells, cols.name)
         else:
@@ -359,7 +391,7 @@ class _RowChecker:
         if type(slugs) is _Reject:
             return reject(*slugs)
         if not cols.attributes:
-            return CheckedRow(row.line, email, name, language, slugs)
+            return CheckedRow(row.line, email, name, language, slugs, status)
         attributes = []
         for attribute, index in cols.attributes:
             cell = _cell(cells, index)
@@ -368,7 +400,7 @@ class _RowChecker:
                     attributes.append((attribute, check_value(self._specs[attribute], cell)))
                 except InvalidField as exc:
                     return reject(RejectReason.INVALID_ATTRIBUTE, f"{exc.field}: {exc.reason}")
-        return CheckedRow(row.line, email, name, language, slugs, tuple(attributes))
+        return CheckedRow(row.line, email, name, language, slugs, status, tuple(attributes))
 
     def _memoised(self, memo: dict, cell: str, judge: Callable[[str], Any]) -> Any:
         """`judge(cell)`, remembered: a file repeats the same few language and list cells."""
@@ -397,6 +429,16 @@ class _RowChecker:
         if not slugs:
             return _Reject(RejectReason.NO_LIST, "the row names no list and no --list was given")
         return tuple(slugs)
+
+
+def _status(cell: str) -> str | None | _Reject:
+    """What a status cell says (see STATUS_VALUES), or why it is refused."""
+    key = unicodedata.normalize("NFC", cell.strip().casefold()).replace("-", "_").replace(" ", "_")
+    if key in STATUS_VALUES:
+        return STATUS_VALUES[key]
+    known = sorted({k for k in STATUS_VALUES if k} & {"active", "pending", "unsubscribed", "bounced", "cleaned",
+                                                     "complained", "blocklisted"})
+    return _Reject(RejectReason.UNKNOWN_STATUS, f"{cell.strip()!r} is not a status we know ({', '.join(known)}, …)")
 
 
 _MISSING = object()

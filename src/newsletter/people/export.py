@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.orm import Session
 
 from ..addresses import address_hash
-from ..errors import UnknownSubscriber
+from ..errors import SuppressedAddress, UnknownSubscriber
 from ..store import bounces as bounce_store
 from ..store import people as people_store
 from ..store.bounces import BounceLine
@@ -89,10 +89,14 @@ def _when(at: datetime | None) -> str | None:
 
 
 def person_record(session: Session, email: str, *, with_bounces: bool = False) -> PersonRecord:
-    """Everything held about the person with this address. Raises UnknownSubscriber."""
+    """Everything held about the person with this address. Raises UnknownSubscriber, or its
+    SuppressedAddress when nobody has it but it is suppressed (erased, say)."""
     address = email.strip().lower()
     subscriber = people_store.find_subscriber(session, address)
     if subscriber is None:
+        suppression = people_store.find_suppression(session, address_hash(address))
+        if suppression is not None:
+            raise SuppressedAddress(email, suppression.reason.value, suppression.at)
         raise UnknownSubscriber(email)
     subscriptions = tuple(
         SubscriptionState(sub.mailing_list.slug, sub.mailing_list.name, sub.status.value, sub.created_at,

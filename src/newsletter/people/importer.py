@@ -10,6 +10,11 @@ The rules are a sign-up's (`rules.plan_subscription`), with the import's documen
 (`rules.import_rules`):
 
 - a suppressed address (erased, bounced, complained, blocked) is never imported;
+- a row whose `status` cell says the person left, bounced, complained or was blocked
+  (`csvrows.STATUS_VALUES`: unsubscribed, cleaned, complained, blocklisted, …) is never a person:
+  its address is suppressed (`suppressions.suppress_many`: a person already here leaves every
+  list), whatever `confirmed` says; a row whose status says pending (unconfirmed) is imported
+  pending, with a confirmation mail, even into a confirmed import;
 - a person who has unsubscribed from any list is not subscribed again by an import (they may
   sign up again themselves); lists they already have stay as they are;
 - a new subscription is *pending* (SIGNUP event, channel IMPORT, source "import:<file>") and a
@@ -53,12 +58,13 @@ from sqlalchemy.orm import Session
 from ..addresses import address_hash, clean_text
 from ..errors import InvalidField, UnknownList
 from ..installation import Newsletter
-from ..statuses import Channel
+from ..statuses import Channel, SuppressionReason
 from ..store import people as people_store
 from ..store.bulk import BatchWriter, BulkStore
 from ..store.people import ListRow
 from .confirmation_queue import LocalDrainer
 from .csvrows import (
+    PENDING,
     CheckedRow,
     ColumnMap,
     RawRow,
@@ -71,7 +77,8 @@ from .csvrows import (
 )
 from .importfiles import RejectFile, SeenAddresses
 from .rules import ConsentContext, Outcome, SubscribeRules, import_rules
-from .signups import record_signups
+from .signups import Recorded, record_signups
+from .suppressions import Suppressing, suppress_many
 
 __all__ = [
     "ImportOptions",
@@ -152,6 +159,12 @@ class ImportReport:
     #: Confirmation mails the relay refused for now (4xx, or it could not be reached): left in
     #: the queue for `newsletter serve`'s drainer, which retries them with back-off.
     confirmations_queued: int = 0
+    #: Rows whose status column said they had left, bounced, complained or were blocked: their
+    #: addresses suppressed, never imported as people; by reason (SuppressionReason values).
+    status_suppressions: dict[str, int] = field(default_factory=dict)
+    #: Of the rows imported, those whose status said pending: pending (with a confirmation mail)
+    #: although the import was confirmed.
+    kept_pending: int = 0
 
     @property
     def valid(self) -> int:
@@ -171,6 +184,8 @@ class _BatchCounts:
     confirmations_sent: int = 0
     confirmations_failed: int = 0
     confirmations_queued: int = 0
+    kept_pending: int = 0
+    status_suppressions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -181,7 +196,11 @@ class _Tally(_BatchCounts):
 
     def add(self, counts: _BatchCounts) -> None:
         for f in dataclasses.fields(_BatchCounts):
-            setattr(self, f.name, getattr(self, f.name) + getattr(counts, f.name))
+            if f.name == "status_suppressions":
+                for reason, n in counts.status_suppressions.items():
+                    self.status_suppressions[reason] = self.status_suppressions.get(reason, 0) + n
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(counts, f.name))
 
 
 class _Person(NamedTuple):
@@ -203,6 +222,8 @@ class _Person(NamedTuple):
     line: int = 0
     #: The address appeared in an earlier batch.
     seen_before: bool = False
+    #: What the row's status cell said (`CheckedRow.status`): a suppression reason, PENDING or None.
+    status: str | None = None
     #: Declared attributes the file gives (as `signups.Wanted`'s): later rows' values win.
     attributes: tuple = ()
 
@@ -264,7 +285,8 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
         suppressed=tally.suppressed, unsubscribed=tally.unsubscribed, rejected=tally.rejected,
         rejected_rows=tuple(tally.rejected_rows), confirmations_due=tally.confirmations_due,
         confirmations_sent=tally.confirmations_sent, confirmations_failed=tally.confirmations_failed,
-        confirmations_queued=tally.confirmations_queued,
+        confirmations_queued=tally.confirmations_queued, status_suppressions=dict(tally.status_suppressions),
+        kept_pending=tally.kept_pending,
     )
 
 
@@ -309,12 +331,14 @@ def _batches(rows: Iterable[RawRow | RejectedRow], rules: RowRules, size: int, w
             person = people.get(row.email)
             if person is None:
                 people[row.email] = _Person(row.email, row.name, row.language, row.list_slugs,
-                                            address_hash(row.email), None, row.line, attributes=row.attributes)
+                                            address_hash(row.email), None, row.line, False, row.status,
+                                            row.attributes)
             else:
                 tally.merged_duplicates += 1
                 people[row.email] = person._replace(
                     slugs=(*person.slugs, *(s for s in row.list_slugs if s not in person.slugs)),
                     name=person.name or row.name, language=person.language or row.language,
+                    status=_stronger(person.status, row.status),
                     attributes=tuple({**dict(person.attributes), **dict(row.attributes)}.items()))
         if count == size:
             tally.rows += count
@@ -323,6 +347,14 @@ def _batches(rows: Iterable[RawRow | RejectedRow], rules: RowRules, size: int, w
     if count:
         tally.rows += count
         yield _mark_seen(people, seen)
+
+
+def _stronger(one: str | None, other: str | None) -> str | None:
+    """Of two statuses of one address, the one that wins: a suppression, then pending, then none."""
+    for status in (one, other):
+        if status not in (None, PENDING):
+            return status
+    return one or other
 
 
 def _mark_seen(people: dict[str, _Person], seen: SeenAddresses) -> list[_Person]:
@@ -385,18 +417,39 @@ class _BatchWriter:
             self._drainer.connect()
 
     def write(self, people: list[_Person]) -> _BatchCounts:
-        """Write one batch (one transaction), then send the mails it queued."""
-        def record(session: Session, bulk: BulkStore):
-            return record_signups(session, people, self.lists, now=self.newsletter.clock(),
-                                  default_language=self.default_language, rules=self.rules, ctx=self.ctx,
-                                  write=not self.dry_run, bulk=bulk)
+        """Write one batch (one transaction): its suppressions first, then its people; then
+        send the mails it queued."""
+        suppressing = [p for p in people if p.status not in (None, PENDING)]
+        kept_pending = [p for p in people if p.status == PENDING and self.rules.confirmed]
+        signing = [p for p in people if p.status is None or (p.status == PENDING and not self.rules.confirmed)]
+
+        def record(session: Session, bulk: BulkStore) -> list[Recorded]:
+            now = self.newsletter.clock()
+            if suppressing:
+                suppress_many(session, [Suppressing(p.address, SuppressionReason(p.status), f"{self.ctx.source}")
+                                        for p in suppressing], self.ctx, now=now, write=not self.dry_run, bulk=bulk)
+            recorded = record_signups(session, signing, self.lists, now=now, default_language=self.default_language,
+                                      rules=self.rules, ctx=self.ctx, write=not self.dry_run, bulk=bulk)
+            if kept_pending:
+                recorded += record_signups(session, kept_pending, self.lists, now=now,
+                                           default_language=self.default_language, rules=import_rules(),
+                                           ctx=self.ctx, write=not self.dry_run, bulk=bulk)
+            return recorded
 
         recorded = self._store.run(record, dry_run=self.dry_run)
         counts = _BatchCounts()
-        for person, outcome in zip(people, recorded):
+        for person in suppressing:
+            if person.seen_before:
+                counts.merged_duplicates += 1
+            else:
+                counts.status_suppressions[person.status] = counts.status_suppressions.get(person.status, 0) + 1
+        for person, outcome in zip([*signing, *kept_pending], recorded):
             _count(counts, person, _COUNTED[outcome.outcome])
             counts.confirmations_due += outcome.due is not None
+        counts.kept_pending = sum(1 for p in kept_pending if not p.seen_before)
         queued = [r.queued for r in recorded if r.queued is not None]
+        if queued and self._drainer is None and not self.dry_run:
+            self._drainer = LocalDrainer(self.newsletter)  # a confirmed import's pending rows: connects when used
         if queued and self._drainer is not None:
             mails = self._drainer.send(queued)
             counts.confirmations_sent, counts.confirmations_queued, counts.confirmations_failed = (

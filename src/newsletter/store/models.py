@@ -34,6 +34,7 @@ from ..statuses import (
     Channel,
     ConsentKind,
     OutboxStatus,
+    ScheduleStatus,
     StaffRole,
     StaffStatus,
     SubscriberStatus,
@@ -48,11 +49,13 @@ __all__ = [
     "Subscription",
     "ConsentEvent",
     "Suppression",
+    "SuppressionLift",
     "Campaign",
     "OutboxRow",
     "BounceEvent",
     "BounceScore",
     "QueuedConfirmation",
+    "Schedule",
     "Segment",
     "StaffMember",
     "StaffSession",
@@ -204,6 +207,22 @@ class Suppression(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
+class SuppressionLift(Base):
+    """A suppression an administrator lifted: what it was, when it went and why (append-only)."""
+
+    __tablename__ = "suppression_lifts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    #: The suppression as it was.
+    reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
+    suppressed_at: Mapped[datetime] = mapped_column(Timestamp)
+    suppression_note: Mapped[str | None] = mapped_column(Text)
+    lifted_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: Why it was lifted, as the administrator said.
+    why: Mapped[str] = mapped_column(Text)
+
+
 class Campaign(Base):
     __tablename__ = "campaigns"
 
@@ -318,6 +337,44 @@ class QueuedConfirmation(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_confirmation_queue_due", "due_at"),)
+
+
+class Schedule(Base):
+    """An issue to send at a moment given in a named time zone (the venue's).
+
+    `local_at` and `zone` are what the sender asked for ("2027-07-08 19:00", "Europe/Amsterdam");
+    `due_at` is that moment in UTC, worked out once with the zone's rules. In the "ready" mode
+    it fires once every language of the list has a variant, at `due_at` at the earliest and at
+    `deadline_at` at the latest (then along the fallback chain). `window_start`/`window_end`
+    ("07:00", "22:00", local) bound when its mail may go out. `claimed_by`/`claimed_at` name
+    the service that fired it (a conditional UPDATE: one service wins).
+    """
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The content's slug: the campaign it starts.
+    slug: Mapped[str] = mapped_column(String(128), index=True)
+    #: The list to send to (None: the one the content names).
+    list_slug: Mapped[str | None] = mapped_column(String(64))
+    #: The content sources, absolute paths or glob patterns (a language written later is found).
+    sources: Mapped[list[str]] = mapped_column(JSON)
+    local_at: Mapped[str] = mapped_column(String(16))
+    zone: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    window_start: Mapped[str | None] = mapped_column(String(5))
+    window_end: Mapped[str | None] = mapped_column(String(5))
+    status: Mapped[ScheduleStatus] = mapped_column(_enum(ScheduleStatus, "schedule_status"),
+                                                   default=ScheduleStatus.WAITING)
+    #: What it waits for, why it is held or failed, for people.
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: When a sender said go for a held schedule (then lateness no longer holds it).
+    released_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    fired_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Segment(Base):

@@ -14,14 +14,16 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..statuses import ConsentKind, SubscriptionStatus, SuppressionReason
+from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus, SuppressionReason
 from .models import (
+    BounceScore,
     ConsentEvent,
     MailingList,
     OutboxRow,
     Subscriber,
     Subscription,
     Suppression,
+    SuppressionLift,
 )
 
 __all__ = [
@@ -38,6 +40,13 @@ __all__ = [
     "subscriber_by_key",
     "find_suppression",
     "add_suppression",
+    "add_suppressions",
+    "set_people_status",
+    "suppressions",
+    "count_suppressions",
+    "people_not_active",
+    "lift_suppression",
+    "forget_bounce_score",
     "add_event",
     "add_events",
     "consent_events",
@@ -163,6 +172,60 @@ def add_suppression(session: Session, address_hash: str, reason: SuppressionReas
                     note: str | None) -> None:
     """Suppress an address hash (the caller has checked it is not suppressed yet)."""
     session.add(Suppression(address_hash=address_hash, reason=reason, at=now, note=note))
+
+
+def add_suppressions(session: Session, rows: Sequence[tuple[str, SuppressionReason, str | None]], *,
+                     now: datetime) -> None:
+    """Suppress these (address hash, reason, note), all `now` (the caller has checked none is suppressed yet)."""
+    if rows:
+        session.connection().execute(insert(Suppression.__table__), [
+            {"address_hash": h, "reason": reason, "at": now, "note": note} for h, reason, note in rows])
+
+
+def set_people_status(session: Session, statuses: Sequence[tuple[int, SubscriberStatus]], *, now: datetime) -> None:
+    """Set the status of these (subscriber id, status), updated `now`."""
+    if statuses:
+        session.connection().execute(_SET_STATUS, [
+            {"person": sid, "new_status": status, "now": now} for sid, status in statuses])
+
+
+_SET_STATUS = (update(Subscriber.__table__).where(Subscriber.id == bindparam("person"))
+               .values(status=bindparam("new_status"), updated_at=bindparam("now")))
+
+
+def suppressions(session: Session, *, reason: SuppressionReason | None = None,
+                 limit: int | None = None) -> list[Suppression]:
+    """The suppressions (of this reason), newest first."""
+    query = select(Suppression).order_by(Suppression.at.desc(), Suppression.address_hash)
+    if reason is not None:
+        query = query.where(Suppression.reason == reason)
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def count_suppressions(session: Session) -> dict[SuppressionReason, int]:
+    """How many suppressions there are of each reason."""
+    return dict(session.execute(select(Suppression.reason, func.count()).group_by(Suppression.reason)).all())
+
+
+def people_not_active(session: Session) -> list[tuple[str, SubscriberStatus]]:
+    """(address, status) of every person suppressed or blocked."""
+    return list(session.execute(select(Subscriber.email, Subscriber.status).where(
+        Subscriber.status != SubscriberStatus.ACTIVE)).all())
+
+
+def lift_suppression(session: Session, suppression: Suppression, why: str, *, now: datetime) -> None:
+    """Delete a suppression, keeping what it was, when it was lifted and why in `suppression_lifts`."""
+    session.add(SuppressionLift(address_hash=suppression.address_hash, reason=suppression.reason,
+                                suppressed_at=suppression.at, suppression_note=suppression.note, lifted_at=now,
+                                why=why))
+    session.delete(suppression)
+
+
+def forget_bounce_score(session: Session, subscriber_id: int) -> None:
+    """Drop the person's soft-bounce score (a lifted suppression starts afresh)."""
+    session.execute(delete(BounceScore).where(BounceScore.subscriber_id == subscriber_id))
 
 
 def update_details(session: Session, rows: Sequence[tuple[int, str, str]], *, now: datetime) -> None:

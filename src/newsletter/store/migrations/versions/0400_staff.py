@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0400_staff'
-down_revision = '0310_security'
+down_revision = '0320_lists_and_moves'
 branch_labels = None
 depends_on = None
 

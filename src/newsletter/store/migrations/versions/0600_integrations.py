@@ -1,7 +1,7 @@
 """integrations: typed subscriber attributes (a JSON column), segments
 
 Revision ID: 0600_integrations
-Revises: 0410_editorial
+Revises: 0500_routine
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = '0600_integrations'
-down_revision = '0410_editorial'
+down_revision = '0500_routine'
 branch_labels = None
 depends_on = None
 

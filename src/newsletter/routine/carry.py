@@ -1,0 +1,67 @@
+"""What the service's senders carry on: campaigns a sender should be running and is not.
+
+- a campaign `sending` (started by a face that left, or by a process that died or another
+  service that shares the work on PostgreSQL, where senders claim rows with SKIP LOCKED);
+- a campaign paused because a service stopped (SIGTERM: `SERVICE_STOPPED`);
+- a campaign paused after its first pass with deferred rows only, once the earliest is due.
+
+A campaign paused by a person, by the relay (refused login or sender, too many failures) or
+at the end of its send window stays paused: people and the scheduler resume those. Each send
+goes through the one send path (`sending.launch.prepare_resume` → `launch`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..sending.launch import SendControl, launch, prepare_resume
+from ..sending.options import SendOptions, SendResult
+from ..statuses import CampaignStatus, ScheduleStatus
+from ..store import routine as stored
+from ..store import schedules as stored_schedules
+
+if TYPE_CHECKING:
+    from ..installation import Newsletter
+    from ..sending.sender import Connector
+
+__all__ = ["SERVICE_STOPPED", "campaigns_to_carry_on", "carry_on"]
+
+#: The reason a campaign paused by a stopping service gives; the next service resumes it.
+SERVICE_STOPPED = "the service stopped (SIGTERM); it goes on when the service runs again"
+#: The pause a first pass leaves when only deferred rows remain (`sending.sender`'s words).
+_DEFERRED_PAUSE = re.compile(r"^\d+ message\(s\) deferred; the next retry is due")
+
+
+def _carried(c: stored.OpenCampaign, now: datetime) -> bool:
+    if c.status is CampaignStatus.SENDING:
+        return True
+    if c.reason == SERVICE_STOPPED:
+        return True
+    return (bool(c.reason and _DEFERRED_PAUSE.match(c.reason)) and c.queued == 0 and c.sending == 0
+            and c.next_due is not None and c.next_due <= now)
+
+
+def campaigns_to_carry_on(newsletter: Newsletter, *, busy: Collection[str] = ()) -> list[str]:
+    """Slugs of the campaigns a sender should run now (see the module's docstring), oldest
+    first, leaving out those in `busy` (this service runs them already) and those a windowed
+    schedule runs (the scheduler resumes them inside their window)."""
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        found = stored.open_campaigns(session, (CampaignStatus.SENDING, CampaignStatus.PAUSED))
+        windowed = {s.slug for s in stored_schedules.schedules_in(session, ScheduleStatus.SENDING) if s.window_start}
+    return [c.slug for c in found if c.slug not in busy and c.slug not in windowed and _carried(c, now)]
+
+
+def carry_on(newsletter: Newsletter, slug: str, options: SendOptions = SendOptions(), *,
+             on_start: Callable[[SendControl], None] | None = None,
+             connect: Connector | None = None) -> SendResult:
+    """Send the rest of campaign `slug` from the content it recorded, until it is finished,
+    stopped, or (deferred rows left) its first pass is over. Raises what `prepare_resume`
+    and `launch` raise (UnknownCampaign, CampaignStateError, CampaignContentMissing, …)."""
+    prepared = prepare_resume(newsletter, slug)
+    return launch(newsletter, prepared, replace(options, wait_for_deferred=False), on_start=on_start,
+                  connect=connect)
