@@ -30,6 +30,7 @@ The tree::
     ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
     │                             (`expression`, `column`, `reason`)
     ├── UnknownSegment(LookupError) no segment has that name
+    ├── ApiAccessDenied           an API token is missing, unknown or revoked (`scope` "token"), or lacks a scope
     ├── UnknownSchedule(LookupError) no scheduled send has that id
     ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
@@ -84,6 +85,7 @@ __all__ = [
     "CampaignContentMissing",
     "SegmentError",
     "UnknownSegment",
+    "ApiAccessDenied",
     "UnknownSchedule",
     "ScheduleStateError",
     "LoginRefused",
@@ -342,6 +344,15 @@ class SegmentError(NewsletterError, ValueError):
         self.expression = expression
         self.column = column
         self.reason = reason
+
+
+class ApiAccessDenied(NewsletterError):
+    """An API request may not do this: `scope` is "token" (no valid token) or the scope it lacks."""
+
+    def __init__(self, scope: str):
+        super().__init__("no valid API token was given" if scope == "token"
+                         else f"this API token does not have the {scope!r} scope")
+        self.scope = scope
 
 
 class UnknownSegment(NewsletterError, LookupError):

@@ -90,6 +90,7 @@ COMMAND_MODULES = {
                "person as JSON."),
     "segments": ("segments", "Segments: saved filters over lists, languages and attributes (create, list, show, "
                  "delete)."),
+    "api-tokens": ("api_tokens", "REST API tokens: create (shown once), list, revoke."),
     "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
     "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
     "restore": ("moves", "Restore an archive written by `newsletter backup` into this installation's store."),

@@ -25,11 +25,13 @@ from ..segment_language import Filter
 from ..store import reach as stored
 from ..store.reach import OrganisationStanding
 from . import campaigns
+from .actions import CampaignReport, report
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
 
-__all__ = ["Reach", "OrganisationStanding", "reach_of", "organisations_left", "campaign_reach"]
+__all__ = ["Reach", "OrganisationStanding", "CampaignOutcome", "reach_of", "organisations_left", "campaign_reach",
+           "campaign_outcome"]
 
 
 class Reach(NamedTuple):
@@ -88,3 +90,17 @@ def campaign_reach(newsletter: Newsletter, slug: str) -> tuple[list[Organisation
     with newsletter.store.session() as session:
         standing = campaign_standing(session, newsletter.config, slug)
         return [o for o in standing if not o.reachable], len(standing)
+
+
+class CampaignOutcome(NamedTuple):
+    """A campaign's report with its reach: who did not get it, and the organisations left."""
+
+    report: CampaignReport
+    organisations: int
+    organisations_left: list[OrganisationStanding]
+
+
+def campaign_outcome(newsletter: Newsletter, slug: str) -> CampaignOutcome:
+    """`actions.report` and `campaign_reach` together. Raises UnknownCampaign."""
+    lost, total = campaign_reach(newsletter, slug)
+    return CampaignOutcome(report(newsletter, slug), total, lost)

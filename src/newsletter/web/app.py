@@ -12,6 +12,8 @@ Routes (GET also answers HEAD; neither ever changes anything)::
     GET  /preferences/{token}       language, lists, leave everything, download my data
     GET  /block/{token}             "this wasn't me"; POST blocks the address
     GET  /archive …                 past issues (see archive.py)
+    /admin …                        the staff workspace (newsletter.workspace)
+    /api/v1 …                       the REST API (newsletter.api, docs/api.md)
 
 Errors are turned into pages here, in one place: an unknown path gets `not_found.html`; a
 library error (or any failure) that reaches a handler gets the visitor's own page,
@@ -46,6 +48,7 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
+from ..api import api_routes
 from ..workspace import workspace_routes
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
@@ -160,6 +163,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *preferences.routes(),
         *archive.routes(),
         Mount("/admin", routes=workspace_routes(newsletter)),
+        Mount("/api/v1", routes=api_routes(newsletter)),
         Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager
