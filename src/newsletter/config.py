@@ -149,11 +149,11 @@ class Config:
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_key_file: str = ""
+    #: Typed subscriber attributes, from the `[attributes.NAME]` tables (see `newsletter.attributes`).
+    attributes: tuple[AttributeSpec, ...] = ()
     #: A scheduled send found more than this many minutes past its time (the service was down)
     #: waits for a sender's go instead of going out late.
     schedule_overdue_minutes: int = 30
-    #: Typed subscriber attributes, from the `[attributes.NAME]` tables (see `newsletter.attributes`).
-    attributes: tuple[AttributeSpec, ...] = ()
     #: Folder of the welcome texts (`<list>.<lang>.md`); a list without one sends no welcome.
     welcome_dir: str = ""
     #: What someone who confirms while a session runs gets of the days before:

@@ -61,6 +61,7 @@ __all__ = [
     "PersonalMail",
     "SessionSeries",
     "DeliveryChoice",
+    "ApiToken",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -600,3 +601,22 @@ class IssueApproval(Base):
     digest: Mapped[str] = mapped_column(String(64))
     approved_by: Mapped[str] = mapped_column(String(320))
     approved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ApiToken(Base):
+    """A REST API token: its scopes and rate limit. Only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: hex SHA-256 of the whole token (the token has 256 random bits: a slow hash adds nothing)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The token's first characters, to recognise it in a list ("nlt_3kQ…")
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Requests a minute at most (0: no limit)
+    per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
