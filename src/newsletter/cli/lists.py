@@ -6,7 +6,7 @@ import click
 
 from ..installation import Newsletter
 from ..people import subscriptions
-from . import main, pass_newsletter
+from . import main, pass_newsletter, shown
 
 
 @main.group(name="lists", invoke_without_command=True)
@@ -33,8 +33,8 @@ def list_lists(newsletter: Newsletter) -> None:
         return
     click.echo(f"{'slug':<24} {'pending':>8} {'active':>8} {'unsub.':>8}  languages  name")
     for s in summaries:
-        click.echo(f"{s.slug:<24} {s.counts['pending']:>8} {s.counts['active']:>8} {s.counts['unsubscribed']:>8}  "
-                   f"{','.join(s.languages):<9}  {s.name}{'' if s.public else '  (not public)'}")
+        click.echo(f"{shown(s.slug):<24} {s.counts['pending']:>8} {s.counts['active']:>8} {s.counts['unsubscribed']:>8}  "
+                   f"{shown(','.join(s.languages)):<9}  {shown(s.name)}{'' if s.public else '  (not public)'}")
 
 
 @lists_group.command(name="create")
@@ -52,7 +52,8 @@ def create_list(newsletter: Newsletter, slug: str, name: str, description: str, 
     """
     created = subscriptions.create_list(newsletter, slug, name, description=description,
                                         languages=languages.split(","), public=not private)
-    click.echo(f"created list {created.slug} ({created.name}), languages {', '.join(created.languages)}")
+    click.echo(f"created list {shown(created.slug)} ({shown(created.name)}), "
+               f"languages {shown(', '.join(created.languages))}")
 
 
 @lists_group.command(name="show")
@@ -64,8 +65,8 @@ def show_list(newsletter: Newsletter, slug: str) -> None:
     Example: newsletter lists show asp-daily
     """
     summary = subscriptions.list_summary(newsletter, slug)
-    click.echo(f"{summary.slug}: {summary.name}")
+    click.echo(f"{shown(summary.slug)}: {shown(summary.name)}")
     if summary.description:
-        click.echo(f"  {summary.description}")
-    click.echo(f"  languages: {', '.join(summary.languages)}; public: {'yes' if summary.public else 'no'}")
+        click.echo(f"  {shown(summary.description)}")
+    click.echo(f"  languages: {shown(', '.join(summary.languages))}; public: {'yes' if summary.public else 'no'}")
     click.echo("  " + ", ".join(f"{k}: {v}" for k, v in summary.counts.items()))

@@ -19,13 +19,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..installation import Newsletter
-from . import account, accounts, audit, auth, dashboard, lists, people
+from . import account, accounts, audit, auth, campaigns, dashboard, issues, lists, people
 from .pages import WorkspaceState
 
 __all__ = ["workspace_routes", "PAGES"]
 
 #: The modules whose ROUTES make the workspace, in the order they are matched.
-PAGES: tuple[ModuleType, ...] = (auth, dashboard, accounts, account, audit, people, lists)
+PAGES: tuple[ModuleType, ...] = (auth, dashboard, accounts, account, audit, people, lists, issues, campaigns)
 
 
 def _bind(state: WorkspaceState, endpoint):
