@@ -278,7 +278,8 @@ def test_a_tampered_link_gets_the_same_page_as_a_used_one(newsletter, owner):
     tampered = client.get("/admin/reset/WzEsImFiYyIsMTc5NTQyNDQwMF0.forged")
     nonsense = client.get("/admin/invite/nonsense")
     assert tampered.status_code == nonsense.status_code == 400
-    assert tampered.headers["cache-control"] == "no-store" and tampered.headers["referrer-policy"] == "no-referrer"
+    assert tampered.headers["cache-control"] == "no-store"
+    assert tampered.headers["referrer-policy"] in ("no-referrer", "same-origin")  # the token never leaves the site
 
 
 # -- pages ------------------------------------------------------------------------------------------
