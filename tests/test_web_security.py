@@ -420,3 +420,22 @@ def test_every_valid_signup_is_held_to_the_same_floor_whatever_the_state(config,
     assert [(email, delay) for email, delay, _ in holds] == [(email, 0.25) for email in states]
     # Held after the store's work: a new address is in the log when its answer waits.
     assert holds[0][2] > 0
+
+
+# -- 10. the self-service export hands no IP or user agent to a forwarded link's reader -----------
+
+def test_the_preferences_export_leaves_out_ips_and_user_agents(newsletter, client, clock, smtp_server):
+    key = active_person(newsletter, client, clock, smtp_server)
+    token = newsletter.token(Purpose.PREFERENCES, key)
+    page = client.get(f"/preferences/{token}")
+    data = client.post(f"/preferences/{token}/export", data={"csrf": csrf_of(page.text)},
+                       headers={"User-Agent": "ForwardedReader/1.0"})
+    assert data.status_code == 200
+    exported = data.json()
+    assert exported["email"] == "ana@example.org" and exported["consent_log"]
+    assert all("ip" not in e and "user_agent" not in e for e in exported["consent_log"])
+    assert "203.0.113.7" not in data.text and "testclient" not in data.text and "withheld" in exported
+    assert {e["event"] for e in exported["consent_log"]} >= {"signup", "confirmed"}
+    # Staff still have the whole record.
+    held = subscriptions.person(newsletter, "ana@example.org").as_json()
+    assert any(e["ip"] == "203.0.113.7" for e in held["consent_log"]) and "withheld" not in held
