@@ -153,6 +153,8 @@ class MailingList(Base):
     #: Shown on the public sign-up form.
     public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: The name and description in other languages: {"fr": {"name": …, "description": …}, …}.
+    translations: Mapped[dict | None] = mapped_column(JSON, default=dict)
 
 
 class Subscription(Base):

@@ -48,7 +48,6 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
-from ..workspace import workspace_routes
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .forms import BadRequest, is_json
@@ -167,6 +166,12 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
                        else 500, headers={"Cache-Control": "no-store", "Retry-After": "60"})
 
 
+def _workspace_routes(newsletter: Newsletter) -> list:
+    from ..workspace import workspace_routes  # here: the workspace's pages import this package's helpers
+
+    return workspace_routes(newsletter)
+
+
 def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None) -> Starlette:
     """The visitor pages over `newsletter` (its config, store and clock).
 
@@ -202,7 +207,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *links.routes(),
         *preferences.routes(),
         *archive.routes(),
-        Mount("/admin", routes=workspace_routes(newsletter)),
+        Mount("/admin", routes=_workspace_routes(newsletter)),
         Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager

@@ -1,4 +1,5 @@
-"""staff: workspace accounts, server-side sessions, login failures, settings and the audit trail
+"""staff: workspace accounts, server-side sessions, login failures, settings and the audit trail;
+lists' names and descriptions per language
 
 Revision ID: 0400_staff
 Revises: 0200_confirmation_queue
@@ -79,6 +80,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
+    op.add_column('lists', sa.Column('translations', sa.JSON(), nullable=True))
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
@@ -103,6 +105,8 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
+    with op.batch_alter_table('lists') as batch_op:
+        batch_op.drop_column('translations')
     op.drop_table('workspace_settings')
     op.drop_index('ix_staff_login_failures_key', table_name='staff_login_failures')
     op.drop_table('staff_login_failures')
