@@ -439,3 +439,17 @@ def test_the_preferences_export_leaves_out_ips_and_user_agents(newsletter, clien
     # Staff still have the whole record.
     held = subscriptions.person(newsletter, "ana@example.org").as_json()
     assert any(e["ip"] == "203.0.113.7" for e in held["consent_log"]) and "withheld" not in held
+
+
+# -- 11. the confirmation mail echoes nothing the sign-up typed ----------------------------------
+
+def test_the_confirmation_mail_does_not_echo_the_unverified_name(newsletter, client, clock, smtp_server):
+    name = "Win a prize at https://evil.example/claim \u202eredro\u202c now"
+    assert sign_up(client, clock, "stranger@example.org", name=name).status_code == 200
+    [mail] = smtp_server.to("stranger@example.org")
+    text, html = mail.get_body(("plain",)).get_content(), mail.get_body(("html",)).get_content()
+    for part in (text, html, str(mail["To"]), mail.as_string()):
+        assert "evil.example" not in part and "\u202e" not in part and "prize" not in part
+    assert mail["To"].addresses[0].display_name == "" and mail["To"].addresses[0].addr_spec == "stranger@example.org"
+    assert "Hello," in text
+    assert subscriptions.person(newsletter, "stranger@example.org").name == name  # kept, for after confirming

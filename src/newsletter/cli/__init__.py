@@ -122,6 +122,11 @@ COMMAND_MODULES = {
 }
 
 
+def _shown_lines(message: str) -> str:
+    """An error message `shown`, line by line: the lines it means to print stay lines."""
+    return "\n".join(shown(line) for line in message.split("\n"))
+
+
 class NewsletterGroup(click.Group):
     """Loads commands on first use; translates library errors into `Error: …` lines and exit status 1."""
 
@@ -147,7 +152,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            raise click.ClickException(shown(explain(exc))) from None
+            raise click.ClickException(_shown_lines(explain(exc))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
@@ -155,7 +160,7 @@ class NewsletterGroup(click.Group):
             failure = store_failure(exc)
             if failure is None:
                 raise
-            raise click.ClickException(shown(explain(failure))) from None
+            raise click.ClickException(_shown_lines(explain(failure))) from None
 
 
 class State:
