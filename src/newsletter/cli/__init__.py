@@ -58,6 +58,8 @@ def explain(error: NewsletterError) -> str:
         return f"{message}. Run `newsletter init` to create or upgrade it."
     if isinstance(error, MissingSecretKey):
         return f"{message}. Run `newsletter init` to generate one."
+    if isinstance(error, MissingConfigFile) and not error.named:
+        return f"{message}. Run `newsletter init` here to write one and create the database, or name one with --config."
     if isinstance(error, MissingConfigFile):
         return f"{message} (run `newsletter init` to write one)"
     if isinstance(error, UnknownList):
@@ -79,6 +81,8 @@ def explain(error: NewsletterError) -> str:
     if isinstance(error, NotSuppressed):
         return f"{message}; `newsletter suppressions list` shows the suppressions"
     if isinstance(error, StoreNotEmpty):
+        if error.undeletable:
+            return f"{message}. Restore into a store fresh from `newsletter init`."
         return f"{message}; restore into a store fresh from `newsletter init`, or add --replace to delete what it holds"
     if isinstance(error, StoreError) and error.detail is not None:
         return f"{message}. Check database_url and that the server is running."

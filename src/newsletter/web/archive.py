@@ -77,7 +77,7 @@ async def archive_index(request: Request) -> Response:
     groups: dict[str, dict] = {}
     for entry in entries:
         item = entry["issue"]
-        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name, "entries": []})
+        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name_in(language), "entries": []})
         groups[item.list_slug]["entries"].append(entry)
     return render_page(request, "archive.html", language, groups=list(groups.values()), one_list=list_slug,
                        quote=quote)
