@@ -137,6 +137,8 @@ class Config:
     #: A sign-up is answered this many milliseconds after it arrived, not sooner, whatever was
     #: known of the address (the answer's time tells nothing); 0: as soon as it is recorded.
     signup_answer_ms: int = 100
+    #: Strict-Transport-Security max-age (seconds) sent when base_url is https; 0: not sent.
+    hsts_max_age: int = 31536000
     #: IPv6 clients are counted per network of this prefix length (one /64 is one household).
     signup_ipv6_prefix: int = 64
     #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
@@ -322,7 +324,7 @@ def _validate(config: Config) -> None:
     if config.confirm_days < 1:
         raise ConfigError("confirm_days must be 1 or more", key="confirm_days")
     for key in ("signup_hourly_ceiling", "signup_min_seconds", "signup_per_ip_per_hour",
-                "signup_per_address_per_hour", "signup_answer_ms"):
+                "signup_per_address_per_hour", "signup_answer_ms", "hsts_max_age"):
         if getattr(config, key) < 0:
             raise ConfigError(f"{key} must be 0 or more", key=key)
     if not 1 <= config.signup_ipv6_prefix <= 128:
@@ -409,6 +411,9 @@ signup_ipv6_prefix = 64
 # Every sign-up is answered this many milliseconds after it arrived (not sooner), so that the
 # answer's time does not tell whether the address was known.
 signup_answer_ms = 100
+# When base_url is https, browsers are told to come back over https only, for this many
+# seconds (Strict-Transport-Security); 0 leaves the header to the proxy.
+hsts_max_age = 31536000
 
 # Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
 # (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads

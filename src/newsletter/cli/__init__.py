@@ -133,6 +133,11 @@ COMMAND_MODULES = {
 }
 
 
+def _shown_lines(message: str) -> str:
+    """An error message `shown`, line by line: the lines it means to print stay lines."""
+    return "\n".join(shown(line) for line in message.split("\n"))
+
+
 class NewsletterGroup(click.Group):
     """Loads commands on first use; translates library errors into `Error: …` lines and exit status 1."""
 

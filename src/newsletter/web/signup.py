@@ -172,7 +172,8 @@ async def subscribe_submit(request: Request) -> Response:
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
 
-    if not web.per_ip.allow(client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix), now) or not web.per_address.allow(canonical_mailbox(address), now):
+    client = client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix)  # an IPv6 client is its /64
+    if not web.per_ip.allow(client, now) or not web.per_address.allow(canonical_mailbox(address), now):
         log.warning("sign-up throttled (ip %s): per-IP or per-address limit", ip)
         return await _accepted(request, language, as_json, started)
     if not await web.ceiling.allows(now):
