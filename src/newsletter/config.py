@@ -134,6 +134,9 @@ class Config:
     #: Sign-up requests accepted per client IP address, and per email address, per hour.
     signup_per_ip_per_hour: int = 20
     signup_per_address_per_hour: int = 5
+    #: A sign-up is answered this many milliseconds after it arrived, not sooner, whatever was
+    #: known of the address (the answer's time tells nothing); 0: as soon as it is recorded.
+    signup_answer_ms: int = 100
     #: IPv6 clients are counted per network of this prefix length (one /64 is one household).
     signup_ipv6_prefix: int = 64
     #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
@@ -312,7 +315,7 @@ def _validate(config: Config) -> None:
     if config.confirm_days < 1:
         raise ConfigError("confirm_days must be 1 or more", key="confirm_days")
     for key in ("signup_hourly_ceiling", "signup_min_seconds", "signup_per_ip_per_hour",
-                "signup_per_address_per_hour"):
+                "signup_per_address_per_hour", "signup_answer_ms"):
         if getattr(config, key) < 0:
             raise ConfigError(f"{key} must be 0 or more", key=key)
     if not 1 <= config.signup_ipv6_prefix <= 128:
@@ -394,6 +397,9 @@ signup_min_seconds = 3
 signup_per_ip_per_hour = 20
 signup_per_address_per_hour = 5
 signup_ipv6_prefix = 64
+# Every sign-up is answered this many milliseconds after it arrived (not sooner), so that the
+# answer's time does not tell whether the address was known.
+signup_answer_ms = 100
 
 # Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
 # (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads

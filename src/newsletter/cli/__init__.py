@@ -4,6 +4,10 @@ Each command parses its arguments, makes one library call and prints what comes 
 errors become click errors here, in one place (`NewsletterGroup.invoke`, worded by `explain`),
 so no command prints a traceback for a condition we foresaw; the hints that name a command to
 run are added here, never in the library. The library never imports this package.
+
+Every value read from the store (or from a bounce, a file, a visitor) is printed through
+`shown`: a terminal never obeys what a visitor typed (escape sequences, a forged line, a
+right-to-left override); it shows it as escapes. Error messages go through it too.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import click
 
+from ..addresses import escape_controls
 from ..config import Config, load_config
 from ..errors import (
     InvalidField,
@@ -36,7 +41,14 @@ from ..errors import (
 )
 from ..installation import Newsletter, store_failure
 
-__all__ = ["main", "pass_newsletter", "pass_config", "explain"]
+__all__ = ["main", "pass_newsletter", "pass_config", "explain", "shown"]
+
+
+def shown(value: object, *, json: bool = False) -> str:
+    """A stored value as a terminal should print it: controls, bidi overrides and backslashes
+    as escapes (`addresses.escape_controls`; `json=True` for JSON text, which stays valid JSON);
+    None is "". Every printer of stored values uses it."""
+    return escape_controls(value, json=json)
 
 
 def explain(error: NewsletterError) -> str:
@@ -46,6 +58,8 @@ def explain(error: NewsletterError) -> str:
         return f"{message}. Run `newsletter init` to create or upgrade it."
     if isinstance(error, MissingSecretKey):
         return f"{message}. Run `newsletter init` to generate one."
+    if isinstance(error, MissingConfigFile) and not error.named:
+        return f"{message}. Run `newsletter init` here to write one and create the database, or name one with --config."
     if isinstance(error, MissingConfigFile):
         return f"{message} (run `newsletter init` to write one)"
     if isinstance(error, UnknownList):
@@ -67,6 +81,8 @@ def explain(error: NewsletterError) -> str:
     if isinstance(error, NotSuppressed):
         return f"{message}; `newsletter suppressions list` shows the suppressions"
     if isinstance(error, StoreNotEmpty):
+        if error.undeletable:
+            return f"{message}. Restore into a store fresh from `newsletter init`."
         return f"{message}; restore into a store fresh from `newsletter init`, or add --replace to delete what it holds"
     if isinstance(error, StoreError) and error.detail is not None:
         return f"{message}. Check database_url and that the server is running."
@@ -135,7 +151,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            raise click.ClickException(explain(exc)) from None
+            raise click.ClickException(shown(explain(exc))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
@@ -143,7 +159,7 @@ class NewsletterGroup(click.Group):
             failure = store_failure(exc)
             if failure is None:
                 raise
-            raise click.ClickException(explain(failure)) from None
+            raise click.ClickException(shown(explain(failure))) from None
 
 
 class State:

@@ -25,7 +25,7 @@ from ..sending.launch import (
 from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
 from ..statuses import CampaignStatus
-from . import main, pass_newsletter
+from . import main, pass_newsletter, shown
 from .segments import print_audience
 
 
@@ -150,12 +150,12 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
     prepared.lint.raise_for_errors()
     if test_to:
         for address, language, reply in send_test_mail(newsletter, prepared, test_to):
-            click.echo(f"[TEST] {language} to {address}: {reply.describe()}")
+            click.echo(f"[TEST] {language} to {shown(address)}: {shown(reply.describe())}")
         return
     options = _options(concurrency, rate, hourly_cap)
     plan = prepared.plan
-    click.echo(f"{prepared.slug} to list {plan.list_slug} ({plan.list_name})"
-               + (f", segment {plan.segment} ({plan.expression})" if plan.segment else "") + ":")
+    click.echo(f"{shown(prepared.slug)} to list {shown(plan.list_slug)} ({shown(plan.list_name)})"
+               + (f", segment {shown(plan.segment)} ({shown(plan.expression)})" if plan.segment else "") + ":")
     for language, n in sorted(plan.audience.items()):
         click.echo(f"  {language}: {n} subscriber(s)")
     if plan.countries:
@@ -195,7 +195,7 @@ def list_campaigns(newsletter: Newsletter) -> None:
                f"{'deferred':>8} {'failed':>7} {'skipped':>7}")
     for s in summaries:
         c = s.counts
-        click.echo(f"{s.slug:<28} {s.list_slug:<16} {s.status.value:<10} {c.queued:>7} {c.sending:>7} {c.sent:>7} "
+        click.echo(f"{shown(s.slug):<28} {shown(s.list_slug):<16} {s.status.value:<10} {c.queued:>7} {c.sending:>7} {c.sent:>7} "
                    f"{c.deferred:>8} {c.failed:>7} {c.skipped:>7}")
 
 
@@ -217,15 +217,15 @@ def show_campaign(newsletter: Newsletter, slug: str) -> None:
     Example: newsletter campaign show asp23-day-3
     """
     s, holders = actions.detail(newsletter, slug)
-    click.echo(f"{s.slug}: {s.status.value} (list {s.list_slug}) — {s.subject}")
+    click.echo(f"{shown(s.slug)}: {s.status.value} (list {shown(s.list_slug)}) — {shown(s.subject)}")
     if s.status_reason:
-        click.echo(f"  reason: {s.status_reason}")
+        click.echo(f"  reason: {shown(s.status_reason)}")
     click.echo(f"  created {s.created_at:%Y-%m-%d %H:%M}"
                + (f", started {s.started_at:%Y-%m-%d %H:%M}" if s.started_at else "")
                + (f", finished {s.finished_at:%Y-%m-%d %H:%M}" if s.finished_at else ""))
     click.echo("  " + ", ".join(f"{k} {v}" for k, v in s.counts._asdict().items()) + f" (total {s.counts.total})")
     for worker, n in holders.items():
-        click.echo(f"  held by {worker}: {n}")
+        click.echo(f"  held by {shown(worker)}: {n}")
     if s.status is CampaignStatus.PAUSED:
         click.echo(f"  `newsletter campaign resume {s.slug}` sends the rest")
 
@@ -292,7 +292,7 @@ def report_campaign(newsletter: Newsletter, slug: str, failed_only: bool) -> Non
         click.echo("everyone got it (or is still queued)")
         return
     for line in report.failures:
-        click.echo(f"{line.email or '(erased)'}\t{line.status.value}\t{line.attempts}\t{line.reply or ''}")
+        click.echo(f"{shown(line.email) or '(erased)'}\t{line.status.value}\t{line.attempts}\t{shown(line.reply)}")
 
 
 @campaign_group.command(name="retry")

@@ -153,6 +153,14 @@ class MailingList(Base):
     #: Shown on the public sign-up form.
     public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: The name and description in other languages: {"fr": {"name": …, "description": …}, …}.
+    translations: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    #: Set when the list was archived: kept with its subscriptions and campaigns, offered to nobody,
+    #: sent to never.
+    archived_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: Set when the list was deleted: its subscriptions are gone; the row stays (archived) only
+    #: because its consent-log lines and campaigns name it.
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Subscription(Base):

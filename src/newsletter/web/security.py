@@ -13,6 +13,8 @@
   origin that is neither ours nor allowed is refused. Our token pages therefore send
   `Referrer-Policy: same-origin`, not `no-referrer`: under `no-referrer` a browser posts even
   our own forms with `Origin: null`. The RFC 8058 one-click POST is never judged by origin.
+- `header_text`: a request header kept as evidence (the user agent), its control characters
+  escaped: a header is not the visitor's typing, and no header may make an unsubscription fail.
 - `client_ip` believes `X-Forwarded-For` only when the connection comes from a configured
   trusted proxy, walking the header from the right past trusted hops.
 """
@@ -26,8 +28,10 @@ from typing import Any
 
 from itsdangerous import BadData, TimestampSigner
 
+from ..addresses import escape_controls
+
 __all__ = ["SecurityHeaders", "issue_csrf", "check_csrf", "client_ip", "parse_networks", "origin_of",
-           "form_origin_allowed", "CSP", "TOKEN_PAGE_HEADERS"]
+           "form_origin_allowed", "header_text", "CSP", "TOKEN_PAGE_HEADERS"]
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -146,3 +150,9 @@ def form_origin_allowed(origin: str | None, own: tuple[str, ...] | frozenset[str
     if not origin or origin == "null":
         return False
     return origin in own or origin in allowed
+
+
+def header_text(request: Any, name: str) -> str | None:
+    """The header's value to store (None when absent), control characters escaped."""
+    value = request.headers.get(name)
+    return None if value is None else escape_controls(value)
