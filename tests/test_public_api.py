@@ -16,6 +16,7 @@ PUBLIC = {
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
     "UnknownSchedule", "ScheduleStateError",
+    "SegmentError", "UnknownSegment",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
     "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
     "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .attributes import AttributeSpec, parse_attribute_specs
 from .errors import ConfigError, MissingConfigFile, MissingSecretKey
 from .resources import shipped_path
 
@@ -153,6 +154,8 @@ class Config:
     #: What someone who confirms while a session runs gets of the days before:
     #: "digest" (one mail with every day they missed), "latest" (the latest day) or "off".
     catch_up: str = "digest"
+    #: Typed subscriber attributes, from the `[attributes.NAME]` tables (see `newsletter.attributes`).
+    attributes: tuple[AttributeSpec, ...] = ()
     #: Send non-ASCII body parts as 8-bit UTF-8 (the relay must offer 8BITMIME); off: base64 or
     #: quoted-printable, whichever is smaller.
     eight_bit_mime: bool = True
@@ -196,6 +199,10 @@ class Config:
             raise ConfigError(f"the secret key in {path} is too short (16 characters at least)", key="secret_key")
         return key.encode()
 
+    def attribute(self, name: str) -> AttributeSpec | None:
+        """The declared attribute of this name, or None."""
+        return next((a for a in self.attributes if a.name == name), None)
+
     def with_changes(self, **changes: Any) -> "Config":
         """A copy with some settings changed (the original is unchanged)."""
         return dataclasses.replace(self, **changes)
@@ -204,6 +211,15 @@ class Config:
 def _coerce(name: str, raw: Any, kind: Any) -> Any:
     """Turn a value from TOML or the environment into the field's type; raise ConfigError."""
     kind = str(kind)
+    if name == "attributes":
+        if isinstance(raw, str):  # NEWSLETTER_ATTRIBUTES: the same tables as a JSON object
+            import json
+
+            try:
+                raw = json.loads(raw or "{}")
+            except ValueError as exc:
+                raise ConfigError(f"setting attributes: not a JSON object: {exc}", key=name) from None
+        return parse_attribute_specs(raw)
     try:
         if kind in ("bool",):
             if isinstance(raw, bool):

@@ -29,6 +29,9 @@ The tree::
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
     ├── UnknownSchedule(LookupError) no scheduled send has that id
     ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
+    ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
+    │                             (`expression`, `column`, `reason`)
+    ├── UnknownSegment(LookupError) no segment has that name
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
     ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
@@ -81,6 +84,8 @@ __all__ = [
     "CampaignContentMissing",
     "UnknownSchedule",
     "ScheduleStateError",
+    "SegmentError",
+    "UnknownSegment",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -346,6 +351,22 @@ class ScheduleStateError(NewsletterError):
         self.status = status
 
 
+class SegmentError(NewsletterError, ValueError):
+    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
+
+    def __init__(self, expression: str, column: int, reason: str):
+        super().__init__(f"segment expression, column {column}: {reason}")
+        self.expression = expression
+        self.column = column
+        self.reason = reason
+
+
+class UnknownSegment(NewsletterError, LookupError):
+    """No segment has this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"there is no segment {name!r}")
+        self.name = name
 class LoginRefused(NewsletterError):
     """A workspace login failed: unknown address, wrong password or code, revoked account.
 

@@ -24,11 +24,13 @@ from ..errors import (
     NewsletterError,
     NotSuppressed,
     SchemaOutOfDate,
+    SegmentError,
     StoreError,
     StoreNotEmpty,
     UnknownCampaign,
     UnknownDraft,
     UnknownList,
+    UnknownSegment,
     UnknownStaffMember,
     StaffMemberExists,
 )
@@ -48,6 +50,10 @@ def explain(error: NewsletterError) -> str:
         return f"{message} (run `newsletter init` to write one)"
     if isinstance(error, UnknownList):
         return f"{message}; `newsletter lists` shows the lists there are"
+    if isinstance(error, UnknownSegment):
+        return f"{message}; `newsletter segments list` shows the segments there are"
+    if isinstance(error, SegmentError) and error.expression and len(error.expression) <= 200:
+        return f"{message}\n  {error.expression}\n  {' ' * (error.column - 1)}^"
     if isinstance(error, UnknownCampaign):
         return f"{message}; `newsletter campaigns` lists them"
     if isinstance(error, UnknownStaffMember):
@@ -80,10 +86,14 @@ COMMAND_MODULES = {
     "subscribers": ("people", "List subscriptions, filtered by list and status."),
     "show": ("people", "A person's data, subscriptions and consent log."),
     "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
-    "export": ("people", "Export subscriptions as CSV (email,name,language,list,status), or one person as JSON."),
     "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
     "restore": ("moves", "Restore an archive written by `newsletter backup` into this installation's store."),
     "suppressions": ("suppressions", "Addresses never mailed or imported again: list them, lift one, import a list."),
+    "export": ("people", "Export subscriptions as CSV (email,name,language,list,status and each attribute), or one "
+               "person as JSON."),
+    "segments": ("segments", "Segments: saved filters over lists, languages and attributes (create, list, show, "
+                 "delete)."),
+    "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
     "import": ("importing", "Import people from a CSV file with a header (email, and optionally name, language, lists)."),
     "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),

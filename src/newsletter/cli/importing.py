@@ -97,6 +97,8 @@ def print_report(report: ImportReport, rejects: str | None) -> None:
                 click.echo(f"  {'confirmations queued':<20}{report.confirmations_queued:>9} (not sent yet: the relay "
                            "said 'try later' or could not be reached; `newsletter serve` sends them, retrying with "
                            "back-off)")
+    if report.columns.attributes:
+        click.echo(f"  attribute columns: {', '.join(name for name, _ in report.columns.attributes)}")
     if report.columns.ignored:
         click.echo(f"  ignored columns: {', '.join(printable(c) for c in report.columns.ignored)}")
     if report.rejected_rows:

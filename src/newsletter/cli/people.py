@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..installation import Newsletter
-from ..people import subscriptions
+from ..people import profiles, subscriptions
 from ..people.confirmation_queue import Delivery
 from ..people.records import write_csv
 from ..people.rules import ConsentContext
@@ -23,14 +23,18 @@ _STATUS = click.Choice([s.value for s in SubscriptionStatus])
 @click.option("--list", "lists", multiple=True, required=True, help="List slug (repeat for several).")
 @click.option("--name", default="", help="The person's name.")
 @click.option("--language", default=None, help="Their language (default: as before, or default_language).")
+@click.option("--attribute", "attributes", multiple=True, metavar="NAME=VALUE",
+              help="A declared attribute the person does not have yet (repeat for several).")
 @pass_newsletter
-def subscribe(newsletter: Newsletter, email: str, lists: tuple[str, ...], name: str, language: str | None) -> None:
+def subscribe(newsletter: Newsletter, email: str, lists: tuple[str, ...], name: str, language: str | None,
+              attributes: tuple[str, ...]) -> None:
     """Sign someone up; they get a confirmation mail and are pending until they confirm.
 
-    Example: newsletter subscribe ana@example.org --list asp-daily --name "Ana Ruiz" --language es
+    Example: newsletter subscribe ana@example.org --list asp-daily --name "Ana Ruiz" --language es --attribute country=ES
     """
     result = subscriptions.subscribe(newsletter, email, name, language, list(lists),
-                                     ConsentContext(channel=Channel.CLI, source="cli"))
+                                     ConsentContext(channel=Channel.CLI, source="cli"),
+                                     attributes=parse_assignments(attributes))
     mail = result.confirmation
     if mail is None:
         click.echo(f"{email}: nothing to do (already active, suppressed, or a confirmation was sent recently)")
@@ -107,6 +111,35 @@ def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
         click.echo(f"      {b['reason']}")
 
 
+def parse_assignments(items: tuple[str, ...]) -> dict[str, str]:
+    """NAME=VALUE arguments as a dict; raises click.BadParameter for one without '='."""
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r}: write NAME=VALUE, e.g. country=FR", param_hint="NAME=VALUE")
+        values[name.strip()] = value
+    return values
+
+
+@main.command()
+@click.argument("email")
+@click.argument("assignments", nargs=-1, metavar="[NAME=VALUE]...")
+@pass_newsletter
+def attributes(newsletter: Newsletter, email: str, assignments: tuple[str, ...]) -> None:
+    """Show a person's attributes, or set them (NAME= with no value removes one).
+
+    Example: newsletter attributes ana@example.org country=AR organisation="Red de Abogadas"
+    """
+    values = parse_assignments(assignments)
+    held = (profiles.set_attributes(newsletter, email, values) if values
+            else profiles.attributes_of(newsletter, email))
+    if not held:
+        click.echo(f"{email}: no attributes")
+    for name in sorted(held):
+        click.echo(f"{name:<20} {held[name]}")
+
+
 @main.command()
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -131,7 +164,7 @@ def erase(newsletter: Newsletter, email: str, yes: bool) -> None:
               help="Write to this file (default: standard output).")
 @pass_newsletter
 def export(newsletter: Newsletter, list_slug: str | None, status: str | None, person: str | None, output: str | None) -> None:
-    """Export subscriptions as CSV (email,name,language,list,status), or one person as JSON.
+    """Export subscriptions as CSV (email,name,language,list,status and each attribute), or one person as JSON.
 
     Cells that a spreadsheet would run as formulas are escaped.
 
@@ -143,9 +176,9 @@ def export(newsletter: Newsletter, list_slug: str | None, status: str | None, pe
             record = subscriptions.person(newsletter, person).as_json()
             out.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
             return
-        rows = subscriptions.subscription_lines(newsletter, list_slug=list_slug,
-                                                status=SubscriptionStatus(status) if status else None)
-        write_csv(out, ("email", "name", "language", "list", "status"), rows)
+        rows = profiles.export_lines(newsletter, list_slug=list_slug,
+                                     status=SubscriptionStatus(status) if status else None)
+        write_csv(out, profiles.export_header(newsletter), rows)
     finally:
         if output:
             out.close()

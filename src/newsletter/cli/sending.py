@@ -26,6 +26,7 @@ from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
 from ..statuses import CampaignStatus
 from . import main, pass_newsletter
+from .segments import print_audience
 
 
 def _hint(exc: Exception) -> str | None:
@@ -121,6 +122,8 @@ def speed_options(command: Callable) -> Callable:
 @main.command()
 @click.argument("content", nargs=-1, required=True)
 @click.option("--list", "list_slug", default=None, help="The list to send to (default: the one the content names).")
+@click.option("--segment", default=None, metavar="NAME",
+              help="Only the list's subscribers this segment names (`newsletter segments`).")
 @click.option("--test-to", "test_to", multiple=True, metavar="ADDRESS",
               help="Send every language variant, subject prefixed [TEST], to this address only; records nothing.")
 @speed_options
@@ -130,7 +133,8 @@ def speed_options(command: Callable) -> Callable:
                                               "workers share one campaign).")
 @pass_newsletter
 @with_hints
-def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None, test_to: tuple[str, ...],
+def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None, segment: str | None,
+         test_to: tuple[str, ...],
          concurrency: int, rate: str | None, hourly_cap: int | None, dry_run: bool, yes: bool, worker: bool) -> None:
     """Send an issue to every confirmed subscriber of a list (running it again resumes it).
 
@@ -140,7 +144,7 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
 
     Example: newsletter send examples/asp23/day-3.*.md --list asp-daily --rate 200/s
     """
-    prepared = prepare_send(newsletter, content, list_slug=list_slug)
+    prepared = prepare_send(newsletter, content, list_slug=list_slug, segment=segment)
     for line in prepared.lint.format().splitlines():
         click.echo(f"  {line}")
     prepared.lint.raise_for_errors()
@@ -150,9 +154,12 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
         return
     options = _options(concurrency, rate, hourly_cap)
     plan = prepared.plan
-    click.echo(f"{prepared.slug} to list {plan.list_slug} ({plan.list_name}):")
+    click.echo(f"{prepared.slug} to list {plan.list_slug} ({plan.list_name})"
+               + (f", segment {plan.segment} ({plan.expression})" if plan.segment else "") + ":")
     for language, n in sorted(plan.audience.items()):
         click.echo(f"  {language}: {n} subscriber(s)")
+    if plan.countries:
+        print_audience({}, dict(plan.countries))
     click.echo(f"  total {plan.total}; about {_duration(estimated_seconds(plan.total, options.pace))} at "
                f"{f'{options.pace.rate:g}/s' if options.pace.rate else 'full speed'}")
     if dry_run:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
 
 from ..addresses import clean_text, normalise_address
+from ..attributes import AttributeSpec, check_value
 from ..errors import ImportFileError, InvalidAddress, InvalidField
 
 __all__ = [
@@ -93,6 +94,7 @@ class RejectReason(str, enum.Enum):
     UNKNOWN_LIST = "unknown list"
     NO_LIST = "no list"
     UNKNOWN_STATUS = "unknown status"
+    INVALID_ATTRIBUTE = "invalid attribute"
     NOT_UTF8 = "not UTF-8"
     MALFORMED = "malformed row"
 
@@ -127,6 +129,8 @@ class CheckedRow(NamedTuple):
     #: What the row's `status` cell says (STATUS_VALUES): a SuppressionReason value (the row is a
     #: suppression: no language or list is checked), PENDING, or None.
     status: str | None = None
+    #: The declared attributes the row gives, ((name, value), …); empty cells are left out.
+    attributes: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,8 @@ class ColumnMap:
     status: int | None = None
     #: Header cells we do not use.
     ignored: tuple[str, ...] = ()
+    #: Columns holding declared attributes: ((attribute name, column), …).
+    attributes: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,19 +162,27 @@ class RowRules:
     #: The language for rows that do not name one (None: the importer decides).
     default_language: str | None = None
     check_deliverability: bool = False
+    #: The declared attributes (those `columns.attributes` names are checked with them).
+    attributes: tuple[AttributeSpec, ...] = ()
 
 
 def _header_key(cell: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFC", cell.strip().casefold()) if ch.isalnum())
 
 
-def map_columns(header: list[str], path: str = "") -> ColumnMap:
-    """Map header cells to fields (first match wins). Raises ImportFileError without an email column."""
+def map_columns(header: list[str], path: str = "", attributes: Iterable[AttributeSpec] = ()) -> ColumnMap:
+    """Map header cells to fields and declared attributes (by name, or one of the spec's
+    `columns`; first match wins). Raises ImportFileError without an email column."""
     found: dict[str, int] = {}
+    named = {_header_key(spelling): spec.name for spec in attributes for spelling in (spec.name, *spec.columns)}
+    attribute_columns: dict[str, int] = {}
     ignored = []
     for index, cell in enumerate(header):
         key = _header_key(cell)
         field = next((f for f, names in _ALIASES.items() if key in names), None)
+        if field is None and key in named and named[key] not in attribute_columns:
+            attribute_columns[named[key]] = index
+            continue
         if field is None or field in found:
             ignored.append(cell)
             continue
@@ -181,7 +195,7 @@ def map_columns(header: list[str], path: str = "") -> ColumnMap:
             + (" (it looks like data: add a header line)" if looks_like_data else f" (it reads {header!r})")
             + "; start the file with a header such as email,name,language,lists",
         )
-    return ColumnMap(ignored=tuple(ignored), **found)
+    return ColumnMap(ignored=tuple(ignored), attributes=tuple(attribute_columns.items()), **found)
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -220,7 +234,7 @@ class _CountingReader(io.RawIOBase):
 class CsvRows:
     """An open CSV file: its delimiter, column map and a stream of `RawRow`s. Close when done."""
 
-    def __init__(self, path: str, delimiter: str | None = None):
+    def __init__(self, path: str, delimiter: str | None = None, attributes: Iterable[AttributeSpec] = ()):
         self.path = path
         try:
             self.total_bytes = os.path.getsize(path)
@@ -245,7 +259,7 @@ class CsvRows:
             self.close()
             raise ImportFileError(path, f"the header line cannot be read: {exc}") from None
         try:
-            self.columns = map_columns(self.header, path)
+            self.columns = map_columns(self.header, path, attributes)
         except ImportFileError:
             self.close()
             raise
@@ -286,9 +300,11 @@ def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
     yield from rest
 
 
-def open_rows(path: str | os.PathLike, delimiter: str | None = None) -> CsvRows:
-    """Open a CSV file of people. Raises ImportFileError (unreadable, empty, no email column)."""
-    return CsvRows(os.fspath(path), delimiter)
+def open_rows(path: str | os.PathLike, delimiter: str | None = None,
+              attributes: Iterable[AttributeSpec] = ()) -> CsvRows:
+    """Open a CSV file of people (columns named like a declared attribute hold its values).
+    Raises ImportFileError (unreadable, empty, no email column)."""
+    return CsvRows(os.fspath(path), delimiter, attributes)
 
 
 def _cell(cells: list[str], index: int | None) -> str:
@@ -335,6 +351,7 @@ class _RowChecker:
         self._languages: dict[str, str | None | _Reject] = {}
         self._lists: dict[str, tuple[str, ...] | _Reject] = {}
         self._statuses: dict[str, str | None | _Reject] = {}
+        self._specs = {spec.name: spec for spec in rules.attributes}
 
     def check(self, row: RawRow) -> CheckedRow | RejectedRow:
         cols, cells = self.rules.columns, row.cells
@@ -373,7 +390,17 @@ class _RowChecker:
         slugs = self._memoised(self._lists, _cell(cells, cols.lists), self._slugs)
         if type(slugs) is _Reject:
             return reject(*slugs)
-        return CheckedRow(row.line, email, name, language, slugs, status)
+        if not cols.attributes:
+            return CheckedRow(row.line, email, name, language, slugs, status)
+        attributes = []
+        for attribute, index in cols.attributes:
+            cell = _cell(cells, index)
+            if cell.strip():
+                try:
+                    attributes.append((attribute, check_value(self._specs[attribute], cell)))
+                except InvalidField as exc:
+                    return reject(RejectReason.INVALID_ATTRIBUTE, f"{exc.field}: {exc.reason}")
+        return CheckedRow(row.line, email, name, language, slugs, status, tuple(attributes))
 
     def _memoised(self, memo: dict, cell: str, judge: Callable[[str], Any]) -> Any:
         """`judge(cell)`, remembered: a file repeats the same few language and list cells."""

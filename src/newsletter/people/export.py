@@ -7,7 +7,8 @@ staff) the bounces and complaints recorded about the address.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -60,6 +61,8 @@ class PersonRecord:
     subscriptions: tuple[SubscriptionState, ...]
     consent_log: tuple[ConsentLine, ...]
     bounces: tuple[BounceLine, ...] = ()
+    #: The declared attributes held about them ({name: value}).
+    attributes: Mapping[str, Any] = field(default_factory=dict)
 
     def as_json(self, *, with_bounces: bool = False) -> dict[str, Any]:
         """The record as JSON-ready values (times in ISO 8601); bounces only `with_bounces`."""
@@ -69,6 +72,7 @@ class PersonRecord:
             "language": self.language,
             "status": self.status,
             "created_at": _when(self.created_at),
+            "attributes": dict(self.attributes),
             "subscriptions": [{**s._asdict(), "since": _when(s.since), "confirmed_at": _when(s.confirmed_at),
                                "unsubscribed_at": _when(s.unsubscribed_at)} for s in self.subscriptions],
             "consent_log": [{**e._asdict(), "at": _when(e.at)} for e in self.consent_log],
@@ -104,4 +108,4 @@ def person_record(session: Session, email: str, *, with_bounces: bool = False) -
         for ev in people_store.consent_events(session, subscriber.id))
     bounces = tuple(bounce_store.bounce_lines(session, address_hash(address), subscriber.id)) if with_bounces else ()
     return PersonRecord(subscriber.email, subscriber.name, subscriber.language, subscriber.status.value,
-                        subscriber.created_at, subscriptions, log, bounces)
+                        subscriber.created_at, subscriptions, log, bounces, dict(subscriber.attributes or {}))

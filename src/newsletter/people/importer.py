@@ -224,6 +224,8 @@ class _Person(NamedTuple):
     seen_before: bool = False
     #: What the row's status cell said (`CheckedRow.status`): a suppression reason, PENDING or None.
     status: str | None = None
+    #: Declared attributes the file gives (as `signups.Wanted`'s): later rows' values win.
+    attributes: tuple = ()
 
 
 def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportOptions = ImportOptions(), *,
@@ -250,12 +252,12 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
     rules = import_rules(confirmed=options.confirmed, consent_note=note)
     default_language = options.language or config.default_language
     tally = _Tally()
-    with open_rows(path, options.delimiter) as rows, SeenAddresses() as seen, RejectFile(
+    with open_rows(path, options.delimiter, config.attributes) as rows, SeenAddresses() as seen, RejectFile(
             options.rejects_path, rows.header) as reject_file:
         row_rules = RowRules(
             columns=rows.columns, languages=config.languages, known_lists=frozenset(lists),
             extra_lists=tuple(options.list_slugs), default_language=None,
-            check_deliverability=config.check_deliverability,
+            check_deliverability=config.check_deliverability, attributes=config.attributes,
         )
         writer = _BatchWriter(newsletter, lists, rules, ctx, default_language, dry_run=options.dry_run,
                               mails=not options.confirmed and not options.dry_run)
@@ -329,13 +331,15 @@ def _batches(rows: Iterable[RawRow | RejectedRow], rules: RowRules, size: int, w
             person = people.get(row.email)
             if person is None:
                 people[row.email] = _Person(row.email, row.name, row.language, row.list_slugs,
-                                            address_hash(row.email), None, row.line, False, row.status)
+                                            address_hash(row.email), None, row.line, False, row.status,
+                                            row.attributes)
             else:
                 tally.merged_duplicates += 1
                 people[row.email] = person._replace(
                     slugs=(*person.slugs, *(s for s in row.list_slugs if s not in person.slugs)),
                     name=person.name or row.name, language=person.language or row.language,
-                    status=_stronger(person.status, row.status))
+                    status=_stronger(person.status, row.status),
+                    attributes=tuple({**dict(person.attributes), **dict(row.attributes)}.items()))
         if count == size:
             tally.rows += count
             yield _mark_seen(people, seen)

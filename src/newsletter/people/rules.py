@@ -116,6 +116,8 @@ class SubscribeRules:
     repeat_pending: bool = True
     #: Until the person has confirmed something, the newest request's name and language win.
     newest_details_win: bool = True
+    #: Attribute values replace those stored (staff); else they only fill in missing ones (a form).
+    overwrite_attributes: bool = False
 
 
 SIGNUP_RULES = SubscribeRules()
@@ -124,7 +126,7 @@ SIGNUP_RULES = SubscribeRules()
 def import_rules(*, confirmed: bool = False, consent_note: str | None = None) -> SubscribeRules:
     """The rules of an import: the store wins, no resubscription, no repeat; optionally confirmed."""
     return SubscribeRules(confirmed=confirmed, consent_note=consent_note, resubscribe=False, repeat_pending=False,
-                          newest_details_win=False)
+                          newest_details_win=False, overwrite_attributes=True)
 
 
 class KnownPerson(Protocol):

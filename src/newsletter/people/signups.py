@@ -18,17 +18,19 @@ import base64
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
 from ..addresses import address_hash, canonical_mailbox
+from ..attributes import AttributeSpec, check_attributes
 from ..errors import NewsletterError, UnknownList
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus
 from ..store import mailqueue
 from ..store import people as people_store
 from ..store.bulk import BulkStore, EventHead, EventRow, KnownPerson, Origin
 from ..store.people import ListRow
+from .profiles import merge_attributes
 from .rules import (
     RESEND_WINDOW,
     SIGNUP_RULES,
@@ -54,6 +56,8 @@ class SignupRequest(NamedTuple):
     language: str | None
     list_slugs: tuple[str, ...]
     ctx: ConsentContext
+    #: Attribute values as given ({name: raw value}); checked against the declared attributes.
+    attributes: Mapping[str, Any] | None = None
 
 
 class Wanted(NamedTuple):
@@ -71,6 +75,8 @@ class Wanted(NamedTuple):
     hash: str | None = None
     #: Who asked, how and where; None: the context of the whole batch.
     ctx: ConsentContext | None = None
+    #: Checked attribute values, ((name, value), …); a value None removes it (when the rules overwrite).
+    attributes: tuple[tuple[str, Any], ...] = ()
 
 
 class Recorded(NamedTuple):
@@ -96,23 +102,28 @@ def new_keys(n: int) -> list[str]:
 
 def subscribe_many(session: Session, requests: Sequence[SignupRequest], *, now: datetime,
                    languages: tuple[str, ...], check_deliverability: bool = False,
-                   public_only: bool = False) -> list[ConfirmationDue | None | NewsletterError]:
+                   public_only: bool = False, attribute_specs: Sequence[AttributeSpec] = ()
+                   ) -> list[ConfirmationDue | None | NewsletterError]:
     """`sign_up_many`, each result the ConfirmationDue of the mail queued (None: none is due) or the error."""
     return [r.due if isinstance(r, Recorded) else r
             for r in sign_up_many(session, requests, now=now, languages=languages,
-                                  check_deliverability=check_deliverability, public_only=public_only)]
+                                  check_deliverability=check_deliverability, public_only=public_only,
+                                  attribute_specs=attribute_specs)]
 
 
 def sign_up_many(session: Session, requests: Sequence[SignupRequest], *, now: datetime,
                  languages: tuple[str, ...], check_deliverability: bool = False,
-                 public_only: bool = False) -> list[Recorded | NewsletterError]:
+                 public_only: bool = False, attribute_specs: Sequence[AttributeSpec] = (),
+                 rules: SubscribeRules = SIGNUP_RULES) -> list[Recorded | NewsletterError]:
     """Sign-ups (double opt-in) in the caller's transaction, in request order, their mails queued.
 
     `languages` are the installation's, the default first (a new person who names none gets it).
     Each result is what the request did (`Recorded`), or the error it is refused with
     (InvalidAddress, InvalidField, UnknownList, or UnknownList for a list that is not public
-    when `public_only`) — returned, not raised: a bad request changes nothing and does not stop
-    the others. Errors of the store itself (an address inserted meanwhile by another process)
+    when `public_only`; InvalidField for an attribute not in `attribute_specs` or a value its spec
+    refuses) — returned, not raised: a bad request changes nothing and does not stop
+    the others. Attribute values fill in only what a person does not have yet, unless `rules`
+    say `overwrite_attributes`. Errors of the store itself (an address inserted meanwhile by another process)
     are raised for the whole batch.
     """
     results: list[Recorded | NewsletterError] = [Recorded(Outcome.ALREADY_THERE)] * len(requests)
@@ -122,10 +133,11 @@ def sign_up_many(session: Session, requests: Sequence[SignupRequest], *, now: da
             address, name, language, slugs = validate_signup(r.email, r.name, r.language, r.list_slugs,
                                                              languages=languages,
                                                              check_deliverability=check_deliverability)
+            attributes = tuple(check_attributes(attribute_specs, r.attributes).items()) if r.attributes else ()
         except NewsletterError as exc:
             results[i] = exc
             continue
-        checked.append((i, Wanted(address, name, language, tuple(slugs), ctx=r.ctx)))
+        checked.append((i, Wanted(address, name, language, tuple(slugs), ctx=r.ctx, attributes=attributes)))
     if not checked:
         return results
     lists = people_store.lists_by_slug(session, {slug for _, w in checked for slug in w.slugs})
@@ -136,7 +148,8 @@ def sign_up_many(session: Session, requests: Sequence[SignupRequest], *, now: da
             results[i] = UnknownList(unknown)
         else:
             listed.append((i, w))
-    recorded = record_signups(session, [w for _, w in listed], lists, now=now, default_language=languages[0])
+    recorded = record_signups(session, [w for _, w in listed], lists, now=now, default_language=languages[0],
+                              rules=rules)
     for (i, _), outcome in zip(listed, recorded):
         results[i] = outcome
     return results
@@ -213,6 +226,7 @@ def _record_round(session: Session, bulk: BulkStore, wanted: list[Wanted], lists
         return [Recorded(plan.outcome, _due(w, plan, slug_of, lists, None, "", *(plan.details or person[3:5])))
                 if plan.mail else _RECORDED[plan.outcome] for w, plan, person in zip(wanted, plans, people)]
     who = _write_round(session, bulk, wanted, plans, people, slug_of, now=now, rules=rules, ctx=ctx)
+    _write_attributes(session, wanted, people, who, now=now, overwrite=rules.overwrite_attributes)
     queued = iter(mailqueue.enqueue(session, [(who[w.address][0], ",".join(slug_of[lid] for lid in plan.mail))
                                               for w, plan in zip(wanted, plans) if plan.mail], now=now))
     return [Recorded(plan.outcome, _due(w, plan, slug_of, lists, *who[w.address]), next(queued)) if plan.mail
@@ -275,6 +289,22 @@ def _write_round(session: Session, bulk: BulkStore, wanted: list[Wanted], plans:
     bulk.activate(activate, now)
     people_store.update_details(session, details, now=now)
     return who
+
+
+def _write_attributes(session: Session, wanted: list[Wanted], people: list[KnownPerson | None],
+                      who: Mapping[str, tuple], *, now: datetime, overwrite: bool) -> None:
+    """The round's attribute values, for every person it knows or wrote (one a suppressed
+    address was not written for is left out)."""
+    changes = []
+    for w, person in zip(wanted, people):
+        values = w.attributes
+        if not values:
+            continue
+        sid = person.id if person is not None else who.get(w.address, (None,))[0]
+        if sid is not None:
+            changes.append((sid, dict(values)))
+    if changes:
+        merge_attributes(session, changes, overwrite=overwrite, now=now)
 
 
 def _mailbox(address: str) -> str | None:

@@ -14,11 +14,14 @@ at once in this process and says what became of it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..attributes import check_attributes
 from ..errors import InvalidToken, NewsletterError, UnknownList, UnknownSubscriber
 from ..installation import Newsletter
 from ..statuses import DeliveryMode, SubscriberStatus, SubscriptionStatus
@@ -31,6 +34,7 @@ from .confirmation_queue import Delivery, LocalDrainer, MailOutcome
 from .consent import PreferenceChanges
 from .export import ConsentLine, PersonRecord, person_record
 from .lists import ListSummary
+from .profiles import merge_attributes
 from .rules import ConfirmationDue, ConsentContext
 from .signups import Recorded, SignupRequest, sign_up_many
 
@@ -96,6 +100,8 @@ class Preferences:
     lists: tuple[ListChoice, ...]
     #: False for a blocked or suppressed person: nothing can be changed but the data downloaded.
     can_change: bool
+    #: The person's declared attributes ({name: stored value}).
+    attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     #: Whether they take the daily summaries as one digest after each session (`routine.series`).
     digest: bool = False
 
@@ -134,7 +140,8 @@ def _record(newsletter: Newsletter, requests: list[SignupRequest], *, public_onl
     requests = [r._replace(ctx=_signup_context(newsletter, r.ctx)) for r in requests]
     with newsletter.store.session() as session:
         return sign_up_many(session, requests, now=newsletter.clock(), languages=config.languages_by_preference,
-                            check_deliverability=config.check_deliverability, public_only=public_only)
+                            check_deliverability=config.check_deliverability, public_only=public_only,
+                            attribute_specs=[a for a in config.attributes if a.signup or not public_only])
 
 
 def _as_record(outcome: Recorded | NewsletterError) -> SignupRecord | NewsletterError:
@@ -152,14 +159,16 @@ def public_lists(newsletter: Newsletter) -> list[ListChoice]:
 
 
 def record_signup(newsletter: Newsletter, email: str, name: str, language: str | None, list_slugs: list[str],
-                  ctx: ConsentContext, *, public_only: bool = True) -> SignupRecord:
+                  ctx: ConsentContext, *, public_only: bool = True,
+                  attributes: Mapping[str, Any] | None = None) -> SignupRecord:
     """Record a sign-up (by default from the public form: public lists only) and queue its
-    confirmation mail in the same transaction; a `ConfirmationDrainer` sends it.
+    confirmation mail in the same transaction; a `ConfirmationDrainer` sends it. `attributes`
+    fill in only those the person does not have yet (anyone can post a form for any address).
 
-    Raises InvalidAddress, InvalidField, or UnknownList (also for a list that is not public);
-    nothing changes then.
+    Raises InvalidAddress, InvalidField (also for an attribute), or UnknownList (also for a list
+    that is not public); nothing changes then.
     """
-    [outcome] = _record(newsletter, [SignupRequest(email, name, language, tuple(list_slugs), ctx)],
+    [outcome] = _record(newsletter, [SignupRequest(email, name, language, tuple(list_slugs), ctx, attributes)],
                         public_only=public_only)
     if isinstance(outcome, NewsletterError):
         raise outcome
@@ -177,15 +186,16 @@ def record_signups(newsletter: Newsletter, requests: list[SignupRequest]) -> lis
 
 
 def subscribe(newsletter: Newsletter, email: str, name: str, language: str | None, list_slugs: list[str],
-              ctx: ConsentContext) -> SignupResult:
+              ctx: ConsentContext, *, attributes: Mapping[str, Any] | None = None) -> SignupResult:
     """Sign a person up (double opt-in) for any lists, and send the confirmation mail now.
 
     The sign-up and its queued mail are one transaction; then this process drains that mail
     (`confirmation_queue.LocalDrainer`): sent, refused by the relay, or left in the queue for
     the server's drainer to retry. Raises InvalidAddress, InvalidField or UnknownList (nothing
-    changed). Blocking: not from a running event loop.
+    changed). `attributes` fill in those the person does not have yet. Blocking: not from a
+    running event loop.
     """
-    [outcome] = _record(newsletter, [SignupRequest(email, name, language, tuple(list_slugs), ctx)],
+    [outcome] = _record(newsletter, [SignupRequest(email, name, language, tuple(list_slugs), ctx, attributes)],
                         public_only=False)
     if isinstance(outcome, NewsletterError):
         raise outcome
@@ -226,20 +236,28 @@ def preferences(newsletter: Newsletter, token: str) -> Preferences:
                         for m in lists.all_lists(session) if m.public or m.slug in standing)
         digest = DeliveryMode.DIGEST in deliveries_of(session, subscriber.id).values()
         return Preferences(LinkHolder(claims, subscriber.name, subscriber.language), subscriber.email, choices,
-                           subscriber.status is SubscriberStatus.ACTIVE, digest)
+                           subscriber.status is SubscriberStatus.ACTIVE, dict(subscriber.attributes or {}),
+                           digest)
 
 
 def save_preferences(newsletter: Newsletter, token: str, ctx: ConsentContext, *, language: str | None,
-                     list_slugs: list[str], name: str | None) -> PreferenceChanges:
-    """Apply the preferences form: lists ticked are active at once, the others left.
+                     list_slugs: list[str], name: str | None,
+                     attributes: Mapping[str, Any] | None = None) -> PreferenceChanges:
+    """Apply the preferences form: lists ticked are active at once, the others left;
+    `attributes` (only those declared editable there) replace the stored ones, "" removes one.
 
-    Returns what changed. Raises InvalidToken, InvalidField, UnknownList.
+    Returns what changed. Raises InvalidToken, InvalidField (nothing changes then), UnknownList.
     """
+    editable = [a for a in newsletter.config.attributes if a.preferences]
+    checked = check_attributes(editable, attributes) if attributes else {}
     with newsletter.store.session() as session:
         _claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
-        return consent.set_preferences(session, subscriber, ctx, now=newsletter.clock(),
-                                       languages=newsletter.config.languages, language=language,
-                                       list_slugs=list_slugs, name=name)
+        changes = consent.set_preferences(session, subscriber, ctx, now=newsletter.clock(),
+                                          languages=newsletter.config.languages, language=language,
+                                          list_slugs=list_slugs, name=name)
+        if checked and subscriber.status is SubscriberStatus.ACTIVE:
+            merge_attributes(session, [(subscriber.id, checked)], overwrite=True, now=newsletter.clock())
+        return changes
 
 
 def unsubscribe_by_token(newsletter: Newsletter, token: str, ctx: ConsentContext) -> list[str]:

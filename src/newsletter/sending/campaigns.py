@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import CampaignStateError, UnknownCampaign
 from ..people.lists import get_list
+from ..segment_language import Filter
 from ..statuses import CampaignStatus, OutboxStatus
 from ..store import Campaign
 from ..store import campaigns as stored
@@ -88,12 +89,14 @@ def expires_at(campaign: Campaign) -> datetime:
 def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime, subject: str = "",
                    kind: str = "", source: dict[str, Any] | None = None,
                    languages: Sequence[str] | Mapping[str, str] = ("en",),
-                   default_language: str = "en", expiry: timedelta = DEFAULT_EXPIRY) -> tuple[Campaign, bool]:
-    """Start the campaign `slug` to `list_slug`, or resume it if it exists.
+                   default_language: str = "en", expiry: timedelta = DEFAULT_EXPIRY,
+                   segment: Filter | None = None, segment_name: str | None = None) -> tuple[Campaign, bool]:
+    """Start the campaign `slug` to `list_slug` (to those of its subscribers `segment` names,
+    when given), or resume it if it exists.
 
     A new campaign gets its ledger at once: one queued row per active subscriber. Returns
     (campaign, created). Raises UnknownList; CampaignStateError when the campaign exists for
-    another list, is finished (use retry) or was cancelled.
+    another list or another segment, is finished (use retry) or was cancelled.
     """
     mailing_list = get_list(session, list_slug)
     existing = stored.find_campaign(session, slug)
@@ -102,6 +105,14 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
             raise CampaignStateError(slug, existing.status.value,
                                      f"it was sent to the list {existing.mailing_list.slug!r}, not {list_slug!r}; "
                                      "give this issue another slug to send it to another list")
+        started_with = (existing.source or {}).get("segment")
+        if started_with != segment_name:
+            def audience(name: str | None) -> str:
+                return f"the segment {name!r}" if name else "the whole list"
+
+            raise CampaignStateError(slug, existing.status.value,
+                                     f"it was started for {audience(started_with)}, not {audience(segment_name)}; "
+                                     "give this issue another slug to send it to another audience")
         if existing.status is CampaignStatus.FINISHED:
             raise CampaignStateError(slug, "finished", "everyone has been mailed; a retry re-sends to "
                                      "those it failed for")
@@ -116,7 +127,8 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
     data["languages"] = dict(languages) if isinstance(languages, Mapping) else list(languages)
     campaign = stored.add_campaign(session, slug=slug, list_id=mailing_list.id, kind=kind, subject=subject[:300],
                                    status=CampaignStatus.SENDING, source=data, now=now)
-    outbox.create_rows(session, campaign, languages=languages, default_language=default_language, now=now)
+    outbox.create_rows(session, campaign, languages=languages, default_language=default_language, now=now,
+                       segment=segment)
     return campaign, True
 
 

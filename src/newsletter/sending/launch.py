@@ -30,6 +30,8 @@ from ..mail.content import load_issue
 from ..mail.issue import Issue
 from ..mail.lint import LintReport, lint_issue
 from ..people.lists import get_list, languages_in_use
+from ..people.segments import check_expression, country_counts, language_counts, segment_filter
+from ..segment_language import Filter
 from ..statuses import CampaignStatus
 from ..transport.connection import Reply
 from . import campaigns
@@ -67,6 +69,11 @@ class SendPlan(NamedTuple):
     fallback_chain: tuple[str, ...]
     #: subscriber language -> active subscribers who read it, most readers first
     readers: Mapping[str, int] = {}
+    #: The segment the send is restricted to (None: the whole list), and its expression
+    segment: str | None = None
+    expression: str = ""
+    #: country (ISO code, "" for none known) -> recipients; empty when no country attribute is declared
+    countries: Mapping[str, int] = {}
 
     @property
     def total(self) -> int:
@@ -98,6 +105,8 @@ class Prepared:
     lint: LintReport
     existing: CampaignStatus | None
     default_language: str
+    #: The checked filter of `plan.segment` (None: the whole list)
+    segment: Filter | None = None
 
     @property
     def slug(self) -> str:
@@ -114,19 +123,25 @@ class Prepared:
         return self.rendered.get(self.default_language, next(iter(self.rendered.values()))).subject
 
 
-def plan_send(session: Session, config: Config, slug: str, list_slug: str, available: list[str]) -> SendPlan:
-    """Map every language to the variant its readers get and count the audience per variant.
+def plan_send(session: Session, config: Config, slug: str, list_slug: str, available: list[str], *,
+              segment: tuple[str, str, Filter] | None = None) -> SendPlan:
+    """Map every language to the variant its readers get and count the audience per variant
+    (and per country) — of the list's subscribers `segment` (name, expression, filter) names,
+    when given.
 
     Raises UnknownList, MissingVariant (no variant along the fallback chain).
     """
     mailing_list = get_list(session, list_slug)
     chain = tuple(mailing_list.languages or ())
-    in_use = languages_in_use(session, list_slug)
+    name, expression, checked = segment if segment is not None else (None, "", None)
+    in_use = (languages_in_use(session, list_slug) if checked is None
+              else language_counts(session, checked, list_id=mailing_list.id))
     variant_of = {lang: variant_for(lang, available, chain) for lang in set(config.languages) | set(in_use)}
     audience: dict[str, int] = {}
     for lang, n in in_use.items():
         audience[variant_of[lang]] = audience.get(variant_of[lang], 0) + n
-    return SendPlan(slug, list_slug, mailing_list.name, variant_of, audience, chain, in_use)
+    return SendPlan(slug, list_slug, mailing_list.name, variant_of, audience, chain, in_use, name, expression,
+                    country_counts(session, config, checked, list_id=mailing_list.id))
 
 
 def list_readers(newsletter: Newsletter, list_slug: str) -> Readers:
@@ -138,25 +153,34 @@ def list_readers(newsletter: Newsletter, list_slug: str) -> Readers:
         return Readers(languages_in_use(session, list_slug), chain, mailing_list.name)
 
 
-def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_slug: str | None = None) -> Prepared:
+def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_slug: str | None = None,
+                 segment: str | None = None, expression: str | None = None) -> Prepared:
     """Load the content files, render each language once, plan the audience of `list_slug`
-    (default: the list the content names) along its fallback chain, and lint against the
-    languages its subscribers read. Writes nothing.
+    (default: the list the content names; only those of its subscribers the segment named
+    `segment` names, when given) along its fallback chain, and lint against the languages its
+    subscribers read. `expression` stands for the segment's saved one (a campaign resumes with
+    the expression it started with, even if the segment changed or is gone). Writes nothing.
 
-    Raises ContentError, UnknownList, MissingVariant (a reader language no variant serves).
+    Raises ContentError, UnknownList, UnknownSegment, SegmentError, MissingVariant (a reader
+    language no variant serves).
     """
     config = newsletter.config
     given = [str(f) for f in files]
     issue = load_issue(given)  # as given: errors name the files the way the caller did
     rendered = render_issue(config, issue)
     with newsletter.store.session() as session:
-        plan = plan_send(session, config, issue.slug, list_slug or issue.list, list(rendered))
+        chosen = None
+        if segment and expression is not None:
+            chosen = (segment, expression, check_expression(session, config, expression))
+        elif segment:
+            chosen = (segment, *segment_filter(session, config, segment))
+        plan = plan_send(session, config, issue.slug, list_slug or issue.list, list(rendered), segment=chosen)
         existing = campaigns.find_campaign(session, issue.slug)
         status = existing.status if existing is not None else None
     report = lint_issue(rendered, subscriber_languages=plan.readers, fallback_chain=plan.fallback_chain)
     default = plan.variant_of.get(config.default_language, "en")
     paths = tuple(str(Path(f).resolve()) for f in given)
-    return Prepared(issue, paths, rendered, plan, report, status, default)
+    return Prepared(issue, paths, rendered, plan, report, status, default, chosen[2] if chosen else None)
 
 
 def prepare_resume(newsletter: Newsletter, slug: str) -> Prepared:
@@ -170,12 +194,14 @@ def prepare_resume(newsletter: Newsletter, slug: str) -> Prepared:
         campaign = campaigns.get_campaign(session, slug)
         status, list_slug = campaign.status, campaign.mailing_list.slug
         files = tuple((campaign.source or {}).get("files", []))
+        segment = (campaign.source or {}).get("segment")
+        expression = (campaign.source or {}).get("expression")
     if status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         raise CampaignStateError(slug, status.value, "only a paused campaign can be resumed")
     missing = tuple(f for f in files if not Path(f).exists())
     if not files or missing:
         raise CampaignContentMissing(slug, status.value, missing)
-    return prepare_send(newsletter, files, list_slug=list_slug)
+    return prepare_send(newsletter, files, list_slug=list_slug, segment=segment, expression=expression)
 
 
 class SendControl:
@@ -217,8 +243,9 @@ def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = Se
         else:
             campaigns.start_campaign(session, prepared.slug, prepared.plan.list_slug, now=newsletter.clock(),
                                      subject=prepared.subject, kind=prepared.issue.kind.value,
-                                     source={"files": list(prepared.files)}, languages=prepared.plan.variant_of,
-                                     default_language=prepared.default_language)
+                                     source={"files": list(prepared.files), **_segment_source(prepared)},
+                                     languages=prepared.plan.variant_of, default_language=prepared.default_language,
+                                     segment=prepared.segment, segment_name=prepared.plan.segment)
     extra = {"connect": connect} if connect is not None else {}
     sender = sender_for(newsletter.store, newsletter.config, prepared.slug, prepared.rendered, options=options,
                         clock=newsletter.clock, on_progress=on_progress, secret=newsletter.secret(), **extra)
@@ -229,6 +256,13 @@ def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = Se
         return await sender.run()
 
     return run_sending(run())
+
+
+def _segment_source(prepared: Prepared) -> dict[str, str]:
+    """What a campaign records of its segment: its name and the expression it was started with."""
+    if prepared.plan.segment is None:
+        return {}
+    return {"segment": prepared.plan.segment, "expression": prepared.plan.expression}
 
 
 def send_test_mail(newsletter: Newsletter, prepared: Prepared, addresses: Iterable[str], *,

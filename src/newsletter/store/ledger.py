@@ -42,6 +42,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..addresses import address_hash
+from ..segment_language import Filter
 from ..statuses import DeliveryMode, OutboxStatus, SubscriberStatus, SubscriptionStatus
 from . import Campaign, DeliveryChoice, OutboxRow, Store, Subscriber, Subscription, Suppression
 
@@ -157,8 +158,9 @@ def end_held(held: HeldTransaction, *, commit: bool) -> None:
 
 
 def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str] | Mapping[str, str],
-                default_language: str, now: datetime) -> int:
-    """Queue one row per active, confirmed subscriber of the campaign's list (one statement).
+                default_language: str, now: datetime, segment: Filter | None = None) -> int:
+    """Queue one row per active, confirmed subscriber of the campaign's list (one statement),
+    of those `segment` names when it is given.
 
     Idempotent: subscribers who already have a row are left alone. A row's language is the
     variant the subscriber gets: `languages` maps a subscriber's language to it (a sequence
@@ -184,6 +186,10 @@ def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str
                Subscriber.status == SubscriberStatus.ACTIVE, wanted)
         .order_by(Subscriber.id)
     )
+    if segment is not None:
+        from .segments import filter_clause  # the one compiler of segment trees
+
+        source = source.where(filter_clause(segment))
     stmt = insert(OUTBOX).from_select(
         ["campaign_id", "subscriber_id", "status", "language", "attempts", "updated_at"], source)
     count = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.campaign_id == campaign.id)

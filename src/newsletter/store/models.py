@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..statuses import (
@@ -59,6 +60,7 @@ __all__ = [
     "PersonalMail",
     "SessionSeries",
     "DeliveryChoice",
+    "Segment",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -107,6 +109,8 @@ class UtcDateTime(TypeDecorator):
 
 
 Timestamp = UtcDateTime()
+#: JSON on SQLite, JSONB on PostgreSQL (compared and indexed as values, not text).
+AttributesJson = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Subscriber(Base):
@@ -127,6 +131,11 @@ class Subscriber(Base):
     )
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: The declared attributes (`newsletter.attributes`): {name: JSON scalar}. A JSON column rather
+    #: than a table of (person, name, value): one row per person, read with the person, written by
+    #: the one writer unchanged (its default is {}), filtered by segments with json_extract (SQLite)
+    #: or ->> (PostgreSQL, where it is JSONB); attributes change with the configuration, not the schema.
+    attributes: Mapped[dict] = mapped_column(AttributesJson, default=dict, server_default="{}")
 
     subscriptions: Mapped[list["Subscription"]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
@@ -435,6 +444,20 @@ class DeliveryChoice(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
     delivery: Mapped[DeliveryMode] = mapped_column(_enum(DeliveryMode, "delivery"))
     chosen_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class Segment(Base):
+    """A named, saved filter over people: a segment expression (`newsletter.segment_language`)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    expression: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
 
 class StaffMember(Base):
     """A workspace account. Never deleted (the audit trail names it): revoked instead."""

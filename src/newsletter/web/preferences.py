@@ -28,6 +28,7 @@ from .links import (
     read_form,
     token_language,
 )
+from .attribute_fields import attribute_fields, posted_attributes
 from .security import TOKEN_PAGE_HEADERS
 
 __all__ = ["routes"]
@@ -55,7 +56,9 @@ def _show(request: Request, prefs: visitor.Preferences, language: str, *,
           saved: visitor.PreferenceChanges | None = None,
           error: str | None = None, error_field: str | None = None, left: list[str] | None = None,
           status_code: int = 200) -> Response:
+    editable = [a for a in request.app.state.web.config.attributes if a.preferences]
     return page(request, "preferences.html", language, prefs=prefs, csrf=csrf_token(request),
+                attribute_fields=attribute_fields(editable, language, prefs.attributes),
                 saved=saved, error=error, error_field=error_field, left=left, status_code=status_code)
 
 
@@ -79,7 +82,8 @@ async def preferences_submit(request: Request) -> Response:
         saved = await web.db(
             lambda: visitor.save_preferences(
                 web.newsletter, request.path_params["token"], link_context(request, Channel.LINK, "preferences-page"),
-                language=fields.get("language") or None, list_slugs=fields["lists"], name=fields.get("name")))
+                language=fields.get("language") or None, list_slugs=fields["lists"], name=fields.get("name"),
+                attributes=posted_attributes([a for a in web.config.attributes if a.preferences], fields)))
     except InvalidToken:
         return invalid_link(request, Purpose.PREFERENCES)
     except InvalidField as exc:  # the field's reason (the page words the rest)

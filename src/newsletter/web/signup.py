@@ -26,6 +26,7 @@ from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
 from ..routine import series
 from ..statuses import Channel, DeliveryMode
+from .attribute_fields import attribute_fields, posted_attributes
 from .pages import choose_language, consent_text, render_page
 from .security import form_origin_allowed
 
@@ -61,8 +62,10 @@ async def _form_page(request: Request, language: str, *, values: dict[str, Any] 
     lists = await web.db(visitor.public_lists, web.newsletter)
     values = {"email": "", "name": "", "language": "", "lists": [], **(values or {})}
     chosen = values.get("lists") or ([lists[0].slug] if len(lists) == 1 else [])
+    shown = [a for a in web.config.attributes if a.signup]
     return render_page(
         request, "subscribe.html", language, status_code=status_code,
+        attribute_fields=attribute_fields(shown, language, values.get("attributes")),
         lists=lists, values=values, chosen=set(chosen), error=error, error_field=error_field,
         form_token=issue_form_token(web.secret(), web.newsletter.clock()),
         consent=consent_text(web.templates_path, web.config.consent_version, language),
@@ -113,11 +116,16 @@ async def _read(request: Request) -> tuple[dict[str, Any], bool]:
         for key, value in fields.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{key} must be a string")
-        return {**fields, "lists": lists}, True
+        attributes = data.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            raise ValueError("attributes must be an object of attribute values")
+        return {**fields, "lists": lists, "attributes": attributes}, True
     async with request.form(max_files=0, max_fields=50) as form:
         fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source", "delivery")}
         fields = {k: (v if isinstance(v, str) else None) for k, v in fields.items()}
-        return {**fields, "lists": [v for v in form.getlist("lists") if isinstance(v, str)]}, False
+        attributes = posted_attributes([a for a in request.app.state.web.config.attributes if a.signup], form)
+        return {**fields, "lists": [v for v in form.getlist("lists") if isinstance(v, str)],
+                "attributes": attributes}, False
 
 
 def _accepted(request: Request, language: str, as_json: bool) -> Response:
@@ -186,7 +194,7 @@ async def subscribe_submit(request: Request) -> Response:
     try:
         record = await web.signups.submit(SignupRequest(
             values.get("email") or "", values.get("name") or "", values.get("language") or None,
-            tuple(values.get("lists") or ()), ctx))
+            tuple(values.get("lists") or ()), ctx, values.get("attributes") or None))
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
     except (InvalidField, UnknownList) as exc:

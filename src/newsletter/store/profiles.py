@@ -1,0 +1,70 @@
+"""The statements about people's attributes (the `subscribers.attributes` JSON column).
+
+Named functions over the caller's session; which values are written is `people.profiles`'
+business. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from ..statuses import SubscriptionStatus
+from .models import MailingList, Subscriber, Subscription
+
+__all__ = ["ExportLine", "attributes_by_id", "write_attributes", "export_lines"]
+
+
+class ExportLine(NamedTuple):
+    """One subscription with the person's attributes, as the CSV export writes it."""
+
+    email: str
+    name: str
+    language: str
+    list_slug: str
+    status: str
+    attributes: dict[str, Any]
+
+
+def attributes_by_id(session: Session, subscriber_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The attributes of these people, by id (people not found are left out)."""
+    found: dict[int, dict[str, Any]] = {}
+    ids = sorted(set(subscriber_ids))
+    for start in range(0, len(ids), 1000):
+        query = select(Subscriber.id, Subscriber.attributes).where(Subscriber.id.in_(ids[start:start + 1000]))
+        found.update({sid: dict(attrs or {}) for sid, attrs in session.execute(query)})
+    return found
+
+
+def write_attributes(session: Session, rows: Sequence[tuple[int, dict[str, Any]]], *, now: datetime) -> None:
+    """Set the whole attributes object of each (subscriber id, attributes), updated `now`."""
+    if rows:
+        session.connection().execute(_SET_ATTRIBUTES, [
+            {"person": sid, "new_attributes": attrs, "now": now} for sid, attrs in rows])
+
+
+_SET_ATTRIBUTES = (update(Subscriber.__table__).where(Subscriber.id == bindparam("person"))
+                   .values(attributes=bindparam("new_attributes", type_=Subscriber.__table__.c.attributes.type),
+                           updated_at=bindparam("now")))
+
+
+def export_lines(session: Session, *, list_id: int | None = None,
+                 status: SubscriptionStatus | None = None) -> list[ExportLine]:
+    """Subscriptions (of this list, in this status) with the person's attributes, by address and list."""
+    query = (
+        select(Subscriber.email, Subscriber.name, Subscriber.language, MailingList.slug, Subscription.status,
+               Subscriber.attributes)
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .order_by(Subscriber.email, MailingList.slug)
+    )
+    if list_id is not None:
+        query = query.where(Subscription.list_id == list_id)
+    if status is not None:
+        query = query.where(Subscription.status == status)
+    return [ExportLine(e, n, lang, slug, st.value, dict(attrs or {}))
+            for e, n, lang, slug, st, attrs in session.execute(query)]
