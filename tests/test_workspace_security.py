@@ -324,3 +324,19 @@ def test_the_workspace_speaks_arabic_right_to_left(newsletter, owner):
     page = client.get("/admin/?lang=ar")
     assert '<html lang="ar" dir="rtl">' in page.text
     assert client.get("/admin/accounts").text.startswith('<!DOCTYPE html>\n<html lang="ar" dir="rtl">')
+
+
+def test_the_account_page_lists_live_sessions_and_ends_one(newsletter, owner):
+    laptop = logged_in(newsletter, owner, headers={"User-Agent": "Laptop browser"})
+    phone = logged_in(newsletter, owner, client=("203.0.113.8", 4000), headers={"User-Agent": "Phone browser"})
+    page = laptop.get("/admin/account").text
+    assert "Laptop browser" in page and "Phone browser" in page and "203.0.113.8" in page
+    ref = re.search(r'name="session" value="([0-9a-f]{16})"', page).group(1)
+    assert laptop.post("/admin/account/sessions/end", data={"csrf": csrf_of(laptop), "session": ref}
+                       ).status_code == 303
+    assert phone.get("/admin/").status_code == 303  # the phone's session ended
+    assert laptop.get("/admin/").status_code == 200
+    stranger = logged_in(newsletter, add_staff(newsletter, "viewer@example.org", Role.VIEWER))
+    mine = re.search(r'name="session" value="([0-9a-f]{16})"', logged_in(newsletter, owner).get("/admin/account").text)
+    stranger.post("/admin/account/sessions/end", data={"csrf": csrf_of(stranger), "session": mine.group(1)})
+    assert laptop.get("/admin/").status_code == 200  # nobody ends another account's sessions
