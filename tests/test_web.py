@@ -467,7 +467,8 @@ def test_a_hostile_name_is_escaped_on_every_page(newsletter, client, clock, smtp
     for p in pages:
         assert "<img" not in p.text, p.url
         assert "onerror=alert(1)>" not in p.text or "&gt;" in p.text
-    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in pages[1].text  # the name is shown, escaped
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in pages[2].text  # the name is shown, escaped
+    assert "onerror" not in pages[1].text  # not before confirming (#12.11)
     html_mail = mail.get_body(("html",)).get_content()
     assert "<img src=x" not in html_mail
 

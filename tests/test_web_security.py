@@ -14,6 +14,7 @@ from test_web import (
     csrf_of,
     drain,
     form_token,
+    link_token,
     make_newsletter,
     sign_up,
     snapshot,
@@ -453,6 +454,8 @@ def test_the_confirmation_mail_does_not_echo_the_unverified_name(newsletter, cli
     assert mail["To"].addresses[0].display_name == "" and mail["To"].addresses[0].addr_spec == "stranger@example.org"
     assert "Hello," in text
     assert subscriptions.person(newsletter, "stranger@example.org").name == name  # kept, for after confirming
+    page = client.get(f"/confirm/{link_token(mail, 'confirm')}")  # nor does the page the mail leads to
+    assert page.status_code == 200 and "evil.example" not in page.text and "\u202e" not in page.text
 
 
 # -- 12. HSTS, a client leaving mid-body, invalid UTF-8 ----------------------------------------
