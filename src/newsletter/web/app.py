@@ -46,6 +46,7 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
+from ..resources import find_template_file
 from ..workspace import workspace_routes
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
@@ -160,7 +161,8 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *preferences.routes(),
         *archive.routes(),
         Mount("/admin", routes=workspace_routes(newsletter)),
-        Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
+        Mount("/static", app=StaticFiles(directory=str(find_template_file(config.templates_path, "web/static")
+                                                        or config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
