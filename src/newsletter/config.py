@@ -97,6 +97,9 @@ class Config:
     #: Public address of the visitor pages; links in mail are built on it.
     base_url: str = "http://127.0.0.1:8000"
     organisation_name: str = "Coalition for the International Criminal Court"
+    #: The organisation's name in other languages: ((language, name), …), from a TOML table
+    #: `[organisation_names]` (fr = "…") or NEWSLETTER_ORGANISATION_NAMES as a JSON object.
+    organisation_names: tuple[tuple[str, str], ...] = ()
     #: Printed in the footer of every mail (anti-spam laws require it).
     postal_address: str = "708 3rd Avenue, 24th Floor, New York, NY 10017, USA"
     from_address: str = "news@example.org"
@@ -115,7 +118,7 @@ class Config:
     #: Days a confirmation link stays valid.
     confirm_days: int = 7
     #: Version label of the consent text shown on sign-up forms; stored with every consent.
-    consent_version: str = "2026-11"
+    consent_version: str = "2026-12"
     #: Ask DNS whether an address's domain accepts mail (slow; off by default).
     check_deliverability: bool = False
     #: Where `newsletter sink` stores what it catches, and the port it listens on.
@@ -208,6 +211,11 @@ class Config:
         """The declared attribute of this name, or None."""
         return next((a for a in self.attributes if a.name == name), None)
 
+    def organisation_in(self, language: str | None) -> str:
+        """The organisation's name as readers of `language` see it (`organisation_name` where
+        `organisation_names` gives none)."""
+        return dict(self.organisation_names).get(language or "", self.organisation_name)
+
     def with_changes(self, **changes: Any) -> "Config":
         """A copy with some settings changed (the original is unchanged)."""
         return dataclasses.replace(self, **changes)
@@ -225,6 +233,8 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             except ValueError as exc:
                 raise ConfigError(f"setting attributes: not a JSON object: {exc}", key=name) from None
         return parse_attribute_specs(raw)
+    if name == "organisation_names":
+        return _names_by_language(name, raw)
     try:
         if kind in ("bool",):
             if isinstance(raw, bool):
@@ -249,6 +259,20 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
     except ValueError as exc:
         raise ConfigError(f"setting {name}: {exc}", key=name) from None
     return raw
+
+
+def _names_by_language(name: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    """A TOML table (or, from the environment, a JSON object) of language = name."""
+    if isinstance(raw, str):
+        import json
+
+        try:
+            raw = json.loads(raw or "{}")
+        except ValueError as exc:
+            raise ConfigError(f"setting {name}: not a JSON object such as {{\"fr\": \"…\"}}: {exc}", key=name) from None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ConfigError(f"setting {name}: expected a table of language = name, e.g. fr = \"…\"", key=name)
+    return tuple(sorted((k.strip().lower(), v.strip()) for k, v in raw.items() if v.strip()))
 
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
@@ -314,6 +338,13 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
 
 def _validate(config: Config) -> None:
     config.smtp  # parses the URL, raising ConfigError
+    unknown = [lang for lang, _ in config.organisation_names if lang not in config.languages]
+    if unknown:
+        raise ConfigError(f"organisation_names: {', '.join(unknown)} is not one of languages {config.languages}",
+                          key="organisation_names")
+    if config.templates_dir and not Path(config.templates_dir).is_dir():
+        raise ConfigError(f"templates_dir: {config.templates_dir} is not a folder (it may hold only the templates "
+                          "it changes; the others are the shipped ones)", key="templates_dir")
     if config.default_language not in config.languages:
         raise ConfigError(
             f"default_language {config.default_language!r} is not one of languages {config.languages}",
@@ -363,6 +394,9 @@ base_url = "http://127.0.0.1:8000"
 
 # Who the mail is from, printed in every footer as the law requires.
 organisation_name = "Coalition for the International Criminal Court"
+# The name in other languages, if it has one (a table: keep it at the end of the file):
+#   [organisation_names]
+#   fr = "Coalition pour la Cour pénale internationale"
 postal_address = "708 3rd Avenue, 24th Floor, New York, NY 10017, USA"
 from_address = "news@example.org"
 from_name = "Coalition for the ICC"
@@ -384,7 +418,7 @@ default_language = "en"
 
 # Days a confirmation link stays valid, and the version of the consent text on the forms.
 confirm_days = 7
-consent_version = "2026-11"
+consent_version = "2026-12"
 
 # Ask DNS whether each address's domain accepts mail (slow on large imports).
 check_deliverability = false
