@@ -21,6 +21,7 @@ __all__ = [
     "ScheduleStatus",
     "StaffRole",
     "StaffStatus",
+    "DeliveryStatus",
 ]
 
 
@@ -115,6 +116,14 @@ class BounceKind(str, enum.Enum):
     COMPLAINT = "complaint"
     #: A report we could not attribute or understand (tampered VERP, unknown format).
     UNKNOWN = "unknown"
+
+
+class DeliveryStatus(str, enum.Enum):
+    """An outgoing webhook delivery: pending (retried with back-off) -> delivered | failed (gave up; kept, retryable)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 class ScheduleStatus(str, enum.Enum):

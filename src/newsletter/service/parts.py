@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bounces.rules import read_bounces
+from ..hooks.delivery import deliver_due
 from ..installation import Newsletter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..routine.carry import SERVICE_STOPPED, campaigns_to_carry_on, carry_on
@@ -25,7 +26,7 @@ from ..sending.launch import SendControl
 from ..sending.options import SendOptions
 from ..sending.workers import new_worker_id
 
-__all__ = ["Part", "PollingPart", "SenderPart", "SchedulerPart", "ConfirmationPart", "MailboxPart"]
+__all__ = ["Part", "PollingPart", "SenderPart", "SchedulerPart", "ConfirmationPart", "MailboxPart", "WebhookPart"]
 
 log = logging.getLogger("newsletter.service")
 
@@ -220,3 +221,17 @@ class MailboxPart(PollingPart):
         if summary.results:
             log.info("mailbox: %d message(s) read", len(summary.results),
                      extra={"part": self.name, "messages": len(summary.results)})
+
+
+class WebhookPart(PollingPart):
+    """Queues new events for the outgoing webhooks and delivers what is due, every `interval`
+    seconds (`hooks.delivery.deliver_due`); several services share the queue."""
+
+    name = "webhooks"
+
+    def work(self) -> None:
+        done = deliver_due(self.newsletter)
+        self.state = "delivering"
+        if done.delivered or done.retrying or done.failed:
+            log.info("webhooks: %d delivered, %d to retry, %d given up", done.delivered, done.retrying, done.failed,
+                     extra={"part": self.name})
