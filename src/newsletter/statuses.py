@@ -22,6 +22,7 @@ __all__ = [
     "DeliveryMode",
     "StaffRole",
     "StaffStatus",
+    "DeliveryStatus",
 ]
 
 
@@ -116,6 +117,14 @@ class BounceKind(str, enum.Enum):
     COMPLAINT = "complaint"
     #: A report we could not attribute or understand (tampered VERP, unknown format).
     UNKNOWN = "unknown"
+
+
+class DeliveryStatus(str, enum.Enum):
+    """An outgoing webhook delivery: pending (retried with back-off) -> delivered | failed (gave up; kept, retryable)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 class ScheduleStatus(str, enum.Enum):

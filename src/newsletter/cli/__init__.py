@@ -111,6 +111,8 @@ COMMAND_MODULES = {
                "person as JSON."),
     "segments": ("segments", "Segments: saved filters over lists, languages and attributes (create, list, show, "
                  "delete)."),
+    "webhooks": ("webhooks", "Outgoing webhooks (Standard Webhooks): add, list, remove, deliveries, attempts, deliver, "
+                 "retry."),
     "api-tokens": ("api_tokens", "REST API tokens: create (shown once), list, revoke."),
     "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
     "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
