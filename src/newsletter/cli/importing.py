@@ -8,12 +8,12 @@ import click
 
 from ..installation import Newsletter
 from ..people.importer import ImportOptions, ImportProgress, ImportReport, import_csv
-from . import main, pass_newsletter
+from . import main, pass_newsletter, shown
 
 
 def printable(text: str) -> str:
     """Text safe to print on a terminal: control characters shown as escapes, never obeyed."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return shown(text)
 
 
 @main.command("import")

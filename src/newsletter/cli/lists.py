@@ -8,8 +8,7 @@ from ..installation import Newsletter
 from ..people import subscriptions
 from ..people.rules import ConsentContext
 from ..statuses import Channel
-from . import main, pass_newsletter
-from .importing import printable
+from . import main, pass_newsletter, shown
 
 
 @main.group(name="lists", invoke_without_command=True)
@@ -37,8 +36,8 @@ def list_lists(newsletter: Newsletter) -> None:
     click.echo(f"{'slug':<24} {'pending':>8} {'active':>8} {'unsub.':>8}  languages  name")
     for s in summaries:
         state = "  (archived)" if s.archived_at else "" if s.public else "  (not public)"
-        click.echo(f"{s.slug:<24} {s.counts['pending']:>8} {s.counts['active']:>8} {s.counts['unsubscribed']:>8}  "
-                   f"{','.join(s.languages):<9}  {printable(s.name)}{state}")
+        click.echo(f"{shown(s.slug):<24} {s.counts['pending']:>8} {s.counts['active']:>8} {s.counts['unsubscribed']:>8}  "
+                   f"{shown(','.join(s.languages)):<9}  {shown(s.name)}{state}")
 
 
 @lists_group.command(name="create")
@@ -56,7 +55,8 @@ def create_list(newsletter: Newsletter, slug: str, name: str, description: str, 
     """
     created = subscriptions.create_list(newsletter, slug, name, description=description,
                                         languages=languages.split(","), public=not private)
-    click.echo(f"created list {created.slug} ({created.name}), languages {', '.join(created.languages)}")
+    click.echo(f"created list {shown(created.slug)} ({shown(created.name)}), "
+               f"languages {shown(', '.join(created.languages))}")
 
 
 @lists_group.command(name="show")
@@ -71,14 +71,14 @@ def show_list(newsletter: Newsletter, slug: str) -> None:
 
 
 def _show(summary) -> None:  # noqa: ANN001  (a ListSummary)
-    click.echo(f"{summary.slug}: {printable(summary.name)}")
+    click.echo(f"{shown(summary.slug)}: {shown(summary.name)}")
     if summary.description:
-        click.echo(f"  {printable(summary.description)}")
+        click.echo(f"  {shown(summary.description)}")
     click.echo(f"  languages: {', '.join(summary.languages)}; public: {'yes' if summary.public else 'no'}"
                + (f"; archived {summary.archived_at:%Y-%m-%d}" if summary.archived_at else ""))
     for language, t in sorted(summary.translations.items()):
-        click.echo(f"  in {language}: {printable(t.get('name', '(the list name)'))}"
-                   + (f" - {printable(t['description'])}" if t.get("description") else ""))
+        click.echo(f"  in {language}: {shown(t.get('name', '(the list name)'))}"
+                   + (f" - {shown(t['description'])}" if t.get("description") else ""))
     click.echo("  " + ", ".join(f"{k}: {v}" for k, v in summary.counts.items()))
 
 
@@ -170,5 +170,5 @@ def delete(newsletter: Newsletter, slug: str, yes: bool) -> None:
         click.confirm(f"Delete the list {slug} and its {sum(summary.counts.values())} subscription(s)?", abort=True)
     deleted = subscriptions.delete_list(newsletter, slug, ConsentContext(channel=Channel.ADMIN, source="cli"))
     held = ", ".join(f"{n} {status}" for status, n in deleted.subscriptions.items() if n) or "none"
-    click.echo(f"deleted the list {slug} ({printable(deleted.name)}); its subscriptions were deleted ({held}); the "
+    click.echo(f"deleted the list {slug} ({shown(deleted.name)}); its subscriptions were deleted ({held}); the "
                "people stay, with their other lists, and each one's consent log says the list was deleted")

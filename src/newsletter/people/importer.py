@@ -127,6 +127,8 @@ class ImportOptions:
     #: Worker processes that check rows while this one writes. 0: check here, which measured
     #: faster on 2 cores once domain checks are memoised (docs/benchmarks.md).
     workers: int = 0
+    #: How the consent log names the import (default "import:<file name>"); the workspace adds who.
+    source: str | None = None
 
 
 class ImportProgress(NamedTuple):
@@ -264,7 +266,7 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
         if every[slug].closed:
             raise ListArchived(slug)
     lists = {slug: row for slug, row in every.items() if not row.closed}  # a closed list is unknown to a row
-    ctx = ConsentContext(channel=Channel.IMPORT, source=f"import:{Path(path).name}"[:200])
+    ctx = ConsentContext(channel=Channel.IMPORT, source=(options.source or f"import:{Path(path).name}")[:200])
     rules = import_rules(confirmed=options.confirmed, consent_note=note)
     default_language = options.language or config.default_language
     tally = _Tally()

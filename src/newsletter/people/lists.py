@@ -29,7 +29,7 @@ from .rules import ConsentContext
 from .signups import origin_of
 
 __all__ = ["ListSummary", "ListDeleted", "name_in", "create_list", "get_list", "get_lists", "all_lists",
-           "summarise_lists", "languages_in_use", "rename_list", "describe_list", "set_public", "archive_list",
+           "summarise_lists", "languages_in_use", "edit_list", "rename_list", "describe_list", "set_public", "archive_list",
            "delete_list"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -144,6 +144,35 @@ def languages_in_use(session: Session, slug: str) -> dict[str, int]:
     """
     counts = people_store.reader_languages(session, get_list(session, slug).id)
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def edit_list(session: Session, slug: str, *, name: str, description: str, languages: list[str] | tuple[str, ...],
+              public: bool, translations: dict[str, dict[str, str]] | None = None, now: datetime) -> MailingList:
+    """Change a list's name, description, languages (in fallback order), whether the sign-up form
+    offers it, and its name and description in other languages ({"fr": {"name", "description"}}).
+
+    Raises UnknownList; InvalidField for a bad name, language or translation (nothing changes then).
+    """
+    found = get_list(session, slug)
+    name = clean_text("name", name)
+    if not name:
+        raise InvalidField("name", "a list needs a name")
+    langs = list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
+    if not langs or any(lang not in LANGUAGES for lang in langs):
+        raise InvalidField("languages", f"choose from {', '.join(LANGUAGES)}")
+    cleaned: dict[str, dict[str, str]] = {}
+    for lang, texts in (translations or {}).items():
+        if lang not in LANGUAGES:
+            raise InvalidField("translations", f"{lang!r} is not one of {', '.join(LANGUAGES)}")
+        entry = {"name": clean_text(f"name ({lang})", texts.get("name", "")),
+                 "description": clean_text(f"description ({lang})", texts.get("description", ""), max_length=2000)}
+        if entry["name"] or entry["description"]:
+            cleaned[lang] = entry
+    found.name, found.public, found.languages = name, bool(public), langs
+    found.description = clean_text("description", description, max_length=2000)
+    found.translations = cleaned
+    session.flush()
+    return found
 
 
 def _translate(mailing_list: MailingList, language: str, field: str, value: str) -> None:

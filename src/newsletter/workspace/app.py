@@ -10,6 +10,7 @@ Add a page module to `PAGES` to mount its routes.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import ModuleType
 
 from starlette.requests import Request
@@ -19,13 +20,13 @@ from starlette.staticfiles import StaticFiles
 
 from ..installation import Newsletter
 from ..resources import find_template_file
-from . import account, accounts, audit, auth, dashboard
+from . import account, accounts, audit, auth, campaigns, dashboard, issues, lists, people
 from .pages import WorkspaceState
 
 __all__ = ["workspace_routes", "PAGES"]
 
 #: The modules whose ROUTES make the workspace, in the order they are matched.
-PAGES: tuple[ModuleType, ...] = (auth, dashboard, accounts, account, audit)
+PAGES: tuple[ModuleType, ...] = (auth, dashboard, accounts, account, audit, people, lists, issues, campaigns)
 
 
 def _bind(state: WorkspaceState, endpoint):
@@ -38,9 +39,11 @@ def _bind(state: WorkspaceState, endpoint):
     return bound
 
 
-def workspace_routes(installation: Newsletter) -> list[BaseRoute]:
-    """Every route of the workspace over this installation (mount them under /admin)."""
-    state = WorkspaceState.of(installation)
+def workspace_routes(installation: Newsletter, *, dns: Callable[[str], list[str]] | None = None) -> list[BaseRoute]:
+    """Every route of the workspace over this installation (mount them under /admin).
+
+    `dns` answers the pre-flight check's TXT lookups (default: dnspython's resolver)."""
+    state = WorkspaceState.of(installation, dns=dns)
     routes: list[BaseRoute] = []
     for module in PAGES:
         for route in module.ROUTES:
