@@ -28,11 +28,12 @@ The tree::
     ├── UnknownCampaign(LookupError) no campaign has that slug
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
-    ├── UnknownSchedule(LookupError) no scheduled send has that id
-    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
     ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
     │                             (`expression`, `column`, `reason`)
     ├── UnknownSegment(LookupError) no segment has that name
+    ├── ApiAccessDenied           an API token is missing, unknown or revoked (`scope` "token"), or lacks a scope
+    ├── UnknownSchedule(LookupError) no scheduled send has that id
+    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
     ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
@@ -84,10 +85,11 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
-    "UnknownSchedule",
-    "ScheduleStateError",
     "SegmentError",
     "UnknownSegment",
+    "ApiAccessDenied",
+    "UnknownSchedule",
+    "ScheduleStateError",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -351,6 +353,31 @@ class CampaignContentMissing(CampaignStateError):
         super().__init__(slug, status, what)
 
 
+class SegmentError(NewsletterError, ValueError):
+    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
+
+    def __init__(self, expression: str, column: int, reason: str):
+        super().__init__(f"segment expression, column {column}: {reason}")
+        self.expression = expression
+        self.column = column
+        self.reason = reason
+
+
+class ApiAccessDenied(NewsletterError):
+    """An API request may not do this: `scope` is "token" (no valid token) or the scope it lacks."""
+
+    def __init__(self, scope: str):
+        super().__init__("no valid API token was given" if scope == "token"
+                         else f"this API token does not have the {scope!r} scope")
+        self.scope = scope
+
+
+class UnknownSegment(NewsletterError, LookupError):
+    """No segment has this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"there is no segment {name!r}")
+        self.name = name
 class UnknownSchedule(NewsletterError, LookupError):
     """No scheduled send has this id."""
 
@@ -368,22 +395,6 @@ class ScheduleStateError(NewsletterError):
         self.status = status
 
 
-class SegmentError(NewsletterError, ValueError):
-    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
-
-    def __init__(self, expression: str, column: int, reason: str):
-        super().__init__(f"segment expression, column {column}: {reason}")
-        self.expression = expression
-        self.column = column
-        self.reason = reason
-
-
-class UnknownSegment(NewsletterError, LookupError):
-    """No segment has this name."""
-
-    def __init__(self, name: str):
-        super().__init__(f"there is no segment {name!r}")
-        self.name = name
 class LoginRefused(NewsletterError):
     """A workspace login failed: unknown address, wrong password or code, revoked account.
 

@@ -51,6 +51,11 @@ def shown(value: object, *, json: bool = False) -> str:
     return escape_controls(value, json=json)
 
 
+def _shown_lines(text: str) -> str:
+    """A message of several lines (a caret under a column, say), each line escaped as `shown`."""
+    return "\n".join(shown(line) for line in text.split("\n"))
+
+
 def explain(error: NewsletterError) -> str:
     """The error's message, with what to run about it when a command can help."""
     message = str(error)
@@ -102,28 +107,35 @@ COMMAND_MODULES = {
     "subscribers": ("people", "List subscriptions, filtered by list and status."),
     "show": ("people", "A person's data, subscriptions and consent log."),
     "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
-    "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
-    "restore": ("moves", "Restore an archive written by `newsletter backup` into this installation's store."),
-    "suppressions": ("suppressions", "Addresses never mailed or imported again: list them, lift one, import a list."),
     "export": ("people", "Export subscriptions as CSV (email,name,language,list,status and each attribute), or one "
                "person as JSON."),
     "segments": ("segments", "Segments: saved filters over lists, languages and attributes (create, list, show, "
                  "delete)."),
+    "api-tokens": ("api_tokens", "REST API tokens: create (shown once), list, revoke."),
     "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
+    "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
+    "restore": ("moves", "Restore an archive written by `newsletter backup` into this installation's store."),
+    "suppressions": ("suppressions", "Addresses never mailed or imported again: list them, lift one, import a list."),
     "import": ("importing", "Import people from a CSV file with a header (email, and optionally name, language, lists)."),
     "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
-    "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, retry."),
+    "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, reach, retry."),
     "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
+    "sessions": ("sessions", "Session series: each session's days (\"Day N of M\") and whether they went out."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
-    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounce mailbox."),
+    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
     "users": ("users", "Workspace accounts: add the first owner, list them, revoke one."),
     "demo": ("demo", "Sign people up, confirm them, send a daily summary and unsubscribe one, all on loopback."),
 }
+
+
+def _shown_lines(message: str) -> str:
+    """An error message `shown`, line by line: the lines it means to print stay lines."""
+    return "\n".join(shown(line) for line in message.split("\n"))
 
 
 class NewsletterGroup(click.Group):
@@ -151,7 +163,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            raise click.ClickException(shown(explain(exc))) from None
+            raise click.ClickException(_shown_lines(explain(exc))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
@@ -159,7 +171,7 @@ class NewsletterGroup(click.Group):
             failure = store_failure(exc)
             if failure is None:
                 raise
-            raise click.ClickException(shown(explain(failure))) from None
+            raise click.ClickException(_shown_lines(explain(failure))) from None
 
 
 class State:

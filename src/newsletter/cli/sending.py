@@ -23,6 +23,7 @@ from ..sending.launch import (
     send_test_mail,
 )
 from ..sending.options import Progress, SendOptions, SendResult
+from ..sending.reach import campaign_reach
 from ..sending.pacing import Pace, estimated_seconds
 from ..statuses import CampaignStatus
 from . import main, pass_newsletter, shown
@@ -160,6 +161,14 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
         click.echo(f"  {language}: {n} subscriber(s)")
     if plan.countries:
         print_audience({}, dict(plan.countries))
+    if plan.reach is not None:
+        r = plan.reach
+        click.echo(f"  reaches {r.organisations} member organisation(s), {r.organisations_in_their_language} in a "
+                   f"language they read; {r.countries} countr(y/ies), {r.countries_in_their_language} in a language "
+                   "they read")
+        if r.only_in_another_language:
+            click.echo("  only in another language: " + ", ".join(r.only_in_another_language[:20])
+                       + (" …" if len(r.only_in_another_language) > 20 else ""))
     click.echo(f"  total {plan.total}; about {_duration(estimated_seconds(plan.total, options.pace))} at "
                f"{f'{options.pace.rate:g}/s' if options.pace.rate else 'full speed'}")
     if dry_run:
@@ -201,7 +210,7 @@ def list_campaigns(newsletter: Newsletter) -> None:
 
 @main.group(name="campaign")
 def campaign_group() -> None:
-    """One campaign: show, pause, resume, cancel, report, retry.
+    """One campaign: show, pause, resume, cancel, report, reach, retry.
 
     Example: newsletter campaign show asp23-day-3
     """
@@ -293,6 +302,26 @@ def report_campaign(newsletter: Newsletter, slug: str, failed_only: bool) -> Non
         return
     for line in report.failures:
         click.echo(f"{shown(line.email) or '(erased)'}\t{line.status.value}\t{line.attempts}\t{shown(line.reply)}")
+
+
+@campaign_group.command(name="reach")
+@click.argument("slug")
+@pass_newsletter
+@with_hints
+def reach_campaign(newsletter: Newsletter, slug: str) -> None:
+    """Member organisations the campaign left with no reachable contact (all unsubscribed, bounced or failed).
+
+    Example: newsletter campaign reach asp23-day-3
+    """
+    lost, total = campaign_reach(newsletter, slug)
+    if not total:
+        click.echo("no member organisations on this campaign (declare an attribute with organisation = true)")
+        return
+    click.echo(f"{len(lost)} of {total} member organisation(s) have no reachable contact left")
+    for o in lost:
+        where = f" ({', '.join(o.countries)})" if o.countries else ""
+        click.echo(f"  {o.organisation}{where}: {o.contacts} contact(s): {o.unsubscribed} unsubscribed, "
+                   f"{o.suppressed} bounced, complained or blocked, {o.failed} failed")
 
 
 @campaign_group.command(name="retry")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..sending.launch import launch, prepare_resume
+from ..sending.launch import Prepared, launch, prepare_resume
 from ..sending.options import SendOptions, SendResult
 from ..errors import ApprovalRequired, CampaignStateError
 from ..statuses import CampaignStatus
@@ -88,6 +88,12 @@ class BackgroundSends:
         """Resume a paused campaign from the files it recorded. Raises what `prepare_resume` raises."""
         prepared = prepare_resume(self.newsletter, slug)
         self._start(slug, lambda: launch(self.newsletter, prepared, self.options, connect=self.connect))
+
+    def launch(self, prepared: Prepared) -> None:
+        """Start (or resume) sending an issue prepared by `sending.launch` (the REST API's sends).
+        Raises LintFailed at once (nothing started)."""
+        prepared.lint.raise_for_errors()
+        self._start(prepared.slug, lambda: launch(self.newsletter, prepared, self.options, connect=self.connect))
 
     def catch_up(self, catch_up: CatchUp, *, sender: str | None) -> None:
         """Send a late translation to the readers who got a fallback. Raises LintFailed."""

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from ..attributes import check_attributes
 from ..errors import InvalidToken, NewsletterError, UnknownList, UnknownSubscriber
 from ..installation import Newsletter
-from ..statuses import SubscriberStatus, SubscriptionStatus
+from ..statuses import DeliveryMode, SubscriberStatus, SubscriptionStatus
 from ..store import people as people_store
+from ..store.series import deliveries_of
 from ..store.people import SubscriptionLine
 from ..tokens import Purpose, TokenClaims
 from . import abuse, consent, lists
@@ -112,6 +113,8 @@ class Preferences:
     lists: tuple[ListChoice, ...]
     #: False for a blocked or suppressed person: nothing can be changed but the data downloaded.
     can_change: bool
+    #: Whether they take the daily summaries as one digest after each session (`routine.series`).
+    digest: bool = False
     #: The person's declared attributes ({name: stored value}).
     attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -252,8 +255,9 @@ def preferences(newsletter: Newsletter, token: str) -> Preferences:
         choices = tuple(ListChoice(m.slug, m.name, m.description, standing.get(m.slug, ""),
                                    dict(m.translations or {}))
                         for m in lists.all_lists(session, open_only=True) if m.public or m.slug in standing)
+        digest = DeliveryMode.DIGEST in deliveries_of(session, subscriber.id).values()
         return Preferences(LinkHolder(claims, subscriber.name, subscriber.language), subscriber.email, choices,
-                           subscriber.status is SubscriberStatus.ACTIVE, dict(subscriber.attributes or {}))
+                           subscriber.status is SubscriberStatus.ACTIVE, digest, dict(subscriber.attributes or {}))
 
 
 def save_preferences(newsletter: Newsletter, token: str, ctx: ConsentContext, *, language: str | None,
@@ -330,10 +334,12 @@ def block_by_token(newsletter: Newsletter, token: str, ctx: ConsentContext) -> N
 
 
 def export_by_token(newsletter: Newsletter, token: str) -> PersonRecord:
-    """Everything held about the person a preferences link names. Raises InvalidToken."""
+    """What is held about the person a preferences link names, for whoever holds the link:
+    everything but the consent log's IP addresses and user agents (`PersonRecord.without_origins`:
+    links get forwarded). Raises InvalidToken."""
     with newsletter.store.session() as session:
         _claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
-        return person_record(session, subscriber.email)
+        return person_record(session, subscriber.email).without_origins()
 
 
 # -- administration ---------------------------------------------------------------------------

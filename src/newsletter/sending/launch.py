@@ -36,6 +36,7 @@ from ..statuses import CampaignStatus
 from ..transport.connection import Reply
 from . import campaigns
 from .messages import send_test
+from .reach import Reach, reach_of
 from .options import Progress, SendOptions, SendResult, run_sending
 from .sender import Connector, Sender, sender_for
 
@@ -74,6 +75,8 @@ class SendPlan(NamedTuple):
     expression: str = ""
     #: country (ISO code, "" for none known) -> recipients; empty when no country attribute is declared
     countries: Mapping[str, int] = {}
+    #: Member organisations and countries reached (None: no such attributes are declared)
+    reach: Reach | None = None
 
     @property
     def total(self) -> int:
@@ -142,7 +145,8 @@ def plan_send(session: Session, config: Config, slug: str, list_slug: str, avail
     for lang, n in in_use.items():
         audience[variant_of[lang]] = audience.get(variant_of[lang], 0) + n
     return SendPlan(slug, list_slug, mailing_list.name, variant_of, audience, chain, in_use, name, expression,
-                    country_counts(session, config, checked, list_id=mailing_list.id))
+                    country_counts(session, config, checked, list_id=mailing_list.id),
+                    reach_of(session, config, list_id=mailing_list.id, segment=checked, variant_of=variant_of))
 
 
 def list_readers(newsletter: Newsletter, list_slug: str) -> Readers:

@@ -34,6 +34,7 @@ from ..statuses import (
     Channel,
     ConsentKind,
     OutboxStatus,
+    DeliveryMode,
     ScheduleStatus,
     StaffRole,
     StaffStatus,
@@ -57,6 +58,10 @@ __all__ = [
     "QueuedConfirmation",
     "Schedule",
     "Segment",
+    "PersonalMail",
+    "SessionSeries",
+    "DeliveryChoice",
+    "ApiToken",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -398,6 +403,70 @@ class Segment(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class PersonalMail(Base):
+    """One welcome or catch-up mail to one person: the ledger that counts them, sends each
+    once (UNIQUE subscriber and key) and retries it like a campaign's row.
+
+    `key` says what it is for ("welcome:asp-daily", "catch-up:asp-daily:ASP 23"); `content`
+    what it carries (a catch-up's campaign slugs). Status and attempts as in `outbox`.
+    """
+
+    __tablename__ = "personal_mail"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    #: `MailKind` value: welcome or catch-up.
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    content: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "personal_mail_status"),
+                                                 default=OutboxStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "key", name="uq_personal_mail_subscriber_key"),
+        Index("ix_personal_mail_due", "status", "next_attempt_at"),
+    )
+
+
+
+class SessionSeries(Base):
+    """A session of an assembly (name, venue, time zone, first and last day) whose daily
+    summaries, on one list, are its "Day N of M". Issues join it by their `session` field."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    #: As the content's `session` field spells it ("ASP 23").
+    name: Mapped[str] = mapped_column(String(200))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    #: The venue's IANA time zone (scheduled sends in the venue's time).
+    zone: Mapped[str] = mapped_column(String(64))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class DeliveryChoice(Base):
+    """A subscriber's choice for one list's daily summaries (no row: each day)."""
+
+    __tablename__ = "delivery_choices"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    delivery: Mapped[DeliveryMode] = mapped_column(_enum(DeliveryMode, "delivery"))
+    chosen_at: Mapped[datetime] = mapped_column(Timestamp)
+
 class StaffMember(Base):
     """A workspace account. Never deleted (the audit trail names it): revoked instead."""
 
@@ -532,3 +601,22 @@ class IssueApproval(Base):
     digest: Mapped[str] = mapped_column(String(64))
     approved_by: Mapped[str] = mapped_column(String(320))
     approved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ApiToken(Base):
+    """A REST API token: its scopes and rate limit. Only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: hex SHA-256 of the whole token (the token has 256 random bits: a slow hash adds nothing)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The token's first characters, to recognise it in a list ("nlt_3kQ…")
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Requests a minute at most (0: no limit)
+    per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -12,6 +12,8 @@ Routes (GET also answers HEAD; neither ever changes anything)::
     GET  /preferences/{token}       language, lists, leave everything, download my data
     GET  /block/{token}             "this wasn't me"; POST blocks the address
     GET  /archive …                 past issues (see archive.py)
+    /admin …                        the staff workspace (newsletter.workspace)
+    /api/v1 …                       the REST API (newsletter.api, docs/api.md)
 
 Errors are turned into pages here, in one place: an unknown path gets `not_found.html`; a
 library error (or any failure) that reaches a handler gets the visitor's own page,
@@ -48,6 +50,7 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
+from ..resources import find_template_file
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .forms import BadRequest, is_json
@@ -172,6 +175,12 @@ def _workspace_routes(newsletter: Newsletter) -> list:
     return workspace_routes(newsletter)
 
 
+def _api_routes(newsletter: Newsletter) -> list:
+    from ..api import api_routes  # here, like the workspace: a face loaded with the app that mounts it
+
+    return api_routes(newsletter)
+
+
 def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None) -> Starlette:
     """The visitor pages over `newsletter` (its config, store and clock).
 
@@ -208,7 +217,9 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *preferences.routes(),
         *archive.routes(),
         Mount("/admin", routes=_workspace_routes(newsletter)),
-        Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
+        Mount("/api/v1", routes=_api_routes(newsletter)),
+        Mount("/static", app=StaticFiles(directory=str(find_template_file(config.templates_path, "web/static")
+                                                        or config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -218,7 +229,8 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         finally:
             await state.drainer.stop()
 
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+    hsts = config.hsts_max_age if config.base_url.lower().startswith("https://") else 0
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, hsts_max_age=hsts)],
                     exception_handlers={HTTPException: _not_found, BadRequest: _bad_request,
                                         ClientDisconnect: _client_left, NewsletterError: _unavailable,
                                         Exception: _unavailable}, lifespan=lifespan)
