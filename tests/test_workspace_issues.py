@@ -224,3 +224,29 @@ def test_pause_resume_from_the_pages_and_a_late_translation_to_those_who_got_a_f
     assert sorted(r.rcpt_tos[0] for r in spanish) == ["person000002@example.org", "person000006@example.org"]
     again = post(sender, "/admin/issues/asp23-day-4/catch-up/es", {}, form_page="/admin/issues/asp23-day-4/send")
     assert again.status_code == 409 and "already sent" in again.text
+
+
+def test_content_files_in_and_out_through_the_browser(newsrooms):
+    import io
+    import zipfile
+
+    from newsletter.mail.content import parse_variant
+
+    newsletter, people = newsrooms
+    editor = logged_in(newsletter, people["editor"])
+    files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in DAY_4]
+    taken = editor.post("/admin/issues/import", data={"csrf": csrf_of(editor, "/admin/issues")}, files=files)
+    assert taken.status_code == 303 and taken.headers["location"].endswith("/admin/issues/asp23-day-4")
+    download = editor.get("/admin/issues/asp23-day-4/export")
+    assert download.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(download.content))
+    assert archive.namelist() == ["asp23-day-4.ar.md", "asp23-day-4.en.md", "asp23-day-4.fr.md"]
+    for path in DAY_4:
+        exported = parse_variant(path.name, archive.read(f"asp23-day-4.{path.name.split('.')[1]}.md").decode())
+        assert exported == parse_variant(path.name, path.read_text())
+    broken = editor.post("/admin/issues/import", data={"csrf": csrf_of(editor, "/admin/issues")},
+                         files=[("files", ("day-4.en.md", b"\xff\xfe not text", "text/markdown"))])
+    assert broken.status_code == 400 and "not UTF-8" in broken.text
+    translator = logged_in(newsletter, people["fr"])
+    refused = translator.post("/admin/issues/import", data={"csrf": csrf_of(translator, "/admin/issues")}, files=files)
+    assert refused.status_code == 403
