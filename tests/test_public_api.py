@@ -14,7 +14,7 @@ PUBLIC = {
     "NewsletterError", "ConfigError", "MissingConfigFile", "MissingSecretKey", "StoreError", "SchemaOutOfDate",
     "InvalidAddress", "InvalidField", "UnknownList", "UnknownSubscriber", "InvalidToken", "ImportFileError",
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
-    "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
+    "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing", "NoAudience",
     "SegmentError", "UnknownSegment", "ApiAccessDenied",
     "UnknownSchedule", "ScheduleStateError",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",

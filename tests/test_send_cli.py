@@ -171,3 +171,36 @@ def test_the_sending_commands_open_no_session_and_import_no_store():
                 assert not any(a.name.startswith(("sqlalchemy", "newsletter.store")) for a in node.names), name
             elif isinstance(node, ast.Attribute):
                 assert node.attr not in ("session", "store"), f"{name}:{node.lineno} uses .{node.attr}"
+
+
+def test_a_send_to_a_list_with_nobody_on_it_is_refused_and_uses_nothing_up(workdir, smtp_server):
+    run("lists", "create", "asp-alerts", "ASP alerts", "--languages", "en,fr,es,ar")
+    refused = run("send", *CONTENT, "--list", "asp-alerts", "--yes")
+    assert refused.exit_code == 1
+    assert "the list 'asp-alerts' has no confirmed subscriber to send 'asp23-day-3' to; nothing was sent" \
+        in refused.output
+    assert "newsletter subscribers --list asp-alerts" in refused.output
+    assert "no campaigns yet" in run("campaigns").output
+    store = open_store(f"sqlite:///{workdir}/subscribers/newsletter.db")
+    populate(store, 3, now=datetime.now(timezone.utc), list_slug="asp-alerts", domain="example.net")
+    store.dispose()
+    sent = run("send", *CONTENT, "--list", "asp-alerts", "--yes")
+    assert sent.exit_code == 0 and "finished; sent 3" in sent.output
+
+
+def test_a_finished_issue_goes_on_to_those_who_joined_since_and_to_nobody_twice(workdir, smtp_server):
+    assert run("send", *CONTENT, "--yes").exit_code == 0
+    again = run("send", *CONTENT, "--yes")
+    assert again.exit_code == 1 and "--to-new` sends it to those who joined since" in again.output
+    nobody = run("send", *CONTENT, "--to-new", "--yes")
+    assert nobody.exit_code == 1 and "nobody has joined the list 'asp-daily' since 'asp23-day-3' was sent" \
+        in nobody.output
+    store = open_store(f"sqlite:///{workdir}/subscribers/newsletter.db")
+    joined = populate(store, 5, now=datetime.now(timezone.utc), start=40)
+    store.dispose()
+    onward = run("send", *CONTENT, "--to-new", "--yes")
+    assert onward.exit_code == 0, onward.output
+    assert "finished; sent 45" in onward.output and "(this run sent 5)" in onward.output
+    counts = Counter(r.rcpt_tos[0] for r in smtp_server.received)
+    assert len(counts) == 45 and set(counts.values()) == {1}
+    assert all(counts[e] == 1 for e in joined)

@@ -28,6 +28,7 @@ The tree::
     ├── UnknownCampaign(LookupError) no campaign has that slug
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
+    ├── NoAudience                a send would reach nobody (nobody subscribed, or nobody new)
     ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
     │                             (`expression`, `column`, `reason`)
     ├── UnknownSegment(LookupError) no segment has that name
@@ -85,6 +86,7 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
+    "NoAudience",
     "SegmentError",
     "UnknownSegment",
     "ApiAccessDenied",
@@ -351,6 +353,20 @@ class CampaignContentMissing(CampaignStateError):
         what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
             "it recorded no content files"
         super().__init__(slug, status, what)
+
+
+class NoAudience(NewsletterError):
+    """A send of `slug` to `list_slug` would reach nobody: the list has no confirmed, active
+    subscriber (`since` False), or everyone has already had it (`since` True). Nothing was
+    started or used up."""
+
+    def __init__(self, slug: str, list_slug: str, *, since: bool = False):
+        self.slug, self.list_slug, self.since = slug, list_slug, since
+        if since:
+            what = f"nobody has joined the list {list_slug!r} since {slug!r} was sent"
+        else:
+            what = f"the list {list_slug!r} has no confirmed subscriber to send {slug!r} to"
+        super().__init__(f"{what}; nothing was sent")
 
 
 class SegmentError(NewsletterError, ValueError):

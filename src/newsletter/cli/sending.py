@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..errors import CampaignContentMissing, CampaignStateError, UnknownCampaign
+from ..errors import CampaignContentMissing, CampaignStateError, NoAudience, UnknownCampaign
 from ..installation import Newsletter
 from ..sending import actions
 from ..sending.launch import (
@@ -132,16 +132,21 @@ def speed_options(command: Callable) -> Callable:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--worker", is_flag=True, help="Join a campaign another process started (PostgreSQL: several "
                                               "workers share one campaign).")
+@click.option("--to-new", "to_new", is_flag=True,
+              help="Send a finished issue on to those who joined the list since; nobody gets it twice.")
 @pass_newsletter
 @with_hints
 def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None, segment: str | None,
          test_to: tuple[str, ...],
-         concurrency: int, rate: str | None, hourly_cap: int | None, dry_run: bool, yes: bool, worker: bool) -> None:
+         concurrency: int, rate: str | None, hourly_cap: int | None, dry_run: bool, yes: bool, worker: bool,
+         to_new: bool) -> None:
     """Send an issue to every confirmed subscriber of a list (running it again resumes it).
 
     CONTENT is the issue's content files (one per language). Lint errors stop the send. The
     campaign is named by the content's slug, so running the same command again resumes it and
-    never mails anyone twice. Ctrl-C finishes the messages in flight and leaves it paused.
+    never mails anyone twice. Ctrl-C finishes the messages in flight and leaves it paused. A
+    send to a list with nobody on it is refused. Once an issue is finished, `--to-new` sends
+    it on to the people who joined since (the ledger keeps anyone from getting it twice).
 
     Example: newsletter send examples/asp23/day-3.*.md --list asp-daily --rate 200/s
     """
@@ -173,19 +178,29 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
                f"{f'{options.pace.rate:g}/s' if options.pace.rate else 'full speed'}")
     if dry_run:
         return
-    if not worker:
-        if prepared.existing is None and not yes and not click.confirm(f"Send to {plan.total} subscriber(s)?"):
+    if to_new:
+        if not yes and not click.confirm(f"Send {prepared.slug} to those of the {plan.total} subscriber(s) "
+                                         "who have not had it?"):
+            raise click.ClickException("nothing sent")
+    elif not worker:
+        if prepared.existing is None and plan.total and not yes and \
+                not click.confirm(f"Send to {plan.total} subscriber(s)?"):
             raise click.ClickException("nothing sent")
         if prepared.resumes:
             click.echo(f"resuming campaign {prepared.slug}")
     try:
-        result = launch(newsletter, prepared, options, join=worker, on_progress=_print_progress,
+        result = launch(newsletter, prepared, options, join=worker, to_new=to_new, on_progress=_print_progress,
                         on_start=_stop_on_signals)
+    except NoAudience as exc:
+        hint = ("" if exc.since else
+                f"; `newsletter subscribers --list {exc.list_slug}` shows who is on it (confirmed people only are mailed)")
+        raise click.ClickException(f"{exc}{hint}") from None
     except CampaignStateError as exc:
-        if exc.status != CampaignStatus.FINISHED.value:
+        if exc.status != CampaignStatus.FINISHED.value or to_new:
             raise
         raise click.ClickException(f"{exc}; `newsletter campaign retry {exc.slug}` re-sends to those it "
-                                   "failed for") from None
+                                   "failed for, and `newsletter send FILES --to-new` sends it to those who joined "
+                                   "since") from None
     _print_result(result)
 
 

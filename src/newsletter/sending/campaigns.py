@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from ..errors import CampaignStateError, UnknownCampaign
+from ..errors import CampaignStateError, NoAudience, UnknownCampaign
 from ..people.lists import get_list
 from ..segment_language import Filter
 from ..statuses import CampaignStatus, OutboxStatus
@@ -37,6 +37,7 @@ __all__ = [
     "get_campaign",
     "start_campaign",
     "join_campaign",
+    "extend_campaign",
     "pause_campaign",
     "resume_campaign",
     "cancel_campaign",
@@ -90,13 +91,16 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
                    kind: str = "", source: dict[str, Any] | None = None,
                    languages: Sequence[str] | Mapping[str, str] = ("en",),
                    default_language: str = "en", expiry: timedelta = DEFAULT_EXPIRY,
-                   segment: Filter | None = None, segment_name: str | None = None) -> tuple[Campaign, bool]:
+                   segment: Filter | None = None, segment_name: str | None = None,
+                   refuse_empty: bool = False) -> tuple[Campaign, bool]:
     """Start the campaign `slug` to `list_slug` (to those of its subscribers `segment` names,
     when given), or resume it if it exists.
 
     A new campaign gets its ledger at once: one queued row per active subscriber. Returns
     (campaign, created). Raises UnknownList; CampaignStateError when the campaign exists for
-    another list or another segment, is finished (use retry) or was cancelled.
+    another list or another segment, is finished (use retry, or `extend_campaign`) or was
+    cancelled; with `refuse_empty`, NoAudience when a new campaign would have no row (the
+    caller's transaction is then rolled back: nothing is used up).
     """
     mailing_list = get_list(session, list_slug)
     existing = stored.find_campaign(session, slug)
@@ -127,9 +131,43 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
     data["languages"] = dict(languages) if isinstance(languages, Mapping) else list(languages)
     campaign = stored.add_campaign(session, slug=slug, list_id=mailing_list.id, kind=kind, subject=subject[:300],
                                    status=CampaignStatus.SENDING, source=data, now=now)
-    outbox.create_rows(session, campaign, languages=languages, default_language=default_language, now=now,
-                       segment=segment)
+    added = outbox.create_rows(session, campaign, languages=languages, default_language=default_language, now=now,
+                               segment=segment)
+    if refuse_empty and not added:
+        raise NoAudience(slug, list_slug)
     return campaign, True
+
+
+def extend_campaign(session: Session, slug: str, list_slug: str, *, now: datetime,
+                    languages: Sequence[str] | Mapping[str, str] = ("en",), default_language: str = "en",
+                    expiry: timedelta = DEFAULT_EXPIRY, segment: Filter | None = None,
+                    segment_name: str | None = None) -> int:
+    """Send a finished campaign on to the list's active subscribers (of its segment) who have
+    no row in its ledger yet — those who joined since: queue a row for each, give the campaign
+    a new expiry and make it sending again. Nobody who already has a row (sent, failed,
+    skipped, however their subscription changed since) gets a second one. Returns how many
+    were queued.
+
+    Raises UnknownCampaign; CampaignStateError unless the campaign is finished, or when
+    `list_slug` or the segment is not the one it was started for; NoAudience when nobody new
+    is there (nothing changes).
+    """
+    campaign = get_campaign(session, slug)
+    if campaign.mailing_list.slug != list_slug:
+        raise CampaignStateError(slug, campaign.status.value,
+                                 f"it was sent to the list {campaign.mailing_list.slug!r}, not {list_slug!r}")
+    if (campaign.source or {}).get("segment") != segment_name:
+        raise CampaignStateError(slug, campaign.status.value, "it was started for another audience")
+    if campaign.status is not CampaignStatus.FINISHED:
+        raise CampaignStateError(slug, campaign.status.value,
+                                 "only a finished campaign is sent on to those who joined since")
+    added = outbox.create_rows(session, campaign, languages=languages, default_language=default_language, now=now,
+                               segment=segment)
+    if not added:
+        raise NoAudience(slug, list_slug, since=True)
+    campaign.source = {**(campaign.source or {}), "expires_at": (now + expiry).isoformat()}
+    campaign.status, campaign.status_reason, campaign.finished_at = CampaignStatus.SENDING, None, None
+    return added
 
 
 def join_campaign(session: Session, slug: str) -> Campaign:

@@ -230,27 +230,34 @@ class SendControl:
 
 
 def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = SendOptions(), *,
-           join: bool = False, on_progress: Callable[[Progress], None] | None = None,
+           join: bool = False, to_new: bool = False, on_progress: Callable[[Progress], None] | None = None,
            on_start: Callable[[SendControl], None] | None = None, connect: Connector | None = None) -> SendResult:
     """Start the campaign (resume it when it exists; with `join`, take part in it as one more
-    worker) and send it with the rendering `prepared` holds, until it is finished or stopped.
+    worker; with `to_new`, send a finished one on to the list's subscribers who joined since,
+    never to anyone it has a row for) and send it with the rendering `prepared` holds, until
+    it is finished or stopped. A new campaign to nobody is refused (NoAudience) before it
+    starts: nothing is used up.
 
     `on_progress` is called with `Progress` while it runs; `on_start` once, with the
     `SendControl` that stops it. A relay that refuses us pauses the campaign: see the result's
     `status` and `reason`. Raises LintFailed (nothing started); CampaignStateError when the
     campaign is finished or cancelled, was sent to another list or, with `join`, is not
-    sending; UnknownList.
+    sending or, with `to_new`, is not finished; NoAudience; UnknownList.
     """
     prepared.lint.raise_for_errors()
     with newsletter.store.session() as session:
         if join:
             campaigns.join_campaign(session, prepared.slug)
+        elif to_new:
+            campaigns.extend_campaign(session, prepared.slug, prepared.plan.list_slug, now=newsletter.clock(),
+                                      languages=prepared.plan.variant_of, default_language=prepared.default_language,
+                                      segment=prepared.segment, segment_name=prepared.plan.segment)
         else:
             campaigns.start_campaign(session, prepared.slug, prepared.plan.list_slug, now=newsletter.clock(),
                                      subject=prepared.subject, kind=prepared.issue.kind.value,
                                      source={"files": list(prepared.files), **_segment_source(prepared)},
                                      languages=prepared.plan.variant_of, default_language=prepared.default_language,
-                                     segment=prepared.segment, segment_name=prepared.plan.segment)
+                                     segment=prepared.segment, segment_name=prepared.plan.segment, refuse_empty=True)
     extra = {"connect": connect} if connect is not None else {}
     sender = sender_for(newsletter.store, newsletter.config, prepared.slug, prepared.rendered, options=options,
                         clock=newsletter.clock, on_progress=on_progress, secret=newsletter.secret(), **extra)
