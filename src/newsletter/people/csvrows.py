@@ -39,6 +39,7 @@ from ..addresses import clean_text, normalise_address
 from ..attributes import AttributeSpec, check_value
 from ..errors import ImportFileError, InvalidAddress, InvalidField
 from .formats import PROOF_FIELDS, ConsentProof, SourceFormat, read_proof, recognise
+from .records import spreadsheet_unescape
 from .textfiles import CountingReader, detect_encoding
 
 __all__ = [
@@ -335,7 +336,8 @@ def open_rows(path: str | os.PathLike, delimiter: str | None = None,
 
 
 def _cell(cells: list[str], index: int | None) -> str:
-    return cells[index] if index is not None and index < len(cells) else ""
+    """A cell's text, the spreadsheet escape of our own exports undone (`records.spreadsheet_unescape`)."""
+    return spreadsheet_unescape(cells[index]) if index is not None and index < len(cells) else ""
 
 
 def check_row(row: RawRow, rules: RowRules) -> CheckedRow | RejectedRow:

@@ -334,10 +334,12 @@ def block_by_token(newsletter: Newsletter, token: str, ctx: ConsentContext) -> N
 
 
 def export_by_token(newsletter: Newsletter, token: str) -> PersonRecord:
-    """Everything held about the person a preferences link names. Raises InvalidToken."""
+    """What is held about the person a preferences link names, for whoever holds the link:
+    everything but the consent log's IP addresses and user agents (`PersonRecord.without_origins`:
+    links get forwarded). Raises InvalidToken."""
     with newsletter.store.session() as session:
         _claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
-        return person_record(session, subscriber.email)
+        return person_record(session, subscriber.email).without_origins()
 
 
 # -- administration ---------------------------------------------------------------------------

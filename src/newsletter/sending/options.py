@@ -51,6 +51,9 @@ class SendOptions:
     consent_hold: float = 2.0
     #: Gate rounds open at once on PostgreSQL (SQLite: always one).
     gate_rounds: int = 2
+    #: Longest wait (seconds) of a gate round for the working connections' requests, so that one
+    #: round carries a message for each rather than one round a message (see `gate.Gate`).
+    gate_gather: float = 0.004
     #: Longest sleep while idle (waiting for deferred rows or other workers) before looking again.
     idle_poll: float = 5.0
     #: Seconds between progress reports.

@@ -139,7 +139,10 @@ class Sender:
         self.gate = Gate(store, worker=self.worker, clock=clock, bounce_rules=bounces.rules_from_config(config),
                          consent_hold=options.consent_hold, rounds=rounds,
                          db_lock=self.db_lock if self.serial_db else None, in_db_thread=self._in_db_thread,
-                         on_round=self._recorded, on_failure=lambda exc: self.stop(f"recording outcomes failed: {exc}"))
+                         on_round=self._recorded, on_failure=lambda exc: self.stop(f"recording outcomes failed: {exc}"),
+                         working=lambda: self.working, gather=options.gate_gather)
+        #: Connections that will hand the gate a request soon: not waiting for rows, not ended.
+        self.working = options.concurrency
         self.recent: deque[bool] = deque(maxlen=options.failure_window)
         self.totals = {"sent": 0, "deferred": 0, "failed": 0, "skipped": 0}
         self.held = 0  # rows taken from the dispatcher whose outcome is not yet committed or given back
@@ -351,7 +354,11 @@ class Sender:
                     if unrecorded:  # nothing ready: record what is done before waiting
                         await self.gate.admit(unrecorded, None)
                         unrecorded = []
-                    row = await self.dispatcher.get(self._idle)
+                    self._not_working()
+                    try:
+                        row = await self.dispatcher.get(self._idle)
+                    finally:
+                        self.working += 1
                     if row is None:
                         return
                 self.held += 1
@@ -386,8 +393,14 @@ class Sender:
         finally:
             if unrecorded:
                 await self.gate.admit(unrecorded, None)
+            self._not_working()
             if conn is not None:
                 await conn.close()
+
+    def _not_working(self) -> None:
+        """A connection waits for rows or has ended: the gate's round need not wait for it."""
+        self.working -= 1
+        self.gate.poke()
 
     async def _give_back(self, row: ClaimedRow) -> None:
         await self._db(self._release, [row])

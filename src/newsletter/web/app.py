@@ -50,6 +50,7 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
+from ..resources import find_template_file
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .forms import BadRequest, is_json
@@ -217,7 +218,8 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *archive.routes(),
         Mount("/admin", routes=_workspace_routes(newsletter)),
         Mount("/api/v1", routes=_api_routes(newsletter)),
-        Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
+        Mount("/static", app=StaticFiles(directory=str(find_template_file(config.templates_path, "web/static")
+                                                        or config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -227,7 +229,8 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         finally:
             await state.drainer.stop()
 
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+    hsts = config.hsts_max_age if config.base_url.lower().startswith("https://") else 0
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, hsts_max_age=hsts)],
                     exception_handlers={HTTPException: _not_found, BadRequest: _bad_request,
                                         ClientDisconnect: _client_left, NewsletterError: _unavailable,
                                         Exception: _unavailable}, lifespan=lifespan)

@@ -69,7 +69,8 @@ async def _form_page(request: Request, language: str, *, values: dict[str, Any] 
         attribute_fields=attribute_fields(shown, language, values.get("attributes")),
         lists=lists, values=values, chosen=set(chosen), error=error, error_field=error_field,
         form_token=issue_form_token(web.secret(), web.newsletter.clock()),
-        consent=consent_text(web.templates_path, web.config.consent_version, language),
+        consent=consent_text(web.templates_path, web.config.consent_version, language,
+                             web.config.organisation_in(language)),
         consent_version="\u2066" + web.config.consent_version + "\u2069", honeypot=HONEYPOT,
     )
 
@@ -172,7 +173,8 @@ async def subscribe_submit(request: Request) -> Response:
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
 
-    if not web.per_ip.allow(client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix), now) or not web.per_address.allow(canonical_mailbox(address), now):
+    client = client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix)  # an IPv6 client is its /64
+    if not web.per_ip.allow(client, now) or not web.per_address.allow(canonical_mailbox(address), now):
         log.warning("sign-up throttled (ip %s): per-IP or per-address limit", ip)
         return await _accepted(request, language, as_json, started)
     if not await web.ceiling.allows(now):
