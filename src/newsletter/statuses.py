@@ -22,6 +22,7 @@ __all__ = [
     "DeliveryMode",
     "StaffRole",
     "StaffStatus",
+    "DeliveryStatus",
 ]
 
 
@@ -56,6 +57,8 @@ class ConsentKind(str, enum.Enum):
     SUPPRESSED = "suppressed"
     #: An administrator lifted the address's suppression (with the reason, in the note).
     LIFTED = "lifted"
+    #: A pending sign-up never confirmed was forgotten (`pending_expiry_days`); the log keeps it.
+    EXPIRED = "expired"
 
 
 class Channel(str, enum.Enum):
@@ -116,6 +119,14 @@ class BounceKind(str, enum.Enum):
     COMPLAINT = "complaint"
     #: A report we could not attribute or understand (tampered VERP, unknown format).
     UNKNOWN = "unknown"
+
+
+class DeliveryStatus(str, enum.Enum):
+    """An outgoing webhook delivery: pending (retried with back-off) -> delivered | failed (gave up; kept, retryable)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
 
 
 class ScheduleStatus(str, enum.Enum):

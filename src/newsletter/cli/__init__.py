@@ -111,6 +111,8 @@ COMMAND_MODULES = {
                "person as JSON."),
     "segments": ("segments", "Segments: saved filters over lists, languages and attributes (create, list, show, "
                  "delete)."),
+    "webhooks": ("webhooks", "Outgoing webhooks (Standard Webhooks): add, list, remove, deliveries, attempts, deliver, "
+                 "retry."),
     "api-tokens": ("api_tokens", "REST API tokens: create (shown once), list, revoke."),
     "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
     "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
@@ -122,6 +124,7 @@ COMMAND_MODULES = {
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
     "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, reach, retry."),
     "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
+    "housekeeping": ("housekeeping", "Remind and expire pending sign-ups; blank old IPs and user agents in the consent log."),
     "sessions": ("sessions", "Session series: each session's days (\"Day N of M\") and whether they went out."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
     "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),

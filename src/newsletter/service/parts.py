@@ -17,16 +17,19 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bounces.rules import read_bounces
+from ..hooks.delivery import deliver_due
 from ..installation import Newsletter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..routine.carry import SERVICE_STOPPED, campaigns_to_carry_on, carry_on
+from ..routine.housekeeping import run_housekeeping
 from ..routine.scheduler import fire_due
 from ..routine.welcome import plan_personal_mail, send_personal_mail
 from ..sending.launch import SendControl
 from ..sending.options import SendOptions
 from ..sending.workers import new_worker_id
 
-__all__ = ["Part", "PollingPart", "SenderPart", "SchedulerPart", "ConfirmationPart", "MailboxPart", "WelcomePart"]
+__all__ = ["Part", "PollingPart", "SenderPart", "SchedulerPart", "ConfirmationPart", "MailboxPart", "WelcomePart",
+           "WebhookPart", "HousekeepingPart"]
 
 log = logging.getLogger("newsletter.service")
 
@@ -238,3 +241,31 @@ class WelcomePart(PollingPart):
         if queued or any(done):
             log.info("welcome: %d queued; sent %d, deferred %d, failed %d, skipped %d", queued, *done,
                      extra={"part": self.name, "queued": queued, **done._asdict()})
+
+
+class WebhookPart(PollingPart):
+    """Queues new events for the outgoing webhooks and delivers what is due, every `interval`
+    seconds (`hooks.delivery.deliver_due`); several services share the queue."""
+
+    name = "webhooks"
+
+    def work(self) -> None:
+        done = deliver_due(self.newsletter)
+        self.state = "delivering"
+        if done.delivered or done.retrying or done.failed:
+            log.info("webhooks: %d delivered, %d to retry, %d given up", done.delivered, done.retrying, done.failed,
+                     extra={"part": self.name})
+
+
+class HousekeepingPart(PollingPart):
+    """Reminders and expiry of pending sign-ups, the consent log's retention
+    (`routine.housekeeping`), every `interval` seconds."""
+
+    name = "housekeeping"
+    interval = 300.0
+
+    def work(self) -> None:
+        done = run_housekeeping(self.newsletter)
+        if any(done):
+            log.info("housekeeping: %d reminded, %d expired, %d consent-log lines blanked", *done,
+                     extra={"part": self.name, **done._asdict()})

@@ -33,6 +33,7 @@ from ..statuses import (
     CampaignStatus,
     Channel,
     ConsentKind,
+    DeliveryStatus,
     OutboxStatus,
     DeliveryMode,
     ScheduleStatus,
@@ -62,6 +63,10 @@ __all__ = [
     "SessionSeries",
     "DeliveryChoice",
     "ApiToken",
+    "WebhookEndpoint",
+    "WebhookDelivery",
+    "WebhookAttempt",
+    "WebhookCursor",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -620,3 +625,69 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class WebhookEndpoint(Base):
+    """A receiver of outgoing webhooks (Standard Webhooks): its URL, secret and the events it takes."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    #: `whsec_` + base64 of the signing key (kept: every delivery is signed with it)
+    secret: Mapped[str] = mapped_column(String(128))
+    #: The event names it takes (subscribe, confirm, unsubscribe, bounce, complaint, campaign_finished)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: the signed body, frozen when queued, and where its delivery stands."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    #: What the event is ("consent:812", "bounce:44", "campaign:3:2026-11-23T09:00:00+00:00"): one delivery each
+    event_key: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(64))
+    #: The webhook-id header: the same for every attempt (and every endpoint) of one event
+    message_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"),
+                                                   default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: A process sending it holds it until then (a crashed one's hold runs out)
+    claimed_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_key", name="uq_webhook_delivery_event"),
+                      Index("ix_webhook_deliveries_due", "status", "next_attempt_at"))
+
+
+class WebhookAttempt(Base):
+    """One try of a delivery: when, the receiver's status code or the error, how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebhookCursor(Base):
+    """How far the webhook producer has read a source of events (the consent log, the bounces, finished campaigns)."""
+
+    __tablename__ = "webhook_cursors"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The last id read (for campaigns: the last finished_at, in milliseconds since the epoch)
+    last: Mapped[int] = mapped_column(BigInteger, default=0)
