@@ -109,7 +109,7 @@ async def test_readiness_says_when_the_store_is_behind(config, tmp_path, clock):
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             ready = await client.get("/readyz")
-            assert ready.status_code == 503 and "revision" in ready.json()["store"]
+            assert ready.status_code == 503 and "schema" in ready.json()["store"]
             assert (await client.get("/healthz")).status_code == 200
     finally:
         await stopped(service, task)

@@ -28,7 +28,7 @@ from .versions import Approval, IssueView, RevisionSet, Version
 if TYPE_CHECKING:
     from ..installation import Newsletter
 
-__all__ = ["create_issue", "import_files", "save_version", "show_issue", "list_issues", "history",
+__all__ = ["create_issue", "create_from_form", "import_files", "save_version", "save_form", "show_issue", "list_issues", "history",
            "export_files", "mail_issue", "version_of"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -240,3 +240,33 @@ def export_files(newsletter: Newsletter, slug: str, folder: str | Path, *,
         path.write_text(version.text(), encoding="utf-8")
         written.append(path)
     return written
+
+
+def _number(value: Any) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def create_from_form(newsletter: Newsletter, form: Mapping[str, str], *, author: str | None = None) -> IssueView:
+    """`create_issue` from the new-issue form's values (slug, kind, list, language, the front
+    matter's fields, body). Raises what `create_issue` raises."""
+    from .forms import front_matter_from_form
+
+    kind = str(form.get("kind", ""))
+    return create_issue(newsletter, slug=str(form.get("slug", "")).strip(), kind=kind,
+                        list_slug=str(form.get("list", "")).strip(), language=form.get("language") or None,
+                        front_matter=front_matter_from_form(kind, form), body=str(form.get("body", "")),
+                        author=author)
+
+
+def save_form(newsletter: Newsletter, slug: str, language: str, form: Mapping[str, str], *,
+              author: str | None = None) -> Version:
+    """`save_version` from the editor's form (the front matter's fields, body, and the hidden
+    `parent` and `based_on`). Raises what `save_version` raises."""
+    from .forms import front_matter_from_form
+
+    with newsletter.store.session() as session:
+        kind = _get(session, slug).kind
+    return save_version(newsletter, slug, language, front_matter=front_matter_from_form(kind, form),
+                        body=str(form.get("body", "")), parent=_number(form.get("parent")),
+                        based_on=_number(form.get("based_on")), author=author)

@@ -57,10 +57,11 @@ __all__ = [
     "BounceScore",
     "QueuedConfirmation",
     "Schedule",
+    "Segment",
     "PersonalMail",
     "SessionSeries",
     "DeliveryChoice",
-    "Segment",
+    "ApiToken",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -157,6 +158,14 @@ class MailingList(Base):
     #: Shown on the public sign-up form.
     public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: The name and description in other languages: {"fr": {"name": …, "description": …}, …}.
+    translations: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    #: Set when the list was archived: kept with its subscriptions and campaigns, offered to nobody,
+    #: sent to never.
+    archived_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: Set when the list was deleted: its subscriptions are gone; the row stays (archived) only
+    #: because its consent-log lines and campaigns name it.
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Subscription(Base):
@@ -381,6 +390,19 @@ class Schedule(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
+class Segment(Base):
+    """A named, saved filter over people: a segment expression (`newsletter.segment_language`)."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    expression: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 class PersonalMail(Base):
     """One welcome or catch-up mail to one person: the ledger that counts them, sends each
     once (UNIQUE subscriber and key) and retries it like a campaign's row.
@@ -444,20 +466,6 @@ class DeliveryChoice(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
     delivery: Mapped[DeliveryMode] = mapped_column(_enum(DeliveryMode, "delivery"))
     chosen_at: Mapped[datetime] = mapped_column(Timestamp)
-
-
-class Segment(Base):
-    """A named, saved filter over people: a segment expression (`newsletter.segment_language`)."""
-
-    __tablename__ = "segments"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
-    expression: Mapped[str] = mapped_column(Text)
-    description: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(Timestamp)
-    updated_at: Mapped[datetime] = mapped_column(Timestamp)
-
 
 class StaffMember(Base):
     """A workspace account. Never deleted (the audit trail names it): revoked instead."""
@@ -593,3 +601,22 @@ class IssueApproval(Base):
     digest: Mapped[str] = mapped_column(String(64))
     approved_by: Mapped[str] = mapped_column(String(320))
     approved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ApiToken(Base):
+    """A REST API token: its scopes and rate limit. Only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: hex SHA-256 of the whole token (the token has 256 random bits: a slow hash adds nothing)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The token's first characters, to recognise it in a list ("nlt_3kQ…")
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Requests a minute at most (0: no limit)
+    per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)

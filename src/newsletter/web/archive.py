@@ -13,10 +13,12 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ..addresses import has_control
 from ..errors import ContentError, MissingVariant, UnknownIssue
 from ..mail.compose import archive_url
 from ..routine import series
@@ -56,7 +58,15 @@ def _entries(config, issues: list[archive.ArchivedIssue], language: str) -> list
     return entries
 
 
+def _refuse_controls(request: Request) -> None:
+    """A path with control characters names no list and no issue (and never reaches the store:
+    PostgreSQL refuses a NUL)."""
+    if any(has_control(v) for v in request.path_params.values() if isinstance(v, str)):
+        raise HTTPException(404)
+
+
 async def archive_index(request: Request) -> Response:
+    _refuse_controls(request)
     web = request.app.state.web
     language = choose_language(request, web.config.languages, web.config.default_language)
     list_slug = request.path_params.get("list_slug")
@@ -69,7 +79,7 @@ async def archive_index(request: Request) -> Response:
     groups: dict[str, dict] = {}
     for entry in entries:
         item = entry["issue"]
-        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name, "entries": [],
+        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name_in(language), "entries": [],
                                            "sessions": {}})
         label = sessions.get((item.list_slug, item.slug))
         if label is None:
@@ -91,6 +101,7 @@ def _sessions_of(newsletter, issues: list[archive.ArchivedIssue]) -> dict[tuple[
 
 
 async def archive_issue(request: Request) -> Response:
+    _refuse_controls(request)
     web = request.app.state.web
     params = request.path_params
     asked = params.get("language")
@@ -118,6 +129,7 @@ def _when(at: datetime | None) -> str:
 
 
 async def archive_feed(request: Request) -> Response:
+    _refuse_controls(request)
     web = request.app.state.web
     config = web.config
     list_slug = request.path_params["list_slug"]

@@ -57,7 +57,7 @@ def _show(request: Request, prefs: visitor.Preferences, language: str, *,
           error: str | None = None, error_field: str | None = None, left: list[str] | None = None,
           status_code: int = 200) -> Response:
     editable = [a for a in request.app.state.web.config.attributes if a.preferences]
-    return page(request, "preferences.html", language, prefs=prefs, csrf=csrf_token(request),
+    return page(request, "preferences.html", language, prefs=prefs.in_language(language), csrf=csrf_token(request),
                 attribute_fields=attribute_fields(editable, language, prefs.attributes),
                 saved=saved, error=error, error_field=error_field, left=left, status_code=status_code)
 

@@ -1,7 +1,7 @@
-"""integrations: typed subscriber attributes (a JSON column), segments
+"""integrations: typed subscriber attributes (a JSON column), segments, API tokens
 
 Revision ID: 0600_integrations
-Revises: 0410_editorial
+Revises: 0500_routine
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
@@ -30,7 +30,24 @@ def upgrade() -> None:
     )
 
 
+    op.create_table('api_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('scopes', sa.JSON(), nullable=False),
+    sa.Column('per_minute', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('name'),
+    sa.UniqueConstraint('token_hash')
+    )
+
+
 def downgrade() -> None:
+    op.drop_table('api_tokens')
     op.drop_table('segments')
     with op.batch_alter_table('subscribers', schema=None) as batch_op:
         batch_op.drop_column('attributes')
