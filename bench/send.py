@@ -5,6 +5,7 @@ Postfix's `smtp-sink` on loopback; then a hand-written aiosmtplib + EmailMessage
     python bench/send.py -n 100000       # flat in N?
     python bench/send.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench_send
     python bench/send.py --workers 2     # two sender processes share the campaign (`send --worker`)
+    python bench/send.py --cli           # `newsletter send` as a user runs it, against smtp-source (send_cli.py)
 
 Reports msgs/s, CPU seconds and peak RSS of the sending process (a child process, so that
 building the store does not count; with --workers, the processes together: wall from the
@@ -204,7 +205,22 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=2000, help="messages for the hand-written loop")
     parser.add_argument("--workers", type=int, default=1, help="sender processes sharing the campaign")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    cli = parser.add_argument_group("--cli: `newsletter send` through the CLI, against smtp-source (bench/send_cli.py)")
+    cli.add_argument("--cli", action="store_true", help="drive the CLI: init, lists create, import, send")
+    cli.add_argument("--sends", default="defaults,3,32",
+                     help="the sends of each round: `defaults` (the CLI's) or a --concurrency (default: %(default)s)")
+    cli.add_argument("--rounds", type=int, default=1, help="rounds of smtp-source and the sends")
+    cli.add_argument("--big", type=int, default=0, help="then start a campaign of this many recipients")
+    cli.add_argument("--big-send", type=int, default=50_000, help="messages of the big campaign sent before Ctrl-C")
+    cli.add_argument("--taskset", default=None, metavar="CPUS[:CPUS…]",
+                     help="pin the i-th sender process to the i-th CPU list (taskset -c); smtp-source to the first")
     args = parser.parse_args()
+    if args.cli:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import send_cli
+
+        send_cli.main(args)
+        return
     if args.child:
         if args.child[0] == "send":
             child_send(args.child[1], int(args.child[2]), int(args.child[3]), float(args.child[4]))

@@ -67,3 +67,28 @@ def test_the_escape_is_unambiguous_and_leaves_ordinary_text_alone():
     assert escape_controls("a\\x1b") == "a\\\\x1b" and escape_controls("a\x1b") == "a\\x1b"
     assert json.loads(escape_controls(json.dumps({"v": "\u202e\x9b\\"}, ensure_ascii=False), json=True)) == {
         "v": "\u202e\x9b\\"}
+
+
+def test_an_export_imported_back_gives_the_same_people(workdir):
+    """The export escapes cells a spreadsheet would run (`'-ana@…`, `'=…`); the import takes the
+    escape off again, so re-importing an export adds nobody and renames nobody (#12.12)."""
+    run("init")
+    run("lists", "create", "asp-daily", "ASP daily summaries")
+    for email, name in (("-ana@example.org", "=Ana"), ("+bo@example.org", "@Bo"), ("cy@example.org", "'Cy")):
+        assert run("subscribe", "--list", "asp-daily", "--name", name, "--", email).exit_code == 0
+    assert run("export", "-o", "out.csv").exit_code == 0
+    exported = (workdir / "out.csv").read_text()
+    assert "'-ana@example.org" in exported and "'=Ana" in exported
+    before = run("subscribers").output
+    result = run("import", "out.csv")
+    assert result.exit_code == 0, result.output
+    assert run("subscribers").output == before
+    assert run("subscribers", "--count").output.strip() == "3"
+    assert "=Ana" in before and "'Cy" in before  # an apostrophe that was no escape stays
+
+
+def test_the_spreadsheet_escape_is_undone_exactly():
+    from newsletter.people.records import spreadsheet_safe, spreadsheet_unescape
+
+    for text in ("-ana@example.org", "=SUM(A1)", "+1", "@x", "'Cy", "''=x", "plain", "", "'"):
+        assert spreadsheet_unescape(spreadsheet_safe(text)) == text

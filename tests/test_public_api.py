@@ -19,7 +19,7 @@ PUBLIC = {
     "UnknownSchedule", "ScheduleStateError",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
     "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
-    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",
+    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed", "ListArchived",
 }
 
 

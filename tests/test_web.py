@@ -467,7 +467,8 @@ def test_a_hostile_name_is_escaped_on_every_page(newsletter, client, clock, smtp
     for p in pages:
         assert "<img" not in p.text, p.url
         assert "onerror=alert(1)>" not in p.text or "&gt;" in p.text
-    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in pages[1].text  # the name is shown, escaped
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in pages[2].text  # the name is shown, escaped
+    assert "onerror" not in pages[1].text  # not before confirming (#12.11)
     html_mail = mail.get_body(("html",)).get_content()
     assert "<img src=x" not in html_mail
 
@@ -511,8 +512,8 @@ def test_the_fast_confirmation_is_the_same_mail_as_the_composed_one(newsletter, 
     sign_up(client, clock, "fast@example.org", name=HOSTILE, language="ar", lists=("asp-daily", "alerts"))
     [mail] = smtp_server.to("fast@example.org")
     key = _key(newsletter, "fast@example.org")
-    reference = render_confirmation(
-        newsletter.config, "ar", HOSTILE, confirm_url=newsletter.link(Purpose.CONFIRM, key, language="ar"),
+    reference = render_confirmation(  # without the name: it is not mailed before it is confirmed (#12.11)
+        newsletter.config, "ar", "", confirm_url=newsletter.link(Purpose.CONFIRM, key, language="ar"),
         block_url=newsletter.link(Purpose.BLOCK, key, language="ar"),
         list_names=["ASP daily summaries", "Campaign alerts"])
     assert mail["Subject"] == reference.subject

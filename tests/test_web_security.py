@@ -14,6 +14,7 @@ from test_web import (
     csrf_of,
     drain,
     form_token,
+    link_token,
     make_newsletter,
     sign_up,
     snapshot,
@@ -420,3 +421,101 @@ def test_every_valid_signup_is_held_to_the_same_floor_whatever_the_state(config,
     assert [(email, delay) for email, delay, _ in holds] == [(email, 0.25) for email in states]
     # Held after the store's work: a new address is in the log when its answer waits.
     assert holds[0][2] > 0
+
+
+# -- 10. the self-service export hands no IP or user agent to a forwarded link's reader -----------
+
+def test_the_preferences_export_leaves_out_ips_and_user_agents(newsletter, client, clock, smtp_server):
+    key = active_person(newsletter, client, clock, smtp_server)
+    token = newsletter.token(Purpose.PREFERENCES, key)
+    page = client.get(f"/preferences/{token}")
+    data = client.post(f"/preferences/{token}/export", data={"csrf": csrf_of(page.text)},
+                       headers={"User-Agent": "ForwardedReader/1.0"})
+    assert data.status_code == 200
+    exported = data.json()
+    assert exported["email"] == "ana@example.org" and exported["consent_log"]
+    assert all("ip" not in e and "user_agent" not in e for e in exported["consent_log"])
+    assert "203.0.113.7" not in data.text and "testclient" not in data.text and "withheld" in exported
+    assert {e["event"] for e in exported["consent_log"]} >= {"signup", "confirmed"}
+    # Staff still have the whole record.
+    held = subscriptions.person(newsletter, "ana@example.org").as_json()
+    assert any(e["ip"] == "203.0.113.7" for e in held["consent_log"]) and "withheld" not in held
+
+
+# -- 11. the confirmation mail echoes nothing the sign-up typed ----------------------------------
+
+def test_the_confirmation_mail_does_not_echo_the_unverified_name(newsletter, client, clock, smtp_server):
+    name = "Win a prize at https://evil.example/claim \u202eredro\u202c now"
+    assert sign_up(client, clock, "stranger@example.org", name=name).status_code == 200
+    [mail] = smtp_server.to("stranger@example.org")
+    text, html = mail.get_body(("plain",)).get_content(), mail.get_body(("html",)).get_content()
+    for part in (text, html, str(mail["To"]), mail.as_string()):
+        assert "evil.example" not in part and "\u202e" not in part and "prize" not in part
+    assert mail["To"].addresses[0].display_name == "" and mail["To"].addresses[0].addr_spec == "stranger@example.org"
+    assert "Hello," in text
+    assert subscriptions.person(newsletter, "stranger@example.org").name == name  # kept, for after confirming
+    page = client.get(f"/confirm/{link_token(mail, 'confirm')}")  # nor does the page the mail leads to
+    assert page.status_code == 200 and "evil.example" not in page.text and "\u202e" not in page.text
+
+
+# -- 12. HSTS, a client leaving mid-body, invalid UTF-8 ----------------------------------------
+
+def test_hsts_is_sent_when_base_url_is_https_and_only_then(config, store, clock, smtp_server):
+    cases = [("https://news.example.org", 31536000, "max-age=31536000"), ("https://news.example.org", 600, "max-age=600"),
+             ("https://news.example.org", 0, None), ("http://news.example.org", 31536000, None)]
+    for base_url, max_age, expected in cases:
+        newsletter = make_newsletter(config, store, clock, base_url=base_url, hsts_max_age=max_age)
+        with TestClient(create_app(newsletter)) as client:
+            for path in ("/subscribe", "/confirm/not-a-token", "/nowhere"):
+                assert client.get(path).headers.get("strict-transport-security") == expected, (base_url, path)
+
+
+def test_invalid_utf8_in_a_form_is_refused_not_stored_as_a_replacement(newsletter, quiet_client, clock, smtp_server):
+    client = quiet_client
+    token = form_token(client, clock)
+    urlencoded = f"form_token={token}&email=ana%FF@example.org&lists=asp-daily&language=en".encode()
+    raw = f"form_token={token}&email=ana@example.org&lists=asp-daily&name=Ana".encode() + b"\xff"
+    multipart = (b'--b\r\nContent-Disposition: form-data; name="email"\r\n\r\nana\xff@example.org\r\n'
+                 b'--b\r\nContent-Disposition: form-data; name="form_token"\r\n\r\n' + token.encode() +
+                 b'\r\n--b\r\nContent-Disposition: form-data; name="lists"\r\n\r\nasp-daily\r\n--b--\r\n')
+    for body, kind in ((urlencoded, "application/x-www-form-urlencoded"), (raw, "application/x-www-form-urlencoded"),
+                       (multipart, "multipart/form-data; boundary=b")):
+        response = client.post("/subscribe", content=body, headers={"Content-Type": kind})
+        assert response.status_code == 400 and "This form could not be read" in response.text, kind
+    drain(client)
+    assert smtp_server.messages() == []
+    assert subscriptions.count_subscribers(newsletter) == 0
+
+
+def test_a_client_that_leaves_mid_body_is_one_log_line(config, sqlite_store, clock, caplog):
+    """A real server (uvicorn on loopback): a request that stops half-way, the connection closed."""
+    import logging
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from conftest import free_port
+
+    newsletter = make_newsletter(config, sqlite_store, clock)
+    add_lists(newsletter, clock)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(newsletter), host="127.0.0.1", port=port, log_level="info",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    with caplog.at_level(logging.INFO):
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        for path in ("/subscribe", f"/unsubscribe/{newsletter.token(Purpose.UNSUBSCRIBE, 'k')}"):
+            with socket.create_connection(("127.0.0.1", port)) as s:
+                s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded"
+                          f"\r\nContent-Length: 1000\r\n\r\nemail=ana%40exam".encode())
+                time.sleep(0.3)
+        time.sleep(0.3)
+        server.should_exit = True
+        thread.join(10)
+    left = [r for r in caplog.records if "left before sending the whole request" in r.getMessage()]
+    assert len(left) == 2 and "{token}" in left[1].getMessage()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], \
+        [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]

@@ -134,3 +134,38 @@ def test_preview_test_send_approve_send_progress_and_report(newsrooms, smtp_serv
     assert "person000005@example.org" in report and "No such user" in report and ">hard<" in report
     assert post(viewer, "/admin/campaigns/asp23-day-4/retry", {}, form_page="/admin/campaigns/asp23-day-4"
                 ).status_code == 403
+
+
+EDITORIAL_TEMPLATES = ("_issue_fields.html", "campaign.html", "campaign_report.html", "issue.html", "issue_edit.html",
+                       "issue_missing.html", "issue_new.html", "issue_preview.html", "issue_send.html", "issues.html",
+                       "preview_error.html")
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "ar"])
+def test_every_string_of_the_issue_pages_is_translated(language):
+    """The templates' strings, the form's field labels and the states and statuses they show."""
+    from babel.messages.pofile import read_po
+    from jinja2.ext import babel_extract
+
+    from newsletter.editorial import forms
+    from newsletter.editorial.versions import TranslationState
+    from newsletter.statuses import BounceKind, CampaignStatus, OutboxStatus
+
+    wanted = set()
+    for name in EDITORIAL_TEMPLATES:
+        with (REPO / "templates" / "workspace" / name).open("rb") as fh:
+            for _, _, message, _ in babel_extract(fh, ("_", "gettext"), [], {"extensions": "jinja2.ext.i18n"}):
+                text = message if isinstance(message, str) else (message[0] if message else None)
+                if text:
+                    wanted.add(text)
+    for kind in ("daily-summary", "campaign-alert"):
+        wanted.add(kind)
+        for f in forms.fields_of(kind):
+            wanted |= {f.label, *(label for _, label, _ in f.parts)}
+    wanted |= {s.value for s in TranslationState} | {s.value for s in OutboxStatus} | {k.value for k in BounceKind}
+    wanted |= {s.value for s in CampaignStatus}
+    wanted |= {"error", "warning", "Issues"}
+    with (REPO / "templates" / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as fh:
+        catalog = read_po(fh, locale=language)
+    assert len(wanted) > 100
+    assert sorted(m for m in wanted if not (catalog.get(m) and catalog.get(m).string)) == []

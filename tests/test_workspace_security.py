@@ -42,6 +42,22 @@ def test_a_guarded_post_without_the_sessions_token_changes_nothing(newsletter, o
     assert good.status_code == 200 and "x@example.org" in good.text
 
 
+def test_a_post_from_another_sites_page_is_refused_even_with_the_token(newsletter, owner):
+    client = logged_in(newsletter, owner)
+    token = csrf_of(client)
+    for origin in ("https://evil.example", "null"):
+        response = client.post("/admin/accounts/invite", headers={"Origin": origin},
+                               data={"csrf": token, "email": "x@example.org", "role": "viewer"})
+        assert response.status_code == 403
+    stranger = client_for(newsletter)
+    login = stranger.post("/admin/login", headers={"Origin": "https://evil.example"},
+                          data={"csrf": csrf_of(stranger, "/admin/login"), "email": owner.email, "password": PASSWORD})
+    assert login.status_code == 403
+    ours = client.post("/admin/accounts/invite", headers={"Origin": "https://testserver"},
+                       data={"csrf": token, "email": "x@example.org", "role": "viewer"})
+    assert ours.status_code == 200
+
+
 def newsletter_members(newsletter):
     from newsletter.staff import accounts
     return accounts.members(newsletter)
@@ -278,7 +294,8 @@ def test_a_tampered_link_gets_the_same_page_as_a_used_one(newsletter, owner):
     tampered = client.get("/admin/reset/WzEsImFiYyIsMTc5NTQyNDQwMF0.forged")
     nonsense = client.get("/admin/invite/nonsense")
     assert tampered.status_code == nonsense.status_code == 400
-    assert tampered.headers["cache-control"] == "no-store" and tampered.headers["referrer-policy"] == "no-referrer"
+    assert tampered.headers["cache-control"] == "no-store"
+    assert tampered.headers["referrer-policy"] in ("no-referrer", "same-origin")  # the token never leaves the site
 
 
 # -- pages ------------------------------------------------------------------------------------------
@@ -307,3 +324,19 @@ def test_the_workspace_speaks_arabic_right_to_left(newsletter, owner):
     page = client.get("/admin/?lang=ar")
     assert '<html lang="ar" dir="rtl">' in page.text
     assert client.get("/admin/accounts").text.startswith('<!DOCTYPE html>\n<html lang="ar" dir="rtl">')
+
+
+def test_the_account_page_lists_live_sessions_and_ends_one(newsletter, owner):
+    laptop = logged_in(newsletter, owner, headers={"User-Agent": "Laptop browser"})
+    phone = logged_in(newsletter, owner, client=("203.0.113.8", 4000), headers={"User-Agent": "Phone browser"})
+    page = laptop.get("/admin/account").text
+    assert "Laptop browser" in page and "Phone browser" in page and "203.0.113.8" in page
+    ref = re.search(r'name="session" value="([0-9a-f]{16})"', page).group(1)
+    assert laptop.post("/admin/account/sessions/end", data={"csrf": csrf_of(laptop), "session": ref}
+                       ).status_code == 303
+    assert phone.get("/admin/").status_code == 303  # the phone's session ended
+    assert laptop.get("/admin/").status_code == 200
+    stranger = logged_in(newsletter, add_staff(newsletter, "viewer@example.org", Role.VIEWER))
+    mine = re.search(r'name="session" value="([0-9a-f]{16})"', logged_in(newsletter, owner).get("/admin/account").text)
+    stranger.post("/admin/account/sessions/end", data={"csrf": csrf_of(stranger), "session": mine.group(1)})
+    assert laptop.get("/admin/").status_code == 200  # nobody ends another account's sessions

@@ -106,8 +106,9 @@ def address_hash(address: str) -> str:
 
 #: What a terminal would act on rather than show: C0 and C1 controls (ESC, CSI, BEL, CR, LF…),
 #: DEL, the line and paragraph separators, the bidirectional overrides, embeddings and
-#: isolates (they reorder what follows), and the backslash (so that an escape is unambiguous).
-_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\\]")
+#: isolates (they reorder what follows), lone surrogates (bytes a file held that were not text:
+#: a terminal cannot even be sent them), and the backslash (so that an escape is unambiguous).
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff\\]")
 
 
 def has_control(value: str | None) -> bool:
@@ -125,7 +126,7 @@ def _escape(match: re.Match) -> str:
 
 #: What JSON text (`json.dumps(…, ensure_ascii=False)`) still holds of those: it escapes C0
 #: controls and backslashes in its strings itself, and has only spaces and line feeds outside.
-_UNSHOWABLE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSHOWABLE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape_json(match: re.Match) -> str:

@@ -137,6 +137,8 @@ class Config:
     #: A sign-up is answered this many milliseconds after it arrived, not sooner, whatever was
     #: known of the address (the answer's time tells nothing); 0: as soon as it is recorded.
     signup_answer_ms: int = 100
+    #: Strict-Transport-Security max-age (seconds) sent when base_url is https; 0: not sent.
+    hsts_max_age: int = 31536000
     #: IPv6 clients are counted per network of this prefix length (one /64 is one household).
     signup_ipv6_prefix: int = 64
     #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
@@ -154,6 +156,11 @@ class Config:
     #: A scheduled send found more than this many minutes past its time (the service was down)
     #: waits for a sender's go instead of going out late.
     schedule_overdue_minutes: int = 30
+    #: Folder of the welcome texts (`<list>.<lang>.md`); a list without one sends no welcome.
+    welcome_dir: str = ""
+    #: What someone who confirms while a session runs gets of the days before:
+    #: "digest" (one mail with every day they missed), "latest" (the latest day) or "off".
+    catch_up: str = "digest"
     #: Send non-ASCII body parts as 8-bit UTF-8 (the relay must offer 8BITMIME); off: base64 or
     #: quoted-printable, whichever is smaller.
     eight_bit_mime: bool = True
@@ -246,7 +253,7 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
     """Make relative file paths (and relative sqlite paths) relative to `base`."""
-    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file", "issues_dir"):
+    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file", "issues_dir", "welcome_dir"):
         if values.get(key) and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
     mailbox = values.get("bounce_mailbox", "")
@@ -298,6 +305,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         values["sink_maildir"] = str(base / "mail")
     if "issues_dir" not in values:
         values["issues_dir"] = str(base / "issues")
+    if "welcome_dir" not in values:
+        values["welcome_dir"] = str(base / "welcome")
     config = Config(**values, source=source)
     _validate(config)
     return config
@@ -315,7 +324,7 @@ def _validate(config: Config) -> None:
     if config.confirm_days < 1:
         raise ConfigError("confirm_days must be 1 or more", key="confirm_days")
     for key in ("signup_hourly_ceiling", "signup_min_seconds", "signup_per_ip_per_hour",
-                "signup_per_address_per_hour", "signup_answer_ms"):
+                "signup_per_address_per_hour", "signup_answer_ms", "hsts_max_age"):
         if getattr(config, key) < 0:
             raise ConfigError(f"{key} must be 0 or more", key=key)
     if not 1 <= config.signup_ipv6_prefix <= 128:
@@ -331,6 +340,8 @@ def _validate(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP address or network",
                               key="trusted_proxies") from None
+    if config.catch_up not in ("digest", "latest", "off"):
+        raise ConfigError(f"catch_up must be digest, latest or off, not {config.catch_up!r}", key="catch_up")
     if config.schedule_overdue_minutes < 0:
         raise ConfigError("schedule_overdue_minutes must be 0 or more", key="schedule_overdue_minutes")
     if config.soft_bounce_threshold < 1:
@@ -400,6 +411,9 @@ signup_ipv6_prefix = 64
 # Every sign-up is answered this many milliseconds after it arrived (not sooner), so that the
 # answer's time does not tell whether the address was known.
 signup_answer_ms = 100
+# When base_url is https, browsers are told to come back over https only, for this many
+# seconds (Strict-Transport-Security); 0 leaves the header to the proxy.
+hsts_max_age = 31536000
 
 # Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
 # (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads
@@ -408,6 +422,14 @@ signup_answer_ms = 100
 # bounce_address = "bounces@news.example.org"
 # bounce_mailbox = "bounces"
 # soft_bounce_threshold = 5
+
+# The daily routine (`newsletter serve`). A welcome per list: write welcome/<list>.<lang>.md
+# (a `subject:` front matter, then Markdown); none is sent for a list without one. Someone who
+# confirms while a session runs gets the days they missed: "digest", "latest" or "off".
+# welcome_dir = "welcome"
+# catch_up = "digest"
+# A scheduled send found later than this (the service was down) waits for `schedule go`.
+# schedule_overdue_minutes = 30
 
 # DKIM signing (`newsletter dkim keygen --selector news2026` writes the key and prints the DNS record).
 # dkim_selector = "news2026"
@@ -425,6 +447,22 @@ signup_answer_ms = 100
 # issues_dir = "issues"
 """
 
+#: The tables of the default file; TOML wants them after every top-level key, so they are
+#: written after DEFAULT_TOML.
+DEFAULT_TABLES = """
+# Subscriber attributes: typed values kept for each person, read from import columns of the same
+# name, exported, used by segments (`country in (SN, CI)`) and the reach report. Types: text,
+# choice (with `choices = [...]`), integer, boolean, date, country (ISO 3166). `signup = true`
+# offers one as an optional field on the sign-up form, `preferences = true` on the preferences page.
+[attributes.organisation]
+type = "text"
+label = "Organisation"
+
+[attributes.country]
+type = "country"
+label = "Country"
+"""
+
 
 def write_default_config(folder: Path) -> list[Path]:
     """Write `newsletter.toml` and a fresh `secret.key` (mode 0600) where they do not exist.
@@ -434,7 +472,7 @@ def write_default_config(folder: Path) -> list[Path]:
     written = []
     toml_path = folder / CONFIG_FILE
     if not toml_path.exists():
-        toml_path.write_text(DEFAULT_TOML, encoding="utf-8")
+        toml_path.write_text(DEFAULT_TOML + DEFAULT_TABLES, encoding="utf-8")
         written.append(toml_path)
     key_path = folder / SECRET_FILE
     if not key_path.exists():

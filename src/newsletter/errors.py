@@ -11,6 +11,7 @@ The tree::
     ├── InvalidAddress(ValueError) email-validator refused an address
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
     ├── UnknownList(LookupError)  no list has that slug
+    │   └── ListArchived          the list is archived: it takes no subscriber and no send
     ├── UnknownSubscriber(LookupError)
     │   └── SuppressedAddress     nobody has it: it was erased, or suppressed without a person (`reason`, `at`)
     ├── NotSuppressed(LookupError) a suppression to lift is not there
@@ -67,6 +68,7 @@ __all__ = [
     "InvalidAddress",
     "InvalidField",
     "UnknownList",
+    "ListArchived",
     "UnknownSubscriber",
     "SuppressedAddress",
     "NotSuppressed",
@@ -117,11 +119,18 @@ class ConfigError(NewsletterError):
 
 
 class MissingConfigFile(ConfigError):
-    """The configuration file named (by --config or NEWSLETTER_CONFIG) does not exist."""
+    """The configuration file named (by --config or NEWSLETTER_CONFIG) does not exist; or, with
+    `named` False, none was named, none is where it is looked for (`path`), and the database
+    has no schema: nothing has been set up here."""
 
-    def __init__(self, path: str):
-        super().__init__(f"the configuration file {path} does not exist")
+    def __init__(self, path: str, named: bool = True):
+        if named:
+            super().__init__(f"the configuration file {path} does not exist")
+        else:
+            super().__init__(f"no configuration file was found ({path} does not exist and NEWSLETTER_CONFIG is not "
+                             "set), and the database has no schema yet")
         self.path = path
+        self.named = named
 
 
 class MissingSecretKey(ConfigError):
@@ -174,6 +183,14 @@ class UnknownList(NewsletterError, LookupError):
 
     def __init__(self, slug: str):
         super().__init__(f"there is no list {slug!r}")
+        self.slug = slug
+
+
+class ListArchived(UnknownList):
+    """The list is archived: it is offered to nobody, takes no new subscriber and is sent to never."""
+
+    def __init__(self, slug: str):
+        Exception.__init__(self, f"the list {slug!r} is archived")
         self.slug = slug
 
 
@@ -500,7 +517,11 @@ class ArchiveError(NewsletterError):
 class StoreNotEmpty(NewsletterError):
     """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
 
-    def __init__(self, counts: dict[str, int]):
+    def __init__(self, counts: dict[str, int], undeletable: tuple[str, ...] = ()):
         self.counts = dict(counts)
+        #: Tables among them that can never be deleted (an audit trail): the store cannot be replaced.
+        self.undeletable = tuple(undeletable)
         held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
-        super().__init__(f"the store is not empty (it holds {held}); nothing was restored")
+        why = (f"; {', '.join(self.undeletable)} can never be deleted, so it cannot be replaced either"
+               if self.undeletable else "")
+        super().__init__(f"the store is not empty (it holds {held}){why}; nothing was restored")

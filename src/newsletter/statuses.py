@@ -19,6 +19,7 @@ __all__ = [
     "OutboxStatus",
     "BounceKind",
     "ScheduleStatus",
+    "DeliveryMode",
     "StaffRole",
     "StaffStatus",
     "DeliveryStatus",
@@ -139,6 +140,15 @@ class ScheduleStatus(str, enum.Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
+
+
+class DeliveryMode(str, enum.Enum):
+    """How a subscriber of a list takes a session's daily summaries."""
+
+    #: Each day's mail as it goes out.
+    DAILY = "daily"
+    #: None of the daily mails; one digest of the whole session after its last day.
+    DIGEST = "digest"
 
 class StaffRole(str, enum.Enum):
     """What a staff member may do in the workspace (`staff.roles` says which actions each allows)."""

@@ -51,6 +51,11 @@ def shown(value: object, *, json: bool = False) -> str:
     return escape_controls(value, json=json)
 
 
+def _shown_lines(text: str) -> str:
+    """A message of several lines (a caret under a column, say), each line escaped as `shown`."""
+    return "\n".join(shown(line) for line in text.split("\n"))
+
+
 def explain(error: NewsletterError) -> str:
     """The error's message, with what to run about it when a command can help."""
     message = str(error)
@@ -58,6 +63,8 @@ def explain(error: NewsletterError) -> str:
         return f"{message}. Run `newsletter init` to create or upgrade it."
     if isinstance(error, MissingSecretKey):
         return f"{message}. Run `newsletter init` to generate one."
+    if isinstance(error, MissingConfigFile) and not error.named:
+        return f"{message}. Run `newsletter init` here to write one and create the database, or name one with --config."
     if isinstance(error, MissingConfigFile):
         return f"{message} (run `newsletter init` to write one)"
     if isinstance(error, UnknownList):
@@ -79,6 +86,8 @@ def explain(error: NewsletterError) -> str:
     if isinstance(error, NotSuppressed):
         return f"{message}; `newsletter suppressions list` shows the suppressions"
     if isinstance(error, StoreNotEmpty):
+        if error.undeletable:
+            return f"{message}. Restore into a store fresh from `newsletter init`."
         return f"{message}; restore into a store fresh from `newsletter init`, or add --replace to delete what it holds"
     if isinstance(error, StoreError) and error.detail is not None:
         return f"{message}. Check database_url and that the server is running."
@@ -115,14 +124,20 @@ COMMAND_MODULES = {
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
     "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, reach, retry."),
     "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
+    "sessions": ("sessions", "Session series: each session's days (\"Day N of M\") and whether they went out."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
-    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounce mailbox."),
+    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
     "users": ("users", "Workspace accounts: add the first owner, list them, revoke one."),
     "demo": ("demo", "Sign people up, confirm them, send a daily summary and unsubscribe one, all on loopback."),
 }
+
+
+def _shown_lines(message: str) -> str:
+    """An error message `shown`, line by line: the lines it means to print stay lines."""
+    return "\n".join(shown(line) for line in message.split("\n"))
 
 
 class NewsletterGroup(click.Group):
@@ -150,7 +165,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            raise click.ClickException(shown(explain(exc))) from None
+            raise click.ClickException(_shown_lines(explain(exc))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
@@ -158,7 +173,7 @@ class NewsletterGroup(click.Group):
             failure = store_failure(exc)
             if failure is None:
                 raise
-            raise click.ClickException(shown(explain(failure))) from None
+            raise click.ClickException(_shown_lines(explain(failure))) from None
 
 
 class State:

@@ -13,6 +13,13 @@ all that time, so an unsubscribe either committed before the re-check — and th
 data only after the round that admitted it committed, and that round wrote the connection's
 previous outcome: after a crash at most one message per connection can have been accepted
 without being recorded.
+
+A round's cost is mostly fixed (a transaction, two hops to the database thread), so a round
+should carry many messages. With few connections the requests would arrive one by one and each
+start a round of its own; so a round first gathers: it waits until every connection that is
+working (`working()`, those not waiting for rows to send) has handed in its request — they are
+in lock-step then, each round carrying one message per connection —, or until `gather` seconds
+have passed since the first request, so that a slow relay connection holds nobody up for long.
 """
 
 from __future__ import annotations
@@ -85,14 +92,17 @@ class Gate:
 
     `db_lock` is the sender's SQLite lock (None on PostgreSQL): a round holds it from its
     BEGIN to its commit, so no other transaction of the sender's DB thread waits on it.
-    `rounds` is how many rounds may be open at once (1 on SQLite).
+    `rounds` is how many rounds may be open at once (1 on SQLite). `working()` is how many
+    connections will hand in a request soon; a round gathers up to `gather` seconds for them
+    (shared among the `rounds`: with two, each gathers half of them).
     """
 
     def __init__(self, store: Store, *, worker: str, clock: Callable[[], datetime],
                  bounce_rules: bounces.BounceRules, consent_hold: float, rounds: int,
                  db_lock: asyncio.Lock | None, in_db_thread: InDbThread,
                  on_round: Callable[[list[Outcome], dict[int, str]], None],
-                 on_failure: Callable[[Exception], None]):
+                 on_failure: Callable[[Exception], None],
+                 working: Callable[[], int] = lambda: 0, gather: float = 0.0):
         self.store = store
         self.worker = worker
         self.clock = clock
@@ -108,6 +118,10 @@ class Gate:
         self.rounds_running = 0
         self.event = asyncio.Event()
         self.slots = asyncio.Semaphore(rounds)
+        self.rounds = rounds
+        self.working = working
+        self.gather = gather
+        self._gathering: asyncio.Future | None = None
 
     async def admit(self, outcomes: list[Outcome], row: ClaimedRow | None) -> Ticket:
         """Hand `outcomes` to the gate and, with `row`, ask to send it. Returns when the gate has
@@ -115,6 +129,7 @@ class Gate:
         ticket = Ticket(asyncio.get_running_loop())
         self.admissions.append(Admission(list(outcomes), row, ticket))
         self.event.set()
+        self.poke()
         await (ticket.decided if row is not None else ticket.committed)
         return ticket
 
@@ -125,9 +140,33 @@ class Gate:
             self.event.clear()
             while self.admissions:
                 await self.slots.acquire()
+                await self._gather()
                 batch, self.admissions = self.admissions, []
                 self.rounds_running += 1
                 asyncio.get_running_loop().create_task(self._run_round(batch))
+
+    def _gathered(self) -> bool:
+        return len(self.admissions) * self.rounds >= self.working()
+
+    async def _gather(self) -> None:
+        """Wait (at most `gather` seconds) until the working connections have handed in theirs."""
+        if self.gather <= 0 or self._gathered():
+            return
+        loop = asyncio.get_running_loop()
+        self._gathering = loop.create_future()
+        timer = loop.call_later(self.gather, self.poke, True)
+        try:
+            await self._gathering
+        finally:
+            timer.cancel()
+            self._gathering = None
+
+    def poke(self, now: bool = False) -> None:
+        """End the gathering when it is complete (or `now`): a request came in, or a connection
+        stopped working."""
+        waiter = self._gathering
+        if waiter is not None and not waiter.done() and (now or self._gathered()):
+            waiter.set_result(None)
 
     async def drain(self) -> None:
         """Return once every admission handed in has had its round."""

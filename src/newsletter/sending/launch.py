@@ -132,9 +132,10 @@ def plan_send(session: Session, config: Config, slug: str, list_slug: str, avail
     (and per country) — of the list's subscribers `segment` (name, expression, filter) names,
     when given.
 
-    Raises UnknownList, MissingVariant (no variant along the fallback chain).
+    Raises UnknownList (ListArchived for an archived list), MissingVariant (no variant along the
+    fallback chain).
     """
-    mailing_list = get_list(session, list_slug)
+    mailing_list = get_list(session, list_slug, open_only=True)
     chain = tuple(mailing_list.languages or ())
     name, expression, checked = segment if segment is not None else (None, "", None)
     in_use = (languages_in_use(session, list_slug) if checked is None

@@ -18,14 +18,14 @@ from ..errors import InvalidField
 from ..installation import Newsletter
 from ..sending.options import SendOptions
 from .http import HttpPart
-from .parts import ConfirmationPart, MailboxPart, Part, SchedulerPart, SenderPart, WebhookPart
+from .parts import ConfirmationPart, MailboxPart, Part, SchedulerPart, SenderPart, WebhookPart, WelcomePart
 
 __all__ = ["PART_NAMES", "Service"]
 
 log = logging.getLogger("newsletter.service")
 
 #: Every part, in the order they start.
-PART_NAMES = ("web", "confirmations", "mailbox", "sender", "scheduler", "webhooks")
+PART_NAMES = ("web", "confirmations", "mailbox", "welcome", "sender", "scheduler", "webhooks")
 
 
 class Service:
@@ -51,6 +51,8 @@ class Service:
             self.parts.append(ConfirmationPart(newsletter, self.http.drainer))
         if "mailbox" in chosen:
             self.parts.append(MailboxPart(newsletter))
+        if "welcome" in chosen:
+            self.parts.append(WelcomePart(newsletter, interval=poll))
         if "sender" in chosen:
             self.parts.append(SenderPart(newsletter, options=options, interval=poll))
         if "scheduler" in chosen:

@@ -35,6 +35,7 @@ from ..statuses import (
     ConsentKind,
     DeliveryStatus,
     OutboxStatus,
+    DeliveryMode,
     ScheduleStatus,
     StaffRole,
     StaffStatus,
@@ -58,6 +59,9 @@ __all__ = [
     "QueuedConfirmation",
     "Schedule",
     "Segment",
+    "PersonalMail",
+    "SessionSeries",
+    "DeliveryChoice",
     "ApiToken",
     "WebhookEndpoint",
     "WebhookDelivery",
@@ -160,7 +164,13 @@ class MailingList(Base):
     public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     #: The name and description in other languages: {"fr": {"name": …, "description": …}, …}.
-    translations: Mapped[dict | None] = mapped_column(JSON, default=dict)
+    translations: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    #: Set when the list was archived: kept with its subscriptions and campaigns, offered to nobody,
+    #: sent to never.
+    archived_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: Set when the list was deleted: its subscriptions are gone; the row stays (archived) only
+    #: because its consent-log lines and campaigns name it.
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Subscription(Base):
@@ -397,6 +407,70 @@ class Segment(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
+
+class PersonalMail(Base):
+    """One welcome or catch-up mail to one person: the ledger that counts them, sends each
+    once (UNIQUE subscriber and key) and retries it like a campaign's row.
+
+    `key` says what it is for ("welcome:asp-daily", "catch-up:asp-daily:ASP 23"); `content`
+    what it carries (a catch-up's campaign slugs). Status and attempts as in `outbox`.
+    """
+
+    __tablename__ = "personal_mail"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    #: `MailKind` value: welcome or catch-up.
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    content: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "personal_mail_status"),
+                                                 default=OutboxStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "key", name="uq_personal_mail_subscriber_key"),
+        Index("ix_personal_mail_due", "status", "next_attempt_at"),
+    )
+
+
+
+class SessionSeries(Base):
+    """A session of an assembly (name, venue, time zone, first and last day) whose daily
+    summaries, on one list, are its "Day N of M". Issues join it by their `session` field."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    #: As the content's `session` field spells it ("ASP 23").
+    name: Mapped[str] = mapped_column(String(200))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    #: The venue's IANA time zone (scheduled sends in the venue's time).
+    zone: Mapped[str] = mapped_column(String(64))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class DeliveryChoice(Base):
+    """A subscriber's choice for one list's daily summaries (no row: each day)."""
+
+    __tablename__ = "delivery_choices"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    delivery: Mapped[DeliveryMode] = mapped_column(_enum(DeliveryMode, "delivery"))
+    chosen_at: Mapped[datetime] = mapped_column(Timestamp)
 
 class StaffMember(Base):
     """A workspace account. Never deleted (the audit trail names it): revoked instead."""

@@ -227,7 +227,8 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         finally:
             await state.drainer.stop()
 
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+    hsts = config.hsts_max_age if config.base_url.lower().startswith("https://") else 0
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, hsts_max_age=hsts)],
                     exception_handlers={HTTPException: _not_found, BadRequest: _bad_request,
                                         ClientDisconnect: _client_left, NewsletterError: _unavailable,
                                         Exception: _unavailable}, lifespan=lifespan)

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from ..addresses import has_control
 from ..errors import ContentError, MissingVariant, UnknownIssue
 from ..mail.compose import archive_url
+from ..routine import series
 from ..sending import archive
 from .pages import choose_language, render_page
 
@@ -74,13 +75,29 @@ async def archive_index(request: Request) -> Response:
         return render_page(request, "not_found.html", language, status_code=404,
                            path=request.scope.get("root_path", "") + "/archive")
     entries = _entries(web.config, issues, language)
+    sessions = await web.db(_sessions_of, web.newsletter, issues)
     groups: dict[str, dict] = {}
     for entry in entries:
         item = entry["issue"]
-        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name, "entries": []})
-        groups[item.list_slug]["entries"].append(entry)
+        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name_in(language), "entries": [],
+                                           "sessions": {}})
+        label = sessions.get((item.list_slug, item.slug))
+        if label is None:
+            groups[item.list_slug]["entries"].append(entry)
+        else:  # the issues of one session together, under its name
+            groups[item.list_slug]["sessions"].setdefault(label, []).append(entry)
     return render_page(request, "archive.html", language, groups=list(groups.values()), one_list=list_slug,
                        quote=quote)
+
+
+def _sessions_of(newsletter, issues: list[archive.ArchivedIssue]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(list, issue slug) -> (session name, where and when) for the issues that belong to a session."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for list_slug in {item.list_slug for item in issues}:
+        slugs = [item.slug for item in issues if item.list_slug == list_slug]
+        for slug, label in series.archive_groups(newsletter, list_slug, slugs).items():
+            found[(list_slug, slug)] = label
+    return found
 
 
 async def archive_issue(request: Request) -> Response:

@@ -90,7 +90,8 @@ async def read_fields(request: Request, *, limit: int = MAX_FORM, max_fields: in
             raise BadRequest(400, f"the form could not be read: {exc.message}") from None
     else:
         try:
-            pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=max_fields)
+            pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict",
+                              max_num_fields=max_fields)
         except UnicodeDecodeError:
             raise BadRequest(400, "the form is not valid UTF-8") from None
         except ValueError:

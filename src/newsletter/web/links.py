@@ -138,7 +138,8 @@ async def confirm_page(request: Request) -> Response:
     if holder is None:
         return invalid_link(request, Purpose.CONFIRM)
     language = token_language(request, holder)
-    return page(request, "confirm.html", language, name=holder.name, csrf=csrf_token(request))
+    # Not the name: the sign-up typed it and nobody has vouched for it yet (as in the mail, #12.11).
+    return page(request, "confirm.html", language, name="", csrf=csrf_token(request))
 
 
 async def confirm_submit(request: Request) -> Response:

@@ -25,7 +25,8 @@ from ..people import subscriptions as visitor
 from ..people.abuse import FormCheck, check_form_token, client_key, issue_form_token
 from ..people.rules import ConsentContext
 from ..people.signups import SignupRequest
-from ..statuses import Channel
+from ..routine import series
+from ..statuses import Channel, DeliveryMode
 from .attribute_fields import attribute_fields, posted_attributes
 from .forms import BadRequest, is_json, read_fields, read_json
 from .pages import choose_language, consent_text, render_page
@@ -59,7 +60,7 @@ def _language(request: Request) -> str:
 async def _form_page(request: Request, language: str, *, values: dict[str, Any] | None = None,
                      error: str | None = None, error_field: str | None = None, status_code: int = 200) -> Response:
     web = request.app.state.web
-    lists = await web.db(visitor.public_lists, web.newsletter)
+    lists = await web.db(visitor.public_lists, web.newsletter, language)
     values = {"email": "", "name": "", "language": "", "lists": [], **(values or {})}
     chosen = values.get("lists") or ([lists[0].slug] if len(lists) == 1 else [])
     shown = [a for a in web.config.attributes if a.signup]
@@ -106,7 +107,7 @@ async def _read(request: Request) -> tuple[dict[str, Any], bool]:
         lists = [lists] if isinstance(lists, str) else lists
         if not isinstance(lists, list) or not all(isinstance(s, str) for s in lists):
             raise BadRequest(400, "lists must be a list of list slugs")
-        fields = {k: data.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
+        fields = {k: data.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source", "delivery")}
         for key, value in fields.items():
             if value is not None and not isinstance(value, str):
                 raise BadRequest(400, f"{key} must be a string")
@@ -115,7 +116,7 @@ async def _read(request: Request) -> tuple[dict[str, Any], bool]:
             raise BadRequest(400, "attributes must be an object of attribute values")
         return {**fields, "lists": lists, "attributes": attributes}, True
     form = await read_fields(request, max_fields=50)
-    fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source")}
+    fields = {k: form.get(k) for k in ("email", "name", "language", HONEYPOT, "form_token", "source", "delivery")}
     attributes = posted_attributes([a for a in request.app.state.web.config.attributes if a.signup], form)
     return {**fields, "lists": form["lists"], "attributes": attributes}, False
 
@@ -171,7 +172,8 @@ async def subscribe_submit(request: Request) -> Response:
     except InvalidAddress as exc:
         return await invalid(exc.reason, "email")
 
-    if not web.per_ip.allow(client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix), now) or not web.per_address.allow(canonical_mailbox(address), now):
+    client = client_key(ip, ipv6_prefix=web.config.signup_ipv6_prefix)  # an IPv6 client is its /64
+    if not web.per_ip.allow(client, now) or not web.per_address.allow(canonical_mailbox(address), now):
         log.warning("sign-up throttled (ip %s): per-IP or per-address limit", ip)
         return await _accepted(request, language, as_json, started)
     if not await web.ceiling.allows(now):
@@ -198,6 +200,9 @@ async def subscribe_submit(request: Request) -> Response:
         return await invalid(reason, field)
 
     if record.due is not None:
+        if values.get("delivery") == DeliveryMode.DIGEST.value:  # their choice, kept for when they confirm
+            await web.db(series.choose_delivery_for, newsletter, record.due.subscriber_key, record.due.list_slugs,
+                         DeliveryMode.DIGEST)
         web.ceiling.note_sent()
         web.drainer.wake()  # the mail is queued (committed): the drainer sends it after this answer
     return await _accepted(request, language, as_json, started)

@@ -27,6 +27,8 @@
         var value = data[el.dataset.field];
         if (el.dataset.field === "seconds_left") {
           value = value === null ? "–" : (value >= 120 ? Math.round(value / 60) + " min" : value + " s");
+        } else if (el.dataset.field === "status") {
+          value = el.getAttribute("data-label-" + value) || value;
         } else if (el.dataset.field === "rate") {
           value = value + "/s";
         }

@@ -80,7 +80,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
-    op.add_column('lists', sa.Column('translations', sa.JSON(), nullable=True))
+    # lists.translations (a list's name and description per language) comes with 0320_lists_and_moves.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
@@ -105,8 +105,6 @@ def downgrade() -> None:
     else:
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
         op.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
-    with op.batch_alter_table('lists') as batch_op:
-        batch_op.drop_column('translations')
     op.drop_table('workspace_settings')
     op.drop_index('ix_staff_login_failures_key', table_name='staff_login_failures')
     op.drop_table('staff_login_failures')
