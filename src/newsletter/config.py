@@ -156,6 +156,12 @@ class Config:
     dkim_key_file: str = ""
     #: Typed subscriber attributes, from the `[attributes.NAME]` tables (see `newsletter.attributes`).
     attributes: tuple[AttributeSpec, ...] = ()
+    #: Bounce webhooks of mail providers (/api/v1/providers/…): the SNS topics SES notifies through,
+    #: Postmark's basic-auth "user:password", Mailgun's signing key, SendGrid's verification key.
+    ses_topic_arns: tuple[str, ...] = ()
+    postmark_webhook_auth: str = field(default="", repr=False)
+    mailgun_signing_key: str = field(default="", repr=False)
+    sendgrid_public_key: str = ""
     #: A scheduled send found more than this many minutes past its time (the service was down)
     #: waits for a sender's go instead of going out late.
     schedule_overdue_minutes: int = 30
