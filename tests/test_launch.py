@@ -166,3 +166,30 @@ def test_the_campaign_units_of_work(newsletter, smtp_server):
         prepare_resume(newsletter, "asp23-day-3")
     with newsletter.store.session() as session:
         assert campaigns.get_campaign(session, "asp23-day-3").status is CampaignStatus.CANCELLED
+
+
+def test_retry_due_sends_what_is_due_and_never_what_a_person_paused(newsletter, smtp_server, clock):
+    from newsletter.sending.launch import retry_due
+
+    emails = populate(newsletter.store, 4, now=clock())
+    smtp_server.fail_rcpt[emails[1]] = ["451 4.3.0 later"]
+    first = launch(newsletter, prepare_send(newsletter, DAY_3), fast(wait_for_deferred=False))
+    assert first.paused and first.counts.deferred == 1
+    assert retry_due(newsletter, clock(), fast()) == []  # not due yet
+    clock.advance(minutes=6)
+    [(slug, result)] = retry_due(newsletter, options=fast())
+    assert slug == "asp23-day-3" and result.status is CampaignStatus.FINISHED and result.sent_now == 1
+    assert len(smtp_server.to(emails[1])) == 1 and len(smtp_server.received) == 4
+    assert retry_due(newsletter, clock(), fast()) == []
+
+
+def test_retry_due_leaves_a_campaign_a_person_paused_while_it_waited(newsletter, smtp_server, clock):
+    from newsletter.sending.launch import retry_due
+
+    emails = populate(newsletter.store, 3, now=clock())
+    smtp_server.fail_rcpt[emails[0]] = ["451 4.3.0 later"]
+    launch(newsletter, prepare_send(newsletter, DAY_3), fast(wait_for_deferred=False))
+    actions.pause(newsletter, "asp23-day-3")
+    clock.advance(hours=1)
+    assert retry_due(newsletter, options=fast()) == []
+    assert actions.detail(newsletter, "asp23-day-3").summary.status_reason == actions.PAUSED_BY_ADMINISTRATOR

@@ -204,3 +204,29 @@ def test_a_finished_issue_goes_on_to_those_who_joined_since_and_to_nobody_twice(
     counts = Counter(r.rcpt_tos[0] for r in smtp_server.received)
     assert len(counts) == 45 and set(counts.values()) == {1}
     assert all(counts[e] == 1 for e in joined)
+
+
+def test_after_the_first_pass_send_says_what_is_deferred_and_returns(workdir, smtp_server):
+    smtp_server.fail_rcpt["person000005@example.org"] = ["451 4.7.1 Greylisted, try later"]
+    sent = run("send", *CONTENT, "--yes")
+    assert sent.exit_code == 0, sent.output
+    assert "1 message(s) deferred by the relay; they are retried from " in sent.output
+    assert "`newsletter campaign resume asp23-day-3` then" in sent.output
+    assert "sent 39, deferred 1" in sent.output
+    assert len(smtp_server.received) == 39
+
+
+def test_send_wait_stays_until_the_deferred_are_retried(workdir, smtp_server, monkeypatch):
+    """--wait: the same first pass, then the send stays for the retry (its back-off made short)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from newsletter.cli import sending as cli_sending
+
+    plain = cli_sending._options
+    monkeypatch.setattr(cli_sending, "_options",
+                        lambda *args: replace(plain(*args), defer_base=timedelta(seconds=0.2), idle_poll=0.1))
+    smtp_server.fail_rcpt["person000005@example.org"] = ["451 4.7.1 Greylisted, try later"]
+    sent = run("send", *CONTENT, "--yes", "--wait")
+    assert sent.exit_code == 0 and "finished; sent 40" in sent.output
+    assert len(smtp_server.to("person000005@example.org")) == 1

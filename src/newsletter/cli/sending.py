@@ -101,20 +101,28 @@ def _print_result(result: SendResult) -> None:
     c = result.counts
     click.echo(f"campaign {result.slug}: {result.status.value}; sent {c.sent}, deferred {c.deferred}, "
                f"failed {c.failed}, skipped {c.skipped}, queued {c.queued} (this run sent {result.sent_now})")
+    if result.paused and result.next_due is not None:  # only deferred rows are left: not a failure
+        click.echo(f"{c.deferred} message(s) deferred by the relay; they are retried from "
+                   f"{result.next_due:%Y-%m-%d %H:%M} UTC by a running `newsletter serve`, or by "
+                   f"`newsletter campaign resume {result.slug}` then (`--wait` stays until they are done)")
+        return
     if result.paused:
         raise click.ClickException(f"the campaign is paused: {result.reason}; {_resume_hint(result)}")
 
 
-def _options(concurrency: int, rate: str | None, hourly_cap: int | None) -> SendOptions:
-    return SendOptions(concurrency=concurrency, pace=Pace(rate=_parse_rate(rate), hourly_cap=hourly_cap))
+def _options(concurrency: int, rate: str | None, hourly_cap: int | None, wait: bool = False) -> SendOptions:
+    return SendOptions(concurrency=concurrency, pace=Pace(rate=_parse_rate(rate), hourly_cap=hourly_cap),
+                       wait_for_deferred=wait)
 
 
 def speed_options(command: Callable) -> Callable:
-    """--concurrency, --rate and --hourly-cap."""
+    """--concurrency, --rate, --hourly-cap and --wait."""
     for option in reversed((
         click.option("--concurrency", default=8, show_default=True, help="SMTP connections used at once."),
         click.option("--rate", default=None, metavar="N/s", help="At most this many messages per second."),
         click.option("--hourly-cap", type=int, default=None, help="At most this many messages per hour."),
+        click.option("--wait", is_flag=True, help="After the first pass, stay until the deferred messages are "
+                                                  "retried (default: say when, and return)."),
     )):
         command = option(command)
     return command
@@ -138,8 +146,8 @@ def speed_options(command: Callable) -> Callable:
 @with_hints
 def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None, segment: str | None,
          test_to: tuple[str, ...],
-         concurrency: int, rate: str | None, hourly_cap: int | None, dry_run: bool, yes: bool, worker: bool,
-         to_new: bool) -> None:
+         concurrency: int, rate: str | None, hourly_cap: int | None, wait: bool, dry_run: bool, yes: bool,
+         worker: bool, to_new: bool) -> None:
     """Send an issue to every confirmed subscriber of a list (running it again resumes it).
 
     CONTENT is the issue's content files (one per language). Lint errors stop the send. The
@@ -158,7 +166,7 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
         for address, language, reply in send_test_mail(newsletter, prepared, test_to):
             click.echo(f"[TEST] {language} to {shown(address)}: {shown(reply.describe())}")
         return
-    options = _options(concurrency, rate, hourly_cap)
+    options = _options(concurrency, rate, hourly_cap, wait)
     plan = prepared.plan
     click.echo(f"{shown(prepared.slug)} to list {shown(plan.list_slug)} ({shown(plan.list_name)})"
                + (f", segment {shown(plan.segment)} ({shown(plan.expression)})" if plan.segment else "") + ":")
@@ -273,12 +281,12 @@ def pause_campaign(newsletter: Newsletter, slug: str) -> None:
 @pass_newsletter
 @with_hints
 def resume_campaign(newsletter: Newsletter, slug: str, concurrency: int, rate: str | None,
-                    hourly_cap: int | None) -> None:
+                    hourly_cap: int | None, wait: bool) -> None:
     """Resume a paused campaign and send the rest, from the content files it was started with.
 
     Example: newsletter campaign resume asp23-day-3
     """
-    options = _options(concurrency, rate, hourly_cap)
+    options = _options(concurrency, rate, hourly_cap, wait)
     _print_result(launch(newsletter, prepare_resume(newsletter, slug), options, on_progress=_print_progress,
                          on_start=_stop_on_signals))
 

@@ -40,6 +40,8 @@ __all__ = [
     "extend_campaign",
     "pause_campaign",
     "resume_campaign",
+    "retry_at",
+    "due_for_retry",
     "cancel_campaign",
     "retry_campaign",
     "finish_if_done",
@@ -125,6 +127,7 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
         if existing.status is not CampaignStatus.SENDING:
             existing.status, existing.status_reason = CampaignStatus.SENDING, None
             existing.started_at = existing.started_at or now
+            _mark_retry(existing, None)
         return existing, False
     data = dict(source or {})
     data["expires_at"] = (now + expiry).isoformat()
@@ -179,15 +182,48 @@ def join_campaign(session: Session, slug: str) -> Campaign:
     return campaign
 
 
-def pause_campaign(session: Session, slug: str, reason: str, *, only_if_sending: bool = False) -> Campaign:
-    """Stop claiming new rows (workers finish what they hold). Raises CampaignStateError for a
-    finished or cancelled campaign, unless `only_if_sending` (then it is left as it is)."""
+def pause_campaign(session: Session, slug: str, reason: str, *, only_if_sending: bool = False,
+                   retry_at: datetime | None = None) -> Campaign:
+    """Stop claiming new rows (workers finish what they hold). `retry_at`: the campaign only
+    waits for its deferred rows, due then (`due_for_retry` finds it). Pausing a paused
+    campaign (unless `only_if_sending`) gives it the new reason, and it waits for nothing.
+    Raises CampaignStateError for a finished or cancelled campaign, unless `only_if_sending`
+    (then it is left as it is)."""
     campaign = get_campaign(session, slug)
     if campaign.status in (CampaignStatus.SENDING, CampaignStatus.DRAFT):
         campaign.status, campaign.status_reason = CampaignStatus.PAUSED, reason
-    elif campaign.status is not CampaignStatus.PAUSED and not only_if_sending:
+        _mark_retry(campaign, retry_at)
+    elif campaign.status is CampaignStatus.PAUSED:
+        if not only_if_sending:
+            campaign.status_reason = reason
+            _mark_retry(campaign, None)
+    elif not only_if_sending:
         raise CampaignStateError(slug, campaign.status.value, "only a sending campaign can be paused")
     return campaign
+
+
+def _mark_retry(campaign: Campaign, when: datetime | None) -> None:
+    source = dict(campaign.source or {})
+    if when is None and "retry_at" not in source:
+        return
+    if when is None:
+        source.pop("retry_at")
+    else:
+        source["retry_at"] = when.isoformat()
+    campaign.source = source
+
+
+def retry_at(campaign: Campaign) -> datetime | None:
+    """When a campaign paused only to wait for its deferred rows may go on (None: it does not)."""
+    raw = (campaign.source or {}).get("retry_at") if campaign.status is CampaignStatus.PAUSED else None
+    return datetime.fromisoformat(raw) if raw else None
+
+
+def due_for_retry(session: Session, now: datetime) -> list[str]:
+    """The slugs of the campaigns paused only to wait for deferred rows that are due by `now`
+    (oldest first); a campaign paused by a person is never among them."""
+    return [c.slug for c in stored.campaigns_in(session, CampaignStatus.PAUSED)
+            if (when := retry_at(c)) is not None and when <= now]
 
 
 def resume_campaign(session: Session, slug: str) -> Campaign:
@@ -197,6 +233,7 @@ def resume_campaign(session: Session, slug: str) -> Campaign:
     if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         raise CampaignStateError(slug, campaign.status.value, "only a paused campaign can be resumed")
     campaign.status, campaign.status_reason = CampaignStatus.SENDING, None
+    _mark_retry(campaign, None)
     return campaign
 
 
@@ -225,6 +262,7 @@ def retry_campaign(session: Session, slug: str, *, now: datetime, expiry: timede
         if campaign.status is not CampaignStatus.SENDING:
             campaign.status = CampaignStatus.PAUSED
             campaign.status_reason = f"{count} row(s) queued again"
+            _mark_retry(campaign, None)
         campaign.finished_at = None
     return count
 
@@ -242,14 +280,15 @@ def finish_if_done(session: Session, campaign: Campaign, *, now: datetime) -> bo
     return False
 
 
-def settle_campaign(session: Session, slug: str, stop_reason: str | None, *,
-                    now: datetime) -> tuple[CampaignStatus, Counts, str | None]:
+def settle_campaign(session: Session, slug: str, stop_reason: str | None, *, now: datetime,
+                    retry_at: datetime | None = None) -> tuple[CampaignStatus, Counts, str | None]:
     """After a sender's run: finished when nothing is open, else paused with `stop_reason`
-    when the run was stopped (a campaign paused, finished or cancelled meanwhile stays so).
+    when the run was stopped (a campaign paused, finished or cancelled meanwhile stays so);
+    `retry_at`: the run stopped only to leave its deferred rows, due then, to a later one.
     Returns (status, counts, status reason). Raises UnknownCampaign."""
     campaign = get_campaign(session, slug)
     if not finish_if_done(session, campaign, now=now) and stop_reason:
-        pause_campaign(session, slug, stop_reason, only_if_sending=True)
+        pause_campaign(session, slug, stop_reason, only_if_sending=True, retry_at=retry_at)
     stored.reload_campaign(session, campaign, write_first=True)
     return campaign.status, outbox.count_rows(session, campaign.id), campaign.status_reason
 

@@ -17,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy.orm import Session
 
 from ..config import Config
-from ..errors import CampaignContentMissing, CampaignStateError
+from ..errors import CampaignContentMissing, CampaignStateError, NewsletterError
 from ..mail.compose import DEFAULT_FALLBACK, RenderedMail, render_issue, variant_for
 from ..mail.content import load_issue
 from ..mail.issue import Issue
@@ -53,6 +54,7 @@ __all__ = [
     "prepare_send",
     "prepare_resume",
     "launch",
+    "retry_due",
     "send_test_mail",
 ]
 
@@ -268,6 +270,32 @@ def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = Se
         return await sender.run()
 
     return run_sending(run())
+
+
+def retry_due(newsletter: Newsletter, now: datetime | None = None, options: SendOptions = SendOptions(), *,
+              connect: Connector | None = None) -> list[tuple[str, SendResult | NewsletterError]]:
+    """Send the deferred rows that are due by `now` (default: the installation's clock): every
+    campaign a send left paused only to wait for them (`campaigns.due_for_retry`; never one a
+    person paused) is resumed from its content files and sent until it is finished or its
+    next deferred rows are not yet due (the send returns; nothing waits in the foreground).
+    What the long-running service calls on a timer; `newsletter send` run again does the same
+    for one campaign.
+
+    Returns (slug, SendResult) per campaign tried, or (slug, the error) for one that could
+    not be (its content files gone, its lint failing now, …); raises nothing of those.
+    """
+    now = newsletter.clock() if now is None else now
+    with newsletter.store.session() as session:
+        slugs = campaigns.due_for_retry(session, now)
+    results: list[tuple[str, SendResult | NewsletterError]] = []
+    for slug in slugs:
+        try:
+            prepared = prepare_resume(newsletter, slug)
+            results.append((slug, launch(newsletter, prepared, replace(options, wait_for_deferred=False),
+                                         connect=connect)))
+        except NewsletterError as exc:
+            results.append((slug, exc))
+    return results
 
 
 def _segment_source(prepared: Prepared) -> dict[str, str]:

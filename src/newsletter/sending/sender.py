@@ -258,7 +258,7 @@ class Sender:
     def _settle(self) -> tuple[CampaignStatus, Counts, str | None]:
         now = self.clock()
         with self.store.session() as session:
-            return campaigns.settle_campaign(session, self.slug, self.stop_reason, now=now)
+            return campaigns.settle_campaign(session, self.slug, self.stop_reason, now=now, retry_at=self.next_due)
 
     def _next_due(self, campaign_id: int) -> tuple[Counts, datetime | None]:
         with self.store.session() as session:

@@ -22,6 +22,7 @@ __all__ = [
     "reload_campaign",
     "add_campaign",
     "all_campaigns",
+    "campaigns_in",
     "finished_public_campaigns",
 ]
 
@@ -63,6 +64,12 @@ def add_campaign(session: Session, *, slug: str, list_id: int, kind: str, subjec
 def all_campaigns(session: Session) -> list[Campaign]:
     """Every campaign, newest first."""
     return list(session.scalars(select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc())))
+
+
+def campaigns_in(session: Session, status: CampaignStatus) -> list[Campaign]:
+    """Every campaign in `status`, oldest first."""
+    return list(session.scalars(select(Campaign).where(Campaign.status == status)
+                                .order_by(Campaign.created_at, Campaign.id)))
 
 
 def finished_public_campaigns(session: Session, *, list_slug: str | None = None) -> list[tuple[Campaign, MailingList]]:
