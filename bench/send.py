@@ -109,10 +109,10 @@ def build_store(url: str, n: int) -> None:
 
 def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     """Runs in its own process: send the campaign, print JSON figures."""
-    from newsletter.store import ledger as outbox
+    from newsletter.store import rounds
 
     recheck = {"cpu": 0.0, "rows": 0}
-    plain = outbox.recheck_consent
+    plain = rounds.recheck_rows
 
     def timed_recheck(conn, *args, **kwargs):
         c = time.thread_time()
@@ -122,7 +122,7 @@ def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
             recheck["cpu"] += time.thread_time() - c
             recheck["rows"] += len(args[2])
 
-    outbox.recheck_consent = timed_recheck  # every caller looks it up on the module
+    rounds.recheck_rows = timed_recheck  # the gate looks it up on the module
     config = config_for(url, port)
     store = open_store(url)
     skeletons = build_skeletons(config, issue(), "asp-daily", "ASP daily summaries", SLUG)

@@ -230,6 +230,7 @@ class Sender:
                 self.feeding_done = True
                 await self.gate.drain()  # admissions of connections that ended normally
                 gate.cancel()
+                await self._in_db_thread(self.gate.close)
                 await self.dispatcher.close()
                 left = self.dispatcher.take_all()
                 if left:
