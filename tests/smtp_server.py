@@ -9,7 +9,10 @@ order (then the address is accepted). `drop_in_data` closes the connection in th
 next that many messages' data. `delay` slows the reply to the final dot. A login is required
 when `auth` is set to {user: password}. `rcpt_attempts` counts RCPT commands per address;
 `begun[address]` lists when (time.time()) the server received the MAIL FROM of each
-transaction that named the address at RCPT. The server offers PIPELINING (RFC 2920) unless
+transaction that named the address at RCPT; `auth_attempts` counts the logins tried. `drop_at_mail`
+closes the connection at the next that many MAIL FROMs, without a reply. `idle_timeout`
+(seconds) closes a connection that has said nothing for that long, as Postfix's
+`smtpd_timeout` does. The server offers PIPELINING (RFC 2920) unless
 `pipelining` is False; aiosmtpd reads commands line by line, so it can take them pipelined,
 but does not advertise it itself.
 """
@@ -93,8 +96,14 @@ class _Handler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802, ANN001
         envelope.mail_at = time.time()
         with self.owner.lock:
+            drop = self.owner.drop_at_mail > 0
+            if drop:
+                self.owner.drop_at_mail -= 1
             fail = self.owner.fail_mail
             reply = (fail.pop(0) if fail else None) if isinstance(fail, list) else fail
+        if drop:
+            server.transport.close()
+            return "421 closing"  # never reaches the client
         if reply:
             return reply
         envelope.mail_from = address
@@ -143,6 +152,7 @@ class RecordingSMTP:
     fail_data: dict[str, str] = field(default_factory=dict)
     next_replies: list[str] = field(default_factory=list)
     drop_in_data: int = 0
+    drop_at_mail: int = 0
     rcpt_attempts: dict[str, int] = field(default_factory=dict)
     begun: dict[str, list[float]] = field(default_factory=dict)
     delay: float = 0.0
@@ -150,11 +160,15 @@ class RecordingSMTP:
     eight_bit_mime: bool = True
     fail_mail: str | list[str] | None = None
     auth: dict[str, str] | None = None
+    auth_attempts: int = 0
+    idle_timeout: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _authenticator(self, server, session, envelope, mechanism, auth_data):  # noqa: ANN001
         if not isinstance(auth_data, LoginPassword) or self.auth is None:
             return AuthResult(success=False, handled=False)
+        with self.lock:
+            self.auth_attempts += 1
         ok = self.auth.get(auth_data.login.decode()) == auth_data.password.decode()
         return AuthResult(success=ok, handled=False)
 
@@ -162,6 +176,8 @@ class RecordingSMTP:
         kwargs = {}
         if self.auth is not None:
             kwargs = dict(authenticator=self._authenticator, auth_required=True, auth_require_tls=False)
+        if self.idle_timeout is not None:
+            kwargs["timeout"] = self.idle_timeout
         self.controller = _Controller(self, _Handler(self), hostname=self.host, port=self.port, decode_data=False,
                                       **kwargs)
         self.controller.start()

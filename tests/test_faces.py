@@ -13,7 +13,7 @@ import newsletter
 from newsletter import errors
 
 PACKAGE = Path(newsletter.__file__).parent
-FACES = ("cli", "web", "workspace", "service")
+FACES = ("cli", "web", "workspace", "service", "api")
 #: Faces still waiting for their use cases. Empty since the sending part of #11 was merged; a
 #: file may leave the list, never join it.
 PENDING: set[str] = set()

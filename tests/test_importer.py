@@ -215,7 +215,7 @@ def test_every_reject_reason_with_its_line_number(newsletter, tmp_path):
     big = "x" * (csv.field_size_limit() + 10)
     text = (
         "email,name,language,lists\n"
-        "good@example.org,Good,en,alerts\n"          # 2
+        "good@example.org,Gööd,en,alerts\n"          # 2: UTF-8, so the file is read as UTF-8
         ",No Address,en,alerts\n"                    # 3
         "two@@example.org,Two,en,alerts\n"           # 4
         "ctl@example.org,Bell\x07Name,en,alerts\n"   # 5

@@ -241,3 +241,19 @@ def test_cli_backup_and_restore_say_what_they_did(tmp_path, monkeypatch, smtp_se
     assert restored.exit_code == 0, restored.output
     assert "restored move.zip" in restored.output and "1 subscribers" in restored.output
     assert "ana@example.org" in runner.invoke(main, ["subscribers"]).output
+
+
+def test_an_audit_trail_travels_and_is_never_deleted_by_a_replace(sqlite_newsletter, config, pg_url, tmp_path,
+                                                                 clock):
+    from newsletter.store import AuditEvent
+
+    populate(sqlite_newsletter, clock)
+    with sqlite_newsletter.store.session() as session:
+        session.add(AuditEvent(at=clock(), actor="cli", action="list.create", target="asp-daily", detail="é"))
+    moves.backup(sqlite_newsletter, tmp_path / "one.zip")
+    on_pg = Newsletter(config, _pg_store(pg_url), clock=clock)
+    assert moves.restore(on_pg, tmp_path / "one.zip").rows["audit_events"] == 1
+    with pytest.raises(StoreNotEmpty) as refused:
+        moves.restore(on_pg, tmp_path / "one.zip", replace=True)
+    assert refused.value.undeletable == ("audit_events",) and "can never be deleted" in str(refused.value)
+    on_pg.store.dispose()

@@ -15,11 +15,11 @@ PUBLIC = {
     "InvalidAddress", "InvalidField", "UnknownList", "UnknownSubscriber", "InvalidToken", "ImportFileError",
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
+    "SegmentError", "UnknownSegment", "ApiAccessDenied",
     "UnknownSchedule", "ScheduleStateError",
-    "SegmentError", "UnknownSegment",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
     "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",
-    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed",
+    "ArchiveError", "StoreNotEmpty", "SuppressedAddress", "NotSuppressed", "ListArchived",
 }
 
 

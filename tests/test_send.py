@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import datetime, timezone
 
 import pytest
 from population import populate
@@ -415,3 +416,107 @@ def test_link_tokens_are_the_tokens_module_s(key):
         assert token == issue_token(secret, Purpose.UNSUBSCRIBE, key, list_slug="asp-daily", now=now)
     with pytest.raises(Exception):
         read_token(secret, Purpose.PREFERENCES, token)
+
+
+class PacedSleep(FakeSleep):
+    """Moves the test clock and sleeps for real too (a second at most), so that a relay's idle
+    timeout runs out while the rate limiter waits."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.total += seconds
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(min(seconds, 1.0))
+
+
+async def test_a_connection_the_relay_closed_while_idle_is_not_used(store, config, clock, smtp_server):
+    """The rate limiter's wait outlasts the relay's idle timeout: each message goes on a
+    connection that is open, costs one attempt and is never deferred."""
+    smtp_server.stop()
+    smtp_server.idle_timeout = 0.3
+    smtp_server.start()
+    emails = start(store, clock, 6)
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    opts = SendOptions(concurrency=2, batch_size=6, idle_poll=3600.0, pace=Pace(rate=2.0))
+    result = await Sender(store, config, SLUG, skeletons, options=opts, clock=clock, sleep=PacedSleep(clock)).run()
+    assert result.status is CampaignStatus.FINISHED and result.counts.deferred == 0
+    assert {(r.status, r.attempts) for r in rows(store).values()} == {(OutboxStatus.SENT, 1)}
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def test_a_message_lost_before_it_reached_the_relay_costs_no_attempt(store, config, clock, smtp_server):
+    """The relay hangs up at MAIL FROM (its idle timeout running out as the message began): the
+    message goes at once on a new connection, with no attempt counted and no back-off."""
+    emails = start(store, clock, 6)
+    smtp_server.drop_at_mail = 1
+    result = await run(store, config, clock, concurrency=1)
+    assert result.status is CampaignStatus.FINISHED and result.counts.deferred == 0
+    assert {(r.status, r.attempts) for r in rows(store).values()} == {(OutboxStatus.SENT, 1)}
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+    assert clock.now == datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # no back-off was waited for
+
+
+async def test_a_relay_that_always_hangs_up_defers_as_before(store, config, clock, smtp_server):
+    """Once more on a new connection, not for ever: the second loss is a deferral like any other."""
+    emails = start(store, clock, 2)
+    smtp_server.drop_at_mail = 2
+    result = await run(store, config, clock, concurrency=1)
+    assert result.status is CampaignStatus.FINISHED
+    assert sorted(r.attempts for r in rows(store).values()) == [1, 2]
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def test_a_wrong_password_is_refused_once_not_once_per_connection(store, config, clock, smtp_server):
+    """Eight connections and two login methods used to make sixteen refused logins at once:
+    enough to trip a relay's brute-force ban. The first refusal stops the send."""
+    smtp_server.stop()
+    smtp_server.auth = {"news": "right"}
+    smtp_server.start()
+    start(store, clock, 8)
+    bad = config.with_changes(smtp_url=f"smtp://news:wrong@127.0.0.1:{smtp_server.port}?starttls=off&timeout=5")
+    result = await run(store, bad, clock, concurrency=8)
+    assert result.status is CampaignStatus.PAUSED and "NEWSLETTER_SMTP_PASSWORD" in result.reason
+    assert smtp_server.auth_attempts == 1
+    assert result.counts.queued == 8 and not smtp_server.received
+
+
+async def test_a_dead_workers_rows_are_taken_over_as_soon_as_its_own_are_done(store, config, clock, smtp_server):
+    """A worker out of rows of its own looks for dead holders each time it polls (the docs say
+    so): once the holder's process is gone, the very next polls take its rows over."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from newsletter.store import ledger
+
+    emails = start(store, clock, 8)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    worker = f"{socket.gethostname()}:{holder.pid}:abcdef"
+    with store.session() as session:
+        campaign = campaigns.get_campaign(session, SLUG)
+        held, _ = ledger.claim_batch(session, campaign, worker, limit=3, now=clock(),
+                                     stale_before=clock() - campaigns.DEFAULT_EXPIRY)
+    sleep = FakeSleep(clock)
+    polls_after_the_kill = []
+
+    async def counting_sleep(seconds: float) -> None:
+        if holder.poll() is None and len(smtp_server.received) == 5:
+            holder.kill()
+            holder.wait()  # reaped: its process id is gone
+        elif holder.returncode is not None:
+            polls_after_the_kill.append(seconds)
+        await sleep(seconds)
+
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    opts = SendOptions(concurrency=2, batch_size=7, idle_poll=0.05)
+    try:
+        sender = Sender(store, config, SLUG, skeletons, options=opts, clock=clock, sleep=counting_sleep)
+        result = await asyncio.wait_for(sender.run(), timeout=120)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert result.status is CampaignStatus.FINISHED
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+    assert len(held) == 3 and len(polls_after_the_kill) <= 2
+    assert os.getpid() != holder.pid

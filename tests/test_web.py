@@ -116,12 +116,13 @@ def test_signup_form_shows_public_lists_descriptions_and_the_consent_text(client
     boxes = [i["value"] for i in soup.find_all("input", {"name": "lists"})]
     assert boxes == ["alerts", "asp-daily"]  # "staff" is not public
     assert "One summary for each day of the Assembly" in page.text
-    consent = (config.templates_path / "web/consent/2026-11/en.txt").read_text().strip()
-    assert soup.find(class_="consent-text").get_text() == consent
+    consent = (config.templates_path / "web/consent/2026-12/en.txt").read_text().strip()
+    assert soup.find(class_="consent-text").get_text() == consent.replace("{organisation}", config.organisation_name)
     assert soup.find("label", {"for": "email"}) and soup.find("label", {"for": "name"})
     french = client.get("/subscribe", headers={"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"})
     assert 'lang="fr"' in french.text and "Abonnez-vous" in french.text
-    assert (config.templates_path / "web/consent/2026-11/fr.txt").read_text().strip() in french.text
+    assert (config.templates_path / "web/consent/2026-12/fr.txt").read_text().strip().replace(
+        "{organisation}", config.organisation_name) in french.text
 
 
 def test_signup_sends_one_confirmation_and_records_proof(newsletter, client, clock, smtp_server):
@@ -137,7 +138,7 @@ def test_signup_sends_one_confirmation_and_records_proof(newsletter, client, clo
     signup = [e for e in subscriptions.person(newsletter, "ana.ruiz@example.org").as_json()["consent_log"] if e["event"] == "signup"][0]
     # Only the hop the trusted proxy (10/8) saw is believed, not what the client claimed before it.
     assert (signup["ip"], signup["user_agent"], signup["channel"], signup["consent_version"]) == (
-        "203.0.113.7", "Firefox/140", "form", "2026-11")
+        "203.0.113.7", "Firefox/140", "form", "2026-12")
     assert statuses(newsletter, "ana.ruiz@example.org") == {"alerts": "pending", "asp-daily": "pending"}
 
 
@@ -467,7 +468,8 @@ def test_a_hostile_name_is_escaped_on_every_page(newsletter, client, clock, smtp
     for p in pages:
         assert "<img" not in p.text, p.url
         assert "onerror=alert(1)>" not in p.text or "&gt;" in p.text
-    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in pages[1].text  # the name is shown, escaped
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in pages[2].text  # the name is shown, escaped
+    assert "onerror" not in pages[1].text  # not before confirming (#12.11)
     html_mail = mail.get_body(("html",)).get_content()
     assert "<img src=x" not in html_mail
 
@@ -511,8 +513,8 @@ def test_the_fast_confirmation_is_the_same_mail_as_the_composed_one(newsletter, 
     sign_up(client, clock, "fast@example.org", name=HOSTILE, language="ar", lists=("asp-daily", "alerts"))
     [mail] = smtp_server.to("fast@example.org")
     key = _key(newsletter, "fast@example.org")
-    reference = render_confirmation(
-        newsletter.config, "ar", HOSTILE, confirm_url=newsletter.link(Purpose.CONFIRM, key, language="ar"),
+    reference = render_confirmation(  # without the name: it is not mailed before it is confirmed (#12.11)
+        newsletter.config, "ar", "", confirm_url=newsletter.link(Purpose.CONFIRM, key, language="ar"),
         block_url=newsletter.link(Purpose.BLOCK, key, language="ar"),
         list_names=["ASP daily summaries", "Campaign alerts"])
     assert mail["Subject"] == reference.subject

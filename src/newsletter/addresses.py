@@ -3,7 +3,9 @@
 `normalise_address` is the one gate every address passes (sign-up, import, CLI): it uses
 email-validator (no DNS unless asked) and returns the form we store. `canonical_mailbox` is
 the mailbox an address reaches, which limits are counted on (the address is stored as given).
-`clean_text` refuses control characters (CR and LF above all: they would inject mail headers).
+`clean_text` refuses control characters (CR and LF above all: they would inject mail headers);
+`has_control` says whether a text holds any; `escape_controls` shows them as escapes, for a
+terminal (the CLI prints every stored value through it) or a header kept as evidence.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 
 from .errors import InvalidAddress, InvalidField
 
-__all__ = ["normalise_address", "canonical_mailbox", "address_hash", "clean_text", "MAX_NAME"]
+__all__ = ["normalise_address", "canonical_mailbox", "address_hash", "clean_text", "has_control", "escape_controls",
+           "MAX_NAME"]
 
 MAX_NAME = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -99,6 +102,50 @@ def canonical_mailbox(address: str) -> str:
 def address_hash(address: str) -> str:
     """SHA-256 of the normalised address: what the suppression list keeps of a person."""
     return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
+
+
+#: What a terminal would act on rather than show: C0 and C1 controls (ESC, CSI, BEL, CR, LF…),
+#: DEL, the line and paragraph separators, the bidirectional overrides, embeddings and
+#: isolates (they reorder what follows), lone surrogates (bytes a file held that were not text:
+#: a terminal cannot even be sent them), and the backslash (so that an escape is unambiguous).
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff\\]")
+
+
+def has_control(value: str | None) -> bool:
+    """Whether `value` holds a control character (the ones `clean_text` refuses)."""
+    return bool(value) and _CONTROL.search(value) is not None  # type: ignore[arg-type]
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    if char == "\\":
+        return "\\\\"
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: What JSON text (`json.dumps(…, ensure_ascii=False)`) still holds of those: it escapes C0
+#: controls and backslashes in its strings itself, and has only spaces and line feeds outside.
+_UNSHOWABLE_IN_JSON = re.compile(r"[\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape_json(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_controls(value: object, *, json: bool = False) -> str:
+    """`value` as text a terminal shows as it is: every control, bidi override and backslash
+    as a Python-style escape (`\\x1b`, `\\u202e`, `\\\\`); None is "".
+
+    `json=True` is for JSON text (`json.dumps(…, ensure_ascii=False)`, which escapes C0 and
+    backslashes itself): what is left becomes a JSON `\\uXXXX` escape, so it stays valid JSON
+    that decodes to the same values.
+    """
+    if value is None:
+        return ""
+    if json:
+        return _UNSHOWABLE_IN_JSON.sub(_escape_json, str(value))
+    return _UNSHOWABLE.sub(_escape, str(value))
 
 
 def clean_text(field: str, value: str | None, *, max_length: int = MAX_NAME) -> str:

@@ -29,6 +29,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from .addresses import has_control
 from .errors import ConfigError, InvalidField
 
 __all__ = [
@@ -213,7 +214,7 @@ def check_value(spec: AttributeSpec, raw: Any) -> Any:
         return found
     if len(text) > spec.max_length:
         raise refuse(f"longer than {spec.max_length} characters")
-    if any(ord(ch) < 32 for ch in text):
+    if has_control(text):  # C1, DEL and the line separators too: a terminal obeys them
         raise refuse("holds control characters")
     return text
 

@@ -97,6 +97,9 @@ class Config:
     #: Public address of the visitor pages; links in mail are built on it.
     base_url: str = "http://127.0.0.1:8000"
     organisation_name: str = "Coalition for the International Criminal Court"
+    #: The organisation's name in other languages: ((language, name), …), from a TOML table
+    #: `[organisation_names]` (fr = "…") or NEWSLETTER_ORGANISATION_NAMES as a JSON object.
+    organisation_names: tuple[tuple[str, str], ...] = ()
     #: Printed in the footer of every mail (anti-spam laws require it).
     postal_address: str = "708 3rd Avenue, 24th Floor, New York, NY 10017, USA"
     from_address: str = "news@example.org"
@@ -115,7 +118,7 @@ class Config:
     #: Days a confirmation link stays valid.
     confirm_days: int = 7
     #: Version label of the consent text shown on sign-up forms; stored with every consent.
-    consent_version: str = "2026-11"
+    consent_version: str = "2026-12"
     #: Ask DNS whether an address's domain accepts mail (slow; off by default).
     check_deliverability: bool = False
     #: Where `newsletter sink` stores what it catches, and the port it listens on.
@@ -134,6 +137,11 @@ class Config:
     #: Sign-up requests accepted per client IP address, and per email address, per hour.
     signup_per_ip_per_hour: int = 20
     signup_per_address_per_hour: int = 5
+    #: A sign-up is answered this many milliseconds after it arrived, not sooner, whatever was
+    #: known of the address (the answer's time tells nothing); 0: as soon as it is recorded.
+    signup_answer_ms: int = 100
+    #: Strict-Transport-Security max-age (seconds) sent when base_url is https; 0: not sent.
+    hsts_max_age: int = 31536000
     #: IPv6 clients are counted per network of this prefix length (one /64 is one household).
     signup_ipv6_prefix: int = 64
     #: Envelope sender base for VERP (`bounces@news.example.org`); empty: bounces go to from_address.
@@ -146,11 +154,16 @@ class Config:
     dkim_selector: str = ""
     dkim_domain: str = ""
     dkim_key_file: str = ""
+    #: Typed subscriber attributes, from the `[attributes.NAME]` tables (see `newsletter.attributes`).
+    attributes: tuple[AttributeSpec, ...] = ()
     #: A scheduled send found more than this many minutes past its time (the service was down)
     #: waits for a sender's go instead of going out late.
     schedule_overdue_minutes: int = 30
-    #: Typed subscriber attributes, from the `[attributes.NAME]` tables (see `newsletter.attributes`).
-    attributes: tuple[AttributeSpec, ...] = ()
+    #: Folder of the welcome texts (`<list>.<lang>.md`); a list without one sends no welcome.
+    welcome_dir: str = ""
+    #: What someone who confirms while a session runs gets of the days before:
+    #: "digest" (one mail with every day they missed), "latest" (the latest day) or "off".
+    catch_up: str = "digest"
     #: Send non-ASCII body parts as 8-bit UTF-8 (the relay must offer 8BITMIME); off: base64 or
     #: quoted-printable, whichever is smaller.
     eight_bit_mime: bool = True
@@ -198,6 +211,11 @@ class Config:
         """The declared attribute of this name, or None."""
         return next((a for a in self.attributes if a.name == name), None)
 
+    def organisation_in(self, language: str | None) -> str:
+        """The organisation's name as readers of `language` see it (`organisation_name` where
+        `organisation_names` gives none)."""
+        return dict(self.organisation_names).get(language or "", self.organisation_name)
+
     def with_changes(self, **changes: Any) -> "Config":
         """A copy with some settings changed (the original is unchanged)."""
         return dataclasses.replace(self, **changes)
@@ -215,6 +233,8 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             except ValueError as exc:
                 raise ConfigError(f"setting attributes: not a JSON object: {exc}", key=name) from None
         return parse_attribute_specs(raw)
+    if name == "organisation_names":
+        return _names_by_language(name, raw)
     try:
         if kind in ("bool",):
             if isinstance(raw, bool):
@@ -241,9 +261,23 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
     return raw
 
 
+def _names_by_language(name: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    """A TOML table (or, from the environment, a JSON object) of language = name."""
+    if isinstance(raw, str):
+        import json
+
+        try:
+            raw = json.loads(raw or "{}")
+        except ValueError as exc:
+            raise ConfigError(f"setting {name}: not a JSON object such as {{\"fr\": \"…\"}}: {exc}", key=name) from None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ConfigError(f"setting {name}: expected a table of language = name, e.g. fr = \"…\"", key=name)
+    return tuple(sorted((k.strip().lower(), v.strip()) for k, v in raw.items() if v.strip()))
+
+
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
     """Make relative file paths (and relative sqlite paths) relative to `base`."""
-    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file", "issues_dir"):
+    for key in ("secret_key_file", "sink_maildir", "templates_dir", "dkim_key_file", "issues_dir", "welcome_dir"):
         if values.get(key) and not Path(values[key]).is_absolute():
             values[key] = str(base / values[key])
     mailbox = values.get("bounce_mailbox", "")
@@ -295,6 +329,8 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
         values["sink_maildir"] = str(base / "mail")
     if "issues_dir" not in values:
         values["issues_dir"] = str(base / "issues")
+    if "welcome_dir" not in values:
+        values["welcome_dir"] = str(base / "welcome")
     config = Config(**values, source=source)
     _validate(config)
     return config
@@ -302,6 +338,13 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
 
 def _validate(config: Config) -> None:
     config.smtp  # parses the URL, raising ConfigError
+    unknown = [lang for lang, _ in config.organisation_names if lang not in config.languages]
+    if unknown:
+        raise ConfigError(f"organisation_names: {', '.join(unknown)} is not one of languages {config.languages}",
+                          key="organisation_names")
+    if config.templates_dir and not Path(config.templates_dir).is_dir():
+        raise ConfigError(f"templates_dir: {config.templates_dir} is not a folder (it may hold only the templates "
+                          "it changes; the others are the shipped ones)", key="templates_dir")
     if config.default_language not in config.languages:
         raise ConfigError(
             f"default_language {config.default_language!r} is not one of languages {config.languages}",
@@ -312,7 +355,7 @@ def _validate(config: Config) -> None:
     if config.confirm_days < 1:
         raise ConfigError("confirm_days must be 1 or more", key="confirm_days")
     for key in ("signup_hourly_ceiling", "signup_min_seconds", "signup_per_ip_per_hour",
-                "signup_per_address_per_hour"):
+                "signup_per_address_per_hour", "signup_answer_ms", "hsts_max_age"):
         if getattr(config, key) < 0:
             raise ConfigError(f"{key} must be 0 or more", key=key)
     if not 1 <= config.signup_ipv6_prefix <= 128:
@@ -328,6 +371,8 @@ def _validate(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP address or network",
                               key="trusted_proxies") from None
+    if config.catch_up not in ("digest", "latest", "off"):
+        raise ConfigError(f"catch_up must be digest, latest or off, not {config.catch_up!r}", key="catch_up")
     if config.schedule_overdue_minutes < 0:
         raise ConfigError("schedule_overdue_minutes must be 0 or more", key="schedule_overdue_minutes")
     if config.soft_bounce_threshold < 1:
@@ -349,6 +394,9 @@ base_url = "http://127.0.0.1:8000"
 
 # Who the mail is from, printed in every footer as the law requires.
 organisation_name = "Coalition for the International Criminal Court"
+# The name in other languages, if it has one (a table: keep it at the end of the file):
+#   [organisation_names]
+#   fr = "Coalition pour la Cour pénale internationale"
 postal_address = "708 3rd Avenue, 24th Floor, New York, NY 10017, USA"
 from_address = "news@example.org"
 from_name = "Coalition for the ICC"
@@ -370,7 +418,7 @@ default_language = "en"
 
 # Days a confirmation link stays valid, and the version of the consent text on the forms.
 confirm_days = 7
-consent_version = "2026-11"
+consent_version = "2026-12"
 
 # Ask DNS whether each address's domain accepts mail (slow on large imports).
 check_deliverability = false
@@ -394,6 +442,12 @@ signup_min_seconds = 3
 signup_per_ip_per_hour = 20
 signup_per_address_per_hour = 5
 signup_ipv6_prefix = 64
+# Every sign-up is answered this many milliseconds after it arrived (not sooner), so that the
+# answer's time does not tell whether the address was known.
+signup_answer_ms = 100
+# When base_url is https, browsers are told to come back over https only, for this many
+# seconds (Strict-Transport-Security); 0 leaves the header to the proxy.
+hsts_max_age = 31536000
 
 # Bounces. With a bounce address, each message's envelope sender is bounces+<signed ref>@…
 # (VERP), so a bounce names its recipient and cannot be forged. `newsletter bounces` reads
@@ -402,6 +456,14 @@ signup_ipv6_prefix = 64
 # bounce_address = "bounces@news.example.org"
 # bounce_mailbox = "bounces"
 # soft_bounce_threshold = 5
+
+# The daily routine (`newsletter serve`). A welcome per list: write welcome/<list>.<lang>.md
+# (a `subject:` front matter, then Markdown); none is sent for a list without one. Someone who
+# confirms while a session runs gets the days they missed: "digest", "latest" or "off".
+# welcome_dir = "welcome"
+# catch_up = "digest"
+# A scheduled send found later than this (the service was down) waits for `schedule go`.
+# schedule_overdue_minutes = 30
 
 # DKIM signing (`newsletter dkim keygen --selector news2026` writes the key and prints the DNS record).
 # dkim_selector = "news2026"
@@ -419,6 +481,22 @@ signup_ipv6_prefix = 64
 # issues_dir = "issues"
 """
 
+#: The tables of the default file; TOML wants them after every top-level key, so they are
+#: written after DEFAULT_TOML.
+DEFAULT_TABLES = """
+# Subscriber attributes: typed values kept for each person, read from import columns of the same
+# name, exported, used by segments (`country in (SN, CI)`) and the reach report. Types: text,
+# choice (with `choices = [...]`), integer, boolean, date, country (ISO 3166). `signup = true`
+# offers one as an optional field on the sign-up form, `preferences = true` on the preferences page.
+[attributes.organisation]
+type = "text"
+label = "Organisation"
+
+[attributes.country]
+type = "country"
+label = "Country"
+"""
+
 
 def write_default_config(folder: Path) -> list[Path]:
     """Write `newsletter.toml` and a fresh `secret.key` (mode 0600) where they do not exist.
@@ -428,7 +506,7 @@ def write_default_config(folder: Path) -> list[Path]:
     written = []
     toml_path = folder / CONFIG_FILE
     if not toml_path.exists():
-        toml_path.write_text(DEFAULT_TOML, encoding="utf-8")
+        toml_path.write_text(DEFAULT_TOML + DEFAULT_TABLES, encoding="utf-8")
         written.append(toml_path)
     key_path = folder / SECRET_FILE
     if not key_path.exists():

@@ -11,6 +11,7 @@ The tree::
     ├── InvalidAddress(ValueError) email-validator refused an address
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
     ├── UnknownList(LookupError)  no list has that slug
+    │   └── ListArchived          the list is archived: it takes no subscriber and no send
     ├── UnknownSubscriber(LookupError)
     │   └── SuppressedAddress     nobody has it: it was erased, or suppressed without a person (`reason`, `at`)
     ├── NotSuppressed(LookupError) a suppression to lift is not there
@@ -27,11 +28,12 @@ The tree::
     ├── UnknownCampaign(LookupError) no campaign has that slug
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
     │   └── CampaignContentMissing  the content files a campaign was started from are gone
-    ├── UnknownSchedule(LookupError) no scheduled send has that id
-    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
     ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
     │                             (`expression`, `column`, `reason`)
     ├── UnknownSegment(LookupError) no segment has that name
+    ├── ApiAccessDenied           an API token is missing, unknown or revoked (`scope` "token"), or lacks a scope
+    ├── UnknownSchedule(LookupError) no scheduled send has that id
+    ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
     ├── LoginThrottled            too many failed logins for this account or address (`retry_after`)
     ├── PermissionDenied          a staff member's role does not allow the action (`action`, `role`)
@@ -66,6 +68,7 @@ __all__ = [
     "InvalidAddress",
     "InvalidField",
     "UnknownList",
+    "ListArchived",
     "UnknownSubscriber",
     "SuppressedAddress",
     "NotSuppressed",
@@ -82,10 +85,11 @@ __all__ = [
     "UnknownCampaign",
     "CampaignStateError",
     "CampaignContentMissing",
-    "UnknownSchedule",
-    "ScheduleStateError",
     "SegmentError",
     "UnknownSegment",
+    "ApiAccessDenied",
+    "UnknownSchedule",
+    "ScheduleStateError",
     "LoginRefused",
     "LoginThrottled",
     "PermissionDenied",
@@ -115,11 +119,18 @@ class ConfigError(NewsletterError):
 
 
 class MissingConfigFile(ConfigError):
-    """The configuration file named (by --config or NEWSLETTER_CONFIG) does not exist."""
+    """The configuration file named (by --config or NEWSLETTER_CONFIG) does not exist; or, with
+    `named` False, none was named, none is where it is looked for (`path`), and the database
+    has no schema: nothing has been set up here."""
 
-    def __init__(self, path: str):
-        super().__init__(f"the configuration file {path} does not exist")
+    def __init__(self, path: str, named: bool = True):
+        if named:
+            super().__init__(f"the configuration file {path} does not exist")
+        else:
+            super().__init__(f"no configuration file was found ({path} does not exist and NEWSLETTER_CONFIG is not "
+                             "set), and the database has no schema yet")
         self.path = path
+        self.named = named
 
 
 class MissingSecretKey(ConfigError):
@@ -172,6 +183,14 @@ class UnknownList(NewsletterError, LookupError):
 
     def __init__(self, slug: str):
         super().__init__(f"there is no list {slug!r}")
+        self.slug = slug
+
+
+class ListArchived(UnknownList):
+    """The list is archived: it is offered to nobody, takes no new subscriber and is sent to never."""
+
+    def __init__(self, slug: str):
+        Exception.__init__(self, f"the list {slug!r} is archived")
         self.slug = slug
 
 
@@ -334,6 +353,31 @@ class CampaignContentMissing(CampaignStateError):
         super().__init__(slug, status, what)
 
 
+class SegmentError(NewsletterError, ValueError):
+    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
+
+    def __init__(self, expression: str, column: int, reason: str):
+        super().__init__(f"segment expression, column {column}: {reason}")
+        self.expression = expression
+        self.column = column
+        self.reason = reason
+
+
+class ApiAccessDenied(NewsletterError):
+    """An API request may not do this: `scope` is "token" (no valid token) or the scope it lacks."""
+
+    def __init__(self, scope: str):
+        super().__init__("no valid API token was given" if scope == "token"
+                         else f"this API token does not have the {scope!r} scope")
+        self.scope = scope
+
+
+class UnknownSegment(NewsletterError, LookupError):
+    """No segment has this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"there is no segment {name!r}")
+        self.name = name
 class UnknownSchedule(NewsletterError, LookupError):
     """No scheduled send has this id."""
 
@@ -351,22 +395,6 @@ class ScheduleStateError(NewsletterError):
         self.status = status
 
 
-class SegmentError(NewsletterError, ValueError):
-    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
-
-    def __init__(self, expression: str, column: int, reason: str):
-        super().__init__(f"segment expression, column {column}: {reason}")
-        self.expression = expression
-        self.column = column
-        self.reason = reason
-
-
-class UnknownSegment(NewsletterError, LookupError):
-    """No segment has this name."""
-
-    def __init__(self, name: str):
-        super().__init__(f"there is no segment {name!r}")
-        self.name = name
 class LoginRefused(NewsletterError):
     """A workspace login failed: unknown address, wrong password or code, revoked account.
 
@@ -489,7 +517,11 @@ class ArchiveError(NewsletterError):
 class StoreNotEmpty(NewsletterError):
     """A restore was asked into a store that already holds data; `counts` says what (rows per table)."""
 
-    def __init__(self, counts: dict[str, int]):
+    def __init__(self, counts: dict[str, int], undeletable: tuple[str, ...] = ()):
         self.counts = dict(counts)
+        #: Tables among them that can never be deleted (an audit trail): the store cannot be replaced.
+        self.undeletable = tuple(undeletable)
         held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
-        super().__init__(f"the store is not empty (it holds {held}); nothing was restored")
+        why = (f"; {', '.join(self.undeletable)} can never be deleted, so it cannot be replaced either"
+               if self.undeletable else "")
+        super().__init__(f"the store is not empty (it holds {held}){why}; nothing was restored")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import NamedTuple
 
-from .config import Config
+from .config import CONFIG_FILE, Config
+from .errors import MissingConfigFile, SchemaOutOfDate
 from .store import Store, open_store, store_failure
 from .tokens import Purpose, TokenClaims, issue_token, read_token
 
@@ -64,8 +66,15 @@ class Newsletter:
         return read_token(self.secret(), purpose, token, max_age=max_age, now=self.clock())
 
     def check_schema(self) -> None:
-        """Raise SchemaOutOfDate unless the store's schema is the one this code expects."""
-        self.store.check_schema()
+        """Raise SchemaOutOfDate unless the store's schema is the one this code expects; when
+        the store has no schema and no configuration file was read either, MissingConfigFile
+        (nothing is set up where this runs). Creates nothing."""
+        try:
+            self.store.check_schema()
+        except SchemaOutOfDate as exc:
+            if exc.current is None and self.config.source is None:
+                raise MissingConfigFile(str(Path.cwd() / CONFIG_FILE), named=False) from None
+            raise
 
     def upgrade_schema(self) -> SchemaUpgrade:
         """Create or upgrade the store's schema to this code's. Raises StoreError."""

@@ -19,8 +19,10 @@ __all__ = [
     "OutboxStatus",
     "BounceKind",
     "ScheduleStatus",
+    "DeliveryMode",
     "StaffRole",
     "StaffStatus",
+    "DeliveryStatus",
 ]
 
 
@@ -117,6 +119,14 @@ class BounceKind(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
+class DeliveryStatus(str, enum.Enum):
+    """An outgoing webhook delivery: pending (retried with back-off) -> delivered | failed (gave up; kept, retryable)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 class ScheduleStatus(str, enum.Enum):
     """A scheduled send: waiting -> sending -> done, held (overdue) until a sender says go,
     failed (its content could not be sent, nothing was) or cancelled before it fired."""
@@ -130,6 +140,15 @@ class ScheduleStatus(str, enum.Enum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
+
+
+class DeliveryMode(str, enum.Enum):
+    """How a subscriber of a list takes a session's daily summaries."""
+
+    #: Each day's mail as it goes out.
+    DAILY = "daily"
+    #: None of the daily mails; one digest of the whole session after its last day.
+    DIGEST = "digest"
 
 class StaffRole(str, enum.Enum):
     """What a staff member may do in the workspace (`staff.roles` says which actions each allows)."""

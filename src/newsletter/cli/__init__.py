@@ -4,6 +4,10 @@ Each command parses its arguments, makes one library call and prints what comes 
 errors become click errors here, in one place (`NewsletterGroup.invoke`, worded by `explain`),
 so no command prints a traceback for a condition we foresaw; the hints that name a command to
 run are added here, never in the library. The library never imports this package.
+
+Every value read from the store (or from a bounce, a file, a visitor) is printed through
+`shown`: a terminal never obeys what a visitor typed (escape sequences, a forged line, a
+right-to-left override); it shows it as escapes. Error messages go through it too.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 import click
 
+from ..addresses import escape_controls
 from ..config import Config, load_config
 from ..errors import (
     InvalidField,
@@ -36,7 +41,19 @@ from ..errors import (
 )
 from ..installation import Newsletter, store_failure
 
-__all__ = ["main", "pass_newsletter", "pass_config", "explain"]
+__all__ = ["main", "pass_newsletter", "pass_config", "explain", "shown"]
+
+
+def shown(value: object, *, json: bool = False) -> str:
+    """A stored value as a terminal should print it: controls, bidi overrides and backslashes
+    as escapes (`addresses.escape_controls`; `json=True` for JSON text, which stays valid JSON);
+    None is "". Every printer of stored values uses it."""
+    return escape_controls(value, json=json)
+
+
+def _shown_lines(text: str) -> str:
+    """A message of several lines (a caret under a column, say), each line escaped as `shown`."""
+    return "\n".join(shown(line) for line in text.split("\n"))
 
 
 def explain(error: NewsletterError) -> str:
@@ -46,6 +63,8 @@ def explain(error: NewsletterError) -> str:
         return f"{message}. Run `newsletter init` to create or upgrade it."
     if isinstance(error, MissingSecretKey):
         return f"{message}. Run `newsletter init` to generate one."
+    if isinstance(error, MissingConfigFile) and not error.named:
+        return f"{message}. Run `newsletter init` here to write one and create the database, or name one with --config."
     if isinstance(error, MissingConfigFile):
         return f"{message} (run `newsletter init` to write one)"
     if isinstance(error, UnknownList):
@@ -67,6 +86,8 @@ def explain(error: NewsletterError) -> str:
     if isinstance(error, NotSuppressed):
         return f"{message}; `newsletter suppressions list` shows the suppressions"
     if isinstance(error, StoreNotEmpty):
+        if error.undeletable:
+            return f"{message}. Restore into a store fresh from `newsletter init`."
         return f"{message}; restore into a store fresh from `newsletter init`, or add --replace to delete what it holds"
     if isinstance(error, StoreError) and error.detail is not None:
         return f"{message}. Check database_url and that the server is running."
@@ -86,28 +107,37 @@ COMMAND_MODULES = {
     "subscribers": ("people", "List subscriptions, filtered by list and status."),
     "show": ("people", "A person's data, subscriptions and consent log."),
     "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
-    "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
-    "restore": ("moves", "Restore an archive written by `newsletter backup` into this installation's store."),
-    "suppressions": ("suppressions", "Addresses never mailed or imported again: list them, lift one, import a list."),
     "export": ("people", "Export subscriptions as CSV (email,name,language,list,status and each attribute), or one "
                "person as JSON."),
     "segments": ("segments", "Segments: saved filters over lists, languages and attributes (create, list, show, "
                  "delete)."),
+    "webhooks": ("webhooks", "Outgoing webhooks (Standard Webhooks): add, list, remove, deliveries, attempts, deliver, "
+                 "retry."),
+    "api-tokens": ("api_tokens", "REST API tokens: create (shown once), list, revoke."),
     "attributes": ("people", "Show a person's attributes, or set them (NAME= with no value removes one)."),
+    "backup": ("moves", "Write everything the store holds to one archive (to move the installation, or keep it)."),
+    "restore": ("moves", "Restore an archive written by `newsletter backup` into this installation's store."),
+    "suppressions": ("suppressions", "Addresses never mailed or imported again: list them, lift one, import a list."),
     "import": ("importing", "Import people from a CSV file with a header (email, and optionally name, language, lists)."),
     "preview": ("compose", "Render content files, lint them, and write each language as a sample reader gets it."),
     "send": ("sending", "Send an issue to every confirmed subscriber of a list (running it again resumes it)."),
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
-    "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, retry."),
+    "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, reach, retry."),
     "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
+    "sessions": ("sessions", "Session series: each session's days (\"Day N of M\") and whether they went out."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
-    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounce mailbox."),
+    "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),
     "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
     "users": ("users", "Workspace accounts: add the first owner, list them, revoke one."),
     "demo": ("demo", "Sign people up, confirm them, send a daily summary and unsubscribe one, all on loopback."),
 }
+
+
+def _shown_lines(message: str) -> str:
+    """An error message `shown`, line by line: the lines it means to print stay lines."""
+    return "\n".join(shown(line) for line in message.split("\n"))
 
 
 class NewsletterGroup(click.Group):
@@ -135,7 +165,7 @@ class NewsletterGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            raise click.ClickException(explain(exc)) from None
+            raise click.ClickException(_shown_lines(explain(exc))) from None
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
@@ -143,7 +173,7 @@ class NewsletterGroup(click.Group):
             failure = store_failure(exc)
             if failure is None:
                 raise
-            raise click.ClickException(explain(failure)) from None
+            raise click.ClickException(_shown_lines(explain(failure))) from None
 
 
 class State:

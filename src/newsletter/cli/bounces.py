@@ -13,7 +13,7 @@ from ..config import Config
 from ..installation import Newsletter
 from ..mail.dkim import generate_key, zone_record
 from ..sending.preflight import CheckResult, Fix, Status, dns_lookup, run_checks
-from . import main, pass_config, pass_newsletter
+from . import main, pass_config, pass_newsletter, shown
 
 #: How each pre-flight fix is done, in commands.
 FIX_HINTS = {
@@ -56,15 +56,16 @@ def keygen(config: Config, selector: str, domain: str | None, out: str) -> None:
 
 def _print_result(result: MessageResult) -> None:
     kinds = ", ".join(k.value for k in result.kinds) or "-"
-    click.echo(f"  {result.folder:<9} {result.report_kind.value:<10} {kinds:<10} [{result.key}] {result.note}")
+    click.echo(f"  {shown(result.folder):<9} {result.report_kind.value:<10} {kinds:<10} [{shown(result.key)}] "
+               f"{shown(result.note)}")
 
 
 def _print_summary(summary: MailboxSummary) -> None:
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.by_kind.items())) or "no events"
-    click.echo(f"{summary.source}: {summary.processed} processed, {summary.unparsed} unparsed"
+    click.echo(f"{shown(summary.source)}: {summary.processed} processed, {summary.unparsed} unparsed"
                f"{f', {summary.duplicates} seen before' if summary.duplicates else ''} ({counts})")
     for result in summary.unparsed_results:
-        click.echo(f"  kept for a person to read in {UNPARSED}/: [{result.key}] {result.note}", err=True)
+        click.echo(f"  kept for a person to read in {UNPARSED}/: [{shown(result.key)}] {shown(result.note)}", err=True)
 
 
 @main.command()
@@ -95,7 +96,7 @@ def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_s
         click.echo(f"{'campaign':<32} {'sent':>8} {'hard':>6} {'soft':>6} {'delayed':>8} {'complaint':>10} "
                    f"{'unknown':>8}  complaint rate")
         for row in rows:
-            name = row.slug or ("(no campaign)" if row.campaign_id is None else f"#{row.campaign_id}")
+            name = shown(row.slug) or ("(no campaign)" if row.campaign_id is None else f"#{row.campaign_id}")
             # Gmail asks bulk senders to stay under 0.3 % spam complaints (0.1 % to be safe).
             rate = f"{100 * row.complaint / row.sent:.2f} %" if row.sent else "-"
             click.echo(f"{name:<32} {row.sent:>8} {row.hard:>6} {row.soft:>6} {row.delayed:>8} {row.complaint:>10} "
@@ -137,7 +138,7 @@ def check(config: Config, contents: tuple[str, ...], nameserver: str | None, dns
                                             contents=contents, one_click=not no_one_click, relay=not no_relay)
     for result in results:
         hint = FIX_HINTS.get(result.fix, "") if result.fix else ""
-        click.echo(f"{result.status.value:<12} {result.name:<10} {result.detail}{hint}")
+        click.echo(f"{result.status.value:<12} {result.name:<10} {shown(result.detail)}{hint}")
     failed = [r for r in results if r.status is Status.FAIL]
     if failed:
         raise click.ClickException(f"{len(failed)} check(s) failed")

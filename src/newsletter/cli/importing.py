@@ -8,12 +8,12 @@ import click
 
 from ..installation import Newsletter
 from ..people.importer import ImportOptions, ImportProgress, ImportReport, import_csv
-from . import main, pass_newsletter
+from . import main, pass_newsletter, shown
 
 
 def printable(text: str) -> str:
     """Text safe to print on a terminal: control characters shown as escapes, never obeyed."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return shown(text)
 
 
 @main.command("import")
@@ -31,12 +31,18 @@ def printable(text: str) -> str:
               help="Write the rejected rows to this CSV file (the original columns plus line and reason).")
 @click.option("--delimiter", type=click.Choice([",", ";", "tab"]), default=None,
               help="The column delimiter (default: detected from the header line).")
+@click.option("--encoding", default=None, metavar="NAME",
+              help="The file's encoding, e.g. cp1252 or latin-1 (default: UTF-8, or cp1252 for a file that is "
+                   "plainly not UTF-8, as Excel on Windows saves it).")
+@click.option("--status", default=None, metavar="STATUS",
+              help="The status of every row whose own status column says nothing: e.g. unsubscribed for another "
+                   "tool's export of the people who left (their addresses become suppressions).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
               help="Extra processes that validate rows while this one writes (0: validate here).")
 @pass_newsletter
 def import_(newsletter: Newsletter, file: str, lists: tuple[str, ...], language: str | None, confirmed: bool,
             consent_note: str | None, dry_run: bool, rejects: str | None, delimiter: str | None,
-            workers: int) -> None:
+            encoding: str | None, status: str | None, workers: int) -> None:
     """Import people from a CSV file with a header (email, and optionally name, language, lists).
 
     Imported people are pending and get a confirmation mail, unless --confirmed. Suppressed and
@@ -50,7 +56,8 @@ def import_(newsletter: Newsletter, file: str, lists: tuple[str, ...], language:
     if confirmed and not consent_note:
         raise click.UsageError("--confirmed needs --consent-note saying where the people's consent comes from")
     options = ImportOptions(list_slugs=lists, language=language, confirmed=confirmed, consent_note=consent_note,
-                            dry_run=dry_run, delimiter=delimiter, rejects_path=rejects, workers=workers)
+                            dry_run=dry_run, delimiter=delimiter, rejects_path=rejects, workers=workers,
+                            encoding=encoding, status=status)
     label = "Checking" if dry_run else "Importing"
     with click.progressbar(length=1, label=label, file=sys.stderr,
                            show_pos=False, show_percent=True) as bar:
@@ -69,7 +76,9 @@ def import_(newsletter: Newsletter, file: str, lists: tuple[str, ...], language:
 def print_report(report: ImportReport, rejects: str | None) -> None:
     delimiter = {"\t": "tab"}.get(report.delimiter, report.delimiter)
     mode = "dry run, nothing written: " if report.dry_run else ""
-    click.echo(f"{printable(report.path)}: {mode}{report.rows} rows (delimiter {delimiter!r})")
+    encoding = f"encoding {report.encoding}" + (", detected" if report.encoding_detected else "")
+    click.echo(f"{printable(report.path)}: {mode}{report.rows} rows ({report.columns.source.name}, delimiter "
+               f"{delimiter!r}, {encoding})")
     for label, n in (
         ("imported", report.imported),
         ("already there", report.already_there),

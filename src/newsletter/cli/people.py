@@ -13,7 +13,7 @@ from ..people.confirmation_queue import Delivery
 from ..people.records import write_csv
 from ..people.rules import ConsentContext
 from ..statuses import Channel, SubscriptionStatus
-from . import main, pass_newsletter
+from . import main, pass_newsletter, shown
 
 _STATUS = click.Choice([s.value for s in SubscriptionStatus])
 
@@ -59,7 +59,8 @@ def unsubscribe(newsletter: Newsletter, email: str, list_slug: str | None) -> No
     """
     changed = subscriptions.unsubscribe_address(newsletter, email, ConsentContext(channel=Channel.ADMIN, source="cli"),
                                                 list_slug)
-    click.echo(f"{email}: unsubscribed from {', '.join(changed)}" if changed else f"{email}: was not subscribed")
+    who = shown(email)
+    click.echo(f"{who}: unsubscribed from {', '.join(map(shown, changed))}" if changed else f"{who}: was not subscribed")
 
 
 @main.command()
@@ -79,7 +80,7 @@ def subscribers(newsletter: Newsletter, list_slug: str | None, status: str | Non
         return
     for email, name, language, slug, st in subscriptions.subscription_lines(newsletter, list_slug=list_slug,
                                                                              status=wanted, limit=limit):
-        click.echo(f"{email:<40} {language:<3} {slug:<20} {st:<13} {name}")
+        click.echo(f"{shown(email):<40} {shown(language):<3} {shown(slug):<20} {shown(st):<13} {shown(name)}")
 
 
 @main.command()
@@ -93,22 +94,24 @@ def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
     """
     data = subscriptions.person(newsletter, email, with_bounces=True).as_json(with_bounces=True)
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(shown(json.dumps(data, ensure_ascii=False, indent=2), json=True))
         return
-    click.echo(f"{data['email']}  {data['name'] or '(no name)'}  language {data['language']}  status {data['status']}")
+    v = {k: shown(data[k]) for k in ("email", "name", "language", "status")}
+    click.echo(f"{v['email']}  {v['name'] or '(no name)'}  language {v['language']}  status {v['status']}")
     click.echo("subscriptions:")
     for sub in data["subscriptions"]:
-        click.echo(f"  {sub['list']:<20} {sub['status']:<13} since {sub['since']}"
-                   + (f", confirmed {sub['confirmed_at']}" if sub["confirmed_at"] else ""))
+        click.echo(f"  {shown(sub['list']):<20} {shown(sub['status']):<13} since {shown(sub['since'])}"
+                   + (f", confirmed {shown(sub['confirmed_at'])}" if sub["confirmed_at"] else ""))
     click.echo("consent log:")
     for ev in data["consent_log"]:
-        extra = ", ".join(f"{k} {ev[k]}" for k in ("list", "ip", "source", "consent_version", "note") if ev[k])
-        click.echo(f"  {ev['at']}  {ev['event']:<18} via {ev['channel']:<9} {extra}")
+        extra = ", ".join(f"{k} {shown(ev[k])}" for k in ("list", "ip", "source", "consent_version", "note") if ev[k])
+        click.echo(f"  {shown(ev['at'])}  {shown(ev['event']):<18} via {shown(ev['channel']):<9} {extra}")
     if data["bounces"]:
         click.echo("bounces and complaints:")
     for b in data["bounces"]:
-        click.echo(f"  {b['at']}  {b['kind']:<9} {b['status'] or '':<6} {b['campaign'] or '':<20} {b['outcome']}")
-        click.echo(f"      {b['reason']}")
+        click.echo(f"  {shown(b['at'])}  {shown(b['kind']):<9} {shown(b['status']):<6} {shown(b['campaign']):<20} "
+                   f"{shown(b['outcome'])}")
+        click.echo(f"      {shown(b['reason'])}")
 
 
 def parse_assignments(items: tuple[str, ...]) -> dict[str, str]:

@@ -23,9 +23,10 @@ from ..sending.launch import (
     send_test_mail,
 )
 from ..sending.options import Progress, SendOptions, SendResult
+from ..sending.reach import campaign_reach
 from ..sending.pacing import Pace, estimated_seconds
 from ..statuses import CampaignStatus
-from . import main, pass_newsletter
+from . import main, pass_newsletter, shown
 from .segments import print_audience
 
 
@@ -150,16 +151,24 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
     prepared.lint.raise_for_errors()
     if test_to:
         for address, language, reply in send_test_mail(newsletter, prepared, test_to):
-            click.echo(f"[TEST] {language} to {address}: {reply.describe()}")
+            click.echo(f"[TEST] {language} to {shown(address)}: {shown(reply.describe())}")
         return
     options = _options(concurrency, rate, hourly_cap)
     plan = prepared.plan
-    click.echo(f"{prepared.slug} to list {plan.list_slug} ({plan.list_name})"
-               + (f", segment {plan.segment} ({plan.expression})" if plan.segment else "") + ":")
+    click.echo(f"{shown(prepared.slug)} to list {shown(plan.list_slug)} ({shown(plan.list_name)})"
+               + (f", segment {shown(plan.segment)} ({shown(plan.expression)})" if plan.segment else "") + ":")
     for language, n in sorted(plan.audience.items()):
         click.echo(f"  {language}: {n} subscriber(s)")
     if plan.countries:
         print_audience({}, dict(plan.countries))
+    if plan.reach is not None:
+        r = plan.reach
+        click.echo(f"  reaches {r.organisations} member organisation(s), {r.organisations_in_their_language} in a "
+                   f"language they read; {r.countries} countr(y/ies), {r.countries_in_their_language} in a language "
+                   "they read")
+        if r.only_in_another_language:
+            click.echo("  only in another language: " + ", ".join(r.only_in_another_language[:20])
+                       + (" …" if len(r.only_in_another_language) > 20 else ""))
     click.echo(f"  total {plan.total}; about {_duration(estimated_seconds(plan.total, options.pace))} at "
                f"{f'{options.pace.rate:g}/s' if options.pace.rate else 'full speed'}")
     if dry_run:
@@ -195,13 +204,13 @@ def list_campaigns(newsletter: Newsletter) -> None:
                f"{'deferred':>8} {'failed':>7} {'skipped':>7}")
     for s in summaries:
         c = s.counts
-        click.echo(f"{s.slug:<28} {s.list_slug:<16} {s.status.value:<10} {c.queued:>7} {c.sending:>7} {c.sent:>7} "
+        click.echo(f"{shown(s.slug):<28} {shown(s.list_slug):<16} {s.status.value:<10} {c.queued:>7} {c.sending:>7} {c.sent:>7} "
                    f"{c.deferred:>8} {c.failed:>7} {c.skipped:>7}")
 
 
 @main.group(name="campaign")
 def campaign_group() -> None:
-    """One campaign: show, pause, resume, cancel, report, retry.
+    """One campaign: show, pause, resume, cancel, report, reach, retry.
 
     Example: newsletter campaign show asp23-day-3
     """
@@ -217,15 +226,15 @@ def show_campaign(newsletter: Newsletter, slug: str) -> None:
     Example: newsletter campaign show asp23-day-3
     """
     s, holders = actions.detail(newsletter, slug)
-    click.echo(f"{s.slug}: {s.status.value} (list {s.list_slug}) — {s.subject}")
+    click.echo(f"{shown(s.slug)}: {s.status.value} (list {shown(s.list_slug)}) — {shown(s.subject)}")
     if s.status_reason:
-        click.echo(f"  reason: {s.status_reason}")
+        click.echo(f"  reason: {shown(s.status_reason)}")
     click.echo(f"  created {s.created_at:%Y-%m-%d %H:%M}"
                + (f", started {s.started_at:%Y-%m-%d %H:%M}" if s.started_at else "")
                + (f", finished {s.finished_at:%Y-%m-%d %H:%M}" if s.finished_at else ""))
     click.echo("  " + ", ".join(f"{k} {v}" for k, v in s.counts._asdict().items()) + f" (total {s.counts.total})")
     for worker, n in holders.items():
-        click.echo(f"  held by {worker}: {n}")
+        click.echo(f"  held by {shown(worker)}: {n}")
     if s.status is CampaignStatus.PAUSED:
         click.echo(f"  `newsletter campaign resume {s.slug}` sends the rest")
 
@@ -292,7 +301,27 @@ def report_campaign(newsletter: Newsletter, slug: str, failed_only: bool) -> Non
         click.echo("everyone got it (or is still queued)")
         return
     for line in report.failures:
-        click.echo(f"{line.email or '(erased)'}\t{line.status.value}\t{line.attempts}\t{line.reply or ''}")
+        click.echo(f"{shown(line.email) or '(erased)'}\t{line.status.value}\t{line.attempts}\t{shown(line.reply)}")
+
+
+@campaign_group.command(name="reach")
+@click.argument("slug")
+@pass_newsletter
+@with_hints
+def reach_campaign(newsletter: Newsletter, slug: str) -> None:
+    """Member organisations the campaign left with no reachable contact (all unsubscribed, bounced or failed).
+
+    Example: newsletter campaign reach asp23-day-3
+    """
+    lost, total = campaign_reach(newsletter, slug)
+    if not total:
+        click.echo("no member organisations on this campaign (declare an attribute with organisation = true)")
+        return
+    click.echo(f"{len(lost)} of {total} member organisation(s) have no reachable contact left")
+    for o in lost:
+        where = f" ({', '.join(o.countries)})" if o.countries else ""
+        click.echo(f"  {o.organisation}{where}: {o.contacts} contact(s): {o.unsubscribed} unsubscribed, "
+                   f"{o.suppressed} bounced, complained or blocked, {o.failed} failed")
 
 
 @campaign_group.command(name="retry")

@@ -16,6 +16,8 @@ from . import main, pass_newsletter
 def users_group(ctx: click.Context) -> None:
     """Workspace accounts: add the first owner, list them, revoke one. With no subcommand, lists them.
 
+    `reset` prints a password link for someone locked out (the last owner included).
+
     Example: newsletter users add coordinator@example.org --role owner
     """
     if ctx.invoked_subcommand is None:
@@ -59,6 +61,23 @@ def list_users(newsletter: Newsletter) -> None:
     for m in found:
         role = m.role.value + (f" ({','.join(m.languages)})" if m.languages else "")
         click.echo(f"{m.email:<36} {role:<11} {m.status.value:<8} {'on' if m.totp_enabled else 'off':<4} {m.name}")
+
+
+@users_group.command(name="reset")
+@click.argument("email")
+@click.option("--remove-totp", is_flag=True, help="Also remove the account's second factor (a lost phone).")
+@pass_newsletter
+def reset_user(newsletter: Newsletter, email: str, remove_totp: bool) -> None:
+    """Print a one-time link to choose a new password (valid one hour), for someone locked out.
+
+    Nothing is mailed; reset links mailed before stop working.
+
+    Example: newsletter users reset coordinator@example.org --remove-totp
+    """
+    link = accounts.recovery_link(newsletter, email, remove_totp=remove_totp)
+    done = " and removed the second factor" if remove_totp else ""
+    click.echo(f"made a reset link for {email}{done}; it works once, for one hour:")
+    click.echo(f"  {link}")
 
 
 @users_group.command(name="revoke")

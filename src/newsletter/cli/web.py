@@ -38,7 +38,7 @@ def _parts(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
 @pass_newsletter
 def serve(newsletter: Newsletter, host: str, port: int, root_path: str, only: tuple[str, ...], concurrency: int,
           poll: float, log_level: str, log_format: str) -> None:
-    """Run the service: visitor pages, senders, scheduler, confirmations, bounce mailbox.
+    """Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes.
 
     Every part runs unless --only names some: on PostgreSQL, run `--only sender` on more
     machines to send faster. /healthz and /readyz answer on --port whatever the parts. SIGTERM

@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..sending.launch import launch, prepare_resume
+from ..sending.launch import Prepared, launch, prepare_resume
 from ..sending.options import SendOptions, SendResult
-from .catchup import CatchUp, send_catch_up
-from .sends import IssueSend, check_approval, send_issue
+from ..errors import ApprovalRequired, CampaignStateError
+from ..statuses import CampaignStatus
+from ..sending import actions
+from .catchup import CatchUp, prepare_catch_up, send_catch_up
+from .sends import IssueSend, check_approval, prepare_issue_send, send_issue
 from .issues import show_issue
 
 if TYPE_CHECKING:
@@ -24,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["BackgroundSends"]
 
 log = logging.getLogger(__name__)
+_RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RUNNERS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -36,6 +42,15 @@ class BackgroundSends:
     results: dict[str, SendResult | BaseException] = field(default_factory=dict)
     _threads: dict[str, threading.Thread] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def of(cls, newsletter: Newsletter) -> "BackgroundSends":
+        """The one runner of this installation object (made on first use)."""
+        with _RUNNERS_LOCK:
+            runner = _RUNNERS.get(newsletter)
+            if runner is None:
+                runner = _RUNNERS[newsletter] = cls(newsletter)
+            return runner
 
     def running(self, slug: str) -> bool:
         thread = self._threads.get(slug)
@@ -57,8 +72,13 @@ class BackgroundSends:
             thread.start()
 
     def start(self, send: IssueSend, *, sender: str | None) -> None:
-        """Start sending a prepared issue. Raises ApprovalRequired and LintFailed at once
+        """Start sending a prepared issue (or go on with its paused campaign). Raises
+        CampaignStateError (it went out already), ApprovalRequired and LintFailed at once
         (nothing started); a send already running for it is left alone."""
+        existing = send.prepared.existing
+        if existing in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
+            raise CampaignStateError(send.slug, existing.value, "it went out already; a retry re-sends to those it "
+                                     "failed for, and a late translation goes to those who got a fallback")
         check_approval(show_issue(self.newsletter, send.slug), sender)
         send.prepared.lint.raise_for_errors()
         self._start(send.slug, lambda: send_issue(self.newsletter, send, self.options, sender=sender,
@@ -69,11 +89,41 @@ class BackgroundSends:
         prepared = prepare_resume(self.newsletter, slug)
         self._start(slug, lambda: launch(self.newsletter, prepared, self.options, connect=self.connect))
 
+    def launch(self, prepared: Prepared) -> None:
+        """Start (or resume) sending an issue prepared by `sending.launch` (the REST API's sends).
+        Raises LintFailed at once (nothing started)."""
+        prepared.lint.raise_for_errors()
+        self._start(prepared.slug, lambda: launch(self.newsletter, prepared, self.options, connect=self.connect))
+
     def catch_up(self, catch_up: CatchUp, *, sender: str | None) -> None:
         """Send a late translation to the readers who got a fallback. Raises LintFailed."""
         catch_up.prepared.lint.raise_for_errors()
         self._start(catch_up.campaign_slug, lambda: send_catch_up(self.newsletter, catch_up, self.options,
                                                                   sender=sender, connect=self.connect))
+
+    def send(self, slug: str, digest: str, *, sender: str | None) -> None:
+        """Prepare the issue's newest revisions and start sending them, provided they are the
+        ones the sender confirmed (`digest`). Raises ApprovalRequired (they changed since, or
+        the two-person rule), LintFailed, and what `prepare_issue_send` raises."""
+        send = prepare_issue_send(self.newsletter, slug)
+        if send.revisions.digest != digest:
+            raise ApprovalRequired(slug, send.revisions.digest, sender,
+                                   "it changed since you looked at it; look at it again before sending")
+        self.start(send, sender=sender)
+
+    def retry(self, slug: str) -> int:
+        """Queue the failed and deferred rows again and resume the campaign; returns how many.
+        Raises UnknownCampaign, CampaignStateError, CampaignContentMissing."""
+        queued = actions.retry(self.newsletter, slug)
+        if queued:
+            self.resume(slug)
+        return queued
+
+    def catch_up_language(self, slug: str, language: str, *, sender: str | None) -> CatchUp:
+        """Send a late translation to the readers who got a fallback. Raises CatchUpUnavailable, LintFailed."""
+        late = prepare_catch_up(self.newsletter, slug, language)
+        self.catch_up(late, sender=sender)
+        return late
 
     def wait(self, slug: str, timeout: float | None = None) -> SendResult | BaseException | None:
         """Wait for the send of `slug` to end (tests, shutdown); its result, or None while it runs."""

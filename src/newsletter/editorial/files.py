@@ -84,7 +84,7 @@ def content_text(*, kind: str, list_slug: str, slug: str, language: str, front_m
         if key in given:
             fields[key] = given.pop(key)
     fields.update(given)
-    front = yaml.dump(_yaml_values(fields), Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
+    front = yaml.dump(_yaml_values(fields), Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1 << 30)
     body = body.strip("\n")
     return f"---\n{front}---\n{body}\n" if body else f"---\n{front}---\n"
 

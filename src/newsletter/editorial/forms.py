@@ -20,7 +20,7 @@ from ..mail.issue import Kind
 __all__ = ["FormField", "fields_of", "front_matter_from_form", "form_values", "GROUP_ROWS"]
 
 #: Empty rows a repeated group offers beyond those already filled.
-GROUP_ROWS = 2
+GROUP_ROWS = 1
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..sending.sender import Connector
     from ..transport.connection import Reply
 
-__all__ = ["AudienceLine", "Audience", "audience_of", "IssueSend", "prepare_issue_send", "approve", "check_approval", "send_issue", "send_issue_test",
+__all__ = ["AudienceLine", "Audience", "audience_of", "IssueSend", "prepare_issue_send", "approve", "check_approval", "send_issue", "send_issue_test", "SendReview", "review_send", "test_send",
            "send_folder"]
 
 
@@ -170,3 +170,31 @@ def send_issue_test(newsletter: Newsletter, send: IssueSend, addresses: Iterable
     return send_test_mail(newsletter, send.prepared, addresses, connect=connect)
 
 
+
+
+class SendReview(NamedTuple):
+    """What the send page shows before the confirmation: the prepared send and its audience."""
+
+    send: IssueSend
+    audience: Audience
+
+    @property
+    def approvals(self) -> tuple[Approval, ...]:
+        return self.send.view.approvals
+
+
+def review_send(newsletter: Newsletter, slug: str, pace: Pace = Pace()) -> SendReview:
+    """The issue prepared to send, with its audience per language and the time it takes at `pace`.
+    Raises what `prepare_issue_send` raises."""
+    send = prepare_issue_send(newsletter, slug)
+    return SendReview(send, audience_of(send, pace))
+
+
+def test_send(newsletter: Newsletter, slug: str, addresses: Iterable[str], *,
+              connect: Connector | None = None) -> list[tuple[str, str, Reply]]:
+    """Every language of the issue's newest revisions, "[TEST] …", to each address; records nothing.
+    Raises InvalidField (no address), LintFailed, DeliveryError, what `prepare_issue_send` raises."""
+    addresses = [a.strip() for a in addresses if a.strip()]
+    if not addresses:
+        raise InvalidField("address", "give at least one address to send the test to")
+    return send_issue_test(newsletter, prepare_issue_send(newsletter, slug), addresses, connect=connect)

@@ -25,5 +25,7 @@ class MailKind(str, enum.Enum):
     WELCOME = "welcome"
     #: Past issues sent to a new subscriber.
     CATCH_UP = "catch-up"
+    #: A session's days in one mail, after its last day, to those who chose it over the daily mail.
+    DIGEST = "digest"
     #: A workspace account's mail: an invitation or a password reset link (no list headers).
     STAFF = "staff"

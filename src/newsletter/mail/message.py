@@ -79,6 +79,7 @@ KIND_HEADERS = MappingProxyType({
     MailKind.CONFIRMATION: KindHeaders(list_mail=False, bulk=False),
     MailKind.WELCOME: KindHeaders(list_mail=True, bulk=False),
     MailKind.CATCH_UP: KindHeaders(list_mail=True, bulk=True),
+    MailKind.DIGEST: KindHeaders(list_mail=True, bulk=True),
     MailKind.STAFF: KindHeaders(list_mail=False, bulk=False),
 })
 

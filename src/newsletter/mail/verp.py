@@ -41,7 +41,8 @@ _KIND_VERSION = 2
 #: Flag bit: the subscriber key is the base64url text of raw bytes (what `new_subscriber_key` makes).
 _RAW_KEY = 0x80
 #: The kinds' codes in version 2 payloads; a code, once given, is never reused.
-_KIND_CODES = {MailKind.CONFIRMATION: 1, MailKind.WELCOME: 2, MailKind.CATCH_UP: 3, MailKind.TEST: 4, MailKind.STAFF: 5}
+_KIND_CODES = {MailKind.CONFIRMATION: 1, MailKind.WELCOME: 2, MailKind.CATCH_UP: 3, MailKind.TEST: 4, MailKind.STAFF: 5,
+               MailKind.DIGEST: 6}
 _KINDS_BY_CODE = {code: kind for kind, code in _KIND_CODES.items()}
 
 

@@ -46,8 +46,10 @@ from ..installation import Newsletter
 from ..mail.message import UnsafeHeaderValue
 from ..statuses import SubscriberStatus
 from ..store import mailqueue
+from ..store import people as people_store
 from ..transport.connection import SmtpConnection, Verdict, classify_reply, open_smtp
 from .confirmations import ConfirmationSender
+from .names import name_in
 from .rules import ConfirmationDue
 
 __all__ = [
@@ -132,10 +134,11 @@ def claim_confirmations(session: Session, worker: str, *, now: datetime, limit: 
     """Claim up to `limit` mails that are due and unclaimed (or whose claim is stale), oldest
     first; only the rows `among` these ids when given."""
     rows = mailqueue.claim(session, worker, now=now, stale=now - LEASE, limit=limit, among=among)
-    names = mailqueue.list_names(session, [slug for r in rows for slug in r.list_slugs])
+    names = people_store.list_names_by_slug(session, [slug for r in rows for slug in r.list_slugs])
     return [ClaimedConfirmation(r.id, r.attempts, r.queued_at,
                                 ConfirmationDue(r.key, r.email, r.name, r.language, r.list_slugs,
-                                                tuple(names.get(s, s) for s in r.list_slugs)),
+                                                tuple(name_in(names[s][1], names[s][0], "", r.language)[0]
+                                                      if s in names else s for s in r.list_slugs)),
                                 r.status is SubscriberStatus.ACTIVE)
             for r in rows]
 

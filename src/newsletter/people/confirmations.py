@@ -1,12 +1,17 @@
 """Confirmation mails, rendered once and built by the one message builder.
 
 A busy public sign-up form cannot render and CSS-inline a mail per person (premailer alone
-costs ~20 ms). `ConfirmationSender` renders the confirmation **once per (language, lists, with
-or without a name)** with personalisation markers where the person's name and links go, and
+costs ~20 ms). `ConfirmationSender` renders the confirmation **once per (language, lists)**
+with personalisation markers where the links go, and
 keeps a `message.MailSkeleton` of kind CONFIRMATION for it. Per person it issues the two signed
 links and renders the skeleton (~0.2 ms with the links); the installation's `Postmark` signs
 the mail with DKIM and gives it its VERP return path, so a confirmation's bounce is read back
 like a campaign's. The queue's drainer sends what `wire` gives.
+
+A confirmation goes to an address nobody has vouched for yet, so it carries nothing the sign-up
+typed: no name in the greeting, none in the `To:` display name (anyone may sign up a stranger's
+address with a name of 200 characters holding a link or a right-to-left override). The name
+is kept, and used once the person has confirmed.
 """
 
 from __future__ import annotations
@@ -26,12 +31,12 @@ from .consent import ConfirmationDue
 
 __all__ = ["ConfirmationSender"]
 
-_Key = tuple[str, bool, tuple[str, ...]]
+_Key = tuple[str, tuple[str, ...]]
 
 
 class ConfirmationSender:
     """Confirmation mails for one installation (its config, clock, links and secret), each
-    rendering cached per (language, with a name or not, list names)."""
+    rendering cached per (language, list names)."""
 
     def __init__(self, newsletter: Newsletter):
         self.newsletter = newsletter
@@ -45,12 +50,12 @@ class ConfirmationSender:
         return Postmark.from_config(self.newsletter.config, self.newsletter.secret())
 
     def _template(self, due: ConfirmationDue, list_names: Sequence[str]) -> tuple[_Key, RenderedMail]:
-        key = (due.language, bool(due.name), tuple(list_names))
+        key = (due.language, tuple(list_names))
         template = self._templates.get(key)
         if template is None:
             with self._render_lock:
                 template = self._templates.get(key) or render_confirmation(
-                    self.newsletter.config, due.language, marker(Field.NAME) if due.name else "",
+                    self.newsletter.config, due.language, "",  # the unverified name is never mailed
                     confirm_url=marker(Field.CONFIRM_URL), block_url=marker(Field.BLOCK_URL),
                     list_names=list(list_names))
                 self._templates[key] = template
@@ -67,7 +72,7 @@ class ConfirmationSender:
     def _recipient(self, due: ConfirmationDue) -> Recipient:
         link = self.newsletter.link
         return Recipient(
-            due.email, due.name, make_msgid(domain=message_id_domain(self.newsletter.config)),
+            due.email, "", make_msgid(domain=message_id_domain(self.newsletter.config)),  # no unverified name
             confirm_url=link(Purpose.CONFIRM, due.subscriber_key, language=due.language),
             block_url=link(Purpose.BLOCK, due.subscriber_key, language=due.language),
         )

@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..addresses import address_hash, clean_text
+from ..addresses import address_hash, clean_text, has_control
 from ..errors import InvalidField, InvalidToken, NewsletterError, UnknownList
 from ..statuses import (
     Channel,
@@ -277,6 +277,9 @@ def set_preferences(session: Session, subscriber: Subscriber, ctx: ConsentContex
     wanted: dict[int, str] = {}
     if list_slugs is not None and subscriber.status is SubscriberStatus.ACTIVE:
         slugs = list(dict.fromkeys(list_slugs))
+        for slug in slugs:
+            if has_control(slug):  # no list has such a slug; the store is not even asked
+                raise UnknownList(slug)
         found = people_store.lists_by_slug(session, slugs)
         theirs = {sub.list_id for sub in subscriber.subscriptions}
         for slug in slugs:

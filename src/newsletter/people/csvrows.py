@@ -10,12 +10,21 @@ reason). It is a pure function of picklable values, so the importer can run it i
 processes. Addresses go through `addresses.normalise_address`, whose fast path answers for
 plain addresses exactly as email-validator would, in a twentieth of the time.
 
-Bytes that are not UTF-8 do not stop the file: they are read with `surrogateescape` and the
-row is rejected, with its line number, as NOT_UTF8.
+The encoding is UTF-8 unless the file says otherwise (`detect_encoding`): a file that is not
+valid UTF-8 and holds no UTF-8 sequence at all is what Excel on Windows saves (cp1252, a
+superset of Latin-1 in practice), and is read so; `--encoding` names one outright. Bytes the
+encoding cannot read do not stop the file: they are read with `surrogateescape` and the row is
+rejected, with its line number, as NOT_UTF8 (a file mixing UTF-8 with other bytes keeps UTF-8).
+
+Other tools' exports (Mailchimp, listmonk) are recognised by their header (`formats`): their
+consent proof (Mailchimp's OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP, TAGS) is read into
+each row, and a file that is a suppression list (Mailchimp's unsubscribed and cleaned exports)
+gives every row its status.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import enum
 import io
@@ -24,11 +33,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, NamedTuple
 
 from ..addresses import clean_text, normalise_address
 from ..attributes import AttributeSpec, check_value
 from ..errors import ImportFileError, InvalidAddress, InvalidField
+from .formats import PROOF_FIELDS, ConsentProof, SourceFormat, read_proof, recognise
+from .records import spreadsheet_unescape
+from .textfiles import CountingReader, detect_encoding
 
 __all__ = [
     "RejectReason",
@@ -48,6 +60,8 @@ __all__ = [
     "DELIMITERS",
     "STATUS_VALUES",
     "PENDING",
+    "detect_encoding",
+    "status_value",
 ]
 
 #: The delimiters we detect, by name (the CLI's --delimiter takes these names too).
@@ -77,7 +91,7 @@ STATUS_VALUES: dict[str, str | None] = {
     **dict.fromkeys(("bounced", "hard_bounce", "hardbounce", "bounce", "cleaned"), "hard_bounce"),
     **dict.fromkeys(("complained", "complaint", "spam", "abuse"), "complaint"),
     **dict.fromkeys(("blocked", "blocklisted", "blacklisted", "blocklist"), "blocked"),
-    **dict.fromkeys(("suppressed",), "admin"),
+    **dict.fromkeys(("suppressed", "disabled"), "admin"),
     **dict.fromkeys(("erased",), "erased"),
 }
 _LIST_SEPARATORS = re.compile(r"[|;,\s]+")
@@ -94,6 +108,7 @@ class RejectReason(str, enum.Enum):
     UNKNOWN_LIST = "unknown list"
     NO_LIST = "no list"
     UNKNOWN_STATUS = "unknown status"
+    INVALID_PROOF = "invalid consent proof"
     INVALID_ATTRIBUTE = "invalid attribute"
     NOT_UTF8 = "not UTF-8"
     MALFORMED = "malformed row"
@@ -131,6 +146,8 @@ class CheckedRow(NamedTuple):
     status: str | None = None
     #: The declared attributes the row gives, ((name, value), …); empty cells are left out.
     attributes: tuple[tuple[str, Any], ...] = ()
+    #: When and from where the person opted in and confirmed, as another tool recorded it.
+    proof: ConsentProof | None = None
 
 
 @dataclass(frozen=True)
@@ -144,10 +161,22 @@ class ColumnMap:
     language: int | None = None
     lists: int | None = None
     status: int | None = None
+    #: Consent proof written by another tool (Mailchimp's OPTIN_TIME, OPTIN_IP, …).
+    optin_time: int | None = None
+    optin_ip: int | None = None
+    confirm_time: int | None = None
+    confirm_ip: int | None = None
+    tags: int | None = None
     #: Header cells we do not use.
     ignored: tuple[str, ...] = ()
     #: Columns holding declared attributes: ((attribute name, column), …).
     attributes: tuple[tuple[str, int], ...] = ()
+    #: What wrote the file (recognised by its header).
+    source: SourceFormat = SourceFormat("CSV")
+
+    @property
+    def has_proof(self) -> bool:
+        return any(i is not None for i in (self.optin_time, self.optin_ip, self.confirm_time, self.confirm_ip))
 
 
 @dataclass(frozen=True)
@@ -162,6 +191,11 @@ class RowRules:
     #: The language for rows that do not name one (None: the importer decides).
     default_language: str | None = None
     check_deliverability: bool = False
+    #: The status of rows whose own status cell says nothing (a STATUS_VALUES value: the
+    #: import's --status, or what the file's format says of every row).
+    default_status: str | None = None
+    #: The file's encoding, for the reason of a row it cannot read.
+    encoding: str = "utf-8"
     #: The declared attributes (those `columns.attributes` names are checked with them).
     attributes: tuple[AttributeSpec, ...] = ()
 
@@ -179,7 +213,7 @@ def map_columns(header: list[str], path: str = "", attributes: Iterable[Attribut
     ignored = []
     for index, cell in enumerate(header):
         key = _header_key(cell)
-        field = next((f for f, names in _ALIASES.items() if key in names), None)
+        field = PROOF_FIELDS.get(key) or next((f for f, names in _ALIASES.items() if key in names), None)
         if field is None and key in named and named[key] not in attribute_columns:
             attribute_columns[named[key]] = index
             continue
@@ -195,7 +229,10 @@ def map_columns(header: list[str], path: str = "", attributes: Iterable[Attribut
             + (" (it looks like data: add a header line)" if looks_like_data else f" (it reads {header!r})")
             + "; start the file with a header such as email,name,language,lists",
         )
-    return ColumnMap(ignored=tuple(ignored), attributes=tuple(attribute_columns.items()), **found)
+    if "first_name" in found and "name" in found and "last_name" not in found:
+        found["last_name"] = found.pop("name")  # "Prénom;Nom", "Nombre;…": beside a first name, nom is the surname
+    return ColumnMap(ignored=tuple(ignored), source=recognise(header),
+                     attributes=tuple(attribute_columns.items()), **found)
 
 
 def detect_delimiter(header_line: str) -> str:
@@ -211,38 +248,28 @@ def split_list_slugs(cell: str) -> list[str]:
     return [s for s in _LIST_SEPARATORS.split(cell.strip().lower()) if s]
 
 
-class _CountingReader(io.RawIOBase):
-    """A binary file that counts the bytes read from it (for progress)."""
-
-    def __init__(self, raw: BinaryIO):
-        self.raw = raw
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # noqa: ANN001
-        n = self.raw.readinto(buffer)
-        self.bytes_read += n or 0
-        return n
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
 class CsvRows:
     """An open CSV file: its delimiter, column map and a stream of `RawRow`s. Close when done."""
 
-    def __init__(self, path: str, delimiter: str | None = None, attributes: Iterable[AttributeSpec] = ()):
+    def __init__(self, path: str, delimiter: str | None = None, attributes: Iterable[AttributeSpec] = (),
+                 encoding: str | None = None):
         self.path = path
+        if encoding is not None:
+            try:
+                self.encoding = codecs.lookup(encoding).name
+            except LookupError:
+                raise ImportFileError(path, f"there is no encoding {encoding!r} (try utf-8, cp1252 or latin-1)") from None
+            self.encoding_detected = False
         try:
             self.total_bytes = os.path.getsize(path)
+            if encoding is None:
+                self.encoding, self.encoding_detected = detect_encoding(path), True
             raw = open(path, "rb")  # noqa: SIM115  (closed by close())
         except OSError as exc:
             raise ImportFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
-        self._counter = _CountingReader(raw)
-        self._text = io.TextIOWrapper(io.BufferedReader(self._counter, 1 << 16), encoding="utf-8-sig",
+        self._counter = CountingReader(raw)
+        codec = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
+        self._text = io.TextIOWrapper(io.BufferedReader(self._counter, 1 << 16), encoding=codec,
                                       errors="surrogateescape", newline="")
         first = self._text.readline()
         if not first.strip():
@@ -301,14 +328,16 @@ def _chain(first: str, rest: Iterable[str]) -> Iterator[str]:
 
 
 def open_rows(path: str | os.PathLike, delimiter: str | None = None,
-              attributes: Iterable[AttributeSpec] = ()) -> CsvRows:
-    """Open a CSV file of people (columns named like a declared attribute hold its values).
-    Raises ImportFileError (unreadable, empty, no email column)."""
-    return CsvRows(os.fspath(path), delimiter, attributes)
+              attributes: Iterable[AttributeSpec] = (), encoding: str | None = None) -> CsvRows:
+    """Open a CSV file of people (columns named like a declared attribute hold its values), in
+    `encoding` (None: `detect_encoding`'s answer). Raises ImportFileError (unreadable, empty, no
+    email column, an unknown encoding)."""
+    return CsvRows(os.fspath(path), delimiter, attributes, encoding)
 
 
 def _cell(cells: list[str], index: int | None) -> str:
-    return cells[index] if index is not None and index < len(cells) else ""
+    """A cell's text, the spreadsheet escape of our own exports undone (`records.spreadsheet_unescape`)."""
+    return spreadsheet_unescape(cells[index]) if index is not None and index < len(cells) else ""
 
 
 def check_row(row: RawRow, rules: RowRules) -> CheckedRow | RejectedRow:
@@ -361,7 +390,8 @@ class _RowChecker:
             return RejectedRow(row.line, raw_email.strip(), reason, detail, tuple(cells))
 
         if _NOT_UTF8.search("".join(cells)):  # one search of the row, not one per cell
-            return reject(RejectReason.NOT_UTF8, "the row holds bytes that are not UTF-8; save the file as UTF-8")
+            return reject(RejectReason.NOT_UTF8, f"the row holds bytes that are not {self.rules.encoding}; save the "
+                                                 "file as UTF-8, or name its encoding")
         if not raw_email.strip():
             return reject(RejectReason.MISSING_ADDRESS, "the email cell is empty")
         try:
@@ -373,8 +403,16 @@ class _RowChecker:
             status = self._memoised(self._statuses, _cell(cells, cols.status), _status)
             if type(status) is _Reject:
                 return reject(*status)
-            if status is not None and status != PENDING:  # a suppression: nothing else of the row matters
-                return CheckedRow(row.line, email, "", None, (), status)
+        status = status or self.rules.default_status
+        if status is not None and status != PENDING:  # a suppression: nothing else of the row matters
+            return CheckedRow(row.line, email, "", None, (), status)
+        proof = None
+        if cols.has_proof or cols.tags is not None:
+            try:
+                proof = read_proof(*(_cell(cells, i) for i in (cols.optin_time, cols.optin_ip, cols.confirm_time,
+                                                              cols.confirm_ip, cols.tags)))
+            except ValueError as exc:
+                return reject(RejectReason.INVALID_PROOF, str(exc))
         if cols.name is not None:
             name = _cell(cells, cols.name)
         else:
@@ -391,7 +429,7 @@ class _RowChecker:
         if type(slugs) is _Reject:
             return reject(*slugs)
         if not cols.attributes:
-            return CheckedRow(row.line, email, name, language, slugs, status)
+            return CheckedRow(row.line, email, name, language, slugs, status, proof=proof)
         attributes = []
         for attribute, index in cols.attributes:
             cell = _cell(cells, index)
@@ -400,7 +438,7 @@ class _RowChecker:
                     attributes.append((attribute, check_value(self._specs[attribute], cell)))
                 except InvalidField as exc:
                     return reject(RejectReason.INVALID_ATTRIBUTE, f"{exc.field}: {exc.reason}")
-        return CheckedRow(row.line, email, name, language, slugs, status, tuple(attributes))
+        return CheckedRow(row.line, email, name, language, slugs, status, tuple(attributes), proof)
 
     def _memoised(self, memo: dict, cell: str, judge: Callable[[str], Any]) -> Any:
         """`judge(cell)`, remembered: a file repeats the same few language and list cells."""
@@ -429,6 +467,15 @@ class _RowChecker:
         if not slugs:
             return _Reject(RejectReason.NO_LIST, "the row names no list and no --list was given")
         return tuple(slugs)
+
+
+def status_value(cell: str) -> str | None:
+    """What a status (a cell, or the import's --status) says: a STATUS_VALUES value. Raises
+    InvalidField for one we do not know."""
+    said = _status(cell)
+    if type(said) is _Reject:
+        raise InvalidField("status", said.detail)
+    return said
 
 
 def _status(cell: str) -> str | None | _Reject:

@@ -1,12 +1,14 @@
 """Everything held about one person, as typed values (`PersonRecord`) and as JSON.
 
-What `newsletter show` prints, `newsletter export --person` writes and the preferences page's
-"download my data" sends: the person, each subscription, the whole consent log, and (for
-staff) the bounces and complaints recorded about the address.
+What `newsletter show` prints and `newsletter export --person` writes: the person, each
+subscription, the whole consent log, and (for staff) the bounces and complaints recorded about
+the address. The preferences page's "download my data" sends the record `without_origins`:
+a link from our mail may have been forwarded, so its holder gets no IP address or user agent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -63,9 +65,19 @@ class PersonRecord:
     bounces: tuple[BounceLine, ...] = ()
     #: The declared attributes held about them ({name: value}).
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    #: The consent log's IP addresses and user agents are left out (`without_origins`).
+    origins_withheld: bool = False
+
+    def without_origins(self) -> "PersonRecord":
+        """The record for whoever holds the person's link (a forwarded mail's reader, maybe):
+        the consent log without the IP addresses and user agents, which say where and on what
+        the person was. Staff hand those over on request (`newsletter export --person`)."""
+        return dataclasses.replace(self, consent_log=tuple(e._replace(ip=None, user_agent=None)
+                                                           for e in self.consent_log), origins_withheld=True)
 
     def as_json(self, *, with_bounces: bool = False) -> dict[str, Any]:
-        """The record as JSON-ready values (times in ISO 8601); bounces only `with_bounces`."""
+        """The record as JSON-ready values (times in ISO 8601); bounces only `with_bounces`. A
+        record `without_origins` has no `ip` and `user_agent` in its log and says so."""
         data: dict[str, Any] = {
             "email": self.email,
             "name": self.name,
@@ -77,6 +89,11 @@ class PersonRecord:
                                "unsubscribed_at": _when(s.unsubscribed_at)} for s in self.subscriptions],
             "consent_log": [{**e._asdict(), "at": _when(e.at)} for e in self.consent_log],
         }
+        if self.origins_withheld:
+            for line in data["consent_log"]:
+                del line["ip"], line["user_agent"]
+            data["withheld"] = ("The IP addresses and browsers of the consent log are not sent to whoever holds a "
+                                "link from our mail; write to us from this address to receive them.")
         if with_bounces:
             data["bounces"] = [{"at": _when(b.at), "kind": b.kind.value, "source": b.source, "status": b.status,
                                 "campaign": b.campaign_slug, "outcome": b.outcome, "reason": b.reason}

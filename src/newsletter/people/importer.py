@@ -49,6 +49,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
@@ -56,9 +57,9 @@ from typing import NamedTuple
 from sqlalchemy.orm import Session
 
 from ..addresses import address_hash, clean_text
-from ..errors import InvalidField, UnknownList
+from ..errors import InvalidField, ListArchived, UnknownList
 from ..installation import Newsletter
-from ..statuses import Channel, SuppressionReason
+from ..statuses import Channel, ConsentKind, SuppressionReason
 from ..store import people as people_store
 from ..store.bulk import BatchWriter, BulkStore
 from ..store.people import ListRow
@@ -74,10 +75,12 @@ from .csvrows import (
     check_each,
     check_rows,
     open_rows,
+    status_value,
 )
+from .formats import ConsentProof
 from .importfiles import RejectFile, SeenAddresses
 from .rules import ConsentContext, Outcome, SubscribeRules, import_rules
-from .signups import Recorded, record_signups
+from .signups import Recorded, origin_of, record_signups
 from .suppressions import Suppressing, suppress_many
 
 __all__ = [
@@ -113,12 +116,19 @@ class ImportOptions:
     dry_run: bool = False
     #: "," ";" "tab" or None to detect it from the header line.
     delimiter: str | None = None
+    #: The file's encoding (None: detected, `csvrows.detect_encoding`).
+    encoding: str | None = None
+    #: The status of every row whose own status cell says nothing (e.g. "unsubscribed" for
+    #: another tool's export of those who left); None: what the file's format says, if anything.
+    status: str | None = None
     #: Write rejected rows (the original cells plus `line` and `reason`) to this CSV file.
     rejects_path: str | None = None
     batch_size: int = BATCH_SIZE
     #: Worker processes that check rows while this one writes. 0: check here, which measured
     #: faster on 2 cores once domain checks are memoised (docs/benchmarks.md).
     workers: int = 0
+    #: How the consent log names the import (default "import:<file name>"); the workspace adds who.
+    source: str | None = None
 
 
 class ImportProgress(NamedTuple):
@@ -137,6 +147,9 @@ class ImportReport:
     delimiter: str
     columns: ColumnMap
     dry_run: bool
+    #: The encoding the file was read in, and whether it was detected (False: as asked).
+    encoding: str
+    encoding_detected: bool
     #: Rows read (header and blank lines excluded).
     rows: int
     #: Rows that added a person or a subscription (or, confirmed, activated a pending one).
@@ -226,6 +239,8 @@ class _Person(NamedTuple):
     status: str | None = None
     #: Declared attributes the file gives (as `signups.Wanted`'s): later rows' values win.
     attributes: tuple = ()
+    #: The consent proof another tool recorded (`CheckedRow.proof`).
+    proof: ConsentProof | None = None
 
 
 def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportOptions = ImportOptions(), *,
@@ -244,23 +259,29 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
     config = newsletter.config
     note = _check_options(options, config.languages)
     with newsletter.store.session() as session:
-        lists = people_store.lists_by_slug(session)
+        every = people_store.lists_by_slug(session)
     for slug in options.list_slugs:
-        if slug not in lists:
+        if slug not in every:
             raise UnknownList(slug)
-    ctx = ConsentContext(channel=Channel.IMPORT, source=f"import:{Path(path).name}"[:200])
+        if every[slug].closed:
+            raise ListArchived(slug)
+    lists = {slug: row for slug, row in every.items() if not row.closed}  # a closed list is unknown to a row
+    ctx = ConsentContext(channel=Channel.IMPORT, source=(options.source or f"import:{Path(path).name}")[:200])
     rules = import_rules(confirmed=options.confirmed, consent_note=note)
     default_language = options.language or config.default_language
     tally = _Tally()
-    with open_rows(path, options.delimiter, config.attributes) as rows, SeenAddresses() as seen, RejectFile(
+    status = status_value(options.status) if options.status else None
+    with open_rows(path, options.delimiter, config.attributes, options.encoding) as rows, SeenAddresses() as seen, RejectFile(
             options.rejects_path, rows.header) as reject_file:
         row_rules = RowRules(
             columns=rows.columns, languages=config.languages, known_lists=frozenset(lists),
             extra_lists=tuple(options.list_slugs), default_language=None,
             check_deliverability=config.check_deliverability, attributes=config.attributes,
+            default_status=status or rows.columns.source.status, encoding=rows.encoding,
         )
         writer = _BatchWriter(newsletter, lists, rules, ctx, default_language, dry_run=options.dry_run,
-                              mails=not options.confirmed and not options.dry_run)
+                              mails=not options.confirmed and not options.dry_run,
+                              source_format=rows.columns.source.name)
         # One writer thread: while it writes batch n (the driver releases the GIL inside the
         # database), this thread reads and checks batch n+1. One batch in flight keeps the
         # order of batches, so a duplicate always finds the earlier row committed.
@@ -280,7 +301,8 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
             finally:
                 thread.submit(writer.close).result()
     return ImportReport(
-        path=path, delimiter=rows.delimiter, columns=rows.columns, dry_run=options.dry_run, rows=tally.rows,
+        path=path, delimiter=rows.delimiter, columns=rows.columns, dry_run=options.dry_run,
+        encoding=rows.encoding, encoding_detected=rows.encoding_detected, rows=tally.rows,
         imported=tally.imported, already_there=tally.already_there, merged_duplicates=tally.merged_duplicates,
         suppressed=tally.suppressed, unsubscribed=tally.unsubscribed, rejected=tally.rejected,
         rejected_rows=tuple(tally.rejected_rows), confirmations_due=tally.confirmations_due,
@@ -332,13 +354,13 @@ def _batches(rows: Iterable[RawRow | RejectedRow], rules: RowRules, size: int, w
             if person is None:
                 people[row.email] = _Person(row.email, row.name, row.language, row.list_slugs,
                                             address_hash(row.email), None, row.line, False, row.status,
-                                            row.attributes)
+                                            row.attributes, row.proof)
             else:
                 tally.merged_duplicates += 1
                 people[row.email] = person._replace(
                     slugs=(*person.slugs, *(s for s in row.list_slugs if s not in person.slugs)),
                     name=person.name or row.name, language=person.language or row.language,
-                    status=_stronger(person.status, row.status),
+                    status=_stronger(person.status, row.status), proof=person.proof or row.proof,
                     attributes=tuple({**dict(person.attributes), **dict(row.attributes)}.items()))
         if count == size:
             tally.rows += count
@@ -401,8 +423,10 @@ class _BatchWriter:
     transaction on it) and, for a pending import, the drainer that sends each batch's mails."""
 
     def __init__(self, newsletter: Newsletter, lists: dict[str, ListRow], rules: SubscribeRules,
-                 ctx: ConsentContext, default_language: str, *, dry_run: bool, mails: bool):
+                 ctx: ConsentContext, default_language: str, *, dry_run: bool, mails: bool,
+                 source_format: str = "CSV"):
         self.newsletter = newsletter
+        self.source_format = source_format
         self.lists = lists
         self.rules = rules
         self.ctx = ctx
@@ -434,6 +458,10 @@ class _BatchWriter:
                 recorded += record_signups(session, kept_pending, self.lists, now=now,
                                            default_language=self.default_language, rules=import_rules(),
                                            ctx=self.ctx, write=not self.dry_run, bulk=bulk)
+            proven = [p for p, r in zip([*signing, *kept_pending], recorded)
+                      if p.proof is not None and r.outcome is Outcome.CHANGED]
+            if proven and not self.dry_run:
+                self._record_proof(session, bulk, proven, now)
             return recorded
 
         recorded = self._store.run(record, dry_run=self.dry_run)
@@ -455,6 +483,33 @@ class _BatchWriter:
             counts.confirmations_sent, counts.confirmations_queued, counts.confirmations_failed = (
                 mails.sent, mails.retried, mails.dropped)
         return counts
+
+    def _record_proof(self, session: Session, bulk: BulkStore, proven: list[_Person], now: datetime) -> None:
+        """The consent log lines of another tool's proof: when and from where each person
+        opted in (SIGNUP) and confirmed (CONFIRMED), for each list the row joins, at the
+        times that tool recorded; tags (and proof without a time) in an IMPORTED line."""
+        ids = {person.email: person.id for person in bulk.people([p.address for p in proven]).values()}
+        origin = origin_of(self.ctx)._replace(source=f"{self.ctx.source} ({self.source_format})"[:200])
+        said = f"as recorded by the {self.source_format}"
+        events = []
+        for p in proven:
+            proof, sid = p.proof, ids[p.address]
+            tags = f"; tags: {proof.tags}" if proof.tags else ""
+            for slug in p.slugs:
+                list_id = self.lists[slug].id
+                base = dict(origin._asdict(), subscriber_id=sid, list_id=list_id)
+                if proof.optin_at:
+                    events.append({**base, "kind": ConsentKind.SIGNUP, "at": proof.optin_at, "ip": proof.optin_ip,
+                                   "note": f"opted in {said}{tags}"})
+                if proof.confirm_at:
+                    events.append({**base, "kind": ConsentKind.CONFIRMED, "at": proof.confirm_at,
+                                   "ip": proof.confirm_ip, "note": f"confirmed {said}"})
+                if not (proof.optin_at or proof.confirm_at):
+                    ips = ", ".join(f"{k} {v}" for k, v in (("opt-in IP", proof.optin_ip),
+                                                            ("confirmation IP", proof.confirm_ip)) if v)
+                    events.append({**base, "kind": ConsentKind.IMPORTED, "at": now,
+                                   "note": f"{said}: no opt-in time{'; ' + ips if ips else ''}{tags}"})
+        people_store.add_events(session, events)
 
     def close(self) -> None:
         try:

@@ -10,7 +10,8 @@ The archive (format "newsletter-backup", version 1) is a zip file::
 
 Every table goes, with every column and its ids: people with their statuses, subscriptions,
 the whole consent log, the suppression list (hashes only) and its lifts, bounces and scores,
-lists, campaigns with their ledger rows, the confirmation queue. Times are ISO 8601 in UTC.
+lists, campaigns with their ledger rows, the confirmation queue, and the staff workspace's
+accounts (password hashes), sessions, audit trail and issues. Times are ISO 8601 in UTC.
 
 A restore checks before it writes: the format and its version, every table and column known
 to this schema (a column the archive lacks takes its default), the store empty unless
@@ -181,7 +182,8 @@ def restore(newsletter: Newsletter, path: str | os.PathLike, *, replace: bool = 
     """Restore an archive made by `backup` into this installation's store, in one transaction.
 
     The store must be empty (its schema at this code's revision, as after a first `init`);
-    with `replace`, whatever it holds is deleted first, in the same transaction. Raises
+    with `replace`, whatever it holds is deleted first, in the same transaction (never a staff
+    audit trail: a store that holds one is refused). Raises
     ArchiveError (unreadable, another format or version, damaged, unknown tables or columns)
     and StoreNotEmpty; nothing is written then.
     """
@@ -200,6 +202,9 @@ def restore(newsletter: Newsletter, path: str | os.PathLike, *, replace: bool = 
             held = archive.nonempty_tables(session)
             if held and not replace:
                 raise StoreNotEmpty(held)
+            kept = tuple(name for name in archive.APPEND_ONLY if name in held)
+            if kept:
+                raise StoreNotEmpty(held, kept)
             if held:
                 archive.delete_everything(session)
             for name in archive.TABLES:

@@ -21,12 +21,12 @@ from ..errors import UnknownList, UnknownSubscriber
 from ..statuses import SubscriptionStatus
 from ..store import people as people_store
 from ..store import profiles as stored
-from ..store.profiles import ExportLine
+from ..store.profiles import ExportLine, PersonLine
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
 
-__all__ = ["ExportLine", "merge_attributes", "merged", "attributes_of", "set_attributes", "export_lines",
+__all__ = ["ExportLine", "PersonLine", "search_people", "merge_attributes", "merged", "attributes_of", "set_attributes", "export_lines",
            "export_header"]
 
 
@@ -85,6 +85,13 @@ def set_attributes(newsletter: Newsletter, email: str, values: Mapping[str, Any]
         sid = _person_id(session, email)
         merge_attributes(session, [(sid, checked)], overwrite=True, now=newsletter.clock())
         return stored.attributes_by_id(session, [sid]).get(sid, {})
+
+
+def search_people(newsletter: Newsletter, text: str = "", *, limit: int = 50) -> list[PersonLine]:
+    """People whose address or name holds `text` (any case; "" finds everyone), by address,
+    at most `limit` (1 to 1000)."""
+    with newsletter.store.session() as session:
+        return stored.search_people(session, text.strip(), limit=max(1, min(limit, 1000)))
 
 
 def export_header(newsletter: Newsletter) -> tuple[str, ...]:

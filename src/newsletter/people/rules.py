@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, Protocol
 
-from ..addresses import clean_text, normalise_address
-from ..errors import InvalidField
+from ..addresses import clean_text, has_control, normalise_address
+from ..errors import InvalidField, UnknownList
 from ..statuses import Channel, SubscriberStatus, SubscriptionStatus
 
 __all__ = [
@@ -163,7 +163,8 @@ def validate_signup(email: str, name: str, language: str | None, list_slugs: Ite
                     ) -> tuple[str, str, str | None, list[str]]:
     """The fields of a sign-up, checked and normalised: (address, name, language, list slugs).
 
-    Raises InvalidAddress or InvalidField; looks nothing up (the lists are checked by the caller).
+    Raises InvalidAddress or InvalidField (UnknownList for a slug with control characters, which
+    no list has); looks nothing up (the lists are checked by the caller).
     """
     address = normalise_address(email, check_deliverability=check_deliverability)
     name = clean_text("name", name)
@@ -174,6 +175,9 @@ def validate_signup(email: str, name: str, language: str | None, list_slugs: Ite
     slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
     if not slugs:
         raise InvalidField("lists", "choose at least one list")
+    for slug in slugs:
+        if has_control(slug):  # no list has such a slug; the store is not even asked
+            raise UnknownList(slug)
     return address, name, language, slugs
 
 

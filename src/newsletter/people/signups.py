@@ -24,12 +24,13 @@ from sqlalchemy.orm import Session
 
 from ..addresses import address_hash, canonical_mailbox
 from ..attributes import AttributeSpec, check_attributes
-from ..errors import NewsletterError, UnknownList
+from ..errors import ListArchived, NewsletterError, UnknownList
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus
 from ..store import mailqueue
 from ..store import people as people_store
 from ..store.bulk import BulkStore, EventHead, EventRow, KnownPerson, Origin
 from ..store.people import ListRow
+from .names import name_in
 from .profiles import merge_attributes
 from .rules import (
     RESEND_WINDOW,
@@ -143,9 +144,12 @@ def sign_up_many(session: Session, requests: Sequence[SignupRequest], *, now: da
     lists = people_store.lists_by_slug(session, {slug for _, w in checked for slug in w.slugs})
     listed: list[tuple[int, Wanted]] = []
     for i, w in checked:
-        unknown = next((s for s in w.slugs if s not in lists or (public_only and not lists[s].public)), None)
+        unknown = next((s for s in w.slugs if s not in lists or lists[s].closed or (public_only and not lists[s].public)),
+                       None)
         if unknown is not None:
-            results[i] = UnknownList(unknown)
+            # The public form says the same of an archived list as of one that never was.
+            closed = unknown in lists and lists[unknown].closed and not public_only
+            results[i] = ListArchived(unknown) if closed else UnknownList(unknown)
         else:
             listed.append((i, w))
     recorded = record_signups(session, [w for _, w in listed], lists, now=now, default_language=languages[0],
@@ -316,4 +320,5 @@ def _mailbox(address: str) -> str | None:
 def _due(w: Wanted, plan: Plan, slug_of: Mapping[int, str], lists: Mapping[str, ListRow], sid: int | None, key: str,
          name: str, language: str) -> ConfirmationDue:
     slugs = tuple(slug_of[lid] for lid in plan.mail)
-    return ConfirmationDue(key, w.address, name, language, slugs, tuple(lists[s].name for s in slugs), sid)
+    return ConfirmationDue(key, w.address, name, language, slugs,
+                           tuple(name_in(lists[s].translations, lists[s].name, "", language)[0] for s in slugs), sid)

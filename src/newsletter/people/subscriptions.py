@@ -24,15 +24,17 @@ from sqlalchemy.orm import Session
 from ..attributes import check_attributes
 from ..errors import InvalidToken, NewsletterError, UnknownList, UnknownSubscriber
 from ..installation import Newsletter
-from ..statuses import SubscriberStatus, SubscriptionStatus
+from ..statuses import DeliveryMode, SubscriberStatus, SubscriptionStatus
 from ..store import people as people_store
+from ..store.series import deliveries_of
 from ..store.people import SubscriptionLine
 from ..tokens import Purpose, TokenClaims
 from . import abuse, consent, lists
 from .confirmation_queue import Delivery, LocalDrainer, MailOutcome
 from .consent import PreferenceChanges
 from .export import ConsentLine, PersonRecord, person_record
-from .lists import ListSummary
+from .lists import ListDeleted, ListSummary
+from .names import name_in
 from .profiles import merge_attributes
 from .rules import ConfirmationDue, ConsentContext
 from .signups import Recorded, SignupRequest, sign_up_many
@@ -68,17 +70,29 @@ __all__ = [
     "create_list",
     "list_summaries",
     "list_summary",
+    "rename_list",
+    "describe_list",
+    "set_list_public",
+    "archive_list",
+    "delete_list",
 ]
 
 
 @dataclass(frozen=True)
 class ListChoice:
-    """A list as a visitor sees it; `status` is the person's standing ("" when not subscribed)."""
+    """A list as a visitor sees it; `status` is the person's standing ("" when not subscribed).
+    `name` and `description` are the list's own until `in_language` gives a reader's."""
 
     slug: str
     name: str
     description: str
     status: str = ""
+    translations: dict | None = None
+
+    def in_language(self, language: str | None) -> "ListChoice":
+        """The list as a reader of `language` sees it (its own name where it has no translation)."""
+        name, description = name_in(self.translations, self.name, self.description, language)
+        return dataclasses.replace(self, name=name, description=description)
 
 
 @dataclass(frozen=True)
@@ -99,8 +113,14 @@ class Preferences:
     lists: tuple[ListChoice, ...]
     #: False for a blocked or suppressed person: nothing can be changed but the data downloaded.
     can_change: bool
+    #: Whether they take the daily summaries as one digest after each session (`routine.series`).
+    digest: bool = False
     #: The person's declared attributes ({name: stored value}).
     attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def in_language(self, language: str | None) -> "Preferences":
+        """The page's lists as a reader of `language` sees them."""
+        return dataclasses.replace(self, lists=tuple(c.in_language(language) for c in self.lists))
 
 
 @dataclass(frozen=True)
@@ -149,10 +169,12 @@ def _as_record(outcome: Recorded | NewsletterError) -> SignupRecord | Newsletter
 
 # -- signing up ---------------------------------------------------------------------------------
 
-def public_lists(newsletter: Newsletter) -> list[ListChoice]:
-    """The lists offered on the sign-up form, by slug."""
+def public_lists(newsletter: Newsletter, language: str | None = None) -> list[ListChoice]:
+    """The lists offered on the sign-up form (public, not archived), by slug, named as a reader
+    of `language` sees them (None: their own names)."""
     with newsletter.store.session() as session:
-        return [ListChoice(m.slug, m.name, m.description) for m in lists.all_lists(session, public_only=True)]
+        return [ListChoice(m.slug, m.name, m.description, "", dict(m.translations or {})).in_language(language)
+                for m in lists.all_lists(session, public_only=True)]
 
 
 def record_signup(newsletter: Newsletter, email: str, name: str, language: str | None, list_slugs: list[str],
@@ -225,14 +247,17 @@ def confirm(newsletter: Newsletter, token: str, ctx: ConsentContext) -> list[str
 
 
 def preferences(newsletter: Newsletter, token: str) -> Preferences:
-    """The person's language, name and lists (public ones and any they are on). Raises InvalidToken."""
+    """The person's language, name and lists (public ones and any they are on; none archived),
+    the lists with their own names (`Preferences.in_language` gives a reader's). Raises InvalidToken."""
     with newsletter.store.session() as session:
         claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
         standing = {sub.mailing_list.slug: sub.status.value for sub in subscriber.subscriptions}
-        choices = tuple(ListChoice(m.slug, m.name, m.description, standing.get(m.slug, ""))
-                        for m in lists.all_lists(session) if m.public or m.slug in standing)
+        choices = tuple(ListChoice(m.slug, m.name, m.description, standing.get(m.slug, ""),
+                                   dict(m.translations or {}))
+                        for m in lists.all_lists(session, open_only=True) if m.public or m.slug in standing)
+        digest = DeliveryMode.DIGEST in deliveries_of(session, subscriber.id).values()
         return Preferences(LinkHolder(claims, subscriber.name, subscriber.language), subscriber.email, choices,
-                           subscriber.status is SubscriberStatus.ACTIVE, dict(subscriber.attributes or {}))
+                           subscriber.status is SubscriberStatus.ACTIVE, digest, dict(subscriber.attributes or {}))
 
 
 def save_preferences(newsletter: Newsletter, token: str, ctx: ConsentContext, *, language: str | None,
@@ -309,10 +334,12 @@ def block_by_token(newsletter: Newsletter, token: str, ctx: ConsentContext) -> N
 
 
 def export_by_token(newsletter: Newsletter, token: str) -> PersonRecord:
-    """Everything held about the person a preferences link names. Raises InvalidToken."""
+    """What is held about the person a preferences link names, for whoever holds the link:
+    everything but the consent log's IP addresses and user agents (`PersonRecord.without_origins`:
+    links get forwarded). Raises InvalidToken."""
     with newsletter.store.session() as session:
         _claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
-        return person_record(session, subscriber.email)
+        return person_record(session, subscriber.email).without_origins()
 
 
 # -- administration ---------------------------------------------------------------------------
@@ -387,6 +414,50 @@ def create_list(newsletter: Newsletter, slug: str, name: str, *, description: st
                                     public=public, now=newsletter.clock())
         return ListSummary(created.slug, created.name, created.description, list(created.languages), created.public,
                            {s.value: 0 for s in SubscriptionStatus})
+
+
+def _summary(session: Session, slug: str) -> ListSummary:
+    for summary in lists.summarise_lists(session):
+        if summary.slug == slug:
+            return summary
+    raise UnknownList(slug)
+
+
+def rename_list(newsletter: Newsletter, slug: str, name: str, *, language: str | None = None) -> ListSummary:
+    """Rename a list (its name in `language` only, when given; an empty name there takes the
+    translation back). Raises UnknownList, InvalidField."""
+    with newsletter.store.session() as session:
+        lists.rename_list(session, slug, name, language=language)
+        return _summary(session, slug)
+
+
+def describe_list(newsletter: Newsletter, slug: str, description: str, *,
+                  language: str | None = None) -> ListSummary:
+    """Describe a list anew (in `language` only, when given). Raises UnknownList, InvalidField."""
+    with newsletter.store.session() as session:
+        lists.describe_list(session, slug, description, language=language)
+        return _summary(session, slug)
+
+
+def set_list_public(newsletter: Newsletter, slug: str, public: bool) -> ListSummary:
+    """Offer a list on the public sign-up form, or stop. Raises UnknownList."""
+    with newsletter.store.session() as session:
+        lists.set_public(session, slug, public)
+        return _summary(session, slug)
+
+
+def archive_list(newsletter: Newsletter, slug: str, *, archived: bool = True) -> ListSummary:
+    """Archive a list (offered to nobody, sent to never, its subscriptions kept), or bring it
+    back. Raises UnknownList."""
+    with newsletter.store.session() as session:
+        lists.archive_list(session, slug, now=newsletter.clock() if archived else None)
+        return _summary(session, slug)
+
+
+def delete_list(newsletter: Newsletter, slug: str, ctx: ConsentContext | None = None) -> ListDeleted:
+    """Delete a list and its subscriptions (see `lists.delete_list`); what was deleted. Raises UnknownList."""
+    with newsletter.store.session() as session:
+        return lists.delete_list(session, slug, ctx, now=newsletter.clock())
 
 
 def list_summaries(newsletter: Newsletter) -> list[ListSummary]:

@@ -26,6 +26,7 @@ from ..mail.compose import render_variant, variant_for
 from ..mail.content import load_issue
 from ..mail.issue import Issue
 from ..mail.personalise import Field
+from ..people.names import name_in
 from ..store.campaigns import finished_public_campaigns
 
 __all__ = ["ArchivedIssue", "ArchivePage", "content_paths", "archived_issues", "find_archived_issue",
@@ -46,6 +47,12 @@ class ArchivedIssue:
     subject: str
     sent_at: datetime | None
     paths: tuple[str, ...]
+    #: The list's names and descriptions in other languages (`people.lists`).
+    list_translations: Mapping[str, Mapping[str, str]] | None = None
+
+    def list_name_in(self, language: str | None) -> str:
+        """The list's name as a reader of `language` sees it."""
+        return name_in(self.list_translations, self.list_name, "", language)[0]
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ def archived_issues(session: Session, config: Config, *, list_slug: str | None =
         if paths:
             found.append(ArchivedIssue(mailing_list.slug, mailing_list.name, tuple(mailing_list.languages or ()),
                                        campaign.slug, campaign.kind, campaign.subject,
-                                       campaign.finished_at, paths))
+                                       campaign.finished_at, paths, dict(mailing_list.translations or {})))
     return found
 
 

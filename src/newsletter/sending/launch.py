@@ -36,6 +36,7 @@ from ..statuses import CampaignStatus
 from ..transport.connection import Reply
 from . import campaigns
 from .messages import send_test
+from .reach import Reach, reach_of
 from .options import Progress, SendOptions, SendResult, run_sending
 from .sender import Connector, Sender, sender_for
 
@@ -74,6 +75,8 @@ class SendPlan(NamedTuple):
     expression: str = ""
     #: country (ISO code, "" for none known) -> recipients; empty when no country attribute is declared
     countries: Mapping[str, int] = {}
+    #: Member organisations and countries reached (None: no such attributes are declared)
+    reach: Reach | None = None
 
     @property
     def total(self) -> int:
@@ -129,9 +132,10 @@ def plan_send(session: Session, config: Config, slug: str, list_slug: str, avail
     (and per country) — of the list's subscribers `segment` (name, expression, filter) names,
     when given.
 
-    Raises UnknownList, MissingVariant (no variant along the fallback chain).
+    Raises UnknownList (ListArchived for an archived list), MissingVariant (no variant along the
+    fallback chain).
     """
-    mailing_list = get_list(session, list_slug)
+    mailing_list = get_list(session, list_slug, open_only=True)
     chain = tuple(mailing_list.languages or ())
     name, expression, checked = segment if segment is not None else (None, "", None)
     in_use = (languages_in_use(session, list_slug) if checked is None
@@ -141,7 +145,8 @@ def plan_send(session: Session, config: Config, slug: str, list_slug: str, avail
     for lang, n in in_use.items():
         audience[variant_of[lang]] = audience.get(variant_of[lang], 0) + n
     return SendPlan(slug, list_slug, mailing_list.name, variant_of, audience, chain, in_use, name, expression,
-                    country_counts(session, config, checked, list_id=mailing_list.id))
+                    country_counts(session, config, checked, list_id=mailing_list.id),
+                    reach_of(session, config, list_id=mailing_list.id, segment=checked, variant_of=variant_of))
 
 
 def list_readers(newsletter: Newsletter, list_slug: str) -> Readers:

@@ -30,6 +30,9 @@ class SendOptions:
     defer_max: timedelta = timedelta(hours=2)
     #: A `sending` claim older than this is taken over (its worker is presumed dead).
     stale_after: timedelta = timedelta(minutes=30)
+    #: Seconds between looks for dead holders (a process on this host that is gone) while
+    #: busy; a sender with nothing of its own left to claim looks every time it polls.
+    dead_check_every: float = 5.0
     #: Pause when more than this share of the last `failure_window` outcomes failed.
     failure_threshold: float = 0.5
     failure_window: int = 100

@@ -83,6 +83,9 @@ __all__ = [
 
 Connector = Callable[[], Awaitable[SmtpConnection]]
 
+#: `_send_row`'s answer for a message that never reached the relay: send it again at once.
+_AGAIN = Outcome(0, OutboxStatus.QUEUED, None, attempted=False)
+
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
@@ -130,6 +133,9 @@ class Sender:
         self.feeding_done = False
         #: On SQLite every transaction runs under this lock (see `_db`); a gate round holds it.
         self.db_lock = asyncio.Lock()
+        #: Held by the first connection's login (see `_open`).
+        self._first_login = asyncio.Lock()
+        self._logged_in = False
         self.gate = Gate(store, worker=self.worker, clock=clock, bounce_rules=bounces.rules_from_config(config),
                          consent_hold=options.consent_hold, rounds=rounds,
                          db_lock=self.db_lock if self.serial_db else None, in_db_thread=self._in_db_thread,
@@ -175,6 +181,10 @@ class Sender:
             campaign.mailing_list  # loaded while the session is open
             self.campaign_id, self.list_id = campaign.id, campaign.list_id
             return campaign, counts, holders
+
+    def _holders(self) -> dict[str, int]:
+        with self.store.session() as session:
+            return outbox.active_claims(session, self.campaign_id)
 
     def _claim(self, campaign: Campaign, dead: list[str]) -> tuple[CampaignStatus, list[ClaimedRow], int]:
         now = self.clock()
@@ -247,15 +257,15 @@ class Sender:
 
     async def _feeder(self, campaign: Campaign) -> None:
         last_dead_check = time.monotonic()
+        polled = False  # the last round found nothing to claim while others held rows
         try:
             while self.stop_reason is None:
                 if len(self.dispatcher) >= self.options.batch_size:
                     await self._wait_a_little(0.02)
                     continue
-                if time.monotonic() - last_dead_check > 30:
-                    _c, _n, holders = await self._db(self._load)
-                    self.dead = dead_workers(holders)
-                    last_dead_check = time.monotonic()
+                if polled or time.monotonic() - last_dead_check > self.options.dead_check_every:
+                    self.dead = dead_workers(await self._db(self._holders))
+                    last_dead_check, polled = time.monotonic(), False
                 status, rows, skipped = await self._db(self._claim, campaign, self.dead)
                 self.totals["skipped"] += skipped
                 if status is not CampaignStatus.SENDING:
@@ -282,7 +292,9 @@ class Sender:
                     self._report(force=True, note=f"waiting for {counts.deferred} deferred until {due:%H:%M:%S}")
                     await self.sleep(min(wait, self.options.idle_poll) if wait > 0 else 0)
                     continue
-                # Rows held by other workers (or a dead one not yet stale): poll.
+                # Rows held by other workers (or a dead one not yet stale): poll, and look again
+                # for holders that died.
+                polled = True
                 await self.sleep(min(1.0, self.options.idle_poll))
         finally:
             self.feeding_done = True
@@ -294,6 +306,18 @@ class Sender:
     # -- connections -----------------------------------------------------------------------------
 
     async def _open(self) -> SmtpConnection | None:
+        """A new relay connection, or None when the send is stopping (the reason is set).
+
+        Until one login has worked, connections open one at a time: a wrong password is
+        refused once, and the send stops, rather than once per connection."""
+        if self._logged_in:
+            return await self._connect()
+        async with self._first_login:
+            conn = await self._connect()
+            self._logged_in = self._logged_in or conn is not None
+            return conn
+
+    async def _connect(self) -> SmtpConnection | None:
         delay = self.options.reconnect_base
         last: DeliveryError | None = None
         for attempt in range(self.options.reconnect_attempts):
@@ -311,6 +335,15 @@ class Sender:
                 delay = min(delay * 2, 60.0)
         self.stop(f"cannot reach the relay after {self.options.reconnect_attempts} attempts: {last}")
         return None
+
+    async def _usable(self, conn: SmtpConnection | None) -> SmtpConnection | None:
+        """`conn` if the relay has not closed it (an idle connection may have timed out while
+        the pacing waited), else a new one; None when the send is stopping."""
+        if conn is not None and conn.usable:
+            return conn
+        if conn is not None:
+            await conn.close()
+        return await self._open()
 
     async def _connection(self, index: int) -> None:
         conn: SmtpConnection | None = None
@@ -331,22 +364,31 @@ class Sender:
                         return
                 self.held += 1
                 try:
-                    if conn is None:
-                        conn = await self._open()
-                        if conn is None:
+                    try:
+                        message = self._message(row)
+                    except (UnsafeHeaderValue, UnicodeError) as exc:
+                        unrecorded.append(Outcome(row.id, OutboxStatus.FAILED, f"cannot build the message: {exc}",
+                                                  attempted=False))
+                        continue
+                    await self.limiter.acquire()
+                    for last_try in (False, True):
+                        conn = await self._usable(conn)
+                        if conn is None:  # stopping: the row goes back unmarked
                             await self._give_back(row)
                             return
-                    outcome, reconnect = await self._send_row(conn, row, unrecorded)
-                    unrecorded = []
+                        outcome, reconnect = await self._send_row(conn, row, message, unrecorded, last_try=last_try)
+                        unrecorded = []
+                        if reconnect or not conn.usable:
+                            await conn.close()
+                            conn = None
+                        if outcome is not _AGAIN:
+                            break
                     if outcome is None:
                         if reconnect:  # the relay refuses us: the row goes back unmarked
                             await self._give_back(row)
                             return
                         continue  # skipped at the gate
                     unrecorded.append(outcome)
-                    if reconnect or not conn.usable:
-                        await conn.close()
-                        conn = None
                 finally:
                     await self.dispatcher.done_with(row)
         finally:
@@ -382,20 +424,20 @@ class Sender:
             data = self.options.signer(data)
         return message_id, data
 
-    async def _send_row(self, conn: SmtpConnection, row: ClaimedRow,
-                        unrecorded: list[Outcome]) -> tuple[Outcome | None, bool]:
-        """Personalise, pace, pass the gate (which records `unrecorded`) and deliver one row;
-        (outcome, reconnect). None outcome: skipped at the gate, or the relay refuses us (stop)."""
-        try:
-            message_id, data = self._message(row)
-        except (UnsafeHeaderValue, UnicodeError) as exc:
-            return Outcome(row.id, OutboxStatus.FAILED, f"cannot build the message: {exc}", attempted=False), False
-        await self.limiter.acquire()
+    async def _send_row(self, conn: SmtpConnection, row: ClaimedRow, message: tuple[str, bytes],
+                        unrecorded: list[Outcome], *, last_try: bool) -> tuple[Outcome | None, bool]:
+        """Pass the gate (which records `unrecorded`) and deliver one personalised row;
+        (outcome, reconnect). None outcome: skipped at the gate, or the relay refuses us (stop).
+        `_AGAIN`: the connection was lost before any of the message reached the relay, and this
+        was not `last_try`: send it again at once on a new connection, counting no attempt."""
+        message_id, data = message
         ticket = await self.gate.admit(unrecorded, row)
         if ticket.skipped:
             return None, False
         # MailSkeleton.render (and a DKIM signature) give CRLF line ends only.
         reply = await conn.deliver(self.envelope_sender(row), row.email, data, crlf=True, gate=ticket)
+        if not reply.reached and not last_try and self.stop_reason is None:
+            return _AGAIN, True
         verdict = classify_reply(reply)
         text = reply.describe()[:1000]
         if verdict is Verdict.RELAY:

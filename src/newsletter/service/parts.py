@@ -17,15 +17,18 @@ from collections.abc import Callable
 from typing import Any
 
 from ..bounces.rules import read_bounces
+from ..hooks.delivery import deliver_due
 from ..installation import Newsletter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..routine.carry import SERVICE_STOPPED, campaigns_to_carry_on, carry_on
 from ..routine.scheduler import fire_due
+from ..routine.welcome import plan_personal_mail, send_personal_mail
 from ..sending.launch import SendControl
 from ..sending.options import SendOptions
 from ..sending.workers import new_worker_id
 
-__all__ = ["Part", "PollingPart", "SenderPart", "SchedulerPart", "ConfirmationPart", "MailboxPart"]
+__all__ = ["Part", "PollingPart", "SenderPart", "SchedulerPart", "ConfirmationPart", "MailboxPart", "WelcomePart",
+           "WebhookPart"]
 
 log = logging.getLogger("newsletter.service")
 
@@ -220,3 +223,34 @@ class MailboxPart(PollingPart):
         if summary.results:
             log.info("mailbox: %d message(s) read", len(summary.results),
                      extra={"part": self.name, "messages": len(summary.results)})
+
+
+class WelcomePart(PollingPart):
+    """Plans and sends welcome and catch-up mail (`routine.welcome`) every `interval` seconds."""
+
+    name = "welcome"
+
+    def __init__(self, newsletter: Newsletter, *, interval: float | None = None):
+        super().__init__(newsletter, interval=interval)
+        self.worker = new_worker_id()
+
+    def work(self) -> None:
+        queued = plan_personal_mail(self.newsletter)
+        done = send_personal_mail(self.newsletter, worker=self.worker)
+        if queued or any(done):
+            log.info("welcome: %d queued; sent %d, deferred %d, failed %d, skipped %d", queued, *done,
+                     extra={"part": self.name, "queued": queued, **done._asdict()})
+
+
+class WebhookPart(PollingPart):
+    """Queues new events for the outgoing webhooks and delivers what is due, every `interval`
+    seconds (`hooks.delivery.deliver_due`); several services share the queue."""
+
+    name = "webhooks"
+
+    def work(self) -> None:
+        done = deliver_due(self.newsletter)
+        self.state = "delivering"
+        if done.delivered or done.retrying or done.failed:
+            log.info("webhooks: %d delivered, %d to retry, %d given up", done.delivered, done.retrying, done.failed,
+                     extra={"part": self.name})

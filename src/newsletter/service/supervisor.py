@@ -18,14 +18,14 @@ from ..errors import InvalidField
 from ..installation import Newsletter
 from ..sending.options import SendOptions
 from .http import HttpPart
-from .parts import ConfirmationPart, MailboxPart, Part, SchedulerPart, SenderPart
+from .parts import ConfirmationPart, MailboxPart, Part, SchedulerPart, SenderPart, WebhookPart, WelcomePart
 
 __all__ = ["PART_NAMES", "Service"]
 
 log = logging.getLogger("newsletter.service")
 
 #: Every part, in the order they start.
-PART_NAMES = ("web", "confirmations", "mailbox", "sender", "scheduler")
+PART_NAMES = ("web", "confirmations", "mailbox", "welcome", "sender", "scheduler", "webhooks")
 
 
 class Service:
@@ -51,10 +51,14 @@ class Service:
             self.parts.append(ConfirmationPart(newsletter, self.http.drainer))
         if "mailbox" in chosen:
             self.parts.append(MailboxPart(newsletter))
+        if "welcome" in chosen:
+            self.parts.append(WelcomePart(newsletter, interval=poll))
         if "sender" in chosen:
             self.parts.append(SenderPart(newsletter, options=options, interval=poll))
         if "scheduler" in chosen:
             self.parts.append(SchedulerPart(newsletter, options=options, interval=poll))
+        if "webhooks" in chosen:
+            self.parts.append(WebhookPart(newsletter, interval=poll))
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """(ready, detail): every part started and the store at the code's schema."""

@@ -36,7 +36,7 @@ from .roles import Action
 __all__ = [
     "Member", "Invitation", "MIN_PASSWORD", "add_member", "invite", "members", "member", "check_link",
     "accept_invitation", "request_reset", "reset_password", "change_password", "revoke", "change_role",
-    "hash_password", "verify_password", "member_value", "Overview", "overview",
+    "hash_password", "verify_password", "member_value", "Overview", "overview", "recovery_link",
 ]
 
 MIN_PASSWORD = 12
@@ -236,6 +236,29 @@ def request_reset(newsletter: Newsletter, email: str, *, ip: str | None = None, 
         value = member_value(row)
     mailer.send_link(newsletter, "staff_reset", value, link, language=language or newsletter.config.default_language,
                      hours=int(LINK_LIFETIME[LinkPurpose.RESET].total_seconds() // 3600))
+
+
+def recovery_link(newsletter: Newsletter, email: str, *, remove_totp: bool = False,
+                  actor: Actor | None = None) -> str:
+    """A reset link for an active account, given by hand (the command line's way back in for an
+    owner who lost their password or phone); `remove_totp` also removes the second factor.
+    Links mailed before stop working. Raises UnknownStaffMember; StaffStateError unless active."""
+    actor = actor or Actor(None)
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        row = staff_store.member_by_email(session, _address_or_unknown(email))
+        if row is None:
+            raise UnknownStaffMember(email)
+        if row.status is not StaffStatus.ACTIVE:
+            raise StaffStateError(row.email, f"the account is {row.status.value}, not active")
+        values = {"security_stamp": secrets.token_hex(16)}
+        if remove_totp:
+            values.update(totp_secret=None, totp_last_step=None)
+        staff_store.update_member(session, row.id, **values)
+        row = staff_store.member_by_id(session, row.id)
+        audit.record(session, actor, "account.recovery_link", row.email,
+                     "second factor removed" if remove_totp else "", now=now)
+        return _link(newsletter, LinkPurpose.RESET, row)
 
 
 def reset_password(newsletter: Newsletter, token: str, password: str, *, ip: str | None = None) -> Member:

@@ -25,8 +25,8 @@ from . import audit, throttle, totp
 from .accounts import Member, member_value, verify_password
 from .audit import Actor
 
-__all__ = ["Login", "StaffContext", "IDLE", "LIFETIME", "login", "current", "logout", "logout_everywhere",
-           "session_hash"]
+__all__ = ["Login", "StaffContext", "SessionLine", "IDLE", "LIFETIME", "login", "current", "logout",
+           "logout_everywhere", "session_hash", "my_sessions", "end_session"]
 
 #: A session ends after this long without a request…
 IDLE = timedelta(hours=12)
@@ -55,6 +55,18 @@ class StaffContext:
     csrf: str
     needs_totp: bool
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionLine:
+    """One of an account's live sessions, as its owner sees it; `ref` names it in a form."""
+
+    ref: str
+    created_at: datetime
+    last_seen_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
 
 
 def session_hash(cookie: str) -> str:
@@ -153,3 +165,26 @@ def logout_everywhere(newsletter: Newsletter, actor: Actor) -> int:
                      now=now)
         return ended
 
+
+
+def my_sessions(newsletter: Newsletter, actor: Actor, current_id: str) -> list[SessionLine]:
+    """The live sessions of `actor`'s account, this one (`current_id`) marked."""
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        return [SessionLine(row.id[:16], row.created_at, row.last_seen_at, row.ip, row.user_agent,
+                            row.id == current_id)
+                for row in staff_store.live_sessions(session, actor.member.id, now)
+                if row.created_at + LIFETIME > now]
+
+
+def end_session(newsletter: Newsletter, actor: Actor, ref: str) -> bool:
+    """End one of `actor`'s own sessions by its `ref`; False when they have none by that ref."""
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        for row in staff_store.live_sessions(session, actor.member.id, now):
+            if ref and len(ref) == 16 and row.id.startswith(ref):
+                staff_store.revoke_session(session, row.id, now)
+                audit.record(session, actor, "account.session_ended", actor.member.email,
+                             f"session from {row.ip or 'unknown'} since {row.created_at.isoformat()}", now=now)
+                return True
+        return False

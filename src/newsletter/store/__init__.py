@@ -86,8 +86,19 @@ class Store:
         """The newest migration's revision: the schema this code expects."""
         return HEAD_REVISION
 
+    def _missing_file(self) -> Path | None:
+        """The SQLite file this store names, when it does not exist (yet); None otherwise."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        path = Path(url.database)
+        return None if path.exists() else path
+
     def current_revision(self) -> str | None:
-        """The schema's revision as Alembic recorded it, or None for an empty database."""
+        """The schema's revision as Alembic recorded it, or None for an empty database (a SQLite
+        file that does not exist is not created by asking)."""
+        if self._missing_file() is not None:
+            return None
         try:
             with self.engine.connect() as conn:
                 if not inspect(conn).has_table("alembic_version"):
@@ -109,6 +120,9 @@ class Store:
         from alembic.config import Config as AlembicConfig
 
         before = self.current_revision()
+        missing = self._missing_file()
+        if missing is not None:
+            missing.parent.mkdir(parents=True, exist_ok=True)
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         try:
@@ -124,9 +138,8 @@ class Store:
 
 
 def open_store(url: str, *, echo: bool = False) -> Store:
-    """Connect to the database at `url` (nothing is created until `upgrade()`).
-
-    A SQLite file's folder is created if missing. Raises StoreError for an unusable URL.
+    """Connect to the database at `url` (nothing is created until `upgrade()`, which also makes
+    a SQLite file's folder). Raises StoreError for an unusable URL.
     """
     url = _normalise_url(url)
     try:
@@ -134,8 +147,6 @@ def open_store(url: str, *, echo: bool = False) -> Store:
     except Exception as exc:  # sqlalchemy raises ArgumentError for a malformed URL
         raise StoreError(f"database_url {url!r} is not a database URL: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo)
         _configure_sqlite(engine)
     elif parsed.get_backend_name() == "postgresql":

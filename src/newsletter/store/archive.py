@@ -18,11 +18,14 @@ from sqlalchemy.orm import Session
 
 from .models import Base, UtcDateTime
 
-__all__ = ["TABLES", "table_columns", "count_rows", "dump_rows", "load_rows", "restorable_columns",
+__all__ = ["TABLES", "APPEND_ONLY", "table_columns", "count_rows", "dump_rows", "load_rows", "restorable_columns",
            "nonempty_tables", "delete_everything", "reset_sequences", "INSERT_CHUNK"]
 
 #: Every table of the schema, parents before children (the order rows must go back in).
 TABLES: tuple[str, ...] = tuple(t.name for t in Base.metadata.sorted_tables)
+#: Tables whose rows the database refuses to delete (the staff audit trail): a store holding
+#: any cannot be replaced by an archive.
+APPEND_ONLY: tuple[str, ...] = ("audit_events",)
 #: Rows per INSERT statement when loading.
 INSERT_CHUNK = 2000
 

@@ -233,7 +233,8 @@ class BulkStore:
         ids = self.new_person_ids(len(rows))
         if mailboxes is None or not any(mailboxes):
             self._insert(Subscriber.__table__, ("id", "key", "email", "name", "language"),
-                         [(i, *row) for i, row in zip(ids, rows)], {"status": status, "created_at": at, "updated_at": at})
+                         [(i, *row) for i, row in zip(ids, rows)],
+                         {"status": status, "created_at": at, "updated_at": at})
         else:
             self._insert(Subscriber.__table__, ("id", "key", "email", "name", "language", "mailbox"),
                          [(i, *row, m) for i, row, m in zip(ids, rows, mailboxes)],

@@ -44,8 +44,11 @@ from sqlalchemy.orm import Session
 
 from ..addresses import address_hash
 from ..segment_language import Filter
-from ..statuses import OutboxStatus, SubscriberStatus, SubscriptionStatus
-from . import Campaign, OutboxRow, Store, Subscriber, Subscription, Suppression
+from ..statuses import DeliveryMode, OutboxStatus, SubscriberStatus, SubscriptionStatus
+from . import Campaign, DeliveryChoice, OutboxRow, Store, Subscriber, Subscription, Suppression
+
+#: The content kind whose campaigns digest readers do not get (`mail.issue.Kind.DAILY_SUMMARY`).
+DAILY_SUMMARY = "daily-summary"
 
 __all__ = [
     "ClaimedRow",
@@ -130,9 +133,15 @@ def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str
     Idempotent: subscribers who already have a row are left alone. A row's language is the
     variant the subscriber gets: `languages` maps a subscriber's language to it (a sequence
     maps each language to itself); anyone else gets `default_language`. Returns rows added.
+    A daily summary leaves out those who take the list's daily summaries as one digest.
     """
     existing = select(OutboxRow.id).where(OutboxRow.campaign_id == campaign.id,
                                           OutboxRow.subscriber_id == Subscriber.id).exists()
+    wanted = ~existing
+    if campaign.kind == DAILY_SUMMARY:
+        wanted = wanted & ~select(DeliveryChoice.subscriber_id).where(
+            DeliveryChoice.subscriber_id == Subscriber.id, DeliveryChoice.list_id == campaign.list_id,
+            DeliveryChoice.delivery == DeliveryMode.DIGEST).exists()
     mapping = dict(languages) if isinstance(languages, Mapping) else {lang: lang for lang in languages}
     language = case(*[(Subscriber.language == reader, literal(variant)) for reader, variant in mapping.items()],
                     else_=literal(default_language)) if mapping else literal(default_language)
@@ -142,7 +151,7 @@ def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str
                literal(now, OutboxRow.updated_at.type))
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
         .where(Subscription.list_id == campaign.list_id, Subscription.status == SubscriptionStatus.ACTIVE,
-               Subscriber.status == SubscriberStatus.ACTIVE, ~existing)
+               Subscriber.status == SubscriberStatus.ACTIVE, wanted)
         .order_by(Subscriber.id)
     )
     if segment is not None:

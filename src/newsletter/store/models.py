@@ -33,7 +33,9 @@ from ..statuses import (
     CampaignStatus,
     Channel,
     ConsentKind,
+    DeliveryStatus,
     OutboxStatus,
+    DeliveryMode,
     ScheduleStatus,
     StaffRole,
     StaffStatus,
@@ -57,6 +59,14 @@ __all__ = [
     "QueuedConfirmation",
     "Schedule",
     "Segment",
+    "PersonalMail",
+    "SessionSeries",
+    "DeliveryChoice",
+    "ApiToken",
+    "WebhookEndpoint",
+    "WebhookDelivery",
+    "WebhookAttempt",
+    "WebhookCursor",
     "StaffMember",
     "StaffSession",
     "AuditEvent",
@@ -153,6 +163,14 @@ class MailingList(Base):
     #: Shown on the public sign-up form.
     public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: The name and description in other languages: {"fr": {"name": …, "description": …}, …}.
+    translations: Mapped[dict] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    #: Set when the list was archived: kept with its subscriptions and campaigns, offered to nobody,
+    #: sent to never.
+    archived_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: Set when the list was deleted: its subscriptions are gone; the row stays (archived) only
+    #: because its consent-log lines and campaigns name it.
+    deleted_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Subscription(Base):
@@ -390,6 +408,70 @@ class Segment(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class PersonalMail(Base):
+    """One welcome or catch-up mail to one person: the ledger that counts them, sends each
+    once (UNIQUE subscriber and key) and retries it like a campaign's row.
+
+    `key` says what it is for ("welcome:asp-daily", "catch-up:asp-daily:ASP 23"); `content`
+    what it carries (a catch-up's campaign slugs). Status and attempts as in `outbox`.
+    """
+
+    __tablename__ = "personal_mail"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    #: `MailKind` value: welcome or catch-up.
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200))
+    content: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "personal_mail_status"),
+                                                 default=OutboxStatus.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    last_reply: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "key", name="uq_personal_mail_subscriber_key"),
+        Index("ix_personal_mail_due", "status", "next_attempt_at"),
+    )
+
+
+
+class SessionSeries(Base):
+    """A session of an assembly (name, venue, time zone, first and last day) whose daily
+    summaries, on one list, are its "Day N of M". Issues join it by their `session` field."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    #: As the content's `session` field spells it ("ASP 23").
+    name: Mapped[str] = mapped_column(String(200))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    venue: Mapped[str] = mapped_column(String(200), default="")
+    #: The venue's IANA time zone (scheduled sends in the venue's time).
+    zone: Mapped[str] = mapped_column(String(64))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class DeliveryChoice(Base):
+    """A subscriber's choice for one list's daily summaries (no row: each day)."""
+
+    __tablename__ = "delivery_choices"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True)
+    delivery: Mapped[DeliveryMode] = mapped_column(_enum(DeliveryMode, "delivery"))
+    chosen_at: Mapped[datetime] = mapped_column(Timestamp)
+
 class StaffMember(Base):
     """A workspace account. Never deleted (the audit trail names it): revoked instead."""
 
@@ -524,3 +606,88 @@ class IssueApproval(Base):
     digest: Mapped[str] = mapped_column(String(64))
     approved_by: Mapped[str] = mapped_column(String(320))
     approved_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ApiToken(Base):
+    """A REST API token: its scopes and rate limit. Only the SHA-256 of the token is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: hex SHA-256 of the whole token (the token has 256 random bits: a slow hash adds nothing)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The token's first characters, to recognise it in a list ("nlt_3kQ…")
+    prefix: Mapped[str] = mapped_column(String(16))
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Requests a minute at most (0: no limit)
+    per_minute: Mapped[int] = mapped_column(Integer, default=60)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class WebhookEndpoint(Base):
+    """A receiver of outgoing webhooks (Standard Webhooks): its URL, secret and the events it takes."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    #: `whsec_` + base64 of the signing key (kept: every delivery is signed with it)
+    secret: Mapped[str] = mapped_column(String(128))
+    #: The event names it takes (subscribe, confirm, unsubscribe, bounce, complaint, campaign_finished)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: the signed body, frozen when queued, and where its delivery stands."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    #: What the event is ("consent:812", "bounce:44", "campaign:3:2026-11-23T09:00:00+00:00"): one delivery each
+    event_key: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(64))
+    #: The webhook-id header: the same for every attempt (and every endpoint) of one event
+    message_id: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"),
+                                                   default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    next_attempt_at: Mapped[datetime] = mapped_column(Timestamp)
+    #: A process sending it holds it until then (a crashed one's hold runs out)
+    claimed_until: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_key", name="uq_webhook_delivery_event"),
+                      Index("ix_webhook_deliveries_due", "status", "next_attempt_at"))
+
+
+class WebhookAttempt(Base):
+    """One try of a delivery: when, the receiver's status code or the error, how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(Timestamp)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebhookCursor(Base):
+    """How far the webhook producer has read a source of events (the consent log, the bounces, finished campaigns)."""
+
+    __tablename__ = "webhook_cursors"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The last id read (for campaigns: the last finished_at, in milliseconds since the epoch)
+    last: Mapped[int] = mapped_column(BigInteger, default=0)

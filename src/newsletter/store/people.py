@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus, SuppressionReason
 from .models import (
     BounceScore,
+    Campaign,
     ConsentEvent,
     MailingList,
     OutboxRow,
@@ -34,6 +35,12 @@ __all__ = [
     "find_list",
     "all_lists",
     "add_list",
+    "count_campaigns",
+    "list_names_by_slug",
+    "subscribers_on",
+    "delete_subscriptions",
+    "list_is_named",
+    "delete_list_row",
     "subscription_counts",
     "reader_languages",
     "find_subscriber",
@@ -66,12 +73,14 @@ __all__ = [
 
 
 class ListRow(NamedTuple):
-    """A list as a sign-up needs it."""
+    """A list as a sign-up needs it; `closed`: archived or deleted (it takes nobody new)."""
 
     id: int
     slug: str
     name: str
     public: bool
+    translations: dict | None = None
+    closed: bool = False
 
 
 class StayingRow(NamedTuple):
@@ -95,15 +104,16 @@ class SubscriptionLine(NamedTuple):
 # -- lists ------------------------------------------------------------------------------------
 
 #: Built once: SQLAlchemy then only looks up its compiled form (the sign-up fast path).
-_LISTS_BY_SLUG = select(MailingList.id, MailingList.slug, MailingList.name, MailingList.public).where(
-    MailingList.slug.in_(bindparam("slugs", expanding=True)))
+_LIST_ROW = select(MailingList.id, MailingList.slug, MailingList.name, MailingList.public, MailingList.translations,
+                   (MailingList.archived_at.is_not(None) | MailingList.deleted_at.is_not(None)).label("closed"))
+_LISTS_BY_SLUG = _LIST_ROW.where(MailingList.slug.in_(bindparam("slugs", expanding=True)))
 
 
 def lists_by_slug(session: Session, slugs: Iterable[str] | None = None) -> dict[str, ListRow]:
-    """The lists with these slugs (every list when None), by slug; unknown slugs are absent."""
+    """The lists with these slugs (every list when None), by slug; unknown slugs are absent.
+    Archived and deleted lists are there, `closed`."""
     if slugs is None:
-        rows = session.connection().execute(
-            select(MailingList.id, MailingList.slug, MailingList.name, MailingList.public))
+        rows = session.connection().execute(_LIST_ROW)
     else:
         rows = session.connection().execute(_LISTS_BY_SLUG, {"slugs": sorted(set(slugs))})
     return {row.slug: ListRow(*row) for row in rows}
@@ -115,8 +125,8 @@ def find_list(session: Session, slug: str) -> MailingList | None:
 
 
 def all_lists(session: Session, *, public_only: bool = False) -> list[MailingList]:
-    """Every list (or every public one), by slug."""
-    query = select(MailingList).order_by(MailingList.slug)
+    """Every list not deleted (or every public one), by slug."""
+    query = select(MailingList).where(MailingList.deleted_at.is_(None)).order_by(MailingList.slug)
     if public_only:
         query = query.where(MailingList.public.is_(True))
     return list(session.scalars(query))
@@ -130,6 +140,45 @@ def add_list(session: Session, *, slug: str, name: str, description: str, langua
     session.add(mailing_list)
     session.flush()
     return mailing_list
+
+
+def list_names_by_slug(session: Session, slugs: Iterable[str]) -> dict[str, tuple[str, dict]]:
+    """The (name, translations) of these lists, by slug."""
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return {}
+    return {slug: (name, translations or {}) for slug, name, translations in session.connection().execute(
+        select(MailingList.slug, MailingList.name, MailingList.translations).where(MailingList.slug.in_(wanted)))}
+
+
+def count_campaigns(session: Session, list_id: int) -> int:
+    """How many campaigns were made for the list."""
+    return session.scalar(select(func.count()).select_from(Campaign).where(Campaign.list_id == list_id)) or 0
+
+
+def subscribers_on(session: Session, list_id: int, *, exclude: SubscriptionStatus | None = None) -> list[int]:
+    """The ids of the people subscribed to the list (in any status but `exclude`), in id order."""
+    query = select(Subscription.subscriber_id).where(Subscription.list_id == list_id)
+    if exclude is not None:
+        query = query.where(Subscription.status != exclude)
+    return list(session.scalars(query.order_by(Subscription.subscriber_id)))
+
+
+def delete_subscriptions(session: Session, list_id: int) -> None:
+    """Delete every subscription to the list."""
+    session.execute(delete(Subscription).where(Subscription.list_id == list_id))
+
+
+def list_is_named(session: Session, list_id: int) -> bool:
+    """Whether a consent-log line or a campaign names the list (then its row must stay)."""
+    return bool(count_campaigns(session, list_id) or session.scalar(
+        select(func.count()).select_from(ConsentEvent).where(ConsentEvent.list_id == list_id)))
+
+
+def delete_list_row(session: Session, mailing_list: MailingList) -> None:
+    """Delete the list's row (nothing names it any more)."""
+    session.delete(mailing_list)
+    session.flush()
 
 
 def subscription_counts(session: Session) -> dict[int, dict[SubscriptionStatus, int]]:

@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..statuses import SubscriptionStatus
 from .models import MailingList, Subscriber, Subscription
 
-__all__ = ["ExportLine", "attributes_by_id", "write_attributes", "export_lines"]
+__all__ = ["ExportLine", "PersonLine", "attributes_by_id", "write_attributes", "export_lines", "search_people"]
 
 
 class ExportLine(NamedTuple):
@@ -28,6 +28,31 @@ class ExportLine(NamedTuple):
     list_slug: str
     status: str
     attributes: dict[str, Any]
+
+
+class PersonLine(NamedTuple):
+    """A person as a search finds them."""
+
+    email: str
+    name: str
+    language: str
+    status: str
+    attributes: dict[str, Any]
+
+
+def _contains(text: str) -> str:
+    """A LIKE pattern for `text` anywhere, its wildcards escaped (with \\)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_people(session: Session, text: str, *, limit: int) -> list[PersonLine]:
+    """People whose address or name holds `text` (any case), by address, at most `limit`."""
+    pattern = _contains(text.lower())
+    query = (select(Subscriber.email, Subscriber.name, Subscriber.language, Subscriber.status, Subscriber.attributes)
+             .where(or_(func.lower(Subscriber.email).like(pattern, escape="\\"),
+                        func.lower(Subscriber.name).like(pattern, escape="\\")))
+             .order_by(Subscriber.email).limit(limit))
+    return [PersonLine(e, n, lang, st.value, dict(attrs or {})) for e, n, lang, st, attrs in session.execute(query)]
 
 
 def attributes_by_id(session: Session, subscriber_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -21,6 +21,7 @@ from . import AuditEvent, LoginFailure, StaffMember, StaffSession, WorkspaceSett
 __all__ = [
     "add_member", "member_by_email", "member_by_id", "all_members", "update_member", "count_members",
     "add_session", "session_with_member", "touch_session", "revoke_session", "revoke_member_sessions",
+    "live_sessions",
     "add_audit", "audit_lines", "count_audit_lines", "iter_audit_lines",
     "add_login_failure", "count_login_failures", "clear_login_failures",
     "get_setting", "put_setting",
@@ -101,6 +102,13 @@ def revoke_member_sessions(session: Session, member_id: int, now: datetime) -> i
     result = session.execute(update(StaffSession).where(StaffSession.member_id == member_id,
                                                         StaffSession.revoked_at.is_(None)).values(revoked_at=now))
     return result.rowcount or 0
+
+
+def live_sessions(session: Session, member_id: int, now: datetime) -> list[StaffSession]:
+    """An account's sessions not revoked and not past their idle expiry, newest activity first."""
+    return list(session.scalars(select(StaffSession).where(
+        StaffSession.member_id == member_id, StaffSession.revoked_at.is_(None), StaffSession.expires_at > now)
+        .order_by(StaffSession.last_seen_at.desc())))
 
 
 # -- the audit trail --------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ relay's answer as a `Reply` (data, never an exception: a refused recipient is an
 `classify_reply` turns a reply into a `Verdict` by the rules of RFC 5321 and the sender:
 
     2xx after the final dot           SENT
-    421 anywhere, or connection lost  DEFER + reconnect (the message was not accepted)
+    421 anywhere, or connection lost  DEFER + reconnect (the message was not accepted); a
+                                      connection lost before the message's data went out is
+                                      marked `reached=False`: the relay has none of it
     4xx (450, 451, 452, …)            DEFER (retried with backoff until the campaign expires)
     552 at RCPT                       DEFER (mailbox full is temporary, RFC 5321 §4.5.3.1.10)
     other 5xx at RCPT                 BOUNCE (failed, hard bounce: the address is suppressed)
@@ -57,9 +59,14 @@ class Stage(str, enum.Enum):
 
 
 class Reply(NamedTuple):
+    """The relay's answer to one message. `reached` is False only for a connection lost before
+    any of the message's data was written: the relay has nothing of it (a sender may try it
+    again at once on a new connection, counting no attempt)."""
+
     code: int
     text: str
     stage: Stage
+    reached: bool = True
 
     def describe(self) -> str:
         if self.stage is Stage.CONNECTION:
@@ -249,6 +256,7 @@ class SmtpConnection:
             (Stage.DATA, b"DATA\r\n"),
         )
         stage = Stage.MAIL
+        data_written = False
         try:
             if self.pipelining:
                 reader.write(b"".join(command for _, command in commands))
@@ -284,6 +292,7 @@ class SmtpConnection:
             payload = data.replace(b"\r\n.", b"\r\n..")
             if payload.startswith(b"."):
                 payload = b"." + payload
+            data_written = True
             reader.write(payload + (b".\r\n" if payload.endswith(b"\r\n") else b"\r\n.\r\n"))
             code, text = await reader.read(self.data_timeout)
             if code == 421:
@@ -291,7 +300,7 @@ class SmtpConnection:
             return Reply(code, text, Stage.DATA)
         except _Lost as exc:
             reader.transport.close()
-            return Reply(0, str(exc), Stage.CONNECTION)
+            return Reply(0, str(exc), Stage.CONNECTION, reached=data_written)
 
     async def close(self) -> None:
         """QUIT (briefly waiting for the answer) and close."""

@@ -1,8 +1,9 @@
 """Opening SMTP connections to the configured relay (aiosmtplib), with TLS and authentication.
 
 One place decides how we connect: implicit TLS, required STARTTLS or (explicitly) none;
-certificates verified; RFC 5321 timeouts. Failures that make the relay unusable raise
-`DeliveryError`; a refused recipient is reported as data by the caller's send.
+certificates verified; RFC 5321 timeouts. A login is tried once: a
+refused password is never tried again by another method. Failures that make the relay unusable
+raise `DeliveryError`; a refused recipient is reported as data by the caller's send.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
                 )
             await client.starttls()
         if settings.username:
-            await client.login(settings.username, settings.password or "")
+            await _login(client, settings.username, settings.password or "")
         if client.is_ehlo_or_helo_needed:  # the extensions (PIPELINING, SMTPUTF8) are known after EHLO
             try:
                 await client.ehlo()
@@ -73,6 +74,30 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
         client.close()
         raise DeliveryError(f"the relay {where} answered {exc.code} {exc.message.strip()}", code=exc.code) from None
     return client
+
+
+async def _login(client: aiosmtplib.SMTP, username: str, password: str) -> None:
+    """Log in once, with the first method both sides know (aiosmtplib's order: CRAM-MD5,
+    PLAIN, LOGIN). A refused password is not tried again with the next method, as
+    `aiosmtplib.SMTP.login` would: each refusal counts towards a relay's brute-force ban. Only
+    a method the relay advertised but then said it does not know (504) moves on to the next.
+
+    Raises aiosmtplib.SMTPAuthenticationError, or DeliveryError when no method fits."""
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    methods = client.supported_auth_methods
+    if not methods:
+        client.close()
+        raise DeliveryError(f"the relay {client.hostname}:{client.port} offers no login method we know "
+                            f"(AUTH {' '.join(client.server_auth_methods) or 'is not offered'}); "
+                            "check smtp_url (a relay may offer AUTH only after STARTTLS)", code=504)
+    for method in methods:
+        try:
+            await getattr(client, f"auth_{method.replace('-', '')}")(username, password)
+            return
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            if exc.code != 504 or method == methods[-1]:
+                raise
 
 
 def _unverified(where: str, exc: BaseException) -> str:

@@ -12,6 +12,8 @@ Routes (GET also answers HEAD; neither ever changes anything)::
     GET  /preferences/{token}       language, lists, leave everything, download my data
     GET  /block/{token}             "this wasn't me"; POST blocks the address
     GET  /archive …                 past issues (see archive.py)
+    /admin …                        the staff workspace (newsletter.workspace)
+    /api/v1 …                       the REST API (newsletter.api, docs/api.md)
 
 Errors are turned into pages here, in one place: an unknown path gets `not_found.html`; a
 library error (or any failure) that reaches a handler gets the visitor's own page,
@@ -23,7 +25,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -34,11 +37,12 @@ import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..addresses import escape_controls
 from ..config import Config
 from ..errors import ConfigError, NewsletterError
 from ..installation import Newsletter
@@ -46,9 +50,10 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
-from ..workspace import workspace_routes
+from ..resources import find_template_file
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
+from .forms import BadRequest, is_json
 from .group_commit import GroupCommit
 from .pages import choose_language, consent_text, render_page
 from .security import SecurityHeaders, client_ip, origin_of, parse_networks
@@ -83,7 +88,19 @@ class WebState:
     #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
     #: racing for the file lock sleep in SQLite's busy handler.
     db_threads: int = 1
+    #: Seconds after it arrived before a sign-up is answered (`hold_answer`); 0: at once.
+    answer_floor: float = 0.0
+    #: The clock and the sleep `hold_answer` uses (tests pass their own).
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     _limiter: anyio.CapacityLimiter | None = None
+
+    async def hold_answer(self, started: float) -> None:
+        """Wait until `answer_floor` seconds after `started` (a `monotonic()` reading): every
+        sign-up is answered at the same time after it arrived, whatever the store knew of it."""
+        delay = self.answer_floor - (self.monotonic() - started)
+        if delay > 0:
+            await self.sleep(delay)
 
     def secret(self) -> bytes:
         return self.newsletter.secret()
@@ -110,9 +127,36 @@ async def healthz(request: Request) -> Response:
 async def _not_found(request: Request, exc: HTTPException) -> Response:
     web: WebState = request.app.state.web
     language = choose_language(request, web.config.languages, web.config.default_language)
-    status = exc.status_code if exc.status_code in (404, 405) else 400
+    if exc.status_code not in (404, 405):
+        return await _bad_request(request, BadRequest(400, str(exc.detail)))
+    status = exc.status_code
     return render_page(request, "not_found.html", language, status_code=status,
                        path=request.scope.get("root_path", "") + "/archive")  # never echo an unknown path
+
+
+def _where(request: Request) -> str:
+    """The request's path for the log: its link token left out, its control characters escaped."""
+    path, token = request.url.path, request.path_params.get("token")
+    return escape_controls(path.replace(token, "{token}") if token else path)
+
+
+async def _bad_request(request: Request, exc: BadRequest) -> Response:
+    """A body we do not read (`forms.BadRequest`): its status, and a page or JSON saying why."""
+    log.info("%s %s refused: %s (%d)", request.method, _where(request), exc.reason, exc.status)
+    headers = {"Cache-Control": "no-store"}
+    if is_json(request):
+        return JSONResponse({"status": "error", "error": exc.reason}, status_code=exc.status,
+                            headers={**headers, **signup.cors_headers(request)})
+    web: WebState = request.app.state.web
+    language = choose_language(request, web.config.languages, web.config.default_language)
+    return render_page(request, "bad_request.html", language, status_code=exc.status, headers=headers,
+                       too_large=exc.status == 413)
+
+
+async def _client_left(request: Request, exc: ClientDisconnect) -> Response:
+    """The client went away before its request was read: one line in the log, nobody to answer."""
+    log.info("%s %s: the client left before sending the whole request", request.method, _where(request))
+    return Response(status_code=400)
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
@@ -123,6 +167,18 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     language = choose_language(request, web.config.languages, web.config.default_language)
     return render_page(request, "unavailable.html", language, status_code=503 if isinstance(exc, NewsletterError)
                        else 500, headers={"Cache-Control": "no-store", "Retry-After": "60"})
+
+
+def _workspace_routes(newsletter: Newsletter) -> list:
+    from ..workspace import workspace_routes  # here: the workspace's pages import this package's helpers
+
+    return workspace_routes(newsletter)
+
+
+def _api_routes(newsletter: Newsletter) -> list:
+    from ..api import api_routes  # here, like the workspace: a face loaded with the app that mounts it
+
+    return api_routes(newsletter)
 
 
 def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None) -> Starlette:
@@ -148,6 +204,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         min_fill_seconds=config.signup_min_seconds if min_fill_seconds is None else min_fill_seconds,
         allowed_origins=frozenset(o.rstrip("/").lower() for o in config.allowed_origins),
         db_threads=1 if newsletter.store.dialect == "sqlite" else 8,
+        answer_floor=config.signup_answer_ms / 1000,
     )
     state.ceiling.db = state.db
     state.drainer = ConfirmationDrainer(newsletter, state.confirmations, state.db)
@@ -159,8 +216,10 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *links.routes(),
         *preferences.routes(),
         *archive.routes(),
-        Mount("/admin", routes=workspace_routes(newsletter)),
-        Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
+        Mount("/admin", routes=_workspace_routes(newsletter)),
+        Mount("/api/v1", routes=_api_routes(newsletter)),
+        Mount("/static", app=StaticFiles(directory=str(find_template_file(config.templates_path, "web/static")
+                                                        or config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -170,8 +229,10 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         finally:
             await state.drainer.stop()
 
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                    exception_handlers={HTTPException: _not_found, NewsletterError: _unavailable,
+    hsts = config.hsts_max_age if config.base_url.lower().startswith("https://") else 0
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders, hsts_max_age=hsts)],
+                    exception_handlers={HTTPException: _not_found, BadRequest: _bad_request,
+                                        ClientDisconnect: _client_left, NewsletterError: _unavailable,
                                         Exception: _unavailable}, lifespan=lifespan)
     app.state.web = state
     return app

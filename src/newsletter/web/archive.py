@@ -13,12 +13,15 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ..addresses import has_control
 from ..errors import ContentError, MissingVariant, UnknownIssue
 from ..mail.compose import archive_url
+from ..routine import series
 from ..sending import archive
 from .pages import choose_language, render_page
 
@@ -55,7 +58,15 @@ def _entries(config, issues: list[archive.ArchivedIssue], language: str) -> list
     return entries
 
 
+def _refuse_controls(request: Request) -> None:
+    """A path with control characters names no list and no issue (and never reaches the store:
+    PostgreSQL refuses a NUL)."""
+    if any(has_control(v) for v in request.path_params.values() if isinstance(v, str)):
+        raise HTTPException(404)
+
+
 async def archive_index(request: Request) -> Response:
+    _refuse_controls(request)
     web = request.app.state.web
     language = choose_language(request, web.config.languages, web.config.default_language)
     list_slug = request.path_params.get("list_slug")
@@ -64,16 +75,33 @@ async def archive_index(request: Request) -> Response:
         return render_page(request, "not_found.html", language, status_code=404,
                            path=request.scope.get("root_path", "") + "/archive")
     entries = _entries(web.config, issues, language)
+    sessions = await web.db(_sessions_of, web.newsletter, issues)
     groups: dict[str, dict] = {}
     for entry in entries:
         item = entry["issue"]
-        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name, "entries": []})
-        groups[item.list_slug]["entries"].append(entry)
+        groups.setdefault(item.list_slug, {"slug": item.list_slug, "name": item.list_name_in(language), "entries": [],
+                                           "sessions": {}})
+        label = sessions.get((item.list_slug, item.slug))
+        if label is None:
+            groups[item.list_slug]["entries"].append(entry)
+        else:  # the issues of one session together, under its name
+            groups[item.list_slug]["sessions"].setdefault(label, []).append(entry)
     return render_page(request, "archive.html", language, groups=list(groups.values()), one_list=list_slug,
                        quote=quote)
 
 
+def _sessions_of(newsletter, issues: list[archive.ArchivedIssue]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(list, issue slug) -> (session name, where and when) for the issues that belong to a session."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for list_slug in {item.list_slug for item in issues}:
+        slugs = [item.slug for item in issues if item.list_slug == list_slug]
+        for slug, label in series.archive_groups(newsletter, list_slug, slugs).items():
+            found[(list_slug, slug)] = label
+    return found
+
+
 async def archive_issue(request: Request) -> Response:
+    _refuse_controls(request)
     web = request.app.state.web
     params = request.path_params
     asked = params.get("language")
@@ -101,6 +129,7 @@ def _when(at: datetime | None) -> str:
 
 
 async def archive_feed(request: Request) -> Response:
+    _refuse_controls(request)
     web = request.app.state.web
     config = web.config
     list_slug = request.path_params["list_slug"]

@@ -23,8 +23,9 @@ from ..people import subscriptions as visitor
 from ..people.rules import ConsentContext
 from ..statuses import Channel
 from ..tokens import Purpose
+from .forms import read_fields
 from .pages import choose_language, render_page
-from .security import TOKEN_PAGE_HEADERS, check_csrf, form_origin_allowed, issue_csrf
+from .security import TOKEN_PAGE_HEADERS, check_csrf, form_origin_allowed, header_text, issue_csrf
 
 __all__ = ["routes", "link_context", "invalid_link", "csrf_refused", "read_form", "token_language"]
 
@@ -56,7 +57,7 @@ def token_language(request: Request, holder: visitor.LinkHolder | None) -> str:
 
 def link_context(request: Request, channel: Channel, source: str) -> ConsentContext:
     web = request.app.state.web
-    return ConsentContext(channel=channel, ip=web.ip(request), user_agent=request.headers.get("user-agent"),
+    return ConsentContext(channel=channel, ip=web.ip(request), user_agent=header_text(request, "user-agent"),
                           source=source)
 
 
@@ -81,11 +82,9 @@ def csrf_refused(request: Request, language: str) -> Response:
 
 
 async def read_form(request: Request) -> dict[str, Any]:
-    """The posted fields (form-urlencoded or multipart; files are refused). Lists under "lists"."""
-    async with request.form(max_files=0, max_fields=100) as form:
-        fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
-        fields["lists"] = [v for v in form.getlist("lists") if isinstance(v, str)]
-        return fields
+    """The posted fields (form-urlencoded or multipart; files are refused). Lists under "lists".
+    A body we do not read raises `forms.BadRequest`, which the app answers."""
+    return await read_fields(request)
 
 
 def csrf_token(request: Request) -> str:
@@ -139,7 +138,8 @@ async def confirm_page(request: Request) -> Response:
     if holder is None:
         return invalid_link(request, Purpose.CONFIRM)
     language = token_language(request, holder)
-    return page(request, "confirm.html", language, name=holder.name, csrf=csrf_token(request))
+    # Not the name: the sign-up typed it and nobody has vouched for it yet (as in the mail, #12.11).
+    return page(request, "confirm.html", language, name="", csrf=csrf_token(request))
 
 
 async def confirm_submit(request: Request) -> Response:

@@ -14,6 +14,8 @@ from starlette.routing import Route
 
 from ..errors import InvalidField, InvalidToken, UnknownList
 from ..people import subscriptions as visitor
+from ..routine import series
+from ..statuses import DeliveryMode
 from ..statuses import Channel
 from ..tokens import Purpose
 from .links import (
@@ -37,6 +39,7 @@ def routes() -> list[Route]:
         Route("/preferences/{token}", preferences_page, methods=["GET"]),
         Route("/preferences/{token}", preferences_submit, methods=["POST"]),
         Route("/preferences/{token}/unsubscribe", leave_everything, methods=["POST"]),
+        Route("/preferences/{token}/delivery", choose_delivery, methods=["POST"]),
         Route("/preferences/{token}/export", export_data, methods=["POST"]),
     ]
 
@@ -54,7 +57,7 @@ def _show(request: Request, prefs: visitor.Preferences, language: str, *,
           error: str | None = None, error_field: str | None = None, left: list[str] | None = None,
           status_code: int = 200) -> Response:
     editable = [a for a in request.app.state.web.config.attributes if a.preferences]
-    return page(request, "preferences.html", language, prefs=prefs, csrf=csrf_token(request),
+    return page(request, "preferences.html", language, prefs=prefs.in_language(language), csrf=csrf_token(request),
                 attribute_fields=attribute_fields(editable, language, prefs.attributes),
                 saved=saved, error=error, error_field=error_field, left=left, status_code=status_code)
 
@@ -91,6 +94,25 @@ async def preferences_submit(request: Request) -> Response:
     # The page now speaks the language just chosen.
     language = saved.language or language
     return _show(request, prefs, language, saved=saved)
+
+
+async def choose_delivery(request: Request) -> Response:
+    """Each day's mail, or one digest after a session's last day, for every list they are on."""
+    web = request.app.state.web
+    fields = await read_form(request)
+    prefs = await _load(request)
+    if prefs is None:
+        return invalid_link(request, Purpose.PREFERENCES)
+    language = token_language(request, prefs.holder)
+    if not csrf_ok(request, fields):
+        return csrf_refused(request, language)
+    try:
+        mode = DeliveryMode(fields.get("delivery") or "")
+    except ValueError:  # a tampered form
+        return _show(request, prefs, language, error="delivery", error_field="delivery", status_code=422)
+    await web.db(series.choose_delivery, web.newsletter, request.path_params["token"], mode)
+    prefs = await _load(request) or prefs
+    return _show(request, prefs, language, saved=visitor.PreferenceChanges())
 
 
 async def leave_everything(request: Request) -> Response:

@@ -1,8 +1,8 @@
 """Security of the visitor pages: response headers, CSRF tokens, client IPs, origins.
 
 - `SecurityHeaders` (pure ASGI middleware) adds a strict Content-Security-Policy (no script
-  at all, styles from our own origin only), frame denial, nosniff and a referrer policy to
-  every response; pages reached through a link token also get `Cache-Control: no-store` and
+  at all, styles from our own origin only), frame denial, nosniff, a referrer policy and,
+  when base_url is https, Strict-Transport-Security to every response; pages reached through a link token also get `Cache-Control: no-store` and
   `Referrer-Policy: no-referrer`, so the token is neither cached nor leaked to other sites.
 - CSRF on browser forms is a *signed form token* bound to the page's link token
   (`issue_csrf` / `check_csrf`): no cookie is needed, so the pages work with cookies off.
@@ -13,6 +13,8 @@
   origin that is neither ours nor allowed is refused. Our token pages therefore send
   `Referrer-Policy: same-origin`, not `no-referrer`: under `no-referrer` a browser posts even
   our own forms with `Origin: null`. The RFC 8058 one-click POST is never judged by origin.
+- `header_text`: a request header kept as evidence (the user agent), its control characters
+  escaped: a header is not the visitor's typing, and no header may make an unsubscription fail.
 - `client_ip` believes `X-Forwarded-For` only when the connection comes from a configured
   trusted proxy, walking the header from the right past trusted hops.
 """
@@ -26,8 +28,10 @@ from typing import Any
 
 from itsdangerous import BadData, TimestampSigner
 
+from ..addresses import escape_controls
+
 __all__ = ["SecurityHeaders", "issue_csrf", "check_csrf", "client_ip", "parse_networks", "origin_of",
-           "form_origin_allowed", "CSP", "TOKEN_PAGE_HEADERS"]
+           "form_origin_allowed", "header_text", "CSP", "TOKEN_PAGE_HEADERS"]
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
@@ -49,10 +53,15 @@ _CSRF_SALT = "newsletter/csrf"
 
 
 class SecurityHeaders:
-    """ASGI middleware adding the common security headers (a handler's own values win)."""
+    """ASGI middleware adding the common security headers (a handler's own values win), and
+    `Strict-Transport-Security: max-age=<hsts_max_age>` when it is given (the app gives it
+    when base_url is https)."""
 
-    def __init__(self, app: Any):
+    def __init__(self, app: Any, hsts_max_age: int = 0):
         self.app = app
+        self.common = list(_COMMON)
+        if hsts_max_age > 0:
+            self.common.append((b"strict-transport-security", f"max-age={hsts_max_age}".encode()))
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -63,7 +72,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers += [(k, v) for k, v in _COMMON if k not in present]
+                headers += [(k, v) for k, v in self.common if k not in present]
                 if b"referrer-policy" not in present:
                     headers.append((b"referrer-policy", b"same-origin"))
                 if b"cache-control" not in present:
@@ -146,3 +155,9 @@ def form_origin_allowed(origin: str | None, own: tuple[str, ...] | frozenset[str
     if not origin or origin == "null":
         return False
     return origin in own or origin in allowed
+
+
+def header_text(request: Any, name: str) -> str | None:
+    """The header's value to store (None when absent), control characters escaped."""
+    value = request.headers.get(name)
+    return None if value is None else escape_controls(value)

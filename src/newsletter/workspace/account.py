@@ -15,9 +15,16 @@ from .pages import render, workspace
 __all__ = ["ROUTES"]
 
 
+async def _page(request: Request, *, status_code: int = 200, error: str | None = None,
+                done: str | None = None) -> Response:
+    ws = workspace(request)
+    mine = await ws.db(sessions.my_sessions, ws.newsletter, request.state.actor, request.state.staff_context.session_id)
+    return render(request, "account.html", status_code=status_code, error=error, done=done, sessions=mine)
+
+
 @guarded(Action.OWN_ACCOUNT)
 async def account_page(request: Request) -> Response:
-    return render(request, "account.html", error=None, done=request.query_params.get("done"))
+    return await _page(request, done=request.query_params.get("done"))
 
 
 @guarded(Action.OWN_ACCOUNT)
@@ -25,12 +32,12 @@ async def password_submit(request: Request) -> Response:
     ws = workspace(request)
     form = request.state.form
     if str(form.get("password", "")) != str(form.get("password_again", "")):
-        return render(request, "account.html", status_code=400, error="mismatch", done=None)
+        return await _page(request, status_code=400, error="mismatch")
     try:
         await ws.db(accounts.change_password, ws.newsletter, request.state.actor, str(form.get("current", "")),
                     str(form.get("password", "")))
     except InvalidField as exc:
-        return render(request, "account.html", status_code=400, error=str(exc), done=None)
+        return await _page(request, status_code=400, error=str(exc))
     return RedirectResponse(f"{request.scope.get('root_path', '')}/account?done=password", status_code=303)
 
 
@@ -63,10 +70,18 @@ async def logout_everywhere_submit(request: Request) -> Response:
     return response
 
 
+@guarded(Action.OWN_ACCOUNT)
+async def end_session_submit(request: Request) -> Response:
+    ws = workspace(request)
+    await ws.db(sessions.end_session, ws.newsletter, request.state.actor, str(request.state.form.get("session", "")))
+    return RedirectResponse(f"{request.scope.get('root_path', '')}/account?done=ended", status_code=303)
+
+
 ROUTES = [
     Route("/account", account_page, methods=["GET"], name="account"),
     Route("/account/password", password_submit, methods=["POST"]),
     Route("/account/totp", totp_page, methods=["GET"]),
     Route("/account/totp", totp_submit, methods=["POST"]),
+    Route("/account/sessions/end", end_session_submit, methods=["POST"]),
     Route("/account/logout-everywhere", logout_everywhere_submit, methods=["POST"]),
 ]

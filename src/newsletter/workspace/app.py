@@ -10,6 +10,7 @@ Add a page module to `PAGES` to mount its routes.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from types import ModuleType
 
 from starlette.requests import Request
@@ -18,13 +19,14 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..installation import Newsletter
-from . import account, accounts, audit, auth, dashboard
+from ..resources import find_template_file
+from . import account, accounts, audit, auth, campaigns, dashboard, issues, lists, people
 from .pages import WorkspaceState
 
 __all__ = ["workspace_routes", "PAGES"]
 
 #: The modules whose ROUTES make the workspace, in the order they are matched.
-PAGES: tuple[ModuleType, ...] = (auth, dashboard, accounts, account, audit)
+PAGES: tuple[ModuleType, ...] = (auth, dashboard, accounts, account, audit, people, lists, issues, campaigns)
 
 
 def _bind(state: WorkspaceState, endpoint):
@@ -37,9 +39,11 @@ def _bind(state: WorkspaceState, endpoint):
     return bound
 
 
-def workspace_routes(installation: Newsletter) -> list[BaseRoute]:
-    """Every route of the workspace over this installation (mount them under /admin)."""
-    state = WorkspaceState.of(installation)
+def workspace_routes(installation: Newsletter, *, dns: Callable[[str], list[str]] | None = None) -> list[BaseRoute]:
+    """Every route of the workspace over this installation (mount them under /admin).
+
+    `dns` answers the pre-flight check's TXT lookups (default: dnspython's resolver)."""
+    state = WorkspaceState.of(installation, dns=dns)
     routes: list[BaseRoute] = []
     for module in PAGES:
         for route in module.ROUTES:
@@ -47,6 +51,7 @@ def workspace_routes(installation: Newsletter) -> list[BaseRoute]:
                 raise TypeError(f"{module.__name__}: {route.path} is neither @guarded nor @public")
             routes.append(Route(route.path, _bind(state, route.endpoint), methods=sorted(route.methods - {"HEAD"}),
                                 name=route.name))
-    static = installation.config.templates_path / "workspace" / "static"
+    static = (find_template_file(installation.config.templates_path, "workspace/static")
+              or installation.config.templates_path / "workspace" / "static")
     routes.append(Mount("/static", app=StaticFiles(directory=str(static)), name="workspace_static"))
     return routes

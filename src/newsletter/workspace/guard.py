@@ -5,7 +5,8 @@
 1. reads the session cookie (`staff.sessions.current`); with none, a GET is redirected to the
    login page and anything else gets the 403 page;
 2. a member who must enroll a second factor can only do that (`Action.OWN_ACCOUNT`);
-3. on every POST, checks the form's `csrf` field against the session's token (constant time);
+3. on every POST, checks that the browser's Origin (when it sends one) is ours, and the form's
+   `csrf` field against the session's token (constant time);
 4. checks the role (`staff.roles.allowed`, with the language taken from the path parameter,
    query parameter or form field named by `language`); refused: the 403 page, and a POST
    refused is written to the audit trail;
@@ -35,7 +36,7 @@ from starlette.responses import RedirectResponse, Response
 from ..staff import audit, sessions
 from ..staff.audit import Actor
 from ..staff.roles import Action, allowed
-from ..web.security import check_csrf, issue_csrf
+from ..web.security import check_csrf, form_origin_allowed, issue_csrf, origin_of
 from .pages import render, workspace
 
 __all__ = ["Guard", "guarded", "public", "COOKIE", "PRE_COOKIE", "set_session_cookie", "clear_session_cookie",
@@ -83,6 +84,12 @@ def login_redirect(request: Request) -> Response:
     return RedirectResponse(f"{base}/login?next={quote(here, safe='/')}", status_code=303)
 
 
+def _same_site(request: Request) -> bool:
+    """A form post's Origin, when the browser sends one, is ours (base_url's or the request's)."""
+    own = {origin_of(workspace(request).newsletter.config.base_url), origin_of(str(request.base_url))}
+    return form_origin_allowed(request.headers.get("origin"), own)
+
+
 def _language_of(request: Request, name: str | None, form) -> str | None:
     if name is None:
         return None
@@ -119,6 +126,8 @@ def guarded(action: Action, *, language: str | None = None) -> Callable[[Handler
                 return _refused(request, "totp")
             form = None
             if request.method not in ("GET", "HEAD"):
+                if not _same_site(request):
+                    return _refused(request, "csrf")
                 form = await request.form()
                 request.state.form = form
                 if not secrets.compare_digest(str(form.get("csrf", "")), ctx.csrf):
@@ -160,6 +169,8 @@ def public(*, csrf: bool = True) -> Callable[[Handler], Handler]:
                 pre = secrets.token_urlsafe(24)
             request.state.pre_session = pre
             if request.method not in ("GET", "HEAD"):
+                if not _same_site(request):
+                    return _refused(request, "csrf")
                 form = await request.form()
                 request.state.form = form
                 if csrf and (fresh or not check_csrf(ws.newsletter.secret(), "staff-pre:" + pre,

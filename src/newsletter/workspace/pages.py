@@ -37,19 +37,26 @@ class WorkspaceState:
     trusted: tuple = ()
     #: Database calls at most this many at once (SQLite: one writer, so one).
     db_threads: int = 1
+    #: How the pre-flight check asks DNS (None: the app's `state.txt_lookup` if it has one, else
+    #: dnspython's resolver; tests give their own).
+    dns: Callable[[str], list[str]] | None = None
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
     @classmethod
-    def of(cls, newsletter: Newsletter) -> "WorkspaceState":
+    def of(cls, newsletter: Newsletter, *, dns: Callable[[str], list[str]] | None = None) -> "WorkspaceState":
         config = newsletter.config
         return cls(newsletter, config.templates_path, parse_networks(config.trusted_proxies),
-                   1 if newsletter.store.dialect == "sqlite" else 4)
+                   1 if newsletter.store.dialect == "sqlite" else 4, dns)
 
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one blocking library call (a unit of work) in a worker thread."""
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.db_threads)
         return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=self._limiter)
+
+    async def slow(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a slow call that holds no database session (DNS, HTTP, SMTP) in a worker thread."""
+        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
 
     def ip(self, request: Request) -> str | None:
         peer = request.client.host if request.client else None

@@ -1,8 +1,9 @@
 """lists and moves: suppressions that can be lifted (with their history), suppressions carried
-over from an old system's "unsubscribed" export
+over from an old system's "unsubscribed" export; lists with names and descriptions per language,
+and archived lists
 
 Revision ID: 0320_lists_and_moves
-Revises: 0200_confirmation_queue
+Revises: 0310_security
 Create Date: 2026-12-02
 
 New enum values: consent_kind 'lifted' (a suppression lifted by an administrator) and
@@ -60,9 +61,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('suppression_lifts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_suppression_lifts_address_hash'), ['address_hash'], unique=False)
+    with op.batch_alter_table('lists', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('translations', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
+        batch_op.add_column(sa.Column('archived_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('lists', schema=None) as batch_op:
+        batch_op.drop_column('deleted_at')
+        batch_op.drop_column('archived_at')
+        batch_op.drop_column('translations')
     with op.batch_alter_table('suppression_lifts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_suppression_lifts_address_hash'))
     op.drop_table('suppression_lifts')

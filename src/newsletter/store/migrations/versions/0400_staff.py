@@ -1,4 +1,5 @@
-"""staff: workspace accounts, server-side sessions, login failures, settings and the audit trail
+"""staff: workspace accounts, server-side sessions, login failures, settings and the audit trail;
+lists' names and descriptions per language
 
 Revision ID: 0400_staff
 Revises: 0200_confirmation_queue
@@ -79,6 +80,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
+    # lists.translations (a list's name and description per language) comes with 0320_lists_and_moves.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "

@@ -1,0 +1,209 @@
+"""The people pages' use cases: find people, see one, and act on them as a staff member.
+
+Each function is one unit of work. Reading takes the installation; acting takes the staff
+`Actor` too, and then writes the consent log (channel ADMIN, source "staff:<address>", the
+staff member's IP) and the audit trail in the same transaction. People are named by their
+random key (the URL's reference), never their row id. Erasing keeps no address anywhere: its
+audit line names the address's hash, as the suppression list does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from ..addresses import address_hash
+from ..errors import InvalidField, UnknownList, UnknownSubscriber
+from ..installation import Newsletter
+from ..people import consent, lists, signups
+from ..people.export import PersonRecord, person_record
+from ..people.rules import ConsentContext
+from ..statuses import Channel, SubscriptionStatus
+from ..store import directory as directory_store
+from ..store import people as people_store
+from ..store.directory import ReceivedRow
+from . import audit
+from .audit import Actor
+from .roles import Action
+
+__all__ = ["PersonLine", "SearchPage", "PersonPage", "ListOption", "search", "person_page", "edit_person",
+           "add_to_lists", "unsubscribe", "erase", "export", "staff_context", "list_options", "PAGE_SIZE"]
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class PersonLine:
+    """A person in the search results."""
+
+    key: str
+    email: str
+    name: str
+    language: str
+    status: str
+    created_at: datetime
+    #: (list slug, subscription status) pairs.
+    lists: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ListOption:
+    slug: str
+    name: str
+    #: The person's standing on it ("" when they have none, or for no one person).
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    people: tuple[PersonLine, ...]
+    total: int
+    offset: int
+    limit: int
+    #: Every list, for the search form.
+    lists: tuple[ListOption, ...] = ()
+
+
+@dataclass(frozen=True)
+class PersonPage:
+    """One person: everything held about them, the issues they received, the lists there are."""
+
+    key: str
+    record: PersonRecord
+    received: tuple[ReceivedRow, ...]
+    lists: tuple[ListOption, ...]
+
+
+def staff_context(actor: Actor, user_agent: str | None = None) -> ConsentContext:
+    """How a staff member's change is written in the consent log: who, from where."""
+    return ConsentContext(channel=Channel.ADMIN, ip=actor.ip, user_agent=user_agent, source=actor.consent_source)
+
+
+def _subscriber(session: Session, key: str):
+    subscriber = people_store.subscriber_by_key(session, key) if key else None
+    if subscriber is None:
+        raise UnknownSubscriber(key)
+    return subscriber
+
+
+def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = None,
+           status: SubscriptionStatus | None = None, offset: int = 0, limit: int = PAGE_SIZE) -> SearchPage:
+    """People whose address or name contains `text`, on a list in a status when given, by address.
+
+    Raises UnknownList."""
+    offset, limit = max(0, offset), max(1, min(limit, 200))
+    with newsletter.store.session() as session:
+        list_id = lists.get_list(session, list_slug).id if list_slug else None
+        rows, total = directory_store.search_people(session, text[:320], list_id=list_id, status=status,
+                                                    limit=limit, offset=offset)
+        subs = directory_store.subscriptions_of(session, [r.id for r in rows])
+        people = tuple(PersonLine(r.key, r.email, r.name, r.language, r.status.value, r.created_at,
+                                  tuple((slug, s.value) for slug, s in subs[r.id])) for r in rows)
+        options = tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
+        return SearchPage(people, total, offset, limit, options)
+
+
+def list_options(newsletter: Newsletter) -> tuple[ListOption, ...]:
+    """Every list (for a form that picks some)."""
+    with newsletter.store.session() as session:
+        return tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
+
+
+def person_page(newsletter: Newsletter, key: str) -> PersonPage:
+    """Everything about the person with this key. Raises UnknownSubscriber."""
+    with newsletter.store.session() as session:
+        subscriber = _subscriber(session, key)
+        record = person_record(session, subscriber.email, with_bounces=True)
+        theirs = {s.list: s.status for s in record.subscriptions}
+        options = tuple(ListOption(row.slug, row.name, theirs.get(row.slug, ""))
+                        for row in lists.all_lists(session))
+        return PersonPage(key, record, tuple(directory_store.received_by(session, subscriber.id)), options)
+
+
+def edit_person(newsletter: Newsletter, actor: Actor, key: str, *, name: str, language: str) -> list[str]:
+    """Change a person's name and language; returns what changed ("name", "language").
+
+    Raises UnknownSubscriber, InvalidField (nothing changed then)."""
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        subscriber = _subscriber(session, key)
+        changes = consent.set_preferences(session, subscriber, staff_context(actor), now=now,
+                                          languages=newsletter.config.languages, language=language, name=name)
+        changed = [what for what, value in (("name", changes.name), ("language", changes.language)) if value]
+        if changed:
+            audit.record(session, actor, Action.EDIT_PERSON, subscriber.email,
+                         ", ".join(f"{k}={v}" for k, v in (("language", changes.language),) if v)
+                         or "name", now=now)
+        return changed
+
+
+def add_to_lists(newsletter: Newsletter, actor: Actor, key: str, list_slugs: list[str]) -> list[str]:
+    """Sign a person up for more lists, as a sign-up: pending, with a confirmation mail queued,
+    until they confirm (staff cannot subscribe anybody). Returns the slugs asked for.
+
+    Raises UnknownSubscriber, UnknownList."""
+    now = newsletter.clock()
+    slugs = [s for s in dict.fromkeys(list_slugs) if s]
+    if not slugs:
+        return []
+    with newsletter.store.session() as session:
+        subscriber = _subscriber(session, key)
+        found = people_store.lists_by_slug(session, slugs)
+        for slug in slugs:
+            if slug not in found:
+                raise UnknownList(slug)
+        request = signups.SignupRequest(subscriber.email, subscriber.name, subscriber.language, tuple(slugs),
+                                        staff_context(actor))
+        [outcome] = signups.sign_up_many(session, [request], now=now,
+                                         languages=newsletter.config.languages_by_preference,
+                                         check_deliverability=newsletter.config.check_deliverability)
+        if isinstance(outcome, Exception):
+            raise outcome
+        audit.record(session, actor, Action.EDIT_PERSON, subscriber.email, "asked to confirm: " + ", ".join(slugs),
+                     now=now)
+        return slugs
+
+
+def unsubscribe(newsletter: Newsletter, actor: Actor, key: str, list_slug: str | None = None) -> list[str]:
+    """Unsubscribe a person from one list or every list, at once; returns the slugs left.
+
+    Raises UnknownSubscriber, UnknownList."""
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        subscriber = _subscriber(session, key)
+        if list_slug:
+            lists.get_list(session, list_slug)
+        left = consent.unsubscribe(session, subscriber, staff_context(actor), now=now, list_slug=list_slug or None)
+        audit.record(session, actor, Action.UNSUBSCRIBE_PERSON, subscriber.email,
+                     "lists=" + (",".join(left) or "none"), now=now)
+        return left
+
+
+def erase(newsletter: Newsletter, actor: Actor, key: str, *, confirmation: str) -> str:
+    """Erase a person: their data and consent log go, their address stays suppressed as a hash.
+    `confirmation` must be the person's address, typed again. Returns the hash (the audit
+    line's target). Raises UnknownSubscriber; InvalidField when the confirmation differs."""
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        subscriber = _subscriber(session, key)
+        if confirmation.strip().lower() != subscriber.email.lower():
+            raise InvalidField("confirmation", "type the person's address to erase them")
+        digest = "sha256:" + address_hash(subscriber.email)
+        consent.erase(session, subscriber.email, now=now)
+        audit.record(session, actor, Action.ERASE_PERSON, digest, "data and consent log erased; address suppressed",
+                     now=now)
+        return digest
+
+
+def export(newsletter: Newsletter, actor: Actor, key: str) -> PersonRecord:
+    """Everything held about a person (with bounces), for a download; the export is audited.
+
+    Raises UnknownSubscriber."""
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        subscriber = _subscriber(session, key)
+        record = person_record(session, subscriber.email, with_bounces=True)
+        audit.record(session, actor, Action.EXPORT_PERSON, subscriber.email, now=now)
+        return record

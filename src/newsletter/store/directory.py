@@ -1,0 +1,93 @@
+"""The people pages' statements: search people, their subscriptions at a glance, the issues they got.
+
+Each function takes the caller's session and runs in its transaction; none decides anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..statuses import CampaignStatus, OutboxStatus, SubscriberStatus, SubscriptionStatus
+from . import Campaign, MailingList, OutboxRow, Subscriber, Subscription
+
+__all__ = ["PersonRow", "ReceivedRow", "search_people", "subscriptions_of", "received_by"]
+
+
+class PersonRow(NamedTuple):
+    id: int
+    key: str
+    email: str
+    name: str
+    language: str
+    status: SubscriberStatus
+    created_at: datetime
+
+
+class ReceivedRow(NamedTuple):
+    """One campaign's row for one person: what became of it."""
+
+    campaign_slug: str
+    subject: str
+    campaign_status: CampaignStatus
+    status: OutboxStatus
+    language: str | None
+    sent_at: datetime | None
+    last_reply: str | None
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_people(session: Session, text: str, *, list_id: int | None = None,
+                  status: SubscriptionStatus | None = None, limit: int = 50,
+                  offset: int = 0) -> tuple[list[PersonRow], int]:
+    """People whose address or name contains `text` (any case), on `list_id` in `status` when
+    given, by address; and how many match in all."""
+    query = select(Subscriber.id, Subscriber.key, Subscriber.email, Subscriber.name, Subscriber.language,
+                   Subscriber.status, Subscriber.created_at)
+    if text:
+        pattern = _like(text.strip())
+        query = query.where(or_(Subscriber.email.ilike(pattern, escape="\\"),
+                                Subscriber.name.ilike(pattern, escape="\\")))
+    if list_id is not None or status is not None:
+        sub = select(Subscription.subscriber_id)
+        if list_id is not None:
+            sub = sub.where(Subscription.list_id == list_id)
+        if status is not None:
+            sub = sub.where(Subscription.status == status)
+        query = query.where(Subscriber.id.in_(sub))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(query.order_by(Subscriber.email).limit(limit).offset(offset)).all()
+    return [PersonRow(*row) for row in rows], total
+
+
+def subscriptions_of(session: Session, subscriber_ids: Iterable[int]) -> dict[int, list[tuple[str, SubscriptionStatus]]]:
+    """Each person's (list slug, status) pairs, by slug."""
+    ids = list(subscriber_ids)
+    found: dict[int, list[tuple[str, SubscriptionStatus]]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    rows = session.execute(select(Subscription.subscriber_id, MailingList.slug, Subscription.status)
+                           .join(MailingList, MailingList.id == Subscription.list_id)
+                           .where(Subscription.subscriber_id.in_(ids)).order_by(MailingList.slug))
+    for subscriber_id, slug, status in rows:
+        found[subscriber_id].append((slug, status))
+    return found
+
+
+def received_by(session: Session, subscriber_id: int, *, limit: int = 200) -> list[ReceivedRow]:
+    """The campaigns that had a row for this person, newest first, with what became of it."""
+    rows = session.execute(
+        select(Campaign.slug, Campaign.subject, Campaign.status, OutboxRow.status, OutboxRow.language,
+               OutboxRow.sent_at, OutboxRow.last_reply)
+        .join(Campaign, Campaign.id == OutboxRow.campaign_id)
+        .where(OutboxRow.subscriber_id == subscriber_id)
+        .order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit))
+    return [ReceivedRow(*row) for row in rows]

@@ -1,0 +1,57 @@
+// The editorial pages' own script (no library): the editor's preview follows the typing, and the
+// progress page follows the send. Without it, "Preview changes" and reloading do the same.
+(function () {
+  "use strict";
+
+  function editor(form) {
+    var button = form.querySelector("button[formtarget=preview]");
+    if (!button) return;
+    var timer = null;
+    function refresh() {
+      var validate = form.noValidate;
+      form.noValidate = true;
+      try { form.requestSubmit(button); } finally { form.noValidate = validate; }
+    }
+    form.addEventListener("input", function () {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(refresh, 500);
+    });
+    form.dataset.live = "on";
+  }
+
+  function progress(box) {
+    var url = box.dataset.progress;
+    var bar = box.querySelector("progress");
+    function show(data) {
+      box.querySelectorAll("[data-field]").forEach(function (el) {
+        var value = data[el.dataset.field];
+        if (el.dataset.field === "seconds_left") {
+          value = value === null ? "–" : (value >= 120 ? Math.round(value / 60) + " min" : value + " s");
+        } else if (el.dataset.field === "status") {
+          value = el.getAttribute("data-label-" + value) || value;
+        } else if (el.dataset.field === "rate") {
+          value = value + "/s";
+        }
+        el.textContent = value === null || value === undefined ? "–" : String(value);
+      });
+      if (bar) { bar.max = data.total || 1; bar.value = data.sent + data.failed + data.skipped; }
+      box.dataset.status = data.status;
+      box.dataset.updates = String((parseInt(box.dataset.updates || "0", 10)) + 1);
+      return !data.done;
+    }
+    function poll() {
+      fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (data) { if (show(data)) setTimeout(poll, 1000); })
+        .catch(function () { setTimeout(poll, 3000); });
+    }
+    poll();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var form = document.getElementById("editor");
+    if (form) editor(form);
+    var box = document.querySelector("[data-progress]");
+    if (box) progress(box);
+  });
+})();
