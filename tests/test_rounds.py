@@ -89,3 +89,26 @@ def test_a_round_rolled_back_writes_nothing(store, clock):
     connections.end(held, commit=False)
     connections.close()
     assert {s[0] for s in state(store, [r.id for r in rows])} == {OutboxStatus.SENDING}
+
+
+def test_outcomes_and_recheck_together_write_what_they_write_apart(store, clock):
+    emails = populate(store, 8, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=8, clock=clock)
+    by_email = {r.email: r for r in rows}
+    with store.session() as session:
+        ctx = ConsentContext(channel=Channel.LINK)
+        for email in (emails[2], emails[6]):
+            consent.unsubscribe(session, consent.find_subscriber(session, email), ctx, now=clock())
+    first, second = [by_email[e] for e in emails[:4]], [by_email[e] for e in emails[4:]]
+    later = clock() + timedelta(minutes=5)
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    rounds.write_outcomes(held, "w1", outcomes_for(first, later)[:2], now=clock())
+    apart = rounds.recheck_rows(held, campaign.list_id, "w1", first[2:], now=clock())
+    together = rounds.write_and_recheck(held, campaign.list_id, "w1", outcomes_for(second, later)[:2],
+                                        second[2:], now=clock())
+    connections.end(held, commit=True)
+    connections.close()
+    assert list(apart.values()) == list(together.values()) == ["skipped: the subscription is unsubscribed"]
+    assert state(store, [r.id for r in first]) == state(store, [r.id for r in second])

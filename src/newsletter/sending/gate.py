@@ -231,8 +231,7 @@ class Gate:
         now = self.clock()
         held = self.connections.begin()  # on SQLite BEGIN IMMEDIATE takes the write lock
         try:
-            if outcomes:
-                stored_rounds.write_outcomes(held, self.worker, outcomes, now=now)
+            skipped = stored_rounds.write_and_recheck(held, self.list_id, self.worker, outcomes, rows, now=now)
             for oc in outcomes:
                 if oc.hard_bounce_email:
                     # The same rules as a bounce by mail: recorded with its reason, then judged
@@ -241,7 +240,6 @@ class Gate:
                     code = int(reply[:3]) if reply[:3].isdigit() else 550
                     bounces.record_smtp_rejection(held.session, oc.hard_bounce_email, self.campaign_id, code,
                                                   reply[3:].strip(), now, rules=self.bounce_rules)
-            skipped = stored_rounds.recheck_rows(held, self.list_id, self.worker, rows, now=now)
             return held, skipped
         except BaseException:
             self.connections.end(held, commit=False)

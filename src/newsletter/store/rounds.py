@@ -23,7 +23,7 @@ from ..statuses import OutboxStatus
 from . import OutboxRow, Store
 from .ledger import ClaimedRow, Outcome, _skip_reason
 
-__all__ = ["HeldRound", "RoundConnections", "write_outcomes", "recheck_rows"]
+__all__ = ["HeldRound", "RoundConnections", "write_outcomes", "recheck_rows", "write_and_recheck"]
 
 _OUTBOX = OutboxRow.__table__
 _SENDING = OutboxStatus.SENDING.value
@@ -132,10 +132,33 @@ def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
     return found
 
 
+#: PostgreSQL: a round's outcomes in one statement of fixed text (prepared by the server after
+#: a few runs), the rows as arrays, whatever their number.
+_PG_OUTCOMES = (
+    "UPDATE outbox o SET status = v.status::outbox_status, last_reply = coalesce(v.reply, o.last_reply), "
+    "message_id = coalesce(v.mid, o.message_id), next_attempt_at = v.next, sent_at = coalesce(v.sent, o.sent_at), "
+    "attempts = o.attempts + v.inc, claimed_by = NULL, updated_at = %(now)s "
+    "FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(replies)s::text[], %(mids)s::text[], "
+    "%(nexts)s::timestamptz[], %(sents)s::timestamptz[], %(incs)s::int[]) AS v(id, status, reply, mid, next, sent, inc) "
+    f"WHERE o.id = v.id AND o.claimed_by = %(worker)s AND o.status = '{_SENDING}'"
+)
+
+
+def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
+    return {"now": now, "worker": worker, "ids": [oc.row_id for oc in outcomes],
+            "statuses": [oc.status.value for oc in outcomes], "replies": [oc.reply for oc in outcomes],
+            "mids": [oc.message_id for oc in outcomes], "nexts": [oc.next_attempt_at for oc in outcomes],
+            "sents": [now if oc.status is OutboxStatus.SENT else None for oc in outcomes],
+            "incs": [1 if oc.attempted else 0 for oc in outcomes]}
+
+
 def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
-    """What `ledger.record_outcomes` writes, in one executemany: each row only while `worker`
+    """What `ledger.record_outcomes` writes, in one statement: each row only while `worker`
     holds it (status `sending`); sent rows get `sent_at`; attempted rows one more attempt."""
     if not outcomes:
+        return
+    if held.postgres:
+        held.cursor.execute(_PG_OUTCOMES, _pg_outcomes(worker, outcomes, now))
         return
     record, _recheck, _skip, status, stamp = _statements(held.conn)
     at = stamp(now)
@@ -146,6 +169,26 @@ def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *,
         for oc in outcomes])
 
 
+#: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip).
+_PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
+            "SELECT o.id, s.status, sub.status, s.email FROM outbox o "
+            "JOIN subscribers s ON s.id = o.subscriber_id "
+            "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = %(list)s "
+            "WHERE o.id = ANY(%(rows)s) FOR SHARE OF s, sub")
+
+
+def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
+                      rows: Sequence[ClaimedRow], *, now: datetime) -> dict[int, str]:
+    """`write_outcomes`, then `recheck_rows` (its answer); on PostgreSQL in one statement."""
+    if held.postgres and outcomes and rows:
+        params = _pg_outcomes(worker, outcomes, now)
+        params.update(list=list_id, rows=[r.id for r in rows])
+        held.cursor.execute(_PG_BOTH, params)
+        return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
+    write_outcomes(held, worker, outcomes, now=now)
+    return recheck_rows(held, list_id, worker, rows, now=now)
+
+
 def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
                  now: datetime) -> dict[int, str]:
     """What `ledger.recheck_consent` does, in one SELECT: {row id: reason} for the rows that
@@ -154,13 +197,21 @@ def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[Clai
     holds the write lock."""
     if not rows:
         return {}
-    _record, recheck, skip, _status, stamp = _statements(held.conn)
+    _record, recheck, _skip, _status, _stamp = _statements(held.conn)
     ids = [r.id for r in rows]
     if held.postgres:
         held.cursor.execute(recheck, (list_id, ids))
     else:
         held.cursor.execute(recheck.format(ids=",".join("?" * len(ids))), (list_id, *ids))
-    found = {r[0]: r for r in held.cursor.fetchall()}
+    return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
+
+
+def _skip_failing(held: HeldRound, worker: str, rows: Sequence[ClaimedRow], found_rows: list,
+                  now: datetime) -> dict[int, str]:
+    """Skip the rows whose re-check (`found_rows`: id, subscriber status, subscription status,
+    email) fails; {row id: reason}."""
+    _record, _recheck, skip, _status, stamp = _statements(held.conn)
+    found = {r[0]: r for r in found_rows}
     skipped: dict[int, str] = {}
     for row in rows:
         hit = found.get(row.id)
