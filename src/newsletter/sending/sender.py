@@ -296,6 +296,7 @@ class Sender:
                 watcher.cancel()
                 await self.gate.drain()  # admissions of connections that ended normally
                 gate.cancel()
+                await self._in_db_thread(self.gate.close)
                 await self.dispatcher.close()
                 left = self.dispatcher.take_all()
                 if left:
