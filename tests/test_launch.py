@@ -159,7 +159,8 @@ def test_the_campaign_units_of_work(newsletter, smtp_server):
         actions.pause(newsletter, "asp23-day-3")
     assert actions.retry(newsletter, "asp23-day-3") == 1
     assert actions.pause(newsletter, "asp23-day-3").status is CampaignStatus.PAUSED
-    assert actions.cancel(newsletter, "asp23-day-3") == 1
+    cancelled = actions.cancel(newsletter, "asp23-day-3")
+    assert cancelled.skipped_now == 1 and cancelled.counts.skipped == 1 and cancelled.counts.sent == 4
     with pytest.raises(UnknownCampaign):
         actions.detail(newsletter, "nope")
     with pytest.raises(CampaignStateError, match="only a paused campaign can be resumed"):

@@ -78,7 +78,7 @@ def test_pause_and_cancel(workdir, smtp_server):
         campaigns.start_campaign(session, "asp23-day-3", "asp-daily", now=datetime.now(timezone.utc))
     store.dispose()
     assert "paused" in run("campaign", "pause", "asp23-day-3").output
-    assert "40 recipient(s) will not be mailed" in run("campaign", "cancel", "asp23-day-3", "--yes").output
+    assert "40 recipient(s) not yet mailed are now skipped" in run("campaign", "cancel", "asp23-day-3", "--yes").output
     assert not smtp_server.received
 
 
@@ -230,3 +230,27 @@ def test_send_wait_stays_until_the_deferred_are_retried(workdir, smtp_server, mo
     sent = run("send", *CONTENT, "--yes", "--wait")
     assert sent.exit_code == 0 and "finished; sent 40" in sent.output
     assert len(smtp_server.to("person000005@example.org")) == 1
+
+
+def test_cancel_prints_what_it_did_in_the_ledgers_counts(workdir, smtp_server):
+    """Rows a sender holds are not skipped by the cancel itself: the output says so, and its
+    numbers are the ledger's."""
+    from newsletter.sending import campaigns
+    from newsletter.statuses import OutboxStatus
+    from newsletter.store import ledger
+
+    now = datetime.now(timezone.utc)
+    store = open_store(f"sqlite:///{workdir}/subscribers/newsletter.db")
+    with store.session() as session:
+        campaign, _ = campaigns.start_campaign(session, "asp23-day-3", "asp-daily", now=now)
+        held, _ = ledger.claim_batch(session, campaign, "elsewhere:1:abcdef", limit=5, now=now, stale_before=now)
+        ledger.record_outcomes(session, "elsewhere:1:abcdef",
+                               [ledger.Outcome(r.id, OutboxStatus.SENT, "250 OK") for r in held[:2]], now=now)
+    cancelled = run("campaign", "cancel", "asp23-day-3", "--yes").output
+    assert "35 recipient(s) not yet mailed are now skipped" in cancelled
+    assert "the ledger: sent 2, failed 0, skipped 35 (0 before the cancel), sending 3" in cancelled
+    assert "3 row(s) are held by a running sender" in cancelled
+    with store.session() as session:  # what that sender does with the rest once it sees the cancel
+        campaigns.release_claims(session, "asp23-day-3", "elsewhere:1:abcdef", [r.id for r in held[2:]], now=now)
+    store.dispose()
+    assert "sending 0, sent 2, deferred 0, failed 0, skipped 38" in run("campaign", "show", "asp23-day-3").output

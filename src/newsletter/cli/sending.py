@@ -303,8 +303,14 @@ def cancel_campaign(newsletter: Newsletter, slug: str, yes: bool) -> None:
     """
     if not yes:
         click.confirm(f"Cancel {slug} for good?", abort=True)
-    n = actions.cancel(newsletter, slug)
-    click.echo(f"campaign {slug} cancelled; {n} recipient(s) will not be mailed")
+    done = actions.cancel(newsletter, slug)
+    c = done.counts
+    click.echo(f"campaign {slug} cancelled: {done.skipped_now} recipient(s) not yet mailed are now skipped")
+    click.echo(f"  the ledger: sent {c.sent}, failed {c.failed}, skipped {c.skipped} "
+               f"({c.skipped - done.skipped_now} before the cancel), sending {c.sending}")
+    if c.sending:
+        click.echo(f"  {c.sending} row(s) are held by a running sender: each finishes the message it is on, "
+                   "and the rest become skipped")
 
 
 @campaign_group.command(name="report")

@@ -15,7 +15,7 @@ from .campaigns import CampaignSummary
 if TYPE_CHECKING:
     from ..installation import Newsletter
 
-__all__ = ["CampaignDetail", "CampaignReport", "overview", "detail", "pause", "cancel", "retry", "report"]
+__all__ = ["CampaignDetail", "CampaignReport", "Cancelled", "overview", "detail", "pause", "cancel", "retry", "report"]
 
 #: The reason a campaign paused from a face gives.
 PAUSED_BY_ADMINISTRATOR = "paused by an administrator"
@@ -58,11 +58,22 @@ def pause(newsletter: Newsletter, slug: str, reason: str = PAUSED_BY_ADMINISTRAT
         return campaigns.summarise_campaign(session, campaign)
 
 
-def cancel(newsletter: Newsletter, slug: str) -> int:
-    """Cancel: nobody else is mailed. Returns how many rows became skipped.
-    Raises UnknownCampaign; CampaignStateError when it is finished."""
+class Cancelled(NamedTuple):
+    """What a cancel did: `skipped_now` queued or deferred rows became skipped; `counts` is the
+    ledger just after (its `sending` rows are held by a running sender: each finishes the
+    message it is on, and gives the rest back as skipped)."""
+
+    slug: str
+    skipped_now: int
+    counts: Counts
+
+
+def cancel(newsletter: Newsletter, slug: str) -> Cancelled:
+    """Cancel: nobody else is mailed. Returns what became skipped, with the ledger's counts
+    after. Raises UnknownCampaign; CampaignStateError when it is finished."""
     with newsletter.store.session() as session:
-        return campaigns.cancel_campaign(session, slug, now=newsletter.clock())
+        skipped = campaigns.cancel_campaign(session, slug, now=newsletter.clock())
+        return Cancelled(slug, skipped, outbox.count_rows(session, campaigns.get_campaign(session, slug).id))
 
 
 def retry(newsletter: Newsletter, slug: str) -> int:
