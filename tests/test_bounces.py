@@ -497,6 +497,13 @@ def test_cli_reads_reports_and_shows(sqlite_store: Store, clock: Clock, tmp_path
     assert report.exit_code == 0, report.output
     line = next(line for line in report.output.splitlines() if line.startswith("asp23-day-3"))
     assert line.split()[1:] == ["1", "1", "0", "0", "0", "0", "0.00", "%"]
+    # ... and names the people: the campaign's report no longer says everyone got it
+    assert "by person:" in report.output and f"asp23-day-3\t{person.email}\thard\t" in report.output
+    campaign = runner.invoke(main, ["--config", str(toml), "campaign", "report", "asp23-day-3"])
+    assert campaign.exit_code == 0, campaign.output
+    assert "everyone got it" not in campaign.output
+    assert "bounces and complaints that came back (1):" in campaign.output
+    assert f"{person.email}\thard\t" in campaign.output and "User unknown" in campaign.output
     missing = runner.invoke(main, ["--config", str(toml), "bounces", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "does not exist" in missing.output
 

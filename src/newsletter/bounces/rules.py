@@ -44,7 +44,7 @@ from ..people.consent import ConsentContext
 from ..statuses import BounceKind, Channel, SuppressionReason
 from ..store import BounceEvent, Store, Subscriber
 from ..store import bounces as stored
-from ..store.bounces import BounceLine, CampaignBounces, count_bounces
+from ..store.bounces import BounceLine, CampaignBounces, PersonBounce, bounces_by_person, count_bounces
 from ..store.campaigns import campaign_exists
 from .mailboxes import PASSWORD_ENV, PROCESSED, UNPARSED, BounceSource, open_source
 from .reports import Finding, Report, ReportKind, classify_failure, parse_report
@@ -70,6 +70,8 @@ __all__ = [
     "count_bounces",
     "read_bounces",
     "report_bounces",
+    "PersonBounce",
+    "bounces_of_people",
 ]
 
 
@@ -354,6 +356,13 @@ def bounce_history(session: Session, email: str) -> list[BounceRecord]:
     address = email.strip().lower()
     subscriber = consent.find_subscriber(session, address)
     return stored.bounce_lines(session, address_hash(address), subscriber.id if subscriber is not None else None)
+
+
+def bounces_of_people(newsletter: Newsletter, campaign_slug: str | None = None) -> list[PersonBounce]:
+    """Every bounce and complaint by person (`campaign_slug`: that campaign's only), delay
+    notices aside: whom it was about, what came back and what was done."""
+    with newsletter.store.session() as session:
+        return bounces_by_person(session, campaign_slug)
 
 
 def report_bounces(newsletter: Newsletter, campaign_slug: str | None = None) -> list[CampaignBounces]:

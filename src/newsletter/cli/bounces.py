@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..bounces.mailboxes import PASSWORD_ENV, UNPARSED
-from ..bounces.rules import MailboxSummary, MessageResult, read_bounces, report_bounces
+from ..bounces.rules import MailboxSummary, MessageResult, bounces_of_people, read_bounces, report_bounces
 from ..config import Config
 from ..installation import Newsletter
 from ..mail.dkim import generate_key, zone_record
@@ -101,6 +101,12 @@ def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_s
             rate = f"{100 * row.complaint / row.sent:.2f} %" if row.sent else "-"
             click.echo(f"{name:<32} {row.sent:>8} {row.hard:>6} {row.soft:>6} {row.delayed:>8} {row.complaint:>10} "
                        f"{row.unknown:>8}  {rate}")
+        people = bounces_of_people(newsletter, campaign_slug)
+        if people:
+            click.echo("\nby person:")
+        for b in people:
+            click.echo(f"{shown(b.campaign_slug) or '(no campaign)'}\t{shown(b.email) or '(erased or unknown)'}\t"
+                       f"{b.kind.value}\t{b.at:%Y-%m-%d %H:%M}\t{shown(b.status or '')}\t{shown(b.reason)}")
         return
     spec = source or newsletter.config.bounce_mailbox
     if not spec:

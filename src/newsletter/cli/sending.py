@@ -319,18 +319,24 @@ def cancel_campaign(newsletter: Newsletter, slug: str, yes: bool) -> None:
 @pass_newsletter
 @with_hints
 def report_campaign(newsletter: Newsletter, slug: str, failed_only: bool) -> None:
-    """Who did not get the campaign (failed, deferred, skipped) and the reason.
+    """Who did not get the campaign (failed, deferred, skipped) and the reason, and the bounces
+    and complaints that came back about it, by person.
 
     Example: newsletter campaign report asp23-day-3 --failed
     """
     report = actions.report(newsletter, slug)
     if not failed_only:
         click.echo(", ".join(f"{k} {v}" for k, v in report.counts._asdict().items()))
-    if not report.failures:
-        click.echo("everyone got it (or is still queued)")
+    if not report.failures and not report.bounces:
+        click.echo("everyone got it (or is still queued), and no bounce or complaint came back")
         return
     for line in report.failures:
         click.echo(f"{shown(line.email) or '(erased)'}\t{line.status.value}\t{line.attempts}\t{shown(line.reply)}")
+    if report.bounces:
+        click.echo(f"bounces and complaints that came back ({len(report.bounces)}):")
+    for b in report.bounces:
+        click.echo(f"{shown(b.email) or '(erased)'}\t{b.kind.value}\t{b.at:%Y-%m-%d %H:%M}\t"
+                   f"{shown(b.status or '')}\t{shown(b.reason)}\t{shown(b.outcome)}")
 
 
 @campaign_group.command(name="reach")

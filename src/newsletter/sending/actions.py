@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..store import bounces as bounce_store
 from ..store import ledger as outbox
+from ..store.bounces import PersonBounce
 from ..store.ledger import Counts, FailureLine
 from . import campaigns
 from .campaigns import CampaignSummary
@@ -29,11 +31,13 @@ class CampaignDetail(NamedTuple):
 
 
 class CampaignReport(NamedTuple):
-    """Who did not get a campaign (failed, deferred, skipped rows, by address) and its counts."""
+    """Who did not get a campaign (failed, deferred, skipped rows, by address), its counts, and
+    the bounces and complaints that came back about it, by person."""
 
     slug: str
     counts: Counts
     failures: list[FailureLine]
+    bounces: list[PersonBounce] = []
 
 
 def overview(newsletter: Newsletter) -> list[CampaignSummary]:
@@ -84,8 +88,10 @@ def retry(newsletter: Newsletter, slug: str) -> int:
 
 
 def report(newsletter: Newsletter, slug: str) -> CampaignReport:
-    """Who did not get the campaign and why, with its counts. Raises UnknownCampaign."""
+    """Who did not get the campaign and why, with its counts and the bounces and complaints
+    that came back about it. Raises UnknownCampaign."""
     with newsletter.store.session() as session:
         campaign = campaigns.get_campaign(session, slug)
         return CampaignReport(slug, outbox.count_rows(session, campaign.id),
-                              outbox.list_failures(session, campaign.id))
+                              outbox.list_failures(session, campaign.id),
+                              bounce_store.bounces_by_person(session, slug))

@@ -30,6 +30,8 @@ __all__ = [
     "digest_recorded",
     "events_about",
     "count_bounces",
+    "PersonBounce",
+    "bounces_by_person",
 ]
 
 
@@ -134,6 +136,35 @@ def bounce_lines(session: Session, address_hash: str, subscriber_id: int | None 
     """`events_about`, as BounceLines."""
     return [BounceLine(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
             for ev, slug in events_about(session, address_hash, subscriber_id)]
+
+
+class PersonBounce(NamedTuple):
+    """One bounce or complaint, with whom it is about (`email` None: erased, or nobody known)."""
+
+    campaign_slug: str | None
+    email: str | None
+    at: datetime
+    kind: BounceKind
+    status: str | None
+    reason: str
+    outcome: str
+
+
+def bounces_by_person(session: Session, campaign_slug: str | None = None) -> list[PersonBounce]:
+    """Every bounce and complaint (delay notices aside), by campaign then address then time;
+    `campaign_slug`: that campaign's only."""
+    query = (
+        select(Campaign.slug, Subscriber.email, BounceEvent.at, BounceEvent.kind, BounceEvent.status,
+               BounceEvent.reason, BounceEvent.outcome)
+        .select_from(BounceEvent)
+        .outerjoin(Campaign, Campaign.id == BounceEvent.campaign_id)
+        .outerjoin(Subscriber, Subscriber.id == BounceEvent.subscriber_id)
+        .where(BounceEvent.kind != BounceKind.DELAYED)
+        .order_by(Campaign.slug, Subscriber.email, BounceEvent.at, BounceEvent.id)
+    )
+    if campaign_slug is not None:
+        query = query.where(Campaign.slug == campaign_slug)
+    return [PersonBounce(*row) for row in session.execute(query)]
 
 
 def count_bounces(session: Session, campaign_slug: str | None = None) -> list[CampaignBounces]:
