@@ -14,7 +14,7 @@ PUBLIC = {
     "NewsletterError", "ConfigError", "MissingConfigFile", "MissingSecretKey", "StoreError", "SchemaOutOfDate",
     "InvalidAddress", "InvalidField", "UnknownList", "UnknownSubscriber", "InvalidToken", "ImportFileError",
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
-    "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing", "NoAudience",
+    "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing", "NoAudience", "CampaignContentChanged",
     "SegmentError", "UnknownSegment", "ApiAccessDenied", "WebhookRefused",
     "UnknownSchedule", "ScheduleStateError",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",

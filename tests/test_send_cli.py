@@ -254,3 +254,33 @@ def test_cancel_prints_what_it_did_in_the_ledgers_counts(workdir, smtp_server):
         campaigns.release_claims(session, "asp23-day-3", "elsewhere:1:abcdef", [r.id for r in held[2:]], now=now)
     store.dispose()
     assert "sending 0, sent 2, deferred 0, failed 0, skipped 38" in run("campaign", "show", "asp23-day-3").output
+
+
+def test_a_paused_campaign_whose_content_changed_is_not_resumed_unless_told(workdir, smtp_server, tmp_path):
+    import shutil
+
+    copies = []
+    for path in CONTENT:
+        copies.append(str(tmp_path / path.rsplit("/", 1)[1]))
+        shutil.copy(path, copies[-1])
+    smtp_server.fail_mail = "550 5.7.1 Sender address rejected"
+    assert run("send", *copies, "--yes").exit_code == 1
+    smtp_server.fail_mail = None
+    french = tmp_path / "day-3.fr.md"
+    french.write_text(french.read_text(encoding="utf-8") + "\nUne phrase ajoutée pendant la pause.\n", encoding="utf-8")
+    for again in (["campaign", "resume", "asp23-day-3"], ["send", *copies, "--yes"]):
+        refused = run(*again)
+        assert refused.exit_code == 1 and "its content files changed since it started" in refused.output
+        assert "--accept-changed-content" in refused.output
+    assert not smtp_server.received
+    assert "asp23-day-3: paused" in run("campaign", "show", "asp23-day-3").output
+    resumed = run("campaign", "resume", "asp23-day-3", "--accept-changed-content")
+    assert resumed.exit_code == 0 and "finished; sent 40" in resumed.output
+
+
+def test_a_list_other_than_the_contents_is_said_before_anything_happens(workdir, smtp_server):
+    run("lists", "create", "asp-alerts", "ASP alerts", "--languages", "en,fr,es,ar")
+    dry = run("send", *CONTENT, "--list", "asp-alerts", "--dry-run")
+    assert dry.exit_code == 0
+    assert "note: the content names the list asp-daily, not asp-alerts; this sends to asp-alerts" in dry.output
+    assert "note:" not in run("send", *CONTENT, "--dry-run").output

@@ -27,7 +27,8 @@ The tree::
     ├── UnknownIssue(LookupError) the archive has no such issue
     ├── UnknownCampaign(LookupError) no campaign has that slug
     ├── CampaignStateError        the campaign cannot do that in its state (finished, cancelled, other list)
-    │   └── CampaignContentMissing  the content files a campaign was started from are gone
+    │   ├── CampaignContentMissing  the content files a campaign was started from are gone
+    │   └── CampaignContentChanged  they changed since it started: the rest would get other content
     ├── NoAudience                a send would reach nobody (nobody subscribed, or nobody new)
     ├── SegmentError(ValueError)  a segment expression cannot be read or names what is not there
     │                             (`expression`, `column`, `reason`)
@@ -88,6 +89,7 @@ __all__ = [
     "CampaignStateError",
     "CampaignContentMissing",
     "NoAudience",
+    "CampaignContentChanged",
     "SegmentError",
     "UnknownSegment",
     "ApiAccessDenied",
@@ -355,6 +357,15 @@ class CampaignContentMissing(CampaignStateError):
         what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
             "it recorded no content files"
         super().__init__(slug, status, what)
+
+
+class CampaignContentChanged(CampaignStateError):
+    """A campaign cannot go on as it is: its content files changed since it started, so the
+    rest of its readers would get something other than what the first ones got."""
+
+    def __init__(self, slug: str, status: str):
+        super().__init__(slug, status, "its content files changed since it started, so the rest would receive "
+                                       "something other than what was sent so far; nothing was sent")
 
 
 class NoAudience(NewsletterError):

@@ -12,7 +12,13 @@ from typing import Any
 
 import click
 
-from ..errors import CampaignContentMissing, CampaignStateError, NoAudience, UnknownCampaign
+from ..errors import (
+    CampaignContentChanged,
+    CampaignContentMissing,
+    CampaignStateError,
+    NoAudience,
+    UnknownCampaign,
+)
 from ..installation import Newsletter
 from ..sending import actions
 from ..sending.launch import (
@@ -36,6 +42,9 @@ def _hint(exc: Exception) -> str | None:
         return "`newsletter campaigns` lists them"
     if isinstance(exc, CampaignContentMissing):
         return "send it again with `newsletter send FILES...`"
+    if isinstance(exc, CampaignContentChanged):
+        return ("put the content back as it was, or add --accept-changed-content to send the rest the content "
+                "as it is now")
     return None
 
 
@@ -140,6 +149,8 @@ def speed_options(command: Callable) -> Callable:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--worker", is_flag=True, help="Join a campaign another process started (PostgreSQL: several "
                                               "workers share one campaign).")
+@click.option("--accept-changed-content", "accept_changed", is_flag=True,
+              help="Go on with a started campaign although its content files changed since it started.")
 @click.option("--to-new", "to_new", is_flag=True,
               help="Send a finished issue on to those who joined the list since; nobody gets it twice.")
 @pass_newsletter
@@ -147,7 +158,7 @@ def speed_options(command: Callable) -> Callable:
 def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None, segment: str | None,
          test_to: tuple[str, ...],
          concurrency: int, rate: str | None, hourly_cap: int | None, wait: bool, dry_run: bool, yes: bool,
-         worker: bool, to_new: bool) -> None:
+         worker: bool, accept_changed: bool, to_new: bool) -> None:
     """Send an issue to every confirmed subscriber of a list (running it again resumes it).
 
     CONTENT is the issue's content files (one per language). Lint errors stop the send. The
@@ -170,6 +181,9 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
     plan = prepared.plan
     click.echo(f"{shown(prepared.slug)} to list {shown(plan.list_slug)} ({shown(plan.list_name)})"
                + (f", segment {shown(plan.segment)} ({shown(plan.expression)})" if plan.segment else "") + ":")
+    if prepared.issue.list != plan.list_slug:
+        click.echo(f"  note: the content names the list {shown(prepared.issue.list)}, not {shown(plan.list_slug)}; "
+                   f"this sends to {shown(plan.list_slug)}, as --list says")
     for language, n in sorted(plan.audience.items()):
         click.echo(f"  {language}: {n} subscriber(s)")
     if plan.countries:
@@ -197,7 +211,8 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
         if prepared.resumes:
             click.echo(f"resuming campaign {prepared.slug}")
     try:
-        result = launch(newsletter, prepared, options, join=worker, to_new=to_new, on_progress=_print_progress,
+        result = launch(newsletter, prepared, options, join=worker, to_new=to_new,
+                        accept_changed_content=accept_changed, on_progress=_print_progress,
                         on_start=_stop_on_signals)
     except NoAudience as exc:
         hint = ("" if exc.since else
@@ -278,16 +293,19 @@ def pause_campaign(newsletter: Newsletter, slug: str) -> None:
 @campaign_group.command(name="resume")
 @click.argument("slug")
 @speed_options
+@click.option("--accept-changed-content", "accept_changed", is_flag=True,
+              help="Go on although the campaign's content files changed since it started.")
 @pass_newsletter
 @with_hints
 def resume_campaign(newsletter: Newsletter, slug: str, concurrency: int, rate: str | None,
-                    hourly_cap: int | None, wait: bool) -> None:
+                    hourly_cap: int | None, wait: bool, accept_changed: bool) -> None:
     """Resume a paused campaign and send the rest, from the content files it was started with.
 
     Example: newsletter campaign resume asp23-day-3
     """
     options = _options(concurrency, rate, hourly_cap, wait)
-    _print_result(launch(newsletter, prepare_resume(newsletter, slug), options, on_progress=_print_progress,
+    _print_result(launch(newsletter, prepare_resume(newsletter, slug), options,
+                         accept_changed_content=accept_changed, on_progress=_print_progress,
                          on_start=_stop_on_signals))
 
 

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from ..errors import CampaignStateError, NoAudience, UnknownCampaign
+from ..errors import CampaignContentChanged, CampaignStateError, NoAudience, UnknownCampaign
 from ..people.lists import get_list
 from ..segment_language import Filter
 from ..statuses import CampaignStatus, OutboxStatus
@@ -38,6 +38,7 @@ __all__ = [
     "start_campaign",
     "join_campaign",
     "extend_campaign",
+    "check_content",
     "pause_campaign",
     "resume_campaign",
     "retry_at",
@@ -171,6 +172,22 @@ def extend_campaign(session: Session, slug: str, list_slug: str, *, now: datetim
     campaign.source = {**(campaign.source or {}), "expires_at": (now + expiry).isoformat()}
     campaign.status, campaign.status_reason, campaign.finished_at = CampaignStatus.SENDING, None, None
     return added
+
+
+def check_content(session: Session, slug: str, content_hash: str, *, accept: bool = False) -> None:
+    """Before a campaign goes on (resumed, joined, sent on to newcomers): its content must be
+    what it started with (the hash it recorded). With `accept`, the new content's hash is
+    recorded instead. A campaign not started yet, or one that recorded none, passes.
+    Raises CampaignContentChanged."""
+    campaign = stored.find_campaign(session, slug)
+    if campaign is None or not content_hash:
+        return
+    recorded = (campaign.source or {}).get("content_hash")
+    if recorded == content_hash:
+        return
+    if recorded and not accept:
+        raise CampaignContentChanged(slug, campaign.status.value)
+    campaign.source = {**(campaign.source or {}), "content_hash": content_hash}
 
 
 def join_campaign(session: Session, slug: str) -> Campaign:

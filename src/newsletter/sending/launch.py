@@ -15,6 +15,7 @@ a terminal runs it in a thread and stops it through the `SendControl` it is hand
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import signal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -112,6 +113,9 @@ class Prepared:
     default_language: str
     #: The checked filter of `plan.segment` (None: the whole list)
     segment: Filter | None = None
+    #: SHA-256 of the content files' bytes: what a campaign keeps, so that a resume knows
+    #: whether the rest would get what the first readers got.
+    content_hash: str = ""
 
     @property
     def slug(self) -> str:
@@ -187,7 +191,16 @@ def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_sl
     report = lint_issue(rendered, subscriber_languages=plan.readers, fallback_chain=plan.fallback_chain)
     default = plan.variant_of.get(config.default_language, "en")
     paths = tuple(str(Path(f).resolve()) for f in given)
-    return Prepared(issue, paths, rendered, plan, report, status, default, chosen[2] if chosen else None)
+    return Prepared(issue, paths, rendered, plan, report, status, default, chosen[2] if chosen else None,
+                    _content_hash(paths))
+
+
+def _content_hash(paths: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        data = Path(path).read_bytes()
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
 
 
 def prepare_resume(newsletter: Newsletter, slug: str) -> Prepared:
@@ -232,13 +245,15 @@ class SendControl:
 
 
 def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = SendOptions(), *,
-           join: bool = False, to_new: bool = False, on_progress: Callable[[Progress], None] | None = None,
+           join: bool = False, to_new: bool = False, accept_changed_content: bool = False, on_progress: Callable[[Progress], None] | None = None,
            on_start: Callable[[SendControl], None] | None = None, connect: Connector | None = None) -> SendResult:
     """Start the campaign (resume it when it exists; with `join`, take part in it as one more
     worker; with `to_new`, send a finished one on to the list's subscribers who joined since,
     never to anyone it has a row for) and send it with the rendering `prepared` holds, until
     it is finished or stopped. A new campaign to nobody is refused (NoAudience) before it
-    starts: nothing is used up.
+    starts: nothing is used up. A campaign keeps the hash of the content it started with: going
+    on with other content raises CampaignContentChanged, unless `accept_changed_content`
+    (then the new content is what it keeps).
 
     `on_progress` is called with `Progress` while it runs; `on_start` once, with the
     `SendControl` that stops it. A relay that refuses us pauses the campaign: see the result's
@@ -248,6 +263,7 @@ def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = Se
     """
     prepared.lint.raise_for_errors()
     with newsletter.store.session() as session:
+        campaigns.check_content(session, prepared.slug, prepared.content_hash, accept=accept_changed_content)
         if join:
             campaigns.join_campaign(session, prepared.slug)
         elif to_new:
@@ -257,7 +273,8 @@ def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = Se
         else:
             campaigns.start_campaign(session, prepared.slug, prepared.plan.list_slug, now=newsletter.clock(),
                                      subject=prepared.subject, kind=prepared.issue.kind.value,
-                                     source={"files": list(prepared.files), **_segment_source(prepared)},
+                                     source={"files": list(prepared.files), "content_hash": prepared.content_hash,
+                                             **_segment_source(prepared)},
                                      languages=prepared.plan.variant_of, default_language=prepared.default_language,
                                      segment=prepared.segment, segment_name=prepared.plan.segment, refuse_empty=True)
     extra = {"connect": connect} if connect is not None else {}
