@@ -145,7 +145,7 @@ async def test_deferred_rows_are_retried_once_due_and_a_paused_campaign_stays_pa
     assert campaigns_to_carry_on(newsletter) == []
     with newsletter.store.session() as session:  # as its first pass left it
         campaigns.resume_campaign(session, first.slug)
-        campaigns.pause_campaign(session, first.slug, first.reason)
+        campaigns.pause_campaign(session, first.slug, first.reason, retry_at=first.next_due)
     service = Service(newsletter, only=["sender"], port=free_port(), poll=0.1)
     task = await running(service)
     try:

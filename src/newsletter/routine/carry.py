@@ -12,12 +12,11 @@ goes through the one send path (`sending.launch.prepare_resume` → `launch`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Collection
 from dataclasses import replace
-from datetime import datetime
 from typing import TYPE_CHECKING
 
+from ..sending import campaigns as sending_campaigns
 from ..sending.launch import SendControl, launch, prepare_resume
 from ..sending.options import SendOptions, SendResult
 from ..statuses import CampaignStatus, ScheduleStatus
@@ -32,17 +31,16 @@ __all__ = ["SERVICE_STOPPED", "campaigns_to_carry_on", "carry_on"]
 
 #: The reason a campaign paused by a stopping service gives; the next service resumes it.
 SERVICE_STOPPED = "the service stopped (SIGTERM); it goes on when the service runs again"
-#: The pause a first pass leaves when only deferred rows remain (`sending.sender`'s words).
-_DEFERRED_PAUSE = re.compile(r"^\d+ message\(s\) deferred; the next retry is due")
 
 
-def _carried(c: stored.OpenCampaign, now: datetime) -> bool:
+def _carried(c: stored.OpenCampaign, due: Collection[str]) -> bool:
+    """Sending, stopped by a service, or paused only for deferred rows that are due now
+    (`sending.campaigns.retry_at`, which a person's pause clears)."""
     if c.status is CampaignStatus.SENDING:
         return True
     if c.reason == SERVICE_STOPPED:
         return True
-    return (bool(c.reason and _DEFERRED_PAUSE.match(c.reason)) and c.queued == 0 and c.sending == 0
-            and c.next_due is not None and c.next_due <= now)
+    return c.slug in due and c.queued == 0 and c.sending == 0
 
 
 def campaigns_to_carry_on(newsletter: Newsletter, *, busy: Collection[str] = ()) -> list[str]:
@@ -53,7 +51,8 @@ def campaigns_to_carry_on(newsletter: Newsletter, *, busy: Collection[str] = ())
     with newsletter.store.session() as session:
         found = stored.open_campaigns(session, (CampaignStatus.SENDING, CampaignStatus.PAUSED))
         windowed = {s.slug for s in stored_schedules.schedules_in(session, ScheduleStatus.SENDING) if s.window_start}
-    return [c.slug for c in found if c.slug not in busy and c.slug not in windowed and _carried(c, now)]
+        due = set(sending_campaigns.due_for_retry(session, now))
+    return [c.slug for c in found if c.slug not in busy and c.slug not in windowed and _carried(c, due)]
 
 
 def carry_on(newsletter: Newsletter, slug: str, options: SendOptions = SendOptions(), *,
