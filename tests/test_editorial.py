@@ -338,3 +338,6 @@ def test_a_send_behind_a_page_runs_in_its_thread_and_is_paused_and_resumed_from_
     assert issues.show_issue(newsletter, "asp23-day-4").sent_at is not None
     with pytest.raises(CampaignStateError):
         runner.resume("asp23-day-4")  # finished: nothing to resume
+    with pytest.raises(CampaignStateError) as again:  # said at once, not in the thread
+        runner.start(sends.prepare_issue_send(newsletter, "asp23-day-4"), sender="sender@example.org")
+    assert "went out already" in str(again.value) and len(smtp_server.received) == 6

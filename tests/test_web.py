@@ -116,12 +116,13 @@ def test_signup_form_shows_public_lists_descriptions_and_the_consent_text(client
     boxes = [i["value"] for i in soup.find_all("input", {"name": "lists"})]
     assert boxes == ["alerts", "asp-daily"]  # "staff" is not public
     assert "One summary for each day of the Assembly" in page.text
-    consent = (config.templates_path / "web/consent/2026-11/en.txt").read_text().strip()
-    assert soup.find(class_="consent-text").get_text() == consent
+    consent = (config.templates_path / "web/consent/2026-12/en.txt").read_text().strip()
+    assert soup.find(class_="consent-text").get_text() == consent.replace("{organisation}", config.organisation_name)
     assert soup.find("label", {"for": "email"}) and soup.find("label", {"for": "name"})
     french = client.get("/subscribe", headers={"Accept-Language": "fr-CA,fr;q=0.9,en;q=0.5"})
     assert 'lang="fr"' in french.text and "Abonnez-vous" in french.text
-    assert (config.templates_path / "web/consent/2026-11/fr.txt").read_text().strip() in french.text
+    assert (config.templates_path / "web/consent/2026-12/fr.txt").read_text().strip().replace(
+        "{organisation}", config.organisation_name) in french.text
 
 
 def test_signup_sends_one_confirmation_and_records_proof(newsletter, client, clock, smtp_server):
@@ -137,7 +138,7 @@ def test_signup_sends_one_confirmation_and_records_proof(newsletter, client, clo
     signup = [e for e in subscriptions.person(newsletter, "ana.ruiz@example.org").as_json()["consent_log"] if e["event"] == "signup"][0]
     # Only the hop the trusted proxy (10/8) saw is believed, not what the client claimed before it.
     assert (signup["ip"], signup["user_agent"], signup["channel"], signup["consent_version"]) == (
-        "203.0.113.7", "Firefox/140", "form", "2026-11")
+        "203.0.113.7", "Firefox/140", "form", "2026-12")
     assert statuses(newsletter, "ana.ruiz@example.org") == {"alerts": "pending", "asp-daily": "pending"}
 
 

@@ -70,6 +70,7 @@ def test_the_dashboard_shows_lists_campaigns_and_flags_rates(newsletter, clock):
     assert page.status_code == 200
     assert "6.00" in page.text and "over the limit" in page.text and "0.20" in page.text and "too high" in page.text
     assert "Gmail and Yahoo may throttle" in page.text
+    assert 'href="/admin/campaigns/asp24-day-2"' in page.text  # to the campaign's own page
 
 
 def test_the_preflight_check_from_the_workspace(newsletter, config, smtp_server):

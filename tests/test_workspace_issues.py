@@ -169,3 +169,84 @@ def test_every_string_of_the_issue_pages_is_translated(language):
         catalog = read_po(fh, locale=language)
     assert len(wanted) > 100
     assert sorted(m for m in wanted if not (catalog.get(m) and catalog.get(m).string)) == []
+
+
+def _until(condition, timeout: float = 60.0) -> None:
+    import time
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_pause_resume_from_the_pages_and_a_late_translation_to_those_who_got_a_fallback(
+        newsrooms, smtp_server, clock):
+    from newsletter.sending.pacing import Pace
+
+    from newsletter.installation import utc_now
+
+    newsletter, people = newsrooms
+    newsletter.clock = utc_now  # the pace is kept in real time
+    populate(newsletter.store, 8, now=clock())
+    issues.import_files(newsletter, DAY_4)  # en, fr, ar: the Spanish readers get a fallback
+    runner = BackgroundSends.of(newsletter)
+    runner.options = SendOptions(concurrency=1, pace=Pace(rate=4.0), idle_poll=3600.0)
+    sender = logged_in(newsletter, people["sender1"])
+    review = sender.get("/admin/issues/asp23-day-4/send").text
+    assert "One sender is enough" in review
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', review).group(1)
+    assert post(sender, "/admin/issues/asp23-day-4/send", {"digest": digest, "confirm": "yes"},
+                form_page="/admin/issues/asp23-day-4/send").status_code == 303
+    _until(lambda: sender.get("/admin/campaigns/asp23-day-4/progress.json").json()["sent"] >= 1)
+    paused = post(sender, "/admin/campaigns/asp23-day-4/pause", {}, form_page="/admin/campaigns/asp23-day-4")
+    assert paused.status_code == 303
+    runner.wait("asp23-day-4", timeout=60)
+    now = sender.get("/admin/campaigns/asp23-day-4/progress.json").json()
+    assert now["status"] == "paused" and 1 <= now["sent"] < 8
+    assert 'action="/admin/campaigns/asp23-day-4/resume"' in sender.get("/admin/campaigns/asp23-day-4").text
+    assert post(sender, "/admin/campaigns/asp23-day-4/resume", {},
+                form_page="/admin/campaigns/asp23-day-4").status_code == 303
+    runner.wait("asp23-day-4", timeout=60)
+    done = sender.get("/admin/campaigns/asp23-day-4/progress.json").json()
+    assert done["status"] == "finished" and done["sent"] == 8
+    assert len({r.rcpt_tos[0] for r in smtp_server.received}) == len(smtp_server.received) == 8  # nobody twice
+
+    # Spanish lands after the send: its readers who got English get Spanish, once.
+    english = issues.show_issue(newsletter, "asp23-day-4").versions["en"]
+    issues.save_version(newsletter, "asp23-day-4", "es", body="Gracias por leernos.", parent=None,
+                        front_matter=dict(english.front_matter, subject="AEP 23, día 4: la cooperación"))
+    offer = sender.get("/admin/issues/asp23-day-4/send").text
+    assert 'action="/admin/issues/asp23-day-4/catch-up/es"' in offer
+    late = post(sender, "/admin/issues/asp23-day-4/catch-up/es", {}, form_page="/admin/issues/asp23-day-4/send")
+    assert late.status_code == 303 and late.headers["location"].endswith("/admin/campaigns/asp23-day-4-es")
+    runner.wait("asp23-day-4-es", timeout=60)
+    spanish = [r for r in smtp_server.received if b"Content-Language: es" in r.data]
+    assert sorted(r.rcpt_tos[0] for r in spanish) == ["person000002@example.org", "person000006@example.org"]
+    again = post(sender, "/admin/issues/asp23-day-4/catch-up/es", {}, form_page="/admin/issues/asp23-day-4/send")
+    assert again.status_code == 409 and "already sent" in again.text
+
+
+def test_content_files_in_and_out_through_the_browser(newsrooms):
+    import io
+    import zipfile
+
+    from newsletter.mail.content import parse_variant
+
+    newsletter, people = newsrooms
+    editor = logged_in(newsletter, people["editor"])
+    files = [("files", (p.name, p.read_bytes(), "text/markdown")) for p in DAY_4]
+    taken = editor.post("/admin/issues/import", data={"csrf": csrf_of(editor, "/admin/issues")}, files=files)
+    assert taken.status_code == 303 and taken.headers["location"].endswith("/admin/issues/asp23-day-4")
+    download = editor.get("/admin/issues/asp23-day-4/export")
+    assert download.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(download.content))
+    assert archive.namelist() == ["asp23-day-4.ar.md", "asp23-day-4.en.md", "asp23-day-4.fr.md"]
+    for path in DAY_4:
+        exported = parse_variant(path.name, archive.read(f"asp23-day-4.{path.name.split('.')[1]}.md").decode())
+        assert exported == parse_variant(path.name, path.read_text())
+    broken = editor.post("/admin/issues/import", data={"csrf": csrf_of(editor, "/admin/issues")},
+                         files=[("files", ("day-4.en.md", b"\xff\xfe not text", "text/markdown"))])
+    assert broken.status_code == 400 and "not UTF-8" in broken.text
+    translator = logged_in(newsletter, people["fr"])
+    refused = translator.post("/admin/issues/import", data={"csrf": csrf_of(translator, "/admin/issues")}, files=files)
+    assert refused.status_code == 403

@@ -97,6 +97,9 @@ class Config:
     #: Public address of the visitor pages; links in mail are built on it.
     base_url: str = "http://127.0.0.1:8000"
     organisation_name: str = "Coalition for the International Criminal Court"
+    #: The organisation's name in other languages: ((language, name), …), from a TOML table
+    #: `[organisation_names]` (fr = "…") or NEWSLETTER_ORGANISATION_NAMES as a JSON object.
+    organisation_names: tuple[tuple[str, str], ...] = ()
     #: Printed in the footer of every mail (anti-spam laws require it).
     postal_address: str = "708 3rd Avenue, 24th Floor, New York, NY 10017, USA"
     from_address: str = "news@example.org"
@@ -115,7 +118,7 @@ class Config:
     #: Days a confirmation link stays valid.
     confirm_days: int = 7
     #: Version label of the consent text shown on sign-up forms; stored with every consent.
-    consent_version: str = "2026-11"
+    consent_version: str = "2026-12"
     #: Ask DNS whether an address's domain accepts mail (slow; off by default).
     check_deliverability: bool = False
     #: Where `newsletter sink` stores what it catches, and the port it listens on.
@@ -167,6 +170,12 @@ class Config:
     #: What someone who confirms while a session runs gets of the days before:
     #: "digest" (one mail with every day they missed), "latest" (the latest day) or "off".
     catch_up: str = "digest"
+    #: Days after which a pending sign-up gets its confirmation mail once more (0: never).
+    reminder_days: int = 3
+    #: Days after which a sign-up still pending is forgotten, the consent log keeping it (0: never).
+    pending_expiry_days: int = 30
+    #: Days the consent log keeps IP addresses and user agents before they are blanked (0: for ever).
+    consent_origin_retention_days: int = 0
     #: Send non-ASCII body parts as 8-bit UTF-8 (the relay must offer 8BITMIME); off: base64 or
     #: quoted-printable, whichever is smaller.
     eight_bit_mime: bool = True
@@ -214,6 +223,11 @@ class Config:
         """The declared attribute of this name, or None."""
         return next((a for a in self.attributes if a.name == name), None)
 
+    def organisation_in(self, language: str | None) -> str:
+        """The organisation's name as readers of `language` see it (`organisation_name` where
+        `organisation_names` gives none)."""
+        return dict(self.organisation_names).get(language or "", self.organisation_name)
+
     def with_changes(self, **changes: Any) -> "Config":
         """A copy with some settings changed (the original is unchanged)."""
         return dataclasses.replace(self, **changes)
@@ -231,6 +245,8 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             except ValueError as exc:
                 raise ConfigError(f"setting attributes: not a JSON object: {exc}", key=name) from None
         return parse_attribute_specs(raw)
+    if name == "organisation_names":
+        return _names_by_language(name, raw)
     try:
         if kind in ("bool",):
             if isinstance(raw, bool):
@@ -255,6 +271,20 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
     except ValueError as exc:
         raise ConfigError(f"setting {name}: {exc}", key=name) from None
     return raw
+
+
+def _names_by_language(name: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    """A TOML table (or, from the environment, a JSON object) of language = name."""
+    if isinstance(raw, str):
+        import json
+
+        try:
+            raw = json.loads(raw or "{}")
+        except ValueError as exc:
+            raise ConfigError(f"setting {name}: not a JSON object such as {{\"fr\": \"…\"}}: {exc}", key=name) from None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ConfigError(f"setting {name}: expected a table of language = name, e.g. fr = \"…\"", key=name)
+    return tuple(sorted((k.strip().lower(), v.strip()) for k, v in raw.items() if v.strip()))
 
 
 def _resolve_paths(values: dict[str, Any], base: Path) -> None:
@@ -320,6 +350,13 @@ def load_config(path: str | os.PathLike | None = None, environ: dict[str, str] |
 
 def _validate(config: Config) -> None:
     config.smtp  # parses the URL, raising ConfigError
+    unknown = [lang for lang, _ in config.organisation_names if lang not in config.languages]
+    if unknown:
+        raise ConfigError(f"organisation_names: {', '.join(unknown)} is not one of languages {config.languages}",
+                          key="organisation_names")
+    if config.templates_dir and not Path(config.templates_dir).is_dir():
+        raise ConfigError(f"templates_dir: {config.templates_dir} is not a folder (it may hold only the templates "
+                          "it changes; the others are the shipped ones)", key="templates_dir")
     if config.default_language not in config.languages:
         raise ConfigError(
             f"default_language {config.default_language!r} is not one of languages {config.languages}",
@@ -346,6 +383,12 @@ def _validate(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP address or network",
                               key="trusted_proxies") from None
+    for key in ("reminder_days", "pending_expiry_days", "consent_origin_retention_days"):
+        if getattr(config, key) < 0:
+            raise ConfigError(f"{key} must be 0 or more", key=key)
+    if config.reminder_days and config.pending_expiry_days and config.reminder_days >= config.pending_expiry_days:
+        raise ConfigError("reminder_days must be fewer than pending_expiry_days (the reminder comes before the "
+                          "sign-up expires)", key="reminder_days")
     if config.catch_up not in ("digest", "latest", "off"):
         raise ConfigError(f"catch_up must be digest, latest or off, not {config.catch_up!r}", key="catch_up")
     if config.schedule_overdue_minutes < 0:
@@ -369,6 +412,9 @@ base_url = "http://127.0.0.1:8000"
 
 # Who the mail is from, printed in every footer as the law requires.
 organisation_name = "Coalition for the International Criminal Court"
+# The name in other languages, if it has one (a table: keep it at the end of the file):
+#   [organisation_names]
+#   fr = "Coalition pour la Cour pénale internationale"
 postal_address = "708 3rd Avenue, 24th Floor, New York, NY 10017, USA"
 from_address = "news@example.org"
 from_name = "Coalition for the ICC"
@@ -390,7 +436,7 @@ default_language = "en"
 
 # Days a confirmation link stays valid, and the version of the consent text on the forms.
 confirm_days = 7
-consent_version = "2026-11"
+consent_version = "2026-12"
 
 # Ask DNS whether each address's domain accepts mail (slow on large imports).
 check_deliverability = false
@@ -436,6 +482,11 @@ hsts_max_age = 31536000
 # catch_up = "digest"
 # A scheduled send found later than this (the service was down) waits for `schedule go`.
 # schedule_overdue_minutes = 30
+# Pending sign-ups: one reminder after this many days, forgotten after that many (0: never).
+# reminder_days = 3
+# pending_expiry_days = 30
+# Days the consent log keeps IP addresses and user agents (0: for ever).
+# consent_origin_retention_days = 0
 
 # DKIM signing (`newsletter dkim keygen --selector news2026` writes the key and prints the DNS record).
 # dkim_selector = "news2026"

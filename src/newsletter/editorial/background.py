@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from ..sending.launch import Prepared, launch, prepare_resume
 from ..sending.options import SendOptions, SendResult
-from ..errors import ApprovalRequired
+from ..errors import ApprovalRequired, CampaignStateError
+from ..statuses import CampaignStatus
 from ..sending import actions
 from .catchup import CatchUp, prepare_catch_up, send_catch_up
 from .sends import IssueSend, check_approval, prepare_issue_send, send_issue
@@ -71,8 +72,13 @@ class BackgroundSends:
             thread.start()
 
     def start(self, send: IssueSend, *, sender: str | None) -> None:
-        """Start sending a prepared issue. Raises ApprovalRequired and LintFailed at once
+        """Start sending a prepared issue (or go on with its paused campaign). Raises
+        CampaignStateError (it went out already), ApprovalRequired and LintFailed at once
         (nothing started); a send already running for it is left alone."""
+        existing = send.prepared.existing
+        if existing in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
+            raise CampaignStateError(send.slug, existing.value, "it went out already; a retry re-sends to those it "
+                                     "failed for, and a late translation goes to those who got a fallback")
         check_approval(show_issue(self.newsletter, send.slug), sender)
         send.prepared.lint.raise_for_errors()
         self._start(send.slug, lambda: send_issue(self.newsletter, send, self.options, sender=sender,

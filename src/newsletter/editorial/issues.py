@@ -8,7 +8,9 @@ what is stored can always be previewed and sent.
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from ..errors import ContentError, DraftExists, EditConflict, InvalidField, UnknownDraft
-from ..mail.content import expand_sources, issue_of, load_issue
+from ..mail.content import expand_sources, issue_of, load_issue, parse_variant
 from ..mail.issue import Issue, Kind
 from ..people.lists import get_list
 from ..store import EditorialIssue, IssueRevision
@@ -28,7 +30,8 @@ from .versions import Approval, IssueView, RevisionSet, Version
 if TYPE_CHECKING:
     from ..installation import Newsletter
 
-__all__ = ["create_issue", "create_from_form", "import_files", "save_version", "save_form", "show_issue", "list_issues", "history",
+__all__ = ["create_issue", "create_from_form", "import_files", "import_uploads", "export_zip", "save_version", "save_form",
+           "show_issue", "list_issues", "history",
            "export_files", "mail_issue", "version_of"]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -118,29 +121,54 @@ def import_files(newsletter: Newsletter, sources: Iterable[str | Path], *, autho
     differ from the existing issue's).
     """
     paths = expand_sources(sources)
-    mail_issue_ = load_issue(paths)  # every check the CLI makes, naming the files
+    loaded = load_issue(paths)  # every check the CLI makes, naming the files
     texts = {}
     for path in paths:
         _, own, body = read_content_text(str(path), Path(path).read_text(encoding="utf-8"))
-        texts[next(v.language for v in mail_issue_.variants.values() if v.path == str(path))] = (own, body)
+        texts[next(v.language for v in loaded.variants.values() if v.path == str(path))] = (own, body)
+    return _take_in(newsletter, loaded, texts, author)
+
+
+def import_uploads(newsletter: Newsletter, files: Mapping[str, bytes], *, author: str | None = None) -> IssueView:
+    """`import_files` for files sent by a browser: file name (`day-4.fr.md`) -> its bytes.
+
+    Raises ContentError naming the file (not UTF-8, not a content file, no file at all), and
+    what `import_files` raises.
+    """
+    if not files:
+        raise ContentError("(no files)", "choose the content files of one issue (<name>.<lang>.md)")
+    variants, texts = [], {}
+    for name, data in files.items():
+        name = Path(name).name  # a browser's path says nothing we need
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ContentError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        variant = parse_variant(name, text)
+        _, own, body = read_content_text(name, text)
+        variants.append(variant)
+        texts[variant.language] = (own, body)
+    return _take_in(newsletter, issue_of(variants), texts, author)
+
+
+def _take_in(newsletter: Newsletter, loaded: Issue, texts: Mapping[str, tuple[dict, str]],
+             author: str | None) -> IssueView:
     now = newsletter.clock()
     with newsletter.store.session() as session:
-        issue = stored.find_issue(session, mail_issue_.slug)
+        issue = stored.find_issue(session, loaded.slug)
         if issue is None:
             source = newsletter.config.default_language
-            source = source if source in texts else next(iter(mail_issue_.variants))
-            _check_new(newsletter, session, slug=mail_issue_.slug, kind=mail_issue_.kind.value,
-                       list_slug=mail_issue_.list, source_language=source)
-            issue = stored.add_issue(session, slug=mail_issue_.slug, kind=mail_issue_.kind.value,
-                                     list_slug=mail_issue_.list, source_language=source, created_by=author, now=now)
+            source = source if source in texts else next(iter(loaded.variants))
+            _check_new(newsletter, session, slug=loaded.slug, kind=loaded.kind.value,
+                       list_slug=loaded.list, source_language=source)
+            issue = stored.add_issue(session, slug=loaded.slug, kind=loaded.kind.value,
+                                     list_slug=loaded.list, source_language=source, created_by=author, now=now)
         else:
-            for what, mine, theirs in (("kind", issue.kind, mail_issue_.kind.value),
-                                       ("list", issue.list_slug, mail_issue_.list)):
+            for what, mine, theirs in (("kind", issue.kind, loaded.kind.value), ("list", issue.list_slug, loaded.list)):
                 if mine != theirs:
                     raise InvalidField(what, f"the files say {theirs!r} but the issue {issue.slug} has {mine!r}")
         current = stored.current_revisions(session, issue.id)
-        order = sorted(texts, key=lambda lang: lang != issue.source_language)
-        for language in order:
+        for language in sorted(texts, key=lambda lang: lang != issue.source_language):
             own, body = texts[language]
             previous = current.get(language)
             if previous is not None and dict(previous.front_matter) == own and previous.body == body:
@@ -216,6 +244,19 @@ def mail_issue(view: IssueView) -> Issue:
         raise ContentError(view.slug, "the issue has no language written yet")
     return issue_of(check_version(kind=v.kind, list_slug=v.list_slug, slug=v.slug, language=v.language,
                                   front_matter=v.front_matter, body=v.body) for v in view.versions.values())
+
+
+def export_zip(newsletter: Newsletter, slug: str) -> bytes:
+    """The issue's newest version of each language as content files in a zip archive
+    (`<slug>.<lang>.md`), for a browser to download. Raises UnknownDraft."""
+    with newsletter.store.session() as session:
+        issue = _get(session, slug)
+        versions = [version_of(issue, r) for r in stored.current_revisions(session, issue.id).values()]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for version in sorted(versions, key=lambda v: v.language):
+            archive.writestr(file_name(slug, version.language), version.text())
+    return buffer.getvalue()
 
 
 def export_files(newsletter: Newsletter, slug: str, folder: str | Path, *,

@@ -31,6 +31,7 @@ from premailer import Premailer
 from ..config import Config
 from ..errors import MissingVariant
 from ..i18n import language_name, text_direction, translations
+from ..resources import find_template_file, template_folders
 from .issue import Issue, Kind, Variant
 from .markup import (
     Links,
@@ -107,7 +108,7 @@ def mail_environment(templates_path: Path, language: str) -> jinja2.Environment:
     .html templates, LRI…PDI in .txt ones), `day` (a localised date), `underline`.
     """
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_path)),
+        loader=jinja2.FileSystemLoader([str(p) for p in template_folders(templates_path)]),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
@@ -115,7 +116,8 @@ def mail_environment(templates_path: Path, language: str) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.install_gettext_translations(translations(templates_path / "locale", language), newstyle=True)
+    locale = find_template_file(templates_path, f"locale/{language}") or templates_path / "locale" / language
+    env.install_gettext_translations(translations(locale.parent, language), newstyle=True)
     rtl = text_direction(language) == "rtl"
 
     @jinja2.pass_context
@@ -208,7 +210,7 @@ def variant_for(language: str | None, available: Iterable[str],
 
 def _footer_context(config: Config, variant: Variant, browser_url: str) -> dict:
     return {
-        "organisation": config.organisation_name,
+        "organisation": config.organisation_in(variant.language),
         "postal_address": config.postal_address,
         "list_name": variant.list_name,
         "browser_url": browser_url,
@@ -265,7 +267,7 @@ def render_confirmation(config: Config, language: str, name: str, confirm_url: s
     """
     env = mail_environment(config.templates_path, language)
     context = {
-        "organisation": config.organisation_name,
+        "organisation": config.organisation_in(language),
         "postal_address": config.postal_address,
         "name": name,
         "confirm_url": confirm_url,

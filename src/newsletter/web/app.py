@@ -50,6 +50,7 @@ from ..people import subscriptions as visitor
 from ..people.abuse import RateLimiter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..people.confirmations import ConfirmationSender
+from ..resources import find_template_file
 from . import archive, links, preferences, signup
 from .ceiling import ConfirmationCeiling
 from .forms import BadRequest, is_json
@@ -217,7 +218,8 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *archive.routes(),
         Mount("/admin", routes=_workspace_routes(newsletter)),
         Mount("/api/v1", routes=_api_routes(newsletter)),
-        Mount("/static", app=StaticFiles(directory=str(config.templates_path / "web" / "static")), name="static"),
+        Mount("/static", app=StaticFiles(directory=str(find_template_file(config.templates_path, "web/static")
+                                                        or config.templates_path / "web" / "static")), name="static"),
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from ..i18n import language_name, negotiate_language, text_direction, translations
+from ..resources import find_template_file, template_folders
 
 __all__ = ["page_environment", "choose_language", "render_page", "consent_text"]
 
@@ -20,14 +21,15 @@ __all__ = ["page_environment", "choose_language", "render_page", "consent_text"]
 def page_environment(templates_path: Path, language: str) -> jinja2.Environment:
     """An autoescaping environment for `language` with its catalogue installed."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_path)),
+        loader=jinja2.FileSystemLoader([str(p) for p in template_folders(templates_path)]),
         autoescape=True,
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(translations(templates_path / "locale", language), newstyle=True)
+    locale = find_template_file(templates_path, f"locale/{language}") or templates_path / "locale" / language
+    env.install_gettext_translations(translations(locale.parent, language), newstyle=True)
     env.globals.update(lang=language, dir=text_direction(language), language_name=language_name)
     return env
 
@@ -51,7 +53,7 @@ def render_page(request: Request, template: str, language: str, *, status_code: 
     context.setdefault("path", request.url.path)
     html = env.get_template(f"web/{template}").render(
         root=request.scope.get("root_path", ""),
-        organisation=web.config.organisation_name,
+        organisation=web.config.organisation_in(language),
         postal_address=web.config.postal_address,
         languages=web.config.languages,
         **context,
@@ -63,18 +65,20 @@ def render_page(request: Request, template: str, language: str, *, status_code: 
 
 
 @lru_cache(maxsize=64)
-def _read_consent(folder: Path, version: str, language: str) -> str:
+def _read_consent(templates_path: Path, version: str, language: str) -> str:
     for lang in (language, "en"):
-        path = folder / version / f"{lang}.txt"
-        if path.exists():
+        path = find_template_file(templates_path, f"web/consent/{version}/{lang}.txt")
+        if path is not None:
             return path.read_text(encoding="utf-8").strip()
     return ""
 
 
-def consent_text(templates_path: Path, version: str, language: str) -> str:
-    """The consent text of `version` in `language` (English if not translated), shown verbatim.
+def consent_text(templates_path: Path, version: str, language: str, organisation: str = "") -> str:
+    """The consent text of `version` in `language` (English if not translated), shown verbatim
+    but for `{organisation}`, which names the organisation (as `organisation_in(language)`).
 
-    Texts live in templates/web/consent/<version>/<lang>.txt and are never edited once
-    published: a new text gets a new folder and a new `consent_version`.
+    Texts live in templates/web/consent/<version>/<lang>.txt (in templates_dir, else the
+    shipped ones) and are never edited once published: a new text gets a new folder and a new
+    `consent_version`.
     """
-    return _read_consent(templates_path / "web" / "consent", version, language)
+    return _read_consent(templates_path, version, language).replace("{organisation}", organisation)

@@ -69,7 +69,8 @@ async def _form_page(request: Request, language: str, *, values: dict[str, Any] 
         attribute_fields=attribute_fields(shown, language, values.get("attributes")),
         lists=lists, values=values, chosen=set(chosen), error=error, error_field=error_field,
         form_token=issue_form_token(web.secret(), web.newsletter.clock()),
-        consent=consent_text(web.templates_path, web.config.consent_version, language),
+        consent=consent_text(web.templates_path, web.config.consent_version, language,
+                             web.config.organisation_in(language)),
         consent_version="\u2066" + web.config.consent_version + "\u2069", honeypot=HONEYPOT,
     )
 

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..installation import Newsletter
+from ..resources import find_template_file
 from . import account, accounts, audit, auth, campaigns, dashboard, issues, lists, people
 from .pages import WorkspaceState
 
@@ -50,6 +51,7 @@ def workspace_routes(installation: Newsletter, *, dns: Callable[[str], list[str]
                 raise TypeError(f"{module.__name__}: {route.path} is neither @guarded nor @public")
             routes.append(Route(route.path, _bind(state, route.endpoint), methods=sorted(route.methods - {"HEAD"}),
                                 name=route.name))
-    static = installation.config.templates_path / "workspace" / "static"
+    static = (find_template_file(installation.config.templates_path, "workspace/static")
+              or installation.config.templates_path / "workspace" / "static")
     routes.append(Mount("/static", app=StaticFiles(directory=str(static)), name="workspace_static"))
     return routes

@@ -7,6 +7,7 @@ renders; the guard has checked the role (a translator edits only their languages
 
 from __future__ import annotations
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -35,7 +36,8 @@ def _number(value: str | None) -> int | None:
 @guarded(Action.VIEW_ISSUES)
 async def issues_page(request: Request) -> Response:
     ws = workspace(request)
-    return render(request, "issues.html", issues=await ws.db(issues.list_issues, ws.newsletter), headers=PAGE_HEADERS)
+    return render(request, "issues.html", issues=await ws.db(issues.list_issues, ws.newsletter), error=None,
+                  headers=PAGE_HEADERS)
 
 
 async def _new_form(request: Request, kind: str, values: dict[str, str], error: str | None = None,
@@ -64,6 +66,33 @@ async def new_issue_submit(request: Request) -> Response:
         return await _new_form(request, kind if kind in KINDS else KINDS[0], form, str(exc),
                                getattr(exc, "field", None), 400)
     return redirect(request, f"/issues/{view.slug}")
+
+
+@guarded(Action.WRITE_ISSUE)
+async def import_submit(request: Request) -> Response:
+    """Content files sent from the browser: a new issue, or new revisions of the one they name."""
+    ws = workspace(request)
+    uploads = {u.filename: await u.read() for u in request.state.form.getlist("files")
+               if isinstance(u, UploadFile) and u.filename}
+    try:
+        view = await ws.db(issues.import_uploads, ws.newsletter, uploads, author=request.state.staff.email)
+    except (ContentError, InvalidField, UnknownList, DraftExists) as exc:
+        listed = await ws.db(issues.list_issues, ws.newsletter)
+        return render(request, "issues.html", status_code=400, issues=listed, error=str(exc), headers=PAGE_HEADERS)
+    return redirect(request, f"/issues/{view.slug}")
+
+
+@guarded(Action.VIEW_ISSUES)
+async def export_download(request: Request) -> Response:
+    """The issue's content files, zipped: what `newsletter send` and `preview` read."""
+    ws = workspace(request)
+    slug = request.path_params["slug"]
+    try:
+        data = await ws.db(issues.export_zip, ws.newsletter, slug)
+    except UnknownDraft:
+        return _missing(request, slug)
+    return Response(data, media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{slug}.zip"', "Cache-Control": "no-store"})
 
 
 @guarded(Action.VIEW_ISSUES)
@@ -164,7 +193,9 @@ ROUTES = [
     Route("/issues", issues_page, methods=["GET"], name="issues"),
     Route("/issues/new", new_issue_page, methods=["GET"]),
     Route("/issues/new", new_issue_submit, methods=["POST"]),
+    Route("/issues/import", import_submit, methods=["POST"]),
     Route("/issues/{slug}", issue_page, methods=["GET"]),
+    Route("/issues/{slug}/export", export_download, methods=["GET"]),
     Route("/issues/{slug}/edit/{language}", edit_page, methods=["GET"]),
     Route("/issues/{slug}/edit/{language}", edit_submit, methods=["POST"]),
     Route("/issues/{slug}/draft/{language}", draft_preview, methods=["POST"]),
