@@ -109,10 +109,10 @@ def build_store(url: str, n: int) -> None:
 
 def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
     """Runs in its own process: send the campaign, print JSON figures."""
-    from newsletter.store import ledger as outbox
+    from newsletter.store import rounds
 
     recheck = {"cpu": 0.0, "rows": 0}
-    plain = outbox.recheck_consent
+    plain = rounds.write_and_recheck
 
     def timed_recheck(conn, *args, **kwargs):
         c = time.thread_time()
@@ -120,9 +120,9 @@ def child_send(url: str, port: int, concurrency: int, start_at: float) -> None:
             return plain(conn, *args, **kwargs)
         finally:
             recheck["cpu"] += time.thread_time() - c
-            recheck["rows"] += len(args[2])
+            recheck["rows"] += len(args[3])
 
-    outbox.recheck_consent = timed_recheck  # every caller looks it up on the module
+    rounds.write_and_recheck = timed_recheck  # the gate looks it up on the module
     config = config_for(url, port)
     store = open_store(url)
     skeletons = build_skeletons(config, issue(), "asp-daily", "ASP daily summaries", SLUG)
@@ -254,7 +254,7 @@ def main() -> None:
         if args.workers > 1:
             print("  sent per process: " + ", ".join(f"{r['sent']:,}" for r in runs))
         recheck_cpu, recheck_rows = sum(r["recheck_cpu"] for r in runs), sum(r["recheck_rows"] for r in runs)
-        print(f"  consent re-check just before sending: {recheck_rows:,} rows, CPU {recheck_cpu:.2f} s "
+        print(f"  gate rounds' statements (outcomes, consent re-check just before sending): {recheck_rows:,} rows, CPU {recheck_cpu:.2f} s "
               f"({recheck_cpu / max(recheck_rows, 1) * 1e6:.0f} us/message, "
               f"{recheck_cpu / max(cpu, 1e-9):.0%} of the sender's CPU)")
         naive = run_child("--child", "naive", str(port), str(args.naive))

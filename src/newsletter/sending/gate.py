@@ -5,7 +5,7 @@ it wants to send next) and waits on its `Ticket`: `decided` (skipped or go), the
 MAIL FROM, `began`; it sends the message's data only once `committed`.
 
 A round's transaction writes the outcomes handed in, re-checks the consent of the rows about
-to be sent (`ledger.recheck_consent`: skipped if it no longer holds) and stays open until each
+to be sent (`rounds.recheck_rows`: skipped if it no longer holds) and stays open until each
 admitted message's MAIL FROM has been written to its connection (or `consent_hold` has passed).
 It holds SQLite's write lock (PostgreSQL: share locks on the subscriber and subscription rows)
 all that time, so an unsubscribe either committed before the re-check — and the row is skipped
@@ -32,8 +32,9 @@ from typing import NamedTuple
 
 from ..bounces import rules as bounces
 from ..store import Store
-from ..store import ledger as outbox
-from ..store.ledger import ClaimedRow, HeldTransaction, Outcome
+from ..store import rounds as stored_rounds
+from ..store.ledger import ClaimedRow, Outcome
+from ..store.rounds import HeldRound, RoundConnections
 
 __all__ = ["Ticket", "Admission", "Gate"]
 
@@ -122,6 +123,7 @@ class Gate:
         self.working = working
         self.gather = gather
         self._gathering: asyncio.Future | None = None
+        self.connections = RoundConnections(store)
 
     async def admit(self, outcomes: list[Outcome], row: ClaimedRow | None) -> Ticket:
         """Hand `outcomes` to the gate and, with `row`, ask to send it. Returns when the gate has
@@ -208,25 +210,28 @@ class Gate:
                             going.append(a.ticket.began)
                 if going:
                     await asyncio.wait(going, timeout=self.consent_hold)
-                await self.in_db_thread(outbox.end_held, held, commit=True)
+                await self.in_db_thread(self.connections.end, held, commit=True)
                 committed = True
             finally:
                 if not committed:
-                    await asyncio.shield(self.in_db_thread(outbox.end_held, held, commit=False))
+                    await asyncio.shield(self.in_db_thread(self.connections.end, held, commit=False))
                     for a in batch:
                         a.ticket.fail(RuntimeError("the gate's transaction did not commit"))
         for a in batch:
             a.ticket.commit()
         self.on_round(outcomes, skipped)
 
-    def _open(self, outcomes: list[Outcome], rows: list[ClaimedRow]) -> tuple[HeldTransaction, dict[int, str]]:
+    def close(self) -> None:
+        """(In the DB thread, once no round is open.) Close the rounds' connections."""
+        self.connections.close()
+
+    def _open(self, outcomes: list[Outcome], rows: list[ClaimedRow]) -> tuple[HeldRound, dict[int, str]]:
         """(In the DB thread.) Begin the round's transaction: write `outcomes`, re-check consent
         for `rows` (skipping those that fail it). The transaction is left open."""
         now = self.clock()
-        held = outbox.begin_held(self.store)  # on SQLite BEGIN IMMEDIATE takes the write lock
+        held = self.connections.begin()  # on SQLite BEGIN IMMEDIATE takes the write lock
         try:
-            if outcomes:
-                outbox.record_outcomes(held.conn, self.worker, outcomes, now=now)
+            skipped = stored_rounds.write_and_recheck(held, self.list_id, self.worker, outcomes, rows, now=now)
             for oc in outcomes:
                 if oc.hard_bounce_email:
                     # The same rules as a bounce by mail: recorded with its reason, then judged
@@ -235,8 +240,7 @@ class Gate:
                     code = int(reply[:3]) if reply[:3].isdigit() else 550
                     bounces.record_smtp_rejection(held.session, oc.hard_bounce_email, self.campaign_id, code,
                                                   reply[3:].strip(), now, rules=self.bounce_rules)
-            skipped = outbox.recheck_consent(held.conn, self.list_id, self.worker, rows, now=now)
             return held, skipped
         except BaseException:
-            outbox.end_held(held, commit=False)
+            self.connections.end(held, commit=False)
             raise

@@ -14,7 +14,8 @@ written with one executemany.
 Consent is checked when a row is claimed, and again (`recheck_consent`) just before its
 message goes out: a subscriber who is no longer active, whose subscription to the campaign's
 list is no longer active, or whose address is suppressed is never sent to; their row becomes
-`skipped` with the reason. The sender holds the recheck's transaction open until the relay has
+`skipped` with the reason (the gate runs the same re-check in its rounds' own statements,
+`store.rounds`). The sender holds the recheck's transaction open until the relay has
 the message's MAIL FROM (on PostgreSQL with the subscriber and subscription rows share-locked;
 on SQLite with the database's one write lock), so an unsubscribe either committed before the
 recheck — and the row is skipped — or commits after the message was begun.
@@ -54,9 +55,6 @@ __all__ = [
     "Outcome",
     "Counts",
     "FailureLine",
-    "HeldTransaction",
-    "begin_held",
-    "end_held",
     "create_rows",
     "claim_batch",
     "recheck_consent",
@@ -125,36 +123,6 @@ class FailureLine(NamedTuple):
     attempts: int
     reply: str | None
     updated_at: datetime | None
-
-
-class HeldTransaction(NamedTuple):
-    """A transaction a gate round keeps open across awaits: its session (for the ORM writes of
-    the bounce rules) and its connection (for the ledger's executemany statements)."""
-
-    session: Session
-    conn: Connection
-
-
-def begin_held(store: Store) -> HeldTransaction:
-    """Begin a transaction that stays open until `end_held`: on SQLite BEGIN IMMEDIATE, so it
-    holds the database's one write lock from here on."""
-    session = Session(store.engine, expire_on_commit=False)
-    try:
-        return HeldTransaction(session, session.connection())
-    except BaseException:
-        session.close()
-        raise
-
-
-def end_held(held: HeldTransaction, *, commit: bool) -> None:
-    """Commit (or roll back) a held transaction and close its session."""
-    try:
-        if commit:
-            held.session.commit()
-        else:
-            held.session.rollback()
-    finally:
-        held.session.close()
 
 
 def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str] | Mapping[str, str],

@@ -1,0 +1,225 @@
+"""The gate's rounds in driver-level statements: one held transaction per round, on a
+connection the gate keeps from round to round.
+
+A round runs many times a second, and most of what it cost was not the database's work but
+the layers over it: a new session, a pool checkout and its reset, SQLAlchemy compiling and
+binding each statement. Here a round is `BEGIN` (IMMEDIATE on SQLite: the write lock), the
+outcomes in one executemany, the consent re-check in one SELECT, and `COMMIT`, on a
+connection checked out once (`RoundConnections`), with the values converted once per round by
+the columns' own bind processors. The statements write exactly what `ledger.record_outcomes`
+and `ledger.recheck_consent` write (tests/test_rounds.py compares them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from ..statuses import OutboxStatus
+from . import OutboxRow, Store
+from .ledger import ClaimedRow, Outcome, _skip_reason
+
+__all__ = ["HeldRound", "RoundConnections", "write_outcomes", "recheck_rows", "write_and_recheck"]
+
+_OUTBOX = OutboxRow.__table__
+_SENDING = OutboxStatus.SENDING.value
+
+
+class HeldRound:
+    """A round's open transaction: its connection, a driver cursor, and (made when a bounce
+    rule needs one) an ORM session joined to the same transaction."""
+
+    __slots__ = ("conn", "cursor", "postgres", "_session")
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+        conn.begin()  # SQLite: the store's BEGIN IMMEDIATE
+        self.cursor = conn.connection.driver_connection.cursor()
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """An ORM session inside this round's transaction (it never commits it itself)."""
+        if self._session is None:
+            self._session = Session(bind=self.conn, join_transaction_mode="conditional_savepoint")
+        return self._session
+
+    def end(self, *, commit: bool) -> None:
+        """Commit (or roll back) the round's transaction; the connection stays open."""
+        try:
+            if self._session is not None:
+                if commit:
+                    self._session.flush()
+                self._session.close()
+            self.cursor.close()
+        finally:
+            if commit:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+
+
+class RoundConnections:
+    """The connections a gate's rounds use, kept open between rounds (one per round open at once)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.idle: list[Connection] = []
+
+    def begin(self) -> HeldRound:
+        """A round on an idle connection (a new one if none is idle)."""
+        conn = self.idle.pop() if self.idle else self.store.engine.connect()
+        try:
+            return HeldRound(conn)
+        except BaseException:
+            conn.close()
+            raise
+
+    def end(self, held: HeldRound, *, commit: bool) -> None:
+        """End the round; its connection is kept for the next one unless something failed."""
+        try:
+            held.end(commit=commit)
+        except BaseException:
+            held.conn.invalidate()
+            held.conn.close()
+            raise
+        if commit:
+            self.idle.append(held.conn)
+        else:
+            held.conn.close()
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+
+def _binder(dialect, column_name: str):
+    process = _OUTBOX.c[column_name].type.dialect_impl(dialect).bind_processor(dialect)
+    return process or (lambda value: value)
+
+
+_CACHE: dict[str, tuple[str, str, str, Any, Any]] = {}
+
+
+def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
+    """(outcome UPDATE, re-check SELECT with {ids}, skip UPDATE, status binder, time binder)."""
+    name = conn.dialect.name
+    found = _CACHE.get(name)
+    if found is None:
+        if name == "postgresql":
+            p, status, stamp, locking = "%s", "%s::outbox_status", "%s", " FOR SHARE OF s, sub"
+            ids = "o.id = ANY(%s)"
+        else:
+            p, status, stamp, locking, ids = "?", "?", "?", "", "o.id IN ({ids})"
+        record = (f"UPDATE outbox SET status = {status}, last_reply = coalesce({p}, last_reply), "
+                  f"message_id = coalesce({p}, message_id), next_attempt_at = {stamp}, "
+                  f"sent_at = coalesce({stamp}, sent_at), attempts = attempts + {p}, claimed_by = NULL, "
+                  f"updated_at = {stamp} WHERE id = {p} AND claimed_by = {p} AND status = '{_SENDING}'")
+        recheck = ("SELECT o.id, s.status, sub.status, s.email FROM outbox o "
+                   "JOIN subscribers s ON s.id = o.subscriber_id "
+                   f"JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = {p} "
+                   f"WHERE {ids}{locking}")
+        skip = (f"UPDATE outbox SET status = '{OutboxStatus.SKIPPED.value}', last_reply = {p}, claimed_by = NULL, "
+                f"updated_at = {stamp} WHERE id = {p} AND claimed_by = {p} AND status = '{_SENDING}'")
+        found = _CACHE[name] = (record, recheck, skip, _binder(conn.dialect, "status"),
+                                _binder(conn.dialect, "updated_at"))
+    return found
+
+
+#: PostgreSQL: a round's outcomes in one statement of fixed text (prepared by the server after
+#: a few runs), the rows as arrays, whatever their number.
+_PG_OUTCOMES = (
+    "UPDATE outbox o SET status = v.status::outbox_status, last_reply = coalesce(v.reply, o.last_reply), "
+    "message_id = coalesce(v.mid, o.message_id), next_attempt_at = v.next, sent_at = coalesce(v.sent, o.sent_at), "
+    "attempts = o.attempts + v.inc, claimed_by = NULL, updated_at = %(now)s "
+    "FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(replies)s::text[], %(mids)s::text[], "
+    "%(nexts)s::timestamptz[], %(sents)s::timestamptz[], %(incs)s::int[]) AS v(id, status, reply, mid, next, sent, inc) "
+    f"WHERE o.id = v.id AND o.claimed_by = %(worker)s AND o.status = '{_SENDING}'"
+)
+
+
+def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
+    return {"now": now, "worker": worker, "ids": [oc.row_id for oc in outcomes],
+            "statuses": [oc.status.value for oc in outcomes], "replies": [oc.reply for oc in outcomes],
+            "mids": [oc.message_id for oc in outcomes], "nexts": [oc.next_attempt_at for oc in outcomes],
+            "sents": [now if oc.status is OutboxStatus.SENT else None for oc in outcomes],
+            "incs": [1 if oc.attempted else 0 for oc in outcomes]}
+
+
+def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+    """What `ledger.record_outcomes` writes, in one statement: each row only while `worker`
+    holds it (status `sending`); sent rows get `sent_at`; attempted rows one more attempt."""
+    if not outcomes:
+        return
+    if held.postgres:
+        held.cursor.execute(_PG_OUTCOMES, _pg_outcomes(worker, outcomes, now))
+        return
+    record, _recheck, _skip, status, stamp = _statements(held.conn)
+    at = stamp(now)
+    held.cursor.executemany(record, [
+        (status(oc.status), oc.reply, oc.message_id,
+         stamp(oc.next_attempt_at) if oc.next_attempt_at is not None else None,
+         at if oc.status is OutboxStatus.SENT else None, 1 if oc.attempted else 0, at, oc.row_id, worker)
+        for oc in outcomes])
+
+
+#: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip).
+_PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
+            "SELECT o.id, s.status, sub.status, s.email FROM outbox o "
+            "JOIN subscribers s ON s.id = o.subscriber_id "
+            "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = %(list)s "
+            "WHERE o.id = ANY(%(rows)s) FOR SHARE OF s, sub")
+
+
+def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
+                      rows: Sequence[ClaimedRow], *, now: datetime) -> dict[int, str]:
+    """`write_outcomes`, then `recheck_rows` (its answer); on PostgreSQL in one statement."""
+    if held.postgres and outcomes and rows:
+        params = _pg_outcomes(worker, outcomes, now)
+        params.update(list=list_id, rows=[r.id for r in rows])
+        held.cursor.execute(_PG_BOTH, params)
+        return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
+    write_outcomes(held, worker, outcomes, now=now)
+    return recheck_rows(held, list_id, worker, rows, now=now)
+
+
+def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
+                 now: datetime) -> dict[int, str]:
+    """What `ledger.recheck_consent` does, in one SELECT: {row id: reason} for the rows that
+    no longer may be mailed, now `skipped`. On PostgreSQL the subscriber and subscription rows
+    are share-locked until the round ends (an unsubscribe waits for it); on SQLite the round
+    holds the write lock."""
+    if not rows:
+        return {}
+    _record, recheck, _skip, _status, _stamp = _statements(held.conn)
+    ids = [r.id for r in rows]
+    if held.postgres:
+        held.cursor.execute(recheck, (list_id, ids))
+    else:
+        held.cursor.execute(recheck.format(ids=",".join("?" * len(ids))), (list_id, *ids))
+    return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
+
+
+def _skip_failing(held: HeldRound, worker: str, rows: Sequence[ClaimedRow], found_rows: list,
+                  now: datetime) -> dict[int, str]:
+    """Skip the rows whose re-check (`found_rows`: id, subscriber status, subscription status,
+    email) fails; {row id: reason}."""
+    _record, _recheck, skip, _status, stamp = _statements(held.conn)
+    found = {r[0]: r for r in found_rows}
+    skipped: dict[int, str] = {}
+    for row in rows:
+        hit = found.get(row.id)
+        reason = ("the subscriber was erased or is not subscribed to the list" if hit is None
+                  else _skip_reason(hit[1], hit[2], hit[3], frozenset()))
+        if reason:
+            skipped[row.id] = "skipped: " + reason
+    if skipped:
+        at = stamp(now)
+        held.cursor.executemany(skip, [(reason, at, row_id, worker) for row_id, reason in skipped.items()])
+    return skipped

@@ -1,0 +1,114 @@
+"""The gate's driver-level round statements write what the ledger's own statements write."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from population import populate
+from sqlalchemy import select
+from test_outbox import claim, start
+
+from newsletter.people import consent
+from newsletter.people.consent import ConsentContext
+from newsletter.statuses import Channel, OutboxStatus
+from newsletter.store import OutboxRow
+from newsletter.store import ledger as outbox
+from newsletter.store import rounds
+from newsletter.store.ledger import Outcome
+
+COLUMNS = ("status", "last_reply", "message_id", "next_attempt_at", "sent_at", "attempts", "claimed_by",
+           "updated_at")
+
+
+def outcomes_for(rows, later):
+    """The same kinds of outcome for each half, one of them for a row another worker holds."""
+    a, b, c, d = rows
+    return [Outcome(a.id, OutboxStatus.SENT, "250 ok", "<m@x>"),
+            Outcome(b.id, OutboxStatus.DEFERRED, "451 later", "<n@x>", next_attempt_at=later),
+            Outcome(c.id, OutboxStatus.FAILED, "cannot build the message: bad", attempted=False),
+            Outcome(d.id, OutboxStatus.FAILED, None, None)]
+
+
+def state(store, ids):
+    with store.session() as session:
+        found = session.execute(select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.id)).scalars()
+        return [tuple(getattr(r, c) for c in COLUMNS) for r in found]
+
+
+def test_round_outcomes_write_what_record_outcomes_writes(store, clock):
+    populate(store, 8, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=8, clock=clock)
+    clock.advance(seconds=3)
+    later = clock() + timedelta(minutes=5)
+    with store.session() as session:
+        outbox.record_outcomes(session, "w1", outcomes_for(rows[:4], later), now=clock())
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    rounds.write_outcomes(held, "w1", outcomes_for(rows[4:], later), now=clock())
+    rounds.write_outcomes(held, "w2", [Outcome(rows[7].id, OutboxStatus.SENT, "250", "<x>")], now=clock())  # not w2's
+    connections.end(held, commit=True)
+    connections.close()
+    assert state(store, [r.id for r in rows[:4]]) == state(store, [r.id for r in rows[4:]])
+    assert [s[0] for s in state(store, [r.id for r in rows[4:]])] == [
+        OutboxStatus.SENT, OutboxStatus.DEFERRED, OutboxStatus.FAILED, OutboxStatus.FAILED]
+
+
+def test_round_recheck_skips_what_recheck_consent_skips(store, clock):
+    emails = populate(store, 8, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=8, clock=clock)
+    by_email = {r.email: r for r in rows}
+    with store.session() as session:
+        ctx = ConsentContext(channel=Channel.LINK)
+        for email in (emails[0], emails[4]):
+            consent.unsubscribe(session, consent.find_subscriber(session, email), ctx, now=clock())
+        for email in (emails[1], emails[5]):
+            consent.erase(session, email, now=clock())
+    first = [by_email[e] for e in emails[:4]]
+    second = [by_email[e] for e in emails[4:]]
+    with store.session() as session:
+        expected = outbox.recheck_consent(session.connection(), campaign.list_id, "w1", first, now=clock())
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    got = rounds.recheck_rows(held, campaign.list_id, "w1", second, now=clock())
+    connections.end(held, commit=True)
+    connections.close()
+    assert sorted(expected.values()) == sorted(got.values())
+    assert set(got) == {by_email[emails[4]].id, by_email[emails[5]].id}
+    assert state(store, [r.id for r in first]) == state(store, [r.id for r in second])
+
+
+def test_a_round_rolled_back_writes_nothing(store, clock):
+    populate(store, 2, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=2, clock=clock)
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    rounds.write_outcomes(held, "w1", [Outcome(r.id, OutboxStatus.SENT, "250", "<m>") for r in rows], now=clock())
+    connections.end(held, commit=False)
+    connections.close()
+    assert {s[0] for s in state(store, [r.id for r in rows])} == {OutboxStatus.SENDING}
+
+
+def test_outcomes_and_recheck_together_write_what_they_write_apart(store, clock):
+    emails = populate(store, 8, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=8, clock=clock)
+    by_email = {r.email: r for r in rows}
+    with store.session() as session:
+        ctx = ConsentContext(channel=Channel.LINK)
+        for email in (emails[2], emails[6]):
+            consent.unsubscribe(session, consent.find_subscriber(session, email), ctx, now=clock())
+    first, second = [by_email[e] for e in emails[:4]], [by_email[e] for e in emails[4:]]
+    later = clock() + timedelta(minutes=5)
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    rounds.write_outcomes(held, "w1", outcomes_for(first, later)[:2], now=clock())
+    apart = rounds.recheck_rows(held, campaign.list_id, "w1", first[2:], now=clock())
+    together = rounds.write_and_recheck(held, campaign.list_id, "w1", outcomes_for(second, later)[:2],
+                                        second[2:], now=clock())
+    connections.end(held, commit=True)
+    connections.close()
+    assert list(apart.values()) == list(together.values()) == ["skipped: the subscription is unsubscribed"]
+    assert state(store, [r.id for r in first]) == state(store, [r.id for r in second])
