@@ -23,7 +23,7 @@ from .attributes import AttributeSpec, parse_attribute_specs
 from .errors import ConfigError, MissingConfigFile, MissingSecretKey
 from .resources import shipped_path
 
-__all__ = ["Config", "SmtpSettings", "load_config", "write_default_config", "LANGUAGES"]
+__all__ = ["Config", "SmtpSettings", "RelaySpec", "load_config", "write_default_config", "LANGUAGES"]
 
 #: Languages the interface is translated into, in the order they are offered.
 LANGUAGES = ("en", "fr", "es", "ar")
@@ -86,6 +86,44 @@ class SmtpSettings:
             password=password if password is not None else (unquote(parts.password) if parts.password else None),
             timeout=timeout,
         )
+
+
+@dataclass(frozen=True)
+class RelaySpec:
+    """One of several relays (`[relays.NAME]`): its URL, weight, connection limit and From domains."""
+
+    name: str
+    url: str = field(repr=False)
+    weight: int = 1
+    #: Connections open to it at once at most, per sender process (0: no limit)
+    max_connections: int = 0
+    #: The From domains it carries (empty: all)
+    from_domains: tuple[str, ...] = ()
+
+
+def parse_relays(table: Any) -> tuple[RelaySpec, ...]:
+    """The `[relays.*]` tables as specs. Raises ConfigError."""
+    if not isinstance(table, dict):
+        raise ConfigError("relays must be a table of tables, e.g. [relays.primary]", key="relays")
+    specs = []
+    for name, body in table.items():
+        where = f"relays.{name}"
+        if not isinstance(body, dict) or not isinstance(body.get("url"), str):
+            raise ConfigError(f"{where} needs url = \"smtp://…\"", key="relays")
+        unknown = set(body) - {"url", "weight", "max_connections", "from_domains"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}", key="relays")
+        weight, limit = body.get("weight", 1), body.get("max_connections", 0)
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 1:
+            raise ConfigError(f"{where}: weight must be a whole number of 1 or more", key="relays")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+            raise ConfigError(f"{where}: max_connections must be a whole number of 0 or more", key="relays")
+        domains = body.get("from_domains", [])
+        if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+            raise ConfigError(f"{where}: from_domains must be a list of domains", key="relays")
+        SmtpSettings.from_url(body["url"])  # raises ConfigError naming smtp_url's rules
+        specs.append(RelaySpec(name, body["url"], weight, limit, tuple(d.lower() for d in domains)))
+    return tuple(specs)
 
 
 @dataclass(frozen=True)
@@ -159,6 +197,9 @@ class Config:
     #: Bounce webhooks of mail providers (/api/v1/providers/…): the SNS topics SES notifies through,
     #: Postmark's basic-auth "user:password", Mailgun's signing key, SendGrid's verification key.
     ses_topic_arns: tuple[str, ...] = ()
+    #: Several relays (`[relays.NAME]`) instead of `smtp_url`; the seconds one that refused is left out.
+    relays: tuple[RelaySpec, ...] = ()
+    relay_cool_off_seconds: int = 300
     postmark_webhook_auth: str = field(default="", repr=False)
     mailgun_signing_key: str = field(default="", repr=False)
     sendgrid_public_key: str = ""
@@ -236,6 +277,15 @@ class Config:
 def _coerce(name: str, raw: Any, kind: Any) -> Any:
     """Turn a value from TOML or the environment into the field's type; raise ConfigError."""
     kind = str(kind)
+    if name == "relays":
+        if isinstance(raw, str):
+            import json
+
+            try:
+                raw = json.loads(raw or "{}")
+            except ValueError as exc:
+                raise ConfigError(f"setting relays: not a JSON object: {exc}", key=name) from None
+        return parse_relays(raw)
     if name == "attributes":
         if isinstance(raw, str):  # NEWSLETTER_ATTRIBUTES: the same tables as a JSON object
             import json

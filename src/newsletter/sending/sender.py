@@ -593,4 +593,11 @@ def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, R
         list_slug, list_name, campaign_id = campaign.mailing_list.slug, campaign.mailing_list.name, campaign.id
     skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
     hooks = with_installation_hooks(options, config, campaign_id, secret=secret)
+    if config.relays and kwargs.get("connect") is None:
+        from datetime import timedelta
+
+        from ..transport.relays import relay_pool
+
+        pool = relay_pool(config.relays, cool_off=timedelta(seconds=config.relay_cool_off_seconds))
+        kwargs["connect"] = pool.connector(config.from_address.rpartition("@")[2])
     return Sender(store, config, slug, skeletons, options=hooks, secret=secret, **kwargs)

@@ -1,0 +1,123 @@
+"""Several relays: weights, per-relay connection limits, routing by From domain, failover.
+
+`RelayPool.connector(from_domain)` is a `Connector` for the sender: each new connection goes to
+one of the relays that serve the From domain (a relay with no `from_domains` serves all),
+chosen at random by weight among those not cooling off and under their `max_connections`. A
+relay that refuses the login or cannot be reached (`DeliveryError`) is left out for `cool_off`
+and the connection is opened on another; only when none is left does the connector raise.
+What each relay did is counted (`counts()`). Knows no ledger and no person.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
+
+from ..config import RelaySpec, SmtpSettings
+from ..errors import DeliveryError
+from .connection import SmtpConnection, open_smtp
+
+__all__ = ["RelayCounts", "RelayPool", "relay_pool"]
+
+
+class RelayCounts(NamedTuple):
+    """One relay's record in this pool: connections opened, refused or failed, open now, cooling until."""
+
+    opened: int
+    failed: int
+    open_now: int
+    cooling_until: datetime | None
+
+
+@dataclass
+class _Relay:
+    spec: RelaySpec
+    settings: SmtpSettings
+    opened: int = 0
+    failed: int = 0
+    open_now: int = 0
+    cooling_until: datetime | None = None
+    last_error: str = ""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class RelayPool:
+    relays: list[_Relay]
+    cool_off: timedelta = timedelta(minutes=5)
+    clock: Callable[[], datetime] = _utc_now
+    opener: Callable[[SmtpSettings], Awaitable[SmtpConnection]] = open_smtp
+    rng: random.Random = field(default_factory=random.Random)
+
+    def _serving(self, from_domain: str) -> list[_Relay]:
+        domain = from_domain.lower()
+        return [r for r in self.relays if not r.spec.from_domains or domain in r.spec.from_domains]
+
+    def _available(self, from_domain: str) -> list[_Relay]:
+        now = self.clock()
+        return [r for r in self._serving(from_domain)
+                if (r.cooling_until is None or r.cooling_until <= now)
+                and (not r.spec.max_connections or r.open_now < r.spec.max_connections)]
+
+    async def connect(self, from_domain: str) -> SmtpConnection:
+        """A connection through one of the relays serving `from_domain`. Raises DeliveryError
+        when every one of them refused, is cooling off or is at its connection limit."""
+        if not self._serving(from_domain):
+            raise DeliveryError(f"no relay serves the From domain {from_domain}")
+        errors: list[str] = []
+        while True:
+            choices = [r for r in self._available(from_domain) if r.spec.name not in {e.split(":")[0] for e in errors}]
+            if not choices:
+                detail = "; ".join(errors) or "every relay is cooling off or at its connection limit"
+                raise DeliveryError(f"no relay could be used: {detail}")
+            relay = self.rng.choices(choices, weights=[r.spec.weight for r in choices])[0]
+            try:
+                connection = await self.opener(relay.settings)
+            except DeliveryError as exc:
+                relay.failed += 1
+                relay.cooling_until = self.clock() + self.cool_off
+                relay.last_error = str(exc)
+                errors.append(f"{relay.spec.name}: {exc}")
+                continue
+            relay.opened += 1
+            relay.open_now += 1
+            _release_on_close(connection, relay)
+            connection.relay = relay.spec.name  # type: ignore[attr-defined]
+            return connection
+
+    def connector(self, from_domain: str) -> Callable[[], Awaitable[SmtpConnection]]:
+        """A `Connector` for mail from `from_domain`."""
+        return lambda: self.connect(from_domain)
+
+    def counts(self) -> dict[str, RelayCounts]:
+        return {r.spec.name: RelayCounts(r.opened, r.failed, r.open_now, r.cooling_until) for r in self.relays}
+
+
+def _release_on_close(connection: SmtpConnection, relay: _Relay) -> None:
+    close = connection.close
+    released = False
+
+    async def close_and_release() -> None:
+        nonlocal released
+        try:
+            await close()
+        finally:
+            if not released:
+                released = True
+                relay.open_now -= 1
+
+    connection.close = close_and_release  # type: ignore[method-assign]
+
+
+def relay_pool(specs: Iterable[RelaySpec], *, cool_off: timedelta = timedelta(minutes=5),
+               clock: Callable[[], datetime] = _utc_now,
+               opener: Callable[[SmtpSettings], Awaitable[SmtpConnection]] = open_smtp) -> RelayPool:
+    """A pool of the configured relays. Raises ConfigError for a bad relay URL."""
+    return RelayPool([_Relay(spec, SmtpSettings.from_url(spec.url)) for spec in specs], cool_off=cool_off,
+                     clock=clock, opener=opener)
