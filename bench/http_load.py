@@ -2,7 +2,8 @@
 
     python bench/http_load.py SPEC.json > RESULT.json
 
-SPEC is {"host", "port", "concurrency", "rate", "requests": [[method, path, content_type, body], ...]}.
+SPEC is {"host", "port", "concurrency", "rate", "requests": [[method, path, content_type, body], ...]};
+a request may carry a fifth item, extra header lines ("Cookie: …\r\n").
 Each of `concurrency` keep-alive connections takes the next request when it is free. With
 `rate` 0 the loop is closed (as fast as the server answers); with `rate` N, request i is due
 at start + i/N and its latency is counted from that moment, so a server that falls behind is
@@ -39,9 +40,9 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, byte
 async def run(spec: dict) -> dict:
     host, port, rate = spec["host"], spec["port"], float(spec.get("rate") or 0)
     requests = [
-        (f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: bench/web\r\n"
+        (f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: bench/web\r\n{extra[0] if extra else ''}"
          f"Content-Type: {ctype}\r\nContent-Length: {len(body.encode())}\r\n\r\n").encode() + body.encode()
-        for method, path, ctype, body in spec["requests"]
+        for method, path, ctype, body, *extra in spec["requests"]
     ]
     latencies = [0.0] * len(requests)
     errors: list[str] = []

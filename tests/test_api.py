@@ -50,7 +50,7 @@ class Api:
                           for path in document["paths"]]
 
     def __call__(self, method: str, path: str, token: str | None = None, *, status: int, **kwargs):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**({"Authorization": f"Bearer {token}"} if token else {}), **kwargs.pop("headers", {})}
         response = self.client.request(method, "/api/v1" + path, headers=headers, **kwargs)
         assert response.status_code == status, response.text
         assert response.headers["content-type"] == "application/json"
@@ -68,7 +68,8 @@ class Api:
 
 @pytest.fixture
 def newsletter(config, store, clock, tmp_path):
-    n = Newsletter(config.with_changes(attributes=SPECS, issues_dir=str(tmp_path / "issues")), store, clock=clock)
+    n = Newsletter(config.with_changes(attributes=SPECS, issues_dir=str(tmp_path / "issues"),
+                                       postmark_webhook_auth="pm:pass"), store, clock=clock)
     with n.store.session() as session:
         lists.create_list(session, "asp-daily", "ASP daily summaries", languages=["en", "fr", "es", "ar"], now=clock())
     return n
@@ -118,7 +119,7 @@ def test_a_request_without_a_valid_token_is_refused(api, newsletter, tokens):
     assert api("GET", "/lists", tokens["read"], status=401)["error"]["code"] == "unauthorized"
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: f"{op.method} {op.path}")
+@pytest.mark.parametrize("op", [op for op in OPERATIONS if op.scope], ids=lambda op: f"{op.method} {op.path}")
 def test_every_operation_needs_its_own_scope(api, tokens, op):
     path = op.path.format(email="ana@example.org", name="x", slug="x")
     for scope, token in tokens.items():
@@ -284,6 +285,22 @@ def test_a_campaign_is_scheduled_and_a_sending_one_paused(api, newsletter, token
     assert paused["status"] == "paused" and paused["status_reason"] == "paused through the API"
 
 
+def test_a_provider_webhook_needs_no_token_but_the_providers_own_proof(api, newsletter, tokens):
+    import base64
+
+    api("POST", "/subscribers", tokens["subscribers"], status=202, json={"email": "ana@example.org",
+                                                                       "lists": ["asp-daily"]})
+    bounce = (REPO / "tests" / "fixtures" / "providers" / "postmark_bounce.json").read_text().replace(
+        "RECIPIENT", "ana@example.org")
+    good = {"Authorization": "Basic " + base64.b64encode(b"pm:pass").decode()}
+    body = api("POST", "/providers/postmark", status=200, content=bounce, headers=good)
+    assert body == {"provider": "postmark", "reports": 1, "kinds": ["hard"], "note": ""}
+    refused = api("POST", "/providers/postmark", status=403, content=bounce)
+    assert refused["error"]["code"] == "webhook_refused"
+    assert api("POST", "/providers/mailgun", status=403, content=b"{}")["error"]["message"].endswith(
+        "it is not set up (mailgun_signing_key is empty)")
+
+
 def test_unknown_routes_and_methods_answer_json(api, tokens):
     assert api("GET", "/nothing", tokens["read"], status=404)["error"]["code"] == "not_found"
     assert api("PUT", "/lists", tokens["read"], status=405)["error"]["code"] == "method_not_allowed"
@@ -298,6 +315,7 @@ def test_every_operation_is_exercised_with_a_checked_answer(api, newsletter, sen
     test_a_campaign_is_created_from_content_sent_reported_and_cannot_be_paused_when_done(
         api, newsletter, sends, tokens, smtp_server)
     test_a_campaign_is_scheduled_and_a_sending_one_paused(api, newsletter, tokens)
+    test_a_provider_webhook_needs_no_token_but_the_providers_own_proof(api, newsletter, tokens)
     assert api.called == {(op.method, op.path) for op in OPERATIONS}
 
 

@@ -52,7 +52,7 @@ def test_confirm_activates_and_records_proof(newsletter, smtp_server, clock):
     data = subscriptions.person(newsletter, "ana@example.org").as_json()
     signup = [e for e in data["consent_log"] if e["event"] == "signup"][0]
     assert (signup["ip"], signup["user_agent"], signup["source"], signup["consent_version"]) == (
-        "203.0.113.7", "Mozilla/5.0 test", "website-footer", "2026-11")
+        "203.0.113.7", "Mozilla/5.0 test", "website-footer", "2026-12")
     confirms = [e for e in data["consent_log"] if e["event"] == "confirmed"]
     assert len(confirms) == 2 and confirms[0]["ip"] == "198.51.100.9" and confirms[0]["at"].startswith("2026-11-23T11:00")
     assert all(s["status"] == "active" for s in data["subscriptions"])

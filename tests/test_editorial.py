@@ -341,3 +341,20 @@ def test_a_send_behind_a_page_runs_in_its_thread_and_is_paused_and_resumed_from_
     with pytest.raises(CampaignStateError) as again:  # said at once, not in the thread
         runner.start(sends.prepare_issue_send(newsletter, "asp23-day-4"), sender="sender@example.org")
     assert "went out already" in str(again.value) and len(smtp_server.received) == 6
+
+
+def test_a_stale_translation_goes_out_only_when_the_sender_says_so(newsletter, smtp_server, clock):
+    from newsletter.editorial.background import BackgroundSends
+    populate(newsletter.store, 4, now=clock())
+    view = issues.import_files(newsletter, DAY_4)
+    en = english(view)
+    issues.save_version(newsletter, "asp23-day-4", "en", front_matter=dict(en.front_matter, subject="Day 4, again"),
+                        body=en.body, parent=en.number)
+    runner = BackgroundSends(newsletter, fast())
+    digest = issues.show_issue(newsletter, "asp23-day-4").revision_set.digest
+    with pytest.raises(InvalidField) as caught:
+        runner.send("asp23-day-4", digest, sender="sender@example.org")
+    assert caught.value.field == "stale" and "fr, ar are translated from an older en version" in str(caught.value)
+    assert actions.overview(newsletter) == []
+    runner.send("asp23-day-4", digest, sender="sender@example.org", stale_accepted=True)
+    assert runner.wait("asp23-day-4", timeout=60).counts.sent == 4

@@ -15,7 +15,7 @@ PUBLIC = {
     "InvalidAddress", "InvalidField", "UnknownList", "UnknownSubscriber", "InvalidToken", "ImportFileError",
     "ContentError", "LintFailed", "MissingVariant", "DeliveryError", "InvalidVerp", "MailboxError", "DkimError",
     "UnknownIssue", "UnknownCampaign", "CampaignStateError", "CampaignContentMissing",
-    "SegmentError", "UnknownSegment", "ApiAccessDenied",
+    "SegmentError", "UnknownSegment", "ApiAccessDenied", "WebhookRefused",
     "UnknownSchedule", "ScheduleStateError",
     "LoginRefused", "LoginThrottled", "PermissionDenied", "UnknownStaffMember", "StaffMemberExists", "StaffStateError",
     "UnknownDraft", "DraftExists", "EditConflict", "ApprovalRequired", "CatchUpUnavailable",

@@ -80,7 +80,7 @@ async def test_every_part_together_answers_health_and_readiness(newsletter, smtp
             assert ready.status_code == 200
             body = ready.json()
             assert body["ready"] is True and body["store"] == "ok"
-            assert set(body["parts"]) == {"web", "confirmations", "mailbox", "welcome", "sender", "scheduler", "webhooks"}
+            assert set(body["parts"]) == {"web", "confirmations", "mailbox", "welcome", "housekeeping", "sender", "scheduler", "webhooks"}
             assert body["parts"]["mailbox"] in ("running", "idle: no bounce_mailbox is set")
             assert (await client.get("/subscribe")).status_code == 200
     finally:
@@ -253,7 +253,7 @@ def test_the_units_command_line_runs_the_whole_service_and_logs_json_lines(insta
     process = start_unit("newsletter.service", installation, port)
     try:
         ready = wait_ready(process, port)
-        assert set(ready["parts"]) == {"web", "confirmations", "mailbox", "welcome", "sender", "scheduler", "webhooks"}
+        assert set(ready["parts"]) == {"web", "confirmations", "mailbox", "welcome", "housekeeping", "sender", "scheduler", "webhooks"}
         assert httpx.get(f"http://127.0.0.1:{port}/subscribe").status_code == 200
     finally:
         _, err = terminate(process)
@@ -312,5 +312,5 @@ def test_serve_names_the_parts_there_are(installation):
 
     result = CliRunner().invoke(main, ["--config", str(installation / "newsletter.toml"), "serve", "--only",
                                        "sender,postman"])
-    assert result.exit_code == 2 and "postman: choose from web, confirmations, mailbox, welcome, sender, scheduler, webhooks" in \
+    assert result.exit_code == 2 and "postman: choose from web, confirmations, mailbox, welcome, housekeeping, sender, scheduler, webhooks" in \
         result.output

@@ -156,6 +156,12 @@ class Config:
     dkim_key_file: str = ""
     #: Typed subscriber attributes, from the `[attributes.NAME]` tables (see `newsletter.attributes`).
     attributes: tuple[AttributeSpec, ...] = ()
+    #: Bounce webhooks of mail providers (/api/v1/providers/…): the SNS topics SES notifies through,
+    #: Postmark's basic-auth "user:password", Mailgun's signing key, SendGrid's verification key.
+    ses_topic_arns: tuple[str, ...] = ()
+    postmark_webhook_auth: str = field(default="", repr=False)
+    mailgun_signing_key: str = field(default="", repr=False)
+    sendgrid_public_key: str = ""
     #: A scheduled send found more than this many minutes past its time (the service was down)
     #: waits for a sender's go instead of going out late.
     schedule_overdue_minutes: int = 30
@@ -164,6 +170,12 @@ class Config:
     #: What someone who confirms while a session runs gets of the days before:
     #: "digest" (one mail with every day they missed), "latest" (the latest day) or "off".
     catch_up: str = "digest"
+    #: Days after which a pending sign-up gets its confirmation mail once more (0: never).
+    reminder_days: int = 3
+    #: Days after which a sign-up still pending is forgotten, the consent log keeping it (0: never).
+    pending_expiry_days: int = 30
+    #: Days the consent log keeps IP addresses and user agents before they are blanked (0: for ever).
+    consent_origin_retention_days: int = 0
     #: Send non-ASCII body parts as 8-bit UTF-8 (the relay must offer 8BITMIME); off: base64 or
     #: quoted-printable, whichever is smaller.
     eight_bit_mime: bool = True
@@ -371,6 +383,12 @@ def _validate(config: Config) -> None:
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an IP address or network",
                               key="trusted_proxies") from None
+    for key in ("reminder_days", "pending_expiry_days", "consent_origin_retention_days"):
+        if getattr(config, key) < 0:
+            raise ConfigError(f"{key} must be 0 or more", key=key)
+    if config.reminder_days and config.pending_expiry_days and config.reminder_days >= config.pending_expiry_days:
+        raise ConfigError("reminder_days must be fewer than pending_expiry_days (the reminder comes before the "
+                          "sign-up expires)", key="reminder_days")
     if config.catch_up not in ("digest", "latest", "off"):
         raise ConfigError(f"catch_up must be digest, latest or off, not {config.catch_up!r}", key="catch_up")
     if config.schedule_overdue_minutes < 0:
@@ -464,6 +482,11 @@ hsts_max_age = 31536000
 # catch_up = "digest"
 # A scheduled send found later than this (the service was down) waits for `schedule go`.
 # schedule_overdue_minutes = 30
+# Pending sign-ups: one reminder after this many days, forgotten after that many (0: never).
+# reminder_days = 3
+# pending_expiry_days = 30
+# Days the consent log keeps IP addresses and user agents (0: for ever).
+# consent_origin_retention_days = 0
 
 # DKIM signing (`newsletter dkim keygen --selector news2026` writes the key and prints the DNS record).
 # dkim_selector = "news2026"

@@ -32,6 +32,7 @@ The tree::
     │                             (`expression`, `column`, `reason`)
     ├── UnknownSegment(LookupError) no segment has that name
     ├── ApiAccessDenied           an API token is missing, unknown or revoked (`scope` "token"), or lacks a scope
+    ├── WebhookRefused            a provider's bounce webhook is not authentic or not set up (`provider`, `reason`)
     ├── UnknownSchedule(LookupError) no scheduled send has that id
     ├── ScheduleStateError        the scheduled send cannot do that in its state (fired, cancelled, taken)
     ├── LoginRefused              a workspace login failed (one message whatever was wrong)
@@ -88,6 +89,7 @@ __all__ = [
     "SegmentError",
     "UnknownSegment",
     "ApiAccessDenied",
+    "WebhookRefused",
     "UnknownSchedule",
     "ScheduleStateError",
     "LoginRefused",
@@ -370,6 +372,16 @@ class ApiAccessDenied(NewsletterError):
         super().__init__("no valid API token was given" if scope == "token"
                          else f"this API token does not have the {scope!r} scope")
         self.scope = scope
+
+
+class WebhookRefused(NewsletterError):
+    """A bounce webhook claiming to be from `provider` is refused: `reason` (a bad signature, a
+    certificate from elsewhere, the provider not set up)."""
+
+    def __init__(self, provider: str, reason: str):
+        super().__init__(f"{provider} webhook refused: {reason}")
+        self.provider = provider
+        self.reason = reason
 
 
 class UnknownSegment(NewsletterError, LookupError):

@@ -57,6 +57,8 @@ class ConsentKind(str, enum.Enum):
     SUPPRESSED = "suppressed"
     #: An administrator lifted the address's suppression (with the reason, in the note).
     LIFTED = "lifted"
+    #: A pending sign-up never confirmed was forgotten (`pending_expiry_days`); the log keeps it.
+    EXPIRED = "expired"
 
 
 class Channel(str, enum.Enum):

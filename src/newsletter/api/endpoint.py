@@ -37,6 +37,7 @@ from ..errors import (
     UnknownSchedule,
     UnknownSegment,
     UnknownSubscriber,
+    WebhookRefused,
 )
 from ..installation import Newsletter, store_failure
 from ..people.abuse import RateLimiter
@@ -64,6 +65,7 @@ ERROR_CODES: tuple[tuple[type[NewsletterError], int, str], ...] = (
     (ScheduleStateError, 409, "schedule_state"),
     (DeliveryError, 502, "relay_unusable"),
     (StoreError, 503, "store_unavailable"),
+    (WebhookRefused, 403, "webhook_refused"),
 )
 
 
@@ -84,6 +86,8 @@ class ApiState:
     limiters: dict[int, RateLimiter] = field(default_factory=dict)
     #: the sends the API started (`editorial.background.BackgroundSends`)
     sends: Any = None
+    #: how SNS certificates and subscription URLs are fetched (None: over HTTPS)
+    fetch: Any = None
 
     def allow(self, grant: TokenGrant) -> bool:
         limiter = self.limiters.get(grant.id)

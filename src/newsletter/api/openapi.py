@@ -97,6 +97,8 @@ SCHEMAS: dict[str, Any] = {
     "Schedule": _object({"id": INT, "slug": STR, "list_slug": MAYBE_STR, "local_at": STR, "zone": STR,
                          "due_at": WHEN, "ready_by": MAYBE_WHEN, "window": MAYBE_STR, "status": STR,
                          "reason": MAYBE_STR, "fired_at": MAYBE_WHEN}),
+    "ProviderReceived": _object({"provider": STR, "reports": INT, "kinds": {"type": "array", "items": STR},
+                                 "note": STR}),
     "Report": _object({"slug": STR, "counts": CAMPAIGN_COUNTS,
                        "failures": {"type": "array", "items": _object({
                            "email": MAYBE_STR, "status": STR, "attempts": INT, "reply": MAYBE_STR,
@@ -128,6 +130,12 @@ def openapi_document(operations: list[Any]) -> dict[str, Any]:
             for code, why in _ERRORS.items():
                 entry["responses"][code] = {"description": why,
                                             "content": {"application/json": {"schema": ref("Error")}}}
+        elif op.path.startswith("/providers"):
+            entry["security"] = []
+            entry["description"] = "Authenticated as the provider documents it (no token)."
+            for code in ("403", "413"):
+                entry["responses"][code] = {"description": "refused", "content": {
+                    "application/json": {"schema": ref("Error")}}}
         if op.body:
             entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(op.body)}}}
         parameters = [{"name": name, "in": "path", "required": True, "schema": STR}

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ..errors import InvalidField
+from ..bounces import providers
 from ..installation import Newsletter
 from ..people import events, profiles, segments, subscriptions, suppressions
 from ..people.rules import ConsentContext
@@ -17,7 +18,7 @@ from .endpoint import ApiError, endpoint, json_body, run
 
 __all__ = ["list_lists", "search_subscribers", "create_subscriber", "show_subscriber", "update_subscriber",
            "erase_subscriber", "unsubscribe_subscriber", "list_subscriptions", "list_segments", "create_segment",
-           "show_segment", "delete_segment", "list_suppressions", "list_events"]
+           "show_segment", "delete_segment", "list_suppressions", "list_events", "provider_webhook"]
 
 
 def _int(request: Request, name: str, default: int, *, low: int = 0, high: int = 1000) -> int:
@@ -170,6 +171,16 @@ async def list_suppressions(request: Request, newsletter: Newsletter) -> Any:
     found = await run(suppressions.list_suppressions, newsletter, reason=reason,
                       limit=_int(request, "limit", 100, low=1, high=10000))
     return {"suppressions": [s._asdict() for s in found]}
+
+
+@endpoint(None)
+async def provider_webhook(request: Request, newsletter: Newsletter) -> Any:
+    body = await request.body()
+    if len(body) > 4_000_000:
+        raise ApiError(413, "too_large", "the request is larger than 4000000 bytes")
+    received = await run(providers.receive_webhook, newsletter, request.path_params["provider"],
+                         dict(request.headers), body, fetch=request.state.api.fetch)
+    return received._asdict()
 
 
 @endpoint("read")

@@ -70,6 +70,9 @@ OPERATIONS = [
               "Who did not get it, and the member organisations left unreachable", "Report"),
     Operation("GET", "/suppressions", "read", people.list_suppressions, "Suppressed addresses, newest first",
               "Suppressions", query={"reason": STR, **LIMIT}),
+    Operation("POST", "/providers/{provider}", None, people.provider_webhook,
+              "A mail provider's bounce and complaint webhook (ses, postmark, mailgun, sendgrid), verified as the "
+              "provider documents it", "ProviderReceived"),
     Operation("GET", "/events", "read", people.list_events,
               "The event log (consent events), oldest first after a cursor", "Events",
               query={"after": INT, **LIMIT}),
@@ -85,12 +88,12 @@ async def _not_found(request: Request) -> Response:
     return error_response(404, "not_found", f"there is no API route {request.url.path}")
 
 
-def api_routes(newsletter: Newsletter, *, sends: Any = None) -> list[BaseRoute]:
+def api_routes(newsletter: Newsletter, *, sends: Any = None, fetch: Any = None) -> list[BaseRoute]:
     """The routes to mount at /api/v1. `sends` runs the sends the API starts (default: a
-    `BackgroundSends` of the installation)."""
+    `BackgroundSends` of the installation); `fetch` gets SNS certificates (default: HTTPS)."""
     from ..editorial.background import BackgroundSends
 
-    state = ApiState(newsletter, sends=sends or BackgroundSends(newsletter))
+    state = ApiState(newsletter, sends=sends or BackgroundSends(newsletter), fetch=fetch)
 
     def bind(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:
         async def with_state(request: Request) -> Response:

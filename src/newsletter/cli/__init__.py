@@ -124,6 +124,7 @@ COMMAND_MODULES = {
     "campaigns": ("sending", "Every campaign with its counts (queued, sending, sent, deferred, failed, skipped)."),
     "campaign": ("sending", "One campaign: show, pause, resume, cancel, report, reach, retry."),
     "issue": ("issues", "Issues written in the workspace: take content files in, write them out, show their state."),
+    "housekeeping": ("housekeeping", "Remind and expire pending sign-ups; blank old IPs and user agents in the consent log."),
     "sessions": ("sessions", "Session series: each session's days (\"Day N of M\") and whether they went out."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
     "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),

@@ -18,7 +18,7 @@ from ..errors import ApprovalRequired, CampaignStateError
 from ..statuses import CampaignStatus
 from ..sending import actions
 from .catchup import CatchUp, prepare_catch_up, send_catch_up
-from .sends import IssueSend, check_approval, prepare_issue_send, send_issue
+from .sends import IssueSend, check_approval, check_translations, prepare_issue_send, send_issue
 from .issues import show_issue
 
 if TYPE_CHECKING:
@@ -101,14 +101,17 @@ class BackgroundSends:
         self._start(catch_up.campaign_slug, lambda: send_catch_up(self.newsletter, catch_up, self.options,
                                                                   sender=sender, connect=self.connect))
 
-    def send(self, slug: str, digest: str, *, sender: str | None) -> None:
+    def send(self, slug: str, digest: str, *, sender: str | None, stale_accepted: bool = False) -> None:
         """Prepare the issue's newest revisions and start sending them, provided they are the
-        ones the sender confirmed (`digest`). Raises ApprovalRequired (they changed since, or
-        the two-person rule), LintFailed, and what `prepare_issue_send` raises."""
+        ones the sender confirmed (`digest`) and, when a translation is stale, the sender said
+        to send it as it is. Raises ApprovalRequired (they changed since, or the two-person
+        rule), InvalidField (a stale language not accepted), LintFailed, and what
+        `prepare_issue_send` raises."""
         send = prepare_issue_send(self.newsletter, slug)
         if send.revisions.digest != digest:
             raise ApprovalRequired(slug, send.revisions.digest, sender,
                                    "it changed since you looked at it; look at it again before sending")
+        check_translations(send.view, stale_accepted=stale_accepted)
         self.start(send, sender=sender)
 
     def retry(self, slug: str) -> int:

@@ -26,14 +26,14 @@ from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
 from ..store import editorial as stored
 from .issues import _get, _view, export_files, mail_issue, show_issue
-from .versions import Approval, IssueView, RevisionSet
+from .versions import Approval, IssueView, RevisionSet, TranslationState
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
     from ..sending.sender import Connector
     from ..transport.connection import Reply
 
-__all__ = ["AudienceLine", "Audience", "audience_of", "IssueSend", "prepare_issue_send", "approve", "check_approval", "send_issue", "send_issue_test", "SendReview", "review_send", "test_send",
+__all__ = ["AudienceLine", "Audience", "audience_of", "IssueSend", "prepare_issue_send", "approve", "check_approval", "check_translations", "send_issue", "send_issue_test", "SendReview", "review_send", "test_send",
            "send_folder"]
 
 
@@ -113,6 +113,16 @@ def check_approval(view: IssueView, sender: str | None) -> None:
         raise ApprovalRequired(view.slug, view.revision_set.digest, sender,
                                f"the list {view.list_slug} needs a second sender to approve these exact "
                                f"revisions{mine}")
+
+
+def check_translations(view: IssueView, *, stale_accepted: bool) -> None:
+    """Raise InvalidField (field `stale`) when a language is stale and the sender did not say
+    to send it as it is: its readers would get a translation of an older source."""
+    stale = [s.language for s in view.languages if s.state is TranslationState.STALE]
+    if stale and not stale_accepted:
+        raise InvalidField("stale", f"{', '.join(stale)} {'is' if len(stale) == 1 else 'are'} translated from an "
+                                    f"older {view.source_language} version; bring them up to date, or say to send "
+                                    "them as they are")
 
 
 def approve(newsletter: Newsletter, slug: str, *, approver: str, digest: str) -> Approval:

@@ -56,6 +56,9 @@ class SendOptions:
     gate_gather: float = 0.004
     #: Longest sleep while idle (waiting for deferred rows or other workers) before looking again.
     idle_poll: float = 5.0
+    #: Seconds between looks at the campaign's status while it sends (a pause or a cancel
+    #: from elsewhere stops it within this long, whatever it is waiting for).
+    status_poll: float = 1.0
     #: Seconds between progress reports.
     progress_every: float = 0.5
 

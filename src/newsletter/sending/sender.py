@@ -83,6 +83,18 @@ __all__ = [
 
 Connector = Callable[[], Awaitable[SmtpConnection]]
 
+#: Waits shorter than this (seconds) are not worth making stoppable.
+_SHORT_WAIT = 0.05
+
+
+class _Stopping(Exception):
+    """The send stopped while a connection waited for its turn (the pacing)."""
+
+
+def _stopped_because(status: CampaignStatus) -> str:
+    return "paused" if status is CampaignStatus.PAUSED else f"the campaign was {status.value} while sending"
+
+
 #: `_send_row`'s answer for a message that never reached the relay: send it again at once.
 _AGAIN = Outcome(0, OutboxStatus.QUEUED, None, attempted=False)
 
@@ -119,7 +131,7 @@ class Sender:
         self.mid_domain = message_id_domain(config)
         self.envelope_sender = options.envelope_sender or (lambda _rcpt: config.from_address)
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
-                                   clock=lambda: self.clock().timestamp(), sleep=sleep)
+                                   clock=lambda: self.clock().timestamp(), sleep=self._pace)
         self.dispatcher = Dispatcher(DomainLimits(options.pace.domain_limits))
         # SQLite has one writer at a time: one DB thread, and the gate's rounds one after another.
         # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
@@ -129,6 +141,8 @@ class Sender:
                                            thread_name_prefix="newsletter-db")
         self.campaign_id = self.list_id = 0
         self.stop_reason: str | None = None
+        #: Set by `stop`: wakes every wait (pacing, the hourly cap, deferred rows, back-off).
+        self._stopping = asyncio.Event()
         self.next_due: datetime | None = None
         self.feeding_done = False
         #: On SQLite every transaction runs under this lock (see `_db`); a gate round holds it.
@@ -157,7 +171,43 @@ class Sender:
         """Stop claiming and dispatching; in-flight messages finish. The campaign is left paused."""
         if self.stop_reason is None:
             self.stop_reason = reason
+        self._stopping.set()
         asyncio.get_running_loop().create_task(self.dispatcher.close())
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep `seconds` (the injected sleep), or less: `stop` ends every wait at once."""
+        if self.stop_reason is not None:
+            return
+        if seconds < _SHORT_WAIT:
+            await self.sleep(seconds)
+            return
+        sleeping = asyncio.ensure_future(self.sleep(seconds))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait((sleeping, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeping.cancel()
+            stopping.cancel()
+
+    async def _pace(self, seconds: float) -> None:
+        """The rate limiter's wait; raises _Stopping when the send stops meanwhile."""
+        await self._wait(seconds)
+        if self.stop_reason is not None:
+            raise _Stopping
+
+    async def _watch_status(self) -> None:
+        """Every `status_poll` seconds, read the campaign's status: paused or cancelled from
+        elsewhere (another process, the staff pages) stops this send even while every
+        connection waits on the pacing and nothing is being claimed."""
+        while self.stop_reason is None:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.options.status_poll)
+                return
+            except asyncio.TimeoutError:
+                pass
+            status = await self._db(self._status)
+            if status is not CampaignStatus.SENDING:
+                self.stop(_stopped_because(status))
 
     async def _db(self, func, *args, **kwargs):
         """Run `func` in the DB thread, in turn with the gate's rounds: on SQLite every
@@ -181,6 +231,10 @@ class Sender:
             campaign.mailing_list  # loaded while the session is open
             self.campaign_id, self.list_id = campaign.id, campaign.list_id
             return campaign, counts, holders
+
+    def _status(self) -> CampaignStatus:
+        with self.store.session() as session:
+            return stored.campaign_by_id(session, self.campaign_id, fresh=True).status
 
     def _holders(self) -> dict[str, int]:
         with self.store.session() as session:
@@ -229,6 +283,7 @@ class Sender:
                 return SendResult(status, counts, reason or f"the campaign is {status.value}", 0, self.slug)
             self.dead = dead_workers(holders)
             gate = asyncio.create_task(self.gate.run())
+            watcher = asyncio.create_task(self._watch_status())
             workers = [asyncio.create_task(self._connection(i)) for i in range(self.options.concurrency)]
             try:
                 await self._feeder(campaign)
@@ -238,6 +293,7 @@ class Sender:
                     if not task.done():
                         task.cancel()
                 self.feeding_done = True
+                watcher.cancel()
                 await self.gate.drain()  # admissions of connections that ended normally
                 gate.cancel()
                 await self._in_db_thread(self.gate.close)
@@ -269,8 +325,7 @@ class Sender:
                 status, rows, skipped = await self._db(self._claim, campaign, self.dead)
                 self.totals["skipped"] += skipped
                 if status is not CampaignStatus.SENDING:
-                    self.stop(f"the campaign was {status.value} while sending" if status is not CampaignStatus.PAUSED
-                              else "paused")
+                    self.stop(_stopped_because(status))
                     break
                 if rows:
                     await self.dispatcher.put(rows)
@@ -290,12 +345,12 @@ class Sender:
                         break
                     wait = max(0.0, (due - self.clock()).total_seconds())
                     self._report(force=True, note=f"waiting for {counts.deferred} deferred until {due:%H:%M:%S}")
-                    await self.sleep(min(wait, self.options.idle_poll) if wait > 0 else 0)
+                    await self._wait(min(wait, self.options.idle_poll) if wait > 0 else 0)
                     continue
                 # Rows held by other workers (or a dead one not yet stale): poll, and look again
                 # for holders that died.
                 polled = True
-                await self.sleep(min(1.0, self.options.idle_poll))
+                await self._wait(min(1.0, self.options.idle_poll))
         finally:
             self.feeding_done = True
             await self.dispatcher.wake()
@@ -331,7 +386,7 @@ class Sender:
                     self.stop(f"the relay refused us: {exc}")
                     return None
             if attempt + 1 < self.options.reconnect_attempts:
-                await self.sleep(delay)
+                await self._wait(delay)
                 delay = min(delay * 2, 60.0)
         self.stop(f"cannot reach the relay after {self.options.reconnect_attempts} attempts: {last}")
         return None
@@ -370,7 +425,11 @@ class Sender:
                         unrecorded.append(Outcome(row.id, OutboxStatus.FAILED, f"cannot build the message: {exc}",
                                                   attempted=False))
                         continue
-                    await self.limiter.acquire()
+                    try:
+                        await self.limiter.acquire()
+                    except _Stopping:  # stopped while waiting its turn: the row goes back unmarked
+                        await self._give_back(row)
+                        return
                     for last_try in (False, True):
                         conn = await self._usable(conn)
                         if conn is None:  # stopping: the row goes back unmarked

@@ -21,6 +21,7 @@ from ..hooks.delivery import deliver_due
 from ..installation import Newsletter
 from ..people.confirmation_queue import ConfirmationDrainer
 from ..routine.carry import SERVICE_STOPPED, campaigns_to_carry_on, carry_on
+from ..routine.housekeeping import run_housekeeping
 from ..routine.scheduler import fire_due
 from ..routine.welcome import plan_personal_mail, send_personal_mail
 from ..sending.launch import SendControl
@@ -28,7 +29,7 @@ from ..sending.options import SendOptions
 from ..sending.workers import new_worker_id
 
 __all__ = ["Part", "PollingPart", "SenderPart", "SchedulerPart", "ConfirmationPart", "MailboxPart", "WelcomePart",
-           "WebhookPart"]
+           "WebhookPart", "HousekeepingPart"]
 
 log = logging.getLogger("newsletter.service")
 
@@ -254,3 +255,17 @@ class WebhookPart(PollingPart):
         if done.delivered or done.retrying or done.failed:
             log.info("webhooks: %d delivered, %d to retry, %d given up", done.delivered, done.retrying, done.failed,
                      extra={"part": self.name})
+
+
+class HousekeepingPart(PollingPart):
+    """Reminders and expiry of pending sign-ups, the consent log's retention
+    (`routine.housekeeping`), every `interval` seconds."""
+
+    name = "housekeeping"
+    interval = 300.0
+
+    def work(self) -> None:
+        done = run_housekeeping(self.newsletter)
+        if any(done):
+            log.info("housekeeping: %d reminded, %d expired, %d consent-log lines blanked", *done,
+                     extra={"part": self.name, **done._asdict()})

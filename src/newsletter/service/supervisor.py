@@ -18,14 +18,23 @@ from ..errors import InvalidField
 from ..installation import Newsletter
 from ..sending.options import SendOptions
 from .http import HttpPart
-from .parts import ConfirmationPart, MailboxPart, Part, SchedulerPart, SenderPart, WebhookPart, WelcomePart
+from .parts import (
+    ConfirmationPart,
+    HousekeepingPart,
+    MailboxPart,
+    Part,
+    SchedulerPart,
+    SenderPart,
+    WebhookPart,
+    WelcomePart,
+)
 
 __all__ = ["PART_NAMES", "Service"]
 
 log = logging.getLogger("newsletter.service")
 
 #: Every part, in the order they start.
-PART_NAMES = ("web", "confirmations", "mailbox", "welcome", "sender", "scheduler", "webhooks")
+PART_NAMES = ("web", "confirmations", "mailbox", "welcome", "housekeeping", "sender", "scheduler", "webhooks")
 
 
 class Service:
@@ -53,6 +62,8 @@ class Service:
             self.parts.append(MailboxPart(newsletter))
         if "welcome" in chosen:
             self.parts.append(WelcomePart(newsletter, interval=poll))
+        if "housekeeping" in chosen:
+            self.parts.append(HousekeepingPart(newsletter))
         if "sender" in chosen:
             self.parts.append(SenderPart(newsletter, options=options, interval=poll))
         if "scheduler" in chosen:

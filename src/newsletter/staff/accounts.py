@@ -9,8 +9,9 @@ goes out after the transaction commits, through the one message builder (`mailer
 
 from __future__ import annotations
 
+import functools
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -219,23 +220,27 @@ def accept_invitation(newsletter: Newsletter, token: str, password: str, *, name
         return member_value(row)
 
 
-def request_reset(newsletter: Newsletter, email: str, *, ip: str | None = None, language: str | None = None) -> None:
-    """Mail a reset link when an active account has this address; do nothing visible otherwise
-    (the caller says the same thing either way). Never raises for the address."""
+def request_reset(newsletter: Newsletter, email: str, *, ip: str | None = None,
+                  language: str | None = None) -> Callable[[], str | None] | None:
+    """Make a reset link when an active account has this address, and return the mail that
+    carries it, to send (`pending()`: None when the relay took it, else why not) once the
+    answer is out; None otherwise. The caller says the same thing either way, and answers as
+    fast: sending after answering keeps the relay's time out of it. Never raises for the address."""
     try:
         address = normalise_address(email)
     except ValueError:
-        return
+        return None
     now = newsletter.clock()
     with newsletter.store.session() as session:
         row = staff_store.member_by_email(session, address)
         if row is None or row.status is not StaffStatus.ACTIVE:
-            return
+            return None
         link = _link(newsletter, LinkPurpose.RESET, row)
         audit.record(session, Actor(row, ip), "account.reset_asked", row.email, now=now)
         value = member_value(row)
-    mailer.send_link(newsletter, "staff_reset", value, link, language=language or newsletter.config.default_language,
-                     hours=int(LINK_LIFETIME[LinkPurpose.RESET].total_seconds() // 3600))
+    return functools.partial(mailer.send_link, newsletter, "staff_reset", value, link,
+                             language=language or newsletter.config.default_language,
+                             hours=int(LINK_LIFETIME[LinkPurpose.RESET].total_seconds() // 3600))
 
 
 def recovery_link(newsletter: Newsletter, email: str, *, remove_totp: bool = False,

@@ -43,7 +43,7 @@ async def invite_submit(request: Request) -> Response:
     if role is None:
         return await _page(request, status_code=400, error="role")
     try:
-        invitation = await ws.db(accounts.invite, ws.newsletter, request.state.actor, str(form.get("email", "")),
+        invitation = await ws.slow(accounts.invite, ws.newsletter, request.state.actor, str(form.get("email", "")),
                                  role, name=str(form.get("name", "")), languages=form.getlist("languages"),
                                  mail_language=str(form.get("mail_language", "")) or language_of(request))
     except (InvalidAddress, InvalidField, StaffMemberExists) as exc:

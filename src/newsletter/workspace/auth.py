@@ -7,6 +7,7 @@ session cookie (the old session, if any, is revoked by `staff.sessions.login`).
 
 from __future__ import annotations
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -120,8 +121,12 @@ async def reset_request_page(request: Request) -> Response:
 async def reset_request_submit(request: Request) -> Response:
     ws = workspace(request)
     email = str(request.state.form.get("email", ""))[:320]
-    await ws.db(accounts.request_reset, ws.newsletter, email, ip=ws.ip(request), language=language_of(request))
-    return render(request, "reset_request.html", form_token=public_form_token(request), sent=True)
+    pending = await ws.db(accounts.request_reset, ws.newsletter, email, ip=ws.ip(request),
+                          language=language_of(request))
+    response = render(request, "reset_request.html", form_token=public_form_token(request), sent=True)
+    if pending is not None:  # mailed after the answer: it takes as long whether the address has an account
+        response.background = BackgroundTask(ws.slow, pending)
+    return response
 
 
 @public()

@@ -104,10 +104,11 @@ async def send_submit(request: Request) -> Response:
     if form.get("confirm") != "yes":
         return await _send_page(request, status_code=400, error="tick the confirmation to send")
     try:
-        await ws.db(_runner(request).send, slug, form.get("digest", ""), sender=request.state.staff.email)
+        await ws.db(_runner(request).send, slug, form.get("digest", ""), sender=request.state.staff.email,
+                    stale_accepted=form.get("stale") == "yes")
     except UnknownDraft:
         return _missing(request, slug)
-    except (ApprovalRequired, LintFailed, CampaignStateError, *_NOT_READY) as exc:
+    except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, *_NOT_READY) as exc:
         return await _send_page(request, status_code=409, error=str(exc))
     return redirect(request, f"/campaigns/{slug}")
 

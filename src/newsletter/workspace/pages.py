@@ -55,7 +55,8 @@ class WorkspaceState:
         return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=self._limiter)
 
     async def slow(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a slow call that holds no database session (DNS, HTTP, SMTP) in a worker thread."""
+        """Run a slow call (DNS, HTTP, SMTP: a use case that mails, the pre-flight check) in a worker
+        thread, outside the database limiter, so that it never holds up other pages' units of work."""
         return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
 
     def ip(self, request: Request) -> str | None:

@@ -156,7 +156,7 @@ async def import_submit(request: Request) -> Response:
     if not isinstance(upload, UploadFile) or not upload.filename:
         return render(request, "import.html", status_code=400, lists=options, report=None, error="no-file", form=echo)
     try:
-        report = await ws.db(imports.import_upload, ws.newsletter, request.state.actor, upload.filename, upload.file,
+        report = await ws.slow(imports.import_upload, ws.newsletter, request.state.actor, upload.filename, upload.file,
                              list_slugs=tuple(str(v) for v in form.getlist("lists")),
                              language=str(form.get("language", "")) or None, dry_run=echo["dry_run"],
                              confirmed=echo["confirmed"], consent_note=str(form.get("consent_note", "")) or None)

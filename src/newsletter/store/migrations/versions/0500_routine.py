@@ -1,4 +1,10 @@
-"""the daily routine: scheduled sends; welcome and catch-up mail; session series and digests
+"""the daily routine: scheduled sends; welcome and catch-up mail; session series and digests;
+pending sign-ups that expire; the retention of IPs and user agents in the consent log
+
+consent_kind gains 'expired' (PostgreSQL adds it to its native enum; SQLite rebuilds
+consent_events with its CHECK constraint widened). The append-only trigger of consent_events
+now lets one UPDATE through: blanking `ip` and `user_agent` with every other column unchanged
+(the retention job); anything else is still refused.
 
 Revision ID: 0500_routine
 Revises: 0400_staff
@@ -14,9 +20,43 @@ depends_on = None
 
 SCHEDULE_STATUS = ('waiting', 'held', 'sending', 'done', 'failed', 'cancelled')
 ROW_STATUS = ('queued', 'sending', 'sent', 'deferred', 'failed', 'skipped')
+CONSENT_KINDS = ('signup', 'confirmation_sent', 'confirmed', 'imported', 'unsubscribed', 'preferences', 'blocked',
+                 'suppressed', 'lifted')
+#: Columns a blanking UPDATE must leave as they were.
+_KEPT = ('id', 'subscriber_id', 'list_id', 'kind', 'channel', 'at', 'source', 'consent_version', 'note')
+_BLANKING_SQLITE = " AND ".join(["NEW.ip IS NULL", "NEW.user_agent IS NULL",
+                                 *(f"NEW.{c} IS OLD.{c}" for c in _KEPT)])
+_BLANKING_PG = " AND ".join(["NEW.ip IS NULL", "NEW.user_agent IS NULL",
+                             *(f"NEW.{c} IS NOT DISTINCT FROM OLD.{c}" for c in _KEPT)])
+OLD_SQLITE_TRIGGER = ("CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events "
+                      "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END")
+SQLITE_TRIGGER = ("CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events "
+                  f"WHEN NOT ({_BLANKING_SQLITE}) "
+                  "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END")
+PG_FUNCTION = ("CREATE OR REPLACE FUNCTION consent_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+               f"$$ BEGIN IF {_BLANKING_PG} THEN RETURN NEW; END IF; "
+               "RAISE EXCEPTION 'consent_events is append-only'; END $$")
+OLD_PG_FUNCTION = ("CREATE OR REPLACE FUNCTION consent_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'consent_events is append-only'; END $$")
+
+
+def _consent_log() -> None:
+    """'expired' among the kinds; blanking the origin let through the append-only trigger."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TYPE consent_kind ADD VALUE IF NOT EXISTS 'expired'")
+        op.execute(PG_FUNCTION)
+        return
+    op.execute("DROP TRIGGER IF EXISTS consent_events_no_update")
+    with op.batch_alter_table('consent_events', recreate="always") as batch_op:
+        batch_op.alter_column('kind', type_=sa.Enum(*CONSENT_KINDS, 'expired', name='consent_kind',
+                                                    create_constraint=True),
+                              existing_type=sa.Enum(*CONSENT_KINDS, name='consent_kind', create_constraint=True),
+                              existing_nullable=False)
+    op.execute(SQLITE_TRIGGER)
 
 
 def upgrade() -> None:
+    _consent_log()
     op.create_table('schedules',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('slug', sa.String(length=128), nullable=False),
@@ -91,6 +131,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(OLD_PG_FUNCTION)  # an enum value cannot be dropped: 'expired' stays unused
+    else:
+        op.execute("DROP TRIGGER IF EXISTS consent_events_no_update")
+        op.execute(OLD_SQLITE_TRIGGER)
     op.drop_table('delivery_choices')
     sa.Enum(name='delivery').drop(op.get_bind(), checkfirst=True)
     with op.batch_alter_table('sessions', schema=None) as batch_op:
