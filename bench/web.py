@@ -22,6 +22,7 @@ takes is what is measured); everything else is as in production.
     python bench/web.py --store sqlite --signups 3000 --concurrency 32
     python bench/web.py --store sqlite --signups 3000 --rate 300
     python bench/web.py --store postgresql
+    python bench/web.py --store sqlite --signups 6000 --rate 300 --campaign-rate 0 --readers 200000
 """
 
 from __future__ import annotations
@@ -202,8 +203,9 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
         load(workdir, web_port, warmup, args.concurrency, 0)
 
         sender_env = {**env, "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{campaign_port}?starttls=off"}
+        pace = ["--rate", str(args.campaign_rate)] if args.campaign_rate else []  # 0: full speed
         campaign = subprocess.Popen([*NEWSLETTER, "send", *map(str, CONTENT), "--list", "asp-daily", "--yes",
-                                     "--rate", str(args.campaign_rate)], env=sender_env,
+                                     *pace], env=sender_env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(campaign)
         wait_for(lambda: campaign_sent(database_url) > 0, 60, "the campaign to start sending")
@@ -214,7 +216,8 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
                               "language": LANGUAGES[i % 4], "lists": ["asp-daily"], "source": "bench"})]
                  for i in range(args.signups)]
         mode = f"{args.rate:g}/s offered" if args.rate else f"{args.concurrency} in flight"
-        print(f"{store_kind}: {args.signups} sign-ups, {mode}, campaign at --rate {args.campaign_rate:g} "
+        print(f"{store_kind}: {args.signups} sign-ups, {mode}, campaign at "
+              f"{f'--rate {args.campaign_rate:g}' if args.campaign_rate else 'full speed'} "
               f"(load {os.getloadavg()[0]:.2f} before)", flush=True)
         before = cpu_seconds(server.pid)
         result = load(workdir, web_port, posts, args.concurrency, args.rate)
@@ -284,7 +287,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="connections (requests in flight at most)")
     parser.add_argument("--rate", type=float, default=0,
                         help="requests offered per second (open loop); 0: as fast as answered (closed loop)")
-    parser.add_argument("--campaign-rate", type=float, default=100, help="the campaign's --rate (messages/s)")
+    parser.add_argument("--campaign-rate", type=float, default=100,
+                        help="the campaign's --rate (messages/s); 0: full speed (then raise --readers)")
     parser.add_argument("--readers", type=int, default=20000, help="the campaign's audience")
     parser.add_argument("--profile", type=Path, default=None,
                         help="run the server under py-spy and write its collapsed stacks to PROFILE.<store>.txt")
