@@ -197,7 +197,7 @@ def test_pause_resume_from_the_pages_and_a_late_translation_to_those_who_got_a_f
     digest = re.search(r'name="digest" value="([0-9a-f]+)"', review).group(1)
     assert post(sender, "/admin/issues/asp23-day-4/send", {"digest": digest, "confirm": "yes"},
                 form_page="/admin/issues/asp23-day-4/send").status_code == 303
-    _until(lambda: sender.get("/admin/campaigns/asp23-day-4/progress.json").json()["sent"] >= 1)
+    _until(lambda: sender.get("/admin/campaigns/asp23-day-4/progress.json").json().get("sent", 0) >= 1)
     paused = post(sender, "/admin/campaigns/asp23-day-4/pause", {}, form_page="/admin/campaigns/asp23-day-4")
     assert paused.status_code == 303
     runner.wait("asp23-day-4", timeout=60)

@@ -192,14 +192,18 @@ def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_sl
     default = plan.variant_of.get(config.default_language, "en")
     paths = tuple(str(Path(f).resolve()) for f in given)
     return Prepared(issue, paths, rendered, plan, report, status, default, chosen[2] if chosen else None,
-                    _content_hash(paths))
+                    _content_hash(rendered))
 
 
-def _content_hash(paths: Iterable[str]) -> str:
+def _content_hash(rendered: Mapping[str, RenderedMail]) -> str:
+    """SHA-256 of what readers get in each language (subject, both parts, preheader, archive
+    link): the same for content files that differ only in form (the workspace writes its own)."""
     digest = hashlib.sha256()
-    for path in sorted(paths):
-        data = Path(path).read_bytes()
-        digest.update(len(data).to_bytes(8, "big") + data)
+    for language in sorted(rendered):
+        mail = rendered[language]
+        for value in (language, mail.subject, mail.text, mail.html, mail.preheader, mail.browser_url):
+            data = value.encode("utf-8")
+            digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()
 
 

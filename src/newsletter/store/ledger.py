@@ -153,6 +153,10 @@ def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str
     if before:  # resuming or adding: leave alone who has a row (a new campaign has none to look up)
         source = source.where(~select(OutboxRow.id).where(OutboxRow.campaign_id == campaign.id,
                                                           OutboxRow.subscriber_id == Subscriber.id).exists())
+    if campaign.kind == DAILY_SUMMARY:  # digest readers get the session's days in one mail instead
+        source = source.where(~select(DeliveryChoice.subscriber_id).where(
+            DeliveryChoice.subscriber_id == Subscriber.id, DeliveryChoice.list_id == campaign.list_id,
+            DeliveryChoice.delivery == DeliveryMode.DIGEST).exists())
     if segment is not None:
         from .segments import filter_clause  # the one compiler of segment trees
 
