@@ -250,3 +250,27 @@ def test_content_files_in_and_out_through_the_browser(newsrooms):
     translator = logged_in(newsletter, people["fr"])
     refused = translator.post("/admin/issues/import", data={"csrf": csrf_of(translator, "/admin/issues")}, files=files)
     assert refused.status_code == 403
+
+
+def test_a_sender_schedules_an_issue_in_the_venues_time_from_its_send_page(newsrooms):
+    from newsletter.routine.schedules import list_schedules
+
+    newsletter, people = newsrooms
+    populate(newsletter.store, 4, now=newsletter.clock())
+    issues.import_files(newsletter, DAY_4)
+    sender = logged_in(newsletter, people["sender1"])
+    page = "/admin/issues/asp23-day-4/send"
+    assert 'id="schedule-form"' in sender.get(page).text
+    unknown = post(sender, "/admin/issues/asp23-day-4/schedule", {"at": "2027-01-15T19:00", "zone": "Europe/Den_Haag"},
+                   form_page=page)
+    assert unknown.status_code == 409 and "Europe/Den_Haag" in unknown.text and list_schedules(newsletter) == []
+    done = post(sender, "/admin/issues/asp23-day-4/schedule", {"at": "2027-01-15T19:00", "zone": "Europe/Amsterdam"},
+                form_page=page)
+    assert done.status_code == 200 and 'id="scheduled"' in done.text and "2027-01-15 18:00 UTC" in done.text
+    [scheduled] = list_schedules(newsletter)
+    assert scheduled.slug == "asp23-day-4" and scheduled.zone == "Europe/Amsterdam"
+    assert scheduled.due_at.isoformat().startswith("2027-01-15T18:00")  # 19:00 in The Hague in winter
+    viewer = logged_in(newsletter, people["viewer"])
+    refused = viewer.post("/admin/issues/asp23-day-4/schedule", data={"csrf": csrf_of(viewer, "/admin/issues"),
+                                                                      "at": "2027-01-16T19:00", "zone": "UTC"})
+    assert refused.status_code == 403 and len(list_schedules(newsletter)) == 1

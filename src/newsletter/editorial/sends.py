@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ApprovalRequired, InvalidField
+from ..routine.schedules import ScheduleView, schedule_send
 from ..sending.launch import Prepared, SendControl, launch, prepare_send, send_test_mail
 from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
@@ -123,6 +124,25 @@ def check_translations(view: IssueView, *, stale_accepted: bool) -> None:
         raise InvalidField("stale", f"{', '.join(stale)} {'is' if len(stale) == 1 else 'are'} translated from an "
                                     f"older {view.source_language} version; bring them up to date, or say to send "
                                     "them as they are")
+
+
+def schedule_issue(newsletter: Newsletter, slug: str, *, at: str, zone: str, window: str | None = None,
+                   sender: str | None = None, stale_accepted: bool = False) -> ScheduleView:
+    """Schedule the issue's current revisions for wall time `at` in `zone` (the venue's), as
+    `newsletter schedule` does: the revisions are written out as content files now, so what
+    fires is what was approved; `window` ("07:00-22:00") bounds the hours it goes out in.
+
+    Raises UnknownDraft; ApprovalRequired (the two-person rule); InvalidField (a stale
+    translation not accepted; the time, zone or window); what `routine.schedules.schedule_send`
+    raises (ContentError, LintFailed, UnknownList, MissingVariant, ScheduleStateError).
+    """
+    view = show_issue(newsletter, slug)
+    check_approval(view, sender)
+    check_translations(view, stale_accepted=stale_accepted)
+    mail_issue(view)  # raises ContentError when nothing is written yet
+    folder = send_folder(newsletter, slug, view.revision_set)
+    files = tuple(export_files(newsletter, slug, folder, revisions=view.revision_set))
+    return schedule_send(newsletter, [str(f) for f in files], at=at, zone=zone, window=window)
 
 
 def approve(newsletter: Newsletter, slug: str, *, approver: str, digest: str) -> Approval:

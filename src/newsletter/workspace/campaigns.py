@@ -24,6 +24,7 @@ from ..errors import (
     InvalidField,
     LintFailed,
     MissingVariant,
+    ScheduleStateError,
     UnknownCampaign,
     UnknownDraft,
     UnknownList,
@@ -44,7 +45,7 @@ def _missing(request: Request, slug: str) -> Response:
 
 
 async def _send_page(request: Request, *, status_code: int = 200, error: str | None = None,
-                     tested: list | None = None) -> Response:
+                     tested: list | None = None, scheduled=None) -> Response:  # noqa: ANN001
     ws = workspace(request)
     slug = request.path_params["slug"]
     try:
@@ -55,7 +56,7 @@ async def _send_page(request: Request, *, status_code: int = 200, error: str | N
         return render(request, "issue_send.html", status_code=400, slug=slug, review=None, error=str(exc),
                       tested=None, headers=PAGE_HEADERS)
     return render(request, "issue_send.html", status_code=status_code, slug=slug, review=review, error=error,
-                  tested=tested, me=request.state.staff.email, headers=PAGE_HEADERS)
+                  tested=tested, scheduled=scheduled, me=request.state.staff.email, headers=PAGE_HEADERS)
 
 
 @guarded(Action.SEND)
@@ -111,6 +112,23 @@ async def send_submit(request: Request) -> Response:
     except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, *_NOT_READY) as exc:
         return await _send_page(request, status_code=409, error=str(exc))
     return redirect(request, f"/campaigns/{slug}")
+
+
+@guarded(Action.SCHEDULE)
+async def schedule_submit(request: Request) -> Response:
+    ws = workspace(request)
+    slug = request.path_params["slug"]
+    form = form_of(request)
+    at = form.get("at", "").replace("T", " ").strip()  # a datetime-local field sends 2027-07-08T19:00
+    try:
+        scheduled = await ws.db(sends.schedule_issue, ws.newsletter, slug, at=at, zone=form.get("zone", "").strip(),
+                                window=form.get("window", "").strip() or None, sender=request.state.staff.email,
+                                stale_accepted=form.get("stale") == "yes")
+    except UnknownDraft:
+        return _missing(request, slug)
+    except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, ScheduleStateError, *_NOT_READY) as exc:
+        return await _send_page(request, status_code=409, error=str(exc))
+    return await _send_page(request, scheduled=scheduled)
 
 
 @guarded(Action.VIEW_REPORTS)
@@ -197,6 +215,7 @@ ROUTES = [
     Route("/issues/{slug}/send", send_submit, methods=["POST"]),
     Route("/issues/{slug}/test", test_submit, methods=["POST"]),
     Route("/issues/{slug}/approve", approve_submit, methods=["POST"]),
+    Route("/issues/{slug}/schedule", schedule_submit, methods=["POST"]),
     Route("/issues/{slug}/catch-up/{language}", catch_up_submit, methods=["POST"]),
     Route("/campaigns/{slug}", campaign_page, methods=["GET"]),
     Route("/campaigns/{slug}/progress.json", progress_json, methods=["GET"]),
