@@ -42,6 +42,7 @@ import psycopg
 import uvicorn
 from aiosmtpd.controller import Controller
 
+from newsletter.app import create_app
 from newsletter.config import Config
 from newsletter.installation import Newsletter
 from newsletter.people import lists, subscriptions
@@ -49,7 +50,6 @@ from newsletter.people.rules import ConsentContext
 from newsletter.statuses import Channel
 from newsletter.store import open_store
 from newsletter.tokens import Purpose
-from newsletter.web import create_app
 
 PG_SERVER = os.environ.get("NEWSLETTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from newsletter.web import create_app
+from newsletter.app import create_app
 
 PASSWORD = "a long night at the venue"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -29,7 +29,7 @@ with warnings.catch_warnings():
     from starlette.routing import Mount
     from starlette.testclient import TestClient
 
-from newsletter.web import create_app
+from newsletter.app import create_app
 
 SPECS = parse_attribute_specs({"organisation": {"type": "text", "organisation": True},
                                "country": {"type": "country"}, "role": {"type": "choice", "choices": ["press"]}})

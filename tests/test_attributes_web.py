@@ -17,7 +17,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from newsletter.web import create_app
+from newsletter.app import create_app
 
 
 @pytest.fixture

@@ -244,8 +244,8 @@ def test_one_click_against_the_real_visitor_pages(config: Config, sqlite_store) 
 
     import uvicorn
 
+    from newsletter.app import create_app
     from newsletter.installation import Newsletter
-    from newsletter.web import create_app
 
     sock = listening_socket()
     config = config.with_changes(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")

@@ -11,8 +11,7 @@ import warnings
 import pytest
 
 from newsletter.installation import Newsletter
-from newsletter.people import consent, lists
-from newsletter.people import subscriptions
+from newsletter.people import consent, lists, subscriptions
 from newsletter.people import subscriptions as visitor
 from newsletter.people.confirmation_queue import (
     LEASE,
@@ -29,7 +28,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from newsletter.web import create_app
+from newsletter.app import create_app
 
 CTX = ConsentContext(channel=Channel.API, ip="203.0.113.7", user_agent="test", source="test")
 

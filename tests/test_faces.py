@@ -57,6 +57,22 @@ def test_no_face_imports_the_store_or_opens_a_session(path):
     assert ".store.session(" not in text and ".store.engine" not in text, "a face opens the store itself"
 
 
+@pytest.mark.parametrize("face", FACES)
+def test_a_face_knows_no_other_face_but_the_composition_root_does(face):
+    """Faces meet only in `newsletter.app` (the site: web's pages with the workspace and the API
+    mounted) and `service/` (which serves it, and which `newsletter serve` starts); the workspace
+    and the API may use web's helpers (`web.security`, `web.forms`, `web.pages`), nothing knows
+    the CLI, and web/ knows no one."""
+    may = {"cli": {"service"}, "web": set(), "workspace": {"web"}, "api": {"web"},
+           "service": {"web", "workspace", "api"}}[face]
+    for path in _sources(face):
+        imported = {m.split(".")[1] for m in _imports(path) if m.startswith("newsletter.") and m.count(".") >= 1}
+        others = (imported & set(FACES)) - {face} - may
+        assert not others, f"{path.relative_to(PACKAGE)} imports the {sorted(others)} face(s)"
+    root = {m for m in _imports(PACKAGE / "app.py") if m.startswith("newsletter.")}
+    assert {"newsletter.web", "newsletter.workspace", "newsletter.api"} <= root
+
+
 def test_the_pending_faces_exist():
     """The allow-list names real files (so that it empties as they are done, not as they vanish)."""
     assert all((PACKAGE / p).exists() for p in PENDING)

@@ -24,7 +24,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from newsletter.web import create_app
+from newsletter.app import create_app
 
 FORM = ConsentContext(channel=Channel.FORM, source="website-footer")
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -21,7 +21,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from newsletter.web import create_app
+from newsletter.app import create_app
 
 FORM = ConsentContext(channel=Channel.FORM)
 NAMES = (("ar", "شبكة العدالة الدولية"), ("fr", "Réseau pour la justice internationale"))

@@ -14,7 +14,11 @@ from test_welcome import join, send_days, session_days
 
 from newsletter.errors import InvalidField, UnknownList
 from newsletter.routine import series
-from newsletter.routine.welcome import count_personal_mail, plan_personal_mail, send_personal_mail
+from newsletter.routine.welcome import (
+    count_personal_mail,
+    plan_personal_mail,
+    send_personal_mail,
+)
 from newsletter.statuses import CampaignStatus, DeliveryMode
 from newsletter.tokens import Purpose
 
@@ -22,7 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from newsletter.web import create_app
+from newsletter.app import create_app
 
 
 def test_a_session_lists_its_days_as_day_n_of_m(newsletter, smtp_server, clock, tmp_path):

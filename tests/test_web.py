@@ -22,7 +22,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from newsletter.web import create_app
+from newsletter.app import create_app
 
 HOSTILE = '"><img src=x onerror=alert(1)>'
 ADMIN = ConsentContext(channel=Channel.ADMIN)

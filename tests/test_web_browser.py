@@ -18,12 +18,12 @@ from test_email_layout_browser import (
     CONTRAST_JS,  # WCAG AA: every visible text at least 4.5:1
 )
 
+from newsletter.app import create_app
 from newsletter.installation import Newsletter
 from newsletter.people import lists, subscriptions
 from newsletter.people.consent import ConsentContext
 from newsletter.statuses import Channel
 from newsletter.tokens import Purpose
-from newsletter.web import create_app
 
 pytestmark = pytest.mark.browser
 

@@ -15,6 +15,7 @@ from conftest import REPO, listening_socket
 from staffing import PASSWORD
 from test_web_browser import CHROMIUM_ARGS, Server
 
+from newsletter.app import create_app
 from newsletter.installation import Newsletter
 from newsletter.people import subscriptions
 from newsletter.people.rules import ConsentContext
@@ -22,7 +23,6 @@ from newsletter.staff import accounts, audit
 from newsletter.staff.roles import Role
 from newsletter.statuses import Channel
 from newsletter.tokens import Purpose
-from newsletter.web import create_app
 
 pytestmark = pytest.mark.browser
 

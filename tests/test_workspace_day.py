@@ -22,13 +22,13 @@ from population import populate
 from staffing import PASSWORD, add_staff
 from test_web_browser import CHROMIUM_ARGS, Server
 
+from newsletter.app import create_app
 from newsletter.editorial.background import BackgroundSends
 from newsletter.installation import Newsletter
 from newsletter.people import lists
 from newsletter.sending.options import SendOptions
 from newsletter.sending.pacing import Pace
 from newsletter.staff.roles import Role
-from newsletter.web import create_app
 
 pytestmark = pytest.mark.browser
 

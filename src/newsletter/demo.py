@@ -35,6 +35,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .app import create_app
 from .config import Config, load_config
 from .errors import NewsletterError
 from .installation import Newsletter
@@ -45,7 +46,6 @@ from .sending.launch import launch, list_readers, prepare_send
 from .sending.options import SendOptions
 from .store import open_store
 from .transport.sink import Sink
-from .web import create_app
 
 __all__ = ["DemoError", "DemoResult", "PEOPLE", "EXAMPLES", "run_demo"]
 

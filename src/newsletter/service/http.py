@@ -1,6 +1,7 @@
-"""The service's HTTP part: `/healthz` and `/readyz` always, the visitor pages and the staff
-workspace (`/admin`, which `web.create_app` mounts) when the web part runs, over uvicorn in the service's
-own event loop (the service, not uvicorn, handles the signals)."""
+"""The service's HTTP part: `/healthz` and `/readyz` always and, when the web part runs, the site
+that `newsletter.app.create_app` composes (the visitor pages, the staff workspace at `/admin`,
+the API at `/api/v1`), over uvicorn in the service's own event loop (the service, not uvicorn,
+handles the signals)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
+from ..app import create_app
 from ..installation import Newsletter
-from ..web import create_app
 from .parts import Part
 
 __all__ = ["HttpPart", "health_routes"]

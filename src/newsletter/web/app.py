@@ -12,8 +12,10 @@ Routes (GET also answers HEAD; neither ever changes anything)::
     GET  /preferences/{token}       language, lists, leave everything, download my data
     GET  /block/{token}             "this wasn't me"; POST blocks the address
     GET  /archive …                 past issues (see archive.py)
-    /admin …                        the staff workspace (newsletter.workspace)
-    /api/v1 …                       the REST API (newsletter.api, docs/api.md)
+
+and whatever the caller mounts beside them (`mounts`): `newsletter.app.create_app`, the
+composition root, mounts the staff workspace at /admin and the REST API at /api/v1; this
+package knows neither.
 
 Errors are turned into pages here, in one place: an unknown path gets `not_found.html`; a
 library error (or any failure) that reaches a handler gets the visitor's own page,
@@ -26,7 +28,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -169,20 +171,10 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
                        else 500, headers={"Cache-Control": "no-store", "Retry-After": "60"})
 
 
-def _workspace_routes(newsletter: Newsletter) -> list:
-    from ..workspace import workspace_routes  # here: the workspace's pages import this package's helpers
-
-    return workspace_routes(newsletter)
-
-
-def _api_routes(newsletter: Newsletter) -> list:
-    from ..api import api_routes  # here, like the workspace: a face loaded with the app that mounts it
-
-    return api_routes(newsletter)
-
-
-def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None) -> Starlette:
-    """The visitor pages over `newsletter` (its config, store and clock).
+def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None,
+               mounts: Sequence[Mount] = ()) -> Starlette:
+    """The visitor pages over `newsletter` (its config, store and clock), with `mounts` (other
+    faces' routes, which share the error pages, the security headers and the lifespan).
 
     `min_fill_seconds` overrides `config.signup_min_seconds` (tests and demos).
     """
@@ -216,8 +208,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None)
         *links.routes(),
         *preferences.routes(),
         *archive.routes(),
-        Mount("/admin", routes=_workspace_routes(newsletter)),
-        Mount("/api/v1", routes=_api_routes(newsletter)),
+        *mounts,
         Mount("/static", app=StaticFiles(directory=str(find_template_file(config.templates_path, "web/static")
                                                         or config.templates_path / "web" / "static")), name="static"),
     ]
