@@ -132,7 +132,8 @@ class Sender:
         self.envelope_sender = options.envelope_sender or (lambda _rcpt: config.from_address)
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
                                    clock=lambda: self.clock().timestamp(), sleep=self._pace)
-        self.dispatcher = Dispatcher(DomainLimits(options.pace.domain_limits))
+        # The configured per-provider limits, and over them any the send's pace names.
+        self.dispatcher = Dispatcher(DomainLimits({**config.domain_limit_table(), **options.pace.domain_limits}))
         # SQLite has one writer at a time: one DB thread, and the gate's rounds one after another.
         # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
         self.serial_db = store.dialect == "sqlite"
