@@ -113,6 +113,18 @@ def test_rows_of_a_dead_or_stale_worker_are_reclaimed(store, clock):
     assert len(stale) == 5
 
 
+
+def test_a_workers_own_old_claims_are_not_taken_back_by_it(store, clock):
+    """Its rows may wait on the pacing (a relay's hourly cap) longer than the stale time: the
+    live worker claiming again must not send them a second time; another worker may take them."""
+    populate(store, 3, now=clock())
+    campaign, _ = start(store, clock)
+    held, _ = claim(store, campaign, "w1", limit=100, clock=clock)
+    clock.advance(minutes=45)
+    assert claim(store, campaign, "w1", limit=100, clock=clock)[0] == []
+    assert sorted(r.id for r in claim(store, campaign, "w2", limit=100, clock=clock)[0]) == sorted(r.id for r in held)
+
+
 def test_campaign_lifecycle(store, clock):
     populate(store, 4, now=clock())
     campaign, _ = start(store, clock)

@@ -197,7 +197,8 @@ def _skip_reason(subscriber_status, subscription_status, email, suppressed: set[
 def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int, now: datetime,
                 stale_before: datetime, dead_workers: Collection[str] = ()) -> tuple[list[ClaimedRow], int]:
     """Take up to `limit` rows to send: queued ones, deferred ones that are due, and `sending`
-    ones whose worker is dead (named in `dead_workers`) or whose claim is older than `stale_before`.
+    ones whose worker is dead (named in `dead_workers`) or whose claim (by another worker) is
+    older than `stale_before`.
 
     Consent is re-checked for each; rows that fail it become `skipped` with the reason. Returns
     (rows now held by `worker` in status `sending`, number skipped). Takes row locks on
@@ -211,7 +212,10 @@ def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int
         .outerjoin(sub, and_(sub.subscriber_id == o.subscriber_id, sub.list_id == campaign.list_id))
         .where(o.campaign_id == campaign.id)
     )
-    reclaim = o.claimed_at < stale_before
+    # A worker's own claims are never stale to it: it is alive, and its rows may be waiting for
+    # the pacing (an hourly cap can hold one for most of an hour); taking them back would send
+    # them twice.
+    reclaim = and_(o.claimed_at < stale_before, o.claimed_by != worker)
     if dead_workers:
         reclaim = or_(reclaim, o.claimed_by.in_(list(dead_workers)))
     conditions = [
