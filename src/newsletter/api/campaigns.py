@@ -72,7 +72,7 @@ async def schedule_campaign(request: Request, newsletter: Newsletter) -> Any:
     files = await run(submitted_files, newsletter, request.path_params["slug"])
     view = await run(schedule_send, newsletter, files, at=_text(data, "at", required=True) or "",
                      zone=_text(data, "zone", required=True) or "", list_slug=_text(data, "list"),
-                     ready_by=_text(data, "ready_by"), window=_text(data, "window"))
+                     segment=_text(data, "segment"), ready_by=_text(data, "ready_by"), window=_text(data, "window"))
     return view._asdict()
 
 

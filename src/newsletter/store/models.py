@@ -383,6 +383,9 @@ class Schedule(Base):
     slug: Mapped[str] = mapped_column(String(128), index=True)
     #: The list to send to (None: the one the content names).
     list_slug: Mapped[str | None] = mapped_column(String(64))
+    #: The segment (its name) of the list to send to, looked up when it fires (None: the whole
+    #: list). A name, not a key: a segment deleted meanwhile fails the schedule, never widens it.
+    segment: Mapped[str | None] = mapped_column(String(64))
     #: The content sources, absolute paths or glob patterns (a language written later is found).
     sources: Mapped[list[str]] = mapped_column(JSON)
     local_at: Mapped[str] = mapped_column(String(16))
