@@ -237,8 +237,9 @@ def _claim_statements(dialect) -> _ClaimStatements:
                f"WHERE o.campaign_id = {p} AND {{extra}}{tail}")
     found = _CLAIM_CACHE[dialect.name] = _ClaimStatements(
         select=select_,
-        # Never the claimer's own rows: a live worker's message may be on the wire however old
-        # its claim (a clock that jumps, a relay that takes long); only another worker takes over.
+        # Never the claimer's own rows: a live worker's message may be on the wire or waiting for
+        # the pacing (a relay's hourly cap can hold one for most of an hour) however old its
+        # claim; taking them back would send them twice. Only another worker takes over.
         stale=f"o.status = '{sending}' AND ((o.claimed_at < {p} AND o.claimed_by <> {p}){{dead}})",
         deferred=f"o.status = '{deferred}' AND o.next_attempt_at <= {p}",
         queued=f"o.status = '{queued}'",
