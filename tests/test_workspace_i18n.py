@@ -16,6 +16,7 @@ from newsletter.statuses import StaffRole
 from conftest import REPO
 
 PAGES = ("account", "accounts", "audit", "base", "check", "dashboard", "forbidden", "import", "link_invalid", "lists",
+         "segments",
          "login", "people", "person", "person_gone", "reset_request", "set_password", "suppressions", "totp")
 FILES = [REPO / "templates" / "workspace" / f"{p}.html" for p in PAGES] + [
     REPO / "templates" / "email" / f"staff_{k}{s}" for k in ("invite", "reset") for s in (".html", ".txt", "_subject.txt")]
