@@ -256,6 +256,7 @@ def test_a_campaign_is_created_from_content_sent_reported_and_cannot_be_paused_w
     assert api("GET", "/campaigns", read, status=200)["campaigns"][0]["slug"] == "asp23-day-3"
     report = api("GET", "/campaigns/asp23-day-3/report", read, status=200)
     assert report["failures"] == [] and report["counts"]["sent"] == 4 and report["organisations_left"] == []
+    assert report["relays"] == {f"127.0.0.1:{smtp_server.port}": {"sent": 4}}
     body = api("POST", "/campaigns/asp23-day-3/pause", send, status=409)
     assert body["error"]["code"] == "campaign_state"
     body = api("POST", "/campaigns", send, status=409, json={"content": DAY_3})

@@ -86,5 +86,6 @@ async def report_campaign(request: Request, newsletter: Newsletter) -> Any:
     outcome = await run(campaign_outcome, newsletter, request.path_params["slug"])
     return {"slug": outcome.report.slug, "counts": outcome.report.counts._asdict(),
             "failures": [f._asdict() for f in outcome.report.failures],
+            "relays": outcome.report.by_relay,
             "organisations": outcome.organisations,
             "organisations_left": [o._asdict() for o in outcome.organisations_left]}

@@ -24,6 +24,7 @@ BOOL = {"type": "boolean"}
 WHEN = {"type": "string", "format": "date-time"}
 MAYBE_WHEN = {"type": ["string", "null"], "format": "date-time"}
 MAYBE_STR = {"type": ["string", "null"]}
+MAYBE_INT = {"type": ["integer", "null"]}
 COUNTS = {"type": "object", "additionalProperties": INT}
 SCALAR = {"type": ["string", "integer", "boolean"]}
 ATTRIBUTES = {"type": "object", "additionalProperties": SCALAR, "description": "declared attributes: name -> value"}
@@ -48,7 +49,10 @@ SCHEMAS: dict[str, Any] = {
         "email": STR, "name": STR, "language": STR, "status": STR, "created_at": MAYBE_WHEN, "attributes": ATTRIBUTES,
         "subscriptions": {"type": "array", "items": {"type": "object"}},
         "consent_log": {"type": "array", "items": {"type": "object"}},
-        "bounces": {"type": "array", "items": {"type": "object"}}}),
+        "bounces": {"type": "array", "items": {"type": "object"}},
+        "campaigns": {"type": "array", "items": _object({
+            "campaign": STR, "status": STR, "language": MAYBE_STR, "sent_at": MAYBE_WHEN, "relay": MAYBE_STR,
+            "reply_code": MAYBE_INT, "reply": MAYBE_STR})}}),
     "AttributeChange": _object({"attributes": ATTRIBUTES}),
     "Attributes": _object({"email": STR, "attributes": ATTRIBUTES}),
     "Erased": _object({"erased": BOOL}),
@@ -103,7 +107,9 @@ SCHEMAS: dict[str, Any] = {
     "Report": _object({"slug": STR, "counts": CAMPAIGN_COUNTS,
                        "failures": {"type": "array", "items": _object({
                            "email": MAYBE_STR, "status": STR, "attempts": INT, "reply": MAYBE_STR,
-                           "updated_at": MAYBE_WHEN})},
+                           "updated_at": MAYBE_WHEN, "relay": MAYBE_STR, "reply_code": MAYBE_INT})},
+                       "relays": {"type": "object", "additionalProperties": COUNTS,
+                                  "description": "relay -> row status -> rows"},
                        "organisations": INT,
                        "organisations_left": {"type": "array", "items": {"type": "object"}}}),
 }

@@ -321,19 +321,23 @@ def cancel_campaign(newsletter: Newsletter, slug: str, yes: bool) -> None:
 @pass_newsletter
 @with_hints
 def report_campaign(newsletter: Newsletter, slug: str, failed_only: bool) -> None:
-    """Who did not get the campaign (failed, deferred, skipped) and the reason, and the bounces
-    and complaints that came back about it, by person.
+    """Who did not get the campaign (failed, deferred, skipped), the reason and the relay that
+    gave it, how many went through each relay, and the bounces and complaints that came back
+    about it, by person.
 
     Example: newsletter campaign report asp23-day-3 --failed
     """
     report = actions.report(newsletter, slug)
     if not failed_only:
         click.echo(", ".join(f"{k} {v}" for k, v in report.counts._asdict().items()))
+        for relay, counts in report.by_relay.items():
+            click.echo(f"  through {shown(relay)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if not report.failures and not report.bounces:
         click.echo("everyone got it (or is still queued), and no bounce or complaint came back")
         return
     for line in report.failures:
-        click.echo(f"{shown(line.email) or '(erased)'}\t{line.status.value}\t{line.attempts}\t{shown(line.reply)}")
+        via = f"\tvia {shown(line.relay)}" if line.relay else ""
+        click.echo(f"{shown(line.email) or '(erased)'}\t{line.status.value}\t{line.attempts}\t{shown(line.reply)}{via}")
     if report.bounces:
         click.echo(f"bounces and complaints that came back ({len(report.bounces)}):")
     for b in report.bounces:

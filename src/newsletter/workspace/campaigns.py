@@ -114,7 +114,7 @@ async def send_submit(request: Request) -> Response:
     slug = request.path_params["slug"]
     form = form_of(request)
     if form.get("confirm") != "yes":
-        return await _send_page(request, status_code=400, error="tick the confirmation to send")
+        return await _send_page(request, status_code=400, error="confirm")
     try:
         await ws.db(_runner(request).send, slug, form.get("digest", ""), sender=request.state.staff.email,
                     stale_accepted=form.get("stale") == "yes")

@@ -5,14 +5,14 @@ schedule fires, and a segment deleted meanwhile fails the schedule with its reas
 went NULL with the segment would mail the whole list instead.
 
 Revision ID: 0730_schedule_segments
-Revises: 0600_integrations
+Revises: 0720_relays
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0730_schedule_segments'
-down_revision = '0600_integrations'
+down_revision = '0720_relays'
 branch_labels = None
 depends_on = None
 
