@@ -22,7 +22,7 @@ from ..installation import Newsletter
 from ..statuses import StaffStatus
 from ..store import staff as staff_store
 from . import audit, throttle, totp
-from .accounts import Member, member_value, verify_password
+from .accounts import Member, interface_language, member_value, verify_password
 from .audit import Actor
 
 __all__ = ["Login", "StaffContext", "SessionLine", "IDLE", "LIFETIME", "login", "current", "logout",
@@ -140,7 +140,8 @@ def current(newsletter: Newsletter, cookie: str | None) -> StaffContext | None:
         if now - row.last_seen_at >= _TOUCH_EVERY:
             staff_store.touch_session(session, row.id, now, min(now + IDLE, row.created_at + LIFETIME))
         needs = member.totp_secret is None and member.role in totp.required_roles(session)
-        return StaffContext(member_value(member), row.id, row.csrf, needs, row.created_at)
+        return StaffContext(member_value(member, interface_language(session, member.id)), row.id, row.csrf, needs,
+                            row.created_at)
 
 
 def logout(newsletter: Newsletter, cookie: str | None, *, ip: str | None = None) -> None:
