@@ -58,6 +58,7 @@ __all__ = [
     "claim_batch",
     "recheck_consent",
     "record_outcomes",
+    "counts_by_relay",
     "release_rows",
     "count_rows",
     "next_due_at",
@@ -96,6 +97,9 @@ class Outcome(NamedTuple):
     hard_bounce_email: str | None = None
     #: Whether the relay was given the message (counts as an attempt).
     attempted: bool = True
+    #: The relay that answered (its name, or host:port) and its final reply code (0: connection lost).
+    relay: str | None = None
+    reply_code: int | None = None
 
 
 class Counts(NamedTuple):
@@ -122,6 +126,9 @@ class FailureLine(NamedTuple):
     attempts: int
     reply: str | None
     updated_at: datetime | None
+    #: The relay of the last attempt and its reply code (None: never attempted).
+    relay: str | None = None
+    reply_code: int | None = None
 
 
 def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str] | Mapping[str, str],
@@ -371,6 +378,8 @@ _RECORD = (
         status=bindparam("b_status"),
         last_reply=func.coalesce(bindparam("b_reply"), OUTBOX.c.last_reply),
         message_id=func.coalesce(bindparam("b_mid"), OUTBOX.c.message_id),
+        relay=func.coalesce(bindparam("b_relay", type_=OUTBOX.c.relay.type), OUTBOX.c.relay),
+        reply_code=func.coalesce(bindparam("b_code", type_=OUTBOX.c.reply_code.type), OUTBOX.c.reply_code),
         next_attempt_at=bindparam("b_next", type_=OUTBOX.c.next_attempt_at.type),
         sent_at=func.coalesce(bindparam("b_sent", type_=OUTBOX.c.sent_at.type), OUTBOX.c.sent_at),
         attempts=OUTBOX.c.attempts + bindparam("b_inc"),
@@ -386,7 +395,8 @@ def record_outcomes(session: Session | Connection, worker: str, outcomes: Iterab
     A row is only written while `worker` still holds it (status `sending`, claimed by it), so a
     worker whose claim was taken over cannot overwrite the new holder's result. Takes a session
     or, cheaper for the sender's many small writes, a connection in a transaction. Sent rows get
-    `sent_at`; every attempted row's `attempts` goes up by one.
+    `sent_at`; every attempted row's `attempts` goes up by one; the relay and its reply code are
+    kept where the outcome has them (else the row keeps those of its last attempt).
     """
     params = [
         {
@@ -394,6 +404,8 @@ def record_outcomes(session: Session | Connection, worker: str, outcomes: Iterab
             "b_status": oc.status.value,
             "b_reply": oc.reply,
             "b_mid": oc.message_id,
+            "b_relay": oc.relay,
+            "b_code": oc.reply_code,
             "b_next": oc.next_attempt_at,
             "b_sent": now if oc.status is OutboxStatus.SENT else None,
             "b_inc": 1 if oc.attempted else 0,
@@ -461,7 +473,8 @@ def skip_remaining(session: Session, campaign_id: int, reason: str, *, now: date
 def list_failures(session: Session, campaign_id: int, *, limit: int | None = None) -> list[FailureLine]:
     """Who did not get the mail and why: failed, deferred and skipped rows, by address."""
     query = (
-        select(Subscriber.email, OutboxRow.status, OutboxRow.attempts, OutboxRow.last_reply, OutboxRow.updated_at)
+        select(Subscriber.email, OutboxRow.status, OutboxRow.attempts, OutboxRow.last_reply, OutboxRow.updated_at,
+               OutboxRow.relay, OutboxRow.reply_code)
         .select_from(OutboxRow)
         .outerjoin(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
         .where(OutboxRow.campaign_id == campaign_id,
@@ -470,7 +483,18 @@ def list_failures(session: Session, campaign_id: int, *, limit: int | None = Non
     )
     if limit:
         query = query.limit(limit)
-    return [FailureLine(e, OutboxStatus(st), a, r, u) for e, st, a, r, u in session.execute(query)]
+    return [FailureLine(e, OutboxStatus(st), a, r, u, relay, code) for e, st, a, r, u, relay, code in session.execute(query)]
+
+
+def counts_by_relay(session: Session, campaign_id: int) -> dict[str, dict[str, int]]:
+    """relay -> row status -> rows, for the campaign's rows a relay answered for (by relay name)."""
+    out: dict[str, dict[str, int]] = {}
+    for relay, status, n in session.execute(
+            select(OutboxRow.relay, OutboxRow.status, func.count())
+            .where(OutboxRow.campaign_id == campaign_id, OutboxRow.relay.is_not(None))
+            .group_by(OutboxRow.relay, OutboxRow.status).order_by(OutboxRow.relay)):
+        out.setdefault(relay, {})[OutboxStatus(status).value] = n
+    return out
 
 
 def active_claims(session: Session, campaign_id: int) -> dict[str, int]:
