@@ -44,10 +44,10 @@ from ..mail.compose import RenderedMail
 from ..mail.message import (
     MailKind,
     MailSkeleton,
+    MessageIds,
     Recipient,
     UnsafeHeaderValue,
     message_id_domain,
-    message_id_for,
 )
 from ..mail.postmark import Postmark
 from ..statuses import CampaignStatus, OutboxStatus
@@ -136,6 +136,7 @@ class Sender:
         self.worker = worker_id or new_worker_id()
         self.secret = config.secret() if secret is None else secret
         self.mid_domain = message_id_domain(config)
+        self.message_ids = MessageIds(self.secret, campaign_slug, self.mid_domain)
         self.envelope_sender = options.envelope_sender or (lambda _rcpt: config.from_address)
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
                                    clock=lambda: self.clock().timestamp(), sleep=self._pace)
@@ -528,7 +529,7 @@ class Sender:
         return self._date_cache[1]
 
     def _message(self, row: ClaimedRow) -> tuple[str, bytes]:
-        message_id = message_id_for(self.secret, self.slug, row.subscriber_id, self.mid_domain)
+        message_id = self.message_ids(row.subscriber_id)
         unsub, prefs, mailto = self.links.for_row(row)
         recipient = Recipient(row.email, row.name, message_id, unsub, prefs, mailto)
         skeleton = self.skeletons.get(row.language, self.default_skeleton)
