@@ -256,6 +256,7 @@ def test_a_campaign_is_created_from_content_sent_reported_and_cannot_be_paused_w
     assert api("GET", "/campaigns", read, status=200)["campaigns"][0]["slug"] == "asp23-day-3"
     report = api("GET", "/campaigns/asp23-day-3/report", read, status=200)
     assert report["failures"] == [] and report["counts"]["sent"] == 4 and report["organisations_left"] == []
+    assert report["relays"] == {f"127.0.0.1:{smtp_server.port}": {"sent": 4}}
     body = api("POST", "/campaigns/asp23-day-3/pause", send, status=409)
     assert body["error"]["code"] == "campaign_state"
     body = api("POST", "/campaigns", send, status=409, json={"content": DAY_3})
@@ -271,8 +272,15 @@ def test_a_campaign_is_scheduled_and_a_sending_one_paused(api, newsletter, token
     send = tokens["send"]
     api("POST", "/campaigns", send, status=201, json={"content": DAY_5})
     at = (newsletter.clock() + timedelta(days=2)).strftime("%Y-%m-%d 19:00")
-    view = api("POST", "/campaigns/asp23-day-5/schedule", send, status=201, json={"at": at, "zone": "Europe/Amsterdam"})
+    body = api("POST", "/campaigns/asp23-day-5/schedule", send, status=404,
+               json={"at": at, "zone": "Europe/Amsterdam", "segment": "nobody"})
+    assert body["error"]["code"] == "unknown_segment"
+    api("POST", "/segments", tokens["subscribers"], status=201, json={"name": "press-desk", "expression": "role = press",
+                                                                     "replace": True})
+    view = api("POST", "/campaigns/asp23-day-5/schedule", send, status=201,
+               json={"at": at, "zone": "Europe/Amsterdam", "segment": "press-desk"})
     assert view["slug"] == "asp23-day-5" and view["zone"] == "Europe/Amsterdam" and view["status"] == "waiting"
+    assert view["segment"] == "press-desk"
     body = api("POST", "/campaigns/asp23-day-5/schedule", send, status=422, json={"at": at, "zone": "Mars/Olympus"})
     assert body["error"]["code"] == "invalid_field"
     body = api("POST", "/campaigns/nothing-here/schedule", send, status=422, json={"at": at, "zone": "UTC"})

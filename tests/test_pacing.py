@@ -60,3 +60,12 @@ def test_domain_limits():
     assert all(limits.try_acquire("example.org") for _ in range(10))
     limits.release("gmail.com")
     assert limits.try_acquire("gmail.com")
+
+
+def test_domains_of_one_provider_share_one_limit():
+    limits = DomainLimits({"gmail.com,googlemail.com": 2, "orange.fr": 0})
+    assert limits.try_acquire("gmail.com") and limits.try_acquire("GoogleMail.com")
+    assert not limits.try_acquire("gmail.com") and not limits.try_acquire("googlemail.com")
+    assert all(limits.try_acquire("orange.fr") for _ in range(10))  # 0: no limit
+    limits.release("googlemail.com")
+    assert limits.try_acquire("gmail.com")

@@ -5,6 +5,7 @@ sent through them."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -120,3 +121,65 @@ def test_a_campaign_goes_out_through_the_relay_that_takes_it(config, store, cloc
     result = launch(newsletter, prepare_send(newsletter, DAY_3), SendOptions(concurrency=2, idle_poll=3600.0))
     assert result.counts.sent == 6
     assert len(good.received) == 6 and refusing.received == [] and refusing.auth_attempts >= 1
+    rows = ledger(store)
+    assert len(rows) == 6 and {(r.relay, r.reply_code) for r in rows} == {("office", 250)}
+    assert all(r.last_reply.startswith("250 2.0.0 OK queued") for r in rows)
+
+
+def ledger(store):
+    from sqlalchemy import select
+
+    from newsletter.store import OutboxRow
+
+    with store.session() as session:
+        return list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+
+
+@pytest.fixture
+def open_relays():
+    """Two relays that both take mail, no login."""
+    first, second = RecordingSMTP(port=free_port()), RecordingSMTP(port=free_port())
+    first.start()
+    second.start()
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def test_the_ledger_keeps_each_messages_relay_and_reply_and_the_reports_show_them(config, store, clock, open_relays):
+    """Two relays that both take mail: every row names the one that took it, with its reply;
+    a refusal names the relay that refused. `campaign report`, `show`, the API's report and
+    the workspace's report say so."""
+    from newsletter.api.openapi import SCHEMAS
+    from newsletter.editorial.reports import report as issue_report
+    from newsletter.people.subscriptions import person
+    from newsletter.sending import actions
+
+    good, other = open_relays
+    both = parse_relays({"office": {"url": f"smtp://127.0.0.1:{good.port}?starttls=off&timeout=5"},
+                         "spare": {"url": f"smtp://127.0.0.1:{other.port}?starttls=off&timeout=5"}})
+    newsletter = Newsletter(config.with_changes(relays=both), store, clock=clock)
+    emails = populate(newsletter.store, 12, now=clock())
+    good.fail_data[emails[0]] = other.fail_data[emails[0]] = "554 5.7.1 Refused by policy"
+    prepared = prepare_send(newsletter, DAY_3)
+    result = launch(newsletter, prepared, SendOptions(concurrency=4, idle_poll=3600.0, failure_window=1000))
+    assert result.counts.sent == 11 and result.counts.failed == 1
+    by_relay = Counter(r.relay for r in ledger(store) if r.status.value == "sent")
+    assert by_relay == Counter({"office": len(good.received), "spare": len(other.received)})
+    assert sum(by_relay.values()) == 11
+    failed = next(r for r in ledger(store) if r.status.value == "failed")
+    assert failed.reply_code == 554 and failed.relay in ("office", "spare")
+    slug = prepared.slug
+    report = actions.report(newsletter, slug)
+    assert Counter({relay: c.get("sent", 0) + c.get("failed", 0) for relay, c in report.by_relay.items()}) == (
+        by_relay + Counter({failed.relay: 1}))
+    line = next(f for f in report.failures if f.email == emails[0])
+    assert (line.relay, line.reply_code) == (failed.relay, 554) and "554 5.7.1 Refused by policy" in line.reply
+    shown = issue_report(newsletter, slug)
+    assert shown.by_relay == report.by_relay and shown.not_reached[0].relay == failed.relay
+    record = person(newsletter, emails[1], with_bounces=True).as_json(with_bounces=True)
+    (mailed,) = record["campaigns"]
+    assert mailed["campaign"] == slug and mailed["relay"] in ("office", "spare") and mailed["reply_code"] == 250
+    assert mailed["reply"].startswith("250 2.0.0 OK queued")
+    assert set(SCHEMAS["PersonRecord"]["properties"]) >= set(record)
+    assert set(SCHEMAS["Report"]["properties"]["failures"]["items"]["properties"]) == set(line._asdict())

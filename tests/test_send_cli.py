@@ -62,6 +62,13 @@ def test_failures_are_reported_and_retried(workdir, smtp_server):
     assert run("send", *CONTENT, "--yes").exit_code == 0
     report = run("campaign", "report", "asp23-day-3", "--failed").output
     assert "person000003@example.org\tfailed\t1\t554 5.7.1 Rejected" in report
+    relay = f"127.0.0.1:{smtp_server.port}"  # the one relay of smtp_url, by host and port
+    assert f"person000003@example.org\tfailed\t1\t554 5.7.1 Rejected (at DATA)\tvia {relay}" in report
+    assert f"  through {relay}: failed 1, sent 39" in run("campaign", "report", "asp23-day-3").output
+    shown = run("show", "person000003@example.org").output
+    assert "campaigns (the relay that took each, and its reply):" in shown
+    assert "asp23-day-3" in shown and f"{relay}  554 5.7.1 Rejected (at DATA)" in shown
+    assert f"{relay}  250 2.0.0 OK queued (at DATA)" in run("show", "person000004@example.org").output
     smtp_server.fail_data.clear()
     assert "1 recipient(s) queued again" in run("campaign", "retry", "asp23-day-3").output
     resumed = run("campaign", "resume", "asp23-day-3")

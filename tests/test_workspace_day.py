@@ -267,6 +267,8 @@ def test_the_staff_day(workspace_site, browser, smtp_server):
     row = sender.locator("#bounces tbody tr")
     assert BOUNCING in row.inner_text() and "hard" in row.inner_text()
     assert BOUNCING in sender.inner_text("#not-reached")
+    assert "550" in sender.inner_text("#not-reached") and ":" in sender.locator("#not-reached tbody td").nth(4).inner_text()
+    assert "11" in sender.inner_text("#by-relay")  # the one relay of smtp_url took the 11 sent
     shot(sender, "report")
     # And the workspace reads right to left in Arabic.
     sender.goto("/admin/campaigns/asp23-day-4/report?lang=ar")

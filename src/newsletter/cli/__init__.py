@@ -105,7 +105,7 @@ COMMAND_MODULES = {
     "subscribe": ("people", "Sign someone up; they get a confirmation mail and are pending until they confirm."),
     "unsubscribe": ("people", "Unsubscribe an address from one list or from all, at once."),
     "subscribers": ("people", "List subscriptions, filtered by list and status."),
-    "show": ("people", "A person's data, subscriptions and consent log."),
+    "show": ("people", "A person's data, subscriptions and consent log, bounces, and the campaigns mailed to them."),
     "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
     "export": ("people", "Export subscriptions as CSV (email,name,language,list,status and each attribute), or one "
                "person as JSON."),

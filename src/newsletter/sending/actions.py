@@ -32,13 +32,16 @@ class CampaignDetail(NamedTuple):
 
 
 class CampaignReport(NamedTuple):
-    """Who did not get a campaign (failed, deferred, skipped rows, by address), its counts, and
-    the bounces and complaints that came back about it, by person."""
+    """Who did not get a campaign (failed, deferred, skipped rows, by address, each with the
+    relay of its last attempt and that relay's reply), its counts, the rows by relay, and the
+    bounces and complaints that came back about it, by person."""
 
     slug: str
     counts: Counts
     failures: list[FailureLine]
-    bounces: list[PersonBounce] = []
+    bounces: list[PersonBounce]
+    #: relay -> row status -> rows: which relay took (or refused) how many of its messages.
+    by_relay: dict[str, dict[str, int]]
 
 
 def overview(newsletter: Newsletter) -> list[CampaignSummary]:
@@ -97,4 +100,5 @@ def report(newsletter: Newsletter, slug: str) -> CampaignReport:
         campaign = campaigns.get_campaign(session, slug)
         return CampaignReport(slug, campaigns.ledger_counts(session, campaign),
                               outbox.list_failures(session, campaign.id),
-                              bounce_store.bounces_by_person(session, slug))
+                              bounce_store.bounces_by_person(session, slug),
+                              outbox.counts_by_relay(session, campaign.id))

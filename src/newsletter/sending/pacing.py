@@ -114,21 +114,38 @@ class RateLimiter:
 
 class DomainLimits:
     """Per-domain concurrency: `try_acquire(domain)` succeeds while fewer than the domain's
-    limit are busy; `release(domain)` frees a slot. Domains without a limit always succeed."""
+    limit are busy; `release(domain)` frees a slot. Domains without a limit always succeed.
+
+    A key may name several domains separated by commas ("gmail.com,googlemail.com"): they
+    share one limit (one provider's mail servers). A later key naming a domain wins."""
 
     def __init__(self, limits: Mapping[str, int]):
-        self.limits = {d.lower(): n for d, n in limits.items()}
+        self.group: dict[str, str] = {}
+        self.limits: dict[str, int] = {}
+        for key, limit in limits.items():
+            if limit <= 0:
+                continue
+            for domain in key.split(","):
+                if domain.strip():
+                    self.group[domain.strip().lower()] = key
+            self.limits[key] = limit
         self.busy: dict[str, int] = {}
 
+    def _group_of(self, domain: str) -> str | None:
+        return self.group.get(domain) or self.group.get(domain.lower())
+
     def try_acquire(self, domain: str) -> bool:
-        limit = self.limits.get(domain)
-        if limit is None:
+        if not self.group:
             return True
-        if self.busy.get(domain, 0) >= limit:
+        key = self._group_of(domain)
+        if key is None:
+            return True
+        if self.busy.get(key, 0) >= self.limits[key]:
             return False
-        self.busy[domain] = self.busy.get(domain, 0) + 1
+        self.busy[key] = self.busy.get(key, 0) + 1
         return True
 
     def release(self, domain: str) -> None:
-        if domain in self.limits:
-            self.busy[domain] -= 1
+        key = self._group_of(domain) if self.group else None
+        if key is not None:
+            self.busy[key] -= 1

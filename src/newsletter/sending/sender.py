@@ -133,7 +133,8 @@ class Sender:
         self.envelope_sender = options.envelope_sender or (lambda _rcpt: config.from_address)
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
                                    clock=lambda: self.clock().timestamp(), sleep=self._pace)
-        self.dispatcher = Dispatcher(DomainLimits(options.pace.domain_limits))
+        # The configured per-provider limits, and over them any the send's pace names.
+        self.dispatcher = Dispatcher(DomainLimits({**config.domain_limit_table(), **options.pace.domain_limits}))
         # SQLite has one writer at a time: one DB thread, and the gate's rounds one after another.
         # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
         self.serial_db = store.dialect == "sqlite"
@@ -531,23 +532,25 @@ class Sender:
             return _AGAIN, True
         verdict = classify_reply(reply)
         text = reply.describe()[:1000]
+        relay, code = conn.relay, reply.code
         if verdict is Verdict.RELAY:
             self.stop(f"the relay refused the sender: {text}")
             return None, True
         if verdict is Verdict.SENT:
-            return Outcome(row.id, OutboxStatus.SENT, text, message_id), False
+            return Outcome(row.id, OutboxStatus.SENT, text, message_id, None, None, True, relay, code), False
         if verdict is Verdict.BOUNCE:
-            return Outcome(row.id, OutboxStatus.FAILED, text, message_id, hard_bounce_email=row.email), False
+            return Outcome(row.id, OutboxStatus.FAILED, text, message_id, None, row.email, True, relay, code), False
         if verdict is Verdict.FAIL:
-            return Outcome(row.id, OutboxStatus.FAILED, text, message_id), False
+            return Outcome(row.id, OutboxStatus.FAILED, text, message_id, None, None, True, relay, code), False
         # Deferred: retry with exponential backoff until the campaign's expiry, then fail.
         backoff = min(self.options.defer_base * (2 ** row.attempts), self.options.defer_max)
         due = self.clock() + backoff
         if due > self.expires:
             outcome = Outcome(row.id, OutboxStatus.FAILED, f"{text}; still deferred when the campaign expired",
-                              message_id)
+                              message_id, relay=relay, reply_code=code)
         else:
-            outcome = Outcome(row.id, OutboxStatus.DEFERRED, text, message_id, next_attempt_at=due)
+            outcome = Outcome(row.id, OutboxStatus.DEFERRED, text, message_id, next_attempt_at=due, relay=relay,
+                              reply_code=code)
         return outcome, verdict is Verdict.DEFER_RECONNECT or reply.stage is Stage.CONNECTION
 
     # -- what the gate's rounds wrote ------------------------------------------------------------

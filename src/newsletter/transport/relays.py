@@ -88,7 +88,7 @@ class RelayPool:
             relay.opened += 1
             relay.open_now += 1
             _release_on_close(connection, relay)
-            connection.relay = relay.spec.name  # type: ignore[attr-defined]
+            connection.relay = relay.spec.name
             return connection
 
     def connector(self, from_domain: str) -> Callable[[], Awaitable[SmtpConnection]]:

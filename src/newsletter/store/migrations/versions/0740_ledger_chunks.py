@@ -1,14 +1,14 @@
 """ledger chunks: how far a campaign's ledger is written (it is written in chunks while it sends)
 
 Revision ID: 0740_ledger_chunks
-Revises: 0600_integrations
+Revises: 0730_schedule_segments
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0740_ledger_chunks'
-down_revision = '0600_integrations'
+down_revision = '0730_schedule_segments'
 branch_labels = None
 depends_on = None
 
