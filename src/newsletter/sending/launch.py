@@ -287,9 +287,10 @@ def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = Se
             campaigns.start_campaign(session, prepared.slug, prepared.plan.list_slug, now=newsletter.clock(),
                                      subject=prepared.subject, kind=prepared.issue.kind.value,
                                      source={"files": list(prepared.files), "content_hash": prepared.content_hash,
-                                             **_segment_source(prepared)},
+                                             "audience": prepared.plan.total, **_segment_source(prepared)},
                                      languages=prepared.plan.variant_of, default_language=prepared.default_language,
-                                     segment=prepared.segment, segment_name=prepared.plan.segment, refuse_empty=True)
+                                     segment=prepared.segment, segment_name=prepared.plan.segment, refuse_empty=True,
+                                     chunk=newsletter.config.ledger_chunk)
     extra = {"connect": connect} if connect is not None else {}
     sender = sender_for(newsletter.store, newsletter.config, prepared.slug, prepared.rendered, options=options,
                         clock=newsletter.clock, on_progress=on_progress, secret=newsletter.secret(), **extra)

@@ -70,6 +70,7 @@ from .messages import Links, build_skeletons
 from .options import Progress, SendOptions, SendResult, run_sending
 from .pacing import DomainLimits, RateLimiter, RelayPacing
 from .workers import dead_workers, new_worker_id
+from .writing import LedgerWriter
 
 __all__ = [
     "SendOptions",
@@ -183,6 +184,9 @@ class Sender:
         self._last_progress = 0.0
         self._started = time.monotonic()
         self._initial_open = 0
+        #: Whether the campaign's ledger is whole; until it is, `_write_ledger` writes it on.
+        self.ledger_whole = True
+        self._unwritten = 0
 
     # -- control ----------------------------------------------------------------------------
 
@@ -249,6 +253,8 @@ class Sender:
             holders = outbox.active_claims(session, campaign.id)
             campaign.mailing_list  # loaded while the session is open
             self.campaign_id, self.list_id = campaign.id, campaign.list_id
+            self.ledger_whole = campaign.ledger_until is None
+            self._unwritten = campaigns.unwritten_rows(session, campaign, counts)
             return campaign, counts, holders
 
     def _status(self) -> CampaignStatus:
@@ -294,7 +300,7 @@ class Sender:
         try:
             campaign, counts, holders = await self._db(self._load)
             self.gate.campaign_id, self.gate.list_id = self.campaign_id, self.list_id
-            self._initial_open = counts.open
+            self._initial_open = counts.open + self._unwritten  # the whole audience, written or not
             self.expires = campaigns.expires_at(campaign)
             self.links = Links(self.config, campaign.mailing_list.slug, now=self.clock(), secret=self.secret)
             if campaign.status is not CampaignStatus.SENDING:
@@ -304,10 +310,13 @@ class Sender:
             gate = asyncio.create_task(self.gate.run())
             watcher = asyncio.create_task(self._watch_status())
             workers = [asyncio.create_task(self._connection(i)) for i in range(self.options.concurrency)]
+            writer = asyncio.create_task(self._write_ledger())
             try:
                 await self._feeder(campaign)
                 await asyncio.gather(*workers)
             finally:
+                self.feeding_done = True
+                await writer  # ends after the chunk it is writing
                 for task in workers:
                     if not task.done():
                         task.cancel()
@@ -329,6 +338,26 @@ class Sender:
 
     def _idle(self) -> bool:
         return self.feeding_done
+
+    async def _write_ledger(self) -> None:
+        """Write the rest of the campaign's ledger while it sends (`writing.LedgerWriter`), a
+        chunk at a time, until it is whole or the send stops; a failure stops the send."""
+        if self.ledger_whole:
+            return
+        writer = LedgerWriter(self.store, self.config, self.campaign_id, clock=self.clock)
+        # SQLite: in turn with the gate's rounds; PostgreSQL: in a thread of its own, beside them.
+        own = None if self.serial_db else ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsletter-ledger")
+        try:
+            while not self.ledger_whole and self.stop_reason is None and not self.feeding_done:
+                if own is None:
+                    self.ledger_whole = await self._db(writer.write_next)
+                else:
+                    self.ledger_whole = await asyncio.get_running_loop().run_in_executor(own, writer.write_next)
+        except Exception as exc:  # noqa: BLE001 — any failure stops the send, with what it was
+            self.stop(f"writing the rest of the ledger failed: {exc}")
+        finally:
+            if own is not None:
+                own.shutdown(wait=True)
 
     async def _feeder(self, campaign: Campaign) -> None:
         last_dead_check = time.monotonic()
@@ -354,6 +383,9 @@ class Sender:
                     await self._wait_a_little(0.05)
                     continue
                 counts, due = await self._db(self._next_due, campaign.id)
+                if not self.ledger_whole:  # the rest of the ledger is being written
+                    await self._wait_a_little(0.05)
+                    continue
                 if counts.open == 0:
                     break
                 if counts.queued == 0 and counts.sending == 0 and due is not None:
