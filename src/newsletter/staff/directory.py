@@ -154,10 +154,6 @@ class AttributeEdit:
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _shown(value: Any) -> str:
-    return "yes" if value is True else "no" if value is False else str(value)
-
-
 def edit_attributes(newsletter: Newsletter, actor: Actor, key: str, values: Mapping[str, Any]) -> AttributeEdit:
     """Set the declared attributes posted in `values` (an empty value removes one), each checked
     as `attributes.check_value` checks it. Every refused value is reported, by attribute, and
@@ -183,18 +179,10 @@ def edit_attributes(newsletter: Newsletter, actor: Actor, key: str, values: Mapp
         before = dict(subscriber.attributes or {})
         profiles.merge_attributes(session, [(subscriber.id, checked)], overwrite=True, now=now)
         after = profiles.merged(before, checked, overwrite=True)
-        changed = tuple(n for n in specs if before.get(n) != after.get(n))
-        if changed:
-            said = []
-            for n in changed:
-                if n not in after:
-                    said.append(f"{n} removed (was {_shown(before[n])})")
-                elif n in before:
-                    said.append(f"{n}={_shown(after[n])} (was {_shown(before[n])})")
-                else:
-                    said.append(f"{n}={_shown(after[n])}")
-            consent.log_attribute_change(session, subscriber, staff_context(actor), now=now,
-                                         note="attributes: " + "; ".join(said))
+        changed = tuple(n for n in dict.fromkeys([*specs, *before, *after]) if before.get(n) != after.get(n))
+        note = profiles.change_note(before, after, list(specs))
+        if changed and note is not None:
+            consent.log_attribute_change(session, subscriber, staff_context(actor), now=now, note=note)
             audit.record(session, actor, Action.EDIT_PERSON, subscriber.email, "attributes: " + ", ".join(changed),
                          now=now)
         return AttributeEdit(changed, {}, {})
