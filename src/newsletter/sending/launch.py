@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy.orm import Session
 
 from ..config import Config
-from ..errors import CampaignContentMissing, CampaignStateError, NewsletterError
+from ..errors import CampaignContentMissing, CampaignStateError, ListArchived, NewsletterError, UnknownList
 from ..mail.compose import DEFAULT_FALLBACK, RenderedMail, render_issue, variant_for
 from ..mail.content import load_issue
 from ..mail.issue import Issue
@@ -155,11 +155,15 @@ def plan_send(session: Session, config: Config, slug: str, list_slug: str, avail
                     reach_of(session, config, list_id=mailing_list.id, segment=checked, variant_of=variant_of))
 
 
-def list_readers(newsletter: Newsletter, list_slug: str) -> Readers:
+def list_readers(newsletter: Newsletter, list_slug: str, *, content: tuple[str, ...] = ()) -> Readers:
     """The languages the list's active subscribers read, with its fallback chain (English when
-    it names none): what `preview` checks an issue's variants against. Raises UnknownList."""
+    it names none): what `preview` checks an issue's variants against. Raises UnknownList (said
+    of `content`, the files whose `list:` names the slug, when given)."""
     with newsletter.store.session() as session:
-        mailing_list = get_list(session, list_slug)
+        try:
+            mailing_list = get_list(session, list_slug)
+        except UnknownList as exc:
+            raise exc.named_in(content) if content else exc from None
         chain = tuple(mailing_list.languages) or DEFAULT_FALLBACK
         return Readers(languages_in_use(session, list_slug), chain, mailing_list.name)
 
@@ -172,8 +176,8 @@ def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_sl
     subscribers read. `expression` stands for the segment's saved one (a campaign resumes with
     the expression it started with, even if the segment changed or is gone). Writes nothing.
 
-    Raises ContentError, UnknownList, UnknownSegment, SegmentError, MissingVariant (a reader
-    language no variant serves).
+    Raises ContentError, UnknownList (its `content` the files, when their `list:` named it),
+    UnknownSegment, SegmentError, MissingVariant (a reader language no variant serves).
     """
     config = newsletter.config
     given = [str(f) for f in files]
@@ -185,7 +189,12 @@ def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_sl
             chosen = (segment, expression, check_expression(session, config, expression))
         elif segment:
             chosen = (segment, *segment_filter(session, config, segment))
-        plan = plan_send(session, config, issue.slug, list_slug or issue.list, list(rendered), segment=chosen)
+        try:
+            plan = plan_send(session, config, issue.slug, list_slug or issue.list, list(rendered), segment=chosen)
+        except UnknownList as exc:
+            if list_slug or isinstance(exc, ListArchived):
+                raise
+            raise exc.named_in(tuple(v.path for v in issue.variants.values())) from None
         existing = campaigns.find_campaign(session, issue.slug)
         status = existing.status if existing is not None else None
     report = lint_issue(rendered, subscriber_languages=plan.readers, fallback_chain=plan.fallback_chain)
@@ -278,9 +287,10 @@ def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = Se
             campaigns.start_campaign(session, prepared.slug, prepared.plan.list_slug, now=newsletter.clock(),
                                      subject=prepared.subject, kind=prepared.issue.kind.value,
                                      source={"files": list(prepared.files), "content_hash": prepared.content_hash,
-                                             **_segment_source(prepared)},
+                                             "audience": prepared.plan.total, **_segment_source(prepared)},
                                      languages=prepared.plan.variant_of, default_language=prepared.default_language,
-                                     segment=prepared.segment, segment_name=prepared.plan.segment, refuse_empty=True)
+                                     segment=prepared.segment, segment_name=prepared.plan.segment, refuse_empty=True,
+                                     chunk=newsletter.config.ledger_chunk)
     extra = {"connect": connect} if connect is not None else {}
     sender = sender_for(newsletter.store, newsletter.config, prepared.slug, prepared.rendered, options=options,
                         clock=newsletter.clock, on_progress=on_progress, secret=newsletter.secret(), **extra)
