@@ -274,3 +274,29 @@ def test_the_staff_day(workspace_site, browser, smtp_server):
     sender.goto("/admin/campaigns/asp23-day-4/report?lang=ar")
     assert sender.get_attribute("html", "dir") == "rtl"
     shot(sender, "report-ar")
+
+    # The Arabic workspace around English content: the page reads right to left, the English issue
+    # keeps its own direction in the editor and in the live preview.
+    editor.goto("/admin/issues/asp23-day-4/edit/en?lang=ar")
+    assert editor.get_attribute("html", "dir") == "rtl"
+    assert editor.get_attribute("#f-lead", "dir") == "ltr"
+    preview = editor.frame_locator("#preview")
+    preview.locator("text=in every situation").wait_for()
+    assert preview.locator("html").get_attribute("dir") == "ltr"
+    assert preview.locator("html").get_attribute("lang") == "en"
+    shot(editor, "editor-en-in-ar", full_page=False)
+
+    # The other main screens in Arabic (another browser of the second sender, so the first keeps English).
+    arabic = person(browser, base, "second@example.org")
+    for path, name in (("/admin/?lang=ar", "dashboard-ar"), ("/admin/issues/asp23-day-4/send?lang=ar", "send-ar"),
+                       ("/admin/campaigns/asp23-day-4?lang=ar", "progress-ar")):
+        arabic.goto(path)
+        assert arabic.get_attribute("html", "dir") == "rtl"
+        shot(arabic, name)
+    assert arabic.get_attribute("#progress", "data-status") == "finished"
+    assert arabic.inner_text("[data-field=status]") == "انتهت"
+    arabic.goto("/admin/people?lang=ar")
+    arabic.click(f"text={BOUNCING}")
+    arabic.wait_for_url("**/admin/people/**")
+    assert arabic.get_attribute("html", "dir") == "rtl"
+    shot(arabic, "person-ar")
