@@ -208,14 +208,16 @@ def _add_soft_bounce(session: Session, subscriber: Subscriber, *, now: datetime,
 
 
 def record_finding(session: Session, finding: Finding, attribution: Attribution, *, source: str, now: datetime,
-                   rules: BounceRules, report: Report | None = None) -> BounceEvent:
-    """Apply the rules to one finding and keep the event. Returns the event written."""
+                   rules: BounceRules, report: Report | None = None, provider: str | None = None) -> BounceEvent:
+    """Apply the rules to one finding and keep the event, with the mail `provider` whose
+    webhook reported it (None: a mailbox, or the relay at SMTP time). Returns the event written."""
     subscriber = attribution.subscriber
+    origin = provider or source  # what the consent log says it came from: bounce:ses, bounce:dsn
     kind = finding.kind
     if subscriber is None:
         outcome = attribution.note or "not attributed; nothing changed"
     elif kind is BounceKind.HARD:
-        ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{source}",
+        ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{origin}",
                              note=_clip(_redact(finding.reason, [subscriber.email]), 500))
         fresh = consent.suppress(session, subscriber.email, SuppressionReason.HARD_BOUNCE, now=now, ctx=ctx,
                                  note=f"hard bounce {finding.status or ''}".strip())
@@ -224,12 +226,12 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
         score, counted = _add_soft_bounce(session, subscriber, now=now, rules=rules)
         outcome = f"soft-bounce score {score}/{rules.soft_threshold}" + ("" if counted else " (already counted today)")
         if score >= rules.soft_threshold:
-            ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{source}", note=_clip(finding.reason, 500))
+            ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{origin}", note=_clip(finding.reason, 500))
             fresh = consent.suppress(session, subscriber.email, SuppressionReason.SOFT_BOUNCES, now=now, ctx=ctx,
                                      note=f"{score} soft bounces on separate days")
             outcome += "; suppressed" if fresh else "; already suppressed"
     elif kind is BounceKind.COMPLAINT:
-        ctx = ConsentContext(channel=Channel.COMPLAINT, source=f"complaint:{source}", note=_clip(finding.reason, 500))
+        ctx = ConsentContext(channel=Channel.COMPLAINT, source=f"complaint:{origin}", note=_clip(finding.reason, 500))
         fresh = consent.suppress(session, subscriber.email, SuppressionReason.COMPLAINT, now=now, ctx=ctx,
                                  note="abuse complaint")
         outcome = "unsubscribed and suppressed (complaint)" if fresh else "already suppressed"
@@ -248,6 +250,7 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
         address_hash=address_hash(address) if address else None,
         kind=kind,
         source=source,
+        provider=provider,
         status=finding.status,
         reason=_redact(finding.reason, known),
         diagnostic_code=_redact(finding.diagnostic, known) if finding.diagnostic else None,
@@ -269,8 +272,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 def record_report(session: Session, report: Report, *, secret: bytes, bounce_address: str, now: datetime,
-                  rules: BounceRules) -> tuple[str, tuple[BounceKind, ...], str]:
+                  rules: BounceRules, provider: str | None = None) -> tuple[str, tuple[BounceKind, ...], str]:
     """Record what one report says and apply the rules. Returns (folder, kinds recorded, note).
+    `provider` names the mail provider whose webhook brought it (kept with each event).
 
     The folder is PROCESSED when the report was understood and attributed (or is an
     auto-reply, or was recorded before), UNPARSED when a person should read it: not
@@ -285,14 +289,14 @@ def record_report(session: Session, report: Report, *, secret: bytes, bounce_add
         reason = f"{report.note or 'nothing to record'}; subject: {report.subject or '(none)'}"
         finding = Finding(BounceKind.UNKNOWN, None, None, None, _clip(reason, 2000))
         record_finding(session, finding, Attribution(None, None, "none", "kept for a person to read"),
-                       source=report.kind.value, now=now, rules=rules, report=report)
+                       source=report.kind.value, now=now, rules=rules, report=report, provider=provider)
         folder = UNPARSED if report.kind is ReportKind.UNPARSED else PROCESSED
         return folder, (BounceKind.UNKNOWN,), reason
     attribution = attribute_report(session, report, secret=secret, bounce_address=bounce_address, rules=rules)
     kinds = []
     for finding in report.findings:
         event = record_finding(session, finding, attribution, source=report.kind.value, now=now, rules=rules,
-                               report=report)
+                               report=report, provider=provider)
         kinds.append(event.kind)
     if attribution.subscriber is None and attribution.evidence in ("tampered", "none"):
         return UNPARSED, tuple(kinds), attribution.note

@@ -109,7 +109,8 @@ def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_s
             click.echo("\nby person:")
         for b in people:
             click.echo(f"{shown(b.campaign_slug) or '(no campaign)'}\t{shown(b.email) or '(erased or unknown)'}\t"
-                       f"{b.kind.value}\t{b.at:%Y-%m-%d %H:%M}\t{shown(b.status or '')}\t{shown(b.reason)}")
+                       f"{b.kind.value}\t{b.at:%Y-%m-%d %H:%M}\t{shown(b.status or '')}\t{shown(b.reason)}\t"
+                       f"via {shown(b.came_from)}")
         return
     spec = source or newsletter.config.bounce_mailbox
     if not spec:
