@@ -19,7 +19,7 @@ from . import audit
 from .audit import Actor
 from .roles import Action
 
-__all__ = ["SegmentLine", "segments_page", "show_segment", "save_segment", "delete_segment"]
+__all__ = ["SegmentLine", "delete_segment", "save_segment", "segments_page", "show_segment"]
 
 
 @dataclass(frozen=True)

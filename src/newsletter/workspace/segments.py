@@ -10,8 +10,8 @@ from starlette.routing import Route
 
 from ..attributes import country_name
 from ..errors import InvalidField, SegmentError, UnknownSegment
-from ..staff import segments
 from ..segment_language import BUILDER_OPERATORS
+from ..staff import segments
 from ..staff.roles import Action
 from .guard import guarded
 from .pages import render, workspace
