@@ -72,7 +72,7 @@ def _person_id(session: Session, email: str) -> int:
 
 def attributes_of(newsletter: Newsletter, email: str) -> dict[str, Any]:
     """The person's attributes. Raises UnknownSubscriber."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         sid = _person_id(session, email)
         return stored.attributes_by_id(session, [sid]).get(sid, {})
 
@@ -113,7 +113,7 @@ def set_attributes(newsletter: Newsletter, email: str, values: Mapping[str, Any]
 def search_people(newsletter: Newsletter, text: str = "", *, limit: int = 50) -> list[PersonLine]:
     """People whose address or name holds `text` (any case; "" finds everyone), by address,
     at most `limit` (1 to 1000)."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return stored.search_people(session, text.strip(), limit=max(1, min(limit, 1000)))
 
 
@@ -127,7 +127,7 @@ def export_lines(newsletter: Newsletter, *, list_slug: str | None = None,
     """Subscriptions as rows of `export_header`'s columns (an attribute not set is "").
     Raises UnknownList."""
     names = [a.name for a in newsletter.config.attributes]
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         list_id = None
         if list_slug:
             found = people_store.find_list(session, list_slug)

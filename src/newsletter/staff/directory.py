@@ -98,7 +98,7 @@ def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = No
 
     Raises UnknownList."""
     offset, limit = max(0, offset), max(1, min(limit, 200))
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         list_id = lists.get_list(session, list_slug).id if list_slug else None
         rows, total = directory_store.search_people(session, text[:320], list_id=list_id, status=status,
                                                     limit=limit, offset=offset)
@@ -111,13 +111,13 @@ def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = No
 
 def list_options(newsletter: Newsletter) -> tuple[ListOption, ...]:
     """Every list (for a form that picks some)."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
 
 
 def person_page(newsletter: Newsletter, key: str) -> PersonPage:
     """Everything about the person with this key. Raises UnknownSubscriber."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         subscriber = _subscriber(session, key)
         record = person_record(session, subscriber.email, with_bounces=True)
         theirs = {s.list: s.status for s in record.subscriptions}
