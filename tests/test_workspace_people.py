@@ -268,3 +268,33 @@ def test_segments_are_listed_saved_shown_and_deleted_in_the_workspace(desk):
     assert audit.lines(newsletter, action="segments.manage").lines[0].detail == "deleted"
     assert client.post("/admin/segments/senegal/delete",
                        data={"csrf": csrf_of(client, "/admin/segments")}).status_code == 404
+
+
+def test_a_segment_is_built_from_conditions_whose_values_stay_values(desk):
+    from newsletter.people import profiles, segments
+
+    newsletter, _owner, client = desk
+    _with_attributes(newsletter)
+    profiles.set_attributes(newsletter, "fatou.ndiaye@example.net", {"country": "SN", "staff_count": 12})
+    profiles.set_attributes(newsletter, "jorge.rivas@example.org", {"country": "AR", "staff_count": 3})
+    made = client.post("/admin/segments", data={
+        "csrf": csrf_of(client, "/admin/segments"), "name": "big-members", "expression": "",
+        "field_0": "country", "op_0": "in", "value_0": "SN, AR", "field_1": "staff_count", "op_1": ">=",
+        "value_1": "10", "field_2": ""})
+    assert made.status_code == 303
+    [saved] = segments.list_segments(newsletter)
+    assert saved.expression == 'country in ("SN", "AR") and staff_count >= "10"'
+    assert '<td data-segment="big-members">1</td>' in client.get("/admin/segments").text
+    evil = client.post("/admin/segments", data={
+        "csrf": csrf_of(client, "/admin/segments"), "name": "evil", "expression": "",
+        "field_0": "organisation", "op_0": "=", "value_0": '" or 1=1; DROP TABLE subscribers; --'})
+    assert evil.status_code == 303  # a value, quoted: it names nobody
+    assert segments.show_segment(newsletter, "evil")[1].total == 0
+    empty = client.post("/admin/segments", data={"csrf": csrf_of(client, "/admin/segments"), "name": "nothing",
+                                                 "expression": "", "field_0": "country", "op_0": "=",
+                                                 "value_0": " "})
+    assert empty.status_code == 400 and "give country a value to compare with" in empty.text
+    assert 'name="field_0" id="field-0"><option value=""></option><option value="list">list</option>' in empty.text
+    assert '<option value="country" selected>country</option>' in empty.text  # the rows are kept
+    none = client.post("/admin/segments", data={"csrf": csrf_of(client, "/admin/segments"), "name": "nothing"})
+    assert none.status_code == 400 and "or choose a field for at least one condition" in none.text

@@ -7,17 +7,19 @@ country, and saves (`people.segments.create_segment`: checked first) or deletes 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import SegmentError
+from ..errors import InvalidField, SegmentError
 from ..installation import Newsletter
 from ..people import segments
 from ..people.segments import Audience, SegmentInfo
+from ..segment_language import write_condition
 from . import audit
 from .audit import Actor
 from .roles import Action
 
-__all__ = ["SegmentLine", "segments_page", "show_segment", "save_segment", "delete_segment"]
+__all__ = ["SegmentLine", "delete_segment", "save_segment", "segments_page", "show_segment"]
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,15 @@ def show_segment(newsletter: Newsletter, name: str) -> tuple[SegmentInfo, Audien
 
 
 def save_segment(newsletter: Newsletter, actor: Actor, name: str, expression: str, *, description: str = "",
-                 replace: bool = False) -> SegmentInfo:
-    """Save a segment (checked first), audited. Raises InvalidField, SegmentError (nothing saved)."""
+                 replace: bool = False, conditions: Sequence[tuple[str, str, str]] = ()) -> SegmentInfo:
+    """Save a segment (checked first), audited. Without an `expression`, it is written from
+    `conditions` (field, operator, value; all must hold: `segment_language.write_condition`).
+    Raises InvalidField, SegmentError (nothing saved)."""
+    if not expression.strip():
+        written = [write_condition(field, op, value) for field, op, value in conditions if field]
+        if not written:
+            raise InvalidField("expression", "write an expression, or choose a field for at least one condition")
+        expression = " and ".join(written)
     saved = segments.create_segment(newsletter, name.strip(), expression, description=description.strip(),
                                     replace=replace)
     with newsletter.store.session() as session:

@@ -10,12 +10,16 @@ from starlette.routing import Route
 
 from ..attributes import country_name
 from ..errors import InvalidField, SegmentError, UnknownSegment
+from ..segment_language import BUILDER_OPERATORS
 from ..staff import segments
 from ..staff.roles import Action
 from .guard import guarded
 from .pages import render, workspace
 
 __all__ = ["ROUTES"]
+
+#: How many condition rows the form offers (all must hold).
+CONDITIONS = 3
 
 
 async def _page(request: Request, *, status_code: int = 200, error: str | None = None, column: int | None = None,
@@ -32,6 +36,7 @@ async def _page(request: Request, *, status_code: int = 200, error: str | None =
     fields = ["list", "language", *(a.name for a in ws.newsletter.config.attributes)]
     return render(request, "segments.html", status_code=status_code, lines=lines, shown=shown, audience=audience,
                   show_error=show_error, error=error, column=column, form=form or {}, fields=fields,
+                  operators=BUILDER_OPERATORS, rows=range(CONDITIONS),
                   country_name=country_name, done=request.query_params.get("done", ""))
 
 
@@ -46,9 +51,13 @@ async def save_submit(request: Request) -> Response:
     form = request.state.form
     echo = {"name": str(form.get("name", "")), "expression": str(form.get("expression", "")),
             "description": str(form.get("description", "")), "replace": bool(form.get("replace"))}
+    conditions = [(str(form.get(f"field_{i}", "")), str(form.get(f"op_{i}", "")), str(form.get(f"value_{i}", "")))
+                  for i in range(CONDITIONS)]
+    echo["conditions"] = conditions
     try:
         saved = await ws.db(segments.save_segment, ws.newsletter, request.state.actor, echo["name"],
-                            echo["expression"], description=echo["description"], replace=echo["replace"])
+                            echo["expression"], description=echo["description"], replace=echo["replace"],
+                            conditions=conditions)
     except SegmentError as exc:
         return await _page(request, status_code=400, error=str(exc), column=exc.column, form=echo)
     except InvalidField as exc:
