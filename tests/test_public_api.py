@@ -36,6 +36,15 @@ def test_every_error_of_the_library_is_public_and_under_one_base():
     assert all(issubclass(getattr(newsletter, name), newsletter.NewsletterError) for name in raised)
 
 
+def test_the_error_tree_is_exported_as_errors_all_names_it():
+    """`newsletter` re-exports `errors.__all__`; that list names every error class of the module."""
+    defined = {name for name, value in vars(errors).items()
+               if inspect.isclass(value) and issubclass(value, Exception) and value.__module__ == errors.__name__}
+    assert set(errors.__all__) == defined
+    assert set(newsletter.__all__) == {"Newsletter", "Config", "load_config", *errors.__all__}
+    assert all(getattr(newsletter, name) is getattr(errors, name) for name in errors.__all__)
+
+
 def test_naming_a_configuration_or_an_error_loads_no_database_driver():
     code = "import sys, newsletter; newsletter.Config; newsletter.ContentError; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

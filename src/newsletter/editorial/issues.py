@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from ..errors import ContentError, DraftExists, EditConflict, InvalidField, UnknownDraft
+from ..errors import ContentError, DraftExists, EditConflict, InvalidField, UnknownDraft, UnknownList
 from ..mail.content import expand_sources, issue_of, load_issue, parse_variant
 from ..mail.issue import Issue, Kind
 from ..people.lists import get_list
@@ -159,8 +159,11 @@ def _take_in(newsletter: Newsletter, loaded: Issue, texts: Mapping[str, tuple[di
         if issue is None:
             source = newsletter.config.default_language
             source = source if source in texts else next(iter(loaded.variants))
-            _check_new(newsletter, session, slug=loaded.slug, kind=loaded.kind.value,
-                       list_slug=loaded.list, source_language=source)
+            try:
+                _check_new(newsletter, session, slug=loaded.slug, kind=loaded.kind.value,
+                           list_slug=loaded.list, source_language=source)
+            except UnknownList as exc:  # the files' `list:` named it
+                raise exc.named_in(tuple(v.path for v in loaded.variants.values())) from None
             issue = stored.add_issue(session, slug=loaded.slug, kind=loaded.kind.value,
                                      list_slug=loaded.list, source_language=source, created_by=author, now=now)
         else:

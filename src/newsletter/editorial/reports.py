@@ -12,7 +12,7 @@ from ..sending.campaigns import get_campaign
 from ..statuses import CampaignStatus
 from ..store import editorial as stored
 from ..store.editorial import BounceLine, ReaderLine
-from ..store.ledger import Counts, count_rows
+from ..store.ledger import Counts, count_rows, counts_by_relay
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
@@ -54,6 +54,8 @@ class IssueReport(NamedTuple):
     by_language: dict[str, dict[str, int]]
     not_reached: list[ReaderLine]
     bounces: list[BounceLine]
+    #: relay -> row status -> rows
+    by_relay: dict[str, dict[str, int]]
 
 
 def progress(newsletter: Newsletter, slug: str) -> SendProgress:
@@ -78,4 +80,5 @@ def report(newsletter: Newsletter, slug: str) -> IssueReport:
         return IssueReport(slug, campaign.status, count_rows(session, campaign.id),
                            stored.counts_by_language(session, campaign.id),
                            stored.readers_not_reached(session, campaign.id),
-                           stored.campaign_bounces(session, campaign.id))
+                           stored.campaign_bounces(session, campaign.id),
+                           counts_by_relay(session, campaign.id))

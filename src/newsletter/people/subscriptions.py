@@ -35,7 +35,7 @@ from .consent import PreferenceChanges
 from .export import ConsentLine, PersonRecord, person_record
 from .lists import ListDeleted, ListSummary
 from .names import name_in
-from .profiles import merge_attributes
+from .profiles import change_note, merge_attributes
 from .rules import ConfirmationDue, ConsentContext
 from .signups import Recorded, SignupRequest, sign_up_many
 
@@ -47,6 +47,7 @@ __all__ = [
     "SignupResult",
     "PreferenceChanges",
     "public_lists",
+    "change_attributes",
     "record_signup",
     "record_signups",
     "subscribe",
@@ -278,6 +279,27 @@ def save_preferences(newsletter: Newsletter, token: str, ctx: ConsentContext, *,
         if checked and subscriber.status is SubscriberStatus.ACTIVE:
             merge_attributes(session, [(subscriber.id, checked)], overwrite=True, now=newsletter.clock())
         return changes
+
+
+def change_attributes(newsletter: Newsletter, email: str, values: Mapping[str, Any],
+                      ctx: ConsentContext) -> dict[str, Any]:
+    """Set declared attributes of a person (an empty value removes one), as `ctx` (an API
+    token, a staff member) asks; a change is written to their consent log with the old and new
+    values. Returns all of them after. Raises UnknownSubscriber, InvalidField (nothing changed)."""
+    checked = check_attributes(newsletter.config.attributes, values)
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        subscriber = consent.find_subscriber(session, email)
+        if subscriber is None:
+            raise UnknownSubscriber(email)
+        before = dict(subscriber.attributes or {})
+        merge_attributes(session, [(subscriber.id, checked)], overwrite=True, now=now)
+        session.refresh(subscriber)
+        after = dict(subscriber.attributes or {})
+        note = change_note(before, after, [a.name for a in newsletter.config.attributes])
+        if note is not None:
+            consent.log_attribute_change(session, subscriber, ctx, now=now, note=note)
+        return after
 
 
 def unsubscribe_by_token(newsletter: Newsletter, token: str, ctx: ConsentContext) -> list[str]:

@@ -22,7 +22,7 @@ from ..installation import Newsletter
 from ..statuses import StaffStatus
 from ..store import staff as staff_store
 from . import audit, throttle, totp
-from .accounts import Member, member_value, verify_password
+from .accounts import Member, interface_language, member_value, verify_password
 from .audit import Actor
 
 __all__ = ["Login", "StaffContext", "SessionLine", "IDLE", "LIFETIME", "login", "current", "logout",
@@ -139,7 +139,8 @@ def current(newsletter: Newsletter, cookie: str | None) -> StaffContext | None:
                 or member.status is not StaffStatus.ACTIVE):
             return None
         needs = member.totp_secret is None and member.role in totp.required_roles(session)
-        context = StaffContext(member_value(member), row.id, row.csrf, needs, row.created_at)
+        context = StaffContext(member_value(member, interface_language(session, member.id)), row.id, row.csrf, needs,
+                               row.created_at)
     if now - row.last_seen_at >= _TOUCH_EVERY:
         with newsletter.store.session() as session:
             staff_store.touch_session(session, row.id, now, min(now + IDLE, row.created_at + LIFETIME))

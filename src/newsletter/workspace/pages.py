@@ -2,8 +2,9 @@
 
 `WorkspaceState` (one per mount, set on each request by the routes `workspace_routes` binds)
 holds the installation and runs blocking library calls in worker threads (`db`). `render`
-renders templates/workspace/<name> in the staff member's language (`?lang=`, remembered in a
-cookie, then Accept-Language), right to left for Arabic, with `can(action)` for the navigation.
+renders templates/workspace/<name> in the staff member's language (`?lang=`, then the language
+chosen on the account page, then the one remembered in a cookie before login, then
+Accept-Language), right to left for Arabic, with `can(action)` for the navigation.
 """
 
 from __future__ import annotations
@@ -70,10 +71,13 @@ def workspace(request: Request) -> WorkspaceState:
 
 
 def language_of(request: Request) -> str:
-    """The page language: `?lang=`, then the remembered choice, then Accept-Language."""
+    """The page language: `?lang=`, then the account's choice, then the browser's remembered
+    choice, then Accept-Language."""
     config = workspace(request).newsletter.config
+    member = getattr(request.state, "staff", None)
+    chosen = getattr(member, "interface_language", None)
     return choose_language(request, config.languages, config.default_language,
-                           request.cookies.get(LANG_COOKIE))
+                           chosen if chosen in config.languages else request.cookies.get(LANG_COOKIE))
 
 
 def render(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None,
