@@ -10,7 +10,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from conftest import REPO, Clock, free_port
+from conftest import REPO, Clock
 from population import populate
 from smtp_server import RecordingSMTP
 
@@ -26,7 +26,7 @@ DAY_3 = sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))
 
 @pytest.fixture
 def relays():
-    good, refusing = RecordingSMTP(port=free_port()), RecordingSMTP(port=free_port())
+    good, refusing = RecordingSMTP(), RecordingSMTP()
     refusing.auth = {"news": "the-real-password"}
     good.start()
     refusing.start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import REPO, free_port
+from conftest import REPO, listening_socket
 from staffing import PASSWORD
 from test_web_browser import CHROMIUM_ARGS, Server
 
@@ -43,8 +43,8 @@ def browser():
 @pytest.fixture
 def site(config, sqlite_store, smtp_server):
     """(newsletter, base URL of the workspace, the owner's set-password link) with a server running."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = listening_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     newsletter = Newsletter(config.with_changes(base_url=base), sqlite_store)
     subscriptions.create_list(newsletter, "asp-daily", "ASP daily summaries", languages=["en", "fr", "es", "ar"],
                               description="One summary for each day of the Assembly of States Parties session.")
@@ -57,7 +57,7 @@ def site(config, sqlite_store, smtp_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     app = create_app(newsletter, min_fill_seconds=0)
     app.state.txt_lookup = lambda name: []
-    with Server(app, port):
+    with Server(app, sock):
         yield newsletter, f"{base}/admin", invitation.link
 
 

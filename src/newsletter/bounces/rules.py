@@ -19,7 +19,10 @@ with VERP on, an unsigned report is what a forger would send.
 
 `process_mailbox` reads a mailbox (see `bounces.mailboxes`), records each message in its own
 transaction and only then moves it to `processed` — or to `unparsed`, reported, when it can
-be neither understood nor attributed. Reading the same message twice records it once.
+be neither understood nor attributed. Reading the same message twice records it once. A
+reader's unsubscribe request to the `mailto:` of List-Unsubscribe (`bounces.requests`) is
+acted on in the same pass: moved to `processed` once done, to `unparsed` (the reason logged)
+when its token does not verify.
 `read_bounces` and `report_bounces` are the faces' units of work. The statements are in
 `store.bounces`; this module decides what they mean.
 """
@@ -27,6 +30,7 @@ be neither understood nor attributed. Reading the same message twice records it 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,9 +52,12 @@ from ..store.bounces import BounceLine, CampaignBounces, PersonBounce, bounces_b
 from ..store.campaigns import campaign_exists
 from .mailboxes import PASSWORD_ENV, PROCESSED, UNPARSED, BounceSource, open_source
 from .reports import Finding, Report, ReportKind, classify_failure, parse_report
+from .requests import apply_request, find_request
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BounceRules",
@@ -120,6 +127,8 @@ class MailboxSummary:
     processed: int = 0
     unparsed: int = 0
     duplicates: int = 0
+    #: Unsubscribe requests acted on (already-unsubscribed people included).
+    unsubscribed: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     results: list[MessageResult] = field(default_factory=list)
 
@@ -330,6 +339,22 @@ def process_mailbox(store: Store, source: BounceSource, *, secret: bytes, bounce
     summary = MailboxSummary(source.name)
     for key in source.keys():
         raw = source.read(key)
+        request = find_request(raw)
+        if request is not None:
+            with store.session() as session:
+                outcome = apply_request(session, request, secret=secret, now=clock())
+            folder = PROCESSED if outcome.acted else UNPARSED
+            if not outcome.acted:
+                log.warning("mailbox: %s: %s", key, outcome.note)
+            source.move(key, folder)
+            result = MessageResult(key, folder, ReportKind.UNSUBSCRIBE_REQUEST, (), outcome.note)
+            summary.results.append(result)
+            summary.unsubscribed += outcome.acted
+            summary.processed += outcome.acted
+            summary.unparsed += not outcome.acted
+            if on_result is not None:
+                on_result(result)
+            continue
         try:
             report = parse_report(raw)
         except Exception as exc:  # noqa: BLE001  hostile or broken MIME must not stop the pass

@@ -155,7 +155,8 @@ COMMAND_MODULES = {
     "sessions": ("sessions", "Session series: each session's days (\"Day N of M\") and whether they went out."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
     "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),
-    "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
+    "bounces": ("bounces", "Read bounce, complaint and unsubscribe mail and apply the rules; or report bounces per "
+                "campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
     "users": ("users", "Workspace accounts: add the first owner, list them, revoke one."),

@@ -221,19 +221,19 @@ def save_version(newsletter: Newsletter, slug: str, language: str, *, front_matt
 
 def show_issue(newsletter: Newsletter, slug: str) -> IssueView:
     """The issue with every language's state and the approvals of what would be sent. Raises UnknownDraft."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return _view(newsletter, session, _get(session, slug))
 
 
 def list_issues(newsletter: Newsletter) -> list[IssueView]:
     """Every issue, newest first."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [_view(newsletter, session, issue) for issue in stored.all_issues(session)]
 
 
 def history(newsletter: Newsletter, slug: str, language: str) -> list[Version]:
     """Every revision of one language, newest first. Raises UnknownDraft."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         issue = _get(session, slug)
         return [version_of(issue, r) for r in stored.revisions_of(session, issue.id, language)]
 
@@ -252,7 +252,7 @@ def mail_issue(view: IssueView) -> Issue:
 def export_zip(newsletter: Newsletter, slug: str) -> bytes:
     """The issue's newest version of each language as content files in a zip archive
     (`<slug>.<lang>.md`), for a browser to download. Raises UnknownDraft."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         issue = _get(session, slug)
         versions = [version_of(issue, r) for r in stored.current_revisions(session, issue.id).values()]
     buffer = io.BytesIO()
@@ -270,7 +270,7 @@ def export_files(newsletter: Newsletter, slug: str, folder: str | Path, *,
     Raises UnknownDraft.
     """
     folder = Path(folder)
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         issue = _get(session, slug)
         if revisions is None:
             chosen = stored.current_revisions(session, issue.id)

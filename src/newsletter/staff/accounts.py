@@ -190,20 +190,20 @@ class Overview:
 
 
 def overview(newsletter: Newsletter) -> Overview:
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return Overview(tuple(member_value(row) for row in staff_store.all_members(session)),
                         totp.required_roles(session))
 
 
 def members(newsletter: Newsletter) -> list[Member]:
     """Every account, by address."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [member_value(row) for row in staff_store.all_members(session)]
 
 
 def member(newsletter: Newsletter, email: str) -> Member:
     """One account by address; raises UnknownStaffMember."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         row = staff_store.member_by_email(session, _address_or_unknown(email))
         if row is None:
             raise UnknownStaffMember(email)
@@ -228,7 +228,7 @@ def _linked(session, newsletter: Newsletter, purpose: LinkPurpose, token: str):
 
 def check_link(newsletter: Newsletter, purpose: LinkPurpose, token: str) -> Member:
     """The account an invitation or reset link is for, without using the link; raises InvalidToken."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return member_value(_linked(session, newsletter, purpose, token))
 
 

@@ -98,7 +98,7 @@ def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = No
 
     Raises UnknownList."""
     offset, limit = max(0, offset), max(1, min(limit, 200))
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         list_id = lists.get_list(session, list_slug).id if list_slug else None
         rows, total = directory_store.search_people(session, text[:320], list_id=list_id, status=status,
                                                     limit=limit, offset=offset)
@@ -111,13 +111,13 @@ def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = No
 
 def list_options(newsletter: Newsletter) -> tuple[ListOption, ...]:
     """Every list (for a form that picks some)."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
 
 
 def person_page(newsletter: Newsletter, key: str) -> PersonPage:
     """Everything about the person with this key. Raises UnknownSubscriber."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         subscriber = _subscriber(session, key)
         record = person_record(session, subscriber.email, with_bounces=True)
         theirs = {s.list: s.status for s in record.subscriptions}
@@ -154,10 +154,6 @@ class AttributeEdit:
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _shown(value: Any) -> str:
-    return "yes" if value is True else "no" if value is False else str(value)
-
-
 def edit_attributes(newsletter: Newsletter, actor: Actor, key: str, values: Mapping[str, Any]) -> AttributeEdit:
     """Set the declared attributes posted in `values` (an empty value removes one), each checked
     as `attributes.check_value` checks it. Every refused value is reported, by attribute, and
@@ -183,18 +179,10 @@ def edit_attributes(newsletter: Newsletter, actor: Actor, key: str, values: Mapp
         before = dict(subscriber.attributes or {})
         profiles.merge_attributes(session, [(subscriber.id, checked)], overwrite=True, now=now)
         after = profiles.merged(before, checked, overwrite=True)
-        changed = tuple(n for n in specs if before.get(n) != after.get(n))
-        if changed:
-            said = []
-            for n in changed:
-                if n not in after:
-                    said.append(f"{n} removed (was {_shown(before[n])})")
-                elif n in before:
-                    said.append(f"{n}={_shown(after[n])} (was {_shown(before[n])})")
-                else:
-                    said.append(f"{n}={_shown(after[n])}")
-            consent.log_attribute_change(session, subscriber, staff_context(actor), now=now,
-                                         note="attributes: " + "; ".join(said))
+        changed = tuple(n for n in dict.fromkeys([*specs, *before, *after]) if before.get(n) != after.get(n))
+        note = profiles.change_note(before, after, list(specs))
+        if changed and note is not None:
+            consent.log_attribute_change(session, subscriber, staff_context(actor), now=now, note=note)
             audit.record(session, actor, Action.EDIT_PERSON, subscriber.email, "attributes: " + ", ".join(changed),
                          now=now)
         return AttributeEdit(changed, {}, {})

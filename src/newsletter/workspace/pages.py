@@ -36,8 +36,10 @@ class WorkspaceState:
     newsletter: Newsletter
     templates_path: Path
     trusted: tuple = ()
-    #: Database calls at most this many at once (SQLite: one writer, so one).
-    db_threads: int = 1
+    #: Database calls at most this many at once. The pages' reads take no write lock (their use
+    #: cases read through `Store.reading`), so on SQLite too they run beside each other and
+    #: beside a writer; the workspace's few writes queue on SQLite's own lock.
+    db_threads: int = 4
     #: How the pre-flight check asks DNS (None: the app's `state.txt_lookup` if it has one, else
     #: dnspython's resolver; tests give their own).
     dns: Callable[[str], list[str]] | None = None
@@ -46,8 +48,7 @@ class WorkspaceState:
     @classmethod
     def of(cls, newsletter: Newsletter, *, dns: Callable[[str], list[str]] | None = None) -> "WorkspaceState":
         config = newsletter.config
-        return cls(newsletter, config.templates_path, parse_networks(config.trusted_proxies),
-                   1 if newsletter.store.dialect == "sqlite" else 4, dns)
+        return cls(newsletter, config.templates_path, parse_networks(config.trusted_proxies), dns=dns)
 
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one blocking library call (a unit of work) in a worker thread."""
