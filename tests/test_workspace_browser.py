@@ -228,6 +228,23 @@ def test_a_language_switch_link_keeps_the_page(browser, site):
     context.close()
 
 
+def test_once_logged_in_the_language_switch_is_the_accounts_setting(browser, site):
+    _newsletter, base, _link = site
+    context, page = _owner_page(browser, site)
+    page.goto(f"{base}/people")
+    page.get_by_role("button", name="Français").click()  # a form: it works without a script of ours
+    page.wait_for_url(f"{base}/people")
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    context.close()
+    # Another browser, which asked for English at the login page: the account's French wins.
+    other = _context(browser).new_page()
+    _log_in(other, base, "coordinator@example.org")
+    other.wait_for_url(f"{base}/")
+    assert other.evaluate("document.documentElement.lang") == "fr"
+    assert other.get_by_role("heading", level=1).inner_text() == "Tableau de bord"
+    other.context.close()
+
+
 # A token for a link that is not the workspace's cannot open a workspace page.
 def test_a_visitor_link_token_opens_nothing_in_the_workspace(browser, site):
     newsletter, base, _link = site
