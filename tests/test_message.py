@@ -10,18 +10,18 @@ from email.header import decode_header, make_header
 from email.utils import format_datetime
 
 import pytest
-from wire import long_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire import long_lines
 
 from newsletter.mail.compose import RenderedMail
 from newsletter.mail.message import (
     ListInfo,
     MailSkeleton,
+    MessageIds,
     Recipient,
     UnsafeHeaderValue,
     format_address,
-    MessageIds,
     message_id_for,
 )
 from newsletter.mail.personalise import Field, fill, marker
