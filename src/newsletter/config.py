@@ -307,6 +307,9 @@ class Config:
     two_person_lists: tuple[str, ...] = ()
     #: Where issues written in the workspace are exported as content files for sending.
     issues_dir: str = "issues"
+    #: A campaign's ledger is written in chunks of this many of the list's subscribers: the first
+    #: before sending starts, the rest while it sends.
+    ledger_chunk: int = 10_000
     #: Where this configuration was read from (None: defaults and environment only).
     source: str | None = None
 
@@ -318,6 +321,12 @@ class Config:
     def needs_second_approval(self, list_slug: str) -> bool:
         """Whether the two-person rule holds for the list's issues."""
         return "*" in self.two_person_lists or list_slug in self.two_person_lists
+
+    @property
+    def mailto_address(self) -> str:
+        """Where the `mailto:` of List-Unsubscribe points (unsubscribe_mailto, else from_address),
+        or "" when no bounce_mailbox is read: a request nobody reads is not advertised."""
+        return (self.unsubscribe_mailto or self.from_address) if self.bounce_mailbox else ""
 
     @property
     def smtp(self) -> SmtpSettings:
@@ -539,6 +548,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"catch_up must be digest, latest or off, not {config.catch_up!r}", key="catch_up")
     if config.schedule_overdue_minutes < 0:
         raise ConfigError("schedule_overdue_minutes must be 0 or more", key="schedule_overdue_minutes")
+    if config.ledger_chunk < 1:
+        raise ConfigError("ledger_chunk must be 1 or more", key="ledger_chunk")
     if config.soft_bounce_threshold < 1:
         raise ConfigError("soft_bounce_threshold must be 1 or more", key="soft_bounce_threshold")
     if config.bounce_address and "@" not in config.bounce_address:

@@ -189,6 +189,7 @@ class MessageIds:
 
 
 def unsubscribe_mailto(config: Config, token: str) -> str:
-    """The mailto: URL of List-Unsubscribe: a mail to it with this subject unsubscribes."""
-    address = config.unsubscribe_mailto or config.from_address
-    return f"mailto:{address}?subject=unsubscribe%20{token}"
+    """The mailto: URL of List-Unsubscribe: a mail to it with this subject unsubscribes (read
+    from bounce_mailbox by `bounces.requests`); "" when no mailbox is read (not advertised)."""
+    address = config.mailto_address
+    return f"mailto:{address}?subject=unsubscribe%20{token}" if address else ""

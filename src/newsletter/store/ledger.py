@@ -35,6 +35,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -54,7 +55,12 @@ __all__ = [
     "Outcome",
     "Counts",
     "FailureLine",
+    "LedgerMark",
     "create_rows",
+    "begin_rows",
+    "write_chunk",
+    "ledger_mark",
+    "skip_unwritten",
     "claim_batch",
     "recheck_consent",
     "record_outcomes",
@@ -131,6 +137,51 @@ class FailureLine(NamedTuple):
     reply_code: int | None = None
 
 
+def _audience(campaign_id: int, list_id: int, kind: str, mapping: Mapping[str, str], default_language: str, *,
+              now: datetime, segment: Filter | None, status: OutboxStatus = OutboxStatus.QUEUED,
+              reply: str | None = None):
+    """The SELECT of the ledger rows of a campaign's audience: every active, confirmed
+    subscriber of its list (of those `segment` names), each with the variant they get; a daily
+    summary leaves out those who take the list's daily summaries as one digest."""
+    language = case(*[(Subscriber.language == reader, literal(variant)) for reader, variant in mapping.items()],
+                    else_=literal(default_language)) if mapping else literal(default_language)
+    # In the order the list's index gives them (no sort of every reader: a million rows took
+    # seconds to sort); the rows are sent in the order they are written.
+    source = (
+        select(literal(campaign_id), Subscriber.id, cast(literal(status.value), OutboxRow.status.type),
+               language, literal(0), literal(now, OutboxRow.updated_at.type), literal(reply, OutboxRow.last_reply.type))
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .where(Subscription.list_id == list_id, Subscription.status == SubscriptionStatus.ACTIVE,
+               Subscriber.status == SubscriberStatus.ACTIVE)
+    )
+    if kind == DAILY_SUMMARY:  # digest readers get the session's days in one mail instead
+        source = source.where(~select(DeliveryChoice.subscriber_id).where(
+            DeliveryChoice.subscriber_id == Subscriber.id, DeliveryChoice.list_id == list_id,
+            DeliveryChoice.delivery == DeliveryMode.DIGEST).exists())
+    if segment is not None:
+        from .segments import filter_clause  # the one compiler of segment trees
+
+        source = source.where(filter_clause(segment))
+    return source
+
+
+_COLUMNS = ["campaign_id", "subscriber_id", "status", "language", "attempts", "updated_at", "last_reply"]
+
+
+def _insert(session: Session, source) -> int:
+    """INSERT … SELECT `source` into the ledger; returns rows added."""
+    from .bulk import BulkStore  # the values are our constants: SQLite's CHECKs need not build a b-tree a row
+
+    with BulkStore(session.connection()).own_values():
+        # preserve_rowcount: else psycopg's rowcount of an INSERT … SELECT is not kept (-1)
+        return session.execute(insert(OUTBOX).from_select(_COLUMNS, source)
+                               .execution_options(preserve_rowcount=True)).rowcount
+
+
+def _mapping(languages: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+    return dict(languages) if isinstance(languages, Mapping) else {lang: lang for lang in languages}
+
+
 def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str] | Mapping[str, str],
                 default_language: str, now: datetime, segment: Filter | None = None) -> int:
     """Queue one row per active, confirmed subscriber of the campaign's list (one statement),
@@ -143,40 +194,127 @@ def create_rows(session: Session, campaign: Campaign, *, languages: Sequence[str
     """
     count = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.campaign_id == campaign.id)
     before = session.scalar(count) or 0
-    mapping = dict(languages) if isinstance(languages, Mapping) else {lang: lang for lang in languages}
-    language = case(*[(Subscriber.language == reader, literal(variant)) for reader, variant in mapping.items()],
-                    else_=literal(default_language)) if mapping else literal(default_language)
-    # In the order the list's index gives them (no sort of every reader: a million rows took
-    # seconds to sort); the rows are sent in the order they are written.
-    source = (
-        select(literal(campaign.id), Subscriber.id, cast(literal(OutboxStatus.QUEUED.value), OutboxRow.status.type),
-               language, literal(0),
-               literal(now, OutboxRow.updated_at.type))
-        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-        .where(Subscription.list_id == campaign.list_id, Subscription.status == SubscriptionStatus.ACTIVE,
-               Subscriber.status == SubscriberStatus.ACTIVE)
-    )
+    source = _audience(campaign.id, campaign.list_id, campaign.kind, _mapping(languages), default_language,
+                       now=now, segment=segment)
     if before:  # resuming or adding: leave alone who has a row (a new campaign has none to look up)
         source = source.where(~select(OutboxRow.id).where(OutboxRow.campaign_id == campaign.id,
                                                           OutboxRow.subscriber_id == Subscriber.id).exists())
-    if campaign.kind == DAILY_SUMMARY:  # digest readers get the session's days in one mail instead
-        source = source.where(~select(DeliveryChoice.subscriber_id).where(
-            DeliveryChoice.subscriber_id == Subscriber.id, DeliveryChoice.list_id == campaign.list_id,
-            DeliveryChoice.delivery == DeliveryMode.DIGEST).exists())
-    if segment is not None:
-        from .segments import filter_clause  # the one compiler of segment trees
-
-        source = source.where(filter_clause(segment))
-    stmt = insert(OUTBOX).from_select(
-        ["campaign_id", "subscriber_id", "status", "language", "attempts", "updated_at"], source)
-    from .bulk import BulkStore  # the values are our constants: SQLite's CHECKs need not build a b-tree a row
-
-    with BulkStore(session.connection()).own_values():
-        result = session.execute(stmt)
+    added = _insert(session, source)
     if session.bind.dialect.name == "sqlite":
-        return result.rowcount
+        return added
     # Counted rather than read from rowcount, which psycopg does not report for INSERT … SELECT.
     return (session.scalar(count) or 0) - before
+
+
+# -- the ledger written in chunks ----------------------------------------------------------------
+#
+# A campaign's ledger is written in chunks of the list's subscribers, by subscriber id: the
+# first when it starts, the rest while it sends (`write_chunk`, from each sender). The campaign
+# keeps how far it got: rows are written for every subscriber id up to `ledger_through`, and
+# are still to be written up to `ledger_until` (the highest subscriber id when it started:
+# people who came later are not its audience, as they were not when the ledger was written in
+# one statement). A chunk and the move of that mark are one transaction, taken in turn (the
+# campaign's row locked on PostgreSQL, the write lock on SQLite): a crash loses no chunk and
+# writes none twice, and two senders write different chunks. A subscription confirmed after
+# the campaign started is left out of the later chunks, as it would have been of one statement.
+
+_CAMPAIGNS = Campaign.__table__
+
+
+class LedgerMark(NamedTuple):
+    """How far a campaign's ledger is written (see above). `whole`: nothing is left to write."""
+
+    through: int | None
+    until: int | None
+
+    @property
+    def whole(self) -> bool:
+        return self.until is None
+
+
+def ledger_mark(session: Session, campaign_id: int, *, lock: bool = False) -> LedgerMark:
+    """How far the campaign's ledger is written (read again from the database). `lock`: the
+    campaign's row is locked (on PostgreSQL; SQLite's write lock serialises writers) until the
+    caller's transaction ends, so that writers of chunks take their turn."""
+    query = select(_CAMPAIGNS.c.ledger_through, _CAMPAIGNS.c.ledger_until).where(_CAMPAIGNS.c.id == campaign_id)
+    if lock and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(key_share=True)  # FOR NO KEY UPDATE: the ledger's FK checks go on
+    through, until = session.execute(query).one()
+    return LedgerMark(through, until)
+
+
+def begin_rows(session: Session, campaign: Campaign, *, languages: Sequence[str] | Mapping[str, str],
+               default_language: str, now: datetime, segment: Filter | None = None, chunk: int) -> int:
+    """Begin a new campaign's ledger (`create_rows`'s rows, written in chunks of about `chunk`
+    of the list's subscribers): write chunks until one has a row or the whole is written; the
+    rest is `write_chunk`'s. Returns rows added (0: the audience is empty, the ledger whole)."""
+    until = session.scalar(select(func.max(Subscriber.id)))
+    _move_mark(session, campaign.id, 0, until)
+    added, whole = 0, until is None
+    while not added and not whole:
+        added, whole = write_chunk(session, campaign.id, languages=languages, default_language=default_language,
+                                   now=now, segment=segment, chunk=chunk, first=True)
+    session.expire(campaign, ["ledger_through", "ledger_until"])
+    return added
+
+
+def write_chunk(session: Session, campaign_id: int, *, languages: Sequence[str] | Mapping[str, str],
+                default_language: str, now: datetime, segment: Filter | None = None, chunk: int,
+                first: bool = False) -> tuple[int, bool]:
+    """Write the next chunk of the campaign's ledger: the rows of the next `chunk` of its list's
+    subscribers past the mark, then move the mark (in the caller's transaction, taking the
+    writers' turn). Subscriptions confirmed after the campaign was created are left out, unless
+    `first` (the chunks written in the campaign's own first transaction). Returns (rows added,
+    whether the ledger is now whole); (0, True) when it already was."""
+    mark = ledger_mark(session, campaign_id, lock=True)
+    if mark.whole:
+        return 0, True
+    list_id, kind, created = session.execute(
+        select(_CAMPAIGNS.c.list_id, _CAMPAIGNS.c.kind, _CAMPAIGNS.c.created_at)
+        .where(_CAMPAIGNS.c.id == campaign_id)).one()
+    low = mark.through or 0
+    high = session.scalar(
+        select(Subscription.subscriber_id)
+        .where(Subscription.list_id == list_id, Subscription.subscriber_id > low,
+               Subscription.subscriber_id <= mark.until)
+        .order_by(Subscription.subscriber_id).offset(max(chunk, 1) - 1).limit(1))
+    high = mark.until if high is None else high
+    source = _audience(campaign_id, list_id, kind, _mapping(languages), default_language, now=now, segment=segment)
+    added = _insert(session, _in_range(source, low, high, None if first else created))
+    whole = high >= mark.until
+    _move_mark(session, campaign_id, high, None if whole else mark.until)
+    return max(added, 0), whole
+
+
+def _in_range(source, low: int, high: int, confirmed_by: datetime | None):
+    source = source.where(Subscription.subscriber_id > low, Subscription.subscriber_id <= high,
+                          Subscriber.id > low, Subscriber.id <= high)
+    if confirmed_by is not None:
+        source = source.where(or_(Subscription.confirmed_at.is_(None), Subscription.confirmed_at <= confirmed_by))
+    return source
+
+
+def _move_mark(session: Session, campaign_id: int, through: int | None, until: int | None) -> None:
+    session.execute(update(_CAMPAIGNS).where(_CAMPAIGNS.c.id == campaign_id)
+                    .values(ledger_through=through, ledger_until=until))
+
+
+def skip_unwritten(session: Session, campaign_id: int, reason: str, *, languages: Sequence[str] | Mapping[str, str],
+                   default_language: str, now: datetime, segment: Filter | None = None) -> int:
+    """Write the rest of the campaign's ledger at once, every row `skipped` with `reason`
+    (cancelling while it was still being written: the ledger ends as it would have had every
+    row been written before), and make it whole. Returns rows written."""
+    mark = ledger_mark(session, campaign_id, lock=True)
+    if mark.whole:
+        return 0
+    list_id, kind, created = session.execute(
+        select(_CAMPAIGNS.c.list_id, _CAMPAIGNS.c.kind, _CAMPAIGNS.c.created_at)
+        .where(_CAMPAIGNS.c.id == campaign_id)).one()
+    source = _audience(campaign_id, list_id, kind, _mapping(languages), default_language, now=now, segment=segment,
+                       status=OutboxStatus.SKIPPED, reply=reason)
+    added = _insert(session, _in_range(source, mark.through or 0, mark.until, created))
+    _move_mark(session, campaign_id, mark.until, None)
+    return max(added, 0)
 
 
 def _skip_reason(subscriber_status, subscription_status, email, suppressed: Collection[str],
@@ -237,7 +375,10 @@ def _claim_statements(dialect) -> _ClaimStatements:
                f"WHERE o.campaign_id = {p} AND {{extra}}{tail}")
     found = _CLAIM_CACHE[dialect.name] = _ClaimStatements(
         select=select_,
-        stale=f"o.status = '{sending}' AND (o.claimed_at < {p}{{dead}})",
+        # Never the claimer's own rows: a live worker's message may be on the wire or waiting for
+        # the pacing (a relay's hourly cap can hold one for most of an hour) however old its
+        # claim; taking them back would send them twice. Only another worker takes over.
+        stale=f"o.status = '{sending}' AND ((o.claimed_at < {p} AND o.claimed_by <> {p}){{dead}})",
         deferred=f"o.status = '{deferred}' AND o.next_attempt_at <= {p}",
         queued=f"o.status = '{queued}'",
         suppressed=("SELECT address_hash FROM suppressions WHERE "
@@ -255,7 +396,8 @@ def _claim_statements(dialect) -> _ClaimStatements:
 def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int, now: datetime,
                 stale_before: datetime, dead_workers: Collection[str] = ()) -> tuple[list[ClaimedRow], int]:
     """Take up to `limit` rows to send: queued ones, deferred ones that are due, and `sending`
-    ones whose worker is dead (named in `dead_workers`) or whose claim is older than `stale_before`.
+    ones whose worker is dead (named in `dead_workers`) or whose claim is older than `stale_before`
+    (another worker's only: `worker` never takes back its own).
 
     Consent is re-checked for each; rows that fail it become `skipped` with the reason. Returns
     (rows now held by `worker` in status `sending`, number skipped). Takes row locks on
@@ -272,10 +414,10 @@ def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int
         dead = list(dead_workers)
         if q.postgres:
             stale = q.stale.format(dead=" OR o.claimed_by = ANY(%s)" if dead else "")
-            stale_args: tuple = (stamp(stale_before), dead) if dead else (stamp(stale_before),)
+            stale_args: tuple = (stamp(stale_before), worker, dead) if dead else (stamp(stale_before), worker)
         else:
             stale = q.stale.format(dead=f" OR o.claimed_by IN ({','.join('?' * len(dead))})" if dead else "")
-            stale_args = (stamp(stale_before), *dead)
+            stale_args = (stamp(stale_before), worker, *dead)
         conditions = ((stale, stale_args), (q.deferred, (stamp(now),)), (q.queued, ()))
         found: list = []
         for condition, args in conditions:

@@ -260,6 +260,11 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: The ledger is written in chunks of subscribers by id (`store.ledger`): rows are written
+    #: for every subscriber id up to `ledger_through`, and are still to be written up to
+    #: `ledger_until`. `ledger_until` NULL: the ledger is whole (nothing is left to write).
+    ledger_through: Mapped[int | None] = mapped_column(BigInteger)
+    ledger_until: Mapped[int | None] = mapped_column(BigInteger)
 
     mailing_list: Mapped[MailingList] = relationship(lazy="joined")
 
