@@ -49,9 +49,32 @@ class Clock:
 
 
 def free_port() -> int:
+    """A loopback port free a moment ago, for a server that must be told its port before it binds
+    (a subprocess): between this and its bind another process may take the port, so prefer
+    `listening_socket()` (or port 0) for a server in this process and `refused_port` for nothing."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listening_socket() -> socket.socket:
+    """A TCP socket bound to a loopback port the kernel chose, held from now on: its port can go into
+    a base URL before the server starts, and no other worker can be handed it (uvicorn takes it as
+    `Server.run(sockets=[...])`). The server closes it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port where nothing listens for the whole test: a socket holds it bound but never
+    listens, so a connection is refused at once and no other server (another xdist worker's) can
+    take the port meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +146,7 @@ def clock() -> Clock:
 @pytest.fixture
 def smtp_server(tmp_path: Path) -> Iterator[RecordingSMTP]:
     """A real SMTP server on loopback that records messages; see smtp_server.py for faults."""
-    server = RecordingSMTP(port=free_port())
+    server = RecordingSMTP()
     server.start()
     yield server
     server.stop()

@@ -38,6 +38,17 @@ def _wait_for(port: int, process: subprocess.Popen | None = None) -> None:
 
 class ImapServer:
     def __init__(self, folder: Path, cert: trustme.LeafCert | None):
+        # pymap is a subprocess told its port: a port free a moment ago may be taken by another xdist
+        # worker before pymap binds it, and then pymap exits saying so; take another (three tries).
+        for attempt in range(3):
+            try:
+                self._start(folder, cert)
+                return
+            except RuntimeError as error:
+                if "address already in use" not in str(error).lower() or attempt == 2:
+                    raise
+
+    def _start(self, folder: Path, cert: trustme.LeafCert | None) -> None:
         self.port = free_port()
         args = ["--host", "127.0.0.1", "--port", str(self.port)]
         if cert is not None:
@@ -60,12 +71,12 @@ class TlsFront:
     """Implicit TLS on its own port, relayed in clear to `backend_port` (a thread with an event loop)."""
 
     def __init__(self, backend_port: int, context: ssl.SSLContext):
-        self.port = free_port()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._relay, "127.0.0.1", self.port, ssl=context), self._loop).result(10)
+            asyncio.start_server(self._relay, "127.0.0.1", 0, ssl=context), self._loop).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]  # port 0: never one another worker holds
         self._backend_port = backend_port
 
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:

@@ -71,7 +71,17 @@ class _FaultySMTP(SMTP):
         self.transport.close()
 
 
-class _Controller(Controller):
+class PortZeroController(Controller):
+    """aiosmtpd's controller, able to listen on port 0 (the kernel's choice, so that parallel test
+    workers are never handed the same port): `port` is the real one once it listens."""
+
+    async def _create_server(self):
+        server = await super()._create_server()
+        self.port = server.sockets[0].getsockname()[1]
+        return server
+
+
+class _Controller(PortZeroController):
     def __init__(self, owner: "RecordingSMTP", *args, **kwargs):  # noqa: ANN002, ANN003
         self.owner = owner
         super().__init__(*args, **kwargs)
@@ -160,7 +170,7 @@ class _Handler:
 
 @dataclass
 class RecordingSMTP:
-    port: int
+    port: int = 0  # 0: a port the kernel chooses at the first start (kept for a restart)
     host: str = "127.0.0.1"
     received: list[Received] = field(default_factory=list)
     fail_rcpt: dict[str, str] = field(default_factory=dict)
@@ -198,6 +208,7 @@ class RecordingSMTP:
         self.controller = _Controller(self, _Handler(self), hostname=self.host, port=self.port, decode_data=False,
                                       **kwargs)
         self.controller.start()
+        self.port = self.controller.port
 
     def stop(self) -> None:
         self.controller.stop()

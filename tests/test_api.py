@@ -187,6 +187,11 @@ def test_subscribers_are_created_found_changed_unsubscribed_and_erased(api, news
     changed = api("PATCH", "/subscribers/ana@example.org", write, status=200,
                   json={"attributes": {"role": "press", "organisation": ""}})
     assert changed["attributes"] == {"country": "AR", "role": "press"}
+    from newsletter.people import subscriptions as people_subscriptions
+
+    logged = people_subscriptions.consent_events(newsletter, "ana@example.org")[-1]
+    assert (logged.event, logged.channel, logged.source) == ("preferences", "api", "api:t-subscribers")
+    assert logged.note == "attributes: organisation removed (was Abogadas por la Justicia); role=press"
     assert api("PATCH", "/subscribers/ana@example.org", write, status=400, json={"name": "x"})["error"]["code"] == \
         "bad_request"
     listed = api("GET", "/subscriptions?list=asp-daily&status=pending", read, status=200)["subscriptions"]

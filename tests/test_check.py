@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import free_port
+from conftest import free_port, listening_socket
 from smtp_server import RecordingSMTP
 
 from newsletter.cli import main
@@ -175,8 +175,8 @@ def test_one_click_answers_judged(config: Config, endpoint, code, status) -> Non
     assert check_one_click(config.with_changes(base_url=f"http://127.0.0.1:{port}")).status is status
 
 
-def test_one_click_unreachable_is_not_checked(config: Config) -> None:
-    result = check_one_click(config.with_changes(base_url=f"http://127.0.0.1:{free_port()}"), timeout=2)
+def test_one_click_unreachable_is_not_checked(config: Config, refused_port: int) -> None:
+    result = check_one_click(config.with_changes(base_url=f"http://127.0.0.1:{refused_port}"), timeout=2)
     assert result.status is Status.NOT_CHECKED and "cannot be reached" in result.detail
 
 
@@ -185,8 +185,8 @@ def test_relay(config: Config, smtp_server: RecordingSMTP) -> None:
     assert result.status is Status.WARN and "no TLS" in result.detail
 
 
-def test_relay_refusing_the_login(config: Config) -> None:
-    server = RecordingSMTP(port=free_port(), auth={"news": "right-password"})
+def test_relay_refusing_the_login(config: Config, refused_port: int) -> None:
+    server = RecordingSMTP(auth={"news": "right-password"})
     server.start()
     try:
         url = f"smtp://news@127.0.0.1:{server.port}?starttls=off&timeout=2"
@@ -197,7 +197,7 @@ def test_relay_refusing_the_login(config: Config) -> None:
         assert right.status is Status.WARN and "logged in as news" in right.detail
     finally:
         server.stop()
-    down = asyncio.run(check_relay(config.with_changes(smtp_url=f"smtp://127.0.0.1:{free_port()}?starttls=off&timeout=2")))
+    down = asyncio.run(check_relay(config.with_changes(smtp_url=f"smtp://127.0.0.1:{refused_port}?starttls=off&timeout=2")))
     assert down.status is Status.FAIL and "cannot reach" in down.detail
 
 
@@ -214,25 +214,25 @@ def test_lint_of_the_given_issue(config: Config, tmp_path: Path) -> None:
     assert result.status is Status.FAIL and "broken.en.md" in result.detail
 
 
-def _check_offline(tmp_path: Path, smtp_server: RecordingSMTP):
+def _check_offline(tmp_path: Path, smtp_server: RecordingSMTP, refused_port: int):
     """`newsletter check` with no DNS server and no web app answering: (the toml, the result)."""
     toml = tmp_path / "newsletter.toml"
     toml.write_text(f'secret_key = "test-secret-key-0123456789abcdef"\n'
-                    f'base_url = "http://127.0.0.1:{free_port()}"\n'
+                    f'base_url = "http://127.0.0.1:{refused_port}"\n'
                     f'smtp_url = "smtp://127.0.0.1:{smtp_server.port}?starttls=off&timeout=5"\n')
     return toml, CliRunner().invoke(main, ["--config", str(toml), "check", "--nameserver", f"127.0.0.1:{free_port()}",
                                            "--dns-timeout", "0.5"])
 
 
-def test_cli_check(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
-    toml, result = _check_offline(tmp_path, smtp_server)
+def test_cli_check(tmp_path: Path, smtp_server: RecordingSMTP, refused_port: int) -> None:
+    toml, result = _check_offline(tmp_path, smtp_server, refused_port)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert sum(line.startswith("not checked  ") for line in lines) == 4  # SPF, DMARC, one-click, lint
     assert any(line.startswith("warn") and "DKIM" in line and "not configured" in line for line in lines)
     assert any(line.startswith("warn") and "relay" in line for line in lines)
     failing = tmp_path / "failing.toml"
-    failing.write_text(toml.read_text().replace(f"{smtp_server.port}?", f"{free_port()}?"))
+    failing.write_text(toml.read_text().replace(f"{smtp_server.port}?", f"{refused_port}?"))
     result = CliRunner().invoke(main, ["--config", str(failing), "check", "--nameserver", f"127.0.0.1:{free_port()}",
                                        "--dns-timeout", "0.5", "--no-one-click"])
     assert result.exit_code == 1 and "1 check(s) failed" in result.output
@@ -247,11 +247,11 @@ def test_one_click_against_the_real_visitor_pages(config: Config, sqlite_store) 
     from newsletter.installation import Newsletter
     from newsletter.web import create_app
 
-    port = free_port()
-    config = config.with_changes(base_url=f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(uvicorn.Config(create_app(Newsletter(config, sqlite_store)), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    sock = listening_socket()
+    config = config.with_changes(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}")
+    server = uvicorn.Server(uvicorn.Config(create_app(Newsletter(config, sqlite_store)), log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
         deadline = time.monotonic() + 10
@@ -291,8 +291,8 @@ def test_results_name_their_fix_and_no_command(signed_config, config: Config) ->
     assert not any("newsletter " in r.detail for r in [unsigned, unpublished, *results])
 
 
-def test_cli_check_words_the_fixes(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
-    _toml, result = _check_offline(tmp_path, smtp_server)
+def test_cli_check_words_the_fixes(tmp_path: Path, smtp_server: RecordingSMTP, refused_port: int) -> None:
+    _toml, result = _check_offline(tmp_path, smtp_server, refused_port)
     assert "run `newsletter dkim keygen --selector S`" in result.output
     assert "start the web app (`newsletter serve`) and run the check again" in result.output
     assert "no content file given (newsletter check FILE…)" in result.output

@@ -179,10 +179,10 @@ def test_bad_config_file_is_named(workdir, monkeypatch):
     assert result.exit_code == 1 and "smtp_url" in result.output
 
 
-def test_unreachable_relay_is_a_clear_error(workdir, monkeypatch):
+def test_unreachable_relay_is_a_clear_error(workdir, monkeypatch, refused_port):
     run("init")
     run("lists", "create", "asp-daily", "ASP daily summaries")
-    monkeypatch.setenv("NEWSLETTER_SMTP_URL", f"smtp://127.0.0.1:{free_port()}?starttls=off")
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", f"smtp://127.0.0.1:{refused_port}?starttls=off")
     result = CliRunner().invoke(main, ["subscribe", "a@example.org", "--list", "asp-daily"])
     assert result.exit_code == 1 and "cannot reach the relay" in result.output
 
@@ -198,6 +198,7 @@ def test_starttls_required_but_not_offered(workdir, monkeypatch, smtp_server):
 
 def test_sink_stores_what_it_receives(tmp_path):
     caught = []
+    # (port 0 does not start: aiosmtpd's controller pokes the port it was given, 0, to wake its server)
     with Sink(tmp_path / "mail", port=free_port(), on_message=caught.append) as sink:
         msg = EmailMessage()
         msg["From"], msg["To"], msg["Subject"] = "a@example.org", "b@example.org", "Jour 3"

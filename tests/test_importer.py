@@ -182,10 +182,8 @@ def test_a_refused_confirmation_is_counted_not_fatal(newsletter, smtp_server, tm
     assert (report.imported, report.confirmations_sent, report.confirmations_failed) == (3, 2, 1)
 
 
-def test_an_unusable_relay_stops_a_pending_import_before_anything_is_written(newsletter, tmp_path):
-    from conftest import free_port
-
-    newsletter.config = newsletter.config.with_changes(smtp_url=f"smtp://127.0.0.1:{free_port()}?starttls=off&timeout=2")
+def test_an_unusable_relay_stops_a_pending_import_before_anything_is_written(newsletter, tmp_path, refused_port):
+    newsletter.config = newsletter.config.with_changes(smtp_url=f"smtp://127.0.0.1:{refused_port}?starttls=off&timeout=2")
     with pytest.raises(DeliveryError, match="cannot reach the relay"):
         import_csv(newsletter, SAMPLE)
     assert table(newsletter) == []

@@ -4,12 +4,13 @@ sent through them."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from conftest import REPO, Clock, free_port
+from conftest import REPO, Clock
 from population import populate
 from smtp_server import RecordingSMTP
 
@@ -25,7 +26,7 @@ DAY_3 = sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))
 
 @pytest.fixture
 def relays():
-    good, refusing = RecordingSMTP(port=free_port()), RecordingSMTP(port=free_port())
+    good, refusing = RecordingSMTP(), RecordingSMTP()
     refusing.auth = {"news": "the-real-password"}
     good.start()
     refusing.start()
@@ -183,3 +184,111 @@ def test_the_ledger_keeps_each_messages_relay_and_reply_and_the_reports_show_the
     assert mailed["reply"].startswith("250 2.0.0 OK queued")
     assert set(SCHEMAS["PersonRecord"]["properties"]) >= set(record)
     assert set(SCHEMAS["Report"]["properties"]["failures"]["items"]["properties"]) == set(line._asdict())
+
+
+SLUG = "relays-day-2"
+
+
+class FakeSleep:
+    """The sender's sleep: moves the test clock instead of waiting."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.total = 0.0
+
+    async def __call__(self, seconds: float) -> None:
+        self.total += seconds
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+def start_campaign(store, clock, n):
+    from newsletter.sending import campaigns
+
+    emails = populate(store, n, now=clock())
+    with store.session() as session:
+        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock(), subject="Day 2",
+                                 languages=("en", "fr", "es", "ar"), default_language="en")
+    return emails
+
+
+def variants():
+    from newsletter.mail.compose import RenderedMail
+    from newsletter.mail.personalise import Field, marker
+
+    return {lang: RenderedMail(lang, f"Day 2 [{lang}]", f"Hello {marker(Field.NAME)}\n{marker(Field.UNSUBSCRIBE_URL)}\n",
+                               f"<p>Hello {marker(Field.NAME)}</p><a href=\"{marker(Field.UNSUBSCRIBE_URL)}\">x</a>")
+            for lang in ("en", "fr", "es", "ar")}
+
+
+def paced_sender(store, config, clock, tables, *, sleep, **options):
+    from newsletter.sending.sender import sender_for
+
+    opts = SendOptions(**{"concurrency": 3, "batch_size": 20, "idle_poll": 3600.0, **options})
+    return sender_for(store, config.with_changes(relays=parse_relays(tables)), SLUG, variants(), options=opts,
+                      clock=clock, sleep=sleep)
+
+
+def url(server):
+    return f"smtp://127.0.0.1:{server.port}?starttls=off&timeout=5"
+
+
+async def test_a_relay_at_its_hourly_cap_is_no_failure_its_messages_go_to_the_other(store, config, clock, open_relays):
+    capped, spare = open_relays
+    start_campaign(store, clock, 12)
+    sleep = FakeSleep(clock)
+    sender = paced_sender(store, config, clock, {"capped": {"url": url(capped), "weight": 50, "hourly_cap": 3},
+                                                 "spare": {"url": url(spare), "weight": 1}}, sleep=sleep)
+    result = await sender.run()
+    assert result.status.value == "finished" and result.counts.sent == 12 and result.counts.failed == 0
+    assert len(capped.received) == 3 and len(spare.received) == 9
+    assert Counter(r.relay for r in ledger(store)) == Counter({"capped": 3, "spare": 9})
+    assert sleep.total < 60  # nobody waited for the cap: the other relay had room
+    counts = sender.relays.counts()
+    assert counts["capped"].opened >= 1 and counts["spare"].opened >= 1 and counts["capped"].failed == 0
+
+
+async def test_with_no_other_relay_a_message_waits_for_its_relays_rate(store, config, clock, open_relays):
+    only, other = open_relays
+    start_campaign(store, clock, 10)
+    begun = clock()
+    sender = paced_sender(store, config, clock, {"only": {"url": url(only), "rate": 2},
+                                                 "elsewhere": {"url": url(other), "from_domains": ["other.example"]}},
+                          sleep=FakeSleep(clock))
+    result = await sender.run()
+    assert result.status.value == "finished" and len(only.received) == 10 and other.received == []
+    # The campaign has no pace of its own: the relay's 2/s (a burst of 1) made the waits.
+    assert (clock() - begun).total_seconds() >= (10 - 1) / 2
+    assert {r.relay for r in ledger(store)} == {"only"}
+
+
+async def test_a_relays_hourly_cap_waits_an_hour_with_no_other(store, config, clock, open_relays):
+    only, _ = open_relays
+    start_campaign(store, clock, 5)
+    begun = clock()
+    result = await paced_sender(store, config, clock, {"only": {"url": url(only), "hourly_cap": 3}},
+                                sleep=FakeSleep(clock), concurrency=2).run()
+    assert result.status.value == "finished" and len(only.received) == 5
+    assert (clock() - begun).total_seconds() >= 3600 - 120
+
+
+async def test_a_send_waiting_for_its_relays_cap_stops_for_a_pause(store, config, clock, open_relays):
+    """A real wait (asyncio's sleep): the relay's hourly cap is reached, a pause from elsewhere
+    stops the send within a second or so, and the rest is given back queued."""
+    from newsletter.sending import actions
+
+    only, _ = open_relays
+    start_campaign(store, clock, 4)
+    newsletter = Newsletter(config, store, clock=clock)
+    sender = paced_sender(store, config, clock, {"only": {"url": url(only), "hourly_cap": 2}}, sleep=asyncio.sleep,
+                          concurrency=2, status_poll=0.2)
+    task = asyncio.ensure_future(sender.run())
+    for _ in range(400):
+        if len(only.received) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(only.received) == 2
+    await asyncio.get_running_loop().run_in_executor(None, actions.pause, newsletter, SLUG)
+    result = await asyncio.wait_for(task, timeout=30)  # a guard: it is within a second in practice
+    assert result.status.value == "paused" and result.counts.sent == 2 and result.counts.queued == 2
+    assert len(only.received) == 2

@@ -262,11 +262,9 @@ async def test_a_refused_sender_pauses_and_marks_nothing(store, config, clock, s
     assert result.counts.queued == 8 and result.counts.failed == 0 and not smtp_server.received
 
 
-async def test_unreachable_relay_pauses_after_backoff(store, config, clock, smtp_server):
-    from conftest import free_port
-
+async def test_unreachable_relay_pauses_after_backoff(store, config, clock, smtp_server, refused_port):
     start(store, clock, 5)
-    nowhere = config.with_changes(smtp_url=f"smtp://127.0.0.1:{free_port()}?starttls=off&timeout=5")
+    nowhere = config.with_changes(smtp_url=f"smtp://127.0.0.1:{refused_port}?starttls=off&timeout=5")
     result = await run(store, nowhere, clock, reconnect_attempts=3, reconnect_base=2.0)
     assert result.status is CampaignStatus.PAUSED and "cannot reach the relay" in result.reason
     assert result.counts.queued == 5

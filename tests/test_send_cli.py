@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -291,3 +292,27 @@ def test_a_list_other_than_the_contents_is_said_before_anything_happens(workdir,
     assert dry.exit_code == 0
     assert "note: the content names the list asp-daily, not asp-alerts; this sends to asp-alerts" in dry.output
     assert "note:" not in run("send", *CONTENT, "--dry-run").output
+
+
+def test_a_misspelt_list_in_the_content_or_in_list_is_said_plainly_and_alike(workdir, smtp_server, tmp_path):
+    copies = []
+    for path in CONTENT:
+        copies.append(tmp_path / path.rsplit("/", 1)[1])
+        copies[-1].write_text(Path(path).read_text(encoding="utf-8").replace("\nlist: asp-daily\n", "\nlist: asp-dialy\n"),
+                              encoding="utf-8")
+    assert "list: asp-dialy" in copies[0].read_text(encoding="utf-8")
+    for args in ([*map(str, copies), "--dry-run"], [*map(str, copies), "--yes"], ["schedule", *map(str, copies),
+                 "--at", "2099-07-08 19:00", "--tz", "Europe/Amsterdam"], ["issue", "import", *map(str, copies)]):
+        refused = run(*(args if args[0] in ("schedule", "issue") else ["send", *args]))
+        assert refused.exit_code == 1, (args, refused.output)
+        assert "Traceback" not in refused.output
+        assert f"Error: there is no list 'asp-dialy', which `list:` names in {tmp_path / 'day-3.en.md'}" \
+            in refused.output
+        assert "the lists there are: asp-daily; did you mean 'asp-daily'? Correct `list:` in the front matter, " \
+               "or create the list with `newsletter lists create asp-dialy NAME`." in refused.output
+    other = run("send", *CONTENT, "--list", "asp-dialy", "--dry-run")
+    assert other.exit_code == 1 and "Traceback" not in other.output
+    assert ("Error: there is no list 'asp-dialy'; `newsletter lists` shows the lists there are (asp-daily); "
+            "did you mean 'asp-daily'?") in other.output
+    assert not smtp_server.received
+    assert "no campaigns" in run("campaigns").output.lower()

@@ -69,11 +69,10 @@ async def until(check, timeout: float = 30.0) -> None:
 
 
 async def test_every_part_together_answers_health_and_readiness(newsletter, smtp_server):
-    port = free_port()
-    service = Service(newsletter, port=port, poll=0.1)
+    service = Service(newsletter, port=0, poll=0.1)
     task = await running(service)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=service.http.url) as client:
             health = await client.get("/healthz")
             assert health.status_code == 200 and health.text == "ok"
             ready = await client.get("/readyz")
@@ -89,11 +88,10 @@ async def test_every_part_together_answers_health_and_readiness(newsletter, smtp
 
 
 async def test_one_part_alone_serves_only_health(newsletter, smtp_server):
-    port = free_port()
-    service = Service(newsletter, only=["sender"], port=port, poll=0.1)
+    service = Service(newsletter, only=["sender"], port=0, poll=0.1)
     task = await running(service)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=service.http.url) as client:
             assert (await client.get("/subscribe")).status_code == 404
             body = (await client.get("/readyz")).json()
             assert body["ready"] and set(body["parts"]) == {"web", "sender"}  # "web" here: the health server
@@ -103,11 +101,10 @@ async def test_one_part_alone_serves_only_health(newsletter, smtp_server):
 
 async def test_readiness_says_when_the_store_is_behind(config, tmp_path, clock):
     store = open_store(f"sqlite:///{tmp_path / 'empty.db'}")  # never migrated
-    port = free_port()
-    service = Service(Newsletter(config, store, clock=clock), only=["scheduler"], port=port, poll=0.1)
+    service = Service(Newsletter(config, store, clock=clock), only=["scheduler"], port=0, poll=0.1)
     task = await running(service)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=service.http.url) as client:
             ready = await client.get("/readyz")
             assert ready.status_code == 503 and "schema" in ready.json()["store"]
             assert (await client.get("/healthz")).status_code == 200
@@ -120,7 +117,7 @@ async def test_the_sender_carries_on_a_campaign_left_sending(newsletter, smtp_se
     populate(newsletter.store, 12, now=newsletter.clock())
     slug = start_campaign(newsletter)
     assert campaigns_to_carry_on(newsletter) == [slug]
-    service = Service(newsletter, only=["sender"], port=free_port(), poll=0.1)
+    service = Service(newsletter, only=["sender"], port=0, poll=0.1)
     task = await running(service)
     try:
         await until(lambda: actions.detail(newsletter, slug).summary.status is CampaignStatus.FINISHED)
@@ -146,7 +143,7 @@ async def test_deferred_rows_are_retried_once_due_and_a_paused_campaign_stays_pa
     with newsletter.store.session() as session:  # as its first pass left it
         campaigns.resume_campaign(session, first.slug)
         campaigns.pause_campaign(session, first.slug, first.reason, retry_at=first.next_due)
-    service = Service(newsletter, only=["sender"], port=free_port(), poll=0.1)
+    service = Service(newsletter, only=["sender"], port=0, poll=0.1)
     task = await running(service)
     try:
         await until(lambda: actions.detail(newsletter, first.slug).summary.status is CampaignStatus.FINISHED)
@@ -159,7 +156,7 @@ async def test_stopping_the_service_mid_send_leaves_the_campaign_to_the_next_sta
     populate(newsletter.store, 60, now=newsletter.clock())
     smtp_server.delay = 0.02
     slug = start_campaign(newsletter)
-    service = Service(newsletter, only=["sender"], port=free_port(), poll=0.1,
+    service = Service(newsletter, only=["sender"], port=0, poll=0.1,
                       options=SendOptions(concurrency=1, batch_size=5))
     task = await running(service)
     await until(lambda: len(smtp_server.received) >= 5)
@@ -169,7 +166,7 @@ async def test_stopping_the_service_mid_send_leaves_the_campaign_to_the_next_sta
     assert summary.counts.sending == 0 and summary.counts.sent == len(smtp_server.received) < 60
     assert campaigns_to_carry_on(newsletter) == [slug]
     smtp_server.delay = 0
-    again = Service(newsletter, only=["sender"], port=free_port(), poll=0.1)
+    again = Service(newsletter, only=["sender"], port=0, poll=0.1)
     task = await running(again)
     try:
         await until(lambda: actions.detail(newsletter, slug).summary.status is CampaignStatus.FINISHED)

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import free_port
+from smtp_server import PortZeroController
 
 from newsletter.config import SmtpSettings
 from newsletter.errors import DeliveryError
@@ -62,12 +61,11 @@ def _only(user: str, password: str):  # noqa: ANN202
 
 
 def _serve(recorder: _Recorder, context: ssl.SSLContext, *, implicit: bool, **auth) -> Iterator[int]:  # noqa: ANN003
-    port = free_port()
     tls = {"ssl_context": context} if implicit else {"tls_context": context, "require_starttls": True}
-    controller = Controller(recorder, hostname="127.0.0.1", port=port, **tls, **auth)
+    controller = PortZeroController(recorder, hostname="127.0.0.1", port=0, **tls, **auth)
     controller.start()
     try:
-        yield port
+        yield controller.port
     finally:
         controller.stop()
 

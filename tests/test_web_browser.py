@@ -7,12 +7,13 @@ Screenshots of every page land in test-output/web/.
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 
 import pytest
 import uvicorn
-from conftest import REPO, free_port
+from conftest import REPO, listening_socket
 from test_email_layout_browser import (
     CONTRAST_JS,  # WCAG AA: every visible text at least 4.5:1
 )
@@ -32,12 +33,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 class Server:
-    """uvicorn serving an app in a thread, on a free loopback port."""
+    """uvicorn serving an app in a thread, on a socket already bound (conftest.listening_socket)."""
 
-    def __init__(self, app, port: int):
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                                    lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+    def __init__(self, app, sock: socket.socket):
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
 
     def __enter__(self) -> "Server":
         self.thread.start()
@@ -66,8 +66,8 @@ def browser():
 @pytest.fixture
 def site(config, sqlite_store, smtp_server):
     """(newsletter, base URL) with a server running; the mails' links point at it."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = listening_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     newsletter = Newsletter(config.with_changes(base_url=base), sqlite_store)
     with newsletter.store.session() as session:
         now = newsletter.clock()
@@ -76,7 +76,7 @@ def site(config, sqlite_store, smtp_server):
         lists.create_list(session, "alerts", "Campaign alerts", languages=["en", "fr"],
                           description="A few calls to act each year.", now=now)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with Server(create_app(newsletter, min_fill_seconds=0), port):
+    with Server(create_app(newsletter, min_fill_seconds=0), sock):
         yield newsletter, base
 
 

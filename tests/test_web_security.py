@@ -495,14 +495,14 @@ def test_a_client_that_leaves_mid_body_is_one_log_line(config, sqlite_store, clo
     import time
 
     import uvicorn
-    from conftest import free_port
+    from conftest import listening_socket
 
     newsletter = make_newsletter(config, sqlite_store, clock)
     add_lists(newsletter, clock)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(newsletter), host="127.0.0.1", port=port, log_level="info",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(newsletter), log_level="info", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     with caplog.at_level(logging.INFO):
         thread.start()
         while not server.started:

@@ -18,7 +18,6 @@ from newsletter.statuses import BounceKind, CampaignStatus, OutboxStatus
 from newsletter.store import BounceEvent, Campaign, MailingList, OutboxRow, Subscriber
 from population import populate
 
-from conftest import free_port
 
 
 @pytest.mark.parametrize("count, sent, flag", [
@@ -73,8 +72,8 @@ def test_the_dashboard_shows_lists_campaigns_and_flags_rates(newsletter, clock):
     assert 'href="/admin/campaigns/asp24-day-2"' in page.text  # to the campaign's own page
 
 
-def test_the_preflight_check_from_the_workspace(newsletter, config, smtp_server):
-    nl = type(newsletter)(config.with_changes(base_url=f"http://127.0.0.1:{free_port()}",
+def test_the_preflight_check_from_the_workspace(newsletter, config, smtp_server, refused_port):
+    nl = type(newsletter)(config.with_changes(base_url=f"http://127.0.0.1:{refused_port}",
                                               from_address="news@coalition.example"), newsletter.store,
                           clock=newsletter.clock)
     owner = add_staff(nl, "owner@example.org", Role.OWNER)

@@ -12,11 +12,12 @@ The screenshots of docs/workspace.md (English and Arabic) are written by this te
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
 import pytest
-from conftest import REPO, free_port
+from conftest import REPO, listening_socket
 from population import populate
 from staffing import PASSWORD, add_staff
 from test_web_browser import CHROMIUM_ARGS, Server
@@ -84,8 +85,8 @@ def browser():
 
 @pytest.fixture
 def workspace_site(config, sqlite_store, smtp_server, tmp_path):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    sock = listening_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     newsletter = Newsletter(config.with_changes(base_url=base, two_person_lists=("asp-daily",),
                                                 issues_dir=str(tmp_path / "issues")), sqlite_store)
     with newsletter.store.session() as session:
@@ -96,12 +97,17 @@ def workspace_site(config, sqlite_store, smtp_server, tmp_path):
     BackgroundSends.of(newsletter).options = SendOptions(concurrency=1, pace=Pace(rate=3.0), idle_poll=3600.0)
     smtp_server.fail_rcpt[BOUNCING] = "550 5.1.1 <person000006@example.org>: no such mailbox here"
     DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    with Server(create_app(newsletter, min_fill_seconds=0), port):
+    with Server(create_app(newsletter, min_fill_seconds=0), sock):
         yield newsletter, base
 
 
 def shot(page, name: str, *, full_page: bool = True) -> None:
-    page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=full_page)
+    """docs/workspace/NAME.png, replaced whole: written beside it first, so that a reader (another
+    xdist worker copying the checkout, a person) never sees half a picture."""
+    target = DOCS_SHOTS / f"{name}.png"
+    partial = target.with_name(f".{name}.{os.getpid()}.png")
+    page.screenshot(path=str(partial), full_page=full_page)
+    os.replace(partial, target)
 
 
 def person(browser, base: str, email: str, *, width: int = 1280):
@@ -226,7 +232,7 @@ def test_the_staff_day(workspace_site, browser, smtp_server):
     for language in ("ar", "en"):
         sender.evaluate(f"document.getElementById('h-{language}').scrollIntoView()")
         sender.wait_for_timeout(300)
-        sender.screenshot(path=str(DOCS_SHOTS / f"preview-{language}.png"))
+        shot(sender, f"preview-{language}", full_page=False)
     sender.goto("/admin/issues/asp23-day-4/send")
     sender.click("#test-form button[type=submit]")
     sender.wait_for_selector("#tested")
@@ -274,3 +280,29 @@ def test_the_staff_day(workspace_site, browser, smtp_server):
     sender.goto("/admin/campaigns/asp23-day-4/report?lang=ar")
     assert sender.get_attribute("html", "dir") == "rtl"
     shot(sender, "report-ar")
+
+    # The Arabic workspace around English content: the page reads right to left, the English issue
+    # keeps its own direction in the editor and in the live preview.
+    editor.goto("/admin/issues/asp23-day-4/edit/en?lang=ar")
+    assert editor.get_attribute("html", "dir") == "rtl"
+    assert editor.get_attribute("#f-lead", "dir") == "ltr"
+    preview = editor.frame_locator("#preview")
+    preview.locator("text=in every situation").wait_for()
+    assert preview.locator("html").get_attribute("dir") == "ltr"
+    assert preview.locator("html").get_attribute("lang") == "en"
+    shot(editor, "editor-en-in-ar", full_page=False)
+
+    # The other main screens in Arabic (another browser of the second sender, so the first keeps English).
+    arabic = person(browser, base, "second@example.org")
+    for path, name in (("/admin/?lang=ar", "dashboard-ar"), ("/admin/issues/asp23-day-4/send?lang=ar", "send-ar"),
+                       ("/admin/campaigns/asp23-day-4?lang=ar", "progress-ar")):
+        arabic.goto(path)
+        assert arabic.get_attribute("html", "dir") == "rtl"
+        shot(arabic, name)
+    assert arabic.get_attribute("#progress", "data-status") == "finished"
+    assert arabic.inner_text("[data-field=status]") == "انتهت"
+    arabic.goto("/admin/people?lang=ar")
+    arabic.click(f"text={BOUNCING}")
+    arabic.wait_for_url("**/admin/people/**")
+    assert arabic.get_attribute("html", "dir") == "rtl"
+    shot(arabic, "person-ar")

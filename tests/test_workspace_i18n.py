@@ -10,12 +10,13 @@ import re
 import pytest
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
-from staffing import add_staff, logged_in
+from staffing import add_staff, csrf_of, logged_in
 
 from newsletter.editorial.versions import TranslationState
 from newsletter.mail.issue import Kind
 from newsletter.mail.lint import Severity
 from newsletter.people.csvrows import RejectReason
+from newsletter.staff import audit
 from newsletter.staff.roles import Role
 from newsletter.statuses import (
     BounceKind,
@@ -110,3 +111,31 @@ def test_lint_lines_are_shown_in_the_staff_members_language():
     assert french == "l'objet fait 180 caractères ; ne dépassez pas 150 (les téléphones en affichent environ 40)"
     plain = Problem(Severity.ERROR, "unresolved", "bad", "en")  # made by hand: shown as it is
     assert page_environment(REPO / "templates", "ar").from_string(line).render(p=plain) == "bad"
+
+
+def test_the_language_is_a_setting_of_the_account_remembered_and_audited(newsletter):
+    editor = add_staff(newsletter, "editor@example.org", Role.EDITOR)
+    client = logged_in(newsletter, editor, headers={"Accept-Language": "en"})
+    account = client.get("/admin/account").text
+    assert 'id="language-form"' in account and "Not chosen yet" in account
+    bad = client.post("/admin/account/language", data={"csrf": csrf_of(client), "language": "de"})
+    assert bad.status_code == 400 and audit.lines(newsletter, action="account.language").total == 0
+    chosen = client.post("/admin/account/language",
+                         data={"csrf": csrf_of(client), "language": "ar", "next": "/admin/people"})
+    assert chosen.status_code == 303 and chosen.headers["location"] == "/admin/people"
+    assert "nl_staff_lang" not in chosen.headers.get("set-cookie", "")  # the account keeps it, not the browser
+    assert 'dir="rtl"' in client.get("/admin/people").text
+    [line] = audit.lines(newsletter, action="account.language").lines
+    assert (line.actor, line.detail) == ("editor@example.org", "- -> ar")
+    # Another browser, another login, an English Accept-Language: the account's language wins.
+    elsewhere = logged_in(newsletter, editor, headers={"Accept-Language": "en"})
+    page = elsewhere.get("/admin/account").text
+    assert '<html lang="ar" dir="rtl">' in page and '<option value="ar" lang="ar" selected>' in page
+    assert "fr" in elsewhere.get("/admin/account?lang=fr").headers["content-language"]  # ?lang= still shows one page
+    assert '<button type="submit" name="language" value="es" class="link" lang="es">' in page
+    # The header's switcher posts to the account too, and brings the member back where they were.
+    back = elsewhere.post("/admin/account/language",
+                          data={"csrf": csrf_of(elsewhere), "language": "es", "next": "https://evil.example/"})
+    assert back.headers["location"] == "/admin/account?done=language"
+    assert '<html lang="es" dir="ltr">' in client.get("/admin/").text
+    assert audit.lines(newsletter, action="account.language").lines[0].detail == "ar -> es"

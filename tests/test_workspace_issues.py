@@ -276,6 +276,20 @@ def test_a_sender_schedules_an_issue_in_the_venues_time_from_its_send_page(newsr
     assert refused.status_code == 403 and len(list_schedules(newsletter)) == 1
 
 
+def test_content_files_naming_a_misspelt_list_are_refused_with_the_lists_there_are(newsrooms):
+    newsletter, people = newsrooms
+    editor = logged_in(newsletter, people["editor"])
+    files = [("files", (p.name, p.read_bytes().replace(b"\nlist: asp-daily\n", b"\nlist: asp-dialy\n"), "text/markdown"))
+             for p in DAY_4]
+    assert b"list: asp-dialy" in files[0][1][1]
+    refused = editor.post("/admin/issues/import", data={"csrf": csrf_of(editor, "/admin/issues")}, files=files)
+    assert refused.status_code == 400
+    assert "there is no list &#39;asp-dialy&#39;" in refused.text
+    assert "Did you mean asp-daily?" in refused.text and "The lists there are: asp-daily." in refused.text
+    assert "Correct list: in the files" in refused.text and "front matter, or create the list first." in refused.text
+    assert issues.list_issues(newsletter) == []
+
+
 def test_a_sender_schedules_an_issue_to_a_segment_after_seeing_its_audience(newsrooms):
     from newsletter.attributes import parse_attribute_specs
     from newsletter.people import profiles, segments

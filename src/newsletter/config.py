@@ -323,6 +323,12 @@ class Config:
         return "*" in self.two_person_lists or list_slug in self.two_person_lists
 
     @property
+    def mailto_address(self) -> str:
+        """Where the `mailto:` of List-Unsubscribe points (unsubscribe_mailto, else from_address),
+        or "" when no bounce_mailbox is read: a request nobody reads is not advertised."""
+        return (self.unsubscribe_mailto or self.from_address) if self.bounce_mailbox else ""
+
+    @property
     def smtp(self) -> SmtpSettings:
         settings = SmtpSettings.from_url(self.smtp_url, password=self.smtp_password or None)
         return dataclasses.replace(settings, eight_bit=self.eight_bit_mime)

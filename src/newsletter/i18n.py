@@ -72,8 +72,10 @@ def negotiate_language(accept_language: str | None, available: tuple[str, ...], 
     return default
 
 
+@lru_cache(maxsize=256)
 def language_name(language: str) -> str:
-    """The language's own name for itself ("Français", "العربية")."""
+    """The language's own name for itself ("Français", "العربية"). Cached: Babel parses the
+    locale data on every call, and every page's language switcher asks for each language."""
     try:
         return Locale.parse(language).get_display_name(language).capitalize()
     except (UnknownLocaleError, ValueError):

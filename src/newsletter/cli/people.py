@@ -110,7 +110,7 @@ def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
         click.echo("bounces and complaints:")
     for b in data["bounces"]:
         click.echo(f"  {shown(b['at'])}  {shown(b['kind']):<9} {shown(b['status']):<6} {shown(b['campaign']):<20} "
-                   f"{shown(b['outcome'])}")
+                   f"{shown(b['outcome'])} (via {shown(b['provider'] or b['source'])})")
         click.echo(f"      {shown(b['reason'])}")
     if data["campaigns"]:
         click.echo("campaigns (the relay that took each, and its reply):")

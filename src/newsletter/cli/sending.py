@@ -342,7 +342,7 @@ def report_campaign(newsletter: Newsletter, slug: str, failed_only: bool) -> Non
         click.echo(f"bounces and complaints that came back ({len(report.bounces)}):")
     for b in report.bounces:
         click.echo(f"{shown(b.email) or '(erased)'}\t{b.kind.value}\t{b.at:%Y-%m-%d %H:%M}\t"
-                   f"{shown(b.status or '')}\t{shown(b.reason)}\t{shown(b.outcome)}")
+                   f"{shown(b.status or '')}\t{shown(b.reason)}\t{shown(b.outcome)}\tvia {shown(b.came_from)}")
 
 
 @campaign_group.command(name="reach")

@@ -61,7 +61,7 @@ class IssueReport(NamedTuple):
 def progress(newsletter: Newsletter, slug: str) -> SendProgress:
     """The campaign's counts, rate and time left now. Raises UnknownCampaign."""
     now = newsletter.clock()
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         campaign = get_campaign(session, slug)
         counts = count_rows(session, campaign.id)
         recent = stored.sent_since(session, campaign.id, now - RATE_WINDOW)
@@ -75,7 +75,7 @@ def progress(newsletter: Newsletter, slug: str) -> SendProgress:
 def report(newsletter: Newsletter, slug: str) -> IssueReport:
     """Who did not get the campaign and why, its bounces and complaints, by person and language.
     Raises UnknownCampaign."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         campaign = get_campaign(session, slug)
         return IssueReport(slug, campaign.status, count_rows(session, campaign.id),
                            stored.counts_by_language(session, campaign.id),

@@ -99,7 +99,8 @@ class PersonRecord:
             data["withheld"] = ("The IP addresses and browsers of the consent log are not sent to whoever holds a "
                                 "link from our mail; write to us from this address to receive them.")
         if with_bounces:
-            data["bounces"] = [{"at": _when(b.at), "kind": b.kind.value, "source": b.source, "status": b.status,
+            data["bounces"] = [{"at": _when(b.at), "kind": b.kind.value, "source": b.source, "provider": b.provider,
+                                "status": b.status,
                                 "campaign": b.campaign_slug, "outcome": b.outcome, "reason": b.reason}
                                for b in self.bounces]
             data["campaigns"] = [{"campaign": r.campaign_slug, "status": r.status.value, "language": r.language,

@@ -46,13 +46,13 @@ class CampaignReport(NamedTuple):
 
 def overview(newsletter: Newsletter) -> list[CampaignSummary]:
     """Every campaign, newest first, with its row counts."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return campaigns.summarise_campaigns(session)
 
 
 def detail(newsletter: Newsletter, slug: str) -> CampaignDetail:
     """The campaign's state, reason, counts and holders. Raises UnknownCampaign."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         campaign = campaigns.get_campaign(session, slug)
         return CampaignDetail(campaigns.summarise_campaign(session, campaign),
                               outbox.active_claims(session, campaign.id))
@@ -96,7 +96,7 @@ def retry(newsletter: Newsletter, slug: str) -> int:
 def report(newsletter: Newsletter, slug: str) -> CampaignReport:
     """Who did not get the campaign and why, with its counts and the bounces and complaints
     that came back about it. Raises UnknownCampaign."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         campaign = campaigns.get_campaign(session, slug)
         return CampaignReport(slug, campaigns.ledger_counts(session, campaign),
                               outbox.list_failures(session, campaign.id),

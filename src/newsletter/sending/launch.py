@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy.orm import Session
 
 from ..config import Config
-from ..errors import CampaignContentMissing, CampaignStateError, NewsletterError
+from ..errors import CampaignContentMissing, CampaignStateError, ListArchived, NewsletterError, UnknownList
 from ..mail.compose import DEFAULT_FALLBACK, RenderedMail, render_issue, variant_for
 from ..mail.content import load_issue
 from ..mail.issue import Issue
@@ -173,11 +173,15 @@ def _most_first(groups: Iterable[AudienceGroup], key: Callable[[AudienceGroup], 
     return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
-def list_readers(newsletter: Newsletter, list_slug: str) -> Readers:
+def list_readers(newsletter: Newsletter, list_slug: str, *, content: tuple[str, ...] = ()) -> Readers:
     """The languages the list's active subscribers read, with its fallback chain (English when
-    it names none): what `preview` checks an issue's variants against. Raises UnknownList."""
+    it names none): what `preview` checks an issue's variants against. Raises UnknownList (said
+    of `content`, the files whose `list:` names the slug, when given)."""
     with newsletter.store.session() as session:
-        mailing_list = get_list(session, list_slug)
+        try:
+            mailing_list = get_list(session, list_slug)
+        except UnknownList as exc:
+            raise exc.named_in(content) if content else exc from None
         chain = tuple(mailing_list.languages) or DEFAULT_FALLBACK
         return Readers(languages_in_use(session, list_slug), chain, mailing_list.name)
 
@@ -190,8 +194,8 @@ def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_sl
     subscribers read. `expression` stands for the segment's saved one (a campaign resumes with
     the expression it started with, even if the segment changed or is gone). Writes nothing.
 
-    Raises ContentError, UnknownList, UnknownSegment, SegmentError, MissingVariant (a reader
-    language no variant serves).
+    Raises ContentError, UnknownList (its `content` the files, when their `list:` named it),
+    UnknownSegment, SegmentError, MissingVariant (a reader language no variant serves).
     """
     config = newsletter.config
     given = [str(f) for f in files]
@@ -203,7 +207,12 @@ def prepare_send(newsletter: Newsletter, files: Iterable[str | Path], *, list_sl
             chosen = (segment, expression, check_expression(session, config, expression))
         elif segment:
             chosen = (segment, *segment_filter(session, config, segment))
-        plan = plan_send(session, config, issue.slug, list_slug or issue.list, list(rendered), segment=chosen)
+        try:
+            plan = plan_send(session, config, issue.slug, list_slug or issue.list, list(rendered), segment=chosen)
+        except UnknownList as exc:
+            if list_slug or isinstance(exc, ListArchived):
+                raise
+            raise exc.named_in(tuple(v.path for v in issue.variants.values())) from None
         existing = campaigns.find_campaign(session, issue.slug)
         status = existing.status if existing is not None else None
     report = lint_issue(rendered, subscriber_languages=plan.readers, fallback_chain=plan.fallback_chain)

@@ -116,7 +116,7 @@ def campaign_standing(session: Session, config: Config, slug: str) -> list[Organ
 def campaign_reach(newsletter: Newsletter, slug: str) -> tuple[list[OrganisationStanding], int]:
     """The organisations of a campaign left with no reachable contact, and how many
     organisations its ledger names in all. Raises UnknownCampaign."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         standing = campaign_standing(session, newsletter.config, slug)
         return [o for o in standing if not o.reachable], len(standing)
 

@@ -48,7 +48,8 @@ class _Server(uvicorn.Server):
 
 class HttpPart(Part):
     """Serves `/healthz`, `/readyz` and, with `pages`, the visitor pages (whose app drains the
-    confirmation queue in its lifespan) on host:port."""
+    confirmation queue in its lifespan) on host:port (port 0: one the system chooses; `url` says
+    which once started)."""
 
     name = "web"
 
@@ -80,6 +81,8 @@ class HttpPart(Part):
                 self._task.result()  # raises what stopped it
                 raise SystemExit(f"the web part could not listen on {self.url}")
             await asyncio.sleep(0.05)
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        self.url = f"http://{host}:{port}"
         await super().start()
         self.state = f"listening on {self.url}"
 

@@ -170,6 +170,8 @@ class BounceLine(NamedTuple):
     status: str | None
     reason: str
     at: datetime
+    #: The mail provider whose webhook reported it, else the kind of report (dsn, arf, smtp…).
+    came_from: str = ""
 
 
 def counts_by_language(session: Session, campaign_id: int) -> dict[str, dict[str, int]]:
@@ -201,11 +203,13 @@ def campaign_bounces(session: Session, campaign_id: int, *, limit: int = 1000) -
                                                      OutboxRow.subscriber_id == BounceEvent.subscriber_id)
                     .scalar_subquery())
     query = (select(Subscriber.email, func.coalesce(row_language, Subscriber.language), BounceEvent.kind,
-                    BounceEvent.status, BounceEvent.reason, BounceEvent.at)
+                    BounceEvent.status, BounceEvent.reason, BounceEvent.at,
+                    func.coalesce(BounceEvent.provider, BounceEvent.source))
              .select_from(BounceEvent).outerjoin(Subscriber, Subscriber.id == BounceEvent.subscriber_id)
              .where(BounceEvent.campaign_id == campaign_id).order_by(BounceEvent.at.desc(), BounceEvent.id.desc())
              .limit(limit))
-    return [BounceLine(e, lang, BounceKind(k), st, r or "", at) for e, lang, k, st, r, at in session.execute(query)]
+    return [BounceLine(e, lang, BounceKind(k), st, r or "", at, via)
+            for e, lang, k, st, r, at, via in session.execute(query)]
 
 
 def sent_since(session: Session, campaign_id: int, since: datetime) -> int:

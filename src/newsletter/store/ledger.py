@@ -387,7 +387,10 @@ def _claim_statements(dialect) -> _ClaimStatements:
                f"WHERE o.campaign_id = {p} AND {{extra}}{tail}")
     found = _CLAIM_CACHE[dialect.name] = _ClaimStatements(
         select=select_,
-        stale=f"o.status = '{sending}' AND (o.claimed_at < {p}{{dead}})",
+        # Never the claimer's own rows: a live worker's message may be on the wire or waiting for
+        # the pacing (a relay's hourly cap can hold one for most of an hour) however old its
+        # claim; taking them back would send them twice. Only another worker takes over.
+        stale=f"o.status = '{sending}' AND ((o.claimed_at < {p} AND o.claimed_by <> {p}){{dead}})",
         deferred=f"o.status = '{deferred}' AND o.next_attempt_at <= {p}",
         queued=f"o.status = '{queued}'",
         suppressed=("SELECT address_hash FROM suppressions WHERE "
@@ -405,7 +408,8 @@ def _claim_statements(dialect) -> _ClaimStatements:
 def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int, now: datetime,
                 stale_before: datetime, dead_workers: Collection[str] = ()) -> tuple[list[ClaimedRow], int]:
     """Take up to `limit` rows to send: queued ones, deferred ones that are due, and `sending`
-    ones whose worker is dead (named in `dead_workers`) or whose claim is older than `stale_before`.
+    ones whose worker is dead (named in `dead_workers`) or whose claim is older than `stale_before`
+    (another worker's only: `worker` never takes back its own).
 
     Consent is re-checked for each; rows that fail it become `skipped` with the reason. Returns
     (rows now held by `worker` in status `sending`, number skipped). Takes row locks on
@@ -422,10 +426,10 @@ def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int
         dead = list(dead_workers)
         if q.postgres:
             stale = q.stale.format(dead=" OR o.claimed_by = ANY(%s)" if dead else "")
-            stale_args: tuple = (stamp(stale_before), dead) if dead else (stamp(stale_before),)
+            stale_args: tuple = (stamp(stale_before), worker, dead) if dead else (stamp(stale_before), worker)
         else:
             stale = q.stale.format(dead=f" OR o.claimed_by IN ({','.join('?' * len(dead))})" if dead else "")
-            stale_args = (stamp(stale_before), *dead)
+            stale_args = (stamp(stale_before), worker, *dead)
         conditions = ((stale, stale_args), (q.deferred, (stamp(now),)), (q.queued, ()))
         found: list = []
         for condition, args in conditions:
