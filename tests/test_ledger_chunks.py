@@ -127,7 +127,7 @@ def _campaign_id(store) -> int:
 
 def test_kill_9_while_the_ledger_is_written_then_resume_mails_everyone_once(sqlite_store, clock, smtp_server):
     store = sqlite_store
-    emails = begin(store, clock, n=5000, chunk=50)
+    emails = begin(store, clock, n=3000, chunk=50)
     proc = subprocess.Popen([sys.executable, str(HERE / "sender_process.py"), str(store.engine.url),
                              str(smtp_server.port), SLUG, "4", "50"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -141,14 +141,14 @@ def test_kill_9_while_the_ledger_is_written_then_resume_mails_everyone_once(sqli
     proc = subprocess.Popen([sys.executable, str(HERE / "sender_process.py"), str(store.engine.url),
                              str(smtp_server.port), SLUG, "4", "50"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=180)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert out.split()[0] == "finished"
     seen = mailed(smtp_server)
     assert set(seen) == set(emails), "nobody lost"
     assert sum(n - 1 for n in seen.values()) <= 4, "at most the messages in flight went out twice"
     rows = rows_by_email(store)
-    assert len(rows) == 5000 and {r.status for r in rows.values()} == {OutboxStatus.SENT}
+    assert len(rows) == 3000 and {r.status for r in rows.values()} == {OutboxStatus.SENT}
 
 
 async def test_who_unsubscribes_or_joins_while_the_ledger_is_written_is_not_mailed(store, config, clock, smtp_server):

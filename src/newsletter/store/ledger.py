@@ -139,10 +139,11 @@ class FailureLine(NamedTuple):
 
 def _audience(campaign_id: int, list_id: int, kind: str, mapping: Mapping[str, str], default_language: str, *,
               now: datetime, segment: Filter | None, status: OutboxStatus = OutboxStatus.QUEUED,
-              reply: str | None = None):
+              reply: str | None = None, ids: tuple[int, int] | None = None):
     """The SELECT of the ledger rows of a campaign's audience: every active, confirmed
     subscriber of its list (of those `segment` names), each with the variant they get; a daily
-    summary leaves out those who take the list's daily summaries as one digest."""
+    summary leaves out those who take the list's daily summaries as one digest. `ids`: only
+    subscribers with low < id <= high."""
     language = case(*[(Subscriber.language == reader, literal(variant)) for reader, variant in mapping.items()],
                     else_=literal(default_language)) if mapping else literal(default_language)
     # In the order the list's index gives them (no sort of every reader: a million rows took
@@ -151,9 +152,13 @@ def _audience(campaign_id: int, list_id: int, kind: str, mapping: Mapping[str, s
         select(literal(campaign_id), Subscriber.id, cast(literal(status.value), OutboxRow.status.type),
                language, literal(0), literal(now, OutboxRow.updated_at.type), literal(reply, OutboxRow.last_reply.type))
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-        .where(Subscription.list_id == list_id, Subscription.status == SubscriptionStatus.ACTIVE,
+        .where(_of_list(list_id, ids), Subscription.status == SubscriptionStatus.ACTIVE,
                Subscriber.status == SubscriberStatus.ACTIVE)
     )
+    if ids is not None:
+        low, high = ids
+        source = source.where(Subscription.subscriber_id > low, Subscription.subscriber_id <= high,
+                              Subscriber.id > low, Subscriber.id <= high)
     if kind == DAILY_SUMMARY:  # digest readers get the session's days in one mail instead
         source = source.where(~select(DeliveryChoice.subscriber_id).where(
             DeliveryChoice.subscriber_id == Subscriber.id, DeliveryChoice.list_id == list_id,
@@ -163,6 +168,13 @@ def _audience(campaign_id: int, list_id: int, kind: str, mapping: Mapping[str, s
 
         source = source.where(filter_clause(segment))
     return source
+
+
+def _of_list(list_id: int, ids: tuple[int, int] | None):
+    """Subscriptions to the list. For a range of subscriber ids, written `list_id + 0 = ?`: no
+    index on the list then, so that the range is read from the primary key — else SQLite reads
+    every subscription of the list (and sorts them, for a chunk's bound) for each chunk."""
+    return Subscription.list_id == list_id if ids is None else (Subscription.list_id + 0) == list_id
 
 
 _COLUMNS = ["campaign_id", "subscriber_id", "status", "language", "attempts", "updated_at", "last_reply"]
@@ -275,20 +287,20 @@ def write_chunk(session: Session, campaign_id: int, *, languages: Sequence[str] 
     low = mark.through or 0
     high = session.scalar(
         select(Subscription.subscriber_id)
-        .where(Subscription.list_id == list_id, Subscription.subscriber_id > low,
+        .where(_of_list(list_id, (low, mark.until)), Subscription.subscriber_id > low,
                Subscription.subscriber_id <= mark.until)
         .order_by(Subscription.subscriber_id).offset(max(chunk, 1) - 1).limit(1))
     high = mark.until if high is None else high
-    source = _audience(campaign_id, list_id, kind, _mapping(languages), default_language, now=now, segment=segment)
-    added = _insert(session, _in_range(source, low, high, None if first else created))
+    source = _audience(campaign_id, list_id, kind, _mapping(languages), default_language, now=now, segment=segment,
+                       ids=(low, high))
+    added = _insert(session, _confirmed_by(source, None if first else created))
     whole = high >= mark.until
     _move_mark(session, campaign_id, high, None if whole else mark.until)
     return max(added, 0), whole
 
 
-def _in_range(source, low: int, high: int, confirmed_by: datetime | None):
-    source = source.where(Subscription.subscriber_id > low, Subscription.subscriber_id <= high,
-                          Subscriber.id > low, Subscriber.id <= high)
+def _confirmed_by(source, confirmed_by: datetime | None):
+    """`source` without the subscriptions confirmed after `confirmed_by` (None: all of them)."""
     if confirmed_by is not None:
         source = source.where(or_(Subscription.confirmed_at.is_(None), Subscription.confirmed_at <= confirmed_by))
     return source
@@ -311,8 +323,8 @@ def skip_unwritten(session: Session, campaign_id: int, reason: str, *, languages
         select(_CAMPAIGNS.c.list_id, _CAMPAIGNS.c.kind, _CAMPAIGNS.c.created_at)
         .where(_CAMPAIGNS.c.id == campaign_id)).one()
     source = _audience(campaign_id, list_id, kind, _mapping(languages), default_language, now=now, segment=segment,
-                       status=OutboxStatus.SKIPPED, reply=reason)
-    added = _insert(session, _in_range(source, mark.through or 0, mark.until, created))
+                       status=OutboxStatus.SKIPPED, reply=reason, ids=(mark.through or 0, mark.until))
+    added = _insert(session, _confirmed_by(source, created))
     _move_mark(session, campaign_id, mark.until, None)
     return max(added, 0)
 
