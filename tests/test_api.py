@@ -108,6 +108,24 @@ def test_the_web_app_mounts_the_api(newsletter, tokens):
         assert client.get("/api/v1/nothing").json()["error"]["code"] == "not_found"
 
 
+def test_an_oversized_body_is_a_413_before_it_is_read_whole(api, newsletter, tokens):
+    """The API reads its JSON through web.forms.read_body: refused from Content-Length, or while streaming."""
+    from newsletter.api.endpoint import MAX_BODY
+
+    headers = {"Authorization": f"Bearer {tokens['subscribers']}", "Content-Type": "application/json"}
+    declared = api.client.post("/api/v1/subscribers", headers=headers, content=b" " * (MAX_BODY + 1))
+    assert declared.status_code == 413 and declared.json()["error"]["code"] == "too_large"
+
+    def chunks():  # no Content-Length: chunked, past the limit
+        for _ in range(MAX_BODY // 65536 + 2):
+            yield b" " * 65536
+
+    streamed = api.client.post("/api/v1/subscribers", headers=headers, content=chunks())
+    assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "too_large"
+    nested = api.client.post("/api/v1/subscribers", headers=headers, content=b"[" * 100_000 + b"]" * 100_000)
+    assert nested.status_code == 400 and nested.json()["error"]["code"] == "bad_request"
+
+
 # -- tokens, scopes, limits ------------------------------------------------------------------------
 
 def test_a_request_without_a_valid_token_is_refused(api, newsletter, tokens):

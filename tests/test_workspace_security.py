@@ -42,6 +42,25 @@ def test_a_guarded_post_without_the_sessions_token_changes_nothing(newsletter, o
     assert good.status_code == 200 and "x@example.org" in good.text
 
 
+def test_an_oversized_workspace_form_is_a_413_and_changes_nothing(newsletter, owner):
+    """The guard reads forms through web.forms.read_form: bounded (413), strict UTF-8 (400), a form (415)."""
+    from newsletter.web.forms import MAX_FORM, MAX_STAFF_FORM
+
+    client = logged_in(newsletter, owner)
+    token = csrf_of(client)
+    big = client.post("/admin/accounts/invite", data={"csrf": token, "email": "x@example.org", "role": "viewer",
+                                                      "name": "n" * MAX_STAFF_FORM})
+    assert big.status_code == 413 and "larger" in big.text
+    latin1 = client.post("/admin/accounts/invite", content=f"csrf={token}&email=x@example.org&role=viewer&name=".encode() + b"\xe9",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert latin1.status_code == 400
+    as_json = client.post("/admin/accounts/invite", json={"csrf": token, "email": "x@example.org", "role": "viewer"})
+    assert as_json.status_code == 415
+    login = client_for(newsletter).post("/admin/login", data={"email": "a@example.org", "password": "p" * MAX_FORM})
+    assert login.status_code == 413
+    assert [m.email for m in newsletter_members(newsletter)] == ["owner@example.org"]
+
+
 def test_a_post_from_another_sites_page_is_refused_even_with_the_token(newsletter, owner):
     client = logged_in(newsletter, owner)
     token = csrf_of(client)

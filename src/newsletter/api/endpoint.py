@@ -42,6 +42,7 @@ from ..errors import (
 from ..installation import Newsletter, store_failure
 from ..people.abuse import RateLimiter
 from ..staff.api_tokens import TokenGrant, authenticate
+from ..web.forms import BadRequest, read_body
 
 __all__ = ["ApiState", "ApiError", "endpoint", "json_body", "error_response", "encode", "run", "ERROR_CODES"]
 
@@ -146,14 +147,21 @@ async def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object ({} for an empty body). Raises ApiError(400)."""
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiError(413, "too_large", f"the request is larger than {MAX_BODY} bytes")
+    """The request's JSON object ({} for an empty body), read bounded (`web.forms.read_body`:
+    413 from Content-Length before a byte is read, or as soon as the stream goes past
+    `MAX_BODY`). Raises ApiError(413 `too_large`, 400 `bad_request`)."""
+    try:
+        body = await read_body(request, MAX_BODY)
+    except BadRequest as refused:
+        code = "too_large" if refused.status == 413 else "bad_request"
+        raise ApiError(refused.status, code, f"the request is larger than {MAX_BODY} bytes"
+                       if refused.status == 413 else refused.reason) from None
     if not body.strip():
         return {}
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "bad_request", "the body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_request", f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):

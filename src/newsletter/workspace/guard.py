@@ -5,8 +5,10 @@
 1. reads the session cookie (`staff.sessions.current`); with none, a GET is redirected to the
    login page and anything else gets the 403 page;
 2. a member who must enroll a second factor can only do that (`Action.OWN_ACCOUNT`);
-3. on every POST, checks that the browser's Origin (when it sends one) is ours, and the form's
-   `csrf` field against the session's token (constant time);
+3. on every POST, checks that the browser's Origin (when it sends one) is ours, reads the form
+   bounded and strict (`web.forms.read_form`: 1 MiB, or 32 MiB with files for a handler marked
+   `uploads=True`; 413, 400 or 415 otherwise, answered by the web app's one error page), and
+   checks its `csrf` field against the session's token (constant time);
 4. checks the role (`staff.roles.allowed`, with the language taken from the path parameter,
    query parameter or form field named by `language`); refused: the 403 page, and a POST
    refused is written to the audit trail;
@@ -16,7 +18,8 @@
    action and the path unless the use case wrote its own (`Actor.recorded`).
 
 `@public(csrf=True)`, for the pages used without a session (login, invitation, reset): their
-forms carry a token bound to a random pre-session cookie (`web.security.issue_csrf`).
+forms carry a token bound to a random pre-session cookie (`web.security.issue_csrf`), and their
+bodies are read like the visitor pages' (`web.forms.MAX_FORM`), before anyone has logged in.
 
 Both leave their rule on the wrapper as `handler.guard`, a `Guard` (the route-by-role test walks
 `workspace_routes` and reads them).
@@ -36,6 +39,7 @@ from starlette.responses import RedirectResponse, Response
 from ..staff import audit, sessions
 from ..staff.audit import Actor
 from ..staff.roles import Action, allowed
+from ..web.forms import MAX_FORM, MAX_STAFF_FORM, MAX_UPLOAD, read_form
 from ..web.security import check_csrf, form_origin_allowed, issue_csrf, origin_of
 from .pages import render, workspace
 
@@ -104,8 +108,13 @@ def _refused(request: Request, reason: str, status: int = 403) -> Response:
                   headers={"Cache-Control": "no-store"})
 
 
-def guarded(action: Action, *, language: str | None = None) -> Callable[[Handler], Handler]:
-    """Guard a handler by `action` (see the module's docstring for what is checked, in order)."""
+#: How many files one upload form may carry (an issue's content files: a few languages).
+MAX_FILES = 20
+
+
+def guarded(action: Action, *, language: str | None = None, uploads: bool = False) -> Callable[[Handler], Handler]:
+    """Guard a handler by `action` (see the module's docstring for what is checked, in order);
+    `uploads`: its form sends files."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -128,7 +137,8 @@ def guarded(action: Action, *, language: str | None = None) -> Callable[[Handler
             if request.method not in ("GET", "HEAD"):
                 if not _same_site(request):
                     return _refused(request, "csrf")
-                form = await request.form()
+                form = await (read_form(request, limit=MAX_UPLOAD, max_files=MAX_FILES) if uploads
+                              else read_form(request, limit=MAX_STAFF_FORM))
                 request.state.form = form
                 if not secrets.compare_digest(str(form.get("csrf", "")), ctx.csrf):
                     return _refused(request, "csrf")
@@ -171,7 +181,7 @@ def public(*, csrf: bool = True) -> Callable[[Handler], Handler]:
             if request.method not in ("GET", "HEAD"):
                 if not _same_site(request):
                     return _refused(request, "csrf")
-                form = await request.form()
+                form = await read_form(request, limit=MAX_FORM)
                 request.state.form = form
                 if csrf and (fresh or not check_csrf(ws.newsletter.secret(), "staff-pre:" + pre,
                                                      str(form.get("csrf", "")), ws.newsletter.clock())):

@@ -68,7 +68,7 @@ async def new_issue_submit(request: Request) -> Response:
     return redirect(request, f"/issues/{view.slug}")
 
 
-@guarded(Action.WRITE_ISSUE)
+@guarded(Action.WRITE_ISSUE, uploads=True)
 async def import_submit(request: Request) -> Response:
     """Content files sent from the browser: a new issue, or new revisions of the one they name."""
     ws = workspace(request)

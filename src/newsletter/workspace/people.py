@@ -166,7 +166,7 @@ async def import_page(request: Request) -> Response:
                   error=None, form={})
 
 
-@guarded(Action.IMPORT_PEOPLE)
+@guarded(Action.IMPORT_PEOPLE, uploads=True)
 async def import_submit(request: Request) -> Response:
     ws = workspace(request)
     form = request.state.form
