@@ -1,4 +1,5 @@
-"""A lean HTTP/1.1 load generator for bench/web.py, run as its own process.
+"""A lean HTTP/1.1 load generator for bench/web.py and bench/workspace.py, run as its own process,
+and the helpers both benches drive it with (`load`, `report`, `percentile`, `cpu_seconds`).
 
     python bench/http_load.py SPEC.json > RESULT.json
 
@@ -19,8 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
 import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
@@ -85,6 +91,51 @@ async def run(spec: dict) -> dict:
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "latencies": [x * 1000 for x in latencies], "errors": errors,
             "error_count": error_count, "cpu_seconds": time.process_time() - cpu0}
+
+
+def load(workdir: Path, port: int, requests: list[list[str]], concurrency: int, rate: float) -> dict:
+    """Run this file in its own process over `requests` against 127.0.0.1:`port`; its JSON result."""
+    spec = workdir / f"load-{time.monotonic_ns()}.json"
+    spec.write_text(json.dumps({"host": "127.0.0.1", "port": port, "concurrency": concurrency, "rate": rate,
+                                "requests": requests}))
+    out = subprocess.run([sys.executable, str(HERE / "http_load.py"), str(spec)], check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(label: str, result: dict, cpu: float, *, only: list[int] | None = None) -> dict:
+    """Print and return one row: requests/s, p50/p99 latency, errors and the server's CPU per
+    request (`cpu` seconds over the requests). `only`: the indices of the requests to count
+    (one kind among several run together; then `cpu` is 0 and not printed)."""
+    latencies = result["latencies"] if only is None else [result["latencies"][i] for i in only]
+    row = {
+        "what": label,
+        "requests": len(latencies),
+        "rps": len(latencies) / result["seconds"],
+        "p50": percentile(latencies, 0.50),
+        "p99": percentile(latencies, 0.99),
+        "errors": result["error_count"] if only is None else "",
+        "cpu_ms": cpu / max(1, len(latencies)) * 1000,
+        "client_cpu_ms": result["cpu_seconds"] / max(1, len(result["latencies"])) * 1000,
+    }
+    cpu_text = f"  server CPU {row['cpu_ms']:.2f} ms/request" if cpu else ""
+    print(f"  {label:<26} {row['requests']:>6} requests  {row['rps']:6.0f}/s  p50 {row['p50']:6.1f} ms  "
+          f"p99 {row['p99']:7.1f} ms  errors {row['errors'] if only is None else '-'}{cpu_text}  "
+          f"(load generator {row['client_cpu_ms']:.2f} ms)  load {os.getloadavg()[0]:.2f}", flush=True)
+    for error in result["errors"][:5] if only is None else []:
+        print(f"    error: {error}")
+    return row
 
 
 def main() -> None:

@@ -57,6 +57,9 @@ from newsletter.store import (
 )
 from newsletter.tokens import Purpose, issue_token
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from http_load import cpu_seconds, load, percentile, report  # noqa: F401  (the shared load loop)
+
 PG_SERVER = os.environ.get("NEWSLETTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 SECRET = "bench-secret-key-0123456789abcdef"
 NEWSLETTER = [sys.executable, "-m", "newsletter"]
@@ -72,33 +75,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         time.sleep(0.1)
-
-
-def load(workdir: Path, port: int, requests: list[list[str]], concurrency: int, rate: float) -> dict:
-    """Run bench/http_load.py in its own process over `requests`; its JSON result."""
-    spec = workdir / "load.json"
-    spec.write_text(json.dumps({"host": "127.0.0.1", "port": port, "concurrency": concurrency, "rate": rate,
-                                "requests": requests}))
-    out = subprocess.run([sys.executable, str(HERE / "http_load.py"), str(spec)], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout)
 
 
 def caught(sink_log: Path) -> int:
@@ -133,26 +115,6 @@ def seed_readers(database_url: str, n: int) -> None:
             dict(subscriber_id=sid, list_id=list_id, status=SubscriptionStatus.ACTIVE, created_at=now,
                  confirmed_at=now) for sid in ids])
     store.dispose()
-
-
-def report(label: str, result: dict, cpu: float) -> dict:
-    latencies = result["latencies"]
-    row = {
-        "what": label,
-        "requests": len(latencies),
-        "rps": len(latencies) / result["seconds"],
-        "p50": percentile(latencies, 0.50),
-        "p99": percentile(latencies, 0.99),
-        "errors": result["error_count"],
-        "cpu_ms": cpu / max(1, len(latencies)) * 1000,
-        "client_cpu_ms": result["cpu_seconds"] / max(1, len(latencies)) * 1000,
-    }
-    print(f"  {label:<18} {row['requests']:>6} requests  {row['rps']:6.0f}/s  p50 {row['p50']:6.1f} ms  "
-          f"p99 {row['p99']:7.1f} ms  errors {row['errors']}  server CPU {row['cpu_ms']:.2f} ms/request  "
-          f"(load generator {row['client_cpu_ms']:.2f} ms)  load {os.getloadavg()[0]:.2f}", flush=True)
-    for error in result["errors"][:5]:
-        print(f"    error: {error}")
-    return row
 
 
 def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:

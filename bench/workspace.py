@@ -8,9 +8,16 @@ generators at once (bench/http_load.py, separate processes): sign-ups posted at 
 per second (open loop), and the staff's page views, `--staff` connections each with its own
 session cookie, as fast as answered (closed loop): the dashboard, a people search, one person's
 page, the lists, the audit trail and the accounts page in turn. It reports p50/p99 latency of
-the page views (and of the sign-ups), and fails when a page answered anything but 200.
+the page views, in all and per page kind (and of the sign-ups), and fails when a page answered
+anything but 200.
+
+Before the campaign and the sign-ups start, each page kind is asked `--cpu-views` times alone
+(4 connections) and the server's CPU (from /proc, all its threads) is divided by the requests:
+the CPU a page costs, which the machine's load changes far less than it changes latencies.
+`--profile FILE` runs the server under py-spy (collapsed stacks to FILE.<store>.txt).
 
     python bench/workspace.py --store sqlite
+    python bench/workspace.py --store sqlite --views 600 --readers 100000
     python bench/workspace.py --store postgresql --views 3000
 """
 
@@ -32,12 +39,13 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import web as bench_web  # noqa: E402  (bench/web.py: the shared set-up)
+import web as bench_web
+from http_load import cpu_seconds, load, report
 
-from newsletter.config import load_config  # noqa: E402
-from newsletter.installation import Newsletter  # noqa: E402
-from newsletter.staff import accounts, directory, sessions  # noqa: E402
-from newsletter.staff.roles import Role  # noqa: E402
+from newsletter.config import load_config
+from newsletter.installation import Newsletter
+from newsletter.staff import accounts, directory, sessions
+from newsletter.staff.roles import Role
 
 PASSWORD = "a long night at the benchmark"
 #: What each role reads in turn (only pages its role allows: a refusal would count as an error).
@@ -47,6 +55,29 @@ PAGES = {
     Role.EDITOR: ["/admin/", "/admin/issues", "/admin/lists", "/admin/account"],
     Role.VIEWER: ["/admin/", "/admin/lists", "/admin/issues", "/admin/account"],
 }
+#: What each page is called in the report.
+KINDS = {"/admin/": "dashboard", "/admin/people?q=reader1": "people search", "PERSON": "one person",
+         "/admin/lists": "lists", "/admin/audit": "audit trail", "/admin/accounts": "accounts",
+         "/admin/issues": "issues", "/admin/account": "own account"}
+
+
+def page_view(page: str, cookie: str, key: str) -> list[str]:
+    """The request of one page view with a session cookie."""
+    path = f"/admin/people/{key}" if page == "PERSON" else page
+    return ["GET", path, "text/plain", "", f"Cookie: nl_staff={cookie}\r\n"]
+
+
+def cpu_per_page(workdir: Path, port: int, pid: int, cookies: list[tuple[str, Role]], key: str, n: int) -> list[dict]:
+    """Each page kind alone, `n` times on 4 connections: the server's CPU per request."""
+    rows = []
+    for page, kind in KINDS.items():
+        allowed = [cookie for cookie, role in cookies if page in PAGES[role]]
+        requests = [page_view(page, allowed[i % len(allowed)], key) for i in range(n)]
+        load(workdir, port, requests[:5], 1, 0)  # templates compiled, caches warm
+        before = cpu_seconds(pid)
+        result = load(workdir, port, requests, 4, 0)
+        rows.append(report(f"{kind} (alone)", result, cpu_seconds(pid) - before))
+    return rows
 
 
 def staff_cookies(config_path: Path, n: int) -> tuple[list[tuple[str, Role]], str]:
@@ -95,12 +126,20 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     processes.append(subprocess.Popen([bench_web.SINK, "-u", "nobody", f"127.0.0.1:{campaign_port}", "256"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    server = subprocess.Popen([*bench_web.NEWSLETTER, "serve", "--only", "web", "--port", str(web_port),
-                               "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
+    serve = [*bench_web.NEWSLETTER, "serve", "--only", "web", "--port", str(web_port), "--log-level", "warning"]
+    if args.profile:
+        serve = [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--rate", "250",
+                 "-o", str(args.profile.with_suffix(f".{store_kind}.txt")), "--", *serve]
+    server = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL)
     processes.insert(0, server)
     rows = []
     try:
-        bench_web.wait_for(lambda: bench_web._healthy(base), 20, "the server")
+        bench_web.wait_for(lambda: bench_web._healthy(base), 90, "the server")
+        server_pid = server.pid
+        if args.profile:  # py-spy's child is the server
+            server_pid = int(Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()[0])
+        print(f"{store_kind}: each page alone, {args.cpu_views} times (load {os.getloadavg()[0]:.2f})", flush=True)
+        cpu_rows = cpu_per_page(workdir, web_port, server_pid, cookies, key, args.cpu_views)
         sender_env = {**env, "NEWSLETTER_SMTP_URL": f"smtp://127.0.0.1:{campaign_port}?starttls=off"}
         processes.append(subprocess.Popen([*bench_web.NEWSLETTER, "send", *map(str, bench_web.CONTENT), "--list",
                                            "asp-daily", "--yes", "--rate", str(args.campaign_rate)], env=sender_env,
@@ -117,22 +156,26 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
         signup_dir.mkdir()
         signup_result: dict = {}
         thread = threading.Thread(target=lambda: signup_result.update(
-            bench_web.load(signup_dir, web_port, signups, 64, args.signup_rate)))
+            load(signup_dir, web_port, signups, 64, args.signup_rate)))
         thread.start()
-        views = []
+        views, kinds = [], []
         for i in range(args.views):
             cookie, role = cookies[i % len(cookies)]
             pages = PAGES[role]
             page = pages[(i // len(cookies)) % len(pages)]
-            path = f"/admin/people/{key}" if page == "PERSON" else page
-            views.append(["GET", path, "text/plain", "", f"Cookie: nl_staff={cookie}\r\n"])
+            views.append(page_view(page, cookie, key))
+            kinds.append(KINDS[page])
         print(f"{store_kind}: {args.views} page views by {args.staff} staff sessions, {len(signups)} sign-ups at "
               f"{args.signup_rate:g}/s, campaign at --rate {args.campaign_rate:g}", flush=True)
-        before = bench_web.cpu_seconds(server.pid)
-        result = bench_web.load(workdir, web_port, views, args.staff, 0)
-        rows.append(bench_web.report("workspace pages", result, bench_web.cpu_seconds(server.pid) - before))
+        before = cpu_seconds(server_pid)
+        result = load(workdir, web_port, views, args.staff, 0)
+        rows.append(report("workspace pages", result, cpu_seconds(server_pid) - before))
+        rows[-1]["cpu_ms"] = None  # the sign-ups' CPU is in that window too: see the pages alone
+        for kind in dict.fromkeys(kinds):
+            rows.append(report(f"  {kind}", result, 0.0, only=[i for i, k in enumerate(kinds) if k == kind]))
         thread.join()
-        rows.append(bench_web.report("POST /subscribe", signup_result, 0.0))
+        rows.append(report("POST /subscribe", signup_result, 0.0))
+        rows += cpu_rows
         sent = bench_web.campaign_sent(database_url) - sent_before
         print(f"  campaign: {sent / (time.perf_counter() - started):.0f}/s during the measurement", flush=True)
         for row in rows:
@@ -160,6 +203,9 @@ def main() -> None:
     parser.add_argument("--signup-rate", type=float, default=300)
     parser.add_argument("--campaign-rate", type=float, default=100)
     parser.add_argument("--readers", type=int, default=20000)
+    parser.add_argument("--cpu-views", type=int, default=60, help="requests of each page kind alone, for its CPU")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the server under py-spy and write its collapsed stacks to PROFILE.<store>.txt")
     args = parser.parse_args()
     rows = []
     for kind in (["sqlite", "postgresql"] if args.store == "both" else [args.store]):
@@ -168,11 +214,13 @@ def main() -> None:
             rows += run(kind, args, workdir)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-    print("\n| store | request | requests | requests/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"\n| store | request | requests | requests/s | p50 ms | p99 ms | errors | server CPU/request |  "
+          f"(load {os.getloadavg()[0]:.2f})")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['store']} | {r['what']} | {r['requests']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-              f"{r['errors']} |")
+        cpu = f"{r['cpu_ms']:.1f} ms" if r["cpu_ms"] else ""
+        print(f"| {r['store']} | {r['what'].strip()} | {r['requests']} | {r['rps']:.0f} | {r['p50']:.1f} | "
+              f"{r['p99']:.1f} | {r['errors']} | {cpu} |")
     if any(r["errors"] for r in rows):
         raise SystemExit(1)
 

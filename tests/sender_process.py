@@ -1,6 +1,6 @@
 """A sender in a process of its own, for the crash and multi-worker tests.
 
-Usage: python sender_process.py DATABASE_URL SMTP_PORT CAMPAIGN_SLUG CONCURRENCY
+Usage: python sender_process.py DATABASE_URL SMTP_PORT CAMPAIGN_SLUG CONCURRENCY [LEDGER_CHUNK]
 Prints the result line "status sent_now" when it ends by itself.
 """
 
@@ -24,7 +24,8 @@ def main() -> None:
     url, port, slug, concurrency = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
     config = Config(database_url=url, base_url="https://news.example.org",
                     smtp_url=f"smtp://127.0.0.1:{port}?starttls=off&timeout=30",
-                    secret_key="test-secret-key-0123456789abcdef")
+                    secret_key="test-secret-key-0123456789abcdef",
+                    **({"ledger_chunk": int(sys.argv[5])} if len(sys.argv) > 5 else {}))
     store = open_store(url)
     skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", slug)
     options = SendOptions(concurrency=concurrency, batch_size=100, idle_poll=0.2)

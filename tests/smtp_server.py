@@ -12,7 +12,9 @@ when `auth` is set to {user: password}. `rcpt_attempts` counts RCPT commands per
 transaction that named the address at RCPT; `auth_attempts` counts the logins tried. `drop_at_mail`
 closes the connection at the next that many MAIL FROMs, without a reply. `idle_timeout`
 (seconds) closes a connection that has said nothing for that long, as Postfix's
-`smtpd_timeout` does. The server offers PIPELINING (RFC 2920) unless
+`smtpd_timeout` does. `most_at_once[domain]` is the most transactions with recipients of
+that domain the server held at once (counted from DATA to the reply to the final dot, so that
+with `delay` they overlap as they would at a slow relay). The server offers PIPELINING (RFC 2920) unless
 `pipelining` is False; aiosmtpd reads commands line by line, so it can take them pipelined,
 but does not advertise it itself.
 """
@@ -131,6 +133,19 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001
+        domains = {rcpt.rpartition("@")[2].lower() for rcpt in envelope.rcpt_tos}
+        with self.owner.lock:
+            for domain in domains:
+                now = self.owner.at_once[domain] = self.owner.at_once.get(domain, 0) + 1
+                self.owner.most_at_once[domain] = max(self.owner.most_at_once.get(domain, 0), now)
+        try:
+            return await self._data(server, envelope)
+        finally:
+            with self.owner.lock:
+                for domain in domains:
+                    self.owner.at_once[domain] -= 1
+
+    async def _data(self, server, envelope):
         owner = self.owner
         if owner.delay:
             await asyncio.sleep(owner.delay)
@@ -165,6 +180,8 @@ class RecordingSMTP:
     drop_at_mail: int = 0
     rcpt_attempts: dict[str, int] = field(default_factory=dict)
     begun: dict[str, list[float]] = field(default_factory=dict)
+    at_once: dict[str, int] = field(default_factory=dict)
+    most_at_once: dict[str, int] = field(default_factory=dict)
     delay: float = 0.0
     pipelining: bool = True
     eight_bit_mime: bool = True

@@ -205,6 +205,11 @@ def test_subscribers_are_created_found_changed_unsubscribed_and_erased(api, news
     changed = api("PATCH", "/subscribers/ana@example.org", write, status=200,
                   json={"attributes": {"role": "press", "organisation": ""}})
     assert changed["attributes"] == {"country": "AR", "role": "press"}
+    from newsletter.people import subscriptions as people_subscriptions
+
+    logged = people_subscriptions.consent_events(newsletter, "ana@example.org")[-1]
+    assert (logged.event, logged.channel, logged.source) == ("preferences", "api", "api:t-subscribers")
+    assert logged.note == "attributes: organisation removed (was Abogadas por la Justicia); role=press"
     assert api("PATCH", "/subscribers/ana@example.org", write, status=400, json={"name": "x"})["error"]["code"] == \
         "bad_request"
     listed = api("GET", "/subscriptions?list=asp-daily&status=pending", read, status=200)["subscriptions"]
@@ -274,6 +279,7 @@ def test_a_campaign_is_created_from_content_sent_reported_and_cannot_be_paused_w
     assert api("GET", "/campaigns", read, status=200)["campaigns"][0]["slug"] == "asp23-day-3"
     report = api("GET", "/campaigns/asp23-day-3/report", read, status=200)
     assert report["failures"] == [] and report["counts"]["sent"] == 4 and report["organisations_left"] == []
+    assert report["relays"] == {f"127.0.0.1:{smtp_server.port}": {"sent": 4}}
     body = api("POST", "/campaigns/asp23-day-3/pause", send, status=409)
     assert body["error"]["code"] == "campaign_state"
     body = api("POST", "/campaigns", send, status=409, json={"content": DAY_3})
@@ -289,8 +295,15 @@ def test_a_campaign_is_scheduled_and_a_sending_one_paused(api, newsletter, token
     send = tokens["send"]
     api("POST", "/campaigns", send, status=201, json={"content": DAY_5})
     at = (newsletter.clock() + timedelta(days=2)).strftime("%Y-%m-%d 19:00")
-    view = api("POST", "/campaigns/asp23-day-5/schedule", send, status=201, json={"at": at, "zone": "Europe/Amsterdam"})
+    body = api("POST", "/campaigns/asp23-day-5/schedule", send, status=404,
+               json={"at": at, "zone": "Europe/Amsterdam", "segment": "nobody"})
+    assert body["error"]["code"] == "unknown_segment"
+    api("POST", "/segments", tokens["subscribers"], status=201, json={"name": "press-desk", "expression": "role = press",
+                                                                     "replace": True})
+    view = api("POST", "/campaigns/asp23-day-5/schedule", send, status=201,
+               json={"at": at, "zone": "Europe/Amsterdam", "segment": "press-desk"})
     assert view["slug"] == "asp23-day-5" and view["zone"] == "Europe/Amsterdam" and view["status"] == "waiting"
+    assert view["segment"] == "press-desk"
     body = api("POST", "/campaigns/asp23-day-5/schedule", send, status=422, json={"at": at, "zone": "Mars/Olympus"})
     assert body["error"]["code"] == "invalid_field"
     body = api("POST", "/campaigns/nothing-here/schedule", send, status=422, json={"at": at, "zone": "UTC"})

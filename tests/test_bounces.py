@@ -499,6 +499,7 @@ def test_cli_reads_reports_and_shows(sqlite_store: Store, clock: Clock, tmp_path
     assert line.split()[1:] == ["1", "1", "0", "0", "0", "0", "0.00", "%"]
     # ... and names the people: the campaign's report no longer says everyone got it
     assert "by person:" in report.output and f"asp23-day-3\t{person.email}\thard\t" in report.output
+    assert next(line for line in report.output.splitlines() if person.email in line).endswith("\tvia dsn")
     campaign = runner.invoke(main, ["--config", str(toml), "campaign", "report", "asp23-day-3"])
     assert campaign.exit_code == 0, campaign.output
     assert "everyone got it" not in campaign.output

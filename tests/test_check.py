@@ -296,3 +296,30 @@ def test_cli_check_words_the_fixes(tmp_path: Path, smtp_server: RecordingSMTP, r
     assert "run `newsletter dkim keygen --selector S`" in result.output
     assert "start the web app (`newsletter serve`) and run the check again" in result.output
     assert "no content file given (newsletter check FILE…)" in result.output
+
+
+def test_check_shows_the_connection_limits_and_each_relays_limits(config: Config) -> None:
+    from newsletter.config import parse_domain_limits, parse_relays
+    from newsletter.sending.preflight import check_limits
+
+    shown = check_limits(config.with_changes(
+        domain_limits=parse_domain_limits({"partner.example": 2}),
+        relays=parse_relays({"office": {"url": "smtp://relay.example.org", "rate": 5, "hourly_cap": 900,
+                                        "max_connections": 3}, "spare": {"url": "smtp://spare.example.org"}})))
+    assert shown.status is Status.OK
+    assert "gmail.com, googlemail.com 10" in shown.detail and "outlook.com and 11 more 5" in shown.detail
+    assert "partner.example 2" in shown.detail
+    assert "relay office: weight 1, 3 connections, 5/s, 900/h" in shown.detail
+    assert "relay spare: weight 1, no limit of its own" in shown.detail
+    none = check_limits(config.with_changes(domain_limits=()))
+    assert "no per-domain limit" in none.detail
+
+
+def test_cli_check_prints_the_limits(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
+    toml, _ = _check_offline(tmp_path, smtp_server)
+    toml.write_text(toml.read_text() + '[domain_limits]\n"orange.fr" = 1\n')
+    result = CliRunner().invoke(main, ["--config", str(toml), "check", "--nameserver", f"127.0.0.1:{free_port()}",
+                                       "--dns-timeout", "0.5", "--no-one-click", "--no-relay"])
+    assert result.exit_code == 0, result.output
+    assert any(line.startswith("ok") and "limits" in line and "orange.fr 1" in line
+               for line in result.output.splitlines())

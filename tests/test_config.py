@@ -89,3 +89,54 @@ def test_write_default_config_creates_private_key_once(tmp_path):
     assert key.read_text() == before
     config = load_config(tmp_path / "newsletter.toml", environ={})  # the written file is valid
     assert len(config.secret()) >= 32
+
+
+def test_domain_limits_over_the_defaults(tmp_path):
+    from newsletter.config import DEFAULT_DOMAIN_LIMITS
+
+    assert Config().domain_limits == DEFAULT_DOMAIN_LIMITS
+    assert Config().domain_limit_table()["gmail.com,googlemail.com"] == 10
+    path = tmp_path / "newsletter.toml"
+    path.write_text('[domain_limits]\n"Gmail.com, googlemail.com" = 4\n"orange.fr" = 2\n"mail.ru" = 0\n'
+                    '"partner.example" = 1\n')
+    table = load_config(path, environ={}).domain_limit_table()
+    assert table["gmail.com,googlemail.com"] == 4 and table["orange.fr"] == 2 and table["partner.example"] == 1
+    assert table["wanadoo.fr"] == 3  # left alone of its default group, with the group's limit
+    assert "mail.ru" not in table and table["bk.ru,inbox.ru,list.ru"] == 5  # 0: no limit for mail.ru only
+    assert not any("gmail.com" in key.split(",") for key in table if key != "gmail.com,googlemail.com")
+    path.write_text("")
+    from_env = load_config(path, environ={"NEWSLETTER_DOMAIN_LIMITS": '{"yahoo.com": 2}'})
+    assert from_env.domain_limit_table()["yahoo.com"] == 2
+
+
+@pytest.mark.parametrize("table, message", [
+    ('"gmail" = 3', "'gmail' is not a domain"),
+    ('"gmail.com" = -1', "gmail.com must be a whole number"),
+    ('"gmail.com" = "five"', "gmail.com must be a whole number"),
+    ('"gmail.com" = true', "gmail.com must be a whole number"),
+    ('"gmail.com" = 2\n"googlemail.com,gmail.com" = 3', "gmail.com is named twice"),
+    ('"a b.com" = 1', "is not a domain"),
+])
+def test_bad_domain_limits_are_refused_naming_the_key(tmp_path, table, message):
+    path = tmp_path / "newsletter.toml"
+    path.write_text("[domain_limits]\n" + table + "\n")
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path, environ={})
+    assert caught.value.key == "domain_limits"
+    path.write_text("domain_limits = 3\n")
+    with pytest.raises(ConfigError, match="must be a table"):
+        load_config(path, environ={})
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"rate": 0}, "rate must be a number"), ({"rate": "fast"}, "rate must be a number"),
+    ({"rate": True}, "rate must be a number"), ({"hourly_cap": 0}, "hourly_cap must be a whole number"),
+    ({"hourly_cap": 2.5}, "hourly_cap must be a whole number"),
+])
+def test_bad_relay_rates_are_refused(body, message):
+    from newsletter.config import parse_relays
+
+    with pytest.raises(ConfigError, match=message):
+        parse_relays({"office": {"url": "smtp://relay.example.org", **body}})
+    spec = parse_relays({"office": {"url": "smtp://relay.example.org", "rate": 2, "hourly_cap": 500}})[0]
+    assert (spec.rate, spec.hourly_cap) == (2.0, 500)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.utils import format_datetime
 
 import pytest
-from wire import long_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire import long_lines
 
 from newsletter.mail.compose import RenderedMail
 from newsletter.mail.message import (
     ListInfo,
     MailSkeleton,
+    MessageIds,
     Recipient,
     UnsafeHeaderValue,
     format_address,
@@ -102,6 +105,15 @@ def test_message_id_is_deterministic_and_opaque():
     assert a != message_id_for(b"secret", "asp25-day-3", 43, "example.org")
     assert a != message_id_for(b"other", "asp25-day-3", 42, "example.org")
     assert re.fullmatch(r"<[0-9a-f]{40}@example.org>", a)
+    # The spelling is kept across versions: a re-send after an upgrade carries the same one.
+    expected = hmac.new(b"secret", b"message-id\0asp25-day-3\x0042", hashlib.sha256).hexdigest()[:40]
+    assert a == f"<{expected}@example.org>"
+
+
+def test_message_ids_of_a_campaign_are_message_id_for():
+    ids = MessageIds(b"secret", "asp25-day-3", "example.org")
+    for subscriber_id in (0, 1, 42, 10**12):
+        assert ids(subscriber_id) == message_id_for(b"secret", "asp25-day-3", subscriber_id, "example.org")
 
 
 def test_test_send_prefix(config):

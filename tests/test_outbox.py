@@ -113,6 +113,19 @@ def test_rows_of_a_dead_or_stale_worker_are_reclaimed(store, clock):
     assert len(stale) == 5
 
 
+def test_a_worker_never_takes_back_its_own_rows_as_stale(store, clock):
+    """A row a live worker still holds (its message may be on the wire) is never claimed again by
+    that worker, however old the claim: only another worker takes over a stale claim."""
+    populate(store, 3, now=clock())
+    campaign, _ = start(store, clock)
+    held, _ = claim(store, campaign, "w1", limit=2, clock=clock)
+    clock.advance(hours=15)
+    again, _ = claim(store, campaign, "w1", limit=100, clock=clock)
+    assert {r.id for r in again}.isdisjoint(r.id for r in held) and len(again) == 1
+    taken, _ = claim(store, campaign, "w2", limit=100, clock=clock)
+    assert sorted(r.id for r in taken) == sorted(r.id for r in held)
+
+
 def test_campaign_lifecycle(store, clock):
     populate(store, 4, now=clock())
     campaign, _ = start(store, clock)

@@ -60,3 +60,39 @@ def test_domain_limits():
     assert all(limits.try_acquire("example.org") for _ in range(10))
     limits.release("gmail.com")
     assert limits.try_acquire("gmail.com")
+
+
+def test_domains_of_one_provider_share_one_limit():
+    limits = DomainLimits({"gmail.com,googlemail.com": 2, "orange.fr": 0})
+    assert limits.try_acquire("gmail.com") and limits.try_acquire("GoogleMail.com")
+    assert not limits.try_acquire("gmail.com") and not limits.try_acquire("googlemail.com")
+    assert all(limits.try_acquire("orange.fr") for _ in range(10))  # 0: no limit
+    limits.release("googlemail.com")
+    assert limits.try_acquire("gmail.com")
+
+
+def test_try_acquire_counts_only_what_may_go_now():
+    t = FakeTime()
+    limiter = RateLimiter(2.0, 3, clock=t.clock, sleep=t.sleep, burst=1.0)
+    assert limiter.try_acquire() == 0.0
+    wait = limiter.try_acquire()
+    assert 0.49 <= wait <= 0.51  # nothing counted: asking again says the same
+    assert limiter.try_acquire() == wait
+    t.now += wait
+    assert limiter.try_acquire() == 0.0
+    t.now += 1
+    assert limiter.try_acquire() == 0.0  # the third of the hour
+    t.now += 1
+    assert limiter.try_acquire() > 3000  # the hourly cap: about an hour
+
+
+def test_relay_pacing_each_relay_its_own():
+    from newsletter.sending.pacing import RelayPacing
+
+    t = FakeTime()
+    pacing = RelayPacing({"office": (1.0, None), "spare": (None, None), "capped": (None, 1)}, clock=t.clock)
+    assert pacing.try_take("office") == 0.0 and pacing.try_take("office") > 0 and not pacing.has_room("office")
+    assert all(pacing.try_take("spare") == 0.0 for _ in range(100)) and pacing.has_room("spare")
+    assert pacing.try_take("capped") == 0.0 and not pacing.has_room("capped")
+    assert pacing.try_take("unknown") == 0.0 and pacing.try_take(None) == 0.0
+    assert not RelayPacing({"a": (None, None)}, clock=t.clock)  # no relay has a pace: nothing to keep

@@ -126,3 +126,40 @@ def test_subscriber_languages_come_from_the_store(tmp_path: Path, env: dict[str,
 def test_help_has_an_example(env: dict[str, str], tmp_path: Path) -> None:
     result = run(["preview", "--help"], env, tmp_path)
     assert "Example: newsletter preview" in result.output
+
+
+def _misspelt(tmp_path: Path) -> list[Path]:
+    """The alert's content files with `list: alerts` misspelt `list: alrets`."""
+    copies = []
+    for path in sorted((EXAMPLES / "alerts").glob("*.md")):
+        copies.append(tmp_path / path.name)
+        copies[-1].write_text(path.read_text(encoding="utf-8").replace("\nlist: alerts\n", "\nlist: alrets\n"),
+                              encoding="utf-8")
+    assert "list: alrets" in copies[0].read_text(encoding="utf-8")
+    return copies
+
+
+def test_a_misspelt_list_is_said_plainly_before_anything_is_written(tmp_path: Path, env: dict[str, str],
+                                                                     sqlite_store: Store, clock) -> None:
+    with sqlite_store.session() as session:
+        for slug in ("alerts", "asp-daily"):
+            lists_lib.create_list(session, slug, slug.title(), now=clock())
+    env = {**env, "NEWSLETTER_DATABASE_URL": str(sqlite_store.engine.url)}
+    out = tmp_path / "o"
+    files = _misspelt(tmp_path)
+    result = run(["preview", *map(str, files), str(EXAMPLES / "asp23" / "day-4.*.md"), "--out", str(out)],
+                 env, tmp_path)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"Error: there is no list 'alrets', which `list:` names in {tmp_path / 'defend-the-court.en.md'}" \
+        in result.output
+    assert "the lists there are: alerts, asp-daily; did you mean 'alerts'?" in result.output
+    assert "Correct `list:` in the front matter, or create the list with `newsletter lists create alrets NAME`" \
+        in result.output
+    assert not out.exists()  # nothing written, not even the issue whose list is right
+
+
+def test_a_list_in_no_database_yet_is_not_checked(tmp_path: Path, env: dict[str, str]) -> None:
+    result = run(["preview", *map(str, _misspelt(tmp_path)), "--out", str(tmp_path / "o")], env, tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "no database yet: subscribers' languages and the list not checked" in result.output

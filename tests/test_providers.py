@@ -270,3 +270,40 @@ def test_the_api_route_takes_provider_webhooks(sent):
                                                                 "note": ""}
         refused = client.post("/api/v1/providers/postmark", content=b"{}", headers=basic("pm:nope"))
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "webhook_refused"
+
+
+def test_each_bounce_keeps_the_provider_that_reported_it_and_the_reports_name_it(sent, tmp_path):
+    """A Postmark bounce and a SendGrid complaint are kept with their provider, beside a DSN read
+    from the mailbox; `bounces --report`, `campaign report`, `show` and the consent log say
+    where each came from."""
+    from click.testing import CliRunner
+    from sqlalchemy import select
+
+    from newsletter.bounces.rules import bounces_of_people
+    from newsletter.cli import main
+    from newsletter.store import BounceEvent, ConsentEvent
+
+    newsletter, got = sent
+    receive_webhook(newsletter, "postmark", basic("pm:s3cret-pass"),
+                    fixture("postmark_bounce.json", "person000001@example.org").encode())
+    body = fixture("sendgrid_events.json", "person000000@example.org", message_id=got["person000000@example.org"][1],
+                   other="person000002@example.org").encode()
+    receive_webhook(newsletter, "sendgrid", sendgrid_headers(body), body)
+    with newsletter.store.session() as session:
+        kept = {(e.provider, e.kind.value, e.source) for e in session.scalars(select(BounceEvent))}
+        sources = {e.source for e in session.scalars(select(ConsentEvent)) if e.source and ":" in e.source}
+    assert ("postmark", "hard", "dsn") in kept and ("sendgrid", "complaint", "arf") in kept
+    assert {"bounce:postmark", "complaint:sendgrid"} <= sources
+    by_person = {b.email: b.came_from for b in bounces_of_people(newsletter)}
+    assert by_person["person000001@example.org"] == "postmark" and by_person["person000002@example.org"] == "sendgrid"
+    record = subscriptions.person(newsletter, "person000001@example.org", with_bounces=True).as_json(with_bounces=True)
+    assert [b["provider"] for b in record["bounces"]] == ["postmark"]
+    toml = tmp_path / "newsletter.toml"
+    toml.write_text(f'database_url = "{newsletter.store.engine.url.render_as_string(hide_password=False)}"\n'
+                    f'secret_key = "{newsletter.config.secret_key}"\n')
+    report = CliRunner().invoke(main, ["--config", str(toml), "bounces", "--report"])
+    assert report.exit_code == 0, report.output
+    assert "person000001@example.org\thard\t" in report.output and "\tvia postmark" in report.output
+    assert "person000002@example.org\tcomplaint\t" in report.output and "\tvia sendgrid" in report.output
+    shown = CliRunner().invoke(main, ["--config", str(toml), "show", "person000001@example.org"]).output
+    assert "(via postmark)" in shown

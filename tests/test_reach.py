@@ -92,3 +92,31 @@ def test_the_send_and_the_reach_commands_print_it(newsletter, smtp_server, monke
     assert shown.exit_code == 0, shown.output
     assert "1 of 5 member organisation(s) have no reachable contact left" in shown.output
     assert "Grands Lacs (CD): 1 contact(s): 0 unsubscribed, 1 bounced, complained or blocked, 0 failed" in shown.output
+
+
+def test_the_plan_counts_in_one_pass_what_each_count_of_its_own_counts(newsletter, clock):
+    """The plan's readers, countries and reach, grouped in one statement, are what the counts of
+    their own give — with a suppressed reader (a subscription still active, the person not) and
+    a segment."""
+    from newsletter.people.lists import languages_in_use
+    from newsletter.people.segments import check_expression, country_counts, language_counts
+    from newsletter.sending.launch import plan_send
+    from newsletter.sending.reach import reach_of
+
+    with newsletter.store.session() as session:
+        consent.suppress(session, address(1), SuppressionReason.HARD_BOUNCE, now=clock())
+    config = newsletter.config
+    with newsletter.store.session() as session:
+        list_id = consent.find_subscriber(session, address(0)).subscriptions[0].list_id
+        for expression in (None, "country in (SN, AR, KE)"):
+            checked = check_expression(session, config, expression) if expression else None
+            plan = plan_send(session, config, "asp23-day-4", "asp-daily", ["en", "fr", "ar"],
+                             segment=("s", expression, checked) if expression else None)
+            readers = (languages_in_use(session, "asp-daily") if checked is None
+                       else language_counts(session, checked, list_id=list_id))
+            assert dict(plan.readers) == readers
+            assert dict(plan.countries) == country_counts(session, config, checked, list_id=list_id)
+            assert list(plan.countries) == list(country_counts(session, config, checked, list_id=list_id))
+            assert plan.reach == reach_of(session, config, list_id=list_id, segment=checked,
+                                          variant_of=plan.variant_of)
+        assert plan.countries and plan.reach.organisations

@@ -4,7 +4,9 @@ sent through them."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -120,3 +122,173 @@ def test_a_campaign_goes_out_through_the_relay_that_takes_it(config, store, cloc
     result = launch(newsletter, prepare_send(newsletter, DAY_3), SendOptions(concurrency=2, idle_poll=3600.0))
     assert result.counts.sent == 6
     assert len(good.received) == 6 and refusing.received == [] and refusing.auth_attempts >= 1
+    rows = ledger(store)
+    assert len(rows) == 6 and {(r.relay, r.reply_code) for r in rows} == {("office", 250)}
+    assert all(r.last_reply.startswith("250 2.0.0 OK queued") for r in rows)
+
+
+def ledger(store):
+    from sqlalchemy import select
+
+    from newsletter.store import OutboxRow
+
+    with store.session() as session:
+        return list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+
+
+@pytest.fixture
+def open_relays():
+    """Two relays that both take mail, no login."""
+    first, second = RecordingSMTP(port=free_port()), RecordingSMTP(port=free_port())
+    first.start()
+    second.start()
+    yield first, second
+    first.stop()
+    second.stop()
+
+
+def test_the_ledger_keeps_each_messages_relay_and_reply_and_the_reports_show_them(config, store, clock, open_relays):
+    """Two relays that both take mail: every row names the one that took it, with its reply;
+    a refusal names the relay that refused. `campaign report`, `show`, the API's report and
+    the workspace's report say so."""
+    from newsletter.api.openapi import SCHEMAS
+    from newsletter.editorial.reports import report as issue_report
+    from newsletter.people.subscriptions import person
+    from newsletter.sending import actions
+
+    good, other = open_relays
+    both = parse_relays({"office": {"url": f"smtp://127.0.0.1:{good.port}?starttls=off&timeout=5"},
+                         "spare": {"url": f"smtp://127.0.0.1:{other.port}?starttls=off&timeout=5"}})
+    newsletter = Newsletter(config.with_changes(relays=both), store, clock=clock)
+    emails = populate(newsletter.store, 12, now=clock())
+    good.fail_data[emails[0]] = other.fail_data[emails[0]] = "554 5.7.1 Refused by policy"
+    prepared = prepare_send(newsletter, DAY_3)
+    result = launch(newsletter, prepared, SendOptions(concurrency=4, idle_poll=3600.0, failure_window=1000))
+    assert result.counts.sent == 11 and result.counts.failed == 1
+    by_relay = Counter(r.relay for r in ledger(store) if r.status.value == "sent")
+    assert by_relay == Counter({"office": len(good.received), "spare": len(other.received)})
+    assert sum(by_relay.values()) == 11
+    failed = next(r for r in ledger(store) if r.status.value == "failed")
+    assert failed.reply_code == 554 and failed.relay in ("office", "spare")
+    slug = prepared.slug
+    report = actions.report(newsletter, slug)
+    assert Counter({relay: c.get("sent", 0) + c.get("failed", 0) for relay, c in report.by_relay.items()}) == (
+        by_relay + Counter({failed.relay: 1}))
+    line = next(f for f in report.failures if f.email == emails[0])
+    assert (line.relay, line.reply_code) == (failed.relay, 554) and "554 5.7.1 Refused by policy" in line.reply
+    shown = issue_report(newsletter, slug)
+    assert shown.by_relay == report.by_relay and shown.not_reached[0].relay == failed.relay
+    record = person(newsletter, emails[1], with_bounces=True).as_json(with_bounces=True)
+    (mailed,) = record["campaigns"]
+    assert mailed["campaign"] == slug and mailed["relay"] in ("office", "spare") and mailed["reply_code"] == 250
+    assert mailed["reply"].startswith("250 2.0.0 OK queued")
+    assert set(SCHEMAS["PersonRecord"]["properties"]) >= set(record)
+    assert set(SCHEMAS["Report"]["properties"]["failures"]["items"]["properties"]) == set(line._asdict())
+
+
+SLUG = "relays-day-2"
+
+
+class FakeSleep:
+    """The sender's sleep: moves the test clock instead of waiting."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.total = 0.0
+
+    async def __call__(self, seconds: float) -> None:
+        self.total += seconds
+        self.clock.advance(seconds=seconds)
+        await asyncio.sleep(0)
+
+
+def start_campaign(store, clock, n):
+    from newsletter.sending import campaigns
+
+    emails = populate(store, n, now=clock())
+    with store.session() as session:
+        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock(), subject="Day 2",
+                                 languages=("en", "fr", "es", "ar"), default_language="en")
+    return emails
+
+
+def variants():
+    from newsletter.mail.compose import RenderedMail
+    from newsletter.mail.personalise import Field, marker
+
+    return {lang: RenderedMail(lang, f"Day 2 [{lang}]", f"Hello {marker(Field.NAME)}\n{marker(Field.UNSUBSCRIBE_URL)}\n",
+                               f"<p>Hello {marker(Field.NAME)}</p><a href=\"{marker(Field.UNSUBSCRIBE_URL)}\">x</a>")
+            for lang in ("en", "fr", "es", "ar")}
+
+
+def paced_sender(store, config, clock, tables, *, sleep, **options):
+    from newsletter.sending.sender import sender_for
+
+    opts = SendOptions(**{"concurrency": 3, "batch_size": 20, "idle_poll": 3600.0, **options})
+    return sender_for(store, config.with_changes(relays=parse_relays(tables)), SLUG, variants(), options=opts,
+                      clock=clock, sleep=sleep)
+
+
+def url(server):
+    return f"smtp://127.0.0.1:{server.port}?starttls=off&timeout=5"
+
+
+async def test_a_relay_at_its_hourly_cap_is_no_failure_its_messages_go_to_the_other(store, config, clock, open_relays):
+    capped, spare = open_relays
+    start_campaign(store, clock, 12)
+    sleep = FakeSleep(clock)
+    sender = paced_sender(store, config, clock, {"capped": {"url": url(capped), "weight": 50, "hourly_cap": 3},
+                                                 "spare": {"url": url(spare), "weight": 1}}, sleep=sleep)
+    result = await sender.run()
+    assert result.status.value == "finished" and result.counts.sent == 12 and result.counts.failed == 0
+    assert len(capped.received) == 3 and len(spare.received) == 9
+    assert Counter(r.relay for r in ledger(store)) == Counter({"capped": 3, "spare": 9})
+    assert sleep.total < 60  # nobody waited for the cap: the other relay had room
+    counts = sender.relays.counts()
+    assert counts["capped"].opened >= 1 and counts["spare"].opened >= 1 and counts["capped"].failed == 0
+
+
+async def test_with_no_other_relay_a_message_waits_for_its_relays_rate(store, config, clock, open_relays):
+    only, other = open_relays
+    start_campaign(store, clock, 10)
+    begun = clock()
+    sender = paced_sender(store, config, clock, {"only": {"url": url(only), "rate": 2},
+                                                 "elsewhere": {"url": url(other), "from_domains": ["other.example"]}},
+                          sleep=FakeSleep(clock))
+    result = await sender.run()
+    assert result.status.value == "finished" and len(only.received) == 10 and other.received == []
+    # The campaign has no pace of its own: the relay's 2/s (a burst of 1) made the waits.
+    assert (clock() - begun).total_seconds() >= (10 - 1) / 2
+    assert {r.relay for r in ledger(store)} == {"only"}
+
+
+async def test_a_relays_hourly_cap_waits_an_hour_with_no_other(store, config, clock, open_relays):
+    only, _ = open_relays
+    start_campaign(store, clock, 5)
+    begun = clock()
+    result = await paced_sender(store, config, clock, {"only": {"url": url(only), "hourly_cap": 3}},
+                                sleep=FakeSleep(clock), concurrency=2).run()
+    assert result.status.value == "finished" and len(only.received) == 5
+    assert (clock() - begun).total_seconds() >= 3600 - 120
+
+
+async def test_a_send_waiting_for_its_relays_cap_stops_for_a_pause(store, config, clock, open_relays):
+    """A real wait (asyncio's sleep): the relay's hourly cap is reached, a pause from elsewhere
+    stops the send within a second or so, and the rest is given back queued."""
+    from newsletter.sending import actions
+
+    only, _ = open_relays
+    start_campaign(store, clock, 4)
+    newsletter = Newsletter(config, store, clock=clock)
+    sender = paced_sender(store, config, clock, {"only": {"url": url(only), "hourly_cap": 2}}, sleep=asyncio.sleep,
+                          concurrency=2, status_poll=0.2)
+    task = asyncio.ensure_future(sender.run())
+    for _ in range(400):
+        if len(only.received) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(only.received) == 2
+    await asyncio.get_running_loop().run_in_executor(None, actions.pause, newsletter, SLUG)
+    result = await asyncio.wait_for(task, timeout=30)  # a guard: it is within a second in practice
+    assert result.status.value == "paused" and result.counts.sent == 2 and result.counts.queued == 2
+    assert len(only.received) == 2

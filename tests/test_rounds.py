@@ -16,15 +16,17 @@ from newsletter.store import ledger as outbox
 from newsletter.store import rounds
 from newsletter.store.ledger import Outcome
 
-COLUMNS = ("status", "last_reply", "message_id", "next_attempt_at", "sent_at", "attempts", "claimed_by",
-           "updated_at")
+COLUMNS = ("status", "last_reply", "message_id", "relay", "reply_code", "next_attempt_at", "sent_at", "attempts",
+           "claimed_by", "updated_at")
 
 
 def outcomes_for(rows, later):
     """The same kinds of outcome for each half, one of them for a row another worker holds."""
     a, b, c, d = rows
-    return [Outcome(a.id, OutboxStatus.SENT, "250 ok", "<m@x>"),
-            Outcome(b.id, OutboxStatus.DEFERRED, "451 later", "<n@x>", next_attempt_at=later),
+    return [Outcome(a.id, OutboxStatus.SENT, "250 2.0.0 Ok: queued as 4F2A1 (at DATA)", "<m@x>", relay="office",
+                    reply_code=250),
+            Outcome(b.id, OutboxStatus.DEFERRED, "451 later", "<n@x>", next_attempt_at=later, relay="127.0.0.1:25",
+                    reply_code=451),
             Outcome(c.id, OutboxStatus.FAILED, "cannot build the message: bad", attempted=False),
             Outcome(d.id, OutboxStatus.FAILED, None, None)]
 
@@ -52,6 +54,34 @@ def test_round_outcomes_write_what_record_outcomes_writes(store, clock):
     assert state(store, [r.id for r in rows[:4]]) == state(store, [r.id for r in rows[4:]])
     assert [s[0] for s in state(store, [r.id for r in rows[4:]])] == [
         OutboxStatus.SENT, OutboxStatus.DEFERRED, OutboxStatus.FAILED, OutboxStatus.FAILED]
+    assert [s[3:5] for s in state(store, [r.id for r in rows[4:]])] == [
+        ("office", 250), ("127.0.0.1:25", 451), (None, None), (None, None)]
+
+
+def test_a_row_keeps_the_relay_of_its_last_attempt(store, clock):
+    """A deferred row's relay and reply code stay until an attempt gives new ones, on both paths."""
+    populate(store, 2, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=2, clock=clock)
+    deferred = [Outcome(r.id, OutboxStatus.DEFERRED, "451 4.7.1 greylisted (at RCPT)", "<m>", relay="spare",
+                        reply_code=451) for r in rows]
+    with store.session() as session:
+        outbox.record_outcomes(session, "w1", deferred[:1], now=clock())
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    rounds.write_outcomes(held, "w1", deferred[1:], now=clock())
+    connections.end(held, commit=True)
+    with store.session() as session:  # claimed again, then given up without reaching a relay
+        session.execute(OutboxRow.__table__.update().values(status=OutboxStatus.SENDING, claimed_by="w1"))
+    failed = [Outcome(r.id, OutboxStatus.FAILED, "cannot build the message: bad", attempted=False) for r in rows]
+    with store.session() as session:
+        outbox.record_outcomes(session, "w1", failed[:1], now=clock())
+    held = connections.begin()
+    rounds.write_outcomes(held, "w1", failed[1:], now=clock())
+    connections.end(held, commit=True)
+    connections.close()
+    first, second = state(store, [rows[0].id]), state(store, [rows[1].id])
+    assert first == second and first[0][3:5] == ("spare", 451)
 
 
 def test_round_recheck_skips_what_recheck_consent_skips(store, clock):

@@ -311,3 +311,117 @@ def test_the_schedule_commands(workdir, day3):
     assert unknown.exit_code == 1 and "there is no scheduled send 42; `newsletter schedule list --all`" in unknown.output
     held = cli("schedule", "go", "1")
     assert held.exit_code == 1 and "is cancelled: only a held send waits for go" in held.output
+
+
+# ------------------------------------------------------------------------------------- to a segment
+
+SEGMENT_SPECS = {"country": {"type": "country"}, "role": {"type": "choice", "choices": ["focal-point", "press"]}}
+#: person index -> attributes (people 0..9 on asp-daily; languages cycle en, fr, es, ar)
+SEGMENT_PEOPLE = {0: {"country": "SN", "role": "press"}, 1: {"country": "SN", "role": "focal-point"},
+                  2: {"country": "CI", "role": "press"}, 3: {"country": "EG", "role": "press"},
+                  4: {"country": "FR", "role": "press"}, 5: {"country": "CI"}, 7: {"role": "press"}}
+
+
+@pytest.fixture
+def segmented(config, store, clock):
+    from newsletter.attributes import parse_attribute_specs
+    from newsletter.people import profiles
+
+    n = Newsletter(config.with_changes(attributes=parse_attribute_specs(SEGMENT_SPECS)), store, clock=clock)
+    populate(n.store, 10, now=clock())
+    for i, values in SEGMENT_PEOPLE.items():
+        profiles.set_attributes(n, person(i), values)
+    return n
+
+
+def person(i: int) -> str:
+    return f"person{i:06d}@example.org"
+
+
+def recipients(smtp_server) -> list[str]:
+    return sorted(r.rcpt_tos[0] for r in smtp_server.received)
+
+
+def test_a_scheduled_segment_send_reaches_exactly_the_people_the_segment_names(segmented, smtp_server, clock, day3):
+    from newsletter.people import segments
+
+    segments.create_segment(segmented, "press-africa", "role = press and country in (SN, CI, EG)")
+    view = schedule_day3(segmented, day3, "2027-01-14 19:00", segment="press-africa")
+    assert view.segment == "press-africa" and list_schedules(segmented)[0].segment == "press-africa"
+    clock.now = view.due_at
+    [fired] = fire_due(segmented, options=fast())
+    assert fired.outcome is ScheduleStatus.DONE and fired.result.counts.sent == 3
+    assert recipients(smtp_server) == [person(0), person(2), person(3)]
+    with segmented.store.session() as session:
+        from newsletter.sending import campaigns
+
+        source = campaigns.get_campaign(session, "asp23-day-3").source
+    assert (source["segment"], source["expression"]) == ("press-africa", "role = press and country in (SN, CI, EG)")
+
+
+def test_a_segment_changed_before_the_time_is_read_when_it_fires(segmented, smtp_server, clock, day3):
+    from newsletter.people import segments
+
+    segments.create_segment(segmented, "senegal", "country = SN")
+    view = schedule_day3(segmented, day3, "2027-01-14 19:00", segment="senegal")
+    segments.create_segment(segmented, "senegal", "country in (SN, CI)", replace=True)
+    clock.now = view.due_at
+    [fired] = fire_due(segmented, options=fast())
+    assert fired.outcome is ScheduleStatus.DONE
+    assert recipients(smtp_server) == [person(0), person(1), person(2), person(5)]
+
+
+def test_a_segment_deleted_before_the_time_fails_the_schedule_and_mails_nobody(segmented, smtp_server, clock, day3):
+    from newsletter.errors import UnknownSegment
+    from newsletter.people import segments
+
+    with pytest.raises(UnknownSegment):
+        schedule_day3(segmented, day3, "2027-01-14 19:00", segment="nobody")
+    segments.create_segment(segmented, "senegal", "country = SN")
+    view = schedule_day3(segmented, day3, "2027-01-14 19:00", segment="senegal")
+    segments.delete_segment(segmented, "senegal")
+    [waiting] = list_schedules(segmented)
+    assert waiting.status is ScheduleStatus.WAITING and "its segment 'senegal' no longer exists" in waiting.reason
+    clock.now = view.due_at
+    [failed] = fire_due(segmented, options=fast())
+    assert failed.outcome is ScheduleStatus.FAILED and not smtp_server.received
+    shown = show_schedule(segmented, view.id)
+    assert shown.reason == ("nothing was sent: its segment 'senegal' was deleted before its time; it was not sent "
+                            "to the whole list either")
+    assert actions.overview(segmented) == []
+    clock.now += timedelta(hours=1)
+    assert fire_due(segmented, options=fast()) == [] and not smtp_server.received
+
+
+def test_the_schedule_command_takes_a_segment_and_shows_its_audience_first(segmented, smtp_server, day3,
+                                                                           monkeypatch):
+    from click.testing import CliRunner
+
+    from newsletter import cli as cli_package
+    from newsletter.cli import main
+    from newsletter.people import segments
+
+    monkeypatch.setattr(cli_package.State, "newsletter", lambda self, check_schema=True: segmented)
+    segments.create_segment(segmented, "press-africa", "role = press and country in (SN, CI, EG)")
+    runner = CliRunner()
+    content = [str(p) for p in sorted(day3.glob("day-3.*.md"))]
+    dry = runner.invoke(main, ["schedule", *content, "--at", "2027-01-14 19:00", "--tz", AMSTERDAM,
+                               "--segment", "press-africa", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "segment press-africa (role = press and country in (SN, CI, EG))" in dry.output
+    assert "per country: CI (Côte d'Ivoire) 1, EG (Egypt) 1, SN (Senegal) 1" in dry.output
+    assert "en: 1 subscriber(s)" in dry.output and list_schedules(segmented) == []
+    made = runner.invoke(main, ["schedule", *content, "--at", "2027-01-14 19:00", "--tz", AMSTERDAM,
+                                "--segment", "press-africa"])
+    assert made.exit_code == 0, made.output
+    assert "scheduled 1: asp23-day-3 to asp-daily, segment press-africa, at 2027-01-14 19:00" in made.output
+    assert "segment press-africa" in runner.invoke(main, ["schedule", "list"]).output
+    unknown = runner.invoke(main, ["schedule", *content, "--at", "2027-01-15 19:00", "--tz", AMSTERDAM,
+                                   "--segment", "nobody"])
+    assert unknown.exit_code == 1 and "there is no segment 'nobody'" in unknown.output
+    assert "Traceback" not in unknown.output
+    deleted = runner.invoke(main, ["segments", "delete", "press-africa"])
+    assert deleted.exit_code == 0 and "scheduled send 1 (asp23-day-3, 2027-01-14 19:00 Europe/Amsterdam) names it: " \
+        "at its time it fails and sends nothing" in deleted.output
+    listed = runner.invoke(main, ["schedule", "list"]).output
+    assert "its segment 'press-africa' no longer exists: at its time it fails and sends nothing" in listed

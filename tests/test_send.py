@@ -518,3 +518,25 @@ async def test_a_dead_workers_rows_are_taken_over_as_soon_as_its_own_are_done(st
     assert received_count(smtp_server) == Counter({e: 1 for e in emails})
     assert len(held) == 3 and len(polls_after_the_kill) <= 2
     assert os.getpid() != holder.pid
+
+
+async def test_a_providers_connection_limit_holds_at_the_relay_while_others_go_in_parallel(store, config, clock,
+                                                                                           smtp_server):
+    """`[domain_limits] "gmail.com" = 1` with 4 connections: the relay never holds two
+    transactions for Gmail recipients at once, and holds several for the other domains."""
+    from newsletter.config import parse_domain_limits
+
+    emails = []
+    for start_at, domain in ((0, "gmail.com"), (100, "example.org"), (200, "example.net")):
+        emails += populate(store, 8, now=clock(), start=start_at, domain=domain)
+    with store.session() as session:
+        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock(), subject="Day 2",
+                                 languages=("en", "fr", "es", "ar"), default_language="en")
+    smtp_server.delay = 0.05  # each message's reply takes a while, as at a busy relay: sessions overlap
+    limited = config.with_changes(domain_limits=parse_domain_limits({"gmail.com": 1}))
+    result = await run(store, limited, clock, concurrency=4, batch_size=50)
+    assert result.status is CampaignStatus.FINISHED and result.counts.sent == 24
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+    assert smtp_server.most_at_once["gmail.com"] == 1
+    assert smtp_server.most_at_once["example.org"] + smtp_server.most_at_once["example.net"] >= 3
+    assert max(smtp_server.most_at_once["example.org"], smtp_server.most_at_once["example.net"]) >= 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -62,6 +63,13 @@ def test_failures_are_reported_and_retried(workdir, smtp_server):
     assert run("send", *CONTENT, "--yes").exit_code == 0
     report = run("campaign", "report", "asp23-day-3", "--failed").output
     assert "person000003@example.org\tfailed\t1\t554 5.7.1 Rejected" in report
+    relay = f"127.0.0.1:{smtp_server.port}"  # the one relay of smtp_url, by host and port
+    assert f"person000003@example.org\tfailed\t1\t554 5.7.1 Rejected (at DATA)\tvia {relay}" in report
+    assert f"  through {relay}: failed 1, sent 39" in run("campaign", "report", "asp23-day-3").output
+    shown = run("show", "person000003@example.org").output
+    assert "campaigns (the relay that took each, and its reply):" in shown
+    assert "asp23-day-3" in shown and f"{relay}  554 5.7.1 Rejected (at DATA)" in shown
+    assert f"{relay}  250 2.0.0 OK queued (at DATA)" in run("show", "person000004@example.org").output
     smtp_server.fail_data.clear()
     assert "1 recipient(s) queued again" in run("campaign", "retry", "asp23-day-3").output
     resumed = run("campaign", "resume", "asp23-day-3")
@@ -284,3 +292,27 @@ def test_a_list_other_than_the_contents_is_said_before_anything_happens(workdir,
     assert dry.exit_code == 0
     assert "note: the content names the list asp-daily, not asp-alerts; this sends to asp-alerts" in dry.output
     assert "note:" not in run("send", *CONTENT, "--dry-run").output
+
+
+def test_a_misspelt_list_in_the_content_or_in_list_is_said_plainly_and_alike(workdir, smtp_server, tmp_path):
+    copies = []
+    for path in CONTENT:
+        copies.append(tmp_path / path.rsplit("/", 1)[1])
+        copies[-1].write_text(Path(path).read_text(encoding="utf-8").replace("\nlist: asp-daily\n", "\nlist: asp-dialy\n"),
+                              encoding="utf-8")
+    assert "list: asp-dialy" in copies[0].read_text(encoding="utf-8")
+    for args in ([*map(str, copies), "--dry-run"], [*map(str, copies), "--yes"], ["schedule", *map(str, copies),
+                 "--at", "2099-07-08 19:00", "--tz", "Europe/Amsterdam"], ["issue", "import", *map(str, copies)]):
+        refused = run(*(args if args[0] in ("schedule", "issue") else ["send", *args]))
+        assert refused.exit_code == 1, (args, refused.output)
+        assert "Traceback" not in refused.output
+        assert f"Error: there is no list 'asp-dialy', which `list:` names in {tmp_path / 'day-3.en.md'}" \
+            in refused.output
+        assert "the lists there are: asp-daily; did you mean 'asp-daily'? Correct `list:` in the front matter, " \
+               "or create the list with `newsletter lists create asp-dialy NAME`." in refused.output
+    other = run("send", *CONTENT, "--list", "asp-dialy", "--dry-run")
+    assert other.exit_code == 1 and "Traceback" not in other.output
+    assert ("Error: there is no list 'asp-dialy'; `newsletter lists` shows the lists there are (asp-daily); "
+            "did you mean 'asp-daily'?") in other.output
+    assert not smtp_server.received
+    assert "no campaigns" in run("campaigns").output.lower()

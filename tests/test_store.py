@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from newsletter.errors import SchemaOutOfDate, StoreError
 from newsletter.store import open_store
+
+NOW = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
 
 
 def test_fresh_database_is_out_of_date_until_upgraded(tmp_path):
@@ -99,3 +103,54 @@ def test_the_security_migration_fills_the_mailbox_of_people_already_there(store)
         rows = dict(conn.execute(text("SELECT email, mailbox FROM subscribers")).fetchall())
     assert rows == {"ana@example.org": None, "ana+x@example.org": "ana@example.org", "b.o@gmail.com": "bo@gmail.com",
                     "c.d@example.org": None}
+
+
+def test_a_reading_unit_proceeds_while_another_connection_holds_the_write_lock(sqlite_template, tmp_path,
+                                                                               monkeypatch):
+    """Store.reading() begins deferred on SQLite: it reads its snapshot while a writer holds the
+    lock, where a unit of work (BEGIN IMMEDIATE) has to wait (here: fails at once, no busy wait)."""
+    import shutil
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    import newsletter.store as store_module
+    from newsletter.store import MailingList
+
+    path = tmp_path / "locked.db"
+    shutil.copy(sqlite_template, path)
+    monkeypatch.setattr(store_module, "SQLITE_BUSY_TIMEOUT_MS", 0)
+    store = open_store(f"sqlite:///{path}")
+    with store.session() as session:
+        session.add(MailingList(slug="before", name="Before the lock", created_at=NOW))
+    writer = sqlite3.connect(path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE lists SET name = 'Held' WHERE slug = 'before'")
+        with store.reading() as session:
+            seen = session.scalar(select(MailingList.name).where(MailingList.slug == "before"))
+        assert seen == "Before the lock"  # the committed snapshot, not the writer's change
+        with pytest.raises(OperationalError, match="locked"), store.session() as session:
+            session.scalars(select(MailingList.slug)).all()
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+        store.dispose()
+
+
+def test_a_write_inside_a_reading_unit_raises_and_writes_nothing(store):
+    from newsletter.store import MailingList
+
+    with pytest.raises(StoreError, match="read-only unit of work"), store.reading() as session:
+        session.add(MailingList(slug="sneaked", name="Sneaked in", created_at=NOW))
+        session.flush()
+    with pytest.raises(StoreError, match="read-only unit of work"), store.reading() as session:
+        session.execute(text("DELETE FROM lists"))
+    for _ in range(3):  # the pooled connections write again after a reading unit
+        with store.reading() as session:
+            assert session.scalar(select(MailingList.id).where(MailingList.slug == "sneaked")) is None
+        with store.session() as session:
+            session.add(MailingList(slug=f"written{_}", name="Written", created_at=NOW))
+    with store.reading() as session:
+        assert sorted(session.scalars(select(MailingList.slug).where(MailingList.slug.like("written%")))) == [
+            "written0", "written1", "written2"]

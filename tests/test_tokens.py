@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from itsdangerous.encoding import base64_decode
 
 from newsletter.errors import InvalidToken
-from newsletter.tokens import Purpose, issue_token, read_token
+from newsletter.tokens import Purpose, TokenIssuer, issue_token, read_token
 
 SECRET = b"k" * 32
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
@@ -103,3 +105,39 @@ def test_nothing_appended_to_a_token_is_accepted(extra):
     token = issue_token(SECRET, Purpose.UNSUBSCRIBE, "someKey", now=NOW)
     with pytest.raises(InvalidToken):
         read_token(SECRET, Purpose.UNSUBSCRIBE, token + extra, now=NOW)
+
+
+@pytest.mark.parametrize(("key", "list_slug", "language"), [
+    ("k000000000012", "asp-daily", None),          # an unsubscribe link: written by hand
+    ("Zx_9-a.b", None, "fr"),                      # a preferences link
+    ("k1", "", ""),                                # empty values are left out, as the encoder leaves them
+    ('with "quotes" and \\', "asp-daily", None),   # values JSON must escape: the encoder
+    ("clé-été", "liste", "ar"),                    # not ASCII: the encoder
+    ("k" * 40, "a-very-long-list-slug-indeed", "es"),  # over 64 bytes: itsdangerous' own path
+])
+def test_token_issuer_makes_what_issue_token_makes(key, list_slug, language):
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+    for purpose in (Purpose.UNSUBSCRIBE, Purpose.PREFERENCES):
+        issuer = TokenIssuer(SECRET, purpose, now)
+        made = issuer(key, list_slug=list_slug, language=language)
+        assert made == issue_token(SECRET, purpose, key, list_slug=list_slug, language=language, now=now)
+        assert issuer(key, list_slug=list_slug, language=language) == made  # the cached tail is reused
+        claims = read_token(SECRET, purpose, made, now=now)
+        assert (claims.subscriber_key, claims.list_slug or None, claims.language or None) == (
+            key, list_slug or None, language or None)
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=_TEXT, list_slug=st.none() | _TEXT, language=st.none() | _TEXT)
+def test_token_issuer_writes_the_encoders_json_for_any_values(key, list_slug, language):
+    issuer = TokenIssuer(SECRET, Purpose.UNSUBSCRIBE, NOW)
+    token = issuer(key, list_slug=list_slug, language=language)
+    payload = {"s": key, **({"l": list_slug} if list_slug else {}), **({"g": language} if language else {})}
+    dumped = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if len(dumped) <= 64:  # short payloads are never compressed (longer ones: itsdangerous' own dumps)
+        assert base64_decode(token.split(".")[0]) == dumped
+    claims = read_token(SECRET, Purpose.UNSUBSCRIBE, token, now=NOW)
+    assert (claims.subscriber_key, claims.list_slug, claims.language) == (key, list_slug or None, language or None)

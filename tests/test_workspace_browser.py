@@ -228,6 +228,23 @@ def test_a_language_switch_link_keeps_the_page(browser, site):
     context.close()
 
 
+def test_once_logged_in_the_language_switch_is_the_accounts_setting(browser, site):
+    _newsletter, base, _link = site
+    context, page = _owner_page(browser, site)
+    page.goto(f"{base}/people")
+    page.get_by_role("button", name="Français").click()  # a form: it works without a script of ours
+    page.wait_for_url(f"{base}/people")
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    context.close()
+    # Another browser, which asked for English at the login page: the account's French wins.
+    other = _context(browser).new_page()
+    _log_in(other, base, "coordinator@example.org")
+    other.wait_for_url(f"{base}/")
+    assert other.evaluate("document.documentElement.lang") == "fr"
+    assert other.get_by_role("heading", level=1).inner_text() == "Tableau de bord"
+    other.context.close()
+
+
 # A token for a link that is not the workspace's cannot open a workspace page.
 def test_a_visitor_link_token_opens_nothing_in_the_workspace(browser, site):
     newsletter, base, _link = site
@@ -236,4 +253,46 @@ def test_a_visitor_link_token_opens_nothing_in_the_workspace(browser, site):
     page = context.new_page()
     response = page.goto(f"{base}/reset/{token}")
     assert response.status == 400
+    context.close()
+
+
+def test_a_persons_attributes_and_a_segment_are_edited_in_the_browser(browser, site):
+    from newsletter.attributes import parse_attribute_specs
+    from newsletter.people import profiles, segments
+
+    newsletter, base, _link = site
+    newsletter.config = newsletter.config.with_changes(attributes=parse_attribute_specs({
+        "organisation": {"type": "text", "label": "Organisation", "organisation": True},
+        "country": {"type": "country", "label": "Country"},
+        "staff_count": {"type": "integer", "label": "Staff count", "min": 0}}))
+    context, page = _owner_page(browser, site)
+    page.get_by_role("link", name="People").click()
+    page.get_by_role("link", name="jorge.rivas@example.org").click()
+    page.get_by_label("Organisation").fill("Abogadas por la Justicia")
+    page.get_by_label("Country").select_option("AR")
+    page.get_by_label("Staff count").fill("a dozen")
+    page.get_by_role("button", name="Save the attributes").click()
+    assert "Nothing was changed: correct the fields marked below." in page.get_by_role("alert").inner_text()
+    assert "'a dozen' is not a whole number" in page.locator("#attr-staff_count-error").inner_text()
+    assert page.get_by_label("Organisation").input_value() == "Abogadas por la Justicia"  # nothing typed is lost
+    assert page.get_by_label("Country").input_value() == "AR"
+    assert profiles.attributes_of(newsletter, "jorge.rivas@example.org") == {}
+    page.get_by_label("Staff count").fill("12")
+    page.get_by_role("button", name="Save the attributes").click()
+    assert page.get_by_role("status").inner_text() == "Saved."
+    assert page.get_by_label("Staff count").input_value() == "12"
+    assert profiles.attributes_of(newsletter, "jorge.rivas@example.org") == {
+        "organisation": "Abogadas por la Justicia", "country": "AR", "staff_count": 12}
+    record = subscriptions.person(newsletter, "jorge.rivas@example.org")
+    assert record.consent_log[-1].source == "staff:coordinator@example.org"
+    assert record.consent_log[-1].note.startswith("attributes: organisation=Abogadas por la Justicia; country=AR")
+    page.get_by_role("link", name="Segments").click()
+    page.get_by_label("Name (lower-case letters, digits and hyphens)").fill("argentina")
+    page.get_by_label("Expression").fill("country = Argentina")
+    page.get_by_role("button", name="Save", exact=True).click()
+    assert page.get_by_role("status").inner_text() == "Saved."
+    assert page.locator("td[data-segment='argentina']").inner_text() == "1"
+    assert "AR Argentina" in page.locator("#audience-countries").inner_text()
+    assert segments.list_segments(newsletter)[0].expression == "country = Argentina"
+    page.screenshot(path=str(SHOTS / "segments-en.png"), full_page=True)
     context.close()

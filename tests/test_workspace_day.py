@@ -273,8 +273,36 @@ def test_the_staff_day(workspace_site, browser, smtp_server):
     row = sender.locator("#bounces tbody tr")
     assert BOUNCING in row.inner_text() and "hard" in row.inner_text()
     assert BOUNCING in sender.inner_text("#not-reached")
+    assert "550" in sender.inner_text("#not-reached") and ":" in sender.locator("#not-reached tbody td").nth(4).inner_text()
+    assert "11" in sender.inner_text("#by-relay")  # the one relay of smtp_url took the 11 sent
     shot(sender, "report")
     # And the workspace reads right to left in Arabic.
     sender.goto("/admin/campaigns/asp23-day-4/report?lang=ar")
     assert sender.get_attribute("html", "dir") == "rtl"
     shot(sender, "report-ar")
+
+    # The Arabic workspace around English content: the page reads right to left, the English issue
+    # keeps its own direction in the editor and in the live preview.
+    editor.goto("/admin/issues/asp23-day-4/edit/en?lang=ar")
+    assert editor.get_attribute("html", "dir") == "rtl"
+    assert editor.get_attribute("#f-lead", "dir") == "ltr"
+    preview = editor.frame_locator("#preview")
+    preview.locator("text=in every situation").wait_for()
+    assert preview.locator("html").get_attribute("dir") == "ltr"
+    assert preview.locator("html").get_attribute("lang") == "en"
+    shot(editor, "editor-en-in-ar", full_page=False)
+
+    # The other main screens in Arabic (another browser of the second sender, so the first keeps English).
+    arabic = person(browser, base, "second@example.org")
+    for path, name in (("/admin/?lang=ar", "dashboard-ar"), ("/admin/issues/asp23-day-4/send?lang=ar", "send-ar"),
+                       ("/admin/campaigns/asp23-day-4?lang=ar", "progress-ar")):
+        arabic.goto(path)
+        assert arabic.get_attribute("html", "dir") == "rtl"
+        shot(arabic, name)
+    assert arabic.get_attribute("#progress", "data-status") == "finished"
+    assert arabic.inner_text("[data-field=status]") == "انتهت"
+    arabic.goto("/admin/people?lang=ar")
+    arabic.click(f"text={BOUNCING}")
+    arabic.wait_for_url("**/admin/people/**")
+    assert arabic.get_attribute("html", "dir") == "rtl"
+    shot(arabic, "person-ar")

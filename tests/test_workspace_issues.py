@@ -274,3 +274,49 @@ def test_a_sender_schedules_an_issue_in_the_venues_time_from_its_send_page(newsr
     refused = viewer.post("/admin/issues/asp23-day-4/schedule", data={"csrf": csrf_of(viewer, "/admin/issues"),
                                                                       "at": "2027-01-16T19:00", "zone": "UTC"})
     assert refused.status_code == 403 and len(list_schedules(newsletter)) == 1
+
+
+def test_content_files_naming_a_misspelt_list_are_refused_with_the_lists_there_are(newsrooms):
+    newsletter, people = newsrooms
+    editor = logged_in(newsletter, people["editor"])
+    files = [("files", (p.name, p.read_bytes().replace(b"\nlist: asp-daily\n", b"\nlist: asp-dialy\n"), "text/markdown"))
+             for p in DAY_4]
+    assert b"list: asp-dialy" in files[0][1][1]
+    refused = editor.post("/admin/issues/import", data={"csrf": csrf_of(editor, "/admin/issues")}, files=files)
+    assert refused.status_code == 400
+    assert "there is no list &#39;asp-dialy&#39;" in refused.text
+    assert "Did you mean asp-daily?" in refused.text and "The lists there are: asp-daily." in refused.text
+    assert "Correct list: in the files" in refused.text and "front matter, or create the list first." in refused.text
+    assert issues.list_issues(newsletter) == []
+
+
+def test_a_sender_schedules_an_issue_to_a_segment_after_seeing_its_audience(newsrooms):
+    from newsletter.attributes import parse_attribute_specs
+    from newsletter.people import profiles, segments
+    from newsletter.routine.schedules import list_schedules
+
+    newsletter, people = newsrooms
+    newsletter.config = newsletter.config.with_changes(attributes=parse_attribute_specs({"country": {"type": "country"}}))
+    populate(newsletter.store, 6, now=newsletter.clock())
+    for i, code in [(0, "SN"), (1, "SN"), (2, "CI"), (3, "FR")]:
+        profiles.set_attributes(newsletter, f"person{i:06d}@example.org", {"country": code})
+    segments.create_segment(newsletter, "west-africa", "country in (SN, CI)")
+    issues.import_files(newsletter, DAY_4)
+    sender = logged_in(newsletter, people["sender1"])
+    page = "/admin/issues/asp23-day-4/send"
+    first = sender.get(page).text
+    assert '<option value="west-africa">west-africa</option>' in first and 'id="segment-audience"' not in first
+    shown = sender.get(page + "?segment=west-africa")
+    assert shown.status_code == 200 and 'id="segment-total">3<' in shown.text
+    assert "SN</span> Senegal</th><td>2</td>" in shown.text and "CI</span> Côte d&#39;Ivoire</th><td>1</td>" in shown.text
+    assert 'id="total">6<' in shown.text  # the send-now audience stays the whole list
+    unknown = sender.get(page + "?segment=nobody")
+    assert unknown.status_code == 400 and "there is no segment &#39;nobody&#39;" in unknown.text
+    done = post(sender, "/admin/issues/asp23-day-4/schedule",
+                {"at": "2027-01-15T19:00", "zone": "Europe/Amsterdam", "segment": "west-africa"}, form_page=page)
+    assert done.status_code == 200 and 'id="scheduled"' in done.text
+    [scheduled] = list_schedules(newsletter)
+    assert scheduled.segment == "west-africa"
+    segments.delete_segment(newsletter, "west-africa")
+    after = sender.get(page).text
+    assert 'id="schedules"' in after and "its segment &#39;west-africa&#39; no longer exists" in after

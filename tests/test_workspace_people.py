@@ -190,3 +190,111 @@ def test_an_upload_without_a_file_or_with_no_email_column_changes_nothing(desk):
     bad = client.post("/admin/import", data={"csrf": csrf_of(client, "/admin/import")},
                       files={"file": ("x.csv", b"name,language\nAmal,ar\n", "text/csv")})
     assert bad.status_code == 400 and "Nothing was imported" in bad.text
+
+
+ATTRIBUTE_SPECS = {"organisation": {"type": "text", "organisation": True, "label": "Organisation"},
+                   "country": {"type": "country", "label": "Country"},
+                   "staff_count": {"type": "integer", "min": 0, "label": "Staff"},
+                   "ratified": {"type": "boolean", "label": "Ratified"}}
+
+
+def _with_attributes(newsletter):
+    from newsletter.attributes import parse_attribute_specs
+
+    newsletter.config = newsletter.config.with_changes(attributes=parse_attribute_specs(ATTRIBUTE_SPECS))
+
+
+def test_a_persons_attributes_are_edited_checked_per_field_logged_and_audited(desk):
+    from newsletter.people import profiles
+
+    newsletter, _owner, client = desk
+    _with_attributes(newsletter)
+    email = "fatou.ndiaye@example.net"
+    profiles.set_attributes(newsletter, email, {"organisation": "Ligue sénégalaise", "staff_count": 12})
+    key = _key(newsletter, email)
+    page = client.get(f"/admin/people/{key}").text
+    assert 'id="attributes-form"' in page and 'value="Ligue sénégalaise"' in page and 'value="12"' in page
+    bad = client.post(f"/admin/people/{key}/attributes", data={
+        "csrf": csrf_of(client), "attr_organisation": "Ligue des droits", "attr_country": "Atlantis",
+        "attr_staff_count": "-3", "attr_ratified": "yes"})
+    assert bad.status_code == 400 and 'id="attributes-error"' in bad.text and "Nothing was changed: attributes" not in bad.text
+    assert "&#39;Atlantis&#39; is not an ISO 3166 country" in bad.text and "-3 is less than 0" in bad.text
+    assert 'id="attr-country-error"' in bad.text and 'id="attr-staff_count-error"' in bad.text
+    assert 'value="Ligue des droits"' in bad.text and 'value="-3"' in bad.text  # nothing typed is lost
+    assert profiles.attributes_of(newsletter, email) == {"organisation": "Ligue sénégalaise", "staff_count": 12}
+    done = client.post(f"/admin/people/{key}/attributes", data={
+        "csrf": csrf_of(client), "attr_organisation": "", "attr_country": "Senegal", "attr_staff_count": "14",
+        "attr_ratified": "yes"})
+    assert done.status_code == 303 and done.headers["location"].endswith("?done=saved")
+    assert profiles.attributes_of(newsletter, email) == {"country": "SN", "staff_count": 14, "ratified": True}
+    last = _consent_lines(newsletter, email)[-1]
+    assert (last.event, last.channel, last.source) == ("preferences", "admin", "staff:sender@example.org")
+    assert last.note == ("attributes: organisation removed (was Ligue sénégalaise); country=SN; "
+                         "staff_count=14 (was 12); ratified=yes")
+    line = audit.lines(newsletter, action="people.edit").lines[0]
+    assert (line.actor, line.target, line.detail) == ("sender@example.org", email,
+                                                      "attributes: organisation, country, staff_count, ratified")
+    unchanged = client.post(f"/admin/people/{key}/attributes", data={
+        "csrf": csrf_of(client), "attr_country": "SN", "attr_staff_count": "14", "attr_ratified": "yes"})
+    assert unchanged.status_code == 303 and _consent_lines(newsletter, email)[-1].note == last.note
+
+
+def test_segments_are_listed_saved_shown_and_deleted_in_the_workspace(desk):
+    from newsletter.people import profiles, segments
+
+    newsletter, _owner, client = desk
+    _with_attributes(newsletter)
+    profiles.set_attributes(newsletter, "fatou.ndiaye@example.net", {"country": "SN"})
+    profiles.set_attributes(newsletter, "jorge.rivas@example.org", {"country": "AR"})
+    assert "No segment yet." in client.get("/admin/segments").text
+    bad = client.post("/admin/segments", data={"csrf": csrf_of(client, "/admin/segments"), "name": "senegal",
+                                               "expression": 'country = "SN"; DROP TABLE subscribers; --'})
+    assert bad.status_code == 400 and "column 15: unexpected character" in bad.text
+    assert "DROP TABLE subscribers; --</textarea>" in bad.text and segments.list_segments(newsletter) == []
+    made = client.post("/admin/segments", data={"csrf": csrf_of(client, "/admin/segments"), "name": "senegal",
+                                                "expression": "country = Senegal", "description": "Members in Senegal"})
+    assert made.status_code == 303 and made.headers["location"].endswith("/admin/segments?show=senegal&done=saved")
+    shown = client.get("/admin/segments?show=senegal").text
+    assert '<td data-segment="senegal">1</td>' in shown and "SN</span> Senegal</th><td>1</td>" in shown
+    assert audit.lines(newsletter, action="segments.manage").lines[0].detail == "saved: country = Senegal"
+    taken = client.post("/admin/segments", data={"csrf": csrf_of(client, "/admin/segments"), "name": "senegal",
+                                                 "expression": "country = AR"})
+    assert taken.status_code == 400 and "exists already" in taken.text
+    replaced = client.post("/admin/segments", data={"csrf": csrf_of(client, "/admin/segments"), "name": "senegal",
+                                                    "expression": "country in (SN, AR)", "replace": "yes"})
+    assert replaced.status_code == 303 and '<td data-segment="senegal">2</td>' in client.get("/admin/segments").text
+    gone = client.post("/admin/segments/senegal/delete", data={"csrf": csrf_of(client, "/admin/segments")})
+    assert gone.status_code == 303 and segments.list_segments(newsletter) == []
+    assert audit.lines(newsletter, action="segments.manage").lines[0].detail == "deleted"
+    assert client.post("/admin/segments/senegal/delete",
+                       data={"csrf": csrf_of(client, "/admin/segments")}).status_code == 404
+
+
+def test_a_segment_is_built_from_conditions_whose_values_stay_values(desk):
+    from newsletter.people import profiles, segments
+
+    newsletter, _owner, client = desk
+    _with_attributes(newsletter)
+    profiles.set_attributes(newsletter, "fatou.ndiaye@example.net", {"country": "SN", "staff_count": 12})
+    profiles.set_attributes(newsletter, "jorge.rivas@example.org", {"country": "AR", "staff_count": 3})
+    made = client.post("/admin/segments", data={
+        "csrf": csrf_of(client, "/admin/segments"), "name": "big-members", "expression": "",
+        "field_0": "country", "op_0": "in", "value_0": "SN, AR", "field_1": "staff_count", "op_1": ">=",
+        "value_1": "10", "field_2": ""})
+    assert made.status_code == 303
+    [saved] = segments.list_segments(newsletter)
+    assert saved.expression == 'country in ("SN", "AR") and staff_count >= "10"'
+    assert '<td data-segment="big-members">1</td>' in client.get("/admin/segments").text
+    evil = client.post("/admin/segments", data={
+        "csrf": csrf_of(client, "/admin/segments"), "name": "evil", "expression": "",
+        "field_0": "organisation", "op_0": "=", "value_0": '" or 1=1; DROP TABLE subscribers; --'})
+    assert evil.status_code == 303  # a value, quoted: it names nobody
+    assert segments.show_segment(newsletter, "evil")[1].total == 0
+    empty = client.post("/admin/segments", data={"csrf": csrf_of(client, "/admin/segments"), "name": "nothing",
+                                                 "expression": "", "field_0": "country", "op_0": "=",
+                                                 "value_0": " "})
+    assert empty.status_code == 400 and "give country a value to compare with" in empty.text
+    assert 'name="field_0" id="field-0"><option value=""></option><option value="list">list</option>' in empty.text
+    assert '<option value="country" selected>country</option>' in empty.text  # the rows are kept
+    none = client.post("/admin/segments", data={"csrf": csrf_of(client, "/admin/segments"), "name": "nothing"})
+    assert none.status_code == 400 and "or choose a field for at least one condition" in none.text

@@ -54,6 +54,7 @@ EXPECTED: dict[str, set[str]] = {
     "suppressions.view": SENDERS,
     "suppressions.lift": OWNER,
     "lists.manage": OWNER,
+    "segments.manage": SENDERS,
     "issues.write": WRITERS,
     "issues.translate": WRITERS | {"translator"},
     "issues.test_send": WRITERS | {"sender"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
 import tomllib
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from .attributes import AttributeSpec, parse_attribute_specs
 from .errors import ConfigError, MissingConfigFile, MissingSecretKey
 from .resources import shipped_path
 
-__all__ = ["Config", "SmtpSettings", "RelaySpec", "load_config", "write_default_config", "LANGUAGES"]
+__all__ = ["Config", "SmtpSettings", "RelaySpec", "DomainLimit", "DEFAULT_DOMAIN_LIMITS", "load_config",
+           "write_default_config", "LANGUAGES"]
 
 #: Languages the interface is translated into, in the order they are offered.
 LANGUAGES = ("en", "fr", "es", "ar")
@@ -90,7 +92,7 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class RelaySpec:
-    """One of several relays (`[relays.NAME]`): its URL, weight, connection limit and From domains."""
+    """One of several relays (`[relays.NAME]`): its URL, weight, connection limit, From domains and rates."""
 
     name: str
     url: str = field(repr=False)
@@ -99,6 +101,9 @@ class RelaySpec:
     max_connections: int = 0
     #: The From domains it carries (empty: all)
     from_domains: tuple[str, ...] = ()
+    #: Messages per second it takes at most, and per hour (None: no limit of its own)
+    rate: float | None = None
+    hourly_cap: int | None = None
 
 
 def parse_relays(table: Any) -> tuple[RelaySpec, ...]:
@@ -110,7 +115,7 @@ def parse_relays(table: Any) -> tuple[RelaySpec, ...]:
         where = f"relays.{name}"
         if not isinstance(body, dict) or not isinstance(body.get("url"), str):
             raise ConfigError(f"{where} needs url = \"smtp://…\"", key="relays")
-        unknown = set(body) - {"url", "weight", "max_connections", "from_domains"}
+        unknown = set(body) - {"url", "weight", "max_connections", "from_domains", "rate", "hourly_cap"}
         if unknown:
             raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}", key="relays")
         weight, limit = body.get("weight", 1), body.get("max_connections", 0)
@@ -121,9 +126,84 @@ def parse_relays(table: Any) -> tuple[RelaySpec, ...]:
         domains = body.get("from_domains", [])
         if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
             raise ConfigError(f"{where}: from_domains must be a list of domains", key="relays")
+        rate, cap = body.get("rate"), body.get("hourly_cap")
+        if rate is not None and (not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0):
+            raise ConfigError(f"{where}: rate must be a number of messages per second above 0, e.g. 10 or 0.5",
+                              key="relays")
+        if cap is not None and (not isinstance(cap, int) or isinstance(cap, bool) or cap < 1):
+            raise ConfigError(f"{where}: hourly_cap must be a whole number of messages of 1 or more", key="relays")
         SmtpSettings.from_url(body["url"])  # raises ConfigError naming smtp_url's rules
-        specs.append(RelaySpec(name, body["url"], weight, limit, tuple(d.lower() for d in domains)))
+        specs.append(RelaySpec(name, body["url"], weight, limit, tuple(d.lower() for d in domains),
+                               float(rate) if rate is not None else None, cap))
     return tuple(specs)
+
+
+@dataclass(frozen=True)
+class DomainLimit:
+    """Connections that may be busy at once, per sender process, with recipients of these
+    domains together (domains that share their mail servers share one limit); 0: no limit."""
+
+    domains: tuple[str, ...]
+    limit: int
+
+    @property
+    def key(self) -> str:
+        """The domains as `pacing.DomainLimits` takes them: "gmail.com,googlemail.com"."""
+        return ",".join(self.domains)
+
+
+def _group(limit: int, *domains: str) -> DomainLimit:
+    return DomainLimit(domains, limit)
+
+
+#: The big mailbox providers throttle (4xx "too many connections") a sender that keeps many
+#: sessions open with them; these limits stay well under what they tolerate. Each group is one
+#: provider's mail servers (Yahoo's take AOL's mail; Microsoft's all its consumer domains).
+DEFAULT_DOMAIN_LIMITS: tuple[DomainLimit, ...] = (
+    _group(10, "gmail.com", "googlemail.com"),
+    _group(5, "outlook.com", "hotmail.com", "live.com", "msn.com", "hotmail.fr", "live.fr", "outlook.fr",
+           "hotmail.co.uk", "live.co.uk", "hotmail.es", "outlook.es", "hotmail.it"),
+    _group(5, "yahoo.com", "ymail.com", "rocketmail.com", "yahoo.fr", "yahoo.co.uk", "yahoo.es", "aol.com"),
+    _group(5, "icloud.com", "me.com", "mac.com"),
+    _group(5, "gmx.de", "gmx.net", "gmx.com", "gmx.fr"),
+    _group(3, "orange.fr", "wanadoo.fr"),
+    _group(5, "yandex.ru", "yandex.com", "ya.ru"),
+    _group(5, "mail.ru", "bk.ru", "inbox.ru", "list.ru"),
+)
+
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+")
+
+
+def parse_domain_limits(table: Any) -> tuple[DomainLimit, ...]:
+    """The `[domain_limits]` table over `DEFAULT_DOMAIN_LIMITS`. Raises ConfigError.
+
+    Each key is a domain, or several separated by commas that share one limit ("gmail.com,
+    googlemail.com" = 5); each value a whole number, 0 for no limit. A domain named here leaves
+    its default group (the group's other domains keep the default)."""
+    if not isinstance(table, dict):
+        raise ConfigError('domain_limits must be a table of "domain" = connections, e.g. "gmail.com" = 5',
+                          key="domain_limits")
+    given: list[DomainLimit] = []
+    seen: set[str] = set()
+    for key, value in table.items():
+        domains = tuple(d.strip().lower() for d in str(key).split(","))
+        for domain in domains:
+            if not _DOMAIN.fullmatch(domain):
+                raise ConfigError(f"domain_limits: {domain or key!r} is not a domain such as gmail.com",
+                                  key="domain_limits")
+            if domain in seen:
+                raise ConfigError(f"domain_limits: {domain} is named twice", key="domain_limits")
+            seen.add(domain)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"domain_limits: {key} must be a whole number of connections, 0 or more (0: no limit)",
+                              key="domain_limits")
+        given.append(DomainLimit(domains, value))
+    kept = []
+    for default in DEFAULT_DOMAIN_LIMITS:
+        rest = tuple(d for d in default.domains if d not in seen)
+        if rest:
+            kept.append(DomainLimit(rest, default.limit))
+    return tuple(kept) + tuple(given)
 
 
 @dataclass(frozen=True)
@@ -200,6 +280,9 @@ class Config:
     #: Several relays (`[relays.NAME]`) instead of `smtp_url`; the seconds one that refused is left out.
     relays: tuple[RelaySpec, ...] = ()
     relay_cool_off_seconds: int = 300
+    #: Connections busy at once with recipients of the big mailbox providers (`[domain_limits]`,
+    #: "gmail.com" = 5), over `DEFAULT_DOMAIN_LIMITS`.
+    domain_limits: tuple[DomainLimit, ...] = DEFAULT_DOMAIN_LIMITS
     postmark_webhook_auth: str = field(default="", repr=False)
     mailgun_signing_key: str = field(default="", repr=False)
     sendgrid_public_key: str = ""
@@ -224,6 +307,9 @@ class Config:
     two_person_lists: tuple[str, ...] = ()
     #: Where issues written in the workspace are exported as content files for sending.
     issues_dir: str = "issues"
+    #: A campaign's ledger is written in chunks of this many of the list's subscribers: the first
+    #: before sending starts, the rest while it sends.
+    ledger_chunk: int = 10_000
     #: Where this configuration was read from (None: defaults and environment only).
     source: str | None = None
 
@@ -235,6 +321,12 @@ class Config:
     def needs_second_approval(self, list_slug: str) -> bool:
         """Whether the two-person rule holds for the list's issues."""
         return "*" in self.two_person_lists or list_slug in self.two_person_lists
+
+    @property
+    def mailto_address(self) -> str:
+        """Where the `mailto:` of List-Unsubscribe points (unsubscribe_mailto, else from_address),
+        or "" when no bounce_mailbox is read: a request nobody reads is not advertised."""
+        return (self.unsubscribe_mailto or self.from_address) if self.bounce_mailbox else ""
 
     @property
     def smtp(self) -> SmtpSettings:
@@ -259,6 +351,10 @@ class Config:
         if len(key) < 16:
             raise ConfigError(f"the secret key in {path} is too short (16 characters at least)", key="secret_key")
         return key.encode()
+
+    def domain_limit_table(self) -> dict[str, int]:
+        """The per-domain connection limits as `pacing.DomainLimits` takes them (no-limit entries left out)."""
+        return {group.key: group.limit for group in self.domain_limits if group.limit}
 
     def attribute(self, name: str) -> AttributeSpec | None:
         """The declared attribute of this name, or None."""
@@ -286,6 +382,15 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             except ValueError as exc:
                 raise ConfigError(f"setting relays: not a JSON object: {exc}", key=name) from None
         return parse_relays(raw)
+    if name == "domain_limits":
+        if isinstance(raw, str):  # NEWSLETTER_DOMAIN_LIMITS: the table as a JSON object
+            import json
+
+            try:
+                raw = json.loads(raw or "{}")
+            except ValueError as exc:
+                raise ConfigError(f"setting domain_limits: not a JSON object: {exc}", key=name) from None
+        return parse_domain_limits(raw)
     if name == "attributes":
         if isinstance(raw, str):  # NEWSLETTER_ATTRIBUTES: the same tables as a JSON object
             import json
@@ -443,6 +548,8 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"catch_up must be digest, latest or off, not {config.catch_up!r}", key="catch_up")
     if config.schedule_overdue_minutes < 0:
         raise ConfigError("schedule_overdue_minutes must be 0 or more", key="schedule_overdue_minutes")
+    if config.ledger_chunk < 1:
+        raise ConfigError("ledger_chunk must be 1 or more", key="ledger_chunk")
     if config.soft_bounce_threshold < 1:
         raise ConfigError("soft_bounce_threshold must be 1 or more", key="soft_bounce_threshold")
     if config.bounce_address and "@" not in config.bounce_address:
@@ -568,6 +675,11 @@ label = "Organisation"
 [attributes.country]
 type = "country"
 label = "Country"
+
+# Connections busy at once with recipients of one mailbox provider (the defaults cover Gmail,
+# Microsoft, Yahoo and AOL, iCloud, GMX, Orange, Yandex and Mail.ru: docs/configuration.md):
+# [domain_limits]
+# "gmail.com,googlemail.com" = 4
 """
 
 

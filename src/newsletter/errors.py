@@ -10,7 +10,8 @@ The tree::
     │   └── SchemaOutOfDate       the schema is missing or older than the code (`current`, `head`)
     ├── InvalidAddress(ValueError) email-validator refused an address
     ├── InvalidField(ValueError)  a name, language or list is not acceptable
-    ├── UnknownList(LookupError)  no list has that slug
+    ├── UnknownList(LookupError)  no list has that slug (`known`: the lists there are, `suggestion`,
+    │                             `content`: the content files whose `list:` names it)
     │   └── ListArchived          the list is archived: it takes no subscriber and no send
     ├── UnknownSubscriber(LookupError)
     │   └── SuppressedAddress     nobody has it: it was erased, or suppressed without a person (`reason`, `at`)
@@ -60,6 +61,7 @@ page of its own. Per-recipient delivery outcomes are data, not errors.
 from __future__ import annotations
 
 from datetime import datetime
+from difflib import get_close_matches
 
 __all__ = [
     "NewsletterError",
@@ -185,11 +187,25 @@ class InvalidField(NewsletterError, ValueError):
 
 
 class UnknownList(NewsletterError, LookupError):
-    """No mailing list has this slug."""
+    """No mailing list has this slug. `known` holds the slugs of the lists there are (None when
+    the raiser did not ask), `content` the content files whose front matter named it (empty when the caller
+    named it); the message names neither, so that a visitor's page shows no private list."""
 
-    def __init__(self, slug: str):
+    def __init__(self, slug: str, *, known: tuple[str, ...] | None = None, content: tuple[str, ...] = ()):
         super().__init__(f"there is no list {slug!r}")
         self.slug = slug
+        self.known = None if known is None else tuple(known)
+        self.content = tuple(content)
+
+    @property
+    def suggestion(self) -> str | None:
+        """The known list closest to the slug, when one is close enough to be a slip of the keys."""
+        close = get_close_matches(self.slug.lower(), self.known or (), n=1, cutoff=0.6)
+        return close[0] if close else None
+
+    def named_in(self, content: tuple[str, ...]) -> UnknownList:
+        """The same error, said of the content files whose `list:` named the slug."""
+        return UnknownList(self.slug, known=self.known, content=content)
 
 
 class ListArchived(UnknownList):

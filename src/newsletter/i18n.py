@@ -15,9 +15,16 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-__all__ = ["translations", "text_direction", "negotiate_language", "language_name", "RTL_LANGUAGES"]
+__all__ = ["N_", "translations", "text_direction", "negotiate_language", "language_name", "RTL_LANGUAGES"]
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the catalogues and return it unchanged: it is translated where it is
+    shown (a template's `_(...)`), in the reader's language. `tests/test_workspace_i18n.py` finds
+    every marked string in src/ and holds each language's catalogue to it."""
+    return message
 
 
 @lru_cache(maxsize=64)
@@ -65,8 +72,10 @@ def negotiate_language(accept_language: str | None, available: tuple[str, ...], 
     return default
 
 
+@lru_cache(maxsize=256)
 def language_name(language: str) -> str:
-    """The language's own name for itself ("Français", "العربية")."""
+    """The language's own name for itself ("Français", "العربية"). Cached: Babel parses the
+    locale data on every call, and every page's language switcher asks for each language."""
     try:
         return Locale.parse(language).get_display_name(language).capitalize()
     except (UnknownLocaleError, ValueError):

@@ -29,6 +29,7 @@ from typing import NamedTuple, Union
 from .errors import SegmentError
 
 __all__ = ["Filter", "Condition", "IsSet", "And", "Or", "Not", "Node", "Value", "parse_expression", "fields_of",
+           "write_condition", "BUILDER_OPERATORS",
            "MAX_LENGTH", "COMPARISONS"]
 
 #: Longest expression accepted, in characters (a segment is a filter, not a program).
@@ -285,3 +286,32 @@ def fields_of(node: Node) -> set[str]:
     if isinstance(node, Not):
         return fields_of(node.item)
     return set().union(*(fields_of(item) for item in node.items))
+
+
+#: The operators a form's condition may take (beside the comparisons: in, not in, is set, is not set).
+BUILDER_OPERATORS = (*COMPARISONS, "in", "not in", "is set", "is not set")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_condition(field: str, op: str, value: str) -> str:
+    """One condition of a form (a field, one of BUILDER_OPERATORS, a value; for `in` and `not in`,
+    values separated by commas) as expression text, every value quoted: what the form's user
+    typed stays a value. Raises SegmentError for a field that is not a word, an unknown operator
+    or a missing value."""
+    if not _FIELD.match(field or ""):
+        raise SegmentError(field or "", 1, "choose a field")
+    if op not in BUILDER_OPERATORS:
+        raise SegmentError(f"{field} {op}", len(field) + 2, f"{op!r} is not an operator")
+    if op in ("is set", "is not set"):
+        return f"{field} {op}"
+    values = [v.strip() for v in value.split(",")] if op in ("in", "not in") else [value.strip()]
+    values = [v for v in values if v]
+    if not values:
+        raise SegmentError(f"{field} {op}", len(field) + len(op) + 2, f"give {field} a value to compare with")
+    if op in ("in", "not in"):
+        return f"{field} {op} ({', '.join(_quoted(v) for v in values)})"
+    return f"{field} {op} {_quoted(values[0])}"

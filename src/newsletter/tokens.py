@@ -102,13 +102,20 @@ def issue_token(
     return serializer.dumps(payload)
 
 
+#: Values that JSON writes as they are, between quotes (no escape needed).
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
+
+
 class TokenIssuer:
     """`issue_token(secret, purpose, …, now=now)` for many subscribers, cheaply (the sender makes
     two per message).
 
     The same format (itsdangerous' URL-safe timed serializer, the same salt and key), with the
-    key derived and the timestamp encoded once: per token one JSON dump and one HMAC. Short
-    payloads are not offered to zlib, which never makes them shorter; `read_token` reads both.
+    key derived, the HMAC's keyed state made and the timestamp encoded once: per token one
+    copy of that state and one update. The payload's JSON is written by hand when every value
+    is plain (letters, digits, `_.-`: what JSON writes unescaped), as the encoder writes it;
+    other values go through the encoder. Short payloads are not offered to zlib, which never
+    makes them shorter; `read_token` reads both.
     """
 
     def __init__(self, secret: bytes, purpose: Purpose, now: datetime):
@@ -116,17 +123,36 @@ class TokenIssuer:
         self._signer = self._serializer.make_signer(self._serializer.salt)
         stamp = int(now.timestamp())
         self._signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
-        self._key = self._signer.derive_key()
+        self._mac = hmac.new(self._signer.derive_key(), digestmod="sha1")
         self._suffix = self._signer.sep + base64_encode(int_to_bytes(stamp))
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        #: (list slug, language) -> the JSON after the key, or None when a value needs the encoder.
+        self._tails: dict[tuple[str | None, str | None], str | None] = {}
+
+    def _tail(self, list_slug: str | None, language: str | None) -> str | None:
+        found = self._tails.get((list_slug, language), "")
+        if found == "":
+            if all(_PLAIN.fullmatch(v) for v in (list_slug, language) if v):
+                found = ('"' + (f',"l":"{list_slug}"' if list_slug else "")
+                         + (f',"g":"{language}"' if language else "") + "}")
+            else:
+                found = None
+            self._tails[(list_slug, language)] = found
+        return found
 
     def __call__(self, subscriber_key: str, *, list_slug: str | None = None, language: str | None = None) -> str:
-        payload = _payload(subscriber_key, list_slug, language)
-        data = self._dumps(payload).encode("utf-8")
+        tail = self._tail(list_slug, language)
+        if tail is not None and _PLAIN.fullmatch(subscriber_key):
+            data = ('{"s":"' + subscriber_key + tail).encode("ascii")
+        else:
+            data = self._dumps(_payload(subscriber_key, list_slug, language)).encode("utf-8")
         if len(data) > 64:
+            payload = _payload(subscriber_key, list_slug, language)
             return self._signer.sign(self._serializer.dump_payload(payload)).decode("ascii")
         value = base64_encode(data) + self._suffix
-        return (value + self._signer.sep + base64_encode(hmac.digest(self._key, value, "sha1"))).decode("ascii")
+        mac = self._mac.copy()
+        mac.update(value)
+        return (value + self._signer.sep + base64_encode(mac.digest())).decode("ascii")
 
 
 def read_token(

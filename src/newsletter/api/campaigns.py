@@ -72,7 +72,7 @@ async def schedule_campaign(request: Request, newsletter: Newsletter) -> Any:
     files = await run(submitted_files, newsletter, request.path_params["slug"])
     view = await run(schedule_send, newsletter, files, at=_text(data, "at", required=True) or "",
                      zone=_text(data, "zone", required=True) or "", list_slug=_text(data, "list"),
-                     ready_by=_text(data, "ready_by"), window=_text(data, "window"))
+                     segment=_text(data, "segment"), ready_by=_text(data, "ready_by"), window=_text(data, "window"))
     return view._asdict()
 
 
@@ -86,5 +86,6 @@ async def report_campaign(request: Request, newsletter: Newsletter) -> Any:
     outcome = await run(campaign_outcome, newsletter, request.path_params["slug"])
     return {"slug": outcome.report.slug, "counts": outcome.report.counts._asdict(),
             "failures": [f._asdict() for f in outcome.report.failures],
+            "relays": outcome.report.by_relay,
             "organisations": outcome.organisations,
             "organisations_left": [o._asdict() for o in outcome.organisations_left]}

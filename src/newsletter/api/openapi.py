@@ -24,6 +24,7 @@ BOOL = {"type": "boolean"}
 WHEN = {"type": "string", "format": "date-time"}
 MAYBE_WHEN = {"type": ["string", "null"], "format": "date-time"}
 MAYBE_STR = {"type": ["string", "null"]}
+MAYBE_INT = {"type": ["integer", "null"]}
 COUNTS = {"type": "object", "additionalProperties": INT}
 SCALAR = {"type": ["string", "integer", "boolean"]}
 ATTRIBUTES = {"type": "object", "additionalProperties": SCALAR, "description": "declared attributes: name -> value"}
@@ -48,7 +49,10 @@ SCHEMAS: dict[str, Any] = {
         "email": STR, "name": STR, "language": STR, "status": STR, "created_at": MAYBE_WHEN, "attributes": ATTRIBUTES,
         "subscriptions": {"type": "array", "items": {"type": "object"}},
         "consent_log": {"type": "array", "items": {"type": "object"}},
-        "bounces": {"type": "array", "items": {"type": "object"}}}),
+        "bounces": {"type": "array", "items": {"type": "object"}},
+        "campaigns": {"type": "array", "items": _object({
+            "campaign": STR, "status": STR, "language": MAYBE_STR, "sent_at": MAYBE_WHEN, "relay": MAYBE_STR,
+            "reply_code": MAYBE_INT, "reply": MAYBE_STR})}}),
     "AttributeChange": _object({"attributes": ATTRIBUTES}),
     "Attributes": _object({"email": STR, "attributes": ATTRIBUTES}),
     "Erased": _object({"erased": BOOL}),
@@ -92,17 +96,20 @@ SCHEMAS: dict[str, Any] = {
     "SendRequest": _object({"list": STR, "segment": STR}, required=[]),
     "Sending": {"allOf": [ref("Plan")], "type": "object", "required": ["status"],
                 "properties": {"status": {"const": "sending"}}},
-    "ScheduleRequest": _object({"at": STR, "zone": STR, "ready_by": STR, "window": STR, "list": STR},
+    "ScheduleRequest": _object({"at": STR, "zone": STR, "ready_by": STR, "window": STR, "list": STR,
+                                "segment": {**STR, "description": "a saved segment's name, looked up when it fires"}},
                                required=["at", "zone"]),
     "Schedule": _object({"id": INT, "slug": STR, "list_slug": MAYBE_STR, "local_at": STR, "zone": STR,
                          "due_at": WHEN, "ready_by": MAYBE_WHEN, "window": MAYBE_STR, "status": STR,
-                         "reason": MAYBE_STR, "fired_at": MAYBE_WHEN}),
+                         "reason": MAYBE_STR, "fired_at": MAYBE_WHEN, "segment": MAYBE_STR}),
     "ProviderReceived": _object({"provider": STR, "reports": INT, "kinds": {"type": "array", "items": STR},
                                  "note": STR}),
     "Report": _object({"slug": STR, "counts": CAMPAIGN_COUNTS,
                        "failures": {"type": "array", "items": _object({
                            "email": MAYBE_STR, "status": STR, "attempts": INT, "reply": MAYBE_STR,
-                           "updated_at": MAYBE_WHEN})},
+                           "updated_at": MAYBE_WHEN, "relay": MAYBE_STR, "reply_code": MAYBE_INT})},
+                       "relays": {"type": "object", "additionalProperties": COUNTS,
+                                  "description": "relay -> row status -> rows"},
                        "organisations": INT,
                        "organisations_left": {"type": "array", "items": {"type": "object"}}}),
 }

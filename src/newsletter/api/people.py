@@ -103,7 +103,8 @@ async def update_subscriber(request: Request, newsletter: Newsletter) -> Any:
     unknown = set(data) - {"attributes"}
     if unknown:
         raise ApiError(400, "bad_request", f"only attributes can be changed here, not {', '.join(sorted(unknown))}")
-    held = await run(profiles.set_attributes, newsletter, request.path_params["email"], _object(data, "attributes"))
+    held = await run(subscriptions.change_attributes, newsletter, request.path_params["email"],
+                     _object(data, "attributes"), _context(request))
     return {"email": request.path_params["email"], "attributes": held}
 
 

@@ -226,6 +226,6 @@ def receive_webhook(newsletter: Newsletter, provider: str, headers: Mapping[str,
         with newsletter.store.session() as session:
             _folder, found, _ = record_report(session, report, secret=newsletter.secret(),
                                               bounce_address=newsletter.config.bounce_address,
-                                              now=newsletter.clock(), rules=rules)
+                                              now=newsletter.clock(), rules=rules, provider=provider)
             kinds.extend(k.value for k in found)
     return Received(provider, len(reports), tuple(kinds), note)

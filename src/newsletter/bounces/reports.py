@@ -62,6 +62,8 @@ class ReportKind(str, enum.Enum):
     HEURISTIC = "heuristic"
     AUTO_REPLY = "auto_reply"
     UNPARSED = "unparsed"
+    #: Not a report: a reader's unsubscribe request to the mailto: of List-Unsubscribe.
+    UNSUBSCRIBE_REQUEST = "unsubscribe_request"
 
 
 class Finding(NamedTuple):

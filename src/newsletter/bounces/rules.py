@@ -19,7 +19,10 @@ with VERP on, an unsigned report is what a forger would send.
 
 `process_mailbox` reads a mailbox (see `bounces.mailboxes`), records each message in its own
 transaction and only then moves it to `processed` — or to `unparsed`, reported, when it can
-be neither understood nor attributed. Reading the same message twice records it once.
+be neither understood nor attributed. Reading the same message twice records it once. A
+reader's unsubscribe request to the `mailto:` of List-Unsubscribe (`bounces.requests`) is
+acted on in the same pass: moved to `processed` once done, to `unparsed` (the reason logged)
+when its token does not verify.
 `read_bounces` and `report_bounces` are the faces' units of work. The statements are in
 `store.bounces`; this module decides what they mean.
 """
@@ -27,6 +30,7 @@ be neither understood nor attributed. Reading the same message twice records it 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,9 +52,12 @@ from ..store.bounces import BounceLine, CampaignBounces, PersonBounce, bounces_b
 from ..store.campaigns import campaign_exists
 from .mailboxes import PASSWORD_ENV, PROCESSED, UNPARSED, BounceSource, open_source
 from .reports import Finding, Report, ReportKind, classify_failure, parse_report
+from .requests import apply_request, find_request
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BounceRules",
@@ -120,6 +127,8 @@ class MailboxSummary:
     processed: int = 0
     unparsed: int = 0
     duplicates: int = 0
+    #: Unsubscribe requests acted on (already-unsubscribed people included).
+    unsubscribed: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     results: list[MessageResult] = field(default_factory=list)
 
@@ -199,14 +208,16 @@ def _add_soft_bounce(session: Session, subscriber: Subscriber, *, now: datetime,
 
 
 def record_finding(session: Session, finding: Finding, attribution: Attribution, *, source: str, now: datetime,
-                   rules: BounceRules, report: Report | None = None) -> BounceEvent:
-    """Apply the rules to one finding and keep the event. Returns the event written."""
+                   rules: BounceRules, report: Report | None = None, provider: str | None = None) -> BounceEvent:
+    """Apply the rules to one finding and keep the event, with the mail `provider` whose
+    webhook reported it (None: a mailbox, or the relay at SMTP time). Returns the event written."""
     subscriber = attribution.subscriber
+    origin = provider or source  # what the consent log says it came from: bounce:ses, bounce:dsn
     kind = finding.kind
     if subscriber is None:
         outcome = attribution.note or "not attributed; nothing changed"
     elif kind is BounceKind.HARD:
-        ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{source}",
+        ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{origin}",
                              note=_clip(_redact(finding.reason, [subscriber.email]), 500))
         fresh = consent.suppress(session, subscriber.email, SuppressionReason.HARD_BOUNCE, now=now, ctx=ctx,
                                  note=f"hard bounce {finding.status or ''}".strip())
@@ -215,12 +226,12 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
         score, counted = _add_soft_bounce(session, subscriber, now=now, rules=rules)
         outcome = f"soft-bounce score {score}/{rules.soft_threshold}" + ("" if counted else " (already counted today)")
         if score >= rules.soft_threshold:
-            ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{source}", note=_clip(finding.reason, 500))
+            ctx = ConsentContext(channel=Channel.BOUNCE, source=f"bounce:{origin}", note=_clip(finding.reason, 500))
             fresh = consent.suppress(session, subscriber.email, SuppressionReason.SOFT_BOUNCES, now=now, ctx=ctx,
                                      note=f"{score} soft bounces on separate days")
             outcome += "; suppressed" if fresh else "; already suppressed"
     elif kind is BounceKind.COMPLAINT:
-        ctx = ConsentContext(channel=Channel.COMPLAINT, source=f"complaint:{source}", note=_clip(finding.reason, 500))
+        ctx = ConsentContext(channel=Channel.COMPLAINT, source=f"complaint:{origin}", note=_clip(finding.reason, 500))
         fresh = consent.suppress(session, subscriber.email, SuppressionReason.COMPLAINT, now=now, ctx=ctx,
                                  note="abuse complaint")
         outcome = "unsubscribed and suppressed (complaint)" if fresh else "already suppressed"
@@ -239,6 +250,7 @@ def record_finding(session: Session, finding: Finding, attribution: Attribution,
         address_hash=address_hash(address) if address else None,
         kind=kind,
         source=source,
+        provider=provider,
         status=finding.status,
         reason=_redact(finding.reason, known),
         diagnostic_code=_redact(finding.diagnostic, known) if finding.diagnostic else None,
@@ -260,8 +272,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 def record_report(session: Session, report: Report, *, secret: bytes, bounce_address: str, now: datetime,
-                  rules: BounceRules) -> tuple[str, tuple[BounceKind, ...], str]:
+                  rules: BounceRules, provider: str | None = None) -> tuple[str, tuple[BounceKind, ...], str]:
     """Record what one report says and apply the rules. Returns (folder, kinds recorded, note).
+    `provider` names the mail provider whose webhook brought it (kept with each event).
 
     The folder is PROCESSED when the report was understood and attributed (or is an
     auto-reply, or was recorded before), UNPARSED when a person should read it: not
@@ -276,14 +289,14 @@ def record_report(session: Session, report: Report, *, secret: bytes, bounce_add
         reason = f"{report.note or 'nothing to record'}; subject: {report.subject or '(none)'}"
         finding = Finding(BounceKind.UNKNOWN, None, None, None, _clip(reason, 2000))
         record_finding(session, finding, Attribution(None, None, "none", "kept for a person to read"),
-                       source=report.kind.value, now=now, rules=rules, report=report)
+                       source=report.kind.value, now=now, rules=rules, report=report, provider=provider)
         folder = UNPARSED if report.kind is ReportKind.UNPARSED else PROCESSED
         return folder, (BounceKind.UNKNOWN,), reason
     attribution = attribute_report(session, report, secret=secret, bounce_address=bounce_address, rules=rules)
     kinds = []
     for finding in report.findings:
         event = record_finding(session, finding, attribution, source=report.kind.value, now=now, rules=rules,
-                               report=report)
+                               report=report, provider=provider)
         kinds.append(event.kind)
     if attribution.subscriber is None and attribution.evidence in ("tampered", "none"):
         return UNPARSED, tuple(kinds), attribution.note
@@ -326,6 +339,22 @@ def process_mailbox(store: Store, source: BounceSource, *, secret: bytes, bounce
     summary = MailboxSummary(source.name)
     for key in source.keys():
         raw = source.read(key)
+        request = find_request(raw)
+        if request is not None:
+            with store.session() as session:
+                outcome = apply_request(session, request, secret=secret, now=clock())
+            folder = PROCESSED if outcome.acted else UNPARSED
+            if not outcome.acted:
+                log.warning("mailbox: %s: %s", key, outcome.note)
+            source.move(key, folder)
+            result = MessageResult(key, folder, ReportKind.UNSUBSCRIBE_REQUEST, (), outcome.note)
+            summary.results.append(result)
+            summary.unsubscribed += outcome.acted
+            summary.processed += outcome.acted
+            summary.unparsed += not outcome.acted
+            if on_result is not None:
+                on_result(result)
+            continue
         try:
             report = parse_report(raw)
         except Exception as exc:  # noqa: BLE001  hostile or broken MIME must not stop the pass

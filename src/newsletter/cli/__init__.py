@@ -24,6 +24,7 @@ from ..addresses import escape_controls
 from ..config import Config, load_config
 from ..errors import (
     InvalidField,
+    ListArchived,
     MissingConfigFile,
     MissingSecretKey,
     NewsletterError,
@@ -67,6 +68,8 @@ def explain(error: NewsletterError) -> str:
         return f"{message}. Run `newsletter init` here to write one and create the database, or name one with --config."
     if isinstance(error, MissingConfigFile):
         return f"{message} (run `newsletter init` to write one)"
+    if isinstance(error, UnknownList) and not isinstance(error, ListArchived):
+        return _unknown_list(error)
     if isinstance(error, UnknownList):
         return f"{message}; `newsletter lists` shows the lists there are"
     if isinstance(error, UnknownSegment):
@@ -94,6 +97,30 @@ def explain(error: NewsletterError) -> str:
     return message
 
 
+def _names(values: tuple[str, ...], most: int) -> str:
+    shown_values = ", ".join(values[:most])
+    return shown_values + (f" and {len(values) - most} more" if len(values) > most else "")
+
+
+def _unknown_list(error: UnknownList) -> str:
+    """A list that is not there: the lists that are, the nearest one, and what to do; said of the
+    content's `list:` when the content named it."""
+    if error.known is None:  # the raiser did not ask which lists there are
+        known = "`newsletter lists` shows the lists there are"
+    else:
+        known = f"the lists there are: {_names(error.known, 20)}" if error.known else "there are no lists yet"
+    guess = f"; did you mean {error.suggestion!r}?" if error.suggestion else ""
+    create = f"`newsletter lists create {error.slug} NAME`"
+    if error.content:
+        return (f"{error}, which `list:` names in {_names(error.content, 2)}; {known}{guess or '.'} "
+                f"Correct `list:` in the front matter, or create the list with {create}.")
+    if error.known is None:
+        return f"{error}; {known}"
+    if not error.known:
+        return f"{error}; {known}: create one with {create}"
+    return f"{error}; `newsletter lists` shows the lists there are ({_names(error.known, 20)}){guess}"
+
+
 #: Where each command lives, and its one-line summary. A command's module (and the libraries
 #: behind it) is imported only when that command runs, so `newsletter lists` does not load the
 #: web app, premailer or DNS, and `newsletter --help` loads none of them. Every module adds its
@@ -105,7 +132,7 @@ COMMAND_MODULES = {
     "subscribe": ("people", "Sign someone up; they get a confirmation mail and are pending until they confirm."),
     "unsubscribe": ("people", "Unsubscribe an address from one list or from all, at once."),
     "subscribers": ("people", "List subscriptions, filtered by list and status."),
-    "show": ("people", "A person's data, subscriptions and consent log."),
+    "show": ("people", "A person's data, subscriptions and consent log, bounces, and the campaigns mailed to them."),
     "erase": ("people", "Delete a person's data and consent log; keep a hash so they are never mailed or re-imported."),
     "export": ("people", "Export subscriptions as CSV (email,name,language,list,status and each attribute), or one "
                "person as JSON."),
@@ -128,7 +155,8 @@ COMMAND_MODULES = {
     "sessions": ("sessions", "Session series: each session's days (\"Day N of M\") and whether they went out."),
     "schedule": ("schedule", "Schedule an issue for a time in a named zone; list, show, cancel, or say go for a held one."),
     "serve": ("web", "Run the service: visitor pages, senders, scheduler, confirmations, bounces, welcomes."),
-    "bounces": ("bounces", "Read bounce and complaint mail and apply the rules; or report bounces per campaign."),
+    "bounces": ("bounces", "Read bounce, complaint and unsubscribe mail and apply the rules; or report bounces per "
+                "campaign."),
     "dkim": ("bounces", "DKIM keys for signing outgoing mail."),
     "check": ("bounces", "Pre-flight report: SPF, DKIM and DMARC, the one-click endpoint, the relay, lint."),
     "users": ("users", "Workspace accounts: add the first owner, list them, revoke one."),

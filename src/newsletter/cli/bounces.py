@@ -63,7 +63,8 @@ def _print_result(result: MessageResult) -> None:
 def _print_summary(summary: MailboxSummary) -> None:
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.by_kind.items())) or "no events"
     click.echo(f"{shown(summary.source)}: {summary.processed} processed, {summary.unparsed} unparsed"
-               f"{f', {summary.duplicates} seen before' if summary.duplicates else ''} ({counts})")
+               f"{f', {summary.duplicates} seen before' if summary.duplicates else ''} ({counts})"
+               f"{f'; {summary.unsubscribed} unsubscribe request(s) by mail' if summary.unsubscribed else ''}")
     for result in summary.unparsed_results:
         click.echo(f"  kept for a person to read in {UNPARSED}/: [{shown(result.key)}] {shown(result.note)}", err=True)
 
@@ -81,13 +82,15 @@ def _print_summary(summary: MailboxSummary) -> None:
 @pass_newsletter
 def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_slug: str | None, watch: bool,
             interval: int, password_env: str, verbose: bool) -> None:
-    """Read bounce and complaint mail and apply the rules; or report bounces per campaign.
+    """Read bounce, complaint and unsubscribe mail and apply the rules; or report bounces per campaign.
 
     SOURCE is a Maildir folder, an mbox file, imaps://user@host/INBOX or imap://… with STARTTLS
     (password in NEWSLETTER_BOUNCE_PASSWORD); default: bounce_mailbox from the configuration. A hard bounce
     suppresses the address; soft bounces count (at most one a day) until soft_bounce_threshold;
-    a complaint unsubscribes and suppresses; a delay notice changes nothing. Each message is
-    moved to processed/ once recorded, or to unparsed/ when a person should read it.
+    a complaint unsubscribes and suppresses; a delay notice changes nothing. A reader's mail to
+    the mailto: of List-Unsubscribe ("unsubscribe TOKEN") unsubscribes them from that list once
+    its token verifies. Each message is moved to processed/ once recorded, or to unparsed/ when
+    a person should read it (a token that does not verify among them).
 
     Example: newsletter bounces /var/mail/bounces --watch --interval 120
     """
@@ -106,7 +109,8 @@ def bounces(newsletter: Newsletter, source: str | None, report: bool, campaign_s
             click.echo("\nby person:")
         for b in people:
             click.echo(f"{shown(b.campaign_slug) or '(no campaign)'}\t{shown(b.email) or '(erased or unknown)'}\t"
-                       f"{b.kind.value}\t{b.at:%Y-%m-%d %H:%M}\t{shown(b.status or '')}\t{shown(b.reason)}")
+                       f"{b.kind.value}\t{b.at:%Y-%m-%d %H:%M}\t{shown(b.status or '')}\t{shown(b.reason)}\t"
+                       f"via {shown(b.came_from)}")
         return
     spec = source or newsletter.config.bounce_mailbox
     if not spec:

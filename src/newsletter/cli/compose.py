@@ -11,27 +11,29 @@ from ..config import LANGUAGES
 from ..errors import NewsletterError, UnknownList
 from ..mail.compose import DEFAULT_FALLBACK, render_issue
 from ..mail.content import load_issues
+from ..mail.issue import Issue
 from ..mail.lint import lint_issue
 from ..mail.preview import write_preview
 from ..sending.launch import list_readers
 from . import State, main
 
 
-def _audience(state: State, list_slug: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], str, str]:
+def _audience(state: State, issue: Issue) -> tuple[tuple[str, ...] | None, tuple[str, ...], str, str]:
     """(languages the list's subscribers read, the list's fallback chain, a note for people,
     the list's name or "").
 
-    The languages are None when no database is configured or it cannot be asked.
+    The languages are None when no database is configured or it cannot be asked. Raises
+    UnknownList when the store has no list the issue's `list:` names.
     """
     config = state.config
     url = config.database_url
     if url.startswith("sqlite:///") and ":memory:" not in url and not Path(url[len("sqlite:///"):]).exists():
-        return None, DEFAULT_FALLBACK, "no database yet: subscribers' languages not checked", ""
+        return None, DEFAULT_FALLBACK, "no database yet: subscribers' languages and the list not checked", ""
     try:
-        in_use, chain, name = list_readers(state.newsletter(), list_slug)
+        files = tuple(v.path for v in issue.variants.values())
+        in_use, chain, name = list_readers(state.newsletter(), issue.list, content=files)
     except UnknownList:
-        return None, DEFAULT_FALLBACK, (f"the list {list_slug!r} does not exist yet (create it with "
-                                        f"`newsletter lists create {list_slug} NAME`)"), ""
+        raise
     except NewsletterError as exc:  # no schema yet, or the database cannot be reached
         detail = str(exc).strip().splitlines()[0]
         return None, DEFAULT_FALLBACK, f"could not ask the store for subscribers' languages: {detail}", ""
@@ -56,7 +58,8 @@ def preview(state: State, content: tuple[str, ...], languages: tuple[str, ...], 
 
     CONTENT is content files, folders of them, or glob patterns; files with the same slug are
     the languages of one issue. Writes <slug>.<lang>.html, .txt and .eml into --out, prints
-    the lint report, and exits with status 1 when lint finds an error (which would block sending).
+    the lint report, and exits with status 1 when lint finds an error (which would block sending),
+    or, before writing anything, when the store has no list the content's `list:` names.
 
     Example: newsletter preview examples/asp23/day-3.*.md --out preview
     """
@@ -64,6 +67,9 @@ def preview(state: State, content: tuple[str, ...], languages: tuple[str, ...], 
     issues = load_issues(content)
     now = datetime.now(timezone.utc)
     errors = 0
+    # Every issue's list is asked for before anything is rendered or written: a misspelt
+    # `list:` stops the preview with the lists there are.
+    audiences = {issue.slug: _audience(state, issue) for issue in issues} if subscriber_languages is None else {}
     for issue in issues:
         rendered = render_issue(config, issue)
         if subscriber_languages is not None:
@@ -71,7 +77,7 @@ def preview(state: State, content: tuple[str, ...], languages: tuple[str, ...], 
             chain, note = DEFAULT_FALLBACK, f"subscribers' languages as given: {', '.join(in_use) or 'none'}"
             list_name = ""
         else:
-            in_use, chain, note, list_name = _audience(state, issue.list)
+            in_use, chain, note, list_name = audiences[issue.slug]
         report = lint_issue(rendered, subscriber_languages=in_use or (), fallback_chain=chain)
         files = write_preview(config, issue.slug, issue.list, rendered, out_dir, languages=languages or None,
                               fallback_chain=chain, now=now, list_name=list_name)

@@ -88,7 +88,7 @@ def subscribers(newsletter: Newsletter, list_slug: str | None, status: str | Non
 @click.option("--json", "as_json", is_flag=True, help="Print the person's data as JSON.")
 @pass_newsletter
 def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
-    """A person's data, subscriptions and consent log.
+    """A person's data, subscriptions and consent log, bounces, and the campaigns mailed to them.
 
     Example: newsletter show ana@example.org
     """
@@ -110,8 +110,13 @@ def show(newsletter: Newsletter, email: str, as_json: bool) -> None:
         click.echo("bounces and complaints:")
     for b in data["bounces"]:
         click.echo(f"  {shown(b['at'])}  {shown(b['kind']):<9} {shown(b['status']):<6} {shown(b['campaign']):<20} "
-                   f"{shown(b['outcome'])}")
+                   f"{shown(b['outcome'])} (via {shown(b['provider'] or b['source'])})")
         click.echo(f"      {shown(b['reason'])}")
+    if data["campaigns"]:
+        click.echo("campaigns (the relay that took each, and its reply):")
+    for r in data["campaigns"]:
+        click.echo(f"  {shown(r['campaign']):<24} {shown(r['status']):<9} {shown(r['sent_at'] or ''):<26} "
+                   f"{shown(r['relay'] or '-')}  {shown(r['reply'] or '')}")
 
 
 def parse_assignments(items: tuple[str, ...]) -> dict[str, str]:

@@ -9,9 +9,10 @@ from ..errors import ScheduleStateError, UnknownSchedule
 from ..installation import Newsletter
 from ..routine import schedules
 from ..routine.schedules import ScheduleView
+from ..sending.launch import prepare_send
 from ..statuses import ScheduleStatus
-from . import main, pass_newsletter
-
+from . import main, pass_newsletter, shown
+from .segments import print_plan
 
 
 class ScheduleGroup(click.Group):
@@ -29,6 +30,8 @@ def _line(s: ScheduleView) -> str:
         extra.append(f"every language, or at {s.ready_by:%Y-%m-%d %H:%M} UTC")
     if s.window:
         extra.append(f"window {s.window}")
+    if s.segment:
+        extra.append(f"segment {shown(s.segment)}")
     options = f" ({'; '.join(extra)})" if extra else ""
     return (f"{s.id:>4}  {s.slug:<24} {s.list_slug or '':<14} {s.local_at} {s.zone:<18} "
             f"= {s.due_at:%Y-%m-%d %H:%M} UTC  {s.status.value}{options}")
@@ -57,26 +60,38 @@ def schedule_group() -> None:
 @click.option("--at", "at", required=True, metavar='"YYYY-MM-DD HH:MM"', help="When, as wall time in --tz.")
 @click.option("--tz", "zone", required=True, metavar="ZONE", help="An IANA time zone: Europe/Amsterdam, America/New_York.")
 @click.option("--list", "list_slug", default=None, help="The list to send to (default: the one the content names).")
+@click.option("--segment", default=None, metavar="NAME",
+              help="Only the list's subscribers this segment names when it fires (`newsletter segments`).")
 @click.option("--ready-by", default=None, metavar='"YYYY-MM-DD HH:MM"',
               help="Wait for every language of the list until then (in --tz), then send along the fallback chain.")
 @click.option("--window", default=None, metavar="HH:MM-HH:MM",
               help="Local hours (in --tz) the mail may go out in; the send pauses when they close.")
+@click.option("--dry-run", is_flag=True, help="Show the audience it would have now (per language and country); "
+                                              "schedule nothing.")
 @pass_newsletter
 def add_schedule(newsletter: Newsletter, content: tuple[str, ...], at: str, zone: str, list_slug: str | None,
-                 ready_by: str | None, window: str | None) -> None:
+                 segment: str | None, ready_by: str | None, window: str | None, dry_run: bool) -> None:
     """Schedule an issue (its content files, or a pattern such as 'day-5.*.md') for a time.
 
     The content is rendered and linted now; it is read again when the send fires, so a
-    translation written in the meantime goes out with it.
+    translation written in the meantime goes out with it. With --segment, the segment is looked
+    up when it fires: changed meanwhile, it sends to whom it names then; deleted, the schedule
+    fails and nothing is sent. The audience it has now is shown first.
+
+    Example: newsletter schedule examples/asp23/day-5.*.md --at "2027-07-08 19:00" --tz Europe/Amsterdam --segment francophone-africa --dry-run
 
     Example: newsletter schedule examples/asp23/day-5.*.md --at "2027-07-08 19:00" --tz Europe/Amsterdam --ready-by "2027-07-08 21:00"
     """
+    print_plan(prepare_send(newsletter, content, list_slug=list_slug, segment=segment))
+    if dry_run:
+        return
     try:
-        s = schedules.schedule_send(newsletter, content, at=at, zone=zone, list_slug=list_slug, ready_by=ready_by,
-                                    window=window)
+        s = schedules.schedule_send(newsletter, content, at=at, zone=zone, list_slug=list_slug, segment=segment,
+                                    ready_by=ready_by, window=window)
     except ScheduleStateError as exc:
         raise click.ClickException(f"{exc} (`newsletter schedule cancel {exc.schedule_id}`)") from None
-    click.echo(f"scheduled {s.id}: {s.slug} to {s.list_slug} at {s.local_at} {s.zone} "
+    to = f"{s.list_slug}, segment {shown(s.segment)}," if s.segment else s.list_slug
+    click.echo(f"scheduled {s.id}: {s.slug} to {to} at {s.local_at} {s.zone} "
                f"({s.due_at:%Y-%m-%d %H:%M} UTC); `newsletter serve` sends it")
 
 

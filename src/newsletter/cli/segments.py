@@ -7,7 +7,9 @@ import click
 from ..attributes import country_name
 from ..installation import Newsletter
 from ..people import segments
-from . import main, pass_newsletter
+from ..routine.schedules import list_schedules
+from ..sending.launch import Prepared
+from . import main, pass_newsletter, shown
 
 
 @main.group(name="segments")
@@ -76,6 +78,28 @@ def print_audience(by_language: dict[str, int], by_country: dict[str, int]) -> N
             f"{code} ({country_name(code)}) {n}" if code else f"not known {n}" for code, n in by_country.items()))
 
 
+def print_plan(prepared: Prepared) -> None:
+    """The audience of a prepared send: per variant, per country, the reach in member organisations."""
+    plan = prepared.plan
+    click.echo(f"{shown(prepared.slug)} to list {shown(plan.list_slug)} ({shown(plan.list_name)})"
+               + (f", segment {shown(plan.segment)} ({shown(plan.expression)})" if plan.segment else "") + ":")
+    if prepared.issue.list != plan.list_slug:
+        click.echo(f"  note: the content names the list {shown(prepared.issue.list)}, not {shown(plan.list_slug)}; "
+                   f"this sends to {shown(plan.list_slug)}, as --list says")
+    for language, n in sorted(plan.audience.items()):
+        click.echo(f"  {language}: {n} subscriber(s)")
+    if plan.countries:
+        print_audience({}, dict(plan.countries))
+    if plan.reach is not None:
+        r = plan.reach
+        click.echo(f"  reaches {r.organisations} member organisation(s), {r.organisations_in_their_language} in a "
+                   f"language they read; {r.countries} countr(y/ies), {r.countries_in_their_language} in a language "
+                   "they read")
+        if r.only_in_another_language:
+            click.echo("  only in another language: " + ", ".join(r.only_in_another_language[:20])
+                       + (" …" if len(r.only_in_another_language) > 20 else ""))
+
+
 @segments_group.command(name="delete")
 @click.argument("name")
 @pass_newsletter
@@ -86,3 +110,7 @@ def delete(newsletter: Newsletter, name: str) -> None:
     """
     segments.delete_segment(newsletter, name)
     click.echo(f"segment {name} deleted")
+    for s in list_schedules(newsletter):
+        if s.segment == name:
+            click.echo(f"  scheduled send {s.id} ({shown(s.slug)}, {s.local_at} {s.zone}) names it: at its time it "
+                       f"fails and sends nothing (`newsletter schedule cancel {s.id}`, or save {name} again)")

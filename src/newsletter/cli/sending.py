@@ -33,7 +33,7 @@ from ..sending.reach import campaign_reach
 from ..sending.pacing import Pace, estimated_seconds
 from ..statuses import CampaignStatus
 from . import main, pass_newsletter, shown
-from .segments import print_audience
+from .segments import print_plan
 
 
 def _hint(exc: Exception) -> str | None:
@@ -179,23 +179,7 @@ def send(newsletter: Newsletter, content: tuple[str, ...], list_slug: str | None
         return
     options = _options(concurrency, rate, hourly_cap, wait)
     plan = prepared.plan
-    click.echo(f"{shown(prepared.slug)} to list {shown(plan.list_slug)} ({shown(plan.list_name)})"
-               + (f", segment {shown(plan.segment)} ({shown(plan.expression)})" if plan.segment else "") + ":")
-    if prepared.issue.list != plan.list_slug:
-        click.echo(f"  note: the content names the list {shown(prepared.issue.list)}, not {shown(plan.list_slug)}; "
-                   f"this sends to {shown(plan.list_slug)}, as --list says")
-    for language, n in sorted(plan.audience.items()):
-        click.echo(f"  {language}: {n} subscriber(s)")
-    if plan.countries:
-        print_audience({}, dict(plan.countries))
-    if plan.reach is not None:
-        r = plan.reach
-        click.echo(f"  reaches {r.organisations} member organisation(s), {r.organisations_in_their_language} in a "
-                   f"language they read; {r.countries} countr(y/ies), {r.countries_in_their_language} in a language "
-                   "they read")
-        if r.only_in_another_language:
-            click.echo("  only in another language: " + ", ".join(r.only_in_another_language[:20])
-                       + (" …" if len(r.only_in_another_language) > 20 else ""))
+    print_plan(prepared)
     click.echo(f"  total {plan.total}; about {_duration(estimated_seconds(plan.total, options.pace))} at "
                f"{f'{options.pace.rate:g}/s' if options.pace.rate else 'full speed'}")
     if dry_run:
@@ -337,24 +321,28 @@ def cancel_campaign(newsletter: Newsletter, slug: str, yes: bool) -> None:
 @pass_newsletter
 @with_hints
 def report_campaign(newsletter: Newsletter, slug: str, failed_only: bool) -> None:
-    """Who did not get the campaign (failed, deferred, skipped) and the reason, and the bounces
-    and complaints that came back about it, by person.
+    """Who did not get the campaign (failed, deferred, skipped), the reason and the relay that
+    gave it, how many went through each relay, and the bounces and complaints that came back
+    about it, by person.
 
     Example: newsletter campaign report asp23-day-3 --failed
     """
     report = actions.report(newsletter, slug)
     if not failed_only:
         click.echo(", ".join(f"{k} {v}" for k, v in report.counts._asdict().items()))
+        for relay, counts in report.by_relay.items():
+            click.echo(f"  through {shown(relay)}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if not report.failures and not report.bounces:
         click.echo("everyone got it (or is still queued), and no bounce or complaint came back")
         return
     for line in report.failures:
-        click.echo(f"{shown(line.email) or '(erased)'}\t{line.status.value}\t{line.attempts}\t{shown(line.reply)}")
+        via = f"\tvia {shown(line.relay)}" if line.relay else ""
+        click.echo(f"{shown(line.email) or '(erased)'}\t{line.status.value}\t{line.attempts}\t{shown(line.reply)}{via}")
     if report.bounces:
         click.echo(f"bounces and complaints that came back ({len(report.bounces)}):")
     for b in report.bounces:
         click.echo(f"{shown(b.email) or '(erased)'}\t{b.kind.value}\t{b.at:%Y-%m-%d %H:%M}\t"
-                   f"{shown(b.status or '')}\t{shown(b.reason)}\t{shown(b.outcome)}")
+                   f"{shown(b.status or '')}\t{shown(b.reason)}\t{shown(b.outcome)}\tvia {shown(b.came_from)}")
 
 
 @campaign_group.command(name="reach")

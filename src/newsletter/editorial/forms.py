@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..i18n import N_
 from ..mail.issue import Kind
 
 __all__ = ["FormField", "fields_of", "front_matter_from_form", "form_values", "GROUP_ROWS"]
@@ -36,36 +37,39 @@ class FormField:
 
 
 _COMMON = (
-    FormField("subject", "Subject", required=True),
-    FormField("preheader", "Preheader (the line inboxes show after the subject)"),
-    FormField("list_name", "The list's name in this language"),
+    FormField("subject", N_("Subject"), required=True),
+    FormField("preheader", N_("Preheader (the line inboxes show after the subject)")),
+    FormField("list_name", N_("The list's name in this language")),
 )
 _DAILY = (
-    FormField("session", "Session", required=True),
-    FormField("day", "Day", "number", required=True),
-    FormField("total_days", "Days in the session", "number", required=True),
-    FormField("date", "Date", "date", required=True),
-    FormField("venue", "Venue", required=True),
-    FormField("lead", "Lead", "markdown", required=True),
-    FormField("highlights", "Highlights (one a line)", "lines"),
-    FormField("news", "News", "group", parts=(("date", "Date", "date"), ("title", "Title", "text"),
-                                            ("link", "Link", "url"), ("summary", "Summary", "markdown"))),
-    FormField("statements", "Statements", "group", parts=(("speaker", "Speaker", "text"),
-                                                        ("organisation", "Organisation", "text"),
-                                                        ("plenary", "Plenary", "text"), ("link", "Link", "url"))),
-    FormField("documents", "Documents", "group", parts=(("title", "Title", "text"), ("link", "Link", "url"))),
-    FormField("tomorrow", "Tomorrow (one item a line)", "lines"),
+    FormField("session", N_("Session"), required=True),
+    FormField("day", N_("Day"), "number", required=True),
+    FormField("total_days", N_("Days in the session"), "number", required=True),
+    FormField("date", N_("Date"), "date", required=True),
+    FormField("venue", N_("Venue"), required=True),
+    FormField("lead", N_("Lead"), "markdown", required=True),
+    FormField("highlights", N_("Highlights (one a line)"), "lines"),
+    FormField("news", N_("News"), "group", parts=(("date", N_("Date"), "date"), ("title", N_("Title"), "text"),
+                                                 ("link", N_("Link"), "url"),
+                                                 ("summary", N_("Summary"), "markdown"))),
+    FormField("statements", N_("Statements"), "group", parts=(("speaker", N_("Speaker"), "text"),
+                                                             ("organisation", N_("Organisation"), "text"),
+                                                             ("plenary", N_("Plenary"), "text"),
+                                                             ("link", N_("Link"), "url"))),
+    FormField("documents", N_("Documents"), "group", parts=(("title", N_("Title"), "text"),
+                                                           ("link", N_("Link"), "url"))),
+    FormField("tomorrow", N_("Tomorrow (one item a line)"), "lines"),
 )
 _ALERT = (
-    FormField("headline", "Headline", required=True),
-    FormField("call", "The call", "markdown", required=True),
-    FormField("points", "Points (one a line)", "lines", required=True),
-    FormField("cta", "Call to action", "one", required=True, parts=(("label", "Button", "text"),
-                                                                   ("link", "Link", "url"))),
-    FormField("deadline", "Deadline", "date"),
+    FormField("headline", N_("Headline"), required=True),
+    FormField("call", N_("The call"), "markdown", required=True),
+    FormField("points", N_("Points (one a line)"), "lines", required=True),
+    FormField("cta", N_("Call to action"), "one", required=True, parts=(("label", N_("Button"), "text"),
+                                                                       ("link", N_("Link"), "url"))),
+    FormField("deadline", N_("Deadline"), "date"),
 )
-_IMAGE = FormField("image", "Image (optional)", "one", parts=(("src", "Image address", "url"),
-                                                              ("alt", "Image description", "text")))
+_IMAGE = FormField("image", N_("Image (optional)"), "one", parts=(("src", N_("Image address"), "url"),
+                                                                  ("alt", N_("Image description"), "text")))
 _NUMBER = re.compile(r"^\s*-?\d+\s*$")
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from ..errors import ContentError, DraftExists, EditConflict, InvalidField, UnknownDraft
+from ..errors import ContentError, DraftExists, EditConflict, InvalidField, UnknownDraft, UnknownList
 from ..mail.content import expand_sources, issue_of, load_issue, parse_variant
 from ..mail.issue import Issue, Kind
 from ..people.lists import get_list
@@ -159,8 +159,11 @@ def _take_in(newsletter: Newsletter, loaded: Issue, texts: Mapping[str, tuple[di
         if issue is None:
             source = newsletter.config.default_language
             source = source if source in texts else next(iter(loaded.variants))
-            _check_new(newsletter, session, slug=loaded.slug, kind=loaded.kind.value,
-                       list_slug=loaded.list, source_language=source)
+            try:
+                _check_new(newsletter, session, slug=loaded.slug, kind=loaded.kind.value,
+                           list_slug=loaded.list, source_language=source)
+            except UnknownList as exc:  # the files' `list:` named it
+                raise exc.named_in(tuple(v.path for v in loaded.variants.values())) from None
             issue = stored.add_issue(session, slug=loaded.slug, kind=loaded.kind.value,
                                      list_slug=loaded.list, source_language=source, created_by=author, now=now)
         else:
@@ -218,19 +221,19 @@ def save_version(newsletter: Newsletter, slug: str, language: str, *, front_matt
 
 def show_issue(newsletter: Newsletter, slug: str) -> IssueView:
     """The issue with every language's state and the approvals of what would be sent. Raises UnknownDraft."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return _view(newsletter, session, _get(session, slug))
 
 
 def list_issues(newsletter: Newsletter) -> list[IssueView]:
     """Every issue, newest first."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [_view(newsletter, session, issue) for issue in stored.all_issues(session)]
 
 
 def history(newsletter: Newsletter, slug: str, language: str) -> list[Version]:
     """Every revision of one language, newest first. Raises UnknownDraft."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         issue = _get(session, slug)
         return [version_of(issue, r) for r in stored.revisions_of(session, issue.id, language)]
 
@@ -249,7 +252,7 @@ def mail_issue(view: IssueView) -> Issue:
 def export_zip(newsletter: Newsletter, slug: str) -> bytes:
     """The issue's newest version of each language as content files in a zip archive
     (`<slug>.<lang>.md`), for a browser to download. Raises UnknownDraft."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         issue = _get(session, slug)
         versions = [version_of(issue, r) for r in stored.current_revisions(session, issue.id).values()]
     buffer = io.BytesIO()
@@ -267,7 +270,7 @@ def export_files(newsletter: Newsletter, slug: str, folder: str | Path, *,
     Raises UnknownDraft.
     """
     folder = Path(folder)
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         issue = _get(session, slug)
         if revisions is None:
             chosen = stored.current_revisions(session, issue.id)

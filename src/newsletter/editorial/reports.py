@@ -12,7 +12,7 @@ from ..sending.campaigns import get_campaign
 from ..statuses import CampaignStatus
 from ..store import editorial as stored
 from ..store.editorial import BounceLine, ReaderLine
-from ..store.ledger import Counts, count_rows
+from ..store.ledger import Counts, count_rows, counts_by_relay
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
@@ -54,12 +54,14 @@ class IssueReport(NamedTuple):
     by_language: dict[str, dict[str, int]]
     not_reached: list[ReaderLine]
     bounces: list[BounceLine]
+    #: relay -> row status -> rows
+    by_relay: dict[str, dict[str, int]]
 
 
 def progress(newsletter: Newsletter, slug: str) -> SendProgress:
     """The campaign's counts, rate and time left now. Raises UnknownCampaign."""
     now = newsletter.clock()
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         campaign = get_campaign(session, slug)
         counts = count_rows(session, campaign.id)
         recent = stored.sent_since(session, campaign.id, now - RATE_WINDOW)
@@ -73,9 +75,10 @@ def progress(newsletter: Newsletter, slug: str) -> SendProgress:
 def report(newsletter: Newsletter, slug: str) -> IssueReport:
     """Who did not get the campaign and why, its bounces and complaints, by person and language.
     Raises UnknownCampaign."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         campaign = get_campaign(session, slug)
         return IssueReport(slug, campaign.status, count_rows(session, campaign.id),
                            stored.counts_by_language(session, campaign.id),
                            stored.readers_not_reached(session, campaign.id),
-                           stored.campaign_bounces(session, campaign.id))
+                           stored.campaign_bounces(session, campaign.id),
+                           counts_by_relay(session, campaign.id))

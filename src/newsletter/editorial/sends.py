@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ApprovalRequired, InvalidField
-from ..routine.schedules import ScheduleView, schedule_send
+from ..people.segments import list_segments
+from ..routine.schedules import ScheduleView, list_schedules, schedule_send
 from ..sending.launch import Prepared, SendControl, launch, prepare_send, send_test_mail
 from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
@@ -69,19 +70,25 @@ class AudienceLine(NamedTuple):
 
 class Audience(NamedTuple):
     """Who a send goes to, per reader language, along the list's fallback chain, and about how
-    long it takes at the pace given."""
+    long it takes at the pace given; per country when a country attribute is declared."""
 
     lines: tuple[AudienceLine, ...]
     fallback_chain: tuple[str, ...]
     total: int
     seconds: float
+    #: The segment of the list it goes to (None: the whole list), and its expression
+    segment: str | None = None
+    expression: str = ""
+    #: country (ISO code, "" for none known) -> recipients, most first
+    countries: tuple[tuple[str, int], ...] = ()
 
 
 def audience_of(send: IssueSend, pace: Pace = Pace()) -> Audience:
     """The prepared send's audience by reader language (most readers first) and its duration at `pace`."""
     plan = send.prepared.plan
     lines = tuple(AudienceLine(lang, n, plan.variant_of.get(lang, lang)) for lang, n in plan.readers.items())
-    return Audience(lines, plan.fallback_chain, plan.total, estimated_seconds(plan.total, pace))
+    return Audience(lines, plan.fallback_chain, plan.total, estimated_seconds(plan.total, pace), plan.segment,
+                    plan.expression, tuple(plan.countries.items()))
 
 
 def send_folder(newsletter: Newsletter, slug: str, revisions: RevisionSet) -> Path:
@@ -89,17 +96,20 @@ def send_folder(newsletter: Newsletter, slug: str, revisions: RevisionSet) -> Pa
     return Path(newsletter.config.issues_dir) / slug / revisions.digest
 
 
-def prepare_issue_send(newsletter: Newsletter, slug: str, *, list_slug: str | None = None) -> IssueSend:
+def prepare_issue_send(newsletter: Newsletter, slug: str, *, list_slug: str | None = None,
+                       segment: str | None = None) -> IssueSend:
     """Write the issue's newest revisions out as content files and prepare their send
-    (`sending.launch.prepare_send`): rendered, audience planned, linted. Sends nothing.
+    (`sending.launch.prepare_send`; to those of the list `segment` names, when given):
+    rendered, audience planned, linted. Sends nothing.
 
-    Raises UnknownDraft; ContentError (no language written); UnknownList, MissingVariant.
+    Raises UnknownDraft; ContentError (no language written); UnknownList, MissingVariant;
+    UnknownSegment, SegmentError.
     """
     view = show_issue(newsletter, slug)
     mail_issue(view)  # raises ContentError when nothing is written yet
     folder = send_folder(newsletter, slug, view.revision_set)
     files = tuple(export_files(newsletter, slug, folder, revisions=view.revision_set))
-    prepared = prepare_send(newsletter, [str(f) for f in files], list_slug=list_slug)
+    prepared = prepare_send(newsletter, [str(f) for f in files], list_slug=list_slug, segment=segment)
     return IssueSend(view, view.revision_set, files, prepared)
 
 
@@ -127,14 +137,17 @@ def check_translations(view: IssueView, *, stale_accepted: bool) -> None:
 
 
 def schedule_issue(newsletter: Newsletter, slug: str, *, at: str, zone: str, window: str | None = None,
-                   sender: str | None = None, stale_accepted: bool = False) -> ScheduleView:
+                   segment: str | None = None, sender: str | None = None,
+                   stale_accepted: bool = False) -> ScheduleView:
     """Schedule the issue's current revisions for wall time `at` in `zone` (the venue's), as
     `newsletter schedule` does: the revisions are written out as content files now, so what
-    fires is what was approved; `window` ("07:00-22:00") bounds the hours it goes out in.
+    fires is what was approved; `window` ("07:00-22:00") bounds the hours it goes out in;
+    `segment` (a saved segment's name) restricts it to those of the list it names when it fires.
 
     Raises UnknownDraft; ApprovalRequired (the two-person rule); InvalidField (a stale
     translation not accepted; the time, zone or window); what `routine.schedules.schedule_send`
-    raises (ContentError, LintFailed, UnknownList, MissingVariant, ScheduleStateError).
+    raises (ContentError, LintFailed, UnknownList, MissingVariant, UnknownSegment, SegmentError,
+    ScheduleStateError).
     """
     view = show_issue(newsletter, slug)
     check_approval(view, sender)
@@ -142,7 +155,7 @@ def schedule_issue(newsletter: Newsletter, slug: str, *, at: str, zone: str, win
     mail_issue(view)  # raises ContentError when nothing is written yet
     folder = send_folder(newsletter, slug, view.revision_set)
     files = tuple(export_files(newsletter, slug, folder, revisions=view.revision_set))
-    return schedule_send(newsletter, [str(f) for f in files], at=at, zone=zone, window=window)
+    return schedule_send(newsletter, [str(f) for f in files], at=at, zone=zone, window=window, segment=segment)
 
 
 def approve(newsletter: Newsletter, slug: str, *, approver: str, digest: str) -> Approval:
@@ -203,21 +216,32 @@ def send_issue_test(newsletter: Newsletter, send: IssueSend, addresses: Iterable
 
 
 class SendReview(NamedTuple):
-    """What the send page shows before the confirmation: the prepared send and its audience."""
+    """What the send page shows before the confirmation: the prepared send and its audience;
+    the segments a schedule may take, the audience of the one chosen (`scheduled`), and the
+    issue's schedules with their state."""
 
     send: IssueSend
     audience: Audience
+    segments: tuple[str, ...] = ()
+    scheduled: Audience | None = None
+    schedules: tuple[ScheduleView, ...] = ()
 
     @property
     def approvals(self) -> tuple[Approval, ...]:
         return self.send.view.approvals
 
 
-def review_send(newsletter: Newsletter, slug: str, pace: Pace = Pace()) -> SendReview:
-    """The issue prepared to send, with its audience per language and the time it takes at `pace`.
-    Raises what `prepare_issue_send` raises."""
+def review_send(newsletter: Newsletter, slug: str, pace: Pace = Pace(), *,
+                segment: str | None = None) -> SendReview:
+    """The issue prepared to send, with its audience per language and the time it takes at `pace`;
+    with `segment`, also the audience of that segment of the list (per language and country),
+    for scheduling. Raises what `prepare_issue_send` raises (UnknownSegment, SegmentError for
+    the segment)."""
     send = prepare_issue_send(newsletter, slug)
-    return SendReview(send, audience_of(send, pace))
+    scheduled = audience_of(prepare_issue_send(newsletter, slug, segment=segment), pace) if segment else None
+    names = tuple(s.name for s in list_segments(newsletter))
+    return SendReview(send, audience_of(send, pace), names, scheduled,
+                      tuple(list_schedules(newsletter, everything=True, slug=slug)))
 
 
 def test_send(newsletter: Newsletter, slug: str, addresses: Iterable[str], *,

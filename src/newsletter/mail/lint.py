@@ -33,6 +33,7 @@ from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from ..errors import LintFailed, MissingVariant
+from ..i18n import N_
 from .compose import DEFAULT_FALLBACK, RenderedMail, variant_for
 from .encoding import encoded_size
 from .personalise import ISSUE_FIELDS, MARKER_PATTERN, Field, marker
@@ -72,6 +73,10 @@ class Problem:
     rule: str
     message: str
     language: str | None = None
+    #: The message before its values went in (a catalogue msgid, `%(name)s` placeholders), and
+    #: the values, so that a face can show the message in its reader's language.
+    text: str = ""
+    values: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         where = f"[{self.language}] " if self.language else ""
@@ -141,21 +146,49 @@ def _is_loopback(host: str | None) -> bool:
         return False
 
 
+def _problem(severity: Severity, rule: str, text: str, variant: str | None, **values: object) -> Problem:
+    """A finding in `variant` whose message is `text` (marked with `N_`) with `values` put in."""
+    shown = {key: str(value) for key, value in values.items()}
+    return Problem(severity, rule, text % shown, variant, text, tuple(shown.items()))
+
+
+#: The insecure-link messages, by what holds the link: (loopback http, other http, not absolute).
+_INSECURE = {
+    "link": (N_("the link %(url)s is http:// to a loopback address: fine for a test, not for sending (set base_url "
+                "to the public https:// address)"),
+             N_("the link %(url)s is not https://; use the https:// address"),
+             N_("the link %(url)s is not an absolute https:// address")),
+    "image": (N_("the image %(url)s is http:// to a loopback address: fine for a test, not for sending (set "
+                 "base_url to the public https:// address)"),
+              N_("the image %(url)s is not https://; use the https:// address"),
+              N_("the image %(url)s is not an absolute https:// address")),
+    "text": (N_("the link in the text part %(url)s is http:// to a loopback address: fine for a test, not for "
+                "sending (set base_url to the public https:// address)"),
+             N_("the link in the text part %(url)s is not https://; use the https:// address"),
+             N_("the link in the text part %(url)s is not an absolute https:// address")),
+}
+_UNRESOLVED = {
+    "subject": N_("the subject holds the unresolved variable %(leftover)s; placeholders are {{ name }}, "
+                  "{{ email }}, {{ unsubscribe_url }} and {{ preferences_url }}"),
+    "text": N_("the text part holds the unresolved variable %(leftover)s; placeholders are {{ name }}, "
+               "{{ email }}, {{ unsubscribe_url }} and {{ preferences_url }}"),
+    "html": N_("the HTML part holds the unresolved variable %(leftover)s; placeholders are {{ name }}, "
+               "{{ email }}, {{ unsubscribe_url }} and {{ preferences_url }}"),
+}
+
+
 def _check_url(url: str, what: str, language: str) -> Problem | None:
     if MARKER_PATTERN.fullmatch(url) or url.startswith(("mailto:", "#")):
         return None
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.netloc:
         return None
+    loopback, plain, relative = _INSECURE[what]
     if parts.scheme == "http" and parts.netloc:
         if _is_loopback(parts.hostname):
-            return Problem(Severity.WARNING, "insecure-link",
-                           f"{what} {url} is http:// to a loopback address: fine for a test, "
-                           "not for sending (set base_url to the public https:// address)", language)
-        return Problem(Severity.ERROR, "insecure-link",
-                       f"{what} {url} is not https://; use the https:// address", language)
-    return Problem(Severity.ERROR, "insecure-link",
-                   f"{what} {url!r} is not an absolute https:// address", language)
+            return _problem(Severity.WARNING, "insecure-link", loopback, language, url=url)
+        return _problem(Severity.ERROR, "insecure-link", plain, language, url=url)
+    return _problem(Severity.ERROR, "insecure-link", relative, language, url=repr(url))
 
 
 def lint_mail(mail: RenderedMail) -> list[Problem]:
@@ -165,47 +198,50 @@ def lint_mail(mail: RenderedMail) -> list[Problem]:
 
     subject = mail.subject.strip()
     if not subject:
-        problems.append(Problem(Severity.ERROR, "subject", "the subject is missing; add subject: to the file", lang))
+        problems.append(_problem(Severity.ERROR, "subject", N_("the subject is missing; add subject: to the file"), lang))
     elif len(subject) > SUBJECT_MAX:
-        problems.append(Problem(Severity.ERROR, "subject",
-                                f"the subject is {len(subject)} characters long; keep it to {SUBJECT_MAX} "
-                                "(phones show about 40)", lang))
+        problems.append(_problem(Severity.ERROR, "subject",
+                                 N_("the subject is %(length)s characters long; keep it to %(max)s "
+                                    "(phones show about 40)"), lang, length=len(subject), max=SUBJECT_MAX))
     if not mail.preheader.strip():
-        problems.append(Problem(Severity.WARNING, "preheader",
-                                "no preheader: inboxes will show the first words of the mail instead", lang))
+        problems.append(_problem(Severity.WARNING, "preheader",
+                                 N_("no preheader: inboxes will show the first words of the mail instead"), lang))
 
     size = encoded_size(mail.html)
     if size > SIZE_ERROR:
-        problems.append(Problem(Severity.ERROR, "size",
-                                f"the HTML part is {size / 1024:.0f} KB encoded; Gmail clips mail over about "
-                                f"102 KB, hiding the footer — keep it under {SIZE_ERROR // 1024} KB", lang))
+        problems.append(_problem(Severity.ERROR, "size",
+                                 N_("the HTML part is %(size)s KB encoded; Gmail clips mail over about "
+                                    "102 KB, hiding the footer — keep it under %(limit)s KB"), lang,
+                                 size=f"{size / 1024:.0f}", limit=SIZE_ERROR // 1024))
     elif size > SIZE_WARNING:
-        problems.append(Problem(Severity.WARNING, "size",
-                                f"the HTML part is {size / 1024:.0f} KB encoded, close to Gmail's clipping "
-                                f"limit (about 102 KB); errors start at {SIZE_ERROR // 1024} KB", lang))
+        problems.append(_problem(Severity.WARNING, "size",
+                                 N_("the HTML part is %(size)s KB encoded, close to Gmail's clipping "
+                                    "limit (about 102 KB); errors start at %(limit)s KB"), lang,
+                                 size=f"{size / 1024:.0f}", limit=SIZE_ERROR // 1024))
 
     tags = _Tags()
     tags.feed(mail.html)
     tags.close()
     unsubscribe = marker(Field.UNSUBSCRIBE_URL)
     if unsubscribe not in tags.links:
-        problems.append(Problem(Severity.ERROR, "unsubscribe",
-                                f"the HTML part has no unsubscribe link (a link to {unsubscribe})", lang))
+        problems.append(_problem(Severity.ERROR, "unsubscribe",
+                                 N_("the HTML part has no unsubscribe link (a link to %(marker)s)"), lang,
+                                 marker=unsubscribe))
     if unsubscribe not in mail.text:
-        problems.append(Problem(Severity.ERROR, "unsubscribe",
-                                f"the text part has no unsubscribe link ({unsubscribe})", lang))
+        problems.append(_problem(Severity.ERROR, "unsubscribe",
+                                 N_("the text part has no unsubscribe link (%(marker)s)"), lang, marker=unsubscribe))
 
     for image in tags.images:
         alt = image.get("alt")
         if alt is None or not alt.strip():
-            problems.append(Problem(Severity.ERROR, "image-alt",
-                                    f"the image {image.get('src')!r} has no alt text; describe it for readers "
-                                    "whose client blocks images", lang))
+            problems.append(_problem(Severity.ERROR, "image-alt",
+                                     N_("the image %(src)s has no alt text; describe it for readers "
+                                        "whose client blocks images"), lang, src=repr(image.get("src"))))
 
     seen: set[str] = set()
-    candidates = [(url, "the link") for url in tags.links]
-    candidates += [(image.get("src") or "", "the image") for image in tags.images]
-    candidates += [(url, "the link in the text part") for url in _TEXT_URL.findall(mail.text)]
+    candidates = [(url, "link") for url in tags.links]
+    candidates += [(image.get("src") or "", "image") for image in tags.images]
+    candidates += [(url, "text") for url in _TEXT_URL.findall(mail.text)]
     for url, what in candidates:
         if url in seen:
             continue
@@ -214,14 +250,11 @@ def lint_mail(mail: RenderedMail) -> list[Problem]:
         if problem:
             problems.append(problem)
 
-    for part, content in (("subject", mail.subject), ("text part", mail.text), ("HTML part", mail.html)):
+    for part, content in (("subject", mail.subject), ("text", mail.text), ("html", mail.html)):
         leftovers = set(_TEMPLATE_LEFTOVER.findall(content))
         leftovers |= {m.group(0) for m in MARKER_PATTERN.finditer(content) if m.group(1) not in _FIELDS}
         for leftover in sorted(leftovers):
-            problems.append(Problem(Severity.ERROR, "unresolved",
-                                    f"the {part} holds the unresolved variable {leftover}; placeholders are "
-                                    f"{{{{ name }}}}, {{{{ email }}}}, {{{{ unsubscribe_url }}}} and "
-                                    f"{{{{ preferences_url }}}}", lang))
+            problems.append(_problem(Severity.ERROR, "unresolved", _UNRESOLVED[part], lang, leftover=leftover))
     return problems
 
 
@@ -243,12 +276,13 @@ def lint_issue(rendered: Mapping[str, RenderedMail], *, subscriber_languages: It
         try:
             got = variant_for(language, available, chain)
         except MissingVariant:
-            problems.append(Problem(Severity.ERROR, "missing-variant",
-                                    f"subscribers who read {language} would get nothing: there is no {language} "
-                                    f"variant and the fallback chain {' > '.join(chain)} reaches none of "
-                                    f"{', '.join(available) or 'no variants'}", language))
+            problems.append(_problem(Severity.ERROR, "missing-variant",
+                                     N_("subscribers who read %(language)s would get nothing: there is no "
+                                        "%(language)s variant and the fallback chain %(chain)s reaches none of "
+                                        "%(available)s"), language, language=language, chain=" > ".join(chain),
+                                     available=", ".join(available) or "—"))
         else:
-            problems.append(Problem(Severity.WARNING, "missing-variant",
-                                    f"no {language} variant: subscribers who read {language} will get the "
-                                    f"{got} one", language))
+            problems.append(_problem(Severity.WARNING, "missing-variant",
+                                     N_("no %(language)s variant: subscribers who read %(language)s will get the "
+                                        "%(got)s one"), language, language=language, got=got))
     return LintReport(tuple(problems))

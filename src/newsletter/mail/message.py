@@ -31,6 +31,7 @@ from ..config import Config
 from .compose import RenderedMail
 from .encoding import CRLF, EncodedPart, TransferEncoding
 from .headers import (
+    MessageIds,
     UnsafeHeaderValue,
     check_value,
     format_address,
@@ -55,6 +56,7 @@ __all__ = [
     "format_address",
     "message_id_domain",
     "message_id_for",
+    "MessageIds",
     "unsubscribe_mailto",
 ]
 

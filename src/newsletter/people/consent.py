@@ -67,6 +67,7 @@ __all__ = [
     "undo_unsubscribe",
     "PreferenceChanges",
     "set_preferences",
+    "log_attribute_change",
     "block",
     "suppress",
     "erase",
@@ -315,6 +316,14 @@ def set_preferences(session: Session, subscriber: Subscriber, ctx: ConsentContex
     session.flush()
     return PreferenceChanges(changes.get("language"), changes.get("name"), tuple(changes["added"]),
                              tuple(changes["removed"]))
+
+
+def log_attribute_change(session: Session, subscriber: Subscriber, ctx: ConsentContext, *, now: datetime,
+                         note: str) -> None:
+    """Append to the person's log that their declared attributes changed: `note` says what,
+    `ctx` who (a staff member's source) and from where. Writes nothing else."""
+    _log(session, subscriber, ConsentKind.PREFERENCES, ctx, now, note=note[:2000])
+    subscriber.updated_at = now
 
 
 def suppress(session: Session, email: str, reason: SuppressionReason, *, now: datetime,

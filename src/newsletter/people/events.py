@@ -28,7 +28,7 @@ class LogEvent(NamedTuple):
 def event_log(newsletter: Newsletter, *, after: int = 0, limit: int = 100) -> list[LogEvent]:
     """Events with an id above `after`, oldest first, at most `limit` (1 to 1000)."""
     limit = max(1, min(limit, 1000))
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [LogEvent(i, at, kind.value, channel.value, email, slug, source, note)
                 for i, at, kind, channel, email, slug, source, note in stored.events_after(session, after,
                                                                                           limit=limit)]

@@ -2,7 +2,7 @@
 
 What `newsletter show` prints and `newsletter export --person` writes: the person, each
 subscription, the whole consent log, and (for staff) the bounces and complaints recorded about
-the address. The preferences page's "download my data" sends the record `without_origins`:
+the address and the campaigns mailed to them, each with the relay that took it and its reply. The preferences page's "download my data" sends the record `without_origins`:
 a link from our mail may have been forwarded, so its holder gets no IP address or user agent.
 """
 
@@ -19,8 +19,10 @@ from sqlalchemy.orm import Session
 from ..addresses import address_hash
 from ..errors import SuppressedAddress, UnknownSubscriber
 from ..store import bounces as bounce_store
+from ..store import directory as directory_store
 from ..store import people as people_store
 from ..store.bounces import BounceLine
+from ..store.directory import ReceivedRow
 
 __all__ = ["SubscriptionState", "ConsentLine", "BounceLine", "PersonRecord", "person_record"]
 
@@ -67,6 +69,8 @@ class PersonRecord:
     attributes: Mapping[str, Any] = field(default_factory=dict)
     #: The consent log's IP addresses and user agents are left out (`without_origins`).
     origins_withheld: bool = False
+    #: The campaigns that had a row for them, newest first (empty unless the bounces were asked for).
+    received: tuple[ReceivedRow, ...] = ()
 
     def without_origins(self) -> "PersonRecord":
         """The record for whoever holds the person's link (a forwarded mail's reader, maybe):
@@ -76,7 +80,7 @@ class PersonRecord:
                                                            for e in self.consent_log), origins_withheld=True)
 
     def as_json(self, *, with_bounces: bool = False) -> dict[str, Any]:
-        """The record as JSON-ready values (times in ISO 8601); bounces only `with_bounces`. A
+        """The record as JSON-ready values (times in ISO 8601); bounces and campaigns only `with_bounces`. A
         record `without_origins` has no `ip` and `user_agent` in its log and says so."""
         data: dict[str, Any] = {
             "email": self.email,
@@ -95,9 +99,13 @@ class PersonRecord:
             data["withheld"] = ("The IP addresses and browsers of the consent log are not sent to whoever holds a "
                                 "link from our mail; write to us from this address to receive them.")
         if with_bounces:
-            data["bounces"] = [{"at": _when(b.at), "kind": b.kind.value, "source": b.source, "status": b.status,
+            data["bounces"] = [{"at": _when(b.at), "kind": b.kind.value, "source": b.source, "provider": b.provider,
+                                "status": b.status,
                                 "campaign": b.campaign_slug, "outcome": b.outcome, "reason": b.reason}
                                for b in self.bounces]
+            data["campaigns"] = [{"campaign": r.campaign_slug, "status": r.status.value, "language": r.language,
+                                  "sent_at": _when(r.sent_at), "relay": r.relay, "reply_code": r.reply_code,
+                                  "reply": r.last_reply} for r in self.received]
         return data
 
 
@@ -124,5 +132,7 @@ def person_record(session: Session, email: str, *, with_bounces: bool = False) -
                     ev.user_agent, ev.source, ev.consent_version, ev.note)
         for ev in people_store.consent_events(session, subscriber.id))
     bounces = tuple(bounce_store.bounce_lines(session, address_hash(address), subscriber.id)) if with_bounces else ()
+    received = tuple(directory_store.received_by(session, subscriber.id)) if with_bounces else ()
     return PersonRecord(subscriber.email, subscriber.name, subscriber.language, subscriber.status.value,
-                        subscriber.created_at, subscriptions, log, bounces, dict(subscriber.attributes or {}))
+                        subscriber.created_at, subscriptions, log, bounces, dict(subscriber.attributes or {}),
+                        received=received)

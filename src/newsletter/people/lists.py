@@ -98,7 +98,7 @@ def get_list(session: Session, slug: str, *, open_only: bool = False) -> Mailing
     ListArchived for an archived one."""
     found = people_store.find_list(session, slug)
     if found is None or found.deleted_at is not None:
-        raise UnknownList(slug)
+        raise UnknownList(slug, known=_known_slugs(session))
     if open_only and found.archived_at is not None:
         raise ListArchived(slug)
     return found
@@ -109,8 +109,13 @@ def get_lists(session: Session, slugs: list[str]) -> list[MailingList]:
     found = {m.slug: m for m in people_store.all_lists(session) if m.slug in set(slugs)}
     for slug in slugs:
         if slug not in found:
-            raise UnknownList(slug)
+            raise UnknownList(slug, known=_known_slugs(session))
     return [found[slug] for slug in slugs]
+
+
+def _known_slugs(session: Session) -> tuple[str, ...]:
+    """The slugs of the lists there are (not deleted), for an UnknownList to name."""
+    return tuple(m.slug for m in people_store.all_lists(session))
 
 
 def all_lists(session: Session, *, public_only: bool = False, open_only: bool = False) -> list[MailingList]:

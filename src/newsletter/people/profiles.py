@@ -26,7 +26,7 @@ from ..store.profiles import ExportLine, PersonLine
 if TYPE_CHECKING:
     from ..installation import Newsletter
 
-__all__ = ["ExportLine", "PersonLine", "search_people", "merge_attributes", "merged", "attributes_of", "set_attributes", "export_lines",
+__all__ = ["ExportLine", "PersonLine", "search_people", "merge_attributes", "merged", "attributes_of", "set_attributes", "change_note", "export_lines",
            "export_header"]
 
 
@@ -72,14 +72,37 @@ def _person_id(session: Session, email: str) -> int:
 
 def attributes_of(newsletter: Newsletter, email: str) -> dict[str, Any]:
     """The person's attributes. Raises UnknownSubscriber."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         sid = _person_id(session, email)
         return stored.attributes_by_id(session, [sid]).get(sid, {})
 
 
+def _shown(value: Any) -> str:
+    return "yes" if value is True else "no" if value is False else str(value)
+
+
+def change_note(before: Mapping[str, Any], after: Mapping[str, Any], order: Sequence[str] = ()) -> str | None:
+    """What changed between two sets of attributes, as the consent log says it
+    ("attributes: country=SN (was CI); role removed (was press)"), in the `order` of the
+    declared attributes (others after), or None when nothing did."""
+    said = []
+    for name in dict.fromkeys([*order, *before, *after]):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if name not in after:
+            said.append(f"{name} removed (was {_shown(old)})")
+        elif name in before:
+            said.append(f"{name}={_shown(new)} (was {_shown(old)})")
+        else:
+            said.append(f"{name}={_shown(new)}")
+    return "attributes: " + "; ".join(said) if said else None
+
+
 def set_attributes(newsletter: Newsletter, email: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """Set (staff) declared attributes of a person; an empty value removes one. Returns all of
-    them after. Raises UnknownSubscriber, InvalidField (nothing changed)."""
+    them after. Raises UnknownSubscriber, InvalidField (nothing changed).
+    (`subscriptions.change_attributes` does the same and writes the consent log.)"""
     checked = check_attributes(newsletter.config.attributes, values)
     with newsletter.store.session() as session:
         sid = _person_id(session, email)
@@ -90,7 +113,7 @@ def set_attributes(newsletter: Newsletter, email: str, values: Mapping[str, Any]
 def search_people(newsletter: Newsletter, text: str = "", *, limit: int = 50) -> list[PersonLine]:
     """People whose address or name holds `text` (any case; "" finds everyone), by address,
     at most `limit` (1 to 1000)."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return stored.search_people(session, text.strip(), limit=max(1, min(limit, 1000)))
 
 
@@ -104,7 +127,7 @@ def export_lines(newsletter: Newsletter, *, list_slug: str | None = None,
     """Subscriptions as rows of `export_header`'s columns (an attribute not set is "").
     Raises UnknownList."""
     names = [a.name for a in newsletter.config.attributes]
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         list_id = None
         if list_slug:
             found = people_store.find_list(session, list_slug)

@@ -195,7 +195,7 @@ def create_segment(newsletter: Newsletter, name: str, expression: str, *, descri
 
 def list_segments(newsletter: Newsletter) -> list[SegmentInfo]:
     """Every segment, by name."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [_info(s) for s in stored.all_segments(session)]
 
 
@@ -203,7 +203,7 @@ def show_segment(newsletter: Newsletter, name: str, *, list_slug: str | None = N
                  sample: int = 10) -> tuple[SegmentInfo, Audience]:
     """A segment and who it names now (of `list_slug`, when given), with a sample of addresses.
     Raises UnknownSegment, SegmentError, UnknownList."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         segment = stored.find_segment(session, name)
         if segment is None:
             raise UnknownSegment(name)

@@ -35,7 +35,7 @@ from .consent import PreferenceChanges
 from .export import ConsentLine, PersonRecord, person_record
 from .lists import ListDeleted, ListSummary
 from .names import name_in
-from .profiles import merge_attributes
+from .profiles import change_note, merge_attributes
 from .rules import ConfirmationDue, ConsentContext
 from .signups import Recorded, SignupRequest, sign_up_many
 
@@ -47,6 +47,7 @@ __all__ = [
     "SignupResult",
     "PreferenceChanges",
     "public_lists",
+    "change_attributes",
     "record_signup",
     "record_signups",
     "subscribe",
@@ -172,7 +173,7 @@ def _as_record(outcome: Recorded | NewsletterError) -> SignupRecord | Newsletter
 def public_lists(newsletter: Newsletter, language: str | None = None) -> list[ListChoice]:
     """The lists offered on the sign-up form (public, not archived), by slug, named as a reader
     of `language` sees them (None: their own names)."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [ListChoice(m.slug, m.name, m.description, "", dict(m.translations or {})).in_language(language)
                 for m in lists.all_lists(session, public_only=True)]
 
@@ -233,7 +234,7 @@ def _holder(session: Session, newsletter: Newsletter, purpose: Purpose, token: s
 
 def check_link(newsletter: Newsletter, purpose: Purpose, token: str) -> LinkHolder:
     """Verify a link for a page that only shows something (changes nothing). Raises InvalidToken."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         claims, subscriber = _holder(session, newsletter, purpose, token)
         return LinkHolder(claims, subscriber.name, subscriber.language)
 
@@ -249,7 +250,7 @@ def confirm(newsletter: Newsletter, token: str, ctx: ConsentContext) -> list[str
 def preferences(newsletter: Newsletter, token: str) -> Preferences:
     """The person's language, name and lists (public ones and any they are on; none archived),
     the lists with their own names (`Preferences.in_language` gives a reader's). Raises InvalidToken."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
         standing = {sub.mailing_list.slug: sub.status.value for sub in subscriber.subscriptions}
         choices = tuple(ListChoice(m.slug, m.name, m.description, standing.get(m.slug, ""),
@@ -278,6 +279,27 @@ def save_preferences(newsletter: Newsletter, token: str, ctx: ConsentContext, *,
         if checked and subscriber.status is SubscriberStatus.ACTIVE:
             merge_attributes(session, [(subscriber.id, checked)], overwrite=True, now=newsletter.clock())
         return changes
+
+
+def change_attributes(newsletter: Newsletter, email: str, values: Mapping[str, Any],
+                      ctx: ConsentContext) -> dict[str, Any]:
+    """Set declared attributes of a person (an empty value removes one), as `ctx` (an API
+    token, a staff member) asks; a change is written to their consent log with the old and new
+    values. Returns all of them after. Raises UnknownSubscriber, InvalidField (nothing changed)."""
+    checked = check_attributes(newsletter.config.attributes, values)
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        subscriber = consent.find_subscriber(session, email)
+        if subscriber is None:
+            raise UnknownSubscriber(email)
+        before = dict(subscriber.attributes or {})
+        merge_attributes(session, [(subscriber.id, checked)], overwrite=True, now=now)
+        session.refresh(subscriber)
+        after = dict(subscriber.attributes or {})
+        note = change_note(before, after, [a.name for a in newsletter.config.attributes])
+        if note is not None:
+            consent.log_attribute_change(session, subscriber, ctx, now=now, note=note)
+        return after
 
 
 def unsubscribe_by_token(newsletter: Newsletter, token: str, ctx: ConsentContext) -> list[str]:
@@ -337,7 +359,7 @@ def export_by_token(newsletter: Newsletter, token: str) -> PersonRecord:
     """What is held about the person a preferences link names, for whoever holds the link:
     everything but the consent log's IP addresses and user agents (`PersonRecord.without_origins`:
     links get forwarded). Raises InvalidToken."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         _claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
         return person_record(session, subscriber.email).without_origins()
 
@@ -367,7 +389,7 @@ def erase(newsletter: Newsletter, email: str) -> bool:
 def person(newsletter: Newsletter, email: str, *, with_bounces: bool = False) -> PersonRecord:
     """Everything held about the person with this address (and the bounces about it, for
     staff). Raises UnknownSubscriber."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return person_record(session, email, with_bounces=with_bounces)
 
 
@@ -386,21 +408,21 @@ def _list_id(session: Session, list_slug: str | None) -> int | None:
 def count_subscribers(newsletter: Newsletter, *, list_slug: str | None = None,
                       status: SubscriptionStatus | None = None) -> int:
     """How many people have a subscription (to this list, in this status). Raises UnknownList."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return people_store.count_people(session, list_id=_list_id(session, list_slug or None), status=status)
 
 
 def subscription_lines(newsletter: Newsletter, *, list_slug: str | None = None,
                        status: SubscriptionStatus | None = None, limit: int | None = None) -> list[SubscriptionLine]:
     """Subscriptions as (email, name, language, list, status), by address and list. Raises UnknownList."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return people_store.subscription_lines(session, list_id=_list_id(session, list_slug or None), status=status,
                                                limit=limit)
 
 
 def confirmations_sent_since(newsletter: Newsletter, since: datetime) -> int:
     """Confirmation mails the consent log records after `since`, over the whole installation."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return abuse.count_confirmations_sent(session, since)
 
 
@@ -462,7 +484,7 @@ def delete_list(newsletter: Newsletter, slug: str, ctx: ConsentContext | None = 
 
 def list_summaries(newsletter: Newsletter) -> list[ListSummary]:
     """Every list with its subscription counts per status, by slug."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return lists.summarise_lists(session)
 
 

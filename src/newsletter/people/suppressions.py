@@ -141,7 +141,7 @@ class SuppressionImport(NamedTuple):
 def list_suppressions(newsletter: Newsletter, *, reason: SuppressionReason | None = None,
                       limit: int | None = None) -> list[SuppressionLine]:
     """The suppressions (of this reason), newest first."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         known = {address_hash(email): email for email, _ in people_store.people_not_active(session)}
         return [SuppressionLine(known.get(s.address_hash), s.address_hash, s.reason.value, s.at, s.note)
                 for s in people_store.suppressions(session, reason=reason, limit=limit)]
@@ -149,7 +149,7 @@ def list_suppressions(newsletter: Newsletter, *, reason: SuppressionReason | Non
 
 def count_suppressions(newsletter: Newsletter) -> dict[str, int]:
     """How many suppressions there are of each reason (reason value: count)."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return {r.value: n for r, n in sorted(people_store.count_suppressions(session).items(), key=lambda i: i[0].value)}
 
 

@@ -5,7 +5,8 @@ outside its send window → it waits for the window; later than the overdue marg
 service was down when its time passed) and not released → held, for a sender's go; in
 "ready" mode with a language missing and its deadline not reached → it waits; else this
 service claims it (a conditional UPDATE: of several services on one store, one wins) and
-sends it through the one send path (`sending.launch.prepare_send` → `launch`), in the
+sends it through the one send path (`sending.launch.prepare_send` → `launch`; to the segment
+it names, looked up now: one deleted meanwhile fails it, with nothing sent), in the
 calling thread, until its first pass is over. Deferred rows are left for the senders that
 retry them. A send still running when its window closes pauses (as it does when the service stops);
 a later pass resumes it once the window opens again. Schedules whose campaign has finished become done.
@@ -18,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from ..errors import NewsletterError
+from ..errors import NewsletterError, UnknownSegment
 from ..mail.content import expand_sources, load_issue
 from ..sending import campaigns
 from ..sending.launch import SendControl, launch, prepare_resume, prepare_send
@@ -110,13 +111,18 @@ def _fire(newsletter: Newsletter, schedule: Schedule, worker: str, margin: timed
             if missing:
                 _note(newsletter, schedule, f"waiting for {', '.join(missing)} until its deadline")
                 return None
-        prepared = prepare_send(newsletter, expand_sources(schedule.sources), list_slug=schedule.list_slug)
+        prepared = prepare_send(newsletter, expand_sources(schedule.sources), list_slug=schedule.list_slug,
+                                segment=schedule.segment)
         prepared.lint.raise_for_errors()
     except NewsletterError as exc:
+        reason = str(exc)
+        if isinstance(exc, UnknownSegment):
+            reason = (f"its segment {exc.name!r} was deleted before its time; it was not sent to the whole list "
+                      "either")
         with newsletter.store.session() as session:
             if stored.move_schedule(session, schedule.id, ScheduleStatus.WAITING, ScheduleStatus.FAILED,
-                                    status_reason=f"nothing was sent: {exc}"):
-                return Fired(schedule.id, schedule.slug, ScheduleStatus.FAILED, str(exc))
+                                    status_reason=f"nothing was sent: {reason}"):
+                return Fired(schedule.id, schedule.slug, ScheduleStatus.FAILED, reason)
         return None
     with newsletter.store.session() as session:
         if not stored.move_schedule(session, schedule.id, ScheduleStatus.WAITING, ScheduleStatus.SENDING,

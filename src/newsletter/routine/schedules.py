@@ -6,6 +6,11 @@ work the faces call (schedule, list, cancel, go); `scheduler` fires them.
       │  └──── go ──── held ◄── (found later than the overdue margin)
       └── cancel ──► cancelled          failed ◄── (its content could not be sent; nothing was)
 
+A schedule may name a segment of its list: the segment is looked up and its expression read
+when the schedule fires (a segment changed meanwhile sends to whom it names then; the campaign
+keeps the expression it was sent with). A segment deleted meanwhile fails the schedule, with
+nothing sent: it never goes to the whole list instead. `list_schedules` says so before its time.
+
 Options: `ready_by` (fire once every language of the list has a variant, at `at` at the
 earliest, and at `ready_by` at the latest along the fallback chain) and `window` (local hours
 in which its mail may go out: it starts only inside them, and pauses when they close).
@@ -26,6 +31,7 @@ from ..sending.launch import prepare_send
 from ..statuses import CampaignStatus, ScheduleStatus
 from ..store import Schedule
 from ..store import schedules as stored
+from ..store import segments as stored_segments
 from .timing import LOCAL_FORMAT, Window, local_to_utc, parse_local, parse_window, zone_named
 
 if TYPE_CHECKING:
@@ -51,13 +57,30 @@ class ScheduleView(NamedTuple):
     status: ScheduleStatus
     reason: str | None
     fired_at: datetime | None
+    #: The segment of the list it sends to (None: the whole list)
+    segment: str | None = None
 
 
-def view_of(schedule: Schedule) -> ScheduleView:
+def segment_gone(name: str) -> str:
+    """The reason a schedule whose segment was deleted gives, before its time."""
+    return (f"its segment {name!r} no longer exists: at its time it fails and sends nothing (save a segment "
+            f"{name!r} again, or cancel it and schedule it anew)")
+
+
+def view_of(schedule: Schedule, *, segment_exists: bool = True) -> ScheduleView:
     window = f"{schedule.window_start}-{schedule.window_end}" if schedule.window_start else None
+    reason = schedule.status_reason
+    if schedule.segment and not segment_exists and schedule.status in (ScheduleStatus.WAITING, ScheduleStatus.HELD):
+        reason = segment_gone(schedule.segment)
     return ScheduleView(schedule.id, schedule.slug, schedule.list_slug, schedule.local_at, schedule.zone,
-                        schedule.due_at, schedule.deadline_at, window, schedule.status, schedule.status_reason,
-                        schedule.fired_at)
+                        schedule.due_at, schedule.deadline_at, window, schedule.status, reason,
+                        schedule.fired_at, schedule.segment)
+
+
+def _views(session, found: Iterable[Schedule]) -> list[ScheduleView]:
+    """The views of `found`, each saying whether its segment is still there."""
+    names = {s.name for s in stored_segments.all_segments(session)}
+    return [view_of(s, segment_exists=s.segment is None or s.segment in names) for s in found]
 
 
 def window_of(schedule: Schedule) -> Window | None:
@@ -88,17 +111,19 @@ def _get(session, schedule_id: int) -> Schedule:
 
 
 def schedule_send(newsletter: Newsletter, sources: Iterable[str | Path], *, at: str, zone: str,
-                  list_slug: str | None = None, ready_by: str | None = None,
+                  list_slug: str | None = None, segment: str | None = None, ready_by: str | None = None,
                   window: str | None = None) -> ScheduleView:
     """Schedule the issue in `sources` for wall time `at` ("2027-07-08 19:00") in `zone`.
 
     The content is loaded, rendered and linted now, so that what is broken fails here; it is
     read again when the schedule fires (a translation written meanwhile goes out). `ready_by`
     (same zone, after `at`) waits for every language of the list until then; `window`
-    ("07:00-22:00", same zone) bounds the hours its mail goes out in.
+    ("07:00-22:00", same zone) bounds the hours its mail goes out in. `segment` (a saved
+    segment's name) sends only to those of the list it names when it fires.
 
     Raises InvalidField (time zone, at, ready by, window: unknown, malformed, skipped by the
     clocks, in the past); ContentError, LintFailed, UnknownList, MissingVariant (the content);
+    UnknownSegment, SegmentError (the segment);
     CampaignStateError (its campaign is finished or cancelled); ScheduleStateError (it is
     scheduled already).
     """
@@ -115,7 +140,7 @@ def schedule_send(newsletter: Newsletter, sources: Iterable[str | Path], *, at: 
             raise InvalidField("ready by", f"{ready_by} must be after {at}")
     span = parse_window(window, tz) if window else None
     kept = content_sources(sources)
-    prepared = prepare_send(newsletter, expand_sources(kept), list_slug=list_slug)
+    prepared = prepare_send(newsletter, expand_sources(kept), list_slug=list_slug, segment=segment or None)
     prepared.lint.raise_for_errors()
     if prepared.existing in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         raise CampaignStateError(prepared.slug, prepared.existing.value, "it cannot be scheduled again")
@@ -126,24 +151,27 @@ def schedule_send(newsletter: Newsletter, sources: Iterable[str | Path], *, at: 
                                      f"it already sends {prepared.slug} ({other.local_at} {other.zone}); "
                                      "cancel it first to schedule it again")
         schedule = stored.add_schedule(
-            session, slug=prepared.slug, list_slug=list_slug or prepared.plan.list_slug, sources=kept,
+            session, slug=prepared.slug, list_slug=list_slug or prepared.plan.list_slug, segment=segment or None,
+            sources=kept,
             local_at=f"{local:{LOCAL_FORMAT}}", zone=tz.key, due_at=due, deadline_at=deadline,
             window_start=f"{span.start:%H:%M}" if span else None, window_end=f"{span.end:%H:%M}" if span else None,
             status=ScheduleStatus.WAITING, created_at=now)
         return view_of(schedule)
 
 
-def list_schedules(newsletter: Newsletter, *, everything: bool = False) -> list[ScheduleView]:
-    """Scheduled sends soonest first: those not over (waiting, held, sending), or `everything`."""
+def list_schedules(newsletter: Newsletter, *, everything: bool = False, slug: str | None = None) -> list[ScheduleView]:
+    """Scheduled sends soonest first: those not over (waiting, held, sending), or `everything`;
+    only those of campaign `slug`, when given. One whose segment was deleted says so."""
     with newsletter.store.session() as session:
         statuses = None if everything else stored.OPEN
-        return [view_of(s) for s in stored.all_schedules(session, statuses=statuses)]
+        found = stored.all_schedules(session, statuses=statuses)
+        return _views(session, [s for s in found if slug is None or s.slug == slug])
 
 
 def show_schedule(newsletter: Newsletter, schedule_id: int) -> ScheduleView:
     """One scheduled send. Raises UnknownSchedule."""
     with newsletter.store.session() as session:
-        return view_of(_get(session, schedule_id))
+        return _views(session, [_get(session, schedule_id)])[0]
 
 
 def cancel_schedule(newsletter: Newsletter, schedule_id: int) -> ScheduleView:

@@ -129,7 +129,7 @@ def create_session(newsletter: Newsletter, slug: str, name: str, list_slug: str,
 def list_sessions(newsletter: Newsletter, list_slug: str | None = None) -> list[SessionView]:
     """Sessions (of one list when given), latest first, each with the days sent or sending.
     Raises UnknownList."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         list_id = get_list(session, list_slug).id if list_slug else None
         return [_view(session, row, slug) for row, slug in stored.sessions_of(session, list_id)]
 

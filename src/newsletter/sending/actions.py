@@ -13,6 +13,7 @@ from ..store.bounces import PersonBounce
 from ..store.ledger import Counts, FailureLine
 from . import campaigns
 from .campaigns import CampaignSummary
+from .writing import campaign_segment
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
@@ -31,24 +32,27 @@ class CampaignDetail(NamedTuple):
 
 
 class CampaignReport(NamedTuple):
-    """Who did not get a campaign (failed, deferred, skipped rows, by address), its counts, and
-    the bounces and complaints that came back about it, by person."""
+    """Who did not get a campaign (failed, deferred, skipped rows, by address, each with the
+    relay of its last attempt and that relay's reply), its counts, the rows by relay, and the
+    bounces and complaints that came back about it, by person."""
 
     slug: str
     counts: Counts
     failures: list[FailureLine]
-    bounces: list[PersonBounce] = []
+    bounces: list[PersonBounce]
+    #: relay -> row status -> rows: which relay took (or refused) how many of its messages.
+    by_relay: dict[str, dict[str, int]]
 
 
 def overview(newsletter: Newsletter) -> list[CampaignSummary]:
     """Every campaign, newest first, with its row counts."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return campaigns.summarise_campaigns(session)
 
 
 def detail(newsletter: Newsletter, slug: str) -> CampaignDetail:
     """The campaign's state, reason, counts and holders. Raises UnknownCampaign."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         campaign = campaigns.get_campaign(session, slug)
         return CampaignDetail(campaigns.summarise_campaign(session, campaign),
                               outbox.active_claims(session, campaign.id))
@@ -76,7 +80,9 @@ def cancel(newsletter: Newsletter, slug: str) -> Cancelled:
     """Cancel: nobody else is mailed. Returns what became skipped, with the ledger's counts
     after. Raises UnknownCampaign; CampaignStateError when it is finished."""
     with newsletter.store.session() as session:
-        skipped = campaigns.cancel_campaign(session, slug, now=newsletter.clock())
+        campaign = campaigns.get_campaign(session, slug)
+        segment = campaign_segment(session, newsletter.config, campaign) if campaign.ledger_until is not None else None
+        skipped = campaigns.cancel_campaign(session, slug, now=newsletter.clock(), segment=segment)
         return Cancelled(slug, skipped, outbox.count_rows(session, campaigns.get_campaign(session, slug).id))
 
 
@@ -90,8 +96,9 @@ def retry(newsletter: Newsletter, slug: str) -> int:
 def report(newsletter: Newsletter, slug: str) -> CampaignReport:
     """Who did not get the campaign and why, with its counts and the bounces and complaints
     that came back about it. Raises UnknownCampaign."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         campaign = campaigns.get_campaign(session, slug)
-        return CampaignReport(slug, outbox.count_rows(session, campaign.id),
+        return CampaignReport(slug, campaigns.ledger_counts(session, campaign),
                               outbox.list_failures(session, campaign.id),
-                              bounce_store.bounces_by_person(session, slug))
+                              bounce_store.bounces_by_person(session, slug),
+                              outbox.counts_by_relay(session, campaign.id))

@@ -131,11 +131,11 @@ def render_archived(config: Config, archived: ArchivedIssue, language: str | Non
 
 def archive_of(newsletter: Newsletter, list_slug: str | None = None) -> list[ArchivedIssue]:
     """`archived_issues` as one unit of work over an installation (the web pages' call)."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return archived_issues(session, newsletter.config, list_slug=list_slug)
 
 
 def archived_issue(newsletter: Newsletter, list_slug: str, slug: str) -> ArchivedIssue:
     """`find_archived_issue` as one unit of work over an installation. Raises UnknownIssue."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return find_archived_issue(session, newsletter.config, list_slug, slug)

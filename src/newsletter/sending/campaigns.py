@@ -8,8 +8,10 @@
 
 Each transition is one function over the caller's session: it checks the current state,
 writes the new one and says why (`status_reason`). Starting a campaign creates its ledger
-(`outbox.create_rows`) in the same transaction, so there is never a campaign half queued;
-starting it again resumes it — it never makes a second copy. The statements are in
+(`outbox.create_rows`) in the same transaction — or, given a chunk size, its first chunk
+(`outbox.begin_rows`), the rest written by its senders while it sends (`sending.writing`);
+a campaign is never finished while its ledger is not whole, and cancelling one writes the
+rest as skipped. Starting it again resumes it — it never makes a second copy. The statements are in
 `store.campaigns` and `store.ledger`; the faces call the units of work in `sending.actions`.
 """
 
@@ -46,6 +48,9 @@ __all__ = [
     "cancel_campaign",
     "retry_campaign",
     "finish_if_done",
+    "ledger_languages",
+    "unwritten_rows",
+    "ledger_counts",
     "settle_campaign",
     "release_claims",
     "expires_at",
@@ -95,11 +100,13 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
                    languages: Sequence[str] | Mapping[str, str] = ("en",),
                    default_language: str = "en", expiry: timedelta = DEFAULT_EXPIRY,
                    segment: Filter | None = None, segment_name: str | None = None,
-                   refuse_empty: bool = False) -> tuple[Campaign, bool]:
+                   refuse_empty: bool = False, chunk: int | None = None) -> tuple[Campaign, bool]:
     """Start the campaign `slug` to `list_slug` (to those of its subscribers `segment` names,
     when given), or resume it if it exists.
 
-    A new campaign gets its ledger at once: one queued row per active subscriber. Returns
+    A new campaign gets its ledger at once: one queued row per active subscriber (with `chunk`,
+    the first chunk of about that many of the list's subscribers that has a row; its senders
+    write the rest). Returns
     (campaign, created). Raises UnknownList; CampaignStateError when the campaign exists for
     another list or another segment, is finished (use retry, or `extend_campaign`) or was
     cancelled; with `refuse_empty`, NoAudience when a new campaign would have no row (the
@@ -133,10 +140,15 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
     data = dict(source or {})
     data["expires_at"] = (now + expiry).isoformat()
     data["languages"] = dict(languages) if isinstance(languages, Mapping) else list(languages)
+    data["default_language"] = default_language
     campaign = stored.add_campaign(session, slug=slug, list_id=mailing_list.id, kind=kind, subject=subject[:300],
                                    status=CampaignStatus.SENDING, source=data, now=now)
-    added = outbox.create_rows(session, campaign, languages=languages, default_language=default_language, now=now,
-                               segment=segment)
+    if chunk:
+        added = outbox.begin_rows(session, campaign, languages=languages, default_language=default_language, now=now,
+                                  segment=segment, chunk=chunk)
+    else:
+        added = outbox.create_rows(session, campaign, languages=languages, default_language=default_language,
+                                   now=now, segment=segment)
     if refuse_empty and not added:
         raise NoAudience(slug, list_slug)
     return campaign, True
@@ -254,14 +266,38 @@ def resume_campaign(session: Session, slug: str) -> Campaign:
     return campaign
 
 
-def cancel_campaign(session: Session, slug: str, *, now: datetime) -> int:
-    """Cancel: queued and deferred rows become skipped ("cancelled"); returns how many."""
+def cancel_campaign(session: Session, slug: str, *, now: datetime, segment: Filter | None = None) -> int:
+    """Cancel: queued and deferred rows become skipped ("cancelled"), and so do the rows of a
+    ledger not yet whole, written now (of those `segment` names: the campaign's segment);
+    returns how many."""
     campaign = get_campaign(session, slug)
     if campaign.status is CampaignStatus.FINISHED:
         raise CampaignStateError(slug, "finished", "there is nothing left to cancel")
     campaign.status, campaign.status_reason = CampaignStatus.CANCELLED, "cancelled by an administrator"
     campaign.finished_at = now
-    return outbox.skip_remaining(session, campaign.id, "skipped: the campaign was cancelled", now=now)
+    reason = "skipped: the campaign was cancelled"
+    skipped = outbox.skip_remaining(session, campaign.id, reason, now=now)
+    if campaign.ledger_until is not None:
+        languages, default = ledger_languages(campaign)
+        skipped += outbox.skip_unwritten(session, campaign.id, reason, languages=languages, default_language=default,
+                                         now=now, segment=segment)
+        session.expire(campaign, ["ledger_through", "ledger_until"])
+    return skipped
+
+
+def ledger_languages(campaign: Campaign) -> tuple[Sequence[str] | Mapping[str, str], str]:
+    """The variant each reader language gets, and the default, as the campaign started with them."""
+    source = campaign.source or {}
+    return source.get("languages") or (), source.get("default_language") or "en"
+
+
+def unwritten_rows(session: Session, campaign: Campaign, counts: Counts | None = None) -> int:
+    """About how many rows of the campaign's ledger are still to be written (0 when it is
+    whole): its planned audience less the rows written (`counts`, read when not given)."""
+    if campaign.ledger_until is None:
+        return 0
+    counts = outbox.count_rows(session, campaign.id) if counts is None else counts
+    return max(0, int((campaign.source or {}).get("audience") or 0) - counts.total)
 
 
 def retry_campaign(session: Session, slug: str, *, now: datetime, expiry: timedelta = DEFAULT_EXPIRY) -> int:
@@ -289,7 +325,7 @@ def finish_if_done(session: Session, campaign: Campaign, *, now: datetime) -> bo
     stored.reload_campaign(session, campaign)
     if campaign.status is CampaignStatus.FINISHED:
         return True
-    if outbox.count_rows(session, campaign.id).open:
+    if campaign.ledger_until is not None or outbox.count_rows(session, campaign.id).open:
         return False
     if campaign.status is CampaignStatus.SENDING:
         campaign.status, campaign.status_reason, campaign.finished_at = CampaignStatus.FINISHED, None, now
@@ -320,10 +356,18 @@ def release_claims(session: Session, slug: str, worker: str, row_ids: Sequence[i
     return outbox.release_rows(session, worker, row_ids, now=now)
 
 
+def ledger_counts(session: Session, campaign: Campaign) -> Counts:
+    """The campaign's rows in each state, the rows still to be written counted as queued: the
+    whole audience, while its ledger is being written."""
+    counts = outbox.count_rows(session, campaign.id)
+    unwritten = unwritten_rows(session, campaign, counts)
+    return counts._replace(queued=counts.queued + unwritten) if unwritten else counts
+
+
 def summarise_campaign(session: Session, campaign: Campaign) -> CampaignSummary:
-    """The campaign with its row counts."""
+    """The campaign with its row counts (the rows still to be written counted as queued)."""
     return CampaignSummary(campaign.slug, campaign.mailing_list.slug, campaign.subject, campaign.status,
-                           campaign.status_reason, outbox.count_rows(session, campaign.id),
+                           campaign.status_reason, ledger_counts(session, campaign),
                            campaign.created_at, campaign.started_at, campaign.finished_at)
 
 

@@ -20,6 +20,7 @@ from ..mail.message import (
     Recipient,
     message_id_domain,
     message_id_for,
+    unsubscribe_mailto,
 )
 from ..mail.postmark import Postmark
 from ..store.ledger import ClaimedRow
@@ -47,7 +48,7 @@ class Links:
         self.base = config.base_url.rstrip("/")
         self.list_slug = list_slug
         self.now = now
-        self.mailto = config.unsubscribe_mailto or config.from_address
+        self.config = config
 
         self._unsub = TokenIssuer(self.secret, Purpose.UNSUBSCRIBE, now)
         self._prefs = TokenIssuer(self.secret, Purpose.PREFERENCES, now)
@@ -56,7 +57,7 @@ class Links:
         unsub = self._unsub(row.key, list_slug=self.list_slug)
         prefs = self._prefs(row.key, language=row.language)
         return (f"{self.base}/{Purpose.UNSUBSCRIBE.value}/{unsub}", f"{self.base}/{Purpose.PREFERENCES.value}/{prefs}",
-                f"mailto:{self.mailto}?subject=unsubscribe%20{unsub}")
+                unsubscribe_mailto(self.config, unsub))
 
 
 def build_skeletons(config: Config, variants: Mapping[str, RenderedMail], list_slug: str, list_name: str,
@@ -92,7 +93,7 @@ async def send_test(config: Config, variants: Mapping[str, RenderedMail], addres
             for language, skeleton in skeletons.items():
                 message_id = message_id_for(secret, f"{campaign_slug}:test:{language}", 0, message_id_domain(config))
                 recipient = Recipient(address, "", message_id, f"{base}/unsubscribe/TEST", f"{base}/preferences/TEST",
-                                      f"mailto:{config.unsubscribe_mailto or config.from_address}?subject=TEST")
+                                      unsubscribe_mailto(config, "TEST"))
                 data = postmark.sign(skeleton.render(recipient, date=format_datetime(clock().astimezone(timezone.utc))))
                 results.append((address, language, await conn.deliver(envelope_sender, address, data, crlf=True)))
     finally:

@@ -52,6 +52,7 @@ __all__ = [
     "check_dns",
     "check_one_click",
     "check_relay",
+    "check_limits",
     "check_lint",
     "run_checks",
 ]
@@ -274,6 +275,25 @@ async def check_relay(config: Config) -> CheckResult:
     return CheckResult("relay", Status.OK, f"{where}: {tls}, certificate verified, {auth}")
 
 
+def _domains(domains: Sequence[str]) -> str:
+    return ", ".join(domains) if len(domains) <= 2 else f"{domains[0]} and {len(domains) - 1} more"
+
+
+def check_limits(config: Config) -> CheckResult:
+    """The pacing the settings give each send (no I/O): the per-provider connection limits
+    (`domain_limits`), and each relay's own limits when there are several."""
+    groups = [g for g in config.domain_limits if g.limit]
+    parts = ["connections at once per sender process: "
+             + ("; ".join(f"{_domains(g.domains)} {g.limit}" for g in groups) if groups else "no per-domain limit")]
+    for relay in config.relays:
+        limits = [f"{relay.max_connections} connections" if relay.max_connections else "",
+                  f"{relay.rate:g}/s" if relay.rate else "",
+                  f"{relay.hourly_cap}/h" if relay.hourly_cap else ""]
+        parts.append(f"relay {relay.name}: weight {relay.weight}, "
+                     + (", ".join(x for x in limits if x) or "no limit of its own"))
+    return CheckResult("limits", Status.OK, "; ".join(parts) if len(parts) == 1 else " | ".join(parts))
+
+
 def check_lint(config: Config, contents: Sequence[str]) -> list[CheckResult]:
     """Lint each issue the content files make (as the preview does): one result per issue.
 
@@ -307,6 +327,7 @@ def run_checks(config: Config, *, lookup: TxtLookup | None = None, contents: Seq
         results.append(check_one_click(config))
     if relay:
         results.append(asyncio.run(check_relay(config)))
+    results.append(check_limits(config))
     results.extend(check_lint(config, contents) if contents else
                    [CheckResult("lint", Status.NOT_CHECKED, "no content file given", Fix.GIVE_CONTENT)])
     return results

@@ -14,7 +14,7 @@ The organisation and the country are declared attributes (`organisation = true`,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy.orm import Session
@@ -23,14 +23,15 @@ from ..attributes import AttributeType
 from ..config import Config
 from ..segment_language import Filter
 from ..store import reach as stored
-from ..store.reach import OrganisationStanding
+from ..store.reach import AudienceGroup, OrganisationStanding
 from . import campaigns
 from .actions import CampaignReport, report
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
 
-__all__ = ["Reach", "OrganisationStanding", "CampaignOutcome", "reach_of", "organisations_left", "campaign_reach",
+__all__ = ["Reach", "OrganisationStanding", "CampaignOutcome", "reach_of", "reach_from_groups", "attributes_of",
+           "organisations_left", "campaign_reach",
            "campaign_outcome"]
 
 
@@ -68,6 +69,34 @@ def reach_of(session: Session, config: Config, *, list_id: int, segment: Filter 
                  tuple(g.key for g in orgs if not g.in_their_language))
 
 
+def reach_from_groups(config: Config, groups: Iterable[AudienceGroup], *,
+                      variant_of: Mapping[str, str]) -> Reach | None:
+    """`reach_of`, counted from the send's audience grouped once (`store.reach.audience_groups`,
+    with the organisation and country attributes `attributes_of` names): the same answer, no
+    statement of its own."""
+    organisation, country = _attributes(config)
+    if organisation is None and country is None:
+        return None
+    own = {lang for lang, variant in variant_of.items() if lang == variant}
+    orgs: dict[str, int] = {}
+    places: dict[str, int] = {}
+    for g in groups:
+        if not g.active:
+            continue
+        reads = g.active if g.language in own else 0
+        if organisation and g.organisation is not None:
+            orgs[g.organisation] = orgs.get(g.organisation, 0) + reads
+        if country and g.country is not None:
+            places[g.country] = places.get(g.country, 0) + reads
+    return Reach(len(orgs), sum(1 for n in orgs.values() if n), len(places), sum(1 for n in places.values() if n),
+                 tuple(sorted(k for k, n in orgs.items() if not n)))
+
+
+def attributes_of(config: Config) -> tuple[str | None, str | None]:
+    """The names of the declared organisation and country attributes (None: not declared)."""
+    return _attributes(config)
+
+
 def organisations_left(session: Session, config: Config, slug: str) -> list[OrganisationStanding]:
     """The member organisations on the campaign's ledger with no reachable contact left, by
     name. Raises UnknownCampaign."""
@@ -87,7 +116,7 @@ def campaign_standing(session: Session, config: Config, slug: str) -> list[Organ
 def campaign_reach(newsletter: Newsletter, slug: str) -> tuple[list[OrganisationStanding], int]:
     """The organisations of a campaign left with no reachable contact, and how many
     organisations its ledger names in all. Raises UnknownCampaign."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         standing = campaign_standing(session, newsletter.config, slug)
         return [o for o in standing if not o.reachable], len(standing)
 

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
 from ..bounces import rules as bounces
@@ -44,10 +44,10 @@ from ..mail.compose import RenderedMail
 from ..mail.message import (
     MailKind,
     MailSkeleton,
+    MessageIds,
     Recipient,
     UnsafeHeaderValue,
     message_id_domain,
-    message_id_for,
 )
 from ..mail.postmark import Postmark
 from ..statuses import CampaignStatus, OutboxStatus
@@ -62,13 +62,15 @@ from ..transport.connection import (
     classify_reply,
     open_smtp,
 )
+from ..transport.relays import RelayPool, relay_pool
 from . import campaigns
 from .dispatch import Dispatcher
 from .gate import Gate
 from .messages import Links, build_skeletons
 from .options import Progress, SendOptions, SendResult, run_sending
-from .pacing import DomainLimits, RateLimiter
+from .pacing import DomainLimits, RateLimiter, RelayPacing
 from .workers import dead_workers, new_worker_id
+from .writing import LedgerWriter
 
 __all__ = [
     "SendOptions",
@@ -85,6 +87,9 @@ Connector = Callable[[], Awaitable[SmtpConnection]]
 
 #: Waits shorter than this (seconds) are not worth making stoppable.
 _SHORT_WAIT = 0.05
+#: A connection whose relay is at its own pace for longer than this (seconds) moves to a relay
+#: with room, when one serves the From domain; a shorter wait is cheaper than a new connection.
+_SWITCH_AFTER = 0.5
 
 
 class _Stopping(Exception):
@@ -106,16 +111,19 @@ def _utc_now() -> datetime:
 class Sender:
     """Sends one campaign. Create, then `await run()`; `stop(reason)` from a signal handler.
 
-    `connect` opens a relay connection (raises DeliveryError). `clock` gives the time for the
-    ledger and the pacing; `sleep` waits (tests pass fakes). `on_progress` receives `Progress`.
-    `secret` is the installation's (read from the configuration when not given).
+    `connect` opens a relay connection (raises DeliveryError). `relays`, the pool `connect`
+    opens connections from when there are several relays, brings each relay's own rate and
+    hourly cap: a connection whose relay is at its pace moves to one with room, or waits.
+    `clock` gives the time for the ledger and the pacing; `sleep` waits (tests pass fakes).
+    `on_progress` receives `Progress`. `secret` is the installation's (read from the
+    configuration when not given).
     """
 
     def __init__(self, store: Store, config: Config, campaign_slug: str, skeletons: Mapping[str, MailSkeleton],
                  *, options: SendOptions = SendOptions(), connect: Connector | None = None,
                  clock: Callable[[], datetime] = _utc_now, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  on_progress: Callable[[Progress], None] | None = None, worker_id: str | None = None,
-                 secret: bytes | None = None):
+                 secret: bytes | None = None, relays: RelayPool | None = None):
         self.store = store
         self.config = config
         self.slug = campaign_slug
@@ -129,10 +137,22 @@ class Sender:
         self.worker = worker_id or new_worker_id()
         self.secret = config.secret() if secret is None else secret
         self.mid_domain = message_id_domain(config)
+        self.message_ids = MessageIds(self.secret, campaign_slug, self.mid_domain)
         self.envelope_sender = options.envelope_sender or (lambda _rcpt: config.from_address)
         self.limiter = RateLimiter(options.pace.rate, options.pace.hourly_cap,
                                    clock=lambda: self.clock().timestamp(), sleep=self._pace)
-        self.dispatcher = Dispatcher(DomainLimits(options.pace.domain_limits))
+        self.relays = relays
+        self.from_domain = config.from_address.rpartition("@")[2]
+        #: Each relay's own rate and hourly cap (None: no relay has one).
+        self.relay_pacing: RelayPacing | None = None
+        if relays is not None:
+            pacing = RelayPacing({r.spec.name: (r.spec.rate, r.spec.hourly_cap) for r in relays.relays},
+                                 clock=lambda: self.clock().timestamp())
+            if pacing:
+                self.relay_pacing = pacing
+                relays.prefer = pacing.has_room
+        # The configured per-provider limits, and over them any the send's pace names.
+        self.dispatcher = Dispatcher(DomainLimits({**config.domain_limit_table(), **options.pace.domain_limits}))
         # SQLite has one writer at a time: one DB thread, and the gate's rounds one after another.
         # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
         self.serial_db = store.dialect == "sqlite"
@@ -164,6 +184,9 @@ class Sender:
         self._last_progress = 0.0
         self._started = time.monotonic()
         self._initial_open = 0
+        #: Whether the campaign's ledger is whole; until it is, `_write_ledger` writes it on.
+        self.ledger_whole = True
+        self._unwritten = 0
 
     # -- control ----------------------------------------------------------------------------
 
@@ -230,6 +253,8 @@ class Sender:
             holders = outbox.active_claims(session, campaign.id)
             campaign.mailing_list  # loaded while the session is open
             self.campaign_id, self.list_id = campaign.id, campaign.list_id
+            self.ledger_whole = campaign.ledger_until is None
+            self._unwritten = campaigns.unwritten_rows(session, campaign, counts)
             return campaign, counts, holders
 
     def _status(self) -> CampaignStatus:
@@ -275,7 +300,7 @@ class Sender:
         try:
             campaign, counts, holders = await self._db(self._load)
             self.gate.campaign_id, self.gate.list_id = self.campaign_id, self.list_id
-            self._initial_open = counts.open
+            self._initial_open = counts.open + self._unwritten  # the whole audience, written or not
             self.expires = campaigns.expires_at(campaign)
             self.links = Links(self.config, campaign.mailing_list.slug, now=self.clock(), secret=self.secret)
             if campaign.status is not CampaignStatus.SENDING:
@@ -285,10 +310,13 @@ class Sender:
             gate = asyncio.create_task(self.gate.run())
             watcher = asyncio.create_task(self._watch_status())
             workers = [asyncio.create_task(self._connection(i)) for i in range(self.options.concurrency)]
+            writer = asyncio.create_task(self._write_ledger())
             try:
                 await self._feeder(campaign)
                 await asyncio.gather(*workers)
             finally:
+                self.feeding_done = True
+                await writer  # ends after the chunk it is writing
                 for task in workers:
                     if not task.done():
                         task.cancel()
@@ -310,6 +338,26 @@ class Sender:
 
     def _idle(self) -> bool:
         return self.feeding_done
+
+    async def _write_ledger(self) -> None:
+        """Write the rest of the campaign's ledger while it sends (`writing.LedgerWriter`), a
+        chunk at a time, until it is whole or the send stops; a failure stops the send."""
+        if self.ledger_whole:
+            return
+        writer = LedgerWriter(self.store, self.config, self.campaign_id, clock=self.clock)
+        # SQLite: in turn with the gate's rounds; PostgreSQL: in a thread of its own, beside them.
+        own = None if self.serial_db else ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsletter-ledger")
+        try:
+            while not self.ledger_whole and self.stop_reason is None and not self.feeding_done:
+                if own is None:
+                    self.ledger_whole = await self._db(writer.write_next)
+                else:
+                    self.ledger_whole = await asyncio.get_running_loop().run_in_executor(own, writer.write_next)
+        except Exception as exc:  # noqa: BLE001 — any failure stops the send, with what it was
+            self.stop(f"writing the rest of the ledger failed: {exc}")
+        finally:
+            if own is not None:
+                own.shutdown(wait=True)
 
     async def _feeder(self, campaign: Campaign) -> None:
         last_dead_check = time.monotonic()
@@ -335,6 +383,9 @@ class Sender:
                     await self._wait_a_little(0.05)
                     continue
                 counts, due = await self._db(self._next_due, campaign.id)
+                if not self.ledger_whole:  # the rest of the ledger is being written
+                    await self._wait_a_little(0.05)
+                    continue
                 if counts.open == 0:
                     break
                 if counts.queued == 0 and counts.sending == 0 and due is not None:
@@ -432,6 +483,8 @@ class Sender:
                         return
                     for last_try in (False, True):
                         conn = await self._usable(conn)
+                        if conn is not None and self.relay_pacing is not None:
+                            conn = await self._relay_turn(conn)
                         if conn is None:  # stopping: the row goes back unmarked
                             await self._give_back(row)
                             return
@@ -457,6 +510,40 @@ class Sender:
             if conn is not None:
                 await conn.close()
 
+    async def _relay_turn(self, conn: SmtpConnection) -> SmtpConnection | None:
+        """`conn` once its relay may take one more message (counted against the relay's rate
+        and hourly cap), or a new connection to another relay of the From domain that has room
+        now when `conn`'s would keep the message waiting; None when the send is stopping.
+
+        A relay at its pace is not a failure: with no other relay to go to, the message waits,
+        in waits that a stop or a pause ends at once."""
+        pacing: RelayPacing = self.relay_pacing  # type: ignore[assignment]  # the caller checked
+        while True:
+            wait = pacing.try_take(conn.relay)
+            if wait <= 0:
+                return conn
+            if (wait > _SWITCH_AFTER and self.relays is not None
+                    and self.relays.can_open(self.from_domain, besides=conn.relay, having=pacing.has_room)):
+                await conn.close()
+                opened = await self._open()
+                if opened is None:
+                    return None
+                conn = opened
+                continue
+            if wait >= 5:
+                self._report(force=True, note=f"relay {conn.relay} is at its rate or hourly cap, and no other "
+                                              f"relay has room: the next message goes in {wait:.0f} s")
+            await self._wait(min(wait, 1.0))
+            if self.stop_reason is not None:
+                await conn.close()
+                return None
+            if not conn.usable:  # the relay dropped it while it waited
+                await conn.close()
+                opened = await self._open()
+                if opened is None:
+                    return None
+                conn = opened
+
     def _not_working(self) -> None:
         """A connection waits for rows or has ended: the gate's round need not wait for it."""
         self.working -= 1
@@ -474,7 +561,7 @@ class Sender:
         return self._date_cache[1]
 
     def _message(self, row: ClaimedRow) -> tuple[str, bytes]:
-        message_id = message_id_for(self.secret, self.slug, row.subscriber_id, self.mid_domain)
+        message_id = self.message_ids(row.subscriber_id)
         unsub, prefs, mailto = self.links.for_row(row)
         recipient = Recipient(row.email, row.name, message_id, unsub, prefs, mailto)
         skeleton = self.skeletons.get(row.language, self.default_skeleton)
@@ -499,23 +586,25 @@ class Sender:
             return _AGAIN, True
         verdict = classify_reply(reply)
         text = reply.describe()[:1000]
+        relay, code = conn.relay, reply.code
         if verdict is Verdict.RELAY:
             self.stop(f"the relay refused the sender: {text}")
             return None, True
         if verdict is Verdict.SENT:
-            return Outcome(row.id, OutboxStatus.SENT, text, message_id), False
+            return Outcome(row.id, OutboxStatus.SENT, text, message_id, None, None, True, relay, code), False
         if verdict is Verdict.BOUNCE:
-            return Outcome(row.id, OutboxStatus.FAILED, text, message_id, hard_bounce_email=row.email), False
+            return Outcome(row.id, OutboxStatus.FAILED, text, message_id, None, row.email, True, relay, code), False
         if verdict is Verdict.FAIL:
-            return Outcome(row.id, OutboxStatus.FAILED, text, message_id), False
+            return Outcome(row.id, OutboxStatus.FAILED, text, message_id, None, None, True, relay, code), False
         # Deferred: retry with exponential backoff until the campaign's expiry, then fail.
         backoff = min(self.options.defer_base * (2 ** row.attempts), self.options.defer_max)
         due = self.clock() + backoff
         if due > self.expires:
             outcome = Outcome(row.id, OutboxStatus.FAILED, f"{text}; still deferred when the campaign expired",
-                              message_id)
+                              message_id, relay=relay, reply_code=code)
         else:
-            outcome = Outcome(row.id, OutboxStatus.DEFERRED, text, message_id, next_attempt_at=due)
+            outcome = Outcome(row.id, OutboxStatus.DEFERRED, text, message_id, next_attempt_at=due, relay=relay,
+                              reply_code=code)
         return outcome, verdict is Verdict.DEFER_RECONNECT or reply.stage is Stage.CONNECTION
 
     # -- what the gate's rounds wrote ------------------------------------------------------------
@@ -594,10 +683,7 @@ def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, R
     skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
     hooks = with_installation_hooks(options, config, campaign_id, secret=secret)
     if config.relays and kwargs.get("connect") is None:
-        from datetime import timedelta
-
-        from ..transport.relays import relay_pool
-
         pool = relay_pool(config.relays, cool_off=timedelta(seconds=config.relay_cool_off_seconds))
         kwargs["connect"] = pool.connector(config.from_address.rpartition("@")[2])
+        kwargs["relays"] = pool
     return Sender(store, config, slug, skeletons, options=hooks, secret=secret, **kwargs)

@@ -209,7 +209,8 @@ class ConfirmationPart(Part):
 
 
 class MailboxPart(PollingPart):
-    """Reads the bounce mailbox (`bounce_mailbox`) every `interval` seconds; idle without one."""
+    """Reads the bounce mailbox (`bounce_mailbox`) every `interval` seconds — bounces, complaints
+    and readers' unsubscribe requests to the `mailto:` of List-Unsubscribe; idle without one."""
 
     name = "mailbox"
     interval = 60.0

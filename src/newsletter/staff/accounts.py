@@ -38,6 +38,7 @@ __all__ = [
     "Member", "Invitation", "MIN_PASSWORD", "add_member", "invite", "members", "member", "check_link",
     "accept_invitation", "request_reset", "reset_password", "change_password", "revoke", "change_role",
     "hash_password", "verify_password", "member_value", "Overview", "overview", "recovery_link",
+    "interface_language", "set_interface_language",
 ]
 
 MIN_PASSWORD = 12
@@ -60,6 +61,8 @@ class Member:
     totp_enabled: bool
     created_at: datetime
     last_login_at: datetime | None
+    #: The language the workspace speaks to this member (None: not chosen; the browser's).
+    interface_language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,37 @@ class Invitation:
     mail_error: str | None = None
 
 
-def member_value(row) -> Member:
+def member_value(row, interface_language: str | None = None) -> Member:
     return Member(row.id, row.email, row.name, row.role, tuple(row.languages or ()), row.status,
-                  row.totp_secret is not None, row.created_at, row.last_login_at)
+                  row.totp_secret is not None, row.created_at, row.last_login_at, interface_language)
+
+
+def _language_setting(member_id: int) -> str:
+    return f"language.{member_id}"
+
+
+def interface_language(session, member_id: int) -> str | None:
+    """The workspace language member `member_id` chose (None when they chose none)."""
+    return staff_store.get_setting(session, _language_setting(member_id))
+
+
+def set_interface_language(newsletter: Newsletter, actor: Actor, language: str) -> str:
+    """Remember `language` as the language the workspace speaks to `actor`, on every browser and
+    after every login (a workspace setting of the account); written to the audit trail as
+    `account.language` with the language before and after. Returns the language.
+
+    Raises InvalidField for a language the installation does not speak.
+    """
+    if language not in newsletter.config.languages:
+        raise InvalidField("language", "choose one of " + ", ".join(newsletter.config.languages))
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        before = interface_language(session, actor.member.id)
+        if before != language:
+            staff_store.put_setting(session, _language_setting(actor.member.id), language, now)
+            audit.record(session, actor, "account.language", actor.member.email, f"{before or '-'} -> {language}",
+                         now=now)
+    return language
 
 
 def hash_password(password: str) -> str:
@@ -159,20 +190,20 @@ class Overview:
 
 
 def overview(newsletter: Newsletter) -> Overview:
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return Overview(tuple(member_value(row) for row in staff_store.all_members(session)),
                         totp.required_roles(session))
 
 
 def members(newsletter: Newsletter) -> list[Member]:
     """Every account, by address."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [member_value(row) for row in staff_store.all_members(session)]
 
 
 def member(newsletter: Newsletter, email: str) -> Member:
     """One account by address; raises UnknownStaffMember."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         row = staff_store.member_by_email(session, _address_or_unknown(email))
         if row is None:
             raise UnknownStaffMember(email)
@@ -197,7 +228,7 @@ def _linked(session, newsletter: Newsletter, purpose: LinkPurpose, token: str):
 
 def check_link(newsletter: Newsletter, purpose: LinkPurpose, token: str) -> Member:
     """The account an invitation or reset link is for, without using the link; raises InvalidToken."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return member_value(_linked(session, newsletter, purpose, token))
 
 

@@ -76,7 +76,7 @@ def create_token(newsletter: Newsletter, name: str, scopes: Iterable[str], *, pe
 
 def list_tokens(newsletter: Newsletter) -> list[TokenLine]:
     """Every token (never the token itself), by name."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [TokenLine(t.name, t.prefix, tuple(t.scopes), t.per_minute, t.created_at, t.last_used_at,
                           t.revoked_at) for t in stored.all_tokens(session)]
 

@@ -107,7 +107,7 @@ def lines(newsletter: Newsletter, *, actor: str | None = None, action: str | Non
     """One page of the trail, newest first, filtered by actor, action and time."""
     limit = max(1, min(limit, 500))
     offset = max(0, offset)
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         rows = staff_store.audit_lines(session, actor=actor or None, action=action or None, since=since,
                                        until=until, limit=limit, offset=offset)
         total = staff_store.count_audit_lines(session, actor=actor or None, action=action or None, since=since,
@@ -122,7 +122,7 @@ def export_csv(newsletter: Newsletter, *, actor: str | None = None, action: str 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         for n, row in enumerate(staff_store.iter_audit_lines(session, actor=actor or None, action=action or None,
                                                              since=since, until=until)):
             writer.writerow([row.at.isoformat(), *(spreadsheet_safe(v or "") for v in

@@ -104,7 +104,7 @@ class Dashboard:
 
 def dashboard(newsletter: Newsletter) -> Dashboard:
     """Lists with their counts and the RECENT newest campaigns with their outcomes and rates."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         found = tuple(ListCounts(s.slug, s.name, s.counts.get("active", 0), s.counts.get("pending", 0),
                                  s.counts.get("unsubscribed", 0)) for s in people_lists.summarise_lists(session))
         recent = [campaigns.summarise_campaign(session, c) for c in campaigns_store.all_campaigns(session)[:RECENT]]

@@ -9,15 +9,18 @@ audit line names the address's hash, as the suppression list does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ..addresses import address_hash
+from ..attributes import check_value
 from ..errors import InvalidField, UnknownList, UnknownSubscriber
 from ..installation import Newsletter
-from ..people import consent, lists, signups
+from ..people import consent, lists, profiles, signups
 from ..people.export import PersonRecord, person_record
 from ..people.rules import ConsentContext
 from ..statuses import Channel, SubscriptionStatus
@@ -29,6 +32,7 @@ from .audit import Actor
 from .roles import Action
 
 __all__ = ["PersonLine", "SearchPage", "PersonPage", "ListOption", "search", "person_page", "edit_person",
+           "AttributeEdit", "edit_attributes",
            "add_to_lists", "unsubscribe", "erase", "export", "staff_context", "list_options", "PAGE_SIZE"]
 
 PAGE_SIZE = 50
@@ -94,7 +98,7 @@ def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = No
 
     Raises UnknownList."""
     offset, limit = max(0, offset), max(1, min(limit, 200))
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         list_id = lists.get_list(session, list_slug).id if list_slug else None
         rows, total = directory_store.search_people(session, text[:320], list_id=list_id, status=status,
                                                     limit=limit, offset=offset)
@@ -107,13 +111,13 @@ def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = No
 
 def list_options(newsletter: Newsletter) -> tuple[ListOption, ...]:
     """Every list (for a form that picks some)."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
 
 
 def person_page(newsletter: Newsletter, key: str) -> PersonPage:
     """Everything about the person with this key. Raises UnknownSubscriber."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         subscriber = _subscriber(session, key)
         record = person_record(session, subscriber.email, with_bounces=True)
         theirs = {s.list: s.status for s in record.subscriptions}
@@ -137,6 +141,51 @@ def edit_person(newsletter: Newsletter, actor: Actor, key: str, *, name: str, la
                          ", ".join(f"{k}={v}" for k, v in (("language", changes.language),) if v)
                          or "name", now=now)
         return changed
+
+
+@dataclass(frozen=True)
+class AttributeEdit:
+    """What an attribute form did: the attributes changed, or — when a value was refused — the
+    reason per refused field, with nothing written (`values` holds what was posted, to show
+    again)."""
+
+    changed: tuple[str, ...] = ()
+    problems: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
+def edit_attributes(newsletter: Newsletter, actor: Actor, key: str, values: Mapping[str, Any]) -> AttributeEdit:
+    """Set the declared attributes posted in `values` (an empty value removes one), each checked
+    as `attributes.check_value` checks it. Every refused value is reported, by attribute, and
+    then nothing is changed. A change is written to the person's consent log (who, from
+    where, what was and is) and to the audit trail. Raises UnknownSubscriber, InvalidField (an
+    attribute that is not declared)."""
+    specs = {s.name: s for s in newsletter.config.attributes}
+    checked: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for name, raw in values.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise InvalidField(name, f"there is no attribute {name!r} (known: {', '.join(specs) or 'none'})")
+        try:
+            checked[name] = check_value(spec, raw)
+        except InvalidField as exc:
+            problems[name] = exc.reason
+    if problems:
+        return AttributeEdit((), problems, dict(values))
+    now = newsletter.clock()
+    with newsletter.store.session() as session:
+        subscriber = _subscriber(session, key)
+        before = dict(subscriber.attributes or {})
+        profiles.merge_attributes(session, [(subscriber.id, checked)], overwrite=True, now=now)
+        after = profiles.merged(before, checked, overwrite=True)
+        changed = tuple(n for n in dict.fromkeys([*specs, *before, *after]) if before.get(n) != after.get(n))
+        note = profiles.change_note(before, after, list(specs))
+        if changed and note is not None:
+            consent.log_attribute_change(session, subscriber, staff_context(actor), now=now, note=note)
+            audit.record(session, actor, Action.EDIT_PERSON, subscriber.email, "attributes: " + ", ".join(changed),
+                         now=now)
+        return AttributeEdit(changed, {}, {})
 
 
 def add_to_lists(newsletter: Newsletter, actor: Actor, key: str, list_slugs: list[str]) -> list[str]:

@@ -45,7 +45,7 @@ class ListLine:
 
 def lists_page(newsletter: Newsletter) -> tuple[ListLine, ...]:
     """Every list with its counts and translations, by slug."""
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         counts = {s.slug: s.counts for s in people_lists.summarise_lists(session)}
         return tuple(ListLine(m.slug, m.name, m.description, tuple(m.languages), m.public,
                               counts.get(m.slug, {s.value: 0 for s in SubscriptionStatus}),

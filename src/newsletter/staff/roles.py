@@ -50,6 +50,8 @@ class Action(str, enum.Enum):
     VIEW_SUPPRESSIONS = "suppressions.view"
     LIFT_SUPPRESSION = "suppressions.lift"
     MANAGE_LISTS = "lists.manage"
+    #: Saved segments: create, change, delete (listing them is VIEW_PEOPLE's).
+    MANAGE_SEGMENTS = "segments.manage"
     # issues
     WRITE_ISSUE = "issues.write"
     TRANSLATE = "issues.translate"
@@ -93,6 +95,7 @@ POLICY: MappingProxyType[Action, frozenset[StaffRole]] = MappingProxyType({
     Action.VIEW_SUPPRESSIONS: _SENDERS,
     Action.LIFT_SUPPRESSION: _OWNER,
     Action.MANAGE_LISTS: _OWNER,
+    Action.MANAGE_SEGMENTS: _SENDERS,
     Action.WRITE_ISSUE: _WRITERS,
     Action.TRANSLATE: _WRITERS | {Role.TRANSLATOR},
     Action.TEST_SEND: _WRITERS | {Role.SENDER},

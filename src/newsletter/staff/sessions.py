@@ -22,7 +22,7 @@ from ..installation import Newsletter
 from ..statuses import StaffStatus
 from ..store import staff as staff_store
 from . import audit, throttle, totp
-from .accounts import Member, member_value, verify_password
+from .accounts import Member, interface_language, member_value, verify_password
 from .audit import Actor
 
 __all__ = ["Login", "StaffContext", "SessionLine", "IDLE", "LIFETIME", "login", "current", "logout",
@@ -129,7 +129,8 @@ def current(newsletter: Newsletter, cookie: str | None) -> StaffContext | None:
     if not cookie or len(cookie) > 200:
         return None
     now = newsletter.clock()
-    with newsletter.store.session() as session:
+    # Read without the write lock (every page asks this); write only when activity is due.
+    with newsletter.store.reading() as session:
         found = staff_store.session_with_member(session, session_hash(cookie))
         if found is None:
             return None
@@ -137,10 +138,13 @@ def current(newsletter: Newsletter, cookie: str | None) -> StaffContext | None:
         if (row.revoked_at is not None or row.expires_at <= now or row.created_at + LIFETIME <= now
                 or member.status is not StaffStatus.ACTIVE):
             return None
-        if now - row.last_seen_at >= _TOUCH_EVERY:
-            staff_store.touch_session(session, row.id, now, min(now + IDLE, row.created_at + LIFETIME))
         needs = member.totp_secret is None and member.role in totp.required_roles(session)
-        return StaffContext(member_value(member), row.id, row.csrf, needs, row.created_at)
+        context = StaffContext(member_value(member, interface_language(session, member.id)), row.id, row.csrf, needs,
+                               row.created_at)
+    if now - row.last_seen_at >= _TOUCH_EVERY:
+        with newsletter.store.session() as session:
+            staff_store.touch_session(session, row.id, now, min(now + IDLE, row.created_at + LIFETIME))
+    return context
 
 
 def logout(newsletter: Newsletter, cookie: str | None, *, ip: str | None = None) -> None:
@@ -170,7 +174,7 @@ def logout_everywhere(newsletter: Newsletter, actor: Actor) -> int:
 def my_sessions(newsletter: Newsletter, actor: Actor, current_id: str) -> list[SessionLine]:
     """The live sessions of `actor`'s account, this one (`current_id`) marked."""
     now = newsletter.clock()
-    with newsletter.store.session() as session:
+    with newsletter.store.reading() as session:
         return [SessionLine(row.id[:16], row.created_at, row.last_seen_at, row.ip, row.user_agent,
                             row.id == current_id)
                 for row in staff_store.live_sessions(session, actor.member.id, now)

@@ -2,7 +2,11 @@
 
 `open_store(url)` gives a `Store`; `Store.upgrade()` creates or upgrades the schema with Alembic,
 `Store.check_schema()` raises `SchemaOutOfDate` when the database is behind the code, and
-`Store.session()` is a unit of work that commits on success and rolls back on error.
+`Store.session()` is a unit of work that commits on success and rolls back on error, and
+`Store.reading()` a read-only one, for use cases that only read: on SQLite it begins deferred
+(`BEGIN`, no write lock: it reads its snapshot while a writer holds the lock) with
+`PRAGMA query_only` on, on PostgreSQL it is `READ ONLY`; a write inside either raises
+`StoreError`.
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy timeout;
 PostgreSQL is reached through psycopg 3. The same models and queries serve both.
@@ -28,8 +32,10 @@ __all__ = ["Store", "open_store", "store_failure", *_models_all]
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision. Written out so that every command can check the schema
 #: without loading Alembic; tests/test_store.py holds it to Alembic's own answer.
-HEAD_REVISION = "0600_integrations"
+HEAD_REVISION = "0740_ledger_chunks"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: The execution option that marks a connection's transactions read-only (`Store.reading`).
+READ_ONLY = "newsletter_read_only"
 
 
 def _normalise_url(url: str) -> str:
@@ -54,9 +60,21 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
-        # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-        # instead of failing with "database is locked" when a reader upgrades to a writer.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if conn.get_execution_options().get(READ_ONLY):
+            # A reader takes no lock: in WAL mode it reads its snapshot while a writer writes.
+            # query_only turns any write into an error instead of a wait for the write lock.
+            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("PRAGMA query_only=ON")
+        else:
+            # BEGIN IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+            # instead of failing with "database is locked" when a reader upgrades to a writer.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn):
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("PRAGMA query_only=OFF")  # the pooled connection writes again
 
 
 class Store:
@@ -65,6 +83,11 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # The same pool, with every transaction read-only (psycopg's own flag on PostgreSQL).
+        options = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        self._readers = sessionmaker(engine.execution_options(**options), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -80,6 +103,22 @@ class Store:
                 session.commit()
             except BaseException:
                 session.rollback()
+                raise
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work, for use cases that only read: it never waits for the write
+        lock (SQLite) and sees one snapshot of the data. A write inside it raises StoreError
+        (and writes nothing)."""
+        with self._readers() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException as exc:
+                session.rollback()
+                if _is_read_only_violation(exc):
+                    raise StoreError(f"a write inside a read-only unit of work (Store.reading): "
+                                     f"{store_failure(exc).detail}", detail=store_failure(exc).detail) from exc
                 raise
 
     def head_revision(self) -> str:
@@ -154,6 +193,14 @@ def open_store(url: str, *, echo: bool = False) -> Store:
     else:
         raise StoreError(f"database_url: use sqlite:/// or postgresql://, not {parsed.get_backend_name()}")
     return Store(engine)
+
+
+def _is_read_only_violation(exc: BaseException) -> bool:
+    """SQLite's query_only refusal or PostgreSQL's read-only transaction refusal (SQLSTATE 25006)."""
+    if not isinstance(exc, SQLAlchemyError):
+        return False
+    orig = getattr(exc, "orig", None)
+    return ("readonly database" in str(orig) or getattr(orig, "sqlstate", None) == "25006")
 
 
 def store_failure(exc: BaseException) -> StoreError | None:

@@ -45,6 +45,13 @@ class BounceLine(NamedTuple):
     reason: str
     outcome: str
     campaign_slug: str | None
+    #: The mail provider whose webhook reported it (None: a mailbox, or the relay at SMTP time).
+    provider: str | None = None
+
+    @property
+    def came_from(self) -> str:
+        """Where it came from: the provider (ses, postmark, …), else the kind of report (dsn, arf, smtp, …)."""
+        return self.provider or self.source
 
 
 class CampaignBounces(NamedTuple):
@@ -134,7 +141,7 @@ def events_about(session: Session, address_hash: str, subscriber_id: int | None 
 
 def bounce_lines(session: Session, address_hash: str, subscriber_id: int | None = None) -> list[BounceLine]:
     """`events_about`, as BounceLines."""
-    return [BounceLine(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug)
+    return [BounceLine(ev.at, ev.kind, ev.source, ev.status, ev.reason, ev.outcome, slug, ev.provider)
             for ev, slug in events_about(session, address_hash, subscriber_id)]
 
 
@@ -148,6 +155,9 @@ class PersonBounce(NamedTuple):
     status: str | None
     reason: str
     outcome: str
+    #: Where it came from: the mail provider's webhook (ses, postmark, mailgun, sendgrid), else
+    #: the kind of report read from the mailbox (dsn, arf, …) or smtp (the relay's refusal).
+    came_from: str = ""
 
 
 def bounces_by_person(session: Session, campaign_slug: str | None = None) -> list[PersonBounce]:
@@ -155,7 +165,7 @@ def bounces_by_person(session: Session, campaign_slug: str | None = None) -> lis
     `campaign_slug`: that campaign's only."""
     query = (
         select(Campaign.slug, Subscriber.email, BounceEvent.at, BounceEvent.kind, BounceEvent.status,
-               BounceEvent.reason, BounceEvent.outcome)
+               BounceEvent.reason, BounceEvent.outcome, func.coalesce(BounceEvent.provider, BounceEvent.source))
         .select_from(BounceEvent)
         .outerjoin(Campaign, Campaign.id == BounceEvent.campaign_id)
         .outerjoin(Subscriber, Subscriber.id == BounceEvent.subscriber_id)

@@ -38,6 +38,9 @@ class ReceivedRow(NamedTuple):
     language: str | None
     sent_at: datetime | None
     last_reply: str | None
+    #: The relay of the last attempt and its reply code (None: never attempted).
+    relay: str | None = None
+    reply_code: int | None = None
 
 
 def _like(text: str) -> str:
@@ -86,7 +89,7 @@ def received_by(session: Session, subscriber_id: int, *, limit: int = 200) -> li
     """The campaigns that had a row for this person, newest first, with what became of it."""
     rows = session.execute(
         select(Campaign.slug, Campaign.subject, Campaign.status, OutboxRow.status, OutboxRow.language,
-               OutboxRow.sent_at, OutboxRow.last_reply)
+               OutboxRow.sent_at, OutboxRow.last_reply, OutboxRow.relay, OutboxRow.reply_code)
         .join(Campaign, Campaign.id == OutboxRow.campaign_id)
         .where(OutboxRow.subscriber_id == subscriber_id)
         .order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit))

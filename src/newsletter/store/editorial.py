@@ -146,7 +146,8 @@ def queue_readers(session: Session, campaign: Campaign, subscriber_ids: Sequence
 
 class ReaderLine(NamedTuple):
     """A reader a campaign did not reach (yet): address (None once erased), the language they
-    were to get, the row's state, attempts and the relay's last reply or the skip reason."""
+    were to get, the row's state, attempts and the relay's last reply or the skip reason, and
+    which relay gave it."""
 
     email: str | None
     name: str
@@ -155,6 +156,9 @@ class ReaderLine(NamedTuple):
     attempts: int
     reason: str | None
     at: datetime | None
+    #: The relay of the last attempt and its reply code (None: never attempted).
+    relay: str | None = None
+    reply_code: int | None = None
 
 
 class BounceLine(NamedTuple):
@@ -166,6 +170,8 @@ class BounceLine(NamedTuple):
     status: str | None
     reason: str
     at: datetime
+    #: The mail provider whose webhook reported it, else the kind of report (dsn, arf, smtp…).
+    came_from: str = ""
 
 
 def counts_by_language(session: Session, campaign_id: int) -> dict[str, dict[str, int]]:
@@ -181,12 +187,13 @@ def counts_by_language(session: Session, campaign_id: int) -> dict[str, dict[str
 def readers_not_reached(session: Session, campaign_id: int, *, limit: int = 1000) -> list[ReaderLine]:
     """Failed, deferred and skipped rows of the campaign with who and why, by state and address."""
     query = (select(Subscriber.email, Subscriber.name, OutboxRow.language, OutboxRow.status, OutboxRow.attempts,
-                    OutboxRow.last_reply, OutboxRow.updated_at)
+                    OutboxRow.last_reply, OutboxRow.updated_at, OutboxRow.relay, OutboxRow.reply_code)
              .select_from(OutboxRow).outerjoin(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
              .where(OutboxRow.campaign_id == campaign_id,
                     OutboxRow.status.in_([OutboxStatus.FAILED, OutboxStatus.DEFERRED, OutboxStatus.SKIPPED]))
              .order_by(OutboxRow.status, Subscriber.email).limit(limit))
-    return [ReaderLine(e, n or "", lang, OutboxStatus(st), a, r, u) for e, n, lang, st, a, r, u in session.execute(query)]
+    return [ReaderLine(e, n or "", lang, OutboxStatus(st), a, r, u, relay, code)
+            for e, n, lang, st, a, r, u, relay, code in session.execute(query)]
 
 
 def campaign_bounces(session: Session, campaign_id: int, *, limit: int = 1000) -> list[BounceLine]:
@@ -196,11 +203,13 @@ def campaign_bounces(session: Session, campaign_id: int, *, limit: int = 1000) -
                                                      OutboxRow.subscriber_id == BounceEvent.subscriber_id)
                     .scalar_subquery())
     query = (select(Subscriber.email, func.coalesce(row_language, Subscriber.language), BounceEvent.kind,
-                    BounceEvent.status, BounceEvent.reason, BounceEvent.at)
+                    BounceEvent.status, BounceEvent.reason, BounceEvent.at,
+                    func.coalesce(BounceEvent.provider, BounceEvent.source))
              .select_from(BounceEvent).outerjoin(Subscriber, Subscriber.id == BounceEvent.subscriber_id)
              .where(BounceEvent.campaign_id == campaign_id).order_by(BounceEvent.at.desc(), BounceEvent.id.desc())
              .limit(limit))
-    return [BounceLine(e, lang, BounceKind(k), st, r or "", at) for e, lang, k, st, r, at in session.execute(query)]
+    return [BounceLine(e, lang, BounceKind(k), st, r or "", at, via)
+            for e, lang, k, st, r, at, via in session.execute(query)]
 
 
 def sent_since(session: Session, campaign_id: int, since: datetime) -> int:

@@ -260,6 +260,11 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: The ledger is written in chunks of subscribers by id (`store.ledger`): rows are written
+    #: for every subscriber id up to `ledger_through`, and are still to be written up to
+    #: `ledger_until`. `ledger_until` NULL: the ledger is whole (nothing is left to write).
+    ledger_through: Mapped[int | None] = mapped_column(BigInteger)
+    ledger_until: Mapped[int | None] = mapped_column(BigInteger)
 
     mailing_list: Mapped[MailingList] = relationship(lazy="joined")
 
@@ -278,7 +283,12 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: Deterministic per (campaign, subscriber): a re-send after a crash keeps it.
     message_id: Mapped[str | None] = mapped_column(String(255))
+    #: The relay's last reply: code, text and stage ("250 2.0.0 Ok: queued as 4F2… (at DATA)").
     last_reply: Mapped[str | None] = mapped_column(Text)
+    #: The relay that took (or refused) the message: its `[relays.NAME]`, or host:port of `smtp_url`.
+    relay: Mapped[str | None] = mapped_column(String(64))
+    #: That relay's final SMTP reply code (0: the connection was lost).
+    reply_code: Mapped[int | None] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -305,6 +315,9 @@ class BounceEvent(Base):
     kind: Mapped[BounceKind] = mapped_column(_enum(BounceKind, "bounce_kind"))
     #: Where the verdict came from: dsn, arf, heuristic (flufl.bounce), smtp, unparsed.
     source: Mapped[str] = mapped_column(String(32))
+    #: The mail provider whose webhook reported it (ses, postmark, mailgun, sendgrid); NULL: a
+    #: mailbox or the relay's reply at SMTP time.
+    provider: Mapped[str | None] = mapped_column(String(32))
     #: The enhanced status code (RFC 3463), e.g. 5.1.1.
     status: Mapped[str | None] = mapped_column(String(16))
     #: The raw reason as the report gives it (Diagnostic-Code, SMTP reply, feedback type…).
@@ -375,6 +388,9 @@ class Schedule(Base):
     slug: Mapped[str] = mapped_column(String(128), index=True)
     #: The list to send to (None: the one the content names).
     list_slug: Mapped[str | None] = mapped_column(String(64))
+    #: The segment (its name) of the list to send to, looked up when it fires (None: the whole
+    #: list). A name, not a key: a segment deleted meanwhile fails the schedule, never widens it.
+    segment: Mapped[str | None] = mapped_column(String(64))
     #: The content sources, absolute paths or glob patterns (a language written later is found).
     sources: Mapped[list[str]] = mapped_column(JSON)
     local_at: Mapped[str] = mapped_column(String(16))

@@ -18,7 +18,7 @@ from ..statuses import OutboxStatus, SubscriberStatus, SubscriptionStatus
 from .models import OutboxRow, Subscriber, Subscription
 from .segments import filter_clause
 
-__all__ = ["GroupCount", "OrganisationStanding", "audience_by", "organisations_after"]
+__all__ = ["AudienceGroup", "GroupCount", "OrganisationStanding", "audience_by", "audience_groups", "organisations_after"]
 
 
 class GroupCount(NamedTuple):
@@ -44,6 +44,42 @@ class OrganisationStanding(NamedTuple):
 
 def _text(name: str) -> ColumnElement:
     return Subscriber.attributes[name].as_string()
+
+
+class AudienceGroup(NamedTuple):
+    """The list's active subscriptions of one language, organisation and country (None: the
+    attribute is not set, or not asked for)."""
+
+    language: str | None
+    organisation: str | None
+    country: str | None
+    #: Active subscriptions to the list, whatever the person's standing
+    subscribed: int
+    #: Of them, people who are active (not suppressed, blocked or erased): who a send mails
+    active: int
+
+
+def audience_groups(session: Session, *, list_id: int, segment: Filter | None, organisation: str | None,
+                    country: str | None) -> list[AudienceGroup]:
+    """The list's active subscriptions (of those `segment` names) counted in one grouped
+    statement by language and by the texts of the attributes `organisation` and `country`
+    (None: not grouped by it): what a send's plan counts, in one pass over the list."""
+    keys = [Subscriber.language, *(_text(name) for name in (organisation, country) if name)]
+    active = func.sum(case((Subscriber.status == SubscriberStatus.ACTIVE, 1), else_=0))
+    query = (select(*keys, func.count(), active)
+             .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+             .where(Subscription.list_id == list_id, Subscription.status == SubscriptionStatus.ACTIVE)
+             .group_by(*keys))
+    where = filter_clause(segment)
+    if where is not None:
+        query = query.where(where)
+    groups = []
+    for row in session.execute(query):
+        values = iter(row[1:-2])
+        org = next(values) if organisation else None
+        place = next(values) if country else None
+        groups.append(AudienceGroup(row[0], org, place, row[-2], int(row[-1] or 0)))
+    return groups
 
 
 def audience_by(session: Session, *, list_id: int, segment: Filter | None, attribute: str,

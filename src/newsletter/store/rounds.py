@@ -118,7 +118,8 @@ def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
         else:
             p, status, stamp, locking, ids = "?", "?", "?", "", "o.id IN ({ids})"
         record = (f"UPDATE outbox SET status = {status}, last_reply = coalesce({p}, last_reply), "
-                  f"message_id = coalesce({p}, message_id), next_attempt_at = {stamp}, "
+                  f"message_id = coalesce({p}, message_id), relay = coalesce({p}, relay), "
+                  f"reply_code = coalesce({p}, reply_code), next_attempt_at = {stamp}, "
                   f"sent_at = coalesce({stamp}, sent_at), attempts = attempts + {p}, claimed_by = NULL, "
                   f"updated_at = {stamp} WHERE id = {p} AND claimed_by = {p} AND status = '{_SENDING}'")
         recheck = ("SELECT o.id, s.status, sub.status, s.email FROM outbox o "
@@ -136,10 +137,12 @@ def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
 #: a few runs), the rows as arrays, whatever their number.
 _PG_OUTCOMES = (
     "UPDATE outbox o SET status = v.status::outbox_status, last_reply = coalesce(v.reply, o.last_reply), "
-    "message_id = coalesce(v.mid, o.message_id), next_attempt_at = v.next, sent_at = coalesce(v.sent, o.sent_at), "
+    "message_id = coalesce(v.mid, o.message_id), relay = coalesce(v.relay, o.relay), "
+    "reply_code = coalesce(v.code, o.reply_code), next_attempt_at = v.next, sent_at = coalesce(v.sent, o.sent_at), "
     "attempts = o.attempts + v.inc, claimed_by = NULL, updated_at = %(now)s "
     "FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(replies)s::text[], %(mids)s::text[], "
-    "%(nexts)s::timestamptz[], %(sents)s::timestamptz[], %(incs)s::int[]) AS v(id, status, reply, mid, next, sent, inc) "
+    "%(relays)s::text[], %(codes)s::int[], %(nexts)s::timestamptz[], %(sents)s::timestamptz[], %(incs)s::int[]) "
+    "AS v(id, status, reply, mid, relay, code, next, sent, inc) "
     f"WHERE o.id = v.id AND o.claimed_by = %(worker)s AND o.status = '{_SENDING}'"
 )
 
@@ -147,14 +150,16 @@ _PG_OUTCOMES = (
 def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
     return {"now": now, "worker": worker, "ids": [oc.row_id for oc in outcomes],
             "statuses": [oc.status.value for oc in outcomes], "replies": [oc.reply for oc in outcomes],
-            "mids": [oc.message_id for oc in outcomes], "nexts": [oc.next_attempt_at for oc in outcomes],
+            "mids": [oc.message_id for oc in outcomes], "relays": [oc.relay for oc in outcomes],
+            "codes": [oc.reply_code for oc in outcomes], "nexts": [oc.next_attempt_at for oc in outcomes],
             "sents": [now if oc.status is OutboxStatus.SENT else None for oc in outcomes],
             "incs": [1 if oc.attempted else 0 for oc in outcomes]}
 
 
 def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
     """What `ledger.record_outcomes` writes, in one statement: each row only while `worker`
-    holds it (status `sending`); sent rows get `sent_at`; attempted rows one more attempt."""
+    holds it (status `sending`); sent rows get `sent_at`; attempted rows one more attempt; the
+    relay and its reply code where the outcome has them."""
     if not outcomes:
         return
     if held.postgres:
@@ -163,7 +168,7 @@ def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *,
     record, _recheck, _skip, status, stamp = _statements(held.conn)
     at = stamp(now)
     held.cursor.executemany(record, [
-        (status(oc.status), oc.reply, oc.message_id,
+        (status(oc.status), oc.reply, oc.message_id, oc.relay, oc.reply_code,
          stamp(oc.next_attempt_at) if oc.next_attempt_at is not None else None,
          at if oc.status is OutboxStatus.SENT else None, 1 if oc.attempted else 0, at, oc.row_id, worker)
         for oc in outcomes])

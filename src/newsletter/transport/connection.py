@@ -194,8 +194,11 @@ class SmtpConnection:
     """An open, authenticated relay connection used for many messages in turn.
 
     Built from an aiosmtplib client just after connect/TLS/EHLO/AUTH; the client is not used
-    again (its transport now belongs to this object).
+    again (its transport now belongs to this object). `relay` names the relay it goes to (the
+    `[relays.NAME]`, or host:port), for the ledger.
     """
+
+    relay: str | None = None
 
     def __init__(self, client: aiosmtplib.SMTP, *, command_timeout: float = COMMAND_TIMEOUT,
                  data_timeout: float = DATA_TIMEOUT):
@@ -316,4 +319,6 @@ class SmtpConnection:
 
 async def open_smtp(settings: SmtpSettings) -> SmtpConnection:
     """A connection to the configured relay; raises DeliveryError (see `smtp.open_connection`)."""
-    return SmtpConnection(await open_connection(settings))
+    connection = SmtpConnection(await open_connection(settings))
+    connection.relay = f"{settings.host}:{settings.port}"
+    return connection

@@ -5,7 +5,8 @@ one of the relays that serve the From domain (a relay with no `from_domains` ser
 chosen at random by weight among those not cooling off and under their `max_connections`. A
 relay that refuses the login or cannot be reached (`DeliveryError`) is left out for `cool_off`
 and the connection is opened on another; only when none is left does the connector raise.
-What each relay did is counted (`counts()`). Knows no ledger and no person.
+What each relay did is counted (`counts()`). A `prefer` predicate (the sender's per-relay
+pacing) steers new connections to relays with room. Knows no ledger and no person.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class RelayPool:
     clock: Callable[[], datetime] = _utc_now
     opener: Callable[[SmtpSettings], Awaitable[SmtpConnection]] = open_smtp
     rng: random.Random = field(default_factory=random.Random)
+    #: When set, new connections go to relays it says have room, where there are any (the
+    #: sender's per-relay pacing: a relay at its rate is not a failure, only not preferred).
+    prefer: Callable[[str], bool] | None = None
 
     def _serving(self, from_domain: str) -> list[_Relay]:
         domain = from_domain.lower()
@@ -76,6 +80,8 @@ class RelayPool:
             if not choices:
                 detail = "; ".join(errors) or "every relay is cooling off or at its connection limit"
                 raise DeliveryError(f"no relay could be used: {detail}")
+            if self.prefer is not None:
+                choices = [r for r in choices if self.prefer(r.spec.name)] or choices
             relay = self.rng.choices(choices, weights=[r.spec.weight for r in choices])[0]
             try:
                 connection = await self.opener(relay.settings)
@@ -88,8 +94,13 @@ class RelayPool:
             relay.opened += 1
             relay.open_now += 1
             _release_on_close(connection, relay)
-            connection.relay = relay.spec.name  # type: ignore[attr-defined]
+            connection.relay = relay.spec.name
             return connection
+
+    def can_open(self, from_domain: str, *, besides: str | None, having: Callable[[str], bool]) -> bool:
+        """Whether a new connection for `from_domain` could go to a relay other than `besides`
+        (not cooling off, under its connection limit) of which `having(name)` is true."""
+        return any(r.spec.name != besides and having(r.spec.name) for r in self._available(from_domain))
 
     def connector(self, from_domain: str) -> Callable[[], Awaitable[SmtpConnection]]:
         """A `Connector` for mail from `from_domain`."""

@@ -90,12 +90,16 @@ class WebState:
     #: lock at BEGIN, so one at a time there: queueing here is fair and fast, whereas threads
     #: racing for the file lock sleep in SQLite's busy handler.
     db_threads: int = 1
+    #: The visitor pages' reads (`read`), at most this many at once: they take no write lock
+    #: (their use cases read through `Store.reading`), so they need not queue behind the writes.
+    read_threads: int = 4
     #: Seconds after it arrived before a sign-up is answered (`hold_answer`); 0: at once.
     answer_floor: float = 0.0
     #: The clock and the sleep `hold_answer` uses (tests pass their own).
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     _limiter: anyio.CapacityLimiter | None = None
+    _read_limiter: anyio.CapacityLimiter | None = None
 
     async def hold_answer(self, started: float) -> None:
         """Wait until `answer_floor` seconds after `started` (a `monotonic()` reading): every
@@ -112,6 +116,12 @@ class WebState:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.db_threads)
         return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self._limiter)
+
+    async def read(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a blocking library call that only reads in a worker thread, beside the writes."""
+        if self._read_limiter is None:
+            self._read_limiter = anyio.CapacityLimiter(self.read_threads)
+        return await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=self._read_limiter)
 
     def own_origins(self, request: Request) -> frozenset[str]:
         """Our own origins: base_url's and the one the request was addressed to."""
@@ -198,7 +208,7 @@ def create_app(newsletter: Newsletter, *, min_fill_seconds: float | None = None,
         db_threads=1 if newsletter.store.dialect == "sqlite" else 8,
         answer_floor=config.signup_answer_ms / 1000,
     )
-    state.ceiling.db = state.db
+    state.ceiling.db = state.read
     state.drainer = ConfirmationDrainer(newsletter, state.confirmations, state.db)
     state.signups = GroupCommit(functools.partial(visitor.record_signups, newsletter), state.db)
     state.one_clicks = GroupCommit(functools.partial(visitor.unsubscribe_by_tokens, newsletter), state.db)

@@ -70,12 +70,12 @@ async def archive_index(request: Request) -> Response:
     web = request.app.state.web
     language = choose_language(request, web.config.languages, web.config.default_language)
     list_slug = request.path_params.get("list_slug")
-    issues = await web.db(archive.archive_of, web.newsletter, list_slug)
+    issues = await web.read(archive.archive_of, web.newsletter, list_slug)
     if list_slug is not None and not issues:
         return render_page(request, "not_found.html", language, status_code=404,
                            path=request.scope.get("root_path", "") + "/archive")
     entries = _entries(web.config, issues, language)
-    sessions = await web.db(_sessions_of, web.newsletter, issues)
+    sessions = await web.read(_sessions_of, web.newsletter, issues)
     groups: dict[str, dict] = {}
     for entry in entries:
         item = entry["issue"]
@@ -111,7 +111,7 @@ async def archive_issue(request: Request) -> Response:
                            path=request.scope.get("root_path", "") + "/archive")
     language = asked or choose_language(request, web.config.languages, web.config.default_language)
     try:
-        item = await web.db(archive.archived_issue, web.newsletter, params["list_slug"], params["slug"])
+        item = await web.read(archive.archived_issue, web.newsletter, params["list_slug"], params["slug"])
         page = archive.render_archived(web.config, item, language)
     except (UnknownIssue, ContentError, MissingVariant) as exc:
         if not isinstance(exc, UnknownIssue):
@@ -133,7 +133,7 @@ async def archive_feed(request: Request) -> Response:
     web = request.app.state.web
     config = web.config
     list_slug = request.path_params["list_slug"]
-    issues = await web.db(archive.archive_of, web.newsletter, list_slug)
+    issues = await web.read(archive.archive_of, web.newsletter, list_slug)
     language = request.query_params.get("lang", "")
     if language not in config.languages:
         language = issues[0].list_languages[0] if issues and issues[0].list_languages else config.default_language

@@ -65,7 +65,7 @@ async def holder_of(request: Request, purpose: Purpose) -> visitor.LinkHolder | 
     """The person the URL's token names, or None for any bad token."""
     web = request.app.state.web
     try:
-        return await web.db(visitor.check_link, web.newsletter, purpose, request.path_params["token"])
+        return await web.read(visitor.check_link, web.newsletter, purpose, request.path_params["token"])
     except InvalidToken:
         return None
 

@@ -27,6 +27,9 @@ def page_environment(templates_path: Path, language: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates are read once per process: no stat of every template file on every page
+        # (a changed template takes a restart, as a changed catalogue already does).
+        auto_reload=False,
     )
     locale = find_template_file(templates_path, f"locale/{language}") or templates_path / "locale" / language
     env.install_gettext_translations(translations(locale.parent, language), newstyle=True)

@@ -47,7 +47,7 @@ def routes() -> list[Route]:
 async def _load(request: Request) -> visitor.Preferences | None:
     web = request.app.state.web
     try:
-        return await web.db(visitor.preferences, web.newsletter, request.path_params["token"])
+        return await web.read(visitor.preferences, web.newsletter, request.path_params["token"])
     except InvalidToken:
         return None
 

@@ -60,7 +60,7 @@ def _language(request: Request) -> str:
 async def _form_page(request: Request, language: str, *, values: dict[str, Any] | None = None,
                      error: str | None = None, error_field: str | None = None, status_code: int = 200) -> Response:
     web = request.app.state.web
-    lists = await web.db(visitor.public_lists, web.newsletter, language)
+    lists = await web.read(visitor.public_lists, web.newsletter, language)
     values = {"email": "", "name": "", "language": "", "lists": [], **(values or {})}
     chosen = values.get("lists") or ([lists[0].slug] if len(lists) == 1 else [])
     shown = [a for a in web.config.attributes if a.signup]

@@ -1,4 +1,4 @@
-"""One's own account: password, second factor, sessions ("log out everywhere")."""
+"""One's own account: the workspace's language, password, second factor, sessions ("log out everywhere")."""
 
 from __future__ import annotations
 
@@ -42,6 +42,21 @@ async def password_submit(request: Request) -> Response:
 
 
 @guarded(Action.OWN_ACCOUNT)
+async def language_submit(request: Request) -> Response:
+    ws = workspace(request)
+    form = request.state.form
+    try:
+        await ws.db(accounts.set_interface_language, ws.newsletter, request.state.actor, str(form.get("language", "")))
+    except InvalidField as exc:
+        return await _page(request, status_code=400, error=str(exc))
+    base = request.scope.get("root_path", "")
+    back = str(form.get("next", ""))
+    if not (back.startswith(base + "/") and not back.startswith("//") and "\\" not in back):
+        back = f"{base}/account?done=language"
+    return RedirectResponse(back, status_code=303)
+
+
+@guarded(Action.OWN_ACCOUNT)
 async def totp_page(request: Request) -> Response:
     ws = workspace(request)
     enrollment = await ws.db(totp.begin_enrollment, ws.newsletter, request.state.actor)
@@ -80,6 +95,7 @@ async def end_session_submit(request: Request) -> Response:
 ROUTES = [
     Route("/account", account_page, methods=["GET"], name="account"),
     Route("/account/password", password_submit, methods=["POST"]),
+    Route("/account/language", language_submit, methods=["POST"]),
     Route("/account/totp", totp_page, methods=["GET"]),
     Route("/account/totp", totp_submit, methods=["POST"]),
     Route("/account/sessions/end", end_session_submit, methods=["POST"]),

@@ -20,13 +20,25 @@ from starlette.staticfiles import StaticFiles
 
 from ..installation import Newsletter
 from ..resources import find_template_file
-from . import account, accounts, audit, auth, campaigns, dashboard, issues, lists, people
+from . import (
+    account,
+    accounts,
+    audit,
+    auth,
+    campaigns,
+    dashboard,
+    issues,
+    lists,
+    people,
+    segments,
+)
 from .pages import WorkspaceState
 
 __all__ = ["workspace_routes", "PAGES"]
 
 #: The modules whose ROUTES make the workspace, in the order they are matched.
-PAGES: tuple[ModuleType, ...] = (auth, dashboard, accounts, account, audit, people, lists, issues, campaigns)
+PAGES: tuple[ModuleType, ...] = (auth, dashboard, accounts, account, audit, people, segments, lists, issues,
+                                 campaigns)
 
 
 def _bind(state: WorkspaceState, endpoint):

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..attributes import country_name
 from ..editorial import reports, sends
 from ..editorial.background import BackgroundSends
 from ..errors import (
@@ -25,9 +26,11 @@ from ..errors import (
     LintFailed,
     MissingVariant,
     ScheduleStateError,
+    SegmentError,
     UnknownCampaign,
     UnknownDraft,
     UnknownList,
+    UnknownSegment,
 )
 from ..sending import actions
 from ..staff.roles import Action
@@ -45,18 +48,26 @@ def _missing(request: Request, slug: str) -> Response:
 
 
 async def _send_page(request: Request, *, status_code: int = 200, error: str | None = None,
-                     tested: list | None = None, scheduled=None) -> Response:  # noqa: ANN001
+                     tested: list | None = None, scheduled=None, segment: str | None = None) -> Response:  # noqa: ANN001
     ws = workspace(request)
     slug = request.path_params["slug"]
+    segment = segment if segment is not None else request.query_params.get("segment", "").strip() or None
+    pace = _runner(request).options.pace
     try:
-        review = await ws.db(sends.review_send, ws.newsletter, slug, _runner(request).options.pace)
+        try:
+            review = await ws.db(sends.review_send, ws.newsletter, slug, pace, segment=segment)
+        except (UnknownSegment, SegmentError) as exc:
+            status_code, error, segment = 400, str(exc), None
+            review = await ws.db(sends.review_send, ws.newsletter, slug, pace)
     except UnknownDraft:
         return _missing(request, slug)
     except _NOT_READY as exc:
         return render(request, "issue_send.html", status_code=400, slug=slug, review=None, error=str(exc),
                       tested=None, headers=PAGE_HEADERS)
     return render(request, "issue_send.html", status_code=status_code, slug=slug, review=review, error=error,
-                  tested=tested, scheduled=scheduled, me=request.state.staff.email, headers=PAGE_HEADERS)
+                  tested=tested, scheduled=scheduled, segment=segment, country_name=country_name,
+                  me=request.state.staff.email,
+                  headers=PAGE_HEADERS)
 
 
 @guarded(Action.SEND)
@@ -103,7 +114,7 @@ async def send_submit(request: Request) -> Response:
     slug = request.path_params["slug"]
     form = form_of(request)
     if form.get("confirm") != "yes":
-        return await _send_page(request, status_code=400, error="tick the confirmation to send")
+        return await _send_page(request, status_code=400, error="confirm")
     try:
         await ws.db(_runner(request).send, slug, form.get("digest", ""), sender=request.state.staff.email,
                     stale_accepted=form.get("stale") == "yes")
@@ -120,15 +131,18 @@ async def schedule_submit(request: Request) -> Response:
     slug = request.path_params["slug"]
     form = form_of(request)
     at = form.get("at", "").replace("T", " ").strip()  # a datetime-local field sends 2027-07-08T19:00
+    segment = form.get("segment", "").strip() or None
     try:
         scheduled = await ws.db(sends.schedule_issue, ws.newsletter, slug, at=at, zone=form.get("zone", "").strip(),
-                                window=form.get("window", "").strip() or None, sender=request.state.staff.email,
-                                stale_accepted=form.get("stale") == "yes")
+                                window=form.get("window", "").strip() or None, segment=segment,
+                                sender=request.state.staff.email, stale_accepted=form.get("stale") == "yes")
     except UnknownDraft:
         return _missing(request, slug)
+    except (UnknownSegment, SegmentError) as exc:
+        return await _send_page(request, status_code=409, error=str(exc), segment="")
     except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, ScheduleStateError, *_NOT_READY) as exc:
-        return await _send_page(request, status_code=409, error=str(exc))
-    return await _send_page(request, scheduled=scheduled)
+        return await _send_page(request, status_code=409, error=str(exc), segment=segment or "")
+    return await _send_page(request, scheduled=scheduled, segment=segment or "")
 
 
 @guarded(Action.VIEW_REPORTS)

@@ -78,7 +78,9 @@ async def import_submit(request: Request) -> Response:
         view = await ws.db(issues.import_uploads, ws.newsletter, uploads, author=request.state.staff.email)
     except (ContentError, InvalidField, UnknownList, DraftExists) as exc:
         listed = await ws.db(issues.list_issues, ws.newsletter)
-        return render(request, "issues.html", status_code=400, issues=listed, error=str(exc), headers=PAGE_HEADERS)
+        unknown = exc if isinstance(exc, UnknownList) and exc.content and exc.known is not None else None
+        return render(request, "issues.html", status_code=400, issues=listed, error=str(exc), unknown_list=unknown,
+                      headers=PAGE_HEADERS)
     return redirect(request, f"/issues/{view.slug}")
 
 

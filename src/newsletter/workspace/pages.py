@@ -2,8 +2,9 @@
 
 `WorkspaceState` (one per mount, set on each request by the routes `workspace_routes` binds)
 holds the installation and runs blocking library calls in worker threads (`db`). `render`
-renders templates/workspace/<name> in the staff member's language (`?lang=`, remembered in a
-cookie, then Accept-Language), right to left for Arabic, with `can(action)` for the navigation.
+renders templates/workspace/<name> in the staff member's language (`?lang=`, then the language
+chosen on the account page, then the one remembered in a cookie before login, then
+Accept-Language), right to left for Arabic, with `can(action)` for the navigation.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ class WorkspaceState:
     newsletter: Newsletter
     templates_path: Path
     trusted: tuple = ()
-    #: Database calls at most this many at once (SQLite: one writer, so one).
-    db_threads: int = 1
+    #: Database calls at most this many at once. The pages' reads take no write lock (their use
+    #: cases read through `Store.reading`), so on SQLite too they run beside each other and
+    #: beside a writer; the workspace's few writes queue on SQLite's own lock.
+    db_threads: int = 4
     #: How the pre-flight check asks DNS (None: the app's `state.txt_lookup` if it has one, else
     #: dnspython's resolver; tests give their own).
     dns: Callable[[str], list[str]] | None = None
@@ -45,8 +48,7 @@ class WorkspaceState:
     @classmethod
     def of(cls, newsletter: Newsletter, *, dns: Callable[[str], list[str]] | None = None) -> "WorkspaceState":
         config = newsletter.config
-        return cls(newsletter, config.templates_path, parse_networks(config.trusted_proxies),
-                   1 if newsletter.store.dialect == "sqlite" else 4, dns)
+        return cls(newsletter, config.templates_path, parse_networks(config.trusted_proxies), dns=dns)
 
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one blocking library call (a unit of work) in a worker thread."""
@@ -69,10 +71,13 @@ def workspace(request: Request) -> WorkspaceState:
 
 
 def language_of(request: Request) -> str:
-    """The page language: `?lang=`, then the remembered choice, then Accept-Language."""
+    """The page language: `?lang=`, then the account's choice, then the browser's remembered
+    choice, then Accept-Language."""
     config = workspace(request).newsletter.config
+    member = getattr(request.state, "staff", None)
+    chosen = getattr(member, "interface_language", None)
     return choose_language(request, config.languages, config.default_language,
-                           request.cookies.get(LANG_COOKIE))
+                           chosen if chosen in config.languages else request.cookies.get(LANG_COOKIE))
 
 
 def render(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None,

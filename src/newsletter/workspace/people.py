@@ -14,8 +14,9 @@ from ..errors import DeliveryError, ImportFileError, InvalidField, UnknownList, 
 from ..staff import directory, imports
 from ..staff.roles import Action
 from ..statuses import SubscriptionStatus
+from ..web.attribute_fields import attribute_fields, posted_attributes
 from .guard import guarded
-from .pages import render, workspace
+from .pages import language_of, render, workspace
 
 __all__ = ["ROUTES"]
 
@@ -57,14 +58,18 @@ async def people_page(request: Request) -> Response:
                   lists=page.lists, statuses=[s.value for s in SubscriptionStatus], error=None)
 
 
-async def _person(request: Request, *, status_code: int = 200, error: str | None = None) -> Response:
+async def _person(request: Request, *, status_code: int = 200, error: str | None = None,
+                  edit: directory.AttributeEdit | None = None) -> Response:
     ws = workspace(request)
     try:
         page = await ws.db(directory.person_page, ws.newsletter, request.path_params["key"])
     except UnknownSubscriber:
         return _gone(request)
+    shown = edit.values if edit is not None and edit.problems else page.record.attributes
+    fields = attribute_fields(ws.newsletter.config.attributes, language_of(request), shown)
     return render(request, "person.html", status_code=status_code, person=page, record=page.record, error=error,
-                  done=request.query_params.get("done", ""))
+                  done=request.query_params.get("done", ""), attribute_fields=fields,
+                  problems=edit.problems if edit is not None else {})
 
 
 @guarded(Action.VIEW_PEOPLE)
@@ -83,6 +88,22 @@ async def edit_submit(request: Request) -> Response:
         return _gone(request)
     except InvalidField as exc:
         return await _person(request, status_code=400, error=str(exc))
+    return RedirectResponse(_person_url(request, request.path_params["key"], "saved"), status_code=303)
+
+
+@guarded(Action.EDIT_PERSON)
+async def attributes_submit(request: Request) -> Response:
+    ws = workspace(request)
+    posted = posted_attributes(ws.newsletter.config.attributes, request.state.form)
+    try:
+        edit = await ws.db(directory.edit_attributes, ws.newsletter, request.state.actor, request.path_params["key"],
+                           posted)
+    except UnknownSubscriber:
+        return _gone(request)
+    except InvalidField as exc:
+        return await _person(request, status_code=400, error=str(exc))
+    if edit.problems:
+        return await _person(request, status_code=400, error="attributes", edit=edit)
     return RedirectResponse(_person_url(request, request.path_params["key"], "saved"), status_code=303)
 
 
@@ -169,6 +190,7 @@ ROUTES = [
     Route("/people", people_page, methods=["GET"], name="people"),
     Route("/people/{key}", person_page, methods=["GET"], name="person"),
     Route("/people/{key}/edit", edit_submit, methods=["POST"]),
+    Route("/people/{key}/attributes", attributes_submit, methods=["POST"]),
     Route("/people/{key}/lists", lists_submit, methods=["POST"]),
     Route("/people/{key}/unsubscribe", unsubscribe_submit, methods=["POST"]),
     Route("/people/{key}/erase", erase_submit, methods=["POST"]),

@@ -19,6 +19,11 @@
     form.dataset.live = "on";
   }
 
+  // A unit label the page gave in the staff member's language ("%(n)s s"), with the number put in.
+  function unit(label, fallback, n) {
+    return (label || fallback).replace("%(n)s", String(n));
+  }
+
   function progress(box) {
     var url = box.dataset.progress;
     var bar = box.querySelector("progress");
@@ -26,11 +31,12 @@
       box.querySelectorAll("[data-field]").forEach(function (el) {
         var value = data[el.dataset.field];
         if (el.dataset.field === "seconds_left") {
-          value = value === null ? "–" : (value >= 120 ? Math.round(value / 60) + " min" : value + " s");
+          value = value === null ? "–" : (value >= 120 ? unit(el.dataset.minutes, "%(n)s min", Math.round(value / 60))
+                                                       : unit(el.dataset.seconds, "%(n)s s", value));
         } else if (el.dataset.field === "status") {
           value = el.getAttribute("data-label-" + value) || value;
         } else if (el.dataset.field === "rate") {
-          value = value + "/s";
+          value = unit(el.dataset.unit, "%(n)s/s", value);
         }
         el.textContent = value === null || value === undefined ? "–" : String(value);
       });

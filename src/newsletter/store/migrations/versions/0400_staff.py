@@ -2,7 +2,7 @@
 lists' names and descriptions per language
 
 Revision ID: 0400_staff
-Revises: 0200_confirmation_queue
+Revises: 0320_lists_and_moves
 Create Date: 2026-12-02
 
 The audit trail is append-only: a trigger refuses any UPDATE or DELETE of audit_events.

@@ -1,7 +1,7 @@
 """editorial: issues written in the workspace, their revisions per language and approvals
 
 Revision ID: 0410_editorial
-Revises: 0200_confirmation_queue
+Revises: 0400_staff
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa

@@ -7,7 +7,7 @@ now lets one UPDATE through: blanking `ip` and `user_agent` with every other col
 (the retention job); anything else is still refused.
 
 Revision ID: 0500_routine
-Revises: 0400_staff
+Revises: 0410_editorial
 Create Date: 2026-12-02
 """
 import sqlalchemy as sa
