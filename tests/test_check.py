@@ -315,8 +315,8 @@ def test_check_shows_the_connection_limits_and_each_relays_limits(config: Config
     assert "no per-domain limit" in none.detail
 
 
-def test_cli_check_prints_the_limits(tmp_path: Path, smtp_server: RecordingSMTP) -> None:
-    toml, _ = _check_offline(tmp_path, smtp_server)
+def test_cli_check_prints_the_limits(tmp_path: Path, smtp_server: RecordingSMTP, refused_port: int) -> None:
+    toml, _ = _check_offline(tmp_path, smtp_server, refused_port)
     toml.write_text(toml.read_text() + '[domain_limits]\n"orange.fr" = 1\n')
     result = CliRunner().invoke(main, ["--config", str(toml), "check", "--nameserver", f"127.0.0.1:{free_port()}",
                                        "--dns-timeout", "0.5", "--no-one-click", "--no-relay"])

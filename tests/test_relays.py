@@ -139,7 +139,7 @@ def ledger(store):
 @pytest.fixture
 def open_relays():
     """Two relays that both take mail, no login."""
-    first, second = RecordingSMTP(port=free_port()), RecordingSMTP(port=free_port())
+    first, second = RecordingSMTP(), RecordingSMTP()
     first.start()
     second.start()
     yield first, second

@@ -44,7 +44,7 @@ from ..people.abuse import RateLimiter
 from ..staff.api_tokens import TokenGrant, authenticate
 from ..web.forms import BadRequest, read_body
 
-__all__ = ["ApiState", "ApiError", "endpoint", "json_body", "error_response", "encode", "run", "ERROR_CODES"]
+__all__ = ["ApiState", "ApiError", "endpoint", "json_body", "raw_body", "error_response", "encode", "run", "ERROR_CODES"]
 
 log = logging.getLogger(__name__)
 MAX_BODY = 4_000_000
@@ -146,16 +146,22 @@ async def run(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object ({} for an empty body), read bounded (`web.forms.read_body`:
-    413 from Content-Length before a byte is read, or as soon as the stream goes past
-    `MAX_BODY`). Raises ApiError(413 `too_large`, 400 `bad_request`)."""
+async def raw_body(request: Request) -> bytes:
+    """The request's body, read bounded (`web.forms.read_body`: 413 from Content-Length before a
+    byte is read, or as soon as the stream goes past `MAX_BODY`). Raises ApiError(413
+    `too_large`, 400 `bad_request`)."""
     try:
-        body = await read_body(request, MAX_BODY)
+        return await read_body(request, MAX_BODY)
     except BadRequest as refused:
         code = "too_large" if refused.status == 413 else "bad_request"
         raise ApiError(refused.status, code, f"the request is larger than {MAX_BODY} bytes"
                        if refused.status == 413 else refused.reason) from None
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object ({} for an empty body), read by `raw_body`. Raises ApiError(413
+    `too_large`, 400 `bad_request`)."""
+    body = await raw_body(request)
     if not body.strip():
         return {}
     try:

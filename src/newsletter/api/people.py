@@ -14,7 +14,7 @@ from ..installation import Newsletter
 from ..people import events, profiles, segments, subscriptions, suppressions
 from ..people.rules import ConsentContext
 from ..statuses import Channel, SubscriptionStatus, SuppressionReason
-from .endpoint import ApiError, endpoint, json_body, run
+from .endpoint import ApiError, endpoint, json_body, raw_body, run
 
 __all__ = ["list_lists", "search_subscribers", "create_subscriber", "show_subscriber", "update_subscriber",
            "erase_subscriber", "unsubscribe_subscriber", "list_subscriptions", "list_segments", "create_segment",
@@ -176,9 +176,7 @@ async def list_suppressions(request: Request, newsletter: Newsletter) -> Any:
 
 @endpoint(None)
 async def provider_webhook(request: Request, newsletter: Newsletter) -> Any:
-    body = await request.body()
-    if len(body) > 4_000_000:
-        raise ApiError(413, "too_large", "the request is larger than 4000000 bytes")
+    body = await raw_body(request)
     received = await run(providers.receive_webhook, newsletter, request.path_params["provider"],
                          dict(request.headers), body, fetch=request.state.api.fetch)
     return received._asdict()
