@@ -5,7 +5,9 @@ mail due into the queue in its own transaction (`signups.record_signups`, beside
 CONFIRMATION_SENT event the re-send limits and the hourly ceiling count). A `ConfirmationDrainer`
 sends what is queued, in batches, over one reused SMTP connection (`transport.SmtpConnection`,
 which the campaign sender uses too, with its reading of the relay's replies), then deletes what
-the relay took::
+the relay took. The connection comes from `transport.relays.personal_connector`: through the
+pool of `[relays.*]` when there are any (a relay that refuses the login or cannot be reached is
+left out for its cool-off and the mail goes through another), else to `smtp_url`::
 
     sign-up transaction ──► confirmation_queue ──► claim a batch ──► SMTP ──► delete (sent)
                                                         │                    retry later (4xx, relay down)
@@ -47,7 +49,8 @@ from ..mail.message import UnsafeHeaderValue
 from ..statuses import SubscriberStatus
 from ..store import mailqueue
 from ..store import people as people_store
-from ..transport.connection import SmtpConnection, Verdict, classify_reply, open_smtp
+from ..transport.connection import SmtpConnection, Verdict, classify_reply
+from ..transport.relays import personal_connector
 from .confirmations import ConfirmationSender
 from .names import name_in
 from .rules import ConfirmationDue
@@ -197,7 +200,8 @@ class ConfirmationDrainer:
     async def connect(self) -> None:
         """Open the relay connection now. Raises DeliveryError when the relay cannot be used."""
         if self._smtp is None or not self._smtp.usable:
-            self._smtp = await open_smtp(self.newsletter.config.smtp)
+            newsletter = self.newsletter
+            self._smtp = await personal_connector(newsletter.config, clock=newsletter.clock)()
 
     async def stop(self) -> None:
         """Stop the task (a batch being sent is abandoned: its claim lapses after LEASE) and
@@ -313,6 +317,7 @@ class ConfirmationDrainer:
             verdict, reason = classify_reply(reply), reply.describe()
             if verdict is Verdict.SENT:
                 lost = 0
+                log.debug("queued confirmation %d taken by the relay %s", item.id, self._smtp.relay)
                 outcome(item, Delivery.SENT)
                 continue
             if verdict in (Verdict.BOUNCE, Verdict.FAIL):

@@ -19,7 +19,9 @@ the link, the preferences page, an import with consent) and queues, each once:
 
 `send_personal_mail` sends what is due through the one message builder (`mail.message`, kinds
 WELCOME, CATCH_UP and DIGEST, signed and bounce-addressed by `mail.postmark`), checking again that
-the person may be mailed. The statements are in `store.personal`.
+the person may be mailed, over a connection from `transport.relays.personal_connector` (the
+pool of `[relays.*]` when there are any, else `smtp_url`); each row keeps the relay that
+answered. The statements are in `store.personal`.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ from ..sending.messages import Links
 from ..statuses import CampaignStatus, OutboxStatus
 from ..store import personal as stored
 from ..store import series as stored_series
-from ..transport.connection import SmtpConnection, Verdict, classify_reply, open_smtp
+from ..transport.connection import SmtpConnection, Verdict, classify_reply
+from ..transport.relays import personal_connector
 from .series import DailyIssue, daily_issues, issue_of
 
 
@@ -218,7 +221,7 @@ async def _send(newsletter: Newsletter, worker: str, batch: int,
     relay_down = False
 
     def record(row: stored.Claimed, status: OutboxStatus, reply: str | None, *, message_id: str | None = None,
-               retry: bool = False) -> None:
+               retry: bool = False, relay: str | None = None) -> None:
         now = newsletter.clock()
         attempts = row.attempts + (0 if status is OutboxStatus.SKIPPED else 1)
         due = None
@@ -230,7 +233,7 @@ async def _send(newsletter: Newsletter, worker: str, batch: int,
         counts[status.value] = counts.get(status.value, 0) + 1
         with newsletter.store.session() as session:
             stored.record_outcome(session, row.id, status, now=now, attempts=attempts, reply=reply,
-                                  message_id=message_id, next_attempt_at=due)
+                                  message_id=message_id, next_attempt_at=due, relay=relay)
 
     try:
         while not relay_down:
@@ -259,7 +262,7 @@ async def _send(newsletter: Newsletter, worker: str, batch: int,
                 sender = postmark.return_path(MailKind(row.kind), row.subscriber_key)
                 try:
                     if conn is None or not conn.usable:
-                        conn = await (connect or (lambda: open_smtp(config.smtp)))()
+                        conn = await (connect or personal_connector(config, clock=newsletter.clock))()
                 except DeliveryError as exc:
                     relay_down = True
                     record(row, OutboxStatus.DEFERRED, str(exc), retry=True)
@@ -267,14 +270,16 @@ async def _send(newsletter: Newsletter, worker: str, batch: int,
                 reply = await conn.deliver(sender, row.email, data, crlf=True)
                 verdict = classify_reply(reply)
                 if verdict is Verdict.SENT:
-                    record(row, OutboxStatus.SENT, reply.describe(), message_id=message_id)
+                    record(row, OutboxStatus.SENT, reply.describe(), message_id=message_id, relay=conn.relay)
                 elif verdict in (Verdict.DEFER, Verdict.DEFER_RECONNECT, Verdict.RELAY):
                     relay_down = verdict is Verdict.RELAY
-                    record(row, OutboxStatus.DEFERRED, reply.describe(), message_id=message_id, retry=True)
+                    record(row, OutboxStatus.DEFERRED, reply.describe(), message_id=message_id, retry=True,
+                           relay=conn.relay)
                     if verdict is Verdict.DEFER_RECONNECT:
+                        await conn.close()
                         conn = None
                 else:
-                    record(row, OutboxStatus.FAILED, reply.describe(), message_id=message_id)
+                    record(row, OutboxStatus.FAILED, reply.describe(), message_id=message_id, relay=conn.relay)
     finally:
         if conn is not None:
             await conn.close()

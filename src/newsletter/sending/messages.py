@@ -25,7 +25,8 @@ from ..mail.message import (
 from ..mail.postmark import Postmark
 from ..store.ledger import ClaimedRow
 from ..tokens import Purpose, TokenIssuer
-from ..transport.connection import Reply, SmtpConnection, open_smtp
+from ..transport.connection import Reply, SmtpConnection
+from ..transport.relays import personal_connector
 
 Connector = Callable[[], Awaitable[SmtpConnection]]
 
@@ -79,14 +80,16 @@ async def send_test(config: Config, variants: Mapping[str, RenderedMail], addres
     builder. Links in test mail are placeholders that do not unsubscribe anyone. `secret` is
     the installation's (read once from the configuration when not given); `postmark` defaults
     to the installation's. Returns (address, language, reply) for each message. Raises
-    DeliveryError if the relay is unusable, DkimError if the DKIM key cannot be read.
+    DeliveryError if the relay is unusable, DkimError if the DKIM key cannot be read. Without
+    `connect`, the connection comes from `transport.relays.personal_connector` (the pool of
+    `[relays.*]` when there are any, else `smtp_url`).
     """
     secret = config.secret() if secret is None else secret
     postmark = postmark or Postmark.from_config(config, secret)
     skeletons = build_skeletons(config, variants, list_slug, list_name, campaign_slug, kind=MailKind.TEST)
     base = config.base_url.rstrip("/")
     envelope_sender = postmark.return_path(MailKind.TEST)
-    conn = await (connect or (lambda: open_smtp(config.smtp)))()
+    conn = await (connect or personal_connector(config, clock=clock))()
     results = []
     try:
         for address in addresses:

@@ -2,7 +2,8 @@
 
 Rendered by `mail.compose.render_staff_mail`, built by `mail.message.MailSkeleton` as kind
 STAFF (no list headers), signed and bounce-addressed by `mail.postmark`, and handed to the
-relay on a connection of its own (these mails are few).
+relay on a connection of its own (these mails are few), from `transport.relays.personal_connector`:
+through the pool of `[relays.*]` when there are any, else to `smtp_url`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from ..installation import Newsletter
 from ..mail.compose import render_staff_mail
 from ..mail.message import MailKind, MailSkeleton, Recipient, message_id_domain
 from ..mail.postmark import Postmark
-from ..transport.smtp import send_bytes
+from ..transport.connection import Verdict, classify_reply
+from ..transport.relays import deliver_once, personal_connector
 
 __all__ = ["staff_mail_bytes", "send_link"]
 
@@ -37,8 +39,11 @@ def send_link(newsletter: Newsletter, which: str, member, link: str, *, language
     """Mail `link` to `member`; None when the relay took it, else why it could not (never raises
     DeliveryError: the caller says what to do)."""
     sender, data = staff_mail_bytes(newsletter, which, member, link, language=language, hours=hours)
+    connect = personal_connector(newsletter.config, clock=newsletter.clock)
     try:
-        asyncio.run(send_bytes(newsletter.config.smtp, sender, [member.email], data))
+        relay, reply = asyncio.run(deliver_once(connect, sender, member.email, data))
     except DeliveryError as exc:
         return str(exc)
+    if classify_reply(reply) is not Verdict.SENT:
+        return f"the relay {relay} answered {reply.describe()}"
     return None

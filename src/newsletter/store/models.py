@@ -446,6 +446,8 @@ class PersonalMail(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     message_id: Mapped[str | None] = mapped_column(String(255))
     last_reply: Mapped[str | None] = mapped_column(Text)
+    #: The relay that answered last: its `[relays.NAME]`, or host:port of `smtp_url`.
+    relay: Mapped[str | None] = mapped_column(String(64))
     next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)

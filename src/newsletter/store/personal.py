@@ -139,12 +139,16 @@ def claim_due(session: Session, worker: str, *, now: datetime, stale: datetime, 
 
 
 def record_outcome(session: Session, row_id: int, status: OutboxStatus, *, now: datetime, attempts: int,
-                   reply: str | None, message_id: str | None = None, next_attempt_at: datetime | None = None) -> None:
-    """Write what became of a claimed row, and release its claim."""
+                   reply: str | None, message_id: str | None = None, next_attempt_at: datetime | None = None,
+                   relay: str | None = None) -> None:
+    """Write what became of a claimed row (and the relay that answered, when one did), and
+    release its claim."""
     values: dict[str, Any] = dict(status=status, attempts=attempts, last_reply=reply, next_attempt_at=next_attempt_at,
                                   claimed_by=None, claimed_at=None)
     if message_id is not None:
         values["message_id"] = message_id
+    if relay is not None:
+        values["relay"] = relay
     if status is OutboxStatus.SENT:
         values["sent_at"] = now
     session.execute(update(_P).where(_P.id == row_id).values(**values).execution_options(synchronize_session=False))

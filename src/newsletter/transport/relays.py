@@ -7,21 +7,32 @@ relay that refuses the login or cannot be reached (`DeliveryError`) is left out 
 and the connection is opened on another; only when none is left does the connector raise.
 What each relay did is counted (`counts()`). A `prefer` predicate (the sender's per-relay
 pacing) steers new connections to relays with room. Knows no ledger and no person.
+
+Personal mail (confirmations, welcomes and catch-ups, staff invitations and resets, test
+sends) opens its connections with `personal_connector(config)`: through one pool per process
+(`shared_pool`, kept across calls so that a relay's cool-off and counts hold between one mail
+and the next) when `[relays.*]` are configured — `smtp_url` is then never used — else to
+`smtp_url`. `deliver_once` hands one message over on a connection of its own.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from ..config import RelaySpec, SmtpSettings
+from ..config import Config, RelaySpec, SmtpSettings
 from ..errors import DeliveryError
-from .connection import SmtpConnection, open_smtp
+from .connection import Reply, SmtpConnection, open_smtp
 
-__all__ = ["RelayCounts", "RelayPool", "relay_pool"]
+__all__ = ["Connector", "RelayCounts", "RelayPool", "relay_pool", "shared_pool", "personal_connector",
+           "deliver_once"]
+
+#: Opens a relay connection; raises DeliveryError when no relay can be used.
+Connector = Callable[[], Awaitable[SmtpConnection]]
 
 
 class RelayCounts(NamedTuple):
@@ -128,7 +139,57 @@ def _release_on_close(connection: SmtpConnection, relay: _Relay) -> None:
 
 def relay_pool(specs: Iterable[RelaySpec], *, cool_off: timedelta = timedelta(minutes=5),
                clock: Callable[[], datetime] = _utc_now,
-               opener: Callable[[SmtpSettings], Awaitable[SmtpConnection]] = open_smtp) -> RelayPool:
-    """A pool of the configured relays. Raises ConfigError for a bad relay URL."""
-    return RelayPool([_Relay(spec, SmtpSettings.from_url(spec.url)) for spec in specs], cool_off=cool_off,
-                     clock=clock, opener=opener)
+               opener: Callable[[SmtpSettings], Awaitable[SmtpConnection]] = open_smtp,
+               eight_bit: bool = False) -> RelayPool:
+    """A pool of the configured relays (`eight_bit`: the mail has 8-bit bodies, so each relay
+    must offer 8BITMIME, as `eight_bit_mime` asks of `smtp_url`). Raises ConfigError for a bad
+    relay URL."""
+    return RelayPool([_Relay(spec, replace(SmtpSettings.from_url(spec.url), eight_bit=eight_bit)) for spec in specs],
+                     cool_off=cool_off, clock=clock, opener=opener)
+
+
+_SHARED: dict[tuple, RelayPool] = {}
+_SHARED_LOCK = threading.Lock()
+#: Pools kept at once (one per configuration and clock: one in production, a few in tests).
+_SHARED_MAX = 16
+
+
+def shared_pool(config: Config, *, clock: Callable[[], datetime] = _utc_now) -> RelayPool:
+    """This process's pool of `config.relays` for personal mail: made at the first call, the
+    same one afterwards (per relays, cool-off, 8-bit setting and clock), so that a relay that
+    refused one mail is left out for the next ones too, from any thread. Raises ConfigError
+    for a bad relay URL, ValueError when no relay is configured."""
+    if not config.relays:
+        raise ValueError("no [relays.*] are configured")
+    key = (config.relays, config.relay_cool_off_seconds, config.eight_bit_mime, clock)
+    with _SHARED_LOCK:
+        pool = _SHARED.get(key)
+        if pool is None:
+            pool = relay_pool(config.relays, cool_off=timedelta(seconds=config.relay_cool_off_seconds), clock=clock,
+                              eight_bit=config.eight_bit_mime)
+            if len(_SHARED) >= _SHARED_MAX:
+                del _SHARED[next(iter(_SHARED))]
+            _SHARED[key] = pool
+        return pool
+
+
+def personal_connector(config: Config, *, clock: Callable[[], datetime] = _utc_now) -> Connector:
+    """How personal mail opens a connection: through `shared_pool` — routed by the From
+    domain of `from_address`, failing over from a relay that refuses the login or cannot be
+    reached, which then cools off — when `[relays.*]` are configured (`smtp_url` is then never
+    tried), else to `smtp_url`. The connector raises DeliveryError when no relay can be used."""
+    if config.relays:
+        return shared_pool(config, clock=clock).connector(config.from_address.rpartition("@")[2])
+    settings = config.smtp
+    return lambda: open_smtp(settings)
+
+
+async def deliver_once(connect: Connector, sender: str, recipient: str, data: bytes) -> tuple[str | None, Reply]:
+    """Open a connection with `connect`, hand over one message (`data` with CRLF line ends),
+    close it: (the relay that answered, its reply). Raises DeliveryError when no relay can be
+    used; a refusal of the message is the reply, not an exception."""
+    connection = await connect()
+    try:
+        return connection.relay, await connection.deliver(sender, recipient, data, crlf=True)
+    finally:
+        await connection.close()
