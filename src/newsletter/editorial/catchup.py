@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..installation import Newsletter
     from ..sending.sender import Connector
 
-__all__ = ["CatchUp", "catch_up_slug", "prepare_catch_up", "begin_catch_up", "send_catch_up"]
+__all__ = ["CatchUp", "begin_catch_up", "catch_up_slug", "prepare_catch_up", "send_catch_up"]
 
 
 class CatchUp(NamedTuple):

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..errors import ApprovalRequired, InvalidField
 from ..people.segments import list_segments
 from ..routine.schedules import ScheduleView, list_schedules, schedule_send
-from ..sending.launch import Prepared, SendControl, begin_campaign, launch, prepare_send, send_test_mail
+from ..sending.launch import (
+    Prepared,
+    SendControl,
+    begin_campaign,
+    launch,
+    prepare_send,
+    send_test_mail,
+)
 from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
 from ..store import editorial as stored
@@ -35,8 +42,23 @@ if TYPE_CHECKING:
     from ..sending.sender import Connector
     from ..transport.connection import Reply
 
-__all__ = ["AudienceLine", "Audience", "audience_of", "IssueSend", "prepare_issue_send", "approve", "check_approval", "check_translations", "begin_issue_send", "send_issue", "send_issue_test", "SendReview", "review_send", "test_send",
-           "send_folder"]
+__all__ = [
+    "Audience",
+    "AudienceLine",
+    "IssueSend",
+    "SendReview",
+    "approve",
+    "audience_of",
+    "begin_issue_send",
+    "check_approval",
+    "check_translations",
+    "prepare_issue_send",
+    "review_send",
+    "send_folder",
+    "send_issue",
+    "send_issue_test",
+    "test_send",
+]
 
 
 class IssueSend(NamedTuple):
