@@ -320,3 +320,29 @@ def test_a_sender_schedules_an_issue_to_a_segment_after_seeing_its_audience(news
     segments.delete_segment(newsletter, "west-africa")
     after = sender.get(page).text
     assert 'id="schedules"' in after and "its segment &#39;west-africa&#39; no longer exists" in after
+
+
+def test_the_campaign_page_is_there_as_soon_as_the_send_is_answered(newsrooms, smtp_server, clock):
+    """The send runs in a thread of its own, but its campaign (the row, the start of its ledger) is
+    made before the POST is answered: the page asked for at once never says "No such issue".
+    Thirty issues, each sent and looked at straight away."""
+    newsletter, people = newsrooms
+    populate(newsletter.store, 4, now=clock())
+    texts = {path.name: path.read_text(encoding="utf-8") for path in DAY_4}
+    sender = logged_in(newsletter, people["sender1"])
+    runner = BackgroundSends.of(newsletter)
+    for n in range(30):
+        slug = f"asp23-day-4-take-{n}"
+        issues.import_uploads(newsletter, {name: text.replace("slug: asp23-day-4", f"slug: {slug}").encode()
+                                           for name, text in texts.items()})
+        review = sender.get(f"/admin/issues/{slug}/send").text
+        digest = re.search(r'name="digest" value="([0-9a-f]+)"', review).group(1)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', review).group(1)
+        sent = sender.post(f"/admin/issues/{slug}/send", data={"csrf": csrf, "digest": digest, "confirm": "yes"})
+        assert sent.status_code == 303, sent.text
+        page = sender.get(f"/admin/campaigns/{slug}")
+        assert page.status_code == 200 and "data-field=\"sent\"" in page.text, (n, page.status_code)
+        assert sender.get(f"/admin/campaigns/{slug}/progress.json").status_code == 200
+    for n in range(30):
+        assert runner.wait(f"asp23-day-4-take-{n}", timeout=60).counts.sent == 4
+    assert len(smtp_server.received) == 30 * 4

@@ -17,8 +17,8 @@ from ..sending.options import SendOptions, SendResult
 from ..errors import ApprovalRequired, CampaignStateError
 from ..statuses import CampaignStatus
 from ..sending import actions
-from .catchup import CatchUp, prepare_catch_up, send_catch_up
-from .sends import IssueSend, check_approval, check_translations, prepare_issue_send, send_issue
+from .catchup import CatchUp, begin_catch_up, prepare_catch_up, send_catch_up
+from .sends import IssueSend, begin_issue_send, check_approval, check_translations, prepare_issue_send, send_issue
 from .issues import show_issue
 
 if TYPE_CHECKING:
@@ -56,7 +56,10 @@ class BackgroundSends:
         thread = self._threads.get(slug)
         return thread is not None and thread.is_alive()
 
-    def _start(self, slug: str, run: Callable[[], SendResult]) -> None:
+    def _start(self, slug: str, run: Callable[[], SendResult], begin: Callable[[], None] | None = None) -> None:
+        """Run `run` in a thread of its own, unless a send of `slug` runs already; `begin` (the
+        create-campaign step) is called first, in the caller's thread, so that the campaign is
+        in the store before the caller answers (its page never says "No such issue")."""
         def body() -> None:
             try:
                 self.results[slug] = run()
@@ -67,6 +70,8 @@ class BackgroundSends:
         with self._lock:
             if self.running(slug):
                 return
+            if begin is not None:
+                begin()
             thread = threading.Thread(target=body, name=f"send-{slug}", daemon=True)
             self._threads[slug] = thread
             thread.start()
@@ -82,7 +87,8 @@ class BackgroundSends:
         check_approval(show_issue(self.newsletter, send.slug), sender)
         send.prepared.lint.raise_for_errors()
         self._start(send.slug, lambda: send_issue(self.newsletter, send, self.options, sender=sender,
-                                                  connect=self.connect))
+                                                  connect=self.connect, begun=True),
+                    begin=lambda: begin_issue_send(self.newsletter, send, sender=sender))
 
     def resume(self, slug: str) -> None:
         """Resume a paused campaign from the files it recorded. Raises what `prepare_resume` raises."""
@@ -97,9 +103,9 @@ class BackgroundSends:
 
     def catch_up(self, catch_up: CatchUp, *, sender: str | None) -> None:
         """Send a late translation to the readers who got a fallback. Raises LintFailed."""
-        catch_up.prepared.lint.raise_for_errors()
         self._start(catch_up.campaign_slug, lambda: send_catch_up(self.newsletter, catch_up, self.options,
-                                                                  sender=sender, connect=self.connect))
+                                                                  sender=sender, connect=self.connect, begun=True),
+                    begin=lambda: begin_catch_up(self.newsletter, catch_up, sender=sender))
 
     def send(self, slug: str, digest: str, *, sender: str | None, stale_accepted: bool = False) -> None:
         """Prepare the issue's newest revisions and start sending them, provided they are the

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..installation import Newsletter
     from ..sending.sender import Connector
 
-__all__ = ["CatchUp", "catch_up_slug", "prepare_catch_up", "send_catch_up"]
+__all__ = ["CatchUp", "begin_catch_up", "catch_up_slug", "prepare_catch_up", "send_catch_up"]
 
 
 class CatchUp(NamedTuple):
@@ -91,11 +91,10 @@ def prepare_catch_up(newsletter: Newsletter, slug: str, language: str) -> CatchU
     return CatchUp(slug, language, target, len(readers), prepared)
 
 
-def send_catch_up(newsletter: Newsletter, catch_up: CatchUp, options: SendOptions = SendOptions(), *,
-                  sender: str | None = None, on_progress: Callable[[Progress], None] | None = None,
-                  on_start: Callable[[SendControl], None] | None = None,
-                  connect: Connector | None = None) -> SendResult:
-    """Send the late translation to the readers who got a fallback (blocking, like `launch`).
+def begin_catch_up(newsletter: Newsletter, catch_up: CatchUp, *, sender: str | None = None) -> None:
+    """The late translation's campaign made (its row and a queued row per reader who got a
+    fallback, committed), nobody mailed yet: what a face that sends in a thread does before it
+    answers. `send_catch_up(..., begun=True)` then sends.
 
     Raises CatchUpUnavailable (as `prepare_catch_up`, checked again: it goes once), LintFailed.
     """
@@ -112,5 +111,18 @@ def send_catch_up(newsletter: Newsletter, catch_up: CatchUp, options: SendOption
             session, slug=catch_up.campaign_slug, list_id=mailing_list.id, kind=issue.kind,
             subject=catch_up.prepared.subject[:300], status=CampaignStatus.SENDING, source=source, now=now)
         stored.queue_readers(session, campaign, readers, language=catch_up.language, now=now)
+
+
+def send_catch_up(newsletter: Newsletter, catch_up: CatchUp, options: SendOptions = SendOptions(), *,
+                  sender: str | None = None, on_progress: Callable[[Progress], None] | None = None,
+                  on_start: Callable[[SendControl], None] | None = None,
+                  connect: Connector | None = None, begun: bool = False) -> SendResult:
+    """Send the late translation to the readers who got a fallback (blocking, like `launch`);
+    with `begun`, `begin_catch_up` made its campaign already.
+
+    Raises CatchUpUnavailable (as `prepare_catch_up`, checked again: it goes once), LintFailed.
+    """
+    if not begun:
+        begin_catch_up(newsletter, catch_up, sender=sender)
     return launch(newsletter, catch_up.prepared, options, join=True, on_progress=on_progress, on_start=on_start,
                   connect=connect)

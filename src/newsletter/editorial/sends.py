@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, NamedTuple
 from ..errors import ApprovalRequired, InvalidField
 from ..people.segments import list_segments
 from ..routine.schedules import ScheduleView, list_schedules, schedule_send
-from ..sending.launch import Prepared, SendControl, launch, prepare_send, send_test_mail
+from ..sending.launch import (
+    Prepared,
+    SendControl,
+    begin_campaign,
+    launch,
+    prepare_send,
+    send_test_mail,
+)
 from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
 from ..store import editorial as stored
@@ -35,8 +42,23 @@ if TYPE_CHECKING:
     from ..sending.sender import Connector
     from ..transport.connection import Reply
 
-__all__ = ["AudienceLine", "Audience", "audience_of", "IssueSend", "prepare_issue_send", "approve", "check_approval", "check_translations", "send_issue", "send_issue_test", "SendReview", "review_send", "test_send",
-           "send_folder"]
+__all__ = [
+    "Audience",
+    "AudienceLine",
+    "IssueSend",
+    "SendReview",
+    "approve",
+    "audience_of",
+    "begin_issue_send",
+    "check_approval",
+    "check_translations",
+    "prepare_issue_send",
+    "review_send",
+    "send_folder",
+    "send_issue",
+    "send_issue_test",
+    "test_send",
+]
 
 
 class IssueSend(NamedTuple):
@@ -175,15 +197,7 @@ def approve(newsletter: Newsletter, slug: str, *, approver: str, digest: str) ->
         return Approval(approval.approved_by, approval.approved_at, approval.digest)
 
 
-def send_issue(newsletter: Newsletter, send: IssueSend, options: SendOptions = SendOptions(), *,
-               sender: str | None = None, on_progress: Callable[[Progress], None] | None = None,
-               on_start: Callable[[SendControl], None] | None = None,
-               connect: Connector | None = None) -> SendResult:
-    """Send the prepared issue (blocking until it ends or is stopped, like `launch`).
-
-    Raises ApprovalRequired (the two-person rule; or the issue changed since it was prepared);
-    what `sending.launch.launch` raises (LintFailed, CampaignStateError, UnknownList).
-    """
+def _check_sendable(newsletter: Newsletter, send: IssueSend, sender: str | None) -> None:
     view = show_issue(newsletter, send.slug)
     if view.revision_set != send.revisions:
         raise ApprovalRequired(send.slug, view.revision_set.digest, sender,
@@ -191,14 +205,48 @@ def send_issue(newsletter: Newsletter, send: IssueSend, options: SendOptions = S
     check_approval(view, sender)
     send.prepared.lint.raise_for_errors()
 
+
+def _record_sent(newsletter: Newsletter, send: IssueSend, sender: str | None) -> None:
+    with newsletter.store.session() as session:
+        stored.record_sent(session, _get(session, send.slug), revisions=send.revisions.as_dict(), by=sender,
+                           now=newsletter.clock())
+
+
+def begin_issue_send(newsletter: Newsletter, send: IssueSend, *, sender: str | None = None) -> None:
+    """The prepared issue's campaign started (`sending.launch.begin_campaign`: its row and the
+    start of its ledger committed; a paused one made sending again) and its revisions recorded
+    as sent, without mailing anyone: what a face that sends in a thread does before it answers,
+    so that the campaign's page is there at once. `send_issue(..., begun=True)` then sends.
+
+    Raises ApprovalRequired (the two-person rule; or the issue changed since it was prepared);
+    what `begin_campaign` raises (LintFailed, CampaignStateError, NoAudience, UnknownList).
+    """
+    _check_sendable(newsletter, send, sender)
+    begin_campaign(newsletter, send.prepared)
+    _record_sent(newsletter, send, sender)
+
+
+def send_issue(newsletter: Newsletter, send: IssueSend, options: SendOptions = SendOptions(), *,
+               sender: str | None = None, on_progress: Callable[[Progress], None] | None = None,
+               on_start: Callable[[SendControl], None] | None = None,
+               connect: Connector | None = None, begun: bool = False) -> SendResult:
+    """Send the prepared issue (blocking until it ends or is stopped, like `launch`); with
+    `begun`, `begin_issue_send` was called for it already.
+
+    Raises ApprovalRequired (the two-person rule; or the issue changed since it was prepared);
+    what `sending.launch.launch` raises (LintFailed, CampaignStateError, UnknownList).
+    """
+    if not begun:
+        _check_sendable(newsletter, send, sender)
+
     def started(control: SendControl) -> None:
-        with newsletter.store.session() as session:
-            stored.record_sent(session, _get(session, send.slug), revisions=send.revisions.as_dict(), by=sender,
-                               now=newsletter.clock())
+        if not begun:
+            _record_sent(newsletter, send, sender)
         if on_start is not None:
             on_start(control)
 
-    return launch(newsletter, send.prepared, options, on_progress=on_progress, on_start=started, connect=connect)
+    return launch(newsletter, send.prepared, options, on_progress=on_progress, on_start=started, connect=connect,
+                  begun=begun)
 
 
 def send_issue_test(newsletter: Newsletter, send: IssueSend, addresses: Iterable[str], *,

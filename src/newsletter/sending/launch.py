@@ -55,6 +55,7 @@ __all__ = [
     "list_readers",
     "prepare_send",
     "prepare_resume",
+    "begin_campaign",
     "launch",
     "retry_due",
     "send_test_mail",
@@ -275,22 +276,15 @@ class SendControl:
         self._loop.add_signal_handler(signum, self._sender.stop, reason)
 
 
-def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = SendOptions(), *,
-           join: bool = False, to_new: bool = False, accept_changed_content: bool = False, on_progress: Callable[[Progress], None] | None = None,
-           on_start: Callable[[SendControl], None] | None = None, connect: Connector | None = None) -> SendResult:
-    """Start the campaign (resume it when it exists; with `join`, take part in it as one more
-    worker; with `to_new`, send a finished one on to the list's subscribers who joined since,
-    never to anyone it has a row for) and send it with the rendering `prepared` holds, until
-    it is finished or stopped. A new campaign to nobody is refused (NoAudience) before it
-    starts: nothing is used up. A campaign keeps the hash of the content it started with: going
-    on with other content raises CampaignContentChanged, unless `accept_changed_content`
-    (then the new content is what it keeps).
+def begin_campaign(newsletter: Newsletter, prepared: Prepared, *, join: bool = False, to_new: bool = False,
+                   accept_changed_content: bool = False) -> None:
+    """The create-campaign step of `launch`, on its own: the campaign started (its row and the
+    start of its ledger committed), resumed, joined or extended as `launch` would, and nothing
+    mailed. A face that sends in a thread calls it before it answers, so that the campaign's
+    page exists when the answer comes; then `launch(..., begun=True)` sends.
 
-    `on_progress` is called with `Progress` while it runs; `on_start` once, with the
-    `SendControl` that stops it. A relay that refuses us pauses the campaign: see the result's
-    `status` and `reason`. Raises LintFailed (nothing started); CampaignStateError when the
-    campaign is finished or cancelled, was sent to another list or, with `join`, is not
-    sending or, with `to_new`, is not finished; NoAudience; UnknownList.
+    Raises what `launch` raises before it sends (LintFailed, CampaignStateError,
+    CampaignContentChanged, NoAudience, UnknownList); nothing is written then.
     """
     prepared.lint.raise_for_errors()
     with newsletter.store.session() as session:
@@ -309,6 +303,28 @@ def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = Se
                                      languages=prepared.plan.variant_of, default_language=prepared.default_language,
                                      segment=prepared.segment, segment_name=prepared.plan.segment, refuse_empty=True,
                                      chunk=newsletter.config.ledger_chunk)
+
+
+def launch(newsletter: Newsletter, prepared: Prepared, options: SendOptions = SendOptions(), *,
+           join: bool = False, to_new: bool = False, accept_changed_content: bool = False, begun: bool = False,
+           on_progress: Callable[[Progress], None] | None = None,
+           on_start: Callable[[SendControl], None] | None = None, connect: Connector | None = None) -> SendResult:
+    """Start the campaign (resume it when it exists; with `join`, take part in it as one more
+    worker; with `to_new`, send a finished one on to the list's subscribers who joined since,
+    never to anyone it has a row for) and send it with the rendering `prepared` holds, until
+    it is finished or stopped. A new campaign to nobody is refused (NoAudience) before it
+    starts: nothing is used up. A campaign keeps the hash of the content it started with: going
+    on with other content raises CampaignContentChanged, unless `accept_changed_content`
+    (then the new content is what it keeps).
+
+    `on_progress` is called with `Progress` while it runs; `on_start` once, with the
+    `SendControl` that stops it. A relay that refuses us pauses the campaign: see the result's
+    `status` and `reason`. Raises LintFailed (nothing started); CampaignStateError when the
+    campaign is finished or cancelled, was sent to another list or, with `join`, is not
+    sending or, with `to_new`, is not finished; NoAudience; UnknownList.
+    """
+    if not begun:
+        begin_campaign(newsletter, prepared, join=join, to_new=to_new, accept_changed_content=accept_changed_content)
     extra = {"connect": connect} if connect is not None else {}
     sender = sender_for(newsletter.store, newsletter.config, prepared.slug, prepared.rendered, options=options,
                         clock=newsletter.clock, on_progress=on_progress, secret=newsletter.secret(), **extra)

@@ -25,6 +25,7 @@ from ..errors import (
     InvalidField,
     LintFailed,
     MissingVariant,
+    NoAudience,
     ScheduleStateError,
     SegmentError,
     UnknownCampaign,
@@ -120,7 +121,7 @@ async def send_submit(request: Request) -> Response:
                     stale_accepted=form.get("stale") == "yes")
     except UnknownDraft:
         return _missing(request, slug)
-    except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, *_NOT_READY) as exc:
+    except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, NoAudience, *_NOT_READY) as exc:
         return await _send_page(request, status_code=409, error=str(exc))
     return redirect(request, f"/campaigns/{slug}")
 
