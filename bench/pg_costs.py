@@ -20,7 +20,6 @@ us followed by the server's answer; statements are named by their first words.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import json
 import os
@@ -36,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import send as bench_send  # noqa: E402  (bench/send.py: the store, the issue, the sink)
+import send as bench_send
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -92,9 +91,9 @@ def child(url: str, port: int, concurrency: int, trace_dir: str | None, start_at
     """One sender process: send the campaign; print JSON figures."""
     from sqlalchemy import event
 
+    from newsletter.sending.messages import build_skeletons
     from newsletter.sending.sender import Sender, SendOptions, run_sending
     from newsletter.store import ledger, open_store, rounds
-    from newsletter.sending.messages import build_skeletons
 
     counts = collections.Counter()
     plain_round, plain_claim = rounds.write_and_recheck, ledger.claim_batch
@@ -120,7 +119,7 @@ def child(url: str, port: int, concurrency: int, trace_dir: str | None, start_at
         import psycopg.pq
 
         @event.listens_for(store.engine, "connect")
-        def _trace(dbapi_conn, _record):  # noqa: ANN001
+        def _trace(dbapi_conn, _record):
             path = Path(trace_dir) / f"{os.getpid()}-{len(traces)}.trace"
             f = open(path, "w")  # noqa: SIM115 — open for the connection's lifetime
             traces.append(f)
@@ -189,7 +188,7 @@ def read_trace(path: Path, statements: collections.Counter) -> int:
             if last == "B":
                 trips += 1
             if kind == "Parse":
-                m = re.match(r'\s*"([^"]*)"\s+"(.*)"', rest, re.S)
+                m = re.match(r'\s*"([^"]*)"\s+"(.*)"', rest, re.DOTALL)
                 if m:
                     name, sql = m.group(1), m.group(2)
                     if name:
@@ -201,7 +200,7 @@ def read_trace(path: Path, statements: collections.Counter) -> int:
                 if m and m.group(1):
                     statements[statement_name(prepared.get(m.group(1), m.group(1)))] += 1
             elif kind == "Query":
-                m = re.match(r'\s*"(.*)"', rest, re.S)
+                m = re.match(r'\s*"(.*)"', rest, re.DOTALL)
                 if m:
                     statements[statement_name(m.group(1))] += 1
         last = direction
