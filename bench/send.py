@@ -212,6 +212,11 @@ def main() -> None:
     cli.add_argument("--rounds", type=int, default=1, help="rounds of smtp-source and the sends")
     cli.add_argument("--big", type=int, default=0, help="then start a campaign of this many recipients")
     cli.add_argument("--big-send", type=int, default=50_000, help="messages of the big campaign sent before Ctrl-C")
+    cli.add_argument("--pythons", default=None, metavar="PY[,PY…]",
+                     help="A/B: run the sends with each tree's python in turn (each its own store), e.g. "
+                          "/tmp/old/.venv/bin/python,.venv/bin/python")
+    cli.add_argument("--profile", default=None, metavar="DIR",
+                     help="record each send's first process with py-spy (raw folded stacks) into DIR")
     cli.add_argument("--taskset", default=None, metavar="CPUS[:CPUS…]",
                      help="pin the i-th sender process to the i-th CPU list (taskset -c); smtp-source to the first")
     args = parser.parse_args()

@@ -40,7 +40,6 @@ SOURCE = "/usr/sbin/smtp-source"
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parent / "examples" / "asp23"
 LANGUAGES = ("en", "fr", "es", "ar")
-NEWSLETTER = [sys.executable, "-m", "newsletter"]
 #: News items added to the Day 3 example so that a message is about 21 KB, as in issue #17.
 EXTRA_NEWS = 8
 
@@ -155,8 +154,13 @@ def reap(proc: subprocess.Popen) -> tuple[int, float]:
 
 
 class Bench:
-    def __init__(self, folder: Path, database_url: str | None, taskset: str | None):
+    def __init__(self, folder: Path, database_url: str | None, taskset: str | None, python: str = sys.executable,
+                 profile: Path | None = None):
         self.folder = folder
+        #: Where py-spy's profiles of the first sender process of each send go (None: not profiled).
+        self.profile = profile
+        #: `newsletter` as this bench runs it: `python -m newsletter` of the tree under test.
+        self.command = [python, "-m", "newsletter"]
         # "0:1": the first sender process on CPU 0, the second on CPU 1 (smtp-source on the first).
         self.pins = taskset.split(":") if taskset else []
         self.port = free_port()
@@ -192,7 +196,7 @@ class Bench:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)')
 
     def newsletter(self, *args: str) -> str:
-        out = subprocess.run([*NEWSLETTER, *args], cwd=self.folder, env=self.env, capture_output=True, text=True)
+        out = subprocess.run([*self.command, *args], cwd=self.folder, env=self.env, capture_output=True, text=True)
         if out.returncode:
             sys.exit(f"newsletter {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
         return out.stdout
@@ -258,10 +262,11 @@ class Bench:
     def send(self, label: str, files: list[str], options: list[str], *, workers: int = 1, expected: int,
              stop_after: int | None = None) -> Figures:
         base = self.counter.count()
-        command = [*NEWSLETTER, "send", *files, "--list", "asp-daily", "--yes", *options]
+        command = [*self.command, "send", *files, "--list", "asp-daily", "--yes", *options]
         t0 = time.perf_counter()
         procs = [subprocess.Popen([*self.pinned(0), *command], cwd=self.folder, env=self.env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)]
+        spy = self._py_spy(label, procs[0].pid)
         if workers > 1:
             self._wait_for_campaign(procs[0], files)
             procs += [subprocess.Popen([*self.pinned(i), *command, "--worker"], cwd=self.folder, env=self.env,
@@ -278,16 +283,29 @@ class Bench:
             rss = max(rss, peak)
             if code and stop_after is None:
                 sys.exit(f"newsletter send ({label}) exited with {code}:\n{err[-2000:]}")
+        if spy is not None:
+            spy.wait()
         if stop_after is None and seen < expected:
             sys.exit(f"newsletter send ({label}): the sink has {seen} of {expected} messages")
         return Figures(label, seen, last - first, cpu1 - cpu0, rss, start=first - t0, start_cpu=cpu0)
+
+    def _py_spy(self, label: str, pid: int) -> subprocess.Popen | None:
+        """py-spy recording `pid` until it exits (raw folded stacks, native frames left out), or None."""
+        if self.profile is None:
+            return None
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        name = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")
+        self.profile.mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw", "--gil",
+                                 "--output", str(self.profile / f"{name}.txt")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _wait_for_campaign(self, first: subprocess.Popen, files: list[str]) -> None:
         """Until the first process has started the campaign (its ledger written): `--worker` joins it."""
         slug = Path(files[0]).parent.name
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and first.poll() is None:
-            out = subprocess.run([*NEWSLETTER, "campaigns"], cwd=self.folder, env=self.env, capture_output=True,
+            out = subprocess.run([*self.command, "campaigns"], cwd=self.folder, env=self.env, capture_output=True,
                                  text=True).stdout
             if any(line.split()[:1] == [slug] and " sending " in line for line in out.splitlines()):
                 return
@@ -309,17 +327,34 @@ def print_table(sources: list[Figures], rows: list[Figures]) -> None:
               f"{r.rss_mb:.0f} MB |")
 
 
+def tree_name(python: str) -> str:
+    """A short name for the tree a python belongs to (its venv's parent folder)."""
+    parts = Path(python).absolute().parts
+    return parts[-4] if len(parts) >= 4 and parts[-3] == ".venv" else str(Path(python).parent.name or python)
+
+
 def main(args) -> None:
     for tool in (SINK, SOURCE):
         if not Path(tool).exists():
             sys.exit(f"{tool} is missing: apt-get install -y postfix")
     folder = Path(tempfile.mkdtemp(prefix="bench-send-cli-"))
-    bench = Bench(folder, args.database_url, args.taskset)
-    store = "PostgreSQL" if bench.pg_db else "SQLite"
+    # --pythons A,B: one store per tree (each tree's own migrations), the sends alternating
+    # between the trees (A, B, A, B …) in each round, so that each pair runs back to back.
+    pythons = [p for p in (args.pythons or "").split(",") if p] or [sys.executable]
+    names = [tree_name(p) for p in pythons]
+    benches: list[Bench] = []
     try:
-        seconds = bench.setup(args.n)
-        print(f"{store}: imported {args.n:,} people with `newsletter import --confirmed` in {seconds:.1f} s; "
-              f"load {os.getloadavg()[0]:.2f}", flush=True)
+        for i, python in enumerate(pythons):  # inside the try: a failure closes the sinks made so far
+            sub = folder / f"tree-{i}"
+            sub.mkdir()
+            benches.append(Bench(sub, args.database_url, args.taskset, python,
+                                 Path(args.profile) if args.profile else None))
+        bench = benches[0]
+        store = "PostgreSQL" if bench.pg_db else "SQLite"
+        for b, name in zip(benches, names):
+            seconds = b.setup(args.n)
+            print(f"{store}: imported {args.n:,} people with `newsletter import --confirmed` in {seconds:.1f} s"
+                  + (f" ({name})" if len(benches) > 1 else "") + f"; load {os.getloadavg()[0]:.2f}", flush=True)
         sends = [s for s in args.sends.split(",") if s]
         size = bench.message_size(bench.content("bench-size"))
         print(f"message: {size / 1024:.1f} KB (English, as sent)", flush=True)
@@ -330,16 +365,19 @@ def main(args) -> None:
             print(f"  {sources[-1].label}: {sources[-1].rate:,.0f} msgs/s", flush=True)
             for spec in sends:
                 options = [] if spec == "defaults" else ["--concurrency", spec]
-                label = f"newsletter send, {store}, " + ("the defaults" if spec == "defaults" else f"--concurrency {spec}")
-                if args.workers > 1:
-                    label += f", {args.workers} × --worker"
-                slug = f"bench-{round_no}-{spec}"
-                row = bench.send(label, bench.content(slug), options, workers=args.workers, expected=args.n)
-                row.ref = sources[-1].rate
-                rows.append(row)
-                print(f"  {row.label}: {row.rate:,.0f} msgs/s ({share(row.rate, sources[-1].rate)} of smtp-source), "
-                      f"{row.cpu_us:.0f} µs CPU/message, {row.rss_mb:.0f} MB; load {os.getloadavg()[0]:.2f}",
-                      flush=True)
+                for b, name in zip(benches, names):
+                    label = f"newsletter send, {store}, " + ("the defaults" if spec == "defaults" else f"--concurrency {spec}")
+                    if args.workers > 1:
+                        label += f", {args.workers} × --worker"
+                    if len(benches) > 1:
+                        label += f" [{name}]"
+                    slug = f"bench-{round_no}-{spec}"
+                    row = b.send(label, b.content(slug), options, workers=args.workers, expected=args.n)
+                    row.ref = sources[-1].rate
+                    rows.append(row)
+                    print(f"  {row.label}: {row.rate:,.0f} msgs/s ({share(row.rate, sources[-1].rate)} of smtp-source), "
+                          f"{row.cpu_us:.0f} µs CPU/message, {row.rss_mb:.0f} MB; load {os.getloadavg()[0]:.2f}",
+                          flush=True)
         if args.big:
             more = args.big - args.n
             seconds = bench.add_people(more, args.n)
@@ -356,5 +394,6 @@ def main(args) -> None:
             print(f"\nstart of the {args.big:,}-recipient campaign (launch to first message): {rows[-1].start:.1f} s, "
                   f"of which the sender's CPU {rows[-1].start_cpu:.1f} s")
     finally:
-        bench.close()
+        for b in benches:
+            b.close()
         shutil.rmtree(folder, ignore_errors=True)
