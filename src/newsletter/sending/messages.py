@@ -7,7 +7,7 @@ passed in.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from email.utils import format_datetime
 
@@ -25,10 +25,9 @@ from ..mail.message import (
 from ..mail.postmark import Postmark
 from ..store.ledger import ClaimedRow
 from ..tokens import Purpose, TokenIssuer
-from ..transport.connection import Reply, SmtpConnection
-from ..transport.relays import personal_connector
+from ..transport.connection import Reply
+from ..transport.relays import Connector, personal_connector
 
-Connector = Callable[[], Awaitable[SmtpConnection]]
 
 
 def _utc_now() -> datetime:

@@ -62,7 +62,7 @@ from ..transport.connection import (
     classify_reply,
     open_smtp,
 )
-from ..transport.relays import RelayPool, relay_pool
+from ..transport.relays import Connector, RelayPool, relay_pool
 from . import campaigns
 from .dispatch import Dispatcher
 from .gate import Gate
@@ -83,7 +83,6 @@ __all__ = [
     "sender_for",
 ]
 
-Connector = Callable[[], Awaitable[SmtpConnection]]
 
 #: Waits shorter than this (seconds) are not worth making stoppable.
 _SHORT_WAIT = 0.05
