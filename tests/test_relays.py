@@ -130,6 +130,22 @@ def test_a_campaign_goes_out_through_the_relay_that_takes_it(config, store, cloc
     assert all(r.last_reply.startswith("250 2.0.0 OK queued") for r in rows)
 
 
+def test_a_campaign_leaves_out_a_relay_without_8bitmime_as_smtp_url_would_refuse_it(config, store, clock, open_relays):
+    """8-bit bodies (eight_bit_mime, the default) go only to relays that offer 8BITMIME: one that
+    does not is left out like a relay that refuses the login, and nothing 8-bit reaches it."""
+    seven_bit, eight_bit = open_relays
+    seven_bit.eight_bit_mime = False
+    both = parse_relays({
+        "old": {"url": f"smtp://127.0.0.1:{seven_bit.port}?starttls=off&timeout=5", "weight": 1_000_000},
+        "new": {"url": f"smtp://127.0.0.1:{eight_bit.port}?starttls=off&timeout=5", "weight": 1}})
+    newsletter = Newsletter(config.with_changes(relays=both), store, clock=clock)
+    populate(newsletter.store, 6, now=clock())
+    result = launch(newsletter, prepare_send(newsletter, DAY_3), SendOptions(concurrency=2, idle_poll=3600.0))
+    assert result.counts.sent == 6 and seven_bit.received == [] and len(eight_bit.received) == 6
+    assert {r.relay for r in ledger(store)} == {"new"}
+    assert all("BODY=8BITMIME" in r.mail_options for r in eight_bit.received if not r.data.isascii())
+
+
 def ledger(store):
     from sqlalchemy import select
 

@@ -682,7 +682,8 @@ def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, R
     skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
     hooks = with_installation_hooks(options, config, campaign_id, secret=secret)
     if config.relays and kwargs.get("connect") is None:
-        pool = relay_pool(config.relays, cool_off=timedelta(seconds=config.relay_cool_off_seconds))
+        pool = relay_pool(config.relays, cool_off=timedelta(seconds=config.relay_cool_off_seconds),
+                          eight_bit=config.eight_bit_mime)
         kwargs["connect"] = pool.connector(config.from_address.rpartition("@")[2])
         kwargs["relays"] = pool
     return Sender(store, config, slug, skeletons, options=hooks, secret=secret, **kwargs)
