@@ -3,12 +3,14 @@ and the helpers both benches drive it with (`load`, `report`, `percentile`, `cpu
 
     python bench/http_load.py SPEC.json > RESULT.json
 
-SPEC is {"host", "port", "concurrency", "rate", "requests": [[method, path, content_type, body], ...]};
-a request may carry a fifth item, extra header lines ("Cookie: …\r\n").
+SPEC is {"host", "port", "concurrency", "rate", "requests": [[method, path, content_type, body], ...]},
+optionally "think" (seconds); a request may carry a fifth item, extra header lines ("Cookie: …\r\n").
 Each of `concurrency` keep-alive connections takes the next request when it is free. With
 `rate` 0 the loop is closed (as fast as the server answers); with `rate` N, request i is due
 at start + i/N and its latency is counted from that moment, so a server that falls behind is
-charged for the queue it causes (no coordinated omission).
+charged for the queue it causes (no coordinated omission). With `think` T > 0 (closed loop only),
+each connection is a person: after each answer it waits a random 0.5–1.5 × T before its next
+request (seeded per connection, so runs are repeatable).
 
 Prints {"seconds", "latencies" (ms, in request order), "errors" (up to 20), "error_count",
 "cpu_seconds"} as JSON. Raw asyncio streams over uvloop (when installed) keep the client's
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import subprocess
 import sys
 import time
@@ -45,6 +48,7 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, byte
 
 async def run(spec: dict) -> dict:
     host, port, rate = spec["host"], spec["port"], float(spec.get("rate") or 0)
+    think = 0.0 if rate else float(spec.get("think") or 0)
     requests = [
         (f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: bench/web\r\n{extra[0] if extra else ''}"
          f"Content-Type: {ctype}\r\nContent-Length: {len(body.encode())}\r\n\r\n").encode() + body.encode()
@@ -55,11 +59,17 @@ async def run(spec: dict) -> dict:
     error_count = 0
     next_index = 0
 
-    async def connection() -> None:
+    async def connection(number: int) -> None:
         nonlocal next_index, error_count
+        pauses, first = random.Random(number), True
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while next_index < len(requests):
+                if think and not first:  # each connection's first request goes at once
+                    await asyncio.sleep(think * pauses.uniform(0.5, 1.5))
+                    if next_index >= len(requests):
+                        break
+                first = False
                 i = next_index
                 next_index += 1
                 due = started + i / rate if rate else time.perf_counter()
@@ -87,17 +97,19 @@ async def run(spec: dict) -> dict:
 
     cpu0 = time.process_time()
     started = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(int(spec["concurrency"]))))
+    await asyncio.gather(*(connection(n) for n in range(int(spec["concurrency"]))))
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "latencies": [x * 1000 for x in latencies], "errors": errors,
             "error_count": error_count, "cpu_seconds": time.process_time() - cpu0}
 
 
-def load(workdir: Path, port: int, requests: list[list[str]], concurrency: int, rate: float) -> dict:
-    """Run this file in its own process over `requests` against 127.0.0.1:`port`; its JSON result."""
+def load(workdir: Path, port: int, requests: list[list[str]], concurrency: int, rate: float, *,
+         think: float = 0.0) -> dict:
+    """Run this file in its own process over `requests` against 127.0.0.1:`port`; its JSON result.
+    `think`: each connection's mean pause between an answer and its next request (closed loop)."""
     spec = workdir / f"load-{time.monotonic_ns()}.json"
     spec.write_text(json.dumps({"host": "127.0.0.1", "port": port, "concurrency": concurrency, "rate": rate,
-                                "requests": requests}))
+                                "think": think, "requests": requests}))
     out = subprocess.run([sys.executable, str(HERE / "http_load.py"), str(spec)], check=True,
                          capture_output=True, text=True)
     return json.loads(out.stdout)

@@ -6,7 +6,8 @@ Sets up as bench/web.py does (two Postfix `smtp-sink`s, `newsletter serve` over 
 role and logs each in through the library (a real session each), then runs two load
 generators at once (bench/http_load.py, separate processes): sign-ups posted at `--signup-rate`
 per second (open loop), and the staff's page views, `--staff` connections each with its own
-session cookie, as fast as answered (closed loop): the dashboard, a people search, one person's
+session cookie: each a person who, after a page answers, reads it for a random 0.5–1.5 × `--think`
+seconds (default 2) before the next (`--think 0`: as fast as answered, a closed loop): the dashboard, a people search, one person's
 page, the lists, the audit trail and the accounts page in turn. It reports p50/p99 latency of
 the page views, in all and per page kind (and of the sign-ups), and fails when a page answered
 anything but 200.
@@ -147,7 +148,8 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
         bench_web.wait_for(lambda: bench_web.campaign_sent(database_url) > 0, 60, "the campaign to start sending")
         sent_before, started = bench_web.campaign_sent(database_url), time.perf_counter()
 
-        duration = args.views / max(1, args.staff) / 5 + 5  # about as long as the page views take
+        # About as long as the page views take (a view's own time counted as 0.2 s).
+        duration = args.views / max(1, args.staff) * (args.think + 0.2) + 5
         signups = [["POST", "/subscribe", "application/json",
                     json.dumps({"email": f"person{i}@bench.example.org", "name": f"Person {i}",
                                 "language": bench_web.LANGUAGES[i % 4], "lists": ["asp-daily"]})]
@@ -165,11 +167,12 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
             page = pages[(i // len(cookies)) % len(pages)]
             views.append(page_view(page, cookie, key))
             kinds.append(KINDS[page])
-        print(f"{store_kind}: {args.views} page views by {args.staff} staff sessions, {len(signups)} sign-ups at "
-              f"{args.signup_rate:g}/s, campaign at --rate {args.campaign_rate:g}", flush=True)
+        print(f"{store_kind}: {args.views} page views by {args.staff} staff sessions (think {args.think:g} s), "
+              f"{len(signups)} sign-ups at {args.signup_rate:g}/s, campaign at --rate {args.campaign_rate:g}",
+              flush=True)
         before = cpu_seconds(server_pid)
-        result = load(workdir, web_port, views, args.staff, 0)
-        rows.append(report("workspace pages", result, cpu_seconds(server_pid) - before))
+        result = load(workdir, web_port, views, args.staff, 0, think=args.think)
+        rows.append(report(f"workspace pages (think {args.think:g} s)", result, cpu_seconds(server_pid) - before))
         rows[-1]["cpu_ms"] = None  # the sign-ups' CPU is in that window too: see the pages alone
         for kind in dict.fromkeys(kinds):
             rows.append(report(f"  {kind}", result, 0.0, only=[i for i, k in enumerate(kinds) if k == kind]))
@@ -177,7 +180,11 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
         rows.append(report("POST /subscribe", signup_result, 0.0))
         rows += cpu_rows
         sent = bench_web.campaign_sent(database_url) - sent_before
-        print(f"  campaign: {sent / (time.perf_counter() - started):.0f}/s during the measurement", flush=True)
+        campaign_rate = sent / (time.perf_counter() - started)
+        print(f"  campaign: {campaign_rate:.0f}/s during the measurement (--rate {args.campaign_rate:g})", flush=True)
+        rows.insert(len(rows) - len(cpu_rows), {"what": f"campaign (--rate {args.campaign_rate:g})", "requests": sent,
+                                                "rps": campaign_rate, "p50": 0.0, "p99": 0.0, "errors": 0,
+                                                "cpu_ms": None})
         for row in rows:
             row["store"] = store_kind
     finally:
@@ -199,6 +206,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--staff", type=int, default=20, help="staff sessions (connections)")
+    parser.add_argument("--think", type=float, default=2.0,
+                        help="each session's mean pause between pages, seconds (0: back to back)")
     parser.add_argument("--views", type=int, default=2000, help="page views in all")
     parser.add_argument("--signup-rate", type=float, default=300)
     parser.add_argument("--campaign-rate", type=float, default=100)

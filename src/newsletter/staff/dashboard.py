@@ -11,24 +11,50 @@ Thresholds (rates are of the messages a campaign sent):
 
 A rate is judged only once a campaign has sent `MIN_SENT` messages (a few bounces of a test
 list say nothing).
+
+The counts are not read afresh on every view: counting a campaign's ledger reads all its rows,
+and the lists' subscriptions all of theirs. A campaign that has ended (finished or cancelled,
+with no row still open) keeps its counts for good, until its status changes (a retry); the
+counts of a campaign still moving, and the lists' counts, are reused for `FRESH_FOR` (by the
+installation's clock) and then read again. The bounce reports are read on every view, of the
+campaigns shown only.
 """
 
 from __future__ import annotations
 
 import enum
+import threading
+import weakref
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..installation import Newsletter
 from ..people import lists as people_lists
 from ..sending import campaigns
 from ..sending.preflight import CheckResult, TxtLookup, run_checks
-from ..statuses import CampaignStatus
-from ..store import bounces as bounces_store
-from ..store import campaigns as campaigns_store
+from ..statuses import CampaignStatus, SubscriptionStatus
+from ..store import Campaign
+from ..store import people as people_store
+from ..store import tallies as tallies_store
+from ..store.ledger import Counts
 
-__all__ = ["Flag", "Rate", "CampaignLine", "ListCounts", "Dashboard", "dashboard", "preflight", "rate",
-           "COMPLAINT_WARN", "COMPLAINT_LIMIT", "BOUNCE_WARN", "BOUNCE_LIMIT", "MIN_SENT", "RECENT"]
+__all__ = [
+    "BOUNCE_LIMIT",
+    "BOUNCE_WARN",
+    "COMPLAINT_LIMIT",
+    "COMPLAINT_WARN",
+    "FRESH_FOR",
+    "MIN_SENT",
+    "RECENT",
+    "CampaignLine",
+    "Dashboard",
+    "Flag",
+    "ListCounts",
+    "Rate",
+    "dashboard",
+    "preflight",
+    "rate",
+]
 
 COMPLAINT_WARN = 0.001
 COMPLAINT_LIMIT = 0.003
@@ -37,6 +63,12 @@ BOUNCE_LIMIT = 0.05
 MIN_SENT = 100
 #: Campaigns shown.
 RECENT = 10
+#: How long the lists' counts and a moving campaign's counts are reused before they are read again.
+FRESH_FOR = timedelta(seconds=3)
+#: A campaign in one of these, with no row open, has counts that no longer change.
+_ENDED = (CampaignStatus.FINISHED, CampaignStatus.CANCELLED)
+#: The subscription statuses a list's line shows, in `ListCounts`' order.
+_LIST_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING, SubscriptionStatus.UNSUBSCRIBED)
 
 
 class Flag(str, enum.Enum):
@@ -102,22 +134,72 @@ class Dashboard:
     worst: Flag
 
 
+class _Tallies:
+    """One installation's reusable counts. The workspace runs several units of work at once, so
+    every read and write of the cache holds `lock` (a count itself is made outside it: two views
+    may both count, and the later one's answer stays)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: Campaign id -> (its state when counted, reused until (None: for good), the counts).
+        self.campaigns: dict[int, tuple[tuple, datetime | None, Counts]] = {}
+        #: (reused until, {list id: {status: n}}).
+        self.lists: tuple[datetime, dict] | None = None
+
+    def list_counts(self, session, now: datetime) -> dict:
+        with self.lock:
+            if self.lists is not None and now < self.lists[0]:
+                return self.lists[1]
+        counts = people_store.subscription_counts(session)
+        with self.lock:
+            self.lists = (now + FRESH_FOR, counts)
+        return counts
+
+    def campaign_counts(self, session, campaign: Campaign, now: datetime) -> Counts:
+        state = (campaign.status, campaign.status_reason, campaign.finished_at, campaign.ledger_until)
+        with self.lock:
+            held = self.campaigns.get(campaign.id)
+        if held is not None and held[0] == state and (held[1] is None or now < held[1]):
+            return held[2]
+        counts = campaigns.ledger_counts(session, campaign)
+        until = None if campaign.status in _ENDED and counts.open == 0 else now + FRESH_FOR
+        with self.lock:
+            self.campaigns[campaign.id] = (state, until, counts)
+        return counts
+
+
+_TALLIES: weakref.WeakKeyDictionary[Newsletter, _Tallies] = weakref.WeakKeyDictionary()
+_TALLIES_LOCK = threading.Lock()
+
+
+def _tallies(newsletter: Newsletter) -> _Tallies:
+    with _TALLIES_LOCK:
+        found = _TALLIES.get(newsletter)
+        if found is None:
+            found = _TALLIES[newsletter] = _Tallies()
+        return found
+
+
 def dashboard(newsletter: Newsletter) -> Dashboard:
-    """Lists with their counts and the RECENT newest campaigns with their outcomes and rates."""
+    """Lists with their counts and the RECENT newest campaigns with their outcomes and rates
+    (counts reused as the module's docstring says)."""
+    now = newsletter.clock()
+    tallies = _tallies(newsletter)
     with newsletter.store.reading() as session:
-        found = tuple(ListCounts(s.slug, s.name, s.counts.get("active", 0), s.counts.get("pending", 0),
-                                 s.counts.get("unsubscribed", 0)) for s in people_lists.summarise_lists(session))
-        recent = [campaigns.summarise_campaign(session, c) for c in campaigns_store.all_campaigns(session)[:RECENT]]
-        by_slug = {b.slug: b for b in bounces_store.count_bounces(session) if b.slug}
+        counts = tallies.list_counts(session, now)
+        found = tuple(ListCounts(m.slug, m.name, *(counts.get(m.id, {}).get(s, 0) for s in _LIST_STATUSES))
+                      for m in people_lists.all_lists(session))
+        recent = [(c, tallies.campaign_counts(session, c, now))
+                  for c in tallies_store.recent_campaigns(session, RECENT)]
+        reports = tallies_store.reports_of(session, [c.id for c, _ in recent])
     lines = []
-    for c in recent:
-        b = by_slug.get(c.slug)
-        sent = c.counts.sent
+    for c, n in recent:
+        b = reports.get(c.id, tallies_store.CampaignReports())
         lines.append(CampaignLine(
-            c.slug, c.list_slug, c.subject, c.status, c.status_reason, c.created_at, c.finished_at, sent,
-            c.counts.failed, c.counts.skipped, c.counts.open,
-            rate(b.hard if b else 0, sent, BOUNCE_WARN, BOUNCE_LIMIT),
-            rate(b.complaint if b else 0, sent, COMPLAINT_WARN, COMPLAINT_LIMIT)))
+            c.slug, c.mailing_list.slug, c.subject, c.status, c.status_reason, c.created_at, c.finished_at, n.sent,
+            n.failed, n.skipped, n.open,
+            rate(b.hard, n.sent, BOUNCE_WARN, BOUNCE_LIMIT),
+            rate(b.complaint, n.sent, COMPLAINT_WARN, COMPLAINT_LIMIT)))
     order = [Flag.OK, Flag.TOO_FEW, Flag.WARN, Flag.LIMIT]
     flags = [r.flag for line in lines for r in (line.bounces, line.complaints)]
     worst = max(flags, key=order.index) if flags else Flag.OK

@@ -32,7 +32,7 @@ __all__ = ["Store", "open_store", "store_failure", *_models_all]
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision. Written out so that every command can check the schema
 #: without loading Alembic; tests/test_store.py holds it to Alembic's own answer.
-HEAD_REVISION = "0760_personal_relay"
+HEAD_REVISION = "0770_outbox_subscriber"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: The execution option that marks a connection's transactions read-only (`Store.reading`).
 READ_ONLY = "newsletter_read_only"

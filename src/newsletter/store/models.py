@@ -298,6 +298,8 @@ class OutboxRow(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "subscriber_id", name="uq_outbox_campaign_subscriber"),
         Index("ix_outbox_claim", "campaign_id", "status", "next_attempt_at"),
+        # A person's page (the issues they received) and erasing a person (SET NULL) look rows up by subscriber.
+        Index("ix_outbox_subscriber", "subscriber_id"),
     )
 
 

@@ -1,0 +1,170 @@
+"""The workspace's pages in-process: CPU and SQL statements per page, one request at a time.
+
+Builds a store (SQLite in a temporary folder, or `--database-url`) with `--readers` confirmed
+readers of one list, `--finished` finished campaigns and one sending campaign (half sent)
+whose ledgers hold a row per reader, `--staff` accounts and a few hundred audit lines; then
+asks each page kind of the workspace `--views` times through the whole app (Starlette's
+TestClient: the session check, the unit of work, the Jinja page) and reports, per page, the
+process's CPU (all threads, the TestClient's own included: the same for every page) and the
+statements sent to the database. CPU seconds and statement counts move far less with the
+machine's load than wall-clock latencies do; the statements do not move at all.
+
+    python bench/workspace_reads.py --readers 100000
+    python bench/workspace_reads.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432 --readers 100000
+    PYTHONPATH=/path/to/other/tree/src python bench/workspace_reads.py   # the same pages over other code
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import event, func, insert, literal, select, update
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import web as bench_web
+
+from newsletter.config import Config
+from newsletter.installation import Newsletter
+from newsletter.people import lists
+from newsletter.staff import accounts, audit, sessions
+from newsletter.staff.roles import Role
+from newsletter.statuses import CampaignStatus, OutboxStatus
+from newsletter.store import Campaign, MailingList, OutboxRow, Subscriber, open_store
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from newsletter.app import create_app
+
+PASSWORD = "a long night at the benchmark"
+PAGES = {"dashboard": "/admin/", "people search": "/admin/people?q=reader1", "people search (address start)":
+         "/admin/people?q=reader12345@", "one person": "PERSON", "lists": "/admin/lists",
+         "audit trail": "/admin/audit", "accounts": "/admin/accounts", "issues": "/admin/issues",
+         "own account": "/admin/account"}
+
+
+def build(database_url: str, args: argparse.Namespace) -> Newsletter:
+    store = open_store(database_url)
+    store.upgrade()
+    now = datetime.now(UTC)
+    with store.session() as session:
+        lists.create_list(session, "asp-daily", "ASP daily summaries", languages=["en", "fr", "es", "ar"], now=now)
+    bench_web.seed_readers(database_url, args.readers)
+    status_type = OutboxRow.__table__.c.status.type
+    with store.session() as session:
+        list_id = session.scalar(select(MailingList.id).where(MailingList.slug == "asp-daily"))
+        for n in range(args.finished + 1):
+            running = n == args.finished
+            at = now - timedelta(days=args.finished - n)
+            campaign = Campaign(slug=f"asp24-day-{n + 1}", list_id=list_id, kind="daily_summary",
+                                subject=f"Day {n + 1}", source={},
+                                status=CampaignStatus.SENDING if running else CampaignStatus.FINISHED,
+                                created_at=at, started_at=at, finished_at=None if running else at)
+            session.add(campaign)
+            session.flush()
+            session.execute(insert(OutboxRow).from_select(
+                ["campaign_id", "subscriber_id", "status", "language", "attempts"],
+                select(literal(campaign.id), Subscriber.id, literal(OutboxStatus.SENT, type_=status_type),
+                       Subscriber.language, literal(1))))
+            if running:  # half of it still queued
+                half = session.scalar(select(func.min(Subscriber.id) + args.readers // 2))
+                session.execute(update(OutboxRow).where(OutboxRow.campaign_id == campaign.id,
+                                                        OutboxRow.subscriber_id >= half)
+                                .values(status=OutboxStatus.QUEUED, attempts=0))
+    config = Config(database_url=database_url, secret_key=bench_web.SECRET, base_url="https://testserver",
+                    smtp_url="smtp://127.0.0.1:9?starttls=off")
+    newsletter = Newsletter(config, store)
+    for i in range(args.staff):
+        role = [Role.OWNER, Role.SENDER, Role.EDITOR, Role.VIEWER][i % 4]
+        invitation = accounts.add_member(newsletter, f"staff{i}@bench.example.org", role)
+        accounts.accept_invitation(newsletter, invitation.link.rsplit("/", 1)[1], PASSWORD)
+    owner = accounts.member(newsletter, "staff0@bench.example.org")
+    actor = audit.Actor(owner, "127.0.0.1")
+    for i in range(300):
+        audit.note(newsletter, actor, "view-people", f"/admin/people/{i}", "")
+    return newsletter
+
+
+def measure(newsletter: Newsletter, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
+    statements = 0
+
+    def counted(*_args) -> None:
+        nonlocal statements
+        statements += 1
+
+    event.listen(newsletter.store.engine, "before_cursor_execute", counted)
+    app = create_app(newsletter, min_fill_seconds=0)
+    client = TestClient(app, base_url="https://testserver", follow_redirects=False)
+    cookie = sessions.login(newsletter, "staff0@bench.example.org", PASSWORD).cookie
+    client.cookies.set("nl_staff", cookie)
+    with newsletter.store.reading() as session:
+        key = session.scalar(select(Subscriber.key).where(Subscriber.email == "reader12345@campaign.example.org"))
+    rows = []
+    for kind, path in PAGES.items():
+        path = f"/admin/people/{key}" if path == "PERSON" else path
+        for _ in range(3):  # templates compiled, caches warm
+            answer = client.get(path)
+            if answer.status_code != 200:
+                raise SystemExit(f"{path}: {answer.status_code} {answer.text[:200]}")
+        cpu, stmts = [], []
+        for _ in range(args.views):
+            before_cpu, before_stmts = time.process_time(), statements
+            client.get(path)
+            cpu.append(time.process_time() - before_cpu)
+            stmts.append(statements - before_stmts)
+        rows.append((kind, statistics.mean(cpu) * 1000, statistics.median(cpu) * 1000, statistics.mean(stmts)))
+        print(f"  {kind:<32} CPU mean {rows[-1][1]:7.1f} ms  median {rows[-1][2]:7.1f} ms  "
+              f"statements {rows[-1][3]:5.1f}", flush=True)
+    client.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readers", type=int, default=100_000)
+    parser.add_argument("--finished", type=int, default=3, help="finished campaigns (and one sending)")
+    parser.add_argument("--staff", type=int, default=20)
+    parser.add_argument("--views", type=int, default=30, help="requests of each page")
+    parser.add_argument("--database-url", default="", help="a PostgreSQL server URL (a database is made on it)")
+    args = parser.parse_args()
+    pg_db = None
+    with tempfile.TemporaryDirectory(prefix="bench-workspace-reads-") as folder:
+        if args.database_url:
+            pg_db = f"newsletter_bench_{uuid.uuid4().hex[:8]}"
+            server = args.database_url.replace("postgresql+psycopg://", "postgresql://")
+            with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{pg_db}"')
+            database_url = f"{args.database_url}/{pg_db}"
+        else:
+            database_url = f"sqlite:///{folder}/bench.db"
+        try:
+            started = time.perf_counter()
+            newsletter = build(database_url, args)
+            print(f"{newsletter.store.dialect}: {args.readers} readers, {args.finished} finished campaigns and one "
+                  f"sending, built in {time.perf_counter() - started:.0f} s", flush=True)
+            rows = measure(newsletter, args)
+            newsletter.store.dispose()
+        finally:
+            if pg_db:
+                with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
+    print(f"\n| page ({newsletter.store.dialect}, {args.readers:,} readers) | CPU mean | CPU median | statements |  "
+          f"(load {os.getloadavg()[0]:.2f})")
+    print("|---|---:|---:|---:|")
+    for kind, mean, median, stmts in rows:
+        print(f"| {kind} | {mean:.1f} ms | {median:.1f} ms | {stmts:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The workspace's reads stay cheap as the store grows (#14): a person's issues come from an index,
+the dashboard's counts are right after sends and unsubscribes without counting the ledger on
+every view, and a people search is one bounded scan. Real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from conftest import REPO
+from population import populate
+from sqlalchemy import event, inspect, select, text, update
+
+from newsletter.people import lists, subscriptions
+from newsletter.people.rules import ConsentContext
+from newsletter.sending import campaigns
+from newsletter.sending.launch import launch, prepare_send
+from newsletter.sending.options import SendOptions
+from newsletter.staff import dashboard
+from newsletter.statuses import CampaignStatus, Channel, OutboxStatus
+from newsletter.store import OutboxRow, Subscriber
+from newsletter.store import directory as directory_store
+from newsletter.tokens import Purpose
+
+DAY_3 = sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))
+FORM = ConsentContext(channel=Channel.FORM, ip="198.51.100.20", source="website-footer")
+
+
+def test_a_persons_issues_are_read_through_the_subscriber_index(store):
+    assert "ix_outbox_subscriber" in {ix["name"] for ix in inspect(store.engine).get_indexes("outbox")}
+    if store.dialect == "sqlite":
+        query = select(OutboxRow.id).where(OutboxRow.subscriber_id == 1)
+        with store.engine.connect() as conn:
+            compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(row[-1]) for row in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+        assert "ix_outbox_subscriber" in plan, plan
+    with store.reading() as session:
+        assert directory_store.received_by(session, 1) == []
+
+
+def _dashboard_numbers(newsletter):
+    board = dashboard.dashboard(newsletter)
+    return ({line.slug: (line.active, line.pending, line.unsubscribed) for line in board.lists},
+            {line.slug: (line.status, line.sent, line.failed, line.open) for line in board.campaigns})
+
+
+def _outbox_reads(store) -> list[str]:
+    seen: list[str] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_a: seen.append(statement) if " outbox" in statement else None)
+    return seen
+
+
+def test_the_dashboards_numbers_are_right_after_sends_and_unsubscribes(newsletter, clock, smtp_server):
+    with newsletter.store.session() as session:
+        lists.create_list(session, "asp-daily", "ASP daily summaries", languages=["en", "fr", "es", "ar"], now=clock())
+    emails = populate(newsletter.store, 12, now=clock())
+    assert _dashboard_numbers(newsletter) == ({"asp-daily": (12, 0, 0)}, {})
+
+    result = launch(newsletter, prepare_send(newsletter, DAY_3), SendOptions(concurrency=2, idle_poll=3600.0))
+    assert result.status is CampaignStatus.FINISHED and len(smtp_server.received) == 12
+    slug = result.slug
+    assert _dashboard_numbers(newsletter)[1] == {slug: (CampaignStatus.FINISHED, 12, 0, 0)}
+
+    with newsletter.store.reading() as session:
+        keys = session.scalars(select(Subscriber.key).where(Subscriber.email.in_(emails[:2]))).all()
+    for key in keys:
+        subscriptions.unsubscribe_by_token(newsletter, newsletter.token(Purpose.UNSUBSCRIBE, key), FORM)
+    # The lists' counts are reused for FRESH_FOR, then read again.
+    assert _dashboard_numbers(newsletter)[0] == {"asp-daily": (12, 0, 0)}
+    clock.advance(seconds=dashboard.FRESH_FOR.total_seconds() + 1)
+    assert _dashboard_numbers(newsletter) == ({"asp-daily": (10, 0, 2)}, {slug: (CampaignStatus.FINISHED, 12, 0, 0)})
+
+    # An ended campaign's ledger is not counted again, however long after.
+    reads = _outbox_reads(newsletter.store)
+    clock.advance(hours=1)
+    _dashboard_numbers(newsletter)
+    assert reads == []
+
+    # Until its status changes: two rows failed, then retried, show at once as open again.
+    with newsletter.store.session() as session:
+        ids = session.scalars(select(OutboxRow.id).order_by(OutboxRow.id).limit(2)).all()
+        session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(status=OutboxStatus.FAILED))
+    with newsletter.store.session() as session:
+        assert campaigns.retry_campaign(session, slug, now=clock()) == 2
+    assert _dashboard_numbers(newsletter)[1] == {slug: (CampaignStatus.PAUSED, 10, 0, 2)}
+    assert reads, "a campaign whose status changed is counted again"
