@@ -118,13 +118,16 @@ class BackgroundSends:
                                                                   sender=sender, connect=self.connect, begun=True),
                     begin=lambda: begin_catch_up(self.newsletter, catch_up, sender=sender))
 
-    def send(self, slug: str, digest: str, *, sender: str | None, stale_accepted: bool = False) -> None:
-        """Prepare the issue's newest revisions and start sending them, provided they are the
+    def send(self, slug: str, digest: str, *, sender: str | None, stale_accepted: bool = False,
+             segment: str | None = None) -> None:
+        """Prepare the issue's newest revisions and start sending them — to the subscribers of its
+        list that the saved segment `segment` names now, when given — provided they are the
         ones the sender confirmed (`digest`) and, when a translation is stale, the sender said
         to send it as it is. Raises ApprovalRequired (they changed since, or the two-person
-        rule), InvalidField (a stale language not accepted), LintFailed, and what
-        `prepare_issue_send` raises."""
-        send = prepare_issue_send(self.newsletter, slug)
+        rule), InvalidField (a stale language not accepted), LintFailed, NoAudience (nobody
+        to send to), and what `prepare_issue_send` raises (UnknownSegment, SegmentError for
+        the segment); nothing is started then."""
+        send = prepare_issue_send(self.newsletter, slug, segment=segment)
         if send.revisions.digest != digest:
             raise ApprovalRequired(slug, send.revisions.digest, sender,
                                    "it changed since you looked at it; look at it again before sending")
