@@ -49,7 +49,7 @@ def _missing(request: Request, slug: str) -> Response:
 
 
 async def _send_page(request: Request, *, status_code: int = 200, error: str | None = None,
-                     tested: list | None = None, scheduled=None, segment: str | None = None) -> Response:  # noqa: ANN001
+                     tested: list | None = None, scheduled=None, segment: str | None = None) -> Response:
     ws = workspace(request)
     slug = request.path_params["slug"]
     segment = segment if segment is not None else request.query_params.get("segment", "").strip() or None
@@ -114,15 +114,18 @@ async def send_submit(request: Request) -> Response:
     ws = workspace(request)
     slug = request.path_params["slug"]
     form = form_of(request)
+    segment = form.get("segment", "").strip() or None  # the segment whose audience the sender confirmed
     if form.get("confirm") != "yes":
-        return await _send_page(request, status_code=400, error="confirm")
+        return await _send_page(request, status_code=400, error="confirm", segment=segment or "")
     try:
         await ws.db(_runner(request).send, slug, form.get("digest", ""), sender=request.state.staff.email,
-                    stale_accepted=form.get("stale") == "yes")
+                    stale_accepted=form.get("stale") == "yes", segment=segment)
     except UnknownDraft:
         return _missing(request, slug)
+    except (UnknownSegment, SegmentError) as exc:
+        return await _send_page(request, status_code=409, error=str(exc), segment="")
     except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, NoAudience, *_NOT_READY) as exc:
-        return await _send_page(request, status_code=409, error=str(exc))
+        return await _send_page(request, status_code=409, error=str(exc), segment=segment or "")
     return redirect(request, f"/campaigns/{slug}")
 
 
