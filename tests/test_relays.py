@@ -106,6 +106,19 @@ async def test_connection_limits_and_routing_by_from_domain(relays):
         await relay_pool(parse_relays({"a": {"url": "smtp://h", "from_domains": ["a.example"]}})).connect("c.example")
 
 
+async def test_connections_opened_at_once_keep_to_the_relays_limit(open_relays):
+    """A sender opens its connections together: the limit holds for those still being opened."""
+    small, big = open_relays
+    pool = relay_pool(parse_relays({
+        "small": {"url": f"smtp://127.0.0.1:{small.port}?starttls=off", "weight": 1_000_000, "max_connections": 2},
+        "big": {"url": f"smtp://127.0.0.1:{big.port}?starttls=off", "weight": 1}}))
+    connections = await asyncio.gather(*(pool.connect("example.org") for _ in range(6)))
+    assert Counter(c.relay for c in connections) == Counter({"small": 2, "big": 4})
+    assert pool.counts()["small"].open_now == 2
+    await asyncio.gather(*(c.close() for c in connections))
+    assert pool.counts()["small"].open_now == 0 == pool.counts()["big"].open_now
+
+
 def test_bad_relay_tables_are_refused():
     for table, words in (({"x": {"weight": 1}}, "needs url"), ({"x": {"url": "http://x"}}, "smtp_url"),
                          ({"x": {"url": "smtp://h", "weight": 0}}, "weight"),
