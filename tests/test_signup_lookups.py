@@ -82,3 +82,39 @@ def test_the_mailbox_look_up_never_scans_the_consent_log_without_statistics(pg_u
             connection.execute(text("ANALYZE"))
         store.dispose()
 
+
+
+def test_a_group_commit_of_new_people_is_eight_statements_on_postgresql(pg_url):
+    """One each: the lists, the suppressions, the people, the mails to their mailboxes, then the
+    INSERT of the people, their subscriptions, their consent log and their queued mails —
+    whatever the batch's size (20 here: 16 + 4 statements before, #17)."""
+    from conftest import _pg_store
+    from sqlalchemy import event
+
+    from newsletter.config import Config
+    from newsletter.installation import Newsletter
+    from newsletter.people import subscriptions as visitor
+    from newsletter.people.consent import ConsentContext
+    from newsletter.people.signups import SignupRequest
+
+    store = _pg_store(pg_url)
+    try:
+        with store.session() as session:
+            lists.create_list(session, "alerts", "Alerts", now=NOW)
+            lists.create_list(session, "news", "News", now=NOW)
+        newsletter = Newsletter(Config(database_url=pg_url, base_url="https://news.example.org",
+                                       secret_key="test-secret-key-0123456789abcdef"), store, clock=lambda: NOW)
+        ctx = ConsentContext(channel=Channel.FORM, ip="203.0.113.7", user_agent="t", consent_version="1")
+        statements: list[str] = []
+        event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        records = visitor.record_signups(newsletter, [
+            SignupRequest(f"p{i}+tag@example.org" if i % 2 else f"p{i}@example.org", "P", "en",
+                          ("alerts", "news") if i % 3 else ("alerts",), ctx) for i in range(20)])
+        assert all(r.due is not None for r in records)
+        assert len(statements) == 8, "\n".join(statements)
+        with store.session() as session:
+            kinds = session.execute(text("SELECT kind, count(*) FROM consent_events GROUP BY kind ORDER BY kind")).all()
+            assert [(k, n) for k, n in kinds] == [("signup", 33), ("confirmation_sent", 20)]
+            assert session.execute(text("SELECT count(*) FROM subscriptions WHERE status = 'pending'")).scalar() == 33
+    finally:
+        store.dispose()

@@ -103,6 +103,8 @@ class EventRow(NamedTuple):
 #: Bind processors by (dialect, table, column).
 _PROCESSORS: dict[tuple[str, str, str], Any] = {}
 _UNKNOWN = object()
+#: PostgreSQL's INSERTs from arrays, by (table, columns, constants).
+_UNNEST_INSERTS: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 #: PostgreSQL: the confirmation mails sent to these mailboxes since a time, in one round trip.
 #: It starts from the addresses (a unique index, a partial one), then each person's consent
 #: log (its subscriber index): LATERAL … OFFSET 0 keeps the planner from turning it into a
@@ -339,6 +341,18 @@ class BulkStore:
         finally:
             self.connection.exec_driver_sql("PRAGMA ignore_check_constraints = OFF")
 
+    def _unnest_insert(self, table: Table, columns: tuple[str, ...], constants: tuple[str, ...]) -> str:
+        """PostgreSQL: INSERT of `columns` from one array parameter each, `constants` one value each."""
+        key = (table.name, columns, constants)
+        statement = _UNNEST_INSERTS.get(key)
+        if statement is None:
+            type_of = {name: table.c[name].type.compile(dialect=self.dialect) for name in (*columns, *constants)}
+            statement = _UNNEST_INSERTS[key] = (
+                f"INSERT INTO {table.name} ({', '.join((*columns, *constants))}) "
+                f"SELECT {', '.join((*(f'r.{c}' for c in columns), *(f'%s::{type_of[c]}' for c in constants)))} "
+                f"FROM unnest({', '.join(f'%s::{type_of[c]}[]' for c in columns)}) AS r({', '.join(columns)})")
+        return statement
+
     def _insert(self, table: Table, columns: tuple[str, ...], rows: list[tuple], constants: dict[str, Any]) -> None:
         """Insert `rows` (values for `columns`, in the database's form) with `constants` in every row.
 
@@ -349,14 +363,10 @@ class BulkStore:
         names = (*columns, *constants)
         fixed = tuple(self.db_value(table.c[name], value) for name, value in constants.items())
         if self.postgres and len(rows) < CHECKS_OFF_FROM:
-            # A few rows (a sign-up): one INSERT, cheaper than COPY's round trips.
-            group = f"({', '.join(['%s'] * len(names))})"
-            start = 0
-            for size in _sizes(len(rows), 64):
-                self.connection.exec_driver_sql(
-                    f"INSERT INTO {table.name} ({', '.join(names)}) VALUES " + ", ".join([group] * size),
-                    tuple(chain.from_iterable(row + fixed for row in rows[start:start + size])))
-                start += size
+            # A few rows (a sign-up, a group commit): one INSERT of arrays, one round trip
+            # whatever their number (COPY takes three), one statement text per table and columns.
+            self.connection.exec_driver_sql(self._unnest_insert(table, columns, tuple(constants)),
+                                            (*fixed, *(list(values) for values in zip(*rows))))
             return
         if self.postgres:
             cursor = self.connection.connection.driver_connection.cursor()
