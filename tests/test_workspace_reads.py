@@ -13,7 +13,7 @@ from newsletter.people.rules import ConsentContext
 from newsletter.sending import campaigns
 from newsletter.sending.launch import launch, prepare_send
 from newsletter.sending.options import SendOptions
-from newsletter.staff import dashboard
+from newsletter.staff import dashboard, directory
 from newsletter.statuses import CampaignStatus, Channel, OutboxStatus
 from newsletter.store import OutboxRow, Subscriber
 from newsletter.store import directory as directory_store
@@ -82,3 +82,39 @@ def test_the_dashboards_numbers_are_right_after_sends_and_unsubscribes(newslette
         assert campaigns.retry_campaign(session, slug, now=clock()) == 2
     assert _dashboard_numbers(newsletter)[1] == {slug: (CampaignStatus.PAUSED, 10, 0, 2)}
     assert reads, "a campaign whose status changed is counted again"
+
+
+def test_a_people_search_counts_up_to_the_cap_and_finds_an_address_by_its_start(newsletter, clock):
+    populate(newsletter.store, 30, now=clock())
+    populate(newsletter.store, 5, now=clock(), start=100, domain="example.net", list_slug="alerts")
+    with newsletter.store.reading() as session:
+        rows, total, more = directory_store.search_people(session, "person", limit=10, cap=20)
+        assert (len(rows), total, more) == (10, 20, True)
+        assert [r.email for r in rows] == sorted(r.email for r in rows)
+        rows, total, more = directory_store.search_people(session, "person", limit=10, offset=30, cap=20)
+        assert (len(rows), total, more) == (5, 35, False)  # a page beyond the cap is counted through
+        rows, total, more = directory_store.search_people(session, "person00002", cap=20)
+        assert ([r.email for r in rows], total, more) == (
+            [f"person0000{i}@example.org" for i in range(20, 30)], 10, False)
+        # With an "@": the address's start, any case; not the middle of one, not a wildcard.
+        rows, total, _ = directory_store.search_people(session, "PERSON000101@exa")
+        assert [r.email for r in rows] == ["person000101@example.net"] and total == 1
+        assert directory_store.search_people(session, "erson000101@")[1] == 0
+        assert directory_store.search_people(session, "person00010_@")[1] == 0
+        assert directory_store.search_people(session, "person%@")[1] == 0
+    page = directory.search(newsletter, "person")
+    assert page.total == len(page.people) == 35 and not page.more
+
+
+def test_an_address_start_is_found_on_the_address_index(sqlite_store):
+    seen: list[tuple[str, tuple]] = []
+    event.listen(sqlite_store.engine, "before_cursor_execute",
+                 lambda _conn, _cur, statement, params, *_a: seen.append((statement, params))
+                 if "FROM subscribers" in statement and "ORDER BY" in statement else None)
+    with sqlite_store.reading() as session:
+        directory_store.search_people(session, "someone@exa")
+        [(statement, params)] = seen
+        plan = " ".join(str(row[-1]) for row in session.connection().exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {statement}", params))
+    assert "INDEX" in plan and "SCAN subscribers" not in plan.split("INDEX")[0].replace("USING", ""), plan
+    assert "SEARCH" in plan, plan  # a range of the index, not a walk of all of it

@@ -63,11 +63,14 @@ class ListOption:
 @dataclass(frozen=True)
 class SearchPage:
     people: tuple[PersonLine, ...]
+    #: How many match, counted up to `store.directory.COUNT_CAP` (or through this page).
     total: int
     offset: int
     limit: int
     #: Every list, for the search form.
     lists: tuple[ListOption, ...] = ()
+    #: More than `total` match (the count stopped there).
+    more: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,19 +97,21 @@ def _subscriber(session: Session, key: str):
 
 def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = None,
            status: SubscriptionStatus | None = None, offset: int = 0, limit: int = PAGE_SIZE) -> SearchPage:
-    """People whose address or name contains `text`, on a list in a status when given, by address.
+    """People whose address or name contains `text` (text with an "@": whose address begins
+    with it), on a list in a status when given, by address; the matches counted up to
+    `store.directory.COUNT_CAP` (`more` says there are more).
 
     Raises UnknownList."""
     offset, limit = max(0, offset), max(1, min(limit, 200))
     with newsletter.store.reading() as session:
         list_id = lists.get_list(session, list_slug).id if list_slug else None
-        rows, total = directory_store.search_people(session, text[:320], list_id=list_id, status=status,
-                                                    limit=limit, offset=offset)
+        rows, total, more = directory_store.search_people(session, text[:320], list_id=list_id, status=status,
+                                                          limit=limit, offset=offset)
         subs = directory_store.subscriptions_of(session, [r.id for r in rows])
         people = tuple(PersonLine(r.key, r.email, r.name, r.language, r.status.value, r.created_at,
                                   tuple((slug, s.value) for slug, s in subs[r.id])) for r in rows)
         options = tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
-        return SearchPage(people, total, offset, limit, options)
+        return SearchPage(people, total, offset, limit, options, more)
 
 
 def list_options(newsletter: Newsletter) -> tuple[ListOption, ...]:

@@ -9,13 +9,18 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from ..statuses import CampaignStatus, OutboxStatus, SubscriberStatus, SubscriptionStatus
+from ..statuses import (
+    CampaignStatus,
+    OutboxStatus,
+    SubscriberStatus,
+    SubscriptionStatus,
+)
 from . import Campaign, MailingList, OutboxRow, Subscriber, Subscription
 
-__all__ = ["PersonRow", "ReceivedRow", "search_people", "subscriptions_of", "received_by"]
+__all__ = ["COUNT_CAP", "PersonRow", "ReceivedRow", "received_by", "search_people", "subscriptions_of"]
 
 
 class PersonRow(NamedTuple):
@@ -43,19 +48,40 @@ class ReceivedRow(NamedTuple):
     reply_code: int | None = None
 
 
+#: A search counts its matches up to this many (beyond: "more than").
+COUNT_CAP = 1000
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
+def _address_start(text: str) -> str | None:
+    """The lower-cased text when it reads as the start of an address (it holds an "@": no name
+    does), else None."""
+    return text.lower() if "@" in text else None
+
+
 def search_people(session: Session, text: str, *, list_id: int | None = None,
                   status: SubscriptionStatus | None = None, limit: int = 50,
-                  offset: int = 0) -> tuple[list[PersonRow], int]:
+                  offset: int = 0, cap: int = COUNT_CAP) -> tuple[list[PersonRow], int, bool]:
     """People whose address or name contains `text` (any case), on `list_id` in `status` when
-    given, by address; and how many match in all."""
-    query = select(Subscriber.id, Subscriber.key, Subscriber.email, Subscriber.name, Subscriber.language,
-                   Subscriber.status, Subscriber.created_at)
-    if text:
+    given, by address: (the page of `limit` from `offset`, how many match, whether more match).
+
+    Text with an "@" is the start of an address: only addresses that begin with it match, found
+    on the address index. The matches are counted up to `cap` (or through the page, when it lies
+    beyond): one scan that stops there, the page's rows then read by id; when more match, the
+    count is `cap` and the flag is True."""
+    query = select(Subscriber.id)
+    start = _address_start(text.strip()) if text else None
+    if start is not None:
+        if session.get_bind().dialect.name == "sqlite":
+            # SQLite compares addresses byte by byte: the range is exactly the prefix, on the index.
+            query = query.where(Subscriber.email >= start, Subscriber.email < start + "\U0010ffff")
+        else:  # a collation may order punctuation otherwise: the pattern decides
+            query = query.where(Subscriber.email.like(_like(start)[1:], escape="\\"))
+    elif text:
         pattern = _like(text.strip())
         query = query.where(or_(Subscriber.email.ilike(pattern, escape="\\"),
                                 Subscriber.name.ilike(pattern, escape="\\")))
@@ -66,9 +92,15 @@ def search_people(session: Session, text: str, *, list_id: int | None = None,
         if status is not None:
             sub = sub.where(Subscription.status == status)
         query = query.where(Subscriber.id.in_(sub))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.execute(query.order_by(Subscriber.email).limit(limit).offset(offset)).all()
-    return [PersonRow(*row) for row in rows], total
+    counted = max(cap, offset + limit)
+    ids = session.scalars(query.order_by(Subscriber.email).limit(counted + 1)).all()
+    more = len(ids) > counted
+    page = ids[offset:offset + limit]
+    rows = session.execute(
+        select(Subscriber.id, Subscriber.key, Subscriber.email, Subscriber.name, Subscriber.language,
+               Subscriber.status, Subscriber.created_at)
+        .where(Subscriber.id.in_(page)).order_by(Subscriber.email)).all() if page else []
+    return [PersonRow(*row) for row in rows], min(len(ids), counted), more
 
 
 def subscriptions_of(session: Session, subscriber_ids: Iterable[int]) -> dict[int, list[tuple[str, SubscriptionStatus]]]:
