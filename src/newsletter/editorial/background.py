@@ -17,6 +17,7 @@ from ..sending import actions
 from ..sending.launch import Prepared, begin_campaign, launch, prepare_resume
 from ..sending.options import SendOptions, SendResult
 from ..statuses import CampaignStatus
+from ..texts import N_
 from .catchup import CatchUp, begin_catch_up, prepare_catch_up, send_catch_up
 from .issues import show_issue
 from .sends import (
@@ -89,8 +90,9 @@ class BackgroundSends:
         (nothing started); a send already running for it is left alone."""
         existing = send.prepared.existing
         if existing in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-            raise CampaignStateError(send.slug, existing.value, "it went out already; a retry re-sends to those it "
-                                     "failed for, and a late translation goes to those who got a fallback")
+            raise CampaignStateError(send.slug, existing.value, N_("it went out already; a retry re-sends to those "
+                                                                   "it failed for, and a late translation goes to "
+                                                                   "those who got a fallback"))
         check_approval(show_issue(self.newsletter, send.slug), sender)
         send.prepared.lint.raise_for_errors()
         self._start(send.slug, lambda: send_issue(self.newsletter, send, self.options, sender=sender,
@@ -130,7 +132,7 @@ class BackgroundSends:
         send = prepare_issue_send(self.newsletter, slug, segment=segment)
         if send.revisions.digest != digest:
             raise ApprovalRequired(slug, send.revisions.digest, sender,
-                                   "it changed since you looked at it; look at it again before sending")
+                                   N_("it changed since you looked at it; look at it again before sending"))
         check_translations(send.view, stale_accepted=stale_accepted)
         self.start(send, sender=sender)
 
