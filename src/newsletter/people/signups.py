@@ -220,9 +220,13 @@ def _record_round(session: Session, bulk: BulkStore, wanted: list[Wanted], lists
                   write: bool) -> list[Recorded]:
     """One round: every address at most once. Plans each request, then writes them all."""
     hashes = [w.hash or address_hash(w.address) for w in wanted]
-    suppressed = bulk.suppressed(sorted(set(hashes)))
-    known = bulk.people([w.address for w in wanted])
-    current = bulk.subscriptions([k.id for k in known.values()]) if known else {}
+    # PostgreSQL asks everything at once, one round trip (the mails to every request's mailbox,
+    # whether its plan mails or not); SQLite, where a statement costs no round trip, the mails
+    # only for the requests that would mail, once they are planned.
+    mailboxes = (sorted({k for w in wanted for k in (w.address, canonical_mailbox(w.address))})
+                 if bulk.postgres and not rules.confirmed else None)
+    suppressed, known, current, sent = bulk.look_up(sorted(set(hashes)), [w.address for w in wanted], mailboxes,
+                                                    now - RESEND_WINDOW)
     ids_of: dict[tuple[str, ...], tuple[int, ...]] = {}  # files repeat a few combinations
     people = [known.get(w.address) for w in wanted]
     plans: list[Plan] = []
@@ -239,8 +243,9 @@ def _record_round(session: Session, bulk: BulkStore, wanted: list[Wanted], lists
     asking = [(i, w.address, canonical_mailbox(w.address)) for i, (w, plan) in enumerate(zip(wanted, plans))
               if plan.mail]
     if asking:
-        sent = bulk.confirmations_to_mailboxes(sorted({k for _, a, m in asking for k in (a, m)}),
-                                               now - RESEND_WINDOW)
+        if sent is None:
+            sent = bulk.confirmations_to_mailboxes(sorted({k for _, a, m in asking for k in (a, m)}),
+                                                   now - RESEND_WINDOW)
         for i, address, mailbox in asking:
             earlier = sent.get(mailbox, []) + (sent.get(address, []) if address != mailbox else [])
             if confirmation_allowed(earlier, now):
