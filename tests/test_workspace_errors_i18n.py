@@ -20,8 +20,15 @@ from test_workspace_issues import DAY_6
 
 from newsletter.app import create_app
 from newsletter.editorial import issues
-from newsletter.errors import ContentError, DraftExists, NoAudience, UnknownSegment
+from newsletter.errors import (
+    ContentError,
+    DraftExists,
+    LintFailed,
+    NoAudience,
+    UnknownSegment,
+)
 from newsletter.installation import Newsletter
+from newsletter.mail.lint import Severity, _problem
 from newsletter.people import lists, segments
 from newsletter.staff.roles import Role
 from newsletter.texts import Text
@@ -139,6 +146,12 @@ def test_the_cli_keeps_the_english_and_a_message_the_catalogue_lacks_stays_as_it
     assert error.said.translated(french) == "day-6.en.md, ligne 9 : day : nombre entier attendu, reçu 'six'"
     own = ContentError("x.en.md", "a message of the raiser's own, 100% English")
     assert own.said.translated(french) == "x.en.md : a message of the raiser's own, 100% English"
+    problem = _problem(Severity.ERROR, "subject", "the subject is missing; add subject: to the file", "fr")
+    lint = LintFailed([problem])
+    assert str(lint) == "the issue has 1 lint error(s):\n  - error: [fr] subject: the subject is missing; add subject: " \
+        "to the file"
+    assert lint.said.translated(french).startswith("le numéro a 1 erreur(s) de vérification :\n  - erreur: [fr] subject: ")
+    assert "the subject is missing" not in lint.said.translated(french)
 
 
 # -- in Chromium -----------------------------------------------------------------------------------

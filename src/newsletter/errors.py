@@ -324,8 +324,22 @@ class LintFailed(NewsletterError):
 
     def __init__(self, problems: list):
         self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"the issue has {len(problems)} lint error(s):\n{lines}")
+        # One line per problem, each a Text of its own: a lint problem's message is translated
+        # (`mail.lint.Problem.text`, `.values`), the rest of the line is as `str(problem)` has it.
+        lines = Text("\n".join(f"  - %(p{i})s" for i in range(len(problems))),
+                     tuple((f"p{i}", _problem_line(problem)) for i, problem in enumerate(problems)))
+        super().__init__(_said(N_("the issue has %(n)s lint error(s):\n%(lines)s"), n=len(problems), lines=lines))
+
+
+def _problem_line(problem: object) -> str | Text:
+    """A lint problem as `str(problem)` words it ("error: [fr] subject: …"), its message kept
+    translatable when it has a message id."""
+    template, values = getattr(problem, "text", ""), getattr(problem, "values", ())
+    if not template:
+        return str(problem)
+    where = f"[{problem.language}] " if getattr(problem, "language", None) else ""
+    return _said("%(severity)s: %(where)s%(rule)s: %(message)s", severity=Text(problem.severity.value), where=where,
+                 rule=problem.rule, message=Text(template, tuple(values)))
 
 
 class MissingVariant(NewsletterError, LookupError):

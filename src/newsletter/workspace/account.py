@@ -10,7 +10,7 @@ from ..errors import InvalidField
 from ..staff import accounts, sessions, totp
 from ..staff.roles import Action
 from .guard import clear_session_cookie, guarded
-from .pages import render, workspace
+from .pages import render, say, workspace
 
 __all__ = ["ROUTES"]
 
@@ -37,7 +37,7 @@ async def password_submit(request: Request) -> Response:
         await ws.db(accounts.change_password, ws.newsletter, request.state.actor, str(form.get("current", "")),
                     str(form.get("password", "")))
     except InvalidField as exc:
-        return await _page(request, status_code=400, error=str(exc))
+        return await _page(request, status_code=400, error=say(request, exc))
     return RedirectResponse(f"{request.scope.get('root_path', '')}/account?done=password", status_code=303)
 
 
@@ -48,7 +48,7 @@ async def language_submit(request: Request) -> Response:
     try:
         await ws.db(accounts.set_interface_language, ws.newsletter, request.state.actor, str(form.get("language", "")))
     except InvalidField as exc:
-        return await _page(request, status_code=400, error=str(exc))
+        return await _page(request, status_code=400, error=say(request, exc))
     base = request.scope.get("root_path", "")
     back = str(form.get("next", ""))
     if not (back.startswith(base + "/") and not back.startswith("//") and "\\" not in back):

@@ -10,7 +10,7 @@ from ..errors import InvalidAddress, InvalidField, StaffMemberExists, StaffState
 from ..staff import accounts, totp
 from ..staff.roles import Action, Role
 from .guard import guarded
-from .pages import language_of, render, workspace
+from .pages import language_of, render, say, workspace
 
 __all__ = ["ROUTES"]
 
@@ -47,7 +47,7 @@ async def invite_submit(request: Request) -> Response:
                                  role, name=str(form.get("name", "")), languages=form.getlist("languages"),
                                  mail_language=str(form.get("mail_language", "")) or language_of(request))
     except (InvalidAddress, InvalidField, StaffMemberExists) as exc:
-        return await _page(request, status_code=400, error=str(exc))
+        return await _page(request, status_code=400, error=say(request, exc))
     return await _page(request, invited=invitation)
 
 
@@ -57,7 +57,7 @@ async def revoke_submit(request: Request) -> Response:
     try:
         await ws.db(accounts.revoke, ws.newsletter, request.state.actor, str(request.state.form.get("email", "")))
     except (UnknownStaffMember, StaffStateError) as exc:
-        return await _page(request, status_code=400, error=str(exc))
+        return await _page(request, status_code=400, error=say(request, exc))
     return RedirectResponse(f"{request.scope.get('root_path', '')}/accounts", status_code=303)
 
 
@@ -72,7 +72,7 @@ async def role_submit(request: Request) -> Response:
         await ws.db(accounts.change_role, ws.newsletter, request.state.actor, str(form.get("email", "")), role,
                     form.getlist("languages"))
     except (UnknownStaffMember, StaffStateError, InvalidField) as exc:
-        return await _page(request, status_code=400, error=str(exc))
+        return await _page(request, status_code=400, error=say(request, exc))
     return RedirectResponse(f"{request.scope.get('root_path', '')}/accounts", status_code=303)
 
 
@@ -83,7 +83,7 @@ async def totp_requirement_submit(request: Request) -> Response:
     try:
         await ws.db(totp.require_for, ws.newsletter, request.state.actor, roles)
     except InvalidField as exc:
-        return await _page(request, status_code=400, error=str(exc))
+        return await _page(request, status_code=400, error=say(request, exc))
     return RedirectResponse(f"{request.scope.get('root_path', '')}/accounts", status_code=303)
 
 

@@ -12,7 +12,7 @@ from ..staff import lists
 from ..staff.roles import Action
 from ..statuses import SuppressionReason
 from .guard import guarded
-from .pages import render, workspace
+from .pages import render, say, workspace
 
 __all__ = ["ROUTES"]
 
@@ -43,7 +43,7 @@ async def create_submit(request: Request) -> Response:
                            str(form.get("name", "")), description=str(form.get("description", "")),
                            languages=[str(v) for v in form.getlist("languages")], public=bool(form.get("public")))
     except InvalidField as exc:
-        return await _lists(request, status_code=400, error=str(exc))
+        return await _lists(request, status_code=400, error=say(request, exc))
     return RedirectResponse(f"{request.scope.get('root_path', '')}/lists?done=created#list-{slug}", status_code=303)
 
 
@@ -58,7 +58,7 @@ async def edit_submit(request: Request) -> Response:
                            languages=[str(v) for v in form.getlist("languages")], public=bool(form.get("public")),
                            translations=_translations(form, languages))
     except (InvalidField, UnknownList) as exc:
-        return await _lists(request, status_code=400, error=str(exc))
+        return await _lists(request, status_code=400, error=say(request, exc))
     return RedirectResponse(f"{request.scope.get('root_path', '')}/lists?done=saved#list-{slug}", status_code=303)
 
 
@@ -91,7 +91,7 @@ async def lift_submit(request: Request) -> Response:
         lifted = await ws.db(lists.lift_suppression, ws.newsletter, request.state.actor, str(form.get("address", "")),
                              str(form.get("why", "")))
     except (InvalidField, NotSuppressed) as exc:
-        return await _suppressions(request, status_code=400, error=str(exc))
+        return await _suppressions(request, status_code=400, error=say(request, exc))
     return await _suppressions(request, lifted=lifted)
 
 

@@ -14,7 +14,7 @@ from ..segment_language import BUILDER_OPERATORS
 from ..staff import segments
 from ..staff.roles import Action
 from .guard import guarded
-from .pages import render, workspace
+from .pages import render, say, workspace
 
 __all__ = ["ROUTES"]
 
@@ -32,7 +32,7 @@ async def _page(request: Request, *, status_code: int = 200, error: str | None =
         try:
             shown, audience = await ws.db(segments.show_segment, ws.newsletter, name)
         except (UnknownSegment, SegmentError) as exc:
-            show_error = str(exc)
+            show_error = say(request, exc)
     fields = ["list", "language", *(a.name for a in ws.newsletter.config.attributes)]
     return render(request, "segments.html", status_code=status_code, lines=lines, shown=shown, audience=audience,
                   show_error=show_error, error=error, column=column, form=form or {}, fields=fields,
@@ -59,9 +59,9 @@ async def save_submit(request: Request) -> Response:
                             echo["expression"], description=echo["description"], replace=echo["replace"],
                             conditions=conditions)
     except SegmentError as exc:
-        return await _page(request, status_code=400, error=str(exc), column=exc.column, form=echo)
+        return await _page(request, status_code=400, error=say(request, exc), column=exc.column, form=echo)
     except InvalidField as exc:
-        return await _page(request, status_code=400, error=str(exc), form=echo)
+        return await _page(request, status_code=400, error=say(request, exc), form=echo)
     root = request.scope.get("root_path", "")
     return RedirectResponse(f"{root}/segments?show={saved.name}&done=saved", status_code=303)
 
@@ -72,7 +72,7 @@ async def delete_submit(request: Request) -> Response:
     try:
         await ws.db(segments.delete_segment, ws.newsletter, request.state.actor, request.path_params["name"])
     except UnknownSegment as exc:
-        return await _page(request, status_code=404, error=str(exc))
+        return await _page(request, status_code=404, error=say(request, exc))
     return RedirectResponse(f"{request.scope.get('root_path', '')}/segments?done=deleted", status_code=303)
 
 
