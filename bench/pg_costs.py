@@ -5,6 +5,14 @@ per message, and the CPU of our process and of the server's backends.
     python bench/pg_costs.py -n 10000 --concurrency 32
     python bench/pg_costs.py --workers 2           # two sender processes on one campaign
     python bench/pg_costs.py --trace               # count statements and round trips (libpq trace)
+    python bench/pg_costs.py --gate-only           # the gate's rounds alone: no message, no SMTP
+    python bench/pg_costs.py --gate-only --sqlite  # the same on a SQLite file
+
+`--gate-only` claims the whole campaign first, then K tasks (one per connection) pass every row
+through the sender's own gate (`Sender.gate`: its gathering, rounds, DB threads and statements)
+as a connection does — admit with the previous outcome, MAIL FROM written at once, the data
+after the commit, "250" at once — with no message built and no socket: the figures are what
+the gate costs per message, ours and the server's, with nothing else on the cores from us.
 
 A scratch database on the server (`--server`, default postgresql://postgres@127.0.0.1:5432) is
 made and dropped. The campaign of bench/send.py (a ~20 KB two-part issue) goes, in-process
@@ -87,8 +95,68 @@ class BackendCpu:
         return sum(cpu - self.base.get(pid, 0.0) for pid, cpu in self.seen.items())
 
 
-def child(url: str, port: int, concurrency: int, trace_dir: str | None, start_at: float) -> None:
-    """One sender process: send the campaign; print JSON figures."""
+def gate_only(sender, counts) -> dict:
+    """Claim every row, then pass each through `sender.gate` from `concurrency` tasks; CPU of that part."""
+    import asyncio
+    from collections import deque
+
+    from newsletter.statuses import OutboxStatus
+    from newsletter.store.ledger import Outcome
+
+    async def main() -> dict:
+        campaign, _counts, _holders = await sender._db(sender._load)
+        gate = sender.gate
+        gate.campaign_id, gate.list_id = sender.campaign_id, sender.list_id
+        queue: deque = deque()
+        while True:
+            _status, got, _skipped = await sender._db(sender._claim, campaign, [])
+            if not got:
+                break
+            queue.extend(got)
+        counts.clear()  # the rounds only
+        runner = asyncio.get_running_loop().create_task(gate.run())
+        sent = 0
+
+        async def connection() -> None:
+            nonlocal sent
+            previous: list = []
+            try:
+                while queue:
+                    row = queue.popleft()
+                    ticket = await gate.admit(previous, row)
+                    previous = []
+                    if ticket.skipped:
+                        continue
+                    await asyncio.sleep(0)  # MAIL FROM written
+                    ticket.mail_began()
+                    await ticket.wait_committed()
+                    await asyncio.sleep(0)  # the data, the relay's answer
+                    previous = [Outcome(row.id, OutboxStatus.SENT, "250 2.0.0 Ok: queued", f"<{row.id}@x>",
+                                        None, None, True, "127.0.0.1:25", 250)]
+                    sent += 1
+            finally:
+                sender.working -= 1
+                gate.poke()
+                if previous:
+                    await gate.admit(previous, None)
+
+        c0, t0 = time.process_time(), time.time()
+        await asyncio.gather(*(connection() for _ in range(sender.options.concurrency)))
+        await gate.drain()
+        cpu, wall = time.process_time() - c0, time.time() - t0
+        runner.cancel()
+        await sender._in_db_thread(gate.close)
+        sender.executor.shutdown(wait=True)
+        return {"status": "gate-only", "sent": sent, "cpu": cpu, "start": t0, "end": t0 + wall}
+
+    from newsletter.sending.sender import run_sending
+
+    return run_sending(main())
+
+
+def child(url: str, port: int, concurrency: int, trace_dir: str | None, start_at: float,
+          only_gate: bool = False, options: dict | None = None) -> None:
+    """One sender process: send the campaign (or with `only_gate`, pass it through the gate); print JSON figures."""
     from sqlalchemy import event
 
     from newsletter.sending.messages import build_skeletons
@@ -127,16 +195,19 @@ def child(url: str, port: int, concurrency: int, trace_dir: str | None, start_at
             dbapi_conn.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
 
     skeletons = build_skeletons(config, bench_send.issue(), "asp-daily", "ASP daily summaries", bench_send.SLUG)
-    sender = Sender(store, config, bench_send.SLUG, skeletons, options=SendOptions(concurrency=concurrency))
+    sender = Sender(store, config, bench_send.SLUG, skeletons, options=SendOptions(concurrency=concurrency, **(options or {})))
     time.sleep(max(0.0, start_at - time.time()))
-    c0, t0 = time.process_time(), time.time()
-    result = run_sending(sender.run())
-    cpu, wall = time.process_time() - c0, time.time() - t0
+    if only_gate:
+        figures = gate_only(sender, counts)
+    else:
+        c0, t0 = time.process_time(), time.time()
+        result = run_sending(sender.run())
+        cpu, wall = time.process_time() - c0, time.time() - t0
+        figures = {"status": result.status.value, "sent": result.sent_now, "cpu": cpu, "start": t0, "end": t0 + wall}
     store.dispose()
     for f in traces:
         f.close()
-    print(json.dumps({"status": result.status.value, "sent": result.sent_now, "cpu": cpu, "start": t0,
-                      "end": t0 + wall, **counts}))
+    print(json.dumps({**figures, **counts}))
 
 
 # -- reading libpq's trace -----------------------------------------------------------------------
@@ -207,6 +278,33 @@ def read_trace(path: Path, statements: collections.Counter) -> int:
     return trips
 
 
+def gate_options(args) -> dict:
+    """The SendOptions the command line sets (the others keep their defaults)."""
+    return {k: v for k, v in (("gate_rounds", args.gate_rounds), ("gate_gather", args.gate_gather)) if v is not None}
+
+
+def gate_only_sqlite(args) -> None:
+    """`--gate-only --sqlite`: the same passage through the gate, on a SQLite file."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-gate-sqlite-"))
+    try:
+        url = f"sqlite:///{folder}/bench.db"
+        bench_send.build_store(url, args.n)
+        out = subprocess.run([sys.executable, __file__, "--child", url, "25", str(args.concurrency), "", "0", "1",
+                              json.dumps(gate_options(args))],
+                             check=False, capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"the sender failed:\n{out.stderr[-3000:]}")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        rounds_ = max(r.get("rounds", 0), 1)
+        print(f"{r['sent']:,} rows through the gate (SQLite), {args.concurrency} connections, "
+              f"{r['end'] - r['start']:.2f} s; load {os.getloadavg()[0]:.1f}")
+        print(f"  CPU per message: ours {r['cpu'] / r['sent'] * 1e6:.0f} µs")
+        print(f"  gate rounds: {r.get('rounds', 0):,} ({r.get('round_rows', 0) / rounds_:.1f} messages admitted "
+              f"and {r.get('round_outcomes', 0) / rounds_:.1f} outcomes a round)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20_000)
@@ -215,10 +313,19 @@ def main() -> None:
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--trace", action="store_true", help="count statements and round trips (costs CPU)")
     parser.add_argument("--taskset", default=None, metavar="CPUS[:CPUS…]", help="pin the i-th sender (taskset -c)")
+    parser.add_argument("--gate-only", action="store_true",
+                        help="pass the claimed rows through the sender's gate alone (no message, no SMTP)")
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of the server (with --gate-only)")
+    parser.add_argument("--gate-rounds", type=int, default=None, help="SendOptions.gate_rounds (default: its own)")
+    parser.add_argument("--gate-gather", type=float, default=None, help="SendOptions.gate_gather, seconds")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]), int(args.child[2]), args.child[3] or None, float(args.child[4]))
+        child(args.child[0], int(args.child[1]), int(args.child[2]), args.child[3] or None, float(args.child[4]),
+              only_gate=args.child[5] == "1", options=json.loads(args.child[6]))
+        return
+    if args.sqlite:
+        gate_only_sqlite(args)
         return
     import psycopg
 
@@ -243,7 +350,8 @@ def main() -> None:
         wrap = os.environ.get("BENCH_CHILD_PREFIX", "").split()  # e.g. "py-spy record -o out.svg --"
         procs = [subprocess.Popen([*(["taskset", "-c", pins[i % len(pins)]] if pins else []), *wrap, sys.executable,
                                    __file__, "--child", url, str(port), str(args.concurrency),
-                                   str(folder) if args.trace else "", str(start_at)],
+                                   str(folder) if args.trace else "", str(start_at),
+                                   "1" if args.gate_only else "0", json.dumps(gate_options(args))],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for i in range(args.workers)]
         runs = []
@@ -262,7 +370,9 @@ def main() -> None:
             total.update({k: v for k, v in r.items() if isinstance(v, int) and k != "sent"})
         print(f"{sent:,} messages, {args.workers} sender(s) × {args.concurrency} connections, {wall:.1f} s = "
               f"{sent / wall:,.0f} msgs/s; load {os.getloadavg()[0]:.1f}"
-              + ("  (traced: CPU and rate do not count)" if args.trace else ""))
+              + ("  (traced: CPU and rate do not count)" if args.trace else "")
+              + ("  (gate only: no message, no SMTP)" if args.gate_only else "")
+              + (f"  options {gate_options(args)}" if gate_options(args) else ""))
         print(f"  CPU per message: ours {cpu / sent * 1e6:.0f} µs, the server's backends {server / sent * 1e6:.0f} µs")
         rounds_ = max(total["rounds"], 1)
         print(f"  gate rounds: {total['rounds']:,} ({total['round_rows'] / rounds_:.1f} messages admitted and "

@@ -158,7 +158,7 @@ def run(store_kind: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
     processes.insert(0, server)
     rows = []
     try:
-        wait_for(lambda: _healthy(base), 20, "the server")
+        wait_for(lambda: _healthy(base), 90, "the server")  # a loaded machine starts it slowly
         warmup = [["POST", "/subscribe", "application/json",
                    json.dumps({"email": f"warm{i}@bench.example.org", "name": f"Warm {i}",
                                "language": LANGUAGES[i % 4], "lists": ["asp-daily"]})] for i in range(200)]

@@ -15,7 +15,7 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -38,7 +38,7 @@ class Clock:
     """A clock tests move by hand."""
 
     def __init__(self, start: datetime | None = None):
-        self.now = start or datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+        self.now = start or datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -150,6 +150,30 @@ def smtp_server(tmp_path: Path) -> Iterator[RecordingSMTP]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def relays() -> Iterator[tuple[RecordingSMTP, RecordingSMTP]]:
+    """Two real relays on loopback: `good` takes mail, `refusing` asks for a login (AUTH) and
+    refuses every password but news/the-real-password (535). Yields (good, refusing)."""
+    good, refusing = RecordingSMTP(), RecordingSMTP()
+    refusing.auth = {"news": "the-real-password"}
+    good.start()
+    refusing.start()
+    yield good, refusing
+    good.stop()
+    refusing.stop()
+
+
+@pytest.fixture
+def open_relays() -> Iterator[tuple[RecordingSMTP, RecordingSMTP]]:
+    """Two real relays on loopback that both take mail, no login."""
+    first, second = RecordingSMTP(), RecordingSMTP()
+    first.start()
+    second.start()
+    yield first, second
+    first.stop()
+    second.stop()
 
 
 @pytest.fixture

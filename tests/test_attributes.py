@@ -219,6 +219,9 @@ def test_the_export_command_writes_attribute_columns_that_import_back(newsletter
     assert values["country"] == "AR" and values["ratified"] == "yes" and values["organisation"] == "'=cmd"
     shown = CliRunner().invoke(cli.main, ["attributes", "ana@example.org", "role=staff"])
     assert shown.exit_code == 0 and "role" in shown.output and "staff" in shown.output
+    logged = subscriptions.consent_events(newsletter, "ana@example.org")[-1]  # the CLI's change is in the log
+    assert (logged.event, logged.channel, logged.source, logged.note) == ("preferences", "admin", "cli",
+                                                                         "attributes: role=staff")
     refused = CliRunner().invoke(cli.main, ["attributes", "ana@example.org", "role=minister"])
     assert refused.exit_code == 1 and "role: 'minister' is not one of" in refused.output
     assert "Traceback" not in refused.output

@@ -201,6 +201,36 @@ def test_relay_refusing_the_login(config: Config, refused_port: int) -> None:
     assert down.status is Status.FAIL and "cannot reach" in down.detail
 
 
+def test_each_configured_relay_is_checked(config: Config, refused_port: int) -> None:
+    """With [relays.*], smtp_url is never used: the check connects to each relay, names it, and
+    says which one refused the login or could not be reached."""
+    from newsletter.config import parse_relays
+    from newsletter.sending.preflight import check_relays, run_checks
+
+    good, strict = RecordingSMTP(), RecordingSMTP(auth={"news": "right-password"})
+    good.start()
+    strict.start()
+    try:
+        relays = parse_relays({
+            "office": {"url": f"smtp://127.0.0.1:{good.port}?starttls=off&timeout=2"},
+            "backup": {"url": f"smtp://news:wrong-password@127.0.0.1:{strict.port}?starttls=off&timeout=2"},
+            "spare": {"url": f"smtp://127.0.0.1:{refused_port}?starttls=off&timeout=2"}})
+        several = config.with_changes(relays=relays, smtp_url=f"smtp://127.0.0.1:{refused_port}?starttls=off")
+        office, backup, spare = asyncio.run(check_relays(several))
+        assert office.name == "relay office" and office.status is Status.WARN and "no TLS" in office.detail
+        assert backup.name == "relay backup" and backup.status is Status.FAIL
+        assert spare.name == "relay spare" and spare.status is Status.FAIL and "cannot reach" in spare.detail
+        names = [r.name for r in run_checks(several, lookup=unreachable, one_click=False)]
+        assert names.count("relay office") == 1 and "relay" not in names  # smtp_url is not checked
+        # Without [relays.*], the one relay is smtp_url, as before.
+        (alone,) = asyncio.run(check_relays(config.with_changes(
+            smtp_url=f"smtp://127.0.0.1:{good.port}?starttls=off&timeout=2")))
+        assert alone.name == "relay" and alone.status is Status.WARN
+    finally:
+        good.stop()
+        strict.stop()
+
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 

@@ -3,23 +3,20 @@ in batches over the real recording SMTP server, on SQLite and PostgreSQL; faults
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import warnings
 
 import pytest
 
+# `drain` and `queued` are also imported from here by other tests (test_api, test_cli, test_importer).
+from mailing import drain_confirmations as drain
+from mailing import queued
+
 from newsletter.installation import Newsletter
 from newsletter.people import consent, lists, subscriptions
 from newsletter.people import subscriptions as visitor
-from newsletter.people.confirmation_queue import (
-    LEASE,
-    ConfirmationDrainer,
-    claim_confirmations,
-    count_queued,
-)
-from newsletter.people.confirmations import ConfirmationSender
+from newsletter.people.confirmation_queue import LEASE, claim_confirmations
 from newsletter.people.consent import ConsentContext
 from newsletter.statuses import Channel, SuppressionReason
 from newsletter.store import QueuedConfirmation
@@ -43,28 +40,6 @@ def newsletter(config, store, clock) -> Newsletter:
 
 def sign_up(newsletter, email: str) -> visitor.SignupRecord:
     return visitor.record_signup(newsletter, email, "Ana", "en", ["asp-daily"], CTX)
-
-
-async def _inline(func, *args):
-    return func(*args)
-
-
-def drain(newsletter):
-    """One drain by a fresh drainer (a fresh server process), then its connection closed."""
-    drainer = ConfirmationDrainer(newsletter, ConfirmationSender(newsletter), _inline)
-
-    async def go():
-        try:
-            return await drainer.drain()
-        finally:
-            await drainer.stop()
-
-    return asyncio.run(go())
-
-
-def queued(newsletter) -> int:
-    with newsletter.store.session() as session:
-        return count_queued(session)
 
 
 def test_a_signup_queues_its_mail_and_the_drainer_sends_it(newsletter, smtp_server):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import email
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 
 from click.testing import CliRunner
@@ -40,7 +40,7 @@ def install(folder, monkeypatch, smtp_server):
     run("init")
     run("lists", "create", "asp-daily", "ASP daily summaries", "--languages", "fr,en")
     store = open_store(f"sqlite:///{folder}/subscribers/newsletter.db")
-    populate(store, 12, now=datetime.now(timezone.utc))
+    populate(store, 12, now=datetime.now(UTC))
     store.dispose()
 
 
@@ -92,3 +92,42 @@ def test_the_workspace_and_the_cli_make_the_same_campaign(tmp_path, monkeypatch,
     assert cli_mail == workspace_mail
     languages = {dict(headers)["Content-Language"] for headers, _ in cli_mail.values()}
     assert languages == {"en", "fr", "ar"}
+
+
+def test_the_workspace_and_the_cli_make_the_same_campaign_for_a_segment(tmp_path, monkeypatch, smtp_server):
+    """`newsletter send --segment` and the workspace's send now to a segment (`BackgroundSends.send`,
+    what the send page's form calls): the same campaign, the same ledger, the same mail, to the
+    segment's members only."""
+    from newsletter.editorial.background import BackgroundSends
+    from newsletter.people import segments
+
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", f"smtp://127.0.0.1:{smtp_server.port}?starttls=off")
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", SECRET)
+    for key in ("NEWSLETTER_CONFIG", "NEWSLETTER_DATABASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+    expression = "language in (fr, ar)"
+
+    install(tmp_path / "cli", monkeypatch, smtp_server)
+    run("segments", "create", "fr-ar", expression)
+    run("send", *DAY_4, "--segment", "fr-ar", "--yes")
+    by_cli = Newsletter(load_config(tmp_path / "cli" / "newsletter.toml"))
+    cli_mail = mail_of(smtp_server.received)
+    smtp_server.received.clear()
+
+    install(tmp_path / "ws", monkeypatch, smtp_server)
+    by_workspace = Newsletter(load_config(tmp_path / "ws" / "newsletter.toml"))
+    segments.create_segment(by_workspace, "fr-ar", expression)
+    issues.import_files(by_workspace, DAY_4, author="editor@example.org")
+    runner = BackgroundSends(by_workspace, options=SendOptions(concurrency=2, idle_poll=3600.0))
+    digest = sends.review_send(by_workspace, "asp23-day-4", segment="fr-ar").send.revisions.digest
+    runner.send("asp23-day-4", digest, sender="sender@example.org", segment="fr-ar")
+    assert runner.wait("asp23-day-4", timeout=60).counts.sent == 6
+
+    cli_campaign, workspace_campaign = campaign_of(by_cli), campaign_of(by_workspace)
+    assert cli_campaign == workspace_campaign
+    assert cli_campaign[0][5]["segment"] == "fr-ar" and cli_campaign[0][5]["expression"] == expression
+    workspace_mail = mail_of(smtp_server.received)
+    assert len(cli_mail) == len(workspace_mail) == 6  # of 12 on the list: the readers of fr and ar
+    assert cli_mail == workspace_mail
+    languages = {dict(headers)["Content-Language"] for headers, _ in cli_mail.values()}
+    assert languages == {"fr", "ar"}  # nobody who reads en or es

@@ -307,3 +307,32 @@ def test_each_bounce_keeps_the_provider_that_reported_it_and_the_reports_name_it
     assert "person000002@example.org\tcomplaint\t" in report.output and "\tvia sendgrid" in report.output
     shown = CliRunner().invoke(main, ["--config", str(toml), "show", "person000001@example.org"]).output
     assert "(via postmark)" in shown
+
+
+def test_outgoing_webhooks_name_the_provider_that_reported_a_bounce(sent, clock):
+    """A receiver of `subscriber.bounced` and `subscriber.complained` learns who reported each."""
+    import json
+
+    from sqlalchemy import select
+
+    from newsletter.hooks import delivery
+    from newsletter.store import WebhookDelivery
+
+    newsletter, got = sent
+    delivery.add_webhook(newsletter, "crm", "http://127.0.0.1:9/hooks")
+    clock.advance(seconds=1)
+    receive_webhook(newsletter, "postmark", basic("pm:s3cret-pass"),
+                    fixture("postmark_bounce.json", "person000001@example.org").encode())
+    body = fixture("sendgrid_events.json", "person000000@example.org", message_id=got["person000000@example.org"][1],
+                   other="person000002@example.org").encode()
+    receive_webhook(newsletter, "sendgrid", sendgrid_headers(body), body)
+    clock.advance(minutes=1)
+    with newsletter.store.session() as session:
+        assert delivery.collect_events(session, now=clock()) >= 2
+        bodies = [json.loads(b) for b in session.scalars(select(WebhookDelivery.body))]
+    reported = {(b["type"], b["data"]["email"]): b["data"] for b in bodies
+                if b["type"] in ("subscriber.bounced", "subscriber.complained")}
+    bounced = reported["subscriber.bounced", "person000001@example.org"]
+    complained = reported["subscriber.complained", "person000002@example.org"]
+    assert (bounced["provider"], bounced["kind"], bounced["source"]) == ("postmark", "hard", "dsn")
+    assert (complained["provider"], complained["kind"], complained["source"]) == ("sendgrid", "complaint", "arf")

@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 from conftest import REPO, Clock
+from mailing import FakeSleep, relay_url, start_campaign
 from population import populate
-from smtp_server import RecordingSMTP
 
 from newsletter.config import parse_relays
 from newsletter.errors import ConfigError, DeliveryError
@@ -24,22 +24,11 @@ from newsletter.transport.relays import relay_pool
 DAY_3 = sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))
 
 
-@pytest.fixture
-def relays():
-    good, refusing = RecordingSMTP(), RecordingSMTP()
-    refusing.auth = {"news": "the-real-password"}
-    good.start()
-    refusing.start()
-    yield good, refusing
-    good.stop()
-    refusing.stop()
-
-
 def specs(good, refusing, **extra):
     return parse_relays({
         "provider": {"url": f"smtp://news:a-wrong-password@127.0.0.1:{refusing.port}?starttls=off&timeout=5",
                      "weight": 5, **extra.get("provider", {})},
-        "office": {"url": f"smtp://127.0.0.1:{good.port}?starttls=off&timeout=5", "weight": 1,
+        "office": {"url": relay_url(good), "weight": 1,
                    **extra.get("office", {})},
     })
 
@@ -106,6 +95,19 @@ async def test_connection_limits_and_routing_by_from_domain(relays):
         await relay_pool(parse_relays({"a": {"url": "smtp://h", "from_domains": ["a.example"]}})).connect("c.example")
 
 
+async def test_connections_opened_at_once_keep_to_the_relays_limit(open_relays):
+    """A sender opens its connections together: the limit holds for those still being opened."""
+    small, big = open_relays
+    pool = relay_pool(parse_relays({
+        "small": {"url": f"smtp://127.0.0.1:{small.port}?starttls=off", "weight": 1_000_000, "max_connections": 2},
+        "big": {"url": f"smtp://127.0.0.1:{big.port}?starttls=off", "weight": 1}}))
+    connections = await asyncio.gather(*(pool.connect("example.org") for _ in range(6)))
+    assert Counter(c.relay for c in connections) == Counter({"small": 2, "big": 4})
+    assert pool.counts()["small"].open_now == 2
+    await asyncio.gather(*(c.close() for c in connections))
+    assert pool.counts()["small"].open_now == 0 == pool.counts()["big"].open_now
+
+
 def test_bad_relay_tables_are_refused():
     for table, words in (({"x": {"weight": 1}}, "needs url"), ({"x": {"url": "http://x"}}, "smtp_url"),
                          ({"x": {"url": "smtp://h", "weight": 0}}, "weight"),
@@ -130,6 +132,22 @@ def test_a_campaign_goes_out_through_the_relay_that_takes_it(config, store, cloc
     assert all(r.last_reply.startswith("250 2.0.0 OK queued") for r in rows)
 
 
+def test_a_campaign_leaves_out_a_relay_without_8bitmime_as_smtp_url_would_refuse_it(config, store, clock, open_relays):
+    """8-bit bodies (eight_bit_mime, the default) go only to relays that offer 8BITMIME: one that
+    does not is left out like a relay that refuses the login, and nothing 8-bit reaches it."""
+    seven_bit, eight_bit = open_relays
+    seven_bit.eight_bit_mime = False
+    both = parse_relays({
+        "old": {"url": f"smtp://127.0.0.1:{seven_bit.port}?starttls=off&timeout=5", "weight": 1_000_000},
+        "new": {"url": f"smtp://127.0.0.1:{eight_bit.port}?starttls=off&timeout=5", "weight": 1}})
+    newsletter = Newsletter(config.with_changes(relays=both), store, clock=clock)
+    populate(newsletter.store, 6, now=clock())
+    result = launch(newsletter, prepare_send(newsletter, DAY_3), SendOptions(concurrency=2, idle_poll=3600.0))
+    assert result.counts.sent == 6 and seven_bit.received == [] and len(eight_bit.received) == 6
+    assert {r.relay for r in ledger(store)} == {"new"}
+    assert all("BODY=8BITMIME" in r.mail_options for r in eight_bit.received if not r.data.isascii())
+
+
 def ledger(store):
     from sqlalchemy import select
 
@@ -137,17 +155,6 @@ def ledger(store):
 
     with store.session() as session:
         return list(session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
-
-
-@pytest.fixture
-def open_relays():
-    """Two relays that both take mail, no login."""
-    first, second = RecordingSMTP(), RecordingSMTP()
-    first.start()
-    second.start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 def test_the_ledger_keeps_each_messages_relay_and_reply_and_the_reports_show_them(config, store, clock, open_relays):
@@ -160,8 +167,7 @@ def test_the_ledger_keeps_each_messages_relay_and_reply_and_the_reports_show_the
     from newsletter.sending import actions
 
     good, other = open_relays
-    both = parse_relays({"office": {"url": f"smtp://127.0.0.1:{good.port}?starttls=off&timeout=5"},
-                         "spare": {"url": f"smtp://127.0.0.1:{other.port}?starttls=off&timeout=5"}})
+    both = parse_relays({"office": {"url": relay_url(good)}, "spare": {"url": relay_url(other)}})
     newsletter = Newsletter(config.with_changes(relays=both), store, clock=clock)
     emails = populate(newsletter.store, 12, now=clock())
     good.fail_data[emails[0]] = other.fail_data[emails[0]] = "554 5.7.1 Refused by policy"
@@ -192,29 +198,6 @@ def test_the_ledger_keeps_each_messages_relay_and_reply_and_the_reports_show_the
 SLUG = "relays-day-2"
 
 
-class FakeSleep:
-    """The sender's sleep: moves the test clock instead of waiting."""
-
-    def __init__(self, clock):
-        self.clock = clock
-        self.total = 0.0
-
-    async def __call__(self, seconds: float) -> None:
-        self.total += seconds
-        self.clock.advance(seconds=seconds)
-        await asyncio.sleep(0)
-
-
-def start_campaign(store, clock, n):
-    from newsletter.sending import campaigns
-
-    emails = populate(store, n, now=clock())
-    with store.session() as session:
-        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock(), subject="Day 2",
-                                 languages=("en", "fr", "es", "ar"), default_language="en")
-    return emails
-
-
 def variants():
     from newsletter.mail.compose import RenderedMail
     from newsletter.mail.personalise import Field, marker
@@ -232,16 +215,12 @@ def paced_sender(store, config, clock, tables, *, sleep, **options):
                       clock=clock, sleep=sleep)
 
 
-def url(server):
-    return f"smtp://127.0.0.1:{server.port}?starttls=off&timeout=5"
-
-
 async def test_a_relay_at_its_hourly_cap_is_no_failure_its_messages_go_to_the_other(store, config, clock, open_relays):
     capped, spare = open_relays
-    start_campaign(store, clock, 12)
+    start_campaign(store, clock, 12, slug=SLUG)
     sleep = FakeSleep(clock)
-    sender = paced_sender(store, config, clock, {"capped": {"url": url(capped), "weight": 50, "hourly_cap": 3},
-                                                 "spare": {"url": url(spare), "weight": 1}}, sleep=sleep)
+    sender = paced_sender(store, config, clock, {"capped": {"url": relay_url(capped), "weight": 50, "hourly_cap": 3},
+                                                 "spare": {"url": relay_url(spare), "weight": 1}}, sleep=sleep)
     result = await sender.run()
     assert result.status.value == "finished" and result.counts.sent == 12 and result.counts.failed == 0
     assert len(capped.received) == 3 and len(spare.received) == 9
@@ -253,10 +232,10 @@ async def test_a_relay_at_its_hourly_cap_is_no_failure_its_messages_go_to_the_ot
 
 async def test_with_no_other_relay_a_message_waits_for_its_relays_rate(store, config, clock, open_relays):
     only, other = open_relays
-    start_campaign(store, clock, 10)
+    start_campaign(store, clock, 10, slug=SLUG)
     begun = clock()
-    sender = paced_sender(store, config, clock, {"only": {"url": url(only), "rate": 2},
-                                                 "elsewhere": {"url": url(other), "from_domains": ["other.example"]}},
+    sender = paced_sender(store, config, clock, {"only": {"url": relay_url(only), "rate": 2},
+                                                 "elsewhere": {"url": relay_url(other), "from_domains": ["other.example"]}},
                           sleep=FakeSleep(clock))
     result = await sender.run()
     assert result.status.value == "finished" and len(only.received) == 10 and other.received == []
@@ -267,9 +246,9 @@ async def test_with_no_other_relay_a_message_waits_for_its_relays_rate(store, co
 
 async def test_a_relays_hourly_cap_waits_an_hour_with_no_other(store, config, clock, open_relays):
     only, _ = open_relays
-    start_campaign(store, clock, 5)
+    start_campaign(store, clock, 5, slug=SLUG)
     begun = clock()
-    result = await paced_sender(store, config, clock, {"only": {"url": url(only), "hourly_cap": 3}},
+    result = await paced_sender(store, config, clock, {"only": {"url": relay_url(only), "hourly_cap": 3}},
                                 sleep=FakeSleep(clock), concurrency=2).run()
     assert result.status.value == "finished" and len(only.received) == 5
     assert (clock() - begun).total_seconds() >= 3600 - 120
@@ -281,9 +260,9 @@ async def test_a_send_waiting_for_its_relays_cap_stops_for_a_pause(store, config
     from newsletter.sending import actions
 
     only, _ = open_relays
-    start_campaign(store, clock, 4)
+    start_campaign(store, clock, 4, slug=SLUG)
     newsletter = Newsletter(config, store, clock=clock)
-    sender = paced_sender(store, config, clock, {"only": {"url": url(only), "hourly_cap": 2}}, sleep=asyncio.sleep,
+    sender = paced_sender(store, config, clock, {"only": {"url": relay_url(only), "hourly_cap": 2}}, sleep=asyncio.sleep,
                           concurrency=2, status_poll=0.2)
     task = asyncio.ensure_future(sender.run())
     for _ in range(400):

@@ -6,20 +6,20 @@ SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from datetime import timedelta
 
 import pytest
 from conftest import REPO
+from mailing import drain_confirmations as drain
+from mailing import queued, relay_url
 from population import populate
-from smtp_server import RecordingSMTP
 from sqlalchemy import select
 
 from newsletter.config import parse_relays
 from newsletter.installation import Newsletter
 from newsletter.people import subscriptions
-from newsletter.people.confirmation_queue import ConfirmationDrainer, Delivery, count_queued
+from newsletter.people.confirmation_queue import Delivery
 from newsletter.people.consent import ConsentContext
 from newsletter.routine.welcome import plan_personal_mail, send_personal_mail
 from newsletter.sending.launch import prepare_send, send_test_mail
@@ -33,18 +33,6 @@ from newsletter.transport.relays import shared_pool
 
 DAY_3 = sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))
 FORM = ConsentContext(channel=Channel.FORM, ip="203.0.113.7", user_agent="test", source="website-footer")
-
-
-@pytest.fixture
-def relays():
-    """A relay that takes mail, and one that refuses our login (535)."""
-    good, refusing = RecordingSMTP(), RecordingSMTP()
-    refusing.auth = {"news": "the-real-password"}
-    good.start()
-    refusing.start()
-    yield good, refusing
-    good.stop()
-    refusing.stop()
 
 
 @pytest.fixture
@@ -75,7 +63,7 @@ def pooled(config, store, clock, relays, untouched, tmp_path) -> Newsletter:
     tables = parse_relays({
         "provider": {"url": f"smtp://news:a-wrong-password@127.0.0.1:{refusing.port}?starttls=off&timeout=5",
                      "weight": 1_000_000},
-        "office": {"url": f"smtp://127.0.0.1:{good.port}?starttls=off&timeout=5", "weight": 1},
+        "office": {"url": relay_url(good), "weight": 1},
     })
     folder = tmp_path / "welcome"
     folder.mkdir()
@@ -87,22 +75,6 @@ def pooled(config, store, clock, relays, untouched, tmp_path) -> Newsletter:
     populate(store, 0, now=clock())  # the list asp-daily, in en, fr, es, ar
     clock.advance(days=3)
     return newsletter
-
-
-def drain(newsletter):
-    async def go():
-        drainer = ConfirmationDrainer(newsletter)
-        try:
-            return await drainer.drain()
-        finally:
-            await drainer.stop()
-
-    return asyncio.run(go())
-
-
-def queued(newsletter) -> int:
-    with newsletter.store.session() as session:
-        return count_queued(session)
 
 
 def personal_rows(newsletter):
@@ -143,7 +115,7 @@ def test_every_kind_of_personal_mail_goes_through_the_relay_that_takes_it(pooled
 
 def test_the_refusing_relay_is_asked_again_after_its_cool_off(pooled, relays):
     newsletter = pooled
-    good, refusing = relays
+    _, refusing = relays
     subscriptions.record_signup(newsletter, "ana@example.org", "Ana", "en", ["asp-daily"], FORM)
     assert drain(newsletter).sent == 1 and refusing.auth_attempts == 1
     newsletter.clock.advance(seconds=newsletter.config.relay_cool_off_seconds + 1)

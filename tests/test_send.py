@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from mailing import FakeSleep, start_campaign
 from population import populate
 from sqlalchemy import select
 
 from newsletter.bounces import rules as bounces
-from newsletter.config import Config
 from newsletter.mail.compose import RenderedMail
 from newsletter.mail.personalise import Field, marker
 from newsletter.people import consent, subscriptions
 from newsletter.sending import campaigns
-from newsletter.sending.pacing import Pace
 from newsletter.sending.messages import build_skeletons, send_test
+from newsletter.sending.pacing import Pace
 from newsletter.sending.sender import Sender, SendOptions
 from newsletter.statuses import CampaignStatus, OutboxStatus, SubscriberStatus
 from newsletter.store import OutboxRow, Subscriber
@@ -41,23 +41,9 @@ def variants() -> dict[str, RenderedMail]:
     return out
 
 
-class FakeSleep:
-    def __init__(self, clock):
-        self.clock = clock
-        self.total = 0.0
-
-    async def __call__(self, seconds: float) -> None:
-        self.total += seconds
-        self.clock.advance(seconds=seconds)
-        await asyncio.sleep(0)
-
-
 def start(store, clock, n=20):
-    emails = populate(store, n, now=clock())
-    with store.session() as session:
-        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock(), subject="Day 2",
-                                 languages=("en", "fr", "es", "ar"), default_language="en")
-    return emails
+    """`n` subscribers and the campaign SLUG started for them (also used by test_gate, test_send_stop, test_send_crash)."""
+    return start_campaign(store, clock, n, slug=SLUG)
 
 
 async def run(store, config, clock, progress=None, **options):
@@ -114,9 +100,8 @@ async def test_links_in_the_mail_unsubscribe_from_the_list(newsletter, store, co
 async def test_send_again_resumes_and_never_duplicates(store, config, clock, smtp_server):
     emails = start(store, clock, 10)
     await run(store, config, clock)
-    with pytest.raises(Exception, match="finished"):
-        with store.session() as session:
-            campaigns.start_campaign(session, SLUG, "asp-daily", now=clock())
+    with pytest.raises(Exception, match="finished"), store.session() as session:
+        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock())
     result = await run(store, config, clock)
     assert result.sent_now == 0
     assert received_count(smtp_server) == Counter({e: 1 for e in emails})
@@ -402,11 +387,11 @@ async def test_campaign_goes_out_with_this_installations_verp_and_dkim(store, co
 def test_link_tokens_are_the_tokens_module_s(key):
     """The fast token maker the sender uses gives tokens `read_token` accepts, for the same claims;
     equal to `issue_token`'s unless zlib would have shortened the payload (then both read)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from newsletter.tokens import Purpose, TokenIssuer, issue_token, read_token
 
-    secret, now = b"s" * 32, datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    secret, now = b"s" * 32, datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     token = TokenIssuer(secret, Purpose.UNSUBSCRIBE, now)(key, list_slug="asp-daily")
     claims = read_token(secret, Purpose.UNSUBSCRIBE, token)
     assert (claims.subscriber_key, claims.list_slug, claims.issued_at) == (key, "asp-daily", now)
@@ -450,7 +435,7 @@ async def test_a_message_lost_before_it_reached_the_relay_costs_no_attempt(store
     assert result.status is CampaignStatus.FINISHED and result.counts.deferred == 0
     assert {(r.status, r.attempts) for r in rows(store).values()} == {(OutboxStatus.SENT, 1)}
     assert received_count(smtp_server) == Counter({e: 1 for e in emails})
-    assert clock.now == datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # no back-off was waited for
+    assert clock.now == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # no back-off was waited for
 
 
 async def test_a_relay_that_always_hangs_up_defers_as_before(store, config, clock, smtp_server):

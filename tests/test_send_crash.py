@@ -4,7 +4,6 @@ unsubscribes that commit during a send."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -13,10 +12,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import pytest
-from population import populate
 from sqlalchemy import select
-from test_send import SLUG, variants
+from test_send import SLUG, start, variants
 
 from newsletter.installation import utc_now
 from newsletter.people import consent
@@ -29,14 +26,6 @@ from newsletter.store import OutboxRow, Subscriber
 
 HERE = Path(__file__).parent
 CONCURRENCY = 4
-
-
-def start(store, clock, n):
-    emails = populate(store, n, now=clock())
-    with store.session() as session:
-        campaigns.start_campaign(session, SLUG, "asp-daily", now=clock(), subject="Day 2",
-                                 languages=("en", "fr", "es", "ar"), default_language="en")
-    return emails
 
 
 def spawn(url: str, port: int) -> subprocess.Popen:

@@ -93,6 +93,7 @@ def test_a_receiver_that_fails_times_out_and_recovers_loses_nothing(config, stor
     bounced = next(g for g in got if g["type"] == "subscriber.bounced")["data"]
     assert bounced["email"] == "person000001@example.org" and bounced["kind"] == "hard"
     assert bounced["campaign"] == "asp23-day-3"
+    assert bounced["provider"] is None and bounced["source"]  # a mailbox's DSN or the relay's reply, not a provider
     finished = next(g for g in got if g["type"] == "campaign.finished")["data"]
     assert finished["slug"] == "asp23-day-3" and finished["counts"]["sent"] == 2
     assert all(d.status is DeliveryStatus.DELIVERED for d in delivery.deliveries(newsletter))

@@ -63,6 +63,8 @@ from __future__ import annotations
 from datetime import datetime
 from difflib import get_close_matches
 
+from .texts import N_, Text, text_of
+
 __all__ = [
     "NewsletterError",
     "ConfigError",
@@ -115,13 +117,36 @@ __all__ = [
 
 
 class NewsletterError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose.
+
+    `text` is the message as a catalogue msgid (marked with `N_`, `%(name)s` placeholders) and
+    `values` what goes in (a value may be a `texts.Text`, translated in turn), so that a face
+    shows it in its reader's language (`workspace.pages.say`); `str(error)` is the English. A
+    message given whole by the raiser is its own `text`, with no values.
+    """
+
+    text: str = ""
+    values: tuple[tuple[str, object], ...] = ()
+
+    def __init__(self, message: str | Text = "", *args: object):
+        said = text_of(message)
+        self.text, self.values = said.template, said.values
+        super().__init__(str(said), *args)
+
+    @property
+    def said(self) -> Text:
+        """The message as a `Text` (template and values)."""
+        return Text(self.text, self.values)
+
+
+def _said(template: str, **values: object) -> Text:
+    return Text(template, tuple(values.items()))
 
 
 class ConfigError(NewsletterError):
     """The configuration cannot be used; `key` names the setting when one is at fault."""
 
-    def __init__(self, message: str, key: str | None = None):
+    def __init__(self, message: str | Text, key: str | None = None):
         super().__init__(message)
         self.key = key
 
@@ -153,7 +178,7 @@ class MissingSecretKey(ConfigError):
 class StoreError(NewsletterError):
     """The database cannot be used as it is; `detail` is the database's own word, when it said one."""
 
-    def __init__(self, message: str, detail: str | None = None):
+    def __init__(self, message: str | Text, detail: str | None = None):
         super().__init__(message)
         self.detail = detail
 
@@ -171,19 +196,21 @@ class SchemaOutOfDate(StoreError):
 class InvalidAddress(NewsletterError, ValueError):
     """An email address was refused; `reason` is email-validator's explanation."""
 
-    def __init__(self, address: str, reason: str):
-        super().__init__(f"{address!r} is not a usable email address: {reason}")
+    def __init__(self, address: str, reason: str | Text):
+        super().__init__(_said(N_("%(address)s is not a usable email address: %(reason)s"), address=repr(address),
+                               reason=text_of(reason)))
         self.address = address
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class InvalidField(NewsletterError, ValueError):
-    """A field other than the address holds a value we cannot accept."""
+    """A field other than the address holds a value we cannot accept; `reason` (English) says
+    why, and may be given as a `Text` to be shown translated."""
 
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
+    def __init__(self, field: str, reason: str | Text):
+        super().__init__(_said(N_("%(field)s: %(reason)s"), field=field, reason=text_of(reason)))
         self.field = field
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class UnknownList(NewsletterError, LookupError):
@@ -192,7 +219,7 @@ class UnknownList(NewsletterError, LookupError):
     named it); the message names neither, so that a visitor's page shows no private list."""
 
     def __init__(self, slug: str, *, known: tuple[str, ...] | None = None, content: tuple[str, ...] = ()):
-        super().__init__(f"there is no list {slug!r}")
+        super().__init__(_said(N_("there is no list %(slug)s"), slug=repr(slug)))
         self.slug = slug
         self.known = None if known is None else tuple(known)
         self.content = tuple(content)
@@ -212,7 +239,7 @@ class ListArchived(UnknownList):
     """The list is archived: it is offered to nobody, takes no new subscriber and is sent to never."""
 
     def __init__(self, slug: str):
-        Exception.__init__(self, f"the list {slug!r} is archived")
+        NewsletterError.__init__(self, _said(N_("the list %(slug)s is archived"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -220,7 +247,7 @@ class UnknownSubscriber(NewsletterError, LookupError):
     """No subscriber has this address."""
 
     def __init__(self, address: str):
-        super().__init__(f"nobody with the address {address!r} is in the store")
+        super().__init__(_said(N_("nobody with the address %(address)s is in the store"), address=repr(address)))
         self.address = address
 
 
@@ -232,8 +259,8 @@ class SuppressedAddress(UnknownSubscriber):
         when = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else at
         what = (f"it was erased on {when}" if reason == "erased"
                 else f"it has been suppressed ({reason.replace('_', ' ')}) since {when}")
-        Exception.__init__(self, f"nobody with the address {address!r} is in the store: {what}; only a hash of "
-                                 "the address is kept, so that it is never mailed or imported again")
+        NewsletterError.__init__(self, f"nobody with the address {address!r} is in the store: {what}; only a hash "
+                                       "of the address is kept, so that it is never mailed or imported again")
         self.address = address
         self.reason = reason
         self.at = at
@@ -243,7 +270,7 @@ class NotSuppressed(NewsletterError, LookupError):
     """The address is not on the suppression list (there is nothing to lift)."""
 
     def __init__(self, address: str):
-        super().__init__(f"{address!r} is not suppressed")
+        super().__init__(_said(N_("%(address)s is not suppressed"), address=repr(address)))
         self.address = address
 
 
@@ -254,29 +281,42 @@ class InvalidToken(NewsletterError):
     """
 
     def __init__(self) -> None:
-        super().__init__("this link is not valid (it may be incomplete or out of date)")
+        super().__init__(N_("this link is not valid (it may be incomplete or out of date)"))
 
 
 class ImportFileError(NewsletterError):
     """A CSV file cannot be imported at all (unreadable, no email column)."""
 
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
+    def __init__(self, path: str, reason: str | Text):
+        super().__init__(_said(N_("%(path)s: %(reason)s"), path=path, reason=text_of(reason)))
         self.path = path
-        self.reason = reason
+        self.reason = str(reason)
+
+
+#: ContentError's messages: (with a line?, with a field?) -> template.
+_CONTENT = {
+    (False, False): N_("%(path)s: %(detail)s"),
+    (True, False): N_("%(path)s:%(line)s: %(detail)s"),
+    (False, True): N_("%(path)s: %(field)s: %(detail)s"),
+    (True, True): N_("%(path)s:%(line)s: %(field)s: %(detail)s"),
+}
 
 
 class ContentError(NewsletterError):
-    """A content file is wrong: names the file, the line and the field, and what was expected."""
+    """A content file is wrong: names the file, the line and the field, and what was expected
+    (`detail`, English; given as a `Text` by the content loader, shown translated)."""
 
-    def __init__(self, path: str, message: str, line: int | None = None, field: str | None = None):
-        where = path if line is None else f"{path}:{line}"
-        what = f"{field}: {message}" if field else message
-        super().__init__(f"{where}: {what}")
+    def __init__(self, path: str, message: str | Text, line: int | None = None, field: str | None = None):
+        values: dict[str, object] = {"path": path, "detail": text_of(message)}
+        if line is not None:
+            values["line"] = line
+        if field:
+            values["field"] = field
+        super().__init__(Text(_CONTENT[line is not None, bool(field)], tuple(values.items())))
         self.path = path
         self.line = line
         self.field = field
-        self.detail = message
+        self.detail = str(message)
 
 
 class LintFailed(NewsletterError):
@@ -295,17 +335,16 @@ class MissingVariant(NewsletterError, LookupError):
         self.language = language
         self.available = tuple(available)
         self.chain = tuple(chain)
-        super().__init__(
-            f"no variant for language {language!r}: the issue has {', '.join(available) or 'none'}, "
-            f"and the fallback chain {' > '.join(chain)} reaches none of them; add a variant or "
-            "change the list's languages"
-        )
+        super().__init__(_said(
+            N_("no variant for language %(language)s: the issue has %(available)s, and the fallback chain %(chain)s "
+               "reaches none of them; add a variant or change the list's languages"),
+            language=repr(language), available=", ".join(available) or Text(N_("none")), chain=" > ".join(chain)))
 
 
 class DeliveryError(NewsletterError, ConnectionError):
     """The SMTP relay cannot be used at all (authentication, TLS, refused connection)."""
 
-    def __init__(self, message: str, code: int | None = None):
+    def __init__(self, message: str | Text, code: int | None = None):
         super().__init__(message)
         self.code = code
 
@@ -333,7 +372,7 @@ class MailboxError(NewsletterError):
 class DkimError(NewsletterError):
     """A DKIM key cannot be written, read or used; `path` names the key file when one is at fault."""
 
-    def __init__(self, message: str, path: str | None = None):
+    def __init__(self, message: str | Text, path: str | None = None):
         super().__init__(message)
         self.path = path
 
@@ -351,15 +390,17 @@ class UnknownCampaign(NewsletterError, LookupError):
     """No campaign has this slug."""
 
     def __init__(self, slug: str):
-        super().__init__(f"there is no campaign {slug!r}")
+        super().__init__(_said(N_("there is no campaign %(slug)s"), slug=repr(slug)))
         self.slug = slug
 
 
 class CampaignStateError(NewsletterError):
-    """The campaign cannot do what was asked in the state it is in; the message says what can."""
+    """The campaign cannot do what was asked in the state it is in; the message says what can
+    (English; given as a `Text` by the raiser, shown translated)."""
 
-    def __init__(self, slug: str, status: str, message: str):
-        super().__init__(f"campaign {slug!r} is {status}: {message}")
+    def __init__(self, slug: str, status: str, message: str | Text):
+        super().__init__(_said(N_("campaign %(slug)s is %(status)s: %(reason)s"), slug=repr(slug),
+                               status=Text(status), reason=text_of(message)))
         self.slug = slug
         self.status = status
 
@@ -370,8 +411,8 @@ class CampaignContentMissing(CampaignStateError):
 
     def __init__(self, slug: str, status: str, missing: tuple[str, ...]):
         self.missing = tuple(missing)
-        what = f"its content files are not there ({', '.join(self.missing)})" if self.missing else \
-            "it recorded no content files"
+        what = _said(N_("its content files are not there (%(missing)s)"), missing=", ".join(self.missing)) \
+            if self.missing else Text(N_("it recorded no content files"))
         super().__init__(slug, status, what)
 
 
@@ -380,8 +421,8 @@ class CampaignContentChanged(CampaignStateError):
     rest of its readers would get something other than what the first ones got."""
 
     def __init__(self, slug: str, status: str):
-        super().__init__(slug, status, "its content files changed since it started, so the rest would receive "
-                                       "something other than what was sent so far; nothing was sent")
+        super().__init__(slug, status, Text(N_("its content files changed since it started, so the rest would "
+                                               "receive something other than what was sent so far; nothing was sent")))
 
 
 class NoAudience(NewsletterError):
@@ -392,20 +433,22 @@ class NoAudience(NewsletterError):
     def __init__(self, slug: str, list_slug: str, *, since: bool = False):
         self.slug, self.list_slug, self.since = slug, list_slug, since
         if since:
-            what = f"nobody has joined the list {list_slug!r} since {slug!r} was sent"
+            template = N_("nobody has joined the list %(list)s since %(slug)s was sent; nothing was sent")
         else:
-            what = f"the list {list_slug!r} has no confirmed subscriber to send {slug!r} to"
-        super().__init__(f"{what}; nothing was sent")
+            template = N_("the list %(list)s has no confirmed subscriber to send %(slug)s to; nothing was sent")
+        super().__init__(_said(template, list=repr(list_slug), slug=repr(slug)))
 
 
 class SegmentError(NewsletterError, ValueError):
-    """A segment expression is refused: `reason`, at `column` (1-based) of `expression`."""
+    """A segment expression is refused: `reason` (English; given as a `Text` by the parser, shown
+    translated), at `column` (1-based) of `expression`."""
 
-    def __init__(self, expression: str, column: int, reason: str):
-        super().__init__(f"segment expression, column {column}: {reason}")
+    def __init__(self, expression: str, column: int, reason: str | Text):
+        super().__init__(_said(N_("segment expression, column %(column)s: %(reason)s"), column=column,
+                               reason=text_of(reason)))
         self.expression = expression
         self.column = column
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class ApiAccessDenied(NewsletterError):
@@ -431,21 +474,24 @@ class UnknownSegment(NewsletterError, LookupError):
     """No segment has this name."""
 
     def __init__(self, name: str):
-        super().__init__(f"there is no segment {name!r}")
+        super().__init__(_said(N_("there is no segment %(name)s"), name=repr(name)))
         self.name = name
+
+
 class UnknownSchedule(NewsletterError, LookupError):
     """No scheduled send has this id."""
 
     def __init__(self, schedule_id: int):
-        super().__init__(f"there is no scheduled send {schedule_id}")
+        super().__init__(_said(N_("there is no scheduled send %(id)s"), id=schedule_id))
         self.schedule_id = schedule_id
 
 
 class ScheduleStateError(NewsletterError):
     """The scheduled send `schedule_id` cannot do what was asked in its `status`; the message says why."""
 
-    def __init__(self, schedule_id: int, status: str, message: str):
-        super().__init__(f"scheduled send {schedule_id} is {status}: {message}")
+    def __init__(self, schedule_id: int, status: str, message: str | Text):
+        super().__init__(_said(N_("scheduled send %(id)s is %(status)s: %(reason)s"), id=schedule_id,
+                               status=Text(status), reason=text_of(message)))
         self.schedule_id = schedule_id
         self.status = status
 
@@ -486,7 +532,7 @@ class UnknownStaffMember(NewsletterError, LookupError):
     """No workspace account has this address."""
 
     def __init__(self, email: str):
-        super().__init__(f"no workspace account has the address {email!r}")
+        super().__init__(_said(N_("no workspace account has the address %(email)s"), email=repr(email)))
         self.email = email
 
 
@@ -494,7 +540,8 @@ class StaffMemberExists(NewsletterError):
     """A workspace account already has this address (invited, active or revoked)."""
 
     def __init__(self, email: str, status: str):
-        super().__init__(f"a workspace account for {email!r} already exists ({status})")
+        super().__init__(_said(N_("a workspace account for %(email)s already exists (%(status)s)"), email=repr(email),
+                               status=Text(status)))
         self.email = email
         self.status = status
 
@@ -502,8 +549,8 @@ class StaffMemberExists(NewsletterError):
 class StaffStateError(NewsletterError):
     """The account cannot do what was asked in its state; the message says why."""
 
-    def __init__(self, email: str, message: str):
-        super().__init__(f"{email}: {message}")
+    def __init__(self, email: str, message: str | Text):
+        super().__init__(_said(N_("%(email)s: %(reason)s"), email=email, reason=text_of(message)))
         self.email = email
 
 
@@ -511,7 +558,7 @@ class UnknownDraft(NewsletterError, LookupError):
     """No issue being written (in the workspace's store) has this slug."""
 
     def __init__(self, slug: str):
-        super().__init__(f"there is no issue {slug!r} being written")
+        super().__init__(_said(N_("there is no issue %(slug)s being written"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -519,7 +566,7 @@ class DraftExists(NewsletterError):
     """An issue being written already has this slug (slugs name campaigns, so they are unique)."""
 
     def __init__(self, slug: str):
-        super().__init__(f"an issue {slug!r} already exists; give the new one another slug")
+        super().__init__(_said(N_("an issue %(slug)s already exists; give the new one another slug"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -528,9 +575,15 @@ class EditConflict(NewsletterError):
     `current` had been saved since: nothing was written, the text sent is still the caller's."""
 
     def __init__(self, slug: str, language: str, expected: int, current: int, author: str | None = None):
-        who = f" by {author}" if author else ""
-        super().__init__(f"{slug} ({language}): revision {current} was saved{who} after revision {expected} "
-                         "you started from; nothing was saved: compare and save again")
+        if author:
+            said = _said(N_("%(slug)s (%(language)s): revision %(current)s was saved by %(author)s after revision "
+                            "%(expected)s you started from; nothing was saved: compare and save again"),
+                         slug=slug, language=language, current=current, author=author, expected=expected)
+        else:
+            said = _said(N_("%(slug)s (%(language)s): revision %(current)s was saved after revision %(expected)s "
+                            "you started from; nothing was saved: compare and save again"),
+                         slug=slug, language=language, current=current, expected=expected)
+        super().__init__(said)
         self.slug = slug
         self.language = language
         self.expected = expected
@@ -540,24 +593,26 @@ class EditConflict(NewsletterError):
 
 class ApprovalRequired(NewsletterError):
     """The issue's list has the two-person rule and no sender other than `sender` approved the
-    exact revisions that would be sent (`digest` names them)."""
+    exact revisions that would be sent (`digest` names them); `reason` (English; given as a
+    `Text` by the raiser, shown translated) says what is missing."""
 
-    def __init__(self, slug: str, digest: str, sender: str | None, reason: str):
-        super().__init__(f"{slug} cannot be sent yet: {reason}")
+    def __init__(self, slug: str, digest: str, sender: str | None, reason: str | Text):
+        super().__init__(_said(N_("%(slug)s cannot be sent yet: %(reason)s"), slug=slug, reason=text_of(reason)))
         self.slug = slug
         self.digest = digest
         self.sender = sender
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class CatchUpUnavailable(NewsletterError):
     """A late translation cannot be sent to the readers who got a fallback; `reason` says why."""
 
-    def __init__(self, slug: str, language: str, reason: str):
-        super().__init__(f"{slug} ({language}): {reason}")
+    def __init__(self, slug: str, language: str, reason: str | Text):
+        super().__init__(_said(N_("%(slug)s (%(language)s): %(reason)s"), slug=slug, language=language,
+                               reason=text_of(reason)))
         self.slug = slug
         self.language = language
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class ArchiveError(NewsletterError):

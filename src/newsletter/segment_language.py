@@ -27,6 +27,7 @@ import re
 from typing import NamedTuple, Union
 
 from .errors import SegmentError
+from .texts import N_, Text
 
 __all__ = ["Filter", "Condition", "IsSet", "And", "Or", "Not", "Node", "Value", "parse_expression", "fields_of",
            "write_condition", "BUILDER_OPERATORS",
@@ -148,7 +149,7 @@ def _tokens(text: str) -> list[_Token]:
             found.append(_Token("word", word, word, column))
             i = match.end()
             continue
-        raise SegmentError(text, column, f"unexpected character {ch!r}")
+        raise SegmentError(text, column, Text.of(N_("unexpected character %(character)s"), character=repr(ch)))
     found.append(_Token("end", "", None, len(text) + 1))
     return found
 
@@ -269,7 +270,7 @@ def parse_expression(text: str) -> Node:
     """The tree of a segment expression. Raises SegmentError (empty, too long, or malformed,
     with the column where it went wrong)."""
     if not isinstance(text, str) or not text.strip():
-        raise SegmentError(text if isinstance(text, str) else "", 1, "the expression is empty")
+        raise SegmentError(text if isinstance(text, str) else "", 1, Text(N_("the expression is empty")))
     if len(text) > MAX_LENGTH:
         raise SegmentError(text[:80], MAX_LENGTH, f"the expression is longer than {MAX_LENGTH} characters")
     parser = _Parser(text)

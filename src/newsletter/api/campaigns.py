@@ -15,8 +15,15 @@ from ..sending.submitted import prepare_submitted, submit_content, submitted_fil
 from .endpoint import ApiError, endpoint, json_body, run
 from .people import _object, _text
 
-__all__ = ["list_campaigns", "create_campaign", "show_campaign", "send_campaign", "schedule_campaign",
-           "pause_campaign", "report_campaign"]
+__all__ = [
+    "create_campaign",
+    "list_campaigns",
+    "pause_campaign",
+    "report_campaign",
+    "schedule_campaign",
+    "send_campaign",
+    "show_campaign",
+]
 
 
 def _summary(s: Any) -> dict[str, Any]:
@@ -62,7 +69,9 @@ async def send_campaign(request: Request, newsletter: Newsletter) -> Any:
     data = await json_body(request)
     prepared = await run(prepare_submitted, newsletter, request.path_params["slug"], list_slug=_text(data, "list"),
                          segment=_text(data, "segment"))
-    request.state.api.sends.launch(prepared)
+    # The campaign is in the store before the answer (a GET of it right after never 404s); the
+    # mailing goes on in the sends' thread.
+    await run(request.state.api.sends.launch, prepared)
     return {**_plan(prepared), "status": "sending"}
 
 

@@ -29,6 +29,7 @@ from ..errors import (
     LintFailed,
     MissingVariant,
     NewsletterError,
+    NoAudience,
     ScheduleStateError,
     SegmentError,
     StoreError,
@@ -44,7 +45,7 @@ from ..people.abuse import RateLimiter
 from ..staff.api_tokens import TokenGrant, authenticate
 from ..web.forms import BadRequest, read_body
 
-__all__ = ["ApiState", "ApiError", "endpoint", "json_body", "raw_body", "error_response", "encode", "run", "ERROR_CODES"]
+__all__ = ["ERROR_CODES", "ApiError", "ApiState", "encode", "endpoint", "error_response", "json_body", "raw_body", "run"]
 
 log = logging.getLogger(__name__)
 MAX_BODY = 4_000_000
@@ -64,6 +65,7 @@ ERROR_CODES: tuple[tuple[type[NewsletterError], int, str], ...] = (
     (UnknownSchedule, 404, "unknown_schedule"),
     (CampaignStateError, 409, "campaign_state"),
     (ScheduleStateError, 409, "schedule_state"),
+    (NoAudience, 409, "no_audience"),
     (DeliveryError, 502, "relay_unusable"),
     (StoreError, 503, "store_unavailable"),
     (WebhookRefused, 403, "webhook_refused"),

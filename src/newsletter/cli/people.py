@@ -140,8 +140,9 @@ def attributes(newsletter: Newsletter, email: str, assignments: tuple[str, ...])
     Example: newsletter attributes ana@example.org country=AR organisation="Red de Abogadas"
     """
     values = parse_assignments(assignments)
-    held = (profiles.set_attributes(newsletter, email, values) if values
-            else profiles.attributes_of(newsletter, email))
+    held = (subscriptions.change_attributes(newsletter, email, values, ConsentContext(channel=Channel.ADMIN,
+                                                                                    source="cli"))
+            if values else profiles.attributes_of(newsletter, email))
     if not held:
         click.echo(f"{email}: no attributes")
     for name in sorted(held):

@@ -12,14 +12,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..sending.launch import Prepared, launch, prepare_resume
-from ..sending.options import SendOptions, SendResult
 from ..errors import ApprovalRequired, CampaignStateError
-from ..statuses import CampaignStatus
 from ..sending import actions
+from ..sending.launch import Prepared, begin_campaign, launch, prepare_resume
+from ..sending.options import SendOptions, SendResult
+from ..statuses import CampaignStatus
+from ..texts import N_
 from .catchup import CatchUp, begin_catch_up, prepare_catch_up, send_catch_up
-from .sends import IssueSend, begin_issue_send, check_approval, check_translations, prepare_issue_send, send_issue
 from .issues import show_issue
+from .sends import (
+    IssueSend,
+    begin_issue_send,
+    check_approval,
+    check_translations,
+    prepare_issue_send,
+    send_issue,
+)
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
@@ -44,7 +52,7 @@ class BackgroundSends:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def of(cls, newsletter: Newsletter) -> "BackgroundSends":
+    def of(cls, newsletter: Newsletter) -> BackgroundSends:
         """The one runner of this installation object (made on first use)."""
         with _RUNNERS_LOCK:
             runner = _RUNNERS.get(newsletter)
@@ -63,7 +71,7 @@ class BackgroundSends:
         def body() -> None:
             try:
                 self.results[slug] = run()
-            except BaseException as exc:  # kept for the page to show; the campaign says the rest
+            except BaseException as exc:  # noqa: BLE001 -- kept for the page to show; the campaign says the rest
                 log.warning("the send of %s stopped: %s", slug, exc)
                 self.results[slug] = exc
 
@@ -82,8 +90,9 @@ class BackgroundSends:
         (nothing started); a send already running for it is left alone."""
         existing = send.prepared.existing
         if existing in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-            raise CampaignStateError(send.slug, existing.value, "it went out already; a retry re-sends to those it "
-                                     "failed for, and a late translation goes to those who got a fallback")
+            raise CampaignStateError(send.slug, existing.value, N_("it went out already; a retry re-sends to those "
+                                                                   "it failed for, and a late translation goes to "
+                                                                   "those who got a fallback"))
         check_approval(show_issue(self.newsletter, send.slug), sender)
         send.prepared.lint.raise_for_errors()
         self._start(send.slug, lambda: send_issue(self.newsletter, send, self.options, sender=sender,
@@ -97,9 +106,13 @@ class BackgroundSends:
 
     def launch(self, prepared: Prepared) -> None:
         """Start (or resume) sending an issue prepared by `sending.launch` (the REST API's sends).
-        Raises LintFailed at once (nothing started)."""
+        The campaign is started (`begin_campaign`) before this returns, so that it is in the store
+        when the caller answers. Raises at once, nothing started: LintFailed, and what
+        `begin_campaign` raises (CampaignStateError, CampaignContentChanged, NoAudience, UnknownList)."""
         prepared.lint.raise_for_errors()
-        self._start(prepared.slug, lambda: launch(self.newsletter, prepared, self.options, connect=self.connect))
+        self._start(prepared.slug, lambda: launch(self.newsletter, prepared, self.options, connect=self.connect,
+                                                  begun=True),
+                    begin=lambda: begin_campaign(self.newsletter, prepared))
 
     def catch_up(self, catch_up: CatchUp, *, sender: str | None) -> None:
         """Send a late translation to the readers who got a fallback. Raises LintFailed."""
@@ -107,16 +120,19 @@ class BackgroundSends:
                                                                   sender=sender, connect=self.connect, begun=True),
                     begin=lambda: begin_catch_up(self.newsletter, catch_up, sender=sender))
 
-    def send(self, slug: str, digest: str, *, sender: str | None, stale_accepted: bool = False) -> None:
-        """Prepare the issue's newest revisions and start sending them, provided they are the
+    def send(self, slug: str, digest: str, *, sender: str | None, stale_accepted: bool = False,
+             segment: str | None = None) -> None:
+        """Prepare the issue's newest revisions and start sending them — to the subscribers of its
+        list that the saved segment `segment` names now, when given — provided they are the
         ones the sender confirmed (`digest`) and, when a translation is stale, the sender said
         to send it as it is. Raises ApprovalRequired (they changed since, or the two-person
-        rule), InvalidField (a stale language not accepted), LintFailed, and what
-        `prepare_issue_send` raises."""
-        send = prepare_issue_send(self.newsletter, slug)
+        rule), InvalidField (a stale language not accepted), LintFailed, NoAudience (nobody
+        to send to), and what `prepare_issue_send` raises (UnknownSegment, SegmentError for
+        the segment); nothing is started then."""
+        send = prepare_issue_send(self.newsletter, slug, segment=segment)
         if send.revisions.digest != digest:
             raise ApprovalRequired(slug, send.revisions.digest, sender,
-                                   "it changed since you looked at it; look at it again before sending")
+                                   N_("it changed since you looked at it; look at it again before sending"))
         check_translations(send.view, stale_accepted=stale_accepted)
         self.start(send, sender=sender)
 

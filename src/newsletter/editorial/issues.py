@@ -23,6 +23,7 @@ from ..mail.issue import Issue, Kind
 from ..people.lists import get_list
 from ..store import EditorialIssue, IssueRevision
 from ..store import editorial as stored
+from ..texts import N_, Text
 from .files import check_version, file_name, read_content_text
 from .translation import language_states
 from .versions import Approval, IssueView, RevisionSet, Version
@@ -76,7 +77,8 @@ def _view(newsletter: Newsletter, session: Session, issue: EditorialIssue) -> Is
 def _check_new(newsletter: Newsletter, session: Session, *, slug: str, kind: str, list_slug: str,
                source_language: str) -> None:
     if not _SLUG.match(slug):
-        raise InvalidField("slug", f"expected lower-case letters, digits and hyphens (asp23-day-4), got {slug!r}")
+        raise InvalidField("slug", Text.of(N_("expected lower-case letters, digits and hyphens (asp23-day-4), got "
+                                               "%(value)s"), value=repr(slug)))
     try:
         Kind(kind)
     except ValueError:

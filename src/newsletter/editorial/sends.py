@@ -34,6 +34,7 @@ from ..sending.launch import (
 from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.pacing import Pace, estimated_seconds
 from ..store import editorial as stored
+from ..texts import N_, Text
 from .issues import _get, _view, export_files, mail_issue, show_issue
 from .versions import Approval, IssueView, RevisionSet, TranslationState
 
@@ -141,11 +142,12 @@ def check_approval(view: IssueView, sender: str | None) -> None:
     if not view.needs_second_approval:
         return
     if not any(a.approved_by != sender for a in view.approvals):
-        mine = " (approving your own send does not count)" if any(a.approved_by == sender for a in view.approvals) \
-            else ""
-        raise ApprovalRequired(view.slug, view.revision_set.digest, sender,
-                               f"the list {view.list_slug} needs a second sender to approve these exact "
-                               f"revisions{mine}")
+        if any(a.approved_by == sender for a in view.approvals):
+            reason = N_("the list %(list)s needs a second sender to approve these exact revisions (approving your "
+                        "own send does not count)")
+        else:
+            reason = N_("the list %(list)s needs a second sender to approve these exact revisions")
+        raise ApprovalRequired(view.slug, view.revision_set.digest, sender, Text.of(reason, list=view.list_slug))
 
 
 def check_translations(view: IssueView, *, stale_accepted: bool) -> None:
@@ -153,9 +155,11 @@ def check_translations(view: IssueView, *, stale_accepted: bool) -> None:
     to send it as it is: its readers would get a translation of an older source."""
     stale = [s.language for s in view.languages if s.state is TranslationState.STALE]
     if stale and not stale_accepted:
-        raise InvalidField("stale", f"{', '.join(stale)} {'is' if len(stale) == 1 else 'are'} translated from an "
-                                    f"older {view.source_language} version; bring them up to date, or say to send "
-                                    "them as they are")
+        reason = (N_("%(languages)s is translated from an older %(source)s version; bring them up to date, or say "
+                     "to send them as they are") if len(stale) == 1 else
+                  N_("%(languages)s are translated from an older %(source)s version; bring them up to date, or say "
+                     "to send them as they are"))
+        raise InvalidField("stale", Text.of(reason, languages=", ".join(stale), source=view.source_language))
 
 
 def schedule_issue(newsletter: Newsletter, slug: str, *, at: str, zone: str, window: str | None = None,
@@ -191,7 +195,7 @@ def approve(newsletter: Newsletter, slug: str, *, approver: str, digest: str) ->
         view = _view(newsletter, session, issue)
         if view.revision_set.digest != digest:
             raise ApprovalRequired(slug, view.revision_set.digest, None,
-                                   "it changed since the version you approved; look at it again")
+                                   N_("it changed since the version you approved; look at it again"))
         approval = stored.add_approval(session, issue, revisions=view.revision_set.as_dict(), digest=digest,
                                        approved_by=approver, now=newsletter.clock())
         return Approval(approval.approved_by, approval.approved_at, approval.digest)
@@ -201,7 +205,7 @@ def _check_sendable(newsletter: Newsletter, send: IssueSend, sender: str | None)
     view = show_issue(newsletter, send.slug)
     if view.revision_set != send.revisions:
         raise ApprovalRequired(send.slug, view.revision_set.digest, sender,
-                               "it changed since it was prepared; prepare it again")
+                               N_("it changed since it was prepared; prepare it again"))
     check_approval(view, sender)
     send.prepared.lint.raise_for_errors()
 
@@ -257,7 +261,7 @@ def send_issue_test(newsletter: Newsletter, send: IssueSend, addresses: Iterable
     """
     addresses = [a.strip() for a in addresses if a.strip()]
     if not addresses:
-        raise InvalidField("address", "give at least one address to send the test to")
+        raise InvalidField("address", N_("give at least one address to send the test to"))
     return send_test_mail(newsletter, send.prepared, addresses, connect=connect)
 
 
@@ -298,5 +302,5 @@ def test_send(newsletter: Newsletter, slug: str, addresses: Iterable[str], *,
     Raises InvalidField (no address), LintFailed, DeliveryError, what `prepare_issue_send` raises."""
     addresses = [a.strip() for a in addresses if a.strip()]
     if not addresses:
-        raise InvalidField("address", "give at least one address to send the test to")
+        raise InvalidField("address", N_("give at least one address to send the test to"))
     return send_issue_test(newsletter, prepare_issue_send(newsletter, slug), addresses, connect=connect)

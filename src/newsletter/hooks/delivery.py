@@ -167,11 +167,11 @@ def _read_events(session: Session, *, before: datetime, limit: int) -> list[_Eve
         stored.set_cursor(session, "consent", rows[-1][0])
     last = stored.cursor(session, "bounce")
     rows = [r for r in stored.bounces_after(session, last, limit=limit) if r[1] <= before]
-    for event_id, at, kind, status, reason, outcome, email, campaign in rows:
+    for event_id, at, kind, status, reason, outcome, email, campaign, source, provider in rows:
         if kind in _BOUNCE:
             found.append(_Event(f"bounce:{event_id}", _BOUNCE[kind], at, {
                 "email": email, "kind": kind.value, "status": status, "reason": reason, "outcome": outcome,
-                "campaign": campaign, "at": _when(at)}))
+                "campaign": campaign, "source": source, "provider": provider, "at": _when(at)}))
     if rows:
         stored.set_cursor(session, "bounce", rows[-1][0])
     last = stored.cursor(session, "campaign")

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import ContentError
+from ..texts import N_, Text
 from .personalise import Field, marker
 
 __all__ = ["PLACEHOLDERS", "MAX_DEPTH", "FieldReader", "split_front_matter", "parse_yaml", "kind_of"]
@@ -76,7 +77,7 @@ class FieldReader:
             where = where[:-1]
         return self.first_line + self.lines.get(where, 0)
 
-    def fail(self, where: tuple, message: str, field: tuple | None = None) -> ContentError:
+    def fail(self, where: tuple, message: str | Text, field: tuple | None = None) -> ContentError:
         """An error at the line of `where`, about `field` (default: `where` itself)."""
         return ContentError(self.path, message, line=self.line(where),
                             field=_dotted(where if field is None else field) or None)
@@ -103,7 +104,7 @@ class FieldReader:
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
                 if key in data:
-                    raise self.fail(here, "is empty: expected some text")
+                    raise self.fail(here, Text(N_("is empty: expected some text")))
                 raise self.fail(where, f"missing: expected {_describe(key)}", field=here)
             return default
         if isinstance(value, (int, float, date)) and not isinstance(value, bool):
@@ -112,7 +113,8 @@ class FieldReader:
             raise self.fail(here, f"expected text, got {kind_of(value)}")
         value = value.strip()
         if max_length is not None and len(value) > max_length:
-            raise self.fail(here, f"is {len(value)} characters long; at most {max_length} are allowed")
+            raise self.fail(here, Text.of(N_("is %(length)s characters long; at most %(max)s are allowed"),
+                                          length=len(value), max=max_length))
         if markdown:
             value = self.placeholders(value, here)
         return value
@@ -121,18 +123,19 @@ class FieldReader:
         value = self.text(data, key, where)
         value = self.placeholders(value, where + (key,))
         if not _URL.match(value) and not value.startswith("[[nl:"):
-            raise self.fail(where + (key,), f"expected an absolute https:// link, got {value!r}")
+            raise self.fail(where + (key,), Text.of(N_("expected an absolute https:// link, got %(value)s"),
+                                                     value=repr(value)))
         return value
 
     def integer(self, data: Mapping, key: str, where: tuple = (), *, minimum: int = 1) -> int:
         here = where + (key,)
         value = data.get(key)
         if value is None:
-            raise self.fail(where, "missing: expected a whole number", field=here)
+            raise self.fail(where, Text(N_("missing: expected a whole number")), field=here)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(here, f"expected a whole number, got {value!r}")
+            raise self.fail(here, Text.of(N_("expected a whole number, got %(value)s"), value=repr(value)))
         if value < minimum:
-            raise self.fail(here, f"expected {minimum} or more, got {value}")
+            raise self.fail(here, Text.of(N_("expected %(minimum)s or more, got %(value)s"), minimum=minimum, value=value))
         return value
 
     def day(self, data: Mapping, key: str, where: tuple = (), *, required: bool = True) -> date | None:
@@ -140,14 +143,15 @@ class FieldReader:
         value = data.get(key)
         if value is None:
             if required:
-                raise self.fail(where, "missing: expected a date like 2024-12-04", field=here)
+                raise self.fail(where, Text(N_("missing: expected a date like 2024-12-04")), field=here)
             return None
         if isinstance(value, date):
             return value
         try:
             return date.fromisoformat(str(value))
         except ValueError:
-            raise self.fail(here, f"expected a date like 2024-12-04, got {value!r}") from None
+            raise self.fail(here, Text.of(N_("expected a date like 2024-12-04, got %(value)s"),
+                                          value=repr(value))) from None
 
     def mapping(self, data: Any, where: tuple) -> Mapping:
         if not isinstance(data, Mapping):
@@ -168,7 +172,7 @@ class FieldReader:
     def strings(self, data: Mapping, key: str, where: tuple = (), *, required: bool = False) -> tuple[str, ...]:
         items = self.sequence(data, key, where, required=required)
         if required and not items:
-            raise self.fail(where + (key,), "expected at least one item")
+            raise self.fail(where + (key,), Text(N_("expected at least one item")))
         out = []
         for i, item in enumerate(items):
             here = where + (key, i)

@@ -100,9 +100,10 @@ def change_note(before: Mapping[str, Any], after: Mapping[str, Any], order: Sequ
 
 
 def set_attributes(newsletter: Newsletter, email: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Set (staff) declared attributes of a person; an empty value removes one. Returns all of
-    them after. Raises UnknownSubscriber, InvalidField (nothing changed).
-    (`subscriptions.change_attributes` does the same and writes the consent log.)"""
+    """Set declared attributes of a person; an empty value removes one. Returns all of them
+    after. Raises UnknownSubscriber, InvalidField (nothing changed). Writes no consent-log
+    line: every face (CLI, API, workspace) changes attributes with
+    `subscriptions.change_attributes`, which does; this is for data set up in bulk."""
     checked = check_attributes(newsletter.config.attributes, values)
     with newsletter.store.session() as session:
         sid = _person_id(session, email)

@@ -28,6 +28,7 @@ from ..segment_language import And, Condition, Filter, IsSet, Node, Not, Or, par
 from ..store import people as people_store
 from ..store import segments as stored
 from ..store.segments import LANGUAGE_FIELD, LIST_FIELD
+from ..texts import N_, Text
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
@@ -70,7 +71,8 @@ def _spec(config: Config, text: str, node: Condition | IsSet) -> AttributeSpec:
     spec = config.attribute(node.field)
     if spec is None:
         fields = ", ".join([LIST_FIELD, LANGUAGE_FIELD, *(a.name for a in config.attributes)])
-        raise SegmentError(text, node.column or 1, f"there is no field {node.field!r} (fields: {fields})")
+        raise SegmentError(text, node.column or 1, Text.of(N_("there is no field %(field)s (fields: %(fields)s)"),
+                                                          field=repr(node.field), fields=fields))
     return spec
 
 
@@ -93,7 +95,7 @@ def _checked(session: Session, config: Config, text: str, node: Node) -> Node:
             known = people_store.lists_by_slug(session, set(words))
             missing = [w for w in words if w not in known]
             if missing:
-                raise SegmentError(text, node.column or 1, f"there is no list {missing[0]!r}")
+                raise SegmentError(text, node.column or 1, Text.of(N_("there is no list %(slug)s"), slug=repr(missing[0])))
         else:
             unknown = [w for w in words if w not in config.languages]
             if unknown:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
-from ..addresses import address_hash, canonical_mailbox
+from ..addresses import address_hash, canonical_mailbox, normalise_address
 from ..attributes import AttributeSpec, check_attributes
 from ..errors import ListArchived, NewsletterError, UnknownList
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus
@@ -45,8 +45,17 @@ from .rules import (
     validate_signup,
 )
 
-__all__ = ["SignupRequest", "Wanted", "Recorded", "sign_up_many", "subscribe_many", "record_signups", "origin_of",
-           "new_keys"]
+__all__ = [
+    "Recorded",
+    "SignupRequest",
+    "Wanted",
+    "mailbox_of",
+    "new_keys",
+    "origin_of",
+    "record_signups",
+    "sign_up_many",
+    "subscribe_many",
+]
 
 
 class SignupRequest(NamedTuple):
@@ -92,6 +101,19 @@ def origin_of(ctx: ConsentContext) -> Origin:
     """The consent-log columns a context fills, cut to the columns' sizes."""
     return Origin(ctx.channel, (ctx.ip or None) and ctx.ip[:64], (ctx.user_agent or None) and ctx.user_agent[:512],
                   (ctx.source or None) and ctx.source[:200], ctx.consent_version)
+
+
+def mailbox_of(request: SignupRequest) -> str | None:
+    """The canonical mailbox a sign-up reaches (None: its address is refused, it writes nothing).
+
+    What two sign-ups written at once must not share (`web.group_commit` keys its lanes by it):
+    the person is found by the address, the re-send limits count by the mailbox, and every
+    address of one person reaches one mailbox.
+    """
+    try:
+        return canonical_mailbox(normalise_address(request.email))
+    except NewsletterError:
+        return None
 
 
 def new_keys(n: int) -> list[str]:

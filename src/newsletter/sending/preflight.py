@@ -13,6 +13,7 @@ is asked; `dns_lookup()` makes one with dnspython.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import functools
 import re
@@ -29,7 +30,7 @@ import dns.resolver
 from cryptography.hazmat.primitives import serialization
 from publicsuffixlist import PublicSuffixList
 
-from ..config import Config
+from ..config import Config, SmtpSettings
 from ..errors import DeliveryError, NewsletterError
 from ..mail.compose import render_issue
 from ..mail.content import load_issues
@@ -52,6 +53,7 @@ __all__ = [
     "check_dns",
     "check_one_click",
     "check_relay",
+    "check_relays",
     "check_limits",
     "check_lint",
     "run_checks",
@@ -256,13 +258,28 @@ def check_one_click(config: Config, *, timeout: float = 10.0, unsubscribe_path: 
 
 
 async def check_relay(config: Config) -> CheckResult:
-    """Connect to the relay as the sender would: TLS as configured, then the login."""
-    settings = config.smtp
+    """Connect to `smtp_url` as the sender would: TLS as configured, then the login."""
+    return await _check_connection("relay", config.smtp)
+
+
+async def check_relays(config: Config) -> list[CheckResult]:
+    """Each relay the sends use, connected to as the sender would: every `[relays.NAME]`
+    (one result each, named "relay NAME") when there are any — `smtp_url` is then never
+    used — else `smtp_url` (one result, "relay"). The relays are tried at once."""
+    if not config.relays:
+        return [await check_relay(config)]
+    return list(await asyncio.gather(*(
+        _check_connection(f"relay {spec.name}",
+                          dataclasses.replace(SmtpSettings.from_url(spec.url), eight_bit=config.eight_bit_mime))
+        for spec in config.relays)))
+
+
+async def _check_connection(name: str, settings: SmtpSettings) -> CheckResult:
     where = f"{settings.host}:{settings.port}"
     try:
         client = await open_connection(settings)
     except DeliveryError as exc:
-        return CheckResult("relay", Status.FAIL, str(exc))
+        return CheckResult(name, Status.FAIL, str(exc))
     try:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError):  # the check is over; a rude goodbye changes nothing
@@ -270,9 +287,9 @@ async def check_relay(config: Config) -> CheckResult:
     tls = {"implicit": "implicit TLS", "starttls": "STARTTLS"}.get(settings.tls, "no TLS")
     auth = f"logged in as {settings.username}" if settings.username else "no login"
     if settings.tls == "off":
-        return CheckResult("relay", Status.WARN, f"{where}: connected with {tls} and {auth} (fine for the local "
-                                                 "catcher only; a real relay needs TLS)")
-    return CheckResult("relay", Status.OK, f"{where}: {tls}, certificate verified, {auth}")
+        return CheckResult(name, Status.WARN, f"{where}: connected with {tls} and {auth} (fine for the local "
+                                              "catcher only; a real relay needs TLS)")
+    return CheckResult(name, Status.OK, f"{where}: {tls}, certificate verified, {auth}")
 
 
 def _domains(domains: Sequence[str]) -> str:
@@ -326,7 +343,7 @@ def run_checks(config: Config, *, lookup: TxtLookup | None = None, contents: Seq
     if one_click:
         results.append(check_one_click(config))
     if relay:
-        results.append(asyncio.run(check_relay(config)))
+        results.extend(asyncio.run(check_relays(config)))
     results.append(check_limits(config))
     results.extend(check_lint(config, contents) if contents else
                    [CheckResult("lint", Status.NOT_CHECKED, "no content file given", Fix.GIVE_CONTENT)])

@@ -220,7 +220,10 @@ class Sender:
     async def _watch_status(self) -> None:
         """Every `status_poll` seconds, read the campaign's status: paused or cancelled from
         elsewhere (another process, the staff pages) stops this send even while every
-        connection waits on the pacing and nothing is being claimed."""
+        connection waits on the pacing and nothing is being claimed. Every quarter of
+        `stale_after`, renew the claims on the rows this sender holds, so that another worker
+        never takes them as stale while they wait for the pace or an hourly cap."""
+        renewed = self.clock()
         while self.stop_reason is None:
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.options.status_poll)
@@ -230,6 +233,9 @@ class Sender:
             status = await self._db(self._status)
             if status is not CampaignStatus.SENDING:
                 self.stop(_stopped_because(status))
+            elif self.clock() - renewed >= self.options.stale_after / 4:
+                renewed = self.clock()
+                await self._db(self._renew_claims, renewed)
 
     async def _db(self, func, *args, **kwargs):
         """Run `func` in the DB thread, in turn with the gate's rounds: on SQLite every
@@ -273,6 +279,10 @@ class Sender:
             rows, skipped = outbox.claim_batch(session, current, self.worker, limit=self.options.batch_size, now=now,
                                                stale_before=now - self.options.stale_after, dead_workers=dead)
             return current.status, rows, skipped
+
+    def _renew_claims(self, now: datetime) -> None:
+        with self.store.session() as session:
+            outbox.renew_claims(session, self.campaign_id, self.worker, now=now)
 
     def _release(self, rows: list[ClaimedRow]) -> None:
         now = self.clock()
@@ -682,7 +692,8 @@ def sender_for(store: Store, config: Config, slug: str, variants: Mapping[str, R
     skeletons = build_skeletons(config, variants, list_slug, list_name, slug)
     hooks = with_installation_hooks(options, config, campaign_id, secret=secret)
     if config.relays and kwargs.get("connect") is None:
-        pool = relay_pool(config.relays, cool_off=timedelta(seconds=config.relay_cool_off_seconds))
+        pool = relay_pool(config.relays, cool_off=timedelta(seconds=config.relay_cool_off_seconds),
+                          eight_bit=config.eight_bit_mime)
         kwargs["connect"] = pool.connector(config.from_address.rpartition("@")[2])
         kwargs["relays"] = pool
     return Sender(store, config, slug, skeletons, options=hooks, secret=secret, **kwargs)

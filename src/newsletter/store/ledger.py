@@ -66,6 +66,7 @@ __all__ = [
     "record_outcomes",
     "counts_by_relay",
     "release_rows",
+    "renew_claims",
     "count_rows",
     "next_due_at",
     "requeue_rows",
@@ -588,6 +589,16 @@ def release_rows(session: Session, worker: str, row_ids: Sequence[int], *, now: 
                                  OUTBOX.c.status == OutboxStatus.SENDING).values(**values)
         ).rowcount or 0
     return total
+
+
+def renew_claims(session: Session, campaign_id: int, worker: str, *, now: datetime) -> int:
+    """Stamp the rows `worker` holds in the campaign as claimed `now`, so that no other worker
+    takes them as stale while this one, alive, waits its turn to send them (a slow pace, an
+    hourly cap). Returns how many."""
+    return session.execute(
+        update(OUTBOX).where(OUTBOX.c.campaign_id == campaign_id, OUTBOX.c.claimed_by == worker,
+                             OUTBOX.c.status == OutboxStatus.SENDING).values(claimed_at=now)
+    ).rowcount or 0
 
 
 def count_rows(session: Session, campaign_id: int) -> Counts:

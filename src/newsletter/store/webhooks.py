@@ -102,9 +102,10 @@ def consent_after(session: Session, after_id: int, kinds: Collection[ConsentKind
 
 
 def bounces_after(session: Session, after_id: int, *, limit: int) -> list[tuple]:
-    """(id, at, kind, status, reason, outcome, email or None, campaign slug or None) after `after_id`."""
+    """(id, at, kind, status, reason, outcome, email or None, campaign slug or None, source,
+    provider or None) after `after_id`."""
     query = (select(BounceEvent.id, BounceEvent.at, BounceEvent.kind, BounceEvent.status, BounceEvent.reason,
-                    BounceEvent.outcome, Subscriber.email, Campaign.slug)
+                    BounceEvent.outcome, Subscriber.email, Campaign.slug, BounceEvent.source, BounceEvent.provider)
              .outerjoin(Subscriber, Subscriber.id == BounceEvent.subscriber_id)
              .outerjoin(Campaign, Campaign.id == BounceEvent.campaign_id)
              .where(BounceEvent.id > after_id).order_by(BounceEvent.id).limit(limit))

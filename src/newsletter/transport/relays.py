@@ -69,6 +69,7 @@ class RelayPool:
     #: When set, new connections go to relays it says have room, where there are any (the
     #: sender's per-relay pacing: a relay at its rate is not a failure, only not preferred).
     prefer: Callable[[str], bool] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def _serving(self, from_domain: str) -> list[_Relay]:
         domain = from_domain.lower()
@@ -82,29 +83,42 @@ class RelayPool:
 
     async def connect(self, from_domain: str) -> SmtpConnection:
         """A connection through one of the relays serving `from_domain`. Raises DeliveryError
-        when every one of them refused, is cooling off or is at its connection limit."""
+        when every one of them refused, is cooling off or is at its connection limit.
+
+        The chosen relay's slot is taken before the connection is opened, under a lock, so that
+        connections opened at once (from one event loop or from several threads) never exceed
+        its `max_connections`; a failed opening gives the slot back."""
         if not self._serving(from_domain):
             raise DeliveryError(f"no relay serves the From domain {from_domain}")
         errors: list[str] = []
         while True:
-            choices = [r for r in self._available(from_domain) if r.spec.name not in {e.split(":")[0] for e in errors}]
-            if not choices:
-                detail = "; ".join(errors) or "every relay is cooling off or at its connection limit"
-                raise DeliveryError(f"no relay could be used: {detail}")
-            if self.prefer is not None:
-                choices = [r for r in choices if self.prefer(r.spec.name)] or choices
-            relay = self.rng.choices(choices, weights=[r.spec.weight for r in choices])[0]
+            with self._lock:
+                choices = [r for r in self._available(from_domain)
+                           if r.spec.name not in {e.split(":")[0] for e in errors}]
+                if not choices:
+                    detail = "; ".join(errors) or "every relay is cooling off or at its connection limit"
+                    raise DeliveryError(f"no relay could be used: {detail}")
+                if self.prefer is not None:
+                    choices = [r for r in choices if self.prefer(r.spec.name)] or choices
+                relay = self.rng.choices(choices, weights=[r.spec.weight for r in choices])[0]
+                relay.open_now += 1
             try:
                 connection = await self.opener(relay.settings)
             except DeliveryError as exc:
-                relay.failed += 1
-                relay.cooling_until = self.clock() + self.cool_off
-                relay.last_error = str(exc)
+                with self._lock:
+                    relay.open_now -= 1
+                    relay.failed += 1
+                    relay.cooling_until = self.clock() + self.cool_off
+                    relay.last_error = str(exc)
                 errors.append(f"{relay.spec.name}: {exc}")
                 continue
-            relay.opened += 1
-            relay.open_now += 1
-            _release_on_close(connection, relay)
+            except BaseException:
+                with self._lock:
+                    relay.open_now -= 1
+                raise
+            with self._lock:
+                relay.opened += 1
+            _release_on_close(connection, relay, self._lock)
             connection.relay = relay.spec.name
             return connection
 
@@ -118,10 +132,11 @@ class RelayPool:
         return lambda: self.connect(from_domain)
 
     def counts(self) -> dict[str, RelayCounts]:
-        return {r.spec.name: RelayCounts(r.opened, r.failed, r.open_now, r.cooling_until) for r in self.relays}
+        with self._lock:
+            return {r.spec.name: RelayCounts(r.opened, r.failed, r.open_now, r.cooling_until) for r in self.relays}
 
 
-def _release_on_close(connection: SmtpConnection, relay: _Relay) -> None:
+def _release_on_close(connection: SmtpConnection, relay: _Relay, lock: threading.Lock) -> None:
     close = connection.close
     released = False
 
@@ -132,7 +147,8 @@ def _release_on_close(connection: SmtpConnection, relay: _Relay) -> None:
         finally:
             if not released:
                 released = True
-                relay.open_now -= 1
+                with lock:
+                    relay.open_now -= 1
 
     connection.close = close_and_release  # type: ignore[method-assign]
 

@@ -37,7 +37,7 @@ from ..sending import actions
 from ..staff.roles import Action
 from .editorial_pages import JSON_HEADERS, PAGE_HEADERS, form_of, redirect
 from .guard import guarded
-from .pages import render, workspace
+from .pages import render, say, workspace
 
 __all__ = ["ROUTES"]
 
@@ -49,7 +49,7 @@ def _missing(request: Request, slug: str) -> Response:
 
 
 async def _send_page(request: Request, *, status_code: int = 200, error: str | None = None,
-                     tested: list | None = None, scheduled=None, segment: str | None = None) -> Response:  # noqa: ANN001
+                     tested: list | None = None, scheduled=None, segment: str | None = None) -> Response:
     ws = workspace(request)
     slug = request.path_params["slug"]
     segment = segment if segment is not None else request.query_params.get("segment", "").strip() or None
@@ -58,12 +58,12 @@ async def _send_page(request: Request, *, status_code: int = 200, error: str | N
         try:
             review = await ws.db(sends.review_send, ws.newsletter, slug, pace, segment=segment)
         except (UnknownSegment, SegmentError) as exc:
-            status_code, error, segment = 400, str(exc), None
+            status_code, error, segment = 400, say(request, exc), None
             review = await ws.db(sends.review_send, ws.newsletter, slug, pace)
     except UnknownDraft:
         return _missing(request, slug)
     except _NOT_READY as exc:
-        return render(request, "issue_send.html", status_code=400, slug=slug, review=None, error=str(exc),
+        return render(request, "issue_send.html", status_code=400, slug=slug, review=None, error=say(request, exc),
                       tested=None, headers=PAGE_HEADERS)
     return render(request, "issue_send.html", status_code=status_code, slug=slug, review=review, error=error,
                   tested=tested, scheduled=scheduled, segment=segment, country_name=country_name,
@@ -87,7 +87,7 @@ async def test_submit(request: Request) -> Response:
     except UnknownDraft:
         return _missing(request, slug)
     except (InvalidField, LintFailed, DeliveryError, *_NOT_READY) as exc:
-        return await _send_page(request, status_code=400, error=str(exc))
+        return await _send_page(request, status_code=400, error=say(request, exc))
     return await _send_page(request, tested=replies)
 
 
@@ -101,7 +101,7 @@ async def approve_submit(request: Request) -> Response:
     except UnknownDraft:
         return _missing(request, slug)
     except ApprovalRequired as exc:
-        return await _send_page(request, status_code=409, error=str(exc))
+        return await _send_page(request, status_code=409, error=say(request, exc))
     return redirect(request, f"/issues/{slug}/send")
 
 
@@ -114,15 +114,18 @@ async def send_submit(request: Request) -> Response:
     ws = workspace(request)
     slug = request.path_params["slug"]
     form = form_of(request)
+    segment = form.get("segment", "").strip() or None  # the segment whose audience the sender confirmed
     if form.get("confirm") != "yes":
-        return await _send_page(request, status_code=400, error="confirm")
+        return await _send_page(request, status_code=400, error="confirm", segment=segment or "")
     try:
         await ws.db(_runner(request).send, slug, form.get("digest", ""), sender=request.state.staff.email,
-                    stale_accepted=form.get("stale") == "yes")
+                    stale_accepted=form.get("stale") == "yes", segment=segment)
     except UnknownDraft:
         return _missing(request, slug)
+    except (UnknownSegment, SegmentError) as exc:
+        return await _send_page(request, status_code=409, error=say(request, exc), segment="")
     except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, NoAudience, *_NOT_READY) as exc:
-        return await _send_page(request, status_code=409, error=str(exc))
+        return await _send_page(request, status_code=409, error=say(request, exc), segment=segment or "")
     return redirect(request, f"/campaigns/{slug}")
 
 
@@ -140,9 +143,9 @@ async def schedule_submit(request: Request) -> Response:
     except UnknownDraft:
         return _missing(request, slug)
     except (UnknownSegment, SegmentError) as exc:
-        return await _send_page(request, status_code=409, error=str(exc), segment="")
+        return await _send_page(request, status_code=409, error=say(request, exc), segment="")
     except (ApprovalRequired, InvalidField, LintFailed, CampaignStateError, ScheduleStateError, *_NOT_READY) as exc:
-        return await _send_page(request, status_code=409, error=str(exc), segment=segment or "")
+        return await _send_page(request, status_code=409, error=say(request, exc), segment=segment or "")
     return await _send_page(request, scheduled=scheduled, segment=segment or "")
 
 
@@ -164,7 +167,7 @@ async def progress_json(request: Request) -> Response:
     try:
         now = await ws.db(reports.progress, ws.newsletter, request.path_params["slug"])
     except UnknownCampaign as exc:
-        return JSONResponse({"error": str(exc)}, status_code=404, headers=JSON_HEADERS)
+        return JSONResponse({"error": say(request, exc)}, status_code=404, headers=JSON_HEADERS)
     return JSONResponse(now.as_json(), headers=JSON_HEADERS)
 
 
@@ -176,7 +179,7 @@ async def _control(request: Request, call, *args) -> Response:
     except UnknownCampaign:
         return _missing(request, slug)
     except CampaignStateError as exc:
-        return render(request, "campaign.html", status_code=409, slug=slug, error=str(exc),
+        return render(request, "campaign.html", status_code=409, slug=slug, error=say(request, exc),
                       progress=await ws.db(reports.progress, ws.newsletter, slug), headers=PAGE_HEADERS)
     return redirect(request, f"/campaigns/{slug}")
 
@@ -221,7 +224,7 @@ async def catch_up_submit(request: Request) -> Response:
     except UnknownDraft:
         return _missing(request, slug)
     except (CatchUpUnavailable, LintFailed, *_NOT_READY) as exc:
-        return await _send_page(request, status_code=409, error=str(exc))
+        return await _send_page(request, status_code=409, error=say(request, exc))
     return redirect(request, f"/campaigns/{late.campaign_slug}")
 
 

@@ -7,6 +7,8 @@ renders; the guard has checked the role (a translator edits only their languages
 
 from __future__ import annotations
 
+import html
+
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -18,7 +20,7 @@ from ..people import subscriptions
 from ..staff.roles import Action
 from .editorial_pages import PAGE_HEADERS, form_of, frame, redirect
 from .guard import guarded
-from .pages import render, workspace
+from .pages import render, say, workspace
 
 __all__ = ["ROUTES"]
 
@@ -63,7 +65,7 @@ async def new_issue_submit(request: Request) -> Response:
         view = await ws.db(issues.create_from_form, ws.newsletter, form, author=request.state.staff.email)
     except (InvalidField, UnknownList, DraftExists, ContentError) as exc:
         kind = form.get("kind", "")
-        return await _new_form(request, kind if kind in KINDS else KINDS[0], form, str(exc),
+        return await _new_form(request, kind if kind in KINDS else KINDS[0], form, say(request, exc),
                                getattr(exc, "field", None), 400)
     return redirect(request, f"/issues/{view.slug}")
 
@@ -79,8 +81,8 @@ async def import_submit(request: Request) -> Response:
     except (ContentError, InvalidField, UnknownList, DraftExists) as exc:
         listed = await ws.db(issues.list_issues, ws.newsletter)
         unknown = exc if isinstance(exc, UnknownList) and exc.content and exc.known is not None else None
-        return render(request, "issues.html", status_code=400, issues=listed, error=str(exc), unknown_list=unknown,
-                      headers=PAGE_HEADERS)
+        return render(request, "issues.html", status_code=400, issues=listed, error=say(request, exc),
+                      unknown_list=unknown, headers=PAGE_HEADERS)
     return redirect(request, f"/issues/{view.slug}")
 
 
@@ -142,7 +144,7 @@ async def edit_submit(request: Request) -> Response:
     except (ContentError, EditConflict, InvalidField) as exc:
         # Nothing was saved, and nothing typed is lost: the form comes back as it was sent.
         ed = await ws.db(preview.editor, ws.newsletter, slug, language)
-        return _editor_page(request, ed, values=form, body=form.get("body", ""), error=str(exc),
+        return _editor_page(request, ed, values=form, body=form.get("body", ""), error=say(request, exc),
                             field=getattr(exc, "field", None),
                             status_code=409 if isinstance(exc, EditConflict) else 400)
     return redirect(request, f"/issues/{slug}/edit/{language}?saved={saved.number}")
@@ -158,7 +160,7 @@ async def draft_preview(request: Request) -> Response:
     except UnknownDraft:
         return _missing(request, slug)
     except (ContentError, InvalidField) as exc:
-        return frame(render(request, "preview_error.html", error=str(exc)).body.decode())
+        return frame(render(request, "preview_error.html", error=say(request, exc)).body.decode())
     return frame(shown.html)
 
 
@@ -171,7 +173,7 @@ async def preview_page(request: Request) -> Response:
     except UnknownDraft:
         return _missing(request, slug)
     except (ContentError, UnknownList, MissingVariant) as exc:
-        return render(request, "issue_preview.html", status_code=400, slug=slug, shown=None, error=str(exc),
+        return render(request, "issue_preview.html", status_code=400, slug=slug, shown=None, error=say(request, exc),
                       headers=PAGE_HEADERS)
     return render(request, "issue_preview.html", slug=slug, shown=shown, error=None, widths=(375, 600),
                   headers=PAGE_HEADERS)
@@ -187,7 +189,7 @@ async def preview_frame(request: Request) -> Response:
     except UnknownDraft:
         return _missing(request, slug)
     except (ContentError, UnknownList, MissingVariant) as exc:
-        return HTMLResponse(str(exc), status_code=400, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(html.escape(say(request, exc)), status_code=400, headers={"Cache-Control": "no-store"})
     return frame(shown.html)
 
 

@@ -4,7 +4,9 @@
 holds the installation and runs blocking library calls in worker threads (`db`). `render`
 renders templates/workspace/<name> in the staff member's language (`?lang=`, then the language
 chosen on the account page, then the one remembered in a cookie before login, then
-Accept-Language), right to left for Arabic, with `can(action)` for the navigation.
+Accept-Language), right to left for Arabic, with `can(action)` for the navigation. `say` is
+the one place the workspace words a library error: in the page language, from the message id
+and values the error carries (the CLI prints the same error in English).
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from ..errors import NewsletterError
+from ..i18n import translations
 from ..installation import Newsletter
+from ..resources import find_template_file
 from ..staff.roles import Action, allowed
 from ..web.pages import choose_language, page_environment
 from ..web.security import client_ip, parse_networks
 
-__all__ = ["WorkspaceState", "workspace", "render", "language_of", "LANG_COOKIE"]
+__all__ = ["LANG_COOKIE", "WorkspaceState", "language_of", "render", "say", "workspace"]
 
 T = TypeVar("T")
 LANG_COOKIE = "nl_staff_lang"
@@ -107,3 +112,15 @@ def render(request: Request, template: str, *, status_code: int = 200, headers: 
         response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, path=request.scope.get("root_path", "") or "/",
                             samesite="lax", secure=request.url.scheme == "https")
     return response
+
+
+def say(request: Request, error: BaseException) -> str:
+    """`error`'s message in the page language: a library error's message id and values
+    (`NewsletterError.text`, `.values`) translated, each value that is a message of its own
+    translated in turn; anything the catalogue does not have stays in English, as `str(error)`."""
+    if not isinstance(error, NewsletterError) or not error.text:
+        return str(error)
+    templates_path = workspace(request).templates_path
+    language = language_of(request)
+    locale = find_template_file(templates_path, f"locale/{language}") or templates_path / "locale" / language
+    return error.said.translated(translations(locale.parent, language).gettext)

@@ -1,0 +1,57 @@
+"""Texts people read, kept translatable until they are shown: the `N_` marker and `Text`.
+
+A `Text` is a catalogue msgid (marked with `N_`, `%(name)s` placeholders) and the values that go
+in; `str()` of it is the English. The library's errors carry one (`NewsletterError.text`,
+`.values`), as lint's problems do, so that a face can show them in its reader's language: the
+workspace translates at render time (`workspace.pages.say`), the CLI prints `str(error)`.
+
+Ground values only: no catalogue is read here (that is `i18n`, which loads Babel), so that
+naming an error stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+__all__ = ["N_", "Text", "text_of"]
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the catalogues and return it unchanged: it is translated where it is
+    shown (a template's `_(...)`, `workspace.pages.say`), in the reader's language.
+    `tests/test_workspace_i18n.py` finds every marked string in src/ and holds each language's
+    catalogue to it."""
+    return message
+
+
+class Text(NamedTuple):
+    """A text to show: `template` (a catalogue msgid) and `values`, each a str or a Text of its
+    own (translated too). Without values the template is shown as it is (no `%` formatting)."""
+
+    template: str
+    values: tuple[tuple[str, object], ...] = ()
+
+    @classmethod
+    def of(cls, template: str, **values: object) -> Text:
+        return cls(template, tuple(values.items()))
+
+    def __str__(self) -> str:
+        if not self.values:
+            return self.template
+        return self.template % {key: str(value) for key, value in self.values}
+
+    def translated(self, gettext: Callable[[str], str]) -> str:
+        """The text in the language of `gettext`: the template translated (kept as it is when the
+        catalogue does not have it), then each value, a Text translated in turn."""
+        shown = gettext(self.template) if self.template else ""
+        if not self.values:
+            return shown
+        return shown % {key: value.translated(gettext) if isinstance(value, Text) else str(value)
+                        for key, value in self.values}
+
+
+def text_of(said: str | Text) -> Text:
+    """A reason or message given by a raiser as a Text: a str becomes a Text of its own, translated
+    when the catalogues have it (raisers mark those with `N_`) and shown as it is otherwise."""
+    return said if isinstance(said, Text) else Text(str(said))

@@ -1,0 +1,216 @@
+"""Library errors are shown in the workspace's language (#14): a content field the format refuses,
+a slug already taken, a slug of the wrong shape, a segment that is not there, a send to nobody,
+an approval of revisions that changed — each provoked through the pages in fr, es and ar, its
+translation on the page and its English nowhere; the CLI's words (`str(error)`) stay English.
+
+Over HTTP on SQLite and PostgreSQL, and in real Chromium.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from conftest import REPO, listening_socket
+from population import populate
+from staffing import PASSWORD, add_staff, csrf_of, logged_in
+from test_web_browser import CHROMIUM_ARGS, Server
+from test_workspace_issues import DAY_6
+
+from newsletter.app import create_app
+from newsletter.editorial import issues
+from newsletter.errors import ContentError, DraftExists, NoAudience, UnknownSegment
+from newsletter.installation import Newsletter
+from newsletter.people import lists, segments
+from newsletter.staff.roles import Role
+from newsletter.texts import Text
+
+DAY_4 = sorted((REPO / "examples" / "asp23").glob("day-4.*.md"))
+
+#: What each error says on the page, per language (HTML-escaped as the page has it).
+SAID = {
+    "fr": {
+        "day": "asp23-day-6.en.md, ligne 9 : day : nombre entier attendu, reçu &#39;six&#39;",
+        "exists": "un numéro &#39;asp23-day-6&#39; existe déjà ; donnez un autre identifiant au nouveau",
+        "slug": "slug : lettres minuscules, chiffres et traits d&#39;union attendus (asp23-day-4), reçu &#39;Day 6&#39;",
+        "segment": "il n&#39;y a pas de segment &#39;nobody&#39;",
+        "nobody": "la liste &#39;asp-daily&#39; n&#39;a aucun abonné confirmé à qui envoyer &#39;asp23-day-4&#39; ; "
+                  "rien n&#39;a été envoyé",
+        "approval": "asp23-day-4 ne peut pas encore être envoyé : il a changé depuis la version que vous avez "
+                    "approuvée ; relisez-le",
+    },
+    "es": {
+        "day": "asp23-day-6.en.md, línea 9: day: se esperaba un número entero, se recibió &#39;six&#39;",
+        "exists": "ya existe un número &#39;asp23-day-6&#39;; dé otro identificador al nuevo",
+        "slug": "slug: se esperaban minúsculas, cifras y guiones (asp23-day-4), se recibió &#39;Day 6&#39;",
+        "segment": "no hay ningún segmento &#39;nobody&#39;",
+        "nobody": "la lista &#39;asp-daily&#39; no tiene ningún suscriptor confirmado al que enviar &#39;asp23-day-4&#39;; "
+                  "no se envió nada",
+        "approval": "asp23-day-4 todavía no se puede enviar: cambió desde la versión que aprobó; vuelva a revisarlo",
+    },
+    "ar": {
+        "day": "asp23-day-6.en.md، السطر 9: day: المتوقَّع عدد صحيح، والوارد &#39;six&#39;",
+        "exists": "يوجد بالفعل عدد &#39;asp23-day-6&#39;؛ أعطِ العدد الجديد مُعرِّفًا آخر",
+        "slug": "slug: المتوقَّع حروف لاتينية صغيرة وأرقام وشرطات (asp23-day-4)، والوارد &#39;Day 6&#39;",
+        "segment": "لا توجد شريحة &#39;nobody&#39;",
+        "nobody": "ليس في القائمة &#39;asp-daily&#39; أي مشترك مؤكَّد يُرسَل إليه &#39;asp23-day-4&#39;؛ لم يُرسَل شيء",
+        "approval": "لا يمكن إرسال asp23-day-4 بعد: تغيّر منذ النسخة التي وافقت عليها؛ راجعه من جديد",
+    },
+}
+#: The English of the same errors: none of it may be on a page in another language.
+ENGLISH = ("expected a whole number", "already exists; give the new one another slug", "expected lower-case letters",
+           "there is no segment", "has no confirmed subscriber", "nothing was sent", "cannot be sent yet",
+           "it changed since the version you approved")
+
+
+def _set_up(newsletter: Newsletter, tmp_path) -> None:
+    newsletter.config = newsletter.config.with_changes(issues_dir=str(tmp_path / "issues"))
+    with newsletter.store.session() as session:
+        lists.create_list(session, "asp-daily", "ASP daily summaries", languages=["en", "fr", "es", "ar"],
+                          now=newsletter.clock())
+        lists.create_list(session, "alerts", "Campaign alerts", languages=["en"], now=newsletter.clock())
+    populate(newsletter.store, 4, now=newsletter.clock(), list_slug="asp-daily")
+    segments.create_segment(newsletter, "alert-readers", "list = alerts")  # nobody: the list is empty
+    issues.import_files(newsletter, DAY_4)
+
+
+def _error(page: str) -> str:
+    found = re.search(r'role="alert"[^>]*>(.*?)</p>', page, re.DOTALL)
+    assert found, page[:2000]
+    return found.group(1)
+
+
+def _no_english(page: str) -> None:
+    shown = [e for e in ENGLISH if e in page]
+    assert not shown, f"English on the page: {shown}"
+
+
+def _post(client, path, data, form_page):
+    return client.post(path, data={"csrf": csrf_of(client, form_page), **data})
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "ar"])
+def test_the_errors_of_the_issue_and_send_pages_are_in_the_workspaces_language(newsletter, tmp_path, language):
+    _set_up(newsletter, tmp_path)
+    member = add_staff(newsletter, "owner@example.org", Role.OWNER)  # writes issues and sends them
+    client = logged_in(newsletter, member)
+    chosen = client.post("/admin/account/language", data={"csrf": csrf_of(client), "language": language})
+    assert chosen.status_code == 303
+    said = SAID[language]
+
+    new = "/admin/issues/new"
+    day = _post(client, new, {**DAY_6, "day": "six"}, new)
+    assert day.status_code == 400 and said["day"] in _error(day.text), _error(day.text)
+    _no_english(day.text)
+    slug = _post(client, new, {**DAY_6, "slug": "Day 6"}, new)
+    assert slug.status_code == 400 and said["slug"] in _error(slug.text), _error(slug.text)
+    _no_english(slug.text)
+    assert _post(client, new, DAY_6, new).status_code == 303
+    exists = _post(client, new, DAY_6, new)
+    assert exists.status_code == 400 and said["exists"] in _error(exists.text), _error(exists.text)
+    _no_english(exists.text)
+
+    send = "/admin/issues/asp23-day-4/send"
+    unknown = client.get(send + "?segment=nobody")
+    assert unknown.status_code == 400 and said["segment"] in _error(unknown.text), _error(unknown.text)
+    _no_english(unknown.text)
+    digest = re.search(r'name="digest" value="([0-9a-f]+)"', client.get(send).text).group(1)
+    nobody = _post(client, send, {"digest": digest, "confirm": "yes", "segment": "alert-readers"}, send)
+    assert nobody.status_code == 409 and said["nobody"] in _error(nobody.text), _error(nobody.text)
+    _no_english(nobody.text)
+    changed = _post(client, "/admin/issues/asp23-day-4/approve", {"digest": "0" * len(digest)}, send)
+    assert changed.status_code == 409 and said["approval"] in _error(changed.text), _error(changed.text)
+    _no_english(changed.text)
+
+
+def test_the_cli_keeps_the_english_and_a_message_the_catalogue_lacks_stays_as_it_is():
+    assert str(DraftExists("asp23-day-6")) == "an issue 'asp23-day-6' already exists; give the new one another slug"
+    assert str(UnknownSegment("nobody")) == "there is no segment 'nobody'"
+    assert str(NoAudience("d4", "asp-daily")) == ("the list 'asp-daily' has no confirmed subscriber to send 'd4' to; "
+                                                  "nothing was sent")
+    error = ContentError("day-6.en.md", Text.of("expected a whole number, got %(value)s", value="'six'"), line=9,
+                         field="day")
+    assert str(error) == "day-6.en.md:9: day: expected a whole number, got 'six'"
+    assert error.detail == "expected a whole number, got 'six'"  # what the API shows, in English
+    from newsletter.i18n import translations
+
+    french = translations(REPO / "templates" / "locale", "fr").gettext
+    assert error.said.translated(french) == "day-6.en.md, ligne 9 : day : nombre entier attendu, reçu 'six'"
+    own = ContentError("x.en.md", "a message of the raiser's own, 100% English")
+    assert own.said.translated(french) == "x.en.md : a message of the raiser's own, 100% English"
+
+
+# -- in Chromium -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(config, sqlite_store, tmp_path):
+    sock = listening_socket()
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    newsletter = Newsletter(config.with_changes(base_url=base), sqlite_store)
+    _set_up(newsletter, tmp_path)
+    for language in SAID:
+        add_staff(newsletter, f"owner-{language}@example.org", Role.OWNER)
+    app = create_app(newsletter, min_fill_seconds=0)
+    app.state.txt_lookup = lambda name: []
+    with Server(app, sock):
+        yield newsletter, f"{base}/admin"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("language", ["fr", "es", "ar"])
+def test_three_errors_in_the_browser_in_each_language(browser, site, language):
+    """The account's language chosen on the account page; then a field refused, a segment that
+    is not there, a send to nobody."""
+    _newsletter, base = site
+    said = {key: html.unescape(text) for key, text in SAID[language].items()}
+    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{base}/login?lang=en")
+    page.get_by_label("Email address").fill(f"owner-{language}@example.org")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(re.compile(r"/admin/?$"))
+    page.goto(f"{base}/account")
+    page.locator("#language-form select").select_option(language)
+    page.locator("#language-form button[type=submit]").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == language
+
+    page.goto(f"{base}/issues/new")
+    for name, value in DAY_6.items():
+        field = page.locator(f"[name='{name}']")
+        if name != "kind" and field.count() == 1 and field.evaluate("e => e.type") != "hidden":
+            if field.evaluate("e => e.tagName") == "SELECT":
+                field.select_option(value)
+            else:
+                field.fill(value)
+    page.locator("[name='day']").fill("six")
+    page.locator("form[method=post] button[type=submit]").last.click()
+    page.wait_for_load_state()
+    alert = page.get_by_role("alert").inner_text()
+    assert said["day"] in alert and "expected a whole number" not in alert, alert
+
+    page.goto(f"{base}/issues/asp23-day-4/send?segment=nobody")
+    alert = page.get_by_role("alert").inner_text()
+    assert said["segment"] in alert and "there is no segment" not in alert, alert
+
+    page.goto(f"{base}/issues/asp23-day-4/send?segment=alert-readers")
+    assert page.locator("#segment-total").inner_text() == "0"
+    page.locator("#send-form input[name=confirm]").check()
+    page.locator("#send-form button[type=submit]").click()
+    page.wait_for_load_state()
+    alert = page.get_by_role("alert").inner_text()
+    assert said["nobody"] in alert and "has no confirmed subscriber" not in alert, alert
+    assert page.locator("html").get_attribute("dir") == ("rtl" if language == "ar" else "ltr")
+    context.close()
