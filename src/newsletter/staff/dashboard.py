@@ -52,6 +52,7 @@ __all__ = [
     "ListCounts",
     "Rate",
     "dashboard",
+    "list_counts",
     "preflight",
     "rate",
 ]
@@ -178,6 +179,12 @@ def _tallies(newsletter: Newsletter) -> _Tallies:
         if found is None:
             found = _TALLIES[newsletter] = _Tallies()
         return found
+
+
+def list_counts(newsletter: Newsletter, session) -> dict[int, dict[SubscriptionStatus, int]]:
+    """Every list's subscriptions per status, {list id: {status: n}}, read in `session` at most
+    once every `FRESH_FOR` (the dashboard's and the lists page's counts)."""
+    return _tallies(newsletter).list_counts(session, newsletter.clock())
 
 
 def dashboard(newsletter: Newsletter) -> Dashboard:

@@ -16,7 +16,7 @@ from ..people import lists as people_lists
 from ..people import suppressions
 from ..people.suppressions import Lifted, SuppressionLine
 from ..statuses import SubscriptionStatus, SuppressionReason
-from . import audit
+from . import audit, dashboard
 from .audit import Actor
 from .directory import staff_context
 from .roles import Action
@@ -44,11 +44,12 @@ class ListLine:
 
 
 def lists_page(newsletter: Newsletter) -> tuple[ListLine, ...]:
-    """Every list with its counts and translations, by slug."""
+    """Every list with its counts (as the dashboard's: reused for `dashboard.FRESH_FOR`) and
+    translations, by slug."""
     with newsletter.store.reading() as session:
-        counts = {s.slug: s.counts for s in people_lists.summarise_lists(session)}
+        counts = dashboard.list_counts(newsletter, session)
         return tuple(ListLine(m.slug, m.name, m.description, tuple(m.languages), m.public,
-                              counts.get(m.slug, {s.value: 0 for s in SubscriptionStatus}),
+                              {s.value: counts.get(m.id, {}).get(s, 0) for s in SubscriptionStatus},
                               dict(m.translations or {}), m.created_at)
                      for m in people_lists.all_lists(session))
 
