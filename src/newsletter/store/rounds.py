@@ -8,6 +8,15 @@ outcomes in one executemany, the consent re-check in one SELECT, and `COMMIT`, o
 connection checked out once (`RoundConnections`), with the values converted once per round by
 the columns' own bind processors. The statements write exactly what `ledger.record_outcomes`
 and `ledger.recheck_consent` write (tests/test_rounds.py compares them).
+
+On PostgreSQL the server planned the round's statement afresh every round (custom plans, ~1 ms
+of its CPU a round, as much as running it; bench/pg_costs.py --gate-only, docs/benchmarks.md
+"PostgreSQL gate rounds"). A round's connection therefore prepares its statements at once and
+runs them with their generic plan (`plan_cache_mode`; the plan is
+the primary-key look-ups whatever the arrays hold). The connections are closed, not pooled,
+when the gate ends, so that no other use of the store gets their settings. (Sending BEGIN in
+one pipeline with the first statement saved its round trip but cost more of our CPU, in
+psycopg's pipeline machinery, than the round trip did.)
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from ..statuses import OutboxStatus
 from . import OutboxRow, Store
 from .ledger import ClaimedRow, Outcome, _skip_reason
 
-__all__ = ["HeldRound", "RoundConnections", "write_outcomes", "recheck_rows", "write_and_recheck"]
+__all__ = ["HeldRound", "RoundConnections", "recheck_rows", "write_and_recheck", "write_outcomes"]
 
 _OUTBOX = OutboxRow.__table__
 _SENDING = OutboxStatus.SENDING.value
@@ -33,14 +42,15 @@ class HeldRound:
     """A round's open transaction: its connection, a driver cursor, and (made when a bounce
     rule needs one) an ORM session joined to the same transaction."""
 
-    __slots__ = ("conn", "cursor", "postgres", "_session")
+    __slots__ = ("_session", "conn", "cursor", "postgres")
 
     def __init__(self, conn: Connection):
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
-        conn.begin()  # SQLite: the store's BEGIN IMMEDIATE
+        conn.begin()  # SQLite: the store's BEGIN IMMEDIATE; psycopg begins at the first statement
         self.cursor = conn.connection.driver_connection.cursor()
         self._session: Session | None = None
+
 
     @property
     def session(self) -> Session:
@@ -73,12 +83,28 @@ class RoundConnections:
 
     def begin(self) -> HeldRound:
         """A round on an idle connection (a new one if none is idle)."""
-        conn = self.idle.pop() if self.idle else self.store.engine.connect()
+        conn = self.idle.pop() if self.idle else self._connect()
         try:
             return HeldRound(conn)
         except BaseException:
             conn.close()
             raise
+
+    def _connect(self) -> Connection:
+        conn = self.store.engine.connect()
+        if conn.dialect.name == "postgresql":
+            try:
+                driver = conn.connection.driver_connection
+                # Prepared at once, and planned once: the round's statements have one good plan
+                # (primary-key look-ups), which custom planning found again every round.
+                driver.prepare_threshold = 0
+                driver.execute("SET plan_cache_mode = force_generic_plan")
+                driver.commit()
+            except BaseException:
+                conn.invalidate()
+                conn.close()
+                raise
+        return conn
 
     def end(self, held: HeldRound, *, commit: bool) -> None:
         """End the round; its connection is kept for the next one unless something failed."""
@@ -94,7 +120,10 @@ class RoundConnections:
             held.conn.close()
 
     def close(self) -> None:
+        """Close the kept connections (PostgreSQL's for good: their settings stay with the gate)."""
         for conn in self.idle:
+            if conn.dialect.name == "postgresql":
+                conn.invalidate()
             conn.close()
         self.idle.clear()
 
