@@ -168,3 +168,28 @@ def test_postgres_rounds_plan_their_statement_once_and_keep_the_setting_to_thems
     with store.engine.connect() as other:
         assert other.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
     assert [s[0] for s in state(store, [r.id for r in rows[:9]])] == [OutboxStatus.SENT] * 9
+
+
+def test_round_outcomes_carry_any_text_as_record_outcomes_does(store, clock):
+    """The round's arrays go as literals (one string each): quotes, backslashes, braces, commas,
+    line ends, the word NULL and non-ASCII text arrive as they were."""
+    populate(store, 10, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=10, clock=clock)
+    later = clock() + timedelta(minutes=5)
+    texts = ['550 5.1.1 "no such user" \\ here, {braces}', "NULL", "", "451 a\r\nsecond line é ü 中"]
+
+    def outcomes(half):
+        return [Outcome(r.id, OutboxStatus.DEFERRED if i == 3 else OutboxStatus.FAILED, text, f'<"{i}"\\@x>',
+                        next_attempt_at=later if i == 3 else None, relay=f"relay,{i}}}", reply_code=550 - i)
+                for i, (r, text) in enumerate(zip(half, texts, strict=True))]
+
+    with store.session() as session:
+        outbox.record_outcomes(session, "w1", outcomes(rows[:4]), now=clock())
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    assert rounds.write_and_recheck(held, campaign.list_id, "w1", outcomes(rows[4:8]), rows[8:], now=clock()) == {}
+    connections.end(held, commit=True)
+    connections.close()
+    assert state(store, [r.id for r in rows[:4]]) == state(store, [r.id for r in rows[4:8]])
+    assert [s[1] for s in state(store, [r.id for r in rows[4:8]])] == texts

@@ -176,13 +176,35 @@ _PG_OUTCOMES = (
 )
 
 
+def _text(value: str | None) -> str:
+    """One element of an array literal: NULL, or the text quoted (backslash before \\ and \")."""
+    if value is None:
+        return "NULL"
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
+
+
+def _array(values) -> str:
+    """PostgreSQL's array literal of `values` (text, numbers or datetimes; None is NULL), for a
+    parameter that the statement casts (`%s::text[]`): psycopg dumps one string instead of
+    each element of a list, which was half of the round statement's client CPU."""
+    return "{" + ",".join(_text(v if v is None or isinstance(v, str) else
+                                v.isoformat() if isinstance(v, datetime) else str(v)) for v in values) + "}"
+
+
+def _ids(values: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
-    return {"now": now, "worker": worker, "ids": [oc.row_id for oc in outcomes],
-            "statuses": [oc.status.value for oc in outcomes], "replies": [oc.reply for oc in outcomes],
-            "mids": [oc.message_id for oc in outcomes], "relays": [oc.relay for oc in outcomes],
-            "codes": [oc.reply_code for oc in outcomes], "nexts": [oc.next_attempt_at for oc in outcomes],
-            "sents": [now if oc.status is OutboxStatus.SENT else None for oc in outcomes],
-            "incs": [1 if oc.attempted else 0 for oc in outcomes]}
+    at = _text(now.isoformat())
+    return {"now": now, "worker": worker, "ids": _ids([oc.row_id for oc in outcomes]),
+            "statuses": _array([oc.status.value for oc in outcomes]), "replies": _array([oc.reply for oc in outcomes]),
+            "mids": _array([oc.message_id for oc in outcomes]), "relays": _array([oc.relay for oc in outcomes]),
+            "codes": _array([oc.reply_code for oc in outcomes]), "nexts": _array([oc.next_attempt_at for oc in outcomes]),
+            "sents": "{" + ",".join(at if oc.status is OutboxStatus.SENT else "NULL" for oc in outcomes) + "}",
+            "incs": _ids([1 if oc.attempted else 0 for oc in outcomes])}
 
 
 def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
@@ -208,7 +230,7 @@ _PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
             "SELECT o.id, s.status, sub.status, s.email FROM outbox o "
             "JOIN subscribers s ON s.id = o.subscriber_id "
             "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = %(list)s "
-            "WHERE o.id = ANY(%(rows)s) FOR SHARE OF s, sub")
+            "WHERE o.id = ANY(%(rows)s::bigint[]) FOR SHARE OF s, sub")
 
 
 def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
@@ -216,7 +238,7 @@ def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequ
     """`write_outcomes`, then `recheck_rows` (its answer); on PostgreSQL in one statement."""
     if held.postgres and outcomes and rows:
         params = _pg_outcomes(worker, outcomes, now)
-        params.update(list=list_id, rows=[r.id for r in rows])
+        params.update(list=list_id, rows=_ids([r.id for r in rows]))
         held.cursor.execute(_PG_BOTH, params)
         return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
     write_outcomes(held, worker, outcomes, now=now)
