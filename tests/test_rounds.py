@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from population import populate
 from sqlalchemy import select
 from test_outbox import claim, start
@@ -11,9 +12,8 @@ from test_outbox import claim, start
 from newsletter.people import consent
 from newsletter.people.consent import ConsentContext
 from newsletter.statuses import Channel, OutboxStatus
-from newsletter.store import OutboxRow
+from newsletter.store import OutboxRow, rounds
 from newsletter.store import ledger as outbox
-from newsletter.store import rounds
 from newsletter.store.ledger import Outcome
 
 COLUMNS = ("status", "last_reply", "message_id", "relay", "reply_code", "next_attempt_at", "sent_at", "attempts",
@@ -142,3 +142,54 @@ def test_outcomes_and_recheck_together_write_what_they_write_apart(store, clock)
     connections.close()
     assert list(apart.values()) == list(together.values()) == ["skipped: the subscription is unsubscribed"]
     assert state(store, [r.id for r in first]) == state(store, [r.id for r in second])
+
+
+def test_postgres_rounds_plan_their_statement_once_and_keep_the_setting_to_themselves(store, clock):
+    """On PostgreSQL a round's statement runs on its generic plan from the first round (custom
+    planning cost the server as much as running it, every round), and the round connections'
+    setting never reaches the store's pool."""
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's plan cache")
+    populate(store, 12, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=12, clock=clock)
+    connections = rounds.RoundConnections(store)
+    for i in range(0, 12, 3):
+        held = connections.begin()
+        previous = [Outcome(r.id, OutboxStatus.SENT, "250", f"<{r.id}@x>") for r in rows[max(0, i - 3):i]]
+        assert rounds.write_and_recheck(held, campaign.list_id, "w1", previous, rows[i:i + 3], now=clock()) == {}
+        connections.end(held, commit=True)
+    (conn,) = connections.idle
+    plans = conn.exec_driver_sql("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                 "WHERE statement LIKE 'WITH written AS%%'").all()
+    conn.rollback()
+    assert plans == [(3, 0)]  # the first round had no outcomes: the re-check alone
+    connections.close()
+    with store.engine.connect() as other:
+        assert other.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    assert [s[0] for s in state(store, [r.id for r in rows[:9]])] == [OutboxStatus.SENT] * 9
+
+
+def test_round_outcomes_carry_any_text_as_record_outcomes_does(store, clock):
+    """The round's arrays go as literals (one string each): quotes, backslashes, braces, commas,
+    line ends, the word NULL and non-ASCII text arrive as they were."""
+    populate(store, 10, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=10, clock=clock)
+    later = clock() + timedelta(minutes=5)
+    texts = ['550 5.1.1 "no such user" \\ here, {braces}', "NULL", "", "451 a\r\nsecond line é ü 中"]
+
+    def outcomes(half):
+        return [Outcome(r.id, OutboxStatus.DEFERRED if i == 3 else OutboxStatus.FAILED, text, f'<"{i}"\\@x>',
+                        next_attempt_at=later if i == 3 else None, relay=f"relay,{i}}}", reply_code=550 - i)
+                for i, (r, text) in enumerate(zip(half, texts, strict=True))]
+
+    with store.session() as session:
+        outbox.record_outcomes(session, "w1", outcomes(rows[:4]), now=clock())
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    assert rounds.write_and_recheck(held, campaign.list_id, "w1", outcomes(rows[4:8]), rows[8:], now=clock()) == {}
+    connections.end(held, commit=True)
+    connections.close()
+    assert state(store, [r.id for r in rows[:4]]) == state(store, [r.id for r in rows[4:8]])
+    assert [s[1] for s in state(store, [r.id for r in rows[4:8]])] == texts

@@ -8,6 +8,15 @@ outcomes in one executemany, the consent re-check in one SELECT, and `COMMIT`, o
 connection checked out once (`RoundConnections`), with the values converted once per round by
 the columns' own bind processors. The statements write exactly what `ledger.record_outcomes`
 and `ledger.recheck_consent` write (tests/test_rounds.py compares them).
+
+On PostgreSQL the server planned the round's statement afresh every round (custom plans, ~1 ms
+of its CPU a round, as much as running it; bench/pg_costs.py --gate-only, docs/benchmarks.md
+"PostgreSQL gate rounds"). A round's connection therefore prepares its statements at once and
+runs them with their generic plan (`plan_cache_mode`; the plan is
+the primary-key look-ups whatever the arrays hold). The connections are closed, not pooled,
+when the gate ends, so that no other use of the store gets their settings. (Sending BEGIN in
+one pipeline with the first statement saved its round trip but cost more of our CPU, in
+psycopg's pipeline machinery, than the round trip did.)
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from ..statuses import OutboxStatus
 from . import OutboxRow, Store
 from .ledger import ClaimedRow, Outcome, _skip_reason
 
-__all__ = ["HeldRound", "RoundConnections", "write_outcomes", "recheck_rows", "write_and_recheck"]
+__all__ = ["HeldRound", "RoundConnections", "recheck_rows", "write_and_recheck", "write_outcomes"]
 
 _OUTBOX = OutboxRow.__table__
 _SENDING = OutboxStatus.SENDING.value
@@ -33,14 +42,15 @@ class HeldRound:
     """A round's open transaction: its connection, a driver cursor, and (made when a bounce
     rule needs one) an ORM session joined to the same transaction."""
 
-    __slots__ = ("conn", "cursor", "postgres", "_session")
+    __slots__ = ("_session", "conn", "cursor", "postgres")
 
     def __init__(self, conn: Connection):
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
-        conn.begin()  # SQLite: the store's BEGIN IMMEDIATE
+        conn.begin()  # SQLite: the store's BEGIN IMMEDIATE; psycopg begins at the first statement
         self.cursor = conn.connection.driver_connection.cursor()
         self._session: Session | None = None
+
 
     @property
     def session(self) -> Session:
@@ -73,12 +83,28 @@ class RoundConnections:
 
     def begin(self) -> HeldRound:
         """A round on an idle connection (a new one if none is idle)."""
-        conn = self.idle.pop() if self.idle else self.store.engine.connect()
+        conn = self.idle.pop() if self.idle else self._connect()
         try:
             return HeldRound(conn)
         except BaseException:
             conn.close()
             raise
+
+    def _connect(self) -> Connection:
+        conn = self.store.engine.connect()
+        if conn.dialect.name == "postgresql":
+            try:
+                driver = conn.connection.driver_connection
+                # Prepared at once, and planned once: the round's statements have one good plan
+                # (primary-key look-ups), which custom planning found again every round.
+                driver.prepare_threshold = 0
+                driver.execute("SET plan_cache_mode = force_generic_plan")
+                driver.commit()
+            except BaseException:
+                conn.invalidate()
+                conn.close()
+                raise
+        return conn
 
     def end(self, held: HeldRound, *, commit: bool) -> None:
         """End the round; its connection is kept for the next one unless something failed."""
@@ -94,7 +120,10 @@ class RoundConnections:
             held.conn.close()
 
     def close(self) -> None:
+        """Close the kept connections (PostgreSQL's for good: their settings stay with the gate)."""
         for conn in self.idle:
+            if conn.dialect.name == "postgresql":
+                conn.invalidate()
             conn.close()
         self.idle.clear()
 
@@ -147,13 +176,35 @@ _PG_OUTCOMES = (
 )
 
 
+def _text(value: str | None) -> str:
+    """One element of an array literal: NULL, or the text quoted (backslash before \\ and \")."""
+    if value is None:
+        return "NULL"
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{value}"'
+
+
+def _array(values) -> str:
+    """PostgreSQL's array literal of `values` (text, numbers or datetimes; None is NULL), for a
+    parameter that the statement casts (`%s::text[]`): psycopg dumps one string instead of
+    each element of a list, which was half of the round statement's client CPU."""
+    return "{" + ",".join(_text(v if v is None or isinstance(v, str) else
+                                v.isoformat() if isinstance(v, datetime) else str(v)) for v in values) + "}"
+
+
+def _ids(values: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
-    return {"now": now, "worker": worker, "ids": [oc.row_id for oc in outcomes],
-            "statuses": [oc.status.value for oc in outcomes], "replies": [oc.reply for oc in outcomes],
-            "mids": [oc.message_id for oc in outcomes], "relays": [oc.relay for oc in outcomes],
-            "codes": [oc.reply_code for oc in outcomes], "nexts": [oc.next_attempt_at for oc in outcomes],
-            "sents": [now if oc.status is OutboxStatus.SENT else None for oc in outcomes],
-            "incs": [1 if oc.attempted else 0 for oc in outcomes]}
+    at = _text(now.isoformat())
+    return {"now": now, "worker": worker, "ids": _ids([oc.row_id for oc in outcomes]),
+            "statuses": _array([oc.status.value for oc in outcomes]), "replies": _array([oc.reply for oc in outcomes]),
+            "mids": _array([oc.message_id for oc in outcomes]), "relays": _array([oc.relay for oc in outcomes]),
+            "codes": _array([oc.reply_code for oc in outcomes]), "nexts": _array([oc.next_attempt_at for oc in outcomes]),
+            "sents": "{" + ",".join(at if oc.status is OutboxStatus.SENT else "NULL" for oc in outcomes) + "}",
+            "incs": _ids([1 if oc.attempted else 0 for oc in outcomes])}
 
 
 def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
@@ -179,7 +230,7 @@ _PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
             "SELECT o.id, s.status, sub.status, s.email FROM outbox o "
             "JOIN subscribers s ON s.id = o.subscriber_id "
             "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = %(list)s "
-            "WHERE o.id = ANY(%(rows)s) FOR SHARE OF s, sub")
+            "WHERE o.id = ANY(%(rows)s::bigint[]) FOR SHARE OF s, sub")
 
 
 def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
@@ -187,7 +238,7 @@ def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequ
     """`write_outcomes`, then `recheck_rows` (its answer); on PostgreSQL in one statement."""
     if held.postgres and outcomes and rows:
         params = _pg_outcomes(worker, outcomes, now)
-        params.update(list=list_id, rows=[r.id for r in rows])
+        params.update(list=list_id, rows=_ids([r.id for r in rows]))
         held.cursor.execute(_PG_BOTH, params)
         return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
     write_outcomes(held, worker, outcomes, now=now)
