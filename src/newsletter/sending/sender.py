@@ -501,7 +501,7 @@ class Sender:
                         continue  # skipped at the gate
                     unrecorded.append(outcome)
                 finally:
-                    await self.dispatcher.done_with(row)
+                    self.dispatcher.release(row)
         finally:
             if unrecorded:
                 await self.gate.admit(unrecorded, None)
