@@ -98,6 +98,9 @@ def main() -> None:
     parser.add_argument("--cprofile", default=None, help="(one tree, one run) cProfile of Sender.run into this file")
     parser.add_argument("--store", default=None,
                         help="keep the imported store in this folder and use it again in later runs of the bench")
+    parser.add_argument("--callgrind", default=None, metavar="DIR",
+                        help="run each send under valgrind --tool=callgrind, its counts into DIR (instructions do "
+                             "not depend on the load; slow: use -n 2000 or less)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     options = [] if args.concurrency is None else ["--concurrency", str(args.concurrency)]
@@ -128,7 +131,10 @@ def main() -> None:
                 assert files
                 out = folder / "result.json"
                 env = {**bench.env, "PYTHONPATH": tree}
-                proc = subprocess.run([sys.executable, __file__, "--child", str(folder), str(out), args.cprofile or "",
+                grind = ([] if not args.callgrind else
+                         ["valgrind", "--tool=callgrind",
+                          f"--callgrind-out-file={Path(args.callgrind).resolve()}/cg-{run}-{trees.index(tree)}-{args.n}.out"])
+                proc = subprocess.run([*grind, sys.executable, __file__, "--child", str(folder), str(out), args.cprofile or "",
                                        *(["--concurrency", str(args.concurrency)] if args.concurrency else [])],
                                       env=env, cwd=folder, capture_output=True, text=True, check=False)
                 if proc.returncode or not out.exists():
