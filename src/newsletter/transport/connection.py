@@ -38,8 +38,16 @@ import aiosmtplib
 from ..config import SmtpSettings
 from .smtp import open_connection
 
-__all__ = ["Stage", "Reply", "Verdict", "classify_reply", "SmtpConnection", "open_smtp",
-           "COMMAND_TIMEOUT", "DATA_TIMEOUT"]
+__all__ = [
+    "COMMAND_TIMEOUT",
+    "DATA_TIMEOUT",
+    "Reply",
+    "SmtpConnection",
+    "Stage",
+    "Verdict",
+    "classify_reply",
+    "open_smtp",
+]
 
 COMMAND_TIMEOUT = 300.0
 DATA_TIMEOUT = 600.0
@@ -56,6 +64,10 @@ class Stage(str, enum.Enum):
     RCPT = "RCPT"
     DATA = "DATA"
     CONNECTION = "connection"
+
+
+#: The commands of a pipelined group, in the order their replies come.
+_PIPELINED = (Stage.MAIL, Stage.RCPT, Stage.DATA)
 
 
 class Reply(NamedTuple):
@@ -123,14 +135,25 @@ class _ReplyReader(asyncio.Protocol):
         self.lines: list[bytes] = []
         self.replies: deque[tuple[int, str]] = deque()
         self.waiter: asyncio.Future | None = None
+        #: How many queued replies wake the waiter (`read_replies` waits for several at once).
+        self.wanted = 1
         self.lost: str | None = None
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
+        if self.buffer:  # the start of a line came before
+            self.buffer += data
+            data = bytes(self.buffer)
+            self.buffer.clear()
         start = 0
-        while (end := buffer.find(b"\n", start)) >= 0:
-            line = bytes(buffer[start:end + 1])
+        replies = self.replies
+        while (end := data.find(b"\n", start)) >= 0:
+            if data[start + 3:start + 4] == b" " and not self.lines and data[start:start + 3].isdigit():
+                # A one-line reply (nearly every reply): read without the general path's list.
+                replies.append((int(data[start:start + 3]),
+                                data[start + 4:end + 1].strip().decode("utf-8", "surrogateescape")))
+                start = end + 1
+                continue
+            line = data[start:end + 1]
             start = end + 1
             if not line[:3].isdigit():
                 self._fail(f"the relay sent something that is not an SMTP reply: {line[:80]!r}")
@@ -138,13 +161,18 @@ class _ReplyReader(asyncio.Protocol):
             self.lines.append(line)
             if line[3:4] != b"-":
                 text = "\n".join(l[4:].strip().decode("utf-8", "surrogateescape") for l in self.lines)
-                self.replies.append((int(line[:3]), text))
+                replies.append((int(line[:3]), text))
                 self.lines = []
-        del buffer[:start]
-        if len(buffer) + sum(map(len, self.lines)) > _MAX_REPLY:
+        if start < len(data):
+            self.buffer += data[start:]
+            if len(self.buffer) + sum(map(len, self.lines)) > _MAX_REPLY:
+                self._fail("the relay's reply is too long")
+                return
+        elif self.lines and sum(map(len, self.lines)) > _MAX_REPLY:
             self._fail("the relay's reply is too long")
             return
-        self._wake()
+        if len(replies) >= self.wanted:
+            self._wake()
 
     def _fail(self, why: str) -> None:
         self.lost = self.lost or why
@@ -168,11 +196,28 @@ class _ReplyReader(asyncio.Protocol):
 
     async def read(self, timeout: float) -> tuple[int, str]:
         """The next reply (code, text); raises _Lost."""
-        if self.replies:
-            return self.replies.popleft()
+        if not self.replies:
+            await self._wait_for(1, timeout)
+            if not self.replies:
+                raise _Lost(self.lost or "the relay closed the connection")
+        return self.replies.popleft()
+
+    async def read_replies(self, count: int, timeout: float) -> list[tuple[int, str]]:
+        """The next `count` replies (to a pipelined group), in the order they came; fewer when
+        the connection was lost first (`lost` says why). Each reply may take `timeout`, as if
+        read one by one, but replies that arrive together (the usual case) wake the caller once."""
+        replies = self.replies
+        while len(replies) < count and not self.lost:
+            await self._wait_for(len(replies) + 1 if replies else count, timeout)
+        return [replies.popleft() for _ in range(min(count, len(replies)))]
+
+    async def _wait_for(self, count: int, timeout: float) -> None:
+        """Until `count` replies are queued, the connection is lost or `timeout` has passed (then
+        the connection is closed: a relay that does not answer is not waited for again)."""
         if self.lost:
-            raise _Lost(self.lost)
+            return
         loop = asyncio.get_running_loop()
+        self.wanted = count
         self.waiter = loop.create_future()
         timer = loop.call_later(timeout, self._timed_out)
         try:
@@ -180,9 +225,7 @@ class _ReplyReader(asyncio.Protocol):
         finally:
             timer.cancel()
             self.waiter = None
-        if self.replies:
-            return self.replies.popleft()
-        raise _Lost(self.lost or "the relay closed the connection")
+            self.wanted = 1
 
     def write(self, data: bytes) -> None:
         if self.lost or self.transport.is_closing():
@@ -245,7 +288,7 @@ class SmtpConnection:
     async def _deliver(self, sender: str, recipient: str, data: bytes, crlf: bool, gate: Gate | None) -> Reply:
         if _UNSAFE_ADDRESS.search(sender) or _UNSAFE_ADDRESS.search(recipient):
             return Reply(553, "the address contains characters an SMTP command cannot carry", Stage.DATA)
-        utf8 = not (sender + recipient).isascii()
+        utf8 = not (sender.isascii() and recipient.isascii())
         if utf8 and not self.smtputf8:
             return Reply(553, "the address is not ASCII and the relay does not offer SMTPUTF8", Stage.DATA)
         # 8-bit bodies are declared (RFC 6152); `smtp.open_connection` refused a relay without
@@ -253,41 +296,20 @@ class SmtpConnection:
         eight_bit = self.eight_bit_mime and not data.isascii()
         reader = self._reader
         options = (" BODY=8BITMIME" if eight_bit else "") + (" SMTPUTF8" if utf8 else "")
-        commands = (
-            (Stage.MAIL, f"MAIL FROM:<{sender}>{options}\r\n".encode()),
-            (Stage.RCPT, f"RCPT TO:<{recipient}>\r\n".encode()),
-            (Stage.DATA, b"DATA\r\n"),
-        )
-        stage = Stage.MAIL
+        mail = f"MAIL FROM:<{sender}>{options}\r\n".encode()
+        rcpt = f"RCPT TO:<{recipient}>\r\n".encode()
         data_written = False
         try:
             if self.pipelining:
-                reader.write(b"".join(command for _, command in commands))
-            failure: Reply | None = None
-            for stage, command in commands:
-                if not self.pipelining:
-                    if failure:
-                        break
-                    reader.write(command)
-                if gate is not None and stage is Stage.MAIL:
-                    gate.mail_began()  # MAIL FROM is on its way: the message has begun
-                code, text = await reader.read(self.command_timeout)
-                if code == 421:  # the relay is closing: what failed first still counts
-                    reader.transport.close()
-                    return failure or Reply(code, text, stage)
-                if failure is None and not (code == 354 if stage is Stage.DATA else 200 <= code < 300):
-                    failure = Reply(code, text, stage)
-                elif failure is not None and stage is Stage.DATA and code == 354:
-                    # DATA accepted although nothing else was: end the empty message at once.
-                    reader.write(b".\r\n")
-                    await reader.read(self.data_timeout)
+                failure = await self._pipelined(mail, rcpt, gate)
+            else:
+                failure = await self._one_by_one(mail, rcpt, gate)
             if failure is not None:
-                await self._reset()
                 return failure
             if gate is not None:
                 try:
                     await gate.wait_committed()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 — whatever failed the round, the message is abandoned
                     reader.transport.close()
                     return Reply(0, f"not sent: {exc}", Stage.CONNECTION)
             if not crlf:
@@ -304,6 +326,48 @@ class SmtpConnection:
         except _Lost as exc:
             reader.transport.close()
             return Reply(0, str(exc), Stage.CONNECTION, reached=data_written)
+
+    async def _pipelined(self, mail: bytes, rcpt: bytes, gate: Gate | None) -> Reply | None:
+        """MAIL, RCPT and DATA in one write, their three replies read together: None once DATA
+        is answered 354, else the reply that counts (the first failing one; the transaction
+        reset, or the connection closed after a 421). Raises _Lost."""
+        reader = self._reader
+        reader.write(mail + rcpt + b"DATA\r\n")
+        if gate is not None:
+            gate.mail_began()  # MAIL FROM is on its way: the message has begun
+        replies = await reader.read_replies(3, self.command_timeout)
+        failure: Reply | None = None
+        for stage, (code, text) in zip(_PIPELINED, replies):
+            if code == 421:  # the relay is closing: what failed first still counts
+                reader.transport.close()
+                return failure or Reply(code, text, stage)
+            if failure is None and not (code == 354 if stage is Stage.DATA else 200 <= code < 300):
+                failure = Reply(code, text, stage)
+            elif failure is not None and stage is Stage.DATA and code == 354:
+                # DATA accepted although nothing else was: end the empty message at once.
+                reader.write(b".\r\n")
+                await reader.read(self.data_timeout)
+        if len(replies) < len(_PIPELINED):
+            raise _Lost(reader.lost or "the relay closed the connection")
+        if failure is not None:
+            await self._reset()
+        return failure
+
+    async def _one_by_one(self, mail: bytes, rcpt: bytes, gate: Gate | None) -> Reply | None:
+        """MAIL, RCPT and DATA one at a time (a relay without PIPELINING): as `_pipelined`."""
+        reader = self._reader
+        for stage, command in ((Stage.MAIL, mail), (Stage.RCPT, rcpt), (Stage.DATA, b"DATA\r\n")):
+            reader.write(command)
+            if gate is not None and stage is Stage.MAIL:
+                gate.mail_began()
+            code, text = await reader.read(self.command_timeout)
+            if code == 421:
+                reader.transport.close()
+                return Reply(code, text, stage)
+            if not (code == 354 if stage is Stage.DATA else 200 <= code < 300):
+                await self._reset()
+                return Reply(code, text, stage)
+        return None
 
     async def close(self) -> None:
         """QUIT (briefly waiting for the answer) and close."""
