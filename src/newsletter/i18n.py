@@ -15,16 +15,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+from .texts import N_  # the one marker, re-exported for the modules that mark texts here
+
 __all__ = ["N_", "translations", "text_direction", "negotiate_language", "language_name", "RTL_LANGUAGES"]
 
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
-
-
-def N_(message: str) -> str:
-    """Mark `message` for the catalogues and return it unchanged: it is translated where it is
-    shown (a template's `_(...)`), in the reader's language. `tests/test_workspace_i18n.py` finds
-    every marked string in src/ and holds each language's catalogue to it."""
-    return message
 
 
 @lru_cache(maxsize=64)
