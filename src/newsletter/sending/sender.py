@@ -294,12 +294,14 @@ class Sender:
             self._unwritten = campaigns.unwritten_rows(session, campaign, counts)
             return campaign, counts, holders
 
+    # The status poll, the holders and the count read only: `reading()` never waits for SQLite's
+    # write lock, which the sign-ups' commits (another process) may hold.
     def _status(self) -> CampaignStatus:
-        with self.store.session() as session:
+        with self.store.reading() as session:
             return stored.campaign_by_id(session, self.campaign_id, fresh=True).status
 
     def _holders(self) -> dict[str, int]:
-        with self.store.session() as session:
+        with self.store.reading() as session:
             return outbox.active_claims(session, self.campaign_id)
 
     def _claim(self, campaign: Campaign, dead: list[str]) -> tuple[CampaignStatus, list[ClaimedRow], int]:
@@ -327,7 +329,7 @@ class Sender:
             return campaigns.settle_campaign(session, self.slug, self.stop_reason, now=now, retry_at=self.next_due)
 
     def _next_due(self, campaign_id: int) -> tuple[Counts, datetime | None]:
-        with self.store.session() as session:
+        with self.store.reading() as session:
             return outbox.count_rows(session, campaign_id), outbox.next_due_at(session, campaign_id)
 
     # -- the run ------------------------------------------------------------------------------
