@@ -105,6 +105,36 @@ def test_the_security_migration_fills_the_mailbox_of_people_already_there(store)
                     "c.d@example.org": None}
 
 
+def test_a_unit_of_work_waits_for_the_write_lock_and_goes_in_when_it_is_released(sqlite_template, tmp_path):
+    """A writer that finds the lock taken tries again (store.begin_immediate) until it is free,
+    rather than failing: its change lands after the holder's."""
+    import shutil
+    import sqlite3
+    import threading
+
+    from newsletter.store import MailingList
+
+    path = tmp_path / "held.db"
+    shutil.copy(sqlite_template, path)
+    store = open_store(f"sqlite:///{path}")
+    with store.session() as session:
+        session.add(MailingList(slug="held", name="Before", created_at=NOW))
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("UPDATE lists SET name = name || ' holder' WHERE slug = 'held'")
+        releasing = threading.Timer(0.3, holder.execute, ("COMMIT",))
+        releasing.start()
+        with store.session() as session:
+            session.execute(text("UPDATE lists SET name = name || ' waiter' WHERE slug = 'held'"))
+        releasing.join()
+        with store.reading() as session:
+            assert session.scalar(select(MailingList.name).where(MailingList.slug == "held")) == "Before holder waiter"
+    finally:
+        holder.close()
+        store.dispose()
+
+
 def test_a_reading_unit_proceeds_while_another_connection_holds_the_write_lock(sqlite_template, tmp_path,
                                                                                monkeypatch):
     """Store.reading() begins deferred on SQLite: it reads its snapshot while a writer holds the

@@ -521,7 +521,7 @@ class Sender:
                         continue
                     try:
                         if self.paced:
-                            await self.limiter.acquire()
+                            await self._paced_turn()
                     except _Stopping:  # stopped while waiting its turn: the row goes back unmarked
                         await self._give_back(row)
                         return
@@ -588,6 +588,16 @@ class Sender:
                 if opened is None:
                     return None
                 conn = opened
+
+    async def _paced_turn(self) -> None:
+        """Wait for the rate limiter's turn. Meanwhile the connection does not count as working:
+        a gate round must not gather for a request that waits for the pace (at 100/s each round
+        would otherwise wait out `gate_gather` for the connections still waiting their turn)."""
+        self._not_working()
+        try:
+            await self.limiter.acquire()
+        finally:
+            self.working += 1
 
     def _not_working(self) -> None:
         """A connection waits for rows or has ended: the gate's round need not wait for it."""
