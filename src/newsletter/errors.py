@@ -139,10 +139,6 @@ class NewsletterError(Exception):
         return Text(self.text, self.values)
 
 
-def _said(template: str, **values: object) -> Text:
-    return Text(template, tuple(values.items()))
-
-
 class ConfigError(NewsletterError):
     """The configuration cannot be used; `key` names the setting when one is at fault."""
 
@@ -197,8 +193,8 @@ class InvalidAddress(NewsletterError, ValueError):
     """An email address was refused; `reason` is email-validator's explanation."""
 
     def __init__(self, address: str, reason: str | Text):
-        super().__init__(_said(N_("%(address)s is not a usable email address: %(reason)s"), address=repr(address),
-                               reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(address)s is not a usable email address: %(reason)s"), address=repr(address),
+                                 reason=text_of(reason)))
         self.address = address
         self.reason = str(reason)
 
@@ -208,7 +204,7 @@ class InvalidField(NewsletterError, ValueError):
     why, and may be given as a `Text` to be shown translated."""
 
     def __init__(self, field: str, reason: str | Text):
-        super().__init__(_said(N_("%(field)s: %(reason)s"), field=field, reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(field)s: %(reason)s"), field=field, reason=text_of(reason)))
         self.field = field
         self.reason = str(reason)
 
@@ -219,7 +215,7 @@ class UnknownList(NewsletterError, LookupError):
     named it); the message names neither, so that a visitor's page shows no private list."""
 
     def __init__(self, slug: str, *, known: tuple[str, ...] | None = None, content: tuple[str, ...] = ()):
-        super().__init__(_said(N_("there is no list %(slug)s"), slug=repr(slug)))
+        super().__init__(Text.of(N_("there is no list %(slug)s"), slug=repr(slug)))
         self.slug = slug
         self.known = None if known is None else tuple(known)
         self.content = tuple(content)
@@ -239,7 +235,7 @@ class ListArchived(UnknownList):
     """The list is archived: it is offered to nobody, takes no new subscriber and is sent to never."""
 
     def __init__(self, slug: str):
-        NewsletterError.__init__(self, _said(N_("the list %(slug)s is archived"), slug=repr(slug)))
+        NewsletterError.__init__(self, Text.of(N_("the list %(slug)s is archived"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -247,7 +243,7 @@ class UnknownSubscriber(NewsletterError, LookupError):
     """No subscriber has this address."""
 
     def __init__(self, address: str):
-        super().__init__(_said(N_("nobody with the address %(address)s is in the store"), address=repr(address)))
+        super().__init__(Text.of(N_("nobody with the address %(address)s is in the store"), address=repr(address)))
         self.address = address
 
 
@@ -270,7 +266,7 @@ class NotSuppressed(NewsletterError, LookupError):
     """The address is not on the suppression list (there is nothing to lift)."""
 
     def __init__(self, address: str):
-        super().__init__(_said(N_("%(address)s is not suppressed"), address=repr(address)))
+        super().__init__(Text.of(N_("%(address)s is not suppressed"), address=repr(address)))
         self.address = address
 
 
@@ -288,7 +284,7 @@ class ImportFileError(NewsletterError):
     """A CSV file cannot be imported at all (unreadable, no email column)."""
 
     def __init__(self, path: str, reason: str | Text):
-        super().__init__(_said(N_("%(path)s: %(reason)s"), path=path, reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(path)s: %(reason)s"), path=path, reason=text_of(reason)))
         self.path = path
         self.reason = str(reason)
 
@@ -328,7 +324,7 @@ class LintFailed(NewsletterError):
         # (`mail.lint.Problem.text`, `.values`), the rest of the line is as `str(problem)` has it.
         lines = Text("\n".join(f"  - %(p{i})s" for i in range(len(problems))),
                      tuple((f"p{i}", _problem_line(problem)) for i, problem in enumerate(problems)))
-        super().__init__(_said(N_("the issue has %(n)s lint error(s):\n%(lines)s"), n=len(problems), lines=lines))
+        super().__init__(Text.of(N_("the issue has %(n)s lint error(s):\n%(lines)s"), n=len(problems), lines=lines))
 
 
 def _problem_line(problem: object) -> str | Text:
@@ -338,8 +334,8 @@ def _problem_line(problem: object) -> str | Text:
     if not template:
         return str(problem)
     where = f"[{problem.language}] " if getattr(problem, "language", None) else ""
-    return _said("%(severity)s: %(where)s%(rule)s: %(message)s", severity=Text(problem.severity.value), where=where,
-                 rule=problem.rule, message=Text(template, tuple(values)))
+    return Text.of("%(severity)s: %(where)s%(rule)s: %(message)s", severity=Text(problem.severity.value), where=where,
+                   rule=problem.rule, message=Text(template, tuple(values)))
 
 
 class MissingVariant(NewsletterError, LookupError):
@@ -349,7 +345,7 @@ class MissingVariant(NewsletterError, LookupError):
         self.language = language
         self.available = tuple(available)
         self.chain = tuple(chain)
-        super().__init__(_said(
+        super().__init__(Text.of(
             N_("no variant for language %(language)s: the issue has %(available)s, and the fallback chain %(chain)s "
                "reaches none of them; add a variant or change the list's languages"),
             language=repr(language), available=", ".join(available) or Text(N_("none")), chain=" > ".join(chain)))
@@ -404,7 +400,7 @@ class UnknownCampaign(NewsletterError, LookupError):
     """No campaign has this slug."""
 
     def __init__(self, slug: str):
-        super().__init__(_said(N_("there is no campaign %(slug)s"), slug=repr(slug)))
+        super().__init__(Text.of(N_("there is no campaign %(slug)s"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -413,8 +409,8 @@ class CampaignStateError(NewsletterError):
     (English; given as a `Text` by the raiser, shown translated)."""
 
     def __init__(self, slug: str, status: str, message: str | Text):
-        super().__init__(_said(N_("campaign %(slug)s is %(status)s: %(reason)s"), slug=repr(slug),
-                               status=Text(status), reason=text_of(message)))
+        super().__init__(Text.of(N_("campaign %(slug)s is %(status)s: %(reason)s"), slug=repr(slug),
+                                 status=Text(status), reason=text_of(message)))
         self.slug = slug
         self.status = status
 
@@ -425,7 +421,7 @@ class CampaignContentMissing(CampaignStateError):
 
     def __init__(self, slug: str, status: str, missing: tuple[str, ...]):
         self.missing = tuple(missing)
-        what = _said(N_("its content files are not there (%(missing)s)"), missing=", ".join(self.missing)) \
+        what = Text.of(N_("its content files are not there (%(missing)s)"), missing=", ".join(self.missing)) \
             if self.missing else Text(N_("it recorded no content files"))
         super().__init__(slug, status, what)
 
@@ -450,7 +446,7 @@ class NoAudience(NewsletterError):
             template = N_("nobody has joined the list %(list)s since %(slug)s was sent; nothing was sent")
         else:
             template = N_("the list %(list)s has no confirmed subscriber to send %(slug)s to; nothing was sent")
-        super().__init__(_said(template, list=repr(list_slug), slug=repr(slug)))
+        super().__init__(Text.of(template, list=repr(list_slug), slug=repr(slug)))
 
 
 class SegmentError(NewsletterError, ValueError):
@@ -458,8 +454,8 @@ class SegmentError(NewsletterError, ValueError):
     translated), at `column` (1-based) of `expression`."""
 
     def __init__(self, expression: str, column: int, reason: str | Text):
-        super().__init__(_said(N_("segment expression, column %(column)s: %(reason)s"), column=column,
-                               reason=text_of(reason)))
+        super().__init__(Text.of(N_("segment expression, column %(column)s: %(reason)s"), column=column,
+                                 reason=text_of(reason)))
         self.expression = expression
         self.column = column
         self.reason = str(reason)
@@ -488,7 +484,7 @@ class UnknownSegment(NewsletterError, LookupError):
     """No segment has this name."""
 
     def __init__(self, name: str):
-        super().__init__(_said(N_("there is no segment %(name)s"), name=repr(name)))
+        super().__init__(Text.of(N_("there is no segment %(name)s"), name=repr(name)))
         self.name = name
 
 
@@ -496,7 +492,7 @@ class UnknownSchedule(NewsletterError, LookupError):
     """No scheduled send has this id."""
 
     def __init__(self, schedule_id: int):
-        super().__init__(_said(N_("there is no scheduled send %(id)s"), id=schedule_id))
+        super().__init__(Text.of(N_("there is no scheduled send %(id)s"), id=schedule_id))
         self.schedule_id = schedule_id
 
 
@@ -504,8 +500,8 @@ class ScheduleStateError(NewsletterError):
     """The scheduled send `schedule_id` cannot do what was asked in its `status`; the message says why."""
 
     def __init__(self, schedule_id: int, status: str, message: str | Text):
-        super().__init__(_said(N_("scheduled send %(id)s is %(status)s: %(reason)s"), id=schedule_id,
-                               status=Text(status), reason=text_of(message)))
+        super().__init__(Text.of(N_("scheduled send %(id)s is %(status)s: %(reason)s"), id=schedule_id,
+                                 status=Text(status), reason=text_of(message)))
         self.schedule_id = schedule_id
         self.status = status
 
@@ -546,7 +542,7 @@ class UnknownStaffMember(NewsletterError, LookupError):
     """No workspace account has this address."""
 
     def __init__(self, email: str):
-        super().__init__(_said(N_("no workspace account has the address %(email)s"), email=repr(email)))
+        super().__init__(Text.of(N_("no workspace account has the address %(email)s"), email=repr(email)))
         self.email = email
 
 
@@ -554,8 +550,8 @@ class StaffMemberExists(NewsletterError):
     """A workspace account already has this address (invited, active or revoked)."""
 
     def __init__(self, email: str, status: str):
-        super().__init__(_said(N_("a workspace account for %(email)s already exists (%(status)s)"), email=repr(email),
-                               status=Text(status)))
+        super().__init__(Text.of(N_("a workspace account for %(email)s already exists (%(status)s)"), email=repr(email),
+                                 status=Text(status)))
         self.email = email
         self.status = status
 
@@ -564,7 +560,7 @@ class StaffStateError(NewsletterError):
     """The account cannot do what was asked in its state; the message says why."""
 
     def __init__(self, email: str, message: str | Text):
-        super().__init__(_said(N_("%(email)s: %(reason)s"), email=email, reason=text_of(message)))
+        super().__init__(Text.of(N_("%(email)s: %(reason)s"), email=email, reason=text_of(message)))
         self.email = email
 
 
@@ -572,7 +568,7 @@ class UnknownDraft(NewsletterError, LookupError):
     """No issue being written (in the workspace's store) has this slug."""
 
     def __init__(self, slug: str):
-        super().__init__(_said(N_("there is no issue %(slug)s being written"), slug=repr(slug)))
+        super().__init__(Text.of(N_("there is no issue %(slug)s being written"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -580,7 +576,8 @@ class DraftExists(NewsletterError):
     """An issue being written already has this slug (slugs name campaigns, so they are unique)."""
 
     def __init__(self, slug: str):
-        super().__init__(_said(N_("an issue %(slug)s already exists; give the new one another slug"), slug=repr(slug)))
+        super().__init__(Text.of(N_("an issue %(slug)s already exists; give the new one another slug"),
+                                 slug=repr(slug)))
         self.slug = slug
 
 
@@ -590,13 +587,13 @@ class EditConflict(NewsletterError):
 
     def __init__(self, slug: str, language: str, expected: int, current: int, author: str | None = None):
         if author:
-            said = _said(N_("%(slug)s (%(language)s): revision %(current)s was saved by %(author)s after revision "
-                            "%(expected)s you started from; nothing was saved: compare and save again"),
-                         slug=slug, language=language, current=current, author=author, expected=expected)
+            said = Text.of(N_("%(slug)s (%(language)s): revision %(current)s was saved by %(author)s after revision "
+                              "%(expected)s you started from; nothing was saved: compare and save again"),
+                           slug=slug, language=language, current=current, author=author, expected=expected)
         else:
-            said = _said(N_("%(slug)s (%(language)s): revision %(current)s was saved after revision %(expected)s "
-                            "you started from; nothing was saved: compare and save again"),
-                         slug=slug, language=language, current=current, expected=expected)
+            said = Text.of(N_("%(slug)s (%(language)s): revision %(current)s was saved after revision %(expected)s "
+                              "you started from; nothing was saved: compare and save again"),
+                           slug=slug, language=language, current=current, expected=expected)
         super().__init__(said)
         self.slug = slug
         self.language = language
@@ -611,7 +608,7 @@ class ApprovalRequired(NewsletterError):
     `Text` by the raiser, shown translated) says what is missing."""
 
     def __init__(self, slug: str, digest: str, sender: str | None, reason: str | Text):
-        super().__init__(_said(N_("%(slug)s cannot be sent yet: %(reason)s"), slug=slug, reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(slug)s cannot be sent yet: %(reason)s"), slug=slug, reason=text_of(reason)))
         self.slug = slug
         self.digest = digest
         self.sender = sender
@@ -622,8 +619,8 @@ class CatchUpUnavailable(NewsletterError):
     """A late translation cannot be sent to the readers who got a fallback; `reason` says why."""
 
     def __init__(self, slug: str, language: str, reason: str | Text):
-        super().__init__(_said(N_("%(slug)s (%(language)s): %(reason)s"), slug=slug, language=language,
-                               reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(slug)s (%(language)s): %(reason)s"), slug=slug, language=language,
+                                 reason=text_of(reason)))
         self.slug = slug
         self.language = language
         self.reason = str(reason)
