@@ -131,6 +131,79 @@ def test_the_errors_of_the_issue_and_send_pages_are_in_the_workspaces_language(n
     _no_english(changed.text)
 
 
+#: A file of rows the import refuses, one for each reason: the dry run and the real run report each.
+REFUSED = (
+    "email,name,language,lists,status\n"
+    ",Nobody,en,asp-daily,\n"
+    "ana.example.org,Ana,en,asp-daily,\n"
+    "amal@example.org,Amal,de,asp-daily,\n"
+    "li.wei@example.com,Li Wei,en,no-such-list,\n"
+    "jorge@example.org,Jorge,es,asp-daily,later\n"
+    "fatou@example.net,Fatou,fr,,\n"
+)
+#: Why each row was refused (the reason, then what is wrong), per language, by line.
+REFUSED_SAID = {
+    "fr": {
+        2: "adresse manquante: la cellule email est vide",
+        3: "adresse invalide: Une adresse électronique doit contenir un @.",
+        4: "langue inconnue: &#39;de&#39; ne fait pas partie de en, fr, es, ar",
+        5: "liste inconnue: il n&#39;y a pas de liste &#39;no-such-list&#39;",
+        6: "statut inconnu: &#39;later&#39; n&#39;est pas un statut connu (active, blocklisted, bounced, cleaned, "
+           "complained, pending, unsubscribed, …)",
+        7: "aucune liste: la ligne ne nomme aucune liste et aucune liste n&#39;a été choisie pour toutes les lignes",
+        "file": "x.csv : la première ligne n&#39;a pas de colonne email (elle contient "
+                "[&#39;name&#39;, &#39;language&#39;]) ; commencez le fichier par un en-tête comme "
+                "email,name,language,lists",
+    },
+    "es": {
+        2: "falta la dirección: la celda email está vacía",
+        3: "dirección no válida: Una dirección de correo debe tener una @.",
+        4: "idioma desconocido: &#39;de&#39; no es ninguna de en, fr, es, ar",
+        5: "lista desconocida: no hay ninguna lista &#39;no-such-list&#39;",
+        6: "estado desconocido: &#39;later&#39; no es un estado conocido (active, blocklisted, bounced, cleaned, "
+           "complained, pending, unsubscribed, …)",
+        7: "ninguna lista: la fila no nombra ninguna lista y no se eligió ninguna lista para todas las filas",
+        "file": "x.csv: la primera línea no tiene columna email (contiene "
+                "[&#39;name&#39;, &#39;language&#39;]); empiece el archivo con un encabezado como "
+                "email,name,language,lists",
+    },
+    "ar": {
+        2: "العنوان ناقص: خانة email فارغة",
+        3: "عنوان غير صالح: يجب أن يحتوي عنوان البريد الإلكتروني على العلامة @.",
+        4: "لغة غير معروفة: &#39;de&#39; ليست من بين en, fr, es, ar",
+        5: "قائمة غير معروفة: لا توجد قائمة &#39;no-such-list&#39;",
+        6: "حالة غير معروفة: &#39;later&#39; ليست حالة معروفة (active, blocklisted, bounced, cleaned, complained, "
+           "pending, unsubscribed، …)",
+        7: "لا قائمة: لا يذكر الصف أي قائمة، ولم تُختَر قائمة لكل الصفوف",
+        "file": "x.csv: ليس في السطر الأول عمود email (نصه [&#39;name&#39;, &#39;language&#39;])؛ "
+                "ابدأ الملف بسطر عناوين مثل email,name,language,lists",
+    },
+}
+REFUSED_ENGLISH = ("the email cell is empty", "must have an @-sign", "is not one of", "there is no list",
+                   "is not a status we know", "names no list", "the first line has no email column")
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "ar"])
+def test_the_import_page_says_why_each_row_was_refused_in_the_workspaces_language(newsletter, tmp_path, language):
+    _set_up(newsletter, tmp_path)
+    client = logged_in(newsletter, add_staff(newsletter, "owner@example.org", Role.OWNER))
+    assert client.post("/admin/account/language", data={"csrf": csrf_of(client), "language": language}).status_code == 303
+    said = REFUSED_SAID[language]
+    for dry_run in (True, False):
+        data = {"csrf": csrf_of(client, "/admin/import"), **({"dry_run": "1"} if dry_run else {})}
+        page = client.post("/admin/import", data=data, files={"file": ("people.csv", REFUSED.encode(), "text/csv")})
+        assert page.status_code == 200, page.text[:2000]
+        rows = re.findall(r'<tr><td>(\d+)</td><td dir="ltr">[^<]*</td><td>(.*?)</td></tr>', page.text)
+        shown = {int(line): re.sub(r'<span dir="auto">(.*?)</span>', r"\1", why) for line, why in rows}
+        assert shown == {line: text for line, text in said.items() if line != "file"}
+        shown_english = [e for e in REFUSED_ENGLISH if e in page.text]
+        assert not shown_english, f"English on the page: {shown_english}"
+    no_column = client.post("/admin/import", data={"csrf": csrf_of(client, "/admin/import")},
+                            files={"file": ("x.csv", b"name,language\nAmal,ar\n", "text/csv")})
+    assert no_column.status_code == 400 and _error(no_column.text).endswith(said["file"]), _error(no_column.text)
+    assert not [e for e in REFUSED_ENGLISH if e in no_column.text]
+
+
 def test_the_cli_keeps_the_english_and_a_message_the_catalogue_lacks_stays_as_it_is():
     assert str(DraftExists("asp23-day-6")) == "an issue 'asp23-day-6' already exists; give the new one another slug"
     assert str(UnknownSegment("nobody")) == "there is no segment 'nobody'"

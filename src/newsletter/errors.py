@@ -197,6 +197,8 @@ class InvalidAddress(NewsletterError, ValueError):
                                  reason=text_of(reason)))
         self.address = address
         self.reason = str(reason)
+        #: `reason` as a Text, to be shown translated (an import's rejected row keeps it).
+        self.reason_said = text_of(reason)
 
 
 class InvalidField(NewsletterError, ValueError):
@@ -207,6 +209,8 @@ class InvalidField(NewsletterError, ValueError):
         super().__init__(Text.of(N_("%(field)s: %(reason)s"), field=field, reason=text_of(reason)))
         self.field = field
         self.reason = str(reason)
+        #: `reason` as a Text, to be shown translated (an import's rejected row keeps it).
+        self.reason_said = text_of(reason)
 
 
 class UnknownList(NewsletterError, LookupError):

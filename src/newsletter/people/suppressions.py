@@ -222,7 +222,7 @@ def import_suppressions(newsletter: Newsletter, path: str | os.PathLike, *,
             try:
                 address = normalise_address(cell)
             except InvalidAddress as exc:
-                rejected.append(RejectedRow(row.line, cell.strip(), RejectReason.INVALID_ADDRESS, exc.reason))
+                rejected.append(RejectedRow(row.line, cell.strip(), RejectReason.INVALID_ADDRESS, exc.reason_said))
                 continue
             said = None
             if columns.status is not None and columns.status < len(row.cells):
