@@ -24,6 +24,7 @@ from newsletter.errors import (
     ContentError,
     DraftExists,
     LintFailed,
+    MissingSecretKey,
     NoAudience,
     UnknownSegment,
 )
@@ -204,6 +205,45 @@ def test_the_import_page_says_why_each_row_was_refused_in_the_workspaces_languag
     assert not [e for e in REFUSED_ENGLISH if e in no_column.text]
 
 
+#: A raiser of each kind, per language: a catch-up of an issue not sent yet (editorial.catchup), a
+#: segment naming a language the installation does not have (people.segments), a content file
+#: whose field holds a list (the front matter's kinds of value).
+RAISED_SAID = {
+    "fr": {"catch-up": "le numéro n&#39;a pas encore été envoyé ; envoyez-le avec cette version",
+           "segment": "&#39;de&#39; ne fait pas partie des langues en, fr, es, ar",
+           "content": "venue : texte attendu, reçu une liste"},
+    "es": {"catch-up": "el número todavía no se ha enviado; envíelo con esta versión",
+           "segment": "&#39;de&#39; no es ninguno de los idiomas en, fr, es, ar",
+           "content": "venue: se esperaba texto, se recibió una lista"},
+    "ar": {"catch-up": "لم يُرسَل العدد بعد؛ أرسله مع هذه النسخة",
+           "segment": "&#39;de&#39; ليست من بين اللغات en, fr, es, ar",
+           "content": "venue: المتوقَّع نص، والوارد قائمة"},
+}
+RAISED_ENGLISH = ("has not been sent yet", "send it with this version", "is not one of the languages",
+                  "expected text, got")
+
+
+@pytest.mark.parametrize("language", ["fr", "es", "ar"])
+def test_a_catch_up_a_segment_and_a_content_file_are_refused_in_the_workspaces_language(newsletter, tmp_path,
+                                                                                        language):
+    _set_up(newsletter, tmp_path)
+    client = logged_in(newsletter, add_staff(newsletter, "owner@example.org", Role.OWNER))
+    assert client.post("/admin/account/language", data={"csrf": csrf_of(client), "language": language}).status_code == 303
+    said = RAISED_SAID[language]
+    send = "/admin/issues/asp23-day-4/send"
+    late = _post(client, "/admin/issues/asp23-day-4/catch-up/es", {}, send)
+    assert late.status_code == 409 and said["catch-up"] in _error(late.text), _error(late.text)
+    segment = _post(client, "/admin/segments", {"name": "germans", "expression": "language = de"}, "/admin/segments")
+    assert segment.status_code == 400 and said["segment"] in _error(segment.text), _error(segment.text)
+    english = next(path for path in DAY_4 if path.name == "day-4.en.md").read_text(encoding="utf-8")
+    listed = english.replace("venue: World Forum, The Hague", "venue: [World Forum, The Hague]")
+    content = client.post("/admin/issues/import", data={"csrf": csrf_of(client, "/admin/issues")},
+                          files={"files": ("day-4.en.md", listed.encode(), "text/markdown")})
+    assert content.status_code == 400 and said["content"] in _error(content.text), _error(content.text)
+    for page in (late, segment, content):
+        assert not [e for e in RAISED_ENGLISH if e in _error(page.text)], _error(page.text)
+
+
 def test_the_cli_keeps_the_english_and_a_message_the_catalogue_lacks_stays_as_it_is():
     assert str(DraftExists("asp23-day-6")) == "an issue 'asp23-day-6' already exists; give the new one another slug"
     assert str(UnknownSegment("nobody")) == "there is no segment 'nobody'"
@@ -217,6 +257,10 @@ def test_the_cli_keeps_the_english_and_a_message_the_catalogue_lacks_stays_as_it
 
     french = translations(REPO / "templates" / "locale", "fr").gettext
     assert error.said.translated(french) == "day-6.en.md, ligne 9 : day : nombre entier attendu, reçu 'six'"
+    secret = MissingSecretKey("/srv/newsletter/secret.key")
+    assert str(secret) == "no secret key: /srv/newsletter/secret.key does not exist and NEWSLETTER_SECRET_KEY is not set"
+    assert secret.said.translated(french) == ("pas de clé secrète : /srv/newsletter/secret.key n'existe pas et "
+                                              "NEWSLETTER_SECRET_KEY n'est pas défini")
     own = ContentError("x.en.md", "a message of the raiser's own, 100% English")
     assert own.said.translated(french) == "x.en.md : a message of the raiser's own, 100% English"
     problem = _problem(Severity.ERROR, "subject", "the subject is missing; add subject: to the file", "fr")

@@ -154,10 +154,11 @@ class MissingConfigFile(ConfigError):
 
     def __init__(self, path: str, named: bool = True):
         if named:
-            super().__init__(f"the configuration file {path} does not exist")
+            super().__init__(Text.of(N_("the configuration file %(path)s does not exist"), path=path))
         else:
-            super().__init__(f"no configuration file was found ({path} does not exist and NEWSLETTER_CONFIG is not "
-                             "set), and the database has no schema yet")
+            super().__init__(Text.of(N_("no configuration file was found (%(path)s does not exist and "
+                                        "NEWSLETTER_CONFIG is not set), and the database has no schema yet"),
+                                     path=path))
         self.path = path
         self.named = named
 
@@ -166,8 +167,8 @@ class MissingSecretKey(ConfigError):
     """There is no signing key: the key file does not exist and NEWSLETTER_SECRET_KEY is not set."""
 
     def __init__(self, path: str):
-        super().__init__(f"no secret key: {path} does not exist and NEWSLETTER_SECRET_KEY is not set",
-                         key="secret_key")
+        super().__init__(Text.of(N_("no secret key: %(path)s does not exist and NEWSLETTER_SECRET_KEY is not set"),
+                                 path=path), key="secret_key")
         self.path = path
 
 
@@ -185,8 +186,12 @@ class SchemaOutOfDate(StoreError):
     def __init__(self, current: str | None, head: str):
         self.current = current
         self.head = head
-        state = "has no schema yet" if current is None else f"is at revision {current}"
-        super().__init__(f"the database {state}; this version needs revision {head}")
+        if current is None:
+            said = Text.of(N_("the database has no schema yet; this version needs revision %(head)s"), head=head)
+        else:
+            said = Text.of(N_("the database is at revision %(current)s; this version needs revision %(head)s"),
+                           current=current, head=head)
+        super().__init__(said)
 
 
 class InvalidAddress(NewsletterError, ValueError):
@@ -257,10 +262,16 @@ class SuppressedAddress(UnknownSubscriber):
 
     def __init__(self, address: str, reason: str, at: datetime | str):
         when = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else at
-        what = (f"it was erased on {when}" if reason == "erased"
-                else f"it has been suppressed ({reason.replace('_', ' ')}) since {when}")
-        NewsletterError.__init__(self, f"nobody with the address {address!r} is in the store: {what}; only a hash "
-                                       "of the address is kept, so that it is never mailed or imported again")
+        if reason == "erased":
+            said = Text.of(N_("nobody with the address %(address)s is in the store: it was erased on %(when)s; only a "
+                              "hash of the address is kept, so that it is never mailed or imported again"),
+                           address=repr(address), when=when)
+        else:
+            said = Text.of(N_("nobody with the address %(address)s is in the store: it has been suppressed "
+                              "(%(reason)s) since %(when)s; only a hash of the address is kept, so that it is never "
+                              "mailed or imported again"),
+                           address=repr(address), reason=reason.replace("_", " "), when=when)
+        NewsletterError.__init__(self, said)
         self.address = address
         self.reason = reason
         self.at = at
@@ -370,17 +381,18 @@ class InvalidVerp(NewsletterError):
     """
 
     def __init__(self, address: str):
-        super().__init__(f"{address!r} is not a valid VERP return path of this installation")
+        super().__init__(Text.of(N_("%(address)s is not a valid VERP return path of this installation"),
+                                 address=repr(address)))
         self.address = address
 
 
 class MailboxError(NewsletterError):
     """A bounce mailbox (Maildir, mbox or IMAP) cannot be opened or read; `source` names it."""
 
-    def __init__(self, source: str, reason: str):
-        super().__init__(f"bounce mailbox {source}: {reason}")
+    def __init__(self, source: str, reason: str | Text):
+        super().__init__(Text.of(N_("bounce mailbox %(source)s: %(reason)s"), source=source, reason=text_of(reason)))
         self.source = source
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class DkimError(NewsletterError):
@@ -395,7 +407,8 @@ class UnknownIssue(NewsletterError, LookupError):
     """No finished campaign of a public list has this slug, so the archive has no such issue."""
 
     def __init__(self, list_slug: str, slug: str):
-        super().__init__(f"the archive of {list_slug!r} has no issue {slug!r} (only finished campaigns are archived)")
+        super().__init__(Text.of(N_("the archive of %(list)s has no issue %(slug)s (only finished campaigns are "
+                                    "archived)"), list=repr(list_slug), slug=repr(slug)))
         self.list_slug = list_slug
         self.slug = slug
 
@@ -469,8 +482,8 @@ class ApiAccessDenied(NewsletterError):
     """An API request may not do this: `scope` is "token" (no valid token) or the scope it lacks."""
 
     def __init__(self, scope: str):
-        super().__init__("no valid API token was given" if scope == "token"
-                         else f"this API token does not have the {scope!r} scope")
+        super().__init__(Text(N_("no valid API token was given")) if scope == "token"
+                         else Text.of(N_("this API token does not have the %(scope)s scope"), scope=repr(scope)))
         self.scope = scope
 
 
@@ -478,10 +491,11 @@ class WebhookRefused(NewsletterError):
     """A bounce webhook claiming to be from `provider` is refused: `reason` (a bad signature, a
     certificate from elsewhere, the provider not set up)."""
 
-    def __init__(self, provider: str, reason: str):
-        super().__init__(f"{provider} webhook refused: {reason}")
+    def __init__(self, provider: str, reason: str | Text):
+        super().__init__(Text.of(N_("%(provider)s webhook refused: %(reason)s"), provider=provider,
+                                 reason=text_of(reason)))
         self.provider = provider
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class UnknownSegment(NewsletterError, LookupError):
@@ -517,7 +531,7 @@ class LoginRefused(NewsletterError):
     """
 
     def __init__(self) -> None:
-        super().__init__("the address, password or code is not right")
+        super().__init__(Text(N_("the address, password or code is not right")))
 
 
 class LoginThrottled(NewsletterError):
@@ -527,7 +541,8 @@ class LoginThrottled(NewsletterError):
     """
 
     def __init__(self, retry_after: int):
-        super().__init__(f"too many failed logins: try again in {max(1, retry_after // 60)} minute(s)")
+        super().__init__(Text.of(N_("too many failed logins: try again in %(minutes)s minute(s)"),
+                                 minutes=max(1, retry_after // 60)))
         self.retry_after = retry_after
 
 
@@ -535,8 +550,12 @@ class PermissionDenied(NewsletterError):
     """The staff member's role does not allow `action` (for `language`, when it is about one)."""
 
     def __init__(self, action: str, role: str, language: str | None = None):
-        where = f" in {language}" if language else ""
-        super().__init__(f"the role {role} does not allow {action}{where}")
+        if language:
+            said = Text.of(N_("the role %(role)s does not allow %(action)s in %(language)s"), role=Text(role),
+                           action=action, language=language)
+        else:
+            said = Text.of(N_("the role %(role)s does not allow %(action)s"), role=Text(role), action=action)
+        super().__init__(said)
         self.action = action
         self.role = role
         self.language = language
@@ -633,10 +652,10 @@ class CatchUpUnavailable(NewsletterError):
 class ArchiveError(NewsletterError):
     """A backup archive cannot be written, read or restored as it is; nothing was restored."""
 
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
+    def __init__(self, path: str, reason: str | Text):
+        super().__init__(Text.of(N_("%(path)s: %(reason)s"), path=path, reason=text_of(reason)))
         self.path = path
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class StoreNotEmpty(NewsletterError):
@@ -647,6 +666,10 @@ class StoreNotEmpty(NewsletterError):
         #: Tables among them that can never be deleted (an audit trail): the store cannot be replaced.
         self.undeletable = tuple(undeletable)
         held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
-        why = (f"; {', '.join(self.undeletable)} can never be deleted, so it cannot be replaced either"
-               if self.undeletable else "")
-        super().__init__(f"the store is not empty (it holds {held}){why}; nothing was restored")
+        if self.undeletable:
+            said = Text.of(N_("the store is not empty (it holds %(held)s); %(undeletable)s can never be deleted, so it "
+                              "cannot be replaced either; nothing was restored"),
+                           held=held, undeletable=", ".join(self.undeletable))
+        else:
+            said = Text.of(N_("the store is not empty (it holds %(held)s); nothing was restored"), held=held)
+        super().__init__(said)

@@ -69,7 +69,7 @@ async def _person(request: Request, *, status_code: int = 200, error: str | None
     fields = attribute_fields(ws.newsletter.config.attributes, language_of(request), shown)
     return render(request, "person.html", status_code=status_code, person=page, record=page.record, error=error,
                   done=request.query_params.get("done", ""), attribute_fields=fields,
-                  problems=edit.problems if edit is not None else {})
+                  problems={} if edit is None else {name: say(request, why) for name, why in edit.problems.items()})
 
 
 @guarded(Action.VIEW_PEOPLE)
