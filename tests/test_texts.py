@@ -27,10 +27,10 @@ ERRORS = {name: cls for name, cls in vars(errors).items()
 PENDING = {
     "api/people.py", "attributes.py", "bounces/mailboxes.py", "bounces/provider_auth.py", "bounces/providers.py",
     "config.py", "editorial/files.py", "editorial/issues.py", "editorial/preview.py", "hooks/delivery.py",
-    "mail/content.py", "mail/dkim.py", "mail/personal.py", "people/consent.py", "people/lists.py",
-    "people/moves.py", "people/rules.py", "people/suppressions.py", "routine/schedules.py", "routine/series.py",
-    "routine/timing.py", "routine/welcome.py", "segment_language.py", "sending/campaigns.py", "sending/launch.py",
-    "sending/submitted.py", "service/supervisor.py", "staff/accounts.py", "staff/api_tokens.py", "staff/totp.py",
+    "mail/content.py", "mail/dkim.py", "mail/personal.py", "people/consent.py",
+    "people/moves.py", "people/rules.py", "routine/schedules.py", "routine/series.py",
+    "routine/timing.py", "routine/welcome.py", "sending/campaigns.py", "sending/launch.py",
+    "sending/submitted.py", "service/supervisor.py", "staff/api_tokens.py",
     "store/__init__.py", "transport/relays.py", "transport/smtp.py", "web/app.py",
 }
 _PLACEHOLDERS = re.compile(r"%\(\w+\)s|\{\w*\}")
@@ -44,20 +44,23 @@ def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> tuple[list[
     return [a.arg for a in [*args.posonlyargs, *args.args]], typed
 
 
-def _taking_text() -> dict[str, tuple[list[str], set[str]]]:
-    """Every function and method of the package with a parameter typed `str | Text`, by name;
-    each error class by its name (its `__init__`)."""
-    found: dict[str, tuple[list[str], set[str]]] = {}
+Parameters = tuple[list[str], set[str]]
+
+
+def _taking_text() -> dict[str, list[Parameters]]:
+    """Every function and method of the package with a parameter typed `str | Text`, by name
+    (several of one name: each is checked); each error class by its name (its `__init__`)."""
+    found: dict[str, list[Parameters]] = {}
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name != "__init__":
                 positional, typed = _parameters(node)
                 if typed:
-                    found[node.name] = (positional, typed)
+                    found.setdefault(node.name, []).append((positional, typed))
     for name, cls in ERRORS.items():
         signature = inspect.signature(cls.__init__)
         typed = {p.name for p in signature.parameters.values() if "Text" in str(p.annotation)}
-        found[name] = ([p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD], typed)
+        found[name] = [([p.name for p in signature.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD], typed)]
     return found
 
 
@@ -68,7 +71,7 @@ def _has_words(literal: str) -> bool:
 class _Raisers(ast.NodeVisitor):
     """Walks one module for calls that give a text parameter a plain sentence."""
 
-    def __init__(self, taking: dict[str, tuple[list[str], set[str]]]):
+    def __init__(self, taking: dict[str, list[Parameters]]):
         self.taking = taking
         self.found: list[tuple[int, str]] = []
         self.classes: list[str] = []
@@ -93,32 +96,28 @@ class _Raisers(ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_Call(self, node: ast.Call) -> None:
-        target = self._target(node)
-        if target is not None:
-            (positional, typed), skip = target
-            for name, value in self._bound(node, positional[skip:]):
-                if name in typed and self._plain(value):
-                    self.found.append((node.lineno, ast.unparse(node)[:120]))
+        if any(name in typed and self._plain(value) for (positional, typed), skip in self._targets(node)
+               for name, value in self._bound(node, positional[skip:])):
+            self.found.append((node.lineno, ast.unparse(node)[:120]))
         self.generic_visit(node)
 
-    def _target(self, node: ast.Call) -> tuple[tuple[list[str], set[str]], int] | None:
+    def _targets(self, node: ast.Call) -> list[tuple[Parameters, int]]:
         """What the call reaches (parameters, and how many leading ones the call does not pass)."""
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "__init__":
             if isinstance(func.value, ast.Call) and getattr(func.value.func, "id", "") == "super":
                 cls = ERRORS.get(self.classes[-1]) if self.classes else None
                 parent = cls.__mro__[1].__name__ if cls is not None else None
-                return (self.taking[parent], 1) if parent in ERRORS else None
+                return [(self.taking[parent][0], 1)] if parent in ERRORS else []
             if isinstance(func.value, ast.Name) and func.value.id in ERRORS:
-                return self.taking[func.value.id], 0
-            return None
+                return [(self.taking[func.value.id][0], 0)]
+            return []
         name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-        if name not in self.taking:
-            return None
-        is_method = isinstance(func, ast.Attribute) and name not in ERRORS
-        positional = self.taking[name][0]
-        skip = 1 if name in ERRORS or (is_method and positional[:1] in (["self"], ["cls"])) else 0
-        return self.taking[name], skip
+        if name in ERRORS:
+            return [(self.taking[name][0], 1)]
+        is_method = isinstance(func, ast.Attribute)
+        return [((positional, typed), 1 if is_method and positional[:1] in (["self"], ["cls"]) else 0)
+                for positional, typed in self.taking.get(name, [])]
 
     @staticmethod
     def _bound(node: ast.Call, positional: list[str]) -> list[tuple[str, ast.expr]]:

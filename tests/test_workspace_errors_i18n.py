@@ -207,20 +207,27 @@ def test_the_import_page_says_why_each_row_was_refused_in_the_workspaces_languag
 
 #: A raiser of each kind, per language: a catch-up of an issue not sent yet (editorial.catchup), a
 #: segment naming a language the installation does not have (people.segments), a content file
-#: whose field holds a list (the front matter's kinds of value).
+#: whose field holds a list (the front matter's kinds of value), a list slug taken (people.lists), an
+#: expression left open (segment_language).
 RAISED_SAID = {
     "fr": {"catch-up": "le numéro n&#39;a pas encore été envoyé ; envoyez-le avec cette version",
            "segment": "&#39;de&#39; ne fait pas partie des langues en, fr, es, ar",
-           "content": "venue : texte attendu, reçu une liste"},
+           "content": "venue : texte attendu, reçu une liste",
+           "list": "slug : une liste &#39;alerts&#39; existe déjà",
+           "expression": "« ) » ou « and »/« or » attendu, trouvé la fin"},
     "es": {"catch-up": "el número todavía no se ha enviado; envíelo con esta versión",
            "segment": "&#39;de&#39; no es ninguno de los idiomas en, fr, es, ar",
-           "content": "venue: se esperaba texto, se recibió una lista"},
+           "content": "venue: se esperaba texto, se recibió una lista",
+           "list": "slug: ya existe una lista &#39;alerts&#39;",
+           "expression": "se esperaba &#39;)&#39; o &#39;and&#39;/&#39;or&#39;, se encontró el final"},
     "ar": {"catch-up": "لم يُرسَل العدد بعد؛ أرسله مع هذه النسخة",
            "segment": "&#39;de&#39; ليست من بين اللغات en, fr, es, ar",
-           "content": "venue: المتوقَّع نص، والوارد قائمة"},
+           "content": "venue: المتوقَّع نص، والوارد قائمة",
+           "list": "slug: توجد قائمة &#39;alerts&#39; بالفعل",
+           "expression": "المتوقَّع &#39;)&#39; أو &#39;and&#39;/&#39;or&#39;، والموجود النهاية"},
 }
 RAISED_ENGLISH = ("has not been sent yet", "send it with this version", "is not one of the languages",
-                  "expected text, got")
+                  "expected text, got", "exists already", "found the end")
 
 
 @pytest.mark.parametrize("language", ["fr", "es", "ar"])
@@ -240,7 +247,12 @@ def test_a_catch_up_a_segment_and_a_content_file_are_refused_in_the_workspaces_l
     content = client.post("/admin/issues/import", data={"csrf": csrf_of(client, "/admin/issues")},
                           files={"files": ("day-4.en.md", listed.encode(), "text/markdown")})
     assert content.status_code == 400 and said["content"] in _error(content.text), _error(content.text)
-    for page in (late, segment, content):
+    taken = _post(client, "/admin/lists", {"slug": "alerts", "name": "Alerts again", "languages": "en"},
+                  "/admin/lists")
+    assert taken.status_code == 400 and said["list"] in _error(taken.text), _error(taken.text)
+    unclosed = _post(client, "/admin/segments", {"name": "open", "expression": "(language = fr"}, "/admin/segments")
+    assert unclosed.status_code == 400 and said["expression"] in _error(unclosed.text), _error(unclosed.text)
+    for page in (late, segment, content, taken, unclosed):
         assert not [e for e in RAISED_ENGLISH if e in _error(page.text)], _error(page.text)
 
 
