@@ -94,6 +94,12 @@ def _no_english(page: str) -> None:
     assert not shown, f"English on the page: {shown}"
 
 
+def _choose(client, language: str) -> None:
+    """The account's language of the workspace, chosen on the account page."""
+    chosen = client.post("/admin/account/language", data={"csrf": csrf_of(client), "language": language})
+    assert chosen.status_code == 303
+
+
 def _post(client, path, data, form_page):
     return client.post(path, data={"csrf": csrf_of(client, form_page), **data})
 
@@ -188,7 +194,7 @@ REFUSED_ENGLISH = ("the email cell is empty", "must have an @-sign", "is not one
 def test_the_import_page_says_why_each_row_was_refused_in_the_workspaces_language(newsletter, tmp_path, language):
     _set_up(newsletter, tmp_path)
     client = logged_in(newsletter, add_staff(newsletter, "owner@example.org", Role.OWNER))
-    assert client.post("/admin/account/language", data={"csrf": csrf_of(client), "language": language}).status_code == 303
+    _choose(client, language)
     said = REFUSED_SAID[language]
     for dry_run in (True, False):
         data = {"csrf": csrf_of(client, "/admin/import"), **({"dry_run": "1"} if dry_run else {})}
@@ -208,26 +214,30 @@ def test_the_import_page_says_why_each_row_was_refused_in_the_workspaces_languag
 #: A raiser of each kind, per language: a catch-up of an issue not sent yet (editorial.catchup), a
 #: segment naming a language the installation does not have (people.segments), a content file
 #: whose field holds a list (the front matter's kinds of value), a list slug taken (people.lists), an
-#: expression left open (segment_language).
+#: expression left open (segment_language), a send scheduled in a time zone that is not one (routine.timing).
 RAISED_SAID = {
     "fr": {"catch-up": "le numéro n&#39;a pas encore été envoyé ; envoyez-le avec cette version",
            "segment": "&#39;de&#39; ne fait pas partie des langues en, fr, es, ar",
            "content": "venue : texte attendu, reçu une liste",
            "list": "slug : une liste &#39;alerts&#39; existe déjà",
-           "expression": "« ) » ou « and »/« or » attendu, trouvé la fin"},
+           "expression": "« ) » ou « and »/« or » attendu, trouvé la fin",
+           "zone": "&#39;Mars/Olympus&#39; n&#39;est pas un fuseau horaire IANA comme Europe/Amsterdam ou "
+                   "America/New_York"},
     "es": {"catch-up": "el número todavía no se ha enviado; envíelo con esta versión",
            "segment": "&#39;de&#39; no es ninguno de los idiomas en, fr, es, ar",
            "content": "venue: se esperaba texto, se recibió una lista",
            "list": "slug: ya existe una lista &#39;alerts&#39;",
-           "expression": "se esperaba &#39;)&#39; o &#39;and&#39;/&#39;or&#39;, se encontró el final"},
+           "expression": "se esperaba &#39;)&#39; o &#39;and&#39;/&#39;or&#39;, se encontró el final",
+           "zone": "&#39;Mars/Olympus&#39; no es una zona horaria IANA como Europe/Amsterdam o America/New_York"},
     "ar": {"catch-up": "لم يُرسَل العدد بعد؛ أرسله مع هذه النسخة",
            "segment": "&#39;de&#39; ليست من بين اللغات en, fr, es, ar",
            "content": "venue: المتوقَّع نص، والوارد قائمة",
            "list": "slug: توجد قائمة &#39;alerts&#39; بالفعل",
-           "expression": "المتوقَّع &#39;)&#39; أو &#39;and&#39;/&#39;or&#39;، والموجود النهاية"},
+           "expression": "المتوقَّع &#39;)&#39; أو &#39;and&#39;/&#39;or&#39;، والموجود النهاية",
+           "zone": "&#39;Mars/Olympus&#39; ليست منطقة زمنية IANA مثل Europe/Amsterdam أو America/New_York"},
 }
 RAISED_ENGLISH = ("has not been sent yet", "send it with this version", "is not one of the languages",
-                  "expected text, got", "exists already", "found the end")
+                  "expected text, got", "exists already", "found the end", "is not an IANA time zone")
 
 
 @pytest.mark.parametrize("language", ["fr", "es", "ar"])
@@ -235,7 +245,7 @@ def test_a_catch_up_a_segment_and_a_content_file_are_refused_in_the_workspaces_l
                                                                                         language):
     _set_up(newsletter, tmp_path)
     client = logged_in(newsletter, add_staff(newsletter, "owner@example.org", Role.OWNER))
-    assert client.post("/admin/account/language", data={"csrf": csrf_of(client), "language": language}).status_code == 303
+    _choose(client, language)
     said = RAISED_SAID[language]
     send = "/admin/issues/asp23-day-4/send"
     late = _post(client, "/admin/issues/asp23-day-4/catch-up/es", {}, send)
@@ -252,7 +262,9 @@ def test_a_catch_up_a_segment_and_a_content_file_are_refused_in_the_workspaces_l
     assert taken.status_code == 400 and said["list"] in _error(taken.text), _error(taken.text)
     unclosed = _post(client, "/admin/segments", {"name": "open", "expression": "(language = fr"}, "/admin/segments")
     assert unclosed.status_code == 400 and said["expression"] in _error(unclosed.text), _error(unclosed.text)
-    for page in (late, segment, content, taken, unclosed):
+    mars = _post(client, "/admin/issues/asp23-day-4/schedule", {"at": "2027-07-08T19:00", "zone": "Mars/Olympus"}, send)
+    assert mars.status_code == 409 and said["zone"] in _error(mars.text), _error(mars.text)
+    for page in (late, segment, content, taken, unclosed, mars):
         assert not [e for e in RAISED_ENGLISH if e in _error(page.text)], _error(page.text)
 
 
@@ -270,7 +282,8 @@ def test_the_cli_keeps_the_english_and_a_message_the_catalogue_lacks_stays_as_it
     french = translations(REPO / "templates" / "locale", "fr").gettext
     assert error.said.translated(french) == "day-6.en.md, ligne 9 : day : nombre entier attendu, reçu 'six'"
     secret = MissingSecretKey("/srv/newsletter/secret.key")
-    assert str(secret) == "no secret key: /srv/newsletter/secret.key does not exist and NEWSLETTER_SECRET_KEY is not set"
+    assert str(secret) == ("no secret key: /srv/newsletter/secret.key does not exist and NEWSLETTER_SECRET_KEY is "
+                           "not set")
     assert secret.said.translated(french) == ("pas de clé secrète : /srv/newsletter/secret.key n'existe pas et "
                                               "NEWSLETTER_SECRET_KEY n'est pas défini")
     own = ContentError("x.en.md", "a message of the raiser's own, 100% English")
