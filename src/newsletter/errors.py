@@ -206,12 +206,21 @@ class InvalidAddress(NewsletterError, ValueError):
         self.reason_said = text_of(reason)
 
 
+#: The fields of the workspace's forms whose names the catalogues translate where an error names
+#: them (marked here for them); any other field (a slug, a kind, a declared attribute) is named as
+#: it is written.
+_FIELD_NAMES = (N_("name"), N_("description"), N_("expression"), N_("language"), N_("languages"), N_("lists"),
+                N_("password"), N_("current password"), N_("code"), N_("roles"), N_("time zone"), N_("ready by"),
+                N_("window"), N_("consent note"), N_("reason"), N_("translations"))
+
+
 class InvalidField(NewsletterError, ValueError):
     """A field other than the address holds a value we cannot accept; `reason` (English) says
-    why, and may be given as a `Text` to be shown translated."""
+    why, and may be given as a `Text` to be shown translated (the field's name too, when it is
+    one of `_FIELD_NAMES`)."""
 
     def __init__(self, field: str, reason: str | Text):
-        super().__init__(Text.of(N_("%(field)s: %(reason)s"), field=field, reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(field)s: %(reason)s"), field=Text(field), reason=text_of(reason)))
         self.field = field
         self.reason = str(reason)
         #: `reason` as a Text, to be shown translated (an import's rejected row keeps it).
@@ -302,6 +311,8 @@ class ImportFileError(NewsletterError):
         super().__init__(Text.of(N_("%(path)s: %(reason)s"), path=path, reason=text_of(reason)))
         self.path = path
         self.reason = str(reason)
+        #: `reason` as a Text, to be shown translated.
+        self.reason_said = text_of(reason)
 
 
 #: ContentError's messages: (with a line?, with a field?) -> template.
