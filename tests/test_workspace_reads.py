@@ -7,14 +7,17 @@ from __future__ import annotations
 from conftest import REPO
 from population import populate
 from sqlalchemy import event, inspect, select, text, update
+from staffing import PASSWORD, add_staff
 
 from newsletter.people import lists, subscriptions
 from newsletter.people.rules import ConsentContext
 from newsletter.sending import campaigns
 from newsletter.sending.launch import launch, prepare_send
 from newsletter.sending.options import SendOptions
-from newsletter.staff import dashboard, directory
-from newsletter.statuses import CampaignStatus, Channel, OutboxStatus
+from newsletter.staff import accounts, dashboard, directory, sessions, totp
+from newsletter.staff.audit import Actor
+from newsletter.staff.roles import Role
+from newsletter.statuses import CampaignStatus, Channel, OutboxStatus, StaffRole
 from newsletter.store import OutboxRow, Subscriber
 from newsletter.store import directory as directory_store
 from newsletter.tokens import Purpose
@@ -118,3 +121,23 @@ def test_an_address_start_is_found_on_the_address_index(sqlite_store):
             f"EXPLAIN QUERY PLAN {statement}", params))
     assert "INDEX" in plan and "SCAN subscribers" not in plan.split("INDEX")[0].replace("USING", ""), plan
     assert "SEARCH" in plan, plan  # a range of the index, not a walk of all of it
+
+
+def _statements(store) -> list[str]:
+    """Every statement run on `store` from now on (listening until the test ends)."""
+    seen: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: seen.append(statement))
+    return seen
+
+
+def test_the_session_check_reads_the_session_and_its_settings_in_two_selects(newsletter):
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    sender = add_staff(newsletter, "sender@example.org", Role.SENDER)
+    totp.require_for(newsletter, Actor(owner, None), [StaffRole.SENDER])
+    accounts.set_interface_language(newsletter, Actor(owner, None), "fr")
+    cookies = {who.email: sessions.login(newsletter, who.email, PASSWORD).cookie for who in (owner, sender)}
+    seen = _statements(newsletter.store)
+    mine, theirs = sessions.current(newsletter, cookies[owner.email]), sessions.current(newsletter, cookies[sender.email])
+    assert (mine.member.interface_language, mine.needs_totp) == ("fr", False)
+    assert (theirs.member.interface_language, theirs.needs_totp) == (None, True)
+    assert len([s for s in seen if s.startswith("SELECT")]) == 4, seen

@@ -8,7 +8,7 @@ UPDATE and DELETE of it (a trigger, migration 0400_staff).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ __all__ = [
     "live_sessions",
     "add_audit", "audit_lines", "count_audit_lines", "iter_audit_lines",
     "add_login_failure", "count_login_failures", "clear_login_failures",
-    "get_setting", "put_setting",
+    "get_setting", "get_settings", "put_setting",
 ]
 
 
@@ -190,6 +190,12 @@ def clear_login_failures(session: Session, scope: str, key: str, *, before: date
 def get_setting(session: Session, key: str, default: Any = None) -> Any:
     row = session.get(WorkspaceSetting, key)
     return default if row is None else row.value
+
+
+def get_settings(session: Session, keys: Iterable[str]) -> dict[str, Any]:
+    """The settings among `keys` that are set, by key, read in one statement."""
+    query = select(WorkspaceSetting.key, WorkspaceSetting.value).where(WorkspaceSetting.key.in_(list(keys)))
+    return {key: value for key, value in session.execute(query)}
 
 
 def put_setting(session: Session, key: str, value: Any, now: datetime) -> None:
