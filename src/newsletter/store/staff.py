@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..statuses import StaffRole, StaffStatus
@@ -79,17 +79,23 @@ def add_session(session: Session, *, session_id: str, member_id: int, csrf: str,
     session.flush()
 
 
+# Every workspace request reads its session (and now and then touches it): these statements are
+# built once, not per request.
+_SESSION_WITH_MEMBER = (select(StaffSession, StaffMember).join(StaffMember, StaffMember.id == StaffSession.member_id)
+                        .where(StaffSession.id == bindparam("session_id")))
+_TOUCH_SESSION = (update(StaffSession).where(StaffSession.id == bindparam("session_id"))
+                  .values(last_seen_at=bindparam("seen_at"), expires_at=bindparam("idle_expiry")))
+
+
 def session_with_member(session: Session, session_id: str) -> tuple[StaffSession, StaffMember] | None:
     """The session with this id and its account, whatever their state, or None."""
-    row = session.execute(select(StaffSession, StaffMember).join(StaffMember, StaffMember.id == StaffSession.member_id)
-                          .where(StaffSession.id == session_id)).first()
+    row = session.execute(_SESSION_WITH_MEMBER, {"session_id": session_id}).first()
     return (row[0], row[1]) if row else None
 
 
 def touch_session(session: Session, session_id: str, now: datetime, expires_at: datetime) -> None:
     """Record activity on a session, moving its idle expiry."""
-    session.execute(update(StaffSession).where(StaffSession.id == session_id)
-                    .values(last_seen_at=now, expires_at=expires_at))
+    session.execute(_TOUCH_SESSION, {"session_id": session_id, "seen_at": now, "idle_expiry": expires_at})
 
 
 def revoke_session(session: Session, session_id: str, now: datetime) -> None:
@@ -192,10 +198,13 @@ def get_setting(session: Session, key: str, default: Any = None) -> Any:
     return default if row is None else row.value
 
 
+_SETTINGS = (select(WorkspaceSetting.key, WorkspaceSetting.value)
+             .where(WorkspaceSetting.key.in_(bindparam("keys", expanding=True))))
+
+
 def get_settings(session: Session, keys: Iterable[str]) -> dict[str, Any]:
     """The settings among `keys` that are set, by key, read in one statement."""
-    query = select(WorkspaceSetting.key, WorkspaceSetting.value).where(WorkspaceSetting.key.in_(list(keys)))
-    return {key: value for key, value in session.execute(query)}
+    return {key: value for key, value in session.execute(_SETTINGS, {"keys": list(keys)})}
 
 
 def put_setting(session: Session, key: str, value: Any, now: datetime) -> None:
