@@ -7,6 +7,7 @@ from __future__ import annotations
 from conftest import REPO
 from population import populate
 from sqlalchemy import event, inspect, select, text, update
+from sqlalchemy.orm import Session
 from staffing import PASSWORD, add_staff
 
 from newsletter.people import lists, subscriptions
@@ -141,3 +142,17 @@ def test_the_session_check_reads_the_session_and_its_settings_in_two_selects(new
     assert (mine.member.interface_language, mine.needs_totp) == ("fr", False)
     assert (theirs.member.interface_language, theirs.needs_totp) == (None, True)
     assert len([s for s in seen if s.startswith("SELECT")]) == 4, seen
+
+
+def test_a_people_search_reads_plain_values_and_no_orm_rows(newsletter, clock):
+    populate(newsletter.store, 30, now=clock())
+    loaded: list[object] = []
+    listener = lambda _session, instance: loaded.append(instance)  # noqa: E731
+    event.listen(Session, "loaded_as_persistent", listener)
+    try:
+        page = directory.search(newsletter, "person")
+        assert directory.list_options(newsletter) == page.lists
+    finally:
+        event.remove(Session, "loaded_as_persistent", listener)
+    assert len(page.people) == 30 and [o.slug for o in page.lists] == ["asp-daily"]
+    assert loaded == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -38,8 +38,7 @@ __all__ = ["PersonLine", "SearchPage", "PersonPage", "ListOption", "search", "pe
 PAGE_SIZE = 50
 
 
-@dataclass(frozen=True)
-class PersonLine:
+class PersonLine(NamedTuple):
     """A person in the search results."""
 
     key: str
@@ -52,8 +51,7 @@ class PersonLine:
     lists: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
-class ListOption:
+class ListOption(NamedTuple):
     slug: str
     name: str
     #: The person's standing on it ("" when they have none, or for no one person).
@@ -110,14 +108,14 @@ def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = No
         subs = directory_store.subscriptions_of(session, [r.id for r in rows])
         people = tuple(PersonLine(r.key, r.email, r.name, r.language, r.status.value, r.created_at,
                                   tuple((slug, s.value) for slug, s in subs[r.id])) for r in rows)
-        options = tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
+        options = tuple(ListOption(slug, name) for slug, name in people_store.list_names(session))
         return SearchPage(people, total, offset, limit, options, more)
 
 
 def list_options(newsletter: Newsletter) -> tuple[ListOption, ...]:
     """Every list (for a form that picks some)."""
     with newsletter.store.reading() as session:
-        return tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
+        return tuple(ListOption(slug, name) for slug, name in people_store.list_names(session))
 
 
 def person_page(newsletter: Newsletter, key: str) -> PersonPage:
