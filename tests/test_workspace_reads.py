@@ -156,3 +156,14 @@ def test_a_people_search_reads_plain_values_and_no_orm_rows(newsletter, clock):
         event.remove(Session, "loaded_as_persistent", listener)
     assert len(page.people) == 30 and [o.slug for o in page.lists] == ["asp-daily"]
     assert loaded == []
+
+
+def test_a_persons_page_reads_each_thing_once(newsletter, clock):
+    populate(newsletter.store, 3, now=clock())
+    key = directory.search(newsletter, "person000001@").people[0].key
+    seen = _statements(newsletter.store)
+    page = directory.person_page(newsletter, key)
+    selects = [s for s in seen if s.startswith("SELECT")]
+    assert page.record.email == "person000001@example.org" and page.record.received == ()
+    # The person, their subscriptions, consent log, bounces and issues, and the lists.
+    assert len(selects) == len(set(selects)) == 6, selects

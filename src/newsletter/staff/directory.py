@@ -21,12 +21,11 @@ from ..attributes import check_value
 from ..errors import InvalidField, UnknownList, UnknownSubscriber
 from ..installation import Newsletter
 from ..people import consent, lists, profiles, signups
-from ..people.export import PersonRecord, person_record
+from ..people.export import PersonRecord, record_of
 from ..people.rules import ConsentContext
 from ..statuses import Channel, SubscriptionStatus
 from ..store import directory as directory_store
 from ..store import people as people_store
-from ..store.directory import ReceivedRow
 from . import audit
 from .audit import Actor
 from .roles import Action
@@ -73,11 +72,10 @@ class SearchPage:
 
 @dataclass(frozen=True)
 class PersonPage:
-    """One person: everything held about them, the issues they received, the lists there are."""
+    """One person: everything held about them (the issues they received too), the lists there are."""
 
     key: str
     record: PersonRecord
-    received: tuple[ReceivedRow, ...]
     lists: tuple[ListOption, ...]
 
 
@@ -122,11 +120,10 @@ def person_page(newsletter: Newsletter, key: str) -> PersonPage:
     """Everything about the person with this key. Raises UnknownSubscriber."""
     with newsletter.store.reading() as session:
         subscriber = _subscriber(session, key)
-        record = person_record(session, subscriber.email, with_bounces=True)
+        record = record_of(session, subscriber, with_bounces=True)
         theirs = {s.list: s.status for s in record.subscriptions}
-        options = tuple(ListOption(row.slug, row.name, theirs.get(row.slug, ""))
-                        for row in lists.all_lists(session))
-        return PersonPage(key, record, tuple(directory_store.received_by(session, subscriber.id)), options)
+        options = tuple(ListOption(slug, name, theirs.get(slug, "")) for slug, name in people_store.list_names(session))
+        return PersonPage(key, record, options)
 
 
 def edit_person(newsletter: Newsletter, actor: Actor, key: str, *, name: str, language: str) -> list[str]:
@@ -256,6 +253,6 @@ def export(newsletter: Newsletter, actor: Actor, key: str) -> PersonRecord:
     now = newsletter.clock()
     with newsletter.store.session() as session:
         subscriber = _subscriber(session, key)
-        record = person_record(session, subscriber.email, with_bounces=True)
+        record = record_of(session, subscriber, with_bounces=True)
         audit.record(session, actor, Action.EXPORT_PERSON, subscriber.email, now=now)
         return record
