@@ -26,6 +26,7 @@ from ..people.rules import ConsentContext
 from ..statuses import Channel, SubscriptionStatus
 from ..store import directory as directory_store
 from ..store import people as people_store
+from ..texts import N_, Text
 from . import audit
 from .audit import Actor
 from .roles import Action
@@ -146,11 +147,11 @@ def edit_person(newsletter: Newsletter, actor: Actor, key: str, *, name: str, la
 @dataclass(frozen=True)
 class AttributeEdit:
     """What an attribute form did: the attributes changed, or — when a value was refused — the
-    reason per refused field, with nothing written (`values` holds what was posted, to show
-    again)."""
+    reason per refused field (a Text, shown translated), with nothing written (`values` holds
+    what was posted, to show again)."""
 
     changed: tuple[str, ...] = ()
-    problems: Mapping[str, str] = field(default_factory=dict)
+    problems: Mapping[str, Text] = field(default_factory=dict)
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -162,15 +163,16 @@ def edit_attributes(newsletter: Newsletter, actor: Actor, key: str, values: Mapp
     attribute that is not declared)."""
     specs = {s.name: s for s in newsletter.config.attributes}
     checked: dict[str, Any] = {}
-    problems: dict[str, str] = {}
+    problems: dict[str, Text] = {}
     for name, raw in values.items():
         spec = specs.get(name)
         if spec is None:
-            raise InvalidField(name, f"there is no attribute {name!r} (known: {', '.join(specs) or 'none'})")
+            raise InvalidField(name, Text.of(N_("there is no attribute %(name)s (known: %(known)s)"), name=repr(name),
+                                             known=", ".join(specs) or Text(N_("none are declared"))))
         try:
             checked[name] = check_value(spec, raw)
         except InvalidField as exc:
-            problems[name] = exc.reason
+            problems[name] = exc.reason_said
     if problems:
         return AttributeEdit((), problems, dict(values))
     now = newsletter.clock()
@@ -238,7 +240,7 @@ def erase(newsletter: Newsletter, actor: Actor, key: str, *, confirmation: str) 
     with newsletter.store.session() as session:
         subscriber = _subscriber(session, key)
         if confirmation.strip().lower() != subscriber.email.lower():
-            raise InvalidField("confirmation", "type the person's address to erase them")
+            raise InvalidField("confirmation", Text(N_("type the person's address to erase them")))
         digest = "sha256:" + address_hash(subscriber.email)
         consent.erase(session, subscriber.email, now=now)
         audit.record(session, actor, Action.ERASE_PERSON, digest, "data and consent log erased; address suppressed",

@@ -28,6 +28,7 @@ from ..i18n import translations
 from ..installation import Newsletter
 from ..resources import find_template_file
 from ..staff.roles import Action, allowed
+from ..texts import Text
 from ..web.pages import choose_language, page_environment
 from ..web.security import client_ip, parse_networks
 
@@ -133,13 +134,16 @@ def render(request: Request, template: str, *, status_code: int = 200, headers: 
     return response
 
 
-def say(request: Request, error: BaseException) -> str:
-    """`error`'s message in the page language: a library error's message id and values
-    (`NewsletterError.text`, `.values`) translated, each value that is a message of its own
-    translated in turn; anything the catalogue does not have stays in English, as `str(error)`."""
-    if not isinstance(error, NewsletterError) or not error.text:
-        return str(error)
+def say(request: Request, said: BaseException | Text) -> str:
+    """A library error's message, or a `Text` (an import's rejected row says why with one), in
+    the page language: the message id and values (`NewsletterError.text`, `.values`)
+    translated, each value that is a message of its own translated in turn; anything the
+    catalogue does not have stays in English, as `str(said)`."""
+    if isinstance(said, NewsletterError) and said.text:
+        said = said.said
+    if not isinstance(said, Text):
+        return str(said)
     templates_path = workspace(request).templates_path
     language = language_of(request)
     locale = find_template_file(templates_path, f"locale/{language}") or templates_path / "locale" / language
-    return error.said.translated(translations(locale.parent, language).gettext)
+    return said.translated(translations(locale.parent, language).gettext)
