@@ -39,7 +39,7 @@ __all__ = [
     "Member", "Invitation", "MIN_PASSWORD", "add_member", "invite", "members", "member", "check_link",
     "accept_invitation", "request_reset", "reset_password", "change_password", "revoke", "change_role",
     "hash_password", "verify_password", "member_value", "Overview", "overview", "recovery_link",
-    "interface_language", "set_interface_language",
+    "interface_language", "language_setting", "set_interface_language",
 ]
 
 MIN_PASSWORD = 12
@@ -83,13 +83,14 @@ def member_value(row, interface_language: str | None = None) -> Member:
                   row.totp_secret is not None, row.created_at, row.last_login_at, interface_language)
 
 
-def _language_setting(member_id: int) -> str:
+def language_setting(member_id: int) -> str:
+    """The workspace setting that holds the language member `member_id` chose."""
     return f"language.{member_id}"
 
 
 def interface_language(session, member_id: int) -> str | None:
     """The workspace language member `member_id` chose (None when they chose none)."""
-    return staff_store.get_setting(session, _language_setting(member_id))
+    return staff_store.get_setting(session, language_setting(member_id))
 
 
 def set_interface_language(newsletter: Newsletter, actor: Actor, language: str) -> str:
@@ -106,7 +107,7 @@ def set_interface_language(newsletter: Newsletter, actor: Actor, language: str) 
     with newsletter.store.session() as session:
         before = interface_language(session, actor.member.id)
         if before != language:
-            staff_store.put_setting(session, _language_setting(actor.member.id), language, now)
+            staff_store.put_setting(session, language_setting(actor.member.id), language, now)
             audit.record(session, actor, "account.language", actor.member.email, f"{before or '-'} -> {language}",
                          now=now)
     return language

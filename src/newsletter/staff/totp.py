@@ -27,7 +27,7 @@ from .audit import Actor
 from .roles import SENDING_ROLES, Action
 
 __all__ = ["Enrollment", "STEP", "matching_step", "begin_enrollment", "finish_enrollment", "disable",
-           "required_roles", "require_for", "SETTING"]
+           "required_roles", "roles_named", "require_for", "SETTING"]
 
 STEP = 30
 SETTING = "totp_required_roles"
@@ -97,7 +97,12 @@ def disable(newsletter: Newsletter, actor: Actor, email: str) -> None:
 
 def required_roles(session: Session) -> frozenset[StaffRole]:
     """The roles whose members must use a second factor."""
-    return frozenset(StaffRole(r) for r in staff_store.get_setting(session, SETTING, []) or [])
+    return roles_named(staff_store.get_setting(session, SETTING))
+
+
+def roles_named(value: list[str] | None) -> frozenset[StaffRole]:
+    """The roles a stored SETTING value names (None: not set, no role)."""
+    return frozenset(StaffRole(r) for r in value or ())
 
 
 def require_for(newsletter: Newsletter, actor: Actor, roles: Iterable[StaffRole]) -> frozenset[StaffRole]:

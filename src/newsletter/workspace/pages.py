@@ -12,7 +12,8 @@ and values the error carries (the CLI prints the same error in English).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +51,7 @@ class WorkspaceState:
     #: dnspython's resolver; tests give their own).
     dns: Callable[[str], list[str]] | None = None
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    _sharing: anyio.Semaphore | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, newsletter: Newsletter, *, dns: Callable[[str], list[str]] | None = None) -> "WorkspaceState":
@@ -61,6 +63,23 @@ class WorkspaceState:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.db_threads)
         return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=self._limiter)
+
+    @asynccontextmanager
+    async def one_reading(self) -> AsyncIterator[None]:
+        """Within the block, the request's reads (the guard's session check and the page's use
+        cases) share one read-only unit of work (`Store.shared_reading`), ended with the block.
+        It keeps its connection between the request's calls, so at most `db_threads` requests
+        hold one at once: never more connections held than the pool has while waiting for a turn."""
+        if self._sharing is None:
+            self._sharing = anyio.Semaphore(self.db_threads)
+        async with self._sharing:
+            with self.newsletter.store.shared_reading() as shared:
+                try:
+                    yield
+                finally:
+                    if shared.open:
+                        with anyio.CancelScope(shield=True):  # a client gone still gives the connection back
+                            await self.db(shared.end)
 
     async def slow(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a slow call (DNS, HTTP, SMTP: a use case that mails, the pre-flight check) in a worker
