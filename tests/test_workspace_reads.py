@@ -232,3 +232,17 @@ def test_many_pages_at_once_each_hold_a_connection_without_running_out_of_them(n
 
     statuses = anyio.run(pages)
     assert statuses == [200] * many and newsletter.store.engine.pool.checkedout() == 0
+
+
+def test_a_slow_call_of_a_page_holds_no_connection_while_it_waits(newsletter):
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    client = logged_in(newsletter, owner)
+    held: list[int] = []
+
+    def lookup(name: str) -> list[str]:
+        held.append(newsletter.store.engine.pool.checkedout())
+        return []
+
+    client.app.state.txt_lookup = lookup
+    assert client.get("/admin/check").status_code == 200
+    assert held and set(held) == {0}

@@ -177,6 +177,13 @@ class Store:
         BEGIN and two PRAGMAs each)."""
         return SharedReading(self)
 
+    def end_shared_reading(self) -> None:
+        """End the `shared_reading()` of this store entered in this context, if one is open (a
+        reading after opens it again)."""
+        shared = _SHARED.get()
+        if shared is not None and shared.store is self:
+            shared.end()
+
     def head_revision(self) -> str:
         """The newest migration's revision: the schema this code expects."""
         return HEAD_REVISION

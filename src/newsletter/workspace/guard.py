@@ -17,7 +17,7 @@
 6. after a POST that succeeded (status < 400), writes a line to the audit trail naming the
    action and the path unless the use case wrote its own (`Actor.recorded`).
 
-A GET's reads, the session check's and the page's, share one read-only unit of work
+A GET's session check and the page's first call share one read-only unit of work
 (`WorkspaceState.one_reading`); a POST's units of work are their own, as its use cases make them.
 
 `@public(csrf=True)`, for the pages used without a session (login, invitation, reset): their
@@ -129,7 +129,7 @@ def guarded(action: Action, *, language: str | None = None, uploads: bool = Fals
 
         async def checked(request: Request) -> Response:
             ws = workspace(request)
-            ctx = await ws.db(sessions.current, ws.newsletter, request.cookies.get(COOKIE))
+            ctx = await ws.db_keeping(sessions.current, ws.newsletter, request.cookies.get(COOKIE))
             if ctx is None:
                 if request.method in ("GET", "HEAD"):
                     return login_redirect(request)

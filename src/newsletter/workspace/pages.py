@@ -28,6 +28,7 @@ from ..i18n import translations
 from ..installation import Newsletter
 from ..resources import find_template_file
 from ..staff.roles import Action, allowed
+from ..store import Store
 from ..texts import Text
 from ..web.pages import choose_language, page_environment
 from ..web.security import client_ip, parse_networks
@@ -59,17 +60,25 @@ class WorkspaceState:
         return cls(newsletter, config.templates_path, parse_networks(config.trusted_proxies), dns=dns)
 
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one blocking library call (a unit of work) in a worker thread."""
+        """Run one blocking library call (a unit of work) in a worker thread. Inside
+        `one_reading`, the request's shared reading ends as the call returns, in its thread."""
+        return await self._in_thread(_ending_reading, self.newsletter.store, functools.partial(func, *args, **kwargs))
+
+    async def db_keeping(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`db`, the shared reading left open for the request's next call (the guard's session check)."""
+        return await self._in_thread(functools.partial(func, *args, **kwargs))
+
+    async def _in_thread(self, func: Callable[..., T], *args: Any) -> T:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.db_threads)
-        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=self._limiter)
+        return await anyio.to_thread.run_sync(func, *args, limiter=self._limiter)
 
     @asynccontextmanager
     async def one_reading(self) -> AsyncIterator[None]:
-        """Within the block, the request's reads (the guard's session check and the page's use
-        cases) share one read-only unit of work (`Store.shared_reading`), ended with the block.
-        It keeps its connection between the request's calls, so at most `db_threads` requests
-        hold one at once: never more connections held than the pool has while waiting for a turn."""
+        """Within the block, the guard's session check (`db_keeping`) and the page's next call
+        (`db`) share one read-only unit of work (`Store.shared_reading`) instead of one each.
+        It keeps its connection between the two calls, so at most `db_threads` requests hold
+        one at once: never more connections held than the pool has while waiting for a turn."""
         if self._sharing is None:
             self._sharing = anyio.Semaphore(self.db_threads)
         async with self._sharing:
@@ -83,12 +92,26 @@ class WorkspaceState:
 
     async def slow(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a slow call (DNS, HTTP, SMTP: a use case that mails, the pre-flight check) in a worker
-        thread, outside the database limiter, so that it never holds up other pages' units of work."""
-        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
+        thread, outside the database limiter, so that it never holds up other pages' units of work
+        (nor holds a shared reading open while it waits)."""
+        return await anyio.to_thread.run_sync(_after_reading, self.newsletter.store,
+                                              functools.partial(func, *args, **kwargs))
 
     def ip(self, request: Request) -> str | None:
         peer = request.client.host if request.client else None
         return client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted)
+
+
+def _ending_reading(store: Store, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    finally:
+        store.end_shared_reading()
+
+
+def _after_reading(store: Store, call: Callable[[], T]) -> T:
+    store.end_shared_reading()
+    return call()
 
 
 def workspace(request: Request) -> WorkspaceState:
