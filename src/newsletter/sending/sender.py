@@ -46,6 +46,7 @@ from ..mail.message import (
     MailSkeleton,
     MessageIds,
     Recipient,
+    SmtpData,
     UnsafeHeaderValue,
     message_id_domain,
 )
@@ -615,17 +616,18 @@ class Sender:
             self._date_cache = (second, format_datetime(now.astimezone(timezone.utc)))
         return self._date_cache[1]
 
-    def _message(self, row: ClaimedRow) -> tuple[str, bytes]:
+    def _message(self, row: ClaimedRow) -> tuple[str, bytes | SmtpData]:
+        """(Message-ID, the message): as DATA carries it, unless a signer signs the message
+        itself (the transport then stuffs the signed bytes)."""
         message_id = self.message_ids(row.subscriber_id)
         unsub, prefs, mailto = self.links.for_row(row)
         recipient = Recipient(row.email, row.name, message_id, unsub, prefs, mailto)
         skeleton = self.skeletons.get(row.language, self.default_skeleton)
-        data = skeleton.render(recipient, date=self._date())
         if self.options.signer:
-            data = self.options.signer(data)
-        return message_id, data
+            return message_id, self.options.signer(skeleton.render(recipient, date=self._date()))
+        return message_id, skeleton.render_for_smtp(recipient, date=self._date())
 
-    async def _send_row(self, conn: SmtpConnection, row: ClaimedRow, message: tuple[str, bytes],
+    async def _send_row(self, conn: SmtpConnection, row: ClaimedRow, message: tuple[str, bytes | SmtpData],
                         unrecorded: list[Outcome], *, last_try: bool) -> tuple[Outcome | None, bool]:
         """Pass the gate (which records `unrecorded`) and deliver one personalised row;
         (outcome, reconnect). None outcome: skipped at the gate, or the relay refuses us (stop).

@@ -113,6 +113,25 @@ def classify_reply(reply: Reply) -> Verdict:
     return Verdict.FAIL
 
 
+class Stuffed(Protocol):
+    """A message already as DATA carries it (`mail.message.SmtpData`): CRLF line ends,
+    dot-stuffed, ended by the line "."; `eight_bit` when a byte is not ASCII."""
+
+    data: bytes
+    eight_bit: bool
+
+
+def _as_data(message: bytes, crlf: bool) -> bytes:
+    """`message` as DATA carries it: CRLF line ends (unless `crlf` vouches for them),
+    dot-stuffed (RFC 5321 §4.5.2) and ended by the line "."."""
+    if not crlf:
+        message = _LINE_ENDS.sub(b"\r\n", message)
+    payload = message.replace(b"\r\n.", b"\r\n..")
+    if payload.startswith(b"."):
+        payload = b"." + payload
+    return payload + (b".\r\n" if payload.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
 class Gate(Protocol):
     """What `deliver` tells and waits for around a message (see `send.Sender`)."""
 
@@ -269,12 +288,14 @@ class SmtpConnection:
         except _Lost:
             pass
 
-    async def deliver(self, sender: str, recipient: str, data: bytes, *, crlf: bool = False,
+    async def deliver(self, sender: str, recipient: str, data: bytes | Stuffed, *, crlf: bool = False,
                       gate: Gate | None = None) -> Reply:
         """Send one message to one recipient; the relay's answer, or a CONNECTION reply.
 
-        `data` is the message as it goes on the wire; `crlf=True` vouches that its line ends
-        are all CRLF (as `MailSkeleton.render` guarantees), which saves normalising it. A `gate`
+        `data` is the message as it goes on the wire (bytes), or already as DATA carries it
+        (`Stuffed`, as `MailSkeleton.render_for_smtp` makes it: nothing is scanned or copied
+        here); `crlf=True` vouches that the bytes' line ends are all CRLF (as
+        `MailSkeleton.render` guarantees), which saves normalising them. A `gate`
         is told when MAIL FROM has been written (or the attempt ended), and is waited
         for before the message's data goes out; if waiting raises, the message is abandoned
         (the connection is closed, so the relay discards it) and a CONNECTION reply returned.
@@ -285,7 +306,8 @@ class SmtpConnection:
             if gate is not None:
                 gate.mail_began()
 
-    async def _deliver(self, sender: str, recipient: str, data: bytes, crlf: bool, gate: Gate | None) -> Reply:
+    async def _deliver(self, sender: str, recipient: str, data: bytes | Stuffed, crlf: bool,
+                       gate: Gate | None) -> Reply:
         if _UNSAFE_ADDRESS.search(sender) or _UNSAFE_ADDRESS.search(recipient):
             return Reply(553, "the address contains characters an SMTP command cannot carry", Stage.DATA)
         utf8 = not (sender.isascii() and recipient.isascii())
@@ -293,7 +315,10 @@ class SmtpConnection:
             return Reply(553, "the address is not ASCII and the relay does not offer SMTPUTF8", Stage.DATA)
         # 8-bit bodies are declared (RFC 6152); `smtp.open_connection` refused a relay without
         # 8BITMIME when the configuration sends them.
-        eight_bit = self.eight_bit_mime and not data.isascii()
+        if isinstance(data, bytes):
+            eight_bit = self.eight_bit_mime and not data.isascii()
+        else:
+            eight_bit = self.eight_bit_mime and data.eight_bit
         reader = self._reader
         options = (" BODY=8BITMIME" if eight_bit else "") + (" SMTPUTF8" if utf8 else "")
         mail = f"MAIL FROM:<{sender}>{options}\r\n".encode()
@@ -312,13 +337,9 @@ class SmtpConnection:
                 except Exception as exc:  # noqa: BLE001 — whatever failed the round, the message is abandoned
                     reader.transport.close()
                     return Reply(0, f"not sent: {exc}", Stage.CONNECTION)
-            if not crlf:
-                data = _LINE_ENDS.sub(b"\r\n", data)
-            payload = data.replace(b"\r\n.", b"\r\n..")
-            if payload.startswith(b"."):
-                payload = b"." + payload
+            payload = _as_data(data, crlf) if isinstance(data, bytes) else data.data
             data_written = True
-            reader.write(payload + (b".\r\n" if payload.endswith(b"\r\n") else b"\r\n.\r\n"))
+            reader.write(payload)
             code, text = await reader.read(self.data_timeout)
             if code == 421:
                 reader.transport.close()
