@@ -2,7 +2,7 @@
 
 A connection hands the gate an `Admission` (the outcomes it has not yet recorded, and the row
 it wants to send next) and waits on its `Ticket`: `decided` (skipped or go), then, after writing
-MAIL FROM, `began`; it sends the message's data only once `committed`.
+MAIL FROM, tells it (`mail_began`); it sends the message's data only once `committed`.
 
 A round's transaction writes the outcomes handed in, re-checks the consent of the rows about
 to be sent (`rounds.recheck_rows`: skipped if it no longer holds) and stays open until each
@@ -39,17 +39,30 @@ from ..store.rounds import HeldRound, RoundConnections
 __all__ = ["Ticket", "Admission", "Gate"]
 
 
-class Ticket:
-    """A row's passage through the gate: `decided` (skipped or not), `began` (set by the
-    connection once MAIL FROM is written), `committed` (the round's transaction)."""
+class _Hold:
+    """A round's wait for the MAIL FROM of the messages it let go: how many have not begun, and
+    the future the round waits on (set when none is left)."""
 
-    __slots__ = ("decided", "began", "committed", "skipped")
+    __slots__ = ("left", "waiter")
+
+    def __init__(self, left: int, waiter: asyncio.Future):
+        self.left = left
+        self.waiter = waiter
+
+
+class Ticket:
+    """A row's passage through the gate: `decided` (skipped or not), then, for a row let go,
+    `mail_began` (called by the connection once MAIL FROM is written), `committed` (the
+    round's transaction)."""
+
+    __slots__ = ("decided", "committed", "skipped", "_hold")
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.decided = loop.create_future()
-        self.began = loop.create_future()
         self.committed = loop.create_future()
         self.skipped: str | None = None
+        #: The round's hold while it waits for this row's MAIL FROM (None once told, or skipped).
+        self._hold: _Hold | None = None
 
     def decide(self, skipped: str | None) -> None:
         self.skipped = skipped
@@ -58,12 +71,15 @@ class Ticket:
 
     def mail_began(self) -> None:
         """MAIL FROM is written (or the attempt ended): the round may commit."""
-        if not self.began.done():
-            self.began.set_result(None)
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.left -= 1
+            if hold.left <= 0 and not hold.waiter.done():
+                hold.waiter.set_result(None)
 
     async def wait_committed(self) -> None:
         """Before the message's data: wait for the round's commit. Raises if it failed."""
-        await asyncio.shield(self.committed)
+        await self.committed  # this ticket's own: a cancelled wait cancels nobody else's
 
     def commit(self) -> None:
         if not self.committed.done():
@@ -74,6 +90,11 @@ class Ticket:
             if not future.done():
                 future.set_exception(exc)
                 future.exception()  # retrieved: nobody may wait for it
+
+
+def _end_wait(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Admission(NamedTuple):
@@ -202,14 +223,15 @@ class Gate:
                 raise
             committed = False
             try:
-                going = []
+                going = [a.ticket for a in batch if a.row is not None and a.row.id not in skipped]
+                hold = _Hold(len(going), asyncio.get_running_loop().create_future()) if going else None
+                for ticket in going:
+                    ticket._hold = hold
                 for a in batch:
                     if a.row is not None:
                         a.ticket.decide(skipped.get(a.row.id))
-                        if a.row.id not in skipped:
-                            going.append(a.ticket.began)
-                if going:
-                    await asyncio.wait(going, timeout=self.consent_hold)
+                if hold is not None:
+                    await self._wait_began(hold)
                 await self.in_db_thread(self.connections.end, held, commit=True)
                 committed = True
             finally:
@@ -220,6 +242,14 @@ class Gate:
         for a in batch:
             a.ticket.commit()
         self.on_round(outcomes, skipped)
+
+    async def _wait_began(self, hold: _Hold) -> None:
+        """Until every message the round let go has begun, or `consent_hold` seconds."""
+        timer = asyncio.get_running_loop().call_later(self.consent_hold, _end_wait, hold.waiter)
+        try:
+            await hold.waiter
+        finally:
+            timer.cancel()
 
     def close(self) -> None:
         """(In the DB thread, once no round is open.) Close the rounds' connections."""
