@@ -36,7 +36,7 @@ import binascii
 import enum
 from collections.abc import Sequence
 
-__all__ = ["TransferEncoding", "EncodedPart", "encoded_size", "dot_stuffed"]
+__all__ = ["TransferEncoding", "EncodedPart", "encoded_size"]
 
 CRLF = b"\r\n"
 _SOFT_BREAK = b"=\r\n"
@@ -53,7 +53,7 @@ class TransferEncoding(str, enum.Enum):
     EIGHT_BIT = "8bit"
 
 
-def dot_stuffed(data: bytes) -> bytes:
+def _dot_stuffed(data: bytes) -> bytes:
     """`data`, which starts a line, with one more period before every line that begins with one."""
     stuffed = data.replace(b"\r\n.", b"\r\n..")
     return b"." + stuffed if stuffed[:1] == b"." else stuffed
@@ -198,7 +198,7 @@ class EncodedPart:
         #: Bytes of the literal pieces as encoded (values not counted).
         self.size = b64_size if encoding is TransferEncoding.BASE64 else qp_size
         self._qp = qp if encoding is TransferEncoding.QUOTED_PRINTABLE else ()
-        self._qp_stuffed = tuple(map(dot_stuffed, self._qp))  # each piece begins a line
+        self._qp_stuffed = tuple(map(_dot_stuffed, self._qp))  # each piece begins a line
         self._b64 = tuple(map(_base64_piece, canonical)) if encoding is TransferEncoding.BASE64 else ()
 
     def write(self, values: Sequence[str], out: list[bytes], *, stuffed: bool = False) -> TransferEncoding:
@@ -222,7 +222,7 @@ class EncodedPart:
                 pieces = self._qp_stuffed
                 out.append(pieces[0])
                 for value, piece in zip(values, pieces[1:]):
-                    out.append(dot_stuffed(_qp_value(value)))
+                    out.append(_dot_stuffed(_qp_value(value)))
                     out.append(piece)
                 return TransferEncoding.QUOTED_PRINTABLE
             pieces = self._qp
