@@ -205,7 +205,8 @@ class EncodedPart:
         """Append the part filled with `values` (one between each two pieces), encoded; the
         encoding used. `stuffed`: dot-stuffed for SMTP's DATA (the part begins a line)."""
         if self.encoding is TransferEncoding.EIGHT_BIT:
-            raw = [_canonical(v) for v in values]
+            # No canonical form needed: a value with any line break falls back (`_fits`).
+            raw = [v.encode("utf-8") for v in values]
             if not _fits(self._edges, raw):
                 return self._fallback.write(values, out, stuffed=stuffed)
             if stuffed:

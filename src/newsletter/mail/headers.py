@@ -43,6 +43,8 @@ _UNSAFE = re.compile(r"[\r\n\x00]")
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: What an address may not hold in a header of ours.
+_ADDRESS_PUNCTUATION = re.compile(r'[<>,;" ]')
 
 
 class UnsafeHeaderValue(ValueError):
@@ -131,7 +133,7 @@ def format_address(name: str, address: str, *, header: str = "To") -> str:
     Raises UnsafeHeaderValue if the address contains CR, LF, NUL or header punctuation.
     """
     check_value(address, "address")
-    if any(c in address for c in "<>,;\" "):
+    if _ADDRESS_PUNCTUATION.search(address):
         raise UnsafeHeaderValue(f"address contains characters not allowed here: {address!r}")
     # A name never needs control characters; the store refuses them, and here they become spaces.
     name = _CONTROL.sub(" ", name).strip()
