@@ -259,7 +259,8 @@ class Gate:
         """(In the DB thread.) Begin the round's transaction: write `outcomes`, re-check consent
         for `rows` (skipping those that fail it). The transaction is left open."""
         now = self.clock()
-        held = self.connections.begin()  # on SQLite BEGIN IMMEDIATE takes the write lock
+        # On SQLite BEGIN IMMEDIATE takes the write lock; a hard bounce is recorded through the ORM.
+        held = self.connections.begin(orm=any(oc.hard_bounce_email for oc in outcomes))
         try:
             skipped = stored_rounds.write_and_recheck(held, self.list_id, self.worker, outcomes, rows, now=now)
             for oc in outcomes:
