@@ -65,6 +65,7 @@ from ..transport.connection import (
 )
 from ..transport.relays import Connector, RelayPool, relay_pool
 from . import campaigns
+from .db_threads import DbThreads
 from .dispatch import Dispatcher
 from .gate import Gate
 from .messages import Links, build_skeletons
@@ -106,25 +107,6 @@ _AGAIN = Outcome(0, OutboxStatus.QUEUED, None, attempted=False)
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _run_and_settle(loop: asyncio.AbstractEventLoop, done: asyncio.Future, func, args, kwargs) -> None:
-    """(In the DB thread.) Run `func` and give `done` its result or exception, on `loop`."""
-    try:
-        result = func(*args, **kwargs)
-    except BaseException as exc:  # noqa: BLE001 — raised to the coroutine that awaits `done`
-        loop.call_soon_threadsafe(_settle, done, None, exc)
-    else:
-        loop.call_soon_threadsafe(_settle, done, result, None)
-
-
-def _settle(done: asyncio.Future, result, exc: BaseException | None) -> None:
-    if done.cancelled():  # the caller gave up waiting; the work was done all the same
-        return
-    if exc is None:
-        done.set_result(result)
-    else:
-        done.set_exception(exc)
 
 
 #: The totals' key of each outcome status that counts.
@@ -182,8 +164,7 @@ class Sender:
         # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
         self.serial_db = store.dialect == "sqlite"
         rounds = 1 if self.serial_db else max(1, options.gate_rounds)
-        self.executor = ThreadPoolExecutor(max_workers=1 if self.serial_db else rounds + 1,
-                                           thread_name_prefix="newsletter-db")
+        self.db_threads = DbThreads(1 if self.serial_db else rounds + 1, name="newsletter-db")
         self.campaign_id = self.list_id = 0
         self.stop_reason: str | None = None
         #: Set by `stop`: wakes every wait (pacing, the hourly cap, deferred rows, back-off).
@@ -273,14 +254,8 @@ class Sender:
             return await self._in_db_thread(func, *args, **kwargs)
 
     async def _in_db_thread(self, func, *args, **kwargs):
-        """`func(*args, **kwargs)` in the DB thread; its result (or its exception raised here).
-
-        Cheaper than `run_in_executor` (several hops a gate round): the thread hands the result
-        straight to a future of this loop, with no second future chained to the executor's."""
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        self.executor.submit(_run_and_settle, loop, done, func, args, kwargs)
-        return await done
+        """`func(*args, **kwargs)` in the DB thread; its result (or its exception raised here)."""
+        return await self.db_threads.run(func, *args, **kwargs)
 
     # -- database work (runs in the DB thread) ------------------------------------------------
 
@@ -378,7 +353,7 @@ class Sender:
             return SendResult(status, counts, reason, self.totals["sent"], self.slug,
                               self.next_due if status is CampaignStatus.PAUSED else None)
         finally:
-            self.executor.shutdown(wait=True)
+            self.db_threads.shutdown()
 
     def _idle(self) -> bool:
         return self.feeding_done
