@@ -20,6 +20,7 @@ import re
 from email.utils import getaddresses
 
 from ..config import Config
+from ..keyed_hash import KeyedHash
 
 __all__ = [
     "UnsafeHeaderValue",
@@ -176,18 +177,16 @@ def message_id_for(secret: bytes, campaign_slug: str, subscriber_id: int, domain
 
 class MessageIds:
     """`message_id_for(secret, campaign_slug, id, domain)` for one campaign's many subscribers,
-    cheaply: the HMAC keyed and fed the campaign's part once, copied for each subscriber."""
+    cheaply: the HMAC keyed and fed the campaign's part once (`KeyedHash`)."""
 
     __slots__ = ("_domain", "_mac")
 
     def __init__(self, secret: bytes, campaign_slug: str, domain: str):
-        self._mac = hmac.new(secret, f"message-id\0{campaign_slug}\0".encode(), "sha256")
+        self._mac = KeyedHash(secret, "sha256", f"message-id\0{campaign_slug}\0".encode())
         self._domain = domain
 
     def __call__(self, subscriber_id: int) -> str:
-        mac = self._mac.copy()
-        mac.update(str(subscriber_id).encode())
-        return f"<{mac.hexdigest()[:40]}@{self._domain}>"
+        return f"<{self._mac.hexdigest(str(subscriber_id).encode())[:40]}@{self._domain}>"
 
 
 def unsubscribe_mailto(config: Config, token: str) -> str:
