@@ -146,7 +146,11 @@ class _Lost(Exception):
 
 class _ReplyReader(asyncio.Protocol):
     """The protocol on a taken-over transport: parses every complete reply as it arrives and
-    queues it, so several replies may be outstanding at once (pipelining)."""
+    queues it, so several replies may be outstanding at once (pipelining).
+
+    A wait for replies has a deadline, kept by one timer that is not made and cancelled for
+    every wait (two a message): it fires at the earliest deadline it was set for, and then
+    either times the current wait out or is set again for that wait's own deadline."""
 
     def __init__(self, transport: asyncio.Transport):
         self.transport = transport
@@ -157,6 +161,9 @@ class _ReplyReader(asyncio.Protocol):
         #: How many queued replies wake the waiter (`read_replies` waits for several at once).
         self.wanted = 1
         self.lost: str | None = None
+        #: The loop time by which the awaited replies must have come (None: nothing awaited).
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
         if self.buffer:  # the start of a line came before
@@ -208,10 +215,21 @@ class _ReplyReader(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = self.lost or (f"{type(exc).__name__}: {exc}" if exc else "the relay closed the connection")
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._wake()
 
-    def _timed_out(self) -> None:
-        self._fail("no reply in time")
+    def _check_deadline(self) -> None:
+        """The timer fired: time out the current wait if its deadline has passed, else wait on."""
+        self._timer = None
+        if self._deadline is None:  # nothing awaited: the next wait sets a timer again
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._deadline:
+            self._fail("no reply in time")
+        else:
+            self._timer = loop.call_at(self._deadline, self._check_deadline)
 
     async def read(self, timeout: float) -> tuple[int, str]:
         """The next reply (code, text); raises _Lost."""
@@ -238,11 +256,16 @@ class _ReplyReader(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.wanted = count
         self.waiter = loop.create_future()
-        timer = loop.call_later(timeout, self._timed_out)
+        self._deadline = deadline = loop.time() + timeout
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(deadline, self._check_deadline)
         try:
             await self.waiter
         finally:
-            timer.cancel()
+            self._deadline = None
             self.waiter = None
             self.wanted = 1
 
