@@ -41,11 +41,14 @@ def _settle(done: asyncio.Future, result: Any, exc: BaseException | None) -> Non
 class DbThreads:
     """`count` threads (started at the first job) that run jobs in the order they come, any
     thread taking the next. `run(func, *args, **kwargs)` awaits one job's result (or raises its
-    exception); `shutdown()` lets the queued jobs finish and ends the threads."""
+    exception); `shutdown()` lets the queued jobs finish and ends the threads.
+
+    The threads are daemons: a process that ends without `shutdown` (an error that escaped
+    its sender) is not kept alive by them; a transaction cut short is the database's to roll back."""
 
     def __init__(self, count: int, *, name: str):
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}") for i in range(count)]
+        self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True) for i in range(count)]
         self._started = self._shut = False
 
     async def run(self, func: Callable, *args: Any, **kwargs: Any) -> Any:
