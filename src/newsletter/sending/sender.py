@@ -283,12 +283,12 @@ class Sender:
     def _claim(self, campaign: Campaign, dead: list[str]) -> tuple[CampaignStatus, list[ClaimedRow], int]:
         now = self.clock()
         with self.store.session() as session:
-            current = stored.campaign_by_id(session, campaign.id, fresh=True)
-            if current.status is not CampaignStatus.SENDING:
-                return current.status, [], 0
-            rows, skipped = outbox.claim_batch(session, current, self.worker, limit=self.options.batch_size, now=now,
+            status = stored.campaign_status(session, campaign.id)
+            if status is not CampaignStatus.SENDING:
+                return status, [], 0
+            rows, skipped = outbox.claim_batch(session, campaign, self.worker, limit=self.options.batch_size, now=now,
                                                stale_before=now - self.options.stale_after, dead_workers=dead)
-            return current.status, rows, skipped
+            return status, rows, skipped
 
     def _renew_claims(self, now: datetime) -> None:
         with self.store.session() as session:
