@@ -39,7 +39,6 @@ CRLF = "\r\n"
 _MAX_LINE = 78
 _WORD_LINE = 76  # encoded words: RFC 2047's limit for a line that holds them
 _WORD_OVERHEAD = len("=?utf-8?b?") + len("?=")
-_UNSAFE = re.compile(r"[\r\n\x00]")
 # RFC 5322 atext plus space: a display name of these needs no quoting.
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]*")
@@ -54,7 +53,9 @@ class UnsafeHeaderValue(ValueError):
 
 def check_value(value: str, what: str) -> str:
     """`value` unchanged. Raises UnsafeHeaderValue when it holds CR, LF or NUL."""
-    if _UNSAFE.search(value):
+    # Three substring tests (memchr each) cost a few dozen instructions where the regex's
+    # character class costs ~25 a character: five values a message, URLs of 150 characters.
+    if "\r" in value or "\n" in value or "\0" in value:
         raise UnsafeHeaderValue(f"{what} contains a line break or NUL: {value!r}")
     return value
 

@@ -63,8 +63,6 @@ __all__ = [
 ]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-#: What `html.escape` changes: a value without these (every link we make) is used as it is.
-_HTML_SPECIAL = re.compile(r"[&<>\"']")
 
 
 @dataclass(frozen=True)
@@ -150,7 +148,7 @@ class _Part:
         DATA); whether the body holds bytes that are not ASCII."""
         values = self._values(recipient)
         if self.html:
-            values = [html.escape(v, quote=True) if _HTML_SPECIAL.search(v) else v for v in values]
+            values = [html.escape(v, quote=True) for v in values]
         body: list[bytes] = []
         encoding = self.encoded.write(values, body, stuffed=stuffed)
         out.append(self._heads[encoding])
