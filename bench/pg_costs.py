@@ -125,7 +125,7 @@ def gate_only(sender, counts) -> dict:
                     row = queue.popleft()
                     ticket = await gate.admit(previous, row)
                     previous = []
-                    if ticket.skipped:
+                    if not ticket.goes:
                         continue
                     await asyncio.sleep(0)  # MAIL FROM written
                     ticket.mail_began()

@@ -114,6 +114,10 @@ def seed_readers(database_url: str, n: int) -> None:
         session.execute(insert(Subscription), [
             dict(subscriber_id=sid, list_id=list_id, status=SubscriptionStatus.ACTIVE, created_at=now,
                  confirmed_at=now) for sid in ids])
+    if store.dialect == "postgresql":  # as `newsletter import` leaves them (store.bulk.BatchWriter.close)
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE subscribers, subscriptions")
+            conn.commit()
     store.dispose()
 
 

@@ -127,3 +127,24 @@ def test_consent_lines_of_many_origins_keep_their_order_and_their_own_columns(st
                                       "ORDER BY id")).all()
     assert [tuple(r) for r in got] == [
         (sid, lid, heads[h].kind.value, heads[h].origin.ip, note) for sid, lid, h, note in rows]
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_an_import_into_postgresql_leaves_the_planner_knowing_the_tables(store, config, clock, tmp_path):
+    """BatchWriter.close ANALYZEs what an import wrote: a table grown from nothing is not left
+    with the planner's picture of an empty one (reltuples counts its rows)."""
+    from newsletter.installation import Newsletter
+    from newsletter.people.importer import import_csv
+
+    newsletter = Newsletter(config, store, clock=clock)
+    with store.session() as session:
+        lists.create_list(session, "asp-daily", "ASP daily summaries", languages=["en", "fr"], now=clock())
+    path = tmp_path / "people.csv"
+    path.write_text("email,name,language,lists\n" + "".join(
+        f"planner{i}@example.org,Planner {i},en,asp-daily\n" for i in range(40)), encoding="utf-8")
+    report = import_csv(newsletter, path)
+    assert report.imported == 40
+    with store.engine.connect() as conn:
+        known = dict(conn.execute(text(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN ('subscribers', 'subscriptions')")).all())
+    assert known == {"subscribers": 40, "subscriptions": 40}

@@ -104,8 +104,9 @@ def test_round_recheck_skips_what_recheck_consent_skips(store, clock):
     got = rounds.recheck_rows(held, campaign.list_id, "w1", second, now=clock())
     connections.end(held, commit=True)
     connections.close()
-    assert sorted(expected.values()) == sorted(got.values())
-    assert set(got) == {by_email[emails[4]].id, by_email[emails[5]].id}
+    assert sorted(expected.skipped.values()) == sorted(got.skipped.values())
+    assert set(got.skipped) == {by_email[emails[4]].id, by_email[emails[5]].id}
+    assert expected.not_held == got.not_held == frozenset()
     assert state(store, [r.id for r in first]) == state(store, [r.id for r in second])
 
 
@@ -140,7 +141,9 @@ def test_outcomes_and_recheck_together_write_what_they_write_apart(store, clock)
                                         second[2:], now=clock())
     connections.end(held, commit=True)
     connections.close()
-    assert list(apart.values()) == list(together.values()) == ["skipped: the subscription is unsubscribed"]
+    assert list(apart.skipped.values()) == list(together.skipped.values()) == [
+        "skipped: the subscription is unsubscribed"]
+    assert apart.not_held == together.not_held == frozenset()
     assert state(store, [r.id for r in first]) == state(store, [r.id for r in second])
 
 
@@ -157,7 +160,8 @@ def test_postgres_rounds_plan_their_statement_once_and_keep_the_setting_to_thems
     for i in range(0, 12, 3):
         held = connections.begin()
         previous = [Outcome(r.id, OutboxStatus.SENT, "250", f"<{r.id}@x>") for r in rows[max(0, i - 3):i]]
-        assert rounds.write_and_recheck(held, campaign.list_id, "w1", previous, rows[i:i + 3], now=clock()) == {}
+        assert rounds.write_and_recheck(held, campaign.list_id, "w1", previous, rows[i:i + 3],
+                                        now=clock()) == outbox.Recheck({}, frozenset())
         connections.end(held, commit=True)
     (conn,) = connections.idle
     plans = conn.exec_driver_sql("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
@@ -188,8 +192,55 @@ def test_round_outcomes_carry_any_text_as_record_outcomes_does(store, clock):
         outbox.record_outcomes(session, "w1", outcomes(rows[:4]), now=clock())
     connections = rounds.RoundConnections(store)
     held = connections.begin()
-    assert rounds.write_and_recheck(held, campaign.list_id, "w1", outcomes(rows[4:8]), rows[8:], now=clock()) == {}
+    assert rounds.write_and_recheck(held, campaign.list_id, "w1", outcomes(rows[4:8]), rows[8:],
+                                    now=clock()) == outbox.Recheck({}, frozenset())
     connections.end(held, commit=True)
     connections.close()
     assert state(store, [r.id for r in rows[:4]]) == state(store, [r.id for r in rows[4:8]])
     assert [s[1] for s in state(store, [r.id for r in rows[4:8]])] == texts
+
+
+def test_a_round_leaves_alone_the_rows_this_worker_no_longer_holds(store, clock):
+    """Rows another worker took over as stale (one of them sent by it since) are no longer
+    w1's: the round's re-check answers them as not held — not to be sent, not skipped by w1,
+    not written — whatever their consent, alone and with outcomes; the rows w1 still holds are
+    re-checked as before. `ledger.recheck_consent` answers the same."""
+    populate(store, 8, now=clock())
+    campaign, _ = start(store, clock)
+    lost, _ = claim(store, campaign, "w1", limit=4, clock=clock)
+    clock.advance(minutes=30)  # w1 is presumed dead: w2 takes its rows over as stale
+    taken, _ = claim(store, campaign, "w2", limit=4, clock=clock)
+    assert sorted(r.id for r in taken) == sorted(r.id for r in lost)
+    kept, _ = claim(store, campaign, "w1", limit=4, clock=clock)
+    with store.session() as session:
+        outbox.record_outcomes(session, "w2", [Outcome(lost[0].id, OutboxStatus.SENT, "250", "<m@x>")], now=clock())
+        ctx = ConsentContext(channel=Channel.LINK)
+        for row in (lost[1], kept[1]):
+            consent.unsubscribe(session, consent.find_subscriber(session, row.email), ctx, now=clock())
+        for row in (lost[2], kept[2]):
+            consent.erase(session, row.email, now=clock())
+    ids = [r.id for r in lost + kept]
+    before = state(store, ids)
+    with store.engine.connect() as conn:  # the ledger's own re-check, rolled back
+        expected = outbox.recheck_consent(conn, campaign.list_id, "w1", lost + kept[:3], now=clock())
+        conn.rollback()
+    assert state(store, ids) == before
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    alone = rounds.recheck_rows(held, campaign.list_id, "w1", lost[:2] + kept[:2], now=clock())
+    together = rounds.write_and_recheck(
+        held, campaign.list_id, "w1", [Outcome(kept[3].id, OutboxStatus.SENT, "250", "<k@x>"),
+                                       Outcome(lost[3].id, OutboxStatus.SENT, "250", "<l@x>")],
+        lost[2:] + kept[2:3], now=clock())
+    connections.end(held, commit=True)
+    connections.close()
+    unsubscribed, erased = "skipped: the subscription is unsubscribed", \
+        "skipped: the subscriber was erased or is not subscribed to the list"
+    assert alone == outbox.Recheck({kept[1].id: unsubscribed}, frozenset({lost[0].id, lost[1].id}))
+    assert together == outbox.Recheck({kept[2].id: erased}, frozenset({lost[2].id, lost[3].id}))
+    assert expected == outbox.Recheck({kept[1].id: unsubscribed, kept[2].id: erased},
+                                      frozenset(r.id for r in lost))
+    after = dict(zip(ids, state(store, ids), strict=True))
+    assert [after[r.id] for r in lost] == before[:4]  # w2's rows as w2 left them
+    assert [after[r.id][0] for r in kept] == [OutboxStatus.SENDING, OutboxStatus.SKIPPED, OutboxStatus.SKIPPED,
+                                              OutboxStatus.SENT]

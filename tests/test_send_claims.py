@@ -15,6 +15,7 @@ from newsletter.sending.sender import Sender, SendOptions
 from newsletter.statuses import CampaignStatus
 from newsletter.store import campaigns as stored
 from newsletter.store import ledger
+from newsletter.transport.connection import open_smtp
 
 STALE_AFTER = timedelta(minutes=30)
 
@@ -63,3 +64,55 @@ async def test_rows_held_through_an_hourly_cap_are_not_taken_by_another_worker(s
     assert sleep.waited >= timedelta(hours=2)  # the cap made it wait (and the other worker try)
     assert sleep.taken_by_other == []
     assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+
+
+async def until(condition, timeout: float = 30) -> None:
+    """Wait (polling, without blocking the loop) until `condition()` (run in a thread) holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await asyncio.to_thread(condition):
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_rows_taken_over_from_a_worker_presumed_dead_are_sent_once(store, config, clock, smtp_server):
+    """Worker A claims the campaign's rows, then stalls (its relay is slow to take the first
+    connection) for longer than `stale_after`, renewing no claim: worker B takes A's rows over
+    as stale and sends them. When A wakes, its gate's re-check finds those rows no longer its
+    own: A sends none of them and counts none as skipped; each reader gets one message."""
+    emails = start(store, clock, 8)
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    options = SendOptions(concurrency=1, batch_size=4, idle_poll=0.02, status_poll=3600.0, stale_after=STALE_AFTER)
+    b = Sender(store, config, SLUG, skeletons, options=options, clock=clock, worker_id="worker-b")
+    b_run: list[asyncio.Task] = []
+
+    def queued_none() -> bool:
+        with store.session() as session:
+            return ledger.count_rows(session, stored.find_campaign(session, SLUG).id).queued == 0
+
+    def b_holds_none() -> bool:
+        with store.session() as session:
+            campaign = stored.find_campaign(session, SLUG)
+            return (ledger.count_rows(session, campaign.id).sent > 0
+                    and "worker-b" not in ledger.active_claims(session, campaign.id))
+
+    async def stalled_connect():
+        if not b_run:  # A's first connection: A stalls and is presumed dead meanwhile
+            clock.advance(seconds=(STALE_AFTER + timedelta(minutes=1)).total_seconds())
+            # A's first batch is stale now; its feeder claims the second (fresh) while it waits.
+            await until(queued_none)
+            b_run.append(asyncio.create_task(b.run()))
+            await until(b_holds_none)  # B took over A's stale rows and sent them
+        return await open_smtp(config.smtp)
+
+    a = Sender(store, config, SLUG, skeletons, options=options, clock=clock, worker_id="worker-a",
+               connect=stalled_connect)
+    a_result = await asyncio.wait_for(a.run(), timeout=60)
+    b_result = await asyncio.wait_for(b_run[0], timeout=60)
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails})
+    assert a_result.sent_now + b_result.sent_now == 8 and b_result.sent_now > 0
+    assert a.totals["skipped"] == 0 and b.totals["skipped"] == 0
+    assert a.held == 0  # A waits for no outcome of the rows it dropped
+    with store.session() as session:
+        campaign = stored.find_campaign(session, SLUG)
+        assert campaign.status is CampaignStatus.FINISHED
+        assert ledger.count_rows(session, campaign.id).sent == 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from newsletter.errors import SchemaOutOfDate, StoreError
 from newsletter.store import open_store
@@ -184,3 +184,31 @@ def test_a_write_inside_a_reading_unit_raises_and_writes_nothing(store):
     with store.reading() as session:
         assert sorted(session.scalars(select(MailingList.slug).where(MailingList.slug.like("written%")))) == [
             "written0", "written1", "written2"]
+
+
+def test_the_readings_inside_a_shared_reading_are_one_transaction_that_sees_what_was_written(store):
+    from newsletter.store import MailingList
+
+    slugs = select(MailingList.slug).order_by(MailingList.slug)
+    begun: list[object] = []
+    event.listen(store.engine, "begin", lambda conn: begun.append(conn))
+    with store.shared_reading() as shared:
+        for _ in range(3):
+            with store.reading() as session:
+                assert session.scalars(slugs).all() == []
+        assert shared.open and len(begun) == 1
+        with store.session() as session:  # a write: the next reading begins anew and sees it
+            session.add(MailingList(slug="written", name="Written", created_at=NOW))
+        assert not shared.open
+        with store.reading() as session:
+            assert session.scalars(slugs).all() == ["written"]
+        with pytest.raises(StoreError, match="read-only unit of work"), store.reading() as session:
+            session.execute(text("DELETE FROM lists"))
+        assert not shared.open  # a reading that failed ended it: the next one works
+        with store.reading() as session:
+            assert session.scalars(slugs).all() == ["written"]
+        shared.end()
+    assert not shared.open and len(begun) == 4 and store.engine.pool.checkedout() == 0
+    with store.reading() as session:  # outside, each reading is its own again
+        assert session.scalars(slugs).all() == ["written"]
+    assert len(begun) == 5

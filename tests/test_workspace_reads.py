@@ -4,20 +4,30 @@ every view, and a people search is one bounded scan. Real SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import anyio
+import httpx
 from conftest import REPO
 from population import populate
 from sqlalchemy import event, inspect, select, text, update
+from sqlalchemy.orm import Session
+from staffing import PASSWORD, add_staff, logged_in
 
+from newsletter.app import create_app
 from newsletter.people import lists, subscriptions
 from newsletter.people.rules import ConsentContext
 from newsletter.sending import campaigns
 from newsletter.sending.launch import launch, prepare_send
 from newsletter.sending.options import SendOptions
-from newsletter.staff import dashboard, directory
-from newsletter.statuses import CampaignStatus, Channel, OutboxStatus
-from newsletter.store import OutboxRow, Subscriber
+from newsletter.staff import accounts, dashboard, directory, sessions, totp
+from newsletter.staff.audit import Actor
+from newsletter.staff.roles import Role
+from newsletter.statuses import CampaignStatus, Channel, OutboxStatus, StaffRole
+from newsletter.store import OutboxRow, StaffSession, Subscriber
 from newsletter.store import directory as directory_store
 from newsletter.tokens import Purpose
+from newsletter.workspace.guard import COOKIE
 
 DAY_3 = sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))
 FORM = ConsentContext(channel=Channel.FORM, ip="198.51.100.20", source="website-footer")
@@ -118,3 +128,107 @@ def test_an_address_start_is_found_on_the_address_index(sqlite_store):
             f"EXPLAIN QUERY PLAN {statement}", params))
     assert "INDEX" in plan and "SCAN subscribers" not in plan.split("INDEX")[0].replace("USING", ""), plan
     assert "SEARCH" in plan, plan  # a range of the index, not a walk of all of it
+
+
+def _statements(store) -> list[str]:
+    """Every statement run on `store` from now on (listening until the test ends)."""
+    seen: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: seen.append(statement))
+    return seen
+
+
+def test_the_session_check_reads_the_session_and_its_settings_in_two_selects(newsletter):
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    sender = add_staff(newsletter, "sender@example.org", Role.SENDER)
+    totp.require_for(newsletter, Actor(owner, None), [StaffRole.SENDER])
+    accounts.set_interface_language(newsletter, Actor(owner, None), "fr")
+    cookies = {who.email: sessions.login(newsletter, who.email, PASSWORD).cookie for who in (owner, sender)}
+    seen = _statements(newsletter.store)
+    mine, theirs = sessions.current(newsletter, cookies[owner.email]), sessions.current(newsletter, cookies[sender.email])
+    assert (mine.member.interface_language, mine.needs_totp) == ("fr", False)
+    assert (theirs.member.interface_language, theirs.needs_totp) == (None, True)
+    assert len([s for s in seen if s.startswith("SELECT")]) == 4, seen
+
+
+def test_a_people_search_reads_plain_values_and_no_orm_rows(newsletter, clock):
+    populate(newsletter.store, 30, now=clock())
+    loaded: list[object] = []
+    listener = lambda _session, instance: loaded.append(instance)  # noqa: E731
+    event.listen(Session, "loaded_as_persistent", listener)
+    try:
+        page = directory.search(newsletter, "person")
+        assert directory.list_options(newsletter) == page.lists
+    finally:
+        event.remove(Session, "loaded_as_persistent", listener)
+    assert len(page.people) == 30 and [o.slug for o in page.lists] == ["asp-daily"]
+    assert loaded == []
+
+
+def test_a_persons_page_reads_each_thing_once(newsletter, clock):
+    populate(newsletter.store, 3, now=clock())
+    key = directory.search(newsletter, "person000001@").people[0].key
+    seen = _statements(newsletter.store)
+    page = directory.person_page(newsletter, key)
+    selects = [s for s in seen if s.startswith("SELECT")]
+    assert page.record.email == "person000001@example.org" and page.record.received == ()
+    # The person, their subscriptions, consent log, bounces and issues, and the lists.
+    assert len(selects) == len(set(selects)) == 6, selects
+
+
+#: The pages of bench/workspace.py, as an owner reads them.
+PAGES = ("/admin/", "/admin/people?q=person", "PERSON", "/admin/lists", "/admin/audit", "/admin/accounts",
+         "/admin/issues", "/admin/account")
+
+
+def test_a_workspace_page_reads_in_one_transaction_and_its_session_is_still_touched(newsletter, clock):
+    populate(newsletter.store, 3, now=clock())
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    client = logged_in(newsletter, owner)
+    key = directory.search(newsletter, "person000001@").people[0].key
+    begun: list[object] = []
+    event.listen(newsletter.store.engine, "begin", lambda conn: begun.append(conn))
+    for page in PAGES:
+        begun.clear()
+        assert client.get(f"/admin/people/{key}" if page == "PERSON" else page).status_code == 200, page
+        assert len(begun) == 1, page  # the session check's reads and the page's: one transaction
+        assert newsletter.store.engine.pool.checkedout() == 0, page
+
+    def last_seen():
+        with newsletter.store.reading() as session:
+            return session.scalar(select(StaffSession.last_seen_at).where(StaffSession.member_id == owner.id))
+
+    seen = last_seen()
+    clock.advance(minutes=2)
+    begun.clear()
+    page = client.get(f"/admin/people/{key}")
+    assert page.status_code == 200 and "person000001@example.org" in page.text
+    assert len(begun) == 3  # read, touch, then read what it wrote
+    assert last_seen() == clock() > seen
+    clock.advance(seconds=30)
+    assert client.get("/admin/").status_code == 200 and last_seen() == clock() - timedelta(seconds=30)
+
+
+def test_many_pages_at_once_each_hold_a_connection_without_running_out_of_them(newsletter, clock):
+    """Twice as many pages at once as the pool has connections: a page keeps its reading open
+    between its calls, and only `db_threads` pages hold one at once."""
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    cookie = sessions.login(newsletter, owner.email, PASSWORD).cookie
+    app = create_app(newsletter, min_fill_seconds=0)
+    many = 2 * (newsletter.store.engine.pool.size() + newsletter.store.engine.pool._max_overflow)
+
+    async def pages() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver",
+                                     cookies={COOKIE: cookie}) as client:
+            statuses: list[int] = []
+
+            async def one(path: str) -> None:
+                statuses.append((await client.get(path, timeout=20)).status_code)
+
+            async with anyio.create_task_group() as group:
+                for i in range(many):
+                    group.start_soon(one, PAGES[i % 2 + 3])
+            return statuses
+
+    statuses = anyio.run(pages)
+    assert statuses == [200] * many and newsletter.store.engine.pool.checkedout() == 0

@@ -17,6 +17,7 @@ import unicodedata
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from .errors import InvalidAddress, InvalidField
+from .texts import N_, Text
 
 __all__ = ["normalise_address", "canonical_mailbox", "address_hash", "clean_text", "has_control", "escape_controls",
            "MAX_NAME"]
@@ -34,9 +35,9 @@ def normalise_address(raw: str, *, check_deliverability: bool = False) -> str:
     """
     text = (raw or "").strip()
     if not text:
-        raise InvalidAddress(raw or "", "the address is empty")
+        raise InvalidAddress(raw or "", Text(N_("the address is empty")))
     if _CONTROL.search(text):
-        raise InvalidAddress(raw, "the address contains control characters")
+        raise InvalidAddress(raw, Text(N_("the address contains control characters")))
     if not check_deliverability:
         fast = _plain_address(text)
         if fast is not None:
@@ -44,8 +45,40 @@ def normalise_address(raw: str, *, check_deliverability: bool = False) -> str:
     try:
         info = validate_email(text, check_deliverability=check_deliverability)
     except EmailNotValidError as exc:
-        raise InvalidAddress(text, str(exc)) from None
+        raise InvalidAddress(text, _refusal(str(exc))) from None
     return info.normalized.lower()
+
+
+#: email-validator's commonest refusals as catalogue ids, in its own English words (so that
+#: `str(error)` is what it says), the characters it names kept as a value.
+_REFUSALS = tuple((re.compile(pattern), template) for pattern, template in (
+    (r"An email address must have an @-sign\.", N_("An email address must have an @-sign.")),
+    (r"There must be something before the @-sign\.", N_("There must be something before the @-sign.")),
+    (r"There must be something after the @-sign\.", N_("There must be something after the @-sign.")),
+    (r"An email address cannot have two periods in a row\.", N_("An email address cannot have two periods in a row.")),
+    (r"An email address cannot start with a period\.", N_("An email address cannot start with a period.")),
+    (r"An email address cannot have a period immediately before the @-sign\.",
+     N_("An email address cannot have a period immediately before the @-sign.")),
+    (r"The part after the @-sign is not valid\. It should have a period\.",
+     N_("The part after the @-sign is not valid. It should have a period.")),
+    (r"The part after the @-sign is not valid\. It is not within a valid top-level domain\.",
+     N_("The part after the @-sign is not valid. It is not within a valid top-level domain.")),
+    (r"The part after the @-sign is a special-use or reserved name that cannot be used with email\.",
+     N_("The part after the @-sign is a special-use or reserved name that cannot be used with email.")),
+    (r"The email address contains invalid characters before the @-sign: (?P<characters>.+)\.",
+     N_("The email address contains invalid characters before the @-sign: %(characters)s.")),
+    (r"The part after the @-sign contains invalid characters: (?P<characters>.+)\.",
+     N_("The part after the @-sign contains invalid characters: %(characters)s.")),
+))
+
+
+def _refusal(said: str) -> str | Text:
+    """email-validator's reason as a Text when it is one of `_REFUSALS`, else as it says it."""
+    for pattern, template in _REFUSALS:
+        found = pattern.fullmatch(said)
+        if found:
+            return Text.of(template, **found.groupdict())
+    return said
 
 
 # Most addresses are plain: an ASCII dot-atom, a domain of letter-digit-hyphen labels and an
@@ -152,7 +185,8 @@ def clean_text(field: str, value: str | None, *, max_length: int = MAX_NAME) -> 
     """`value` trimmed and NFC-normalised; raises InvalidField for control characters or length."""
     text = unicodedata.normalize("NFC", (value or "").strip())
     if _CONTROL.search(text):
-        raise InvalidField(field, "control characters (such as line breaks) are not allowed")
+        raise InvalidField(field, Text(N_("control characters (such as line breaks) are not allowed")))
     if len(text) > max_length:
-        raise InvalidField(field, f"at most {max_length} characters, not {len(text)}")
+        raise InvalidField(field, Text.of(N_("at most %(max)s characters, not %(length)s"), max=max_length,
+                                          length=len(text)))
     return text

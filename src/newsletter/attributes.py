@@ -31,6 +31,7 @@ from typing import Any
 
 from .addresses import has_control
 from .errors import ConfigError, InvalidField
+from .texts import N_, Text
 
 __all__ = [
     "AttributeType",
@@ -170,7 +171,7 @@ def check_value(spec: AttributeSpec, raw: Any) -> Any:
         return None
     kind = spec.type
 
-    def refuse(reason: str) -> InvalidField:
+    def refuse(reason: str | Text) -> InvalidField:
         return InvalidField(spec.name, reason)
 
     if kind is AttributeType.BOOLEAN:
@@ -181,41 +182,43 @@ def check_value(spec: AttributeSpec, raw: Any) -> Any:
             return True
         if text in _FALSE:
             return False
-        raise refuse(f"{raw!r} is not yes or no")
+        raise refuse(Text.of(N_("%(value)s is not yes or no"), value=repr(raw)))
     if kind is AttributeType.INTEGER:
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-            raise refuse(f"{raw!r} is not a whole number")
+            raise refuse(Text.of(N_("%(value)s is not a whole number"), value=repr(raw)))
         try:
             value = int(raw.strip()) if isinstance(raw, str) else raw
         except ValueError:
-            raise refuse(f"{raw!r} is not a whole number") from None
+            raise refuse(Text.of(N_("%(value)s is not a whole number"), value=repr(raw))) from None
         if spec.minimum is not None and value < spec.minimum:
-            raise refuse(f"{value} is less than {spec.minimum}")
+            raise refuse(Text.of(N_("%(value)s is less than %(minimum)s"), value=value, minimum=spec.minimum))
         if spec.maximum is not None and value > spec.maximum:
-            raise refuse(f"{value} is more than {spec.maximum}")
+            raise refuse(Text.of(N_("%(value)s is more than %(maximum)s"), value=value, maximum=spec.maximum))
         return value
     if not isinstance(raw, str):
-        raise refuse(f"{raw!r} is not text")
+        raise refuse(Text.of(N_("%(value)s is not text"), value=repr(raw)))
     text = raw.strip()
     if kind is AttributeType.DATE:
         try:
             return date.fromisoformat(text).isoformat()
         except ValueError:
-            raise refuse(f"{text!r} is not a date written YYYY-MM-DD") from None
+            raise refuse(Text.of(N_("%(value)s is not a date written YYYY-MM-DD"), value=repr(text))) from None
     if kind is AttributeType.COUNTRY:
         code = _country(text)
         if code is None:
-            raise refuse(f"{text!r} is not an ISO 3166 country (write its two-letter code, e.g. FR)")
+            raise refuse(Text.of(N_("%(value)s is not an ISO 3166 country (write its two-letter code, e.g. FR)"),
+                                 value=repr(text)))
         return code
     if kind is AttributeType.CHOICE:
         found = next((c for c in spec.choices if c.casefold() == text.casefold()), None)
         if found is None:
-            raise refuse(f"{text!r} is not one of {', '.join(spec.choices)}")
+            raise refuse(Text.of(N_("%(value)s is not one of %(choices)s"), value=repr(text),
+                                 choices=", ".join(spec.choices)))
         return found
     if len(text) > spec.max_length:
-        raise refuse(f"longer than {spec.max_length} characters")
+        raise refuse(Text.of(N_("longer than %(max)s characters"), max=spec.max_length))
     if has_control(text):  # C1, DEL and the line separators too: a terminal obeys them
-        raise refuse("holds control characters")
+        raise refuse(Text(N_("holds control characters")))
     return text
 
 
@@ -229,7 +232,8 @@ def check_attributes(specs: Iterable[AttributeSpec], values: Mapping[str, Any]) 
     for name, raw in values.items():
         spec = by_name.get(name)
         if spec is None:
-            known = ", ".join(by_name) or "none are declared"
-            raise InvalidField(name, f"there is no attribute {name!r} (known: {known})")
+            known = ", ".join(by_name) or Text(N_("none are declared"))
+            raise InvalidField(name, Text.of(N_("there is no attribute %(name)s (known: %(known)s)"), name=repr(name),
+                                             known=known))
         checked[name] = check_value(spec, raw)
     return checked

@@ -139,10 +139,6 @@ class NewsletterError(Exception):
         return Text(self.text, self.values)
 
 
-def _said(template: str, **values: object) -> Text:
-    return Text(template, tuple(values.items()))
-
-
 class ConfigError(NewsletterError):
     """The configuration cannot be used; `key` names the setting when one is at fault."""
 
@@ -158,10 +154,11 @@ class MissingConfigFile(ConfigError):
 
     def __init__(self, path: str, named: bool = True):
         if named:
-            super().__init__(f"the configuration file {path} does not exist")
+            super().__init__(Text.of(N_("the configuration file %(path)s does not exist"), path=path))
         else:
-            super().__init__(f"no configuration file was found ({path} does not exist and NEWSLETTER_CONFIG is not "
-                             "set), and the database has no schema yet")
+            super().__init__(Text.of(N_("no configuration file was found (%(path)s does not exist and "
+                                        "NEWSLETTER_CONFIG is not set), and the database has no schema yet"),
+                                     path=path))
         self.path = path
         self.named = named
 
@@ -170,8 +167,8 @@ class MissingSecretKey(ConfigError):
     """There is no signing key: the key file does not exist and NEWSLETTER_SECRET_KEY is not set."""
 
     def __init__(self, path: str):
-        super().__init__(f"no secret key: {path} does not exist and NEWSLETTER_SECRET_KEY is not set",
-                         key="secret_key")
+        super().__init__(Text.of(N_("no secret key: %(path)s does not exist and NEWSLETTER_SECRET_KEY is not set"),
+                                 path=path), key="secret_key")
         self.path = path
 
 
@@ -189,28 +186,45 @@ class SchemaOutOfDate(StoreError):
     def __init__(self, current: str | None, head: str):
         self.current = current
         self.head = head
-        state = "has no schema yet" if current is None else f"is at revision {current}"
-        super().__init__(f"the database {state}; this version needs revision {head}")
+        if current is None:
+            said = Text.of(N_("the database has no schema yet; this version needs revision %(head)s"), head=head)
+        else:
+            said = Text.of(N_("the database is at revision %(current)s; this version needs revision %(head)s"),
+                           current=current, head=head)
+        super().__init__(said)
 
 
 class InvalidAddress(NewsletterError, ValueError):
     """An email address was refused; `reason` is email-validator's explanation."""
 
     def __init__(self, address: str, reason: str | Text):
-        super().__init__(_said(N_("%(address)s is not a usable email address: %(reason)s"), address=repr(address),
-                               reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(address)s is not a usable email address: %(reason)s"), address=repr(address),
+                                 reason=text_of(reason)))
         self.address = address
         self.reason = str(reason)
+        #: `reason` as a Text, to be shown translated (an import's rejected row keeps it).
+        self.reason_said = text_of(reason)
+
+
+#: The fields of the workspace's forms whose names the catalogues translate where an error names
+#: them (marked here for them); any other field (a slug, a kind, a declared attribute) is named as
+#: it is written.
+_FIELD_NAMES = (N_("name"), N_("description"), N_("expression"), N_("language"), N_("languages"), N_("lists"),
+                N_("password"), N_("current password"), N_("code"), N_("roles"), N_("time zone"), N_("ready by"),
+                N_("window"), N_("consent note"), N_("reason"), N_("translations"))
 
 
 class InvalidField(NewsletterError, ValueError):
     """A field other than the address holds a value we cannot accept; `reason` (English) says
-    why, and may be given as a `Text` to be shown translated."""
+    why, and may be given as a `Text` to be shown translated (the field's name too, when it is
+    one of `_FIELD_NAMES`)."""
 
     def __init__(self, field: str, reason: str | Text):
-        super().__init__(_said(N_("%(field)s: %(reason)s"), field=field, reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(field)s: %(reason)s"), field=Text(field), reason=text_of(reason)))
         self.field = field
         self.reason = str(reason)
+        #: `reason` as a Text, to be shown translated (an import's rejected row keeps it).
+        self.reason_said = text_of(reason)
 
 
 class UnknownList(NewsletterError, LookupError):
@@ -219,7 +233,7 @@ class UnknownList(NewsletterError, LookupError):
     named it); the message names neither, so that a visitor's page shows no private list."""
 
     def __init__(self, slug: str, *, known: tuple[str, ...] | None = None, content: tuple[str, ...] = ()):
-        super().__init__(_said(N_("there is no list %(slug)s"), slug=repr(slug)))
+        super().__init__(Text.of(N_("there is no list %(slug)s"), slug=repr(slug)))
         self.slug = slug
         self.known = None if known is None else tuple(known)
         self.content = tuple(content)
@@ -239,7 +253,7 @@ class ListArchived(UnknownList):
     """The list is archived: it is offered to nobody, takes no new subscriber and is sent to never."""
 
     def __init__(self, slug: str):
-        NewsletterError.__init__(self, _said(N_("the list %(slug)s is archived"), slug=repr(slug)))
+        NewsletterError.__init__(self, Text.of(N_("the list %(slug)s is archived"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -247,7 +261,7 @@ class UnknownSubscriber(NewsletterError, LookupError):
     """No subscriber has this address."""
 
     def __init__(self, address: str):
-        super().__init__(_said(N_("nobody with the address %(address)s is in the store"), address=repr(address)))
+        super().__init__(Text.of(N_("nobody with the address %(address)s is in the store"), address=repr(address)))
         self.address = address
 
 
@@ -257,10 +271,16 @@ class SuppressedAddress(UnknownSubscriber):
 
     def __init__(self, address: str, reason: str, at: datetime | str):
         when = at.strftime("%Y-%m-%d") if isinstance(at, datetime) else at
-        what = (f"it was erased on {when}" if reason == "erased"
-                else f"it has been suppressed ({reason.replace('_', ' ')}) since {when}")
-        NewsletterError.__init__(self, f"nobody with the address {address!r} is in the store: {what}; only a hash "
-                                       "of the address is kept, so that it is never mailed or imported again")
+        if reason == "erased":
+            said = Text.of(N_("nobody with the address %(address)s is in the store: it was erased on %(when)s; only a "
+                              "hash of the address is kept, so that it is never mailed or imported again"),
+                           address=repr(address), when=when)
+        else:
+            said = Text.of(N_("nobody with the address %(address)s is in the store: it has been suppressed "
+                              "(%(reason)s) since %(when)s; only a hash of the address is kept, so that it is never "
+                              "mailed or imported again"),
+                           address=repr(address), reason=reason.replace("_", " "), when=when)
+        NewsletterError.__init__(self, said)
         self.address = address
         self.reason = reason
         self.at = at
@@ -270,7 +290,7 @@ class NotSuppressed(NewsletterError, LookupError):
     """The address is not on the suppression list (there is nothing to lift)."""
 
     def __init__(self, address: str):
-        super().__init__(_said(N_("%(address)s is not suppressed"), address=repr(address)))
+        super().__init__(Text.of(N_("%(address)s is not suppressed"), address=repr(address)))
         self.address = address
 
 
@@ -288,9 +308,11 @@ class ImportFileError(NewsletterError):
     """A CSV file cannot be imported at all (unreadable, no email column)."""
 
     def __init__(self, path: str, reason: str | Text):
-        super().__init__(_said(N_("%(path)s: %(reason)s"), path=path, reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(path)s: %(reason)s"), path=path, reason=text_of(reason)))
         self.path = path
         self.reason = str(reason)
+        #: `reason` as a Text, to be shown translated.
+        self.reason_said = text_of(reason)
 
 
 #: ContentError's messages: (with a line?, with a field?) -> template.
@@ -328,7 +350,7 @@ class LintFailed(NewsletterError):
         # (`mail.lint.Problem.text`, `.values`), the rest of the line is as `str(problem)` has it.
         lines = Text("\n".join(f"  - %(p{i})s" for i in range(len(problems))),
                      tuple((f"p{i}", _problem_line(problem)) for i, problem in enumerate(problems)))
-        super().__init__(_said(N_("the issue has %(n)s lint error(s):\n%(lines)s"), n=len(problems), lines=lines))
+        super().__init__(Text.of(N_("the issue has %(n)s lint error(s):\n%(lines)s"), n=len(problems), lines=lines))
 
 
 def _problem_line(problem: object) -> str | Text:
@@ -338,8 +360,8 @@ def _problem_line(problem: object) -> str | Text:
     if not template:
         return str(problem)
     where = f"[{problem.language}] " if getattr(problem, "language", None) else ""
-    return _said("%(severity)s: %(where)s%(rule)s: %(message)s", severity=Text(problem.severity.value), where=where,
-                 rule=problem.rule, message=Text(template, tuple(values)))
+    return Text.of("%(severity)s: %(where)s%(rule)s: %(message)s", severity=Text(problem.severity.value), where=where,
+                   rule=problem.rule, message=Text(template, tuple(values)))
 
 
 class MissingVariant(NewsletterError, LookupError):
@@ -349,7 +371,7 @@ class MissingVariant(NewsletterError, LookupError):
         self.language = language
         self.available = tuple(available)
         self.chain = tuple(chain)
-        super().__init__(_said(
+        super().__init__(Text.of(
             N_("no variant for language %(language)s: the issue has %(available)s, and the fallback chain %(chain)s "
                "reaches none of them; add a variant or change the list's languages"),
             language=repr(language), available=", ".join(available) or Text(N_("none")), chain=" > ".join(chain)))
@@ -370,17 +392,18 @@ class InvalidVerp(NewsletterError):
     """
 
     def __init__(self, address: str):
-        super().__init__(f"{address!r} is not a valid VERP return path of this installation")
+        super().__init__(Text.of(N_("%(address)s is not a valid VERP return path of this installation"),
+                                 address=repr(address)))
         self.address = address
 
 
 class MailboxError(NewsletterError):
     """A bounce mailbox (Maildir, mbox or IMAP) cannot be opened or read; `source` names it."""
 
-    def __init__(self, source: str, reason: str):
-        super().__init__(f"bounce mailbox {source}: {reason}")
+    def __init__(self, source: str, reason: str | Text):
+        super().__init__(Text.of(N_("bounce mailbox %(source)s: %(reason)s"), source=source, reason=text_of(reason)))
         self.source = source
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class DkimError(NewsletterError):
@@ -395,7 +418,8 @@ class UnknownIssue(NewsletterError, LookupError):
     """No finished campaign of a public list has this slug, so the archive has no such issue."""
 
     def __init__(self, list_slug: str, slug: str):
-        super().__init__(f"the archive of {list_slug!r} has no issue {slug!r} (only finished campaigns are archived)")
+        super().__init__(Text.of(N_("the archive of %(list)s has no issue %(slug)s (only finished campaigns are "
+                                    "archived)"), list=repr(list_slug), slug=repr(slug)))
         self.list_slug = list_slug
         self.slug = slug
 
@@ -404,7 +428,7 @@ class UnknownCampaign(NewsletterError, LookupError):
     """No campaign has this slug."""
 
     def __init__(self, slug: str):
-        super().__init__(_said(N_("there is no campaign %(slug)s"), slug=repr(slug)))
+        super().__init__(Text.of(N_("there is no campaign %(slug)s"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -413,8 +437,8 @@ class CampaignStateError(NewsletterError):
     (English; given as a `Text` by the raiser, shown translated)."""
 
     def __init__(self, slug: str, status: str, message: str | Text):
-        super().__init__(_said(N_("campaign %(slug)s is %(status)s: %(reason)s"), slug=repr(slug),
-                               status=Text(status), reason=text_of(message)))
+        super().__init__(Text.of(N_("campaign %(slug)s is %(status)s: %(reason)s"), slug=repr(slug),
+                                 status=Text(status), reason=text_of(message)))
         self.slug = slug
         self.status = status
 
@@ -425,7 +449,7 @@ class CampaignContentMissing(CampaignStateError):
 
     def __init__(self, slug: str, status: str, missing: tuple[str, ...]):
         self.missing = tuple(missing)
-        what = _said(N_("its content files are not there (%(missing)s)"), missing=", ".join(self.missing)) \
+        what = Text.of(N_("its content files are not there (%(missing)s)"), missing=", ".join(self.missing)) \
             if self.missing else Text(N_("it recorded no content files"))
         super().__init__(slug, status, what)
 
@@ -450,7 +474,7 @@ class NoAudience(NewsletterError):
             template = N_("nobody has joined the list %(list)s since %(slug)s was sent; nothing was sent")
         else:
             template = N_("the list %(list)s has no confirmed subscriber to send %(slug)s to; nothing was sent")
-        super().__init__(_said(template, list=repr(list_slug), slug=repr(slug)))
+        super().__init__(Text.of(template, list=repr(list_slug), slug=repr(slug)))
 
 
 class SegmentError(NewsletterError, ValueError):
@@ -458,8 +482,8 @@ class SegmentError(NewsletterError, ValueError):
     translated), at `column` (1-based) of `expression`."""
 
     def __init__(self, expression: str, column: int, reason: str | Text):
-        super().__init__(_said(N_("segment expression, column %(column)s: %(reason)s"), column=column,
-                               reason=text_of(reason)))
+        super().__init__(Text.of(N_("segment expression, column %(column)s: %(reason)s"), column=column,
+                                 reason=text_of(reason)))
         self.expression = expression
         self.column = column
         self.reason = str(reason)
@@ -469,8 +493,8 @@ class ApiAccessDenied(NewsletterError):
     """An API request may not do this: `scope` is "token" (no valid token) or the scope it lacks."""
 
     def __init__(self, scope: str):
-        super().__init__("no valid API token was given" if scope == "token"
-                         else f"this API token does not have the {scope!r} scope")
+        super().__init__(Text(N_("no valid API token was given")) if scope == "token"
+                         else Text.of(N_("this API token does not have the %(scope)s scope"), scope=repr(scope)))
         self.scope = scope
 
 
@@ -478,17 +502,18 @@ class WebhookRefused(NewsletterError):
     """A bounce webhook claiming to be from `provider` is refused: `reason` (a bad signature, a
     certificate from elsewhere, the provider not set up)."""
 
-    def __init__(self, provider: str, reason: str):
-        super().__init__(f"{provider} webhook refused: {reason}")
+    def __init__(self, provider: str, reason: str | Text):
+        super().__init__(Text.of(N_("%(provider)s webhook refused: %(reason)s"), provider=provider,
+                                 reason=text_of(reason)))
         self.provider = provider
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class UnknownSegment(NewsletterError, LookupError):
     """No segment has this name."""
 
     def __init__(self, name: str):
-        super().__init__(_said(N_("there is no segment %(name)s"), name=repr(name)))
+        super().__init__(Text.of(N_("there is no segment %(name)s"), name=repr(name)))
         self.name = name
 
 
@@ -496,7 +521,7 @@ class UnknownSchedule(NewsletterError, LookupError):
     """No scheduled send has this id."""
 
     def __init__(self, schedule_id: int):
-        super().__init__(_said(N_("there is no scheduled send %(id)s"), id=schedule_id))
+        super().__init__(Text.of(N_("there is no scheduled send %(id)s"), id=schedule_id))
         self.schedule_id = schedule_id
 
 
@@ -504,8 +529,8 @@ class ScheduleStateError(NewsletterError):
     """The scheduled send `schedule_id` cannot do what was asked in its `status`; the message says why."""
 
     def __init__(self, schedule_id: int, status: str, message: str | Text):
-        super().__init__(_said(N_("scheduled send %(id)s is %(status)s: %(reason)s"), id=schedule_id,
-                               status=Text(status), reason=text_of(message)))
+        super().__init__(Text.of(N_("scheduled send %(id)s is %(status)s: %(reason)s"), id=schedule_id,
+                                 status=Text(status), reason=text_of(message)))
         self.schedule_id = schedule_id
         self.status = status
 
@@ -517,7 +542,7 @@ class LoginRefused(NewsletterError):
     """
 
     def __init__(self) -> None:
-        super().__init__("the address, password or code is not right")
+        super().__init__(Text(N_("the address, password or code is not right")))
 
 
 class LoginThrottled(NewsletterError):
@@ -527,7 +552,8 @@ class LoginThrottled(NewsletterError):
     """
 
     def __init__(self, retry_after: int):
-        super().__init__(f"too many failed logins: try again in {max(1, retry_after // 60)} minute(s)")
+        super().__init__(Text.of(N_("too many failed logins: try again in %(minutes)s minute(s)"),
+                                 minutes=max(1, retry_after // 60)))
         self.retry_after = retry_after
 
 
@@ -535,8 +561,12 @@ class PermissionDenied(NewsletterError):
     """The staff member's role does not allow `action` (for `language`, when it is about one)."""
 
     def __init__(self, action: str, role: str, language: str | None = None):
-        where = f" in {language}" if language else ""
-        super().__init__(f"the role {role} does not allow {action}{where}")
+        if language:
+            said = Text.of(N_("the role %(role)s does not allow %(action)s in %(language)s"), role=Text(role),
+                           action=action, language=language)
+        else:
+            said = Text.of(N_("the role %(role)s does not allow %(action)s"), role=Text(role), action=action)
+        super().__init__(said)
         self.action = action
         self.role = role
         self.language = language
@@ -546,7 +576,7 @@ class UnknownStaffMember(NewsletterError, LookupError):
     """No workspace account has this address."""
 
     def __init__(self, email: str):
-        super().__init__(_said(N_("no workspace account has the address %(email)s"), email=repr(email)))
+        super().__init__(Text.of(N_("no workspace account has the address %(email)s"), email=repr(email)))
         self.email = email
 
 
@@ -554,8 +584,8 @@ class StaffMemberExists(NewsletterError):
     """A workspace account already has this address (invited, active or revoked)."""
 
     def __init__(self, email: str, status: str):
-        super().__init__(_said(N_("a workspace account for %(email)s already exists (%(status)s)"), email=repr(email),
-                               status=Text(status)))
+        super().__init__(Text.of(N_("a workspace account for %(email)s already exists (%(status)s)"), email=repr(email),
+                                 status=Text(status)))
         self.email = email
         self.status = status
 
@@ -564,7 +594,7 @@ class StaffStateError(NewsletterError):
     """The account cannot do what was asked in its state; the message says why."""
 
     def __init__(self, email: str, message: str | Text):
-        super().__init__(_said(N_("%(email)s: %(reason)s"), email=email, reason=text_of(message)))
+        super().__init__(Text.of(N_("%(email)s: %(reason)s"), email=email, reason=text_of(message)))
         self.email = email
 
 
@@ -572,7 +602,7 @@ class UnknownDraft(NewsletterError, LookupError):
     """No issue being written (in the workspace's store) has this slug."""
 
     def __init__(self, slug: str):
-        super().__init__(_said(N_("there is no issue %(slug)s being written"), slug=repr(slug)))
+        super().__init__(Text.of(N_("there is no issue %(slug)s being written"), slug=repr(slug)))
         self.slug = slug
 
 
@@ -580,7 +610,8 @@ class DraftExists(NewsletterError):
     """An issue being written already has this slug (slugs name campaigns, so they are unique)."""
 
     def __init__(self, slug: str):
-        super().__init__(_said(N_("an issue %(slug)s already exists; give the new one another slug"), slug=repr(slug)))
+        super().__init__(Text.of(N_("an issue %(slug)s already exists; give the new one another slug"),
+                                 slug=repr(slug)))
         self.slug = slug
 
 
@@ -590,13 +621,13 @@ class EditConflict(NewsletterError):
 
     def __init__(self, slug: str, language: str, expected: int, current: int, author: str | None = None):
         if author:
-            said = _said(N_("%(slug)s (%(language)s): revision %(current)s was saved by %(author)s after revision "
-                            "%(expected)s you started from; nothing was saved: compare and save again"),
-                         slug=slug, language=language, current=current, author=author, expected=expected)
+            said = Text.of(N_("%(slug)s (%(language)s): revision %(current)s was saved by %(author)s after revision "
+                              "%(expected)s you started from; nothing was saved: compare and save again"),
+                           slug=slug, language=language, current=current, author=author, expected=expected)
         else:
-            said = _said(N_("%(slug)s (%(language)s): revision %(current)s was saved after revision %(expected)s "
-                            "you started from; nothing was saved: compare and save again"),
-                         slug=slug, language=language, current=current, expected=expected)
+            said = Text.of(N_("%(slug)s (%(language)s): revision %(current)s was saved after revision %(expected)s "
+                              "you started from; nothing was saved: compare and save again"),
+                           slug=slug, language=language, current=current, expected=expected)
         super().__init__(said)
         self.slug = slug
         self.language = language
@@ -611,7 +642,7 @@ class ApprovalRequired(NewsletterError):
     `Text` by the raiser, shown translated) says what is missing."""
 
     def __init__(self, slug: str, digest: str, sender: str | None, reason: str | Text):
-        super().__init__(_said(N_("%(slug)s cannot be sent yet: %(reason)s"), slug=slug, reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(slug)s cannot be sent yet: %(reason)s"), slug=slug, reason=text_of(reason)))
         self.slug = slug
         self.digest = digest
         self.sender = sender
@@ -622,8 +653,8 @@ class CatchUpUnavailable(NewsletterError):
     """A late translation cannot be sent to the readers who got a fallback; `reason` says why."""
 
     def __init__(self, slug: str, language: str, reason: str | Text):
-        super().__init__(_said(N_("%(slug)s (%(language)s): %(reason)s"), slug=slug, language=language,
-                               reason=text_of(reason)))
+        super().__init__(Text.of(N_("%(slug)s (%(language)s): %(reason)s"), slug=slug, language=language,
+                                 reason=text_of(reason)))
         self.slug = slug
         self.language = language
         self.reason = str(reason)
@@ -632,10 +663,10 @@ class CatchUpUnavailable(NewsletterError):
 class ArchiveError(NewsletterError):
     """A backup archive cannot be written, read or restored as it is; nothing was restored."""
 
-    def __init__(self, path: str, reason: str):
-        super().__init__(f"{path}: {reason}")
+    def __init__(self, path: str, reason: str | Text):
+        super().__init__(Text.of(N_("%(path)s: %(reason)s"), path=path, reason=text_of(reason)))
         self.path = path
-        self.reason = reason
+        self.reason = str(reason)
 
 
 class StoreNotEmpty(NewsletterError):
@@ -646,6 +677,10 @@ class StoreNotEmpty(NewsletterError):
         #: Tables among them that can never be deleted (an audit trail): the store cannot be replaced.
         self.undeletable = tuple(undeletable)
         held = ", ".join(f"{n} {table}" for table, n in self.counts.items())
-        why = (f"; {', '.join(self.undeletable)} can never be deleted, so it cannot be replaced either"
-               if self.undeletable else "")
-        super().__init__(f"the store is not empty (it holds {held}){why}; nothing was restored")
+        if self.undeletable:
+            said = Text.of(N_("the store is not empty (it holds %(held)s); %(undeletable)s can never be deleted, so it "
+                              "cannot be replaced either; nothing was restored"),
+                           held=held, undeletable=", ".join(self.undeletable))
+        else:
+            said = Text.of(N_("the store is not empty (it holds %(held)s); nothing was restored"), held=held)
+        super().__init__(said)

@@ -27,7 +27,7 @@ import re
 from typing import NamedTuple, Union
 
 from .errors import SegmentError
-from .texts import N_, Text
+from .texts import N_, Text, text_of
 
 __all__ = ["Filter", "Condition", "IsSet", "And", "Or", "Not", "Node", "Value", "parse_expression", "fields_of",
            "write_condition", "BUILDER_OPERATORS",
@@ -110,7 +110,7 @@ def _tokens(text: str) -> list[_Token]:
             j, chars = i + 1, []
             while True:
                 if j >= len(text):
-                    raise SegmentError(text, column, "this string is not closed")
+                    raise SegmentError(text, column, Text(N_("this string is not closed")))
                 c = text[j]
                 if c == "\\" and j + 1 < len(text) and text[j + 1] in "\"'\\":
                     chars.append(text[j + 1])
@@ -139,7 +139,7 @@ def _tokens(text: str) -> list[_Token]:
         match = _INTEGER.match(text, i)
         if match and not _WORD.match(text, match.end()):
             if len(match.group()) > 18:
-                raise SegmentError(text, column, "this number is too large")
+                raise SegmentError(text, column, Text(N_("this number is too large")))
             found.append(_Token("integer", match.group(), int(match.group()), column))
             i = match.end()
             continue
@@ -174,10 +174,11 @@ class _Parser:
         self.at += 1
         return token
 
-    def fail(self, reason: str, token: _Token | None = None) -> SegmentError:
+    def fail(self, reason: str | Text, token: _Token | None = None) -> SegmentError:
         token = token or self.current
-        shown = "the end" if token.kind == "end" else repr(token.text)
-        return SegmentError(self.text, token.column, f"{reason}, found {shown}")
+        shown = Text(N_("the end")) if token.kind == "end" else repr(token.text)
+        return SegmentError(self.text, token.column, Text.of(N_("%(reason)s, found %(found)s"), reason=text_of(reason),
+                                                             found=shown))
 
     def expression(self) -> Node:
         items = [self.conjunction()]
@@ -196,7 +197,7 @@ class _Parser:
     def negation(self) -> Node:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.fail(f"nested more than {MAX_DEPTH} deep")
+            raise self.fail(Text.of(N_("nested more than %(depth)s deep"), depth=MAX_DEPTH))
         try:
             if self.keyword("not"):
                 self.take()
@@ -205,7 +206,7 @@ class _Parser:
                 self.take()
                 inner = self.expression()
                 if self.current.kind != ")":
-                    raise self.fail("expected ')' or 'and'/'or'")
+                    raise self.fail(Text(N_("expected ')' or 'and'/'or'")))
                 self.take()
                 return inner
             return self.condition()
@@ -215,7 +216,7 @@ class _Parser:
     def condition(self) -> Node:
         token = self.current
         if token.kind != "word" or token.text.lower() in KEYWORDS:
-            raise self.fail("expected a field such as list, language or country")
+            raise self.fail(Text(N_("expected a field such as list, language or country")))
         column = token.column
         field = self.take().text.lower()
         if self.keyword("is"):
@@ -224,29 +225,30 @@ class _Parser:
             if negated:
                 self.take()
             if not self.keyword("set"):
-                raise self.fail("expected 'set' (write: field is set, field is not set)")
+                raise self.fail(Text(N_("expected 'set' (write: field is set, field is not set)")))
             self.take()
             return IsSet(field, negated, column)
         negated_in = self.keyword("not")
         if negated_in:
             self.take()
             if not self.keyword("in"):
-                raise self.fail("expected 'in' after 'not' (write: field not in (a, b))")
+                raise self.fail(Text(N_("expected 'in' after 'not' (write: field not in (a, b))")))
         if self.keyword("in"):
             self.take()
             if self.current.kind != "(":
-                raise self.fail("expected '(' after 'in'")
+                raise self.fail(Text(N_("expected '(' after 'in'")))
             self.take()
             values = [self.value()]
             while self.current.kind == ",":
                 self.take()
                 values.append(self.value())
             if self.current.kind != ")":
-                raise self.fail("expected ',' or ')' in the list of values")
+                raise self.fail(Text(N_("expected ',' or ')' in the list of values")))
             self.take()
             return Condition(field, "not in" if negated_in else "in", tuple(values), column)
         if self.current.kind != "op":
-            raise self.fail(f"expected a comparison (= != < <= > >=), 'in' or 'is' after {field!r}")
+            raise self.fail(Text.of(N_("expected a comparison (= != < <= > >=), 'in' or 'is' after %(field)s"),
+                                   field=repr(field)))
         op = self.take().text
         return Condition(field, op, (self.value(),), column)
 
@@ -263,7 +265,7 @@ class _Parser:
             if word not in KEYWORDS:
                 self.take()
                 return token.text
-        raise self.fail("expected a value (\"text\", a word, a number, true or false)")
+        raise self.fail(Text(N_("expected a value (\"text\", a word, a number, true or false)")))
 
 
 def parse_expression(text: str) -> Node:
@@ -272,11 +274,12 @@ def parse_expression(text: str) -> Node:
     if not isinstance(text, str) or not text.strip():
         raise SegmentError(text if isinstance(text, str) else "", 1, Text(N_("the expression is empty")))
     if len(text) > MAX_LENGTH:
-        raise SegmentError(text[:80], MAX_LENGTH, f"the expression is longer than {MAX_LENGTH} characters")
+        raise SegmentError(text[:80], MAX_LENGTH, Text.of(N_("the expression is longer than %(max)s characters"),
+                                                          max=MAX_LENGTH))
     parser = _Parser(text)
     tree = parser.expression()
     if parser.current.kind != "end":
-        raise parser.fail("expected 'and', 'or' or the end")
+        raise parser.fail(Text(N_("expected 'and', 'or' or the end")))
     return tree
 
 
@@ -304,15 +307,16 @@ def write_condition(field: str, op: str, value: str) -> str:
     typed stays a value. Raises SegmentError for a field that is not a word, an unknown operator
     or a missing value."""
     if not _FIELD.match(field or ""):
-        raise SegmentError(field or "", 1, "choose a field")
+        raise SegmentError(field or "", 1, Text(N_("choose a field")))
     if op not in BUILDER_OPERATORS:
-        raise SegmentError(f"{field} {op}", len(field) + 2, f"{op!r} is not an operator")
+        raise SegmentError(f"{field} {op}", len(field) + 2, Text.of(N_("%(op)s is not an operator"), op=repr(op)))
     if op in ("is set", "is not set"):
         return f"{field} {op}"
     values = [v.strip() for v in value.split(",")] if op in ("in", "not in") else [value.strip()]
     values = [v for v in values if v]
     if not values:
-        raise SegmentError(f"{field} {op}", len(field) + len(op) + 2, f"give {field} a value to compare with")
+        raise SegmentError(f"{field} {op}", len(field) + len(op) + 2,
+                           Text.of(N_("give %(field)s a value to compare with"), field=field))
     if op in ("in", "not in"):
         return f"{field} {op} ({', '.join(_quoted(v) for v in values)})"
     return f"{field} {op} {_quoted(values[0])}"

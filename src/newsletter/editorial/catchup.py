@@ -21,6 +21,7 @@ from ..sending.options import Progress, SendOptions, SendResult
 from ..statuses import CampaignStatus
 from ..store import campaigns as stored_campaigns
 from ..store import editorial as stored
+from ..texts import N_, Text
 from .files import content_text, file_name
 from .issues import _get, _view
 
@@ -52,23 +53,30 @@ def _readers(newsletter: Newsletter, slug: str, language: str) -> tuple[list[int
         issue = _get(session, slug)
         view = _view(newsletter, session, issue)
         if view.sent_revisions is None:
-            raise CatchUpUnavailable(slug, language, "the issue has not been sent yet; send it with this version")
+            raise CatchUpUnavailable(slug, language, Text(N_("the issue has not been sent yet; send it with this "
+                                                             "version")))
         if language in view.sent_revisions.as_dict():
-            raise CatchUpUnavailable(slug, language, f"its readers got the {language} version with the issue")
+            raise CatchUpUnavailable(slug, language, Text.of(N_("its readers got the %(language)s version with the "
+                                                                "issue"), language=language))
         version = view.versions.get(language)
         if version is None:
-            raise CatchUpUnavailable(slug, language, f"there is no {language} version yet")
+            raise CatchUpUnavailable(slug, language, Text.of(N_("there is no %(language)s version yet"),
+                                                             language=language))
         existing = find_campaign(session, catch_up_slug(slug, language))
         if existing is not None:
-            raise CatchUpUnavailable(slug, language, f"it was already sent to them once, as the campaign "
-                                                     f"{existing.slug!r} ({existing.status.value})")
+            raise CatchUpUnavailable(slug, language, Text.of(N_("it was already sent to them once, as the campaign "
+                                                                "%(campaign)s (%(status)s)"),
+                                                             campaign=repr(existing.slug),
+                                                             status=Text(existing.status.value)))
         campaign = get_campaign(session, slug)
         if campaign.status is not CampaignStatus.FINISHED:
-            raise CatchUpUnavailable(slug, language, f"its campaign is {campaign.status.value}; the readers who "
-                                                     "got a fallback are known once it has finished")
+            raise CatchUpUnavailable(slug, language, Text.of(N_("its campaign is %(status)s; the readers who got a "
+                                                                "fallback are known once it has finished"),
+                                                             status=Text(campaign.status.value)))
         readers = stored.fallback_readers(session, campaign.id, language)
         if not readers:
-            raise CatchUpUnavailable(slug, language, f"nobody who reads {language} was sent another language")
+            raise CatchUpUnavailable(slug, language, Text.of(N_("nobody who reads %(language)s was sent another "
+                                                                "language"), language=language))
         return readers, version
 
 

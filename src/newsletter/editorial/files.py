@@ -20,6 +20,7 @@ from ..errors import ContentError
 from ..mail.content import parse_variant
 from ..mail.frontmatter import parse_yaml, split_front_matter
 from ..mail.issue import Variant
+from ..texts import N_, Text
 
 __all__ = ["ISSUE_FIELDS", "DATE_FIELDS", "file_name", "content_text", "read_content_text", "check_version",
            "plain_values"]
@@ -99,7 +100,8 @@ def read_content_text(name: str, text: str) -> tuple[dict[str, Any], dict[str, A
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        raise ContentError(name, "expected a mapping of fields (key: value) in the front matter", line=front_line)
+        raise ContentError(name, Text(N_("expected a mapping of fields (key: value) in the front matter")),
+                           line=front_line)
     data = plain_values(data)
     issue = {k: data[k] for k in ISSUE_FIELDS if k in data}
     own = {k: v for k, v in data.items() if k not in ISSUE_FIELDS}

@@ -82,10 +82,12 @@ def _check_new(newsletter: Newsletter, session: Session, *, slug: str, kind: str
     try:
         Kind(kind)
     except ValueError:
-        raise InvalidField("kind", f"expected {Kind.DAILY_SUMMARY.value} or {Kind.CAMPAIGN_ALERT.value}, "
-                                   f"got {kind!r}") from None
+        raise InvalidField("kind", Text.of(N_("expected %(daily)s or %(alert)s, got %(value)s"),
+                                           daily=Kind.DAILY_SUMMARY.value, alert=Kind.CAMPAIGN_ALERT.value,
+                                           value=repr(kind))) from None
     if source_language not in newsletter.config.languages:
-        raise InvalidField("language", f"{source_language!r} is not one of {', '.join(newsletter.config.languages)}")
+        raise InvalidField("language", Text.of(N_("%(value)s is not one of %(languages)s"), value=repr(source_language),
+                                               languages=", ".join(newsletter.config.languages)))
     get_list(session, list_slug)  # raises UnknownList
     if stored.find_issue(session, slug) is not None:
         raise DraftExists(slug)
@@ -138,14 +140,15 @@ def import_uploads(newsletter: Newsletter, files: Mapping[str, bytes], *, author
     what `import_files` raises.
     """
     if not files:
-        raise ContentError("(no files)", "choose the content files of one issue (<name>.<lang>.md)")
+        raise ContentError("(no files)", Text(N_("choose the content files of one issue (<name>.<lang>.md)")))
     variants, texts = [], {}
     for name, data in files.items():
         name = Path(name).name  # a browser's path says nothing we need
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ContentError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise ContentError(name, Text.of(N_("not UTF-8 text (%(reason)s at byte %(byte)s)"), reason=exc.reason,
+                                             byte=exc.start)) from None
         variant = parse_variant(name, text)
         _, own, body = read_content_text(name, text)
         variants.append(variant)
@@ -171,7 +174,9 @@ def _take_in(newsletter: Newsletter, loaded: Issue, texts: Mapping[str, tuple[di
         else:
             for what, mine, theirs in (("kind", issue.kind, loaded.kind.value), ("list", issue.list_slug, loaded.list)):
                 if mine != theirs:
-                    raise InvalidField(what, f"the files say {theirs!r} but the issue {issue.slug} has {mine!r}")
+                    raise InvalidField(what, Text.of(N_("the files say %(theirs)s but the issue %(slug)s has "
+                                                        "%(mine)s"), theirs=repr(theirs), slug=issue.slug,
+                                                     mine=repr(mine)))
         current = stored.current_revisions(session, issue.id)
         for language in sorted(texts, key=lambda lang: lang != issue.source_language):
             own, body = texts[language]
@@ -197,7 +202,8 @@ def save_version(newsletter: Newsletter, slug: str, language: str, *, front_matt
     with newsletter.store.session() as session:
         issue = _get(session, slug)
         if language not in newsletter.config.languages:
-            raise InvalidField("language", f"{language!r} is not one of {', '.join(newsletter.config.languages)}")
+            raise InvalidField("language", Text.of(N_("%(value)s is not one of %(languages)s"), value=repr(language),
+                                                   languages=", ".join(newsletter.config.languages)))
         current = stored.current_revisions(session, issue.id)
         mine = current.get(language)
         if (mine.number if mine else None) != parent:
@@ -209,8 +215,9 @@ def save_version(newsletter: Newsletter, slug: str, language: str, *, front_matt
         elif based_on is not None:
             source = stored.revision_by_id(session, based_on)
             if source is None or source.issue_id != issue.id or source.language != issue.source_language:
-                raise InvalidField("based_on", f"revision {based_on} is not a {issue.source_language} revision "
-                                               f"of {slug}")
+                raise InvalidField("based_on", Text.of(N_("revision %(revision)s is not a %(language)s revision of "
+                                                          "%(slug)s"), revision=based_on,
+                                                       language=issue.source_language, slug=slug))
             based = based_on
         else:
             source = current.get(issue.source_language)
@@ -246,7 +253,7 @@ def mail_issue(view: IssueView) -> Issue:
     Raises ContentError when it has no version yet.
     """
     if not view.versions:
-        raise ContentError(view.slug, "the issue has no language written yet")
+        raise ContentError(view.slug, Text(N_("the issue has no language written yet")))
     return issue_of(check_version(kind=v.kind, list_slug=v.list_slug, slug=v.slug, language=v.language,
                                   front_matter=v.front_matter, body=v.body) for v in view.versions.values())
 

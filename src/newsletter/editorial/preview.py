@@ -20,6 +20,7 @@ from ..mail.lint import LintReport, Problem, lint_mail
 from ..mail.message import ListInfo, MailSkeleton
 from ..mail.postmark import Postmark
 from ..mail.preview import SampleRecipient, preview_message
+from ..texts import N_, Text
 from .files import check_version
 from .issues import show_issue
 from .versions import IssueView, Version
@@ -161,7 +162,8 @@ def preview_language(newsletter: Newsletter, slug: str, language: str) -> Langua
 def editor(newsletter: Newsletter, slug: str, language: str) -> Editor:
     """The editor of one language. Raises UnknownDraft; InvalidField (not a language we publish)."""
     if language not in newsletter.config.languages:
-        raise InvalidField("language", f"{language!r} is not one of {', '.join(newsletter.config.languages)}")
+        raise InvalidField("language", Text.of(N_("%(value)s is not one of %(languages)s"), value=repr(language),
+                                               languages=", ".join(newsletter.config.languages)))
     view = show_issue(newsletter, slug)
     version = view.versions.get(language)
     source = view.versions.get(view.source_language)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..config import LANGUAGES
 from ..errors import ContentError
+from ..texts import N_, Text
 from .frontmatter import (
     PLACEHOLDERS,
     FieldReader,
@@ -98,7 +99,8 @@ def _read_daily(r: FieldReader, data: Mapping) -> DailySummary:
     day = r.integer(data, "day")
     total = r.integer(data, "total_days")
     if day > total:
-        raise r.fail(("day",), f"day {day} is after the last day (total_days is {total})")
+        raise r.fail(("day",), Text.of(N_("day %(day)s is after the last day (total_days is %(total)s)"), day=day,
+                                       total=total))
     return DailySummary(
         session=r.text(data, "session", max_length=100),
         day=day,
@@ -117,7 +119,7 @@ def _read_daily(r: FieldReader, data: Mapping) -> DailySummary:
 def _read_alert(r: FieldReader, data: Mapping) -> CampaignAlert:
     cta = data.get("cta")
     if cta is None:
-        raise r.fail((), "missing: expected a call-to-action with a label and a link", field=("cta",))
+        raise r.fail((), Text(N_("missing: expected a call-to-action with a label and a link")), field=("cta",))
     cta = r.mapping(cta, ("cta",))
     r.known(cta, ("label", "link"), ("cta",))
     return CampaignAlert(
@@ -139,9 +141,10 @@ def load_variant(path: str | Path) -> Variant:
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ContentError(name, "no such file") from None
+        raise ContentError(name, Text(N_("no such file"))) from None
     except UnicodeDecodeError as exc:
-        raise ContentError(name, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise ContentError(name, Text.of(N_("not UTF-8 text (%(reason)s at byte %(byte)s)"), reason=exc.reason,
+                                         byte=exc.start)) from None
     return parse_variant(name, raw)
 
 
@@ -160,25 +163,30 @@ def parse_variant(name: str, raw: str) -> Variant:
         kind = Kind(kind_raw)
     except ValueError:
         where = ("kind",) if "kind" in data else ()
-        raise r.fail(where, f"expected kind: daily-summary or kind: campaign-alert, got {kind_raw!r}") from None
+        raise r.fail(where, Text.of(N_("expected kind: daily-summary or kind: campaign-alert, got %(value)s"),
+                                    value=repr(kind_raw))) from None
     r.known(data, _COMMON + (_DAILY if kind is Kind.DAILY_SUMMARY else _ALERT))
 
     match = _FILE_NAME.match(path.name)
     language = data.get("language") or (match.group("lang") if match else None)
     if not language:
-        raise ContentError(name, "cannot tell the language: name the file <name>.<lang>.md (day-3.fr.md) "
-                                 "or set language: in the front matter", line=1)
+        raise ContentError(name, Text(N_("cannot tell the language: name the file <name>.<lang>.md (day-3.fr.md) "
+                                         "or set language: in the front matter")), line=1)
     if match and data.get("language") and data["language"] != match.group("lang"):
-        raise r.fail(("language",), f"says {data['language']!r} but the file name says {match.group('lang')!r}")
+        raise r.fail(("language",), Text.of(N_("says %(said)s but the file name says %(named)s"),
+                                            said=repr(data["language"]), named=repr(match.group("lang"))))
     if language not in LANGUAGES:
-        raise r.fail(("language",), f"{language!r} is not a language we publish in ({', '.join(LANGUAGES)})")
+        raise r.fail(("language",), Text.of(N_("%(value)s is not a language we publish in (%(languages)s)"),
+                                            value=repr(language), languages=", ".join(LANGUAGES)))
 
     slug = r.text(data, "slug")
     if not _SLUG.match(slug):
-        raise r.fail(("slug",), f"expected lower-case letters, digits and hyphens (asp23-day-3), got {slug!r}")
+        raise r.fail(("slug",), Text.of(N_("expected lower-case letters, digits and hyphens (asp23-day-3), got "
+                                           "%(value)s"), value=repr(slug)))
     list_slug = r.text(data, "list")
     if not _SLUG.match(list_slug):
-        raise r.fail(("list",), f"expected a list slug such as asp-daily, got {list_slug!r}")
+        raise r.fail(("list",), Text.of(N_("expected a list slug such as asp-daily, got %(value)s"),
+                                        value=repr(list_slug)))
 
     image = None
     if data.get("image") is not None:
@@ -186,7 +194,8 @@ def parse_variant(name: str, raw: str) -> Variant:
         r.known(img, ("src", "alt", "width"), ("image",))
         width = img.get("width", 552)
         if isinstance(width, bool) or not isinstance(width, int) or not 16 <= width <= 552:
-            raise r.fail(("image", "width"), f"expected a width in pixels from 16 to 552, got {width!r}")
+            raise r.fail(("image", "width"), Text.of(N_("expected a width in pixels from 16 to 552, got %(value)s"),
+                                                     value=repr(width)))
         image = Image(src=r.url(img, "src", ("image",)), alt=r.text(img, "alt", ("image",)), width=width)
 
     fields = _read_daily(r, data) if kind is Kind.DAILY_SUMMARY else _read_alert(r, data)
@@ -226,9 +235,9 @@ def expand_sources(sources: Iterable[str | Path]) -> list[Path]:
         elif path.exists():
             matches = [path]
         else:
-            raise ContentError(text, "no such file or folder")
+            raise ContentError(text, Text(N_("no such file or folder")))
         if not matches:
-            raise ContentError(text, "no content files (*.md) here")
+            raise ContentError(text, Text(N_("no content files (*.md) here")))
         for match in matches:
             if match not in found:
                 found.append(match)
@@ -241,12 +250,14 @@ def _issue_of(variants: list[Variant]) -> Issue:
     for v in variants:
         for attr in ("kind", "list"):
             if getattr(v, attr) != getattr(first, attr):
-                raise ContentError(v.path, f"{attr} is {getattr(v, attr).__str__()!r} here but "
-                                           f"{getattr(first, attr)!r} in {first.path}; the languages of "
-                                           "one issue must agree", field=attr)
+                raise ContentError(v.path, Text.of(N_("%(field)s is %(here)s here but %(there)s in %(first)s; the "
+                                                      "languages of one issue must agree"), field=attr,
+                                                   here=repr(getattr(v, attr).__str__()),
+                                                   there=repr(getattr(first, attr)), first=first.path), field=attr)
         if v.language in by_language:
-            raise ContentError(v.path, f"a second {v.language} variant of {v.slug} "
-                                       f"(the first is {by_language[v.language].path})", field="language")
+            raise ContentError(v.path, Text.of(N_("a second %(language)s variant of %(slug)s (the first is "
+                                                  "%(first)s)"), language=v.language, slug=v.slug,
+                                               first=by_language[v.language].path), field="language")
         by_language[v.language] = v
     ordered = {lang: by_language[lang] for lang in sorted(by_language, key=_language_order)}
     return Issue(slug=first.slug, kind=first.kind, list=first.list, variants=ordered)
@@ -259,7 +270,7 @@ def issue_of(variants: Iterable[Variant]) -> Issue:
     """
     variants = list(variants)
     if not variants:
-        raise ContentError("(no files)", "an issue needs at least one language")
+        raise ContentError("(no files)", Text(N_("an issue needs at least one language")))
     return _issue_of(variants)
 
 
@@ -290,5 +301,6 @@ def load_issue(sources: Iterable[str | Path] | str | Path) -> Issue:
     if len(issues) != 1:
         slugs = ", ".join(issue.slug for issue in issues)
         raise ContentError(", ".join(str(s) for s in sources),
-                           f"expected the files of one issue, found {len(issues)}: {slugs}")
+                           Text.of(N_("expected the files of one issue, found %(n)s: %(slugs)s"), n=len(issues),
+                                   slugs=slugs))
     return issues[0]

@@ -91,8 +91,9 @@ class FieldReader:
         stray = _TEMPLATE_SYNTAX.search(_PLACEHOLDER.sub(lambda m: " " * len(m.group(0)), text))
         if stray:
             allowed = ", ".join("{{ %s }}" % name for name in PLACEHOLDERS)
-            raise ContentError(self.path, f"placeholder not allowed: {text[stray.start():stray.start() + 40]!r}; "
-                                          f"only {allowed} may stand between double braces",
+            raise ContentError(self.path, Text.of(N_("placeholder not allowed: %(text)s; only %(allowed)s may stand "
+                                                     "between double braces"),
+                                                  text=repr(text[stray.start():stray.start() + 40]), allowed=allowed),
                                line=self.line(where) + text.count("\n", 0, stray.start()),
                                field=_dotted(where) or None)
         return _PLACEHOLDER.sub(lambda m: PLACEHOLDERS.get(m.group(1), m.group(0)), text)
@@ -105,12 +106,12 @@ class FieldReader:
             if required:
                 if key in data:
                     raise self.fail(here, Text(N_("is empty: expected some text")))
-                raise self.fail(where, f"missing: expected {_describe(key)}", field=here)
+                raise self.fail(where, Text.of(N_("missing: expected %(what)s"), what=_describe(key)), field=here)
             return default
         if isinstance(value, (int, float, date)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str):
-            raise self.fail(here, f"expected text, got {kind_of(value)}")
+            raise self.fail(here, Text.of(N_("expected text, got %(kind)s"), kind=kind_of(value)))
         value = value.strip()
         if max_length is not None and len(value) > max_length:
             raise self.fail(here, Text.of(N_("is %(length)s characters long; at most %(max)s are allowed"),
@@ -155,7 +156,8 @@ class FieldReader:
 
     def mapping(self, data: Any, where: tuple) -> Mapping:
         if not isinstance(data, Mapping):
-            raise self.fail(where, f"expected a mapping of fields (key: value), got {kind_of(data)}")
+            raise self.fail(where, Text.of(N_("expected a mapping of fields (key: value), got %(kind)s"),
+                                           kind=kind_of(data)))
         return data
 
     def sequence(self, data: Mapping, key: str, where: tuple = (), *, required: bool = False) -> list:
@@ -163,10 +165,11 @@ class FieldReader:
         value = data.get(key)
         if value is None:
             if required:
-                raise self.fail(where, "missing: expected a list of items", field=here)
+                raise self.fail(where, Text(N_("missing: expected a list of items")), field=here)
             return []
         if not isinstance(value, list):
-            raise self.fail(here, f"expected a list of items (lines starting with '- '), got {kind_of(value)}")
+            raise self.fail(here, Text.of(N_("expected a list of items (lines starting with '- '), got %(kind)s"),
+                                          kind=kind_of(value)))
         return value
 
     def strings(self, data: Mapping, key: str, where: tuple = (), *, required: bool = False) -> tuple[str, ...]:
@@ -179,7 +182,7 @@ class FieldReader:
             if isinstance(item, (int, float)) and not isinstance(item, bool):
                 item = str(item)
             if not isinstance(item, str) or not item.strip():
-                raise self.fail(here, f"expected a line of text, got {kind_of(item)}")
+                raise self.fail(here, Text.of(N_("expected a line of text, got %(kind)s"), kind=kind_of(item)))
             out.append(self.placeholders(item.strip(), here))
         return tuple(out)
 
@@ -187,8 +190,8 @@ class FieldReader:
         allowed = set(allowed)
         for key in data:
             if key not in allowed:
-                raise self.fail(where + (str(key),),
-                                f"unknown field; expected one of {', '.join(sorted(allowed))}")
+                raise self.fail(where + (str(key),), Text.of(N_("unknown field; expected one of %(fields)s"),
+                                                             fields=", ".join(sorted(allowed))))
 
 
 def _dotted(where: tuple) -> str:
@@ -198,33 +201,41 @@ def _dotted(where: tuple) -> str:
     return out
 
 
-def _describe(key: str) -> str:
-    return {"slug": "the campaign slug, e.g. asp23-day-3", "list": "the list slug, e.g. asp-daily",
-            "link": "an https:// link", "title": "a title", "summary": "a paragraph of text",
-            "speaker": "who spoke", "plenary": "the plenary or meeting", "label": "the button's text",
-            "lead": "a short opening paragraph", "call": "a paragraph saying what to do",
-            "headline": "a headline", "session": "the session's name, e.g. ASP 23",
-            "venue": "where the session is held", "alt": "a description of the image",
-            "src": "the image's https:// address"}.get(key, "a value")
+_DESCRIBED = {
+    "slug": N_("the campaign slug, e.g. asp23-day-3"), "list": N_("the list slug, e.g. asp-daily"),
+    "link": N_("an https:// link"), "title": N_("a title"), "summary": N_("a paragraph of text"),
+    "speaker": N_("who spoke"), "plenary": N_("the plenary or meeting"), "label": N_("the button's text"),
+    "lead": N_("a short opening paragraph"), "call": N_("a paragraph saying what to do"),
+    "headline": N_("a headline"), "session": N_("the session's name, e.g. ASP 23"),
+    "venue": N_("where the session is held"), "alt": N_("a description of the image"),
+    "src": N_("the image's https:// address"),
+}
+_KINDS = {dict: N_("a mapping"), list: N_("a list"), str: N_("text"), int: N_("a number"), float: N_("a number"),
+          bool: N_("true/false")}
 
 
-def kind_of(value: Any) -> str:
+def _describe(key: str) -> Text:
+    """What the field `key` expects, said to the writer of a content file."""
+    return Text(_DESCRIBED.get(key, N_("a value")))
+
+
+def kind_of(value: Any) -> Text:
+    """What a YAML value is, as a content error names it ("a list", "nothing")."""
     if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number",
-            bool: "true/false"}.get(type(value), type(value).__name__)
+        return Text(N_("nothing"))
+    return Text(_KINDS.get(type(value), type(value).__name__))
 
 
 def split_front_matter(path: str, text: str) -> tuple[str, int, str, int]:
     """(front matter, its first line, body, the body's first line), lines 1-based."""
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].strip() != "---":
-        raise ContentError(path, "expected the file to start with a '---' line opening the front matter",
+        raise ContentError(path, Text(N_("expected the file to start with a '---' line opening the front matter")),
                            line=1)
     for i in range(1, len(lines)):
         if lines[i].strip() in ("---", "..."):
             return "".join(lines[1:i]), 2, "".join(lines[i + 1:]), i + 2
-    raise ContentError(path, "the front matter is not closed: expected a second '---' line", line=1)
+    raise ContentError(path, Text(N_("the front matter is not closed: expected a second '---' line")), line=1)
 
 
 def parse_yaml(path: str, text: str, first_line: int) -> tuple[Any, dict[tuple, int]]:
@@ -236,13 +247,15 @@ def parse_yaml(path: str, text: str, first_line: int) -> tuple[Any, dict[tuple, 
         data = loader.construct_document(node) if node is not None else {}
     except yaml.reader.ReaderError as exc:
         line = first_line + text.count("\n", 0, exc.position)
-        raise ContentError(path, f"the front matter holds a character YAML refuses ({exc.reason}, "
-                                 f"code {exc.character!r})", line=line) from None
+        raise ContentError(path, Text.of(N_("the front matter holds a character YAML refuses (%(reason)s, code "
+                                            "%(character)s)"), reason=exc.reason, character=repr(exc.character)),
+                           line=line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = first_line + mark.line if mark is not None else first_line
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ContentError(path, f"the front matter is not valid YAML: {problem}", line=line) from None
+        raise ContentError(path, Text.of(N_("the front matter is not valid YAML: %(problem)s"), problem=problem),
+                           line=line) from None
     finally:
         if loader is not None:
             loader.dispose()

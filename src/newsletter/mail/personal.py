@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from ..config import Config
 from ..errors import ContentError
+from ..texts import N_, Text
 from .compose import RenderedMail, _tidy_text, inline_css, mail_environment, narrow_html
 from .frontmatter import parse_yaml, split_front_matter
 from .issue import Variant
@@ -46,12 +47,13 @@ def load_welcome(folder: Path, list_slug: str) -> dict[str, WelcomeText]:
         front, first, body, _ = split_front_matter(str(path), text)
         data, _lines = parse_yaml(str(path), front, first)
         if not isinstance(data, dict) or not isinstance(data.get("subject"), str) or not data["subject"].strip():
-            raise ContentError(str(path), "a welcome needs a subject: a line such as 'subject: Welcome'",
+            raise ContentError(str(path), Text(N_("a welcome needs a subject: a line such as 'subject: Welcome'")),
                                field="subject")
         unknown = set(data) - {"subject", "preheader"}
         if unknown:
-            raise ContentError(str(path), f"unknown field(s) {', '.join(sorted(unknown))}; a welcome has a subject "
-                                          "and a preheader", field=sorted(unknown)[0])
+            raise ContentError(str(path), Text.of(N_("unknown field(s) %(fields)s; a welcome has a subject and a "
+                                                     "preheader"), fields=", ".join(sorted(unknown))),
+                               field=sorted(unknown)[0])
         found[language] = WelcomeText(language, data["subject"].strip(), body.strip(),
                                       str(data.get("preheader") or "").strip())
     return found

@@ -38,6 +38,7 @@ from ..statuses import (
 )
 from ..store import ConsentEvent, Subscriber
 from ..store import people as people_store
+from ..texts import N_, Text
 from . import signups
 from .rules import (
     RESEND_INTERVAL,
@@ -273,7 +274,7 @@ def set_preferences(session: Session, subscriber: Subscriber, ctx: ConsentContex
     if language is not None:
         language = language.strip().lower()
         if language not in languages:
-            raise InvalidField("language", f"choose one of {', '.join(languages)}")
+            raise InvalidField("language", Text.of(N_("choose one of %(choices)s"), choices=", ".join(languages)))
     new_name = clean_text("name", name) if name is not None else None
     wanted: dict[int, str] = {}
     if list_slugs is not None and subscriber.status is SubscriberStatus.ACTIVE:

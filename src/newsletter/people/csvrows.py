@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 from ..addresses import clean_text, normalise_address
 from ..attributes import AttributeSpec, check_value
 from ..errors import ImportFileError, InvalidAddress, InvalidField
+from ..texts import N_, Text, text_of
 from .formats import PROOF_FIELDS, ConsentProof, SourceFormat, read_proof, recognise
 from .records import spreadsheet_unescape
 from .textfiles import CountingReader, detect_encoding
@@ -115,14 +116,20 @@ class RejectReason(str, enum.Enum):
 
 
 class RejectedRow(NamedTuple):
-    """A row that was not imported: its first line in the file, the address as written, and why."""
+    """A row that was not imported: its first line in the file, the address as written, and why
+    (`reason`, and `said`: what is wrong with it, a Text the workspace shows translated)."""
 
     line: int
     email: str
     reason: RejectReason
-    detail: str
+    said: Text
     #: The row's cells as read, for the reject file.
     cells: tuple[str, ...] = ()
+
+    @property
+    def detail(self) -> str:
+        """What is wrong with the row, in English (the CLI's report, the reject file)."""
+        return str(self.said)
 
 
 class RawRow(NamedTuple):
@@ -223,12 +230,13 @@ def map_columns(header: list[str], path: str = "", attributes: Iterable[Attribut
         found[field] = index
     if "email" not in found:
         looks_like_data = any("@" in cell for cell in header)
-        raise ImportFileError(
-            path,
-            "the first line has no email column"
-            + (" (it looks like data: add a header line)" if looks_like_data else f" (it reads {header!r})")
-            + "; start the file with a header such as email,name,language,lists",
-        )
+        if looks_like_data:
+            said = Text(N_("the first line has no email column (it looks like data: add a header line); start the "
+                           "file with a header such as email,name,language,lists"))
+        else:
+            said = Text.of(N_("the first line has no email column (it reads %(header)s); start the file with a "
+                              "header such as email,name,language,lists"), header=repr(header))
+        raise ImportFileError(path, said)
     if "first_name" in found and "name" in found and "last_name" not in found:
         found["last_name"] = found.pop("name")  # "Prénom;Nom", "Nombre;…": beside a first name, nom is the surname
     return ColumnMap(ignored=tuple(ignored), source=recognise(header),
@@ -258,7 +266,8 @@ class CsvRows:
             try:
                 self.encoding = codecs.lookup(encoding).name
             except LookupError:
-                raise ImportFileError(path, f"there is no encoding {encoding!r} (try utf-8, cp1252 or latin-1)") from None
+                raise ImportFileError(path, Text.of(N_("there is no encoding %(encoding)s (try utf-8, cp1252 or "
+                                                       "latin-1)"), encoding=repr(encoding))) from None
             self.encoding_detected = False
         try:
             self.total_bytes = os.path.getsize(path)
@@ -266,7 +275,8 @@ class CsvRows:
                 self.encoding, self.encoding_detected = detect_encoding(path), True
             raw = open(path, "rb")  # noqa: SIM115  (closed by close())
         except OSError as exc:
-            raise ImportFileError(path, f"cannot read the file: {exc.strerror or exc}") from None
+            raise ImportFileError(path, Text.of(N_("cannot read the file: %(error)s"),
+                                                error=exc.strerror or str(exc))) from None
         self._counter = CountingReader(raw)
         codec = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
         self._text = io.TextIOWrapper(io.BufferedReader(self._counter, 1 << 16), encoding=codec,
@@ -274,17 +284,20 @@ class CsvRows:
         first = self._text.readline()
         if not first.strip():
             self.close()
-            raise ImportFileError(path, "the file is empty; start it with a header such as email,name,language,lists")
+            raise ImportFileError(path, Text(N_("the file is empty; start it with a header such as "
+                                                "email,name,language,lists")))
         if delimiter is not None and delimiter not in DELIMITERS:
             self.close()
-            raise ImportFileError(path, f"the delimiter must be one of , ; tab, not {delimiter!r}")
+            raise ImportFileError(path, Text.of(N_("the delimiter must be one of , ; tab, not %(delimiter)s"),
+                                                delimiter=repr(delimiter)))
         self.delimiter = DELIMITERS[delimiter] if delimiter else detect_delimiter(first)
         self._reader = csv.reader(_chain(first, self._text), delimiter=self.delimiter)
         try:
             self.header = next(self._reader)
         except csv.Error as exc:
             self.close()
-            raise ImportFileError(path, f"the header line cannot be read: {exc}") from None
+            raise ImportFileError(path, Text.of(N_("the header line cannot be read: %(error)s"), error=str(exc))) \
+                from None
         try:
             self.columns = map_columns(self.header, path, attributes)
         except ImportFileError:
@@ -305,7 +318,7 @@ class CsvRows:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RejectedRow(last + 1, "", RejectReason.MALFORMED, str(exc))
+                yield RejectedRow(last + 1, "", RejectReason.MALFORMED, text_of(str(exc)))  # the csv module's words
                 last = reader.line_num
                 continue
             line, last = last + 1, reader.line_num
@@ -362,7 +375,7 @@ def check_each(rows: Iterable[RawRow | RejectedRow], rules: RowRules) -> Iterato
 
 class _Reject(NamedTuple):
     reason: RejectReason
-    detail: str
+    said: Text
 
 
 class _RowChecker:
@@ -386,18 +399,19 @@ class _RowChecker:
         cols, cells = self.rules.columns, row.cells
         raw_email = _cell(cells, cols.email)
 
-        def reject(reason: RejectReason, detail: str) -> RejectedRow:
-            return RejectedRow(row.line, raw_email.strip(), reason, detail, tuple(cells))
+        def reject(reason: RejectReason, said: Text) -> RejectedRow:
+            return RejectedRow(row.line, raw_email.strip(), reason, said, tuple(cells))
 
         if _NOT_UTF8.search("".join(cells)):  # one search of the row, not one per cell
-            return reject(RejectReason.NOT_UTF8, f"the row holds bytes that are not {self.rules.encoding}; save the "
-                                                 "file as UTF-8, or name its encoding")
+            return reject(RejectReason.NOT_UTF8, Text.of(N_("the row holds bytes that are not %(encoding)s; save the "
+                                                            "file as UTF-8, or name its encoding"),
+                                                         encoding=self.rules.encoding))
         if not raw_email.strip():
-            return reject(RejectReason.MISSING_ADDRESS, "the email cell is empty")
+            return reject(RejectReason.MISSING_ADDRESS, Text(N_("the email cell is empty")))
         try:
             email = normalise_address(raw_email, check_deliverability=self.rules.check_deliverability)
         except InvalidAddress as exc:
-            return reject(RejectReason.INVALID_ADDRESS, exc.reason)
+            return reject(RejectReason.INVALID_ADDRESS, exc.reason_said)
         status = None
         if cols.status is not None:
             status = self._memoised(self._statuses, _cell(cells, cols.status), _status)
@@ -411,8 +425,9 @@ class _RowChecker:
             try:
                 proof = read_proof(*(_cell(cells, i) for i in (cols.optin_time, cols.optin_ip, cols.confirm_time,
                                                               cols.confirm_ip, cols.tags)))
-            except ValueError as exc:
-                return reject(RejectReason.INVALID_PROOF, str(exc))
+            except InvalidField as exc:
+                return reject(RejectReason.INVALID_PROOF, Text.of("%(field)s %(reason)s", field=exc.field,
+                                                                  reason=exc.reason_said))
         if cols.name is not None:
             name = _cell(cells, cols.name)
         else:
@@ -421,7 +436,7 @@ class _RowChecker:
         try:
             name = clean_text("name", name)
         except InvalidField as exc:
-            return reject(RejectReason.INVALID_NAME, exc.reason)
+            return reject(RejectReason.INVALID_NAME, exc.reason_said)
         language = self._memoised(self._languages, _cell(cells, cols.language), self._language)
         if type(language) is _Reject:
             return reject(*language)
@@ -437,7 +452,7 @@ class _RowChecker:
                 try:
                     attributes.append((attribute, check_value(self._specs[attribute], cell)))
                 except InvalidField as exc:
-                    return reject(RejectReason.INVALID_ATTRIBUTE, f"{exc.field}: {exc.reason}")
+                    return reject(RejectReason.INVALID_ATTRIBUTE, exc.said)
         return CheckedRow(row.line, email, name, language, slugs, status, tuple(attributes), proof)
 
     def _memoised(self, memo: dict, cell: str, judge: Callable[[str], Any]) -> Any:
@@ -453,8 +468,9 @@ class _RowChecker:
         """The language a cell names (None: the importer's default), or why it is refused."""
         language = cell.strip().lower().replace("_", "-").split("-")[0] or self.rules.default_language
         if language is not None and language not in self.rules.languages:
-            return _Reject(RejectReason.UNKNOWN_LANGUAGE,
-                           f"{cell.strip()!r} is not one of {', '.join(self.rules.languages)}")
+            return _Reject(RejectReason.UNKNOWN_LANGUAGE, Text.of(N_("%(value)s is not one of %(languages)s"),
+                                                                  value=repr(cell.strip()),
+                                                                  languages=", ".join(self.rules.languages)))
         return language
 
     def _slugs(self, cell: str) -> tuple[str, ...] | _Reject:
@@ -462,10 +478,11 @@ class _RowChecker:
         slugs = split_list_slugs(cell)
         unknown = [s for s in slugs if s not in self.rules.known_lists]
         if unknown:
-            return _Reject(RejectReason.UNKNOWN_LIST, f"there is no list {', '.join(map(repr, unknown))}")
+            return _Reject(RejectReason.UNKNOWN_LIST, Text.of(N_("there is no list %(slug)s"),
+                                                              slug=", ".join(map(repr, unknown))))
         slugs = list(dict.fromkeys([*slugs, *self.rules.extra_lists]))
         if not slugs:
-            return _Reject(RejectReason.NO_LIST, "the row names no list and no --list was given")
+            return _Reject(RejectReason.NO_LIST, Text(N_("the row names no list and no --list was given")))
         return tuple(slugs)
 
 
@@ -474,7 +491,7 @@ def status_value(cell: str) -> str | None:
     InvalidField for one we do not know."""
     said = _status(cell)
     if type(said) is _Reject:
-        raise InvalidField("status", said.detail)
+        raise InvalidField("status", said.said)
     return said
 
 
@@ -485,7 +502,8 @@ def _status(cell: str) -> str | None | _Reject:
         return STATUS_VALUES[key]
     known = sorted({k for k in STATUS_VALUES if k} & {"active", "pending", "unsubscribed", "bounced", "cleaned",
                                                      "complained", "blocklisted"})
-    return _Reject(RejectReason.UNKNOWN_STATUS, f"{cell.strip()!r} is not a status we know ({', '.join(known)}, …)")
+    return _Reject(RejectReason.UNKNOWN_STATUS, Text.of(N_("%(value)s is not a status we know (%(known)s, …)"),
+                                                        value=repr(cell.strip()), known=", ".join(known)))
 
 
 _MISSING = object()

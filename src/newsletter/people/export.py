@@ -21,10 +21,11 @@ from ..errors import SuppressedAddress, UnknownSubscriber
 from ..store import bounces as bounce_store
 from ..store import directory as directory_store
 from ..store import people as people_store
+from ..store import Subscriber
 from ..store.bounces import BounceLine
 from ..store.directory import ReceivedRow
 
-__all__ = ["SubscriptionState", "ConsentLine", "BounceLine", "PersonRecord", "person_record"]
+__all__ = ["SubscriptionState", "ConsentLine", "BounceLine", "PersonRecord", "person_record", "record_of"]
 
 
 class SubscriptionState(NamedTuple):
@@ -123,6 +124,13 @@ def person_record(session: Session, email: str, *, with_bounces: bool = False) -
         if suppression is not None:
             raise SuppressedAddress(email, suppression.reason.value, suppression.at)
         raise UnknownSubscriber(email)
+    return record_of(session, subscriber, with_bounces=with_bounces)
+
+
+def record_of(session: Session, subscriber: Subscriber, *, with_bounces: bool = False) -> PersonRecord:
+    """Everything held about `subscriber`, a row already read in `session` (as `person_record`
+    gives it, without reading the row again)."""
+    address = subscriber.email
     subscriptions = tuple(
         SubscriptionState(sub.mailing_list.slug, sub.mailing_list.name, sub.status.value, sub.created_at,
                           sub.confirmed_at, sub.unsubscribed_at)

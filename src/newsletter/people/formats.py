@@ -19,6 +19,9 @@ import unicodedata
 from datetime import datetime, timezone
 from typing import NamedTuple
 
+from ..errors import InvalidField
+from ..texts import N_, Text
+
 __all__ = ["SourceFormat", "ConsentProof", "recognise", "read_proof", "PROOF_FIELDS"]
 
 #: The Mailchimp columns kept as consent proof, as `csvrows.ColumnMap` fields.
@@ -77,8 +80,8 @@ def _ip(cell: str) -> str | None:
 
 
 def read_proof(optin_time: str, optin_ip: str, confirm_time: str, confirm_ip: str, tags: str) -> ConsentProof | None:
-    """The consent proof of one row's cells (None when they are all empty); raises ValueError
-    naming the cell whose time cannot be read."""
+    """The consent proof of one row's cells (None when they are all empty); raises InvalidField
+    (a ValueError) naming the cell whose time cannot be read."""
     if not any(c.strip() for c in (optin_time, optin_ip, confirm_time, confirm_ip, tags)):
         return None
     times = []
@@ -86,5 +89,6 @@ def read_proof(optin_time: str, optin_ip: str, confirm_time: str, confirm_ip: st
         try:
             times.append(_when(cell))
         except ValueError:
-            raise ValueError(f"{name} {cell.strip()!r} is not a time such as 2024-03-12 14:05:33") from None
+            raise InvalidField(name, Text.of(N_("%(value)s is not a time such as 2024-03-12 14:05:33"),
+                                             value=repr(cell.strip()))) from None
     return ConsentProof(times[0], _ip(optin_ip), times[1], _ip(confirm_ip), tags.strip()[:500] or None)

@@ -63,6 +63,7 @@ from ..statuses import Channel, ConsentKind, SuppressionReason
 from ..store import people as people_store
 from ..store.bulk import BatchWriter, BulkStore
 from ..store.people import ListRow
+from ..texts import N_, Text
 from .confirmation_queue import LocalDrainer
 from .csvrows import (
     PENDING,
@@ -315,12 +316,12 @@ def import_csv(newsletter: Newsletter, path: str | os.PathLike, options: ImportO
 def _check_options(options: ImportOptions, languages: tuple[str, ...]) -> str | None:
     """The cleaned consent note; raises InvalidField for options that cannot work."""
     if options.language is not None and options.language not in languages:
-        raise InvalidField("language", f"choose one of {', '.join(languages)}")
+        raise InvalidField("language", Text.of(N_("choose one of %(choices)s"), choices=", ".join(languages)))
     if options.batch_size < 1:
-        raise InvalidField("batch_size", "at least 1")
+        raise InvalidField("batch_size", Text(N_("at least 1")))
     note = clean_text("consent note", options.consent_note, max_length=2000) or None
     if options.confirmed and not note:
-        raise InvalidField("consent note", "a confirmed import must say where the people's consent comes from")
+        raise InvalidField("consent note", Text(N_("a confirmed import must say where the people's consent comes from")))
     return note
 
 

@@ -24,6 +24,7 @@ from ..errors import InvalidField, ListArchived, UnknownList
 from ..statuses import Channel, ConsentKind, SubscriptionStatus
 from ..store import MailingList
 from ..store import people as people_store
+from ..texts import N_, Text
 from .names import name_in
 from .rules import ConsentContext
 from .signups import origin_of
@@ -60,7 +61,7 @@ class ListDeleted(NamedTuple):
 def _language(language: str) -> str:
     language = language.strip().lower()
     if language not in LANGUAGES:
-        raise InvalidField("language", f"choose one of {', '.join(LANGUAGES)}")
+        raise InvalidField("language", Text.of(N_("choose one of %(choices)s"), choices=", ".join(LANGUAGES)))
     return language
 
 
@@ -76,18 +77,20 @@ def create_list(
 ) -> MailingList:
     """Create a list. Raises InvalidField for a bad slug, name or language, or a slug in use."""
     if not _SLUG.match(slug or ""):
-        raise InvalidField("slug", "use lower-case letters, digits and hyphens (e.g. asp-daily)")
+        raise InvalidField("slug", Text(N_("use lower-case letters, digits and hyphens (e.g. asp-daily)")))
     name = clean_text("name", name)
     if not name:
-        raise InvalidField("name", "a list needs a name")
+        raise InvalidField("name", Text(N_("a list needs a name")))
     langs = [lang.strip() for lang in languages if lang.strip()]
     unknown = [lang for lang in langs if lang not in LANGUAGES]
     if unknown or not langs:
-        raise InvalidField("languages", f"choose from {', '.join(LANGUAGES)}")
+        raise InvalidField("languages", Text.of(N_("choose from %(choices)s"), choices=", ".join(LANGUAGES)))
     existing = people_store.find_list(session, slug)
     if existing is not None:
-        raise InvalidField("slug", f"a list {slug!r} exists already" if existing.deleted_at is None else
-                           f"a list {slug!r} was deleted, and its consent log still names it: choose another slug")
+        if existing.deleted_at is None:
+            raise InvalidField("slug", Text.of(N_("a list %(slug)s exists already"), slug=repr(slug)))
+        raise InvalidField("slug", Text.of(N_("a list %(slug)s was deleted, and its consent log still names it: "
+                                              "choose another slug"), slug=repr(slug)))
     return people_store.add_list(session, slug=slug, name=name,
                                  description=clean_text("description", description, max_length=2000),
                                  languages=langs, public=public, now=now)
@@ -161,14 +164,15 @@ def edit_list(session: Session, slug: str, *, name: str, description: str, langu
     found = get_list(session, slug)
     name = clean_text("name", name)
     if not name:
-        raise InvalidField("name", "a list needs a name")
+        raise InvalidField("name", Text(N_("a list needs a name")))
     langs = list(dict.fromkeys(lang.strip() for lang in languages if lang.strip()))
     if not langs or any(lang not in LANGUAGES for lang in langs):
-        raise InvalidField("languages", f"choose from {', '.join(LANGUAGES)}")
+        raise InvalidField("languages", Text.of(N_("choose from %(choices)s"), choices=", ".join(LANGUAGES)))
     cleaned: dict[str, dict[str, str]] = {}
     for lang, texts in (translations or {}).items():
         if lang not in LANGUAGES:
-            raise InvalidField("translations", f"{lang!r} is not one of {', '.join(LANGUAGES)}")
+            raise InvalidField("translations", Text.of(N_("%(value)s is not one of %(languages)s"), value=repr(lang),
+                                                       languages=", ".join(LANGUAGES)))
         entry = {"name": clean_text(f"name ({lang})", texts.get("name", "")),
                  "description": clean_text(f"description ({lang})", texts.get("description", ""), max_length=2000)}
         if entry["name"] or entry["description"]:
@@ -196,7 +200,7 @@ def rename_list(session: Session, slug: str, name: str, *, language: str | None 
     name = clean_text("name", name)
     if language is None:
         if not name:
-            raise InvalidField("name", "a list needs a name")
+            raise InvalidField("name", Text(N_("a list needs a name")))
         mailing_list.name = name
     else:
         _translate(mailing_list, _language(language), "name", name)  # empty: the list's own name again

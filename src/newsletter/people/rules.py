@@ -39,6 +39,7 @@ from typing import NamedTuple, Protocol
 from ..addresses import clean_text, has_control, normalise_address
 from ..errors import InvalidField, UnknownList
 from ..statuses import Channel, SubscriberStatus, SubscriptionStatus
+from ..texts import N_, Text
 
 __all__ = [
     "RESEND_INTERVAL",
@@ -171,10 +172,10 @@ def validate_signup(email: str, name: str, language: str | None, list_slugs: Ite
     if language is not None:
         language = language.strip().lower()
     if language is not None and language not in languages:
-        raise InvalidField("language", f"choose one of {', '.join(languages)}")
+        raise InvalidField("language", Text.of(N_("choose one of %(choices)s"), choices=", ".join(languages)))
     slugs = list(dict.fromkeys(s.strip() for s in list_slugs if s and s.strip()))
     if not slugs:
-        raise InvalidField("lists", "choose at least one list")
+        raise InvalidField("lists", Text(N_("choose at least one list")))
     for slug in slugs:
         if has_control(slug):  # no list has such a slug; the store is not even asked
             raise UnknownList(slug)

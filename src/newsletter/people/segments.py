@@ -83,13 +83,16 @@ def _checked(session: Session, config: Config, text: str, node: Node) -> Node:
         return Not(_checked(session, config, text, node.item))
     if isinstance(node, IsSet):
         if node.field in (LIST_FIELD, LANGUAGE_FIELD):
-            raise SegmentError(text, node.column or 1, f"{node.field!r} is always set; compare it instead ({node.field} = …)")
+            raise SegmentError(text, node.column or 1, Text.of(N_("%(quoted)s is always set; compare it instead "
+                                                                  "(%(field)s = …)"), quoted=repr(node.field),
+                                                               field=node.field))
         _spec(config, text, node)
         return node
     op, values = node.op, node.values
     if node.field in (LIST_FIELD, LANGUAGE_FIELD):
         if op not in ("=", "!=", "in", "not in"):
-            raise SegmentError(text, node.column or 1, f"{node.field} takes =, !=, in and not in, not {op}")
+            raise SegmentError(text, node.column or 1, Text.of(N_("%(field)s takes =, !=, in and not in, not %(op)s"),
+                                                               field=node.field, op=op))
         words = tuple(str(v) for v in values)
         if node.field == LIST_FIELD:
             known = people_store.lists_by_slug(session, set(words))
@@ -99,23 +102,28 @@ def _checked(session: Session, config: Config, text: str, node: Node) -> Node:
         else:
             unknown = [w for w in words if w not in config.languages]
             if unknown:
-                raise SegmentError(text, node.column or 1, f"{unknown[0]!r} is not one of the languages "
-                                            f"{', '.join(config.languages)}")
+                raise SegmentError(text, node.column or 1, Text.of(N_("%(value)s is not one of the languages "
+                                                                      "%(languages)s"), value=repr(unknown[0]),
+                                                                   languages=", ".join(config.languages)))
         return Condition(node.field, op, words, node.column)
     spec = _spec(config, text, node)
     if op in ("<", "<=", ">", ">=") and spec.type not in _ORDERED:
-        raise SegmentError(text, node.column or 1, f"{spec.name} is {spec.type.value}: compare it with =, != or in, not {op}")
+        raise SegmentError(text, node.column or 1, Text.of(N_("%(field)s is %(type)s: compare it with =, != or in, "
+                                                              "not %(op)s"), field=spec.name, type=spec.type.value,
+                                                           op=op))
     if spec.type is AttributeType.BOOLEAN and op not in ("=", "!="):
-        raise SegmentError(text, node.column or 1, f"{spec.name} is yes or no: compare it with = or !=")
+        raise SegmentError(text, node.column or 1, Text.of(N_("%(field)s is yes or no: compare it with = or !="),
+                                                           field=spec.name))
     stored_values = []
     for value in values:
         try:
             raw = value if spec.type in (AttributeType.INTEGER, AttributeType.BOOLEAN) else str(value)
             checked = check_value(spec, raw)
         except InvalidField as exc:
-            raise SegmentError(text, node.column or 1, f"{spec.name}: {exc.reason}") from None
+            raise SegmentError(text, node.column or 1, exc.said) from None
         if checked is None:
-            raise SegmentError(text, node.column or 1, f"{spec.name}: compare with a value, or write {spec.name} is not set")
+            raise SegmentError(text, node.column or 1, Text.of(N_("%(field)s: compare with a value, or write "
+                                                                  "%(field)s is not set"), field=spec.name))
         stored_values.append(checked)
     return Condition(node.field, op, tuple(stored_values), node.column)
 
@@ -181,13 +189,13 @@ def create_segment(newsletter: Newsletter, name: str, expression: str, *, descri
     """Save a segment (checked first). With `replace`, a segment of that name gets the new
     expression. Raises InvalidField (a bad name, or the name in use), SegmentError."""
     if not _NAME.match(name or ""):
-        raise InvalidField("name", "use lower-case letters, digits and hyphens (e.g. francophone-africa)")
+        raise InvalidField("name", Text(N_("use lower-case letters, digits and hyphens (e.g. francophone-africa)")))
     with newsletter.store.session() as session:
         check_expression(session, newsletter.config, expression)
         existing = stored.find_segment(session, name)
         if existing is not None:
             if not replace:
-                raise InvalidField("name", f"a segment {name!r} exists already")
+                raise InvalidField("name", Text.of(N_("a segment %(name)s exists already"), name=repr(name)))
             existing.expression, existing.description = expression, description or existing.description
             existing.updated_at = newsletter.clock()
             return _info(existing)

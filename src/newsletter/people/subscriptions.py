@@ -32,7 +32,7 @@ from ..tokens import Purpose, TokenClaims
 from . import abuse, consent, lists
 from .confirmation_queue import Delivery, LocalDrainer, MailOutcome
 from .consent import PreferenceChanges
-from .export import ConsentLine, PersonRecord, person_record
+from .export import ConsentLine, PersonRecord, person_record, record_of
 from .lists import ListDeleted, ListSummary
 from .names import name_in
 from .profiles import change_note, merge_attributes
@@ -361,7 +361,7 @@ def export_by_token(newsletter: Newsletter, token: str) -> PersonRecord:
     links get forwarded). Raises InvalidToken."""
     with newsletter.store.reading() as session:
         _claims, subscriber = _holder(session, newsletter, Purpose.PREFERENCES, token)
-        return person_record(session, subscriber.email).without_origins()
+        return record_of(session, subscriber).without_origins()
 
 
 # -- administration ---------------------------------------------------------------------------

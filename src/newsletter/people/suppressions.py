@@ -31,6 +31,7 @@ from ..installation import Newsletter
 from ..statuses import Channel, ConsentKind, SubscriberStatus, SuppressionReason
 from ..store import people as people_store
 from ..store.bulk import BulkStore
+from ..texts import N_, Text
 from .csvrows import PENDING, STATUS_VALUES, RejectedRow, RejectReason, open_rows
 from .rules import ConsentContext
 from .signups import origin_of
@@ -163,7 +164,7 @@ def lift(newsletter: Newsletter, email: str, why: str, ctx: ConsentContext | Non
     """
     why = clean_text("reason", why, max_length=2000)
     if not why:
-        raise InvalidField("reason", "say why the suppression is lifted (it is kept with the record)")
+        raise InvalidField("reason", Text(N_("say why the suppression is lifted (it is kept with the record)")))
     address = email.strip().lower()
     ctx = ctx or ConsentContext(channel=Channel.ADMIN, source="cli")
     now = newsletter.clock()
@@ -222,7 +223,7 @@ def import_suppressions(newsletter: Newsletter, path: str | os.PathLike, *,
             try:
                 address = normalise_address(cell)
             except InvalidAddress as exc:
-                rejected.append(RejectedRow(row.line, cell.strip(), RejectReason.INVALID_ADDRESS, exc.reason))
+                rejected.append(RejectedRow(row.line, cell.strip(), RejectReason.INVALID_ADDRESS, exc.reason_said))
                 continue
             said = None
             if columns.status is not None and columns.status < len(row.cells):

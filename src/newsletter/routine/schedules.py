@@ -32,6 +32,7 @@ from ..statuses import CampaignStatus, ScheduleStatus
 from ..store import Schedule
 from ..store import schedules as stored
 from ..store import segments as stored_segments
+from ..texts import N_, Text
 from .timing import LOCAL_FORMAT, Window, local_to_utc, parse_local, parse_window, zone_named
 
 if TYPE_CHECKING:
@@ -132,24 +133,26 @@ def schedule_send(newsletter: Newsletter, sources: Iterable[str | Path], *, at: 
     due = local_to_utc(local, tz, "at")
     now = newsletter.clock()
     if due <= now:
-        raise InvalidField("at", f"{at} in {zone} has passed (it is {now.astimezone(tz):{LOCAL_FORMAT}} there)")
+        raise InvalidField("at", Text.of(N_("%(at)s in %(zone)s has passed (it is %(now)s there)"), at=at, zone=zone,
+                                         now=f"{now.astimezone(tz):{LOCAL_FORMAT}}"))
     deadline = None
     if ready_by is not None:
         deadline = local_to_utc(parse_local(ready_by, "ready by"), tz, "ready by")
         if deadline <= due:
-            raise InvalidField("ready by", f"{ready_by} must be after {at}")
+            raise InvalidField("ready by", Text.of(N_("%(ready_by)s must be after %(at)s"), ready_by=ready_by, at=at))
     span = parse_window(window, tz) if window else None
     kept = content_sources(sources)
     prepared = prepare_send(newsletter, expand_sources(kept), list_slug=list_slug, segment=segment or None)
     prepared.lint.raise_for_errors()
     if prepared.existing in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-        raise CampaignStateError(prepared.slug, prepared.existing.value, "it cannot be scheduled again")
+        raise CampaignStateError(prepared.slug, prepared.existing.value, Text(N_("it cannot be scheduled again")))
     with newsletter.store.session() as session:
         other = stored.open_schedule_for(session, prepared.slug)
         if other is not None:
             raise ScheduleStateError(other.id, other.status.value,
-                                     f"it already sends {prepared.slug} ({other.local_at} {other.zone}); "
-                                     "cancel it first to schedule it again")
+                                     Text.of(N_("it already sends %(slug)s (%(at)s %(zone)s); cancel it first to "
+                                                "schedule it again"), slug=prepared.slug, at=other.local_at,
+                                             zone=other.zone))
         schedule = stored.add_schedule(
             session, slug=prepared.slug, list_slug=list_slug or prepared.plan.list_slug, segment=segment or None,
             sources=kept,
@@ -184,8 +187,8 @@ def cancel_schedule(newsletter: Newsletter, schedule_id: int) -> ScheduleView:
                                     status_reason="cancelled before it fired"):
                 return view_of(_get(session, schedule_id))
         raise ScheduleStateError(schedule_id, schedule.status.value,
-                                 f"only a send that has not fired can be cancelled; its campaign {schedule.slug} "
-                                 "is paused or cancelled like any other")
+                                 Text.of(N_("only a send that has not fired can be cancelled; its campaign %(slug)s "
+                                            "is paused or cancelled like any other"), slug=schedule.slug))
 
 
 def release_schedule(newsletter: Newsletter, schedule_id: int) -> ScheduleView:
@@ -195,5 +198,5 @@ def release_schedule(newsletter: Newsletter, schedule_id: int) -> ScheduleView:
         schedule = _get(session, schedule_id)
         if not stored.move_schedule(session, schedule_id, ScheduleStatus.HELD, ScheduleStatus.WAITING,
                                     released_at=newsletter.clock(), status_reason="released by a sender"):
-            raise ScheduleStateError(schedule_id, schedule.status.value, "only a held send waits for go")
+            raise ScheduleStateError(schedule_id, schedule.status.value, Text(N_("only a held send waits for go")))
         return view_of(_get(session, schedule_id))

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import InvalidField
+from ..texts import N_, Text
 
 __all__ = ["LOCAL_FORMAT", "Window", "zone_named", "parse_local", "local_to_utc", "parse_window", "describe_delay"]
 
@@ -27,8 +28,8 @@ def zone_named(name: str) -> ZoneInfo:
             raise ValueError(name)
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidField("time zone", f"{name!r} is not an IANA time zone such as Europe/Amsterdam or "
-                                        "America/New_York") from None
+        raise InvalidField("time zone", Text.of(N_("%(value)s is not an IANA time zone such as Europe/Amsterdam or "
+                                                   "America/New_York"), value=repr(name))) from None
 
 
 def parse_local(text: str, field: str = "at") -> datetime:
@@ -36,7 +37,8 @@ def parse_local(text: str, field: str = "at") -> datetime:
     try:
         return datetime.strptime(text.strip().replace("T", " "), LOCAL_FORMAT)
     except ValueError:
-        raise InvalidField(field, f"{text!r} is not a date and time like 2027-07-08 19:00") from None
+        raise InvalidField(field, Text.of(N_("%(value)s is not a date and time like 2027-07-08 19:00"),
+                                          value=repr(text))) from None
 
 
 def local_to_utc(local: datetime, zone: ZoneInfo, field: str = "at") -> datetime:
@@ -45,8 +47,9 @@ def local_to_utc(local: datetime, zone: ZoneInfo, field: str = "at") -> datetime
     first = local.replace(tzinfo=zone, fold=0)
     moment = first.astimezone(timezone.utc)
     if moment.astimezone(zone).replace(tzinfo=None) != local:
-        raise InvalidField(field, f"{local:{LOCAL_FORMAT}} does not happen in {zone.key}: the clocks go "
-                                  "forward that night; choose a time outside the skipped hour")
+        raise InvalidField(field, Text.of(N_("%(at)s does not happen in %(zone)s: the clocks go forward that night; "
+                                             "choose a time outside the skipped hour"),
+                                          at=f"{local:{LOCAL_FORMAT}}", zone=zone.key))
     return moment
 
 
@@ -86,9 +89,10 @@ def parse_window(text: str, zone: ZoneInfo) -> Window:
     try:
         start, end = (datetime.strptime(part.strip(), "%H:%M").time() for part in text.split("-"))
     except ValueError:
-        raise InvalidField("window", f"{text!r} is not a window like 07:00-22:00") from None
+        raise InvalidField("window", Text.of(N_("%(value)s is not a window like 07:00-22:00"),
+                                             value=repr(text))) from None
     if start == end:
-        raise InvalidField("window", f"{text!r} opens and closes at the same minute")
+        raise InvalidField("window", Text.of(N_("%(value)s opens and closes at the same minute"), value=repr(text)))
     return Window(start, end, zone)
 
 

@@ -51,6 +51,7 @@ from ..sending.messages import Links
 from ..statuses import CampaignStatus, OutboxStatus
 from ..store import personal as stored
 from ..store import series as stored_series
+from ..texts import N_, Text
 from ..transport.connection import SmtpConnection, Verdict, classify_reply
 from ..transport.relays import personal_connector
 from .series import DailyIssue, daily_issues, issue_of
@@ -187,7 +188,7 @@ class _Renderings:
             return self.cache[key][1]
         issues = [issue_of(tuple(files)) for files in row.content.get("files", [])]
         if not issues or any(i is None for i in issues):
-            raise ContentError(row.key, "the content files of the days it catches up on are gone")
+            raise ContentError(row.key, Text(N_("the content files of the days it catches up on are gone")))
         common = set.intersection(*(set(i.variants) for i in issues))
         language = variant_for(row.language, sorted(common), chain)
         key = (row.key + "\0" + ",".join(row.content.get("slugs", [])), language)

@@ -31,6 +31,7 @@ from ..store import Campaign
 from ..store import campaigns as stored
 from ..store import ledger as outbox
 from ..store.ledger import Counts
+from ..texts import N_, Text
 
 __all__ = [
     "CampaignSummary",
@@ -117,21 +118,23 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
     if existing is not None:
         if existing.list_id != mailing_list.id:
             raise CampaignStateError(slug, existing.status.value,
-                                     f"it was sent to the list {existing.mailing_list.slug!r}, not {list_slug!r}; "
-                                     "give this issue another slug to send it to another list")
+                                     Text.of(N_("it was sent to the list %(sent_to)s, not %(list)s; give this issue "
+                                                "another slug to send it to another list"),
+                                             sent_to=repr(existing.mailing_list.slug), list=repr(list_slug)))
         started_with = (existing.source or {}).get("segment")
         if started_with != segment_name:
-            def audience(name: str | None) -> str:
-                return f"the segment {name!r}" if name else "the whole list"
+            def audience(name: str | None) -> Text:
+                return Text.of(N_("the segment %(name)s"), name=repr(name)) if name else Text(N_("the whole list"))
 
             raise CampaignStateError(slug, existing.status.value,
-                                     f"it was started for {audience(started_with)}, not {audience(segment_name)}; "
-                                     "give this issue another slug to send it to another audience")
+                                     Text.of(N_("it was started for %(started)s, not %(asked)s; give this issue "
+                                                "another slug to send it to another audience"),
+                                             started=audience(started_with), asked=audience(segment_name)))
         if existing.status is CampaignStatus.FINISHED:
-            raise CampaignStateError(slug, "finished", "everyone has been mailed; a retry re-sends to "
-                                     "those it failed for")
+            raise CampaignStateError(slug, "finished", Text(N_("everyone has been mailed; a retry re-sends to "
+                                                               "those it failed for")))
         if existing.status is CampaignStatus.CANCELLED:
-            raise CampaignStateError(slug, "cancelled", "a cancelled campaign cannot be sent again")
+            raise CampaignStateError(slug, "cancelled", Text(N_("a cancelled campaign cannot be sent again")))
         if existing.status is not CampaignStatus.SENDING:
             existing.status, existing.status_reason = CampaignStatus.SENDING, None
             existing.started_at = existing.started_at or now
@@ -171,12 +174,13 @@ def extend_campaign(session: Session, slug: str, list_slug: str, *, now: datetim
     campaign = get_campaign(session, slug)
     if campaign.mailing_list.slug != list_slug:
         raise CampaignStateError(slug, campaign.status.value,
-                                 f"it was sent to the list {campaign.mailing_list.slug!r}, not {list_slug!r}")
+                                 Text.of(N_("it was sent to the list %(sent_to)s, not %(list)s"),
+                                         sent_to=repr(campaign.mailing_list.slug), list=repr(list_slug)))
     if (campaign.source or {}).get("segment") != segment_name:
-        raise CampaignStateError(slug, campaign.status.value, "it was started for another audience")
+        raise CampaignStateError(slug, campaign.status.value, Text(N_("it was started for another audience")))
     if campaign.status is not CampaignStatus.FINISHED:
         raise CampaignStateError(slug, campaign.status.value,
-                                 "only a finished campaign is sent on to those who joined since")
+                                 Text(N_("only a finished campaign is sent on to those who joined since")))
     added = outbox.create_rows(session, campaign, languages=languages, default_language=default_language, now=now,
                                segment=segment)
     if not added:
@@ -207,7 +211,7 @@ def join_campaign(session: Session, slug: str) -> Campaign:
     CampaignStateError unless it is sending."""
     campaign = get_campaign(session, slug)
     if campaign.status is not CampaignStatus.SENDING:
-        raise CampaignStateError(slug, campaign.status.value, "workers only join a campaign that is sending")
+        raise CampaignStateError(slug, campaign.status.value, Text(N_("workers only join a campaign that is sending")))
     return campaign
 
 
@@ -227,7 +231,7 @@ def pause_campaign(session: Session, slug: str, reason: str, *, only_if_sending:
             campaign.status_reason = reason
             _mark_retry(campaign, None)
     elif not only_if_sending:
-        raise CampaignStateError(slug, campaign.status.value, "only a sending campaign can be paused")
+        raise CampaignStateError(slug, campaign.status.value, Text(N_("only a sending campaign can be paused")))
     return campaign
 
 
@@ -260,7 +264,7 @@ def resume_campaign(session: Session, slug: str) -> Campaign:
     Raises UnknownCampaign; CampaignStateError for a finished or cancelled campaign."""
     campaign = get_campaign(session, slug)
     if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-        raise CampaignStateError(slug, campaign.status.value, "only a paused campaign can be resumed")
+        raise CampaignStateError(slug, campaign.status.value, Text(N_("only a paused campaign can be resumed")))
     campaign.status, campaign.status_reason = CampaignStatus.SENDING, None
     _mark_retry(campaign, None)
     return campaign
@@ -272,7 +276,7 @@ def cancel_campaign(session: Session, slug: str, *, now: datetime, segment: Filt
     returns how many."""
     campaign = get_campaign(session, slug)
     if campaign.status is CampaignStatus.FINISHED:
-        raise CampaignStateError(slug, "finished", "there is nothing left to cancel")
+        raise CampaignStateError(slug, "finished", Text(N_("there is nothing left to cancel")))
     campaign.status, campaign.status_reason = CampaignStatus.CANCELLED, "cancelled by an administrator"
     campaign.finished_at = now
     reason = "skipped: the campaign was cancelled"
@@ -308,7 +312,7 @@ def retry_campaign(session: Session, slug: str, *, now: datetime, expiry: timede
     """
     campaign = get_campaign(session, slug)
     if campaign.status is CampaignStatus.CANCELLED:
-        raise CampaignStateError(slug, "cancelled", "a cancelled campaign cannot be retried")
+        raise CampaignStateError(slug, "cancelled", Text(N_("a cancelled campaign cannot be retried")))
     count = outbox.requeue_rows(session, campaign.id, [OutboxStatus.FAILED, OutboxStatus.DEFERRED], now=now)
     if count:
         campaign.source = {**(campaign.source or {}), "expires_at": (now + expiry).isoformat()}

@@ -1,18 +1,22 @@
 """The gate: every message passes it just before its MAIL FROM, in rounds of one transaction.
 
 A connection hands the gate an `Admission` (the outcomes it has not yet recorded, and the row
-it wants to send next) and waits on its `Ticket`: `decided` (skipped or go), then, after writing
-MAIL FROM, tells it (`mail_began`); it sends the message's data only once `committed`.
+it wants to send next) and waits on its `Ticket`: `decided` (go, skipped, or not held), then,
+after writing MAIL FROM, tells it (`mail_began`); it sends the message's data only once
+`committed`.
 
 A round's transaction writes the outcomes handed in, re-checks the consent of the rows about
-to be sent (`rounds.recheck_rows`: skipped if it no longer holds) and stays open until each
-admitted message's MAIL FROM has been written to its connection (or `consent_hold` has passed).
-It holds SQLite's write lock (PostgreSQL: share locks on the subscriber and subscription rows)
-all that time, so an unsubscribe either committed before the re-check — and the row is skipped
-— or commits after the message was begun; none is begun after it. Connections send a message's
-data only after the round that admitted it committed, and that round wrote the connection's
-previous outcome: after a crash at most one message per connection can have been accepted
-without being recorded.
+to be sent (`rounds.recheck_rows`: skipped if it no longer holds) and whether this sender still
+holds them (not held: another worker, presuming this one dead, took the row over, or it is
+finished; the row is dropped, with no outcome here), and stays open until each admitted
+message's MAIL FROM has been written to its connection (or `consent_hold` has passed). It holds
+SQLite's write lock (PostgreSQL: share locks on the subscriber and subscription rows, key-share
+locks on the outbox rows, which other workers' claims pass by) all that time, so an unsubscribe
+either committed before the re-check — and the row is skipped — or commits after the message
+was begun (none is begun after it), and no other worker takes a row over between its re-check
+and its MAIL FROM. Connections send a message's data only after the round that admitted it
+committed, and that round wrote the connection's previous outcome: after a crash at most one
+message per connection can have been accepted without being recorded.
 
 A round's cost is mostly fixed (a transaction, two hops to the database thread), so a round
 should carry many messages. With few connections the requests would arrive one by one and each
@@ -33,7 +37,7 @@ from typing import NamedTuple
 from ..bounces import rules as bounces
 from ..store import Store
 from ..store import rounds as stored_rounds
-from ..store.ledger import ClaimedRow, Outcome
+from ..store.ledger import ClaimedRow, Outcome, Recheck
 from ..store.rounds import HeldRound, RoundConnections
 
 __all__ = ["Ticket", "Admission", "Gate"]
@@ -51,21 +55,31 @@ class _Hold:
 
 
 class Ticket:
-    """A row's passage through the gate: `decided` (skipped or not), then, for a row let go,
-    `mail_began` (called by the connection once MAIL FROM is written), `committed` (the
-    round's transaction)."""
+    """A row's passage through the gate: `decided` (go, skipped, or not held), then, for a row
+    let go, `mail_began` (called by the connection once MAIL FROM is written), `committed` (the
+    round's transaction).
 
-    __slots__ = ("decided", "committed", "skipped", "_hold")
+    Once decided, `skipped` is the reason the row was skipped, and `not_held` says that another
+    worker holds the row now (or it is finished): it is not sent, and has no outcome here."""
+
+    __slots__ = ("decided", "committed", "skipped", "not_held", "_hold")
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.decided = loop.create_future()
         self.committed = loop.create_future()
         self.skipped: str | None = None
-        #: The round's hold while it waits for this row's MAIL FROM (None once told, or skipped).
+        self.not_held = False
+        #: The round's hold while it waits for this row's MAIL FROM (None once told, or not let go).
         self._hold: _Hold | None = None
 
-    def decide(self, skipped: str | None) -> None:
+    @property
+    def goes(self) -> bool:
+        """Whether the row may be sent (once decided)."""
+        return self.skipped is None and not self.not_held
+
+    def decide(self, skipped: str | None, *, not_held: bool = False) -> None:
         self.skipped = skipped
+        self.not_held = not_held
         if not self.decided.done():
             self.decided.set_result(None)
 
@@ -109,7 +123,8 @@ InDbThread = Callable[..., Awaitable]
 
 class Gate:
     """The rounds of one sender. `run()` is a task for the send's lifetime; connections call
-    `admit`. After each committed round, `on_round(outcomes, skipped)` is told what it wrote;
+    `admit`. After each committed round, `on_round(outcomes, recheck)` is told what it wrote
+    and what its re-check found;
     a round that fails calls `on_failure(exc)` (the sender stops) and fails its tickets.
 
     `db_lock` is the sender's SQLite lock (None on PostgreSQL): a round holds it from its
@@ -122,7 +137,7 @@ class Gate:
     def __init__(self, store: Store, *, worker: str, clock: Callable[[], datetime],
                  bounce_rules: bounces.BounceRules, consent_hold: float, rounds: int,
                  db_lock: asyncio.Lock | None, in_db_thread: InDbThread,
-                 on_round: Callable[[list[Outcome], dict[int, str]], None],
+                 on_round: Callable[[list[Outcome], Recheck], None],
                  on_failure: Callable[[Exception], None],
                  working: Callable[[], int] = lambda: 0, gather: float = 0.0):
         self.store = store
@@ -210,27 +225,28 @@ class Gate:
 
     async def _round(self, batch: list[Admission]) -> None:
         """One transaction: write the outcomes handed in, re-check consent for the rows about to
-        be sent and skip those that fail it, let the others go, and commit once each one's MAIL
-        FROM is written (or `consent_hold` has passed)."""
+        be sent and skip those that fail it, drop those another worker holds now, let the others
+        go, and commit once each one's MAIL FROM is written (or `consent_hold` has passed)."""
         outcomes = [oc for a in batch for oc in a.outcomes]
         rows = [a.row for a in batch if a.row is not None]
         async with (self.db_lock if self.db_lock is not None else contextlib.nullcontext()):
             try:
-                held, skipped = await self.in_db_thread(self._open, outcomes, rows)
+                held, recheck = await self.in_db_thread(self._open, outcomes, rows)
             except BaseException as exc:
                 for a in batch:
                     a.ticket.fail(exc)
                 raise
             committed = False
             try:
-                going = [a.ticket for a in batch if a.row is not None and a.row.id not in skipped]
-                hold = _Hold(len(going), asyncio.get_running_loop().create_future()) if going else None
-                for ticket in going:
-                    ticket._hold = hold
                 for a in batch:
                     if a.row is not None:
-                        a.ticket.decide(skipped.get(a.row.id))
-                if hold is not None:
+                        a.ticket.decide(recheck.skipped.get(a.row.id), not_held=a.row.id in recheck.not_held)
+                going = [a.ticket for a in batch if a.row is not None and a.ticket.goes]
+                if going:
+                    # Set before any connection runs again: none can tell its MAIL FROM earlier.
+                    hold = _Hold(len(going), asyncio.get_running_loop().create_future())
+                    for ticket in going:
+                        ticket._hold = hold
                     await self._wait_began(hold)
                 await self.in_db_thread(self.connections.end, held, commit=True)
                 committed = True
@@ -241,7 +257,7 @@ class Gate:
                         a.ticket.fail(RuntimeError("the gate's transaction did not commit"))
         for a in batch:
             a.ticket.commit()
-        self.on_round(outcomes, skipped)
+        self.on_round(outcomes, recheck)
 
     async def _wait_began(self, hold: _Hold) -> None:
         """Until every message the round let go has begun, or `consent_hold` seconds."""
@@ -255,14 +271,15 @@ class Gate:
         """(In the DB thread, once no round is open.) Close the rounds' connections."""
         self.connections.close()
 
-    def _open(self, outcomes: list[Outcome], rows: list[ClaimedRow]) -> tuple[HeldRound, dict[int, str]]:
+    def _open(self, outcomes: list[Outcome], rows: list[ClaimedRow]) -> tuple[HeldRound, Recheck]:
         """(In the DB thread.) Begin the round's transaction: write `outcomes`, re-check consent
-        for `rows` (skipping those that fail it). The transaction is left open."""
+        for `rows` (skipping those that fail it, naming those no longer held). The transaction
+        is left open."""
         now = self.clock()
         # On SQLite BEGIN IMMEDIATE takes the write lock; a hard bounce is recorded through the ORM.
         held = self.connections.begin(orm=any(oc.hard_bounce_email for oc in outcomes))
         try:
-            skipped = stored_rounds.write_and_recheck(held, self.list_id, self.worker, outcomes, rows, now=now)
+            recheck = stored_rounds.write_and_recheck(held, self.list_id, self.worker, outcomes, rows, now=now)
             for oc in outcomes:
                 if oc.hard_bounce_email:
                     # The same rules as a bounce by mail: recorded with its reason, then judged
@@ -271,7 +288,7 @@ class Gate:
                     code = int(reply[:3]) if reply[:3].isdigit() else 550
                     bounces.record_smtp_rejection(held.session, oc.hard_bounce_email, self.campaign_id, code,
                                                   reply[3:].strip(), now, rules=self.bounce_rules)
-            return held, skipped
+            return held, recheck
         except BaseException:
             self.connections.end(held, commit=False)
             raise

@@ -36,6 +36,7 @@ from ..people.segments import check_expression, segment_filter
 from ..segment_language import Filter
 from ..statuses import CampaignStatus
 from ..store.reach import AudienceGroup, audience_groups
+from ..texts import N_, Text
 from ..transport.connection import Reply
 from . import campaigns
 from .messages import send_test
@@ -249,7 +250,7 @@ def prepare_resume(newsletter: Newsletter, slug: str) -> Prepared:
         segment = (campaign.source or {}).get("segment")
         expression = (campaign.source or {}).get("expression")
     if status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-        raise CampaignStateError(slug, status.value, "only a paused campaign can be resumed")
+        raise CampaignStateError(slug, status.value, Text(N_("only a paused campaign can be resumed")))
     missing = tuple(f for f in files if not Path(f).exists())
     if not files or missing:
         raise CampaignContentMissing(slug, status.value, missing)

@@ -13,7 +13,8 @@ Correctness first. A claimed row is `sending` in the database before its message
 Every message passes the gate (`gate.Gate`, where the rounds and their ordering argument are):
 a round's transaction writes the outcomes its connections hand in and re-checks the consent of
 the rows they are about to send, and the connection sends a message's data only after the
-round that admitted it committed. The hold does not wait for the relay's answer: with a relay
+round that admitted it committed. A row that another worker took over meanwhile (this one was
+presumed dead: its claim older than `stale_after`) is dropped there: its new holder sends it. The hold does not wait for the relay's answer: with a relay
 20 ms away, waiting for it kept SQLite's write lock taken nearly all the time and made other
 writers (sign-ups) wait up to seconds. After a crash at most one message per connection (the
 concurrency) can have been accepted without being recorded, and those rows — left `sending`
@@ -55,7 +56,7 @@ from ..statuses import CampaignStatus, OutboxStatus
 from ..store import Campaign, Store
 from ..store import campaigns as stored
 from ..store import ledger as outbox
-from ..store.ledger import ClaimedRow, Counts, Outcome
+from ..store.ledger import ClaimedRow, Counts, Outcome, Recheck
 from ..transport.connection import (
     SmtpConnection,
     Stage,
@@ -520,7 +521,7 @@ class Sender:
                         if reconnect:  # the relay refuses us: the row goes back unmarked
                             await self._give_back(row)
                             return
-                        continue  # skipped at the gate
+                        continue  # skipped at the gate, or another worker's now
                     unrecorded.append(outcome)
                 finally:
                     self.dispatcher.release(row)
@@ -605,12 +606,13 @@ class Sender:
     async def _send_row(self, conn: SmtpConnection, row: ClaimedRow, message: tuple[str, bytes | SmtpData],
                         unrecorded: list[Outcome], *, last_try: bool) -> tuple[Outcome | None, bool]:
         """Pass the gate (which records `unrecorded`) and deliver one personalised row;
-        (outcome, reconnect). None outcome: skipped at the gate, or the relay refuses us (stop).
+        (outcome, reconnect). None outcome: skipped at the gate, not held any more (another
+        worker has the row: no outcome of ours), or the relay refuses us (stop).
         `_AGAIN`: the connection was lost before any of the message reached the relay, and this
         was not `last_try`: send it again at once on a new connection, counting no attempt."""
         message_id, data = message
         ticket = await self.gate.admit(unrecorded, row)
-        if ticket.skipped:
+        if not ticket.goes:
             return None, False
         # MailSkeleton.render (and a DKIM signature) give CRLF line ends only.
         reply = await conn.deliver(self.envelope_sender(row), row.email, data, crlf=True, gate=ticket)
@@ -641,10 +643,11 @@ class Sender:
 
     # -- what the gate's rounds wrote ------------------------------------------------------------
 
-    def _recorded(self, outcomes: list[Outcome], skipped: dict[int, str]) -> None:
-        """A gate round committed `outcomes` and skipped the rows in `skipped`."""
-        self.held -= len(outcomes) + len(skipped)
-        self.totals["skipped"] += len(skipped)
+    def _recorded(self, outcomes: list[Outcome], recheck: Recheck) -> None:
+        """A gate round committed `outcomes`, skipped the rows in `recheck.skipped` and found
+        those in `recheck.not_held` no longer this sender's (not counted: their holder's)."""
+        self.held -= len(outcomes) + len(recheck.skipped) + len(recheck.not_held)
+        self.totals["skipped"] += len(recheck.skipped)
         for oc in outcomes:
             self._count(oc)
         self._check_failure_rate()

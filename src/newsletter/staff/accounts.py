@@ -29,6 +29,7 @@ from ..errors import (
 from ..installation import Newsletter
 from ..statuses import StaffRole, StaffStatus
 from ..store import staff as staff_store
+from ..texts import N_, Text
 from . import audit, mailer, totp
 from .audit import Actor
 from .links import LINK_LIFETIME, LinkPurpose, issue_link, read_link
@@ -38,7 +39,7 @@ __all__ = [
     "Member", "Invitation", "MIN_PASSWORD", "add_member", "invite", "members", "member", "check_link",
     "accept_invitation", "request_reset", "reset_password", "change_password", "revoke", "change_role",
     "hash_password", "verify_password", "member_value", "Overview", "overview", "recovery_link",
-    "interface_language", "set_interface_language",
+    "interface_language", "language_setting", "set_interface_language",
 ]
 
 MIN_PASSWORD = 12
@@ -82,13 +83,14 @@ def member_value(row, interface_language: str | None = None) -> Member:
                   row.totp_secret is not None, row.created_at, row.last_login_at, interface_language)
 
 
-def _language_setting(member_id: int) -> str:
+def language_setting(member_id: int) -> str:
+    """The workspace setting that holds the language member `member_id` chose."""
     return f"language.{member_id}"
 
 
 def interface_language(session, member_id: int) -> str | None:
     """The workspace language member `member_id` chose (None when they chose none)."""
-    return staff_store.get_setting(session, _language_setting(member_id))
+    return staff_store.get_setting(session, language_setting(member_id))
 
 
 def set_interface_language(newsletter: Newsletter, actor: Actor, language: str) -> str:
@@ -99,12 +101,13 @@ def set_interface_language(newsletter: Newsletter, actor: Actor, language: str) 
     Raises InvalidField for a language the installation does not speak.
     """
     if language not in newsletter.config.languages:
-        raise InvalidField("language", "choose one of " + ", ".join(newsletter.config.languages))
+        raise InvalidField("language", Text.of(N_("choose one of %(choices)s"),
+                                              choices=", ".join(newsletter.config.languages)))
     now = newsletter.clock()
     with newsletter.store.session() as session:
         before = interface_language(session, actor.member.id)
         if before != language:
-            staff_store.put_setting(session, _language_setting(actor.member.id), language, now)
+            staff_store.put_setting(session, language_setting(actor.member.id), language, now)
             audit.record(session, actor, "account.language", actor.member.email, f"{before or '-'} -> {language}",
                          now=now)
     return language
@@ -124,11 +127,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def _check_password(password: str, email: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise InvalidField("password", f"use at least {MIN_PASSWORD} characters (a few words make a good one)")
+        raise InvalidField("password", Text.of(N_("use at least %(min)s characters (a few words make a good one)"),
+                                              min=MIN_PASSWORD))
     if len(password) > MAX_PASSWORD:
-        raise InvalidField("password", f"use at most {MAX_PASSWORD} characters")
+        raise InvalidField("password", Text.of(N_("use at most %(max)s characters"), max=MAX_PASSWORD))
     if password.strip().lower() == email.lower():
-        raise InvalidField("password", "a password cannot be the address itself")
+        raise InvalidField("password", Text(N_("a password cannot be the address itself")))
     return password
 
 
@@ -136,9 +140,10 @@ def _languages(role: StaffRole, languages: Iterable[str], known: tuple[str, ...]
     chosen = [lang for lang in dict.fromkeys(languages) if lang]
     unknown = [lang for lang in chosen if lang not in known]
     if unknown:
-        raise InvalidField("languages", f"{', '.join(unknown)} is not one of {', '.join(known)}")
+        raise InvalidField("languages", Text.of(N_("%(value)s is not one of %(languages)s"), value=", ".join(unknown),
+                                               languages=", ".join(known)))
     if role is StaffRole.TRANSLATOR and not chosen:
-        raise InvalidField("languages", "a translator needs at least one language to translate into")
+        raise InvalidField("languages", Text(N_("a translator needs at least one language to translate into")))
     return chosen if role is StaffRole.TRANSLATOR else []
 
 
@@ -286,7 +291,8 @@ def recovery_link(newsletter: Newsletter, email: str, *, remove_totp: bool = Fal
         if row is None:
             raise UnknownStaffMember(email)
         if row.status is not StaffStatus.ACTIVE:
-            raise StaffStateError(row.email, f"the account is {row.status.value}, not active")
+            raise StaffStateError(row.email, Text.of(N_("the account is %(status)s, not active"),
+                                                     status=Text(row.status.value)))
         values = {"security_stamp": secrets.token_hex(16)}
         if remove_totp:
             values.update(totp_secret=None, totp_last_step=None)
@@ -321,7 +327,7 @@ def change_password(newsletter: Newsletter, actor: Actor, current: str, new: str
     with newsletter.store.session() as session:
         row = staff_store.member_by_id(session, actor.member.id)
         if not verify_password(row.password_hash, current):
-            raise InvalidField("current password", "it is not right")
+            raise InvalidField("current password", Text(N_("it is not right")))
         staff_store.update_member(session, row.id, password_hash=hash_password(_check_password(new, row.email)),
                                   security_stamp=secrets.token_hex(16))
         audit.record(session, actor, "account.password", row.email, now=now)
@@ -345,7 +351,8 @@ def revoke(newsletter: Newsletter, actor: Actor, email: str) -> Member:
         if row.status is StaffStatus.REVOKED:
             return member_value(row)
         if row.role is StaffRole.OWNER and row.status is StaffStatus.ACTIVE and not _other_active_owners(session, row):
-            raise StaffStateError(row.email, "the last active owner cannot be revoked; make another owner first")
+            raise StaffStateError(row.email, Text(N_("the last active owner cannot be revoked; make another owner "
+                                                          "first")))
         staff_store.update_member(session, row.id, status=StaffStatus.REVOKED, security_stamp=secrets.token_hex(16))
         ended = staff_store.revoke_member_sessions(session, row.id, now)
         audit.record(session, actor, Action.REVOKE, row.email, f"sessions ended={ended}", now=now)
@@ -364,9 +371,9 @@ def change_role(newsletter: Newsletter, actor: Actor, email: str, role: StaffRol
         if row is None:
             raise UnknownStaffMember(email)
         if row.status is StaffStatus.REVOKED:
-            raise StaffStateError(row.email, "the account is revoked")
+            raise StaffStateError(row.email, Text(N_("the account is revoked")))
         if row.role is StaffRole.OWNER and role is not StaffRole.OWNER and not _other_active_owners(session, row):
-            raise StaffStateError(row.email, "the last owner keeps the role owner; make another owner first")
+            raise StaffStateError(row.email, Text(N_("the last owner keeps the role owner; make another owner first")))
         chosen = _languages(role, languages, newsletter.config.languages)
         before = row.role
         staff_store.update_member(session, row.id, role=role, languages=chosen)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -21,12 +21,12 @@ from ..attributes import check_value
 from ..errors import InvalidField, UnknownList, UnknownSubscriber
 from ..installation import Newsletter
 from ..people import consent, lists, profiles, signups
-from ..people.export import PersonRecord, person_record
+from ..people.export import PersonRecord, record_of
 from ..people.rules import ConsentContext
 from ..statuses import Channel, SubscriptionStatus
 from ..store import directory as directory_store
 from ..store import people as people_store
-from ..store.directory import ReceivedRow
+from ..texts import N_, Text
 from . import audit
 from .audit import Actor
 from .roles import Action
@@ -38,8 +38,7 @@ __all__ = ["PersonLine", "SearchPage", "PersonPage", "ListOption", "search", "pe
 PAGE_SIZE = 50
 
 
-@dataclass(frozen=True)
-class PersonLine:
+class PersonLine(NamedTuple):
     """A person in the search results."""
 
     key: str
@@ -52,8 +51,7 @@ class PersonLine:
     lists: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
-class ListOption:
+class ListOption(NamedTuple):
     slug: str
     name: str
     #: The person's standing on it ("" when they have none, or for no one person).
@@ -75,11 +73,10 @@ class SearchPage:
 
 @dataclass(frozen=True)
 class PersonPage:
-    """One person: everything held about them, the issues they received, the lists there are."""
+    """One person: everything held about them (the issues they received too), the lists there are."""
 
     key: str
     record: PersonRecord
-    received: tuple[ReceivedRow, ...]
     lists: tuple[ListOption, ...]
 
 
@@ -110,25 +107,24 @@ def search(newsletter: Newsletter, text: str = "", *, list_slug: str | None = No
         subs = directory_store.subscriptions_of(session, [r.id for r in rows])
         people = tuple(PersonLine(r.key, r.email, r.name, r.language, r.status.value, r.created_at,
                                   tuple((slug, s.value) for slug, s in subs[r.id])) for r in rows)
-        options = tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
+        options = tuple(ListOption(slug, name) for slug, name in people_store.list_names(session))
         return SearchPage(people, total, offset, limit, options, more)
 
 
 def list_options(newsletter: Newsletter) -> tuple[ListOption, ...]:
     """Every list (for a form that picks some)."""
     with newsletter.store.reading() as session:
-        return tuple(ListOption(row.slug, row.name) for row in lists.all_lists(session))
+        return tuple(ListOption(slug, name) for slug, name in people_store.list_names(session))
 
 
 def person_page(newsletter: Newsletter, key: str) -> PersonPage:
     """Everything about the person with this key. Raises UnknownSubscriber."""
     with newsletter.store.reading() as session:
         subscriber = _subscriber(session, key)
-        record = person_record(session, subscriber.email, with_bounces=True)
+        record = record_of(session, subscriber, with_bounces=True)
         theirs = {s.list: s.status for s in record.subscriptions}
-        options = tuple(ListOption(row.slug, row.name, theirs.get(row.slug, ""))
-                        for row in lists.all_lists(session))
-        return PersonPage(key, record, tuple(directory_store.received_by(session, subscriber.id)), options)
+        options = tuple(ListOption(slug, name, theirs.get(slug, "")) for slug, name in people_store.list_names(session))
+        return PersonPage(key, record, options)
 
 
 def edit_person(newsletter: Newsletter, actor: Actor, key: str, *, name: str, language: str) -> list[str]:
@@ -151,11 +147,11 @@ def edit_person(newsletter: Newsletter, actor: Actor, key: str, *, name: str, la
 @dataclass(frozen=True)
 class AttributeEdit:
     """What an attribute form did: the attributes changed, or — when a value was refused — the
-    reason per refused field, with nothing written (`values` holds what was posted, to show
-    again)."""
+    reason per refused field (a Text, shown translated), with nothing written (`values` holds
+    what was posted, to show again)."""
 
     changed: tuple[str, ...] = ()
-    problems: Mapping[str, str] = field(default_factory=dict)
+    problems: Mapping[str, Text] = field(default_factory=dict)
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -167,15 +163,16 @@ def edit_attributes(newsletter: Newsletter, actor: Actor, key: str, values: Mapp
     attribute that is not declared)."""
     specs = {s.name: s for s in newsletter.config.attributes}
     checked: dict[str, Any] = {}
-    problems: dict[str, str] = {}
+    problems: dict[str, Text] = {}
     for name, raw in values.items():
         spec = specs.get(name)
         if spec is None:
-            raise InvalidField(name, f"there is no attribute {name!r} (known: {', '.join(specs) or 'none'})")
+            raise InvalidField(name, Text.of(N_("there is no attribute %(name)s (known: %(known)s)"), name=repr(name),
+                                             known=", ".join(specs) or Text(N_("none are declared"))))
         try:
             checked[name] = check_value(spec, raw)
         except InvalidField as exc:
-            problems[name] = exc.reason
+            problems[name] = exc.reason_said
     if problems:
         return AttributeEdit((), problems, dict(values))
     now = newsletter.clock()
@@ -243,7 +240,7 @@ def erase(newsletter: Newsletter, actor: Actor, key: str, *, confirmation: str) 
     with newsletter.store.session() as session:
         subscriber = _subscriber(session, key)
         if confirmation.strip().lower() != subscriber.email.lower():
-            raise InvalidField("confirmation", "type the person's address to erase them")
+            raise InvalidField("confirmation", Text(N_("type the person's address to erase them")))
         digest = "sha256:" + address_hash(subscriber.email)
         consent.erase(session, subscriber.email, now=now)
         audit.record(session, actor, Action.ERASE_PERSON, digest, "data and consent log erased; address suppressed",
@@ -258,6 +255,6 @@ def export(newsletter: Newsletter, actor: Actor, key: str) -> PersonRecord:
     now = newsletter.clock()
     with newsletter.store.session() as session:
         subscriber = _subscriber(session, key)
-        record = person_record(session, subscriber.email, with_bounces=True)
+        record = record_of(session, subscriber, with_bounces=True)
         audit.record(session, actor, Action.EXPORT_PERSON, subscriber.email, now=now)
         return record

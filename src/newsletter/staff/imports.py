@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import ImportFileError
 from ..installation import Newsletter
 from ..people.importer import ImportOptions, ImportReport, import_csv
 from . import audit
@@ -45,7 +46,10 @@ def import_upload(newsletter: Newsletter, actor: Actor, file_name: str | None, d
         options = ImportOptions(list_slugs=tuple(list_slugs), language=language or None, confirmed=confirmed,
                                 consent_note=consent_note or None, dry_run=dry_run,
                                 source=f"import:{name} by {actor.consent_source}")
-        report = import_csv(newsletter, path, options)
+        try:
+            report = import_csv(newsletter, path, options)
+        except ImportFileError as exc:  # named as it was uploaded, not by the temporary folder
+            raise ImportFileError(name, exc.reason_said) from None
     detail = (f"{'dry run: ' if dry_run else ''}rows={report.rows} imported={report.imported} "
               f"rejected={report.rejected} suppressed={report.suppressed} lists={','.join(list_slugs) or '-'}"
               + (" confirmed" if confirmed else ""))

@@ -15,6 +15,7 @@ from ..installation import Newsletter
 from ..people import segments
 from ..people.segments import Audience, SegmentInfo
 from ..segment_language import write_condition
+from ..texts import N_, Text
 from . import audit
 from .audit import Actor
 from .roles import Action
@@ -59,7 +60,8 @@ def save_segment(newsletter: Newsletter, actor: Actor, name: str, expression: st
     if not expression.strip():
         written = [write_condition(field, op, value) for field, op, value in conditions if field]
         if not written:
-            raise InvalidField("expression", "write an expression, or choose a field for at least one condition")
+            raise InvalidField("expression", Text(N_("write an expression, or choose a field for at least one "
+                                                     "condition")))
         expression = " and ".join(written)
     saved = segments.create_segment(newsletter, name.strip(), expression, description=description.strip(),
                                     replace=replace)

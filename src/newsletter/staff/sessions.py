@@ -22,7 +22,7 @@ from ..installation import Newsletter
 from ..statuses import StaffStatus
 from ..store import staff as staff_store
 from . import audit, throttle, totp
-from .accounts import Member, interface_language, member_value, verify_password
+from .accounts import Member, language_setting, member_value, verify_password
 from .audit import Actor
 
 __all__ = ["Login", "StaffContext", "SessionLine", "IDLE", "LIFETIME", "login", "current", "logout",
@@ -138,8 +138,10 @@ def current(newsletter: Newsletter, cookie: str | None) -> StaffContext | None:
         if (row.revoked_at is not None or row.expires_at <= now or row.created_at + LIFETIME <= now
                 or member.status is not StaffStatus.ACTIVE):
             return None
-        needs = member.totp_secret is None and member.role in totp.required_roles(session)
-        context = StaffContext(member_value(member, interface_language(session, member.id)), row.id, row.csrf, needs,
+        language_key = language_setting(member.id)
+        settings = staff_store.get_settings(session, (totp.SETTING, language_key))
+        needs = member.totp_secret is None and member.role in totp.roles_named(settings.get(totp.SETTING))
+        context = StaffContext(member_value(member, settings.get(language_key)), row.id, row.csrf, needs,
                                row.created_at)
     if now - row.last_seen_at >= _TOUCH_EVERY:
         with newsletter.store.session() as session:

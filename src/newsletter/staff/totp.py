@@ -21,12 +21,13 @@ from ..errors import InvalidField
 from ..installation import Newsletter
 from ..statuses import StaffRole
 from ..store import staff as staff_store
+from ..texts import N_, Text
 from . import audit
 from .audit import Actor
 from .roles import SENDING_ROLES, Action
 
 __all__ = ["Enrollment", "STEP", "matching_step", "begin_enrollment", "finish_enrollment", "disable",
-           "required_roles", "require_for", "SETTING"]
+           "required_roles", "roles_named", "require_for", "SETTING"]
 
 STEP = 30
 SETTING = "totp_required_roles"
@@ -72,12 +73,12 @@ def finish_enrollment(newsletter: Newsletter, actor: Actor, sealed: str, code: s
     try:
         member_id, secret = URLSafeTimedSerializer(newsletter.secret(), salt=_ENROLL_SALT).loads(sealed, max_age=3600)
     except (BadData, ValueError, TypeError):
-        raise InvalidField("code", "the enrollment expired; start again") from None
+        raise InvalidField("code", Text(N_("the enrollment expired; start again"))) from None
     if member_id != actor.member.id:
-        raise InvalidField("code", "the enrollment is not yours; start again")
+        raise InvalidField("code", Text(N_("the enrollment is not yours; start again")))
     step = matching_step(secret, code, now)
     if step is None:
-        raise InvalidField("code", "the code is not right: type the 6 digits the app shows now")
+        raise InvalidField("code", Text(N_("the code is not right: type the 6 digits the app shows now")))
     with newsletter.store.session() as session:
         staff_store.update_member(session, member_id, totp_secret=secret, totp_last_step=step)
         audit.record(session, actor, "account.totp_on", actor.member.email, now=now)
@@ -96,7 +97,12 @@ def disable(newsletter: Newsletter, actor: Actor, email: str) -> None:
 
 def required_roles(session: Session) -> frozenset[StaffRole]:
     """The roles whose members must use a second factor."""
-    return frozenset(StaffRole(r) for r in staff_store.get_setting(session, SETTING, []) or [])
+    return roles_named(staff_store.get_setting(session, SETTING))
+
+
+def roles_named(value: list[str] | None) -> frozenset[StaffRole]:
+    """The roles a stored SETTING value names (None: not set, no role)."""
+    return frozenset(StaffRole(r) for r in value or ())
 
 
 def require_for(newsletter: Newsletter, actor: Actor, roles: Iterable[StaffRole]) -> frozenset[StaffRole]:
@@ -105,8 +111,8 @@ def require_for(newsletter: Newsletter, actor: Actor, roles: Iterable[StaffRole]
     Raises InvalidField for another role."""
     chosen = frozenset(roles)
     if not chosen <= SENDING_ROLES:
-        raise InvalidField("roles", "the second factor can be required of the roles that send: "
-                           + ", ".join(sorted(r.value for r in SENDING_ROLES)))
+        raise InvalidField("roles", Text.of(N_("the second factor can be required of the roles that send: %(roles)s"),
+                                            roles=", ".join(sorted(r.value for r in SENDING_ROLES))))
     now = newsletter.clock()
     with newsletter.store.session() as session:
         staff_store.put_setting(session, SETTING, sorted(r.value for r in chosen), now)

@@ -6,7 +6,8 @@
 `Store.reading()` a read-only one, for use cases that only read: on SQLite it begins deferred
 (`BEGIN`, no write lock: it reads its snapshot while a writer holds the lock) with
 `PRAGMA query_only` on, on PostgreSQL it is `READ ONLY`; a write inside either raises
-`StoreError`.
+`StoreError`. Inside `Store.shared_reading()` (a workspace page's request) every `reading()`
+joins one read-only unit of work instead of beginning its own.
 
 SQLite (the embedded default) runs in WAL mode with foreign keys on and a busy timeout;
 PostgreSQL is reached through psycopg 3. The same models and queries serve both.
@@ -18,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -29,7 +31,7 @@ from ..errors import SchemaOutOfDate, StoreError
 from .models import *  # noqa: F401,F403  (re-exported: the models are the store's vocabulary)
 from .models import __all__ as _models_all
 
-__all__ = ["Store", "open_store", "store_failure", *_models_all]
+__all__ = ["Store", "SharedReading", "open_store", "store_failure", *_models_all]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision. Written out so that every command can check the schema
@@ -127,7 +129,8 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: commits when the block ends normally, rolls back on any error."""
+        """A unit of work: commits when the block ends normally, rolls back on any error.
+        Inside a `shared_reading()`, the reads after its commit see what it wrote."""
         with self._sessions() as session:
             try:
                 yield session
@@ -135,22 +138,44 @@ class Store:
             except BaseException:
                 session.rollback()
                 raise
+        shared = _SHARED.get()
+        if shared is not None and shared.store is self:
+            shared._renew()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only unit of work, for use cases that only read: it never waits for the write
         lock (SQLite) and sees one snapshot of the data. A write inside it raises StoreError
-        (and writes nothing)."""
-        with self._readers() as session:
-            try:
-                yield session
+        (and writes nothing). Inside a `shared_reading()` of this store it joins that one."""
+        shared = _SHARED.get()
+        joined = shared is not None and shared.store is self
+        session = shared._join() if joined else self._readers()
+        try:
+            yield session
+            if joined:
+                shared._leave()
+            else:
                 session.commit()
-            except BaseException as exc:
+        except BaseException as exc:
+            if joined:
+                shared._leave(failed=True)
+            else:
                 session.rollback()
-                if _is_read_only_violation(exc):
-                    raise StoreError(f"a write inside a read-only unit of work (Store.reading): "
-                                     f"{store_failure(exc).detail}", detail=store_failure(exc).detail) from exc
-                raise
+            if _is_read_only_violation(exc):
+                raise StoreError(f"a write inside a read-only unit of work (Store.reading): "
+                                 f"{store_failure(exc).detail}", detail=store_failure(exc).detail) from exc
+            raise
+        finally:
+            if not joined:
+                session.close()
+
+    def shared_reading(self) -> SharedReading:
+        """One read-only unit of work for every `reading()` of this store while it is entered
+        (`with`), in this context and in the worker threads started from it (anyio and asyncio
+        copy the context): the first opens it, `end()` closes it. For the calls of one request,
+        made one at a time, which then begin one transaction instead of one each (on SQLite,
+        BEGIN and two PRAGMAs each)."""
+        return SharedReading(self)
 
     def head_revision(self) -> str:
         """The newest migration's revision: the schema this code expects."""
@@ -205,6 +230,69 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class SharedReading:
+    """A read-only unit of work that the `Store.reading()`s of its store join while it is
+    entered (`Store.shared_reading`). It opens at the first of them and stays open between
+    them (holding a pooled connection) until `end()`; a reading that fails ends it, and so
+    does a `Store.session()` that commits (once no reading is inside it), so the next reading
+    begins anew and sees what was written. Its users take turns, never two at once."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._session: Session | None = None
+        self._inside = 0
+        self._stale = False
+        self._token: Token | None = None
+
+    def __enter__(self) -> SharedReading:
+        self._token = _SHARED.set(self)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Stop sharing (`end()` closes the unit of work: it may need a worker thread)."""
+        _SHARED.reset(self._token)
+
+    @property
+    def open(self) -> bool:
+        """A unit of work is open (and `end()` has something to end)."""
+        return self._session is not None
+
+    def _join(self) -> Session:
+        if self._session is None:
+            self._session = self.store._readers()
+        self._inside += 1
+        return self._session
+
+    def _leave(self, *, failed: bool = False) -> None:
+        self._inside -= 1
+        try:
+            if failed:
+                self._session.rollback()  # a reading still inside goes on in a new transaction
+        finally:
+            if not self._inside and (failed or self._stale):
+                self.end()
+
+    def _renew(self) -> None:
+        """What was read may be out of date (a write committed): the next reading begins anew."""
+        if self._inside:
+            self._stale = True
+        else:
+            self.end()
+
+    def end(self) -> None:
+        """Commit and close the unit of work, if open (it opens again at the next reading)."""
+        if self._session is not None:
+            session, self._session, self._stale = self._session, None, False
+            try:
+                session.commit()
+            finally:
+                session.close()
+
+
+#: The shared reading entered in this context, if any.
+_SHARED: ContextVar[SharedReading | None] = ContextVar("newsletter_shared_reading", default=None)
 
 
 def open_store(url: str, *, echo: bool = False) -> Store:

@@ -461,10 +461,14 @@ class BatchWriter:
     that it stays warm from batch to batch.
     """
 
+    #: The tables an import writes, analysed when it ends on PostgreSQL (`close`).
+    ANALYSED = ("subscribers", "subscriptions", "consent_events")
+
     def __init__(self, store: Store):
         self.store = store
         self._connection: Connection | None = None
         self._bulk: BulkStore | None = None
+        self._wrote = False
 
     def run(self, write: Callable[[Session, BulkStore], T], *, dry_run: bool = False, attempts: int = 3) -> T:
         """`write(session, bulk)` in one transaction, committed (rolled back for a `dry_run`);
@@ -482,6 +486,8 @@ class BatchWriter:
                     session.flush()
                     if dry_run:
                         transaction.rollback()
+                    else:
+                        self._wrote = True
                     return result
             except IntegrityError:
                 if attempt == attempts - 1:
@@ -489,11 +495,17 @@ class BatchWriter:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        """Restore the connection's settings and close it."""
+        """Restore the connection's settings and close it. On PostgreSQL, after batches that
+        wrote, ANALYZE the tables an import writes: the planner's picture of a table that has
+        just grown from nothing is wrong until autovacuum comes by (a people search then sorted
+        the whole table instead of walking the address index: 1 ms became 19 ms at 20,000 people)."""
         if self._connection is not None:
             try:
                 self._bulk.restore_cache()
                 self._connection.commit()
+                if self._wrote and self._connection.dialect.name == "postgresql":
+                    self._connection.exec_driver_sql("ANALYZE " + ", ".join(self.ANALYSED))
+                    self._connection.commit()
             finally:
                 self._connection.close()
                 self._connection = None

@@ -15,7 +15,8 @@ Consent is checked when a row is claimed, and again (`recheck_consent`) just bef
 message goes out: a subscriber who is no longer active, whose subscription to the campaign's
 list is no longer active, or whose address is suppressed is never sent to; their row becomes
 `skipped` with the reason (the gate runs the same re-check in its rounds' own statements,
-`store.rounds`). The sender holds the recheck's transaction open until the relay has
+`store.rounds`). The re-check also finds the rows the worker no longer holds — taken over by
+another worker that presumed it dead, or finished — which it must neither send nor write. The sender holds the recheck's transaction open until the relay has
 the message's MAIL FROM (on PostgreSQL with the subscriber and subscription rows share-locked;
 on SQLite with the database's one write lock), so an unsubscribe either committed before the
 recheck — and the row is skipped — or commits after the message was begun.
@@ -53,6 +54,7 @@ DAILY_SUMMARY = "daily-summary"
 __all__ = [
     "ClaimedRow",
     "Outcome",
+    "Recheck",
     "Counts",
     "FailureLine",
     "LedgerMark",
@@ -107,6 +109,17 @@ class Outcome(NamedTuple):
     #: The relay that answered (its name, or host:port) and its final reply code (0: connection lost).
     relay: str | None = None
     reply_code: int | None = None
+
+
+class Recheck(NamedTuple):
+    """The consent re-check's answer for the rows a worker is about to send: every row not
+    named here may go."""
+
+    #: {row id: reason} for the rows that may no longer be mailed, now `skipped` by this worker.
+    skipped: dict[int, str]
+    #: The rows this worker no longer holds (another worker took them over as stale, or they
+    #: are finished): not to be sent, and not written, for their new holder owns them.
+    not_held: frozenset[int]
 
 
 class Counts(NamedTuple):
@@ -476,52 +489,70 @@ def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int
 
 def _recheck_statements():
     s, sub = Subscriber.__table__, Subscription.__table__
+    held = and_(OUTBOX.c.claimed_by == bindparam("b_worker"), OUTBOX.c.status == OutboxStatus.SENDING)
     query = (
-        select(OUTBOX.c.id, s.c.status, sub.c.status, s.c.email)
+        select(OUTBOX.c.id, s.c.status, sub.c.status, s.c.email, held.label("held"))
         .select_from(OUTBOX.join(s, s.c.id == OUTBOX.c.subscriber_id)
                      .join(sub, and_(sub.c.subscriber_id == OUTBOX.c.subscriber_id,
                                      sub.c.list_id == bindparam("b_list"))))
         .where(OUTBOX.c.id.in_(bindparam("b_ids", expanding=True)))
     )
+    # The outbox rows key-share-locked: a claim (FOR UPDATE) passes them by until the caller's
+    # transaction ends, while this worker's renewal of its claims does not wait.
+    locking = (query.with_for_update(read=True, of=[s, sub])
+               .suffix_with(f"FOR KEY SHARE OF {OUTBOX.name}", dialect="postgresql"))
     skip = (update(OUTBOX)
             .where(OUTBOX.c.id == bindparam("b_id"), OUTBOX.c.claimed_by == bindparam("b_worker"),
                    OUTBOX.c.status == OutboxStatus.SENDING)
             .values(status=OutboxStatus.SKIPPED, last_reply=bindparam("b_reply"), claimed_by=None,
                     updated_at=bindparam("b_now", type_=OUTBOX.c.updated_at.type)))
-    return query, query.with_for_update(read=True, of=[s, sub]), skip
+    return query, locking, skip
 
 
 # Built once: the gate runs them for every few messages.
 _RECHECK, _RECHECK_LOCKING, _SKIP = _recheck_statements()
 
+#: The reason of a row whose subscriber or subscription the re-check did not find.
+_NOT_FOUND = "the subscriber was erased or is not subscribed to the list"
+
 
 def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
-                    now: datetime) -> dict[int, str]:
-    """Check consent again for rows `worker` holds, in one query; skip those that fail it.
+                    now: datetime) -> Recheck:
+    """Check consent again for rows `worker` claimed, in one query; skip those that fail it.
 
     Looks at the subscriber's and the subscription's status: every way an address stops being
     mailable changes one of them in the same transaction (unsubscribe, `consent.suppress` for
     bounces, complaints and blocks, erasure). The suppression list itself is read at claim time.
-    Returns {row id: reason} for the rows now `skipped`. On PostgreSQL the subscriber and
-    subscription rows are share-locked until the caller's transaction ends, so an unsubscribe
-    (an UPDATE of those rows) waits for it; on SQLite the caller's transaction holds the write
-    lock. Either way a change that commits after this call is ordered after the transaction.
+    Returns the rows now `skipped` and those `worker` no longer holds (left as they are). On
+    PostgreSQL the subscriber and subscription rows are share-locked until the caller's
+    transaction ends, so an unsubscribe (an UPDATE of those rows) waits for it, and the outbox
+    rows key-share-locked, so another worker's claim passes them by; on SQLite the caller's
+    transaction holds the write lock. Either way a change that commits after this call is
+    ordered after the transaction.
     """
     if not rows:
-        return {}
+        return Recheck({}, frozenset())
     query = _RECHECK_LOCKING if conn.dialect.name == "postgresql" else _RECHECK
-    found = {r[0]: r for r in conn.execute(query, {"b_list": list_id, "b_ids": [r.id for r in rows]})}
+    found = {r[0]: r for r in conn.execute(query, {"b_list": list_id, "b_worker": worker,
+                                                   "b_ids": [r.id for r in rows]})}
     skipped: dict[int, str] = {}
+    not_held: set[int] = set()
     for row in rows:
         hit = found.get(row.id)
-        reason = ("the subscriber was erased or is not subscribed to the list" if hit is None
-                  else _skip_reason(hit[1], hit[2], hit[3], frozenset()))
-        if reason:
+        if hit is not None and not hit[4]:
+            not_held.add(row.id)
+            continue
+        reason = _NOT_FOUND if hit is None else _skip_reason(hit[1], hit[2], hit[3], frozenset())
+        if not reason:
+            continue
+        # Written only while `worker` holds the row: a row not found may be another's.
+        result = conn.execute(_SKIP, {"b_id": row.id, "b_reply": "skipped: " + reason, "b_worker": worker,
+                                      "b_now": now})
+        if result.rowcount:
             skipped[row.id] = "skipped: " + reason
-    if skipped:
-        conn.execute(_SKIP, [{"b_id": row_id, "b_reply": reason, "b_worker": worker, "b_now": now}
-                             for row_id, reason in skipped.items()])
-    return skipped
+        else:
+            not_held.add(row.id)
+    return Recheck(skipped, frozenset(not_held))
 
 
 # Built once: the sender runs it many times a second, and building it is most of its cost.

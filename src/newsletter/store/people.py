@@ -34,6 +34,8 @@ __all__ = [
     "lists_by_slug",
     "find_list",
     "all_lists",
+    "ListName",
+    "list_names",
     "add_list",
     "count_campaigns",
     "list_names_by_slug",
@@ -130,6 +132,20 @@ def all_lists(session: Session, *, public_only: bool = False) -> list[MailingLis
     if public_only:
         query = query.where(MailingList.public.is_(True))
     return list(session.scalars(query))
+
+
+class ListName(NamedTuple):
+    slug: str
+    name: str
+
+
+_LIST_NAMES = (select(MailingList.slug, MailingList.name).where(MailingList.deleted_at.is_(None))
+               .order_by(MailingList.slug))
+
+
+def list_names(session: Session) -> list[ListName]:
+    """Every list not deleted (archived ones too), by slug: its slug and name, for a form that picks one."""
+    return [ListName(*row) for row in session.connection().execute(_LIST_NAMES)]
 
 
 def add_list(session: Session, *, slug: str, name: str, description: str, languages: list[str], public: bool,

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from ..statuses import OutboxStatus
 from . import OutboxRow, Store, begin_immediate
-from .ledger import ClaimedRow, Outcome, _skip_reason
+from .ledger import _NOT_FOUND, ClaimedRow, Outcome, Recheck, _skip_reason
 
 __all__ = ["HeldRound", "RoundConnections", "recheck_rows", "write_and_recheck", "write_outcomes"]
 
@@ -154,6 +154,17 @@ def _binder(dialect, column_name: str):
 
 _CACHE: dict[str, tuple[str, str, str, Any, Any]] = {}
 
+#: PostgreSQL: the re-check's locks, held until the round ends. The subscriber and subscription
+#: rows share-locked: an unsubscribe waits. The outbox rows key-share-locked: another worker's
+#: claim (FOR UPDATE SKIP LOCKED) passes them by, so none is taken over between the re-check
+#: and the MAIL FROM, while this worker's renewal of its claims (an UPDATE) does not wait.
+_PG_LOCKING = " FOR SHARE OF s, sub FOR KEY SHARE OF o"
+
+
+def _held(worker_param: str) -> str:
+    """The re-check's column: whether the worker (bound at `worker_param`) still holds the row."""
+    return f"o.claimed_by = {worker_param} AND o.status = '{_SENDING}'"
+
 
 def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
     """(outcome UPDATE, re-check SELECT with {ids}, skip UPDATE, status binder, time binder)."""
@@ -161,7 +172,7 @@ def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
     found = _CACHE.get(name)
     if found is None:
         if name == "postgresql":
-            p, status, stamp, locking = "%s", "%s::outbox_status", "%s", " FOR SHARE OF s, sub"
+            p, status, stamp, locking = "%s", "%s::outbox_status", "%s", _PG_LOCKING
             ids = "o.id = ANY(%s)"
         else:
             p, status, stamp, locking, ids = "?", "?", "?", "", "o.id IN ({ids})"
@@ -170,7 +181,7 @@ def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
                   f"reply_code = coalesce({p}, reply_code), next_attempt_at = {stamp}, "
                   f"sent_at = coalesce({stamp}, sent_at), attempts = attempts + {p}, claimed_by = NULL, "
                   f"updated_at = {stamp} WHERE id = {p} AND claimed_by = {p} AND status = '{_SENDING}'")
-        recheck = ("SELECT o.id, s.status, sub.status, s.email FROM outbox o "
+        recheck = (f"SELECT o.id, s.status, sub.status, s.email, {_held(p)} FROM outbox o "
                    "JOIN subscribers s ON s.id = o.subscriber_id "
                    f"JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = {p} "
                    f"WHERE {ids}{locking}")
@@ -246,14 +257,14 @@ def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *,
 
 #: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip).
 _PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
-            "SELECT o.id, s.status, sub.status, s.email FROM outbox o "
+            f"SELECT o.id, s.status, sub.status, s.email, {_held('%(worker)s')} FROM outbox o "
             "JOIN subscribers s ON s.id = o.subscriber_id "
             "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = %(list)s "
-            "WHERE o.id = ANY(%(rows)s::bigint[]) FOR SHARE OF s, sub")
+            f"WHERE o.id = ANY(%(rows)s::bigint[]){_PG_LOCKING}")
 
 
 def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
-                      rows: Sequence[ClaimedRow], *, now: datetime) -> dict[int, str]:
+                      rows: Sequence[ClaimedRow], *, now: datetime) -> Recheck:
     """`write_outcomes`, then `recheck_rows` (its answer); on PostgreSQL in one statement."""
     if held.postgres and outcomes and rows:
         params = _pg_outcomes(worker, outcomes, now)
@@ -265,36 +276,46 @@ def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequ
 
 
 def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
-                 now: datetime) -> dict[int, str]:
-    """What `ledger.recheck_consent` does, in one SELECT: {row id: reason} for the rows that
-    no longer may be mailed, now `skipped`. On PostgreSQL the subscriber and subscription rows
-    are share-locked until the round ends (an unsubscribe waits for it); on SQLite the round
-    holds the write lock."""
+                 now: datetime) -> Recheck:
+    """What `ledger.recheck_consent` does, in one SELECT: the rows that no longer may be
+    mailed, now `skipped`, and those `worker` no longer holds (taken over by another worker,
+    or finished), left as they are. On PostgreSQL the subscriber and subscription rows are
+    share-locked and the outbox rows key-share-locked until the round ends (an unsubscribe
+    waits for it; another worker's claim passes the rows by); on SQLite the round holds the
+    write lock."""
     if not rows:
-        return {}
+        return Recheck({}, frozenset())
     _record, recheck, _skip, _status, _stamp = _statements(held.conn)
     ids = [r.id for r in rows]
     if held.postgres:
-        held.cursor.execute(recheck, (list_id, ids))
+        held.cursor.execute(recheck, (worker, list_id, ids))
     else:
-        held.cursor.execute(recheck.format(ids=",".join("?" * len(ids))), (list_id, *ids))
+        held.cursor.execute(recheck.format(ids=",".join("?" * len(ids))), (worker, list_id, *ids))
     return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
 
 
 def _skip_failing(held: HeldRound, worker: str, rows: Sequence[ClaimedRow], found_rows: list,
-                  now: datetime) -> dict[int, str]:
-    """Skip the rows whose re-check (`found_rows`: id, subscriber status, subscription status,
-    email) fails; {row id: reason}."""
+                  now: datetime) -> Recheck:
+    """Sort `rows` by their re-check (`found_rows`: id, subscriber status, subscription status,
+    email, whether `worker` holds it): skip those of `worker`'s that fail it; name those not
+    `worker`'s. A row not found (its subscriber erased, or no subscription) is `worker`'s if
+    the skip wrote it."""
     _record, _recheck, skip, _status, stamp = _statements(held.conn)
     found = {r[0]: r for r in found_rows}
     skipped: dict[int, str] = {}
+    not_held: set[int] = set()
+    at = stamp(now)
     for row in rows:
         hit = found.get(row.id)
-        reason = ("the subscriber was erased or is not subscribed to the list" if hit is None
-                  else _skip_reason(hit[1], hit[2], hit[3], frozenset()))
-        if reason:
+        if hit is not None and not hit[4]:
+            not_held.add(row.id)
+            continue
+        reason = _NOT_FOUND if hit is None else _skip_reason(hit[1], hit[2], hit[3], frozenset())
+        if not reason:
+            continue
+        held.cursor.execute(skip, ("skipped: " + reason, at, row.id, worker))
+        if held.cursor.rowcount:
             skipped[row.id] = "skipped: " + reason
-    if skipped:
-        at = stamp(now)
-        held.cursor.executemany(skip, [(reason, at, row_id, worker) for row_id, reason in skipped.items()])
-    return skipped
+        else:
+            not_held.add(row.id)
+    return Recheck(skipped, frozenset(not_held))

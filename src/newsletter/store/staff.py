@@ -8,11 +8,11 @@ UPDATE and DELETE of it (a trigger, migration 0400_staff).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..statuses import StaffRole, StaffStatus
@@ -24,7 +24,7 @@ __all__ = [
     "live_sessions",
     "add_audit", "audit_lines", "count_audit_lines", "iter_audit_lines",
     "add_login_failure", "count_login_failures", "clear_login_failures",
-    "get_setting", "put_setting",
+    "get_setting", "get_settings", "put_setting",
 ]
 
 
@@ -79,17 +79,23 @@ def add_session(session: Session, *, session_id: str, member_id: int, csrf: str,
     session.flush()
 
 
+# Every workspace request reads its session (and now and then touches it): these statements are
+# built once, not per request.
+_SESSION_WITH_MEMBER = (select(StaffSession, StaffMember).join(StaffMember, StaffMember.id == StaffSession.member_id)
+                        .where(StaffSession.id == bindparam("session_id")))
+_TOUCH_SESSION = (update(StaffSession).where(StaffSession.id == bindparam("session_id"))
+                  .values(last_seen_at=bindparam("seen_at"), expires_at=bindparam("idle_expiry")))
+
+
 def session_with_member(session: Session, session_id: str) -> tuple[StaffSession, StaffMember] | None:
     """The session with this id and its account, whatever their state, or None."""
-    row = session.execute(select(StaffSession, StaffMember).join(StaffMember, StaffMember.id == StaffSession.member_id)
-                          .where(StaffSession.id == session_id)).first()
+    row = session.execute(_SESSION_WITH_MEMBER, {"session_id": session_id}).first()
     return (row[0], row[1]) if row else None
 
 
 def touch_session(session: Session, session_id: str, now: datetime, expires_at: datetime) -> None:
     """Record activity on a session, moving its idle expiry."""
-    session.execute(update(StaffSession).where(StaffSession.id == session_id)
-                    .values(last_seen_at=now, expires_at=expires_at))
+    session.execute(_TOUCH_SESSION, {"session_id": session_id, "seen_at": now, "idle_expiry": expires_at})
 
 
 def revoke_session(session: Session, session_id: str, now: datetime) -> None:
@@ -190,6 +196,15 @@ def clear_login_failures(session: Session, scope: str, key: str, *, before: date
 def get_setting(session: Session, key: str, default: Any = None) -> Any:
     row = session.get(WorkspaceSetting, key)
     return default if row is None else row.value
+
+
+_SETTINGS = (select(WorkspaceSetting.key, WorkspaceSetting.value)
+             .where(WorkspaceSetting.key.in_(bindparam("keys", expanding=True))))
+
+
+def get_settings(session: Session, keys: Iterable[str]) -> dict[str, Any]:
+    """The settings among `keys` that are set, by key, read in one statement."""
+    return {key: value for key, value in session.execute(_SETTINGS, {"keys": list(keys)})}
 
 
 def put_setting(session: Session, key: str, value: Any, now: datetime) -> None:

@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 from ..config import Config, RelaySpec, SmtpSettings
 from ..errors import DeliveryError
+from ..texts import N_, Text
 from .connection import Reply, SmtpConnection, open_smtp
 
 __all__ = ["Connector", "RelayCounts", "RelayPool", "relay_pool", "shared_pool", "personal_connector",
@@ -89,15 +90,16 @@ class RelayPool:
         connections opened at once (from one event loop or from several threads) never exceed
         its `max_connections`; a failed opening gives the slot back."""
         if not self._serving(from_domain):
-            raise DeliveryError(f"no relay serves the From domain {from_domain}")
-        errors: list[str] = []
+            raise DeliveryError(Text.of(N_("no relay serves the From domain %(domain)s"), domain=from_domain))
+        errors: dict[str, Text] = {}  # what each relay tried said
         while True:
             with self._lock:
                 choices = [r for r in self._available(from_domain)
-                           if r.spec.name not in {e.split(":")[0] for e in errors}]
+                           if r.spec.name not in errors]
                 if not choices:
-                    detail = "; ".join(errors) or "every relay is cooling off or at its connection limit"
-                    raise DeliveryError(f"no relay could be used: {detail}")
+                    detail = _each_said(errors) if errors else Text(N_("every relay is cooling off or at its "
+                                                                         "connection limit"))
+                    raise DeliveryError(Text.of(N_("no relay could be used: %(detail)s"), detail=detail))
                 if self.prefer is not None:
                     choices = [r for r in choices if self.prefer(r.spec.name)] or choices
                 relay = self.rng.choices(choices, weights=[r.spec.weight for r in choices])[0]
@@ -110,7 +112,7 @@ class RelayPool:
                     relay.failed += 1
                     relay.cooling_until = self.clock() + self.cool_off
                     relay.last_error = str(exc)
-                errors.append(f"{relay.spec.name}: {exc}")
+                errors[relay.spec.name] = exc.said
                 continue
             except BaseException:
                 with self._lock:
@@ -209,3 +211,10 @@ async def deliver_once(connect: Connector, sender: str, recipient: str, data: by
         return connection.relay, await connection.deliver(sender, recipient, data, crlf=True)
     finally:
         await connection.close()
+
+
+def _each_said(errors: dict[str, Text]) -> Text:
+    """What each relay tried said, as "relay: …; relay: …", each saying kept translatable."""
+    template = "; ".join(f"%(relay{i})s: %(said{i})s" for i in range(len(errors)))
+    return Text(template, tuple(item for i, (name, said) in enumerate(errors.items())
+                                for item in ((f"relay{i}", name), (f"said{i}", said))))

@@ -14,6 +14,7 @@ import aiosmtplib
 
 from ..config import SmtpSettings
 from ..errors import DeliveryError
+from ..texts import N_, Text
 
 __all__ = ["open_connection", "send_bytes"]
 
@@ -35,10 +36,9 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
             await client.ehlo()  # the extensions are known only after EHLO
             if not client.supports_extension("starttls"):
                 await client.quit()
-                raise DeliveryError(
-                    f"the relay {where} does not offer STARTTLS, which this configuration requires; "
-                    "use smtps:// or, on a trusted network only, add ?starttls=off to smtp_url"
-                )
+                raise DeliveryError(Text.of(N_("the relay %(relay)s does not offer STARTTLS, which this configuration "
+                                               "requires; use smtps:// or, on a trusted network only, add "
+                                               "?starttls=off to smtp_url"), relay=where))
             await client.starttls()
         if settings.username:
             await _login(client, settings.username, settings.password or "")
@@ -49,10 +49,9 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
                 await client.helo()
         if settings.eight_bit and not client.supports_extension("8bitmime"):
             await client.quit()
-            raise DeliveryError(
-                f"the relay {where} does not accept 8-bit mail (it does not offer 8BITMIME), which "
-                "eight_bit_mime = true needs; set eight_bit_mime = false for this relay"
-            )
+            raise DeliveryError(Text.of(N_("the relay %(relay)s does not accept 8-bit mail (it does not offer "
+                                           "8BITMIME), which eight_bit_mime = true needs; set eight_bit_mime = false "
+                                           "for this relay"), relay=where))
     except DeliveryError:
         raise
     except ssl.SSLCertVerificationError as exc:
@@ -61,18 +60,21 @@ async def open_connection(settings: SmtpSettings, *, local_hostname: str | None 
     except aiosmtplib.SMTPAuthenticationError as exc:
         client.close()
         raise DeliveryError(
-            f"the relay {where} refused the login for {settings.username!r} ({exc.code} {exc.message.strip()}); "
-            "check NEWSLETTER_SMTP_PASSWORD",
+            Text.of(N_("the relay %(relay)s refused the login for %(username)s (%(reply)s); check "
+                       "NEWSLETTER_SMTP_PASSWORD"), relay=where, username=repr(settings.username),
+                    reply=f"{exc.code} {exc.message.strip()}"),
             code=exc.code,
         ) from None
     except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
         client.close()
         if isinstance(exc.__cause__ or exc.__context__, ssl.SSLCertVerificationError):
             raise DeliveryError(_unverified(where, exc.__cause__ or exc.__context__)) from None
-        raise DeliveryError(f"cannot reach the relay {where}: {exc}; is it running?") from None
+        raise DeliveryError(Text.of(N_("cannot reach the relay %(relay)s: %(error)s; is it running?"), relay=where,
+                                    error=str(exc))) from None
     except aiosmtplib.SMTPResponseException as exc:
         client.close()
-        raise DeliveryError(f"the relay {where} answered {exc.code} {exc.message.strip()}", code=exc.code) from None
+        raise DeliveryError(Text.of(N_("the relay %(relay)s answered %(reply)s"), relay=where,
+                                    reply=f"{exc.code} {exc.message.strip()}"), code=exc.code) from None
     return client
 
 
@@ -88,9 +90,10 @@ async def _login(client: aiosmtplib.SMTP, username: str, password: str) -> None:
     methods = client.supported_auth_methods
     if not methods:
         client.close()
-        raise DeliveryError(f"the relay {client.hostname}:{client.port} offers no login method we know "
-                            f"(AUTH {' '.join(client.server_auth_methods) or 'is not offered'}); "
-                            "check smtp_url (a relay may offer AUTH only after STARTTLS)", code=504)
+        offered = " ".join(client.server_auth_methods) or Text(N_("is not offered"))
+        raise DeliveryError(Text.of(N_("the relay %(relay)s offers no login method we know (AUTH %(offered)s); check "
+                                       "smtp_url (a relay may offer AUTH only after STARTTLS)"),
+                                    relay=f"{client.hostname}:{client.port}", offered=offered), code=504)
     for method in methods:
         try:
             await getattr(client, f"auth_{method.replace('-', '')}")(username, password)
@@ -100,10 +103,11 @@ async def _login(client: aiosmtplib.SMTP, username: str, password: str) -> None:
                 raise
 
 
-def _unverified(where: str, exc: BaseException) -> str:
+def _unverified(where: str, exc: BaseException) -> Text:
     reason = getattr(exc, "verify_message", None) or str(exc)
-    return (f"the relay {where} presented a TLS certificate that cannot be verified ({reason}); "
-            "check the host name in smtp_url, or if the relay uses a private CA, point SSL_CERT_FILE at it")
+    return Text.of(N_("the relay %(relay)s presented a TLS certificate that cannot be verified (%(reason)s); check "
+                      "the host name in smtp_url, or if the relay uses a private CA, point SSL_CERT_FILE at it"),
+                   relay=where, reason=reason)
 
 
 async def send_bytes(settings: SmtpSettings, sender: str, recipients: list[str], data: bytes) -> None:
@@ -116,14 +120,15 @@ async def send_bytes(settings: SmtpSettings, sender: str, recipients: list[str],
         errors, _reply = await client.sendmail(sender, recipients, data)
         if errors:
             detail = "; ".join(f"{rcpt}: {resp.code} {resp.message}" for rcpt, resp in errors.items())
-            raise DeliveryError(f"the relay refused: {detail}")
+            raise DeliveryError(Text.of(N_("the relay refused: %(detail)s"), detail=detail))
     except aiosmtplib.SMTPRecipientsRefused as exc:
         detail = "; ".join(f"{e.recipient}: {e.code} {e.message}" for e in exc.recipients)
-        raise DeliveryError(f"the relay refused the recipient: {detail}") from None
+        raise DeliveryError(Text.of(N_("the relay refused the recipient: %(detail)s"), detail=detail)) from None
     except aiosmtplib.SMTPResponseException as exc:
-        raise DeliveryError(f"the relay answered {exc.code} {exc.message.strip()}", code=exc.code) from None
+        raise DeliveryError(Text.of(N_("the relay answered %(reply)s"), reply=f"{exc.code} {exc.message.strip()}"),
+                            code=exc.code) from None
     except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-        raise DeliveryError(f"the relay dropped the connection: {exc}") from None
+        raise DeliveryError(Text.of(N_("the relay dropped the connection: %(error)s"), error=str(exc))) from None
     finally:
         try:
             await client.quit()

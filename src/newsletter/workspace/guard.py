@@ -17,6 +17,9 @@
 6. after a POST that succeeded (status < 400), writes a line to the audit trail naming the
    action and the path unless the use case wrote its own (`Actor.recorded`).
 
+A GET's reads, the session check's and the page's, share one read-only unit of work
+(`WorkspaceState.one_reading`); a POST's units of work are their own, as its use cases make them.
+
 `@public(csrf=True)`, for the pages used without a session (login, invitation, reset): their
 forms carry a token bound to a random pre-session cookie (`web.security.issue_csrf`), and their
 bodies are read like the visitor pages' (`web.forms.MAX_FORM`), before anyone has logged in.
@@ -119,6 +122,12 @@ def guarded(action: Action, *, language: str | None = None, uploads: bool = Fals
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def wrapper(request: Request) -> Response:
+            if request.method in ("GET", "HEAD"):
+                async with workspace(request).one_reading():
+                    return await checked(request)
+            return await checked(request)
+
+        async def checked(request: Request) -> Response:
             ws = workspace(request)
             ctx = await ws.db(sessions.current, ws.newsletter, request.cookies.get(COOKIE))
             if ctx is None:

@@ -12,7 +12,8 @@ and values the error carries (the CLI prints the same error in English).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from ..i18n import translations
 from ..installation import Newsletter
 from ..resources import find_template_file
 from ..staff.roles import Action, allowed
+from ..texts import Text
 from ..web.pages import choose_language, page_environment
 from ..web.security import client_ip, parse_networks
 
@@ -49,6 +51,7 @@ class WorkspaceState:
     #: dnspython's resolver; tests give their own).
     dns: Callable[[str], list[str]] | None = None
     _limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    _sharing: anyio.Semaphore | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, newsletter: Newsletter, *, dns: Callable[[str], list[str]] | None = None) -> "WorkspaceState":
@@ -60,6 +63,23 @@ class WorkspaceState:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.db_threads)
         return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=self._limiter)
+
+    @asynccontextmanager
+    async def one_reading(self) -> AsyncIterator[None]:
+        """Within the block, the request's reads (the guard's session check and the page's use
+        cases) share one read-only unit of work (`Store.shared_reading`), ended with the block.
+        It keeps its connection between the request's calls, so at most `db_threads` requests
+        hold one at once: never more connections held than the pool has while waiting for a turn."""
+        if self._sharing is None:
+            self._sharing = anyio.Semaphore(self.db_threads)
+        async with self._sharing:
+            with self.newsletter.store.shared_reading() as shared:
+                try:
+                    yield
+                finally:
+                    if shared.open:
+                        with anyio.CancelScope(shield=True):  # a client gone still gives the connection back
+                            await self.db(shared.end)
 
     async def slow(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a slow call (DNS, HTTP, SMTP: a use case that mails, the pre-flight check) in a worker
@@ -114,13 +134,16 @@ def render(request: Request, template: str, *, status_code: int = 200, headers: 
     return response
 
 
-def say(request: Request, error: BaseException) -> str:
-    """`error`'s message in the page language: a library error's message id and values
-    (`NewsletterError.text`, `.values`) translated, each value that is a message of its own
-    translated in turn; anything the catalogue does not have stays in English, as `str(error)`."""
-    if not isinstance(error, NewsletterError) or not error.text:
-        return str(error)
+def say(request: Request, said: BaseException | Text) -> str:
+    """A library error's message, or a `Text` (an import's rejected row says why with one), in
+    the page language: the message id and values (`NewsletterError.text`, `.values`)
+    translated, each value that is a message of its own translated in turn; anything the
+    catalogue does not have stays in English, as `str(said)`."""
+    if isinstance(said, NewsletterError) and said.text:
+        said = said.said
+    if not isinstance(said, Text):
+        return str(said)
     templates_path = workspace(request).templates_path
     language = language_of(request)
     locale = find_template_file(templates_path, f"locale/{language}") or templates_path / "locale" / language
-    return error.said.translated(translations(locale.parent, language).gettext)
+    return said.translated(translations(locale.parent, language).gettext)

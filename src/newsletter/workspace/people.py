@@ -16,7 +16,7 @@ from ..staff.roles import Action
 from ..statuses import SubscriptionStatus
 from ..web.attribute_fields import attribute_fields, posted_attributes
 from .guard import guarded
-from .pages import language_of, render, workspace
+from .pages import language_of, render, say, workspace
 
 __all__ = ["ROUTES"]
 
@@ -53,7 +53,7 @@ async def people_page(request: Request) -> Response:
                            offset=_offset(query.get("offset")))
     except UnknownList as exc:
         return render(request, "people.html", status_code=400, page=None, q=text, list="", status="", lists=(),
-                      statuses=[s.value for s in SubscriptionStatus], error=str(exc))
+                      statuses=[s.value for s in SubscriptionStatus], error=say(request, exc))
     return render(request, "people.html", page=page, q=text, list=list_slug or "", status=status.value if status else "",
                   lists=page.lists, statuses=[s.value for s in SubscriptionStatus], error=None)
 
@@ -69,7 +69,7 @@ async def _person(request: Request, *, status_code: int = 200, error: str | None
     fields = attribute_fields(ws.newsletter.config.attributes, language_of(request), shown)
     return render(request, "person.html", status_code=status_code, person=page, record=page.record, error=error,
                   done=request.query_params.get("done", ""), attribute_fields=fields,
-                  problems=edit.problems if edit is not None else {})
+                  problems={} if edit is None else {name: say(request, why) for name, why in edit.problems.items()})
 
 
 @guarded(Action.VIEW_PEOPLE)
@@ -87,7 +87,7 @@ async def edit_submit(request: Request) -> Response:
     except UnknownSubscriber:
         return _gone(request)
     except InvalidField as exc:
-        return await _person(request, status_code=400, error=str(exc))
+        return await _person(request, status_code=400, error=say(request, exc))
     return RedirectResponse(_person_url(request, request.path_params["key"], "saved"), status_code=303)
 
 
@@ -101,7 +101,7 @@ async def attributes_submit(request: Request) -> Response:
     except UnknownSubscriber:
         return _gone(request)
     except InvalidField as exc:
-        return await _person(request, status_code=400, error=str(exc))
+        return await _person(request, status_code=400, error=say(request, exc))
     if edit.problems:
         return await _person(request, status_code=400, error="attributes", edit=edit)
     return RedirectResponse(_person_url(request, request.path_params["key"], "saved"), status_code=303)
@@ -116,7 +116,7 @@ async def lists_submit(request: Request) -> Response:
     except UnknownSubscriber:
         return _gone(request)
     except UnknownList as exc:
-        return await _person(request, status_code=400, error=str(exc))
+        return await _person(request, status_code=400, error=say(request, exc))
     return RedirectResponse(_person_url(request, request.path_params["key"], "asked"), status_code=303)
 
 
@@ -129,7 +129,7 @@ async def unsubscribe_submit(request: Request) -> Response:
     except UnknownSubscriber:
         return _gone(request)
     except UnknownList as exc:
-        return await _person(request, status_code=400, error=str(exc))
+        return await _person(request, status_code=400, error=say(request, exc))
     return RedirectResponse(_person_url(request, request.path_params["key"], "unsubscribed"), status_code=303)
 
 
@@ -182,8 +182,10 @@ async def import_submit(request: Request) -> Response:
                              language=str(form.get("language", "")) or None, dry_run=echo["dry_run"],
                              confirmed=echo["confirmed"], consent_note=str(form.get("consent_note", "")) or None)
     except (ImportFileError, UnknownList, InvalidField, DeliveryError) as exc:
-        return render(request, "import.html", status_code=400, lists=options, report=None, error=str(exc), form=echo)
-    return render(request, "import.html", lists=options, report=report, error=None, form=echo)
+        return render(request, "import.html", status_code=400, lists=options, report=None, error=say(request, exc),
+                      form=echo)
+    rejected = [(row, say(request, row.said)) for row in report.rejected_rows]
+    return render(request, "import.html", lists=options, report=report, rejected=rejected, error=None, form=echo)
 
 
 ROUTES = [
