@@ -146,7 +146,7 @@ def gate_only(sender, counts) -> dict:
         cpu, wall = time.process_time() - c0, time.time() - t0
         runner.cancel()
         await sender._in_db_thread(gate.close)
-        sender.executor.shutdown(wait=True)
+        sender.db_threads.shutdown()
         return {"status": "gate-only", "sent": sent, "cpu": cpu, "start": t0, "end": t0 + wall}
 
     from newsletter.sending.sender import run_sending

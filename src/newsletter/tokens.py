@@ -12,8 +12,8 @@ is accepted exactly as it was mailed, so no variant of it can be told apart by a
 
 from __future__ import annotations
 
+import binascii
 import enum
-import hmac
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -23,6 +23,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode, int_to_bytes
 
 from .errors import InvalidToken
+from .keyed_hash import KeyedHash
 
 __all__ = ["Purpose", "TokenClaims", "TokenIssuer", "issue_token", "read_token"]
 
@@ -106,13 +107,20 @@ def issue_token(
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _urlsafe_b64(data: bytes) -> bytes:
+    """itsdangerous' `base64_encode` (URL-safe, unpadded), without its three Python calls."""
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
 class TokenIssuer:
     """`issue_token(secret, purpose, …, now=now)` for many subscribers, cheaply (the sender makes
     two per message).
 
     The same format (itsdangerous' URL-safe timed serializer, the same salt and key), with the
-    key derived, the HMAC's keyed state made and the timestamp encoded once: per token one
-    copy of that state and one update. The payload's JSON is written by hand when every value
+    key derived, the HMAC's keyed states made and the timestamp encoded once (`KeyedHash`). The payload's JSON is written by hand when every value
     is plain (letters, digits, `_.-`: what JSON writes unescaped), as the encoder writes it;
     other values go through the encoder. Short payloads are not offered to zlib, which never
     makes them shorter; `read_token` reads both.
@@ -123,8 +131,9 @@ class TokenIssuer:
         self._signer = self._serializer.make_signer(self._serializer.salt)
         stamp = int(now.timestamp())
         self._signer.get_timestamp = lambda: stamp  # type: ignore[method-assign]
-        self._mac = hmac.new(self._signer.derive_key(), digestmod="sha1")
-        self._suffix = self._signer.sep + base64_encode(int_to_bytes(stamp))
+        self._mac = KeyedHash(self._signer.derive_key(), "sha1")
+        self._sep = self._signer.sep
+        self._suffix = self._sep + base64_encode(int_to_bytes(stamp))
         self._dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
         #: (list slug, language) -> the JSON after the key, or None when a value needs the encoder.
         self._tails: dict[tuple[str | None, str | None], str | None] = {}
@@ -149,10 +158,8 @@ class TokenIssuer:
         if len(data) > 64:
             payload = _payload(subscriber_key, list_slug, language)
             return self._signer.sign(self._serializer.dump_payload(payload)).decode("ascii")
-        value = base64_encode(data) + self._suffix
-        mac = self._mac.copy()
-        mac.update(value)
-        return (value + self._signer.sep + base64_encode(mac.digest())).decode("ascii")
+        value = _urlsafe_b64(data) + self._suffix
+        return (value + self._sep + _urlsafe_b64(self._mac.digest(value))).decode("ascii")
 
 
 def read_token(

@@ -22,6 +22,12 @@ smaller 7-bit encoding.
 
 Lines never exceed 76 characters in the 7-bit encodings and 998 octets in 8bit, and line ends
 are CRLF only.
+
+`write(values, out, stuffed=True)` gives the part as SMTP's DATA carries it (RFC 5321 §4.5.2:
+a line that begins with a period gets one more), for a part that starts a line: the pieces are
+stuffed once, and per recipient only where a value, or a piece after it, begins a line. Base64
+has no periods; every quoted-printable piece and value begins a line; in 8bit a value holds no
+line break, so only its first byte and the piece after it can begin one.
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ class TransferEncoding(str, enum.Enum):
     QUOTED_PRINTABLE = "quoted-printable"
     BASE64 = "base64"
     EIGHT_BIT = "8bit"
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """`data`, which starts a line, with one more period before every line that begins with one."""
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + stuffed if stuffed[:1] == b"." else stuffed
 
 
 def _canonical(text: str) -> bytes:
@@ -152,23 +164,28 @@ class EncodedPart:
     not plain ASCII. `write(values, out)` appends the part's bytes for one recipient (`len(values)`
     must be `len(pieces) - 1`) and returns the encoding it used: an 8bit part falls back to the
     smaller 7-bit encoding for a recipient whose values would make a line over 998 octets.
+    `ascii` is True when the literal pieces are plain ASCII.
     """
 
-    __slots__ = ("encoding", "size", "_qp", "_b64", "_raw", "_edges", "_fallback")
+    __slots__ = ("encoding", "size", "ascii", "_qp", "_qp_stuffed", "_b64", "_raw", "_raw_stuffed", "_edges",
+                 "_fallback")
 
     def __init__(self, pieces: Sequence[str], encoding: TransferEncoding | None = None, *,
                  eight_bit: bool = False):
         canonical = tuple(_canonical(p) for p in pieces)
+        self.ascii = all(p.isascii() for p in canonical)
         self._raw: tuple[bytes, ...] = ()
+        self._raw_stuffed: tuple[bytes, ...] = ()
         self._fallback: EncodedPart | None = None
-        if encoding is TransferEncoding.EIGHT_BIT or (
-                encoding is None and eight_bit and not all(p.isascii() for p in canonical)):
+        if encoding is TransferEncoding.EIGHT_BIT or (encoding is None and eight_bit and not self.ascii):
             edges = tuple(map(_edges, canonical))
             if all(map(_inner_lines_fit, canonical)) and not any(b"\0" in p for p in canonical):
                 self.encoding = TransferEncoding.EIGHT_BIT
                 self.size = sum(map(len, canonical))
                 self._raw, self._edges = canonical, edges
-                self._qp = self._b64 = ()
+                # A piece's first byte begins a line or not depending on the values before it.
+                self._raw_stuffed = tuple(p.replace(b"\r\n.", b"\r\n..") for p in canonical)
+                self._qp = self._qp_stuffed = self._b64 = ()
                 self._fallback = EncodedPart(pieces)
                 return
             encoding = None
@@ -181,15 +198,20 @@ class EncodedPart:
         #: Bytes of the literal pieces as encoded (values not counted).
         self.size = b64_size if encoding is TransferEncoding.BASE64 else qp_size
         self._qp = qp if encoding is TransferEncoding.QUOTED_PRINTABLE else ()
+        self._qp_stuffed = tuple(map(_dot_stuffed, self._qp))  # each piece begins a line
         self._b64 = tuple(map(_base64_piece, canonical)) if encoding is TransferEncoding.BASE64 else ()
 
-    def write(self, values: Sequence[str], out: list[bytes]) -> TransferEncoding:
+    def write(self, values: Sequence[str], out: list[bytes], *, stuffed: bool = False) -> TransferEncoding:
         """Append the part filled with `values` (one between each two pieces), encoded; the
-        encoding used."""
+        encoding used. `stuffed`: dot-stuffed for SMTP's DATA (the part begins a line)."""
         if self.encoding is TransferEncoding.EIGHT_BIT:
-            raw = [_canonical(v) for v in values]
+            # No canonical form needed: a value with any line break falls back (`_fits`).
+            raw = [v.encode("utf-8") for v in values]
             if not _fits(self._edges, raw):
-                return self._fallback.write(values, out)
+                return self._fallback.write(values, out, stuffed=stuffed)
+            if stuffed:
+                self._write_stuffed_8bit(raw, out)
+                return TransferEncoding.EIGHT_BIT
             pieces = self._raw
             out.append(pieces[0])
             for value, piece in zip(raw, pieces[1:]):
@@ -197,6 +219,13 @@ class EncodedPart:
                 out.append(piece)
             return TransferEncoding.EIGHT_BIT
         if self.encoding is TransferEncoding.QUOTED_PRINTABLE:
+            if stuffed:
+                pieces = self._qp_stuffed
+                out.append(pieces[0])
+                for value, piece in zip(values, pieces[1:]):
+                    out.append(_dot_stuffed(_qp_value(value)))
+                    out.append(piece)
+                return TransferEncoding.QUOTED_PRINTABLE
             pieces = self._qp
             out.append(pieces[0])
             for value, piece in zip(values, pieces[1:]):
@@ -217,6 +246,24 @@ class EncodedPart:
             out.append(run)
         out.append(_b64_lines(pending))
         return TransferEncoding.BASE64
+
+    def _write_stuffed_8bit(self, raw: Sequence[bytes], out: list[bytes]) -> None:
+        """The 8bit part filled with `raw` (values with no line break), dot-stuffed: the pieces'
+        inner lines were stuffed once; a period that begins a piece or a value here begins a
+        line when what came before it in the part ended one."""
+        pieces = self._raw_stuffed
+        segment = pieces[0]
+        if segment[:1] == b".":
+            out.append(b".")
+        out.append(segment)
+        line_start = not segment or segment[-1:] == b"\n"
+        for value, piece in zip(raw, pieces[1:]):
+            for segment in (value, piece):
+                if segment:
+                    if line_start and segment[:1] == b".":
+                        out.append(b".")
+                    out.append(segment)
+                    line_start = segment[-1:] == b"\n"
 
 
 def encoded_size(text: str) -> int:

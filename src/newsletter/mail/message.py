@@ -26,6 +26,7 @@ import secrets
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
+from typing import NamedTuple
 
 from ..config import Config
 from .compose import RenderedMail
@@ -51,6 +52,7 @@ __all__ = [
     "KIND_HEADERS",
     "Recipient",
     "ListInfo",
+    "SmtpData",
     "MailSkeleton",
     "UnsafeHeaderValue",
     "format_address",
@@ -105,6 +107,15 @@ class Recipient:
         return getattr(self, field.value)
 
 
+class SmtpData(NamedTuple):
+    """A message as SMTP's DATA carries it (RFC 5321 §4.5.2): CRLF line ends, one more period
+    before every line that begins with one, and the final line of a single period.
+    `eight_bit`: some byte is not ASCII (the transaction declares BODY=8BITMIME)."""
+
+    data: bytes
+    eight_bit: bool
+
+
 @dataclass(frozen=True)
 class ListInfo:
     """The mailing list and campaign a skeleton belongs to (for List-Id and Feedback-ID)."""
@@ -132,15 +143,17 @@ class _Part:
         getter = attrgetter(*names) if names else (lambda _recipient: ())
         self._values = getter if len(names) != 1 else (lambda recipient: (getter(recipient),))
 
-    def write(self, recipient: Recipient, out: list[bytes]) -> None:
-        """Append the part's head and body for `recipient`."""
+    def write(self, recipient: Recipient, out: list[bytes], *, stuffed: bool = False) -> bool:
+        """Append the part's head and body for `recipient` (`stuffed`: dot-stuffed for SMTP's
+        DATA); whether the body holds bytes that are not ASCII."""
         values = self._values(recipient)
         if self.html:
             values = [html.escape(v, quote=True) for v in values]
         body: list[bytes] = []
-        encoding = self.encoded.write(values, body)
+        encoding = self.encoded.write(values, body, stuffed=stuffed)
         out.append(self._heads[encoding])
         out += body
+        return encoding is TransferEncoding.EIGHT_BIT and not (self.encoded.ascii and all(map(str.isascii, values)))
 
 
 class MailSkeleton:
@@ -202,25 +215,42 @@ class MailSkeleton:
 
     def render(self, recipient: Recipient, *, date: str) -> bytes:
         """The whole message for one recipient, CRLF line ends. `date` is an RFC 5322 date."""
+        out: list[bytes] = []
+        self._write(recipient, date, out, stuffed=False)
+        return b"".join(out)
+
+    def render_for_smtp(self, recipient: Recipient, *, date: str) -> SmtpData:
+        """`render`'s message as SMTP's DATA carries it (`SmtpData`), made as cheaply as
+        `render`: the skeleton's pieces were dot-stuffed once, and only the recipient's values
+        are stuffed here. Raises as `render`."""
+        out: list[bytes] = []
+        eight_bit = self._write(recipient, date, out, stuffed=True)
+        out.append(b".\r\n")
+        return SmtpData(b"".join(out), eight_bit)
+
+    def _write(self, recipient: Recipient, date: str, out: list[bytes], *, stuffed: bool) -> bool:
+        """Append the message's bytes (the parts dot-stuffed when `stuffed`; no header line can
+        begin with a period: folded lines begin with a space); whether any is not ASCII."""
         to = format_address(recipient.name, recipient.email)
         mid = check_value(recipient.message_id, "Message-ID")
         check_value(recipient.preferences_url, "preferences URL")
-        out = [self._fixed_headers]
+        to_bytes = to.encode("utf-8")
+        out.append(self._fixed_headers)
         if self._subject is not None:
             out.append(self._subject_header(recipient))
         out += [
-            b"To: ", to.encode("utf-8"), CRLF,
+            b"To: ", to_bytes, CRLF,
             b"Date: ", check_value(date, "date").encode("ascii"), CRLF,
             b"Message-ID: ", mid.encode("ascii"), CRLF,
         ]
         if self._list_mail:
             out.append(self._list_unsubscribe(recipient))
         out.append(self._mime_head)
-        self._text.write(recipient, out)
+        text_8bit = self._text.write(recipient, out, stuffed=stuffed)
         out.append(self._mime_middle)
-        self._html.write(recipient, out)
+        html_8bit = self._html.write(recipient, out, stuffed=stuffed)
         out.append(self._mime_tail)
-        return b"".join(out)
+        return text_8bit or html_8bit or not to_bytes.isascii()
 
     @staticmethod
     def _list_unsubscribe(recipient: Recipient) -> bytes:

@@ -2,7 +2,8 @@
 
 A connection hands the gate an `Admission` (the outcomes it has not yet recorded, and the row
 it wants to send next) and waits on its `Ticket`: `decided` (go, skipped, or not held), then,
-after writing MAIL FROM, `began`; it sends the message's data only once `committed`.
+after writing MAIL FROM, tells it (`mail_began`); it sends the message's data only once
+`committed`.
 
 A round's transaction writes the outcomes handed in, re-checks the consent of the rows about
 to be sent (`rounds.recheck_rows`: skipped if it no longer holds) and whether this sender still
@@ -42,21 +43,34 @@ from ..store.rounds import HeldRound, RoundConnections
 __all__ = ["Ticket", "Admission", "Gate"]
 
 
+class _Hold:
+    """A round's wait for the MAIL FROM of the messages it let go: how many have not begun, and
+    the future the round waits on (set when none is left)."""
+
+    __slots__ = ("left", "waiter")
+
+    def __init__(self, left: int, waiter: asyncio.Future):
+        self.left = left
+        self.waiter = waiter
+
+
 class Ticket:
-    """A row's passage through the gate: `decided` (go, skipped, or not held), `began` (set by
-    the connection once MAIL FROM is written), `committed` (the round's transaction).
+    """A row's passage through the gate: `decided` (go, skipped, or not held), then, for a row
+    let go, `mail_began` (called by the connection once MAIL FROM is written), `committed` (the
+    round's transaction).
 
     Once decided, `skipped` is the reason the row was skipped, and `not_held` says that another
     worker holds the row now (or it is finished): it is not sent, and has no outcome here."""
 
-    __slots__ = ("decided", "began", "committed", "skipped", "not_held")
+    __slots__ = ("decided", "committed", "skipped", "not_held", "_hold")
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.decided = loop.create_future()
-        self.began = loop.create_future()
         self.committed = loop.create_future()
         self.skipped: str | None = None
         self.not_held = False
+        #: The round's hold while it waits for this row's MAIL FROM (None once told, or not let go).
+        self._hold: _Hold | None = None
 
     @property
     def goes(self) -> bool:
@@ -71,12 +85,15 @@ class Ticket:
 
     def mail_began(self) -> None:
         """MAIL FROM is written (or the attempt ended): the round may commit."""
-        if not self.began.done():
-            self.began.set_result(None)
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.left -= 1
+            if hold.left <= 0 and not hold.waiter.done():
+                hold.waiter.set_result(None)
 
     async def wait_committed(self) -> None:
         """Before the message's data: wait for the round's commit. Raises if it failed."""
-        await asyncio.shield(self.committed)
+        await self.committed  # this ticket's own: a cancelled wait cancels nobody else's
 
     def commit(self) -> None:
         if not self.committed.done():
@@ -87,6 +104,11 @@ class Ticket:
             if not future.done():
                 future.set_exception(exc)
                 future.exception()  # retrieved: nobody may wait for it
+
+
+def _end_wait(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Admission(NamedTuple):
@@ -216,14 +238,16 @@ class Gate:
                 raise
             committed = False
             try:
-                going = []
                 for a in batch:
                     if a.row is not None:
                         a.ticket.decide(recheck.skipped.get(a.row.id), not_held=a.row.id in recheck.not_held)
-                        if a.ticket.goes:
-                            going.append(a.ticket.began)
+                going = [a.ticket for a in batch if a.row is not None and a.ticket.goes]
                 if going:
-                    await asyncio.wait(going, timeout=self.consent_hold)
+                    # Set before any connection runs again: none can tell its MAIL FROM earlier.
+                    hold = _Hold(len(going), asyncio.get_running_loop().create_future())
+                    for ticket in going:
+                        ticket._hold = hold
+                    await self._wait_began(hold)
                 await self.in_db_thread(self.connections.end, held, commit=True)
                 committed = True
             finally:
@@ -235,6 +259,14 @@ class Gate:
             a.ticket.commit()
         self.on_round(outcomes, recheck)
 
+    async def _wait_began(self, hold: _Hold) -> None:
+        """Until every message the round let go has begun, or `consent_hold` seconds."""
+        timer = asyncio.get_running_loop().call_later(self.consent_hold, _end_wait, hold.waiter)
+        try:
+            await hold.waiter
+        finally:
+            timer.cancel()
+
     def close(self) -> None:
         """(In the DB thread, once no round is open.) Close the rounds' connections."""
         self.connections.close()
@@ -244,7 +276,8 @@ class Gate:
         for `rows` (skipping those that fail it, naming those no longer held). The transaction
         is left open."""
         now = self.clock()
-        held = self.connections.begin()  # on SQLite BEGIN IMMEDIATE takes the write lock
+        # On SQLite BEGIN IMMEDIATE takes the write lock; a hard bounce is recorded through the ORM.
+        held = self.connections.begin(orm=any(oc.hard_bounce_email for oc in outcomes))
         try:
             recheck = stored_rounds.write_and_recheck(held, self.list_id, self.worker, outcomes, rows, now=now)
             for oc in outcomes:

@@ -52,12 +52,13 @@ class Links:
 
         self._unsub = TokenIssuer(self.secret, Purpose.UNSUBSCRIBE, now)
         self._prefs = TokenIssuer(self.secret, Purpose.PREFERENCES, now)
+        self._unsub_base = f"{self.base}/{Purpose.UNSUBSCRIBE.value}/"
+        self._prefs_base = f"{self.base}/{Purpose.PREFERENCES.value}/"
 
     def for_row(self, row: ClaimedRow) -> tuple[str, str, str]:
         unsub = self._unsub(row.key, list_slug=self.list_slug)
         prefs = self._prefs(row.key, language=row.language)
-        return (f"{self.base}/{Purpose.UNSUBSCRIBE.value}/{unsub}", f"{self.base}/{Purpose.PREFERENCES.value}/{prefs}",
-                unsubscribe_mailto(self.config, unsub))
+        return self._unsub_base + unsub, self._prefs_base + prefs, unsubscribe_mailto(self.config, unsub)
 
 
 def build_skeletons(config: Config, variants: Mapping[str, RenderedMail], list_slug: str, list_name: str,

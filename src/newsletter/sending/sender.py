@@ -47,6 +47,7 @@ from ..mail.message import (
     MailSkeleton,
     MessageIds,
     Recipient,
+    SmtpData,
     UnsafeHeaderValue,
     message_id_domain,
 )
@@ -65,6 +66,7 @@ from ..transport.connection import (
 )
 from ..transport.relays import Connector, RelayPool, relay_pool
 from . import campaigns
+from .db_threads import DbThreads
 from .dispatch import Dispatcher
 from .gate import Gate
 from .messages import Links, build_skeletons
@@ -106,25 +108,6 @@ _AGAIN = Outcome(0, OutboxStatus.QUEUED, None, attempted=False)
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-def _run_and_settle(loop: asyncio.AbstractEventLoop, done: asyncio.Future, func, args, kwargs) -> None:
-    """(In the DB thread.) Run `func` and give `done` its result or exception, on `loop`."""
-    try:
-        result = func(*args, **kwargs)
-    except BaseException as exc:  # noqa: BLE001 — raised to the coroutine that awaits `done`
-        loop.call_soon_threadsafe(_settle, done, None, exc)
-    else:
-        loop.call_soon_threadsafe(_settle, done, result, None)
-
-
-def _settle(done: asyncio.Future, result, exc: BaseException | None) -> None:
-    if done.cancelled():  # the caller gave up waiting; the work was done all the same
-        return
-    if exc is None:
-        done.set_result(result)
-    else:
-        done.set_exception(exc)
 
 
 #: The totals' key of each outcome status that counts.
@@ -182,8 +165,7 @@ class Sender:
         # PostgreSQL locks rows: several rounds may be open at once, each in a thread of its own.
         self.serial_db = store.dialect == "sqlite"
         rounds = 1 if self.serial_db else max(1, options.gate_rounds)
-        self.executor = ThreadPoolExecutor(max_workers=1 if self.serial_db else rounds + 1,
-                                           thread_name_prefix="newsletter-db")
+        self.db_threads = DbThreads(1 if self.serial_db else rounds + 1, name="newsletter-db")
         self.campaign_id = self.list_id = 0
         self.stop_reason: str | None = None
         #: Set by `stop`: wakes every wait (pacing, the hourly cap, deferred rows, back-off).
@@ -273,14 +255,8 @@ class Sender:
             return await self._in_db_thread(func, *args, **kwargs)
 
     async def _in_db_thread(self, func, *args, **kwargs):
-        """`func(*args, **kwargs)` in the DB thread; its result (or its exception raised here).
-
-        Cheaper than `run_in_executor` (several hops a gate round): the thread hands the result
-        straight to a future of this loop, with no second future chained to the executor's."""
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        self.executor.submit(_run_and_settle, loop, done, func, args, kwargs)
-        return await done
+        """`func(*args, **kwargs)` in the DB thread; its result (or its exception raised here)."""
+        return await self.db_threads.run(func, *args, **kwargs)
 
     # -- database work (runs in the DB thread) ------------------------------------------------
 
@@ -308,12 +284,12 @@ class Sender:
     def _claim(self, campaign: Campaign, dead: list[str]) -> tuple[CampaignStatus, list[ClaimedRow], int]:
         now = self.clock()
         with self.store.session() as session:
-            current = stored.campaign_by_id(session, campaign.id, fresh=True)
-            if current.status is not CampaignStatus.SENDING:
-                return current.status, [], 0
-            rows, skipped = outbox.claim_batch(session, current, self.worker, limit=self.options.batch_size, now=now,
+            status = stored.campaign_status(session, campaign.id)
+            if status is not CampaignStatus.SENDING:
+                return status, [], 0
+            rows, skipped = outbox.claim_batch(session, campaign, self.worker, limit=self.options.batch_size, now=now,
                                                stale_before=now - self.options.stale_after, dead_workers=dead)
-            return current.status, rows, skipped
+            return status, rows, skipped
 
     def _renew_claims(self, now: datetime) -> None:
         with self.store.session() as session:
@@ -378,7 +354,7 @@ class Sender:
             return SendResult(status, counts, reason, self.totals["sent"], self.slug,
                               self.next_due if status is CampaignStatus.PAUSED else None)
         finally:
-            self.executor.shutdown(wait=True)
+            self.db_threads.shutdown()
 
     def _idle(self) -> bool:
         return self.feeding_done
@@ -616,17 +592,18 @@ class Sender:
             self._date_cache = (second, format_datetime(now.astimezone(timezone.utc)))
         return self._date_cache[1]
 
-    def _message(self, row: ClaimedRow) -> tuple[str, bytes]:
+    def _message(self, row: ClaimedRow) -> tuple[str, bytes | SmtpData]:
+        """(Message-ID, the message): as DATA carries it, unless a signer signs the message
+        itself (the transport then stuffs the signed bytes)."""
         message_id = self.message_ids(row.subscriber_id)
         unsub, prefs, mailto = self.links.for_row(row)
         recipient = Recipient(row.email, row.name, message_id, unsub, prefs, mailto)
         skeleton = self.skeletons.get(row.language, self.default_skeleton)
-        data = skeleton.render(recipient, date=self._date())
         if self.options.signer:
-            data = self.options.signer(data)
-        return message_id, data
+            return message_id, self.options.signer(skeleton.render(recipient, date=self._date()))
+        return message_id, skeleton.render_for_smtp(recipient, date=self._date())
 
-    async def _send_row(self, conn: SmtpConnection, row: ClaimedRow, message: tuple[str, bytes],
+    async def _send_row(self, conn: SmtpConnection, row: ClaimedRow, message: tuple[str, bytes | SmtpData],
                         unrecorded: list[Outcome], *, last_try: bool) -> tuple[Outcome | None, bool]:
         """Pass the gate (which records `unrecorded`) and deliver one personalised row;
         (outcome, reconnect). None outcome: skipped at the gate, not held any more (another

@@ -38,6 +38,21 @@ def campaign_by_id(session: Session, campaign_id: int, *, fresh: bool = False) -
     return session.get(Campaign, campaign_id, populate_existing=fresh)
 
 
+def campaign_status(session: Session, campaign_id: int) -> CampaignStatus | None:
+    """The campaign's status as committed now (None: no campaign has this id), in one
+    driver-level statement: a sender reads it before every claim, where loading the whole
+    campaign through the ORM cost ~0.5 ms."""
+    conn = session.connection()
+    p = "%s" if conn.dialect.name == "postgresql" else "?"
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(f"SELECT status FROM campaigns WHERE id = {p}", (campaign_id,))
+        found = cursor.fetchone()
+    finally:
+        cursor.close()
+    return None if found is None else CampaignStatus(found[0])
+
+
 def campaign_exists(session: Session, campaign_id: int) -> bool:
     """Whether a campaign has this id (a bounce may name one since deleted)."""
     return session.get(Campaign, campaign_id) is not None

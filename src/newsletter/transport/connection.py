@@ -113,6 +113,25 @@ def classify_reply(reply: Reply) -> Verdict:
     return Verdict.FAIL
 
 
+class Stuffed(Protocol):
+    """A message already as DATA carries it (`mail.message.SmtpData`): CRLF line ends,
+    dot-stuffed, ended by the line "."; `eight_bit` when a byte is not ASCII."""
+
+    data: bytes
+    eight_bit: bool
+
+
+def _as_data(message: bytes, crlf: bool) -> bytes:
+    """`message` as DATA carries it: CRLF line ends (unless `crlf` vouches for them),
+    dot-stuffed (RFC 5321 §4.5.2) and ended by the line "."."""
+    if not crlf:
+        message = _LINE_ENDS.sub(b"\r\n", message)
+    payload = message.replace(b"\r\n.", b"\r\n..")
+    if payload.startswith(b"."):
+        payload = b"." + payload
+    return payload + (b".\r\n" if payload.endswith(b"\r\n") else b"\r\n.\r\n")
+
+
 class Gate(Protocol):
     """What `deliver` tells and waits for around a message (see `send.Sender`)."""
 
@@ -127,7 +146,11 @@ class _Lost(Exception):
 
 class _ReplyReader(asyncio.Protocol):
     """The protocol on a taken-over transport: parses every complete reply as it arrives and
-    queues it, so several replies may be outstanding at once (pipelining)."""
+    queues it, so several replies may be outstanding at once (pipelining).
+
+    A wait for replies has a deadline, kept by one timer that is not made and cancelled for
+    every wait (two a message): it fires at the earliest deadline it was set for, and then
+    either times the current wait out or is set again for that wait's own deadline."""
 
     def __init__(self, transport: asyncio.Transport):
         self.transport = transport
@@ -138,6 +161,9 @@ class _ReplyReader(asyncio.Protocol):
         #: How many queued replies wake the waiter (`read_replies` waits for several at once).
         self.wanted = 1
         self.lost: str | None = None
+        #: The loop time by which the awaited replies must have come (None: nothing awaited).
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
         if self.buffer:  # the start of a line came before
@@ -189,10 +215,21 @@ class _ReplyReader(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = self.lost or (f"{type(exc).__name__}: {exc}" if exc else "the relay closed the connection")
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._wake()
 
-    def _timed_out(self) -> None:
-        self._fail("no reply in time")
+    def _check_deadline(self) -> None:
+        """The timer fired: time out the current wait if its deadline has passed, else wait on."""
+        self._timer = None
+        if self._deadline is None:  # nothing awaited: the next wait sets a timer again
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._deadline:
+            self._fail("no reply in time")
+        else:
+            self._timer = loop.call_at(self._deadline, self._check_deadline)
 
     async def read(self, timeout: float) -> tuple[int, str]:
         """The next reply (code, text); raises _Lost."""
@@ -219,11 +256,16 @@ class _ReplyReader(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.wanted = count
         self.waiter = loop.create_future()
-        timer = loop.call_later(timeout, self._timed_out)
+        self._deadline = deadline = loop.time() + timeout
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(deadline, self._check_deadline)
         try:
             await self.waiter
         finally:
-            timer.cancel()
+            self._deadline = None
             self.waiter = None
             self.wanted = 1
 
@@ -269,12 +311,14 @@ class SmtpConnection:
         except _Lost:
             pass
 
-    async def deliver(self, sender: str, recipient: str, data: bytes, *, crlf: bool = False,
+    async def deliver(self, sender: str, recipient: str, data: bytes | Stuffed, *, crlf: bool = False,
                       gate: Gate | None = None) -> Reply:
         """Send one message to one recipient; the relay's answer, or a CONNECTION reply.
 
-        `data` is the message as it goes on the wire; `crlf=True` vouches that its line ends
-        are all CRLF (as `MailSkeleton.render` guarantees), which saves normalising it. A `gate`
+        `data` is the message as it goes on the wire (bytes), or already as DATA carries it
+        (`Stuffed`, as `MailSkeleton.render_for_smtp` makes it: nothing is scanned or copied
+        here); `crlf=True` vouches that the bytes' line ends are all CRLF (as
+        `MailSkeleton.render` guarantees), which saves normalising them. A `gate`
         is told when MAIL FROM has been written (or the attempt ended), and is waited
         for before the message's data goes out; if waiting raises, the message is abandoned
         (the connection is closed, so the relay discards it) and a CONNECTION reply returned.
@@ -285,7 +329,8 @@ class SmtpConnection:
             if gate is not None:
                 gate.mail_began()
 
-    async def _deliver(self, sender: str, recipient: str, data: bytes, crlf: bool, gate: Gate | None) -> Reply:
+    async def _deliver(self, sender: str, recipient: str, data: bytes | Stuffed, crlf: bool,
+                       gate: Gate | None) -> Reply:
         if _UNSAFE_ADDRESS.search(sender) or _UNSAFE_ADDRESS.search(recipient):
             return Reply(553, "the address contains characters an SMTP command cannot carry", Stage.DATA)
         utf8 = not (sender.isascii() and recipient.isascii())
@@ -293,7 +338,10 @@ class SmtpConnection:
             return Reply(553, "the address is not ASCII and the relay does not offer SMTPUTF8", Stage.DATA)
         # 8-bit bodies are declared (RFC 6152); `smtp.open_connection` refused a relay without
         # 8BITMIME when the configuration sends them.
-        eight_bit = self.eight_bit_mime and not data.isascii()
+        if isinstance(data, bytes):
+            eight_bit = self.eight_bit_mime and not data.isascii()
+        else:
+            eight_bit = self.eight_bit_mime and data.eight_bit
         reader = self._reader
         options = (" BODY=8BITMIME" if eight_bit else "") + (" SMTPUTF8" if utf8 else "")
         mail = f"MAIL FROM:<{sender}>{options}\r\n".encode()
@@ -312,13 +360,9 @@ class SmtpConnection:
                 except Exception as exc:  # noqa: BLE001 — whatever failed the round, the message is abandoned
                     reader.transport.close()
                     return Reply(0, f"not sent: {exc}", Stage.CONNECTION)
-            if not crlf:
-                data = _LINE_ENDS.sub(b"\r\n", data)
-            payload = data.replace(b"\r\n.", b"\r\n..")
-            if payload.startswith(b"."):
-                payload = b"." + payload
+            payload = _as_data(data, crlf) if isinstance(data, bytes) else data.data
             data_written = True
-            reader.write(payload + (b".\r\n" if payload.endswith(b"\r\n") else b"\r\n.\r\n"))
+            reader.write(payload)
             code, text = await reader.read(self.data_timeout)
             if code == 421:
                 reader.transport.close()
