@@ -28,7 +28,6 @@ from ..i18n import translations
 from ..installation import Newsletter
 from ..resources import find_template_file
 from ..staff.roles import Action, allowed
-from ..store import Store
 from ..texts import Text
 from ..web.pages import choose_language, page_environment
 from ..web.security import client_ip, parse_networks
@@ -62,7 +61,7 @@ class WorkspaceState:
     async def db(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one blocking library call (a unit of work) in a worker thread. Inside
         `one_reading`, the request's shared reading ends as the call returns, in its thread."""
-        return await self._in_thread(_ending_reading, self.newsletter.store, functools.partial(func, *args, **kwargs))
+        return await self._in_thread(_ending_reading, self.newsletter, functools.partial(func, *args, **kwargs))
 
     async def db_keeping(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`db`, the shared reading left open for the request's next call (the guard's session check)."""
@@ -94,7 +93,7 @@ class WorkspaceState:
         """Run a slow call (DNS, HTTP, SMTP: a use case that mails, the pre-flight check) in a worker
         thread, outside the database limiter, so that it never holds up other pages' units of work
         (nor holds a shared reading open while it waits)."""
-        return await anyio.to_thread.run_sync(_after_reading, self.newsletter.store,
+        return await anyio.to_thread.run_sync(_after_reading, self.newsletter,
                                               functools.partial(func, *args, **kwargs))
 
     def ip(self, request: Request) -> str | None:
@@ -102,15 +101,15 @@ class WorkspaceState:
         return client_ip(peer, request.headers.get("x-forwarded-for"), self.trusted)
 
 
-def _ending_reading(store: Store, call: Callable[[], T]) -> T:
+def _ending_reading(newsletter: Newsletter, call: Callable[[], T]) -> T:
     try:
         return call()
     finally:
-        store.end_shared_reading()
+        newsletter.store.end_shared_reading()
 
 
-def _after_reading(store: Store, call: Callable[[], T]) -> T:
-    store.end_shared_reading()
+def _after_reading(newsletter: Newsletter, call: Callable[[], T]) -> T:
+    newsletter.store.end_shared_reading()
     return call()
 
 
