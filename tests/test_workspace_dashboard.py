@@ -91,3 +91,30 @@ def test_the_preflight_check_from_the_workspace(newsletter, config, smtp_server,
     assert rows["relay"] == "warning"  # the test relay has no TLS
     assert rows["one-click"] == "not checked"  # nothing listens at base_url
     assert "DKIM" in rows
+
+
+@pytest.mark.parametrize("language, said", [
+    ("fr", ["non configuré : les messages partent sans signature", "connecté sans TLS et sans connexion",
+            "est injoignable ("]),
+    ("es", ["sin configurar: los mensajes salen sin firma", "conectado sin TLS y sin inicio de sesión",
+            "no se puede acceder a http://127.0.0.1:"]),
+    ("ar", ["غير مُعَدّ: تخرج الرسائل بلا توقيع", "اتصال بلا TLS وبلا تسجيل دخول", "تعذّر الوصول إلى"]),
+])
+def test_the_preflight_details_are_in_the_workspace_language(newsletter, config, smtp_server, refused_port,
+                                                            language, said):
+    nl = type(newsletter)(config.with_changes(base_url=f"http://127.0.0.1:{refused_port}",
+                                              from_address="news@coalition.example"), newsletter.store,
+                          clock=newsletter.clock)
+    owner = add_staff(nl, "owner@example.org", Role.OWNER)
+    client = client_for(nl)
+    client.app.state.txt_lookup = lambda name: {
+        "coalition.example": ["v=spf1 include:_spf.relay.example -all"],
+        "_dmarc.coalition.example": ["v=DMARC1; p=quarantine; rua=mailto:dmarc@coalition.example"],
+    }.get(name, [])
+    assert log_in(client, owner.email).status_code == 303
+    page = client.get(f"/admin/check?lang={language}")
+    assert page.status_code == 200
+    for text in said:
+        assert text in page.text
+    for english in ("not configured", "messages go out unsigned", "fine for the local catcher", "cannot be reached"):
+        assert english not in page.text

@@ -37,6 +37,7 @@ from ..mail.content import load_issues
 from ..mail.dkim import dns_name as dkim_dns_name
 from ..mail.dkim import dns_record
 from ..mail.lint import lint_issue
+from ..texts import N_, Text
 from ..tokens import Purpose, issue_token
 from ..transport.smtp import open_connection
 
@@ -83,8 +84,15 @@ class Fix(str, enum.Enum):
 class CheckResult(NamedTuple):
     name: str
     status: Status
+    #: What was found, in English.
     detail: str
     fix: Fix | None = None
+    #: The same as a translatable text (None: `detail` is a record or a reply, shown as it is).
+    said: Text | None = None
+
+
+def _found(name: str, status: Status, said: Text, fix: Fix | None = None) -> CheckResult:
+    return CheckResult(name, status, str(said), fix, said)
 
 
 class DnsUnavailable(Exception):
@@ -146,16 +154,20 @@ def check_spf(config: Config, lookup: TxtLookup) -> CheckResult:
     domain = _domain(config.bounce_address or config.from_address)
     records = [r for r in lookup(domain) if r.lower().startswith("v=spf1")]
     if not records:
-        return CheckResult("SPF", Status.FAIL, f"{domain} publishes no SPF record (TXT \"v=spf1 … -all\"); "
-                                               "receivers cannot tell your relay is allowed to send for it")
+        return _found("SPF", Status.FAIL, Text.of(N_(
+            "%(domain)s publishes no SPF record (TXT \"v=spf1 … -all\"); receivers cannot tell your relay "
+            "is allowed to send for it"), domain=domain))
     if len(records) > 1:
-        return CheckResult("SPF", Status.FAIL, f"{domain} publishes {len(records)} SPF records; exactly one is "
-                                               "allowed (RFC 7208), so receivers treat it as an error")
+        return _found("SPF", Status.FAIL, Text.of(N_(
+            "%(domain)s publishes %(n)s SPF records; exactly one is allowed (RFC 7208), so receivers treat "
+            "it as an error"), domain=domain, n=len(records)))
     record = records[0]
     if re.search(r"\+all\b", record):
-        return CheckResult("SPF", Status.FAIL, f"{domain}: {record!r} ends in +all, which lets anyone send as you")
+        return _found("SPF", Status.FAIL, Text.of(N_(
+            "%(domain)s: %(record)s ends in +all, which lets anyone send as you"), domain=domain, record=repr(record)))
     if not re.search(r"[~-]all\b", record) and "redirect=" not in record:
-        return CheckResult("SPF", Status.WARN, f"{domain}: {record!r} has no ~all or -all")
+        return _found("SPF", Status.WARN, Text.of(N_("%(domain)s: %(record)s has no ~all or -all"),
+                                                  domain=domain, record=repr(record)))
     return CheckResult("SPF", Status.OK, f"{domain}: {record}")
 
 
@@ -177,28 +189,35 @@ def _p_value(record: str) -> str:
 def check_dkim(config: Config, lookup: TxtLookup) -> CheckResult:
     """The DKIM key published at <dkim_selector>._domainkey.<domain>, compared with dkim_key_file's."""
     if not config.dkim_selector:
-        return CheckResult("DKIM", Status.WARN, "not configured: messages go out unsigned (Gmail and Yahoo require "
-                                                "DKIM of bulk senders)", Fix.MAKE_DKIM_KEY)
+        return _found("DKIM", Status.WARN, Text.of(N_(
+            "not configured: messages go out unsigned (Gmail and Yahoo require DKIM of bulk senders)")),
+            Fix.MAKE_DKIM_KEY)
     domain = (config.dkim_domain or _domain(config.from_address)).lower()
     name = dkim_dns_name(config.dkim_selector, domain)
     records = [r for r in lookup(name) if "p=" in r]
     if not records:
-        return CheckResult("DKIM", Status.FAIL, f"nothing is published at {name}", Fix.PUBLISH_DKIM_KEY)
+        return _found("DKIM", Status.FAIL, Text.of(N_("nothing is published at %(name)s"), name=name),
+                      Fix.PUBLISH_DKIM_KEY)
     published = _p_value(records[0])
     if not published:
-        return CheckResult("DKIM", Status.FAIL, f"the key at {name} is revoked (empty p=)")
-    expected = _public_key_record(config.dkim_key_file) if config.dkim_key_file else None
+        return _found("DKIM", Status.FAIL, Text.of(N_("the key at %(name)s is revoked (empty p=)"), name=name))
+    key_file = config.dkim_key_file
+    expected = _public_key_record(key_file) if key_file else None
     if expected is None:
-        return CheckResult("DKIM", Status.WARN, f"{name} publishes a key, but dkim_key_file "
-                                                f"({config.dkim_key_file or 'unset'}) cannot be read to compare")
+        return _found("DKIM", Status.WARN, Text.of(N_(
+            "%(name)s publishes a key, but dkim_key_file (%(file)s) cannot be read to compare"), name=name,
+            file=key_file or Text(N_("unset"))))
     if _p_value(expected) != published:
-        return CheckResult("DKIM", Status.FAIL, f"the key at {name} is not the public half of {config.dkim_key_file}; "
-                                                "signatures will not verify")
-    aligned = _domain(config.from_address) == domain or _domain(config.from_address).endswith("." + domain)
-    if not aligned:
-        return CheckResult("DKIM", Status.WARN, f"{name} matches the key, but d={domain} is not aligned with "
-                                                f"the From domain {_domain(config.from_address)} for DMARC")
-    return CheckResult("DKIM", Status.OK, f"{name} publishes the public half of {config.dkim_key_file}")
+        return _found("DKIM", Status.FAIL, Text.of(N_(
+            "the key at %(name)s is not the public half of %(file)s; signatures will not verify"), name=name,
+            file=key_file))
+    from_domain = _domain(config.from_address)
+    if not (from_domain == domain or from_domain.endswith("." + domain)):
+        return _found("DKIM", Status.WARN, Text.of(N_(
+            "%(name)s matches the key, but d=%(domain)s is not aligned with the From domain %(from_domain)s "
+            "for DMARC"), name=name, domain=domain, from_domain=from_domain))
+    return _found("DKIM", Status.OK, Text.of(N_("%(name)s publishes the public half of %(file)s"), name=name,
+                                             file=key_file))
 
 
 def check_dmarc(config: Config, lookup: TxtLookup) -> CheckResult:
@@ -210,10 +229,12 @@ def check_dmarc(config: Config, lookup: TxtLookup) -> CheckResult:
             policy = re.search(r"(?:^|;)\s*p=\s*(\w+)", records[0])
             where = f"_dmarc.{candidate}"
             if not policy:
-                return CheckResult("DMARC", Status.FAIL, f"{where}: {records[0]!r} has no p= policy")
+                return _found("DMARC", Status.FAIL, Text.of(N_("%(where)s: %(record)s has no p= policy"),
+                                                            where=where, record=repr(records[0])))
             return CheckResult("DMARC", Status.OK, f"{where}: p={policy.group(1)} ({records[0]})")
-    return CheckResult("DMARC", Status.FAIL, f"no DMARC record at _dmarc.{domain}; Gmail and Yahoo require one of "
-                                             "bulk senders (at least \"v=DMARC1; p=none; rua=mailto:…\")")
+    return _found("DMARC", Status.FAIL, Text.of(N_(
+        "no DMARC record at _dmarc.%(domain)s; Gmail and Yahoo require one of bulk senders (at least "
+        "\"v=DMARC1; p=none; rua=mailto:…\")"), domain=domain))
 
 
 def check_dns(config: Config, lookup: TxtLookup) -> list[CheckResult]:
@@ -224,7 +245,8 @@ def check_dns(config: Config, lookup: TxtLookup) -> list[CheckResult]:
         try:
             results.append(check(config, lookup))
         except DnsUnavailable as exc:
-            results.append(CheckResult(name, Status.NOT_CHECKED, f"DNS cannot be reached ({exc})"))
+            results.append(_found(name, Status.NOT_CHECKED,
+                                  Text.of(N_("DNS cannot be reached (%(reason)s)"), reason=str(exc))))
     return results
 
 
@@ -246,15 +268,19 @@ def check_one_click(config: Config, *, timeout: float = 10.0, unsubscribe_path: 
         code = exc.code
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return CheckResult("one-click", Status.NOT_CHECKED, f"{config.base_url} cannot be reached ({reason})",
-                           Fix.START_WEB)
+        return _found("one-click", Status.NOT_CHECKED, Text.of(N_("%(url)s cannot be reached (%(reason)s)"),
+                                                              url=config.base_url, reason=str(reason)),
+                      Fix.START_WEB)
     if code == 405 or code >= 500:
-        return CheckResult("one-click", Status.FAIL, f"POST {where} answered HTTP {code}; mail clients' "
-                                                     "unsubscribe buttons will fail")
+        return _found("one-click", Status.FAIL, Text.of(N_(
+            "POST %(where)s answered HTTP %(code)s; mail clients' unsubscribe buttons will fail"), where=where,
+            code=code))
     if not config.base_url.startswith("https://"):
-        return CheckResult("one-click", Status.WARN, f"POST {where} answered HTTP {code}, but base_url is not "
-                                                     "https://, which Gmail requires for one-click")
-    return CheckResult("one-click", Status.OK, f"POST {where} answered HTTP {code}")
+        return _found("one-click", Status.WARN, Text.of(N_(
+            "POST %(where)s answered HTTP %(code)s, but base_url is not https://, which Gmail requires for "
+            "one-click"), where=where, code=code))
+    return _found("one-click", Status.OK, Text.of(N_("POST %(where)s answered HTTP %(code)s"), where=where,
+                                                  code=code))
 
 
 async def check_relay(config: Config) -> CheckResult:
@@ -284,12 +310,15 @@ async def _check_connection(name: str, settings: SmtpSettings) -> CheckResult:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError):  # the check is over; a rude goodbye changes nothing
         client.close()
-    tls = {"implicit": "implicit TLS", "starttls": "STARTTLS"}.get(settings.tls, "no TLS")
-    auth = f"logged in as {settings.username}" if settings.username else "no login"
+    tls = Text({"implicit": N_("implicit TLS"), "starttls": N_("STARTTLS")}.get(settings.tls, N_("no TLS")))
+    auth = (Text.of(N_("logged in as %(user)s"), user=settings.username) if settings.username
+            else Text(N_("no login")))
     if settings.tls == "off":
-        return CheckResult(name, Status.WARN, f"{where}: connected with {tls} and {auth} (fine for the local "
-                                              "catcher only; a real relay needs TLS)")
-    return CheckResult(name, Status.OK, f"{where}: {tls}, certificate verified, {auth}")
+        return _found(name, Status.WARN, Text.of(N_(
+            "%(where)s: connected with %(tls)s and %(auth)s (fine for the local catcher only; a real relay "
+            "needs TLS)"), where=where, tls=tls, auth=auth))
+    return _found(name, Status.OK, Text.of(N_("%(where)s: %(tls)s, certificate verified, %(auth)s"),
+                                           where=where, tls=tls, auth=auth))
 
 
 def _domains(domains: Sequence[str]) -> str:

@@ -10,7 +10,7 @@ from ..sending.preflight import Fix
 from ..staff import dashboard
 from ..staff.roles import Action
 from .guard import guarded
-from .pages import render, workspace
+from .pages import render, say, workspace
 
 __all__ = ["ROUTES", "FIX_HINTS"]
 
@@ -35,7 +35,8 @@ async def check_page(request: Request) -> Response:
     ws = workspace(request)
     lookup = ws.dns or getattr(request.app.state, "txt_lookup", None)  # an app may bring its own resolver
     results = await ws.slow(dashboard.preflight, ws.newsletter, lookup=lookup)
-    return render(request, "check.html", results=results, hints=FIX_HINTS)
+    shown = [r._replace(detail=say(request, r.said or r.detail)) for r in results]  # in the page's language
+    return render(request, "check.html", results=shown, hints=FIX_HINTS)
 
 
 ROUTES = [
