@@ -95,10 +95,12 @@ def test_the_preflight_check_from_the_workspace(newsletter, config, smtp_server,
 
 @pytest.mark.parametrize("language, said", [
     ("fr", ["non configuré : les messages partent sans signature", "connecté sans TLS et sans connexion",
-            "est injoignable ("]),
+            "est injoignable (", "connexions simultanées par processus", "outlook.com et 11 autres 5"]),
     ("es", ["sin configurar: los mensajes salen sin firma", "conectado sin TLS y sin inicio de sesión",
-            "no se puede acceder a http://127.0.0.1:"]),
-    ("ar", ["غير مُعَدّ: تخرج الرسائل بلا توقيع", "اتصال بلا TLS وبلا تسجيل دخول", "تعذّر الوصول إلى"]),
+            "no se puede acceder a http://127.0.0.1:",
+            "conexiones simultáneas por proceso de envío: gmail.com, googlemail.com 10; outlook.com y 11 más 5"]),
+    ("ar", ["غير مُعَدّ: تخرج الرسائل بلا توقيع", "اتصال بلا TLS وبلا تسجيل دخول", "تعذّر الوصول إلى",
+            "الاتصالات المتزامنة لكل عملية إرسال: gmail.com, googlemail.com 10; outlook.com و11 غيره 5"]),
 ])
 def test_the_preflight_details_are_in_the_workspace_language(newsletter, config, smtp_server, refused_port,
                                                             language, said):
@@ -116,5 +118,6 @@ def test_the_preflight_details_are_in_the_workspace_language(newsletter, config,
     assert page.status_code == 200
     for text in said:
         assert text in page.text
-    for english in ("not configured", "messages go out unsigned", "fine for the local catcher", "cannot be reached"):
+    for english in ("not configured", "messages go out unsigned", "fine for the local catcher", "cannot be reached",
+                    "connections at once", " more "):
         assert english not in page.text

@@ -321,23 +321,33 @@ async def _check_connection(name: str, settings: SmtpSettings) -> CheckResult:
                                            where=where, tls=tls, auth=auth))
 
 
-def _domains(domains: Sequence[str]) -> str:
-    return ", ".join(domains) if len(domains) <= 2 else f"{domains[0]} and {len(domains) - 1} more"
+def _domains(domains: Sequence[str]) -> str | Text:
+    if len(domains) <= 2:
+        return ", ".join(domains)
+    return Text.of(N_("%(domain)s and %(n)s more"), domain=domains[0], n=len(domains) - 1)
+
+
+def _joined(parts: Sequence[str | Text], separator: str) -> Text:
+    """`parts` one after another, each translated in its turn."""
+    return Text(separator.join(f"%(p{i})s" for i in range(len(parts))),
+                tuple((f"p{i}", part) for i, part in enumerate(parts)))
 
 
 def check_limits(config: Config) -> CheckResult:
     """The pacing the settings give each send (no I/O): the per-provider connection limits
     (`domain_limits`), and each relay's own limits when there are several."""
     groups = [g for g in config.domain_limits if g.limit]
-    parts = ["connections at once per sender process: "
-             + ("; ".join(f"{_domains(g.domains)} {g.limit}" for g in groups) if groups else "no per-domain limit")]
+    per_domain = (_joined([_joined([_domains(g.domains), str(g.limit)], " ") for g in groups], "; ") if groups
+                  else Text(N_("no per-domain limit")))
+    parts: list[str | Text] = [Text.of(N_("connections at once per sender process: %(limits)s"), limits=per_domain)]
     for relay in config.relays:
-        limits = [f"{relay.max_connections} connections" if relay.max_connections else "",
+        limits = [Text.of(N_("%(n)s connections"), n=relay.max_connections) if relay.max_connections else "",
                   f"{relay.rate:g}/s" if relay.rate else "",
                   f"{relay.hourly_cap}/h" if relay.hourly_cap else ""]
-        parts.append(f"relay {relay.name}: weight {relay.weight}, "
-                     + (", ".join(x for x in limits if x) or "no limit of its own"))
-    return CheckResult("limits", Status.OK, "; ".join(parts) if len(parts) == 1 else " | ".join(parts))
+        given = [x for x in limits if x]
+        parts.append(Text.of(N_("relay %(name)s: weight %(weight)s, %(limits)s"), name=relay.name, weight=relay.weight,
+                             limits=_joined(given, ", ") if given else Text(N_("no limit of its own"))))
+    return _found("limits", Status.OK, parts[0] if len(parts) == 1 else _joined(parts, " | "))
 
 
 def check_lint(config: Config, contents: Sequence[str]) -> list[CheckResult]:
