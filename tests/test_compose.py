@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from html import escape as html_escape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -266,13 +267,30 @@ def test_any_name_shows_as_typed_and_adds_no_markup(day3: dict[str, RenderedMail
     assert len(doc.find_all(True)) == before
 
 
+class _Words(HTMLParser):
+    """The text an HTML fragment shows, every character kept (BeautifulSoup 4.15's get_text
+    folds the spaces after an end tag: it found 'A  ' shown as 'A ')."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.feed(html)
+        self.close()
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+    def __str__(self) -> str:
+        return "".join(self.parts)
+
+
 @settings(max_examples=200, deadline=None)
 @given(text=st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=60))
 def test_isolation_never_changes_the_words(text: str) -> None:
     from newsletter.mail.markup import FSI, isolate_html, isolate_text
     for rtl in (False, True):
-        shown = BeautifulSoup(f"<p>{isolate_html(text, rtl)}</p>", "html.parser").get_text()
-        assert shown == BeautifulSoup(f"<p>{html_escape(text)}</p>", "html.parser").get_text()
+        shown = str(_Words(f"<p>{isolate_html(text, rtl)}</p>"))
+        assert shown == str(_Words(f"<p>{html_escape(text)}</p>"))
         plain = isolate_text(text, rtl)
         for mark in (LRI, FSI, PDI):
             plain = plain.replace(mark, "")
