@@ -12,7 +12,7 @@ from test_outbox import claim, start
 from newsletter.people import consent
 from newsletter.people.consent import ConsentContext
 from newsletter.statuses import Channel, OutboxStatus
-from newsletter.store import OutboxRow, rounds
+from newsletter.store import SQLITE_BUSY_TIMEOUT_MS, OutboxRow, rounds
 from newsletter.store import ledger as outbox
 from newsletter.store.ledger import Outcome
 
@@ -244,3 +244,40 @@ def test_a_round_leaves_alone_the_rows_this_worker_no_longer_holds(store, clock)
     assert [after[r.id] for r in lost] == before[:4]  # w2's rows as w2 left them
     assert [after[r.id][0] for r in kept] == [OutboxStatus.SENDING, OutboxStatus.SKIPPED, OutboxStatus.SKIPPED,
                                               OutboxStatus.SENT]
+
+
+def test_sqlite_rounds_keep_their_settings_to_themselves(sqlite_store, clock):
+    """On SQLite the rounds' own connection polls for the write lock (busy timeout 0) and has the
+    status CHECK off (the round writes only our constants); a round with the ORM (a hard
+    bounce's rules write other tables) runs on a connection of the store's pool, with the
+    store's settings; and no setting of the rounds' own reaches the pool."""
+    store = sqlite_store
+    populate(store, 6, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=6, clock=clock)
+
+    def settings(held):
+        return tuple(held.cursor.execute(f"PRAGMA {name}").fetchone()[0]
+                     for name in ("busy_timeout", "ignore_check_constraints"))
+
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    assert settings(held) == (0, 1)
+    rounds.write_and_recheck(held, campaign.list_id, "w1", [Outcome(rows[0].id, OutboxStatus.SENT, "250", "<a@x>")],
+                             rows[1:3], now=clock())
+    connections.end(held, commit=True)
+    held = connections.begin(orm=True)
+    assert settings(held) == (SQLITE_BUSY_TIMEOUT_MS, 0)
+    rounds.write_outcomes(held, "w1", [Outcome(rows[1].id, OutboxStatus.SENT, "250", "<b@x>")], now=clock())
+    connections.end(held, commit=True)
+    assert len(connections.idle) == 1  # the rounds' own, not the pool's
+    held = connections.begin()
+    assert settings(held) == (0, 1)
+    connections.end(held, commit=True)
+    connections.close()
+    with store.engine.connect() as other:
+        driver = other.connection.driver_connection
+        assert (driver.execute("PRAGMA busy_timeout").fetchone()[0],
+                driver.execute("PRAGMA ignore_check_constraints").fetchone()[0]) == (SQLITE_BUSY_TIMEOUT_MS, 0)
+    assert [s[0] for s in state(store, [r.id for r in rows[:3]])] == [OutboxStatus.SENT, OutboxStatus.SENT,
+                                                                     OutboxStatus.SENDING]

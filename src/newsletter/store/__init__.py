@@ -52,16 +52,20 @@ def _normalise_url(url: str) -> str:
     return url
 
 
-def begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
+def begin_immediate(dbapi_conn: sqlite3.Connection, *, polled: bool = False) -> None:
     """BEGIN IMMEDIATE on a pysqlite connection, waiting up to SQLITE_BUSY_TIMEOUT_MS for the
     write lock and trying again every SQLITE_LOCK_POLL_S; raises sqlite3.OperationalError
     ("database is locked") when the wait runs out.
 
     SQLite's own busy handler sleeps 25 to 100 ms between tries once a writer has waited 0.1 s,
     so a writer behind a stream of short transactions (the web app's grouped sign-ups) waits far
-    longer than they hold the lock: docs/benchmarks.md, "SQLite's write lock"."""
+    longer than they hold the lock: docs/benchmarks.md, "SQLite's write lock". The connection's
+    busy timeout is 0 while it tries, and set back after; `polled=True` says it is 0 already
+    and stays so (a connection kept for this, `rounds.RoundConnections`): a PRAGMA with a value
+    is compiled again each time it runs, two of them were a tenth of a gate round's statements."""
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    if not polled:
+        dbapi_conn.execute("PRAGMA busy_timeout=0")
     try:
         while True:
             try:
@@ -73,7 +77,8 @@ def begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
                     raise
                 time.sleep(SQLITE_LOCK_POLL_S)
     finally:
-        dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if not polled:
+            dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -25,6 +25,7 @@ recheck — and the row is skipped — or commits after the message was begun.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import NamedTuple
 
@@ -419,6 +420,22 @@ def _claim_statements(dialect) -> _ClaimStatements:
     return found
 
 
+#: Rows a claim writes before SQLite's CHECK constraints are switched off for its UPDATEs: the
+#: switch makes SQLite prepare the connection's statements again, which costs more than a few checks.
+_CHECKS_OFF_FROM = 32
+
+
+def _own_statuses(conn: Connection, rows: int):
+    """A block whose UPDATEs write only statuses we wrote into their SQL (SQLite, `rows` of them
+    or more: CHECK constraints off in it, as `bulk.BulkStore.own_values` does for inserts, for
+    the same reason: SQLite 3.40 checks `status IN (…)` with a temporary b-tree a row)."""
+    if conn.dialect.name == "postgresql" or rows < _CHECKS_OFF_FROM:
+        return nullcontext()
+    from .bulk import BulkStore
+
+    return BulkStore(conn).own_values()
+
+
 def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int, now: datetime,
                 stale_before: datetime, dead_workers: Collection[str] = ()) -> tuple[list[ClaimedRow], int]:
     """Take up to `limit` rows to send: queued ones, deferred ones that are due, and `sending`
@@ -474,14 +491,15 @@ def claim_batch(session: Session, campaign: Campaign, worker: str, *, limit: int
             else:
                 claimed.append(ClaimedRow(row_id, subscriber_id, email, name or "", key, language or "", attempts))
         ids = [r.id for r in claimed]
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            if q.postgres:
-                cursor.execute(q.take, (worker, at, at, chunk))
-            else:
-                cursor.execute(q.take.format(n=",".join("?" * len(chunk))), (worker, at, at, *chunk))
-        if skipped:
-            cursor.executemany(q.skip, skipped)
+        with _own_statuses(conn, len(found)):
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                if q.postgres:
+                    cursor.execute(q.take, (worker, at, at, chunk))
+                else:
+                    cursor.execute(q.take.format(n=",".join("?" * len(chunk))), (worker, at, at, *chunk))
+            if skipped:
+                cursor.executemany(q.skip, skipped)
         return claimed, len(skipped)
     finally:
         cursor.close()

@@ -45,19 +45,21 @@ class HeldRound:
     On SQLite a round without the ORM begins and ends in the driver (`begin_immediate`, then
     the driver's COMMIT or ROLLBACK), not through SQLAlchemy's transaction and its events:
     ~20 µs less a round. The connection's SQLAlchemy side then holds no transaction, which is
-    why a session needs `orm=True`."""
+    why a session needs `orm=True`. `kept`: the connection is one of `RoundConnections`' own
+    (with their settings), not a plain one of the store's pool."""
 
-    __slots__ = ("_session", "_orm", "conn", "cursor", "postgres")
+    __slots__ = ("_session", "_orm", "conn", "cursor", "postgres", "kept")
 
-    def __init__(self, conn: Connection, *, orm: bool):
+    def __init__(self, conn: Connection, *, orm: bool, kept: bool):
         self.conn = conn
+        self.kept = kept
         self.postgres = conn.dialect.name == "postgresql"
         self._orm = orm or self.postgres
         driver = conn.connection.driver_connection
         if self._orm:
             conn.begin()  # SQLite: the store's BEGIN IMMEDIATE; psycopg begins at the first statement
         else:
-            begin_immediate(driver)
+            begin_immediate(driver, polled=True)
         self.cursor = driver.cursor()
         self._session: Session | None = None
 
@@ -93,7 +95,17 @@ class HeldRound:
 
 
 class RoundConnections:
-    """The connections a gate's rounds use, kept open between rounds (one per round open at once)."""
+    """The connections a gate's rounds use, kept open between rounds (one per round open at once).
+
+    Their settings are their own, so they are closed, never handed back to the store's pool.
+    PostgreSQL: the statements prepared at once, on their generic plan (see the module
+    docstring). SQLite: a busy timeout of 0, for `begin_immediate` polls for the write lock
+    itself; and the CHECK constraints off (`PRAGMA ignore_check_constraints`), for the
+    round's statements write only our own constants (the outbox statuses, as the column's type
+    converts them) and SQLite 3.40 checks the status column's `IN (…)` by building and dropping
+    a temporary b-tree for every row it writes: a third of an outcome's UPDATE. A SQLite round
+    with the ORM (a hard bounce's rules write other tables) runs on a plain connection of the
+    store's pool instead, with the store's own settings."""
 
     def __init__(self, store: Store):
         self.store = store
@@ -102,11 +114,15 @@ class RoundConnections:
     def begin(self, *, orm: bool = False) -> HeldRound:
         """A round on an idle connection (a new one if none is idle); `orm`: one that may use
         `HeldRound.session`."""
-        conn = self.idle.pop() if self.idle else self._connect()
+        kept = not orm or self.store.dialect == "postgresql"
+        if kept:
+            conn = self.idle.pop() if self.idle else self._connect()
+        else:
+            conn = self.store.engine.connect()
         try:
-            return HeldRound(conn, orm=orm)
+            return HeldRound(conn, orm=orm, kept=kept)
         except BaseException:
-            conn.close()
+            self._discard(conn, kept=kept)
             raise
 
     def _connect(self) -> Connection:
@@ -123,7 +139,23 @@ class RoundConnections:
                 conn.invalidate()
                 conn.close()
                 raise
+        else:
+            try:
+                driver = conn.connection.driver_connection
+                driver.execute("PRAGMA busy_timeout = 0")
+                driver.execute("PRAGMA ignore_check_constraints = ON")
+            except BaseException:
+                conn.invalidate()
+                conn.close()
+                raise
         return conn
+
+    @staticmethod
+    def _discard(conn: Connection, *, kept: bool) -> None:
+        """Close `conn`; one of ours for good (its settings must not reach the pool)."""
+        if kept:
+            conn.invalidate()
+        conn.close()
 
     def end(self, held: HeldRound, *, commit: bool) -> None:
         """End the round; its connection is kept for the next one unless something failed."""
@@ -133,17 +165,15 @@ class RoundConnections:
             held.conn.invalidate()
             held.conn.close()
             raise
-        if commit:
+        if commit and held.kept:
             self.idle.append(held.conn)
         else:
-            held.conn.close()
+            self._discard(held.conn, kept=held.kept)
 
     def close(self) -> None:
-        """Close the kept connections (PostgreSQL's for good: their settings stay with the gate)."""
+        """Close the kept connections for good: their settings stay with the gate."""
         for conn in self.idle:
-            if conn.dialect.name == "postgresql":
-                conn.invalidate()
-            conn.close()
+            self._discard(conn, kept=True)
         self.idle.clear()
 
 
