@@ -62,7 +62,7 @@ def begin_immediate(dbapi_conn: sqlite3.Connection, *, polled: bool = False) -> 
     longer than they hold the lock: docs/benchmarks.md, "SQLite's write lock". The connection's
     busy timeout is 0 while it tries, and set back after; `polled=True` says it is 0 already
     and stays so (a connection kept for this, `rounds.RoundConnections`): a PRAGMA with a value
-    is compiled again each time it runs, two of them were a tenth of a gate round's statements."""
+    is compiled again each time it runs (~6,000 instructions), twice a gate round before."""
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     if not polled:
         dbapi_conn.execute("PRAGMA busy_timeout=0")
