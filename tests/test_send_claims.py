@@ -14,7 +14,6 @@ from test_send import SLUG, received_count, rows, start, variants
 
 from newsletter.people import consent
 from newsletter.people.consent import ConsentContext
-
 from newsletter.sending.messages import build_skeletons
 from newsletter.sending.pacing import Pace
 from newsletter.sending.sender import Sender, SendOptions
