@@ -116,3 +116,50 @@ async def test_rows_taken_over_from_a_worker_presumed_dead_are_sent_once(store, 
         campaign = stored.find_campaign(session, SLUG)
         assert campaign.status is CampaignStatus.FINISHED
         assert ledger.count_rows(session, campaign.id).sent == 8
+
+
+async def test_a_row_taken_over_after_its_message_went_is_not_counted_by_the_worker_that_lost_it(
+        store, config, clock, smtp_server):
+    """Worker A's relay takes a message, and before A writes its outcome A is presumed dead: B
+    takes A's rows over as stale and sends them, the same row included. A's write of that
+    outcome changes nothing, and A counts only what it wrote: between them the two senders
+    report each row sent once (the reader of the row in flight got it twice, as after a crash)."""
+    emails = start(store, clock, 8)
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    options = SendOptions(concurrency=1, batch_size=4, idle_poll=0.02, status_poll=3600.0, stale_after=STALE_AFTER)
+    b = Sender(store, config, SLUG, skeletons, options=options, clock=clock, worker_id="worker-b")
+    b_run: list[asyncio.Task] = []
+    in_flight: list[str] = []
+
+    def b_holds_none() -> bool:
+        with store.session() as session:
+            campaign = stored.find_campaign(session, SLUG)
+            return (ledger.count_rows(session, campaign.id).sent > 0
+                    and "worker-b" not in ledger.active_claims(session, campaign.id))
+
+    async def connect():
+        conn = await open_smtp(config.smtp)
+        deliver = conn.deliver
+
+        async def delivered_then_presumed_dead(sender, recipient, data, **kwargs):
+            reply = await deliver(sender, recipient, data, **kwargs)
+            if not b_run:  # A's first message is at the relay; its outcome is not written yet
+                in_flight.append(recipient)
+                clock.advance(seconds=(STALE_AFTER + timedelta(minutes=1)).total_seconds())
+                b_run.append(asyncio.create_task(b.run()))
+                await until(b_holds_none)  # B took over A's stale rows, this one too, and sent them
+            return reply
+
+        conn.deliver = delivered_then_presumed_dead
+        return conn
+
+    a = Sender(store, config, SLUG, skeletons, options=options, clock=clock, worker_id="worker-a", connect=connect)
+    a_result = await asyncio.wait_for(a.run(), timeout=60)
+    b_result = await asyncio.wait_for(b_run[0], timeout=60)
+    assert received_count(smtp_server) == Counter({e: 2 if e in in_flight else 1 for e in emails})
+    assert a_result.sent_now + b_result.sent_now == 8 and b_result.sent_now > 0
+    assert a.totals["sent"] == a_result.sent_now and a.held == 0
+    with store.session() as session:
+        campaign = stored.find_campaign(session, SLUG)
+        assert campaign.status is CampaignStatus.FINISHED
+        assert ledger.count_rows(session, campaign.id).sent == 8

@@ -645,10 +645,13 @@ class Sender:
 
     def _recorded(self, outcomes: list[Outcome], recheck: Recheck) -> None:
         """A gate round committed `outcomes`, skipped the rows in `recheck.skipped` and found
-        those in `recheck.not_held` no longer this sender's (not counted: their holder's)."""
-        self.held -= len(outcomes) + len(recheck.skipped) + len(recheck.not_held)
+        those in `recheck.not_held` no longer this sender's (not counted: their holder's), among
+        them any of the outcomes' rows that another worker took over before the round wrote."""
+        lost = recheck.not_held
+        written = [oc for oc in outcomes if oc.row_id not in lost] if lost else outcomes
+        self.held -= len(written) + len(recheck.skipped) + len(lost)
         self.totals["skipped"] += len(recheck.skipped)
-        for oc in outcomes:
+        for oc in written:
             self._count(oc)
         self._check_failure_rate()
         self._report()

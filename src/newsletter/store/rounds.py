@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from ..statuses import OutboxStatus
 from . import OutboxRow, Store, begin_immediate
-from .ledger import _NOT_FOUND, ClaimedRow, Outcome, Recheck, _skip_reason
+from .ledger import ClaimedRow, Outcome, Recheck, _sort_rechecked
 
 __all__ = ["HeldRound", "RoundConnections", "recheck_rows", "write_and_recheck", "write_outcomes"]
 
@@ -226,7 +226,7 @@ _PG_OUTCOMES = (
     "reply_code = coalesce(v.code, o.reply_code), next_attempt_at = v.next, sent_at = coalesce(v.sent, o.sent_at), "
     "attempts = o.attempts + v.inc, claimed_by = NULL, updated_at = $1 "
     "FROM unnest($3, $4, $5, $6, $7, $8, $9, $10, $11) AS v(id, status, reply, mid, relay, code, next, sent, inc) "
-    f"WHERE o.id = v.id AND o.claimed_by = $2 AND o.status = '{_SENDING}'"
+    f"WHERE o.id = v.id AND o.claimed_by = $2 AND o.status = '{_SENDING}' RETURNING o.id"
 )
 _PG_OUTCOME_TYPES = "timestamptz, text, bigint[], text[], text[], text[], text[], int[], timestamptz[], timestamptz[], int[]"
 
@@ -237,12 +237,16 @@ _PG_RECHECK = (f"SELECT o.id, s.status, sub.status, s.email, {_held('$1')} FROM 
                f"WHERE o.id = ANY($3){_PG_LOCKING}")
 
 #: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip);
-#: the outcomes' parameters, then the list (`$12`) and the rows to re-check (`$13`).
+#: the outcomes' parameters, then the list (`$12`) and the rows to re-check (`$13`). After the
+#: re-check's rows come those of the outcomes it did not write (id, then NULLs): none, nearly
+#: always.
 _PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
-            f"SELECT o.id, s.status, sub.status, s.email, {_held('$2')} FROM outbox o "
+            f"SELECT * FROM (SELECT o.id, s.status, sub.status, s.email, {_held('$2')} FROM outbox o "
             "JOIN subscribers s ON s.id = o.subscriber_id "
             "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = $12 "
-            f"WHERE o.id = ANY($13){_PG_LOCKING}")
+            f"WHERE o.id = ANY($13){_PG_LOCKING}) AS rechecked "
+            "UNION ALL SELECT v.id, NULL, NULL, NULL, NULL FROM unnest($3) AS v(id) "
+            "WHERE v.id NOT IN (SELECT id FROM written)")
 
 #: What each round connection prepares: name → (parameter types, statement).
 _PG_PREPARED = {
@@ -296,33 +300,56 @@ def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> lis
             _ids([1 if oc.attempted else 0 for oc in outcomes])]
 
 
-def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> frozenset[int]:
     """What `ledger.record_outcomes` writes, in one statement: each row only while `worker`
     holds it (status `sending`); sent rows get `sent_at`; attempted rows one more attempt; the
-    relay and its reply code where the outcome has them."""
+    relay and its reply code where the outcome has them. Returns the outcomes' rows it did not
+    write, those `worker` no longer holds (nearly always none): the statement's row count
+    says whether there are any, and only then are they looked for."""
     if not outcomes:
-        return
+        return frozenset()
+    cursor = held.cursor
     if held.postgres:
-        held.execute_prepared("newsletter_round_outcomes", _pg_outcomes(worker, outcomes, now))
-        return
+        cursor = held.execute_prepared("newsletter_round_outcomes", _pg_outcomes(worker, outcomes, now))
+        if cursor.rowcount == len(outcomes):
+            return frozenset()
+        return frozenset(oc.row_id for oc in outcomes) - {r[0] for r in cursor.fetchall()}
     record, _recheck, _skip, status, stamp = _statements(held.conn)
     at = stamp(now)
-    held.cursor.executemany(record, [
-        (status(oc.status), oc.reply, oc.message_id, oc.relay, oc.reply_code,
-         stamp(oc.next_attempt_at) if oc.next_attempt_at is not None else None,
-         at if oc.status is OutboxStatus.SENT else None, 1 if oc.attempted else 0, at, oc.row_id, worker)
-        for oc in outcomes])
+    params = [(status(oc.status), oc.reply, oc.message_id, oc.relay, oc.reply_code,
+               stamp(oc.next_attempt_at) if oc.next_attempt_at is not None else None,
+               at if oc.status is OutboxStatus.SENT else None, 1 if oc.attempted else 0, at, oc.row_id, worker)
+              for oc in outcomes]
+    # SQLite counts an executemany's rows in all: undone and written again row by row to find
+    # which were not written. (The savepoint costs ~1 µs; COMMIT ends it.)
+    cursor.execute("SAVEPOINT outcomes")
+    cursor.executemany(record, params)
+    if cursor.rowcount == len(params):
+        return frozenset()
+    cursor.execute("ROLLBACK TO outcomes")
+    unwritten = set()
+    for oc, one in zip(outcomes, params, strict=True):
+        cursor.execute(record, one)
+        if not cursor.rowcount:
+            unwritten.add(oc.row_id)
+    return frozenset(unwritten)
 
 
 def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
                       rows: Sequence[ClaimedRow], *, now: datetime) -> Recheck:
-    """`write_outcomes`, then `recheck_rows` (its answer); on PostgreSQL in one statement."""
+    """`write_outcomes`, then `recheck_rows`; on PostgreSQL in one statement. Returns the
+    re-check's answer, its `not_held` with the outcomes' rows the write did not change."""
     if held.postgres and outcomes and rows:
         args = [*_pg_outcomes(worker, outcomes, now), str(list_id), _ids([r.id for r in rows])]
         found = held.execute_prepared("newsletter_round_both", args).fetchall()
-        return _skip_failing(held, worker, rows, found, now)
-    write_outcomes(held, worker, outcomes, now=now)
-    return recheck_rows(held, list_id, worker, rows, now=now)
+        unwritten = frozenset(r[0] for r in found if r[1] is None)  # a subscriber's status is never NULL
+        if unwritten:
+            found = [r for r in found if r[1] is not None]
+        recheck = _skip_failing(held, worker, rows, found, now)
+    else:
+        unwritten = write_outcomes(held, worker, outcomes, now=now)
+        recheck = recheck_rows(held, list_id, worker, rows, now=now)
+    return recheck._replace(not_held=recheck.not_held | unwritten) if unwritten else recheck
 
 
 def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
@@ -347,26 +374,17 @@ def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[Clai
 
 def _skip_failing(held: HeldRound, worker: str, rows: Sequence[ClaimedRow], found_rows: list,
                   now: datetime) -> Recheck:
-    """Sort `rows` by their re-check (`found_rows`: id, subscriber status, subscription status,
-    email, whether `worker` holds it): skip those of `worker`'s that fail it; name those not
-    `worker`'s. A row not found (its subscriber erased, or no subscription) is `worker`'s if
-    the skip wrote it."""
+    """Skip those of `worker`'s `rows` that fail their re-check (`found_rows`, sorted by
+    `ledger._sort_rechecked`); name those not `worker`'s. A row not found (its subscriber
+    erased, or no subscription) is `worker`'s if the skip wrote it."""
     _record, _recheck, skip, _status, stamp = _statements(held.conn)
-    found = {r[0]: r for r in found_rows}
+    not_held, reasons = _sort_rechecked(rows, found_rows)
     skipped: dict[int, str] = {}
-    not_held: set[int] = set()
     at = stamp(now)
-    for row in rows:
-        hit = found.get(row.id)
-        if hit is not None and not hit[4]:
-            not_held.add(row.id)
-            continue
-        reason = _NOT_FOUND if hit is None else _skip_reason(hit[1], hit[2], hit[3], frozenset())
-        if not reason:
-            continue
-        held.cursor.execute(skip, ("skipped: " + reason, at, row.id, worker))
+    for row_id, reason in reasons.items():
+        held.cursor.execute(skip, (reason, at, row_id, worker))
         if held.cursor.rowcount:
-            skipped[row.id] = "skipped: " + reason
+            skipped[row_id] = reason
         else:
-            not_held.add(row.id)
+            not_held.add(row_id)
     return Recheck(skipped, frozenset(not_held))
