@@ -50,7 +50,7 @@ class HeldRound:
     ~20 µs less a round. The connection's SQLAlchemy side then holds no transaction, which is
     why a session needs `orm=True`."""
 
-    __slots__ = ("_session", "_orm", "_begin", "conn", "cursor", "postgres")
+    __slots__ = ("_begin", "_orm", "_session", "conn", "cursor", "postgres")
 
     def __init__(self, conn: Connection, *, orm: bool):
         self.conn = conn
