@@ -4,6 +4,7 @@ every view, and a people search is one bounded scan. Real SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import anyio
@@ -28,6 +29,7 @@ from newsletter.store import OutboxRow, StaffSession, Subscriber
 from newsletter.store import directory as directory_store
 from newsletter.tokens import Purpose
 from newsletter.workspace.guard import COOKIE
+from newsletter.workspace.pages import WorkspaceState
 
 DAY_3 = sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))
 FORM = ConsentContext(channel=Channel.FORM, ip="198.51.100.20", source="website-footer")
@@ -246,3 +248,48 @@ def test_a_slow_call_of_a_page_holds_no_connection_while_it_waits(newsletter):
     client.app.state.txt_lookup = lookup
     assert client.get("/admin/check").status_code == 200
     assert held and set(held) == {0}
+
+
+def test_pre_flight_checks_waiting_on_dns_leave_every_place_free_for_other_pages(newsletter):
+    """As many pre-flight checks as there are places for pages' shared readings (`db_threads`),
+    all waiting on DNS: another page still answers at once, and no connection is held."""
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    cookie = sessions.login(newsletter, owner.email, PASSWORD).cookie
+    app = create_app(newsletter, min_fill_seconds=0)
+    places = WorkspaceState.db_threads
+    waiting: list[str] = []
+    answer = threading.Event()
+
+    def lookup(name: str) -> list[str]:
+        waiting.append(name)
+        answer.wait(20)
+        return []
+
+    app.state.txt_lookup = lookup
+
+    async def pages() -> tuple[list[int], int, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver",
+                                     cookies={COOKIE: cookie}) as client:
+            checks: list[int] = []
+
+            async def check() -> None:
+                checks.append((await client.get("/admin/check", timeout=30)).status_code)
+
+            async with anyio.create_task_group() as group:
+                for _ in range(places):
+                    group.start_soon(check)
+                with anyio.fail_after(10):
+                    while len(waiting) < places:
+                        await anyio.sleep(0.01)
+                try:
+                    with anyio.fail_after(5):
+                        lists_page = (await client.get("/admin/lists", timeout=30)).status_code
+                    held = newsletter.store.engine.pool.checkedout()  # the checks still wait on DNS
+                finally:
+                    answer.set()
+            return checks, lists_page, held
+
+    checks, lists_page, held = anyio.run(pages)
+    assert lists_page == 200 and held == 0
+    assert checks == [200] * places and newsletter.store.engine.pool.checkedout() == 0
