@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..statuses import (
@@ -71,9 +71,11 @@ def search_people(session: Session, text: str, *, list_id: int | None = None,
 
     Text with an "@" is the start of an address: only addresses that begin with it match, found
     on the address index. The matches are counted up to `cap` (or through the page, when it lies
-    beyond): one scan that stops there, the page's rows then read by id; when more match, the
-    count is `cap` and the flag is True."""
-    query = select(Subscriber.id)
+    beyond): one scan in address order that stops there, whose page of rows comes back with the
+    count beside each (a window over the scan), in one statement; when more match, the count is
+    `cap` and the flag is True."""
+    query = select(Subscriber.id, Subscriber.key, Subscriber.email, Subscriber.name, Subscriber.language,
+                   Subscriber.status, Subscriber.created_at)
     start = _address_start(text.strip()) if text else None
     if start is not None:
         if session.get_bind().dialect.name == "sqlite":
@@ -93,16 +95,14 @@ def search_people(session: Session, text: str, *, list_id: int | None = None,
             sub = sub.where(Subscription.status == status)
         query = query.where(Subscriber.id.in_(sub))
     counted = max(cap, offset + limit)
-    ids = session.scalars(query.order_by(Subscriber.email).limit(counted + 1)).all()
-    more = len(ids) > counted
-    page = ids[offset:offset + limit]
-    rows = session.execute(
-        select(Subscriber.id, Subscriber.key, Subscriber.email, Subscriber.name, Subscriber.language,
-               Subscriber.status, Subscriber.created_at)
-        .where(Subscriber.id.in_(page)).order_by(Subscriber.email)).all() if page else []
-    return [PersonRow(*row) for row in rows], min(len(ids), counted), more
-
-
+    matches = query.order_by(Subscriber.email).limit(counted + 1).subquery()
+    found = session.execute(select(matches, func.count().over()).order_by(matches.c.email)
+                            .offset(offset).limit(limit)).all()
+    if found:
+        total = found[0][-1]
+    else:  # no row to carry the count: none matched, or the page lies beyond the matches
+        total = session.scalar(select(func.count()).select_from(matches)) if offset else 0
+    return [PersonRow(*row[:-1]) for row in found], min(total, counted), total > counted
 def subscriptions_of(session: Session, subscriber_ids: Iterable[int]) -> dict[int, list[tuple[str, SubscriptionStatus]]]:
     """Each person's (list slug, status) pairs, by slug."""
     ids = list(subscriber_ids)
