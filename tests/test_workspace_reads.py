@@ -25,7 +25,7 @@ from newsletter.staff import accounts, dashboard, directory, sessions, totp
 from newsletter.staff.audit import Actor
 from newsletter.staff.roles import Role
 from newsletter.statuses import CampaignStatus, Channel, OutboxStatus, StaffRole
-from newsletter.store import OutboxRow, StaffSession, Subscriber
+from newsletter.store import Campaign, MailingList, OutboxRow, StaffSession, Subscriber
 from newsletter.store import directory as directory_store
 from newsletter.tokens import Purpose
 from newsletter.workspace.guard import COOKIE
@@ -94,6 +94,28 @@ def test_the_dashboards_numbers_are_right_after_sends_and_unsubscribes(newslette
         assert campaigns.retry_campaign(session, slug, now=clock()) == 2
     assert _dashboard_numbers(newsletter)[1] == {slug: (CampaignStatus.PAUSED, 10, 0, 2)}
     assert reads, "a campaign whose status changed is counted again"
+
+
+def test_the_dashboard_says_when_the_oldest_counts_it_shows_were_read(newsletter, clock):
+    populate(newsletter.store, 3, now=clock())
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    client = logged_in(newsletter, owner)
+    first = clock()
+    assert dashboard.dashboard(newsletter).counted_at == first
+    clock.advance(seconds=1)
+    with newsletter.store.session() as session:  # a campaign still sending: counted now, the lists reused
+        list_id = session.scalar(select(MailingList.id))
+        session.add(Campaign(slug="moving", list_id=list_id, kind="daily_summary", subject="Day 1", source={},
+                             status=CampaignStatus.SENDING, created_at=clock(), started_at=clock()))
+    moving = clock()
+    board = dashboard.dashboard(newsletter)
+    assert [line.slug for line in board.campaigns] == ["moving"] and board.counted_at == first
+    assert f"Counts as of {first:%H:%M:%S} UTC." in client.get("/admin/").text
+    clock.advance(seconds=dashboard.FRESH_FOR.total_seconds() - 0.5)  # the lists read again, not the campaign
+    assert dashboard.dashboard(newsletter).counted_at == moving
+    lists_read = clock()
+    clock.advance(seconds=1)  # the campaign read again, the lists not yet
+    assert dashboard.dashboard(newsletter).counted_at == lists_read
 
 
 def test_a_people_search_counts_up_to_the_cap_and_finds_an_address_by_its_start(newsletter, clock):
