@@ -111,6 +111,7 @@ def test_the_dashboard_says_when_the_oldest_counts_it_shows_were_read(newsletter
     board = dashboard.dashboard(newsletter)
     assert [line.slug for line in board.campaigns] == ["moving"] and board.counted_at == first
     assert f"Counts as of {first:%H:%M:%S} UTC." in client.get("/admin/").text
+    assert f"Counts as of {first:%H:%M:%S} UTC." in client.get("/admin/lists").text  # the same counts
     clock.advance(seconds=dashboard.FRESH_FOR.total_seconds() - 0.5)  # the lists read again, not the campaign
     assert dashboard.dashboard(newsletter).counted_at == moving
     lists_read = clock()

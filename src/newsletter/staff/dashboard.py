@@ -188,10 +188,10 @@ def _tallies(newsletter: Newsletter) -> _Tallies:
         return found
 
 
-def list_counts(newsletter: Newsletter, session) -> dict[int, dict[SubscriptionStatus, int]]:
+def list_counts(newsletter: Newsletter, session) -> tuple[dict[int, dict[SubscriptionStatus, int]], datetime]:
     """Every list's subscriptions per status, {list id: {status: n}}, read in `session` at most
-    once every `FRESH_FOR` (the dashboard's and the lists page's counts)."""
-    return _tallies(newsletter).list_counts(session, newsletter.clock())[0]
+    once every `FRESH_FOR` (the dashboard's and the lists page's counts), and when they were read."""
+    return _tallies(newsletter).list_counts(session, newsletter.clock())
 
 
 def dashboard(newsletter: Newsletter) -> Dashboard:
