@@ -267,6 +267,12 @@ def test_the_staff_day(workspace_site, browser, smtp_server):
     assert int(sender.get_attribute("#progress", "data-updates")) >= 2
     assert sender.evaluate("window.notReloaded === true")
     assert sender.inner_text("[data-field=sent]") == "11" and sender.inner_text("[data-field=failed]") == "1"
+    # The actions follow the status without a reload: a finished send offers no pause or cancel,
+    # and the hard bounce can be retried.
+    sender.wait_for_selector("#actions[data-status=finished]")
+    actions = sender.inner_text("#actions")
+    assert "Pause" not in actions and "Cancel" not in actions and "Retry the failed" in actions, actions
+    assert sender.evaluate("window.notReloaded === true")
     shot(sender, "progress")
 
     # The report lists the hard bounce the relay gave, by person and language.

@@ -282,7 +282,8 @@ def test_the_cli_keeps_the_english_and_a_message_the_catalogue_lacks_stays_as_it
     assert error.detail == "expected a whole number, got 'six'"  # what the API shows, in English
     from newsletter.i18n import translations
 
-    french = translations(REPO / "templates" / "locale", "fr").gettext
+    catalogue = translations(REPO / "templates" / "locale", "fr")
+    french = catalogue.gettext
     assert error.said.translated(french) == "day-6.en.md, ligne 9 : day : nombre entier attendu, reçu 'six'"
     secret = MissingSecretKey("/srv/newsletter/secret.key")
     assert str(secret) == ("no secret key: /srv/newsletter/secret.key does not exist and NEWSLETTER_SECRET_KEY is "
@@ -293,10 +294,14 @@ def test_the_cli_keeps_the_english_and_a_message_the_catalogue_lacks_stays_as_it
     assert own.said.translated(french) == "x.en.md : a message of the raiser's own, 100% English"
     problem = _problem(Severity.ERROR, "subject", "the subject is missing; add subject: to the file", "fr")
     lint = LintFailed([problem])
-    assert str(lint) == "the issue has 1 lint error(s):\n  - error: [fr] subject: the subject is missing; add subject: " \
+    assert str(lint) == "the issue has 1 lint error:\n  - error: [fr] subject: the subject is missing; add subject: " \
         "to the file"
-    assert lint.said.translated(french).startswith("le numéro a 1 erreur(s) de vérification :\n  - erreur: [fr] subject: ")
-    assert "the subject is missing" not in lint.said.translated(french)
+    shown = lint.said.translated(french, catalogue.ngettext)
+    assert shown.startswith("le numéro a 1 erreur de vérification :\n  - erreur: [fr] subject: ")
+    assert "the subject is missing" not in shown
+    assert str(LintFailed([problem, problem])).startswith("the issue has 2 lint errors:\n")
+    assert LintFailed([problem, problem]).said.translated(french, catalogue.ngettext).startswith(
+        "le numéro a 2 erreurs de vérification :\n")
 
 
 # -- in Chromium -----------------------------------------------------------------------------------

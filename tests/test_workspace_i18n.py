@@ -43,23 +43,34 @@ OPTIONS = {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true", "trim_bl
 PLACEHOLDER = re.compile(r"%\(\w+\)s|%%")
 
 
-def _extracted(method: str, path, **options) -> list[str]:
+def _extracted(method: str, path, **options) -> list[str | tuple[str, str]]:
+    """The message ids of `path`: a str, or (singular, plural) for a message with plural forms."""
     found = []
     for _line, message, _comments, _context in extract_from_file(method, str(path), **options):
-        message = message[0] if isinstance(message, tuple) else message
+        if isinstance(message, tuple):
+            message = message[:2] if len(message) > 1 and message[1] else message[0]
         if message:
             found.append(message)
     return found
 
 
-def _msgids() -> list[str]:
-    found: list[str] = []
+def _msgids() -> list[str | tuple[str, str]]:
+    found: list[str | tuple[str, str]] = []
     for path in TEMPLATES + MAILS:
         found += _extracted("jinja2", path, options=OPTIONS)
     for path in SOURCES:
-        found += _extracted("python", path, keywords={"N_": None})
+        found += _extracted("python", path, keywords={"N_": None, "NP_": (1, 2)})
     found += [member.value for enum in SHOWN for member in enum]
     return list(dict.fromkeys(found))
+
+
+def _placeholders_kept(msgid: str | tuple[str, str], strings: str | tuple[str, ...]) -> bool:
+    """Each translation has the msgid's placeholders; a plural form may say its count (`%(n)s`)
+    in words instead ("ثانية واحدة"), but has no placeholder the msgid lacks."""
+    if isinstance(msgid, str):
+        return sorted(PLACEHOLDER.findall(msgid)) == sorted(PLACEHOLDER.findall(strings))
+    wanted = sorted(PLACEHOLDER.findall(msgid[0]))
+    return all(sorted(PLACEHOLDER.findall(form)) in (wanted, sorted(set(wanted) - {"%(n)s"})) for form in strings)
 
 
 def test_the_extraction_sees_every_page_and_the_marked_python():
@@ -70,22 +81,28 @@ def test_the_extraction_sees_every_page_and_the_marked_python():
     assert "Days in the session" in msgids  # editorial.forms, marked with N_
     assert "the subject is missing; add subject: to the file" in msgids  # mail.lint, marked with N_
     assert "Approve these revisions" in msgids and "stale" in msgids
+    assert ("about %(n)s second at the configured pace", "about %(n)s seconds at the configured pace") in msgids
+    assert ("the issue has %(n)s lint error:\n%(lines)s", "the issue has %(n)s lint errors:\n%(lines)s") in msgids
 
 
 @pytest.mark.parametrize("language", ["fr", "es", "ar"])
 def test_every_workspace_string_is_translated(language):
     with (REPO / "templates" / "locale" / language / "LC_MESSAGES" / "messages.po").open("rb") as fh:
         catalogue = read_po(fh, locale=language)
-    untranslated, fuzzy, placeholders = [], [], []
+    untranslated, fuzzy, placeholders, plurals = [], [], [], []
     for msgid in _msgids():
-        message = catalogue.get(msgid)
-        if message is None or not message.string:
+        message = catalogue.get(msgid if isinstance(msgid, str) else msgid[0])
+        if message is None or not message.string or not all(message.string):
             untranslated.append(msgid)
         elif message.fuzzy:
             fuzzy.append(msgid)
-        elif sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(message.string)):
+        elif isinstance(msgid, tuple) != message.pluralizable or (
+                message.pluralizable and (message.id != msgid or len(message.string) != catalogue.num_plurals)):
+            plurals.append(msgid)
+        elif not _placeholders_kept(msgid, message.string):
             placeholders.append(msgid)
     assert not untranslated, f"{language}: no translation of {untranslated}"
+    assert not plurals, f"{language}: plural forms missing or not {catalogue.num_plurals} in {plurals}"
     assert not fuzzy, f"{language}: fuzzy translations of {fuzzy}"
     assert not placeholders, f"{language}: placeholders not kept in {placeholders}"
 
@@ -139,3 +156,25 @@ def test_the_language_is_a_setting_of_the_account_remembered_and_audited(newslet
     assert back.headers["location"] == "/admin/account?done=language"
     assert '<html lang="es" dir="ltr">' in client.get("/admin/").text
     assert audit.lines(newsletter, action="account.language").lines[0].detail == "ar -> es"
+
+
+@pytest.mark.parametrize(("language", "counts"), [
+    ("en", {1: "try again in 1 minute", 2: "try again in 2 minutes", 0: "try again in 0 minutes"}),
+    ("fr", {0: "réessayez dans 0 minute", 1: "réessayez dans 1 minute", 2: "réessayez dans 2 minutes"}),
+    ("es", {1: "en 1 minuto", 2: "en 2 minutos"}),
+    # Arabic's six forms: zero, one, two, few (3–10), many (11–99), other (100, 101, 102…).
+    ("ar", {0: "بعد 0 دقيقة", 1: "بعد دقيقة واحدة", 2: "بعد دقيقتين", 3: "بعد 3 دقائق", 10: "بعد 10 دقائق",
+            11: "بعد 11 دقيقة", 100: "بعد 100 دقيقة", 103: "بعد 103 دقائق"}),
+])
+def test_a_counted_text_takes_the_languages_own_plural_form(language, counts):
+    from newsletter.i18n import translations
+    from newsletter.texts import NP_, Text
+
+    catalogue = translations(REPO / "templates" / "locale", language)
+    forms = NP_("too many failed logins: try again in %(n)s minute", "too many failed logins: try again in %(n)s minutes")
+    for n, ending in counts.items():
+        text = Text.counted(forms, n)
+        shown = text.translated(catalogue.gettext, catalogue.ngettext)
+        assert shown.endswith(ending), (n, shown)
+        if language == "en":
+            assert str(text) == shown

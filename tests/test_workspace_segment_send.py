@@ -81,7 +81,7 @@ def test_send_now_to_a_segment_mails_exactly_its_members(sender, smtp_server):
     assert audience < form and 'id="segment-total">4<' in review
     assert "SN</span> Senegal</th><td>2</td>" in review and "CI</span> Côte d&#39;Ivoire</th><td>2</td>" in review
     assert '<input type="hidden" name="segment" value="west-africa">' in review[form:]
-    assert "Send to the 4 reader(s) of asp-daily that the segment west-africa names now" in review
+    assert "Send to the 4 readers of asp-daily that the segment west-africa names now" in review
     assert 'id="total">8<' in review  # the whole list's audience is still shown for what it is
     sent = client.post(page, data=data)
     assert sent.status_code == 303 and sent.headers["location"] == "/admin/campaigns/asp23-day-4"
@@ -153,7 +153,7 @@ def test_a_sender_sends_now_to_a_segment_in_the_browser(browser, site, smtp_serv
     page.wait_for_url(re.compile(r"segment=west-africa"))
     assert page.locator("#segment-total").inner_text() == "4"
     assert "Senegal" in page.locator("#segment-countries").inner_text()
-    page.get_by_label("Send to the 4 reader(s) of asp-daily that the segment west-africa names now").check()
+    page.get_by_label("Send to the 4 readers of asp-daily that the segment west-africa names now").check()
     page.locator("#send-form").get_by_role("button", name="Send").click()
     page.wait_for_url(re.compile(r"/admin/campaigns/asp23-day-4$"))
     assert BackgroundSends.of(newsletter).wait("asp23-day-4", timeout=60).counts.sent == 4

@@ -63,7 +63,7 @@ from __future__ import annotations
 from datetime import datetime
 from difflib import get_close_matches
 
-from .texts import N_, Text, text_of
+from .texts import N_, NP_, Text, text_of
 
 __all__ = [
     "NewsletterError",
@@ -120,23 +120,25 @@ class NewsletterError(Exception):
     """Base of every error this package raises on purpose.
 
     `text` is the message as a catalogue msgid (marked with `N_`, `%(name)s` placeholders) and
-    `values` what goes in (a value may be a `texts.Text`, translated in turn), so that a face
-    shows it in its reader's language (`workspace.pages.say`); `str(error)` is the English. A
-    message given whole by the raiser is its own `text`, with no values.
+    `values` what goes in (a value may be a `texts.Text`, translated in turn; `plural` is set for
+    a message with plural forms), so that a face shows it in its reader's language
+    (`workspace.pages.say`); `str(error)` is the English. A message given whole by the raiser is
+    its own `text`, with no values.
     """
 
     text: str = ""
     values: tuple[tuple[str, object], ...] = ()
+    plural: str = ""
 
     def __init__(self, message: str | Text = "", *args: object):
         said = text_of(message)
-        self.text, self.values = said.template, said.values
+        self.text, self.values, self.plural = said
         super().__init__(str(said), *args)
 
     @property
     def said(self) -> Text:
-        """The message as a `Text` (template and values)."""
-        return Text(self.text, self.values)
+        """The message as a `Text` (template, values and, for a counted one, its plural)."""
+        return Text(self.text, self.values, self.plural)
 
 
 class ConfigError(NewsletterError):
@@ -350,7 +352,8 @@ class LintFailed(NewsletterError):
         # (`mail.lint.Problem.text`, `.values`), the rest of the line is as `str(problem)` has it.
         lines = Text("\n".join(f"  - %(p{i})s" for i in range(len(problems))),
                      tuple((f"p{i}", _problem_line(problem)) for i, problem in enumerate(problems)))
-        super().__init__(Text.of(N_("the issue has %(n)s lint error(s):\n%(lines)s"), n=len(problems), lines=lines))
+        super().__init__(Text.counted(NP_("the issue has %(n)s lint error:\n%(lines)s",
+                                          "the issue has %(n)s lint errors:\n%(lines)s"), len(problems), lines=lines))
 
 
 def _problem_line(problem: object) -> str | Text:
@@ -552,8 +555,9 @@ class LoginThrottled(NewsletterError):
     """
 
     def __init__(self, retry_after: int):
-        super().__init__(Text.of(N_("too many failed logins: try again in %(minutes)s minute(s)"),
-                                 minutes=max(1, retry_after // 60)))
+        super().__init__(Text.counted(NP_("too many failed logins: try again in %(n)s minute",
+                                          "too many failed logins: try again in %(n)s minutes"),
+                                      max(1, retry_after // 60)))
         self.retry_after = retry_after
 
 

@@ -27,9 +27,8 @@ class KeyedHash:
         if len(key) > block:
             key = hashlib.new(name, key).digest()
         key = key.ljust(block, b"\0")
-        self._inner = hashlib.new(name, key.translate(_IPAD))
+        self._inner, self._outer = (hashlib.new(name, key.translate(pad)) for pad in (_IPAD, _OPAD))
         self._inner.update(prefix)
-        self._outer = hashlib.new(name, key.translate(_OPAD))
 
     def digest(self, message: bytes) -> bytes:
         inner = self._inner.copy()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["N_", "Text", "text_of"]
+__all__ = ["N_", "NP_", "Text", "text_of"]
 
 
 def N_(message: str) -> str:
@@ -25,30 +25,53 @@ def N_(message: str) -> str:
     return message
 
 
+def NP_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a message that has plural forms (`%(n)s` is the count): the catalogues hold each
+    language's forms for it (Arabic has six), `Text.counted` chooses among them."""
+    return singular, plural
+
+
 class Text(NamedTuple):
     """A text to show: `template` (a catalogue msgid) and `values`, each a str or a Text of its
-    own (translated too). Without values the template is shown as it is (no `%` formatting)."""
+    own (translated too). Without values the template is shown as it is (no `%` formatting).
+    A counted text (`Text.counted`) also has `plural`, and its value `n` chooses the form."""
 
     template: str
     values: tuple[tuple[str, object], ...] = ()
+    plural: str = ""
 
     @classmethod
     def of(cls, template: str, **values: object) -> Text:
         return cls(template, tuple(values.items()))
 
+    @classmethod
+    def counted(cls, forms: tuple[str, str], n: int, **values: object) -> Text:
+        """A text with plural forms (`NP_(singular, plural)`) for the count `n`."""
+        return cls(forms[0], (("n", n), *values.items()), forms[1])
+
     def __str__(self) -> str:
         if not self.values:
             return self.template
-        return self.template % {key: str(value) for key, value in self.values}
+        template = self.plural if self.plural and self._count() != 1 else self.template
+        return template % {key: str(value) for key, value in self.values}
 
-    def translated(self, gettext: Callable[[str], str]) -> str:
-        """The text in the language of `gettext`: the template translated (kept as it is when the
-        catalogue does not have it), then each value, a Text translated in turn."""
-        shown = gettext(self.template) if self.template else ""
+    def translated(self, gettext: Callable[[str], str],
+                   ngettext: Callable[[str, str, int], str] | None = None) -> str:
+        """The text in the language of `gettext` (and `ngettext`, for a counted text): the
+        template translated (kept as it is when the catalogue does not have it), then each value,
+        a Text translated in turn. Without `ngettext` a counted text takes its English form."""
+        if self.plural:
+            shown = (ngettext(self.template, self.plural, self._count()) if ngettext
+                     else self.plural if self._count() != 1 else self.template)
+        else:
+            shown = gettext(self.template) if self.template else ""
         if not self.values:
             return shown
-        return shown % {key: value.translated(gettext) if isinstance(value, Text) else str(value)
+        return shown % {key: value.translated(gettext, ngettext) if isinstance(value, Text) else str(value)
                         for key, value in self.values}
+
+    def _count(self) -> int:
+        return int(dict(self.values)["n"])
 
 
 def text_of(said: str | Text) -> Text:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from ..config import Config
 from ..errors import ContentError
-from ..texts import N_, Text
+from ..texts import N_, NP_, Text
 from .compose import RenderedMail, _tidy_text, inline_css, mail_environment, narrow_html
 from .frontmatter import parse_yaml, split_front_matter
 from .issue import Variant
@@ -51,8 +51,10 @@ def load_welcome(folder: Path, list_slug: str) -> dict[str, WelcomeText]:
                                field="subject")
         unknown = set(data) - {"subject", "preheader"}
         if unknown:
-            raise ContentError(str(path), Text.of(N_("unknown field(s) %(fields)s; a welcome has a subject and a "
-                                                     "preheader"), fields=", ".join(sorted(unknown))),
+            raise ContentError(str(path), Text.counted(NP_("unknown field %(fields)s; a welcome has a subject and a "
+                                                           "preheader",
+                                                           "unknown fields %(fields)s; a welcome has a subject and a "
+                                                           "preheader"), len(unknown), fields=", ".join(sorted(unknown))),
                                field=sorted(unknown)[0])
         found[language] = WelcomeText(language, data["subject"].strip(), body.strip(),
                                       str(data.get("preheader") or "").strip())

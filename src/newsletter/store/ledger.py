@@ -516,6 +516,27 @@ _RECHECK, _RECHECK_LOCKING, _SKIP = _recheck_statements()
 _NOT_FOUND = "the subscriber was erased or is not subscribed to the list"
 
 
+def _sort_rechecked(rows: Sequence[ClaimedRow], found_rows: Iterable[Sequence]) -> tuple[set[int], dict[int, str]]:
+    """Sort `rows` by their re-check (`found_rows`: id, subscriber status, subscription status,
+    email, whether the worker holds the row), for both re-checks (`recheck_consent`,
+    `store.rounds`). Returns (the ids the worker no longer holds, {id: "skipped: " + reason}
+    for the others that may not be mailed, in the order of `rows`). A row not found (its
+    subscriber erased, or no subscription) has a reason: the caller's guarded skip tells
+    whether it is still the worker's."""
+    found = {r[0]: r for r in found_rows}
+    not_held: set[int] = set()
+    reasons: dict[int, str] = {}
+    for row in rows:
+        hit = found.get(row.id)
+        if hit is not None and not hit[4]:
+            not_held.add(row.id)
+            continue
+        reason = _NOT_FOUND if hit is None else _skip_reason(hit[1], hit[2], hit[3], frozenset())
+        if reason:
+            reasons[row.id] = "skipped: " + reason
+    return not_held, reasons
+
+
 def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
                     now: datetime) -> Recheck:
     """Check consent again for rows `worker` claimed, in one query; skip those that fail it.
@@ -533,25 +554,15 @@ def recheck_consent(conn: Connection, list_id: int, worker: str, rows: Sequence[
     if not rows:
         return Recheck({}, frozenset())
     query = _RECHECK_LOCKING if conn.dialect.name == "postgresql" else _RECHECK
-    found = {r[0]: r for r in conn.execute(query, {"b_list": list_id, "b_worker": worker,
-                                                   "b_ids": [r.id for r in rows]})}
+    not_held, reasons = _sort_rechecked(rows, conn.execute(query, {"b_list": list_id, "b_worker": worker,
+                                                                   "b_ids": [r.id for r in rows]}))
     skipped: dict[int, str] = {}
-    not_held: set[int] = set()
-    for row in rows:
-        hit = found.get(row.id)
-        if hit is not None and not hit[4]:
-            not_held.add(row.id)
-            continue
-        reason = _NOT_FOUND if hit is None else _skip_reason(hit[1], hit[2], hit[3], frozenset())
-        if not reason:
-            continue
+    for row_id, reason in reasons.items():
         # Written only while `worker` holds the row: a row not found may be another's.
-        result = conn.execute(_SKIP, {"b_id": row.id, "b_reply": "skipped: " + reason, "b_worker": worker,
-                                      "b_now": now})
-        if result.rowcount:
-            skipped[row.id] = "skipped: " + reason
+        if conn.execute(_SKIP, {"b_id": row_id, "b_reply": reason, "b_worker": worker, "b_now": now}).rowcount:
+            skipped[row_id] = reason
         else:
-            not_held.add(row.id)
+            not_held.add(row_id)
     return Recheck(skipped, frozenset(not_held))
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from ..statuses import OutboxStatus
 from . import OutboxRow, Store, begin_immediate
-from .ledger import _NOT_FOUND, ClaimedRow, Outcome, Recheck, _skip_reason
+from .ledger import ClaimedRow, Outcome, Recheck, _sort_rechecked
 
 __all__ = ["HeldRound", "RoundConnections", "recheck_rows", "write_and_recheck", "write_outcomes"]
 
@@ -296,26 +296,17 @@ def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[Clai
 
 def _skip_failing(held: HeldRound, worker: str, rows: Sequence[ClaimedRow], found_rows: list,
                   now: datetime) -> Recheck:
-    """Sort `rows` by their re-check (`found_rows`: id, subscriber status, subscription status,
-    email, whether `worker` holds it): skip those of `worker`'s that fail it; name those not
-    `worker`'s. A row not found (its subscriber erased, or no subscription) is `worker`'s if
-    the skip wrote it."""
+    """Skip those of `worker`'s `rows` that fail their re-check (`found_rows`, sorted by
+    `ledger._sort_rechecked`); name those not `worker`'s. A row not found (its subscriber
+    erased, or no subscription) is `worker`'s if the skip wrote it."""
     _record, _recheck, skip, _status, stamp = _statements(held.conn)
-    found = {r[0]: r for r in found_rows}
+    not_held, reasons = _sort_rechecked(rows, found_rows)
     skipped: dict[int, str] = {}
-    not_held: set[int] = set()
     at = stamp(now)
-    for row in rows:
-        hit = found.get(row.id)
-        if hit is not None and not hit[4]:
-            not_held.add(row.id)
-            continue
-        reason = _NOT_FOUND if hit is None else _skip_reason(hit[1], hit[2], hit[3], frozenset())
-        if not reason:
-            continue
-        held.cursor.execute(skip, ("skipped: " + reason, at, row.id, worker))
+    for row_id, reason in reasons.items():
+        held.cursor.execute(skip, (reason, at, row_id, worker))
         if held.cursor.rowcount:
-            skipped[row.id] = "skipped: " + reason
+            skipped[row_id] = reason
         else:
-            not_held.add(row.id)
+            not_held.add(row_id)
     return Recheck(skipped, frozenset(not_held))

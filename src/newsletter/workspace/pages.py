@@ -200,4 +200,5 @@ def say(request: Request, said: BaseException | Text) -> str:
     templates_path = workspace(request).templates_path
     language = language_of(request)
     locale = find_template_file(templates_path, f"locale/{language}") or templates_path / "locale" / language
-    return said.translated(translations(locale.parent, language).gettext)
+    catalogue = translations(locale.parent, language)
+    return said.translated(catalogue.gettext, catalogue.ngettext)

@@ -24,9 +24,24 @@
     return (label || fallback).replace("%(n)s", String(n));
   }
 
+  // The actions a status allows (pause, resume, cancel, retry) are the server's to say: when the
+  // status changes, the page's actions are read again from the page itself, not reloaded.
+  function refreshActions() {
+    var actions = document.getElementById("actions");
+    if (!actions) return;
+    fetch(window.location.href, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("actions");
+        if (fresh) { actions.innerHTML = fresh.innerHTML; actions.dataset.status = fresh.dataset.status || ""; }
+      })
+      .catch(function () { /* the actions stay as they were; a reload shows the right ones */ });
+  }
+
   function progress(box) {
     var url = box.dataset.progress;
     var bar = box.querySelector("progress");
+    var actionsFor = box.dataset.status;
     function show(data) {
       box.querySelectorAll("[data-field]").forEach(function (el) {
         var value = data[el.dataset.field];
@@ -42,6 +57,7 @@
       });
       if (bar) { bar.max = data.total || 1; bar.value = data.sent + data.failed + data.skipped; }
       box.dataset.status = data.status;
+      if (data.status !== actionsFor) { actionsFor = data.status; refreshActions(); }
       box.dataset.updates = String((parseInt(box.dataset.updates || "0", 10)) + 1);
       return !data.done;
     }
