@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 import anyio
+import pytest
 import httpx
 from conftest import REPO
 from population import populate
@@ -153,6 +154,24 @@ def test_an_address_start_is_found_on_the_address_index(sqlite_store):
             f"EXPLAIN QUERY PLAN {statement}", params))
     assert "INDEX" in plan and "SCAN subscribers" not in plan.split("INDEX")[0].replace("USING", ""), plan
     assert "SEARCH" in plan, plan  # a range of the index, not a walk of all of it
+
+
+def test_an_address_start_is_a_range_of_the_address_index_on_postgresql_under_a_c_collation(store):
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite: the test above")
+    with store.reading() as session:
+        collation = session.scalar(text("SELECT datcollate FROM pg_database WHERE datname = current_database()"))
+    if collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        pytest.skip(f"the database's collation is {collation}: the pattern alone decides")
+    seen: list[tuple[str, dict]] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda _conn, _cur, statement, params, *_a: seen.append((statement, params))
+                 if "FROM subscribers" in statement and "ORDER BY" in statement else None)
+    with store.reading() as session:
+        directory_store.search_people(session, "someone@exa")
+        [(statement, params)] = seen
+        plan = "\n".join(row[0] for row in session.connection().exec_driver_sql(f"EXPLAIN {statement}", params))
+    assert "Index Cond" in plan and "subscribers_email_key" in plan and "Seq Scan" not in plan, plan
 
 
 def _statements(store) -> list[str]:
