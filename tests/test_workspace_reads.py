@@ -8,8 +8,8 @@ import threading
 from datetime import timedelta
 
 import anyio
-import pytest
 import httpx
+import pytest
 from conftest import REPO
 from population import populate
 from sqlalchemy import event, inspect, select, text, update
