@@ -244,3 +244,35 @@ def test_a_round_leaves_alone_the_rows_this_worker_no_longer_holds(store, clock)
     assert [after[r.id] for r in lost] == before[:4]  # w2's rows as w2 left them
     assert [after[r.id][0] for r in kept] == [OutboxStatus.SENDING, OutboxStatus.SKIPPED, OutboxStatus.SKIPPED,
                                               OutboxStatus.SENT]
+
+
+def test_a_round_names_the_outcomes_it_did_not_write(store, clock):
+    """Outcomes of rows another worker took over (one of them sent by it since) change nothing,
+    and the round says which: `write_outcomes` returns them, `write_and_recheck` adds them to
+    `not_held`; the others are written as ever."""
+    populate(store, 12, now=clock())
+    campaign, _ = start(store, clock)
+    lost, _ = claim(store, campaign, "w1", limit=4, clock=clock)
+    clock.advance(minutes=30)  # w1 is presumed dead: w2 takes its rows over as stale
+    claim(store, campaign, "w2", limit=4, clock=clock)
+    kept, _ = claim(store, campaign, "w1", limit=8, clock=clock)
+    with store.session() as session:
+        outbox.record_outcomes(session, "w2", [Outcome(lost[0].id, OutboxStatus.SENT, "250", "<m@x>")], now=clock())
+    before = state(store, [r.id for r in lost])
+
+    def sent(*rows):
+        return [Outcome(r.id, OutboxStatus.SENT, "250", f"<{r.id}@x>") for r in rows]
+
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    assert rounds.write_outcomes(held, "w1", sent(kept[0], lost[0], kept[1]), now=clock()) == {lost[0].id}
+    assert rounds.write_outcomes(held, "w1", sent(kept[2]), now=clock()) == frozenset()
+    both = rounds.write_and_recheck(held, campaign.list_id, "w1", sent(lost[1], kept[3], lost[2]), kept[6:],
+                                    now=clock())
+    alone = rounds.write_and_recheck(held, campaign.list_id, "w1", sent(lost[3], kept[4]), [], now=clock())
+    connections.end(held, commit=True)
+    connections.close()
+    assert both == outbox.Recheck({}, frozenset({lost[1].id, lost[2].id}))
+    assert alone == outbox.Recheck({}, frozenset({lost[3].id}))
+    assert state(store, [r.id for r in lost]) == before  # as w2 left them
+    assert [s[0] for s in state(store, [r.id for r in kept])] == [OutboxStatus.SENT] * 5 + [OutboxStatus.SENDING] * 3

@@ -118,7 +118,9 @@ class Recheck(NamedTuple):
     #: {row id: reason} for the rows that may no longer be mailed, now `skipped` by this worker.
     skipped: dict[int, str]
     #: The rows this worker no longer holds (another worker took them over as stale, or they
-    #: are finished): not to be sent, and not written, for their new holder owns them.
+    #: are finished): not to be sent, and not written, for their new holder owns them. After a
+    #: round that also wrote outcomes (`rounds.write_and_recheck`), with the outcomes' rows the
+    #: write did not change: their messages went, but another worker's outcome counts.
     not_held: frozenset[int]
 
 

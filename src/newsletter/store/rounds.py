@@ -202,7 +202,7 @@ _PG_OUTCOMES = (
     "FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(replies)s::text[], %(mids)s::text[], "
     "%(relays)s::text[], %(codes)s::int[], %(nexts)s::timestamptz[], %(sents)s::timestamptz[], %(incs)s::int[]) "
     "AS v(id, status, reply, mid, relay, code, next, sent, inc) "
-    f"WHERE o.id = v.id AND o.claimed_by = %(worker)s AND o.status = '{_SENDING}'"
+    f"WHERE o.id = v.id AND o.claimed_by = %(worker)s AND o.status = '{_SENDING}' RETURNING o.id"
 )
 
 
@@ -237,42 +237,70 @@ def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> dic
             "incs": _ids([1 if oc.attempted else 0 for oc in outcomes])}
 
 
-def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> frozenset[int]:
     """What `ledger.record_outcomes` writes, in one statement: each row only while `worker`
     holds it (status `sending`); sent rows get `sent_at`; attempted rows one more attempt; the
-    relay and its reply code where the outcome has them."""
+    relay and its reply code where the outcome has them. Returns the outcomes' rows it did not
+    write, those `worker` no longer holds (nearly always none): the statement's row count
+    says whether there are any, and only then are they looked for."""
     if not outcomes:
-        return
+        return frozenset()
+    cursor = held.cursor
     if held.postgres:
-        held.cursor.execute(_PG_OUTCOMES, _pg_outcomes(worker, outcomes, now))
-        return
+        cursor.execute(_PG_OUTCOMES, _pg_outcomes(worker, outcomes, now))
+        if cursor.rowcount == len(outcomes):
+            return frozenset()
+        return frozenset(oc.row_id for oc in outcomes) - {r[0] for r in cursor.fetchall()}
     record, _recheck, _skip, status, stamp = _statements(held.conn)
     at = stamp(now)
-    held.cursor.executemany(record, [
-        (status(oc.status), oc.reply, oc.message_id, oc.relay, oc.reply_code,
-         stamp(oc.next_attempt_at) if oc.next_attempt_at is not None else None,
-         at if oc.status is OutboxStatus.SENT else None, 1 if oc.attempted else 0, at, oc.row_id, worker)
-        for oc in outcomes])
+    params = [(status(oc.status), oc.reply, oc.message_id, oc.relay, oc.reply_code,
+               stamp(oc.next_attempt_at) if oc.next_attempt_at is not None else None,
+               at if oc.status is OutboxStatus.SENT else None, 1 if oc.attempted else 0, at, oc.row_id, worker)
+              for oc in outcomes]
+    # SQLite counts an executemany's rows in all: undone and written again row by row to find
+    # which were not written. (The savepoint costs ~1 µs; COMMIT ends it.)
+    cursor.execute("SAVEPOINT outcomes")
+    cursor.executemany(record, params)
+    if cursor.rowcount == len(params):
+        return frozenset()
+    cursor.execute("ROLLBACK TO outcomes")
+    unwritten = set()
+    for oc, one in zip(outcomes, params, strict=True):
+        cursor.execute(record, one)
+        if not cursor.rowcount:
+            unwritten.add(oc.row_id)
+    return frozenset(unwritten)
 
 
 #: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip).
+#: After the re-check's rows come those of the outcomes it did not write (id, then NULLs):
+#: none, nearly always.
 _PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
-            f"SELECT o.id, s.status, sub.status, s.email, {_held('%(worker)s')} FROM outbox o "
+            f"SELECT * FROM (SELECT o.id, s.status, sub.status, s.email, {_held('%(worker)s')} FROM outbox o "
             "JOIN subscribers s ON s.id = o.subscriber_id "
             "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = %(list)s "
-            f"WHERE o.id = ANY(%(rows)s::bigint[]){_PG_LOCKING}")
+            f"WHERE o.id = ANY(%(rows)s::bigint[]){_PG_LOCKING}) AS rechecked "
+            "UNION ALL SELECT v.id, NULL, NULL, NULL, NULL FROM unnest(%(ids)s::bigint[]) AS v(id) "
+            "WHERE v.id NOT IN (SELECT id FROM written)")
 
 
 def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
                       rows: Sequence[ClaimedRow], *, now: datetime) -> Recheck:
-    """`write_outcomes`, then `recheck_rows` (its answer); on PostgreSQL in one statement."""
+    """`write_outcomes`, then `recheck_rows`; on PostgreSQL in one statement. Returns the
+    re-check's answer, its `not_held` with the outcomes' rows the write did not change."""
     if held.postgres and outcomes and rows:
         params = _pg_outcomes(worker, outcomes, now)
         params.update(list=list_id, rows=_ids([r.id for r in rows]))
         held.cursor.execute(_PG_BOTH, params)
-        return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
-    write_outcomes(held, worker, outcomes, now=now)
-    return recheck_rows(held, list_id, worker, rows, now=now)
+        found = held.cursor.fetchall()
+        unwritten = frozenset(r[0] for r in found if r[1] is None)  # a subscriber's status is never NULL
+        if unwritten:
+            found = [r for r in found if r[1] is not None]
+        recheck = _skip_failing(held, worker, rows, found, now)
+    else:
+        unwritten = write_outcomes(held, worker, outcomes, now=now)
+        recheck = recheck_rows(held, list_id, worker, rows, now=now)
+    return recheck._replace(not_held=recheck.not_held | unwritten) if unwritten else recheck
 
 
 def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[ClaimedRow], *,
