@@ -4,15 +4,22 @@ its claims are renewed, so another worker never takes them as stale and mails th
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import Counter
 from datetime import timedelta
 
-from test_send import SLUG, received_count, start, variants
+import pytest
+from sqlalchemy import select, text
+from test_send import SLUG, received_count, rows, start, variants
+
+from newsletter.people import consent
+from newsletter.people.consent import ConsentContext
 
 from newsletter.sending.messages import build_skeletons
 from newsletter.sending.pacing import Pace
 from newsletter.sending.sender import Sender, SendOptions
-from newsletter.statuses import CampaignStatus
+from newsletter.statuses import CampaignStatus, Channel, OutboxStatus
+from newsletter.store import OutboxRow, Subscriber
 from newsletter.store import campaigns as stored
 from newsletter.store import ledger
 from newsletter.transport.connection import open_smtp
@@ -163,3 +170,91 @@ async def test_a_row_taken_over_after_its_message_went_is_not_counted_by_the_wor
         campaign = stored.find_campaign(session, SLUG)
         assert campaign.status is CampaignStatus.FINISHED
         assert ledger.count_rows(session, campaign.id).sent == 8
+
+
+async def test_on_postgresql_neither_a_takeover_nor_an_unsubscribe_slips_between_the_recheck_and_mail_from(
+        store, config, clock, smtp_server):
+    """PostgreSQL: from a round's re-check until it commits (once the MAIL FROM is written) the
+    round holds its rows' subscriber and subscription share-locked and its outbox rows
+    key-share-locked. Here worker A's round is held open just before the MAIL FROM while A
+    looks dead: another worker's stale claim passes the round's row by, without waiting, and
+    takes A's other rows; the unsubscribe of the round's reader waits for the commit, and
+    then goes as the ledger says: the message was begun before it, the row stays sent. The
+    unsubscribe of a reader outside the round does not wait, and that reader is not mailed."""
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's row locks")
+    emails = start(store, clock, 4)
+    skeletons = build_skeletons(config, variants(), "asp-daily", "ASP daily summaries", SLUG)
+    options = SendOptions(concurrency=1, batch_size=4, idle_poll=0.02, status_poll=3600.0, stale_after=STALE_AFTER,
+                          consent_hold=60.0)
+    seen: dict[str, object] = {}
+
+    def claim_as_other() -> list[int]:
+        with store.session() as session:
+            campaign = stored.find_campaign(session, SLUG)
+            now = clock()
+            taken, _ = ledger.claim_batch(session, campaign, "worker-b", limit=100, now=now,
+                                          stale_before=now - STALE_AFTER)
+            return [r.id for r in taken]
+
+    def give_back(ids: list[int]) -> None:
+        with store.session() as session:
+            ledger.release_rows(session, "worker-b", ids, now=clock())
+
+    def unsubscribe(email: str) -> None:
+        with store.session() as session:
+            consent.unsubscribe(session, consent.find_subscriber(session, email),
+                                ConsentContext(channel=Channel.ONE_CLICK), now=clock())
+
+    def lock_waiters() -> int:
+        with store.engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                     "AND wait_event_type = 'Lock'")).scalar()
+
+    def row_of(email: str) -> int:
+        with store.session() as session:
+            return session.scalar(select(OutboxRow.id).join(Subscriber, Subscriber.id == OutboxRow.subscriber_id)
+                                  .where(Subscriber.email == email))
+
+    async def connect():
+        conn = await open_smtp(config.smtp)
+        deliver = conn.deliver
+
+        async def held_before_mail_from(sender, recipient, data, **kwargs):
+            if not seen:  # the round re-checked this row and waits for its MAIL FROM
+                seen["in_round"] = recipient
+                clock.advance(seconds=(STALE_AFTER + timedelta(minutes=1)).total_seconds())  # A looks dead
+                taken = await asyncio.wait_for(asyncio.to_thread(claim_as_other), timeout=10)
+                seen["taken"] = taken
+                outside = next(e for e in emails if e != recipient)
+                seen["outside"] = outside
+                await asyncio.wait_for(asyncio.to_thread(unsubscribe, outside), timeout=10)  # not locked
+                waiting = threading.Thread(target=unsubscribe, args=(recipient,))
+                waiting.start()
+                await until(lambda: lock_waiters() == 1, timeout=10)
+                await asyncio.sleep(0.2)
+                seen["waited"] = waiting.is_alive()
+                seen["unsubscribe"] = waiting
+                await asyncio.to_thread(give_back, taken)  # worker B gives its rows back unsent
+            return await deliver(sender, recipient, data, **kwargs)
+
+        conn.deliver = held_before_mail_from
+        return conn
+
+    a = Sender(store, config, SLUG, skeletons, options=options, clock=clock, worker_id="worker-a", connect=connect)
+    try:
+        result = await asyncio.wait_for(a.run(), timeout=60)
+    finally:
+        if "unsubscribe" in seen:
+            await asyncio.to_thread(seen["unsubscribe"].join, 10)
+    in_round, outside = seen["in_round"], seen["outside"]
+    assert seen["waited"] and not seen["unsubscribe"].is_alive()
+    assert row_of(in_round) not in seen["taken"]
+    assert sorted(seen["taken"]) == sorted(row_of(e) for e in emails if e != in_round)
+    assert result.status is CampaignStatus.FINISHED
+    assert received_count(smtp_server) == Counter({e: 1 for e in emails if e != outside})
+    by_email = rows(store)
+    assert by_email[in_round].status is OutboxStatus.SENT
+    assert by_email[outside].status is OutboxStatus.SKIPPED and "unsubscribed" in by_email[outside].last_reply
+    with store.session() as session:
+        assert consent.find_subscriber(session, in_round).subscriptions[0].status.value == "unsubscribed"

@@ -187,6 +187,10 @@ class Sender:
         self.recent: deque[bool] = deque(maxlen=options.failure_window)
         self.totals = {"sent": 0, "deferred": 0, "failed": 0, "skipped": 0}
         self.held = 0  # rows taken from the dispatcher whose outcome is not yet committed or given back
+        #: The ids of the rows in the dispatcher or in flight. A claim can return one of them again
+        #: (another worker took it over, then gave it back, and this one claimed it anew): the
+        #: copy this sender has goes on, and no second copy is sent.
+        self.live: set[int] = set()
         self._date_cache: tuple[int, str] = (-1, "")
         self._last_progress = 0.0
         self._started = time.monotonic()
@@ -395,7 +399,10 @@ class Sender:
                 if status is not CampaignStatus.SENDING:
                     self.stop(_stopped_because(status))
                     break
+                if rows and self.live:
+                    rows = [r for r in rows if r.id not in self.live]
                 if rows:
+                    self.live.update(r.id for r in rows)
                     await self.dispatcher.put(rows)
                     continue
                 # Nothing to claim now: wait for what is in flight, then see what is left.
@@ -584,6 +591,7 @@ class Sender:
     async def _give_back(self, row: ClaimedRow) -> None:
         await self._db(self._release, [row])
         self.held -= 1
+        self.live.discard(row.id)
 
     def _date(self) -> str:
         now = self.clock()
@@ -650,6 +658,11 @@ class Sender:
         lost = recheck.not_held
         written = [oc for oc in outcomes if oc.row_id not in lost] if lost else outcomes
         self.held -= len(written) + len(recheck.skipped) + len(lost)
+        live = self.live
+        for oc in outcomes:
+            live.discard(oc.row_id)
+        live.difference_update(recheck.skipped)
+        live.difference_update(lost)
         self.totals["skipped"] += len(recheck.skipped)
         for oc in written:
             self._count(oc)

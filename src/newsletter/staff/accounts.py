@@ -209,17 +209,19 @@ def members(newsletter: Newsletter) -> list[Member]:
 def member(newsletter: Newsletter, email: str) -> Member:
     """One account by address; raises UnknownStaffMember."""
     with newsletter.store.reading() as session:
-        row = staff_store.member_by_email(session, _address_or_unknown(email))
-        if row is None:
-            raise UnknownStaffMember(email)
-        return member_value(row)
+        return member_value(_member_or_unknown(session, email))
 
 
-def _address_or_unknown(email: str) -> str:
+def _member_or_unknown(session, email: str):
+    """The account of `email` (its row); raises UnknownStaffMember (also for no address at all)."""
     try:
-        return normalise_address(email)
+        address = normalise_address(email)
     except ValueError:
         raise UnknownStaffMember(email) from None
+    row = staff_store.member_by_email(session, address)
+    if row is None:
+        raise UnknownStaffMember(email)
+    return row
 
 
 def _linked(session, newsletter: Newsletter, purpose: LinkPurpose, token: str):
@@ -287,9 +289,7 @@ def recovery_link(newsletter: Newsletter, email: str, *, remove_totp: bool = Fal
     actor = actor or Actor(None)
     now = newsletter.clock()
     with newsletter.store.session() as session:
-        row = staff_store.member_by_email(session, _address_or_unknown(email))
-        if row is None:
-            raise UnknownStaffMember(email)
+        row = _member_or_unknown(session, email)
         if row.status is not StaffStatus.ACTIVE:
             raise StaffStateError(row.email, Text.of(N_("the account is %(status)s, not active"),
                                                      status=Text(row.status.value)))
@@ -345,9 +345,7 @@ def revoke(newsletter: Newsletter, actor: Actor, email: str) -> Member:
     """
     now = newsletter.clock()
     with newsletter.store.session() as session:
-        row = staff_store.member_by_email(session, _address_or_unknown(email))
-        if row is None:
-            raise UnknownStaffMember(email)
+        row = _member_or_unknown(session, email)
         if row.status is StaffStatus.REVOKED:
             return member_value(row)
         if row.role is StaffRole.OWNER and row.status is StaffStatus.ACTIVE and not _other_active_owners(session, row):
@@ -367,9 +365,7 @@ def change_role(newsletter: Newsletter, actor: Actor, email: str, role: StaffRol
     """
     now = newsletter.clock()
     with newsletter.store.session() as session:
-        row = staff_store.member_by_email(session, _address_or_unknown(email))
-        if row is None:
-            raise UnknownStaffMember(email)
+        row = _member_or_unknown(session, email)
         if row.status is StaffStatus.REVOKED:
             raise StaffStateError(row.email, Text(N_("the account is revoked")))
         if row.role is StaffRole.OWNER and role is not StaffRole.OWNER and not _other_active_owners(session, row):

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..statuses import ConsentKind, SubscriberStatus, SubscriptionStatus, SuppressionReason
@@ -71,6 +71,7 @@ __all__ = [
     "detach_person",
     "count_people",
     "subscription_lines",
+    "subscriptions_select",
 ]
 
 
@@ -415,11 +416,11 @@ def count_people(session: Session, *, list_id: int | None = None, status: Subscr
     return session.scalar(query) or 0
 
 
-def subscription_lines(session: Session, *, list_id: int | None = None, status: SubscriptionStatus | None = None,
-                       limit: int | None = None) -> list[SubscriptionLine]:
-    """Subscriptions (of this list, in this status), ordered by address and list slug."""
+def subscriptions_select(*extra, list_id: int | None = None, status: SubscriptionStatus | None = None) -> Select:
+    """The SELECT of each subscription's address, name, language, list slug and status (then the
+    `extra` columns), of this list, in this status, ordered by address and list slug."""
     query = (
-        select(Subscriber.email, Subscriber.name, Subscriber.language, MailingList.slug, Subscription.status)
+        select(Subscriber.email, Subscriber.name, Subscriber.language, MailingList.slug, Subscription.status, *extra)
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
         .join(MailingList, MailingList.id == Subscription.list_id)
         .order_by(Subscriber.email, MailingList.slug)
@@ -428,6 +429,13 @@ def subscription_lines(session: Session, *, list_id: int | None = None, status: 
         query = query.where(Subscription.list_id == list_id)
     if status is not None:
         query = query.where(Subscription.status == status)
+    return query
+
+
+def subscription_lines(session: Session, *, list_id: int | None = None, status: SubscriptionStatus | None = None,
+                       limit: int | None = None) -> list[SubscriptionLine]:
+    """Subscriptions (of this list, in this status), ordered by address and list slug."""
+    query = subscriptions_select(list_id=list_id, status=status)
     if limit:
         query = query.limit(limit)
     return [SubscriptionLine(e, n, lang, slug, st.value) for e, n, lang, slug, st in session.execute(query)]

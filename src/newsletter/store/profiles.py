@@ -14,7 +14,8 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..statuses import SubscriptionStatus
-from .models import MailingList, Subscriber, Subscription
+from .models import Subscriber
+from .people import subscriptions_select
 
 __all__ = ["ExportLine", "PersonLine", "attributes_by_id", "write_attributes", "export_lines", "search_people"]
 
@@ -80,16 +81,6 @@ _SET_ATTRIBUTES = (update(Subscriber.__table__).where(Subscriber.id == bindparam
 def export_lines(session: Session, *, list_id: int | None = None,
                  status: SubscriptionStatus | None = None) -> list[ExportLine]:
     """Subscriptions (of this list, in this status) with the person's attributes, by address and list."""
-    query = (
-        select(Subscriber.email, Subscriber.name, Subscriber.language, MailingList.slug, Subscription.status,
-               Subscriber.attributes)
-        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
-        .join(MailingList, MailingList.id == Subscription.list_id)
-        .order_by(Subscriber.email, MailingList.slug)
-    )
-    if list_id is not None:
-        query = query.where(Subscription.list_id == list_id)
-    if status is not None:
-        query = query.where(Subscription.status == status)
+    query = subscriptions_select(Subscriber.attributes, list_id=list_id, status=status)
     return [ExportLine(e, n, lang, slug, st.value, dict(attrs or {}))
             for e, n, lang, slug, st, attrs in session.execute(query)]

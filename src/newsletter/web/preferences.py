@@ -7,6 +7,7 @@ and changes nothing.
 from __future__ import annotations
 
 import json
+from typing import Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -52,6 +53,25 @@ async def _load(request: Request) -> visitor.Preferences | None:
         return None
 
 
+class _Posted(NamedTuple):
+    fields: dict[str, Any]
+    prefs: visitor.Preferences
+    language: str
+
+
+async def _posted(request: Request) -> _Posted | Response:
+    """A form posted on the page: its fields, the person's preferences and the page's language;
+    or the response that refuses it (an invalid link; no valid CSRF token, 403)."""
+    fields = await read_form(request)
+    prefs = await _load(request)
+    if prefs is None:
+        return invalid_link(request, Purpose.PREFERENCES)
+    language = token_language(request, prefs.holder)
+    if not csrf_ok(request, fields):
+        return csrf_refused(request, language)
+    return _Posted(fields, prefs, language)
+
+
 def _show(request: Request, prefs: visitor.Preferences, language: str, *,
           saved: visitor.PreferenceChanges | None = None,
           error: str | None = None, error_field: str | None = None, left: list[str] | None = None,
@@ -71,13 +91,10 @@ async def preferences_page(request: Request) -> Response:
 
 async def preferences_submit(request: Request) -> Response:
     web = request.app.state.web
-    fields = await read_form(request)
-    prefs = await _load(request)
-    if prefs is None:
-        return invalid_link(request, Purpose.PREFERENCES)
-    language = token_language(request, prefs.holder)
-    if not csrf_ok(request, fields):
-        return csrf_refused(request, language)
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    fields, prefs, language = posted
     try:
         saved = await web.db(
             lambda: visitor.save_preferences(
@@ -99,13 +116,10 @@ async def preferences_submit(request: Request) -> Response:
 async def choose_delivery(request: Request) -> Response:
     """Each day's mail, or one digest after a session's last day, for every list they are on."""
     web = request.app.state.web
-    fields = await read_form(request)
-    prefs = await _load(request)
-    if prefs is None:
-        return invalid_link(request, Purpose.PREFERENCES)
-    language = token_language(request, prefs.holder)
-    if not csrf_ok(request, fields):
-        return csrf_refused(request, language)
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    fields, prefs, language = posted
     try:
         mode = DeliveryMode(fields.get("delivery") or "")
     except ValueError:  # a tampered form
@@ -117,13 +131,10 @@ async def choose_delivery(request: Request) -> Response:
 
 async def leave_everything(request: Request) -> Response:
     web = request.app.state.web
-    fields = await read_form(request)
-    prefs = await _load(request)
-    if prefs is None:
-        return invalid_link(request, Purpose.PREFERENCES)
-    language = token_language(request, prefs.holder)
-    if not csrf_ok(request, fields):
-        return csrf_refused(request, language)
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    _fields, prefs, language = posted
     left = await web.db(visitor.unsubscribe_everything, web.newsletter, Purpose.PREFERENCES,
                                    request.path_params["token"],
                                    link_context(request, Channel.LINK, "preferences-page"))
@@ -133,12 +144,9 @@ async def leave_everything(request: Request) -> Response:
 
 async def export_data(request: Request) -> Response:
     web = request.app.state.web
-    fields = await read_form(request)
-    prefs = await _load(request)
-    if prefs is None:
-        return invalid_link(request, Purpose.PREFERENCES)
-    if not csrf_ok(request, fields):
-        return csrf_refused(request, token_language(request, prefs.holder))
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
     record = await web.db(visitor.export_by_token, web.newsletter, request.path_params["token"])
     body = json.dumps(record.as_json(), ensure_ascii=False, indent=2) + "\n"
     return Response(body, media_type="application/json", headers={
