@@ -13,10 +13,13 @@ On PostgreSQL the server planned the round's statement afresh every round (custo
 of its CPU a round, as much as running it; bench/pg_costs.py --gate-only, docs/benchmarks.md
 "PostgreSQL gate rounds"). A round's connection therefore prepares its statements at once and
 runs them with their generic plan (`plan_cache_mode`; the plan is
-the primary-key look-ups whatever the arrays hold). The connections are closed, not pooled,
-when the gate ends, so that no other use of the store gets their settings. (Sending BEGIN in
-one pipeline with the first statement saved its round trip but cost more of our CPU, in
-psycopg's pipeline machinery, than the round trip did.)
+the primary-key look-ups whatever the arrays hold). The statements are prepared once per
+connection (`PREPARE`), and a round's first one goes with its BEGIN in one simple query
+(`BEGIN; EXECUTE name(literals)`) on a connection in autocommit mode: two round trips a round
+(that query, then COMMIT) instead of three, and no parameters for psycopg to adapt. The
+connections are closed, never pooled, so that no other use of the store gets their settings.
+(Sending BEGIN in one pipeline with the first statement saved the round trip too, but cost
+more of our CPU, in psycopg's pipeline machinery, than the round trip did.)
 """
 
 from __future__ import annotations
@@ -47,19 +50,35 @@ class HeldRound:
     ~20 µs less a round. The connection's SQLAlchemy side then holds no transaction, which is
     why a session needs `orm=True`."""
 
-    __slots__ = ("_session", "_orm", "conn", "cursor", "postgres")
+    __slots__ = ("_begin", "_orm", "_session", "conn", "cursor", "postgres")
 
     def __init__(self, conn: Connection, *, orm: bool):
         self.conn = conn
         self.postgres = conn.dialect.name == "postgresql"
-        self._orm = orm or self.postgres
+        self._orm = orm
         driver = conn.connection.driver_connection
-        if self._orm:
-            conn.begin()  # SQLite: the store's BEGIN IMMEDIATE; psycopg begins at the first statement
+        #: PostgreSQL: the BEGIN that the round's first statement carries (`execute_prepared`).
+        self._begin = ""
+        if orm:
+            if self.postgres:  # the round connection is in autocommit mode: the round begins itself
+                driver.execute("BEGIN", prepare=False)
+            conn.begin()  # SQLite: the store's BEGIN IMMEDIATE
+        elif self.postgres:
+            self._begin = "BEGIN; "
         else:
             begin_immediate(driver)
         self.cursor = driver.cursor()
         self._session: Session | None = None
+
+    def execute_prepared(self, name: str, args: Sequence[str]):
+        """(PostgreSQL) Run the statement the connection prepared as `name` with `args` (SQL
+        literals, `_literal`), after the round's BEGIN in the same query if it is not yet sent.
+        Returns the cursor, on the statement's result."""
+        begin, self._begin = self._begin, ""
+        self.cursor.execute(f"{begin}EXECUTE {name}({', '.join(args)})", prepare=False)
+        if begin:
+            self.cursor.nextset()
+        return self.cursor
 
     @property
     def session(self) -> Session:
@@ -106,7 +125,7 @@ class RoundConnections:
         try:
             return HeldRound(conn, orm=orm)
         except BaseException:
-            conn.close()
+            _discard(conn)
             raise
 
     def _connect(self) -> Connection:
@@ -117,11 +136,12 @@ class RoundConnections:
                 # Prepared at once, and planned once: the round's statements have one good plan
                 # (primary-key look-ups), which custom planning found again every round.
                 driver.prepare_threshold = 0
-                driver.execute("SET plan_cache_mode = force_generic_plan")
-                driver.commit()
+                driver.autocommit = True  # each round sends its own BEGIN, with its first statement
+                driver.execute("SET plan_cache_mode = force_generic_plan; " + "; ".join(
+                    f"PREPARE {name}({types}) AS {sql}" for name, (types, sql) in _PG_PREPARED.items()),
+                    prepare=False)
             except BaseException:
-                conn.invalidate()
-                conn.close()
+                _discard(conn)
                 raise
         return conn
 
@@ -136,15 +156,21 @@ class RoundConnections:
         if commit:
             self.idle.append(held.conn)
         else:
-            held.conn.close()
+            _discard(held.conn)
 
     def close(self) -> None:
-        """Close the kept connections (PostgreSQL's for good: their settings stay with the gate)."""
+        """Close the kept connections."""
         for conn in self.idle:
-            if conn.dialect.name == "postgresql":
-                conn.invalidate()
-            conn.close()
+            _discard(conn)
         self.idle.clear()
+
+
+def _discard(conn: Connection) -> None:
+    """Close a round connection; PostgreSQL's for good, so that its settings (autocommit, the
+    generic plans, the prepared statements) never reach the store's pool."""
+    if conn.dialect.name == "postgresql":
+        conn.invalidate()
+    conn.close()
 
 
 def _binder(dialect, column_name: str):
@@ -192,18 +218,54 @@ def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
     return found
 
 
-#: PostgreSQL: a round's outcomes in one statement of fixed text (prepared by the server after
-#: a few runs), the rows as arrays, whatever their number.
+#: PostgreSQL: a round's outcomes in one statement of fixed text, the rows as arrays, whatever
+#: their number. Parameters: now, worker, then the nine arrays.
 _PG_OUTCOMES = (
     "UPDATE outbox o SET status = v.status::outbox_status, last_reply = coalesce(v.reply, o.last_reply), "
     "message_id = coalesce(v.mid, o.message_id), relay = coalesce(v.relay, o.relay), "
     "reply_code = coalesce(v.code, o.reply_code), next_attempt_at = v.next, sent_at = coalesce(v.sent, o.sent_at), "
-    "attempts = o.attempts + v.inc, claimed_by = NULL, updated_at = %(now)s "
-    "FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(replies)s::text[], %(mids)s::text[], "
-    "%(relays)s::text[], %(codes)s::int[], %(nexts)s::timestamptz[], %(sents)s::timestamptz[], %(incs)s::int[]) "
-    "AS v(id, status, reply, mid, relay, code, next, sent, inc) "
-    f"WHERE o.id = v.id AND o.claimed_by = %(worker)s AND o.status = '{_SENDING}' RETURNING o.id"
+    "attempts = o.attempts + v.inc, claimed_by = NULL, updated_at = $1 "
+    "FROM unnest($3, $4, $5, $6, $7, $8, $9, $10, $11) AS v(id, status, reply, mid, relay, code, next, sent, inc) "
+    f"WHERE o.id = v.id AND o.claimed_by = $2 AND o.status = '{_SENDING}' RETURNING o.id"
 )
+_PG_OUTCOME_TYPES = "timestamptz, text, bigint[], text[], text[], text[], text[], int[], timestamptz[], timestamptz[], int[]"
+
+#: PostgreSQL: the re-check of the rows `$3` (of the list `$2`) for the worker `$1`.
+_PG_RECHECK = (f"SELECT o.id, s.status, sub.status, s.email, {_held('$1')} FROM outbox o "
+               "JOIN subscribers s ON s.id = o.subscriber_id "
+               "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = $2 "
+               f"WHERE o.id = ANY($3){_PG_LOCKING}")
+
+#: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip);
+#: the outcomes' parameters, then the list (`$12`) and the rows to re-check (`$13`). After the
+#: re-check's rows come those of the outcomes it did not write (id, then NULLs): none, nearly
+#: always.
+_PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
+            f"SELECT * FROM (SELECT o.id, s.status, sub.status, s.email, {_held('$2')} FROM outbox o "
+            "JOIN subscribers s ON s.id = o.subscriber_id "
+            "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = $12 "
+            f"WHERE o.id = ANY($13){_PG_LOCKING}) AS rechecked "
+            "UNION ALL SELECT v.id, NULL, NULL, NULL, NULL FROM unnest($3) AS v(id) "
+            "WHERE v.id NOT IN (SELECT id FROM written)")
+
+#: What each round connection prepares: name → (parameter types, statement).
+_PG_PREPARED = {
+    "newsletter_round_outcomes": (_PG_OUTCOME_TYPES, _PG_OUTCOMES),
+    "newsletter_round_recheck": ("text, int, bigint[]", _PG_RECHECK),
+    "newsletter_round_both": (f"{_PG_OUTCOME_TYPES}, int, bigint[]", _PG_BOTH),
+}
+
+
+def _literal(value: str) -> str:
+    """A string constant holding `value`, whatever `standard_conforming_strings` says (E'…',
+    backslashes and quotes doubled). Raises ValueError for a NUL, which no text may hold."""
+    if "\x00" in value:
+        raise ValueError("PostgreSQL text cannot contain NUL (0x00) characters")
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "'" in value:
+        value = value.replace("'", "''")
+    return f"E'{value}'"
 
 
 def _text(value: str | None) -> str:
@@ -216,25 +278,26 @@ def _text(value: str | None) -> str:
 
 
 def _array(values) -> str:
-    """PostgreSQL's array literal of `values` (text, numbers or datetimes; None is NULL), for a
-    parameter that the statement casts (`%s::text[]`): psycopg dumps one string instead of
-    each element of a list, which was half of the round statement's client CPU."""
-    return "{" + ",".join(_text(v if v is None or isinstance(v, str) else
-                                v.isoformat() if isinstance(v, datetime) else str(v)) for v in values) + "}"
+    """The SQL literal of PostgreSQL's array of `values` (text, numbers or datetimes; None is
+    NULL), which the prepared statement's parameter type reads: one string for the round,
+    where psycopg adapted each element of a list (half of the round statement's client CPU)."""
+    return _literal("{" + ",".join(_text(v if v is None or isinstance(v, str) else
+                                         v.isoformat() if isinstance(v, datetime) else str(v)) for v in values) + "}")
 
 
 def _ids(values: Sequence[int]) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
+    return "'{" + ",".join(map(str, values)) + "}'"
 
 
-def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
+def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> list[str]:
+    """The literals of `_PG_OUTCOMES`' parameters."""
     at = _text(now.isoformat())
-    return {"now": now, "worker": worker, "ids": _ids([oc.row_id for oc in outcomes]),
-            "statuses": _array([oc.status.value for oc in outcomes]), "replies": _array([oc.reply for oc in outcomes]),
-            "mids": _array([oc.message_id for oc in outcomes]), "relays": _array([oc.relay for oc in outcomes]),
-            "codes": _array([oc.reply_code for oc in outcomes]), "nexts": _array([oc.next_attempt_at for oc in outcomes]),
-            "sents": "{" + ",".join(at if oc.status is OutboxStatus.SENT else "NULL" for oc in outcomes) + "}",
-            "incs": _ids([1 if oc.attempted else 0 for oc in outcomes])}
+    return [_literal(now.isoformat()), _literal(worker), _ids([oc.row_id for oc in outcomes]),
+            _array([oc.status.value for oc in outcomes]), _array([oc.reply for oc in outcomes]),
+            _array([oc.message_id for oc in outcomes]), _array([oc.relay for oc in outcomes]),
+            _array([oc.reply_code for oc in outcomes]), _array([oc.next_attempt_at for oc in outcomes]),
+            "'{" + ",".join(at if oc.status is OutboxStatus.SENT else "NULL" for oc in outcomes) + "}'",
+            _ids([1 if oc.attempted else 0 for oc in outcomes])]
 
 
 def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> frozenset[int]:
@@ -247,7 +310,7 @@ def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *,
         return frozenset()
     cursor = held.cursor
     if held.postgres:
-        cursor.execute(_PG_OUTCOMES, _pg_outcomes(worker, outcomes, now))
+        cursor = held.execute_prepared("newsletter_round_outcomes", _pg_outcomes(worker, outcomes, now))
         if cursor.rowcount == len(outcomes):
             return frozenset()
         return frozenset(oc.row_id for oc in outcomes) - {r[0] for r in cursor.fetchall()}
@@ -272,27 +335,13 @@ def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *,
     return frozenset(unwritten)
 
 
-#: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip).
-#: After the re-check's rows come those of the outcomes it did not write (id, then NULLs):
-#: none, nearly always.
-_PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
-            f"SELECT * FROM (SELECT o.id, s.status, sub.status, s.email, {_held('%(worker)s')} FROM outbox o "
-            "JOIN subscribers s ON s.id = o.subscriber_id "
-            "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = %(list)s "
-            f"WHERE o.id = ANY(%(rows)s::bigint[]){_PG_LOCKING}) AS rechecked "
-            "UNION ALL SELECT v.id, NULL, NULL, NULL, NULL FROM unnest(%(ids)s::bigint[]) AS v(id) "
-            "WHERE v.id NOT IN (SELECT id FROM written)")
-
-
 def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
                       rows: Sequence[ClaimedRow], *, now: datetime) -> Recheck:
     """`write_outcomes`, then `recheck_rows`; on PostgreSQL in one statement. Returns the
     re-check's answer, its `not_held` with the outcomes' rows the write did not change."""
     if held.postgres and outcomes and rows:
-        params = _pg_outcomes(worker, outcomes, now)
-        params.update(list=list_id, rows=_ids([r.id for r in rows]))
-        held.cursor.execute(_PG_BOTH, params)
-        found = held.cursor.fetchall()
+        args = [*_pg_outcomes(worker, outcomes, now), str(list_id), _ids([r.id for r in rows])]
+        found = held.execute_prepared("newsletter_round_both", args).fetchall()
         unwritten = frozenset(r[0] for r in found if r[1] is None)  # a subscriber's status is never NULL
         if unwritten:
             found = [r for r in found if r[1] is not None]
@@ -313,12 +362,13 @@ def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[Clai
     write lock."""
     if not rows:
         return Recheck({}, frozenset())
+    if held.postgres:
+        found = held.execute_prepared("newsletter_round_recheck",
+                                      [_literal(worker), str(list_id), _ids([r.id for r in rows])]).fetchall()
+        return _skip_failing(held, worker, rows, found, now)
     _record, recheck, _skip, _status, _stamp = _statements(held.conn)
     ids = [r.id for r in rows]
-    if held.postgres:
-        held.cursor.execute(recheck, (worker, list_id, ids))
-    else:
-        held.cursor.execute(recheck.format(ids=",".join("?" * len(ids))), (worker, list_id, *ids))
+    held.cursor.execute(recheck.format(ids=",".join("?" * len(ids))), (worker, list_id, *ids))
     return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
 
 
