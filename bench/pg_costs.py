@@ -217,7 +217,12 @@ _WORDS = re.compile(r"\s+")
 
 def statement_name(sql: str) -> str:
     s = _WORDS.sub(" ", sql.strip()).upper()
-    for prefix, name in (("BEGIN", "BEGIN"), ("COMMIT", "COMMIT"), ("ROLLBACK", "ROLLBACK"),
+    for prefix, name in (("BEGIN; EXECUTE NEWSLETTER_ROUND_BOTH", "round: BEGIN + outcomes + re-check (EXECUTE, one query)"),
+                         ("BEGIN; EXECUTE NEWSLETTER_ROUND_RECHECK", "round: BEGIN + re-check (EXECUTE, one query)"),
+                         ("BEGIN; EXECUTE NEWSLETTER_ROUND_OUTCOMES", "round: BEGIN + outcomes (EXECUTE, one query)"),
+                         ("EXECUTE NEWSLETTER_ROUND_", "round: a statement after its BEGIN (EXECUTE)"),
+                         ("SET PLAN_CACHE_MODE", "a round connection: SET and PREPARE (one query)"),
+                         ("BEGIN", "BEGIN"), ("COMMIT", "COMMIT"), ("ROLLBACK", "ROLLBACK"),
                          ("WITH WRITTEN", "round: outcomes + re-check (WITH … UPDATE … SELECT FOR SHARE)"),
                          ("UPDATE OUTBOX O SET", "round: outcomes (UPDATE … FROM unnest)"),
                          ("SELECT O.ID, S.STATUS", "round: re-check (SELECT … FOR SHARE)"),

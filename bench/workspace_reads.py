@@ -96,12 +96,46 @@ def build(database_url: str, args: argparse.Namespace) -> Newsletter:
     return newsletter
 
 
-def measure(newsletter: Newsletter, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
-    statements = 0
+def plan_nodes(node: dict, depth: int = 0) -> list[str]:
+    """A plan's top three levels, one line a node: its type, relation, index, heap fetches, rows, buffers."""
+    if depth >= 3:
+        return []
+    what = node["Node Type"] + (f" on {node['Relation Name']}" if "Relation Name" in node else "")
+    index = f" using {node['Index Name']}" if "Index Name" in node else ""
+    fetched = f" heap {node['Heap Fetches']}" if "Heap Fetches" in node else ""
+    found = [f"{what}{index}{fetched} rows {node['Actual Rows']} "
+             f"buf {node.get('Shared Hit Blocks', 0) + node.get('Shared Read Blocks', 0)}"]
+    for child in node.get("Plans", ()):
+        found += plan_nodes(child, depth + 1)
+    return found
 
-    def counted(*_args) -> None:
+
+def explain(database_url: str, captured: list[tuple[str, object]]) -> list[tuple[float, str, str]]:
+    """Each captured SELECT run again under EXPLAIN (ANALYZE, BUFFERS) on a connection of its
+    own: (server milliseconds (planning and execution), the plan's top nodes, the statement's start)."""
+    found = []
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        for statement, parameters in captured:
+            if statement.lstrip().upper().startswith("SELECT"):
+                plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement,
+                                    parameters).fetchone()[0][0]
+                found.append((plan["Planning Time"] + plan["Execution Time"], "; ".join(plan_nodes(plan["Plan"])),
+                              " ".join(statement.split())[:90]))
+        conn.rollback()
+    return found
+
+
+def measure(newsletter: Newsletter, args: argparse.Namespace) -> list[tuple]:
+    """Per page kind: (kind, CPU mean ms, CPU median ms, statements, wall median ms, the server's ms
+    for the first view's SELECTs under EXPLAIN ANALYZE or None)."""
+    statements = 0
+    captured: list[tuple[str, object]] | None = None
+
+    def counted(_conn, _cursor, statement, parameters, *_args) -> None:
         nonlocal statements
         statements += 1
+        if captured is not None:
+            captured.append((statement, parameters))
 
     event.listen(newsletter.store.engine, "before_cursor_execute", counted)
     app = create_app(newsletter, min_fill_seconds=0)
@@ -113,19 +147,27 @@ def measure(newsletter: Newsletter, args: argparse.Namespace) -> list[tuple[str,
     rows = []
     for kind, path in PAGES.items():
         path = f"/admin/people/{key}" if path == "PERSON" else path
+        shown = captured = [] if args.explain else None  # the first view's: the counts not yet reused
         for _ in range(3):  # templates compiled, caches warm
             answer = client.get(path)
             if answer.status_code != 200:
                 raise SystemExit(f"{path}: {answer.status_code} {answer.text[:200]}")
-        cpu, stmts = [], []
+            captured = None
+        cpu, wall, stmts = [], [], []
         for _ in range(args.views):
-            before_cpu, before_stmts = time.process_time(), statements
+            before_cpu, before_wall, before_stmts = time.process_time(), time.perf_counter(), statements
             client.get(path)
             cpu.append(time.process_time() - before_cpu)
+            wall.append(time.perf_counter() - before_wall)
             stmts.append(statements - before_stmts)
-        rows.append((kind, statistics.mean(cpu) * 1000, statistics.median(cpu) * 1000, statistics.mean(stmts)))
+        plans = explain(newsletter.store.engine.url.render_as_string(hide_password=False), shown) \
+            if shown and newsletter.store.dialect == "postgresql" else []
+        rows.append((kind, statistics.mean(cpu) * 1000, statistics.median(cpu) * 1000, statistics.mean(stmts),
+                     statistics.median(wall) * 1000, sum(ms for ms, _, _ in plans) if plans else None))
         print(f"  {kind:<32} CPU mean {rows[-1][1]:7.1f} ms  median {rows[-1][2]:7.1f} ms  "
-              f"statements {rows[-1][3]:5.1f}", flush=True)
+              f"statements {rows[-1][3]:5.1f}  wall median {rows[-1][4]:7.1f} ms", flush=True)
+        for ms, plan, statement in plans:
+            print(f"      {ms:7.2f} ms  {statement}\n                 {plan}", flush=True)
     client.close()
     return rows
 
@@ -137,6 +179,8 @@ def main() -> None:
     parser.add_argument("--staff", type=int, default=20)
     parser.add_argument("--views", type=int, default=30, help="requests of each page")
     parser.add_argument("--database-url", default="", help="a PostgreSQL server URL (a database is made on it)")
+    parser.add_argument("--explain", action="store_true",
+                        help="PostgreSQL: each page's SELECTs (of its first view) under EXPLAIN (ANALYZE, BUFFERS)")
     args = parser.parse_args()
     pg_db = None
     with tempfile.TemporaryDirectory(prefix="bench-workspace-reads-") as folder:
@@ -159,11 +203,12 @@ def main() -> None:
             if pg_db:
                 with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)')
-    print(f"\n| page ({newsletter.store.dialect}, {args.readers:,} readers) | CPU mean | CPU median | statements |  "
-          f"(load {os.getloadavg()[0]:.2f})")
-    print("|---|---:|---:|---:|")
-    for kind, mean, median, stmts in rows:
-        print(f"| {kind} | {mean:.1f} ms | {median:.1f} ms | {stmts:.1f} |")
+    print(f"\n| page ({newsletter.store.dialect}, {args.readers:,} readers) | CPU mean | CPU median | statements "
+          f"| wall median | server, first view |  (load {os.getloadavg()[0]:.2f})")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, mean, median, stmts, wall, server in rows:
+        served = f"{server:.1f} ms" if server is not None else ""
+        print(f"| {kind} | {mean:.1f} ms | {median:.1f} ms | {stmts:.1f} | {wall:.1f} ms | {served} |")
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ def test_postgres_rounds_plan_their_statement_once_and_keep_the_setting_to_thems
         connections.end(held, commit=True)
     (conn,) = connections.idle
     plans = conn.exec_driver_sql("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                                 "WHERE statement LIKE 'WITH written AS%%'").all()
+                                 "WHERE name = 'newsletter_round_both'").all()
     conn.rollback()
     assert plans == [(3, 0)]  # the first round had no outcomes: the re-check alone
     connections.close()
@@ -174,14 +174,36 @@ def test_postgres_rounds_plan_their_statement_once_and_keep_the_setting_to_thems
     assert [s[0] for s in state(store, [r.id for r in rows[:9]])] == [OutboxStatus.SENT] * 9
 
 
+def test_postgres_round_connections_never_reach_the_pool(store, clock):
+    """A PostgreSQL round connection (autocommit, generic plans, its prepared statements) is
+    closed for good whether its round committed or rolled back: the store's pool never hands
+    out its settings."""
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's round connections")
+    populate(store, 4, now=clock())
+    campaign, _ = start(store, clock)
+    rows, _ = claim(store, campaign, "w1", limit=4, clock=clock)
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    rounds.recheck_rows(held, campaign.list_id, "w1", rows, now=clock())
+    connections.end(held, commit=False)
+    assert connections.idle == []
+    with store.engine.connect() as other:
+        assert other.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+        assert other.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements "
+                                     "WHERE name LIKE 'newsletter_round%%'").scalar() == 0
+        assert other.connection.driver_connection.autocommit is False
+
+
 def test_round_outcomes_carry_any_text_as_record_outcomes_does(store, clock):
-    """The round's arrays go as literals (one string each): quotes, backslashes, braces, commas,
-    line ends, the word NULL and non-ASCII text arrive as they were."""
+    """The round's arrays go as literals (one string each; on PostgreSQL inside a string
+    constant): quotes, apostrophes, backslashes, braces, commas, line ends, per cent signs, the
+    word NULL and non-ASCII text arrive as they were."""
     populate(store, 10, now=clock())
     campaign, _ = start(store, clock)
     rows, _ = claim(store, campaign, "w1", limit=10, clock=clock)
     later = clock() + timedelta(minutes=5)
-    texts = ['550 5.1.1 "no such user" \\ here, {braces}', "NULL", "", "451 a\r\nsecond line é ü 中"]
+    texts = ['550 5.1.1 "no such user" \\ here, {braces}', "NULL", "", "451 it's 'a\r\nsecond' line é ü 中 100% $1"]
 
     def outcomes(half):
         return [Outcome(r.id, OutboxStatus.DEFERRED if i == 3 else OutboxStatus.FAILED, text, f'<"{i}"\\@x>',

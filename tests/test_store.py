@@ -212,3 +212,19 @@ def test_the_readings_inside_a_shared_reading_are_one_transaction_that_sees_what
     with store.reading() as session:  # outside, each reading is its own again
         assert session.scalars(slugs).all() == ["written"]
     assert len(begun) == 5
+
+
+def test_a_shared_reading_closed_is_shared_no_more(store):
+    begun: list[object] = []
+    event.listen(store.engine, "begin", lambda conn: begun.append(conn))
+    with store.shared_reading() as shared:
+        with store.reading() as session:
+            session.execute(text("SELECT 1"))
+        assert shared.open and store.engine.pool.checkedout() == 1
+        shared.close()
+        assert not shared.open and store.engine.pool.checkedout() == 0
+        for _ in range(2):  # each its own unit of work, its connection given back at its end
+            with store.reading() as session:
+                session.execute(text("SELECT 1"))
+            assert not shared.open and store.engine.pool.checkedout() == 0
+    assert len(begun) == 3

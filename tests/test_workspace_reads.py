@@ -4,10 +4,12 @@ every view, and a people search is one bounded scan. Real SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import anyio
 import httpx
+import pytest
 from conftest import REPO
 from population import populate
 from sqlalchemy import event, inspect, select, text, update
@@ -24,10 +26,11 @@ from newsletter.staff import accounts, dashboard, directory, sessions, totp
 from newsletter.staff.audit import Actor
 from newsletter.staff.roles import Role
 from newsletter.statuses import CampaignStatus, Channel, OutboxStatus, StaffRole
-from newsletter.store import OutboxRow, StaffSession, Subscriber
+from newsletter.store import Campaign, MailingList, OutboxRow, StaffSession, Subscriber
 from newsletter.store import directory as directory_store
 from newsletter.tokens import Purpose
 from newsletter.workspace.guard import COOKIE
+from newsletter.workspace.pages import WorkspaceState
 
 DAY_3 = sorted((REPO / "examples" / "asp23").glob("day-3.*.md"))
 FORM = ConsentContext(channel=Channel.FORM, ip="198.51.100.20", source="website-footer")
@@ -94,6 +97,29 @@ def test_the_dashboards_numbers_are_right_after_sends_and_unsubscribes(newslette
     assert reads, "a campaign whose status changed is counted again"
 
 
+def test_the_dashboard_says_when_the_oldest_counts_it_shows_were_read(newsletter, clock):
+    populate(newsletter.store, 3, now=clock())
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    client = logged_in(newsletter, owner)
+    first = clock()
+    assert dashboard.dashboard(newsletter).counted_at == first
+    clock.advance(seconds=1)
+    with newsletter.store.session() as session:  # a campaign still sending: counted now, the lists reused
+        list_id = session.scalar(select(MailingList.id))
+        session.add(Campaign(slug="moving", list_id=list_id, kind="daily_summary", subject="Day 1", source={},
+                             status=CampaignStatus.SENDING, created_at=clock(), started_at=clock()))
+    moving = clock()
+    board = dashboard.dashboard(newsletter)
+    assert [line.slug for line in board.campaigns] == ["moving"] and board.counted_at == first
+    assert f"Counts as of {first:%H:%M:%S} UTC." in client.get("/admin/").text
+    assert f"Counts as of {first:%H:%M:%S} UTC." in client.get("/admin/lists").text  # the same counts
+    clock.advance(seconds=dashboard.FRESH_FOR.total_seconds() - 0.5)  # the lists read again, not the campaign
+    assert dashboard.dashboard(newsletter).counted_at == moving
+    lists_read = clock()
+    clock.advance(seconds=1)  # the campaign read again, the lists not yet
+    assert dashboard.dashboard(newsletter).counted_at == lists_read
+
+
 def test_a_people_search_counts_up_to_the_cap_and_finds_an_address_by_its_start(newsletter, clock):
     populate(newsletter.store, 30, now=clock())
     populate(newsletter.store, 5, now=clock(), start=100, domain="example.net", list_slug="alerts")
@@ -128,6 +154,24 @@ def test_an_address_start_is_found_on_the_address_index(sqlite_store):
             f"EXPLAIN QUERY PLAN {statement}", params))
     assert "INDEX" in plan and "SCAN subscribers" not in plan.split("INDEX")[0].replace("USING", ""), plan
     assert "SEARCH" in plan, plan  # a range of the index, not a walk of all of it
+
+
+def test_an_address_start_is_a_range_of_the_address_index_on_postgresql_under_a_c_collation(store):
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite: the test above")
+    with store.reading() as session:
+        collation = session.scalar(text("SELECT datcollate FROM pg_database WHERE datname = current_database()"))
+    if collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        pytest.skip(f"the database's collation is {collation}: the pattern alone decides")
+    seen: list[tuple[str, dict]] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda _conn, _cur, statement, params, *_a: seen.append((statement, params))
+                 if "FROM subscribers" in statement and "ORDER BY" in statement else None)
+    with store.reading() as session:
+        directory_store.search_people(session, "someone@exa")
+        [(statement, params)] = seen
+        plan = "\n".join(row[0] for row in session.connection().exec_driver_sql(f"EXPLAIN {statement}", params))
+    assert "Index Cond" in plan and "subscribers_email_key" in plan and "Seq Scan" not in plan, plan
 
 
 def _statements(store) -> list[str]:
@@ -246,3 +290,48 @@ def test_a_slow_call_of_a_page_holds_no_connection_while_it_waits(newsletter):
     client.app.state.txt_lookup = lookup
     assert client.get("/admin/check").status_code == 200
     assert held and set(held) == {0}
+
+
+def test_pre_flight_checks_waiting_on_dns_leave_every_place_free_for_other_pages(newsletter):
+    """As many pre-flight checks as there are places for pages' shared readings (`db_threads`),
+    all waiting on DNS: another page still answers at once, and no connection is held."""
+    owner = add_staff(newsletter, "owner@example.org", Role.OWNER)
+    cookie = sessions.login(newsletter, owner.email, PASSWORD).cookie
+    app = create_app(newsletter, min_fill_seconds=0)
+    places = WorkspaceState.db_threads
+    waiting: list[str] = []
+    answer = threading.Event()
+
+    def lookup(name: str) -> list[str]:
+        waiting.append(name)
+        answer.wait(20)
+        return []
+
+    app.state.txt_lookup = lookup
+
+    async def pages() -> tuple[list[int], int, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://testserver",
+                                     cookies={COOKIE: cookie}) as client:
+            checks: list[int] = []
+
+            async def check() -> None:
+                checks.append((await client.get("/admin/check", timeout=30)).status_code)
+
+            async with anyio.create_task_group() as group:
+                for _ in range(places):
+                    group.start_soon(check)
+                with anyio.fail_after(10):
+                    while len(waiting) < places:
+                        await anyio.sleep(0.01)
+                try:
+                    with anyio.fail_after(5):
+                        lists_page = (await client.get("/admin/lists", timeout=30)).status_code
+                    held = newsletter.store.engine.pool.checkedout()  # the checks still wait on DNS
+                finally:
+                    answer.set()
+            return checks, lists_page, held
+
+    checks, lists_page, held = anyio.run(pages)
+    assert lists_page == 200 and held == 0
+    assert checks == [200] * places and newsletter.store.engine.pool.checkedout() == 0

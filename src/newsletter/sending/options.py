@@ -49,8 +49,10 @@ class SendOptions:
     #: Longest wait (seconds) for a connection to write a message's MAIL FROM while the gate's
     #: transaction, which re-checked the recipient's consent, stays open (see `gate.Gate`).
     consent_hold: float = 2.0
-    #: Gate rounds open at once on PostgreSQL (SQLite: always one).
-    gate_rounds: int = 2
+    #: Gate rounds open at once on PostgreSQL (SQLite: always one). One: a round then carries a
+    #: message for each working connection (8.0 at 8 connections, against 4.5 with two open),
+    #: and its cost is nearly all per round (docs/benchmarks.md, "PostgreSQL sending, session 11").
+    gate_rounds: int = 1
     #: Longest wait (seconds) of a gate round for the working connections' requests, so that one
     #: round carries a message for each rather than one round a message (see `gate.Gate`).
     gate_gather: float = 0.004

@@ -16,7 +16,8 @@ The counts are not read afresh on every view: counting a campaign's ledger reads
 and the lists' subscriptions all of theirs. A campaign that has ended (finished or cancelled,
 with no row still open) keeps its counts for good, until its status changes (a retry); the
 counts of a campaign still moving, and the lists' counts, are reused for `FRESH_FOR` (by the
-installation's clock) and then read again. The bounce reports are read on every view, of the
+installation's clock) and then read again, and the dashboard says when the oldest of those it
+shows was read (`Dashboard.counted_at`). The bounce reports are read on every view, of the
 campaigns shown only.
 """
 
@@ -133,6 +134,9 @@ class Dashboard:
     campaigns: tuple[CampaignLine, ...]
     #: The worst flag among the campaigns shown, for the page's summary.
     worst: Flag
+    #: When the oldest counts shown that can still change (the lists', a moving campaign's) were
+    #: read: the figures are those of that moment or later (an ended campaign's are final).
+    counted_at: datetime
 
 
 class _Tallies:
@@ -142,31 +146,34 @@ class _Tallies:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        #: Campaign id -> (its state when counted, reused until (None: for good), the counts).
-        self.campaigns: dict[int, tuple[tuple, datetime | None, Counts]] = {}
-        #: (reused until, {list id: {status: n}}).
-        self.lists: tuple[datetime, dict] | None = None
+        #: Campaign id -> (its state when counted, reused until (None: for good), the counts,
+        #: when they were read).
+        self.campaigns: dict[int, tuple[tuple, datetime | None, Counts, datetime]] = {}
+        #: (reused until, {list id: {status: n}}, when they were read).
+        self.lists: tuple[datetime, dict, datetime] | None = None
 
-    def list_counts(self, session, now: datetime) -> dict:
+    def list_counts(self, session, now: datetime) -> tuple[dict, datetime]:
+        """({list id: {status: n}}, when they were read)."""
         with self.lock:
             if self.lists is not None and now < self.lists[0]:
-                return self.lists[1]
+                return self.lists[1], self.lists[2]
         counts = people_store.subscription_counts(session)
         with self.lock:
-            self.lists = (now + FRESH_FOR, counts)
-        return counts
+            self.lists = (now + FRESH_FOR, counts, now)
+        return counts, now
 
-    def campaign_counts(self, session, campaign: Campaign, now: datetime) -> Counts:
+    def campaign_counts(self, session, campaign: Campaign, now: datetime) -> tuple[Counts, datetime | None]:
+        """(The campaign's counts, when they were read; None: they are final.)"""
         state = (campaign.status, campaign.status_reason, campaign.finished_at, campaign.ledger_until)
         with self.lock:
             held = self.campaigns.get(campaign.id)
         if held is not None and held[0] == state and (held[1] is None or now < held[1]):
-            return held[2]
+            return held[2], (None if held[1] is None else held[3])
         counts = campaigns.ledger_counts(session, campaign)
         until = None if campaign.status in _ENDED and counts.open == 0 else now + FRESH_FOR
         with self.lock:
-            self.campaigns[campaign.id] = (state, until, counts)
-        return counts
+            self.campaigns[campaign.id] = (state, until, counts, now)
+        return counts, (None if until is None else now)
 
 
 _TALLIES: weakref.WeakKeyDictionary[Newsletter, _Tallies] = weakref.WeakKeyDictionary()
@@ -181,9 +188,9 @@ def _tallies(newsletter: Newsletter) -> _Tallies:
         return found
 
 
-def list_counts(newsletter: Newsletter, session) -> dict[int, dict[SubscriptionStatus, int]]:
+def list_counts(newsletter: Newsletter, session) -> tuple[dict[int, dict[SubscriptionStatus, int]], datetime]:
     """Every list's subscriptions per status, {list id: {status: n}}, read in `session` at most
-    once every `FRESH_FOR` (the dashboard's and the lists page's counts)."""
+    once every `FRESH_FOR` (the dashboard's and the lists page's counts), and when they were read."""
     return _tallies(newsletter).list_counts(session, newsletter.clock())
 
 
@@ -193,14 +200,15 @@ def dashboard(newsletter: Newsletter) -> Dashboard:
     now = newsletter.clock()
     tallies = _tallies(newsletter)
     with newsletter.store.reading() as session:
-        counts = tallies.list_counts(session, now)
+        counts, counted_at = tallies.list_counts(session, now)
         found = tuple(ListCounts(m.slug, m.name, *(counts.get(m.id, {}).get(s, 0) for s in _LIST_STATUSES))
                       for m in people_lists.all_lists(session))
-        recent = [(c, tallies.campaign_counts(session, c, now))
+        recent = [(c, *tallies.campaign_counts(session, c, now))
                   for c in tallies_store.recent_campaigns(session, RECENT)]
-        reports = tallies_store.reports_of(session, [c.id for c, _ in recent])
+        reports = tallies_store.reports_of(session, [c.id for c, _, _ in recent])
+    counted_at = min([counted_at, *(at for _, _, at in recent if at is not None)])
     lines = []
-    for c, n in recent:
+    for c, n, _ in recent:
         b = reports.get(c.id, tallies_store.CampaignReports())
         lines.append(CampaignLine(
             c.slug, c.mailing_list.slug, c.subject, c.status, c.status_reason, c.created_at, c.finished_at, n.sent,
@@ -210,7 +218,7 @@ def dashboard(newsletter: Newsletter) -> Dashboard:
     order = [Flag.OK, Flag.TOO_FEW, Flag.WARN, Flag.LIMIT]
     flags = [r.flag for line in lines for r in (line.bounces, line.complaints)]
     worst = max(flags, key=order.index) if flags else Flag.OK
-    return Dashboard(found, tuple(lines), worst)
+    return Dashboard(found, tuple(lines), worst, counted_at)
 
 
 def preflight(newsletter: Newsletter, *, lookup: TxtLookup | None = None) -> list[CheckResult]:

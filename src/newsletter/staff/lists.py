@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from ..installation import Newsletter
 from ..people import lists as people_lists
@@ -21,7 +22,7 @@ from .audit import Actor
 from .directory import staff_context
 from .roles import Action
 
-__all__ = ["ListLine", "SuppressionsPage", "lists_page", "create_list", "edit_list", "suppressions_page",
+__all__ = ["ListLine", "ListsPage", "SuppressionsPage", "lists_page", "create_list", "edit_list", "suppressions_page",
            "lift_suppression", "SUPPRESSIONS_SHOWN"]
 
 SUPPRESSIONS_SHOWN = 500
@@ -43,15 +44,20 @@ class ListLine:
     created_at: datetime
 
 
-def lists_page(newsletter: Newsletter) -> tuple[ListLine, ...]:
-    """Every list with its counts (as the dashboard's: reused for `dashboard.FRESH_FOR`) and
-    translations, by slug."""
+class ListsPage(NamedTuple):
+    lists: tuple[ListLine, ...]
+    #: When the counts were read (they are the dashboard's: reused for `dashboard.FRESH_FOR`).
+    counted_at: datetime
+
+
+def lists_page(newsletter: Newsletter) -> ListsPage:
+    """Every list with its counts and translations, by slug, and when the counts were read."""
     with newsletter.store.reading() as session:
-        counts = dashboard.list_counts(newsletter, session)
-        return tuple(ListLine(m.slug, m.name, m.description, tuple(m.languages), m.public,
-                              {s.value: counts.get(m.id, {}).get(s, 0) for s in SubscriptionStatus},
-                              dict(m.translations or {}), m.created_at)
-                     for m in people_lists.all_lists(session))
+        counts, counted_at = dashboard.list_counts(newsletter, session)
+        return ListsPage(tuple(ListLine(m.slug, m.name, m.description, tuple(m.languages), m.public,
+                                        {s.value: counts.get(m.id, {}).get(s, 0) for s in SubscriptionStatus},
+                                        dict(m.translations or {}), m.created_at)
+                               for m in people_lists.all_lists(session)), counted_at)
 
 
 def create_list(newsletter: Newsletter, actor: Actor, slug: str, name: str, *, description: str = "",

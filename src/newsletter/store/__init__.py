@@ -153,7 +153,7 @@ class Store:
         lock (SQLite) and sees one snapshot of the data. A write inside it raises StoreError
         (and writes nothing). Inside a `shared_reading()` of this store it joins that one."""
         shared = _SHARED.get()
-        joined = shared is not None and shared.store is self
+        joined = shared is not None and shared.store is self and not shared.closed
         session = shared._join() if joined else self._readers()
         try:
             yield session
@@ -249,10 +249,13 @@ class SharedReading:
     entered (`Store.shared_reading`). It opens at the first of them and stays open between
     them (holding a pooled connection) until `end()`; a reading that fails ends it, and so
     does a `Store.session()` that commits (once no reading is inside it), so the next reading
-    begins anew and sees what was written. Its users take turns, never two at once."""
+    begins anew and sees what was written. Its users take turns, never two at once. Once
+    `close()`d it is shared no more: the readings after that begin their own."""
 
     def __init__(self, store: Store):
         self.store = store
+        #: `close()` was called: readings no longer join it.
+        self.closed = False
         self._session: Session | None = None
         self._inside = 0
         self._stale = False
@@ -283,7 +286,7 @@ class SharedReading:
             if failed:
                 self._session.rollback()  # a reading still inside goes on in a new transaction
         finally:
-            if not self._inside and (failed or self._stale):
+            if not self._inside and (failed or self._stale or self.closed):
                 self.end()
 
     def _renew(self) -> None:
@@ -291,6 +294,12 @@ class SharedReading:
         if self._inside:
             self._stale = True
         else:
+            self.end()
+
+    def close(self) -> None:
+        """`end()` it and share it no more (a reading inside it goes on to its end)."""
+        self.closed = True
+        if not self._inside:
             self.end()
 
     def end(self) -> None:

@@ -5,11 +5,12 @@ Each function takes the caller's session and runs in its transaction; none decid
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import or_, select
+from sqlalchemy import Engine, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from ..statuses import (
@@ -57,6 +58,28 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+#: libc collations that order text by code point, as SQLite does: in them a range of the address
+#: index holds exactly the addresses that begin with a text.
+_CODE_POINT_COLLATIONS = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8"})
+#: The database's default collation and its provider ('c': libc; the column before PostgreSQL 15).
+_DEFAULT_COLLATION = text("SELECT datcollate, coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') "
+                          "FROM pg_database d WHERE datname = current_database()")
+#: Engine -> whether its addresses are ordered by code point (asked once an engine).
+_CODE_POINT_ORDER: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def _ordered_by_code_point(session: Session) -> bool:
+    """The address index orders addresses by code point (SQLite; PostgreSQL under a C collation)."""
+    engine = session.get_bind().engine
+    if engine.dialect.name == "sqlite":
+        return True
+    found = _CODE_POINT_ORDER.get(engine)
+    if found is None:
+        collation, provider = session.execute(_DEFAULT_COLLATION).one()
+        found = _CODE_POINT_ORDER[engine] = provider == "c" and collation in _CODE_POINT_COLLATIONS
+    return found
+
+
 def _address_start(text: str) -> str | None:
     """The lower-cased text when it reads as the start of an address (it holds an "@": no name
     does), else None."""
@@ -70,16 +93,19 @@ def search_people(session: Session, text: str, *, list_id: int | None = None,
     given, by address: (the page of `limit` from `offset`, how many match, whether more match).
 
     Text with an "@" is the start of an address: only addresses that begin with it match, found
-    on the address index. The matches are counted up to `cap` (or through the page, when it lies
-    beyond): one scan that stops there, the page's rows then read by id; when more match, the
-    count is `cap` and the flag is True."""
-    query = select(Subscriber.id)
+    on the address index (a range of it where the addresses are ordered by code point, as on
+    SQLite and under PostgreSQL's C collations; else the index scanned in order, with the
+    pattern deciding). The matches are counted up to `cap` (or through the page, when it lies
+    beyond): one scan in address order that stops there, whose page of rows comes back with the
+    count beside each (a window over the scan), in one statement; when more match, the count is
+    `cap` and the flag is True."""
+    query = select(Subscriber.id, Subscriber.key, Subscriber.email, Subscriber.name, Subscriber.language,
+                   Subscriber.status, Subscriber.created_at)
     start = _address_start(text.strip()) if text else None
     if start is not None:
-        if session.get_bind().dialect.name == "sqlite":
-            # SQLite compares addresses byte by byte: the range is exactly the prefix, on the index.
+        if _ordered_by_code_point(session):  # the range is exactly the prefix, on the index
             query = query.where(Subscriber.email >= start, Subscriber.email < start + "\U0010ffff")
-        else:  # a collation may order punctuation otherwise: the pattern decides
+        if session.get_bind().dialect.name != "sqlite":  # where a collation may order otherwise, it decides
             query = query.where(Subscriber.email.like(_like(start)[1:], escape="\\"))
     elif text:
         pattern = _like(text.strip())
@@ -93,16 +119,14 @@ def search_people(session: Session, text: str, *, list_id: int | None = None,
             sub = sub.where(Subscription.status == status)
         query = query.where(Subscriber.id.in_(sub))
     counted = max(cap, offset + limit)
-    ids = session.scalars(query.order_by(Subscriber.email).limit(counted + 1)).all()
-    more = len(ids) > counted
-    page = ids[offset:offset + limit]
-    rows = session.execute(
-        select(Subscriber.id, Subscriber.key, Subscriber.email, Subscriber.name, Subscriber.language,
-               Subscriber.status, Subscriber.created_at)
-        .where(Subscriber.id.in_(page)).order_by(Subscriber.email)).all() if page else []
-    return [PersonRow(*row) for row in rows], min(len(ids), counted), more
-
-
+    matches = query.order_by(Subscriber.email).limit(counted + 1).subquery()
+    found = session.execute(select(matches, func.count().over()).order_by(matches.c.email)
+                            .offset(offset).limit(limit)).all()
+    if found:
+        total = found[0][-1]
+    else:  # no row to carry the count: none matched, or the page lies beyond the matches
+        total = session.scalar(select(func.count()).select_from(matches)) if offset else 0
+    return [PersonRow(*row[:-1]) for row in found], min(total, counted), total > counted
 def subscriptions_of(session: Session, subscriber_ids: Iterable[int]) -> dict[int, list[tuple[str, SubscriptionStatus]]]:
     """Each person's (list slug, status) pairs, by slug."""
     ids = list(subscriber_ids)

@@ -13,10 +13,13 @@ On PostgreSQL the server planned the round's statement afresh every round (custo
 of its CPU a round, as much as running it; bench/pg_costs.py --gate-only, docs/benchmarks.md
 "PostgreSQL gate rounds"). A round's connection therefore prepares its statements at once and
 runs them with their generic plan (`plan_cache_mode`; the plan is
-the primary-key look-ups whatever the arrays hold). The connections are closed, not pooled,
-when the gate ends, so that no other use of the store gets their settings. (Sending BEGIN in
-one pipeline with the first statement saved its round trip but cost more of our CPU, in
-psycopg's pipeline machinery, than the round trip did.)
+the primary-key look-ups whatever the arrays hold). The statements are prepared once per
+connection (`PREPARE`), and a round's first one goes with its BEGIN in one simple query
+(`BEGIN; EXECUTE name(literals)`) on a connection in autocommit mode: two round trips a round
+(that query, then COMMIT) instead of three, and no parameters for psycopg to adapt. The
+connections are closed, never pooled, so that no other use of the store gets their settings.
+(Sending BEGIN in one pipeline with the first statement saved the round trip too, but cost
+more of our CPU, in psycopg's pipeline machinery, than the round trip did.)
 """
 
 from __future__ import annotations
@@ -48,20 +51,36 @@ class HeldRound:
     why a session needs `orm=True`. `kept`: the connection is one of `RoundConnections`' own
     (with their settings), not a plain one of the store's pool."""
 
-    __slots__ = ("_session", "_orm", "conn", "cursor", "postgres", "kept")
+    __slots__ = ("_begin", "_orm", "_session", "conn", "cursor", "kept", "postgres")
 
     def __init__(self, conn: Connection, *, orm: bool, kept: bool):
         self.conn = conn
         self.kept = kept
         self.postgres = conn.dialect.name == "postgresql"
-        self._orm = orm or self.postgres
+        self._orm = orm
         driver = conn.connection.driver_connection
-        if self._orm:
-            conn.begin()  # SQLite: the store's BEGIN IMMEDIATE; psycopg begins at the first statement
+        #: PostgreSQL: the BEGIN that the round's first statement carries (`execute_prepared`).
+        self._begin = ""
+        if orm:
+            if self.postgres:  # the round connection is in autocommit mode: the round begins itself
+                driver.execute("BEGIN", prepare=False)
+            conn.begin()  # SQLite: the store's BEGIN IMMEDIATE
+        elif self.postgres:
+            self._begin = "BEGIN; "
         else:
             begin_immediate(driver, polled=True)
         self.cursor = driver.cursor()
         self._session: Session | None = None
+
+    def execute_prepared(self, name: str, args: Sequence[str]):
+        """(PostgreSQL) Run the statement the connection prepared as `name` with `args` (SQL
+        literals, `_literal`), after the round's BEGIN in the same query if it is not yet sent.
+        Returns the cursor, on the statement's result."""
+        begin, self._begin = self._begin, ""
+        self.cursor.execute(f"{begin}EXECUTE {name}({', '.join(args)})", prepare=False)
+        if begin:
+            self.cursor.nextset()
+        return self.cursor
 
     @property
     def session(self) -> Session:
@@ -98,9 +117,9 @@ class RoundConnections:
     """The connections a gate's rounds use, kept open between rounds (one per round open at once).
 
     Their settings are their own, so they are closed, never handed back to the store's pool.
-    PostgreSQL: the statements prepared at once, on their generic plan (see the module
-    docstring). SQLite: a busy timeout of 0, for `begin_immediate` polls for the write lock
-    itself; and the CHECK constraints off (`PRAGMA ignore_check_constraints`), for the
+    PostgreSQL: autocommit, the statements prepared at once, on their generic plan (see the
+    module docstring). SQLite: a busy timeout of 0, for `begin_immediate` polls for the write
+    lock itself; and the CHECK constraints off (`PRAGMA ignore_check_constraints`), for the
     round's statements write only our own constants (the outbox statuses, as the column's type
     converts them) and SQLite 3.40 checks the status column's `IN (…)` by building and dropping
     a temporary b-tree for every row it writes: a third of an outcome's UPDATE. A SQLite round
@@ -122,7 +141,7 @@ class RoundConnections:
         try:
             return HeldRound(conn, orm=orm, kept=kept)
         except BaseException:
-            self._discard(conn, kept=kept)
+            _discard(conn, kept=kept)
             raise
 
     def _connect(self) -> Connection:
@@ -133,11 +152,12 @@ class RoundConnections:
                 # Prepared at once, and planned once: the round's statements have one good plan
                 # (primary-key look-ups), which custom planning found again every round.
                 driver.prepare_threshold = 0
-                driver.execute("SET plan_cache_mode = force_generic_plan")
-                driver.commit()
+                driver.autocommit = True  # each round sends its own BEGIN, with its first statement
+                driver.execute("SET plan_cache_mode = force_generic_plan; " + "; ".join(
+                    f"PREPARE {name}({types}) AS {sql}" for name, (types, sql) in _PG_PREPARED.items()),
+                    prepare=False)
             except BaseException:
-                conn.invalidate()
-                conn.close()
+                _discard(conn, kept=True)
                 raise
         else:
             try:
@@ -145,17 +165,9 @@ class RoundConnections:
                 driver.execute("PRAGMA busy_timeout = 0")
                 driver.execute("PRAGMA ignore_check_constraints = ON")
             except BaseException:
-                conn.invalidate()
-                conn.close()
+                _discard(conn, kept=True)
                 raise
         return conn
-
-    @staticmethod
-    def _discard(conn: Connection, *, kept: bool) -> None:
-        """Close `conn`; one of ours for good (its settings must not reach the pool)."""
-        if kept:
-            conn.invalidate()
-        conn.close()
 
     def end(self, held: HeldRound, *, commit: bool) -> None:
         """End the round; its connection is kept for the next one unless something failed."""
@@ -168,13 +180,22 @@ class RoundConnections:
         if commit and held.kept:
             self.idle.append(held.conn)
         else:
-            self._discard(held.conn, kept=held.kept)
+            _discard(held.conn, kept=held.kept)
 
     def close(self) -> None:
         """Close the kept connections for good: their settings stay with the gate."""
         for conn in self.idle:
-            self._discard(conn, kept=True)
+            _discard(conn, kept=True)
         self.idle.clear()
+
+
+def _discard(conn: Connection, *, kept: bool) -> None:
+    """Close a round connection; one of the rounds' own (`kept`) for good, so that its settings
+    (PostgreSQL: autocommit, the generic plans, the prepared statements; SQLite: the busy
+    timeout, the CHECKs off) never reach the store's pool."""
+    if kept:
+        conn.invalidate()
+    conn.close()
 
 
 def _binder(dialect, column_name: str):
@@ -222,18 +243,54 @@ def _statements(conn: Connection) -> tuple[str, str, str, Any, Any]:
     return found
 
 
-#: PostgreSQL: a round's outcomes in one statement of fixed text (prepared by the server after
-#: a few runs), the rows as arrays, whatever their number.
+#: PostgreSQL: a round's outcomes in one statement of fixed text, the rows as arrays, whatever
+#: their number. Parameters: now, worker, then the nine arrays.
 _PG_OUTCOMES = (
     "UPDATE outbox o SET status = v.status::outbox_status, last_reply = coalesce(v.reply, o.last_reply), "
     "message_id = coalesce(v.mid, o.message_id), relay = coalesce(v.relay, o.relay), "
     "reply_code = coalesce(v.code, o.reply_code), next_attempt_at = v.next, sent_at = coalesce(v.sent, o.sent_at), "
-    "attempts = o.attempts + v.inc, claimed_by = NULL, updated_at = %(now)s "
-    "FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(replies)s::text[], %(mids)s::text[], "
-    "%(relays)s::text[], %(codes)s::int[], %(nexts)s::timestamptz[], %(sents)s::timestamptz[], %(incs)s::int[]) "
-    "AS v(id, status, reply, mid, relay, code, next, sent, inc) "
-    f"WHERE o.id = v.id AND o.claimed_by = %(worker)s AND o.status = '{_SENDING}' RETURNING o.id"
+    "attempts = o.attempts + v.inc, claimed_by = NULL, updated_at = $1 "
+    "FROM unnest($3, $4, $5, $6, $7, $8, $9, $10, $11) AS v(id, status, reply, mid, relay, code, next, sent, inc) "
+    f"WHERE o.id = v.id AND o.claimed_by = $2 AND o.status = '{_SENDING}' RETURNING o.id"
 )
+_PG_OUTCOME_TYPES = "timestamptz, text, bigint[], text[], text[], text[], text[], int[], timestamptz[], timestamptz[], int[]"
+
+#: PostgreSQL: the re-check of the rows `$3` (of the list `$2`) for the worker `$1`.
+_PG_RECHECK = (f"SELECT o.id, s.status, sub.status, s.email, {_held('$1')} FROM outbox o "
+               "JOIN subscribers s ON s.id = o.subscriber_id "
+               "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = $2 "
+               f"WHERE o.id = ANY($3){_PG_LOCKING}")
+
+#: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip);
+#: the outcomes' parameters, then the list (`$12`) and the rows to re-check (`$13`). After the
+#: re-check's rows come those of the outcomes it did not write (id, then NULLs): none, nearly
+#: always.
+_PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
+            f"SELECT * FROM (SELECT o.id, s.status, sub.status, s.email, {_held('$2')} FROM outbox o "
+            "JOIN subscribers s ON s.id = o.subscriber_id "
+            "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = $12 "
+            f"WHERE o.id = ANY($13){_PG_LOCKING}) AS rechecked "
+            "UNION ALL SELECT v.id, NULL, NULL, NULL, NULL FROM unnest($3) AS v(id) "
+            "WHERE v.id NOT IN (SELECT id FROM written)")
+
+#: What each round connection prepares: name → (parameter types, statement).
+_PG_PREPARED = {
+    "newsletter_round_outcomes": (_PG_OUTCOME_TYPES, _PG_OUTCOMES),
+    "newsletter_round_recheck": ("text, int, bigint[]", _PG_RECHECK),
+    "newsletter_round_both": (f"{_PG_OUTCOME_TYPES}, int, bigint[]", _PG_BOTH),
+}
+
+
+def _literal(value: str) -> str:
+    """A string constant holding `value`, whatever `standard_conforming_strings` says (E'…',
+    backslashes and quotes doubled). Raises ValueError for a NUL, which no text may hold."""
+    if "\x00" in value:
+        raise ValueError("PostgreSQL text cannot contain NUL (0x00) characters")
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "'" in value:
+        value = value.replace("'", "''")
+    return f"E'{value}'"
 
 
 def _text(value: str | None) -> str:
@@ -246,25 +303,26 @@ def _text(value: str | None) -> str:
 
 
 def _array(values) -> str:
-    """PostgreSQL's array literal of `values` (text, numbers or datetimes; None is NULL), for a
-    parameter that the statement casts (`%s::text[]`): psycopg dumps one string instead of
-    each element of a list, which was half of the round statement's client CPU."""
-    return "{" + ",".join(_text(v if v is None or isinstance(v, str) else
-                                v.isoformat() if isinstance(v, datetime) else str(v)) for v in values) + "}"
+    """The SQL literal of PostgreSQL's array of `values` (text, numbers or datetimes; None is
+    NULL), which the prepared statement's parameter type reads: one string for the round,
+    where psycopg adapted each element of a list (half of the round statement's client CPU)."""
+    return _literal("{" + ",".join(_text(v if v is None or isinstance(v, str) else
+                                         v.isoformat() if isinstance(v, datetime) else str(v)) for v in values) + "}")
 
 
 def _ids(values: Sequence[int]) -> str:
-    return "{" + ",".join(map(str, values)) + "}"
+    return "'{" + ",".join(map(str, values)) + "}'"
 
 
-def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
+def _pg_outcomes(worker: str, outcomes: Sequence[Outcome], now: datetime) -> list[str]:
+    """The literals of `_PG_OUTCOMES`' parameters."""
     at = _text(now.isoformat())
-    return {"now": now, "worker": worker, "ids": _ids([oc.row_id for oc in outcomes]),
-            "statuses": _array([oc.status.value for oc in outcomes]), "replies": _array([oc.reply for oc in outcomes]),
-            "mids": _array([oc.message_id for oc in outcomes]), "relays": _array([oc.relay for oc in outcomes]),
-            "codes": _array([oc.reply_code for oc in outcomes]), "nexts": _array([oc.next_attempt_at for oc in outcomes]),
-            "sents": "{" + ",".join(at if oc.status is OutboxStatus.SENT else "NULL" for oc in outcomes) + "}",
-            "incs": _ids([1 if oc.attempted else 0 for oc in outcomes])}
+    return [_literal(now.isoformat()), _literal(worker), _ids([oc.row_id for oc in outcomes]),
+            _array([oc.status.value for oc in outcomes]), _array([oc.reply for oc in outcomes]),
+            _array([oc.message_id for oc in outcomes]), _array([oc.relay for oc in outcomes]),
+            _array([oc.reply_code for oc in outcomes]), _array([oc.next_attempt_at for oc in outcomes]),
+            "'{" + ",".join(at if oc.status is OutboxStatus.SENT else "NULL" for oc in outcomes) + "}'",
+            _ids([1 if oc.attempted else 0 for oc in outcomes])]
 
 
 def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *, now: datetime) -> frozenset[int]:
@@ -277,7 +335,7 @@ def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *,
         return frozenset()
     cursor = held.cursor
     if held.postgres:
-        cursor.execute(_PG_OUTCOMES, _pg_outcomes(worker, outcomes, now))
+        cursor = held.execute_prepared("newsletter_round_outcomes", _pg_outcomes(worker, outcomes, now))
         if cursor.rowcount == len(outcomes):
             return frozenset()
         return frozenset(oc.row_id for oc in outcomes) - {r[0] for r in cursor.fetchall()}
@@ -302,27 +360,13 @@ def write_outcomes(held: HeldRound, worker: str, outcomes: Sequence[Outcome], *,
     return frozenset(unwritten)
 
 
-#: PostgreSQL: the outcomes written and the re-check read in one statement (one round trip).
-#: After the re-check's rows come those of the outcomes it did not write (id, then NULLs):
-#: none, nearly always.
-_PG_BOTH = (f"WITH written AS ({_PG_OUTCOMES}) "
-            f"SELECT * FROM (SELECT o.id, s.status, sub.status, s.email, {_held('%(worker)s')} FROM outbox o "
-            "JOIN subscribers s ON s.id = o.subscriber_id "
-            "JOIN subscriptions sub ON sub.subscriber_id = o.subscriber_id AND sub.list_id = %(list)s "
-            f"WHERE o.id = ANY(%(rows)s::bigint[]){_PG_LOCKING}) AS rechecked "
-            "UNION ALL SELECT v.id, NULL, NULL, NULL, NULL FROM unnest(%(ids)s::bigint[]) AS v(id) "
-            "WHERE v.id NOT IN (SELECT id FROM written)")
-
-
 def write_and_recheck(held: HeldRound, list_id: int, worker: str, outcomes: Sequence[Outcome],
                       rows: Sequence[ClaimedRow], *, now: datetime) -> Recheck:
     """`write_outcomes`, then `recheck_rows`; on PostgreSQL in one statement. Returns the
     re-check's answer, its `not_held` with the outcomes' rows the write did not change."""
     if held.postgres and outcomes and rows:
-        params = _pg_outcomes(worker, outcomes, now)
-        params.update(list=list_id, rows=_ids([r.id for r in rows]))
-        held.cursor.execute(_PG_BOTH, params)
-        found = held.cursor.fetchall()
+        args = [*_pg_outcomes(worker, outcomes, now), str(list_id), _ids([r.id for r in rows])]
+        found = held.execute_prepared("newsletter_round_both", args).fetchall()
         unwritten = frozenset(r[0] for r in found if r[1] is None)  # a subscriber's status is never NULL
         if unwritten:
             found = [r for r in found if r[1] is not None]
@@ -343,12 +387,13 @@ def recheck_rows(held: HeldRound, list_id: int, worker: str, rows: Sequence[Clai
     write lock."""
     if not rows:
         return Recheck({}, frozenset())
+    if held.postgres:
+        found = held.execute_prepared("newsletter_round_recheck",
+                                      [_literal(worker), str(list_id), _ids([r.id for r in rows])]).fetchall()
+        return _skip_failing(held, worker, rows, found, now)
     _record, recheck, _skip, _status, _stamp = _statements(held.conn)
     ids = [r.id for r in rows]
-    if held.postgres:
-        held.cursor.execute(recheck, (worker, list_id, ids))
-    else:
-        held.cursor.execute(recheck.format(ids=",".join("?" * len(ids))), (worker, list_id, *ids))
+    held.cursor.execute(recheck.format(ids=",".join("?" * len(ids))), (worker, list_id, *ids))
     return _skip_failing(held, worker, rows, held.cursor.fetchall(), now)
 
 

@@ -20,8 +20,8 @@ __all__ = ["ROUTES"]
 async def _lists(request: Request, *, status_code: int = 200, error: str | None = None) -> Response:
     ws = workspace(request)
     found = await ws.db(lists.lists_page, ws.newsletter)
-    return render(request, "lists.html", status_code=status_code, lists=found, error=error,
-                  done=request.query_params.get("done", ""))
+    return render(request, "lists.html", status_code=status_code, lists=found.lists, counted_at=found.counted_at,
+                  error=error, done=request.query_params.get("done", ""))
 
 
 @guarded(Action.VIEW_LISTS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -77,24 +78,46 @@ class WorkspaceState:
         """Within the block, the guard's session check (`db_keeping`) and the page's next call
         (`db`) share one read-only unit of work (`Store.shared_reading`) instead of one each.
         It keeps its connection between the two calls, so at most `db_threads` requests hold
-        one at once: never more connections held than the pool has while waiting for a turn."""
+        one at once (a turn): never more connections held than the pool has while waiting for
+        a turn. A slow call (`slow`) gives the turn back before it waits."""
         if self._sharing is None:
             self._sharing = anyio.Semaphore(self.db_threads)
-        async with self._sharing:
-            with self.newsletter.store.shared_reading() as shared:
+        await self._sharing.acquire()
+        turn = _Turn(self._sharing)
+        token = _TURN.set(turn)
+        try:
+            with self.newsletter.store.shared_reading() as turn.shared:
                 try:
                     yield
                 finally:
-                    if shared.open:
-                        with anyio.CancelScope(shield=True):  # a client gone still gives the connection back
-                            await self.db(shared.end)
+                    await self._give_back(turn)
+        finally:
+            _TURN.reset(token)
+
+    async def _give_back(self, turn: _Turn) -> None:
+        """End the turn's shared reading for good and free its place, once."""
+        if turn.given:
+            return
+        turn.given = True
+        with anyio.CancelScope(shield=True):  # a client gone still gives the connection back
+            try:
+                if turn.shared.open:
+                    await self.db(turn.shared.close)
+                else:
+                    turn.shared.close()
+            finally:
+                turn.places.release()
 
     async def slow(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a slow call (DNS, HTTP, SMTP: a use case that mails, the pre-flight check) in a worker
-        thread, outside the database limiter, so that it never holds up other pages' units of work
-        (nor holds a shared reading open while it waits)."""
-        return await anyio.to_thread.run_sync(_after_reading, self.newsletter,
-                                              functools.partial(func, *args, **kwargs))
+        thread, outside the database limiter, so that it never holds up other pages' units of work.
+        Inside `one_reading`, the request's turn is given back first: its shared reading ends (and
+        its connection returns to the pool) and its place is free for another page while it waits;
+        the request's later calls read in units of work of their own."""
+        turn = _TURN.get()
+        if turn is not None:
+            await self._give_back(turn)
+        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
 
     def ip(self, request: Request) -> str | None:
         peer = request.client.host if request.client else None
@@ -108,9 +131,18 @@ def _ending_reading(newsletter: Newsletter, call: Callable[[], T]) -> T:
         newsletter.store.end_shared_reading()
 
 
-def _after_reading(newsletter: Newsletter, call: Callable[[], T]) -> T:
-    newsletter.store.end_shared_reading()
-    return call()
+@dataclass
+class _Turn:
+    """One request's place among the `db_threads` that may hold a shared reading at once."""
+
+    places: anyio.Semaphore
+    #: The request's `Store.shared_reading()`.
+    shared: Any = None
+    given: bool = False
+
+
+#: The turn of the request running in this context, if it holds one.
+_TURN: ContextVar[_Turn | None] = ContextVar("workspace_turn", default=None)
 
 
 def workspace(request: Request) -> WorkspaceState:
