@@ -126,7 +126,7 @@ def test_stop_reasons_say_what_happened_and_name_no_command(newsletter, smtp_ser
     smtp_server.fail_data.clear()
     queued_again = actions.retry(newsletter, "asp23-day-3")
     detail = actions.detail(newsletter, "asp23-day-3")
-    assert detail.summary.status_reason == f"{queued_again} row(s) queued again"
+    assert queued_again > 1 and detail.summary.status_reason == f"{queued_again} rows queued again"
     for reason in (refused.reason, failing.reason, detail.summary.status_reason):
         assert "newsletter" not in reason and "`" not in reason and "resume" not in reason
     assert launch(newsletter, prepared, fast()).status is CampaignStatus.FINISHED
@@ -193,4 +193,4 @@ def test_retry_due_leaves_a_campaign_a_person_paused_while_it_waited(newsletter,
     actions.pause(newsletter, "asp23-day-3")
     clock.advance(hours=1)
     assert retry_due(newsletter, options=fast()) == []
-    assert actions.detail(newsletter, "asp23-day-3").summary.status_reason == actions.PAUSED_BY_ADMINISTRATOR
+    assert actions.detail(newsletter, "asp23-day-3").summary.status_reason == str(actions.PAUSED_BY_ADMINISTRATOR)

@@ -178,3 +178,21 @@ def test_a_counted_text_takes_the_languages_own_plural_form(language, counts):
         assert shown.endswith(ending), (n, shown)
         if language == "en":
             assert str(text) == shown
+
+
+def test_a_text_kept_as_json_comes_back_whole_and_still_translates():
+    from newsletter.i18n import translations
+    from newsletter.texts import N_, NP_, Text
+
+    nested = Text.of(N_("the campaign was %(status)s while sending"), status=Text("cancelled"))
+    counted = Text.counted(NP_("%(n)s row queued again", "%(n)s rows queued again"), 3)
+    catalogue = translations(REPO / "templates" / "locale", "fr")
+    for text in (nested, counted, Text("paused by an administrator")):
+        back = Text.from_json(text.to_json())
+        assert str(back) == str(text)
+        assert back.translated(catalogue.gettext, catalogue.ngettext) == text.translated(catalogue.gettext,
+                                                                                      catalogue.ngettext)
+    assert Text.from_json(counted.to_json()).translated(catalogue.gettext, catalogue.ngettext) == \
+        "3 lignes remises en file"
+    assert Text.from_json(nested.to_json()).translated(catalogue.gettext) == \
+        "la campagne est passée à l'état annulée pendant l'envoi"

@@ -204,6 +204,15 @@ def test_pause_resume_from_the_pages_and_a_late_translation_to_those_who_got_a_f
     now = sender.get("/admin/campaigns/asp23-day-4/progress.json").json()
     assert now["status"] == "paused" and 1 <= now["sent"] < 8
     assert 'action="/admin/campaigns/asp23-day-4/resume"' in sender.get("/admin/campaigns/asp23-day-4").text
+    # Why it is paused is said in the page's language, live too; the CLI and the API keep the English.
+    assert now["reason"] == "paused by an administrator"
+    assert "mise en pause par un administrateur" in sender.get("/admin/campaigns/asp23-day-4?lang=fr").text
+    assert sender.get("/admin/campaigns/asp23-day-4/progress.json").json()["reason"] == "mise en pause par un administrateur"
+    assert "أوقفها أحد المسؤولين مؤقتًا" in sender.get("/admin/?lang=ar").text
+    with newsletter.store.reading() as session:
+        from newsletter.sending.campaigns import get_campaign
+        assert get_campaign(session, "asp23-day-4").status_reason == "paused by an administrator"
+    sender.get("/admin/?lang=en")
     assert post(sender, "/admin/campaigns/asp23-day-4/resume", {},
                 form_page="/admin/campaigns/asp23-day-4").status_code == 303
     runner.wait("asp23-day-4", timeout=60)

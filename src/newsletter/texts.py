@@ -73,6 +73,18 @@ class Text(NamedTuple):
     def _count(self) -> int:
         return int(dict(self.values)["n"])
 
+    def to_json(self) -> dict:
+        """The text as JSON values, for a column (`from_json` gives it back)."""
+        return {"template": self.template, "plural": self.plural,
+                "values": [[key, value.to_json() if isinstance(value, Text) else str(value)]
+                           for key, value in self.values]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Text:
+        """The text `to_json` made; a value that is a text of its own comes back as one."""
+        return cls(data["template"], tuple((key, cls.from_json(value) if isinstance(value, dict) else value)
+                                           for key, value in data.get("values", ())), data.get("plural", ""))
+
 
 def text_of(said: str | Text) -> Text:
     """A reason or message given by a raiser as a Text: a str becomes a Text of its own, translated

@@ -12,6 +12,7 @@ from ..sending import actions
 from ..sending.launch import Prepared
 from ..sending.reach import campaign_outcome
 from ..sending.submitted import prepare_submitted, submit_content, submitted_files
+from ..texts import N_, Text
 from .endpoint import ApiError, endpoint, json_body, run
 from .people import _object, _text
 
@@ -87,7 +88,7 @@ async def schedule_campaign(request: Request, newsletter: Newsletter) -> Any:
 
 @endpoint("send")
 async def pause_campaign(request: Request, newsletter: Newsletter) -> Any:
-    return _summary(await run(actions.pause, newsletter, request.path_params["slug"], "paused through the API"))
+    return _summary(await run(actions.pause, newsletter, request.path_params["slug"], Text(N_("paused through the API"))))
 
 
 @endpoint("read")

@@ -8,11 +8,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..sending.campaigns import get_campaign
+from ..sending.campaigns import get_campaign, status_said
 from ..statuses import CampaignStatus
 from ..store import editorial as stored
 from ..store.editorial import BounceLine, ReaderLine
 from ..store.ledger import Counts, count_rows, counts_by_relay
+from ..texts import Text
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
@@ -34,6 +35,8 @@ class SendProgress(NamedTuple):
     rate: float
     seconds_left: float | None
     at: datetime
+    #: `reason` as a Text, for a face to say in its reader's language.
+    said: Text | None = None
 
     @property
     def done(self) -> bool:
@@ -69,7 +72,8 @@ def progress(newsletter: Newsletter, slug: str) -> SendProgress:
         window = max(1.0, min(RATE_WINDOW.total_seconds(), (now - started).total_seconds()))
         rate = recent / window
         left = counts.open / rate if rate > 0 and counts.open else (0.0 if not counts.open else None)
-        return SendProgress(slug, campaign.status, campaign.status_reason, counts, rate, left, now)
+        return SendProgress(slug, campaign.status, campaign.status_reason, counts, rate, left, now,
+                            status_said(campaign))
 
 
 def report(newsletter: Newsletter, slug: str) -> IssueReport:

@@ -11,6 +11,7 @@ from ..store import bounces as bounce_store
 from ..store import ledger as outbox
 from ..store.bounces import PersonBounce
 from ..store.ledger import Counts, FailureLine
+from ..texts import N_, Text
 from . import campaigns
 from .campaigns import CampaignSummary
 from .writing import campaign_segment
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["CampaignDetail", "CampaignReport", "Cancelled", "overview", "detail", "pause", "cancel", "retry", "report"]
 
 #: The reason a campaign paused from a face gives.
-PAUSED_BY_ADMINISTRATOR = "paused by an administrator"
+PAUSED_BY_ADMINISTRATOR = Text(N_("paused by an administrator"))
 
 
 class CampaignDetail(NamedTuple):
@@ -58,7 +59,7 @@ def detail(newsletter: Newsletter, slug: str) -> CampaignDetail:
                               outbox.active_claims(session, campaign.id))
 
 
-def pause(newsletter: Newsletter, slug: str, reason: str = PAUSED_BY_ADMINISTRATOR) -> CampaignSummary:
+def pause(newsletter: Newsletter, slug: str, reason: str | Text = PAUSED_BY_ADMINISTRATOR) -> CampaignSummary:
     """Pause: senders stop claiming, finish what is in flight and stop. Returns the campaign
     after. Raises UnknownCampaign; CampaignStateError when it is finished or cancelled."""
     with newsletter.store.session() as session:

@@ -31,7 +31,7 @@ from ..store import Campaign
 from ..store import campaigns as stored
 from ..store import ledger as outbox
 from ..store.ledger import Counts
-from ..texts import N_, Text
+from ..texts import N_, NP_, Text, text_of
 
 __all__ = [
     "CampaignSummary",
@@ -136,7 +136,8 @@ def start_campaign(session: Session, slug: str, list_slug: str, *, now: datetime
         if existing.status is CampaignStatus.CANCELLED:
             raise CampaignStateError(slug, "cancelled", Text(N_("a cancelled campaign cannot be sent again")))
         if existing.status is not CampaignStatus.SENDING:
-            existing.status, existing.status_reason = CampaignStatus.SENDING, None
+            existing.status = CampaignStatus.SENDING
+            _explain(existing, None)
             existing.started_at = existing.started_at or now
             _mark_retry(existing, None)
         return existing, False
@@ -186,7 +187,8 @@ def extend_campaign(session: Session, slug: str, list_slug: str, *, now: datetim
     if not added:
         raise NoAudience(slug, list_slug, since=True)
     campaign.source = {**(campaign.source or {}), "expires_at": (now + expiry).isoformat()}
-    campaign.status, campaign.status_reason, campaign.finished_at = CampaignStatus.SENDING, None, None
+    campaign.status, campaign.finished_at = CampaignStatus.SENDING, None
+    _explain(campaign, None)
     return added
 
 
@@ -215,7 +217,20 @@ def join_campaign(session: Session, slug: str) -> Campaign:
     return campaign
 
 
-def pause_campaign(session: Session, slug: str, reason: str, *, only_if_sending: bool = False,
+def _explain(campaign: Campaign, reason: str | Text | None) -> None:
+    """Say why the campaign is as it is (None: there is nothing to say): in English
+    (`status_reason`) and as a message id with its values (`status_said`), for the workspace."""
+    said = None if reason is None else text_of(reason)
+    campaign.status_reason = None if said is None else str(said)
+    campaign.status_said = None if said is None else said.to_json()
+
+
+def status_said(campaign: Campaign) -> Text | None:
+    """Why the campaign is as it is, as a Text to translate (None: nothing is said)."""
+    return Text.from_json(campaign.status_said) if campaign.status_said else None
+
+
+def pause_campaign(session: Session, slug: str, reason: str | Text, *, only_if_sending: bool = False,
                    retry_at: datetime | None = None) -> Campaign:
     """Stop claiming new rows (workers finish what they hold). `retry_at`: the campaign only
     waits for its deferred rows, due then (`due_for_retry` finds it). Pausing a paused
@@ -224,11 +239,12 @@ def pause_campaign(session: Session, slug: str, reason: str, *, only_if_sending:
     (then it is left as it is)."""
     campaign = get_campaign(session, slug)
     if campaign.status in (CampaignStatus.SENDING, CampaignStatus.DRAFT):
-        campaign.status, campaign.status_reason = CampaignStatus.PAUSED, reason
+        campaign.status = CampaignStatus.PAUSED
+        _explain(campaign, reason)
         _mark_retry(campaign, retry_at)
     elif campaign.status is CampaignStatus.PAUSED:
         if not only_if_sending:
-            campaign.status_reason = reason
+            _explain(campaign, reason)
             _mark_retry(campaign, None)
     elif not only_if_sending:
         raise CampaignStateError(slug, campaign.status.value, Text(N_("only a sending campaign can be paused")))
@@ -265,7 +281,8 @@ def resume_campaign(session: Session, slug: str) -> Campaign:
     campaign = get_campaign(session, slug)
     if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         raise CampaignStateError(slug, campaign.status.value, Text(N_("only a paused campaign can be resumed")))
-    campaign.status, campaign.status_reason = CampaignStatus.SENDING, None
+    campaign.status = CampaignStatus.SENDING
+    _explain(campaign, None)
     _mark_retry(campaign, None)
     return campaign
 
@@ -277,7 +294,8 @@ def cancel_campaign(session: Session, slug: str, *, now: datetime, segment: Filt
     campaign = get_campaign(session, slug)
     if campaign.status is CampaignStatus.FINISHED:
         raise CampaignStateError(slug, "finished", Text(N_("there is nothing left to cancel")))
-    campaign.status, campaign.status_reason = CampaignStatus.CANCELLED, "cancelled by an administrator"
+    campaign.status = CampaignStatus.CANCELLED
+    _explain(campaign, Text(N_("cancelled by an administrator")))
     campaign.finished_at = now
     reason = "skipped: the campaign was cancelled"
     skipped = outbox.skip_remaining(session, campaign.id, reason, now=now)
@@ -307,7 +325,7 @@ def unwritten_rows(session: Session, campaign: Campaign, counts: Counts | None =
 def retry_campaign(session: Session, slug: str, *, now: datetime, expiry: timedelta = DEFAULT_EXPIRY) -> int:
     """Queue failed and deferred rows again and give them a new expiry; returns how many.
 
-    The campaign becomes `paused` ("N row(s) queued again") until a sender resumes it.
+    The campaign becomes `paused` ("N rows queued again") until a sender resumes it.
     Raises UnknownCampaign; CampaignStateError for a cancelled campaign.
     """
     campaign = get_campaign(session, slug)
@@ -318,7 +336,7 @@ def retry_campaign(session: Session, slug: str, *, now: datetime, expiry: timede
         campaign.source = {**(campaign.source or {}), "expires_at": (now + expiry).isoformat()}
         if campaign.status is not CampaignStatus.SENDING:
             campaign.status = CampaignStatus.PAUSED
-            campaign.status_reason = f"{count} row(s) queued again"
+            _explain(campaign, Text.counted(NP_("%(n)s row queued again", "%(n)s rows queued again"), count))
             _mark_retry(campaign, None)
         campaign.finished_at = None
     return count
@@ -332,12 +350,13 @@ def finish_if_done(session: Session, campaign: Campaign, *, now: datetime) -> bo
     if campaign.ledger_until is not None or outbox.count_rows(session, campaign.id).open:
         return False
     if campaign.status is CampaignStatus.SENDING:
-        campaign.status, campaign.status_reason, campaign.finished_at = CampaignStatus.FINISHED, None, now
+        campaign.status, campaign.finished_at = CampaignStatus.FINISHED, now
+        _explain(campaign, None)
         return True
     return False
 
 
-def settle_campaign(session: Session, slug: str, stop_reason: str | None, *, now: datetime,
+def settle_campaign(session: Session, slug: str, stop_reason: str | Text | None, *, now: datetime,
                     retry_at: datetime | None = None) -> tuple[CampaignStatus, Counts, str | None]:
     """After a sender's run: finished when nothing is open, else paused with `stop_reason`
     when the run was stopped (a campaign paused, finished or cancelled meanwhile stays so);

@@ -57,6 +57,7 @@ from ..store import Campaign, Store
 from ..store import campaigns as stored
 from ..store import ledger as outbox
 from ..store.ledger import ClaimedRow, Counts, Outcome, Recheck
+from ..texts import N_, NP_, Text
 from ..transport.connection import (
     SmtpConnection,
     Stage,
@@ -98,8 +99,10 @@ class _Stopping(Exception):
     """The send stopped while a connection waited for its turn (the pacing)."""
 
 
-def _stopped_because(status: CampaignStatus) -> str:
-    return "paused" if status is CampaignStatus.PAUSED else f"the campaign was {status.value} while sending"
+def _stopped_because(status: CampaignStatus) -> Text:
+    if status is CampaignStatus.PAUSED:
+        return Text(CampaignStatus.PAUSED.value)
+    return Text.of(N_("the campaign was %(status)s while sending"), status=Text(status.value))
 
 
 #: `_send_row`'s answer for a message that never reached the relay: send it again at once.
@@ -167,7 +170,7 @@ class Sender:
         rounds = 1 if self.serial_db else max(1, options.gate_rounds)
         self.db_threads = DbThreads(1 if self.serial_db else rounds + 1, name="newsletter-db")
         self.campaign_id = self.list_id = 0
-        self.stop_reason: str | None = None
+        self.stop_reason: str | Text | None = None
         #: Set by `stop`: wakes every wait (pacing, the hourly cap, deferred rows, back-off).
         self._stopping = asyncio.Event()
         self.next_due: datetime | None = None
@@ -180,7 +183,8 @@ class Sender:
         self.gate = Gate(store, worker=self.worker, clock=clock, bounce_rules=bounces.rules_from_config(config),
                          consent_hold=options.consent_hold, rounds=rounds,
                          db_lock=self.db_lock if self.serial_db else None, in_db_thread=self._in_db_thread,
-                         on_round=self._recorded, on_failure=lambda exc: self.stop(f"recording outcomes failed: {exc}"),
+                         on_round=self._recorded, on_failure=lambda exc: self.stop(
+                             Text.of(N_("recording outcomes failed: %(error)s"), error=str(exc))),
                          working=lambda: self.working, gather=options.gate_gather)
         #: Connections that will hand the gate a request soon: not waiting for rows, not ended.
         self.working = options.concurrency
@@ -201,7 +205,7 @@ class Sender:
 
     # -- control ----------------------------------------------------------------------------
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str | Text) -> None:
         """Stop claiming and dispatching; in-flight messages finish. The campaign is left paused."""
         if self.stop_reason is None:
             self.stop_reason = reason
@@ -378,7 +382,7 @@ class Sender:
                 else:
                     self.ledger_whole = await asyncio.get_running_loop().run_in_executor(own, writer.write_next)
         except Exception as exc:  # noqa: BLE001 — any failure stops the send, with what it was
-            self.stop(f"writing the rest of the ledger failed: {exc}")
+            self.stop(Text.of(N_("writing the rest of the ledger failed: %(error)s"), error=str(exc)))
         finally:
             if own is not None:
                 own.shutdown(wait=True)
@@ -418,8 +422,9 @@ class Sender:
                 if counts.queued == 0 and counts.sending == 0 and due is not None:
                     if not self.options.wait_for_deferred:
                         self.next_due = due
-                        self.stop(f"{counts.deferred} message(s) deferred; the next retry is due at "
-                                  f"{due:%Y-%m-%d %H:%M} UTC")
+                        self.stop(Text.counted(NP_("%(n)s message deferred; the next retry is due at %(due)s UTC",
+                                                   "%(n)s messages deferred; the next retry is due at %(due)s UTC"),
+                                               counts.deferred, due=f"{due:%Y-%m-%d %H:%M}"))
                         break
                     wait = max(0.0, (due - self.clock()).total_seconds())
                     self._report(force=True, note=f"waiting for {counts.deferred} deferred until {due:%H:%M:%S}")
@@ -461,12 +466,14 @@ class Sender:
             except DeliveryError as exc:
                 last = exc
                 if exc.code is not None:  # the relay answered: auth refused, or a 5xx greeting
-                    self.stop(f"the relay refused us: {exc}")
+                    self.stop(Text.of(N_("the relay refused us: %(error)s"), error=str(exc)))
                     return None
             if attempt + 1 < self.options.reconnect_attempts:
                 await self._wait(delay)
                 delay = min(delay * 2, 60.0)
-        self.stop(f"cannot reach the relay after {self.options.reconnect_attempts} attempts: {last}")
+        self.stop(Text.counted(NP_("cannot reach the relay after %(n)s attempt: %(error)s",
+                                   "cannot reach the relay after %(n)s attempts: %(error)s"),
+                               self.options.reconnect_attempts, error=str(last)))
         return None
 
     async def _usable(self, conn: SmtpConnection | None) -> SmtpConnection | None:
@@ -630,7 +637,7 @@ class Sender:
         text = reply.describe()[:1000]
         relay, code = conn.relay, reply.code
         if verdict is Verdict.RELAY:
-            self.stop(f"the relay refused the sender: {text}")
+            self.stop(Text.of(N_("the relay refused the sender: %(reply)s"), reply=text))
             return None, True
         if verdict is Verdict.SENT:
             return Outcome(row.id, OutboxStatus.SENT, text, message_id, None, None, True, relay, code), False
@@ -679,8 +686,8 @@ class Sender:
     def _check_failure_rate(self) -> None:
         window = self.recent
         if len(window) >= window.maxlen and sum(window) / len(window) > self.options.failure_threshold:
-            self.stop(f"{sum(window)} of the last {len(window)} messages failed, more than "
-                      f"{self.options.failure_threshold:.0%}")
+            self.stop(Text.of(N_("%(failed)s of the last %(n)s messages failed, more than %(share)s"),
+                              failed=sum(window), n=len(window), share=f"{self.options.failure_threshold:.0%}"))
 
     def _report(self, *, force: bool = False, note: str = "") -> None:
         if self.on_progress is None:

@@ -38,6 +38,7 @@ from ..store import Campaign
 from ..store import people as people_store
 from ..store import tallies as tallies_store
 from ..store.ledger import Counts
+from ..texts import Text
 
 __all__ = [
     "BOUNCE_LIMIT",
@@ -109,6 +110,8 @@ class CampaignLine:
     subject: str
     status: CampaignStatus
     status_reason: str | None
+    #: `status_reason` as a Text, for the page to say in its reader's language.
+    status_said: Text | None
     created_at: datetime
     finished_at: datetime | None
     sent: int
@@ -211,7 +214,8 @@ def dashboard(newsletter: Newsletter) -> Dashboard:
     for c, n, _ in recent:
         b = reports.get(c.id, tallies_store.CampaignReports())
         lines.append(CampaignLine(
-            c.slug, c.mailing_list.slug, c.subject, c.status, c.status_reason, c.created_at, c.finished_at, n.sent,
+            c.slug, c.mailing_list.slug, c.subject, c.status, c.status_reason, campaigns.status_said(c), c.created_at,
+            c.finished_at, n.sent,
             n.failed, n.skipped, n.open,
             rate(b.hard, n.sent, BOUNCE_WARN, BOUNCE_LIMIT),
             rate(b.complaint, n.sent, COMPLAINT_WARN, COMPLAINT_LIMIT)))

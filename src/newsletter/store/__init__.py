@@ -36,7 +36,7 @@ __all__ = ["Store", "SharedReading", "open_store", "store_failure", *_models_all
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision. Written out so that every command can check the schema
 #: without loading Alembic; tests/test_store.py holds it to Alembic's own answer.
-HEAD_REVISION = "0770_outbox_subscriber"
+HEAD_REVISION = "0780_campaign_status_said"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: How often a writer that waits for SQLite's write lock tries again (seconds).
 SQLITE_LOCK_POLL_S = 0.0005

@@ -255,8 +255,10 @@ class Campaign(Base):
     )
     #: Content files it was sent from, and settings it was started with.
     source: Mapped[dict] = mapped_column(JSON, default=dict)
-    #: Why it is paused or cancelled, for people.
+    #: Why it is paused or cancelled, for people: in English, and as a message id with its
+    #: values (`texts.Text.to_json`) for the workspace to say in its reader's language.
     status_reason: Mapped[str | None] = mapped_column(Text)
+    status_said: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp)

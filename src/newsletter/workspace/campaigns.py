@@ -168,7 +168,10 @@ async def progress_json(request: Request) -> Response:
         now = await ws.db(reports.progress, ws.newsletter, request.path_params["slug"])
     except UnknownCampaign as exc:
         return JSONResponse({"error": say(request, exc)}, status_code=404, headers=JSON_HEADERS)
-    return JSONResponse(now.as_json(), headers=JSON_HEADERS)
+    shown = now.as_json()
+    if now.said is not None:
+        shown["reason"] = say(request, now.said)
+    return JSONResponse(shown, headers=JSON_HEADERS)
 
 
 async def _control(request: Request, call, *args) -> Response:

@@ -175,6 +175,7 @@ def render(request: Request, template: str, *, status_code: int = 200, headers: 
         staff=member,
         csrf=getattr(getattr(request.state, "staff_context", None), "csrf", ""),
         can=lambda action, language=None: allowed(member, Action(action), language=language),
+        say=lambda said: say(request, said),
         Action=Action,
         **context,
     )
