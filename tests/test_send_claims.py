@@ -118,10 +118,15 @@ async def test_rows_taken_over_from_a_worker_presumed_dead_are_sent_once(store, 
     assert a_result.sent_now + b_result.sent_now == 8 and b_result.sent_now > 0
     assert a.totals["skipped"] == 0 and b.totals["skipped"] == 0
     assert a.held == 0  # A waits for no outcome of the rows it dropped
+    _finished_with_every_row_sent(store, 8)
+
+
+def _finished_with_every_row_sent(store, rows: int) -> None:
+    """The campaign is finished, and its ledger has each of its `rows` rows sent."""
     with store.session() as session:
         campaign = stored.find_campaign(session, SLUG)
         assert campaign.status is CampaignStatus.FINISHED
-        assert ledger.count_rows(session, campaign.id).sent == 8
+        assert ledger.count_rows(session, campaign.id).sent == rows
 
 
 async def test_a_row_taken_over_after_its_message_went_is_not_counted_by_the_worker_that_lost_it(
@@ -165,10 +170,7 @@ async def test_a_row_taken_over_after_its_message_went_is_not_counted_by_the_wor
     assert received_count(smtp_server) == Counter({e: 2 if e in in_flight else 1 for e in emails})
     assert a_result.sent_now + b_result.sent_now == 8 and b_result.sent_now > 0
     assert a.totals["sent"] == a_result.sent_now and a.held == 0
-    with store.session() as session:
-        campaign = stored.find_campaign(session, SLUG)
-        assert campaign.status is CampaignStatus.FINISHED
-        assert ledger.count_rows(session, campaign.id).sent == 8
+    _finished_with_every_row_sent(store, 8)
 
 
 async def test_on_postgresql_neither_a_takeover_nor_an_unsubscribe_slips_between_the_recheck_and_mail_from(

@@ -142,14 +142,23 @@ def test_a_people_search_counts_up_to_the_cap_and_finds_an_address_by_its_start(
     assert page.total == len(page.people) == 35 and not page.more
 
 
+def _search_statement(store, session, query: str) -> tuple[str, object]:
+    """The SELECT of subscribers (and its parameters) that a people search for `query` runs."""
+    seen: list[tuple[str, object]] = []
+    listener = (lambda _conn, _cur, statement, params, *_a: seen.append((statement, params))
+                if "FROM subscribers" in statement and "ORDER BY" in statement else None)
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        directory_store.search_people(session, query)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    [found] = seen
+    return found
+
+
 def test_an_address_start_is_found_on_the_address_index(sqlite_store):
-    seen: list[tuple[str, tuple]] = []
-    event.listen(sqlite_store.engine, "before_cursor_execute",
-                 lambda _conn, _cur, statement, params, *_a: seen.append((statement, params))
-                 if "FROM subscribers" in statement and "ORDER BY" in statement else None)
     with sqlite_store.reading() as session:
-        directory_store.search_people(session, "someone@exa")
-        [(statement, params)] = seen
+        statement, params = _search_statement(sqlite_store, session, "someone@exa")
         plan = " ".join(str(row[-1]) for row in session.connection().exec_driver_sql(
             f"EXPLAIN QUERY PLAN {statement}", params))
     assert "INDEX" in plan and "SCAN subscribers" not in plan.split("INDEX")[0].replace("USING", ""), plan
@@ -163,13 +172,8 @@ def test_an_address_start_is_a_range_of_the_address_index_on_postgresql_under_a_
         collation = session.scalar(text("SELECT datcollate FROM pg_database WHERE datname = current_database()"))
     if collation not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
         pytest.skip(f"the database's collation is {collation}: the pattern alone decides")
-    seen: list[tuple[str, dict]] = []
-    event.listen(store.engine, "before_cursor_execute",
-                 lambda _conn, _cur, statement, params, *_a: seen.append((statement, params))
-                 if "FROM subscribers" in statement and "ORDER BY" in statement else None)
     with store.reading() as session:
-        directory_store.search_people(session, "someone@exa")
-        [(statement, params)] = seen
+        statement, params = _search_statement(store, session, "someone@exa")
         # Whether the index can serve the search, whatever the table's size and statistics that
         # earlier tests left (a near-empty table is scanned whole by choice): with sequential
         # scans off, a condition the index cannot take still shows as a Seq Scan.
