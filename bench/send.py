@@ -40,7 +40,7 @@ from newsletter.sending import campaigns
 from newsletter.sending.messages import build_skeletons
 from newsletter.sending.sender import Sender, SendOptions, run_sending
 from newsletter.statuses import SubscriberStatus, SubscriptionStatus
-from newsletter.store import MailingList, Subscriber, Subscription, open_store
+from newsletter.store import Subscriber, Subscription, open_store
 
 SLUG = "bench-day-1"
 SINK = "/usr/sbin/smtp-sink"

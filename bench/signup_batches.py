@@ -67,7 +67,10 @@ def child(url: str, args: argparse.Namespace) -> dict:
     import psycopg
 
     statements: list[str] = []
-    listener = lambda *a: statements.append(a[2])
+
+    def listener(*a):
+        statements.append(a[2])
+
     real_pipeline = psycopg.Connection.pipeline
     psycopg.Connection.pipeline = lambda self: (statements.append("pipeline"), real_pipeline(self))[1]
     event.listen(store.engine, "before_cursor_execute", listener)

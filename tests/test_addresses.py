@@ -28,7 +28,7 @@ labels = st.text(LABEL, min_size=1, max_size=66)
 tlds = st.one_of(st.text(string.ascii_letters + string.digits + "-", min_size=1, max_size=8),
                  st.sampled_from(["org", "net", "com", "test", "local", "localhost", "arpa", "onion", "invalid"]))
 domains = st.builds(lambda parts, tld: ".".join([*parts, tld]), st.lists(labels, min_size=0, max_size=4), tlds)
-addresses = st.builds(lambda l, d: f"{l}@{d}", local_parts, domains)
+addresses = st.builds(lambda local, domain: f"{local}@{domain}", local_parts, domains)
 
 
 @settings(max_examples=1000, deadline=None)

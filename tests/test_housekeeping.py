@@ -6,7 +6,6 @@ SQLite and PostgreSQL, with an injected clock and the recording SMTP server."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 from population import populate

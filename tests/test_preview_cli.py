@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest

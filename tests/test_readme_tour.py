@@ -11,7 +11,6 @@ import glob
 import shlex
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from conftest import free_port
 from test_readme import readme_commands

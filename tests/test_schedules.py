@@ -223,7 +223,7 @@ def test_the_send_window_holds_the_start_and_pauses_at_its_end(newsletter, smtp_
 
     newsletter.clock = ClosingClock(opening)
     [fired] = fire_due(newsletter, options=fast(concurrency=1, batch_size=1, progress_every=0.0))
-    assert fired.outcome is ScheduleStatus.SENDING and fired.reason == WINDOW_CLOSED
+    assert fired.outcome is ScheduleStatus.SENDING and fired.reason == str(WINDOW_CLOSED)
     assert 3 <= len(smtp_server.received) < 12
     assert actions.detail(newsletter, "asp23-day-3").summary.status is CampaignStatus.PAUSED
     newsletter.clock = clock

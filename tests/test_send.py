@@ -274,7 +274,7 @@ async def test_slow_replies_are_waited_for(store, config, clock, smtp_server):
 
 
 async def test_external_pause_and_cancel(store, config, clock, smtp_server):
-    emails = start(store, clock, 40)
+    start(store, clock, 40)
     sent = []
 
     def on_progress(p):

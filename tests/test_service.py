@@ -21,6 +21,7 @@ from conftest import REPO, free_port
 from population import populate
 from sqlalchemy import func, select
 
+from newsletter.i18n import translations
 from newsletter.installation import Newsletter
 from newsletter.routine.carry import SERVICE_STOPPED, campaigns_to_carry_on
 from newsletter.sending import actions, campaigns
@@ -162,9 +163,13 @@ async def test_stopping_the_service_mid_send_leaves_the_campaign_to_the_next_sta
     await until(lambda: len(smtp_server.received) >= 5)
     await stopped(service, task)
     summary = actions.detail(newsletter, slug).summary
-    assert summary.status is CampaignStatus.PAUSED and summary.status_reason == SERVICE_STOPPED
+    assert summary.status is CampaignStatus.PAUSED and summary.status_reason == str(SERVICE_STOPPED)
     assert summary.counts.sending == 0 and summary.counts.sent == len(smtp_server.received) < 60
     assert campaigns_to_carry_on(newsletter) == [slug]
+    with newsletter.store.session() as session:  # the workspace says it in the reader's language
+        said = campaigns.status_said(campaigns.get_campaign(session, slug))
+    french = translations(REPO / "templates" / "locale", "fr")
+    assert said.translated(french.gettext, french.ngettext).startswith("le service s'est arrêté (SIGTERM)")
     smtp_server.delay = 0
     again = Service(newsletter, only=["sender"], port=0, poll=0.1)
     task = await running(again)
@@ -282,7 +287,7 @@ def test_sigterm_during_a_send_loses_nothing_and_the_next_start_finishes_it(inst
         with newsletter.store.session() as session:
             in_flight = session.scalar(select(func.count()).where(OutboxRow.status == OutboxStatus.SENDING))
         summary = actions.detail(newsletter, slug).summary
-        assert summary.status is CampaignStatus.PAUSED and summary.status_reason == SERVICE_STOPPED
+        assert summary.status is CampaignStatus.PAUSED and summary.status_reason == str(SERVICE_STOPPED)
         assert in_flight == 0 and summary.counts.sent == len(smtp_server.received) < 300
         assert summary.counts.queued == 300 - summary.counts.sent
         smtp_server.delay = 0

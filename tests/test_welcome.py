@@ -5,8 +5,6 @@ recording SMTP server with an injected clock."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-from email import message_from_bytes, policy
 
 import pytest
 from conftest import REPO

@@ -58,7 +58,7 @@ def test_the_dashboard_shows_lists_campaigns_and_flags_rates(newsletter, clock):
     clock.advance(days=1)
     _campaign(newsletter, clock, "asp24-day-2", 1000, hard=60, complaints=2)
     board = dashboard.dashboard(newsletter)
-    assert [(l.slug, l.active) for l in board.lists] == [("alerts", 0), ("asp-daily", 1000)]
+    assert [(line.slug, line.active) for line in board.lists] == [("alerts", 0), ("asp-daily", 1000)]
     assert [c.slug for c in board.campaigns] == ["asp24-day-2", "asp24-day-1"]
     newest, older = board.campaigns
     assert (newest.bounces.flag, newest.complaints.flag) == (Flag.LIMIT, Flag.WARN)

@@ -145,8 +145,11 @@ def test_a_people_search_counts_up_to_the_cap_and_finds_an_address_by_its_start(
 def _search_statement(store, session, query: str) -> tuple[str, object]:
     """The SELECT of subscribers (and its parameters) that a people search for `query` runs."""
     seen: list[tuple[str, object]] = []
-    listener = (lambda _conn, _cur, statement, params, *_a: seen.append((statement, params))
-                if "FROM subscribers" in statement and "ORDER BY" in statement else None)
+
+    def listener(_conn, _cur, statement, params, *_a):
+        if "FROM subscribers" in statement and "ORDER BY" in statement:
+            seen.append((statement, params))
+
     event.listen(store.engine, "before_cursor_execute", listener)
     try:
         directory_store.search_people(session, query)

@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx

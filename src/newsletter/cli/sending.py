@@ -32,6 +32,7 @@ from ..sending.options import Progress, SendOptions, SendResult
 from ..sending.reach import campaign_reach
 from ..sending.pacing import Pace, estimated_seconds
 from ..statuses import CampaignStatus
+from ..texts import N_, Text
 from . import main, pass_newsletter, shown
 from .segments import print_plan
 
@@ -101,8 +102,8 @@ def _print_progress(p: Progress) -> None:
 
 def _stop_on_signals(control: SendControl) -> None:
     """Ctrl-C and SIGTERM finish the messages in flight and leave the campaign paused."""
-    control.stop_on_signal(signal.SIGINT, "interrupted (Ctrl-C)")
-    control.stop_on_signal(signal.SIGTERM, "stopped (SIGTERM)")
+    control.stop_on_signal(signal.SIGINT, Text(N_("interrupted (Ctrl-C)")))
+    control.stop_on_signal(signal.SIGTERM, Text(N_("stopped (SIGTERM)")))
 
 
 def _print_result(result: SendResult) -> None:

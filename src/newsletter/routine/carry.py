@@ -22,6 +22,7 @@ from ..sending.options import SendOptions, SendResult
 from ..statuses import CampaignStatus, ScheduleStatus
 from ..store import routine as stored
 from ..store import schedules as stored_schedules
+from ..texts import N_, Text
 
 if TYPE_CHECKING:
     from ..installation import Newsletter
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["SERVICE_STOPPED", "campaigns_to_carry_on", "carry_on"]
 
 #: The reason a campaign paused by a stopping service gives; the next service resumes it.
-SERVICE_STOPPED = "the service stopped (SIGTERM); it goes on when the service runs again"
+SERVICE_STOPPED = Text(N_("the service stopped (SIGTERM); it goes on when the service runs again"))
 
 
 def _carried(c: stored.OpenCampaign, due: Collection[str]) -> bool:
@@ -38,7 +39,7 @@ def _carried(c: stored.OpenCampaign, due: Collection[str]) -> bool:
     (`sending.campaigns.retry_at`, which a person's pause clears)."""
     if c.status is CampaignStatus.SENDING:
         return True
-    if c.reason == SERVICE_STOPPED:
+    if c.reason == str(SERVICE_STOPPED):
         return True
     return c.slug in due and c.queued == 0 and c.sending == 0
 

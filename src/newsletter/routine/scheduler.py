@@ -29,6 +29,7 @@ from ..statuses import CampaignStatus, ScheduleStatus
 from ..store import Schedule
 from ..store import schedules as stored
 from ..people.lists import get_list
+from ..texts import N_, Text
 from .carry import SERVICE_STOPPED
 from .schedules import window_of
 from .timing import describe_delay
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["Fired", "WINDOW_CLOSED", "fire_due"]
 
 #: The reason a campaign paused at the end of its schedule's send window gives.
-WINDOW_CLOSED = "its send window closed"
+WINDOW_CLOSED = Text(N_("its send window closed"))
 
 
 class Fired(NamedTuple):
@@ -161,7 +162,7 @@ def _follow(newsletter: Newsletter, schedule: Schedule, worker: str, options: Se
             return None
     window = window_of(schedule)
     now = newsletter.clock()
-    if status is not CampaignStatus.PAUSED or reason not in (WINDOW_CLOSED, SERVICE_STOPPED) or window is None \
+    if status is not CampaignStatus.PAUSED or reason not in (str(WINDOW_CLOSED), str(SERVICE_STOPPED)) or window is None \
             or not window.contains(now):
         return None
     with newsletter.store.session() as session:

@@ -270,10 +270,10 @@ class SendControl:
     def slug(self) -> str:
         return self._sender.slug
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str | Text) -> None:
         self._loop.call_soon_threadsafe(self._sender.stop, reason)
 
-    def stop_on_signal(self, signum: signal.Signals, reason: str) -> None:
+    def stop_on_signal(self, signum: signal.Signals, reason: str | Text) -> None:
         self._loop.add_signal_handler(signum, self._sender.stop, reason)
 
 

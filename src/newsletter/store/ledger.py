@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from ..addresses import address_hash
 from ..segment_language import Filter
 from ..statuses import DeliveryMode, OutboxStatus, SubscriberStatus, SubscriptionStatus
-from . import Campaign, DeliveryChoice, OutboxRow, Store, Subscriber, Subscription
+from . import Campaign, DeliveryChoice, OutboxRow, Subscriber, Subscription
 
 #: The content kind whose campaigns digest readers do not get (`mail.issue.Kind.DAILY_SUMMARY`).
 DAILY_SUMMARY = "daily-summary"

@@ -186,7 +186,7 @@ class _ReplyReader(asyncio.Protocol):
                 return
             self.lines.append(line)
             if line[3:4] != b"-":
-                text = "\n".join(l[4:].strip().decode("utf-8", "surrogateescape") for l in self.lines)
+                text = "\n".join(each[4:].strip().decode("utf-8", "surrogateescape") for each in self.lines)
                 replies.append((int(line[:3]), text))
                 self.lines = []
         if start < len(data):
