@@ -37,10 +37,17 @@ def state(store, ids):
         return [tuple(getattr(r, c) for c in COLUMNS) for r in found]
 
 
-def test_round_outcomes_write_what_record_outcomes_writes(store, clock):
-    populate(store, 8, now=clock())
+def _claimed(store, clock, n: int):
+    """`n` people in a started campaign, every row claimed by "w1": (their addresses, the
+    campaign, the claimed rows)."""
+    emails = populate(store, n, now=clock())
     campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=8, clock=clock)
+    rows, _ = claim(store, campaign, "w1", limit=n, clock=clock)
+    return emails, campaign, rows
+
+
+def test_round_outcomes_write_what_record_outcomes_writes(store, clock):
+    _, campaign, rows = _claimed(store, clock, 8)
     clock.advance(seconds=3)
     later = clock() + timedelta(minutes=5)
     with store.session() as session:
@@ -60,9 +67,7 @@ def test_round_outcomes_write_what_record_outcomes_writes(store, clock):
 
 def test_a_row_keeps_the_relay_of_its_last_attempt(store, clock):
     """A deferred row's relay and reply code stay until an attempt gives new ones, on both paths."""
-    populate(store, 2, now=clock())
-    campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=2, clock=clock)
+    _, campaign, rows = _claimed(store, clock, 2)
     deferred = [Outcome(r.id, OutboxStatus.DEFERRED, "451 4.7.1 greylisted (at RCPT)", "<m>", relay="spare",
                         reply_code=451) for r in rows]
     with store.session() as session:
@@ -85,9 +90,7 @@ def test_a_row_keeps_the_relay_of_its_last_attempt(store, clock):
 
 
 def test_round_recheck_skips_what_recheck_consent_skips(store, clock):
-    emails = populate(store, 8, now=clock())
-    campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=8, clock=clock)
+    emails, campaign, rows = _claimed(store, clock, 8)
     by_email = {r.email: r for r in rows}
     with store.session() as session:
         ctx = ConsentContext(channel=Channel.LINK)
@@ -111,9 +114,7 @@ def test_round_recheck_skips_what_recheck_consent_skips(store, clock):
 
 
 def test_a_round_rolled_back_writes_nothing(store, clock):
-    populate(store, 2, now=clock())
-    campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=2, clock=clock)
+    _, campaign, rows = _claimed(store, clock, 2)
     connections = rounds.RoundConnections(store)
     held = connections.begin()
     rounds.write_outcomes(held, "w1", [Outcome(r.id, OutboxStatus.SENT, "250", "<m>") for r in rows], now=clock())
@@ -123,9 +124,7 @@ def test_a_round_rolled_back_writes_nothing(store, clock):
 
 
 def test_outcomes_and_recheck_together_write_what_they_write_apart(store, clock):
-    emails = populate(store, 8, now=clock())
-    campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=8, clock=clock)
+    emails, campaign, rows = _claimed(store, clock, 8)
     by_email = {r.email: r for r in rows}
     with store.session() as session:
         ctx = ConsentContext(channel=Channel.LINK)
@@ -153,9 +152,7 @@ def test_postgres_rounds_plan_their_statement_once_and_keep_the_setting_to_thems
     setting never reaches the store's pool."""
     if store.dialect != "postgresql":
         pytest.skip("PostgreSQL's plan cache")
-    populate(store, 12, now=clock())
-    campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=12, clock=clock)
+    _, campaign, rows = _claimed(store, clock, 12)
     connections = rounds.RoundConnections(store)
     for i in range(0, 12, 3):
         held = connections.begin()
@@ -180,9 +177,7 @@ def test_postgres_round_connections_never_reach_the_pool(store, clock):
     out its settings."""
     if store.dialect != "postgresql":
         pytest.skip("PostgreSQL's round connections")
-    populate(store, 4, now=clock())
-    campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=4, clock=clock)
+    _, campaign, rows = _claimed(store, clock, 4)
     connections = rounds.RoundConnections(store)
     held = connections.begin()
     rounds.recheck_rows(held, campaign.list_id, "w1", rows, now=clock())
@@ -199,9 +194,7 @@ def test_round_outcomes_carry_any_text_as_record_outcomes_does(store, clock):
     """The round's arrays go as literals (one string each; on PostgreSQL inside a string
     constant): quotes, apostrophes, backslashes, braces, commas, line ends, per cent signs, the
     word NULL and non-ASCII text arrive as they were."""
-    populate(store, 10, now=clock())
-    campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=10, clock=clock)
+    _, campaign, rows = _claimed(store, clock, 10)
     later = clock() + timedelta(minutes=5)
     texts = ['550 5.1.1 "no such user" \\ here, {braces}', "NULL", "", "451 it's 'a\r\nsecond' line é ü 中 100% $1"]
 
@@ -306,9 +299,7 @@ def test_sqlite_rounds_keep_their_settings_to_themselves(sqlite_store, clock):
     bounce's rules write other tables) runs on a connection of the store's pool, with the
     store's settings; and no setting of the rounds' own reaches the pool."""
     store = sqlite_store
-    populate(store, 6, now=clock())
-    campaign, _ = start(store, clock)
-    rows, _ = claim(store, campaign, "w1", limit=6, clock=clock)
+    _, campaign, rows = _claimed(store, clock, 6)
 
     def settings(held):
         return tuple(held.cursor.execute(f"PRAGMA {name}").fetchone()[0]
