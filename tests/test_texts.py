@@ -194,3 +194,13 @@ def checks(reader, x):
     walker = _Raisers(_taking_text())
     walker.visit(ast.parse(source))
     assert [line for line, _call in walker.found] == [5, 6, 7, 8, 10, 11, 14]
+
+
+def test_a_reason_kept_before_its_text_was_is_said_from_its_english():
+    from newsletter.sending.campaigns import status_said
+    from newsletter.store import Campaign
+    from newsletter.texts import Text
+
+    assert status_said(Campaign(status_reason="paused by an administrator", status_said=None)) \
+        == Text("paused by an administrator")
+    assert status_said(Campaign(status_reason=None, status_said=None)) is None

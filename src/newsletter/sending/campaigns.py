@@ -226,8 +226,11 @@ def _explain(campaign: Campaign, reason: str | Text | None) -> None:
 
 
 def status_said(campaign: Campaign) -> Text | None:
-    """Why the campaign is as it is, as a Text to translate (None: nothing is said)."""
-    return Text.from_json(campaign.status_said) if campaign.status_said else None
+    """Why the campaign is as it is, as a Text to translate (None: nothing is said). A reason
+    written before `status_said` was kept is its English, translated where the catalogue has it."""
+    if campaign.status_said:
+        return Text.from_json(campaign.status_said)
+    return text_of(campaign.status_reason) if campaign.status_reason else None
 
 
 def pause_campaign(session: Session, slug: str, reason: str | Text, *, only_if_sending: bool = False,
