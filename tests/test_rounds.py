@@ -326,3 +326,34 @@ def test_sqlite_rounds_keep_their_settings_to_themselves(sqlite_store, clock):
                 driver.execute("PRAGMA ignore_check_constraints").fetchone()[0]) == (SQLITE_BUSY_TIMEOUT_MS, 0)
     assert [s[0] for s in state(store, [r.id for r in rows[:3]])] == [OutboxStatus.SENT, OutboxStatus.SENT,
                                                                      OutboxStatus.SENDING]
+
+
+def test_postgres_round_that_fails_raises_the_servers_error_and_changes_nothing(store, clock):
+    """A statement of a PostgreSQL round that the server refuses raises psycopg's error for
+    its SQLSTATE; committing the failed transaction raises (the server would roll it back, and
+    the driver report a commit), and the round's connection is not kept; the rows are as
+    they were, and the next round, on a new connection, writes."""
+    if store.dialect != "postgresql":
+        pytest.skip("PostgreSQL's round connections")
+    import psycopg
+
+    _, campaign, rows = _claimed(store, clock, 3)
+    before = state(store, [r.id for r in rows])
+    connections = rounds.RoundConnections(store)
+    held = connections.begin()
+    outcomes = [Outcome(rows[0].id, OutboxStatus.SENT, "250", "<a@x>")]
+    with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+        held.execute_prepared("newsletter_round_missing", ["1"])
+    with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+        rounds.write_outcomes(held, "w1", outcomes, now=clock())
+    with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+        connections.end(held, commit=True)
+    assert connections.idle == []
+    assert state(store, [r.id for r in rows]) == before
+    held = connections.begin()  # a new connection: the next round goes on as usual
+    assert rounds.write_and_recheck(held, campaign.list_id, "w1", outcomes, rows[1:],
+                                    now=clock()) == outbox.Recheck({}, frozenset())
+    connections.end(held, commit=True)
+    connections.close()
+    assert [s[0] for s in state(store, [r.id for r in rows])] == [OutboxStatus.SENT, OutboxStatus.SENDING,
+                                                                    OutboxStatus.SENDING]

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from psycopg.errors import InFailedSqlTransaction
+from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -93,7 +95,15 @@ class HeldRound:
         return self._session
 
     def end(self, *, commit: bool) -> None:
-        """Commit (or roll back) the round's transaction; the connection stays open."""
+        """Commit (or roll back) the round's transaction; the connection stays open. Raises
+        InFailedSqlTransaction, having rolled back, for a PostgreSQL round a statement of which
+        failed: the server would answer its COMMIT with a rollback, which the driver reports
+        as a commit."""
+        if commit and self.postgres and (self.conn.connection.driver_connection.pgconn.transaction_status
+                                         == TransactionStatus.INERROR):
+            self.end(commit=False)
+            raise InFailedSqlTransaction("a statement of the round failed: its transaction was rolled back, "
+                                         "not committed")
         try:
             if self._session is not None:
                 if commit:
