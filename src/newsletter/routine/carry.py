@@ -39,7 +39,7 @@ def _carried(c: stored.OpenCampaign, due: Collection[str]) -> bool:
     (`sending.campaigns.retry_at`, which a person's pause clears)."""
     if c.status is CampaignStatus.SENDING:
         return True
-    if c.reason == str(SERVICE_STOPPED):
+    if sending_campaigns.reason_is(c.said, c.reason, SERVICE_STOPPED):
         return True
     return c.slug in due and c.queued == 0 and c.sending == 0
 

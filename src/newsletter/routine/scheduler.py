@@ -153,7 +153,8 @@ def _follow(newsletter: Newsletter, schedule: Schedule, worker: str, options: Se
     """A fired schedule: done once its campaign is over; resumed when its window opens again."""
     with newsletter.store.session() as session:
         campaign = campaigns.find_campaign(session, schedule.slug)
-        status, reason = (campaign.status, campaign.status_reason) if campaign else (None, None)
+        status, reason, said = ((campaign.status, campaign.status_reason, campaign.status_said) if campaign
+                                else (None, None, None))
         if status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED, None):
             said = f"its campaign is {status.value}" if status else "its campaign is gone"
             if stored.move_schedule(session, schedule.id, ScheduleStatus.SENDING, ScheduleStatus.DONE,
@@ -162,8 +163,8 @@ def _follow(newsletter: Newsletter, schedule: Schedule, worker: str, options: Se
             return None
     window = window_of(schedule)
     now = newsletter.clock()
-    if status is not CampaignStatus.PAUSED or reason not in (str(WINDOW_CLOSED), str(SERVICE_STOPPED)) or window is None \
-            or not window.contains(now):
+    paused_here = any(campaigns.reason_is(said, reason, text) for text in (WINDOW_CLOSED, SERVICE_STOPPED))
+    if status is not CampaignStatus.PAUSED or not paused_here or window is None or not window.contains(now):
         return None
     with newsletter.store.session() as session:
         # Take the send over from whoever fired it: one of several services wins.

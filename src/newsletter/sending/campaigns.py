@@ -233,6 +233,14 @@ def status_said(campaign: Campaign) -> Text | None:
     return text_of(campaign.status_reason) if campaign.status_reason else None
 
 
+def reason_is(said: dict | None, reason: str | None, text: Text) -> bool:
+    """Whether a campaign's kept reason is `text`: by its message id (`status_said`), whatever
+    the English says now; a reason kept before `status_said` was, by its English (`reason`)."""
+    if said:
+        return said.get("template") == text.template
+    return reason == str(text)
+
+
 def pause_campaign(session: Session, slug: str, reason: str | Text, *, only_if_sending: bool = False,
                    retry_at: datetime | None = None) -> Campaign:
     """Stop claiming new rows (workers finish what they hold). `retry_at`: the campaign only

@@ -22,6 +22,8 @@ class OpenCampaign(NamedTuple):
     slug: str
     status: CampaignStatus
     reason: str | None
+    #: The reason as a message id and its values (`Campaign.status_said`), or None.
+    said: dict | None
     queued: int
     sending: int
     deferred: int
@@ -44,13 +46,14 @@ def open_campaigns(session: Session, statuses: Collection[CampaignStatus]) -> li
         .subquery()
     )
     query = (
-        select(Campaign.slug, Campaign.status, Campaign.status_reason, counts.c.queued, counts.c.sending,
+        select(Campaign.slug, Campaign.status, Campaign.status_reason, Campaign.status_said, counts.c.queued,
+               counts.c.sending,
                counts.c.deferred, counts.c.next_due)
         .join(counts, counts.c.campaign_id == Campaign.id, isouter=True)
         .where(Campaign.status.in_(list(statuses)))
         .order_by(Campaign.created_at, Campaign.id)
     )
-    return [OpenCampaign(slug, CampaignStatus(status), reason, queued or 0, sending or 0, deferred or 0,
+    return [OpenCampaign(slug, CampaignStatus(status), reason, said, queued or 0, sending or 0, deferred or 0,
                          next_due)
-            for slug, status, reason, queued, sending, deferred, next_due in session.execute(query)]
+            for slug, status, reason, said, queued, sending, deferred, next_due in session.execute(query)]
 
