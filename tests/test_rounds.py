@@ -357,3 +357,11 @@ def test_postgres_round_that_fails_raises_the_servers_error_and_changes_nothing(
     connections.close()
     assert [s[0] for s in state(store, [r.id for r in rows])] == [OutboxStatus.SENT, OutboxStatus.SENDING,
                                                                     OutboxStatus.SENDING]
+
+
+def test_the_inerror_status_is_libpqs():
+    """`rounds._INERROR` is libpq's PQTRANS_INERROR, kept as a number so that a SQLite send
+    never loads psycopg."""
+    from psycopg.pq import TransactionStatus
+
+    assert rounds._INERROR == TransactionStatus.INERROR

@@ -28,8 +28,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from psycopg.errors import InFailedSqlTransaction
-from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -41,6 +39,9 @@ __all__ = ["HeldRound", "RoundConnections", "recheck_rows", "write_and_recheck",
 
 _OUTBOX = OutboxRow.__table__
 _SENDING = OutboxStatus.SENDING.value
+#: libpq's PQTRANS_INERROR (`psycopg.pq.TransactionStatus.INERROR`): a statement of the open
+#: transaction failed.
+_INERROR = 3
 
 
 class HeldRound:
@@ -99,8 +100,9 @@ class HeldRound:
         InFailedSqlTransaction, having rolled back, for a PostgreSQL round a statement of which
         failed: the server would answer its COMMIT with a rollback, which the driver reports
         as a commit."""
-        if commit and self.postgres and (self.conn.connection.driver_connection.pgconn.transaction_status
-                                         == TransactionStatus.INERROR):
+        if commit and self.postgres and self.conn.connection.driver_connection.pgconn.transaction_status == _INERROR:
+            from psycopg.errors import InFailedSqlTransaction  # here: a SQLite send never loads psycopg (~10 MB)
+
             self.end(commit=False)
             raise InFailedSqlTransaction("a statement of the round failed: its transaction was rolled back, "
                                          "not committed")
