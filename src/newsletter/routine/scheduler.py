@@ -153,7 +153,7 @@ def _follow(newsletter: Newsletter, schedule: Schedule, worker: str, options: Se
     """A fired schedule: done once its campaign is over; resumed when its window opens again."""
     with newsletter.store.session() as session:
         campaign = campaigns.find_campaign(session, schedule.slug)
-        status, reason, said = ((campaign.status, campaign.status_reason, campaign.status_said) if campaign
+        status, reason, kept = ((campaign.status, campaign.status_reason, campaign.status_said) if campaign
                                 else (None, None, None))
         if status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED, None):
             said = f"its campaign is {status.value}" if status else "its campaign is gone"
@@ -163,7 +163,7 @@ def _follow(newsletter: Newsletter, schedule: Schedule, worker: str, options: Se
             return None
     window = window_of(schedule)
     now = newsletter.clock()
-    paused_here = any(campaigns.reason_is(said, reason, text) for text in (WINDOW_CLOSED, SERVICE_STOPPED))
+    paused_here = any(campaigns.reason_is(kept, reason, text) for text in (WINDOW_CLOSED, SERVICE_STOPPED))
     if status is not CampaignStatus.PAUSED or not paused_here or window is None or not window.contains(now):
         return None
     with newsletter.store.session() as session:

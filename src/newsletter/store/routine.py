@@ -46,9 +46,8 @@ def open_campaigns(session: Session, statuses: Collection[CampaignStatus]) -> li
         .subquery()
     )
     query = (
-        select(Campaign.slug, Campaign.status, Campaign.status_reason, Campaign.status_said, counts.c.queued,
-               counts.c.sending,
-               counts.c.deferred, counts.c.next_due)
+        select(Campaign.slug, Campaign.status, Campaign.status_reason, Campaign.status_said,
+               counts.c.queued, counts.c.sending, counts.c.deferred, counts.c.next_due)
         .join(counts, counts.c.campaign_id == Campaign.id, isouter=True)
         .where(Campaign.status.in_(list(statuses)))
         .order_by(Campaign.created_at, Campaign.id)
